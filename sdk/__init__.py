@@ -1,0 +1,30 @@
+"""edgeforge: compress neural networks to int8 and run them on small devices.
+
+The Python API mirrors the `edgeforge` command; each function returns what the CLI prints.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load", "inspect", "run", "compile"]
+
+
+def load(path: str, **kw):
+    """Read a model file (.tflite or .onnx) into the IR."""
+    from sdk.frontends import load as _load
+    return _load(path, **kw)
+
+
+def inspect(path: str, **kw) -> dict:
+    from sdk.report import inspect as _inspect
+    return _inspect(path, **kw)
+
+
+def run(path: str, x, **kw):
+    from sdk.runner import run as _run
+    return _run(path, x, **kw)
+
+
+def compile(path: str, out_dir: str, **kw):  # noqa: A001 - mirrors `edgeforge compile`
+    from sdk.compiler import compile_model
+    return compile_model(path, out_dir, **kw)

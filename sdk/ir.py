@@ -1,0 +1,452 @@
+"""The graph IR every stage speaks: Tensor, Node, Graph, and ONE table of op facts.
+
+Conventions (fixed here so no later stage re-decides them):
+  * activations are NHWC; 1-D models use H = 1.
+  * CONV2D weight  [C_OUT, KH, KW, C_IN]   (TFLite OHWI)
+    DWCONV2D weight [1, KH, KW, C_IN * depth_multiplier]
+    FC weight       [C_OUT, C_IN]
+    bias            [C_OUT]  float32 (float graphs) or int32 (int8 graphs)
+  * padding is explicit (top, left, bottom, right); frontends resolve SAME/VALID/auto_pad.
+  * an absent optional input is the empty string "".
+  * every attribute has a concrete value: frontends fill defaults, so no stage sees None.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+
+class Op(enum.StrEnum):
+    # compute with weights
+    CONV2D = "CONV2D"
+    DWCONV2D = "DWCONV2D"
+    FC = "FC"
+    MATMUL = "MATMUL"            # float only; fused into FC by passes
+    BATCHNORM = "BATCHNORM"      # float only; folded into CONV/FC by passes
+    # pooling and reductions
+    AVGPOOL2D = "AVGPOOL2D"
+    MAXPOOL2D = "MAXPOOL2D"
+    MEAN = "MEAN"
+    # elementwise binary (numpy broadcasting)
+    ADD = "ADD"
+    SUB = "SUB"
+    MUL = "MUL"
+    DIV = "DIV"                  # float only
+    # elementwise unary
+    RELU = "RELU"
+    RELU6 = "RELU6"
+    CLIP = "CLIP"                # float only; fused as an activation where it matches one
+    LEAKY_RELU = "LEAKY_RELU"
+    LOGISTIC = "LOGISTIC"
+    TANH = "TANH"
+    HARD_SWISH = "HARD_SWISH"
+    HARD_SIGMOID = "HARD_SIGMOID"  # float only
+    # data movement
+    RESHAPE = "RESHAPE"
+    TRANSPOSE = "TRANSPOSE"
+    CONCAT = "CONCAT"
+    PAD = "PAD"
+    SOFTMAX = "SOFTMAX"
+    # type conversion
+    QUANTIZE = "QUANTIZE"        # float32 -> int8, or int8 -> int8 requantize
+    DEQUANTIZE = "DEQUANTIZE"    # int8 -> float32
+
+
+class Act(enum.StrEnum):
+    """Fused activation, as TFLite's ActivationFunctionType."""
+    NONE = "NONE"
+    RELU = "RELU"
+    RELU6 = "RELU6"
+    RELU_N1_TO_1 = "RELU_N1_TO_1"
+
+
+ACT_RANGE: dict[Act, tuple[float, float]] = {
+    Act.NONE: (-np.inf, np.inf),
+    Act.RELU: (0.0, np.inf),
+    Act.RELU6: (0.0, 6.0),
+    Act.RELU_N1_TO_1: (-1.0, 1.0),
+}
+
+Pad4 = tuple[int, int, int, int]  # (top, left, bottom, right)
+
+
+# ---------------------------------------------------------------- attributes, one per op
+@dataclass(frozen=True)
+class NoAttrs:
+    pass
+
+
+@dataclass(frozen=True)
+class Conv2dAttrs:
+    stride: tuple[int, int] = (1, 1)       # (h, w)
+    pad: Pad4 = (0, 0, 0, 0)               # (top, left, bottom, right)
+    dilation: tuple[int, int] = (1, 1)
+    act: Act = Act.NONE
+
+
+@dataclass(frozen=True)
+class DwConv2dAttrs:
+    stride: tuple[int, int] = (1, 1)
+    pad: Pad4 = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    depth_multiplier: int = 1
+    act: Act = Act.NONE
+
+
+@dataclass(frozen=True)
+class FcAttrs:
+    act: Act = Act.NONE
+    keep_num_dims: bool = False            # False: output is [rows, C_OUT]
+
+
+@dataclass(frozen=True)
+class BatchNormAttrs:                      # inputs: x, scale, bias, mean, var (per channel)
+    epsilon: float = 1e-5
+
+
+@dataclass(frozen=True)
+class Pool2dAttrs:
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pad: Pad4 = (0, 0, 0, 0)
+    act: Act = Act.NONE
+    count_include_pad: bool = False        # TFLite: False (divide by valid taps only)
+
+
+@dataclass(frozen=True)
+class MeanAttrs:
+    axes: tuple[int, ...] = (1, 2)         # non-negative, sorted
+    keepdims: bool = True
+
+
+@dataclass(frozen=True)
+class BinaryAttrs:
+    act: Act = Act.NONE
+
+
+@dataclass(frozen=True)
+class ClipAttrs:
+    min: float = -np.inf
+    max: float = np.inf
+
+
+@dataclass(frozen=True)
+class LeakyReluAttrs:
+    alpha: float = 0.01
+
+
+@dataclass(frozen=True)
+class HardSigmoidAttrs:                    # y = clip(alpha * x + beta, 0, 1)
+    alpha: float = 0.2
+    beta: float = 0.5
+
+
+@dataclass(frozen=True)
+class ReshapeAttrs:
+    shape: tuple[int, ...] = ()            # fully resolved, no -1
+
+
+@dataclass(frozen=True)
+class TransposeAttrs:
+    perm: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConcatAttrs:
+    axis: int = -1                         # non-negative after import
+    act: Act = Act.NONE
+
+
+@dataclass(frozen=True)
+class PadAttrs:
+    pads: tuple[tuple[int, int], ...] = ()  # (before, after) per dim
+    value: float = 0.0                     # float value; int8 graphs pad with the zero point
+
+
+@dataclass(frozen=True)
+class SoftmaxAttrs:
+    beta: float = 1.0
+    axis: int = -1                         # non-negative after import; last axis only for int8
+
+
+# ---------------------------------------------------------------- op facts: ONE table
+def _macs_conv(node: "Node", g: "Graph") -> int:
+    out = g.tensors[node.outputs[0]].shape
+    w = g.tensors[node.inputs[1]].shape
+    return int(np.prod(out)) * w[1] * w[2] * w[3]
+
+
+def _macs_dwconv(node: "Node", g: "Graph") -> int:
+    out = g.tensors[node.outputs[0]].shape
+    w = g.tensors[node.inputs[1]].shape
+    return int(np.prod(out)) * w[1] * w[2]
+
+
+def _macs_fc(node: "Node", g: "Graph") -> int:
+    out = g.tensors[node.outputs[0]].shape
+    w = g.tensors[node.inputs[1]].shape
+    return int(np.prod(out)) * w[-1]
+
+
+def _macs_matmul(node: "Node", g: "Graph") -> int:
+    out = g.tensors[node.outputs[0]].shape
+    a = g.tensors[node.inputs[0]].shape
+    return int(np.prod(out)) * a[-1]
+
+
+def _macs_pool(node: "Node", g: "Graph") -> int:
+    out = g.tensors[node.outputs[0]].shape
+    k = node.attrs.kernel
+    return int(np.prod(out)) * k[0] * k[1]
+
+
+def _macs_input(node: "Node", g: "Graph") -> int:
+    return int(np.prod(g.tensors[node.inputs[0]].shape))
+
+
+def _macs_output(node: "Node", g: "Graph") -> int:
+    return int(np.prod(g.tensors[node.outputs[0]].shape))
+
+
+def _macs_zero(node: "Node", g: "Graph") -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    attrs: type                      # the attrs dataclass
+    n_inputs: tuple[int, int]        # (min, max) inputs; optional ones may be ""
+    tflite: str | None               # TFLite BuiltinOperator name, None if no builtin
+    macs: Callable[["Node", "Graph"], int]
+    weights: tuple[int, ...] = ()    # input indices that are constant parameters
+    elementwise: bool = False        # output[i] depends only on input[i]: may run in place
+    alias: bool = False              # output is a view of input 0 (same bytes)
+    int8: bool = True                # has an int8 form (else float graphs only)
+    fixed_out_q: tuple[float, int] | None = None   # int8 output (scale, zp) TFLite requires
+
+
+OPS: dict[Op, OpInfo] = {
+    Op.CONV2D: OpInfo(Conv2dAttrs, (2, 3), "CONV_2D", _macs_conv, weights=(1, 2)),
+    Op.DWCONV2D: OpInfo(DwConv2dAttrs, (2, 3), "DEPTHWISE_CONV_2D", _macs_dwconv, weights=(1, 2)),
+    Op.FC: OpInfo(FcAttrs, (2, 3), "FULLY_CONNECTED", _macs_fc, weights=(1, 2)),
+    Op.MATMUL: OpInfo(NoAttrs, (2, 2), "BATCH_MATMUL", _macs_matmul, int8=False),
+    Op.BATCHNORM: OpInfo(BatchNormAttrs, (5, 5), None, _macs_output, weights=(1, 2, 3, 4),
+                         int8=False),
+    Op.AVGPOOL2D: OpInfo(Pool2dAttrs, (1, 1), "AVERAGE_POOL_2D", _macs_pool),
+    Op.MAXPOOL2D: OpInfo(Pool2dAttrs, (1, 1), "MAX_POOL_2D", _macs_pool),
+    Op.MEAN: OpInfo(MeanAttrs, (1, 1), "MEAN", _macs_input),
+    Op.ADD: OpInfo(BinaryAttrs, (2, 2), "ADD", _macs_output, elementwise=True),
+    Op.SUB: OpInfo(BinaryAttrs, (2, 2), "SUB", _macs_output, elementwise=True),
+    Op.MUL: OpInfo(BinaryAttrs, (2, 2), "MUL", _macs_output, elementwise=True),
+    Op.DIV: OpInfo(BinaryAttrs, (2, 2), "DIV", _macs_output, elementwise=True, int8=False),
+    Op.RELU: OpInfo(NoAttrs, (1, 1), "RELU", _macs_zero, elementwise=True),
+    Op.RELU6: OpInfo(NoAttrs, (1, 1), "RELU6", _macs_zero, elementwise=True),
+    Op.CLIP: OpInfo(ClipAttrs, (1, 1), None, _macs_zero, elementwise=True, int8=False),
+    Op.LEAKY_RELU: OpInfo(LeakyReluAttrs, (1, 1), "LEAKY_RELU", _macs_output, elementwise=True),
+    Op.LOGISTIC: OpInfo(NoAttrs, (1, 1), "LOGISTIC", _macs_output, elementwise=True,
+                        fixed_out_q=(1.0 / 256, -128)),
+    Op.TANH: OpInfo(NoAttrs, (1, 1), "TANH", _macs_output, elementwise=True,
+                    fixed_out_q=(1.0 / 128, 0)),
+    Op.HARD_SWISH: OpInfo(NoAttrs, (1, 1), "HARD_SWISH", _macs_output, elementwise=True),
+    Op.HARD_SIGMOID: OpInfo(HardSigmoidAttrs, (1, 1), None, _macs_output, elementwise=True,
+                            int8=False),
+    Op.RESHAPE: OpInfo(ReshapeAttrs, (1, 2), "RESHAPE", _macs_zero, alias=True),
+    Op.TRANSPOSE: OpInfo(TransposeAttrs, (1, 2), "TRANSPOSE", _macs_zero),
+    Op.CONCAT: OpInfo(ConcatAttrs, (1, 64), "CONCATENATION", _macs_zero),
+    Op.PAD: OpInfo(PadAttrs, (1, 3), "PAD", _macs_zero),
+    Op.SOFTMAX: OpInfo(SoftmaxAttrs, (1, 1), "SOFTMAX", _macs_output,
+                       fixed_out_q=(1.0 / 256, -128)),
+    Op.QUANTIZE: OpInfo(NoAttrs, (1, 1), "QUANTIZE", _macs_output, elementwise=True),
+    Op.DEQUANTIZE: OpInfo(NoAttrs, (1, 1), "DEQUANTIZE", _macs_output, elementwise=True),
+}
+
+# TFLite builtin name -> Op, read by the .tflite reader and writer alike
+OP_BY_TFLITE: dict[str, Op] = {info.tflite: op for op, info in OPS.items() if info.tflite}
+
+
+# ---------------------------------------------------------------- tensors and graph
+@dataclass
+class QuantParams:
+    scale: np.ndarray                      # float32 [1] per-tensor, or [C] per-channel
+    zero_point: np.ndarray                 # int64, same length as scale
+    axis: int = 0                          # quantized dimension when per-channel
+
+    def __post_init__(self) -> None:
+        self.scale = np.atleast_1d(np.asarray(self.scale, dtype=np.float32))
+        self.zero_point = np.atleast_1d(np.asarray(self.zero_point, dtype=np.int64))
+
+    @property
+    def per_channel(self) -> bool:
+        return self.scale.size > 1
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, QuantParams) and self.axis == other.axis
+                and np.array_equal(self.scale, other.scale)
+                and np.array_equal(self.zero_point, other.zero_point))
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"                 # numpy dtype name: float32 int8 int32 int16 uint8 int64
+    quant: QuantParams | None = None
+    data: np.ndarray | None = None         # set for constants
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+@dataclass(frozen=True)
+class Node:
+    op: Op
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: Any = field(default_factory=NoAttrs)
+    name: str = ""
+
+    def with_(self, **changes: Any) -> "Node":
+        return replace(self, **changes)
+
+
+class IRError(ValueError):
+    """A graph that breaks an IR invariant."""
+
+
+@dataclass
+class Graph:
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    nodes: list[Node] = field(default_factory=list)   # kept in a valid topological order
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    name: str = "model"
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. source path, pass log
+
+    # -- building
+    def add_tensor(self, t: Tensor) -> Tensor:
+        if t.name in self.tensors:
+            raise IRError(f"tensor {t.name!r} defined twice")
+        self.tensors[t.name] = t
+        return t
+
+    def const(self, name: str, data: np.ndarray, quant: QuantParams | None = None) -> Tensor:
+        data = np.asarray(data)
+        return self.add_tensor(Tensor(name, tuple(data.shape), data.dtype.name, quant, data))
+
+    def unique_name(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.tensors:
+            i += 1
+            name = f"{base}_{i}"
+        return name
+
+    # -- queries
+    def producers(self) -> dict[str, Node]:
+        return {o: n for n in self.nodes for o in n.outputs}
+
+    def consumers(self) -> dict[str, list[Node]]:
+        out: dict[str, list[Node]] = {}
+        for n in self.nodes:
+            for i in n.inputs:
+                if i:
+                    out.setdefault(i, []).append(n)
+        return out
+
+    def activations(self) -> list[str]:
+        """Non-constant tensors in schedule order (graph inputs first)."""
+        seen = list(self.inputs)
+        for n in self.nodes:
+            seen += [o for o in n.outputs if o not in seen]
+        return seen
+
+    def is_int8(self) -> bool:
+        return any(self.tensors[n].dtype == "int8" for n in self.activations())
+
+    def macs(self) -> int:
+        return sum(OPS[n.op].macs(n, self) for n in self.nodes)
+
+    def weight_bytes(self) -> int:
+        used = {i for n in self.nodes for i in n.inputs if i}
+        return sum(t.nbytes for name, t in self.tensors.items() if t.is_const and name in used)
+
+    # -- maintenance
+    def toposort(self) -> None:
+        """Reorder nodes topologically (stable); raise IRError on a cycle."""
+        ready = {n for n in self.inputs} | {k for k, t in self.tensors.items() if t.is_const}
+        pending, order = list(self.nodes), []
+        while pending:
+            progressed = False
+            for n in list(pending):
+                if all((not i) or i in ready for i in n.inputs):
+                    order.append(n)
+                    ready.update(n.outputs)
+                    pending.remove(n)
+                    progressed = True
+            if not progressed:
+                names = ", ".join(f"{n.name or n.op}" for n in pending[:8])
+                raise IRError(f"graph has a cycle or an undefined input among nodes: {names}")
+        self.nodes = order
+
+    def prune(self) -> None:
+        """Drop nodes and tensors that no graph output depends on."""
+        needed = set(self.outputs)
+        keep: list[Node] = []
+        for n in reversed(self.nodes):
+            if any(o in needed for o in n.outputs):
+                keep.append(n)
+                needed.update(i for i in n.inputs if i)
+        self.nodes = keep[::-1]
+        needed.update(self.inputs)
+        self.tensors = {k: t for k, t in self.tensors.items() if k in needed}
+
+    def copy(self) -> "Graph":
+        tensors = {k: replace(t) for k, t in self.tensors.items()}
+        return Graph(tensors, list(self.nodes), list(self.inputs), list(self.outputs),
+                     self.name, dict(self.meta))
+
+
+def verify(g: Graph) -> None:
+    """Check the invariants every stage relies on; raise IRError naming the node."""
+    defined = set(g.inputs) | {k for k, t in g.tensors.items() if t.is_const}
+    for name in g.inputs:
+        if name not in g.tensors:
+            raise IRError(f"graph input {name!r} has no tensor")
+    for idx, n in enumerate(g.nodes):
+        where = f"node {idx} ({n.op}, {n.name or 'unnamed'})"
+        info = OPS.get(n.op)
+        if info is None:
+            raise IRError(f"{where}: unknown op")
+        if not isinstance(n.attrs, info.attrs):
+            raise IRError(f"{where}: attrs {type(n.attrs).__name__}, expected {info.attrs.__name__}")
+        lo, hi = info.n_inputs
+        if not lo <= len(n.inputs) <= hi:
+            raise IRError(f"{where}: {len(n.inputs)} inputs, expected {lo}..{hi}")
+        for i in n.inputs:
+            if i and i not in g.tensors:
+                raise IRError(f"{where}: input {i!r} has no tensor")
+            if i and i not in defined:
+                raise IRError(f"{where}: input {i!r} is used before it is produced")
+        for o in n.outputs:
+            if o not in g.tensors:
+                raise IRError(f"{where}: output {o!r} has no tensor")
+            if o in defined:
+                raise IRError(f"{where}: output {o!r} is produced twice")
+            defined.add(o)
+    for name in g.outputs:
+        if name not in defined:
+            raise IRError(f"graph output {name!r} is never produced")
+
+
+def walk(g: Graph, ops: Iterable[Op] | None = None) -> Iterable[tuple[int, Node]]:
+    wanted = set(ops) if ops is not None else None
+    for i, n in enumerate(g.nodes):
+        if wanted is None or n.op in wanted:
+            yield i, n

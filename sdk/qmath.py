@@ -1,0 +1,141 @@
+"""Quantization conventions and fixed-point arithmetic, in ONE module.
+
+Everyone who computes int8 numbers (runtime/reference.py, quantize/, codegen/) calls these,
+so the host reference, the C kernels and the runtimes they mirror agree byte for byte.
+
+Conventions (as CMSIS-NN's arm_nn_types.h states them):
+  * real = scale * (q - zero_point); int8 activations are asymmetric per-tensor,
+    int8 weights symmetric (zero_point 0) per output channel.
+  * in_offset = -input_zero_point; out_offset = +output_zero_point.
+  * a (multiplier, shift) pair means real ~= multiplier * 2^(shift - 31);
+    shift > 0 is a LEFT shift.
+  * the numerics profile picks the requantization rounding:
+      tflm   -> double rounding (gemmlowp SaturatingRoundingDoublingHighMul, then
+                RoundingDivideByPOT), as TFLM's reference kernels do;
+      litert -> single rounding (TFLITE_SINGLE_ROUNDING: one 64-bit multiply, one
+                rounding shift), as ai-edge-litert's kernels do.
+"""
+from __future__ import annotations
+
+import enum
+import math
+
+import numpy as np
+
+from sdk.ir import ACT_RANGE, Act
+
+INT8_MIN, INT8_MAX = -128, 127
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+class Numerics(enum.StrEnum):
+    TFLM = "tflm"
+    LITERT = "litert"
+
+
+DEFAULT_NUMERICS = Numerics.TFLM
+
+
+def quantize_multiplier(real: float, numerics: Numerics = DEFAULT_NUMERICS) -> tuple[int, int]:
+    """TFLite QuantizeMultiplier: real -> (Q31 multiplier, shift); shift > 0 = left."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = _round_half_away(q * (1 << 31))
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if numerics == Numerics.LITERT and shift > 30:
+        return (1 << 31) - 1, 30
+    return int(q_fixed), int(shift)
+
+
+def quantize_multipliers(reals: np.ndarray, numerics: Numerics = DEFAULT_NUMERICS
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel quantize_multiplier; returns int32 arrays (mult, shift)."""
+    pairs = [quantize_multiplier(float(r), numerics) for r in np.ravel(reals)]
+    mult = np.array([p[0] for p in pairs], dtype=np.int32)
+    shift = np.array([p[1] for p in pairs], dtype=np.int32)
+    return mult, shift
+
+
+def _round_half_away(x: float) -> int:
+    """std::round: halves away from zero (NOT numpy's half-to-even)."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """Vectorized std::round."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _wrap32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement int32 wrap of an int64 array (C's int32 arithmetic)."""
+    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def srdhm(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values held in int64."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    s = ab + nudge
+    # C integer division truncates toward zero; numpy's // floors.
+    high = np.where(s >= 0, s >> 31, -((-s) >> 31))
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    return np.where(overflow, INT32_MAX, high)
+
+
+def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
+    """gemmlowp RoundingDivideByPOT: x / 2^exponent rounded half away from zero."""
+    x = np.asarray(x, dtype=np.int64)
+    e = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << e) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (remainder > threshold)
+
+
+def requantize(acc: np.ndarray, mult: np.ndarray | int, shift: np.ndarray | int,
+               numerics: Numerics = DEFAULT_NUMERICS) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier(acc, mult, shift) for the profile; int64 in and out.
+
+    `mult`/`shift` broadcast against `acc` (per-channel arrays go on the last axis).
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    mult = np.asarray(mult, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    if numerics == Numerics.LITERT:
+        total = 31 - shift
+        rnd = np.int64(1) << (total - 1)
+        return (acc * mult + rnd) >> total
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    return rounding_divide_by_pot(srdhm(_wrap32(acc << left), mult), right)
+
+
+def act_range_q(act: Act, scale: float, zero_point: int,
+                qmin: int = INT8_MIN, qmax: int = INT8_MAX) -> tuple[int, int]:
+    """TFLite CalculateActivationRangeQuantized: the fused activation as an int clamp."""
+    lo, hi = ACT_RANGE[Act(act)]
+
+    def q(f: float) -> int:
+        return zero_point + _round_half_away(float(np.float32(f) / np.float32(scale)))
+
+    return (max(qmin, q(lo)) if np.isfinite(lo) else qmin,
+            min(qmax, q(hi)) if np.isfinite(hi) else qmax)
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str = "int8") -> np.ndarray:
+    """float -> int with TFLite's rounding (half away from zero) and saturation."""
+    info = np.iinfo(dtype)
+    q = round_half_away(np.asarray(x, dtype=np.float32) / np.float32(scale)) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: np.ndarray | float, zero_point: np.ndarray | int
+               ) -> np.ndarray:
+    return ((np.asarray(q, dtype=np.int64) - zero_point) * np.asarray(scale)).astype(np.float32)
