@@ -1,0 +1,22 @@
+"""Model file -> IR. One importer per format, chosen by the file's content or extension."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sdk.errors import ModelError
+from sdk.ir import Graph
+
+
+def load(path: str | Path, **kw) -> Graph:
+    """Read .tflite or .onnx into the IR (NHWC, attributes normalized)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(str(p), "no such file")
+    head = p.open("rb").read(8)
+    if p.suffix == ".tflite" or head[4:8] == b"TFL3":
+        from sdk.frontends.tflite import read_tflite
+        return read_tflite(p, **kw)
+    if p.suffix == ".onnx":
+        from sdk.frontends.onnx import read_onnx
+        return read_onnx(p, **kw)
+    raise ModelError(str(p), "unknown model format (expected .tflite or .onnx)")

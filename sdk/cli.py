@@ -1,0 +1,162 @@
+"""The `edgeforge` command: argparse only. Each subcommand calls one function elsewhere.
+
+Handlers import their module lazily so `edgeforge --help` stays fast and a missing optional
+dependency only affects the command that needs it.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any, Callable
+
+from sdk.errors import EdgeforgeError
+from sdk.qmath import DEFAULT_NUMERICS, Numerics
+
+
+def _numerics(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--numerics", choices=[n.value for n in Numerics], default=DEFAULT_NUMERICS.value,
+                   help="int8 rounding profile: tflm (TFLM, default) or litert (LiteRT)")
+
+
+def _json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="count", default=0)
+
+
+# command name -> "module:function"; the function takes the parsed args and returns an exit code
+HANDLERS: dict[str, str] = {
+    "inspect": "sdk.report:cmd_inspect",
+    "run": "sdk.runner:cmd_run",
+    "compile": "sdk.compiler:cmd_compile",
+    "build": "targets.build:cmd_build",
+    "flash": "targets.flash:cmd_flash",
+    "profile": "targets.profile:cmd_profile",
+    "deploy": "targets.ssh:cmd_deploy",
+    "fleet": "targets.fleet:cmd_fleet",
+    "serve": "targets.mqtt:cmd_serve",
+    "bridge": "targets.mqtt:cmd_bridge",
+}
+
+
+def _ssh_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--identity", help="SSH private key file")
+    p.add_argument("--known-hosts", help="known_hosts file (default ~/.ssh/known_hosts)")
+    p.add_argument("--accept-new-host-key", action="store_true",
+                   help="trust and record an unknown host key (default: reject it)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edgeforge", description=__doc__.splitlines()[0])
+    from sdk import __version__
+    ap.add_argument("--version", action="version", version=f"edgeforge {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("inspect", help="ops, tensors, params, MACs, weight bytes")
+    p.add_argument("model")
+    _json(p)
+    _verbose(p)
+
+    p = sub.add_parser("run", help="run one input through a model")
+    p.add_argument("model", help=".tflite, .onnx, or a compiled DIR (backend c)")
+    p.add_argument("-i", "--input", required=True, help=".npy with one input (batch included)")
+    p.add_argument("-o", "--output", help="write the first output here (.npy)")
+    p.add_argument("--backend", choices=["reference", "litert", "c"], default="reference")
+    _numerics(p)
+    _json(p)
+
+    p = sub.add_parser("compile", help="model -> int8 .tflite + C package + manifest")
+    p.add_argument("model")
+    p.add_argument("-o", "--out", required=True, help="output directory")
+    p.add_argument("--calib", help=".npz/.npy calibration data (float models)")
+    p.add_argument("--board", help="board profile to tune for (targets/boards/*.toml)")
+    p.add_argument("--name", default="model", help="C symbol prefix: ef_<name>_invoke()")
+    p.add_argument("--observer", default=None, help="calibration observer: minmax|percentile|entropy|mse")
+    p.add_argument("--per-tensor", action="store_true", help="per-tensor weight quantization")
+    p.add_argument("--prune", type=float, default=None, help="magnitude-prune to this sparsity")
+    p.add_argument("--prune-channels", type=float, default=None,
+                   help="structured channel pruning: fraction of MACs to remove")
+    p.add_argument("--distill", action="store_true", help="refit pruned layers (least squares)")
+    _numerics(p)
+    _json(p)
+    _verbose(p)
+
+    p = sub.add_parser("build", help="firmware image for a board from a compiled DIR")
+    p.add_argument("dir")
+    p.add_argument("--board", required=True)
+    _json(p)
+
+    p = sub.add_parser("flash", help="flash a built DIR onto a board")
+    p.add_argument("dir")
+    p.add_argument("--board", required=True)
+    p.add_argument("--port")
+
+    p = sub.add_parser("profile", help="measure a compiled DIR on a target")
+    p.add_argument("dir")
+    p.add_argument("--target", default="qemu://mps2-an386",
+                   help="local | ssh://user@host[:port] | serial:///dev/X?board=B | qemu://mps2-an386")
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--inputs", help=".npy of N inputs stacked on a new leading axis")
+    p.add_argument("--native", action="store_true", help="ssh: compile the C package on the device")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--trace", action="store_true", help="log every frame in hex")
+    _ssh_opts(p)
+    _json(p)
+    _verbose(p)
+
+    p = sub.add_parser("deploy", help="upload a compiled DIR to a Linux board")
+    p.add_argument("dir")
+    p.add_argument("--target", required=True, help="ssh://user@host[:port]")
+    _ssh_opts(p)
+    _json(p)
+
+    p = sub.add_parser("fleet", help="act on many boards at once")
+    fsub = p.add_subparsers(dest="fleet_command", required=True)
+    fp = fsub.add_parser("profile", help="profile a DIR on every host of an inventory")
+    fp.add_argument("dir")
+    fp.add_argument("--inventory", required=True, help="hosts.toml")
+    fp.add_argument("--runs", type=int, default=10)
+    fp.add_argument("--warmup", type=int, default=1)
+    fp.add_argument("--parallel", type=int, default=4)
+    _ssh_opts(fp)
+    _json(fp)
+
+    for name, what in (("serve", "on a Linux board: run a stream of inputs, publish over MQTT"),
+                       ("bridge", "relay a microcontroller's results to MQTT")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("dir" if name == "serve" else "target")
+        if name == "bridge":
+            p.add_argument("dir")
+        p.add_argument("--mqtt", required=True, help="mqtt://[user:pass@]broker[:1883]")
+        p.add_argument("--inputs", default="-", help="directory, pipe or - (stdin) of .npy frames")
+        p.add_argument("--labels", help="text file, one class name per line")
+        p.add_argument("--device-id", help="Home Assistant device id (default: model hash)")
+    return ap
+
+
+def _handler(command: str) -> Callable[[Any], int]:
+    module, func = HANDLERS[command].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(_handler(args.command)(args) or 0)
+    except EdgeforgeError as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(e)}))
+        print(f"edgeforge {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edgeforge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

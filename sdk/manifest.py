@@ -1,0 +1,81 @@
+"""The JSON manifest that describes every compiled artifact directory.
+
+codegen writes it; targets read it to check a device runs what the host thinks it runs.
+Layout of a compiled DIR:
+    DIR/manifest.json   this file
+    DIR/model.tflite    the int8 model (LiteRT / TFLM)
+    DIR/c/              model.h model.c weights.c + the kernels it calls
+    DIR/report.json     per-op table (MACs, bytes, arena use)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdk.errors import EdgeforgeError
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    shape: list[int]
+    dtype: str
+    scale: float | None = None
+    zero_point: int | None = None
+    offset: int | None = None      # byte offset in the arena (C package)
+
+
+@dataclass
+class Manifest:
+    name: str                      # C symbol prefix: ef_<name>_invoke()
+    model_sha256: str              # sha256 of model.tflite as written
+    source_sha256: str             # sha256 of the file the user compiled
+    sdk_version: str
+    numerics: str                  # "tflm" | "litert"
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    arena_bytes: int
+    arena_lower_bound_bytes: int
+    weight_bytes: int
+    ops: list[str]                 # one entry per node, schedule order (the per-op profile order)
+    plan: list[dict[str, Any]] = field(default_factory=list)  # tensor, offset, size, first, last
+    code_bytes: int | None = None
+    board: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / MANIFEST
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Manifest":
+        path = Path(directory) / MANIFEST
+        try:
+            raw = json.loads(path.read_text())
+            raw["inputs"] = [TensorSpec(**t) for t in raw["inputs"]]
+            raw["outputs"] = [TensorSpec(**t) for t in raw["outputs"]]
+            return cls(**raw)
+        except FileNotFoundError:
+            raise EdgeforgeError(f"{directory}: not a compiled directory (no {MANIFEST}); "
+                                 "run `edgeforge compile` first") from None
+        except (ValueError, TypeError, KeyError) as e:
+            raise EdgeforgeError(f"{path}: corrupt manifest ({e})") from None
+
+    @property
+    def hash8(self) -> bytes:
+        """First 8 bytes of model_sha256: what firmware and agents report as their identity."""
+        return bytes.fromhex(self.model_sha256[:16])
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

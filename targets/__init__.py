@@ -1,0 +1,24 @@
+"""How the host reaches a device. `open_target(uri)` maps a target URI to its Target class."""
+from __future__ import annotations
+
+import importlib
+from urllib.parse import urlparse
+
+from sdk.errors import EdgeforgeError
+
+# URI scheme -> "module:Class"; each class implements targets.base.Target
+TARGETS: dict[str, str] = {
+    "local": "targets.local:LocalTarget",
+    "ssh": "targets.ssh:SshTarget",
+    "serial": "targets.serial:SerialTarget",
+    "qemu": "targets.qemu:QemuTarget",
+}
+
+
+def open_target(uri: str, **options):
+    scheme = "local" if uri == "local" else urlparse(uri).scheme
+    if scheme not in TARGETS:
+        raise EdgeforgeError(f"unknown target {uri!r}: use one of local, ssh://user@host[:port], "
+                             "serial:///dev/ttyACM0?board=NAME, qemu://mps2-an386")
+    module, cls = TARGETS[scheme].split(":")
+    return getattr(importlib.import_module(module), cls).from_uri(uri, **options)

@@ -1,0 +1,55 @@
+"""Shared test plumbing: fixture paths and the one rule for missing tools.
+
+A test that needs an external tool calls `require("qemu-system-arm")`. Locally a missing tool
+skips the test; with EDGEFORGE_REQUIRE_ALL=1 (CI) it FAILS, so CI can never go green by
+skipping what it was meant to prove.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("EDGEFORGE_FIXTURES",
+                               ROOT.parent / "shared" / "fixtures" / "mlperf_tiny"))
+REQUIRE_ALL = os.environ.get("EDGEFORGE_REQUIRE_ALL") == "1"
+
+
+def require(*names: str) -> None:
+    """Skip (or fail under EDGEFORGE_REQUIRE_ALL=1) unless every tool/module is present.
+
+    A name with a '/' or no dots that is found on PATH counts as a tool; otherwise it is
+    looked up as a Python module.
+    """
+    missing = [n for n in names
+               if shutil.which(n) is None and importlib.util.find_spec(n) is None]
+    if missing:
+        msg = f"missing: {', '.join(missing)}"
+        if REQUIRE_ALL:
+            pytest.fail(msg + " (EDGEFORGE_REQUIRE_ALL=1)", pytrace=False)
+        pytest.skip(msg)
+
+
+def fixture(name: str) -> Path:
+    p = FIXTURES / name
+    if not p.exists():
+        require(str(p))
+    return p
+
+
+def pytest_addoption(parser):
+    parser.addoption("--port", default=None, help="serial port of a physical board")
+    parser.addoption("--host", default=None, help="ssh://user@host of a physical Linux board")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--port") or config.getoption("--host"):
+        return
+    skip = pytest.mark.skip(reason="needs physical hardware: pass --port or --host")
+    for item in items:
+        if "hardware" in item.keywords:
+            item.add_marker(skip)
