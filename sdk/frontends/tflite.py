@@ -1,0 +1,486 @@
+""".tflite -> IR, through the TFLite schema's object API (never hand-decoded bytes).
+
+What the importer normalizes, once, so no later stage re-decides it:
+  * SAME/VALID -> explicit (top, left, bottom, right) pads, computed as TFLite's
+    ComputePaddingHeightWidth does (total = max((out-1)*stride + eff_filter - in, 0),
+    top = total // 2, bottom = total - top);
+  * fused activations -> `Act`; depthwise multiplier from the weight shape;
+  * RESHAPE/MEAN/PAD/TRANSPOSE operands that TFLite passes as constant tensors (new shape,
+    axes, pads, perm) become attributes, and those constant tensors are dropped;
+  * tensor names are made unique (TFLite allows repeats); `graph.meta["tflite_index"]`
+    maps each IR tensor name to its index in the file's subgraph 0, so intermediate
+    tensors can be diffed against TFLM's GetTensor(i).
+
+Errors: a file that cannot be parsed or is structurally broken raises ONE ModelError;
+every op that cannot be imported is collected into ONE UnsupportedOpError.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from sdk.errors import ModelError, UnsupportedOpError
+from sdk.ir import (OP_BY_TFLITE, OPS, Act, BinaryAttrs, ConcatAttrs, Conv2dAttrs, DwConv2dAttrs,
+                    FcAttrs, Graph, LeakyReluAttrs, MeanAttrs, NoAttrs, Node, Op, PadAttrs, Pool2dAttrs,
+                    QuantParams, ReshapeAttrs, SoftmaxAttrs, Tensor, TransposeAttrs)
+
+try:  # the schema ships with ai-edge-litert; keep import errors for read time
+    from ai_edge_litert import schema_py_generated as schema
+except ImportError:  # pragma: no cover - exercised only on broken installs
+    schema = None
+
+FILE_IDENTIFIER = b"TFL3"
+
+# TensorType code -> numpy dtype name (only the types a model we handle can carry)
+DTYPES: dict[int, str] = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64",
+                          6: "bool", 7: "int16", 9: "int8", 10: "float64"}
+
+# ActivationFunctionType code -> Act (TANH=4 and SIGN_BIT=5 have no IR form)
+ACTS: dict[int, Act] = {0: Act.NONE, 1: Act.RELU, 2: Act.RELU_N1_TO_1, 3: Act.RELU6}
+
+PAD_SAME, PAD_VALID = 0, 1   # schema Padding enum
+
+
+def builtin_names() -> dict[int, str]:
+    """BuiltinOperator code -> name, from the schema itself."""
+    return {v: k for k, v in vars(schema.BuiltinOperator).items()
+            if not k.startswith("_") and isinstance(v, int)}
+
+
+class _Unsupported(Exception):
+    """Raised by an importer for an op the IR cannot represent (collected, not fatal)."""
+
+
+# ---------------------------------------------------------------- padding as TFLite does it
+def out_size(in_size: int, filt: int, stride: int, dilation: int, padding: int) -> int:
+    """TFLite ComputeOutSize."""
+    eff = (filt - 1) * dilation + 1
+    if padding == PAD_SAME:
+        return (in_size + stride - 1) // stride
+    return (in_size - eff + stride) // stride
+
+
+def same_pads(in_hw: tuple[int, int], filt: tuple[int, int], stride: tuple[int, int],
+              dilation: tuple[int, int], padding: int) -> tuple[int, int, int, int]:
+    """Explicit (top, left, bottom, right) for SAME/VALID (TFLite ComputePaddingHeightWidth)."""
+    before, after = [], []
+    for i in range(2):
+        eff = (filt[i] - 1) * dilation[i] + 1
+        out = out_size(in_hw[i], filt[i], stride[i], dilation[i], padding)
+        total = max((out - 1) * stride[i] + eff - in_hw[i], 0)
+        before.append(total // 2)
+        after.append(total - total // 2)
+    return (before[0], before[1], after[0], after[1])
+
+
+# ---------------------------------------------------------------- per-op importers
+class _Ctx:
+    """What an importer sees of one operator: its options and its operand tensors."""
+
+    def __init__(self, op: Any, tensors: list[Any], consts: dict[int, np.ndarray]):
+        self.op, self.tensors, self.consts = op, tensors, consts
+        self.opts = op.builtinOptions
+
+    def opt(self, name: str, default: Any) -> Any:
+        return default if self.opts is None else getattr(self.opts, name, default)
+
+    def shape(self, k: int, output: bool = False) -> tuple[int, ...]:
+        idx = (self.op.outputs if output else self.op.inputs)[k]
+        shp = self.tensors[idx].shape
+        return () if shp is None else tuple(int(d) for d in shp)
+
+    def const_input(self, k: int, what: str) -> np.ndarray:
+        ins = self.op.inputs
+        if ins is None or len(ins) <= k or ins[k] < 0:
+            raise _Unsupported(f"missing {what} input")
+        if ins[k] not in self.consts:
+            raise _Unsupported(f"{what} must be a constant tensor")
+        return self.consts[ins[k]]
+
+    def act(self) -> Act:
+        code = int(self.opt("fusedActivationFunction", 0))
+        if code not in ACTS:
+            raise _Unsupported(f"fused activation {code} not supported")
+        return ACTS[code]
+
+
+def _conv_geometry(c: _Ctx, filt: tuple[int, int]) -> dict[str, Any]:
+    x = c.shape(0)
+    if len(x) != 4:
+        raise _Unsupported(f"input rank {len(x)}, expected 4 (NHWC)")
+    stride = (int(c.opt("strideH", 1)), int(c.opt("strideW", 1)))
+    dilation = (int(c.opt("dilationHFactor", 1)), int(c.opt("dilationWFactor", 1)))
+    if min(stride + dilation) < 1:
+        raise _Unsupported(f"stride {stride} / dilation {dilation} must be >= 1")
+    padding = int(c.opt("padding", PAD_SAME))
+    if padding not in (PAD_SAME, PAD_VALID):
+        raise _Unsupported(f"padding {padding}")
+    pad = same_pads((x[1], x[2]), filt, stride, dilation, padding)
+    return {"stride": stride, "dilation": dilation, "pad": pad}
+
+
+def import_conv(c: _Ctx) -> Conv2dAttrs:
+    w = c.shape(1)
+    if len(w) != 4:
+        raise _Unsupported(f"weight rank {len(w)}, expected 4 (OHWI)")
+    if w[3] != c.shape(0)[-1]:
+        raise _Unsupported(f"grouped convolution (weight C_IN {w[3]} != input C {c.shape(0)[-1]})")
+    return Conv2dAttrs(act=c.act(), **_conv_geometry(c, (w[1], w[2])))
+
+
+def import_dwconv(c: _Ctx) -> DwConv2dAttrs:
+    w, x = c.shape(1), c.shape(0)
+    if len(w) != 4 or w[0] != 1:
+        raise _Unsupported(f"depthwise weight shape {w}, expected [1, KH, KW, C_OUT]")
+    if x[-1] == 0 or w[3] % x[-1]:
+        raise _Unsupported(f"weight channels {w[3]} not a multiple of input channels {x[-1]}")
+    # LiteRT derives the multiplier from the shapes too; the option is sometimes stale
+    return DwConv2dAttrs(depth_multiplier=w[3] // x[-1], act=c.act(),
+                         **_conv_geometry(c, (w[1], w[2])))
+
+
+def import_fc(c: _Ctx) -> FcAttrs:
+    if int(c.opt("weightsFormat", 0)) != 0:
+        raise _Unsupported("shuffled weights format")
+    if len(c.shape(1)) != 2:
+        raise _Unsupported(f"weight rank {len(c.shape(1))}, expected 2 [C_OUT, C_IN]")
+    return FcAttrs(act=c.act(), keep_num_dims=bool(c.opt("keepNumDims", False)))
+
+
+def import_pool(c: _Ctx) -> Pool2dAttrs:
+    filt = (int(c.opt("filterHeight", 1)), int(c.opt("filterWidth", 1)))
+    geo = _conv_geometry(c, filt)
+    return Pool2dAttrs(kernel=filt, stride=geo["stride"], pad=geo["pad"], act=c.act())
+
+
+def import_binary(c: _Ctx) -> BinaryAttrs:
+    return BinaryAttrs(act=c.act())
+
+
+def import_noattrs(c: _Ctx) -> NoAttrs:
+    return NoAttrs()
+
+
+def import_reshape(c: _Ctx) -> ReshapeAttrs:
+    x = c.shape(0)
+    n = int(np.prod(x, dtype=np.int64))
+    new = c.opt("newShape", None)
+    if len(c.op.inputs) > 1 and c.op.inputs[1] >= 0 and c.op.inputs[1] in c.consts:
+        new = c.consts[c.op.inputs[1]]
+    if new is None or (np.size(new) == 0 and c.shape(0, output=True) != ()):
+        new = c.shape(0, output=True)   # shape given only by the output tensor
+    shape = [int(d) for d in np.ravel(new)]
+    if shape.count(-1) > 1:
+        raise _Unsupported(f"new shape {shape} has more than one -1")
+    if -1 in shape:
+        rest = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        if rest == 0 or n % rest:
+            raise _Unsupported(f"cannot reshape {list(x)} to {shape}")
+        shape[shape.index(-1)] = n // rest
+    if int(np.prod(shape, dtype=np.int64)) != n:
+        raise _Unsupported(f"cannot reshape {list(x)} ({n} elements) to {shape}")
+    return ReshapeAttrs(shape=tuple(shape))
+
+
+def import_softmax(c: _Ctx) -> SoftmaxAttrs:
+    return SoftmaxAttrs(beta=float(c.opt("beta", 1.0)), axis=max(len(c.shape(0)) - 1, 0))
+
+
+def import_concat(c: _Ctx) -> ConcatAttrs:
+    rank = len(c.shape(0, output=True))
+    axis = int(c.opt("axis", 0))
+    if not -rank <= axis < rank:
+        raise _Unsupported(f"axis {axis} out of range for rank {rank}")
+    return ConcatAttrs(axis=axis % rank, act=c.act())
+
+
+def import_pad(c: _Ctx) -> PadAttrs:
+    pads = c.const_input(1, "paddings")
+    rank = len(c.shape(0))
+    if pads.shape != (rank, 2):
+        raise _Unsupported(f"paddings shape {pads.shape}, expected ({rank}, 2)")
+    if (pads < 0).any():
+        raise _Unsupported("negative paddings")
+    value = 0.0
+    if len(c.op.inputs) > 2 and c.op.inputs[2] >= 0:   # PADV2 constant value
+        v = c.const_input(2, "constant_values").ravel()
+        if v.size != 1:
+            raise _Unsupported("constant_values must be a scalar")
+        value = float(v[0])
+        q = c.tensors[c.op.inputs[2]].quantization
+        if q is not None and q.scale is not None and len(q.scale):
+            zp = int(q.zeroPoint[0]) if q.zeroPoint is not None and len(q.zeroPoint) else 0
+            value = float(q.scale[0]) * (value - zp)
+    return PadAttrs(pads=tuple((int(a), int(b)) for a, b in pads), value=value)
+
+
+def import_mean(c: _Ctx) -> MeanAttrs:
+    rank = len(c.shape(0))
+    axes = c.const_input(1, "axes").ravel()
+    if any(not -rank <= int(a) < rank for a in axes):
+        raise _Unsupported(f"axes {axes.tolist()} out of range for rank {rank}")
+    norm = tuple(sorted({int(a) % rank for a in axes}))
+    return MeanAttrs(axes=norm, keepdims=bool(c.opt("keepDims", False)))
+
+
+def import_leaky_relu(c: _Ctx) -> LeakyReluAttrs:
+    return LeakyReluAttrs(alpha=float(c.opt("alpha", 0.0)))
+
+
+def import_transpose(c: _Ctx) -> TransposeAttrs:
+    perm = [int(p) for p in c.const_input(1, "perm").ravel()]
+    if sorted(perm) != list(range(len(c.shape(0)))):
+        raise _Unsupported(f"perm {perm} is not a permutation of rank {len(c.shape(0))}")
+    return TransposeAttrs(perm=tuple(perm))
+
+
+# Op -> importer: options (and constant operands) -> the attrs dataclass
+IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
+    Op.CONV2D: import_conv,
+    Op.DWCONV2D: import_dwconv,
+    Op.FC: import_fc,
+    Op.AVGPOOL2D: import_pool,
+    Op.MAXPOOL2D: import_pool,
+    Op.ADD: import_binary,
+    Op.SUB: import_binary,
+    Op.MUL: import_binary,
+    Op.RESHAPE: import_reshape,
+    Op.SOFTMAX: import_softmax,
+    Op.CONCAT: import_concat,
+    Op.PAD: import_pad,
+    Op.MEAN: import_mean,
+    Op.RELU: import_noattrs,
+    Op.RELU6: import_noattrs,
+    Op.LOGISTIC: import_noattrs,
+    Op.TANH: import_noattrs,
+    Op.HARD_SWISH: import_noattrs,
+    Op.QUANTIZE: import_noattrs,
+    Op.DEQUANTIZE: import_noattrs,
+    Op.LEAKY_RELU: import_leaky_relu,
+    Op.TRANSPOSE: import_transpose,
+}
+
+# builtins that are another spelling of an IR op
+ALIASES: dict[str, Op] = {"PADV2": Op.PAD}
+
+# operand positions an op consumes into its attrs (dropped from the IR node's inputs)
+CONSUMED: dict[Op, int] = {Op.RESHAPE: 1, Op.PAD: 1, Op.MEAN: 1, Op.TRANSPOSE: 1}
+
+
+def supported_builtins() -> list[str]:
+    return sorted([OPS[op].tflite for op in IMPORTERS if OPS[op].tflite] + list(ALIASES))
+
+
+# ---------------------------------------------------------------- the reader
+def parse_model(buf: bytes, path: str) -> Any:
+    """Bytes -> schema ModelT; any parse failure becomes one ModelError."""
+    if schema is None:
+        raise ModelError(path, "ai-edge-litert (TFLite schema) is not installed")
+    if len(buf) < 8:
+        raise ModelError(path, f"too short for a .tflite file ({len(buf)} bytes)")
+    if buf[4:8] != FILE_IDENTIFIER:
+        raise ModelError(path, f"not a .tflite file (file identifier {bytes(buf[4:8])!r}, "
+                               f"expected {FILE_IDENTIFIER!r})")
+    try:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
+    except Exception as e:  # noqa: BLE001 - flatbuffers raises anything on corrupt input
+        raise ModelError(path, f"corrupt flatbuffer ({type(e).__name__}: {e})") from None
+    if not model.subgraphs:
+        raise ModelError(path, "model has no subgraph")
+    return model
+
+
+def _buffer_bytes(model: Any, buf: bytes, idx: int, path: str, tname: str) -> bytes | None:
+    if not 0 <= idx < len(model.buffers or []):
+        raise ModelError(path, f"tensor {tname!r} refers to missing buffer {idx} "
+                               f"(model has {len(model.buffers or [])})")
+    b = model.buffers[idx]
+    if b.data is not None and len(b.data):
+        return bytes(np.asarray(b.data, dtype=np.uint8))
+    if b.offset and b.offset > 1:   # large-model layout: data after the flatbuffer
+        if b.offset + b.size > len(buf):
+            raise ModelError(path, f"buffer {idx} of tensor {tname!r} lies past end of file")
+        return bytes(buf[b.offset:b.offset + b.size])
+    return None
+
+
+def _quant(t: Any) -> QuantParams | None:
+    q = t.quantization
+    if q is None or q.scale is None or len(q.scale) == 0:
+        return None
+    zp = q.zeroPoint if q.zeroPoint is not None and len(q.zeroPoint) else np.zeros(len(q.scale))
+    if len(zp) == 1 and len(q.scale) > 1:
+        zp = np.repeat(zp, len(q.scale))
+    return QuantParams(np.asarray(q.scale, np.float32), np.asarray(zp, np.int64),
+                       int(q.quantizedDimension))
+
+
+def _name(raw: Any, idx: int) -> str:
+    if raw is None:
+        return f"t{idx}"
+    s = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else str(raw)
+    return s or f"t{idx}"
+
+
+def read_tflite(path: str | Path, subgraph: int = 0) -> Graph:
+    """Read a .tflite file into the IR (subgraph 0 unless told otherwise)."""
+    p = str(path)
+    try:
+        buf = Path(path).read_bytes()
+    except OSError as e:
+        raise ModelError(p, f"cannot read ({e.strerror or e})") from None
+    return graph_from_bytes(buf, p, subgraph)
+
+
+def graph_from_bytes(buf: bytes, path: str = "<bytes>", subgraph: int = 0) -> Graph:
+    model = parse_model(buf, path)
+    try:
+        return _to_graph(model, buf, path, subgraph)
+    except (ModelError, UnsupportedOpError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a corrupt file can break any field access
+        raise ModelError(path, f"malformed model ({type(e).__name__}: {e})") from None
+
+
+def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
+    sg = model.subgraphs[sg_index]
+    tensors = sg.tensors or []
+    n_t = len(tensors)
+    names = builtin_names()
+
+    def check_index(i: int, where: str) -> int:
+        i = int(i)
+        if not -1 <= i < n_t:
+            raise ModelError(path, f"{where} refers to tensor {i}, but subgraph has {n_t}")
+        return i
+
+    # constants, decoded once; shape checked against the buffer size
+    consts: dict[int, np.ndarray] = {}
+    for i, t in enumerate(tensors):
+        tname = _name(t.name, i)
+        data = _buffer_bytes(model, buf, int(t.buffer), path, tname)
+        if data is None:
+            continue
+        if t.type not in DTYPES:
+            consts[i] = np.frombuffer(data, np.uint8)   # kept raw; an op using it will fail
+            continue
+        dt = np.dtype(DTYPES[t.type])
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+        if int(np.prod(shape, dtype=np.int64)) * dt.itemsize != len(data):
+            raise ModelError(path, f"tensor {i} {tname!r}: buffer has {len(data)} bytes, "
+                                   f"shape {list(shape)} of {dt.name} needs "
+                                   f"{int(np.prod(shape, dtype=np.int64)) * dt.itemsize}")
+        consts[i] = np.frombuffer(data, dt).reshape(shape).copy()
+
+    # operators -> (op, attrs) or a problem
+    problems: list[tuple[int, str, str, str]] = []
+    imported: list[tuple[int, Op, Any, list[int], list[int]]] = []
+    hybrid: set[int] = set()
+    for k, o in enumerate(sg.operators or []):
+        ins = [check_index(i, f"operator {k} input") for i in (o.inputs if o.inputs is not None
+                                                                 else [])]
+        outs = [check_index(i, f"operator {k} output") for i in (o.outputs if o.outputs
+                                                                   is not None else [])]
+        if not 0 <= o.opcodeIndex < len(model.operatorCodes or []):
+            raise ModelError(path, f"operator {k} has opcode index {o.opcodeIndex}, model has "
+                                   f"{len(model.operatorCodes or [])} operator codes")
+        oc = model.operatorCodes[o.opcodeIndex]
+        code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
+        tname = names.get(code, f"BUILTIN_{code}")
+        label = ",".join(_name(tensors[i].name, i) for i in outs if i >= 0)[:80] or f"op{k}"
+        if tname == "CUSTOM":
+            custom = oc.customCode.decode("utf-8", "replace") if oc.customCode else "?"
+            problems.append((k, label, f"CUSTOM:{custom}", "custom ops are not supported"))
+            continue
+        op = OP_BY_TFLITE.get(tname) or ALIASES.get(tname)
+        if op is None or op not in IMPORTERS:
+            problems.append((k, label, tname, "no importer for this builtin"))
+            continue
+        if not outs or outs[0] < 0:
+            raise ModelError(path, f"operator {k} ({tname}) has no output")
+        try:
+            lo, hi = OPS[op].n_inputs
+            if len([i for i in ins if i >= 0]) < lo:
+                raise _Unsupported(f"{len(ins)} inputs, expected at least {lo}")
+            for i in ins + outs:
+                if i >= 0 and tensors[i].type not in DTYPES:
+                    raise _Unsupported(f"tensor {i} has unsupported type {tensors[i].type}")
+            attrs = IMPORTERS[op](_Ctx(o, tensors, consts))
+            w = _hybrid_weight(op, ins, tensors, consts)
+            if w is not None:
+                hybrid.add(w)
+        except _Unsupported as e:
+            problems.append((k, label, tname, str(e)))
+            continue
+        imported.append((k, op, attrs, ins, outs))
+    if problems:
+        raise UnsupportedOpError(path, problems, supported_builtins())
+
+    # tensors actually used by the IR (operands consumed into attrs are dropped)
+    used: list[int] = [check_index(i, "subgraph input") for i in (sg.inputs if sg.inputs
+                                                                  is not None else [])]
+    node_ins: list[list[int]] = []
+    for k, op, attrs, ins, outs in imported:
+        keep = ins[:CONSUMED[op]] if op in CONSUMED else ins
+        node_ins.append(keep)
+        used += [i for i in keep + outs if i >= 0]
+    used += [check_index(i, "subgraph output") for i in (sg.outputs if sg.outputs is not None
+                                                         else [])]
+    g = Graph(name=_model_name(model, sg, path))
+    ir_name: dict[int, str] = {}
+    for i in sorted(set(used)):
+        t = tensors[i]
+        if t.type not in DTYPES:
+            raise ModelError(path, f"tensor {i} {_name(t.name, i)!r} has unsupported type "
+                                   f"{t.type}")
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+        name = g.unique_name(_name(t.name, i))
+        if i in hybrid:
+            g.add_tensor(Tensor(name, shape, "float32", None, _dequantize(consts[i], _quant(t))))
+            g.meta.setdefault("dequantized_weights", []).append(name)
+        else:
+            g.add_tensor(Tensor(name, shape, DTYPES[t.type], _quant(t), consts.get(i)))
+        ir_name[i] = name
+    g.inputs = [ir_name[i] for i in (sg.inputs if sg.inputs is not None else []) if i >= 0]
+    g.outputs = [ir_name[i] for i in (sg.outputs if sg.outputs is not None else []) if i >= 0]
+    for (k, op, attrs, ins, outs), keep in zip(imported, node_ins):
+        g.nodes.append(Node(op, tuple(ir_name[i] if i >= 0 else "" for i in keep),
+                            tuple(ir_name[i] for i in outs if i >= 0), attrs,
+                            f"{op.value.lower()}_{k}"))
+    g.meta["source"] = path
+    g.meta["format"] = "tflite"
+    g.meta["tflite_index"] = {v: k for k, v in ir_name.items()}
+    if len(model.subgraphs) > 1:
+        g.meta["ignored_subgraphs"] = len(model.subgraphs) - 1
+    return g
+
+
+def _hybrid_weight(op: Op, ins: list[int], tensors: list[Any], consts: dict) -> int | None:
+    """Index of an int8 weight feeding a float conv/FC (dynamic-range quantization), else None.
+
+    LiteRT runs such "hybrid" layers by quantizing activations on the fly; the IR has no such
+    op, so the importer dequantizes the weight to float32 and the graph stays a float graph.
+    """
+    if op in (Op.CONV2D, Op.DWCONV2D, Op.FC) and len(ins) > 1 and ins[1] >= 0:
+        x, w = DTYPES.get(tensors[ins[0]].type), DTYPES.get(tensors[ins[1]].type)
+        if x == "float32" and w in ("int8", "uint8"):
+            if ins[1] not in consts or _quant(tensors[ins[1]]) is None:
+                raise _Unsupported("float input with non-constant or unquantized int8 weights")
+            return ins[1]
+    return None
+
+
+def _dequantize(data: np.ndarray, q: QuantParams) -> np.ndarray:
+    shape = [1] * data.ndim
+    if q.per_channel:
+        shape[q.axis] = -1
+    scale = q.scale.reshape(shape).astype(np.float32)
+    zp = q.zero_point.reshape(shape)
+    return (scale * (data.astype(np.int64) - zp).astype(np.float32)).astype(np.float32)
+
+
+def _model_name(model: Any, sg: Any, path: str) -> str:
+    stem = Path(path).stem if path and not path.startswith("<") else ""
+    return stem or (_name(sg.name, 0) if sg.name else "model")
