@@ -1,0 +1,388 @@
+"""IR (float or int8) -> .tflite, through the TFLite schema's object API + flatbuffers.Builder.
+
+The file is schema version 3 with identifier "TFL3"; buffer 0 is the empty sentinel and each
+constant gets its own 16-byte-aligned buffer; operator codes carry both builtin_code and
+deprecated_builtin_code (min(code, 127)), as readers of either era expect.
+
+Padding: TFLite has no explicit pads, only SAME and VALID. A conv/pool whose explicit pad equals
+what SAME (or VALID) computes is written with that padding. Any other pad is written as an
+explicit PAD op (PADV2 for max pooling, padding with the lowest value) in front of a VALID
+conv/pool -- numerically the same, since TFLite pads conv inputs with the input zero point.
+Average pooling cannot take that route (TFLite excludes padded taps from the divisor), so an
+average pool with other pads is refused with an UnsupportedOpError.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import flatbuffers
+import numpy as np
+
+from sdk.errors import UnsupportedOpError
+from sdk.frontends.tflite import ACTS, DTYPES, FILE_IDENTIFIER, PAD_SAME, PAD_VALID, same_pads
+from sdk.ir import OPS, Act, Graph, Node, Op, QuantParams, Tensor, verify
+
+try:
+    from ai_edge_litert import schema_py_generated as schema
+except ImportError:  # pragma: no cover
+    schema = None
+
+SCHEMA_VERSION = 3
+TYPE_CODES: dict[str, int] = {v: k for k, v in DTYPES.items()}
+ACT_CODES: dict[Act, int] = {v: k for k, v in ACTS.items()}
+
+
+class _Refused(Exception):
+    """An IR node with no .tflite form (collected into one UnsupportedOpError)."""
+
+
+class _AlignedBuffer:
+    """schema BufferT whose data vector starts on a 16-byte boundary (as the converter does)."""
+
+    def __init__(self, data: bytes | None):
+        self.data = data
+
+    def Pack(self, builder: flatbuffers.Builder) -> int:  # noqa: N802 - schema API name
+        vec = None
+        if self.data:
+            builder.StartVector(1, len(self.data), 16)
+            builder.head -= len(self.data)
+            builder.Bytes[builder.head:builder.head + len(self.data)] = self.data
+            vec = builder.EndVector()
+        schema.BufferStart(builder)
+        if vec is not None:
+            schema.BufferAddData(builder, vec)
+        return schema.BufferEnd(builder)
+
+
+class _Writer:
+    """Accumulates tensors, buffers, operator codes and operators for subgraph 0."""
+
+    def __init__(self, g: Graph):
+        self.g = g
+        self.tensors: list[Any] = []
+        self.buffers: list[Any] = [_AlignedBuffer(None)]
+        self.index: dict[str, int] = {}
+        self.codes: dict[str, int] = {}
+        self.opcodes: list[Any] = []
+        self.operators: list[Any] = []
+        self.names: set[str] = set(g.tensors)
+        self.codes_by_name = {k: v for k, v in vars(schema.BuiltinOperator).items()
+                              if not k.startswith("_")}
+
+    # -- tensors
+    def tensor(self, name: str) -> int:
+        """Index of an IR tensor ("" -> -1, the optional-input marker)."""
+        if not name:
+            return -1
+        if name not in self.index:
+            self.index[name] = self._add(self.g.tensors[name])
+        return self.index[name]
+
+    def _add(self, t: Tensor) -> int:
+        tt = schema.TensorT()
+        tt.name = t.name.encode()
+        tt.shape = np.asarray(t.shape, dtype=np.int32)
+        if t.dtype not in TYPE_CODES:
+            raise _Refused(f"tensor {t.name!r} has dtype {t.dtype} with no TFLite type")
+        tt.type = TYPE_CODES[t.dtype]
+        tt.buffer = 0
+        if t.data is not None:
+            data = np.ascontiguousarray(np.asarray(t.data, dtype=t.dtype))
+            self.buffers.append(_AlignedBuffer(data.tobytes()))
+            tt.buffer = len(self.buffers) - 1
+        if t.quant is not None:
+            q = schema.QuantizationParametersT()
+            q.scale = np.asarray(t.quant.scale, np.float32)
+            q.zeroPoint = np.asarray(t.quant.zero_point, np.int64)
+            q.quantizedDimension = int(t.quant.axis)
+            tt.quantization = q
+        self.tensors.append(tt)
+        return len(self.tensors) - 1
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.names:
+            i += 1
+            name = f"{base}_{i}"
+        self.names.add(name)
+        return name
+
+    def const(self, base: str, data: np.ndarray, quant: QuantParams | None = None) -> int:
+        data = np.asarray(data)
+        name = self.fresh(base)
+        return self._add(Tensor(name, tuple(data.shape), data.dtype.name, quant, data))
+
+    def temp(self, base: str, like: Tensor, shape: tuple[int, ...]) -> int:
+        return self._add(Tensor(self.fresh(base), shape, like.dtype, like.quant, None))
+
+    # -- operators
+    def emit(self, builtin: str, ins: list[int], outs: list[int], opt_type: str = "NONE",
+             opts: Any = None) -> None:
+        if builtin not in self.codes:
+            code = self.codes_by_name[builtin]
+            oc = schema.OperatorCodeT()
+            oc.builtinCode = code
+            oc.deprecatedBuiltinCode = min(code, 127)
+            oc.version = 1
+            self.codes[builtin] = len(self.opcodes)
+            self.opcodes.append(oc)
+        o = schema.OperatorT()
+        o.opcodeIndex = self.codes[builtin]
+        o.inputs = np.asarray(ins, dtype=np.int32)
+        o.outputs = np.asarray(outs, dtype=np.int32)
+        o.builtinOptionsType = getattr(schema.BuiltinOptions, opt_type)
+        o.builtinOptions = opts
+        self.operators.append(o)
+
+
+# ---------------------------------------------------------------- per-op exporters
+def _opts(cls_name: str, **fields: Any) -> Any:
+    o = getattr(schema, cls_name)()
+    for k, v in fields.items():
+        setattr(o, k, v)
+    return o
+
+
+def _act(a: Act) -> int:
+    return ACT_CODES[a]
+
+
+def _padding(w: _Writer, n: Node, filt: tuple[int, int], stride: tuple[int, int],
+             dilation: tuple[int, int], pad_value: str) -> tuple[int, int]:
+    """(TFLite padding code, input tensor index), inserting a PAD op for other pads."""
+    x = w.g.tensors[n.inputs[0]]
+    hw = (x.shape[1], x.shape[2])
+    pad = tuple(n.attrs.pad)
+    for code in (PAD_VALID, PAD_SAME):
+        if same_pads(hw, filt, stride, dilation, code) == pad:
+            return code, w.tensor(n.inputs[0])
+    if pad_value == "refuse":
+        raise _Refused(f"pad {pad} is neither SAME nor VALID, and TFLite's average pool "
+                       f"excludes padded taps, so no PAD op can stand in")
+    top, left, bottom, right = pad
+    shape = (x.shape[0], hw[0] + top + bottom, hw[1] + left + right, x.shape[3])
+    padded = w.temp(f"{n.inputs[0]}/pad", x, shape)
+    pads = w.const(f"{n.inputs[0]}/paddings",
+                   np.array([[0, 0], [top, bottom], [left, right], [0, 0]], np.int32))
+    if pad_value == "zero":
+        w.emit("PAD", [w.tensor(n.inputs[0]), pads], [padded], "PadOptions",
+               _opts("PadOptionsT"))
+    else:   # max pool: pad with the lowest value so padded taps never win
+        low = np.array(np.iinfo(x.dtype).min if x.dtype != "float32"
+                       else np.finfo(np.float32).min, dtype=x.dtype)
+        value = w.const(f"{n.inputs[0]}/pad_value", low, x.quant)
+        w.emit("PADV2", [w.tensor(n.inputs[0]), pads, value], [padded], "PadV2Options",
+               _opts("PadV2OptionsT"))
+    return PAD_VALID, padded
+
+
+def _io(w: _Writer, n: Node) -> tuple[list[int], list[int]]:
+    return [w.tensor(i) for i in n.inputs], [w.tensor(o) for o in n.outputs]
+
+
+def export_conv(w: _Writer, n: Node) -> None:
+    a, wt = n.attrs, w.g.tensors[n.inputs[1]]
+    code, x = _padding(w, n, (wt.shape[1], wt.shape[2]), a.stride, a.dilation, "zero")
+    ins, outs = _io(w, n)
+    w.emit("CONV_2D", [x] + ins[1:], outs, "Conv2DOptions", _opts(
+        "Conv2DOptionsT", padding=code, strideH=a.stride[0], strideW=a.stride[1],
+        dilationHFactor=a.dilation[0], dilationWFactor=a.dilation[1],
+        fusedActivationFunction=_act(a.act)))
+
+
+def export_dwconv(w: _Writer, n: Node) -> None:
+    a, wt = n.attrs, w.g.tensors[n.inputs[1]]
+    code, x = _padding(w, n, (wt.shape[1], wt.shape[2]), a.stride, a.dilation, "zero")
+    ins, outs = _io(w, n)
+    w.emit("DEPTHWISE_CONV_2D", [x] + ins[1:], outs, "DepthwiseConv2DOptions", _opts(
+        "DepthwiseConv2DOptionsT", padding=code, strideH=a.stride[0], strideW=a.stride[1],
+        dilationHFactor=a.dilation[0], dilationWFactor=a.dilation[1],
+        depthMultiplier=a.depth_multiplier, fusedActivationFunction=_act(a.act)))
+
+
+def export_fc(w: _Writer, n: Node) -> None:
+    ins, outs = _io(w, n)
+    w.emit("FULLY_CONNECTED", ins, outs, "FullyConnectedOptions", _opts(
+        "FullyConnectedOptionsT", fusedActivationFunction=_act(n.attrs.act),
+        keepNumDims=bool(n.attrs.keep_num_dims)))
+
+
+def _export_pool(builtin: str, pad_value: str) -> Callable[[_Writer, Node], None]:
+    def export(w: _Writer, n: Node) -> None:
+        a = n.attrs
+        if a.count_include_pad and any(a.pad) and builtin == "AVERAGE_POOL_2D":
+            raise _Refused("count_include_pad=True with padding has no TFLite form")
+        code, x = _padding(w, n, a.kernel, a.stride, (1, 1), pad_value)
+        _, outs = _io(w, n)
+        w.emit(builtin, [x], outs, "Pool2DOptions", _opts(
+            "Pool2DOptionsT", padding=code, strideH=a.stride[0], strideW=a.stride[1],
+            filterHeight=a.kernel[0], filterWidth=a.kernel[1],
+            fusedActivationFunction=_act(a.act)))
+    return export
+
+
+def _export_binary(builtin: str, opt: str) -> Callable[[_Writer, Node], None]:
+    def export(w: _Writer, n: Node) -> None:
+        ins, outs = _io(w, n)
+        w.emit(builtin, ins, outs, opt, _opts(opt + "T", fusedActivationFunction=_act(n.attrs.act)))
+    return export
+
+
+def _export_plain(builtin: str) -> Callable[[_Writer, Node], None]:
+    def export(w: _Writer, n: Node) -> None:
+        ins, outs = _io(w, n)
+        w.emit(builtin, ins, outs)
+    return export
+
+
+def export_reshape(w: _Writer, n: Node) -> None:
+    shape = np.asarray(n.attrs.shape, np.int32)
+    ins, outs = _io(w, n)
+    w.emit("RESHAPE", [ins[0], w.const(f"{n.outputs[0]}/shape", shape)], outs,
+           "ReshapeOptions", _opts("ReshapeOptionsT", newShape=shape.copy()))
+
+
+def export_softmax(w: _Writer, n: Node) -> None:
+    rank = len(w.g.tensors[n.inputs[0]].shape)
+    if n.attrs.axis not in (rank - 1, -1):
+        raise _Refused(f"softmax over axis {n.attrs.axis}; TFLite only has the last axis")
+    ins, outs = _io(w, n)
+    w.emit("SOFTMAX", ins, outs, "SoftmaxOptions", _opts("SoftmaxOptionsT", beta=n.attrs.beta))
+
+
+def export_concat(w: _Writer, n: Node) -> None:
+    ins, outs = _io(w, n)
+    w.emit("CONCATENATION", ins, outs, "ConcatenationOptions", _opts(
+        "ConcatenationOptionsT", axis=n.attrs.axis, fusedActivationFunction=_act(n.attrs.act)))
+
+
+def export_pad(w: _Writer, n: Node) -> None:
+    pads = w.const(f"{n.outputs[0]}/paddings", np.asarray(n.attrs.pads, np.int32).reshape(-1, 2))
+    ins, outs = _io(w, n)
+    if n.attrs.value == 0.0:
+        w.emit("PAD", [ins[0], pads], outs, "PadOptions", _opts("PadOptionsT"))
+        return
+    out = w.g.tensors[n.outputs[0]]
+    q = out.quant
+    if q is not None:   # int8 graphs hold the real value; the file holds it quantized
+        qv = np.round(n.attrs.value / float(q.scale[0])) + int(q.zero_point[0])
+        info = np.iinfo(out.dtype)
+        value = np.array(np.clip(qv, info.min, info.max), dtype=out.dtype)
+    else:
+        value = np.array(n.attrs.value, dtype=out.dtype)
+    v = w.const(f"{n.outputs[0]}/pad_value", value, q)
+    w.emit("PADV2", [ins[0], pads, v], outs, "PadV2Options", _opts("PadV2OptionsT"))
+
+
+def export_mean(w: _Writer, n: Node) -> None:
+    axes = w.const(f"{n.outputs[0]}/axes", np.asarray(n.attrs.axes, np.int32))
+    ins, outs = _io(w, n)
+    w.emit("MEAN", [ins[0], axes], outs, "ReducerOptions",
+           _opts("ReducerOptionsT", keepDims=bool(n.attrs.keepdims)))
+
+
+def export_leaky_relu(w: _Writer, n: Node) -> None:
+    ins, outs = _io(w, n)
+    w.emit("LEAKY_RELU", ins, outs, "LeakyReluOptions",
+           _opts("LeakyReluOptionsT", alpha=float(n.attrs.alpha)))
+
+
+def export_transpose(w: _Writer, n: Node) -> None:
+    perm = w.const(f"{n.outputs[0]}/perm", np.asarray(n.attrs.perm, np.int32))
+    ins, outs = _io(w, n)
+    w.emit("TRANSPOSE", [ins[0], perm], outs, "TransposeOptions", _opts("TransposeOptionsT"))
+
+
+# Op -> exporter: appends the operator(s) for one IR node
+EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
+    Op.CONV2D: export_conv,
+    Op.DWCONV2D: export_dwconv,
+    Op.FC: export_fc,
+    Op.AVGPOOL2D: _export_pool("AVERAGE_POOL_2D", "refuse"),
+    Op.MAXPOOL2D: _export_pool("MAX_POOL_2D", "lowest"),
+    Op.ADD: _export_binary("ADD", "AddOptions"),
+    Op.SUB: _export_binary("SUB", "SubOptions"),
+    Op.MUL: _export_binary("MUL", "MulOptions"),
+    Op.RESHAPE: export_reshape,
+    Op.SOFTMAX: export_softmax,
+    Op.CONCAT: export_concat,
+    Op.PAD: export_pad,
+    Op.MEAN: export_mean,
+    Op.RELU: _export_plain("RELU"),
+    Op.RELU6: _export_plain("RELU6"),
+    Op.LOGISTIC: _export_plain("LOGISTIC"),
+    Op.TANH: _export_plain("TANH"),
+    Op.HARD_SWISH: _export_plain("HARD_SWISH"),
+    Op.QUANTIZE: _export_plain("QUANTIZE"),
+    Op.DEQUANTIZE: _export_plain("DEQUANTIZE"),
+    Op.LEAKY_RELU: export_leaky_relu,
+    Op.TRANSPOSE: export_transpose,
+}
+
+
+# ---------------------------------------------------------------- entry points
+def tflite_bytes(graph: Graph, description: str = "edgeforge") -> bytes:
+    """Serialize a float or int8 IR graph to .tflite bytes (raises UnsupportedOpError)."""
+    if schema is None:  # pragma: no cover
+        raise RuntimeError("ai-edge-litert (TFLite schema) is not installed")
+    verify(graph)
+    w = _Writer(graph)
+    for name in graph.inputs:   # graph inputs first, then tensors in IR (= file) order
+        w.tensor(name)
+    used = {i for n in graph.nodes for i in n.inputs + n.outputs if i} | set(graph.outputs)
+    problems: list[tuple[int, str, str, str]] = []
+    try:
+        for name in graph.tensors:
+            if name in used:
+                w.tensor(name)
+    except _Refused as e:
+        problems.append((-1, "tensors", "-", str(e)))
+    for k, n in enumerate(graph.nodes):
+        exporter = EXPORTERS.get(n.op)
+        try:
+            if exporter is None or OPS[n.op].tflite is None and n.op not in EXPORTERS:
+                raise _Refused("no TFLite builtin for this op")
+            exporter(w, n)
+        except _Refused as e:
+            problems.append((k, n.name or ",".join(n.outputs), n.op.value, str(e)))
+    if problems:
+        where = str(graph.meta.get("source", graph.name))
+        raise UnsupportedOpError(where, problems, sorted(OPS[op].tflite or op.value
+                                                         for op in EXPORTERS))
+
+    sg = schema.SubGraphT()
+    sg.tensors = w.tensors
+    sg.inputs = np.asarray([w.tensor(i) for i in graph.inputs], np.int32)
+    sg.outputs = np.asarray([w.tensor(o) for o in graph.outputs], np.int32)
+    sg.operators = w.operators
+    sg.name = b"main"
+    m = schema.ModelT()
+    m.version = SCHEMA_VERSION
+    m.description = description.encode()
+    m.operatorCodes = w.opcodes
+    m.subgraphs = [sg]
+    m.buffers = w.buffers
+    size = sum(len(b.data or b"") for b in w.buffers) + 64 * len(w.tensors) + 1024
+    builder = flatbuffers.Builder(size)
+    builder.Finish(m.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def write_tflite(graph: Graph, path: str | Path) -> Path:
+    """Write `graph` to `path` atomically (temp file in the same folder, then rename)."""
+    data = tflite_bytes(graph)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
