@@ -50,6 +50,7 @@ class Op(enum.StrEnum):
     CONCAT = "CONCAT"
     PAD = "PAD"
     SOFTMAX = "SOFTMAX"
+    LRN = "LRN"                  # float only; local response norm across channels (AlexNet era)
     # type conversion
     QUANTIZE = "QUANTIZE"        # float32 -> int8, or int8 -> int8 requantize
     DEQUANTIZE = "DEQUANTIZE"    # int8 -> float32
@@ -172,6 +173,14 @@ class SoftmaxAttrs:
     axis: int = -1                         # non-negative after import; last axis only for int8
 
 
+@dataclass(frozen=True)
+class LrnAttrs:                            # TFLite LOCAL_RESPONSE_NORMALIZATION semantics:
+    radius: int = 2                        # y = x / (bias + alpha * sum_{|d|<=radius} x[c+d]^2)^beta
+    bias: float = 1.0                      # (ONNX LRN(size, alpha): radius=(size-1)/2,
+    alpha: float = 1e-4                    #  alpha = alpha_onnx / size)
+    beta: float = 0.75
+
+
 # ---------------------------------------------------------------- op facts: ONE table
 def _macs_conv(node: "Node", g: "Graph") -> int:
     out = g.tensors[node.outputs[0]].shape
@@ -259,6 +268,7 @@ OPS: dict[Op, OpInfo] = {
     Op.PAD: OpInfo(PadAttrs, (1, 3), "PAD", _macs_zero),
     Op.SOFTMAX: OpInfo(SoftmaxAttrs, (1, 1), "SOFTMAX", _macs_output,
                        fixed_out_q=(1.0 / 256, -128)),
+    Op.LRN: OpInfo(LrnAttrs, (1, 1), "LOCAL_RESPONSE_NORMALIZATION", _macs_output, int8=False),
     Op.QUANTIZE: OpInfo(NoAttrs, (1, 1), "QUANTIZE", _macs_output, elementwise=True),
     Op.DEQUANTIZE: OpInfo(NoAttrs, (1, 1), "DEQUANTIZE", _macs_output, elementwise=True),
 }
