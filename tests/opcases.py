@@ -1,0 +1,372 @@
+"""Single-op IR graphs for every op and variant the .tflite path supports.
+
+    from tests.opcases import cases, write_case, random_inputs
+    for case in cases("int8"):                  # or cases("float32")
+        path = write_case(case, tmp_path)       # a .tflite LiteRT and TFLM both load
+        feeds = random_inputs(case.graph, n=4, seed=0)   # [[x0, x1, ...], ...] per sample
+        ...  # run the IR (runtime.reference), the C kernels, TFLM, LiteRT; compare
+
+Every case is deterministic: its weights and quant params come from a generator seeded by
+the case name, so the same name always gives the same graph.
+
+int8 cases follow the int8 IR contract (see sdk/ir.py and DESIGN.md): int8 activations with
+per-tensor asymmetric QuantParams, int8 weights symmetric per output channel (conv axis 0,
+depthwise axis 3; FC per-tensor, as the TFLite converter writes it), int32 bias with
+scale = in_scale * w_scale and zero point 0. Output quant params are realistic: they come
+from the float op's output range on inputs spanning the input's quantized range (LiteRT runs
+the float twin of the case), except where TFLite fixes them (`OPS[op].fixed_out_q`) or
+requires output == input quant (pooling, reshape, pad, concat, transpose; RELU6 too, see
+SAME_QUANT).
+The only non-int8 tensors of an int8 case are the float side of QUANTIZE and DEQUANTIZE.
+
+A case named `*_explicit_pad` has a pad that is neither SAME nor VALID: write_tflite emits a
+PAD op in front of the conv/pool, so its file has two operators.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.codegen.tflite import tflite_bytes, write_tflite
+from sdk.frontends.tflite import PAD_SAME, PAD_VALID, same_pads
+from sdk.ir import (OPS, Act, BinaryAttrs, ConcatAttrs, Conv2dAttrs, DwConv2dAttrs, FcAttrs,
+                    Graph, LeakyReluAttrs, MeanAttrs, NoAttrs, Node, Op, PadAttrs, Pool2dAttrs,
+                    QuantParams, ReshapeAttrs, SoftmaxAttrs, Tensor, TransposeAttrs, verify)
+
+DTYPES = ("int8", "float32")
+
+# int8 ops whose output must carry the input's quant params (TFLite int8 spec). RELU6 too:
+# TFLM's int8 RELU6 clamps without rescaling while LiteRT rescales, so only equal quant agrees.
+SAME_QUANT = {Op.AVGPOOL2D, Op.MAXPOOL2D, Op.RESHAPE, Op.PAD, Op.CONCAT, Op.TRANSPOSE, Op.RELU6}
+INT8_ONLY = {Op.QUANTIZE, Op.DEQUANTIZE}
+
+
+@dataclass
+class OpCase:
+    """One single-op graph. `graph` has one node (`graph.nodes[0]`) and is IR-verified."""
+    name: str                    # unique within one dtype, e.g. "conv_same_s2"
+    graph: Graph
+    op: Op
+    dtype: str                   # "int8" or "float32"
+    note: str = ""               # what the variant exercises
+
+    @property
+    def node(self) -> Node:
+        return self.graph.nodes[0]
+
+
+@dataclass
+class _Spec:
+    name: str
+    op: Op
+    attrs: Any
+    inputs: list[tuple[int, ...]]        # activation input shapes
+    out: tuple[int, ...]
+    weight: tuple[int, ...] | None = None
+    bias: bool = True
+    per_channel: bool = True
+    note: str = ""
+    in_range: tuple[float, float] | None = None   # real range of the inputs (int8 quant)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- geometry helpers
+def _pads(x: tuple[int, ...], k: tuple[int, int], s: tuple[int, int], d: tuple[int, int],
+          padding: str) -> tuple[int, int, int, int]:
+    return same_pads((x[1], x[2]), k, s, d, PAD_SAME if padding == "SAME" else PAD_VALID)
+
+
+def _out_hw(x: tuple[int, ...], k: tuple[int, int], s: tuple[int, int], d: tuple[int, int],
+            pad: tuple[int, int, int, int]) -> tuple[int, int]:
+    eff = [(k[i] - 1) * d[i] + 1 for i in range(2)]
+    return ((x[1] + pad[0] + pad[2] - eff[0]) // s[0] + 1,
+            (x[2] + pad[1] + pad[3] - eff[1]) // s[1] + 1)
+
+
+def _conv(name: str, x: tuple[int, ...], cout: int, k: tuple[int, int], s=(1, 1), d=(1, 1),
+          padding: str | tuple[int, int, int, int] = "SAME", act: Act = Act.NONE,
+          per_channel: bool = True, note: str = "") -> _Spec:
+    pad = _pads(x, k, s, d, padding) if isinstance(padding, str) else padding
+    oh, ow = _out_hw(x, k, s, d, pad)
+    return _Spec(name, Op.CONV2D, Conv2dAttrs(s, pad, d, act), [x], (x[0], oh, ow, cout),
+                 weight=(cout, k[0], k[1], x[3]), per_channel=per_channel, note=note)
+
+
+def _dw(name: str, x: tuple[int, ...], mult: int, k: tuple[int, int], s=(1, 1), d=(1, 1),
+        padding: str = "SAME", act: Act = Act.NONE, note: str = "") -> _Spec:
+    pad = _pads(x, k, s, d, padding)
+    oh, ow = _out_hw(x, k, s, d, pad)
+    cout = x[3] * mult
+    return _Spec(name, Op.DWCONV2D, DwConv2dAttrs(s, pad, d, mult, act), [x],
+                 (x[0], oh, ow, cout), weight=(1, k[0], k[1], cout), note=note)
+
+
+def _pool(name: str, op: Op, x: tuple[int, ...], k: tuple[int, int], s: tuple[int, int],
+          padding: str | tuple[int, int, int, int], act: Act = Act.NONE, note: str = "") -> _Spec:
+    pad = _pads(x, k, s, (1, 1), padding) if isinstance(padding, str) else padding
+    oh, ow = _out_hw(x, k, s, (1, 1), pad)
+    return _Spec(name, op, Pool2dAttrs(k, s, pad, act), [x], (x[0], oh, ow, x[3]), note=note)
+
+
+def _specs() -> list[_Spec]:
+    x8 = (1, 8, 8, 3)
+    x6 = (1, 6, 6, 4)
+    e = (1, 4, 4, 8)
+    sp: list[_Spec] = [
+        _conv("conv_same_s1", x8, 4, (3, 3), note="SAME, stride 1"),
+        _conv("conv_valid_s1", x8, 4, (3, 3), padding="VALID"),
+        _conv("conv_same_s2", x8, 4, (3, 3), s=(2, 2), note="SAME stride 2: asymmetric pads"),
+        _conv("conv_valid_s2", (1, 9, 9, 3), 4, (3, 3), s=(2, 2), padding="VALID"),
+        _conv("conv_dilation2", x8, 4, (3, 3), d=(2, 2)),
+        _conv("conv_nonsquare", (1, 10, 7, 2), 5, (4, 2), s=(2, 1), note="KWS-like 4x2 kernel"),
+        _conv("conv_1x1", e, 6, (1, 1)),
+        _conv("conv_relu", x8, 4, (3, 3), act=Act.RELU),
+        _conv("conv_relu6", x8, 4, (3, 3), act=Act.RELU6),
+        _conv("conv_relu_n1_to_1", x8, 4, (3, 3), act=Act.RELU_N1_TO_1),
+        _conv("conv_per_tensor", x8, 4, (3, 3), per_channel=False, note="one weight scale"),
+        _conv("conv_explicit_pad", x8, 4, (3, 3), padding=(1, 0, 2, 1),
+              note="pad not SAME/VALID: written as PAD + VALID conv"),
+        _dw("dwconv_m1_same", x6, 1, (3, 3)),
+        _dw("dwconv_m2_valid", x6, 2, (3, 3), padding="VALID", note="depth multiplier 2"),
+        _dw("dwconv_s2_relu6", x6, 1, (3, 3), s=(2, 2), act=Act.RELU6),
+        _dw("dwconv_dilation2", x6, 1, (3, 3), d=(2, 2)),
+        _Spec("fc_bias", Op.FC, FcAttrs(), [(1, 16)], (1, 10), weight=(10, 16),
+              per_channel=False),
+        _Spec("fc_nobias", Op.FC, FcAttrs(), [(1, 16)], (1, 10), weight=(10, 16), bias=False,
+              per_channel=False),
+        _Spec("fc_relu", Op.FC, FcAttrs(act=Act.RELU), [(2, 16)], (2, 10), weight=(10, 16),
+              per_channel=False, note="2 rows"),
+        _Spec("fc_keep_num_dims", Op.FC, FcAttrs(keep_num_dims=True), [(1, 3, 8)], (1, 3, 6),
+              weight=(6, 8), per_channel=False),
+        _pool("avgpool_same_s2", Op.AVGPOOL2D, (1, 7, 7, 4), (3, 3), (2, 2), "SAME"),
+        _pool("avgpool_valid_s1", Op.AVGPOOL2D, x6, (2, 2), (1, 1), "VALID"),
+        _pool("avgpool_global", Op.AVGPOOL2D, (1, 5, 5, 8), (5, 5), (5, 5), "VALID",
+              note="global average pool, as the fixtures use it"),
+        _pool("maxpool_same_s2", Op.MAXPOOL2D, (1, 7, 7, 4), (3, 3), (2, 2), "SAME"),
+        _pool("maxpool_valid_s2", Op.MAXPOOL2D, x6, (2, 2), (2, 2), "VALID"),
+        _pool("maxpool_relu", Op.MAXPOOL2D, x6, (3, 3), (1, 1), "VALID", act=Act.RELU),
+        _pool("maxpool_explicit_pad", Op.MAXPOOL2D, x6, (3, 3), (2, 2), (1, 1, 0, 0),
+              note="pad not SAME/VALID: written as PADV2(lowest) + VALID pool"),
+    ]
+    for op in (Op.ADD, Op.SUB, Op.MUL):
+        low = op.value.lower()
+        sp += [
+            _Spec(f"{low}_same_shape", op, BinaryAttrs(), [e, e], e,
+                  note="different input scales"),
+            _Spec(f"{low}_bcast_channel", op, BinaryAttrs(), [e, (1, 1, 1, 8)], e),
+            _Spec(f"{low}_bcast_spatial", op, BinaryAttrs(), [(1, 4, 4, 1), e], e),
+            _Spec(f"{low}_relu", op, BinaryAttrs(Act.RELU), [e, e], e),
+        ]
+    sp += [
+        _Spec("concat_channels", Op.CONCAT, ConcatAttrs(axis=3), [(1, 4, 4, 3), (1, 4, 4, 5)],
+              (1, 4, 4, 8)),
+        _Spec("pad_hw", Op.PAD, PadAttrs(pads=((0, 0), (1, 2), (2, 1), (0, 0))), [(1, 4, 4, 3)],
+              (1, 7, 7, 3)),
+        _Spec("mean_hw_keepdims", Op.MEAN, MeanAttrs((1, 2), True), [(1, 5, 5, 8)], (1, 1, 1, 8)),
+        _Spec("mean_hw", Op.MEAN, MeanAttrs((1, 2), False), [(1, 5, 5, 8)], (1, 8)),
+        _Spec("reshape_flatten", Op.RESHAPE, ReshapeAttrs((1, 128)), [e], (1, 128)),
+        _Spec("softmax", Op.SOFTMAX, SoftmaxAttrs(1.0, 1), [(1, 10)], (1, 10),
+              in_range=(-8.0, 8.0)),
+        _Spec("softmax_rows", Op.SOFTMAX, SoftmaxAttrs(1.0, 2), [(1, 3, 12)], (1, 3, 12),
+              in_range=(-6.0, 4.0)),
+        _Spec("logistic", Op.LOGISTIC, NoAttrs(), [e], e, in_range=(-6.0, 6.0)),
+        _Spec("tanh", Op.TANH, NoAttrs(), [e], e, in_range=(-3.0, 3.0)),
+        _Spec("hard_swish", Op.HARD_SWISH, NoAttrs(), [e], e, in_range=(-5.0, 5.0)),
+        _Spec("relu", Op.RELU, NoAttrs(), [e], e),
+        _Spec("relu6", Op.RELU6, NoAttrs(), [e], e, in_range=(-4.0, 8.0)),
+        _Spec("leaky_relu", Op.LEAKY_RELU, LeakyReluAttrs(0.2), [e], e),
+        _Spec("transpose", Op.TRANSPOSE, TransposeAttrs((0, 3, 1, 2)), [(1, 3, 4, 5)],
+              (1, 5, 3, 4)),
+        _Spec("quantize_float", Op.QUANTIZE, NoAttrs(), [e], e, note="float32 -> int8",
+              extra={"in": "float32"}),
+        _Spec("quantize_requant", Op.QUANTIZE, NoAttrs(), [e], e, note="int8 -> int8 requant"),
+        _Spec("dequantize", Op.DEQUANTIZE, NoAttrs(), [e], e, note="int8 -> float32",
+              extra={"out": "float32"}),
+    ]
+    return sp
+
+
+# ---------------------------------------------------------------- building graphs
+def _rng(name: str, dtype: str) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(name.encode()))   # same weights for both dtypes
+
+
+def _range_q(lo: float, hi: float) -> QuantParams:
+    """Asymmetric int8 quant covering [lo, hi] (widened to contain 0), as TFLite does."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = max(hi - lo, 1e-6) / 255.0
+    zp = int(np.clip(np.round(-128 - lo / scale), -128, 127))
+    return QuantParams(np.float32(scale), zp)
+
+
+def _real_range(q: QuantParams) -> tuple[float, float]:
+    s, z = float(q.scale[0]), int(q.zero_point[0])
+    return s * (-128 - z), s * (127 - z)
+
+
+def _float_graph(sp: _Spec, rng: np.random.Generator) -> Graph:
+    g = Graph(name=sp.name)
+    names = [f"x{i}" if len(sp.inputs) > 1 else "x" for i in range(len(sp.inputs))]
+    for n, shp in zip(names, sp.inputs):
+        g.add_tensor(Tensor(n, shp, "float32"))
+    ins = list(names)
+    if sp.weight is not None:
+        fan_in = int(np.prod(sp.weight[1:])) if sp.op != Op.DWCONV2D else sp.weight[1] * \
+            sp.weight[2]
+        w = rng.normal(0, 1.0 / np.sqrt(fan_in), sp.weight).astype(np.float32)
+        g.const("w", w)
+        ins.append("w")
+        cout = sp.weight[0] if sp.op != Op.DWCONV2D else sp.weight[3]
+        if sp.bias:
+            g.const("b", rng.normal(0, 0.2, (cout,)).astype(np.float32))
+            ins.append("b")
+    g.add_tensor(Tensor("y", sp.out, "float32"))
+    g.nodes.append(Node(sp.op, tuple(ins), ("y",), sp.attrs, f"{sp.op.value.lower()}_0"))
+    g.inputs, g.outputs = names, ["y"]
+    return g
+
+
+def _float_out_range(g: Graph, in_ranges: list[tuple[float, float]],
+                     rng: np.random.Generator) -> tuple[float, float]:
+    """Output range of the float op over inputs spanning `in_ranges` (run by LiteRT)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    it = Interpreter(model_content=tflite_bytes(g),
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    lo, hi = np.inf, -np.inf
+    for _ in range(8):
+        for d, (a, b) in zip(it.get_input_details(), in_ranges):
+            it.set_tensor(d["index"], rng.uniform(a, b, d["shape"]).astype(np.float32))
+        it.invoke()
+        y = it.get_tensor(it.get_output_details()[0]["index"])
+        lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
+    return lo, hi
+
+
+def _quantize_weights(w: np.ndarray, axis: int, per_channel: bool) -> tuple[np.ndarray,
+                                                                           QuantParams]:
+    if per_channel:
+        red = tuple(i for i in range(w.ndim) if i != axis)
+        amax = np.max(np.abs(w), axis=red)
+    else:
+        amax = np.array([np.max(np.abs(w))])
+        axis = 0
+    scale = np.maximum(amax, 1e-8).astype(np.float32) / 127.0
+    shape = [1] * w.ndim
+    if per_channel:
+        shape[axis] = -1
+    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return q, QuantParams(scale, np.zeros(scale.size, np.int64), axis)
+
+
+def _int8_graph(sp: _Spec, fg: Graph, rng: np.random.Generator) -> Graph:
+    g = fg.copy()
+    g.tensors = {}
+    in_q = []
+    for i, name in enumerate(fg.inputs):
+        if sp.in_range is not None:
+            lo, hi = sp.in_range
+        else:
+            lo, hi = -rng.uniform(0.5, 3.0), rng.uniform(0.5, 3.0)
+        in_q.append(_range_q(lo, hi))
+        dt = sp.extra.get("in", "int8")
+        g.add_tensor(Tensor(name, fg.tensors[name].shape, dt, in_q[-1] if dt == "int8" else None))
+    # weights and bias
+    if sp.weight is not None:
+        w = fg.tensors["w"].data
+        axis = 3 if sp.op == Op.DWCONV2D else 0
+        wq, wqp = _quantize_weights(w, axis, sp.per_channel)
+        g.const("w", wq, wqp)
+        if "b" in fg.tensors:
+            bscale = (in_q[0].scale[0] * wqp.scale).astype(np.float32)
+            cout = fg.tensors["b"].shape[0]
+            bscale = np.broadcast_to(bscale, (cout,)) if bscale.size == 1 else bscale
+            bq = np.round(fg.tensors["b"].data / bscale).astype(np.int32)
+            g.const("b", bq, QuantParams(bscale, np.zeros(bscale.size, np.int64), 0))
+    # output quant
+    fixed = OPS[sp.op].fixed_out_q
+    if sp.extra.get("out") == "float32":
+        out_q, out_dt = None, "float32"
+    elif fixed is not None:
+        out_q, out_dt = QuantParams(np.float32(fixed[0]), fixed[1]), "int8"
+    elif sp.op in SAME_QUANT:
+        if sp.op == Op.CONCAT:   # concat needs one quant for all inputs and the output
+            for name in fg.inputs:
+                g.tensors[name].quant = in_q[0]
+        out_q, out_dt = in_q[0], "int8"
+    elif sp.op == Op.QUANTIZE:
+        out_q, out_dt = _range_q(-rng.uniform(0.5, 4.0), rng.uniform(0.5, 4.0)), "int8"
+    else:
+        lo, hi = _float_out_range(fg, [_real_range(q) for q in in_q], rng)
+        out_q, out_dt = _range_q(lo, hi), "int8"
+    g.add_tensor(Tensor("y", sp.out, out_dt, out_q))
+    return g
+
+
+def _build(sp: _Spec, dtype: str) -> OpCase:
+    rng = _rng(sp.name, dtype)
+    g = _float_graph(sp, rng)
+    if dtype == "int8":
+        g = _int8_graph(sp, g, rng)
+    g.meta["opcase"] = sp.name
+    verify(g)
+    return OpCase(sp.name, g, sp.op, dtype, sp.note)
+
+
+_CACHE: dict[str, list[OpCase]] = {}
+
+
+def cases(dtype: str = "int8") -> list[OpCase]:
+    """Every single-op case for `dtype` ("int8" or "float32"). Fresh graph copies each call."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r}, expected one of {DTYPES}")
+    if dtype not in _CACHE:
+        _CACHE[dtype] = [_build(sp, dtype) for sp in _specs()
+                         if not (dtype == "float32" and sp.op in INT8_ONLY)]
+    return [OpCase(c.name, c.graph.copy(), c.op, c.dtype, c.note) for c in _CACHE[dtype]]
+
+
+def case(name: str, dtype: str = "int8") -> OpCase:
+    """One case by name."""
+    for c in cases(dtype):
+        if c.name == name:
+            return c
+    raise KeyError(f"no {dtype} op case {name!r}")
+
+
+def write_case(c: OpCase, directory: str | Path) -> Path:
+    """Write the case as `<dir>/<name>_<dtype>.tflite` (via write_tflite) and return the path."""
+    return write_tflite(c.graph, Path(directory) / f"{c.name}_{c.dtype}.tflite")
+
+
+def random_inputs(graph: Graph, n: int = 1, seed: int = 0) -> list[list[np.ndarray]]:
+    """`n` samples of graph inputs: a list of per-sample lists in `graph.inputs` order.
+
+    int8 inputs are uniform over [-128, 127]; float inputs are uniform over the real range
+    that the quantized twin covers when the graph is a QUANTIZE case, else normal(0, 1.5).
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        sample = []
+        for name in graph.inputs:
+            t = graph.tensors[name]
+            if t.dtype == "int8":
+                sample.append(rng.integers(-128, 128, t.shape).astype(np.int8))
+            elif t.dtype == "float32":
+                sample.append(rng.normal(0.0, 1.5, t.shape).astype(np.float32))
+            else:
+                info = np.iinfo(t.dtype)
+                sample.append(rng.integers(max(info.min, -1000), min(info.max, 1000),
+                                           t.shape).astype(t.dtype))
+        out.append(sample)
+    return out
+
+
+def tflm_arena_size(graph: Graph) -> int:
+    """A generous TFLM arena for a small graph: every tensor live at once, plus headroom."""
+    return 4 * sum(t.nbytes for t in graph.tensors.values()) + 64 * 1024
