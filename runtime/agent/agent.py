@@ -1,0 +1,593 @@
+#!/usr/bin/env python3
+"""edgeforge device agent: runs a compiled model on this Linux board and reports on it.
+
+Stand-alone on purpose: the host copies this ONE file to a board over SSH (or runs it as a
+local subprocess), so it imports nothing from the edgeforge tree -- only the standard
+library, numpy, and whichever TFLite interpreter the board has. Python 3.8+.
+
+    agent.py info                                         board, arch, python, runtimes
+    agent.py run --model M --inputs X.npy [--warmup W --runs N --threads T] --json
+    agent.py native --dir D --inputs X.npy [--warmup W --runs N] --json
+    agent.py session (--model M | --native D) [--threads T]   JSON lines on stdin/stdout
+    agent.py hashes --dir D                               sha256 of every file (deploy)
+    agent.py --install-runtime                            pip-install a runtime if none works
+
+`run` times the default (optimized, XNNPACK) kernels a user ships and verifies them with the
+runtime's reference kernels (OpResolverType.BUILTIN_REF, bit-exact to edgeforge's
+`--numerics litert`): the outputs it prints are the reference-kernel outputs, and
+`max_lsb_diff` says how far the optimized kernels were from them.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import glob
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import numpy as np
+except ImportError:  # `info` and `--install-runtime` still work; everything else says why not
+    np = None
+
+AGENT_VERSION = "1"
+COMPLETE = ".complete"          # marker the host writes LAST when a deploy finished
+# (import name, module holding Interpreter, pip distributions) in order of preference
+RUNTIMES = (
+    ("ai_edge_litert", "ai_edge_litert.interpreter", ("ai-edge-litert",)),
+    ("tflite_runtime", "tflite_runtime.interpreter", ("tflite-runtime",)),
+    ("tensorflow", "tensorflow", ("tensorflow", "tensorflow-cpu", "tensorflow-aarch64")),
+)
+NATIVE_FLAGS = ["-O3", "-std=c99"]
+TIMEOUT_S = 600
+
+
+class AgentError(Exception):
+    """One clear line for the host: what failed on the device and what to do."""
+
+
+# ---------------------------------------------------------------------------- board info
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().replace(b"\x00", b"").decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+
+
+def board_info():
+    """Jetson (/etc/nv_tegra_release), Raspberry Pi (/proc/device-tree/model) or generic."""
+    tegra = _read("/etc/nv_tegra_release")
+    model = _read("/proc/device-tree/model")
+    if tegra is not None:
+        board = {"family": "jetson", "model": model or "NVIDIA Jetson",
+                 "l4t": tegra.splitlines()[0] if tegra else ""}
+    elif model and "raspberry pi" in model.lower():
+        board = {"family": "raspberrypi", "model": model}
+    else:
+        board = {"family": "generic", "model": model or platform.node()}
+    return board
+
+
+def _dist_version(dists, module=None):
+    try:
+        from importlib import metadata
+        for d in dists:
+            try:
+                return metadata.version(d)
+            except Exception:
+                pass
+    except ImportError:
+        pass
+    return getattr(module, "__version__", "unknown")
+
+
+def runtimes_available():
+    """Which TFLite runtimes are installed (found, not yet proven to work: see open_runtime)."""
+    out = []
+    for name, _, dists in RUNTIMES:
+        if importlib.util.find_spec(name) is not None:
+            out.append({"name": name, "version": _dist_version(dists)})
+    return out
+
+
+def info():
+    return {
+        "agent_version": AGENT_VERSION,
+        "board": board_info(),
+        "arch": platform.machine(),
+        "system": platform.system(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "numpy": getattr(np, "__version__", None),
+        "runtimes": runtimes_available(),
+        "cc": shutil.which(os.environ.get("CC", "cc")),
+        "cpus": os.cpu_count(),
+    }
+
+
+# ---------------------------------------------------------------------------- arrays
+
+def encode(a):
+    a = np.ascontiguousarray(a)
+    return {"dtype": str(a.dtype), "shape": list(a.shape),
+            "b64": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def decode(d):
+    return np.frombuffer(base64.b64decode(d["b64"]), dtype=d["dtype"]).reshape(d["shape"])
+
+
+def load_samples(path):
+    """X.npy -> [sample][input]; X.npz holds one [N, ...] array per input, in saved order."""
+    if np is None:
+        raise AgentError("numpy is not installed on this device (pip install numpy)")
+    data = np.load(path)
+    arrays = [data[k] for k in data.files] if hasattr(data, "files") else [data]
+    n = len(arrays[0])
+    return [[a[i] for a in arrays] for i in range(n)]
+
+
+def stats(samples):
+    """Latency statistics (µs) with the names benchmark_model and trtexec users know."""
+    a = np.asarray(samples, dtype=np.float64)
+    if a.size == 0:
+        return {"count": 0}
+    return {"count": int(a.size), "first": float(a[0]), "min": float(a.min()),
+            "max": float(a.max()), "mean": float(a.mean()), "std": float(a.std()),
+            "p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
+            "p99": float(np.percentile(a, 99))}
+
+
+def peak_rss_kb(who=resource.RUSAGE_SELF):
+    return int(resource.getrusage(who).ru_maxrss)   # kilobytes on Linux
+
+
+def max_diff(a, b):
+    """Largest |a - b| over all outputs: LSBs for integer tensors."""
+    worst = 0
+    for x, y in zip(a, b):
+        d = np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))
+        worst = max(worst, float(d.max()) if d.size else 0.0)
+    return int(worst) if float(worst).is_integer() else worst
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------- interpreters
+
+def _import_runtime(name, modname):
+    """-> (Interpreter class, OpResolverType or None)."""
+    mod = importlib.import_module(modname)
+    if name == "tensorflow":
+        lite = mod.lite
+        return lite.Interpreter, getattr(getattr(lite, "experimental", None), "OpResolverType", None)
+    return mod.Interpreter, getattr(mod, "OpResolverType", None)
+
+
+def _fit(sample, details):
+    """Cast/reshape one sample's inputs to the interpreter's input tensors, or say why not."""
+    if len(sample) != len(details):
+        raise AgentError("model has %d input(s), got %d" % (len(details), len(sample)))
+    out = []
+    for i, (x, d) in enumerate(zip(sample, details)):
+        x = np.asarray(x)
+        shape = [int(s) for s in d["shape"]]
+        if x.size != int(np.prod(shape)):
+            raise AgentError("input %d: expected shape %s (%s), got %s"
+                             % (i, shape, np.dtype(d["dtype"]).name, list(x.shape)))
+        out.append(x.astype(d["dtype"], copy=False).reshape(shape))
+    return out
+
+
+class Interp:
+    """One interpreter with its tensor details looked up once."""
+
+    def __init__(self, interpreter):
+        self.it = interpreter
+        self.it.allocate_tensors()
+        self.inputs = self.it.get_input_details()
+        self.outputs = self.it.get_output_details()
+
+    def set(self, sample):
+        for d, x in zip(self.inputs, _fit(sample, self.inputs)):
+            self.it.set_tensor(d["index"], x)
+
+    def get(self):
+        return [self.it.get_tensor(d["index"]).copy() for d in self.outputs]
+
+    def __call__(self, sample):
+        self.set(sample)
+        self.it.invoke()
+        return self.get()
+
+
+def open_runtime(model, threads=1):
+    """First runtime that can actually load `model` (tflite-runtime 2.14 imports under numpy 2
+    but fails on load) -> (name, version, default-kernel Interp, Interpreter class, resolver)."""
+    if np is None:
+        raise AgentError("numpy is not installed on this device (pip install numpy)")
+    errors = []
+    for name, modname, dists in RUNTIMES:
+        if importlib.util.find_spec(name) is None:
+            continue
+        try:
+            cls, resolver = _import_runtime(name, modname)
+            opt = Interp(cls(model_path=model, num_threads=threads))
+        except Exception as e:  # noqa: BLE001 -- any failure means "try the next runtime"
+            errors.append("%s: %s: %s" % (name, type(e).__name__, (str(e).splitlines() or [""])[0]))
+            continue
+        return name, _dist_version(dists, sys.modules.get(name)), opt, cls, resolver
+    hint = ("install one with `agent.py --install-runtime` (ai-edge-litert; tflite-runtime "
+            "2.14 needs numpy<2)")
+    raise AgentError("no usable TFLite runtime on this device: %s; %s"
+                     % ("; ".join(errors) or "none installed", hint))
+
+
+class InterpreterBackend:
+    """Default kernels for timing, reference kernels (when offered) for the outputs."""
+
+    def __init__(self, model, threads=1):
+        self.model = model
+        name, version, self.opt, cls, resolver = open_runtime(model, threads)
+        self.opt.it.invoke()        # first invoke allocates what the delegate needs
+        self.peak_rss_kb = peak_rss_kb()   # before the reference interpreter adds its own
+        self.ref = None
+        ref_error = None
+        if resolver is not None and hasattr(resolver, "BUILTIN_REF"):
+            try:
+                self.ref = Interp(cls(model_path=model,
+                                      experimental_op_resolver_type=resolver.BUILTIN_REF))
+            except Exception as e:  # noqa: BLE001
+                ref_error = "%s: %s" % (type(e).__name__, e)
+        else:
+            ref_error = "%s %s has no OpResolverType.BUILTIN_REF" % (name, version)
+        self.meta = {"runtime": {"name": name, "version": version}, "threads": threads,
+                     "reference_kernels": self.ref is not None, "model_sha256": sha256_file(model)}
+        if ref_error:
+            self.meta["reference_error"] = ref_error
+
+    def infer(self, sample):
+        """-> (outputs, max_lsb_diff or None, latency_us of the default kernels)."""
+        self.opt.set(sample)
+        t0 = time.perf_counter()
+        self.opt.it.invoke()
+        dt = (time.perf_counter() - t0) * 1e6
+        got = self.opt.get()
+        if self.ref is None:
+            return got, None, dt
+        ref = self.ref(sample)
+        return ref, max_diff(got, ref), dt
+
+    def bench(self, runs, warmup):
+        """Time `runs` invokes of the default kernels on the last input set."""
+        invoke = self.opt.it.invoke
+        for _ in range(warmup):
+            invoke()
+        out = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            invoke()
+            out.append((time.perf_counter() - t0) * 1e6)
+        self.peak_rss_kb = max(self.peak_rss_kb, peak_rss_kb()) if self.ref is None \
+            else self.peak_rss_kb
+        return out
+
+    def report(self):
+        return dict(self.meta, peak_rss_kb=self.peak_rss_kb, peak_rss_kb_total=peak_rss_kb())
+
+
+# ---------------------------------------------------------------------------- native C
+
+def _manifest(directory):
+    with open(os.path.join(directory, "manifest.json")) as f:
+        return json.load(f)
+
+
+def build_native(directory, harness):
+    """cc -O3 the uploaded C package with the harness; cached by source hash."""
+    cdir = os.path.join(directory, "c")
+    sources = sorted(glob.glob(os.path.join(cdir, "*.c")) + glob.glob(os.path.join(cdir, "*", "*.c")))
+    if not sources:
+        raise AgentError("%s has no C package (c/*.c): compile the model first" % directory)
+    if not os.path.exists(harness):
+        raise AgentError("native harness %s is missing: deploy again" % harness)
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        raise AgentError("no C compiler %r on this device (apt install gcc, or set CC)" % cc)
+    h = hashlib.sha256(" ".join([cc] + NATIVE_FLAGS).encode())
+    headers = sorted(glob.glob(os.path.join(cdir, "**", "*.h"), recursive=True))
+    for p in sources + headers + [harness]:
+        h.update(p.encode())
+        h.update(sha256_file(p).encode())
+    out = os.path.join(directory, "native", "model-" + h.hexdigest()[:16])
+    if os.path.exists(out):
+        return out, cc
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    incs = sorted({os.path.dirname(p) for p in headers} | {cdir})
+    tmp = out + ".tmp%d" % os.getpid()
+    cmd = [cc] + NATIVE_FLAGS + ["-I" + d for d in incs] + sources + [harness, "-o", tmp, "-lm"]
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise AgentError("%s timed out after %ds" % (cc, TIMEOUT_S)) from None
+    if r.returncode != 0:
+        raise AgentError("%s failed (%d): %s" % (cc, r.returncode,
+                                                 r.stdout.decode(errors="replace")[-2000:]))
+    os.replace(tmp, out)
+    return out, cc
+
+
+def _run_measured(cmd):
+    """Run cmd -> (rc, stdout, stderr, its own peak RSS in kB) via wait4; killed on timeout."""
+    import threading
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe)
+        timer = threading.Timer(TIMEOUT_S, p.kill)
+        timer.start()
+        try:
+            _, status, ru = os.wait4(p.pid, 0)
+        finally:
+            timer.cancel()
+        p.returncode = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") \
+            else (status >> 8 if status & 0x7F == 0 else -(status & 0x7F))
+        fo.seek(0)
+        fe.seek(0)
+        return p.returncode, fo.read(), fe.read(), int(ru.ru_maxrss)
+
+
+class NativeBackend:
+    """The generated C package compiled on the device, driven through native_main.c."""
+
+    def __init__(self, directory, harness):
+        self.exe, cc = build_native(directory, harness)
+        man = _manifest(directory)
+        self.in_specs = man["inputs"]
+        self.out_specs = man["outputs"]
+        self.last = None
+        self.peak_rss_kb = 0
+        ccv = subprocess.run([cc, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             timeout=30).stdout.decode(errors="replace").splitlines()
+        self.meta = {"runtime": {"name": "native-c", "version": (ccv or [cc])[0]},
+                     "threads": 1, "reference_kernels": False, "flags": NATIVE_FLAGS,
+                     "numerics": man.get("numerics"), "model_sha256": man.get("model_sha256")}
+
+    def _exe(self, samples, warmup, runs):
+        """Run the harness: outputs of every sample, then timed runs on the last one."""
+        with tempfile.TemporaryDirectory(prefix="ef-native-") as tmp:
+            fin, fout = os.path.join(tmp, "in.bin"), os.path.join(tmp, "out.bin")
+            with open(fin, "wb") as f:
+                for s in samples:
+                    for x, spec in zip(s, self.in_specs):
+                        f.write(np.asarray(x).astype(spec["dtype"], copy=False).tobytes())
+            rc, stdout, stderr, rss = _run_measured([self.exe, fin, fout, str(warmup), str(runs)])
+            if rc != 0:
+                raise AgentError("native model failed (exit %d): %s"
+                                 % (rc, stderr.decode(errors="replace").strip()))
+            raw = open(fout, "rb").read()
+        hwm = [ln.split()[1] for ln in stderr.decode(errors="replace").splitlines()
+               if ln.startswith("VmHWM:")]
+        self.peak_rss_kb = max(self.peak_rss_kb, int(hwm[0]) if hwm else rss)
+        outs, pos = [], 0
+        for _ in samples:
+            one = []
+            for spec in self.out_specs:
+                n = int(np.prod(spec["shape"])) * np.dtype(spec["dtype"]).itemsize
+                one.append(np.frombuffer(raw[pos:pos + n], spec["dtype"]).reshape(spec["shape"]))
+                pos += n
+            outs.append(one)
+        times = [int(t) / 1e3 for t in stdout.split()]
+        return outs, times
+
+    def infer(self, sample):
+        self.last = [np.asarray(x) for x in sample]
+        t0 = time.perf_counter()
+        outs, _ = self._exe([self.last], 0, 0)
+        return outs[0], None, (time.perf_counter() - t0) * 1e6
+
+    def bench(self, runs, warmup):
+        if self.last is None:
+            raise AgentError("benchmark before any input was written")
+        return self._exe([self.last], warmup, runs)[1]
+
+    def report(self):
+        return dict(self.meta, peak_rss_kb=self.peak_rss_kb)
+
+
+# ---------------------------------------------------------------------------- commands
+
+def run_all(backend, samples, runs, warmup, reference=None):
+    """Every sample through the backend, then the timing runs: one JSON-able dict."""
+    outputs, diffs = [], []
+    for s in samples:
+        out, diff, _ = backend.infer(s)
+        outputs.append(out)
+        if diff is not None:
+            diffs.append(diff)
+    times = backend.bench(runs, warmup)
+    res = backend.report()
+    res.update(board=board_info(), latency_us=stats(times), samples_us=times,
+               outputs=[[encode(o) for o in out] for out in outputs],
+               max_lsb_diff=max(diffs) if diffs else None)
+    if reference is not None:   # native: compare the C outputs with the runtime's reference
+        try:
+            ref = InterpreterBackend(reference)
+            res["max_lsb_diff_vs_" + ref.meta["runtime"]["name"]] = max(
+                max_diff(o, ref.infer(s)[0]) for o, s in zip(outputs, samples))
+        except AgentError as e:
+            res["reference_error"] = str(e)
+    return res
+
+
+def _check_complete(directory):
+    if not os.path.exists(os.path.join(directory, COMPLETE)):
+        raise AgentError("%s: incomplete deploy (no %s marker): run `edgeforge deploy` again"
+                         % (directory, COMPLETE))
+
+
+def hashes(directory):
+    files = {}
+    for root, _, names in os.walk(directory):
+        for n in names:
+            p = os.path.join(root, n)
+            rel = os.path.relpath(p, directory)
+            if rel != COMPLETE and not rel.startswith("native" + os.sep):
+                files[rel] = sha256_file(p)
+    return {"files": files, "complete": os.path.exists(os.path.join(directory, COMPLETE))}
+
+
+def session(backend, meta, stdin, stdout):
+    """JSON lines: {"op": "infer", "inputs": [...]} | {"op": "bench", "runs", "warmup"} |
+    {"op": "report"} | {"op": "quit"}; every reply has "ok" and, if false, "error"."""
+    def reply(obj):
+        stdout.write(json.dumps(obj) + "\n")
+        stdout.flush()
+
+    reply(dict(meta, ok=True, ready=True))
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            op = req.get("op")
+            if op == "quit":
+                reply({"ok": True})
+                return
+            if op == "infer":
+                out, diff, dt = backend.infer([decode(x) for x in req["inputs"]])
+                reply({"ok": True, "outputs": [encode(o) for o in out], "max_lsb_diff": diff,
+                       "latency_us": dt})
+            elif op == "bench":
+                times = backend.bench(int(req["runs"]), int(req["warmup"]))
+                reply(dict(backend.report(), ok=True, samples_us=times, latency_us=stats(times)))
+            elif op == "report":
+                reply(dict(backend.report(), ok=True))
+            else:
+                reply({"ok": False, "error": "unknown op %r" % op})
+        except AgentError as e:
+            reply({"ok": False, "error": str(e)})
+        except Exception as e:  # noqa: BLE001 -- the session must answer, not die
+            reply({"ok": False, "error": "%s: %s" % (type(e).__name__, e)})
+
+
+def install_runtime():
+    """pip-install a runtime when none loads: ai-edge-litert where wheels exist (Python >= 3.9),
+    else tflite-runtime beside numpy<2 (tflite-runtime 2.14 fails under numpy 2)."""
+    present = [r["name"] for r in runtimes_available()]
+    numpy2 = np is not None and int(np.__version__.split(".")[0]) >= 2
+    usable = [n for n in present if not (n == "tflite_runtime" and numpy2)]
+    if usable:
+        return {"installed": None, "present": usable}
+    pip = [sys.executable, "-m", "pip", "install", "--user", "--disable-pip-version-check", "-q"]
+    attempts = []
+    if sys.version_info >= (3, 9):
+        attempts.append(["ai-edge-litert"] + ([] if np is not None else ["numpy"]))
+    attempts.append(["tflite-runtime", "numpy<2"])
+    errors = []
+    for pkgs in attempts:
+        try:
+            r = subprocess.run(pip + pkgs, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            errors.append("%s: pip timed out" % pkgs[0])
+            continue
+        if r.returncode == 0:
+            return {"installed": pkgs}
+        errors.append("%s: %s" % (pkgs[0], r.stdout.decode(errors="replace").strip()[-300:]))
+    raise AgentError("could not install a TFLite runtime: " + " | ".join(errors))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="agent.py", description=__doc__.splitlines()[0])
+    ap.add_argument("--install-runtime", action="store_true",
+                    help="pip-install a TFLite runtime if none is present")
+    sub = ap.add_subparsers(dest="cmd")
+    sub.add_parser("info")
+    p = sub.add_parser("run")
+    p.add_argument("--model", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p = sub.add_parser("native")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--harness", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                     "native_main.c"))
+    for p in (sub.choices["run"], sub.choices["native"]):
+        p.add_argument("--inputs", required=True, help=".npy [N, *shape] or .npz (one per input)")
+        p.add_argument("--warmup", type=int, default=1)
+        p.add_argument("--runs", type=int, default=10)
+        p.add_argument("--json", action="store_true", help="(always JSON; kept for symmetry)")
+    p = sub.add_parser("session")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model")
+    g.add_argument("--native", metavar="DIR")
+    p.add_argument("--harness", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                     "native_main.c"))
+    p.add_argument("--threads", type=int, default=1)
+    p = sub.add_parser("hashes")
+    p.add_argument("--dir", required=True)
+    args = ap.parse_args(argv)
+
+    # runtimes print banners (e.g. "Created TensorFlow Lite XNNPACK delegate") on fd 1 or 2:
+    # keep our JSON on a private copy of stdout and send fd 1 to stderr.
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    try:
+        if args.install_runtime:
+            res = install_runtime()
+            if args.cmd is None:
+                out.write(json.dumps(res) + "\n")
+                return 0
+        if args.cmd == "info":
+            res = info()
+        elif args.cmd == "hashes":
+            res = hashes(args.dir)
+        elif args.cmd == "run":
+            backend = InterpreterBackend(args.model, args.threads)
+            res = run_all(backend, load_samples(args.inputs), args.runs, args.warmup)
+        elif args.cmd == "native":
+            _check_complete(args.dir)
+            backend = NativeBackend(args.dir, args.harness)
+            model = os.path.join(args.dir, "model.tflite")
+            res = run_all(backend, load_samples(args.inputs), args.runs, args.warmup,
+                          reference=model if os.path.exists(model) else None)
+        elif args.cmd == "session":
+            directory = args.native or os.path.dirname(os.path.abspath(args.model))
+            if os.path.exists(os.path.join(directory, "manifest.json")):
+                _check_complete(directory)
+            if args.native:
+                backend = NativeBackend(args.native, args.harness)
+            else:
+                backend = InterpreterBackend(args.model, args.threads)
+            session(backend, dict(backend.meta), sys.stdin, out)
+            return 0
+        else:
+            ap.print_help(sys.stderr)
+            return 2
+        out.write(json.dumps(res) + "\n")
+        return 0
+    except AgentError as e:
+        out.write(json.dumps({"error": str(e)}) + "\n")
+        return 1
+    finally:
+        out.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
