@@ -33,9 +33,29 @@ import numpy as np
 
 from sdk.codegen.tflite import tflite_bytes, write_tflite
 from sdk.frontends.tflite import PAD_SAME, PAD_VALID, same_pads
-from sdk.ir import (OPS, Act, BinaryAttrs, ConcatAttrs, Conv2dAttrs, DwConv2dAttrs, FcAttrs,
-                    Graph, LeakyReluAttrs, MeanAttrs, NoAttrs, Node, Op, PadAttrs, Pool2dAttrs,
-                    QuantParams, ReshapeAttrs, SoftmaxAttrs, Tensor, TransposeAttrs, verify)
+from sdk.ir import (
+    OPS,
+    Act,
+    BinaryAttrs,
+    ConcatAttrs,
+    Conv2dAttrs,
+    DwConv2dAttrs,
+    FcAttrs,
+    Graph,
+    LeakyReluAttrs,
+    MeanAttrs,
+    NoAttrs,
+    Node,
+    Op,
+    PadAttrs,
+    Pool2dAttrs,
+    QuantParams,
+    ReshapeAttrs,
+    SoftmaxAttrs,
+    Tensor,
+    TransposeAttrs,
+    verify,
+)
 
 DTYPES = ("int8", "float32")
 

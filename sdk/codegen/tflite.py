@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import flatbuffers
 import numpy as np
@@ -45,7 +46,7 @@ class _AlignedBuffer:
     def __init__(self, data: bytes | None):
         self.data = data
 
-    def Pack(self, builder: flatbuffers.Builder) -> int:  # noqa: N802 - schema API name
+    def Pack(self, builder: flatbuffers.Builder) -> int:
         vec = None
         if self.data:
             builder.StartVector(1, len(self.data), 16)

@@ -16,15 +16,38 @@ every op that cannot be imported is collected into ONE UnsupportedOpError.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from sdk.errors import ModelError, UnsupportedOpError
-from sdk.ir import (OP_BY_TFLITE, OPS, Act, BinaryAttrs, ConcatAttrs, Conv2dAttrs, DwConv2dAttrs,
-                    FcAttrs, Graph, LeakyReluAttrs, MeanAttrs, NoAttrs, Node, Op, PadAttrs, Pool2dAttrs,
-                    QuantParams, ReshapeAttrs, SoftmaxAttrs, Tensor, TransposeAttrs)
+from sdk.ir import (
+    OP_BY_TFLITE,
+    OPS,
+    Act,
+    BinaryAttrs,
+    ConcatAttrs,
+    Conv2dAttrs,
+    DwConv2dAttrs,
+    FcAttrs,
+    Graph,
+    IRError,
+    LeakyReluAttrs,
+    MeanAttrs,
+    NoAttrs,
+    Node,
+    Op,
+    PadAttrs,
+    Pool2dAttrs,
+    QuantParams,
+    ReshapeAttrs,
+    SoftmaxAttrs,
+    Tensor,
+    TransposeAttrs,
+    verify,
+)
 
 try:  # the schema ships with ai-edge-litert; keep import errors for read time
     from ai_edge_litert import schema_py_generated as schema
@@ -51,6 +74,10 @@ def builtin_names() -> dict[int, str]:
 
 class _Unsupported(Exception):
     """Raised by an importer for an op the IR cannot represent (collected, not fatal)."""
+
+
+class _Malformed(Exception):
+    """Raised by an importer for an op whose tensors contradict TFLite's own rules."""
 
 
 # ---------------------------------------------------------------- padding as TFLite does it
@@ -118,6 +145,11 @@ def _conv_geometry(c: _Ctx, filt: tuple[int, int]) -> dict[str, Any]:
     if padding not in (PAD_SAME, PAD_VALID):
         raise _Unsupported(f"padding {padding}")
     pad = same_pads((x[1], x[2]), filt, stride, dilation, padding)
+    y = c.shape(0, output=True)
+    want = tuple(out_size(x[1 + i], filt[i], stride[i], dilation[i], padding) for i in range(2))
+    if len(y) != 4 or y[1:3] != want or y[0] != x[0]:
+        raise _Malformed(f"output shape {list(y)}, but TFLite computes [{x[0]}, {want[0]}, "
+                         f"{want[1]}, C] from input {list(x)}")
     return {"stride": stride, "dilation": dilation, "pad": pad}
 
 
@@ -286,7 +318,8 @@ def parse_model(buf: bytes, path: str) -> Any:
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
     except Exception as e:  # noqa: BLE001 - flatbuffers raises anything on corrupt input
-        raise ModelError(path, f"corrupt flatbuffer ({type(e).__name__}: {e})") from None
+        raise ModelError(path, f"truncated or corrupt flatbuffer ({type(e).__name__}: {e})"
+                         ) from None
     if not model.subgraphs:
         raise ModelError(path, "model has no subgraph")
     return model
@@ -401,7 +434,7 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
         if not outs or outs[0] < 0:
             raise ModelError(path, f"operator {k} ({tname}) has no output")
         try:
-            lo, hi = OPS[op].n_inputs
+            lo = OPS[op].n_inputs[0]
             if len([i for i in ins if i >= 0]) < lo:
                 raise _Unsupported(f"{len(ins)} inputs, expected at least {lo}")
             for i in ins + outs:
@@ -414,6 +447,8 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
         except _Unsupported as e:
             problems.append((k, label, tname, str(e)))
             continue
+        except _Malformed as e:
+            raise ModelError(path, f"operator {k} ({tname}): {e}") from None
         imported.append((k, op, attrs, ins, outs))
     if problems:
         raise UnsupportedOpError(path, problems, supported_builtins())
@@ -454,6 +489,10 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
     g.meta["tflite_index"] = {v: k for k, v in ir_name.items()}
     if len(model.subgraphs) > 1:
         g.meta["ignored_subgraphs"] = len(model.subgraphs) - 1
+    try:
+        verify(g)
+    except IRError as e:
+        raise ModelError(path, f"inconsistent graph: {e}") from None
     return g
 
 
