@@ -1,0 +1,195 @@
+/**
+ * @file ef_kernels.h
+ * @brief edgeforge portable int8 kernels: one function per IR op (ef_<op>[_<variant>]_s8).
+ *
+ * Semantics follow TFLite's reference integer kernels (the ones TFLM runs) bit for bit; the
+ * rounding of every requantization is chosen by EF_SINGLE_ROUNDING (see ef_requantize.h).
+ * All "prepare" math (multipliers, shifts, offsets, clamps, tables) is done on the host by
+ * sdk/qparams.py; kernels only evaluate.
+ *
+ * Argument order (CMSIS-NN style): [ctx,] params, [quant,] then (dims, data) per input, the
+ * output pair last. Every kernel returns EF_OK, or EF_ERR_ARG on a NULL pointer / shape
+ * mismatch it can detect cheaply.
+ *
+ * IN-PLACE CONTRACT (relied on by the arena planner, sdk/plan/):
+ *  - every kernel computes its outputs in raster order (n, y, x, then channels) and never
+ *    reads an input element after the output element at the same flat index was written;
+ *  - elementwise kernels (add, sub, mul, quantize, relu, relu6, leaky_relu, logistic, tanh,
+ *    hard_swish) read element i before writing element i, so the output may alias an input
+ *    of the same shape exactly (y == x1 or y == x2); a broadcast input must not alias;
+ *  - ef_reshape_s8 is a memmove: any overlap is fine;
+ *  - all other kernels need y disjoint from their inputs.
+ */
+#ifndef EF_KERNELS_H
+#define EF_KERNELS_H
+
+#include "ef_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * @brief 2-D convolution, int8 per-channel (TFLite ConvPerChannel).
+ * @param p    offsets, stride, pad (top, left), dilation, clamp
+ * @param q    per-output-channel multiplier/shift, length wd->n
+ * @param in   input dims [N, H, W, C_IN];     x    input data
+ * @param wd   filter dims [C_OUT, KH, KW, C_IN]; w filter data, symmetric int8
+ * @param bias int32 [C_OUT] or NULL
+ * @param out  output dims [N, OH, OW, C_OUT]; y output data
+ * @return EF_OK, or EF_ERR_ARG if a pointer is NULL or channel counts disagree
+ */
+ef_status ef_conv2d_s8(const ef_conv_params *p, const ef_quant *q,
+                       const ef_dims *in, const int8_t *x,
+                       const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                       const ef_dims *out, int8_t *y);
+
+/**
+ * @brief 1x1 convolution (pad 0, dilation 1, any stride): a per-pixel matrix-vector product.
+ * Same arguments and results as ef_conv2d_s8 for a [C_OUT, 1, 1, C_IN] filter.
+ */
+ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
+                           const ef_dims *in, const int8_t *x,
+                           const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                           const ef_dims *out, int8_t *y);
+
+/**
+ * @brief Depthwise 2-D convolution, int8 per-channel (TFLite DepthwiseConvPerChannel).
+ * @param wd filter dims [1, KH, KW, C_IN * ch_mult]; output channel = ic * ch_mult + m
+ * Other arguments as ef_conv2d_s8.
+ */
+ef_status ef_dwconv2d_s8(const ef_dw_params *p, const ef_quant *q,
+                         const ef_dims *in, const int8_t *x,
+                         const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                         const ef_dims *out, int8_t *y);
+
+/**
+ * @brief Depthwise 3x3, ch_mult 1, dilation 1: same results as ef_dwconv2d_s8, faster loops.
+ */
+ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
+                             const ef_dims *in, const int8_t *x,
+                             const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                             const ef_dims *out, int8_t *y);
+
+/**
+ * @brief Fully connected: y[r, o] = requant(sum_i (x[r, i] + in_offset) * w[o, i] + bias[o]).
+ * @param in  dims with n = rows, c = C_IN (h = w = 1)
+ * @param wd  dims with n = C_OUT, c = C_IN
+ * @param q   per-channel (length C_OUT) or per-tensor (every entry equal) multipliers
+ * @param out dims with n = rows, c = C_OUT
+ */
+ef_status ef_fc_s8(const ef_fc_params *p, const ef_quant *q,
+                   const ef_dims *in, const int8_t *x,
+                   const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                   const ef_dims *out, int8_t *y);
+
+/**
+ * @brief Average pool, counting only taps inside the input; rounds half away from zero.
+ * @return EF_ERR_ARG if an output window covers no input tap
+ */
+ef_status ef_avgpool2d_s8(const ef_pool_params *p,
+                          const ef_dims *in, const int8_t *x,
+                          const ef_dims *out, int8_t *y);
+
+/** @brief Max pool over taps inside the input, then clamp. */
+ef_status ef_maxpool2d_s8(const ef_pool_params *p,
+                          const ef_dims *in, const int8_t *x,
+                          const ef_dims *out, int8_t *y);
+
+/**
+ * @brief Mean over H and W (TFLite integer_ops::Mean): [N, H, W, C] -> [N, 1, 1, C].
+ * acc = requant(sum(x + in_offset), mult, shift); y = round_half_away(acc / (H*W)) + out_offset.
+ */
+ef_status ef_mean_s8(const ef_mean_params *p,
+                     const ef_dims *in, const int8_t *x,
+                     const ef_dims *out, int8_t *y);
+
+/**
+ * @brief Elementwise add with 4-D broadcasting (a dim of 1 broadcasts), TFLite int8 Add.
+ * Inputs and output are [N, H, W, C] (lower ranks padded with leading 1s).
+ */
+ef_status ef_add_s8(const ef_add_params *p,
+                    const ef_dims *in1, const int8_t *x1,
+                    const ef_dims *in2, const int8_t *x2,
+                    const ef_dims *out, int8_t *y);
+
+/** @brief Elementwise x1 - x2, as ef_add_s8. */
+ef_status ef_sub_s8(const ef_add_params *p,
+                    const ef_dims *in1, const int8_t *x1,
+                    const ef_dims *in2, const int8_t *x2,
+                    const ef_dims *out, int8_t *y);
+
+/** @brief Elementwise x1 * x2 with 4-D broadcasting, TFLite int8 Mul. */
+ef_status ef_mul_s8(const ef_mul_params *p,
+                    const ef_dims *in1, const int8_t *x1,
+                    const ef_dims *in2, const int8_t *x2,
+                    const ef_dims *out, int8_t *y);
+
+/**
+ * @brief Copy one input of a concatenation into its slice of the output (call once per
+ * input). Inputs and output share one scale and zero point (as TFLite requires for int8).
+ */
+ef_status ef_concat_s8(const ef_concat_params *p,
+                       const ef_dims *in, const int8_t *x,
+                       const ef_dims *out, int8_t *y);
+
+/** @brief Constant pad of an [N, H, W, C] tensor with p->value. */
+ef_status ef_pad_s8(const ef_pad_params *p,
+                    const ef_dims *in, const int8_t *x,
+                    const ef_dims *out, int8_t *y);
+
+/** @brief Reshape: the same bytes; a memmove when input and output live apart. */
+ef_status ef_reshape_s8(const ef_dims *in, const int8_t *x, const ef_dims *out, int8_t *y);
+
+/**
+ * @brief Softmax over C of [N, H, W, C], int8 -> int8 (output scale 1/256, zero point -128),
+ * with TFLite's reference integer algorithm (gemmlowp exp, reciprocal).
+ */
+ef_status ef_softmax_s8(const ef_softmax_params *p,
+                        const ef_dims *in, const int8_t *x,
+                        const ef_dims *out, int8_t *y);
+
+/** @brief Logistic via a host-computed 256-entry table (reproduces the runtime's bytes). */
+ef_status ef_logistic_s8(const ef_lut_params *p,
+                         const ef_dims *in, const int8_t *x,
+                         const ef_dims *out, int8_t *y);
+
+/** @brief Tanh via a host-computed 256-entry table. */
+ef_status ef_tanh_s8(const ef_lut_params *p,
+                     const ef_dims *in, const int8_t *x,
+                     const ef_dims *out, int8_t *y);
+
+/** @brief Hard swish via a host-computed 256-entry table. */
+ef_status ef_hard_swish_s8(const ef_lut_params *p,
+                           const ef_dims *in, const int8_t *x,
+                           const ef_dims *out, int8_t *y);
+
+/**
+ * @brief Requantize + clamp: y = clamp(requant(x + in_offset) + out_offset). QUANTIZE
+ * int8 -> int8 (clamp = int8 range), RELU and RELU6 (clamp = the activation's range; TFLite
+ * requantizes there too when the scales differ).
+ */
+ef_status ef_quantize_s8(const ef_requant_params *p,
+                         const ef_dims *in, const int8_t *x,
+                         const ef_dims *out, int8_t *y);
+
+/** @brief RELU: ef_quantize_s8 with the clamp [out_zp, 127]. */
+ef_status ef_relu_s8(const ef_requant_params *p,
+                     const ef_dims *in, const int8_t *x,
+                     const ef_dims *out, int8_t *y);
+
+/** @brief RELU6: ef_quantize_s8 with the clamp [q(0), q(6)]. */
+ef_status ef_relu6_s8(const ef_requant_params *p,
+                      const ef_dims *in, const int8_t *x,
+                      const ef_dims *out, int8_t *y);
+
+/** @brief Leaky ReLU (TFLite int8): two requantizations chosen by the input's sign. */
+ef_status ef_leaky_relu_s8(const ef_leaky_relu_params *p,
+                           const ef_dims *in, const int8_t *x,
+                           const ef_dims *out, int8_t *y);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EF_KERNELS_H */

@@ -1,0 +1,118 @@
+/**
+ * @file ef_types.h
+ * @brief Plain-old-data types shared by every edgeforge int8 kernel and the generated code.
+ *
+ * Conventions (the same as sdk/qmath.py states them):
+ *  - activations are NHWC, int8, per-tensor asymmetric: real = scale * (q - zero_point);
+ *  - in_offset = -input_zero_point (added to inputs), out_offset = +output_zero_point;
+ *  - a (mult, shift) pair means real ~= mult * 2^(shift - 31); shift > 0 is a LEFT shift;
+ *  - clamps (ef_act) are already quantized to the output's int8 domain.
+ */
+#ifndef EF_TYPES_H
+#define EF_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Status every kernel returns. Kernels never abort, print or allocate. */
+typedef enum {
+    EF_OK = 0,
+    EF_ERR_ARG = -1,      /**< a cheap argument check failed (NULL, bad size) */
+    EF_ERR_NO_IMPL = -2   /**< a parameter combination this kernel does not implement */
+} ef_status;
+
+/** Tensor shape, NHWC. Filters use n = C_OUT; lower-rank tensors pad with leading 1s. */
+typedef struct { int32_t n, h, w, c; } ef_dims;
+
+/** A (height, width) pair: strides, paddings (top, left), dilations, kernel sizes. */
+typedef struct { int32_t h, w; } ef_hw;
+
+/** Output clamp in the output's quantized domain, -128 <= min <= max <= 127. */
+typedef struct { int32_t min, max; } ef_act;
+
+/** Per-output-channel requantization: real multiplier of channel k = mult[k] * 2^(shift[k]-31). */
+typedef struct { const int32_t *mult; const int32_t *shift; } ef_quant;
+
+/** Caller-owned scratch memory (sized by the kernel's _scratch_size function). */
+typedef struct { void *buf; int32_t size; } ef_ctx;
+
+/** CONV2D. in_offset in [-127, 128], out_offset in [-128, 127]; pad = (top, left). */
+typedef struct {
+    int32_t in_offset, out_offset;
+    ef_hw stride, pad, dilation;
+    ef_act act;
+} ef_conv_params;
+
+/** DWCONV2D: output channel = in_channel * ch_mult + m. */
+typedef struct {
+    int32_t in_offset, out_offset;
+    int32_t ch_mult;
+    ef_hw stride, pad, dilation;
+    ef_act act;
+} ef_dw_params;
+
+/** FULLY_CONNECTED: weights [C_OUT, C_IN], symmetric (zero point 0). */
+typedef struct { int32_t in_offset, out_offset; ef_act act; } ef_fc_params;
+
+/** AVGPOOL2D / MAXPOOL2D: pad = (top, left); taps outside the input are skipped. */
+typedef struct { ef_hw stride, pad, kernel; ef_act act; } ef_pool_params;
+
+/**
+ * ADD / SUB (TFLite's int8 add): both inputs are shifted left by left_shift (20), rescaled to
+ * a common scale by (in*_mult, in*_shift), summed, then rescaled by (out_mult, out_shift).
+ */
+typedef struct {
+    int32_t in1_offset, in2_offset, out_offset;
+    int32_t in1_mult, in1_shift, in2_mult, in2_shift, out_mult, out_shift;
+    int32_t left_shift;
+    ef_act act;
+} ef_add_params;
+
+/** MUL: y = requant((x1 + in1_offset) * (x2 + in2_offset)) + out_offset. */
+typedef struct {
+    int32_t in1_offset, in2_offset, out_offset;
+    int32_t out_mult, out_shift;
+    ef_act act;
+} ef_mul_params;
+
+/** Elementwise requantize + clamp: QUANTIZE (int8 -> int8), RELU, RELU6. */
+typedef struct {
+    int32_t in_offset, out_offset;
+    int32_t mult, shift;
+    ef_act act;
+} ef_requant_params;
+
+/** LEAKY_RELU: x >= 0 uses (id_mult, id_shift), x < 0 uses (alpha_mult, alpha_shift). */
+typedef struct {
+    int32_t in_offset, out_offset;
+    int32_t id_mult, id_shift, alpha_mult, alpha_shift;
+} ef_leaky_relu_params;
+
+/** SOFTMAX over the last axis (TFLite's int8 reference algorithm, gemmlowp fixed point). */
+typedef struct { int32_t in_mult, in_left_shift, diff_min; } ef_softmax_params;
+
+/** LOGISTIC / TANH / HARD_SWISH: a 256-entry table, y = lut[(uint8_t)(x + 128)]. */
+typedef struct { const int8_t *lut; } ef_lut_params;
+
+/** PAD: (before, after) per NHWC dim; padded elements get `value` (the zero point). */
+typedef struct { int32_t before[4], after[4]; int32_t value; } ef_pad_params;
+
+/**
+ * CONCAT, one call per input: copies `outer` chunks of `chunk` bytes from x into y, chunk o
+ * going to y + o * out_stride + out_start.
+ */
+typedef struct { int32_t outer, chunk, out_stride, out_start; } ef_concat_params;
+
+/** MEAN over H and W (TFLite integer_ops::Mean): requant(sum(x + in_offset)) / count. */
+typedef struct { int32_t in_offset, out_offset; int32_t mult, shift; } ef_mean_params;
+
+/** Propagate a non-OK status to the caller (generated code wraps every kernel call). */
+#define EF_TRY(call) do { ef_status ef_s_ = (call); if (ef_s_ != EF_OK) return (int)ef_s_; } while (0)
+
+#ifdef EF_DEBUG
+#define EF_DCHECK(cond) do { if (!(cond)) return EF_ERR_ARG; } while (0)
+#else
+#define EF_DCHECK(cond) ((void)0)
+#endif
+
+#endif /* EF_TYPES_H */

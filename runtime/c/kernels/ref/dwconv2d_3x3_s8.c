@@ -1,0 +1,63 @@
+/* DEPTHWISE_CONV_2D 3x3, ch_mult 1, dilation 1: channels innermost, in blocks, so the
+ * inner loops run over contiguous channel vectors (same results as ef_dwconv2d_s8). */
+#include "ef_nn_support.h"
+
+#define EF_DW_BLOCK 64  /* int32 accumulators on the stack: 256 bytes */
+
+ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
+                             const ef_dims *in, const int8_t *x,
+                             const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                             const ef_dims *out, int8_t *y)
+{
+    if (!p || !q || !in || !x || !wd || !w || !out || !y) {
+        return EF_ERR_ARG;
+    }
+    if (p->ch_mult != 1 || wd->h != 3 || wd->w != 3 || wd->c != in->c || out->c != in->c
+        || p->dilation.h != 1 || p->dilation.w != 1 || in->n != out->n) {
+        return EF_ERR_ARG;
+    }
+    const int32_t in_off = p->in_offset, out_off = p->out_offset;
+    const int32_t sh = p->stride.h, sw = p->stride.w;
+    const int32_t ph = p->pad.h, pw = p->pad.w;
+    const int32_t amin = p->act.min, amax = p->act.max;
+    const int32_t batches = in->n, ih = in->h, iw = in->w, ch = in->c;
+    const int32_t oh = out->h, ow = out->w;
+    const int32_t *mult = q->mult, *shift = q->shift;
+    int32_t acc[EF_DW_BLOCK];
+
+    for (int32_t b = 0; b < batches; ++b) {
+        for (int32_t oy = 0; oy < oh; ++oy) {
+            const int32_t iy0 = oy * sh - ph;
+            const int32_t ky0 = iy0 < 0 ? -iy0 : 0;
+            const int32_t ky1 = iy0 + 3 > ih ? ih - iy0 : 3;
+            for (int32_t ox = 0; ox < ow; ++ox) {
+                const int32_t ix0 = ox * sw - pw;
+                const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+                const int32_t kx1 = ix0 + 3 > iw ? iw - ix0 : 3;
+                int8_t *yp = y + ((b * oh + oy) * ow + ox) * ch;
+                for (int32_t c0 = 0; c0 < ch; c0 += EF_DW_BLOCK) {
+                    const int32_t nc = ch - c0 < EF_DW_BLOCK ? ch - c0 : EF_DW_BLOCK;
+                    for (int32_t c = 0; c < nc; ++c) {
+                        acc[c] = bias ? bias[c0 + c] : 0;
+                    }
+                    /* 9 products < 2^15 each plus the bias: cannot overflow int32 for any
+                     * bias |b| < 2^31 - 2^19 (TFLite sums in the same order modulo 2^32). */
+                    for (int32_t ky = ky0; ky < ky1; ++ky) {
+                        for (int32_t kx = kx0; kx < kx1; ++kx) {
+                            const int8_t *xp = x + ((b * ih + iy0 + ky) * iw + ix0 + kx) * ch + c0;
+                            const int8_t *wp = w + (ky * 3 + kx) * ch + c0;
+                            for (int32_t c = 0; c < nc; ++c) {
+                                acc[c] += ((int32_t)xp[c] + in_off) * (int32_t)wp[c];
+                            }
+                        }
+                    }
+                    for (int32_t c = 0; c < nc; ++c) {
+                        const int32_t v = ef_requantize(acc[c], mult[c0 + c], shift[c0 + c]);
+                        yp[c0 + c] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
+                    }
+                }
+            }
+        }
+    }
+    return EF_OK;
+}

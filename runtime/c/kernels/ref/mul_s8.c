@@ -1,0 +1,43 @@
+/* MUL int8 with 4-D broadcasting (TFLite reference_integer_ops::Mul semantics). */
+#include "ef_nn_support.h"
+
+static inline int8_t ef_nn_mul_one(const ef_mul_params *p, int32_t a, int32_t b)
+{
+    /* |x + offset| <= 255: the product fits 17 bits */
+    const int32_t prod = (a + p->in1_offset) * (b + p->in2_offset);
+    const int32_t v = ef_requantize(prod, p->out_mult, p->out_shift) + p->out_offset;
+    return (int8_t)ef_nn_clamp(v, p->act.min, p->act.max);
+}
+
+ef_status ef_mul_s8(const ef_mul_params *p,
+                    const ef_dims *in1, const int8_t *x1,
+                    const ef_dims *in2, const int8_t *x2,
+                    const ef_dims *out, int8_t *y)
+{
+    if (!p || !in1 || !x1 || !in2 || !x2 || !out || !y) {
+        return EF_ERR_ARG;
+    }
+    if (ef_nn_same_dims(in1, out) && ef_nn_same_dims(in2, out)) {
+        const int32_t n = ef_nn_numel(out);
+        for (int32_t i = 0; i < n; ++i) {
+            y[i] = ef_nn_mul_one(p, x1[i], x2[i]);
+        }
+        return EF_OK;
+    }
+    int32_t s1[4], s2[4];
+    if (!ef_nn_bcast_strides(in1, out, s1) || !ef_nn_bcast_strides(in2, out, s2)) {
+        return EF_ERR_ARG;
+    }
+    for (int32_t b = 0; b < out->n; ++b) {
+        for (int32_t h = 0; h < out->h; ++h) {
+            for (int32_t w = 0; w < out->w; ++w) {
+                const int32_t i1 = b * s1[0] + h * s1[1] + w * s1[2];
+                const int32_t i2 = b * s2[0] + h * s2[1] + w * s2[2];
+                for (int32_t c = 0; c < out->c; ++c) {
+                    *y++ = ef_nn_mul_one(p, x1[i1 + c * s1[3]], x2[i2 + c * s2[3]]);
+                }
+            }
+        }
+    }
+    return EF_OK;
+}
