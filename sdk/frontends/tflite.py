@@ -102,6 +102,11 @@ def same_pads(in_hw: tuple[int, int], filt: tuple[int, int], stride: tuple[int, 
     return (before[0], before[1], after[0], after[1])
 
 
+def f32(x: float) -> float:
+    """A float32 option as the shortest decimal that round-trips (0.2, not 0.2000000029...)."""
+    return float(str(np.float32(x)))
+
+
 # ---------------------------------------------------------------- per-op importers
 class _Ctx:
     """What an importer sees of one operator: its options and its operand tensors."""
@@ -217,7 +222,7 @@ def import_reshape(c: _Ctx) -> ReshapeAttrs:
 
 
 def import_softmax(c: _Ctx) -> SoftmaxAttrs:
-    return SoftmaxAttrs(beta=float(c.opt("beta", 1.0)), axis=max(len(c.shape(0)) - 1, 0))
+    return SoftmaxAttrs(beta=f32(c.opt("beta", 1.0)), axis=max(len(c.shape(0)) - 1, 0))
 
 
 def import_concat(c: _Ctx) -> ConcatAttrs:
@@ -240,11 +245,11 @@ def import_pad(c: _Ctx) -> PadAttrs:
         v = c.const_input(2, "constant_values").ravel()
         if v.size != 1:
             raise _Unsupported("constant_values must be a scalar")
-        value = float(v[0])
+        value = f32(v[0]) if v.dtype.kind == "f" else float(v[0])
         q = c.tensors[c.op.inputs[2]].quantization
         if q is not None and q.scale is not None and len(q.scale):
             zp = int(q.zeroPoint[0]) if q.zeroPoint is not None and len(q.zeroPoint) else 0
-            value = float(q.scale[0]) * (value - zp)
+            value = f32(float(q.scale[0]) * (value - zp))
     return PadAttrs(pads=tuple((int(a), int(b)) for a, b in pads), value=value)
 
 
@@ -258,7 +263,7 @@ def import_mean(c: _Ctx) -> MeanAttrs:
 
 
 def import_leaky_relu(c: _Ctx) -> LeakyReluAttrs:
-    return LeakyReluAttrs(alpha=float(c.opt("alpha", 0.0)))
+    return LeakyReluAttrs(alpha=f32(c.opt("alpha", 0.0)))
 
 
 def import_transpose(c: _Ctx) -> TransposeAttrs:
