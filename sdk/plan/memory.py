@@ -1,0 +1,416 @@
+"""Static arena planner: buffers with lifetimes in, byte offsets out.
+
+The interface is deliberately small (STYLE.md habit 6, after TFLM's MicroMemoryPlanner):
+
+    BufferReq(name, size, first, last, offset=None, share=())
+    plan_greedy(reqs, align=16) -> ArenaPlan(offsets, size)      greedy by size
+    plan_best(reqs, align=16)   -> ArenaPlan                    best of every strategy
+    ArenaPlan.render() / .overlaps() / .misaligned()
+    lower_bound(reqs)           -> max over steps of the live bytes
+
+A buffer is live on the closed step range [first, last]; a scratch buffer has first == last.
+Two buffers live at the same step normally get disjoint bytes. The one exception is `share`:
+an op whose kernel reads its input in raster order may write its output over that input if
+the output starts far enough below it (sdk/plan/schedule.py derives how far from the kernel
+geometry). `share=(("x", d),)` on buffer y says "y may overlap x provided
+y.offset - x.offset <= d"; d = 0 is a plain in-place op, d = -544 means y must start at least
+544 bytes before x. The check is pairwise, which is exact: the hazard is a write to y
+clobbering a byte of x that is read later, and each input's future reads are independent.
+
+Every strategy is an ORDER in which buffers are placed first-fit (lowest aligned offset free
+during the buffer's lifetime); strategies are interchangeable, and plan_best keeps the
+smallest arena (Pisarchyk & Lee 2020, "Efficient memory management for deep neural net
+inference": greedy by size and greedy by breadth).
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sdk.errors import EdgeforgeError
+from sdk.ir import OPS, Graph
+
+
+class PlanError(EdgeforgeError):
+    """Buffer requests that cannot be planned (negative size, pinned buffers clash, ...)."""
+
+
+@dataclass(frozen=True)
+class BufferReq:
+    name: str
+    size: int                       # bytes
+    first: int                      # first step the buffer is live (written)
+    last: int                       # last step it is live (read); scratch: first == last
+    offset: int | None = None       # pin to this byte offset
+    share: tuple[tuple[str, int], ...] = ()   # (other, d): may overlap other if off-other.off <= d
+
+    def live_with(self, other: BufferReq) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+
+@dataclass
+class ArenaPlan:
+    offsets: dict[str, int]
+    size: int                       # arena bytes (the end of the highest buffer, aligned)
+    reqs: tuple[BufferReq, ...] = ()
+    strategy: str = ""
+    align: int = 16
+
+    def overlaps(self) -> list[tuple[str, str]]:
+        """Pairs live at the same step whose bytes overlap and no `share` permits it."""
+        bad = []
+        reqs = [r for r in self.reqs if r.size > 0]
+        for i, a in enumerate(reqs):
+            for b in reqs[i + 1:]:
+                if not a.live_with(b):
+                    continue
+                oa, ob = self.offsets[a.name], self.offsets[b.name]
+                if oa + a.size <= ob or ob + b.size <= oa:
+                    continue
+                if not (_shares_ok(a, oa, b, ob) or _shares_ok(b, ob, a, oa)):
+                    bad.append((a.name, b.name))
+        return bad
+
+    def misaligned(self) -> list[str]:
+        return [n for n, o in self.offsets.items() if o % self.align]
+
+    def render(self, width: int = 64) -> str:
+        """ASCII timeline: one row per step, one letter per buffer, columns = arena bytes."""
+        if not self.reqs:
+            return "(empty plan)"
+        steps = max(r.last for r in self.reqs) + 1
+        scale = max(1, -(-self.size // width))
+        sym = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        lines = [f"arena {self.size} B, {scale} B/column, strategy {self.strategy or '?'}"]
+        for s in range(steps):
+            row = ["."] * width
+            for k, r in enumerate(self.reqs):
+                if r.first <= s <= r.last and r.size:
+                    o = self.offsets[r.name]
+                    for c in range(o // scale, min(width, -(-(o + r.size) // scale))):
+                        row[c] = sym[k % len(sym)] if row[c] == "." else "*"
+            lines.append(f"{s:4d} |{''.join(row)}|")
+        for k, r in enumerate(self.reqs):
+            lines.append(f"  {sym[k % len(sym)]} {self.offsets[r.name]:>8} +{r.size:<7} "
+                         f"[{r.first},{r.last}] {r.name[:60]}")
+        lines.append("  * = bytes shared by an in-place op")
+        return "\n".join(lines)
+
+
+def _shares_ok(a: BufferReq, oa: int, b: BufferReq, ob: int) -> bool:
+    return any(other == b.name and oa - ob <= d for other, d in a.share)
+
+
+def lower_bound(reqs: Iterable[BufferReq]) -> int:
+    """Max over steps of the bytes live at that step (no two buffers sharing bytes)."""
+    reqs = list(reqs)
+    if not reqs:
+        return 0
+    steps = max(r.last for r in reqs) + 1
+    live = [0] * steps
+    for r in reqs:
+        for s in range(r.first, r.last + 1):
+            live[s] += r.size
+    return max(live)
+
+
+def _align_up(x: int, a: int) -> int:
+    return -(-x // a) * a
+
+
+def _forbidden(x: BufferReq, b: BufferReq, ob: int) -> tuple[int, int]:
+    """Open interval of offsets where x would clash with b placed at ob."""
+    lo, hi = ob - x.size, ob + b.size
+    for other, d in x.share:               # x.off <= ob + d is allowed
+        if other == b.name:
+            lo = max(lo, ob + d)
+    for other, d in b.share:               # ob - x.off <= d  <=>  x.off >= ob - d is allowed
+        if other == x.name:
+            hi = min(hi, ob - d)
+    return lo, hi
+
+
+def place(order: Sequence[BufferReq], align: int = 16, strategy: str = "") -> ArenaPlan:
+    """First-fit placement in the given order; pinned buffers (offset set) are placed first."""
+    offsets: dict[str, int] = {}
+    placed: list[BufferReq] = []
+    for r in order:
+        if r.size < 0 or r.first > r.last:
+            raise PlanError(f"buffer {r.name!r}: size {r.size}, steps [{r.first},{r.last}]")
+        if r.offset is not None:
+            if r.offset % align:
+                raise PlanError(f"buffer {r.name!r} pinned at {r.offset}, not {align}-aligned")
+            offsets[r.name] = r.offset
+            placed.append(r)
+    for r in order:
+        if r.offset is not None:
+            continue
+        if r.size == 0:
+            offsets[r.name] = 0
+            continue
+        walls = [_forbidden(r, b, offsets[b.name]) for b in placed if b.size and r.live_with(b)]
+        walls = [(lo, hi) for lo, hi in walls if lo < hi]
+        best = None
+        for cand in sorted({0} | {_align_up(max(hi, 0), align) for _, hi in walls}):
+            if all(not (lo < cand < hi) for lo, hi in walls):
+                best = cand
+                break
+        assert best is not None                 # the top of the highest wall is always free
+        offsets[r.name] = best
+        placed.append(r)
+    end = max((offsets[r.name] + r.size for r in order), default=0)
+    plan = ArenaPlan(offsets, _align_up(end, align), tuple(order), strategy, align)
+    clash = plan.overlaps()
+    if clash:
+        raise PlanError(f"pinned buffers overlap: {clash[:4]}")
+    return plan
+
+
+# ---------------------------------------------------------------- strategies: orders
+def order_by_size(reqs: Sequence[BufferReq]) -> list[BufferReq]:
+    """Largest first; among equals, the later-born first (outputs before their inputs, so an
+    in-place output is placed before the input it may slide under)."""
+    return sorted(reqs, key=lambda r: (-r.size, -r.first, r.name))
+
+
+def order_by_breadth(reqs: Sequence[BufferReq]) -> list[BufferReq]:
+    """Steps in decreasing live bytes; at each step its unplaced buffers, largest first."""
+    if not reqs:
+        return []
+    steps = max(r.last for r in reqs) + 1
+    breadth = [sum(r.size for r in reqs if r.first <= s <= r.last) for s in range(steps)]
+    out: list[BufferReq] = []
+    seen: set[str] = set()
+    for s in sorted(range(steps), key=lambda s: (-breadth[s], s)):
+        for r in sorted((r for r in reqs if r.first <= s <= r.last), key=lambda r: -r.size):
+            if r.name not in seen:
+                seen.add(r.name)
+                out.append(r)
+    return out
+
+
+def order_by_first_use(reqs: Sequence[BufferReq]) -> list[BufferReq]:
+    return sorted(reqs, key=lambda r: (r.first, -r.size, r.name))
+
+
+def order_by_last_use(reqs: Sequence[BufferReq]) -> list[BufferReq]:
+    return sorted(reqs, key=lambda r: (-r.last, -r.size, r.name))
+
+
+STRATEGIES: dict[str, Callable[[Sequence[BufferReq]], list[BufferReq]]] = {
+    "size": order_by_size,
+    "breadth": order_by_breadth,
+    "first_use": order_by_first_use,
+    "last_use": order_by_last_use,
+}
+
+
+def plan_greedy(reqs: Sequence[BufferReq], align: int = 16) -> ArenaPlan:
+    """Greedy by size (largest first, first fit)."""
+    return place(order_by_size(reqs), align, "size")
+
+
+def plan_best(reqs: Sequence[BufferReq], align: int = 16, restarts: int = 48,
+              seed: int = 0) -> ArenaPlan:
+    """Every named strategy plus `restarts` seeded random orders; the smallest arena wins
+    (ties go to the earlier strategy, so the result is deterministic)."""
+    reqs = list(reqs)
+    names = {r.name for r in reqs}
+    if len(names) != len(reqs):
+        raise PlanError("duplicate buffer names")
+    best: ArenaPlan | None = None
+    for name, fn in STRATEGIES.items():
+        p = place(fn(reqs), align, name)
+        if best is None or p.size < best.size:
+            best = p
+    rng = random.Random(seed)
+    base = order_by_size(reqs)
+    for k in range(restarts if len(reqs) > 1 else 0):
+        # perturb greedy-by-size: random keys weighted towards size keep the good structure
+        order = sorted(base, key=lambda r: -r.size * (0.5 + rng.random()))
+        p = place(order, align, f"random{k}")
+        if p.size < best.size:
+            best = p
+    assert best is not None or not reqs
+    return best if best is not None else ArenaPlan({}, 0, (), "empty", align)
+
+
+
+
+# ---------------------------------------------------------------- graphs
+@dataclass(frozen=True)
+class TensorPlan:
+    """Where one activation tensor lives: arena[offset : offset + size] during steps
+    [first, last] (schedule steps, i.e. positions in GraphPlan.order)."""
+    name: str
+    offset: int
+    size: int
+    first: int
+    last: int
+    buffer: str                     # the arena buffer; RESHAPE outputs share their input's
+
+
+@dataclass(frozen=True)
+class Share:
+    """An output allowed to overlap an input it consumes last (see sdk/plan/inplace.py)."""
+    step: int
+    output: str
+    input: str
+    d: int                          # output.offset - input.offset must be <= d when overlapping
+    rule: str
+    used: bool                      # the chosen offsets really overlap the two
+
+
+@dataclass
+class GraphPlan:
+    """The arena plan of an int8 IR graph, as codegen and the manifest consume it.
+
+    Codegen MUST emit the nodes in `order` (indices into graph.nodes; for a chain, and for
+    KWS / ResNet-8, it is simply 0..n-1) and address tensor t as arena + tensors[t].offset.
+    Node `i`'s kernel scratch (if any) is arena[scratch[i][0] : +scratch[i][1]].
+    """
+    order: list[int]                # schedule: node indices into graph.nodes
+    tensors: dict[str, TensorPlan]  # every non-constant tensor (graph inputs/outputs included)
+    scratch: dict[int, tuple[int, int]]   # node index -> (offset, size), only if size > 0
+    arena_size: int                 # bytes, a multiple of `align`
+    lower_bound: int                # tensor-level bound for this order: max live bytes, no sharing
+    shares: list[Share]
+    arena: ArenaPlan                # the buffer-level plan (render() it to see the timeline)
+    isa: str = "generic"
+
+    def offset(self, tensor: str) -> int:
+        return self.tensors[tensor].offset
+
+    def rows(self) -> list[dict]:
+        """Manifest `plan` rows: tensor, offset, size, first, last (schedule order)."""
+        return [{"tensor": t.name, "offset": t.offset, "size": t.size, "first": t.first,
+                 "last": t.last} for t in sorted(self.tensors.values(),
+                                                 key=lambda t: (t.first, t.offset, t.name))]
+
+    def live_after(self, step: int, graph_outputs: Iterable[str] = ()) -> list[tuple[int, int]]:
+        """Byte ranges [start, end) that must survive from the end of `step` to the next step:
+        tensors read later, plus `graph_outputs` (read by the caller after invoke)."""
+        keep = set(graph_outputs)
+        spans = sorted((t.offset, t.offset + t.size) for t in self.tensors.values()
+                       if t.size and t.first <= step and (t.last > step or t.name in keep))
+        merged: list[tuple[int, int]] = []
+        for a, b in spans:
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        return merged
+
+    def free_after(self, step: int, graph_outputs: Iterable[str] = ()) -> list[tuple[int, int]]:
+        """Complement of live_after in [0, arena_size): bytes the plan says are garbage."""
+        out, pos = [], 0
+        for a, b in self.live_after(step, graph_outputs):
+            if a > pos:
+                out.append((pos, a))
+            pos = max(pos, b)
+        if pos < self.arena_size:
+            out.append((pos, self.arena_size))
+        return out
+
+
+def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool
+             ) -> tuple[list[BufferReq], dict[str, str], dict[str, tuple[int, int]],
+                        list[tuple[int, str, str, int, str]], dict[str, int]]:
+    """Buffer requests of `g` scheduled in `order`; returns (reqs, tensor -> buffer,
+    tensor -> (first, last), share candidates, scratch buffer -> node index)."""
+    from sdk.plan.inplace import inplace_candidates
+    from sdk.plan.scratch import scratch_bytes
+
+    nodes = [g.nodes[i] for i in order]
+    last_step = max(len(nodes) - 1, 0)
+    life: dict[str, list[int]] = {}
+    for t in g.inputs:
+        life[t] = [0, 0]
+    for s, nd in enumerate(nodes):
+        for t in nd.inputs:
+            if t and not g.tensors[t].is_const:
+                life.setdefault(t, [s, s])[1] = s
+        for t in nd.outputs:
+            life[t] = [s, s]
+    for t in g.outputs:
+        if t in life:
+            life[t][1] = last_step
+    # RESHAPE (OPS[op].alias) outputs are views of their input: one buffer per alias group
+    root = {t: t for t in life}
+
+    def find(t: str) -> str:
+        while root[t] != t:
+            t = root[t]
+        return t
+
+    for nd in nodes:
+        if OPS[nd.op].alias and nd.inputs[0] in root:
+            root[find(nd.outputs[0])] = find(nd.inputs[0])
+    groups: dict[str, list[str]] = {}
+    for t in life:
+        groups.setdefault(find(t), []).append(t)
+    outs = set(g.outputs)
+    span = {b: (min(life[t][0] for t in ts), max(life[t][1] for t in ts))
+            for b, ts in groups.items()}
+    size = {b: max(g.tensors[t].nbytes for t in ts) for b, ts in groups.items()}
+    buf_of = {t: find(t) for t in life}
+
+    shares: list[tuple[int, str, str, int, str]] = []
+    if allow_inplace:
+        for s, nd in enumerate(nodes):
+            if not nd.outputs or nd.outputs[0] not in buf_of or OPS[nd.op].alias:
+                continue
+            yb = buf_of[nd.outputs[0]]
+            for k, d, rule in inplace_candidates(nd, g):
+                xb = buf_of[nd.inputs[k]]
+                if xb == yb or span[xb][1] != s or any(t in outs for t in groups[xb]):
+                    continue                      # read later, or the caller reads it
+                if any(sh[1] == yb and sh[2] == xb for sh in shares):
+                    continue                      # same input twice (x + x)
+                shares.append((s, yb, xb, d, rule))
+    reqs = [BufferReq(b, size[b], *span[b],
+                      share=tuple((x, d) for _, y, x, d, _ in shares if y == b))
+            for b in groups]
+    scratch_of: dict[str, int] = {}
+    for s, (i, nd) in enumerate(zip(order, nodes)):
+        n = scratch_bytes(nd, g, isa)
+        if n:
+            name = f"scratch#{i}"
+            reqs.append(BufferReq(name, n, s, s))
+            scratch_of[name] = i
+    tlife = {t: (v[0], v[1]) for t, v in life.items()}
+    return reqs, buf_of, tlife, shares, scratch_of
+
+
+def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True,
+               align: int = 16, max_orders: int = 24) -> GraphPlan:
+    """Plan the arena of an int8 IR graph (see GraphPlan for what codegen gets).
+
+    Tries every valid node order when there are at most `max_orders` (else the graph's own
+    order and a memory-greedy one), plans each with plan_best, keeps the smallest arena
+    (ties: the earliest order, i.e. the graph's own)."""
+    from sdk.plan.schedule import candidate_orders
+
+    best: GraphPlan | None = None
+    for order in candidate_orders(graph, max_orders):
+        reqs, buf_of, tlife, shares, scratch_of = _buffers(graph, order, isa, allow_inplace)
+        arena = plan_best(reqs, align)
+        if best is not None and arena.size >= best.arena_size:
+            continue
+        off = arena.offsets
+        byname = {r.name: r for r in reqs}
+        tensors = {t: TensorPlan(t, off[b], graph.tensors[t].nbytes, *tlife[t], b)
+                   for t, b in buf_of.items()}
+        used = []
+        for s, y, x, d, rule in shares:
+            oy, ox = off[y], off[x]
+            hit = oy < ox + byname[x].size and ox < oy + byname[y].size
+            used.append(Share(s, y, x, d, rule, hit))
+        tensor_reqs = [r for r in reqs if r.name not in scratch_of]
+        best = GraphPlan(order, tensors,
+                         {i: (off[n], byname[n].size) for n, i in scratch_of.items()},
+                         arena.size, lower_bound(tensor_reqs), used, arena, isa)
+    if best is None:                              # no nodes at all
+        return GraphPlan([], {}, {}, 0, 0, [], ArenaPlan({}, 0), isa)
+    return best

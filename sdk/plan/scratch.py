@@ -1,0 +1,61 @@
+"""Scratch bytes each kernel asks for, per target ISA: the Python mirror of the C
+`ef_<op>_s8_scratch_size()` functions (STYLE.md habit 5).
+
+The portable reference kernels in runtime/c/kernels/ref/ keep their working set on the stack
+(e.g. ef_dwconv2d_3x3_s8's 64 int32 accumulators) and take no ctx, so on the "generic" ISA
+every op needs 0 arena bytes. An optimized ISA directory that adds an im2col buffer adds its
+size function here, next to the C one, and sdk/plan/memory.plan_graph places that buffer as a
+one-step BufferReq (first == last).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sdk.errors import EdgeforgeError
+from sdk.ir import Graph, Node, Op
+
+ScratchFn = Callable[[Node, Graph, str], int]
+ISAS = ("generic",)
+
+
+def _check_isa(isa: str) -> None:
+    if isa not in ISAS:
+        raise EdgeforgeError(f"unknown kernel ISA {isa!r}; available: {', '.join(ISAS)}")
+
+
+def conv2d_scratch(node: Node, g: Graph, isa: str) -> int:
+    """ef_conv2d_s8 / ef_conv2d_1x1_s8: direct loops, no im2col."""
+    _check_isa(isa)
+    return 0
+
+
+def dwconv2d_scratch(node: Node, g: Graph, isa: str) -> int:
+    """ef_dwconv2d_s8 / ef_dwconv2d_3x3_s8: accumulators on the stack."""
+    _check_isa(isa)
+    return 0
+
+
+def fc_scratch(node: Node, g: Graph, isa: str) -> int:
+    _check_isa(isa)
+    return 0
+
+
+def softmax_scratch(node: Node, g: Graph, isa: str) -> int:
+    """ef_softmax_s8: one row at a time, in registers."""
+    _check_isa(isa)
+    return 0
+
+
+SCRATCH: dict[Op, ScratchFn] = {
+    Op.CONV2D: conv2d_scratch,
+    Op.DWCONV2D: dwconv2d_scratch,
+    Op.FC: fc_scratch,
+    Op.SOFTMAX: softmax_scratch,
+}
+
+
+def scratch_bytes(node: Node, g: Graph, isa: str = "generic") -> int:
+    """Arena bytes `node`'s kernel needs for the duration of its call (0 if none)."""
+    _check_isa(isa)
+    fn = SCRATCH.get(node.op)
+    return fn(node, g, isa) if fn else 0
