@@ -1,0 +1,607 @@
+"""Host-side "Prepare" of every int8 op: the constants an int8 kernel needs, computed ONCE.
+
+TFLM computes these in each kernel's Prepare (CalculateOpDataConv, CalculateReluOpData, ...);
+we compute them on the host and both runtime/reference.py and the C codegen consume the same
+values, so the reference and the generated C cannot drift. `PREPARE[op](node, g, numerics)`
+returns a small frozen dataclass whose fields mirror the C params structs.
+
+Sign conventions (one place, as in CMSIS-NN's arm_nn_types.h):
+  * in_offset  = -input_zero_point   (added to every input value)
+  * out_offset = +output_zero_point  (added after requantization)
+  * (mult, shift): real ~= mult * 2^(shift - 31), shift > 0 is a LEFT shift; apply with
+    sdk.qmath.requantize (rounding picked by the numerics profile)
+  * act_min / act_max: the output clamp, already quantized (fused activation included)
+  * lut: int8[256], output for input value v stored at index v + 128
+
+Differences between the profiles live here (or in sdk/qmath.py), each commented with its
+source. Elementwise unary ops (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU) are prepared as a
+256-entry lookup table: exact for int8 (one output per input value) and it hides the
+profile differences (TFLM computes them in gemmlowp fixed point, LiteRT's reference kernels
+fill a float LUT) from both the reference and the C kernel.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sdk.ir import Act, Graph, Node, Op
+from sdk.qmath import (
+    INT8_MAX,
+    INT8_MIN,
+    INT32_MAX,
+    INT32_MIN,
+    Numerics,
+    _round_half_away,
+    act_range_q,
+    quantize_multiplier,
+    quantize_multipliers,
+    requantize,
+    round_half_away,
+    rounding_divide_by_pot,
+    srdhm,
+)
+
+
+# ---------------------------------------------------------------- params structs
+@dataclass(frozen=True)
+class ConvQuant:                 # CONV2D, DWCONV2D, FC (per-channel; per-tensor = length 1)
+    in_offset: int               # -input zero point
+    out_offset: int              # +output zero point
+    mult: np.ndarray             # int32 [C_OUT] (or [1])
+    shift: np.ndarray            # int32 [C_OUT] (or [1]); > 0 = left
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class PoolQuant:                 # AVGPOOL2D, MAXPOOL2D (input and output share scale/zp)
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class AddQuant:                  # ADD, SUB: TFLite's 20-bit left-shifted rescale of both inputs
+    in1_offset: int              # -input1 zero point
+    in2_offset: int              # -input2 zero point
+    out_offset: int
+    left_shift: int              # 20 for int8 (TFLite add.cc / sub.cc)
+    in1_mult: int
+    in1_shift: int               # <= 0
+    in2_mult: int
+    in2_shift: int               # <= 0
+    out_mult: int
+    out_shift: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class MulQuant:                  # MUL: out = out_offset + rq((x1+in1_offset)*(x2+in2_offset))
+    in1_offset: int
+    in2_offset: int
+    out_offset: int
+    mult: int
+    shift: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class RequantQuant:              # RELU, RELU6, QUANTIZE(int8->int8), MEAN, CONCAT input, PAD
+    in_offset: int               # out = clamp(out_offset + rq(x + in_offset, mult, shift))
+    out_offset: int
+    mult: int
+    shift: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class MeanQuant:                 # MEAN int8; see prepare_mean for the two TFLite paths
+    in_offset: int
+    out_offset: int
+    mult: int                    # rescale of the (rounded-divided) mean: in_scale / out_scale
+    shift: int
+    count: int                   # number of reduced elements
+    same_q: bool                 # input and output quant equal: plain integer mean
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class LutQuant:                  # LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU: y = lut[x + 128]
+    lut: np.ndarray              # int8 [256]
+
+
+@dataclass(frozen=True)
+class SoftmaxQuant:              # SOFTMAX int8 -> int8 (gemmlowp fixed point, both profiles)
+    input_multiplier: int        # beta * in_scale * 2^(31-5) as Q31 mult ...
+    input_left_shift: int        # ... with this left shift (>= 0)
+    diff_min: int                # input diffs below this (negative) give exp() = 0
+
+
+@dataclass(frozen=True)
+class ConcatQuant:               # CONCAT: one requant per input (identity when q matches)
+    inputs: tuple[RequantQuant, ...]
+
+
+@dataclass(frozen=True)
+class QuantizeQuant:             # QUANTIZE float->int8 (requant is None) or int8->int8
+    scale: float                 # output scale (float->int8: y = round(x / scale) + zp)
+    zero_point: int
+    requant: RequantQuant | None
+
+
+@dataclass(frozen=True)
+class DequantizeQuant:           # DEQUANTIZE int8->float: y = float(scale * (x - zero_point))
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class NoQuant:                   # RESHAPE, TRANSPOSE: bytes move, values do not change
+    pass
+
+
+# ---------------------------------------------------------------- helpers
+def _sz(g: Graph, name: str) -> tuple[float, int]:
+    t = g.tensors[name]
+    if t.quant is None:
+        raise ValueError(f"tensor {name!r} has no quantization parameters")
+    return float(t.quant.scale[0]), int(t.quant.zero_point[0])
+
+
+def _act(node: Node) -> Act:
+    return getattr(node.attrs, "act", Act.NONE)
+
+
+def _out_range(node: Node, g: Graph) -> tuple[int, int]:
+    s, z = _sz(g, node.outputs[0])
+    return act_range_q(_act(node), s, z)
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+# ---------------------------------------------------------------- weighted ops
+def prepare_conv(node: Node, g: Graph, numerics: Numerics) -> ConvQuant:
+    """PopulateConvolutionQuantizationParams (kernel_util.cc), same in TFLM and LiteRT:
+    per channel, double(in_scale) * double(w_scale[c]) / double(out_scale)."""
+    in_s, in_z = _sz(g, node.inputs[0])
+    out_s, out_z = _sz(g, node.outputs[0])
+    w_s = g.tensors[node.inputs[1]].quant.scale.astype(np.float64)
+    mult, shift = quantize_multipliers(in_s * w_s / out_s, numerics)
+    lo, hi = _out_range(node, g)
+    return ConvQuant(-in_z, out_z, mult, shift, lo, hi)
+
+
+# ---------------------------------------------------------------- pooling / reductions
+def prepare_pool(node: Node, g: Graph, numerics: Numerics) -> PoolQuant:
+    return PoolQuant(*_out_range(node, g))
+
+
+def prepare_mean(node: Node, g: Graph, numerics: Numerics) -> MeanQuant:
+    """TFLM reduce_common.cc EvalIntegerMean: equal input/output quant -> integer mean
+    (reference_ops::Mean, sum / count truncating); else QuantizedMeanOrSum with
+    multiplier = in_scale / out_scale. LiteRT's reference MEAN takes the same two paths."""
+    in_s, in_z = _sz(g, node.inputs[0])
+    out_s, out_z = _sz(g, node.outputs[0])
+    shape = g.tensors[node.inputs[0]].shape
+    count = int(np.prod([shape[a] for a in node.attrs.axes]))
+    mult, shift = quantize_multiplier(float(in_s) / float(out_s), numerics)
+    same = (np.float32(in_s) == np.float32(out_s)) and in_z == out_z
+    return MeanQuant(-in_z, out_z, mult, shift, count, bool(same), INT8_MIN, INT8_MAX)
+
+
+# ---------------------------------------------------------------- elementwise binary
+ADD_LEFT_SHIFT = 20   # TFLite add.cc / sub.cc: int8 inputs are shifted left by 20 first
+
+
+def prepare_add(node: Node, g: Graph, numerics: Numerics) -> AddQuant:
+    """TFLite/TFLM PrepareGeneralSubOp / CalculateOpDataAdd (all in double)."""
+    s1, z1 = _sz(g, node.inputs[0])
+    s2, z2 = _sz(g, node.inputs[1])
+    so, zo = _sz(g, node.outputs[0])
+    twice_max = 2.0 * max(s1, s2)
+    m1, sh1 = quantize_multiplier(s1 / twice_max, numerics)
+    m2, sh2 = quantize_multiplier(s2 / twice_max, numerics)
+    mo, sho = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * so), numerics)
+    lo, hi = _out_range(node, g)
+    return AddQuant(-z1, -z2, zo, ADD_LEFT_SHIFT, m1, sh1, m2, sh2, mo, sho, lo, hi)
+
+
+def prepare_mul(node: Node, g: Graph, numerics: Numerics) -> MulQuant:
+    """TFLite mul.cc: double(s1) * double(s2) / double(s_out)."""
+    s1, z1 = _sz(g, node.inputs[0])
+    s2, z2 = _sz(g, node.inputs[1])
+    so, zo = _sz(g, node.outputs[0])
+    m, sh = quantize_multiplier(s1 * s2 / so, numerics)
+    lo, hi = _out_range(node, g)
+    return MulQuant(-z1, -z2, zo, m, sh, lo, hi)
+
+
+# ---------------------------------------------------------------- elementwise unary
+def _rescale(node: Node, g: Graph, numerics: Numerics, lo_f: float, hi_f: float
+             ) -> RequantQuant:
+    """Requantize in -> out and clamp to [lo_f, hi_f] (float bounds, on the output scale),
+    as TFLite's ReluX: act = zp + roundf(f / scale) in float."""
+    in_s, in_z = _sz(g, node.inputs[0])
+    out_s, out_z = _sz(g, node.outputs[0])
+    m, sh = quantize_multiplier(_real_div(in_s, out_s, numerics), numerics)
+    lo = INT8_MIN if lo_f == -math.inf else max(
+        INT8_MIN, out_z + _round_half_away(_f32(np.float32(lo_f) / np.float32(out_s))))
+    hi = INT8_MAX if hi_f == math.inf else min(
+        INT8_MAX, out_z + _round_half_away(_f32(np.float32(hi_f) / np.float32(out_s))))
+    return RequantQuant(-in_z, out_z, m, sh, lo, hi)
+
+
+def _real_div(a: float, b: float, numerics: Numerics) -> float:
+    """TFLM computes scale ratios in double; LiteRT's activations.cc divides the two float
+    scales in float first (`double real_multiplier = input->params.scale / output->...`)."""
+    if numerics == Numerics.LITERT:
+        return _f32(np.float32(a) / np.float32(b))
+    return float(a) / float(b)
+
+
+# identity (mult, shift): requantize(x, 1<<30, 1) == x exactly in both rounding modes
+IDENTITY_MULT, IDENTITY_SHIFT = 1 << 30, 1
+
+
+def prepare_relu(node: Node, g: Graph, numerics: Numerics) -> RequantQuant:
+    return _rescale(node, g, numerics, 0.0, math.inf)
+
+
+def prepare_relu6(node: Node, g: Graph, numerics: Numerics) -> RequantQuant:
+    """LiteRT: ReluX requantizes in -> out and clamps at out_zp + round(6 / out_scale).
+    TFLM activations.cc Relu6: NO requantization, clamps the input bytes to
+    [in_zp, FloatToQuantizedType(6, in_scale, in_zp)] (it assumes in q == out q)."""
+    if numerics == Numerics.LITERT:
+        return _rescale(node, g, numerics, 0.0, 6.0)
+    in_s, in_z = _sz(g, node.inputs[0])
+    six = int(np.clip(round(6.0 / np.float32(in_s)) + in_z, INT8_MIN, INT8_MAX))
+    return RequantQuant(-in_z, in_z, IDENTITY_MULT, IDENTITY_SHIFT, max(INT8_MIN, in_z), six)
+
+
+def prepare_requant(node: Node, g: Graph, numerics: Numerics) -> RequantQuant:
+    """int8 -> int8 rescale (QUANTIZE requant, PAD): double(in_s) / double(out_s)."""
+    in_s, in_z = _sz(g, node.inputs[0])
+    out_s, out_z = _sz(g, node.outputs[0])
+    m, sh = quantize_multiplier(float(in_s) / float(out_s), numerics)
+    return RequantQuant(-in_z, out_z, m, sh, INT8_MIN, INT8_MAX)
+
+
+def prepare_quantize(node: Node, g: Graph, numerics: Numerics) -> QuantizeQuant:
+    out_s, out_z = _sz(g, node.outputs[0])
+    src = g.tensors[node.inputs[0]]
+    rq = prepare_requant(node, g, numerics) if src.dtype == "int8" else None
+    return QuantizeQuant(out_s, out_z, rq)
+
+
+def prepare_dequantize(node: Node, g: Graph, numerics: Numerics) -> DequantizeQuant:
+    s, z = _sz(g, node.inputs[0])
+    return DequantizeQuant(s, z)
+
+
+def prepare_concat(node: Node, g: Graph, numerics: Numerics) -> ConcatQuant:
+    out_s, out_z = _sz(g, node.outputs[0])
+    qs = []
+    for name in node.inputs:
+        in_s, in_z = _sz(g, name)
+        m, sh = quantize_multiplier(float(in_s) / float(out_s), numerics)
+        lo, hi = act_range_q(_act(node), out_s, out_z)
+        qs.append(RequantQuant(-in_z, out_z, m, sh, lo, hi))
+    return ConcatQuant(tuple(qs))
+
+
+def prepare_none(node: Node, g: Graph, numerics: Numerics) -> NoQuant:
+    return NoQuant()
+
+
+# ---------------------------------------------------------------- LUT ops
+def _float_lut(node: Node, g: Graph, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """LiteRT LUTPopulate<int8_t> (kernels/internal/reference/integer_ops/lut.h): dequantize
+    in float, apply fn in float, y = round(fn(x) / out_scale) + zp, clamp."""
+    in_s, in_z = _sz(g, node.inputs[0])
+    out_s, out_z = _sz(g, node.outputs[0])
+    v = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int32)
+    x = (np.float32(in_s) * (v - in_z).astype(np.float32)).astype(np.float32)
+    inv = np.float32(1.0) / np.float32(out_s)
+    r = round_half_away((fn(x).astype(np.float32) * inv).astype(np.float32))
+    return np.clip(r.astype(np.int64) + out_z, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def _sigmoid_f32(x: np.ndarray) -> np.ndarray:
+    # 1.0f / (1.0f + std::exp(-value)) in float; exp evaluated in double then rounded to
+    # float (glibc expf is correctly rounded in practice)
+    e = np.exp(-x.astype(np.float64)).astype(np.float32)
+    return (np.float32(1.0) / (np.float32(1.0) + e)).astype(np.float32)
+
+
+def _tanh_f32(x: np.ndarray) -> np.ndarray:
+    return np.tanh(x.astype(np.float64)).astype(np.float32)
+
+
+def _fixed_act_params(in_s: float) -> tuple[int, int, int]:
+    """TFLM logistic_common.cc / tanh.cc: input to Q4.27 via frexp (not QuantizeMultiplier)."""
+    real = float(in_s) * float(1 << (31 - 4))
+    q, left_shift = math.frexp(real)
+    mult = _round_half_away(q * (1 << 31))
+    radius = calculate_input_radius(4, left_shift, 31)
+    return mult, left_shift, radius
+
+
+def prepare_logistic(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
+    """LiteRT (BUILTIN_REF) SigmoidPrepare: float LUT. TFLM: gemmlowp::logistic in Q4.27
+    (reference_integer_ops::Logistic), tabulated here over all 256 inputs."""
+    if numerics == Numerics.LITERT:
+        return LutQuant(_float_lut(node, g, _sigmoid_f32))
+    in_s, in_z = _sz(g, node.inputs[0])
+    mult, left_shift, radius = _fixed_act_params(in_s)
+    x = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64) - in_z
+    q4 = requantize(x, mult, left_shift, numerics)
+    y = rounding_divide_by_pot(fx_logistic(q4, 4), 31 - 8) - 128
+    y = np.where(x <= -radius, INT8_MIN, np.where(x >= radius, INT8_MAX, y))
+    return LutQuant(np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8))
+
+
+def prepare_tanh(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
+    """LiteRT (BUILTIN_REF) TanhPrepare: float LUT. TFLM: gemmlowp::tanh in Q4.27."""
+    if numerics == Numerics.LITERT:
+        return LutQuant(_float_lut(node, g, _tanh_f32))
+    in_s, in_z = _sz(g, node.inputs[0])
+    mult, left_shift, radius = _fixed_act_params(in_s)
+    x = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64) - in_z
+    q4 = requantize(x, mult, left_shift, numerics)
+    y = rounding_divide_by_pot(fx_tanh(q4, 4), 31 - 7)
+    y = np.where(x <= -radius, INT8_MIN, np.where(x >= radius, INT8_MAX, y))
+    return LutQuant(np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8))
+
+
+def prepare_hard_swish(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
+    """reference_ops::HardSwish<int8> (both runtimes), int16 fixed point, tabulated."""
+    in_s, in_z = _sz(g, node.inputs[0])
+    out_s, out_z = _sz(g, node.outputs[0])
+    hires_s = np.float32(1.0 / 128.0) * np.float32(in_s)
+    reluish_s = np.float32(3.0 / 32768.0)
+    om32, oexp = quantize_multiplier(_f32(hires_s / np.float32(out_s)), numerics)
+    rm32, rexp = quantize_multiplier(_f32(hires_s / reluish_s), numerics)
+    om, rm = _downscale_int16(om32), _downscale_int16(rm32)
+    x = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64) - in_z
+    hires = _wrap16(x * 128)
+    pre_out = _srdhm16(hires, om)
+    reluish = hires
+    if rexp > 0:
+        reluish = _sat_lshift16(reluish, rexp - 1)
+    reluish = _srdhm16(reluish, rm)
+    if rexp > 0:
+        reluish = _sat_lshift16(reluish, 1)
+    if rexp < 0:
+        reluish = rounding_divide_by_pot(reluish, -rexp)
+    reluish = (reluish + (1 << 15)) >> 1
+    pre = _sdhm16(reluish, pre_out)
+    y = _wrap16(rounding_divide_by_pot(pre, -oexp) + out_z)
+    return LutQuant(np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8))
+
+
+def prepare_leaky_relu(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
+    """reference_ops::QuantizeLeakyRelu: identity or alpha requant by the input's sign.
+    TFLM: double(in_s * alpha / out_s) computed in float; LiteRT the same expression."""
+    in_s, in_z = _sz(g, node.inputs[0])
+    out_s, out_z = _sz(g, node.outputs[0])
+    alpha = np.float32(node.attrs.alpha)
+    ma, sa = quantize_multiplier(_f32(np.float32(in_s) * alpha / np.float32(out_s)), numerics)
+    mi, si = quantize_multiplier(_real_div(in_s, out_s, numerics), numerics)
+    x = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64) - in_z
+    y = np.where(x >= 0, requantize(x, mi, si, numerics), requantize(x, ma, sa, numerics))
+    return LutQuant(np.clip(y + out_z, INT8_MIN, INT8_MAX).astype(np.int8))
+
+
+# ---------------------------------------------------------------- softmax
+def calculate_input_radius(int_bits: int, left_shift: int, total_bits: int = 31) -> int:
+    """TFLite CalculateInputRadius."""
+    max_rescaled = (1.0 * ((1 << int_bits) - 1) * (1 << (total_bits - int_bits))
+                    / (1 << left_shift))
+    return math.floor(max_rescaled)
+
+
+def prepare_softmax(node: Node, g: Graph, numerics: Numerics) -> SoftmaxQuant:
+    """PreprocessSoftmaxScaling (quantization_util.cc) with kScaledDiffIntegerBits = 5.
+    The cap on the real multiplier differs: (1<<31)-1 (double rounding, TFLM) vs (1<<30)-1
+    (TFLITE_SINGLE_ROUNDING, LiteRT)."""
+    in_s, _ = _sz(g, node.inputs[0])
+    cap = float((1 << 30) - 1) if numerics == Numerics.LITERT else float((1 << 31) - 1)
+    real = min(float(node.attrs.beta) * float(in_s) * (1 << (31 - 5)), cap)
+    mult, left_shift = quantize_multiplier(real, numerics)   # QuantizeMultiplierGreaterThanOne
+    diff_min = -calculate_input_radius(5, left_shift, 31)
+    return SoftmaxQuant(mult, left_shift, diff_min)
+
+
+# ---------------------------------------------------------------- gemmlowp fixed point
+# int32 values held in int64 numpy arrays; the functions mirror gemmlowp/fixedpoint.h.
+def _sat32(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, INT32_MIN, INT32_MAX)
+
+
+def _wrap32(x: np.ndarray) -> np.ndarray:
+    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def _mul_pot(x: np.ndarray, exponent: int) -> np.ndarray:
+    """SaturatingRoundingMultiplyByPOT<exponent>."""
+    x = np.asarray(x, dtype=np.int64)
+    if exponent > 0:
+        thr = (1 << (31 - exponent)) - 1
+        return np.where(x > thr, INT32_MAX, np.where(x < -thr, INT32_MIN, x << exponent))
+    if exponent < 0:
+        return rounding_divide_by_pot(x, -exponent)
+    return x
+
+
+def _rescale_fx(x: np.ndarray, src_bits: int, dst_bits: int) -> np.ndarray:
+    return _mul_pot(x, src_bits - dst_bits)
+
+
+def _fx_one(int_bits: int) -> int:
+    return INT32_MAX if int_bits == 0 else 1 << (31 - int_bits)
+
+
+def _exp_quarter(a: np.ndarray) -> np.ndarray:
+    """exp_on_interval_between_negative_one_quarter_and_0_excl (Q0.31 in and out)."""
+    x = _wrap32(a + (1 << 28))
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    x4_over_4 = _mul_pot(x4, -2)
+    t = _mul_pot(_wrap32(srdhm(_wrap32(x4_over_4 + x3), 715827883) + x2), -1)
+    const = 1895147668
+    return _wrap32(const + srdhm(const, _wrap32(x + t)))
+
+
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+               (2, 39332535), (3, 720401), (4, 242))
+
+
+def fx_exp_on_negative_values(a: np.ndarray, int_bits: int) -> np.ndarray:
+    """gemmlowp exp_on_negative_values: Q(int_bits) <= 0 -> Q0.31."""
+    a = np.asarray(a, dtype=np.int64)
+    frac = 31 - int_bits
+    quarter = 1 << (frac - 2)
+    a_mod = _wrap32((a & (quarter - 1)) - quarter)
+    result = _exp_quarter(_rescale_fx(a_mod, int_bits, 0))
+    remainder = _wrap32(a_mod - a)
+    for exponent, m in _EXP_BARREL:
+        if int_bits > exponent:
+            bit = 1 << (frac + exponent)
+            result = np.where((remainder & bit) != 0, srdhm(result, m), result)
+    if int_bits > 5:
+        clamp = -(1 << (36 - int_bits))
+        result = np.where(a < clamp, 0, result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def _rounding_half_sum(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    s = np.asarray(a, dtype=np.int64) + b
+    sign = np.where(s >= 0, 1, -1)
+    t = s + sign
+    return np.where(t >= 0, t // 2, -((-t) // 2))   # C division truncates
+
+
+def _newton_reciprocal(half_den: np.ndarray) -> np.ndarray:
+    """The Newton-Raphson loop shared by one_over_one_plus_x and one_minus_x_over_..."""
+    one_f2 = 1 << 29
+    x = _wrap32(1515870810 + srdhm(half_den, -1010580540))
+    for _ in range(3):
+        hdx = srdhm(half_den, x)
+        one_minus = _wrap32(one_f2 - hdx)
+        x = _wrap32(x + _rescale_fx(srdhm(x, one_minus), 2 + 2, 2))
+    return x
+
+
+def fx_one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1: Q0.31 -> Q0.31."""
+    x = _newton_reciprocal(_rounding_half_sum(a, INT32_MAX))
+    return _rescale_fx(_mul_pot(x, -1), 2, 0)
+
+
+def fx_logistic(a: np.ndarray, int_bits: int) -> np.ndarray:
+    """gemmlowp logistic: Q(int_bits) -> Q0.31."""
+    a = np.asarray(a, dtype=np.int64)
+    pos = a > 0
+    abs_a = np.where(pos, a, _wrap32(-a))
+    r_pos = fx_one_over_one_plus_x(fx_exp_on_negative_values(_wrap32(-abs_a), int_bits))
+    r_neg = _wrap32(INT32_MAX - r_pos)
+    return np.where(a == 0, 1 << 30, np.where(pos, r_pos, r_neg))
+
+
+def fx_tanh(a: np.ndarray, int_bits: int) -> np.ndarray:
+    """gemmlowp tanh: Q(int_bits) -> Q0.31."""
+    a = np.asarray(a, dtype=np.int64)
+    neg = a < 0
+    n = np.where(neg, a, _wrap32(-a))
+    e = fx_exp_on_negative_values(_mul_pot(n, 1), int_bits)
+    x = _newton_reciprocal(_rounding_half_sum(e, INT32_MAX))
+    t = _rescale_fx(_wrap32(x - (1 << 29)), 2, 0)
+    return np.where(a == 0, 0, np.where(neg, _wrap32(-t), t))
+
+
+def fx_reciprocal(x: np.ndarray, x_int_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite GetReciprocal: (Q0.31 1/x scaled, num_bits_over_unit) for positive x."""
+    x = np.asarray(x, dtype=np.int64)
+    clz = np.array([32 - int(v).bit_length() for v in np.ravel(x)],
+                   dtype=np.int64).reshape(x.shape)
+    bits_over = x_int_bits - clz
+    shifted = _wrap32(((x << clz) & 0xFFFFFFFF) - (1 << 31))
+    return fx_one_over_one_plus_x(shifted), bits_over
+
+
+# ---------------------------------------------------------------- int16 helpers (hard swish)
+def _wrap16(x: np.ndarray) -> np.ndarray:
+    return ((np.asarray(x, dtype=np.int64) + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def _srdhm16(a: np.ndarray, b: int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul for int16."""
+    a = np.asarray(a, dtype=np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    s = ab + nudge
+    r = np.where(s >= 0, s >> 15, -((-s) >> 15))
+    return np.where((a == -32768) & (b == -32768), 32767, _wrap16(r))
+
+
+def _sdhm16(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """TFLite SaturatingDoublingHighMul (no rounding; C division truncates)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b
+    r = np.where(ab >= 0, ab >> 15, -((-ab) >> 15))
+    return np.where((a == -32768) & (b == -32768), 32767, _wrap16(r))
+
+
+def _sat_lshift16(a: np.ndarray, n: int) -> np.ndarray:
+    return np.clip(np.asarray(a, dtype=np.int64) << n, -32768, 32767)
+
+
+def _downscale_int16(m: int) -> int:
+    """TFLite DownScaleInt32ToInt16Multiplier."""
+    if m >= INT32_MAX - (1 << 15):
+        return 32767
+    return (m + (1 << 15)) >> 16
+
+
+# ---------------------------------------------------------------- the registry
+Prepare = Callable[[Node, Graph, Numerics], object]
+
+PREPARE: dict[Op, Prepare] = {
+    Op.CONV2D: prepare_conv,
+    Op.DWCONV2D: prepare_conv,
+    Op.FC: prepare_conv,
+    Op.AVGPOOL2D: prepare_pool,
+    Op.MAXPOOL2D: prepare_pool,
+    Op.MEAN: prepare_mean,
+    Op.ADD: prepare_add,
+    Op.SUB: prepare_add,
+    Op.MUL: prepare_mul,
+    Op.RELU: prepare_relu,
+    Op.RELU6: prepare_relu6,
+    Op.LEAKY_RELU: prepare_leaky_relu,
+    Op.LOGISTIC: prepare_logistic,
+    Op.TANH: prepare_tanh,
+    Op.HARD_SWISH: prepare_hard_swish,
+    Op.RESHAPE: prepare_none,
+    Op.TRANSPOSE: prepare_none,
+    Op.CONCAT: prepare_concat,
+    Op.PAD: prepare_requant,
+    Op.SOFTMAX: prepare_softmax,
+    Op.QUANTIZE: prepare_quantize,
+    Op.DEQUANTIZE: prepare_dequantize,
+}
+
+
+def prepare(node: Node, g: Graph, numerics: Numerics | str = Numerics.TFLM) -> object:
+    """The params struct for one int8 node (PREPARE[node.op])."""
+    return PREPARE[node.op](node, g, Numerics(numerics))
