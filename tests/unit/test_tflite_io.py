@@ -185,16 +185,24 @@ def test_roundtrip_same_outputs_tflm(roundtrips, name):
     assert np.array_equal(a, b)
 
 
-def test_write_is_atomic(tmp_path):
+def test_write_is_atomic(tmp_path, monkeypatch):
     g = read_tflite(fixture("kws_ds_cnn_int8.tflite"))
     target = tmp_path / "m.tflite"
     target.write_bytes(b"old")
     bad = g.copy()
     bad.nodes = list(bad.nodes) + [bad.nodes[0].with_(outputs=("missing",))]
-    with pytest.raises(IRError):
+    with pytest.raises(IRError):      # an invalid graph never reaches the disk
         write_tflite(bad, target)
+    import sdk.codegen.tflite as writer
+
+    def failing_replace(a, b):
+        raise OSError("disk full")
+    monkeypatch.setattr(writer.os, "replace", failing_replace)
+    with pytest.raises(OSError):      # a failure while writing leaves the old file whole
+        write_tflite(g, target)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["m.tflite"]   # no temp file left
+    monkeypatch.undo()
     write_tflite(g, target)
     assert target.read_bytes()[4:8] == b"TFL3"
 
