@@ -1,0 +1,354 @@
+"""Board profiles (targets/boards/*.toml) and `edgeforge build DIR --board B`.
+
+build() compiles firmware_templates/<template>/ together with the generated C package in
+DIR/c into DIR/fw/<board>/{firmware.elf,firmware.bin,build.json}, checks the image fits
+the board's flash and RAM, and reports a size table (code, weights, data, bss, arena).
+The output directory is written under a temporary name and renamed at the end.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdk.errors import BuildError, EdgeforgeError
+from sdk.manifest import Manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARDS_DIR = Path(__file__).resolve().parent / "boards"
+TEMPLATES_DIR = ROOT / "firmware_templates"
+DSP_KERNELS_DIR = ROOT / "runtime" / "c" / "kernels" / "dsp"
+COMPILE_TIMEOUT_S = 300
+TEMPLATE_SOURCES = ("startup.c", "main.c", "ef_frame.c", "ef_counter.c")
+# board "counter" -> the firmware define that selects it (ef_counter.c)
+COUNTERS = {"systick": "EF_COUNTER_SYSTICK", "dwt": "EF_COUNTER_DWT"}
+UNITS = {"instructions": 0, "cycles": 1}          # EF_UNIT_* in ef_proto.h
+DTYPES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5}  # INFO dtype codes
+WARN_FLAGS = ["-Wall", "-Wextra"]
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    cpu: str
+    arch: str
+    dsp: bool
+    toolchain: str                 # prefix: "arm-none-eabi-"
+    cflags: tuple[str, ...]
+    template: str
+    kernels: str                   # "ref" | "dsp"
+    clock_hz: int
+    counter: str
+    count_scale: int
+    counter_unit: str              # "instructions" | "cycles"
+    stack_bytes: int
+    flash: dict[str, int]          # origin, size
+    ram: dict[str, int]
+    uart: dict[str, Any]           # driver, base, baud
+    flasher: dict[str, str]        # tool, command, bootloader
+    path: Path = field(default=Path())
+
+    @property
+    def gcc(self) -> str:
+        return self.toolchain + "gcc"
+
+
+def board_names() -> list[str]:
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
+
+
+def load_board(name: str) -> Board:
+    """Board profile by name (case-insensitive; "NUCLEO-L4R5ZI" == "nucleo-l4r5zi")."""
+    path = BOARDS_DIR / f"{name.lower()}.toml"
+    if not path.is_file():
+        raise EdgeforgeError(f"unknown board {name!r}; available: {', '.join(board_names())}")
+    try:
+        raw = tomllib.loads(path.read_text())
+        return Board(
+            name=raw["name"], description=raw["description"], cpu=raw["cpu"], arch=raw["arch"],
+            dsp=bool(raw["dsp"]), toolchain=raw["toolchain"], cflags=tuple(raw["cflags"]),
+            template=raw["template"], kernels=raw["kernels"], clock_hz=int(raw["clock_hz"]),
+            counter=raw["counter"], count_scale=int(raw["count_scale"]),
+            counter_unit=raw["counter_unit"], stack_bytes=int(raw["stack_bytes"]),
+            flash=dict(raw["flash"]), ram=dict(raw["ram"]), uart=dict(raw["uart"]),
+            flasher=dict(raw["flasher"]), path=path)
+    except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as e:
+        raise EdgeforgeError(f"{path}: bad board profile ({type(e).__name__}: {e})") from None
+
+
+def fw_dir(directory: str | Path, board: Board) -> Path:
+    return Path(directory) / "fw" / board.name
+
+
+# ---------------------------------------------------------------------------- sources
+
+
+def _template_sources(board: Board) -> tuple[Path, list[Path]]:
+    tdir = TEMPLATES_DIR / board.template
+    if not tdir.is_dir():
+        raise BuildError(f"board {board.name}: no firmware template {tdir} "
+                         f"(needs the {board.toolchain}gcc toolchain and a {board.template} port)")
+    uart = tdir / f"ef_uart_{board.uart['driver'].replace('-', '_')}.c"
+    if not uart.is_file():
+        have = sorted(p.stem.removeprefix("ef_uart_") for p in tdir.glob("ef_uart_*.c"))
+        raise BuildError(f"board {board.name}: no UART driver {uart.name} in {tdir} "
+                         f"(drivers available: {', '.join(have)})")
+    counter = COUNTERS.get(board.counter)
+    if counter is None:
+        raise BuildError(f"board {board.name}: counter {board.counter!r} not in the template "
+                         f"(have: {', '.join(COUNTERS)})")
+    return tdir, [tdir / s for s in TEMPLATE_SOURCES] + [uart]
+
+
+def model_sources(directory: Path, board: Board) -> tuple[list[Path], list[Path]]:
+    """(C sources, include dirs) of the generated package, kernels swapped for the board's.
+
+    Kernel choice happens here, TFLM OPTIMIZED_KERNEL_DIR style: a DSP board compiles
+    runtime/c/kernels/dsp/<file>.c in place of any package file of the same name.
+    """
+    cdir = directory / "c"
+    if not (cdir / "model.h").is_file():
+        raise BuildError(f"{directory}: no c/model.h; run `edgeforge compile` first")
+    srcs = sorted(cdir.rglob("*.c"))
+    incs = sorted({p.parent for p in cdir.rglob("*.h")} | {cdir})
+    if board.kernels == "dsp" and board.dsp and DSP_KERNELS_DIR.is_dir():
+        dsp = {p.name: p for p in DSP_KERNELS_DIR.glob("*.c")}
+        srcs = [dsp.get(p.name, p) for p in srcs]
+        incs.append(DSP_KERNELS_DIR)
+    return srcs, incs
+
+
+def tensor_desc(m: Manifest) -> bytes:
+    """The INFO tensor descriptors (PROTOCOL.md): dtype, rank, dims, scale, zero point."""
+    out = b""
+    for t in [*m.inputs, *m.outputs]:
+        out += struct.pack("<BB", DTYPES.get(t.dtype, 0), len(t.shape))
+        out += struct.pack(f"<{len(t.shape)}I", *t.shape)
+        out += struct.pack("<fi", t.scale or 0.0, t.zero_point or 0)
+    return out
+
+
+def _info_header(m: Manifest) -> str:
+    desc = tensor_desc(m)
+    body = ", ".join(f"0x{b:02x}" for b in desc) or "0"
+    return ("/* Generated by targets/build.py from manifest.json: INFO tensor descriptors. */\n"
+            "#ifndef EF_FW_INFO_H\n#define EF_FW_INFO_H\n"
+            f"#define EF_FW_TENSOR_DESC {{{body}}}\n"
+            f"#define EF_FW_TENSOR_DESC_LEN {len(desc)}u\n#endif\n")
+
+
+def _linker_script(tdir: Path, board: Board, flash_size: int, ram_size: int) -> str:
+    text = (tdir / "link.ld.in").read_text()
+    fields = {"FLASH_ORIGIN": board.flash["origin"], "FLASH_SIZE": flash_size,
+              "RAM_ORIGIN": board.ram["origin"], "RAM_SIZE": ram_size,
+              "STACK_SIZE": board.stack_bytes}
+    for k, v in fields.items():
+        text = text.replace(f"@{k}@", f"0x{v:08x}")
+    return text
+
+
+def _defines(board: Board) -> list[str]:
+    return [f"-D{COUNTERS[board.counter]}=1", f"-DEF_COUNT_SCALE={board.count_scale}u",
+            f"-DEF_COUNTER_UNIT={UNITS[board.counter_unit]}u", f"-DEF_CPU_HZ={board.clock_hz}u",
+            f"-DEF_BAUD={board.uart['baud']}u", f"-DEF_UART_BASE=0x{board.uart['base']:08x}u"]
+
+
+def _cflags(board: Board, opt: str) -> list[str]:
+    return [*board.cflags, opt, "-std=c99", "-ffunction-sections", "-fdata-sections", "-g",
+            *WARN_FLAGS, *_defines(board)]
+
+
+def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+    except FileNotFoundError:
+        raise BuildError(f"{what}: {cmd[0]} not found") from None
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{what}: timed out after {COMPILE_TIMEOUT_S} s") from None
+    if r.returncode != 0:
+        raise BuildError(f"{what} failed:\n{(r.stderr or r.stdout).strip()[-4000:]}")
+    return r
+
+
+def build_key(directory: Path, board: Board, opt: str = "-O2") -> str:
+    """Hash of everything the image depends on: sources, headers, flags, board profile."""
+    tdir = TEMPLATES_DIR / board.template
+    h = hashlib.sha256()
+    files = sorted(tdir.glob("*")) + sorted((directory / "c").rglob("*")) + [board.path,
+                                                                            directory / "manifest.json"]
+    if board.kernels == "dsp" and DSP_KERNELS_DIR.is_dir():
+        files += sorted(DSP_KERNELS_DIR.glob("*"))
+    for p in files:
+        if p.is_file():
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    h.update(" ".join([*_cflags(board, opt), Path(__file__).read_text()]).encode())
+    return h.hexdigest()
+
+
+def is_fresh(directory: str | Path, board: Board) -> bool:
+    out = fw_dir(directory, board)
+    try:
+        meta = json.loads((out / "build.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (out / "firmware.elf").is_file() and meta.get("key") == build_key(Path(directory), board)
+
+
+# ---------------------------------------------------------------------------- build
+
+
+def _section_sizes(board: Board, elf: Path) -> dict[str, int]:
+    r = _run([board.toolchain + "size", "-A", str(elf)], "size")
+    sizes: dict[str, int] = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return sizes
+
+
+def size_table(sections: dict[str, int], arena_bytes: int) -> dict[str, int]:
+    """code/weights/data/bss/arena/stack and the flash/RAM totals, in bytes."""
+    code = sum(sections.get(s, 0) for s in (".text", ".rodata", ".ARM.exidx"))
+    bss = sections.get(".bss", 0)
+    arena = min(arena_bytes, bss)    # the arena is a .bss array of the generated model.c
+    t = {"code": code, "weights": sections.get(".weights", 0), "data": sections.get(".data", 0),
+         "bss": bss - arena, "arena": arena, "stack": sections.get(".stack", 0)}
+    t["flash"] = t["code"] + t["weights"] + t["data"]
+    t["ram"] = t["data"] + t["bss"] + t["arena"] + t["stack"]
+    return t
+
+
+def _compile_all(board: Board, jobs: list[tuple[Path, Path, list[str]]]) -> list[str]:
+    """Compile (src, obj, extra flags) jobs two at a time; return the warnings seen."""
+    def one(job: tuple[Path, Path, list[str]]) -> str:
+        src, obj, extra = job
+        r = _run([board.gcc, *extra, "-c", str(src), "-o", str(obj)], f"compile {src.name}")
+        return r.stderr.strip()
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        return [w for w in ex.map(one, jobs) if w]
+
+
+def build(directory: str | Path, board_name: str, *, opt: str = "-O2",
+          verbose: int = 0) -> dict[str, Any]:
+    """Build DIR's firmware for a board; return {board, elf, bin, sizes, limits, warnings}."""
+    directory = Path(directory)
+    board = load_board(board_name)
+    m = Manifest.load(directory)
+    if shutil.which(board.gcc) is None:
+        raise BuildError(f"board {board.name} needs the {board.gcc} toolchain, which is not "
+                         "installed" + (" (ESP-IDF installs it: idf.py / install.sh esp32s3)"
+                                        if board.arch == "xtensa" else ""))
+    tdir, tsrcs = _template_sources(board)
+    msrcs, incs = model_sources(directory, board)
+    out = fw_dir(directory, board)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{board.name}-", dir=out.parent))
+    try:
+        (tmp / "ef_fw_info.h").write_text(_info_header(m))
+        base = _cflags(board, opt) + [f"-I{tdir}", f"-I{tmp}"] + [f"-I{d}" for d in incs]
+        # template files are ours: warning-free or fail; the generated package gets -Wall
+        # -Wextra and its warnings are reported. The hooks make EF_OP_BEGIN/END count.
+        hooks = ["-include", str(tdir / "ef_hooks.h")]
+        jobs = [(s, tmp / f"fw_{s.stem}.o", [*base, "-Werror"]) for s in tsrcs]
+        names: set[str] = set()
+        for s in msrcs:
+            stem = s.stem if s.stem not in names else f"{s.parent.name}_{s.stem}"
+            names.add(stem)
+            jobs.append((s, tmp / f"{stem}.o", [*base, *hooks]))
+        warnings = _compile_all(board, jobs)
+        objs = [str(j[1]) for j in jobs]
+        elf = tmp / "firmware.elf"
+
+        def link(flash: int, ram: int) -> subprocess.CompletedProcess:
+            (tmp / "link.ld").write_text(_linker_script(tdir, board, flash, ram))
+            return subprocess.run(
+                [board.gcc, *board.cflags, "-nostartfiles", "--specs=nano.specs",
+                 "--specs=nosys.specs", "-Wl,--gc-sections", f"-Wl,-Map={tmp / 'firmware.map'}",
+                 f"-T{tmp / 'link.ld'}", *objs, "-lm", "-o", str(elf)],
+                capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+
+        r = link(board.flash["size"], board.ram["size"])
+        if r.returncode != 0 and "overflowed" in r.stderr:
+            # link once more with room to spare, only to report the real numbers
+            if link(0x10000000, 0x10000000).returncode == 0:
+                t = size_table(_section_sizes(board, elf), m.arena_bytes)
+                raise BuildError(
+                    f"{directory} does not fit {board.name}: flash {t['flash']} B "
+                    f"(code {t['code']} + weights {t['weights']} + data {t['data']}) of "
+                    f"{board.flash['size']} B; RAM {t['ram']} B (data {t['data']} + bss "
+                    f"{t['bss']} + arena {t['arena']} + stack {t['stack']}) of "
+                    f"{board.ram['size']} B")
+        if r.returncode != 0:
+            raise BuildError(f"link failed:\n{r.stderr.strip()[-4000:]}")
+        linker_warnings = [w for w in r.stderr.splitlines() if w.strip()]
+        _run([board.toolchain + "objcopy", "-O", "binary", str(elf), str(tmp / "firmware.bin")],
+             "objcopy")
+        sizes = size_table(_section_sizes(board, elf), m.arena_bytes)
+        result = {
+            "board": board.name, "dir": str(directory), "elf": str(out / "firmware.elf"),
+            "bin": str(out / "firmware.bin"), "sizes": sizes,
+            "limits": {"flash": board.flash["size"], "ram": board.ram["size"]},
+            "kernels": board.kernels if board.dsp else "ref", "opt": opt,
+            "model_sha256": m.model_sha256, "warnings": warnings + linker_warnings,
+            "key": build_key(directory, board, opt),
+        }
+        (tmp / "build.json").write_text(json.dumps(result, indent=2) + "\n")
+        for o in objs:
+            os.unlink(o)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+        return result
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"link timed out after {COMPILE_TIMEOUT_S} s") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_built(directory: str | Path, board_name: str) -> Path:
+    """Path of DIR/fw/<board>/firmware.elf, building it first if missing or stale."""
+    board = load_board(board_name)
+    if not is_fresh(directory, board):
+        build(directory, board_name)
+    return fw_dir(directory, board) / "firmware.elf"
+
+
+def print_sizes(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    s, lim = result["sizes"], result["limits"]
+    t = Table(title=f"{result['board']}: {result['elf']}")
+    t.add_column("section")
+    t.add_column("bytes", justify="right")
+    t.add_column("where")
+    for k, where in (("code", "flash"), ("weights", "flash"), ("data", "flash+RAM"),
+                     ("bss", "RAM"), ("arena", "RAM"), ("stack", "RAM")):
+        t.add_row(k, f"{s[k]:,}", where)
+    t.add_row("flash total", f"{s['flash']:,}", f"of {lim['flash']:,} ({s['flash'] / lim['flash']:.1%})")
+    t.add_row("RAM total", f"{s['ram']:,}", f"of {lim['ram']:,} ({s['ram'] / lim['ram']:.1%})")
+    Console().print(t)
+    for w in result["warnings"]:
+        print(f"warning: {w}")
+
+
+def cmd_build(args: Any) -> int:
+    result = build(args.dir, args.board)
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2))
+    else:
+        print_sizes(result)
+    return 0
+
