@@ -170,7 +170,8 @@ def _cflags(board: Board, opt: str) -> list[str]:
 
 def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
+                           check=False)
     except FileNotFoundError:
         raise BuildError(f"{what}: {cmd[0]} not found") from None
     except subprocess.TimeoutExpired:
@@ -276,19 +277,19 @@ def build(directory: str | Path, board_name: str, *, opt: str = "-O2",
                 [board.gcc, *board.cflags, "-nostartfiles", "--specs=nano.specs",
                  "--specs=nosys.specs", "-Wl,--gc-sections", f"-Wl,-Map={tmp / 'firmware.map'}",
                  f"-T{tmp / 'link.ld'}", *objs, "-lm", "-o", str(elf)],
-                capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+                capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
 
         r = link(board.flash["size"], board.ram["size"])
-        if r.returncode != 0 and "overflowed" in r.stderr:
-            # link once more with room to spare, only to report the real numbers
-            if link(0x10000000, 0x10000000).returncode == 0:
-                t = size_table(_section_sizes(board, elf), m.arena_bytes)
-                raise BuildError(
-                    f"{directory} does not fit {board.name}: flash {t['flash']} B "
-                    f"(code {t['code']} + weights {t['weights']} + data {t['data']}) of "
-                    f"{board.flash['size']} B; RAM {t['ram']} B (data {t['data']} + bss "
-                    f"{t['bss']} + arena {t['arena']} + stack {t['stack']}) of "
-                    f"{board.ram['size']} B")
+        # on overflow, link once more with room to spare, only to report the real numbers
+        if (r.returncode != 0 and "overflowed" in r.stderr
+                and link(0x10000000, 0x10000000).returncode == 0):
+            t = size_table(_section_sizes(board, elf), m.arena_bytes)
+            raise BuildError(
+                f"{directory} does not fit {board.name}: flash {t['flash']} B "
+                f"(code {t['code']} + weights {t['weights']} + data {t['data']}) of "
+                f"{board.flash['size']} B; RAM {t['ram']} B (data {t['data']} + bss "
+                f"{t['bss']} + arena {t['arena']} + stack {t['stack']}) of "
+                f"{board.ram['size']} B")
         if r.returncode != 0:
             raise BuildError(f"link failed:\n{r.stderr.strip()[-4000:]}")
         linker_warnings = [w for w in r.stderr.splitlines() if w.strip()]

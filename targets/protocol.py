@@ -14,9 +14,9 @@ import struct
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Callable
 
 from sdk.errors import DeviceError
 from targets.transport import Transport, TransportClosed

@@ -6,6 +6,7 @@ error, never a hang.
 """
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -64,10 +65,8 @@ class SocketTransport:
         return data
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 class SerialTransport:
@@ -106,10 +105,8 @@ class SerialTransport:
             raise TransportClosed(f"{self.port}: read failed ({e})") from None
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):   # closing a dead port must not raise
             self.ser.close()
-        except Exception:  # noqa: BLE001 - closing a dead port must not raise
-            pass
 
 
 class MemoryTransport:
