@@ -1,0 +1,464 @@
+"""Linux targets driven by the device agent: the part SSH and local share, and `local` itself.
+
+`AgentTarget` is everything an SSH board and this machine have in common: deploy a compiled
+DIR into a content-addressed directory (`<base>/models/<sha16>/`, unchanged files skipped,
+every file uploaded under a temporary name then renamed, a `.complete` marker written last),
+start `runtime/agent/agent.py session` there, and answer infer()/benchmark() over its JSON
+lines. The only thing that differs is the `Shell` -- how processes start and files move:
+`LocalShell` here (subprocess + shutil), `targets.ssh.SshShell` over paramiko.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from sdk.errors import DeviceError, EdgeforgeError
+from sdk.manifest import Manifest, sha256_file
+from targets.base import Measurement, Target
+
+log = logging.getLogger("edgeforge.agent")
+
+AGENT_SRC = Path(__file__).resolve().parents[1] / "runtime" / "agent"
+AGENT_FILES = ("native_main.c", "agent.py")   # agent.py last: its presence means both arrived
+COMPLETE = ".complete"
+DEFAULT_BASE = "~/.edgeforge"
+Progress = Callable[[str, int, int], None]     # (relative path, bytes sent, total)
+
+
+# ---------------------------------------------------------------------------- transport
+
+class Pipe(ABC):
+    """A running agent session: line-oriented, every read bounded by a timeout."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self._buf = b""
+
+    @abstractmethod
+    def _recv(self, timeout: float) -> bytes:
+        """Some bytes, b"" at EOF; raise TimeoutError when nothing came in `timeout`."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @abstractmethod
+    def stderr_tail(self) -> str: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def readline(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeviceError(f"{self.where}: agent did not answer within {timeout:.0f} s")
+            try:
+                chunk = self._recv(left)
+            except (TimeoutError, OSError) as e:
+                if isinstance(e, TimeoutError) or "timed out" in str(e):
+                    continue
+                raise DeviceError(f"{self.where}: agent connection lost: {e}") from None
+            if not chunk:
+                raise DeviceError(f"{self.where}: agent exited: {self.stderr_tail() or 'no output'}")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line
+
+
+class Shell(ABC):
+    """How the host reaches a Linux machine: run a command, start one, move files."""
+
+    where: str = "?"
+
+    @abstractmethod
+    def run(self, argv: list[str], timeout: float) -> tuple[int, bytes, bytes]: ...
+
+    @abstractmethod
+    def spawn(self, argv: list[str]) -> Pipe: ...
+
+    @abstractmethod
+    def home(self) -> str: ...
+
+    @abstractmethod
+    def makedirs(self, path: str) -> None: ...
+
+    @abstractmethod
+    def exists(self, path: str) -> bool: ...
+
+    @abstractmethod
+    def put(self, data: Path | bytes, remote: str, progress: Callable[[int, int], None] | None
+            = None) -> None:
+        """Write `remote` (caller guarantees it is a temporary name)."""
+
+    @abstractmethod
+    def rename(self, src: str, dst: str) -> None:
+        """Atomically replace dst with src."""
+
+    @abstractmethod
+    def remove(self, path: str) -> None:
+        """Delete a file; a missing file is fine."""
+
+    def close(self) -> None:
+        pass
+
+
+class _LocalPipe(Pipe):
+    def __init__(self, argv: list[str]):
+        super().__init__("local")
+        self._err = tempfile.TemporaryFile()
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=self._err)
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self.p.stdout, selectors.EVENT_READ)
+
+    def _recv(self, timeout: float) -> bytes:
+        if not self._sel.select(timeout):
+            raise TimeoutError
+        return os.read(self.p.stdout.fileno(), 65536)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.p.stdin.write(data)
+            self.p.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise DeviceError(f"local: agent exited: {self.stderr_tail()}") from None
+
+    def stderr_tail(self) -> str:
+        self._err.seek(0)
+        return self._err.read().decode(errors="replace").strip()[-800:]
+
+    def close(self) -> None:
+        try:
+            self.p.stdin.close()
+            self.p.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.p.kill()
+            self.p.wait(timeout=5)
+        self._sel.close()
+        self.p.stdout.close()
+        self._err.close()
+
+
+class LocalShell(Shell):
+    where = "local"
+
+    def run(self, argv: list[str], timeout: float) -> tuple[int, bytes, bytes]:
+        try:
+            r = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise DeviceError(f"local: {argv[1:3]} timed out after {timeout:.0f} s") from None
+        except OSError as e:
+            raise DeviceError(f"local: cannot run {argv[0]}: {e}") from None
+        return r.returncode, r.stdout, r.stderr
+
+    def spawn(self, argv: list[str]) -> Pipe:
+        return _LocalPipe(argv)
+
+    def home(self) -> str:
+        return os.path.expanduser("~")
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def put(self, data, remote, progress=None) -> None:
+        src = io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")
+        total = len(data) if isinstance(data, bytes) else os.path.getsize(data)
+        with src, open(remote, "wb") as dst:
+            sent = 0
+            for block in iter(lambda: src.read(1 << 16), b""):
+                dst.write(block)
+                sent += len(block)
+                if progress:
+                    progress(sent, total)
+
+    def rename(self, src: str, dst: str) -> None:
+        os.replace(src, dst)
+
+    def remove(self, path: str) -> None:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
+
+# ---------------------------------------------------------------------------- arrays
+
+def encode(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a)
+    return {"dtype": str(a.dtype), "shape": list(a.shape),
+            "b64": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def decode(d: dict[str, Any]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(d["b64"]), dtype=d["dtype"]).reshape(d["shape"]).copy()
+
+
+def artifact_files(artifact: Path) -> list[str]:
+    """What a Linux board needs from a compiled DIR: the model, its manifest, the C package."""
+    if not (artifact / "model.tflite").exists():
+        raise EdgeforgeError(f"{artifact}: no model.tflite; run `edgeforge compile` first")
+    rels = [n for n in ("model.tflite", "manifest.json", "report.json") if (artifact / n).exists()]
+    c = artifact / "c"
+    if c.is_dir():
+        rels += sorted(p.relative_to(artifact).as_posix() for p in c.rglob("*")
+                       if p.is_file() and p.suffix in (".c", ".h"))
+    return rels
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.rstrip("/") for p in parts)
+
+
+# ---------------------------------------------------------------------------- the target
+
+class AgentTarget(Target):
+    """A Linux machine running agent.py; subclasses only choose the Shell."""
+
+    kind = "agent"
+
+    def __init__(self, shell: Shell, *, uri: str, base: str = DEFAULT_BASE,
+                 python: str = "python3", native: bool = False, threads: int = 1,
+                 timeout: float = 120.0, verbose: int = 0):
+        self.shell, self.uri = shell, uri
+        self.base_opt, self.python = base, python
+        self.native, self.threads, self.timeout, self.verbose = native, threads, timeout, verbose
+        self.numerics = "litert"   # outputs come from LiteRT's reference kernels (single rounding)
+        self._base: str | None = None
+        self._agent: str | None = None
+        self._pipe: Pipe | None = None
+        self._meta: dict[str, Any] = {}
+        self._device: dict[str, Any] = {}
+        self._diff: float | int | None = None
+
+    # -- options shared by every agent target ---------------------------------------------
+    @staticmethod
+    def common_options(options: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+        """Keyword options (CLI) win over URI query ones (?python=&dir=&native=1&threads=N)."""
+        q = {k: v[-1] for k, v in query.items()}
+        out: dict[str, Any] = {}
+        base = options.get("base") or options.get("dir") or q.get("dir") or q.get("base")
+        if base:
+            out["base"] = base
+        python = options.get("python") or q.get("python")
+        if python:
+            out["python"] = python
+        native = options.get("native") or q.get("native", "") in ("1", "true", "yes")
+        out["native"] = bool(native)
+        threads = options.get("threads") or q.get("threads")
+        if threads:
+            out["threads"] = int(threads)
+        timeout = options.get("timeout") or q.get("timeout")
+        if timeout:
+            out["timeout"] = float(timeout)
+        out["verbose"] = int(options.get("verbose") or 0)
+        return out
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        if self._base is None:
+            b = self.base_opt
+            if b == "~" or b.startswith("~/"):
+                b = self.shell.home() + b[1:]
+            self._base = b.rstrip("/") or "/"
+        return self._base
+
+    def _log(self, level: int, msg: str) -> None:
+        if self.verbose >= level:
+            print(f"[{self.shell.where}] {msg}", file=sys.stderr)
+
+    def _put_atomic(self, data: Path | bytes, remote: str, progress=None) -> None:
+        """Temp name, then rename: an interrupted upload never leaves a half file in place."""
+        tmp = f"{remote}.part-{os.getpid()}-{os.urandom(3).hex()}"
+        try:
+            self.shell.put(data, tmp, progress)
+        except BaseException:
+            try:
+                self.shell.remove(tmp)
+            except Exception:  # noqa: BLE001 -- connection may be gone; next deploy cleans up
+                pass
+            raise
+        self.shell.rename(tmp, remote)
+
+    def ensure_agent(self) -> str:
+        """Upload agent.py + native_main.c into <base>/agent/<sha12>/ unless already there."""
+        if self._agent:
+            return self._agent
+        h = hashlib.sha256()
+        for n in AGENT_FILES:
+            h.update((AGENT_SRC / n).read_bytes())
+        rdir = _join(self.base, "agent", h.hexdigest()[:12])
+        agent = _join(rdir, "agent.py")
+        if not self.shell.exists(agent):
+            self._log(1, f"uploading agent to {rdir}")
+            self.shell.makedirs(rdir)
+            for n in AGENT_FILES:
+                self._put_atomic(AGENT_SRC / n, _join(rdir, n))
+        self._agent = agent
+        return agent
+
+    def agent(self, *args: str, timeout: float | None = None) -> dict[str, Any]:
+        """Run one agent command; its single JSON line, or DeviceError with the agent's words."""
+        argv = [self.python, self.ensure_agent(), *args]
+        rc, out, err = self.shell.run(argv, timeout or self.timeout)
+        lines = [ln for ln in out.decode(errors="replace").splitlines() if ln.startswith("{")]
+        try:
+            res = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            res = None
+        if res is None:
+            tail = err.decode(errors="replace").strip()[-600:]
+            if "No module named 'numpy'" in tail:
+                tail = (f"{self.python} on the device has no numpy: install it, or point at "
+                        "another interpreter with ?python=/path/to/python3")
+            raise DeviceError(f"{self.shell.where}: agent {args[0]} failed (exit {rc}): {tail}")
+        if "error" in res:
+            raise DeviceError(f"{self.shell.where}: {res['error']}")
+        return res
+
+    def device_info(self) -> dict[str, Any]:
+        if not self._device:
+            self._device = self.agent("info")
+        return self._device
+
+    # -- deploy -----------------------------------------------------------------------------
+    def model_dir(self, manifest: Manifest) -> str:
+        return _join(self.base, "models", manifest.model_sha256[:16])
+
+    def deploy(self, artifact: Path, manifest: Manifest | None = None,
+               progress: Progress | None = None) -> dict[str, Any]:
+        """Make <base>/models/<sha16>/ hold exactly this DIR's files; repair a broken deploy."""
+        artifact = Path(artifact)
+        manifest = manifest or Manifest.load(artifact)
+        actual = sha256_file(artifact / "model.tflite") if (artifact / "model.tflite").exists() \
+            else None
+        if actual and actual != manifest.model_sha256:
+            raise EdgeforgeError(f"{artifact}: model.tflite does not match manifest.json "
+                                 "(model_sha256); recompile")
+        files = artifact_files(artifact)
+        local = {rel: sha256_file(artifact / rel) for rel in files}
+        device = self.device_info()
+        rdir = self.model_dir(manifest)
+        remote = self.agent("hashes", "--dir", rdir)
+        changed = [r for r in files if remote["files"].get(r) != local[r]]
+        stale = [r for r in remote["files"] if r not in local]   # .part leftovers, old files
+        marker = _join(rdir, COMPLETE)
+        if changed or stale or not remote["complete"]:
+            self.shell.remove(marker)           # incomplete from here until the marker is back
+            for d in sorted({os.path.dirname(r) for r in changed} | {""}):
+                self.shell.makedirs(_join(rdir, d) if d else rdir)
+            for rel in changed:
+                self._log(1, f"upload {rel}")
+                cb = (lambda s, t, rel=rel: progress(rel, s, t)) if progress else None
+                self._put_atomic(artifact / rel, _join(rdir, rel), cb)
+            for rel in stale:
+                self.shell.remove(_join(rdir, rel))
+            stamp = {"model_sha256": manifest.model_sha256, "files": local,
+                     "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            self._put_atomic(json.dumps(stamp, indent=1).encode(), marker)
+        return {"target": self.uri, "dir": rdir, "uploaded": changed, "removed": stale,
+                "unchanged": [r for r in files if r not in changed], "device": device}
+
+    # -- Target ------------------------------------------------------------------------------
+    def open(self, artifact: Path, manifest: Manifest) -> dict[str, Any]:
+        dep = self.deploy(Path(artifact), manifest)
+        rdir = dep["dir"]
+        if self.native:
+            if not any(r.startswith("c/") for r in artifact_files(Path(artifact))):
+                raise EdgeforgeError(f"{artifact}: no C package (c/) for --native")
+            harness = _join(os.path.dirname(self.ensure_agent()), "native_main.c")
+            args = ["session", "--native", rdir, "--harness", harness]
+            self.numerics = manifest.numerics   # the C package computes with the compile's profile
+        else:
+            args = ["session", "--model", _join(rdir, "model.tflite"), "--threads",
+                    str(self.threads)]
+        self._stop_session()
+        self._pipe = self.shell.spawn([self.python, self.ensure_agent(), *args])
+        hello = self._reply(timeout=max(self.timeout, 600.0) if self.native else self.timeout)
+        if hello.get("model_sha256") != manifest.model_sha256:
+            raise DeviceError(f"{self.shell.where}: device runs model {hello.get('model_sha256')}"
+                              f", host expected {manifest.model_sha256}")
+        self._meta = hello
+        self._diff = None
+        return {"target": self.uri, "dir": rdir, "uploaded": dep["uploaded"],
+                "runtime": hello.get("runtime"), **dep["device"]}
+
+    def _reply(self, timeout: float | None = None) -> dict[str, Any]:
+        assert self._pipe is not None
+        line = self._pipe.readline(timeout or self.timeout)
+        try:
+            res = json.loads(line)
+        except ValueError:
+            raise DeviceError(f"{self.shell.where}: agent said {line[:200]!r}") from None
+        if not res.get("ok"):
+            raise DeviceError(f"{self.shell.where}: {res.get('error', res)}")
+        return res
+
+    def _ask(self, req: dict[str, Any]) -> dict[str, Any]:
+        if self._pipe is None:
+            raise EdgeforgeError("target not open: call open(artifact, manifest) first")
+        self._pipe.write((json.dumps(req) + "\n").encode())
+        return self._reply()
+
+    def infer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        res = self._ask({"op": "infer", "inputs": [encode(np.asarray(x)) for x in inputs]})
+        d = res.get("max_lsb_diff")
+        if d is not None:
+            self._diff = d if self._diff is None else max(self._diff, d)
+        return [decode(o) for o in res["outputs"]]
+
+    def benchmark(self, runs: int, warmup: int) -> Measurement:
+        res = self._ask({"op": "bench", "runs": runs, "warmup": warmup})
+        dev = self._device
+        extra = {"runtime": res["runtime"]["name"], "runtime_version": res["runtime"]["version"],
+                 "peak_rss_kb": res.get("peak_rss_kb"), "max_lsb_diff": self._diff,
+                 "reference_kernels": res.get("reference_kernels"), "threads": res.get("threads"),
+                 "numerics": self.numerics, "board": dev.get("board"), "arch": dev.get("arch"),
+                 "python": dev.get("python")}
+        return Measurement(latency_us=[float(t) for t in res["samples_us"]], extra=extra)
+
+    def close(self) -> None:
+        self._stop_session()
+        self.shell.close()
+
+    def _stop_session(self) -> None:
+        if self._pipe is not None:
+            try:
+                self._pipe.write(b'{"op": "quit"}\n')
+            except EdgeforgeError:
+                pass
+            self._pipe.close()
+            self._pipe = None
+
+
+class LocalTarget(AgentTarget):
+    """`local`: this machine, through the same agent, as a subprocess."""
+
+    kind = "local"
+
+    @classmethod
+    def from_uri(cls, uri: str = "local", **options: Any) -> "LocalTarget":
+        from urllib.parse import parse_qs, urlparse
+        query = parse_qs(urlparse(uri).query) if "?" in uri else {}
+        opts = cls.common_options(options, query)
+        opts.setdefault("python", sys.executable)
+        return cls(LocalShell(), uri="local", **opts)
+

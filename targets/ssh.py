@@ -1,0 +1,295 @@
+"""Linux boards over SSH (paramiko): `ssh://user@host[:port]`, and `edgeforge deploy`.
+
+Everything but the transport is `targets.local.AgentTarget`: deploy into
+`~/.edgeforge/models/<sha16>/`, run `agent.py session` there, infer/benchmark over its JSON
+lines. This module adds the SSH `Shell`:
+  * host keys are checked against known_hosts (default ~/.ssh/known_hosts); an unknown host
+    is REJECTED with the key's fingerprint unless accept_new_host_key=True, which records it
+    there (never paramiko's silent AutoAddPolicy); a changed key is always an error;
+  * key-file or ssh-agent auth; passwords and passphrases are never logged or printed;
+  * every remote command is built with shlex.quote; files move over SFTP, where paths need
+    no quoting at all.
+Options come as keywords (CLI) or in the URI query: ?python=/usr/bin/python3&dir=/data/ef
+&native=1&threads=4&timeout=120.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import paramiko
+
+from sdk.errors import DeviceError, EdgeforgeError
+from sdk.manifest import Manifest
+from targets.local import AgentTarget, Pipe, Shell
+
+CONNECT_TIMEOUT = 15.0
+
+
+def redact(uri: str) -> str:
+    """The URI with any password replaced, for messages and logs."""
+    p = urlparse(uri)
+    if p.password is None:
+        return uri
+    netloc = f"{p.username}:***@{p.hostname}" + (f":{p.port}" if p.port else "")
+    return p._replace(netloc=netloc).geturl()
+
+
+def host_key_name(host: str, port: int) -> str:
+    """How OpenSSH names a host in known_hosts."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+class HostKeyError(DeviceError):
+    """Unknown or changed host key: we did not talk to the device."""
+
+
+class _KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
+    """Reject an unknown host, or (accept_new) trust it and append it to known_hosts."""
+
+    def __init__(self, known_hosts: Path, accept_new: bool):
+        self.known_hosts, self.accept_new = known_hosts, accept_new
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
+                         key: paramiko.PKey) -> None:
+        fp = key.fingerprint
+        if not self.accept_new:
+            raise HostKeyError(
+                f"unknown host key for {hostname} ({key.get_name()} {fp}) -- not in "
+                f"{self.known_hosts}. Check the fingerprint on the device (ssh-keygen -lf "
+                "/etc/ssh/ssh_host_*_key.pub), then rerun with --accept-new-host-key to "
+                "record it")
+        self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as f:
+            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        print(f"edgeforge: recorded host key of {hostname} ({key.get_name()} {fp}) in "
+              f"{self.known_hosts}", file=sys.stderr)
+
+
+class _SshPipe(Pipe):
+    def __init__(self, chan: paramiko.Channel, where: str):
+        super().__init__(where)
+        self.chan = chan
+
+    def _recv(self, timeout: float) -> bytes:
+        self.chan.settimeout(timeout)
+        try:
+            return self.chan.recv(65536)
+        except socket.timeout:
+            raise TimeoutError from None
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.chan.settimeout(30.0)
+            self.chan.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise DeviceError(f"{self.where}: agent connection lost: {e}") from None
+
+    def stderr_tail(self) -> str:
+        out = b""
+        while self.chan.recv_stderr_ready():
+            out += self.chan.recv_stderr(65536)
+        return out.decode(errors="replace").strip()[-800:]
+
+    def close(self) -> None:
+        self.chan.close()
+
+
+class SshShell(Shell):
+    """One paramiko connection: commands over exec channels, files over SFTP."""
+
+    def __init__(self, host: str, port: int = 22, user: str | None = None, *,
+                 identity: str | None = None, known_hosts: str | None = None,
+                 accept_new_host_key: bool = False, password: str | None = None,
+                 passphrase: str | None = None, timeout: float = CONNECT_TIMEOUT):
+        self.host, self.port = host, port
+        self.user = user or os.environ.get("USER") or "root"
+        self.where = f"{self.user}@{host}:{port}"
+        self.known_hosts = Path(known_hosts or "~/.ssh/known_hosts").expanduser()
+        self.client = paramiko.SSHClient()
+        if self.known_hosts.exists():
+            try:
+                self.client.load_host_keys(str(self.known_hosts))
+            except (OSError, paramiko.SSHException) as e:
+                raise EdgeforgeError(f"{self.known_hosts}: unreadable known_hosts: {e}") from None
+        self.client.set_missing_host_key_policy(
+            _KnownHostsPolicy(self.known_hosts, accept_new_host_key))
+        if identity and not Path(identity).expanduser().exists():
+            raise EdgeforgeError(f"identity file {identity} does not exist")
+        try:
+            self.client.connect(
+                host, port=port, username=self.user, password=password, passphrase=passphrase,
+                key_filename=str(Path(identity).expanduser()) if identity else None,
+                look_for_keys=identity is None, allow_agent=True, timeout=timeout,
+                banner_timeout=timeout, auth_timeout=timeout)
+        except HostKeyError:
+            self.client.close()
+            raise
+        except paramiko.BadHostKeyException as e:
+            self.client.close()
+            raise HostKeyError(
+                f"HOST KEY CHANGED for {host_key_name(host, port)}: known_hosts has "
+                f"{e.expected_key.fingerprint}, the device offers {e.key.fingerprint}. "
+                f"Someone may be intercepting; if the device was reinstalled, remove its line "
+                f"from {self.known_hosts} (ssh-keygen -R)") from None
+        except paramiko.AuthenticationException:
+            self.client.close()
+            how = f"key {identity}" if identity else "ssh-agent and ~/.ssh keys"
+            raise DeviceError(f"{self.where}: authentication failed (tried {how})") from None
+        except (OSError, paramiko.SSHException, EOFError) as e:
+            self.client.close()
+            raise DeviceError(f"{self.where}: cannot connect: {e}") from None
+        transport = self.client.get_transport()
+        assert transport is not None
+        transport.set_keepalive(15)
+        self._sftp: paramiko.SFTPClient | None = None
+
+    @staticmethod
+    def cmdline(argv: list[str]) -> str:
+        return " ".join(shlex.quote(a) for a in argv)
+
+    @property
+    def sftp(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            self._sftp = self.client.open_sftp()
+            self._sftp.get_channel().settimeout(60.0)
+        return self._sftp
+
+    def run(self, argv: list[str], timeout: float) -> tuple[int, bytes, bytes]:
+        try:
+            chan = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+            chan.settimeout(timeout)
+            chan.exec_command(self.cmdline(argv))
+            chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            for chunk in iter(lambda: chan.recv(65536), b""):      # stdout until EOF
+                out += chunk
+            for chunk in iter(lambda: chan.recv_stderr(65536), b""):
+                err += chunk
+            rc = chan.recv_exit_status()
+            chan.close()
+        except socket.timeout:
+            raise DeviceError(f"{self.where}: {argv[1:3]} timed out after {timeout:.0f} s") \
+                from None
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise DeviceError(f"{self.where}: connection lost: {e}") from None
+        return rc, bytes(out), bytes(err)
+
+    def spawn(self, argv: list[str]) -> Pipe:
+        try:
+            chan = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+            chan.exec_command(self.cmdline(argv))
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise DeviceError(f"{self.where}: cannot start the agent: {e}") from None
+        return _SshPipe(chan, self.where)
+
+    def _sftp_call(self, what: str, fn, *args):
+        try:
+            return fn(*args)
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            if isinstance(e, FileNotFoundError) or getattr(e, "errno", None) == 2:
+                raise
+            raise DeviceError(f"{self.where}: {what} failed: {e}") from None
+
+    def home(self) -> str:
+        return self._sftp_call("sftp", self.sftp.normalize, ".")
+
+    def exists(self, path: str) -> bool:
+        try:
+            self._sftp_call("stat", self.sftp.stat, path)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def makedirs(self, path: str) -> None:
+        parts = path.split("/")
+        for i in range(2 if path.startswith("/") else 1, len(parts) + 1):
+            p = "/".join(parts[:i])
+            try:
+                st = self._sftp_call("stat", self.sftp.stat, p)
+                if not stat.S_ISDIR(st.st_mode or 0):
+                    raise DeviceError(f"{self.where}: {p} exists and is not a directory")
+            except FileNotFoundError:
+                self._sftp_call(f"mkdir {p}", self.sftp.mkdir, p)
+
+    def put(self, data, remote, progress=None) -> None:
+        if isinstance(data, bytes):
+            import io
+            self._sftp_call(f"upload {remote}", self.sftp.putfo, io.BytesIO(data), remote,
+                            len(data), progress)
+        else:
+            self._sftp_call(f"upload {remote}", self.sftp.put, str(data), remote, progress)
+
+    def rename(self, src: str, dst: str) -> None:
+        self._sftp_call(f"rename {dst}", self.sftp.posix_rename, src, dst)
+
+    def remove(self, path: str) -> None:
+        try:
+            self._sftp_call(f"remove {path}", self.sftp.remove, path)
+        except FileNotFoundError:
+            pass
+
+    def close(self) -> None:
+        if self._sftp is not None:
+            self._sftp.close()
+        self.client.close()
+
+
+class SshTarget(AgentTarget):
+    """A Linux board reached over SSH, running the agent with whatever runtime it has."""
+
+    kind = "ssh"
+
+    @classmethod
+    def from_uri(cls, uri: str, **options: Any) -> "SshTarget":
+        p = urlparse(uri)
+        if p.scheme != "ssh" or not p.hostname:
+            raise EdgeforgeError(f"bad SSH target {redact(uri)!r}: use ssh://user@host[:port]")
+        try:
+            port = p.port or 22
+        except ValueError:
+            raise EdgeforgeError(f"bad port in {redact(uri)!r}") from None
+        opts = cls.common_options(options, parse_qs(p.query))
+        shell = SshShell(
+            p.hostname, port, unquote(p.username) if p.username else None,
+            identity=options.get("identity"), known_hosts=options.get("known_hosts"),
+            accept_new_host_key=bool(options.get("accept_new_host_key")),
+            password=unquote(p.password) if p.password else options.get("password"),
+            passphrase=options.get("passphrase"),
+            timeout=float(options.get("connect_timeout") or CONNECT_TIMEOUT))
+        clean = p._replace(netloc=f"{shell.user}@{p.hostname}:{port}", query="").geturl()
+        return cls(shell, uri=clean, **opts)
+
+
+def cmd_deploy(args: Any) -> int:
+    """`edgeforge deploy DIR --target ssh://user@host[:port]`: upload, skip unchanged files."""
+    from targets import open_target
+
+    directory = Path(args.dir)
+    manifest = Manifest.load(directory)
+    target = open_target(args.target, identity=args.identity, known_hosts=args.known_hosts,
+                         accept_new_host_key=args.accept_new_host_key)
+    if not isinstance(target, AgentTarget):
+        raise EdgeforgeError(f"deploy is for Linux boards (ssh://, local); for "
+                             f"{redact(args.target)} use `edgeforge flash`")
+    with target:
+        res = target.deploy(directory, manifest)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        dev = res["device"]
+        rts = ", ".join(f"{r['name']} {r['version']}" for r in dev.get("runtimes", [])) or "none"
+        print(f"deployed {manifest.name} ({manifest.model_sha256[:16]}) to {res['target']}:"
+              f"{res['dir']}\n  uploaded {len(res['uploaded'])}, unchanged "
+              f"{len(res['unchanged'])}\n  board {dev['board']['model']} ({dev['arch']}), "
+              f"python {dev['python']}, runtimes: {rts}")
+    return 0
