@@ -19,14 +19,25 @@ FIXTURES = Path(os.environ.get("EDGEFORGE_FIXTURES",
 REQUIRE_ALL = os.environ.get("EDGEFORGE_REQUIRE_ALL") == "1"
 
 
+def _found(name: str) -> bool:
+    """A tool on PATH, an absolute path, a daemon in /usr/sbin or /sbin, or a module."""
+    if shutil.which(name) or any(shutil.which(name, path=d) for d in ("/usr/sbin", "/sbin")):
+        return True
+    if "/" in name:
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:   # "a.b" whose parent package is missing
+        return False
+
+
 def require(*names: str) -> None:
     """Skip (or fail under EDGEFORGE_REQUIRE_ALL=1) unless every tool/module is present.
 
     A name with a '/' or no dots that is found on PATH counts as a tool; otherwise it is
     looked up as a Python module.
     """
-    missing = [n for n in names
-               if shutil.which(n) is None and importlib.util.find_spec(n) is None]
+    missing = [n for n in names if not _found(n)]
     if missing:
         msg = f"missing: {', '.join(missing)}"
         if REQUIRE_ALL:
