@@ -1,0 +1,926 @@
+""".onnx -> IR. Float ONNX models, opsets 9..21 (attributes read as attr OR input, whichever
+the node carries, so one importer serves every opset).
+
+Layout: ONNX is NCHW, the IR is NHWC, and the switch happens ONCE, here. Every ONNX value
+is held as an IR tensor plus a permutation `perm` with  ir_data = onnx_data.transpose(perm):
+4-D activations get NHWC = (0, 2, 3, 1), everything else starts as identity. An importer asks
+for its operand in the layout it needs (`cx.nhwc(x)`, `cx.plain(x)`); a TRANSPOSE (or a
+RESHAPE, when only size-1 dims move) is inserted only if the value is not already held that
+way. A Transpose node is just a change of `perm`, so tf2onnx's NHWC->NCHW->NHWC pairs around
+every Conv cost nothing. Flatten/Reshape of a real NCHW 4-D tensor gets TRANSPOSE(0,3,1,2)
+before it, which sdk.passes absorbs into the next FC's weight columns.
+
+Graph inputs/outputs keep their ONNX names. A 4-D input is taken as NCHW (IR: NHWC) unless
+every consumer is Transpose(0,3,1,2) (tf2onnx: the input is NHWC already). What was done is
+recorded in graph.meta["onnx_layout"] = {name: perm} with ir = onnx.transpose(perm) for every
+graph input and output, so a caller holding NCHW data can use `to_ir_layout` / `from_ir_layout`.
+
+Constants: initializers, Constant, and every node whose inputs are all constant (Shape of a
+static activation included: shape arithmetic, ConstantOfShape weights) are folded to numpy at
+import. A grouped Conv that is not depthwise is lowered to a dense CONV2D with a
+block-diagonal weight (exact; costs `group` times the MACs; recorded in meta["onnx_notes"]).
+
+Errors: unreadable/corrupt/cyclic file or missing external data -> ONE ModelError; every node
+that cannot be imported -> ONE UnsupportedOpError listing each op and node.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.errors import ModelError, UnsupportedOpError
+from sdk.ir import (
+    BatchNormAttrs,
+    BinaryAttrs,
+    ClipAttrs,
+    ConcatAttrs,
+    Conv2dAttrs,
+    DwConv2dAttrs,
+    FcAttrs,
+    Graph,
+    HardSigmoidAttrs,
+    IRError,
+    LeakyReluAttrs,
+    LrnAttrs,
+    MeanAttrs,
+    NoAttrs,
+    Node,
+    Op,
+    PadAttrs,
+    Pool2dAttrs,
+    ReshapeAttrs,
+    SoftmaxAttrs,
+    Tensor,
+    TransposeAttrs,
+    verify,
+)
+
+NHWC = (0, 2, 3, 1)   # ir = nchw.transpose(NHWC)
+NCHW = (0, 3, 1, 2)   # its inverse
+
+Perm = tuple[int, ...]
+
+
+class _Unsupported(Exception):
+    """An importer's 'cannot represent this node' (collected, reported once)."""
+
+
+def _ident(r: int) -> Perm:
+    return tuple(range(r))
+
+
+def _chlast(r: int) -> Perm:
+    """Channel-last permutation of an N,C,... tensor: (0, 2, ..., r-1, 1)."""
+    return (0,) + tuple(range(2, r)) + (1,) if r >= 3 else _ident(r)
+
+
+def _inv(p: Perm) -> Perm:
+    return tuple(int(i) for i in np.argsort(p))
+
+
+@dataclass
+class _Val:
+    ir: str            # IR tensor holding the value
+    perm: Perm         # ir data = onnx data.transpose(perm)
+
+
+# ---------------------------------------------------------------- import context
+class _Cx:
+    """Everything importers share: the IR being built, folded constants, value layouts."""
+
+    def __init__(self, path: str, opset: int):
+        self.path, self.opset = path, opset
+        self.g = Graph()
+        self.consts: dict[str, np.ndarray] = {}
+        self.vals: dict[str, _Val] = {}
+        self.notes: list[str] = []
+        self.used: set[str] = set()       # names some node or the graph output reads
+        self._relaid: dict[tuple[str, Perm], str] = {}
+        self._node_name = ""
+
+    # -- attributes and operands of the node being imported
+    @staticmethod
+    def attr(node: Any, name: str, default: Any = None) -> Any:
+        from onnx import helper
+        for a in node.attribute:
+            if a.name == name:
+                v = helper.get_attribute_value(a)
+                return v.decode() if isinstance(v, bytes) else v
+        return default
+
+    @staticmethod
+    def has(node: Any, i: int) -> bool:
+        return len(node.input) > i and node.input[i] != ""
+
+    def is_const(self, name: str) -> bool:
+        return name in self.consts
+
+    def const(self, name: str, what: str) -> np.ndarray:
+        if name not in self.consts:
+            raise _Unsupported(f"{what} ({name!r}) must be a constant")
+        return self.consts[name]
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """The ONNX-order shape of a value."""
+        if name in self.consts:
+            return tuple(self.consts[name].shape)
+        v = self.vals[name]
+        ir = self.g.tensors[v.ir].shape
+        return tuple(ir[i] for i in _inv(v.perm))
+
+    # -- building
+    def add_const(self, data: np.ndarray, base: str) -> str:
+        name = self.g.unique_name(base)
+        self.g.const(name, np.ascontiguousarray(data))
+        return name
+
+    def emit(self, op: Op, inputs: list[str], out: str, ir_shape: tuple[int, ...],
+             attrs: Any = None, perm: Perm | None = None) -> str:
+        """Add one IR node producing ONNX value `out` (held with `perm`)."""
+        name = out if out not in self.g.tensors else self.g.unique_name(out)
+        self.g.add_tensor(Tensor(name, tuple(int(d) for d in ir_shape)))
+        self.g.nodes.append(Node(op, tuple(inputs), (name,), attrs or NoAttrs(),
+                                 self._node_name))
+        self.vals[out] = _Val(name, perm if perm is not None else _ident(len(ir_shape)))
+        return name
+
+    def temp(self, op: Op, inputs: list[str], base: str, ir_shape: tuple[int, ...],
+             attrs: Any) -> str:
+        """Add one IR node whose output is no ONNX value (a layout change)."""
+        name = self.g.unique_name(base)
+        self.g.add_tensor(Tensor(name, tuple(int(d) for d in ir_shape)))
+        self.g.nodes.append(Node(op, tuple(inputs), (name,), attrs, self._node_name))
+        return name
+
+    def relayout(self, ir: str, rel: Perm) -> str:
+        """IR tensor `ir` transposed by `rel`: a RESHAPE if only size-1 dims move."""
+        if rel == _ident(len(rel)):
+            return ir
+        key = (ir, rel)
+        if key not in self._relaid:
+            shp = self.g.tensors[ir].shape
+            out = tuple(shp[i] for i in rel)
+            moved = [i for i in rel if shp[i] != 1]
+            if moved == sorted(moved):
+                self._relaid[key] = self.temp(Op.RESHAPE, [ir], f"{ir}__r", out,
+                                              ReshapeAttrs(out))
+            else:
+                self._relaid[key] = self.temp(Op.TRANSPOSE, [ir], f"{ir}__t", out,
+                                              TransposeAttrs(rel))
+        return self._relaid[key]
+
+    def layout(self, name: str, perm: Perm) -> str:
+        """IR tensor holding ONNX value `name` as onnx.transpose(perm)."""
+        if name in self.consts:
+            data = self.consts[name]
+            data = data.reshape((1,) * (len(perm) - data.ndim) + data.shape)
+            return self.add_const(data.transpose(perm), name)
+        v = self.vals[name]
+        if len(perm) != len(v.perm):
+            raise _Unsupported(f"operand {name!r} has rank {len(v.perm)}, needed {len(perm)}")
+        inv = _inv(v.perm)
+        return self.relayout(v.ir, tuple(inv[p] for p in perm))
+
+    def plain(self, name: str) -> str:
+        return self.layout(name, _ident(len(self.shape(name))))
+
+    def nhwc(self, name: str, what: str = "input") -> str:
+        if len(self.shape(name)) != 4:
+            raise _Unsupported(f"{what} rank {len(self.shape(name))}, expected 4 (NCHW)")
+        return self.layout(name, NHWC)
+
+    def expand(self, name: str, rank: int) -> str:
+        """An activation of lower rank as an ONNX value of `rank` dims (broadcast-style)."""
+        shp = self.shape(name)
+        if len(shp) == rank:
+            return name
+        new = (1,) * (rank - len(shp)) + shp
+        alias = f"{name}__x{rank}"
+        if alias not in self.vals:
+            ir = self.temp(Op.RESHAPE, [self.plain(name)], alias, new, ReshapeAttrs(new))
+            self.vals[alias] = _Val(ir, _ident(rank))
+        return alias
+
+
+Importer = Callable[[_Cx, Any], None]
+
+
+# ---------------------------------------------------------------- geometry
+def _spatial(cx: _Cx, node: Any, x: tuple[int, ...], kernel: tuple[int, int],
+             ceil: bool = False) -> dict[str, Any]:
+    """Explicit stride/dilation/pads and output HW of a 2-D window op over NCHW `x`."""
+    stride = tuple(cx.attr(node, "strides", [1, 1]))
+    dil = tuple(cx.attr(node, "dilations", [1, 1]))
+    pads = list(cx.attr(node, "pads", [0, 0, 0, 0]))
+    auto = cx.attr(node, "auto_pad", "NOTSET")
+    if len(stride) != 2 or len(dil) != 2 or len(pads) != 4:
+        raise _Unsupported("only 2-D windows are supported")
+    hw = x[2:]
+    eff = [(kernel[i] - 1) * dil[i] + 1 for i in range(2)]
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        out = [-(-hw[i] // stride[i]) for i in range(2)]
+        for i in range(2):
+            total = max((out[i] - 1) * stride[i] + eff[i] - hw[i], 0)
+            small, big = total // 2, total - total // 2
+            pads[i], pads[i + 2] = (small, big) if auto == "SAME_UPPER" else (big, small)
+    elif auto == "VALID":
+        pads = [0, 0, 0, 0]
+    elif auto != "NOTSET":
+        raise _Unsupported(f"auto_pad {auto!r}")
+    out = []
+    for i in range(2):
+        span = hw[i] + pads[i] + pads[i + 2] - eff[i]
+        o = (-(-span // stride[i]) if ceil else span // stride[i]) + 1
+        if ceil and (o - 1) * stride[i] >= hw[i] + pads[i]:
+            o -= 1   # the last window must start inside the input or its begin pad
+        extra = (o - 1) * stride[i] + eff[i] - (hw[i] + pads[i] + pads[i + 2])
+        pads[i + 2] += max(extra, 0)
+        out.append(o)
+    if min(out) < 1:
+        raise _Unsupported(f"window {kernel} does not fit input {list(hw)}")
+    return {"stride": (int(stride[0]), int(stride[1])), "dilation": (int(dil[0]), int(dil[1])),
+            "pad": (int(pads[0]), int(pads[1]), int(pads[2]), int(pads[3])),
+            "out": (int(out[0]), int(out[1]))}
+
+
+# ---------------------------------------------------------------- importers
+def import_conv(cx: _Cx, node: Any) -> None:
+    x = cx.shape(node.input[0])
+    w = cx.const(node.input[1], "weight").astype(np.float32)
+    if len(x) != 4 or w.ndim != 4:
+        raise _Unsupported(f"only 2-D convolution (input rank {len(x)}, weight rank {w.ndim})")
+    group = int(cx.attr(node, "group", 1))
+    cout, cin_g, kh, kw = w.shape
+    cin = x[1]
+    if cin_g * group != cin:
+        raise _Unsupported(f"weight {list(w.shape)} and group {group} do not fit {cin} channels")
+    geo = _spatial(cx, node, x, (kh, kw))
+    b = cx.consts.get(node.input[2]) if cx.has(node, 2) else None
+    if cx.has(node, 2) and b is None:
+        raise _Unsupported("bias must be a constant")
+    out_shape = (x[0], geo["out"][0], geo["out"][1], cout)
+    geo.pop("out")
+    xin = cx.nhwc(node.input[0])
+    bias = cx.add_const(b.astype(np.float32), f"{node.output[0]}__b") if b is not None else ""
+    if group > 1 and cin_g == 1:   # depthwise: [C*M, 1, KH, KW] -> [1, KH, KW, C*M]
+        wname = cx.add_const(w.transpose(1, 2, 3, 0), f"{node.output[0]}__w")
+        cx.emit(Op.DWCONV2D, [xin, wname, bias], node.output[0], out_shape,
+                DwConv2dAttrs(depth_multiplier=cout // cin, **geo), NHWC)
+        return
+    if group > 1:   # block-diagonal dense weight: exact, `group` times the MACs
+        dense = np.zeros((cout, cin, kh, kw), np.float32)
+        per = cout // group
+        for gi in range(group):
+            dense[gi * per:(gi + 1) * per, gi * cin_g:(gi + 1) * cin_g] = w[gi * per:(gi + 1) * per]
+        w = dense
+        cx.notes.append(f"{node.name or node.output[0]}: Conv group={group} lowered to a dense "
+                        f"block-diagonal CONV2D")
+    wname = cx.add_const(w.transpose(0, 2, 3, 1), f"{node.output[0]}__w")   # OIHW -> OHWI
+    cx.emit(Op.CONV2D, [xin, wname, bias], node.output[0], out_shape, Conv2dAttrs(**geo), NHWC)
+
+
+def _pool(cx: _Cx, node: Any, op: Op) -> None:
+    x = cx.shape(node.input[0])
+    if len(x) != 4:
+        raise _Unsupported(f"only 2-D pooling (input rank {len(x)})")
+    if len(node.output) > 1 and node.output[1] in cx.used:
+        raise _Unsupported("the Indices output is not supported")
+    kernel = tuple(int(k) for k in cx.attr(node, "kernel_shape", []))
+    if len(kernel) != 2:
+        raise _Unsupported(f"kernel_shape {list(kernel)}")
+    ceil = bool(cx.attr(node, "ceil_mode", 0))
+    geo = _spatial(cx, node, x, kernel, ceil)
+    if geo["dilation"] != (1, 1):
+        raise _Unsupported(f"dilations {geo['dilation']}")
+    include = bool(cx.attr(node, "count_include_pad", 0)) and op == Op.AVGPOOL2D
+    if include and ceil:
+        plain = _spatial(cx, node, x, kernel, False)
+        if plain["out"] != geo["out"]:
+            raise _Unsupported("ceil_mode=1 with count_include_pad=1 adds windows past the pads "
+                               "whose divisor the IR cannot express")
+    if include and geo["pad"] == (0, 0, 0, 0):
+        include = False
+    out = (x[0], geo["out"][0], geo["out"][1], x[1])
+    cx.emit(op, [cx.nhwc(node.input[0])], node.output[0], out,
+            Pool2dAttrs(kernel=kernel, stride=geo["stride"], pad=geo["pad"],
+                        count_include_pad=include), NHWC)
+
+
+def import_maxpool(cx: _Cx, node: Any) -> None:
+    _pool(cx, node, Op.MAXPOOL2D)
+
+
+def import_avgpool(cx: _Cx, node: Any) -> None:
+    _pool(cx, node, Op.AVGPOOL2D)
+
+
+def import_global_avgpool(cx: _Cx, node: Any) -> None:
+    x = cx.shape(node.input[0])
+    if len(x) != 4:
+        raise _Unsupported(f"input rank {len(x)}, expected 4")
+    cx.emit(Op.MEAN, [cx.nhwc(node.input[0])], node.output[0], (x[0], 1, 1, x[1]),
+            MeanAttrs(axes=(1, 2), keepdims=True), NHWC)
+
+
+def import_reduce_mean(cx: _Cx, node: Any) -> None:
+    x = node.input[0]
+    r = len(cx.shape(x))
+    axes = cx.attr(node, "axes", None)
+    if axes is None and cx.has(node, 1):
+        axes = cx.const(node.input[1], "axes").tolist()
+    if axes is None or len(axes) == 0:
+        if int(cx.attr(node, "noop_with_empty_axes", 0)):
+            cx.vals[node.output[0]] = cx.vals[x]
+            return
+        axes = list(range(r))
+    axes_set = {int(a) % r for a in axes}
+    keep = bool(cx.attr(node, "keepdims", 1))
+    v = cx.vals[x]
+    if r == 4 and v.perm != NHWC:
+        v = _Val(cx.nhwc(x), NHWC)
+    ir_axes = tuple(sorted(v.perm.index(a) for a in axes_set))
+    shp = cx.g.tensors[v.ir].shape
+    if keep:
+        out = tuple(1 if i in ir_axes else d for i, d in enumerate(shp))
+        perm = v.perm
+    else:
+        out = tuple(d for i, d in enumerate(shp) if i not in ir_axes)
+        left = [p for p in v.perm if p not in axes_set]
+        perm = tuple(int(i) for i in np.argsort(np.argsort(left)))
+    cx.emit(Op.MEAN, [v.ir], node.output[0], out, MeanAttrs(axes=ir_axes, keepdims=keep), perm)
+
+
+def import_gemm(cx: _Cx, node: Any) -> None:
+    a, bname = node.input[0], node.input[1]
+    if int(cx.attr(node, "transA", 0)):
+        raise _Unsupported("transA=1")
+    if len(cx.shape(a)) != 2:
+        raise _Unsupported(f"A rank {len(cx.shape(a))}, expected 2")
+    b = cx.const(bname, "B").astype(np.float32)
+    w = b if int(cx.attr(node, "transB", 0)) else b.T          # FC weight [N, K]
+    w = w * np.float32(cx.attr(node, "alpha", 1.0))
+    n = w.shape[0]
+    rows = cx.shape(a)[0]
+    bias, extra = "", None
+    if cx.has(node, 2):
+        c = cx.const(node.input[2], "C").astype(np.float32) * np.float32(cx.attr(node, "beta", 1.0))
+        if c.size == 1 or c.shape[-1:] == (n,) and int(np.prod(c.shape[:-1])) == 1:
+            bias = cx.add_const(np.broadcast_to(c.reshape(-1), (n,)).copy(),
+                                f"{node.output[0]}__b")
+        else:
+            extra = c
+    wname = cx.add_const(w, f"{node.output[0]}__w")
+    out = node.output[0] if extra is None else f"{node.output[0]}__fc"
+    cx.emit(Op.FC, [cx.plain(a), wname, bias], out, (rows, n), FcAttrs())
+    if extra is not None:
+        cname = cx.add_const(np.broadcast_to(extra, (rows, n)).copy(), f"{node.output[0]}__c")
+        cx.emit(Op.ADD, [cx.vals[out].ir, cname], node.output[0], (rows, n), BinaryAttrs())
+
+
+def import_matmul(cx: _Cx, node: Any) -> None:
+    a, b = node.input
+    sa, sb = cx.shape(a), cx.shape(b)
+    if len(sa) < 2 or len(sb) < 2:
+        raise _Unsupported(f"1-D MatMul operands {list(sa)} x {list(sb)}")
+    out = tuple(np.broadcast_shapes(sa[:-2], sb[:-2])) + (sa[-2], sb[-1])
+    ins = []
+    for v in (a, b):
+        if cx.is_const(v):
+            ins.append(cx.add_const(cx.consts[v].astype(np.float32), f"{node.output[0]}__w"))
+        else:
+            ins.append(cx.plain(v))
+    cx.emit(Op.MATMUL, ins, node.output[0], out, NoAttrs())
+
+
+def _binary(cx: _Cx, node: Any, op: Op, a: str, b: str, out: str) -> None:
+    sa, sb = cx.shape(a), cx.shape(b)
+    r = max(len(sa), len(sb))
+    shape = tuple(np.broadcast_shapes(sa, sb))
+    ins = []
+    if r == 4:
+        for v in (a, b):
+            if cx.is_const(v):
+                ins.append(cx.layout(v, NHWC))
+            else:
+                ins.append(cx.nhwc(cx.expand(v, 4)))
+        perm: Perm = NHWC
+        ir_shape = tuple(shape[i] for i in NHWC)
+    else:
+        ins = [cx.add_const(cx.consts[v].astype(np.float32), f"{out}__k") if cx.is_const(v)
+               else cx.plain(v) for v in (a, b)]
+        perm, ir_shape = _ident(len(shape)), shape
+    cx.emit(op, ins, out, ir_shape, BinaryAttrs(), perm)
+
+
+BINARY = {"Add": Op.ADD, "Sub": Op.SUB, "Mul": Op.MUL, "Div": Op.DIV}
+
+
+def import_binary(cx: _Cx, node: Any) -> None:
+    _binary(cx, node, BINARY[node.op_type], node.input[0], node.input[1], node.output[0])
+
+
+def import_sum(cx: _Cx, node: Any) -> None:
+    ins = list(node.input)
+    if len(ins) == 1:
+        cx.vals[node.output[0]] = cx.vals[ins[0]]
+        return
+    acc = ins[0]
+    for k, v in enumerate(ins[1:], 1):
+        out = node.output[0] if k == len(ins) - 1 else f"{node.output[0]}__sum{k}"
+        _binary(cx, node, Op.ADD, acc, v, out)
+        acc = out
+
+
+def _unary(op: Op, attrs: Callable[[_Cx, Any], Any] = lambda cx, n: NoAttrs()) -> Importer:
+    def imp(cx: _Cx, node: Any) -> None:
+        v = cx.vals[node.input[0]]
+        cx.emit(op, [v.ir], node.output[0], cx.g.tensors[v.ir].shape, attrs(cx, node), v.perm)
+    imp.__name__ = f"import_{op.lower()}"
+    return imp
+
+
+def _clip_attrs(cx: _Cx, node: Any) -> ClipAttrs:
+    lo, hi = cx.attr(node, "min", None), cx.attr(node, "max", None)
+    if lo is None and cx.has(node, 1):
+        lo = float(cx.const(node.input[1], "min"))
+    if hi is None and cx.has(node, 2):
+        hi = float(cx.const(node.input[2], "max"))
+    return ClipAttrs(min=-np.inf if lo is None else float(lo),
+                     max=np.inf if hi is None else float(hi))
+
+
+def import_batchnorm(cx: _Cx, node: Any) -> None:
+    if any(o in cx.used for o in node.output[1:]) or int(cx.attr(node, "training_mode", 0)):
+        raise _Unsupported("training-mode BatchNormalization (running stats outputs)")
+    x = node.input[0]
+    r = len(cx.shape(x))
+    if r < 2:
+        raise _Unsupported(f"input rank {r}")
+    params = [cx.const(node.input[i], what).astype(np.float32).reshape(-1)
+              for i, what in ((1, "scale"), (2, "B"), (3, "mean"), (4, "var"))]
+    names = [cx.add_const(p, f"{node.output[0]}__{k}")
+             for p, k in zip(params, ("scale", "bias", "mean", "var"))]
+    perm = _chlast(r)
+    xin = cx.layout(x, perm)
+    cx.emit(Op.BATCHNORM, [xin] + names, node.output[0], cx.g.tensors[xin].shape,
+            BatchNormAttrs(epsilon=float(cx.attr(node, "epsilon", 1e-5))), perm)
+
+
+def import_lrn(cx: _Cx, node: Any) -> None:
+    size = int(cx.attr(node, "size"))
+    if size % 2 == 0:
+        raise _Unsupported(f"even size {size} (asymmetric window) has no IR form")
+    x = node.input[0]
+    perm = _chlast(len(cx.shape(x)))
+    xin = cx.layout(x, perm)
+    cx.emit(Op.LRN, [xin], node.output[0], cx.g.tensors[xin].shape,
+            LrnAttrs(radius=(size - 1) // 2, bias=float(cx.attr(node, "bias", 1.0)),
+                     alpha=float(cx.attr(node, "alpha", 1e-4)) / size,
+                     beta=float(cx.attr(node, "beta", 0.75))), perm)
+
+
+def _reshape_to(cx: _Cx, node: Any, new: tuple[int, ...]) -> None:
+    x = node.input[0]
+    cx.emit(Op.RESHAPE, [cx.plain(x)], node.output[0], new, ReshapeAttrs(new))
+
+
+def import_reshape(cx: _Cx, node: Any) -> None:
+    x = cx.shape(node.input[0])
+    spec = [int(d) for d in cx.const(node.input[1], "shape").reshape(-1)]
+    allow0 = int(cx.attr(node, "allowzero", 0))
+    shape = [x[i] if d == 0 and not allow0 else d for i, d in enumerate(spec)]
+    n = int(np.prod(x, dtype=np.int64))
+    if shape.count(-1) == 1:
+        rest = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        shape[shape.index(-1)] = n // rest if rest else 0
+    if shape.count(-1) or int(np.prod(shape, dtype=np.int64)) != n:
+        raise _Unsupported(f"cannot reshape {list(x)} to {spec}")
+    _reshape_to(cx, node, tuple(shape))
+
+
+def import_flatten(cx: _Cx, node: Any) -> None:
+    x = cx.shape(node.input[0])
+    axis = int(cx.attr(node, "axis", 1)) % (len(x) + 1) if x else 0
+    _reshape_to(cx, node, (int(np.prod(x[:axis])), int(np.prod(x[axis:]))))
+
+
+def _axes(cx: _Cx, node: Any, rank: int) -> list[int] | None:
+    axes = cx.attr(node, "axes", None)
+    if axes is None and cx.has(node, 1):
+        axes = cx.const(node.input[1], "axes").reshape(-1).tolist()
+    return None if axes is None else sorted(int(a) % rank for a in axes)
+
+
+def import_squeeze(cx: _Cx, node: Any) -> None:
+    x = cx.shape(node.input[0])
+    axes = _axes(cx, node, len(x))
+    if axes is None:
+        axes = [i for i, d in enumerate(x) if d == 1]
+    if any(x[a] != 1 for a in axes):
+        raise _Unsupported(f"squeeze of a non-1 dim: axes {axes} of {list(x)}")
+    v = cx.vals[node.input[0]]
+    # dropping size-1 dims keeps the data order: reshape in whatever layout the value has
+    left = [p for p in v.perm if p not in axes]
+    perm = tuple(int(i) for i in np.argsort(np.argsort(left)))
+    ir_shape = tuple(d for i, d in enumerate(cx.g.tensors[v.ir].shape) if v.perm[i] not in axes)
+    cx.emit(Op.RESHAPE, [v.ir], node.output[0], ir_shape, ReshapeAttrs(ir_shape), perm)
+
+
+def import_unsqueeze(cx: _Cx, node: Any) -> None:
+    x = cx.shape(node.input[0])
+    axes = _axes(cx, node, len(x) + len(cx.attr(node, "axes", None) or
+                                          cx.consts.get(node.input[-1], np.zeros(0)).reshape(-1)))
+    if axes is None:
+        raise _Unsupported("missing axes")
+    out = list(x)
+    for a in axes:
+        out.insert(a, 1)
+    _reshape_to(cx, node, tuple(out))
+
+
+def import_transpose(cx: _Cx, node: Any) -> None:
+    x = node.input[0]
+    r = len(cx.shape(x))
+    q = tuple(int(i) for i in cx.attr(node, "perm", list(range(r))[::-1]))
+    v = cx.vals[x]
+    inv = _inv(v.perm)
+    # out_onnx = in_onnx.transpose(q) = ir.transpose(inv[q]); hold it as cheaply as possible
+    base = tuple(inv[i] for i in q)
+    choices = ([NHWC] if r == 4 else []) + [_ident(r)]
+    for perm in choices:
+        rel = tuple(base[i] for i in perm)
+        if rel == _ident(r):
+            cx.vals[node.output[0]] = _Val(v.ir, perm)
+            return
+    perm = choices[0]
+    rel = tuple(base[i] for i in perm)
+    shp = cx.g.tensors[v.ir].shape
+    cx.emit(Op.TRANSPOSE, [v.ir], node.output[0], tuple(shp[i] for i in rel),
+            TransposeAttrs(rel), perm)
+
+
+def import_concat(cx: _Cx, node: Any) -> None:
+    shapes = [cx.shape(i) for i in node.input]
+    r = len(shapes[0])
+    axis = int(cx.attr(node, "axis")) % r
+    perm = NHWC if r == 4 else _ident(r)
+    ins = [cx.layout(i, perm) for i in node.input]
+    out = list(shapes[0])
+    out[axis] = sum(s[axis] for s in shapes)
+    cx.emit(Op.CONCAT, ins, node.output[0], tuple(out[i] for i in perm),
+            ConcatAttrs(axis=perm.index(axis)), perm)
+
+
+def import_pad(cx: _Cx, node: Any) -> None:
+    x = cx.shape(node.input[0])
+    r = len(x)
+    mode = cx.attr(node, "mode", "constant")
+    if mode != "constant":
+        raise _Unsupported(f"mode {mode!r} (only 'constant')")
+    pads = cx.attr(node, "pads", None)
+    if pads is None:
+        pads = cx.const(node.input[1], "pads").reshape(-1).tolist()
+    value = cx.attr(node, "value", 0.0)
+    if cx.has(node, 2):
+        value = float(cx.const(node.input[2], "constant_value").reshape(-1)[0])
+    if cx.has(node, 3):   # opset 18 axes: pads only along these
+        axes = [int(a) % r for a in cx.const(node.input[3], "axes").reshape(-1)]
+        full = [0] * (2 * r)
+        for k, a in enumerate(axes):
+            full[a], full[a + r] = pads[k], pads[k + len(axes)]
+        pads = full
+    pads = [int(p) for p in pads]
+    if min(pads) < 0:
+        raise _Unsupported(f"negative pads {pads} (cropping)")
+    perm = NHWC if r == 4 else _ident(r)
+    xin = cx.layout(node.input[0], perm)
+    per_dim = tuple((pads[p], pads[p + r]) for p in perm)
+    out = tuple(x[p] + pads[p] + pads[p + r] for p in perm)
+    cx.emit(Op.PAD, [xin], node.output[0], out, PadAttrs(pads=per_dim, value=float(value)), perm)
+
+
+def import_softmax(cx: _Cx, node: Any) -> None:
+    x = node.input[0]
+    shp = cx.shape(x)
+    r = len(shp)
+    legacy = cx.opset < 13
+    axis = int(cx.attr(node, "axis", 1 if legacy else -1)) % r
+    if legacy:   # softmax over the flattened dims axis..r-1: one real axis, or reshape
+        real = [i for i in range(axis, r) if shp[i] != 1]
+        if len(real) > 1:
+            rows = int(np.prod(shp[:axis]))
+            cols = int(np.prod(shp[axis:]))
+            flat = cx.temp(Op.RESHAPE, [cx.plain(x)], f"{node.output[0]}__2d", (rows, cols),
+                           ReshapeAttrs((rows, cols)))
+            sm = cx.temp(Op.SOFTMAX, [flat], f"{node.output[0]}__sm", (rows, cols),
+                         SoftmaxAttrs(axis=1))
+            cx.emit(Op.RESHAPE, [sm], node.output[0], shp, ReshapeAttrs(shp))
+            return
+        axis = real[0] if real else r - 1
+    v = cx.vals[x]
+    cx.emit(Op.SOFTMAX, [v.ir], node.output[0], cx.g.tensors[v.ir].shape,
+            SoftmaxAttrs(axis=v.perm.index(axis)), v.perm)
+
+
+def import_identity(cx: _Cx, node: Any) -> None:
+    if len(node.output) > 1 and node.output[1] in cx.used:
+        raise _Unsupported("the Dropout mask output is not supported")
+    cx.vals[node.output[0]] = cx.vals[node.input[0]]
+
+
+IMPORTERS: dict[str, Importer] = {
+    "Conv": import_conv,
+    "Gemm": import_gemm,
+    "MatMul": import_matmul,
+    "Add": import_binary,
+    "Sub": import_binary,
+    "Mul": import_binary,
+    "Div": import_binary,
+    "Sum": import_sum,
+    "Relu": _unary(Op.RELU),
+    "Clip": _unary(Op.CLIP, _clip_attrs),
+    "LeakyRelu": _unary(Op.LEAKY_RELU,
+                        lambda cx, n: LeakyReluAttrs(float(cx.attr(n, "alpha", 0.01)))),
+    "Sigmoid": _unary(Op.LOGISTIC),
+    "Tanh": _unary(Op.TANH),
+    "HardSigmoid": _unary(Op.HARD_SIGMOID,
+                          lambda cx, n: HardSigmoidAttrs(float(cx.attr(n, "alpha", 0.2)),
+                                                         float(cx.attr(n, "beta", 0.5)))),
+    "HardSwish": _unary(Op.HARD_SWISH),
+    "BatchNormalization": import_batchnorm,
+    "LRN": import_lrn,
+    "MaxPool": import_maxpool,
+    "AveragePool": import_avgpool,
+    "GlobalAveragePool": import_global_avgpool,
+    "ReduceMean": import_reduce_mean,
+    "Flatten": import_flatten,
+    "Reshape": import_reshape,
+    "Transpose": import_transpose,
+    "Squeeze": import_squeeze,
+    "Unsqueeze": import_unsqueeze,
+    "Concat": import_concat,
+    "Pad": import_pad,
+    "Softmax": import_softmax,
+    "Dropout": import_identity,
+    "Identity": import_identity,
+}
+
+
+# ---------------------------------------------------------------- constant folding at import
+def _fold_unsqueeze(cx: _Cx, node: Any, ins: list[np.ndarray | None]) -> list[np.ndarray]:
+    x = ins[0]
+    axes = cx.attr(node, "axes", None)
+    if axes is None:
+        axes = ins[1].reshape(-1).tolist()
+    r = x.ndim + len(axes)
+    out = x
+    for a in sorted(int(a) % r for a in axes):
+        out = np.expand_dims(out, a)
+    return [out]
+
+
+def _fold_constant_of_shape(cx: _Cx, node: Any, ins: list[np.ndarray | None]) -> list[np.ndarray]:
+    from onnx import numpy_helper
+    t = None
+    for a in node.attribute:
+        if a.name == "value":
+            t = numpy_helper.to_array(a.t)
+    fill = t.reshape(-1)[0] if t is not None else np.float32(0)
+    return [np.full(tuple(int(d) for d in ins[0].reshape(-1)), fill, dtype=np.asarray(fill).dtype)]
+
+
+# hot paths; anything else with all-constant inputs goes through onnx.reference
+FOLDERS: dict[str, Callable[[_Cx, Any, list], list[np.ndarray]]] = {
+    "Unsqueeze": _fold_unsqueeze,
+    "ConstantOfShape": _fold_constant_of_shape,
+    "Identity": lambda cx, n, ins: [ins[0]],
+}
+
+
+def _fold(cx: _Cx, node: Any, opset_imports: list[Any]) -> list[np.ndarray]:
+    ins = [cx.consts[i] if i else None for i in node.input]
+    if node.op_type in FOLDERS:
+        return FOLDERS[node.op_type](cx, node, ins)
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+    feeds = {f"i{k}": v for k, v in enumerate(ins) if v is not None}
+    n2 = helper.make_node(node.op_type, [f"i{k}" if v is not None else "" for k, v in
+                                         enumerate(ins)],
+                          [f"o{k}" for k in range(len(node.output))], domain=node.domain)
+    n2.attribute.extend(node.attribute)
+    g = helper.make_graph([n2], "fold", [helper.make_tensor_value_info(k, 1, None)
+                                         for k in feeds], [helper.make_tensor_value_info(
+                                             f"o{k}", 1, None) for k in range(len(node.output))])
+    m = helper.make_model(g, opset_imports=opset_imports)
+    return [np.asarray(o) for o in ReferenceEvaluator(m).run(None, feeds)]
+
+
+# ---------------------------------------------------------------- file -> IR
+def _load_model(path: str) -> Any:
+    import onnx
+    from onnx import external_data_helper
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf raises a zoo of types on corrupt bytes
+        raise ModelError(path, f"not a readable ONNX protobuf ({type(e).__name__}: {e})") from None
+    if not model.graph.node and not model.graph.output:
+        raise ModelError(path, "not a readable ONNX model (empty graph)")
+    base = Path(path).resolve().parent
+    for t in external_data_helper._get_all_tensors(model):
+        if external_data_helper.uses_external_data(t):
+            info = external_data_helper.ExternalDataInfo(t)
+            f = base / info.location
+            if not f.is_file():
+                raise ModelError(path, f"external data file {info.location!r} for tensor "
+                                       f"{t.name!r} not found (looked in {base})")
+    try:
+        external_data_helper.load_external_data_for_model(model, str(base))
+    except Exception as e:  # noqa: BLE001
+        raise ModelError(path, f"cannot load external data ({type(e).__name__}: {e})") from None
+    return model
+
+
+def _topo(nodes: list[Any], path: str, known: set[str]) -> list[int]:
+    """Node indices in a valid order (files should be sorted; some are not); cycle -> error."""
+    ready, order, pending = set(known) | {""}, [], list(range(len(nodes)))
+    while pending:
+        rest = [k for k in pending if not all(i in ready for i in nodes[k].input)]
+        now = [k for k in pending if all(i in ready for i in nodes[k].input)]
+        if not now:
+            produced = {o for n in nodes for o in n.output}
+            undefined = sorted({i for k in rest for i in nodes[k].input if i not in ready
+                                and i not in produced})
+            names = ", ".join(f"{nodes[k].name or '?'} ({nodes[k].op_type})" for k in rest[:8])
+            why = (f"undefined input(s) {undefined}" if undefined
+                   else "the graph has a cycle")
+            raise ModelError(path, f"{why} among nodes: {names}")
+        for k in now:
+            order.append(k)
+            ready.update(nodes[k].output)
+        pending = rest
+    return order
+
+
+def _input_layouts(model: Any, inits: set[str]) -> dict[str, Perm]:
+    """4-D inputs are NCHW unless every consumer is Transpose(0,3,1,2) (already NHWC)."""
+    def is_to_nchw(n: Any) -> bool:
+        return n.op_type == "Transpose" and list(_Cx.attr(n, "perm", [])) == list(NCHW)
+
+    out: dict[str, Perm] = {}
+    for i in model.graph.input:
+        if i.name in inits:
+            continue
+        r = len(i.type.tensor_type.shape.dim)
+        users = [n for n in model.graph.node if i.name in n.input]
+        nhwc_already = r == 4 and bool(users) and all(is_to_nchw(n) for n in users)
+        out[i.name] = NHWC if r == 4 and not nhwc_already else _ident(r)
+    return out
+
+
+def read_onnx(path: str | Path, *, batch: int = 1, passes: bool = True) -> Graph:
+    """Read a float .onnx file into the NHWC IR; `passes` runs sdk.passes.run_passes."""
+    p = str(path)
+    if not Path(p).is_file():
+        raise ModelError(p, "no such file")
+    model = _load_model(p)
+    g = _build(model, p, batch)
+    if passes:
+        from sdk.passes import run_passes
+        try:
+            run_passes(g)
+        except IRError as e:
+            raise ModelError(p, f"graph pass broke an IR invariant: {e}") from None
+    return g
+
+
+def _build(model: Any, path: str, batch: int) -> Graph:
+    from onnx import TensorProto, helper, numpy_helper
+    opset = max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] or [1])
+    cx = _Cx(path, opset)
+    cx.g.name = Path(path).stem
+    for t in model.graph.initializer:
+        try:
+            cx.consts[t.name] = numpy_helper.to_array(t)
+        except Exception as e:  # noqa: BLE001
+            raise ModelError(path, f"initializer {t.name!r} cannot be read ({e})") from None
+    layouts = _input_layouts(model, set(cx.consts))
+    for i in model.graph.input:
+        if i.name in cx.consts:
+            continue
+        tt = i.type.tensor_type
+        if tt.elem_type != TensorProto.FLOAT:
+            raise ModelError(path, f"input {i.name!r} has element type "
+                                   f"{helper.tensor_dtype_to_np_dtype(tt.elem_type)}; "
+                                   f"only float32 inputs are supported")
+        dims = []
+        for k, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(int(d.dim_value))
+            elif k == 0:
+                dims.append(int(batch))
+            else:
+                raise ModelError(path, f"input {i.name!r} has dynamic dim {k} "
+                                       f"({d.dim_param or '?'}); only the batch dim may be")
+        perm = layouts[i.name]
+        cx.g.add_tensor(Tensor(i.name, tuple(dims[j] for j in perm)))
+        cx.g.inputs.append(i.name)
+        cx.vals[i.name] = _Val(i.name, perm)
+
+    problems: list[tuple[int, str, str, str]] = []
+    poisoned: set[str] = set()
+    nodes = list(model.graph.node)
+    cx.used = {i for n in nodes for i in n.input} | {o.name for o in model.graph.output}
+    for k in _topo(nodes, path, set(cx.consts) | set(cx.vals)):
+        node = nodes[k]
+        label = node.name or (node.output[0] if node.output else "?")
+        cx._node_name = label
+        if any(i in poisoned for i in node.input):
+            poisoned.update(node.output)
+            continue
+        try:
+            if node.domain not in ("", "ai.onnx"):
+                raise _Unsupported(f"custom domain {node.domain!r}")
+            if node.op_type == "Shape" and node.input[0] in cx.vals:
+                shp = np.array(cx.shape(node.input[0]), np.int64)
+                start, end = cx.attr(node, "start", 0), cx.attr(node, "end", None)
+                cx.consts[node.output[0]] = shp[start:end]
+            elif node.op_type == "Size" and node.input[0] in cx.vals:
+                cx.consts[node.output[0]] = np.array(int(np.prod(cx.shape(node.input[0]))))
+            elif all(i == "" or i in cx.consts for i in node.input):
+                outs = _fold(cx, node, list(model.opset_import))
+                for name, val in zip(node.output, outs):
+                    if name:
+                        cx.consts[name] = np.asarray(val)
+            elif node.op_type in IMPORTERS:
+                IMPORTERS[node.op_type](cx, node)
+            else:
+                raise _Unsupported("no importer for this op")
+        except _Unsupported as e:
+            problems.append((k, label, node.op_type, str(e)))
+            poisoned.update(node.output)
+        except (ModelError, UnsupportedOpError):
+            raise
+        except Exception as e:  # noqa: BLE001 - a malformed node can break any importer
+            problems.append((k, label, node.op_type, f"cannot import ({type(e).__name__}: {e})"))
+            poisoned.update(node.output)
+    if problems:
+        raise UnsupportedOpError(path, problems, list(IMPORTERS))
+
+    layout_meta: dict[str, list[int]] = {n: list(cx.vals[n].perm) for n in cx.g.inputs}
+    renamed: dict[str, str] = {}
+    for o in model.graph.output:
+        name = o.name
+        if name in cx.consts:
+            raise ModelError(path, f"output {name!r} is a constant; nothing to compute")
+        v = cx.vals[name]
+        ir = renamed.get(v.ir, v.ir)
+        if ir != name:
+            if name in cx.g.tensors:
+                raise ModelError(path, f"output {name!r} clashes with another tensor's name")
+            if ir in cx.g.inputs or ir in cx.g.outputs:   # keep both names: copy
+                shp = cx.g.tensors[ir].shape
+                cx.g.add_tensor(Tensor(name, shp))
+                cx.g.nodes.append(Node(Op.RESHAPE, (ir,), (name,), ReshapeAttrs(shp), name))
+            else:
+                _rename(cx.g, ir, name)
+                renamed[ir] = name
+        cx.g.outputs.append(name)
+        layout_meta[name] = list(v.perm)
+    cx.g.prune()
+    try:
+        cx.g.toposort()
+        verify(cx.g)
+    except IRError as e:
+        raise ModelError(path, f"imported graph is invalid: {e}") from None
+    cx.g.meta.update({"source": path, "format": "onnx", "opset": opset,
+                      "onnx_layout": layout_meta, "onnx_notes": cx.notes})
+    return cx.g
+
+
+def _rename(g: Graph, old: str, new: str) -> None:
+    t = g.tensors.pop(old)
+    t.name = new
+    g.tensors[new] = t
+    g.nodes = [n.with_(inputs=tuple(new if i == old else i for i in n.inputs),
+                       outputs=tuple(new if o == old else o for o in n.outputs))
+               for n in g.nodes]
+    g.outputs = [new if o == old else o for o in g.outputs]
+
+
+# ---------------------------------------------------------------- layout helpers for callers
+def to_ir_layout(g: Graph, name: str, data: np.ndarray) -> np.ndarray:
+    """ONNX-layout array for graph input/output `name` -> the IR's layout."""
+    perm = g.meta.get("onnx_layout", {}).get(name)
+    return np.asarray(data) if perm is None else np.asarray(data).transpose(perm)
+
+
+def from_ir_layout(g: Graph, name: str, data: np.ndarray) -> np.ndarray:
+    """IR-layout array for graph input/output `name` -> ONNX layout."""
+    perm = g.meta.get("onnx_layout", {}).get(name)
+    return np.asarray(data) if perm is None else np.asarray(data).transpose(_inv(tuple(perm)))
+
+
