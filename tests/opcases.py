@@ -43,6 +43,7 @@ from sdk.ir import (
     FcAttrs,
     Graph,
     LeakyReluAttrs,
+    LrnAttrs,
     MeanAttrs,
     NoAttrs,
     Node,
@@ -348,6 +349,23 @@ def cases(dtype: str = "int8") -> list[OpCase]:
         _CACHE[dtype] = [_build(sp, dtype) for sp in _specs()
                          if not (dtype == "float32" and sp.op in INT8_ONLY)]
     return [OpCase(c.name, c.graph.copy(), c.op, c.dtype, c.note) for c in _CACHE[dtype]]
+
+
+def _extra_specs() -> list[_Spec]:
+    e = (1, 4, 4, 8)
+    return [
+        _Spec("div", Op.DIV, BinaryAttrs(), [e, (1, 1, 1, 8)], e, note="float only"),
+        _Spec("matmul", Op.MATMUL, NoAttrs(), [(1, 3, 8), (1, 8, 5)], (1, 3, 5),
+              note="float only (BATCH_MATMUL)"),
+        _Spec("lrn", Op.LRN, LrnAttrs(radius=2, bias=1.0, alpha=1e-2, beta=0.75), [e], e,
+              note="float only; TFLM has no kernel"),
+    ]
+
+
+def float_only_cases() -> list[OpCase]:
+    """Float-only ops with a TFLite builtin (DIV, BATCH_MATMUL, LRN). Not part of cases():
+    they have no int8 form, and TFLM lacks some of them."""
+    return [_build(sp, "float32") for sp in _extra_specs()]
 
 
 def case(name: str, dtype: str = "int8") -> OpCase:

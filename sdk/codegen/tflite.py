@@ -298,6 +298,19 @@ def export_transpose(w: _Writer, n: Node) -> None:
     w.emit("TRANSPOSE", [ins[0], perm], outs, "TransposeOptions", _opts("TransposeOptionsT"))
 
 
+def export_matmul(w: _Writer, n: Node) -> None:
+    ins, outs = _io(w, n)
+    w.emit("BATCH_MATMUL", ins, outs, "BatchMatMulOptions", _opts("BatchMatMulOptionsT"))
+
+
+def export_lrn(w: _Writer, n: Node) -> None:
+    a = n.attrs
+    ins, outs = _io(w, n)
+    w.emit("LOCAL_RESPONSE_NORMALIZATION", ins, outs, "LocalResponseNormalizationOptions",
+           _opts("LocalResponseNormalizationOptionsT", radius=int(a.radius), bias=float(a.bias),
+                 alpha=float(a.alpha), beta=float(a.beta)))
+
+
 # Op -> exporter: appends the operator(s) for one IR node
 EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.CONV2D: export_conv,
@@ -322,7 +335,25 @@ EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.DEQUANTIZE: _export_plain("DEQUANTIZE"),
     Op.LEAKY_RELU: export_leaky_relu,
     Op.TRANSPOSE: export_transpose,
+    Op.DIV: _export_binary("DIV", "DivOptions"),
+    Op.MATMUL: export_matmul,
+    Op.LRN: export_lrn,
 }
+
+
+def _signature(graph: Graph, w: _Writer) -> Any:
+    """A "serving_default" signature naming every input and output, as the converter writes
+    (LiteRT's get_signature_runner needs one; TFLM ignores it)."""
+    def tmap(name: str) -> Any:
+        t = schema.TensorMapT()
+        t.name, t.tensorIndex = name.encode(), w.tensor(name)
+        return t
+    sig = schema.SignatureDefT()
+    sig.signatureKey = b"serving_default"
+    sig.subgraphIndex = 0
+    sig.inputs = [tmap(n) for n in graph.inputs]
+    sig.outputs = [tmap(n) for n in graph.outputs]
+    return sig
 
 
 # ---------------------------------------------------------------- entry points
@@ -367,6 +398,7 @@ def tflite_bytes(graph: Graph, description: str = "edgeforge") -> bytes:
     m.operatorCodes = w.opcodes
     m.subgraphs = [sg]
     m.buffers = w.buffers
+    m.signatureDefs = [_signature(graph, w)]
     size = sum(len(b.data or b"") for b in w.buffers) + 64 * len(w.tensors) + 1024
     builder = flatbuffers.Builder(size)
     builder.Finish(m.Pack(builder), file_identifier=FILE_IDENTIFIER)

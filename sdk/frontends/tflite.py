@@ -35,6 +35,7 @@ from sdk.ir import (
     Graph,
     IRError,
     LeakyReluAttrs,
+    LrnAttrs,
     MeanAttrs,
     NoAttrs,
     Node,
@@ -183,7 +184,15 @@ def import_fc(c: _Ctx) -> FcAttrs:
         raise _Unsupported("shuffled weights format")
     if len(c.shape(1)) != 2:
         raise _Unsupported(f"weight rank {len(c.shape(1))}, expected 2 [C_OUT, C_IN]")
-    return FcAttrs(act=c.act(), keep_num_dims=bool(c.opt("keepNumDims", False)))
+    keep = bool(c.opt("keepNumDims", False))
+    x, (cout, cin), y = c.shape(0), c.shape(1), c.shape(0, output=True)
+    n = int(np.prod(x, dtype=np.int64))
+    if cin == 0 or n % cin or x[-1:] != (cin,) and keep:
+        raise _Malformed(f"input {list(x)} does not match weights [{cout}, {cin}]")
+    want = x[:-1] + (cout,) if keep else (n // cin, cout)
+    if int(np.prod(y, dtype=np.int64)) != int(np.prod(want, dtype=np.int64)):
+        raise _Malformed(f"output shape {list(y)}, expected {list(want)}")
+    return FcAttrs(act=c.act(), keep_num_dims=keep)
 
 
 def import_pool(c: _Ctx) -> Pool2dAttrs:
@@ -193,6 +202,13 @@ def import_pool(c: _Ctx) -> Pool2dAttrs:
 
 
 def import_binary(c: _Ctx) -> BinaryAttrs:
+    a, b, y = c.shape(0), c.shape(1), c.shape(0, output=True)
+    try:
+        want = tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        raise _Malformed(f"input shapes {list(a)} and {list(b)} do not broadcast") from None
+    if want != y:
+        raise _Malformed(f"output shape {list(y)}, expected {list(want)} from {list(a)}, {list(b)}")
     return BinaryAttrs(act=c.act())
 
 
@@ -273,6 +289,17 @@ def import_transpose(c: _Ctx) -> TransposeAttrs:
     return TransposeAttrs(perm=tuple(perm))
 
 
+def import_matmul(c: _Ctx) -> NoAttrs:
+    if c.opt("adjX", False) or c.opt("adjY", False):
+        raise _Unsupported("adj_x/adj_y (transposed operands) not supported")
+    return NoAttrs()
+
+
+def import_lrn(c: _Ctx) -> LrnAttrs:
+    return LrnAttrs(radius=int(c.opt("radius", 0)), bias=f32(c.opt("bias", 0.0)),
+                    alpha=f32(c.opt("alpha", 0.0)), beta=f32(c.opt("beta", 0.0)))
+
+
 # Op -> importer: options (and constant operands) -> the attrs dataclass
 IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.CONV2D: import_conv,
@@ -297,6 +324,9 @@ IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.DEQUANTIZE: import_noattrs,
     Op.LEAKY_RELU: import_leaky_relu,
     Op.TRANSPOSE: import_transpose,
+    Op.DIV: import_binary,
+    Op.MATMUL: import_matmul,
+    Op.LRN: import_lrn,
 }
 
 # builtins that are another spelling of an IR op
@@ -416,6 +446,7 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
     problems: list[tuple[int, str, str, str]] = []
     imported: list[tuple[int, Op, Any, list[int], list[int]]] = []
     hybrid: set[int] = set()
+    folded = 0
     for k, o in enumerate(sg.operators or []):
         ins = [check_index(i, f"operator {k} input") for i in (o.inputs if o.inputs is not None
                                                                  else [])]
@@ -442,6 +473,11 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
             lo = OPS[op].n_inputs[0]
             if len([i for i in ins if i >= 0]) < lo:
                 raise _Unsupported(f"{len(ins)} inputs, expected at least {lo}")
+            if op == Op.DEQUANTIZE and ins[0] in consts:
+                # float16 / int8 weights stored compressed: fold into a float32 constant
+                consts[outs[0]] = _const_dequantize(consts[ins[0]], tensors[ins[0]])
+                folded += 1
+                continue
             for i in ins + outs:
                 if i >= 0 and tensors[i].type not in DTYPES:
                     raise _Unsupported(f"tensor {i} has unsupported type {tensors[i].type}")
@@ -492,6 +528,8 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
     g.meta["source"] = path
     g.meta["format"] = "tflite"
     g.meta["tflite_index"] = {v: k for k, v in ir_name.items()}
+    if folded:
+        g.meta["folded_dequantize"] = folded
     if len(model.subgraphs) > 1:
         g.meta["ignored_subgraphs"] = len(model.subgraphs) - 1
     try:
@@ -514,6 +552,15 @@ def _hybrid_weight(op: Op, ins: list[int], tensors: list[Any], consts: dict) -> 
                 raise _Unsupported("float input with non-constant or unquantized int8 weights")
             return ins[1]
     return None
+
+
+def _const_dequantize(data: np.ndarray, t: Any) -> np.ndarray:
+    q = _quant(t)
+    if data.dtype.kind == "f":
+        return data.astype(np.float32)
+    if q is None:
+        raise _Malformed("DEQUANTIZE of an integer constant without quantization")
+    return _dequantize(data, q)
 
 
 def _dequantize(data: np.ndarray, q: QuantParams) -> np.ndarray:

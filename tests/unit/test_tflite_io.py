@@ -15,7 +15,7 @@ from sdk.frontends import load
 from sdk.frontends.tflite import graph_from_bytes, read_tflite, same_pads
 from sdk.ir import Act, Graph, IRError, Op, verify
 from tests.conftest import ROOT, fixture, require
-from tests.opcases import cases, random_inputs, tflm_arena_size, write_case
+from tests.opcases import cases, float_only_cases, random_inputs, tflm_arena_size, write_case
 
 FIXTURES = ["kws_ds_cnn_int8", "kws_ds_cnn_float32", "ic_resnet8_int8", "ic_resnet8_float32"]
 
@@ -353,3 +353,53 @@ def test_unsupported_ops_all_listed(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sdk.cli", "inspect", str(p)], cwd=ROOT,
                        capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "SQRT" in r.stderr
+
+
+# ---------------------------------------------------------------- less common forms
+@pytest.mark.parametrize("case", float_only_cases(), ids=lambda c: c.name)
+def test_float_only_ops_roundtrip(case, tmp_path):
+    path = write_case(case, tmp_path)
+    assert_same_ir(case.graph, read_tflite(path))
+    feeds = random_inputs(case.graph, n=1, seed=2)[0]
+    a = _litert(path.read_bytes(), feeds)[0]
+    assert a.shape == case.graph.tensors["y"].shape and np.isfinite(a).all()
+    if case.op != Op.LRN:   # TFLM has no LOCAL_RESPONSE_NORMALIZATION kernel
+        np.testing.assert_allclose(_tflm(path, feeds, tflm_arena_size(case.graph))[0], a,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_float16_weights_folded(tmp_path):
+    """A float16 model (weights stored fp16 + DEQUANTIZE) reads as a plain float graph."""
+    from sdk.ir import NoAttrs, Node, Tensor
+    c = next(c for c in cases("float32") if c.name == "conv_same_s1")
+    g = c.graph.copy()
+    w16 = g.tensors["w"].data.astype(np.float16)
+    g.tensors["w"] = Tensor("w", w16.shape, "float32")
+    g.const("w_fp16", w16)
+    g.nodes.insert(0, Node(Op.DEQUANTIZE, ("w_fp16",), ("w",), NoAttrs(), "deq"))
+    path = write_tflite(g, tmp_path / "fp16.tflite")
+    feeds = random_inputs(g, n=1, seed=0)[0]
+    a = _litert(path.read_bytes(), feeds)[0]
+    g2 = read_tflite(path)
+    assert [n.op for n in g2.nodes] == [Op.CONV2D] and g2.meta["folded_dequantize"] == 1
+    assert g2.tensors["w"].dtype == "float32"
+    assert np.array_equal(g2.tensors["w"].data, w16.astype(np.float32))
+    np.testing.assert_allclose(_litert(tflite_bytes(g2), feeds)[0], a, rtol=1e-5, atol=1e-5)
+
+
+def test_signature_and_extra_subgraphs():
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+    c = next(c for c in cases("int8") if c.name == "add_same_shape")
+    data = tflite_bytes(c.graph)
+    require("ai_edge_litert")
+    from ai_edge_litert.interpreter import Interpreter
+    sig = Interpreter(model_content=data).get_signature_list()
+    assert sig == {"serving_default": {"inputs": ["x0", "x1"], "outputs": ["y"]}}
+    m = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    m.subgraphs.append(m.subgraphs[0])     # a second subgraph (e.g. a while body)
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    g = graph_from_bytes(bytes(b.Output()))
+    assert g.meta["ignored_subgraphs"] == 1
+    assert_same_ir(c.graph, g)
