@@ -90,7 +90,7 @@ class MulQuant:                  # MUL: out = out_offset + rq((x1+in1_offset)*(x
 
 
 @dataclass(frozen=True)
-class RequantQuant:              # RELU, RELU6, QUANTIZE(int8->int8), MEAN, CONCAT input, PAD
+class RequantQuant:              # RELU, RELU6, QUANTIZE(int8->int8), CONCAT inputs
     in_offset: int               # out = clamp(out_offset + rq(x + in_offset, mult, shift))
     out_offset: int
     mult: int
@@ -139,6 +139,11 @@ class QuantizeQuant:             # QUANTIZE float->int8 (requant is None) or int
 class DequantizeQuant:           # DEQUANTIZE int8->float: y = float(scale * (x - zero_point))
     scale: float
     zero_point: int
+
+
+@dataclass(frozen=True)
+class PadQuant:                  # PAD: values are copied, the border gets pad_value
+    pad_value: int               # quantized PadAttrs.value (0.0 -> the zero point)
 
 
 @dataclass(frozen=True)
@@ -267,7 +272,7 @@ def prepare_relu6(node: Node, g: Graph, numerics: Numerics) -> RequantQuant:
 
 
 def prepare_requant(node: Node, g: Graph, numerics: Numerics) -> RequantQuant:
-    """int8 -> int8 rescale (QUANTIZE requant, PAD): double(in_s) / double(out_s)."""
+    """int8 -> int8 rescale (QUANTIZE requant): double(in_s) / double(out_s)."""
     in_s, in_z = _sz(g, node.inputs[0])
     out_s, out_z = _sz(g, node.outputs[0])
     m, sh = quantize_multiplier(float(in_s) / float(out_s), numerics)
@@ -295,6 +300,13 @@ def prepare_concat(node: Node, g: Graph, numerics: Numerics) -> ConcatQuant:
         lo, hi = act_range_q(_act(node), out_s, out_z)
         qs.append(RequantQuant(-in_z, out_z, m, sh, lo, hi))
     return ConcatQuant(tuple(qs))
+
+
+def prepare_pad(node: Node, g: Graph, numerics: Numerics) -> PadQuant:
+    """TFLite pad.cc: int8 PAD pads with the output zero point (PADV2: its quantized value)."""
+    s, z = _sz(g, node.outputs[0])
+    v = z + _round_half_away(_f32(np.float32(node.attrs.value) / np.float32(s)))
+    return PadQuant(int(np.clip(v, INT8_MIN, INT8_MAX)))
 
 
 def prepare_none(node: Node, g: Graph, numerics: Numerics) -> NoQuant:
@@ -595,7 +607,7 @@ PREPARE: dict[Op, Prepare] = {
     Op.RESHAPE: prepare_none,
     Op.TRANSPOSE: prepare_none,
     Op.CONCAT: prepare_concat,
-    Op.PAD: prepare_requant,
+    Op.PAD: prepare_pad,
     Op.SOFTMAX: prepare_softmax,
     Op.QUANTIZE: prepare_quantize,
     Op.DEQUANTIZE: prepare_dequantize,

@@ -1,0 +1,485 @@
+"""numpy interpreter of the IR: float32 ops and int8 ops bit-exact to TFLM / LiteRT.
+
+`run(graph, feeds, numerics="tflm")` executes nodes in order. Per node it picks the int8
+kernel (REFERENCE_S8) when any activation it reads or writes is int8, else the float kernel
+(REFERENCE); the loop has no per-op cases. int8 kernels take the op's params from
+sdk.qparams (the same numbers the C codegen emits), so all profile differences live there
+(or in sdk/qmath.py), never here.
+
+TFLM (profile tflm) vs ai-edge-litert BUILTIN_REF (profile litert), found by reading the
+kernels and measured on single-op models (tests/unit/test_reference_opcases.py):
+  1. Q31 requantization rounding: TFLM double-rounds (SaturatingRoundingDoublingHighMul +
+     RoundingDivideByPOT), LiteRT single-rounds (TFLITE_SINGLE_ROUNDING)
+     -> sdk/qmath.py: requantize(); every conv/fc/add/sub/mul/relu/requant/softmax input
+     scaling goes through it. QuantizeMultiplier clamps shift > 30 only under single
+     rounding -> sdk/qmath.py: quantize_multiplier().
+  2. SOFTMAX: same gemmlowp algorithm, but PreprocessSoftmaxScaling caps the real input
+     multiplier at 2^30-1 (single rounding) vs 2^31-1 -> sdk/qparams.py: prepare_softmax.
+  3. LOGISTIC / TANH: TFLM evaluates gemmlowp fixed-point logistic/tanh on Q4.27 inputs;
+     LiteRT's reference kernels fill a float LUT (1/(1+expf(-x)), tanhf) -> sdk/qparams.py:
+     prepare_logistic / prepare_tanh (both emitted as a 256-entry LUT).
+  4. RELU6: TFLM clamps the input bytes to [in_zp, q(6)] with no requantization; LiteRT's
+     ReluX requantizes in->out then clamps on the output scale -> sdk/qparams.py:
+     prepare_relu6.
+  5. RELU / LEAKY_RELU scale ratio: LiteRT divides the float scales in float before the
+     QuantizeMultiplier, TFLM in double -> sdk/qparams.py: _real_div.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from sdk import qparams as qp
+from sdk.ir import (
+    ACT_RANGE,
+    OPS,
+    Act,
+    BatchNormAttrs,
+    BinaryAttrs,
+    ClipAttrs,
+    Conv2dAttrs,
+    DwConv2dAttrs,
+    FcAttrs,
+    Graph,
+    HardSigmoidAttrs,
+    LeakyReluAttrs,
+    MeanAttrs,
+    NoAttrs,
+    Node,
+    Op,
+    PadAttrs,
+    Pool2dAttrs,
+    ReshapeAttrs,
+    SoftmaxAttrs,
+    TransposeAttrs,
+)
+from sdk.qmath import INT8_MAX, INT8_MIN, Numerics, requantize, round_half_away
+from sdk.qmath import rounding_divide_by_pot as rdpot
+
+F32 = np.float32
+
+
+# ---------------------------------------------------------------- shared geometry
+def _out_hw(h: int, w: int, k: tuple[int, int], stride: tuple[int, int],
+            dil: tuple[int, int], pad: tuple[int, int, int, int]) -> tuple[int, int]:
+    eh, ew = (k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1
+    return ((h + pad[0] + pad[2] - eh) // stride[0] + 1,
+            (w + pad[1] + pad[3] - ew) // stride[1] + 1)
+
+
+def _windows(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
+             dil: tuple[int, int], pad: tuple[int, int, int, int], value: Any = 0
+             ) -> np.ndarray:
+    """[N,H,W,C] -> view [N, OH, OW, KH, KW, C] of the padded input (pad filled with value)."""
+    t, left, b, r = pad
+    xp = np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)), constant_values=value)
+    eh, ew = (k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1
+    win = sliding_window_view(xp, (eh, ew), axis=(1, 2))      # [N,OH',OW',C,eh,ew]
+    win = win[:, ::stride[0], ::stride[1], :, ::dil[0], ::dil[1]]
+    oh, ow = _out_hw(x.shape[1], x.shape[2], k, stride, dil, pad)
+    return win[:, :oh, :ow].transpose(0, 1, 2, 4, 5, 3)
+
+
+def _gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact integer matmul via float64 BLAS: int8-range operands over K taps keep every
+    partial sum below 2^53 (|a*b| <= 256*128, K < 2^37), so the result is exact."""
+    return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+
+
+def _act_f(y: np.ndarray, act: Act) -> np.ndarray:
+    lo, hi = ACT_RANGE[Act(act)]
+    return np.clip(y, lo, hi) if act != Act.NONE else y
+
+
+def _clamp8(y: np.ndarray, lo: int = INT8_MIN, hi: int = INT8_MAX) -> np.ndarray:
+    return np.clip(y, lo, hi).astype(np.int8)
+
+
+def _cdiv(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """C integer division (truncates toward zero)."""
+    q = np.abs(a) // np.abs(b)
+    return np.where((a < 0) != (np.asarray(b) < 0), -q, q)
+
+
+# ---------------------------------------------------------------- float kernels
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs) -> np.ndarray:
+    win = _windows(x.astype(np.float64), w.shape[1:3], a.stride, a.dilation, a.pad)
+    n, oh, ow = win.shape[:3]
+    y = win.reshape(n * oh * ow, -1) @ w.reshape(w.shape[0], -1).T.astype(np.float64)
+    if b is not None:
+        y = y + b
+    return _act_f(y.reshape(n, oh, ow, -1), a.act).astype(F32)
+
+
+def _dw_expand(x: np.ndarray, mult: int) -> np.ndarray:
+    return np.repeat(x, mult, axis=3) if mult > 1 else x
+
+
+def dwconv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwConv2dAttrs
+             ) -> np.ndarray:
+    xe = _dw_expand(x.astype(np.float64), w.shape[3] // x.shape[3])
+    win = _windows(xe, w.shape[1:3], a.stride, a.dilation, a.pad)
+    y = np.einsum("nhwijc,ijc->nhwc", win, w[0].astype(np.float64))
+    if b is not None:
+        y = y + b
+    return _act_f(y, a.act).astype(F32)
+
+
+def fc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: FcAttrs) -> np.ndarray:
+    rows = x.reshape(-1, w.shape[1]).astype(np.float64)
+    y = rows @ w.T.astype(np.float64)
+    if b is not None:
+        y = y + b
+    shape = x.shape[:-1] + (w.shape[0],) if a.keep_num_dims else (rows.shape[0], w.shape[0])
+    return _act_f(y, a.act).reshape(shape).astype(F32)
+
+
+def matmul(x: np.ndarray, y: np.ndarray, a: NoAttrs) -> np.ndarray:
+    return np.matmul(x.astype(np.float64), y.astype(np.float64)).astype(F32)
+
+
+def batchnorm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, mean: np.ndarray,
+              var: np.ndarray, a: BatchNormAttrs) -> np.ndarray:
+    inv = scale / np.sqrt(var.astype(np.float64) + a.epsilon)
+    return ((x - mean) * inv + bias).astype(F32)
+
+
+def _pool_count(x: np.ndarray, a: Pool2dAttrs) -> np.ndarray:
+    ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=np.int64)
+    return _windows(ones, a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))  # [1,OH,OW,1]
+
+
+def avgpool2d(x: np.ndarray, a: Pool2dAttrs) -> np.ndarray:
+    s = _windows(x.astype(np.float64), a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))
+    cnt = a.kernel[0] * a.kernel[1] if a.count_include_pad else _pool_count(x, a)
+    return _act_f(s / cnt, a.act).astype(F32)
+
+
+def maxpool2d(x: np.ndarray, a: Pool2dAttrs) -> np.ndarray:
+    win = _windows(x, a.kernel, a.stride, (1, 1), a.pad, value=-np.inf)
+    return _act_f(win.max(axis=(3, 4)), a.act).astype(F32)
+
+
+def mean(x: np.ndarray, a: MeanAttrs) -> np.ndarray:
+    return np.mean(x.astype(np.float64), axis=a.axes, keepdims=a.keepdims).astype(F32)
+
+
+def add(x: np.ndarray, y: np.ndarray, a: BinaryAttrs) -> np.ndarray:
+    return _act_f(np.add(x, y, dtype=F32), a.act)
+
+
+def sub(x: np.ndarray, y: np.ndarray, a: BinaryAttrs) -> np.ndarray:
+    return _act_f(np.subtract(x, y, dtype=F32), a.act)
+
+
+def mul(x: np.ndarray, y: np.ndarray, a: BinaryAttrs) -> np.ndarray:
+    return _act_f(np.multiply(x, y, dtype=F32), a.act)
+
+
+def div(x: np.ndarray, y: np.ndarray, a: BinaryAttrs) -> np.ndarray:
+    return _act_f(np.divide(x, y, dtype=F32), a.act)
+
+
+def relu(x: np.ndarray, a: NoAttrs) -> np.ndarray:
+    return np.maximum(x, F32(0))
+
+
+def relu6(x: np.ndarray, a: NoAttrs) -> np.ndarray:
+    return np.clip(x, F32(0), F32(6))
+
+
+def clip(x: np.ndarray, a: ClipAttrs) -> np.ndarray:
+    return np.clip(x, F32(a.min), F32(a.max)).astype(F32)
+
+
+def leaky_relu(x: np.ndarray, a: LeakyReluAttrs) -> np.ndarray:
+    return np.where(x >= 0, x, x * F32(a.alpha)).astype(F32)
+
+
+def logistic(x: np.ndarray, a: NoAttrs) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(F32)
+
+
+def tanh(x: np.ndarray, a: NoAttrs) -> np.ndarray:
+    return np.tanh(x.astype(np.float64)).astype(F32)
+
+
+def hard_swish(x: np.ndarray, a: NoAttrs) -> np.ndarray:
+    xd = x.astype(np.float64)
+    return (xd * np.clip(xd + 3.0, 0.0, 6.0) / 6.0).astype(F32)
+
+
+def hard_sigmoid(x: np.ndarray, a: HardSigmoidAttrs) -> np.ndarray:
+    return np.clip(a.alpha * x.astype(np.float64) + a.beta, 0.0, 1.0).astype(F32)
+
+
+def reshape(x: np.ndarray, a: ReshapeAttrs) -> np.ndarray:
+    return x.reshape(a.shape)
+
+
+def transpose(x: np.ndarray, a: TransposeAttrs) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(x, a.perm))
+
+
+def concat(*xs_and_a: Any) -> np.ndarray:
+    *xs, a = xs_and_a
+    return _act_f(np.concatenate(xs, axis=a.axis), a.act).astype(F32)
+
+
+def pad(x: np.ndarray, a: PadAttrs) -> np.ndarray:
+    return np.pad(x, a.pads, constant_values=F32(a.value))
+
+
+def softmax(x: np.ndarray, a: SoftmaxAttrs) -> np.ndarray:
+    z = (x.astype(np.float64) - x.max(axis=a.axis, keepdims=True)) * a.beta
+    e = np.exp(z)
+    return (e / e.sum(axis=a.axis, keepdims=True)).astype(F32)
+
+
+def identity_f(x: np.ndarray, a: NoAttrs) -> np.ndarray:
+    return x.astype(F32)
+
+
+REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
+    Op.CONV2D: conv2d, Op.DWCONV2D: dwconv2d, Op.FC: fc, Op.MATMUL: matmul,
+    Op.BATCHNORM: batchnorm, Op.AVGPOOL2D: avgpool2d, Op.MAXPOOL2D: maxpool2d, Op.MEAN: mean,
+    Op.ADD: add, Op.SUB: sub, Op.MUL: mul, Op.DIV: div, Op.RELU: relu, Op.RELU6: relu6,
+    Op.CLIP: clip, Op.LEAKY_RELU: leaky_relu, Op.LOGISTIC: logistic, Op.TANH: tanh,
+    Op.HARD_SWISH: hard_swish, Op.HARD_SIGMOID: hard_sigmoid, Op.RESHAPE: reshape,
+    Op.TRANSPOSE: transpose, Op.CONCAT: concat, Op.PAD: pad, Op.SOFTMAX: softmax,
+    Op.QUANTIZE: identity_f, Op.DEQUANTIZE: identity_f,
+}
+
+
+# ---------------------------------------------------------------- int8 kernels
+def _requant_out(acc: np.ndarray, q: qp.ConvQuant, numerics: Numerics) -> np.ndarray:
+    y = requantize(acc, q.mult, q.shift, numerics) + q.out_offset
+    return _clamp8(y, q.act_min, q.act_max)
+
+
+def conv2d_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs,
+              q: qp.ConvQuant, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """reference_integer_ops::ConvPerChannel: acc = sum((x + in_offset) * w) + bias."""
+    xo = x.astype(np.int64) + q.in_offset          # padding contributes 0 after the offset
+    win = _windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad)
+    n, oh, ow = win.shape[:3]
+    acc = _gemm(win.reshape(n * oh * ow, -1), w.reshape(w.shape[0], -1).T)
+    if b is not None:
+        acc = acc + b.astype(np.int64)
+    return _requant_out(acc, q, numerics).reshape(n, oh, ow, -1)
+
+
+def dwconv2d_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwConv2dAttrs,
+                q: qp.ConvQuant, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """reference_integer_ops::DepthwiseConvPerChannel (output channel = ic * mult + m)."""
+    xo = _dw_expand(x.astype(np.int64) + q.in_offset, w.shape[3] // x.shape[3])
+    win = _windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad)
+    acc = np.einsum("nhwijc,ijc->nhwc", win.astype(np.float64), w[0].astype(np.float64))
+    acc = np.rint(acc).astype(np.int64)
+    if b is not None:
+        acc = acc + b.astype(np.int64)
+    return _requant_out(acc, q, numerics)
+
+
+def fc_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: FcAttrs, q: qp.ConvQuant,
+          numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """reference_integer_ops::FullyConnected (per-tensor or per-channel)."""
+    rows = x.reshape(-1, w.shape[1]).astype(np.int64) + q.in_offset
+    acc = _gemm(rows, w.T)
+    if b is not None:
+        acc = acc + b.astype(np.int64)
+    shape = x.shape[:-1] + (w.shape[0],) if a.keep_num_dims else (rows.shape[0], w.shape[0])
+    return _requant_out(acc, q, numerics).reshape(shape)
+
+
+def avgpool2d_s8(x: np.ndarray, a: Pool2dAttrs, q: qp.PoolQuant,
+                 numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """reference_integer_ops::AveragePool: sum of valid taps, divided rounding half away."""
+    acc = _windows(x.astype(np.int64), a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))
+    cnt = _pool_count(x, a)
+    y = np.where(acc > 0, _cdiv(acc + cnt // 2, cnt), _cdiv(acc - cnt // 2, cnt))
+    return _clamp8(y, q.act_min, q.act_max)
+
+
+def maxpool2d_s8(x: np.ndarray, a: Pool2dAttrs, q: qp.PoolQuant,
+                 numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    win = _windows(x.astype(np.int64), a.kernel, a.stride, (1, 1), a.pad, value=INT8_MIN - 1)
+    return _clamp8(win.max(axis=(3, 4)), q.act_min, q.act_max)
+
+
+def mean_s8(x: np.ndarray, a: MeanAttrs, q: qp.MeanQuant,
+            numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """Equal quant: reference_ops::Mean (int sum / count, C truncation). Else TFLM's
+    QuantizedMeanOrSum: rescale the sum of (x - zp) by in/out, divide by count."""
+    s = x.astype(np.int64).sum(axis=a.axes, keepdims=a.keepdims)
+    if q.same_q:
+        return _clamp8(_cdiv(s, q.count))
+    acc = s + q.in_offset * q.count
+    y = requantize(acc, q.mult, q.shift, numerics)
+    y = np.where(y > 0, _cdiv(y + q.count // 2, q.count), _cdiv(y - q.count // 2, q.count))
+    return _clamp8(y + q.out_offset, q.act_min, q.act_max)
+
+
+def _add_sub_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.AddQuant,
+                numerics: Numerics, sign: int) -> np.ndarray:
+    """reference_integer_ops::AddElementwise / SubElementwise."""
+    x1 = (x.astype(np.int64) + q.in1_offset) << q.left_shift
+    x2 = (y.astype(np.int64) + q.in2_offset) << q.left_shift
+    s1 = requantize(x1, q.in1_mult, q.in1_shift, numerics)
+    s2 = requantize(x2, q.in2_mult, q.in2_shift, numerics)
+    out = requantize(s1 + sign * s2, q.out_mult, q.out_shift, numerics) + q.out_offset
+    return _clamp8(out, q.act_min, q.act_max)
+
+
+def add_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.AddQuant,
+           numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    return _add_sub_s8(x, y, a, q, numerics, 1)
+
+
+def sub_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.AddQuant,
+           numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    return _add_sub_s8(x, y, a, q, numerics, -1)
+
+
+def mul_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.MulQuant,
+           numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    prod = (x.astype(np.int64) + q.in1_offset) * (y.astype(np.int64) + q.in2_offset)
+    out = requantize(prod, q.mult, q.shift, numerics) + q.out_offset
+    return _clamp8(out, q.act_min, q.act_max)
+
+
+def requant_s8(x: np.ndarray, a: Any, q: qp.RequantQuant,
+               numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """RELU / RELU6 (ReluX): clamp(out_offset + rq(x + in_offset))."""
+    out = requantize(x.astype(np.int64) + q.in_offset, q.mult, q.shift, numerics)
+    return _clamp8(out + q.out_offset, q.act_min, q.act_max)
+
+
+def lut_s8(x: np.ndarray, a: Any, q: qp.LutQuant, numerics: Numerics = Numerics.TFLM
+           ) -> np.ndarray:
+    """LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU: y = lut[x + 128]."""
+    return q.lut[x.astype(np.int64) + 128]
+
+
+def move_s8(x: np.ndarray, a: Any, q: qp.NoQuant, numerics: Numerics = Numerics.TFLM
+            ) -> np.ndarray:
+    """RESHAPE / TRANSPOSE: the float kernel moves int8 bytes unchanged."""
+    return REFERENCE[Op.TRANSPOSE](x, a) if isinstance(a, TransposeAttrs) else x.reshape(a.shape)
+
+
+def concat_s8(*args: Any) -> np.ndarray:
+    """CONCATENATION: inputs whose quant differs from the output's are requantized."""
+    *xs, a, q, numerics = args
+    parts = [x if (r.mult, r.shift) == (1 << 30, 1) and -r.in_offset == r.out_offset
+             else requant_s8(x, a, r, numerics) for x, r in zip(xs, q.inputs)]
+    return np.concatenate(parts, axis=a.axis)
+
+
+def pad_s8(x: np.ndarray, a: PadAttrs, q: qp.PadQuant, numerics: Numerics = Numerics.TFLM
+           ) -> np.ndarray:
+    return np.pad(x, a.pads, constant_values=np.int8(q.pad_value))
+
+
+def softmax_s8(x: np.ndarray, a: SoftmaxAttrs, q: qp.SoftmaxQuant,
+               numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """reference_ops::Softmax<int8,int8> (gemmlowp; last axis)."""
+    xi = x.astype(np.int64)
+    diff = xi - xi.max(axis=-1, keepdims=True)
+    ok = diff >= q.diff_min
+    scaled = requantize(diff, q.input_multiplier, q.input_left_shift, numerics)
+    e = qp.fx_exp_on_negative_values(scaled, 5)                 # Q0.31
+    sum_e = np.where(ok, rdpot(e, 12), 0).sum(axis=-1, keepdims=True)   # Q12.19
+    recip, bits_over = qp.fx_reciprocal(sum_e, 12)
+    prod = qp.srdhm(recip, e)
+    out = rdpot(prod, bits_over + 31 - 8) - 128
+    return np.where(ok, _clamp8(out), np.int8(INT8_MIN)).astype(np.int8)
+
+
+def quantize_s8(x: np.ndarray, a: NoAttrs, q: qp.QuantizeQuant,
+                numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """float -> int8: AffineQuantize, round(x / scale) + zp (half away from zero);
+    int8 -> int8: Requantize."""
+    if q.requant is not None:
+        return requant_s8(x, a, q.requant, numerics)
+    r = round_half_away(x.astype(np.float32) / np.float32(q.scale)).astype(np.int64)
+    return _clamp8(r + q.zero_point)
+
+
+def dequantize_s8(x: np.ndarray, a: NoAttrs, q: qp.DequantizeQuant,
+                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    return (np.float64(q.scale) * (x.astype(np.int64) - q.zero_point)).astype(F32)
+
+
+REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
+    Op.CONV2D: conv2d_s8, Op.DWCONV2D: dwconv2d_s8, Op.FC: fc_s8,
+    Op.AVGPOOL2D: avgpool2d_s8, Op.MAXPOOL2D: maxpool2d_s8, Op.MEAN: mean_s8,
+    Op.ADD: add_s8, Op.SUB: sub_s8, Op.MUL: mul_s8, Op.RELU: requant_s8,
+    Op.RELU6: requant_s8, Op.LEAKY_RELU: lut_s8, Op.LOGISTIC: lut_s8, Op.TANH: lut_s8,
+    Op.HARD_SWISH: lut_s8, Op.RESHAPE: move_s8, Op.TRANSPOSE: move_s8, Op.CONCAT: concat_s8,
+    Op.PAD: pad_s8, Op.SOFTMAX: softmax_s8, Op.QUANTIZE: quantize_s8,
+    Op.DEQUANTIZE: dequantize_s8,
+}
+
+
+# ---------------------------------------------------------------- the interpreter
+def _is_s8_node(node: Node, g: Graph) -> bool:
+    names = [i for k, i in enumerate(node.inputs) if i and k not in OPS[node.op].weights]
+    return any(g.tensors[n].dtype == "int8" for n in names + list(node.outputs))
+
+
+def _feeds(g: Graph, feeds: dict[str, np.ndarray] | list[np.ndarray] | np.ndarray
+           ) -> dict[str, np.ndarray]:
+    if isinstance(feeds, np.ndarray):
+        feeds = [feeds]
+    if not isinstance(feeds, dict):
+        if len(feeds) != len(g.inputs):
+            raise ValueError(f"{len(feeds)} inputs given, graph {g.name!r} has {len(g.inputs)}")
+        feeds = dict(zip(g.inputs, feeds))
+    out = {}
+    for name in g.inputs:
+        if name not in feeds:
+            raise ValueError(f"missing input {name!r}")
+        t, x = g.tensors[name], np.asarray(feeds[name])
+        if tuple(x.shape) != tuple(t.shape) or x.dtype != np.dtype(t.dtype):
+            raise ValueError(f"input {name!r} is {x.dtype}{list(x.shape)}, graph wants "
+                             f"{t.dtype}{list(t.shape)}")
+        out[name] = x
+    return out
+
+
+def prepare_graph(g: Graph, numerics: Numerics | str = Numerics.TFLM) -> list[Any]:
+    """sdk.qparams params of every node (None for float nodes), computed once per run."""
+    n = Numerics(numerics)
+    return [qp.PREPARE[node.op](node, g, n) if _is_s8_node(node, g) else None
+            for node in g.nodes]
+
+
+def run(graph: Graph, feeds: dict[str, np.ndarray] | list[np.ndarray] | np.ndarray, *,
+        numerics: Numerics | str = Numerics.TFLM, intermediate: bool = False,
+        params: list[Any] | None = None) -> dict[str, np.ndarray]:
+    """Execute `graph`; returns outputs by name (every tensor when `intermediate`).
+
+    `params` (from prepare_graph) may be passed to skip the per-run Prepare."""
+    numerics = Numerics(numerics)
+    qs = params if params is not None else prepare_graph(graph, numerics)
+    env: dict[str, np.ndarray] = dict(_feeds(graph, feeds))
+    for node, q in zip(graph.nodes, qs):
+        args = [None if not i else env[i] if i in env else graph.tensors[i].data
+                for i in node.inputs]
+        try:
+            if q is None:
+                out = REFERENCE[node.op](*args, node.attrs)
+            else:
+                out = REFERENCE_S8[node.op](*args, node.attrs, q, numerics)
+        except KeyError as e:
+            raise NotImplementedError(f"node {node.name or node.op}: no reference kernel for "
+                                      f"{node.op} ({'int8' if q else 'float'})") from e
+        outs = out if isinstance(out, tuple) else (out,)
+        for name, val in zip(node.outputs, outs):
+            env[name] = val
+    if intermediate:
+        return env
+    return {name: env[name] for name in graph.outputs}
