@@ -1,0 +1,160 @@
+"""`edgeforge profile DIR --target URI`: run a compiled DIR on any Target and measure it.
+
+The driver is generic over targets.base.Target (QEMU, serial boards, SSH boards, local):
+open (the target checks the model hash), send each input, compare every output byte for
+byte with the host reference (`runtime.reference.run` on DIR/model.tflite with the
+manifest's numerics), then time `runs` invocations after `warmup` and collect per-op counts.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.errors import EdgeforgeError
+from sdk.manifest import Manifest
+from targets import open_target
+from targets.base import Measurement, stats
+
+NP = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
+      "float32": np.float32}
+
+
+def load_samples(m: Manifest, inputs: str | Path | np.ndarray | None, seed: int = 0
+                 ) -> np.ndarray:
+    """[N, *input_shape] samples for the model's (single) input; random if none given."""
+    if len(m.inputs) != 1:
+        raise EdgeforgeError(f"profile drives single-input models; {m.name} has {len(m.inputs)}")
+    spec = m.inputs[0]
+    shape, dt = tuple(spec.shape), NP[spec.dtype]
+    if inputs is None:
+        info = np.iinfo(dt) if np.issubdtype(dt, np.integer) else None
+        rng = np.random.default_rng(seed)
+        if info is None:
+            return rng.standard_normal((1, *shape)).astype(dt)
+        return rng.integers(info.min, info.max + 1, size=(1, *shape)).astype(dt)
+    if isinstance(inputs, np.ndarray):
+        x = inputs
+    else:
+        try:
+            x = np.load(inputs, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise EdgeforgeError(f"{inputs}: cannot read inputs ({e})") from None
+    if tuple(x.shape) == shape:
+        x = x[None]
+    if tuple(x.shape[1:]) != shape:
+        raise EdgeforgeError(f"{inputs}: shape {list(x.shape)}; expected [N, *{list(shape)}] "
+                             "(samples stacked on a new leading axis)")
+    if x.dtype != dt:
+        raise EdgeforgeError(f"{inputs}: dtype {x.dtype}; the model's input is {spec.dtype}")
+    return x
+
+
+def reference_outputs(directory: Path, m: Manifest, x: np.ndarray) -> list[np.ndarray]:
+    """Host reference outputs for one sample, bit-exact to the manifest's numerics profile."""
+    from runtime import reference
+    from sdk.frontends import load
+
+    cache = _GRAPHS.setdefault(str(directory), load(directory / "model.tflite"))
+    out = reference.run(cache, [x], numerics=m.numerics)
+    return [np.asarray(out[name]) for name in cache.outputs]
+
+
+_GRAPHS: dict[str, Any] = {}
+
+
+def _compare(got: list[np.ndarray], want: list[np.ndarray]) -> list[dict[str, Any]]:
+    bad = []
+    for k, (g, w) in enumerate(zip(got, want)):
+        g, w = np.asarray(g), np.asarray(w).reshape(np.asarray(g).shape)
+        if g.dtype != w.dtype or g.tobytes() != w.tobytes():
+            diff = np.abs(g.astype(np.int64) - w.astype(np.int64))
+            bad.append({"output": k, "bytes_differing": int((diff != 0).sum()),
+                        "max_abs_diff": int(diff.max())})
+    return bad
+
+
+def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
+            inputs: str | Path | np.ndarray | None = None, trace: bool = False,
+            verbose: int = 0, **target_options: Any) -> dict[str, Any]:
+    """Open `uri` on DIR, verify outputs on every sample, benchmark; return the JSON report."""
+    directory = Path(directory)
+    m = Manifest.load(directory)
+    if runs < 1 or warmup < 0:
+        raise EdgeforgeError("--runs must be >= 1 and --warmup >= 0")
+    samples = load_samples(m, inputs)
+    mismatches: list[dict[str, Any]] = []
+    with open_target(uri, trace=trace, verbose=verbose, **target_options) as t:
+        device = t.open(directory, m)
+        for n, x in enumerate(samples):
+            got = t.infer([x])
+            want = reference_outputs(directory, m, x)
+            mismatches += [{"sample": n, **b} for b in _compare(got, want)]
+        meas: Measurement = t.benchmark(runs, warmup)
+    report: dict[str, Any] = {
+        "target": uri, "dir": str(directory), "model_sha256": m.model_sha256,
+        "numerics": m.numerics, "samples": len(samples),
+        "outputs_match_reference": not mismatches, "mismatches": mismatches[:20],
+        "runs": runs, "warmup": warmup, "latency_us": stats(meas.latency_us),
+        "per_op": meas.per_op, "device": device, **meas.extra,
+    }
+    if meas.count_unit:
+        report["count_unit"] = meas.count_unit
+        report[meas.count_unit] = stats(meas.counts)
+    return report
+
+
+def print_report(r: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    ok = r["outputs_match_reference"]
+    con.print(f"[bold]{r['target']}[/]  {r['dir']}  model {r['model_sha256'][:16]}  "
+              f"numerics {r['numerics']}")
+    con.print(f"outputs vs host reference on {r['samples']} sample(s): "
+              + ("[green]byte-equal[/]" if ok else f"[red]MISMATCH[/] {r['mismatches'][:3]}"))
+    t = Table(title=f"{r['runs']} runs after {r['warmup']} warmup")
+    t.add_column("metric")
+    for k in ("mean", "std", "min", "p50", "p90", "p99", "max", "first"):
+        t.add_column(k, justify="right")
+    rows = [("latency (us)", r["latency_us"])]
+    unit = r.get("count_unit")
+    if unit:
+        rows.append((unit, r[unit]))
+    for name, s in rows:
+        if s.get("count"):
+            t.add_row(name, *(f"{s[k]:,.1f}" for k in
+                              ("mean", "std", "min", "p50", "p90", "p99", "max", "first")))
+    con.print(t)
+    if r.get("latency_basis"):
+        con.print(f"latency from {r['latency_basis']}")
+    if r["per_op"]:
+        key = unit or "latency_us"
+        total = sum(p.get(key, 0) for p in r["per_op"]) or 1
+        pt = Table(title="per op (last run)")
+        for c in ("#", "op", key, "%"):
+            pt.add_column(c, justify="right" if c != "op" else "left")
+        for p in r["per_op"]:
+            v = p.get(key, 0)
+            pt.add_row(str(p["index"]), str(p["op"]), f"{v:,}", f"{100 * v / total:.1f}")
+        con.print(pt)
+
+
+def cmd_profile(args: Any) -> int:
+    options = {}
+    for k in ("identity", "known_hosts", "accept_new_host_key", "native", "threads"):
+        v = getattr(args, k, None)
+        if v not in (None, False):
+            options[k] = v
+    r = profile(args.dir, args.target, runs=args.runs, warmup=args.warmup, inputs=args.inputs,
+                trace=args.trace, verbose=args.verbose, **options)
+    if args.json:
+        json.dump(r, sys.stdout, indent=2)
+        print()
+    else:
+        print_report(r)
+    return 0 if r["outputs_match_reference"] else 1

@@ -1,0 +1,144 @@
+"""MCU targets: the protocol-driven Target shared by serial boards and QEMU, and SerialTarget.
+
+`McuTarget` does everything after the byte stream exists (boot banner, INFO and the model
+hash check, inputs, invoke, outputs, per-op counts); subclasses only say how to get the
+stream: `SerialTarget` opens a port (the board was flashed by `edgeforge flash`),
+`targets.qemu.QemuTarget` starts an emulator.
+
+    serial:///dev/ttyACM0?baud=921600&board=nucleo-l4r5zi[&boot=0]
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+
+from sdk.errors import DeviceError, EdgeforgeError
+from sdk.manifest import Manifest
+from targets import commands
+from targets.base import Measurement, Target
+from targets.build import Board, load_board
+from targets.protocol import Device
+from targets.transport import Transport, TransportClosed
+
+NP_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
+             "float32": np.float32}
+
+
+class McuTarget(Target):
+    """A device speaking the edgeforge MCU protocol (firmware_templates/PROTOCOL.md)."""
+
+    kind = "mcu"
+
+    def __init__(self, board: Board, *, trace: bool = False, timeout: float = 5.0,
+                 verbose: int = 0, **_: Any):
+        self.board = board
+        self.trace = trace
+        self.timeout = timeout
+        self.verbose = verbose
+        self.dev: Device | None = None
+        self.manifest: Manifest | None = None
+        self.info: commands.DeviceInfo | None = None
+
+    # subclasses: produce a connected byte stream to freshly started firmware
+    def _start(self, artifact: Path) -> tuple[Transport, bool]:
+        """(transport, expect_boot): expect_boot says a BOOT frame is about to arrive."""
+        raise NotImplementedError
+
+    def _why_closed(self) -> str:
+        return ""
+
+    def _call(self, fn, *args):
+        """Run a protocol call; a vanished device becomes one clear DeviceError."""
+        if self.dev is None:
+            raise DeviceError("target not opened")
+        try:
+            return fn(self.dev, *args)
+        except TransportClosed as e:
+            raise DeviceError(f"{self.board.name}: device went away: {e}{self._why_closed()}",
+                              op=e.op) from None
+
+    def open(self, artifact: Path, manifest: Manifest) -> dict[str, Any]:
+        self.manifest = manifest
+        transport, expect_boot = self._start(Path(artifact))
+        self.dev = Device(transport, timeout=self.timeout, trace=self.trace)
+        if expect_boot:
+            try:
+                self.dev.wait_boot()
+            except TransportClosed as e:
+                raise DeviceError(f"{self.board.name}: device went away before booting: "
+                                  f"{e}{self._why_closed()}") from None
+        self.info = self._call(commands.info)
+        if self.info.model_hash != manifest.hash8:
+            raise DeviceError(
+                f"{self.board.name} runs model {self.info.model_hash.hex()}, but {artifact} is "
+                f"{manifest.hash8.hex()}: flash it first (edgeforge flash {artifact} "
+                f"--board {self.board.name})", op="INFO")
+        return {"board": self.board.name, "cpu": self.board.cpu, **self.info.as_dict()}
+
+    def infer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        m = self.manifest
+        assert m is not None and self.info is not None, "open() first"
+        if len(inputs) != len(m.inputs):
+            raise EdgeforgeError(f"model takes {len(m.inputs)} input(s), got {len(inputs)}")
+        for i, (x, spec) in enumerate(zip(inputs, m.inputs)):
+            a = np.asarray(x)
+            if a.size != int(np.prod(spec.shape)) or a.dtype != NP_DTYPES[spec.dtype]:
+                raise EdgeforgeError(f"input {i} ({spec.name}): expected {spec.dtype} "
+                                     f"{spec.shape}, got {a.dtype} {list(a.shape)}")
+            self._call(commands.write_input, i, np.ascontiguousarray(a).tobytes())
+        self._call(commands.invoke, 1, 0)
+        outs = []
+        for i, spec in enumerate(m.outputs):
+            raw = self._call(commands.read_output, i)
+            outs.append(np.frombuffer(raw, NP_DTYPES[spec.dtype]).reshape(spec.shape).copy())
+        return outs
+
+    def benchmark(self, runs: int, warmup: int) -> Measurement:
+        assert self.manifest is not None and self.info is not None, "open() first"
+        counts = self._call(commands.invoke, runs, warmup)
+        per_op_counts = self._call(commands.layer_profile)
+        unit = self.info.counter_unit
+        ops = self.manifest.ops
+        per_op = [{"index": i, "op": ops[i] if i < len(ops) else "?", unit: c}
+                  for i, c in enumerate(per_op_counts)]
+        # a count becomes time at the board's clock; an instruction count assumes 1 IPC
+        hz = self.info.clock_hz or self.board.clock_hz
+        return Measurement(
+            latency_us=[c / hz * 1e6 for c in counts], counts=counts, count_unit=unit,
+            per_op=per_op,
+            extra={"clock_hz": hz, "latency_basis": f"{unit} at {hz / 1e6:g} MHz"
+                   + (", 1 instruction per cycle" if unit == "instructions" else "")})
+
+    def close(self) -> None:
+        if self.dev is not None:
+            self.dev.close()
+            self.dev = None
+
+
+class SerialTarget(McuTarget):
+    """A physical board on a serial port, already flashed (`edgeforge flash`)."""
+
+    kind = "serial"
+
+    def __init__(self, port: str, board: Board, baud: int, expect_boot: bool = False, **kw: Any):
+        super().__init__(board, **kw)
+        self.port, self.baud, self.expect_boot = port, baud, expect_boot
+
+    @classmethod
+    def from_uri(cls, uri: str, **options: Any) -> SerialTarget:
+        u = urlparse(uri)
+        q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+        port = (u.netloc + u.path) or q.get("port", "")
+        if not port or "board" not in q:
+            raise EdgeforgeError(f"{uri}: use serial:///dev/ttyACM0?board=NAME[&baud=921600]")
+        board = load_board(q["board"])
+        baud = int(q.get("baud", board.uart["baud"]))
+        return cls(port, board, baud, expect_boot=q.get("boot") == "1", **options)
+
+    def _start(self, artifact: Path) -> tuple[Transport, bool]:
+        from targets.transport import SerialTransport
+
+        return SerialTransport(self.port, self.baud), self.expect_boot
