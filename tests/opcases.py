@@ -110,20 +110,21 @@ def _out_hw(x: tuple[int, ...], k: tuple[int, int], s: tuple[int, int], d: tuple
 
 def _conv(name: str, x: tuple[int, ...], cout: int, k: tuple[int, int], s=(1, 1), d=(1, 1),
           padding: str | tuple[int, int, int, int] = "SAME", act: Act = Act.NONE,
-          per_channel: bool = True, note: str = "") -> _Spec:
+          per_channel: bool = True, note: str = "", bias: bool = True) -> _Spec:
     pad = _pads(x, k, s, d, padding) if isinstance(padding, str) else padding
     oh, ow = _out_hw(x, k, s, d, pad)
     return _Spec(name, Op.CONV2D, Conv2dAttrs(s, pad, d, act), [x], (x[0], oh, ow, cout),
-                 weight=(cout, k[0], k[1], x[3]), per_channel=per_channel, note=note)
+                 weight=(cout, k[0], k[1], x[3]), per_channel=per_channel, note=note,
+                 bias=bias)
 
 
 def _dw(name: str, x: tuple[int, ...], mult: int, k: tuple[int, int], s=(1, 1), d=(1, 1),
-        padding: str = "SAME", act: Act = Act.NONE, note: str = "") -> _Spec:
+        padding: str = "SAME", act: Act = Act.NONE, note: str = "", bias: bool = True) -> _Spec:
     pad = _pads(x, k, s, d, padding)
     oh, ow = _out_hw(x, k, s, d, pad)
     cout = x[3] * mult
     return _Spec(name, Op.DWCONV2D, DwConv2dAttrs(s, pad, d, mult, act), [x],
-                 (x[0], oh, ow, cout), weight=(1, k[0], k[1], cout), note=note)
+                 (x[0], oh, ow, cout), weight=(1, k[0], k[1], cout), note=note, bias=bias)
 
 
 def _pool(name: str, op: Op, x: tuple[int, ...], k: tuple[int, int], s: tuple[int, int],
@@ -151,7 +152,10 @@ def _specs() -> list[_Spec]:
         _conv("conv_per_tensor", x8, 4, (3, 3), per_channel=False, note="one weight scale"),
         _conv("conv_explicit_pad", x8, 4, (3, 3), padding=(1, 0, 2, 1),
               note="pad not SAME/VALID: written as PAD + VALID conv"),
+        _conv("conv_nobias", x8, 4, (3, 3), bias=False,
+              note='bias input "" (the .tflite gets a zero bias: LiteRT requires one)'),
         _dw("dwconv_m1_same", x6, 1, (3, 3)),
+        _dw("dwconv_nobias", x6, 1, (3, 3), bias=False, note='bias input ""'),
         _dw("dwconv_m2_valid", x6, 2, (3, 3), padding="VALID", note="depth multiplier 2"),
         _dw("dwconv_s2_relu6", x6, 1, (3, 3), s=(2, 2), act=Act.RELU6),
         _dw("dwconv_dilation2", x6, 1, (3, 3), d=(2, 2)),
@@ -245,6 +249,8 @@ def _float_graph(sp: _Spec, rng: np.random.Generator) -> Graph:
         if sp.bias:
             g.const("b", rng.normal(0, 0.2, (cout,)).astype(np.float32))
             ins.append("b")
+        else:
+            ins.append("")   # the IR's absent-optional-input marker
     g.add_tensor(Tensor("y", sp.out, "float32"))
     g.nodes.append(Node(sp.op, tuple(ins), ("y",), sp.attrs, f"{sp.op.value.lower()}_0"))
     g.inputs, g.outputs = names, ["y"]

@@ -185,11 +185,27 @@ def _io(w: _Writer, n: Node) -> tuple[list[int], list[int]]:
     return [w.tensor(i) for i in n.inputs], [w.tensor(o) for o in n.outputs]
 
 
+def _with_bias(w: _Writer, n: Node, ins: list[int]) -> list[int]:
+    """LiteRT's conv kernels require a bias (int8: `has_bias`), so an absent one is written
+    as zeros: int32 with scale in_scale * w_scale for int8 graphs, float32 otherwise."""
+    if len(ins) > 2 and ins[2] >= 0:
+        return ins
+    x, wt = w.g.tensors[n.inputs[0]], w.g.tensors[n.inputs[1]]
+    cout = wt.shape[0] if n.op == Op.CONV2D else wt.shape[3]
+    if wt.quant is not None and x.quant is not None:
+        scale = (x.quant.scale[0] * np.broadcast_to(wt.quant.scale, (cout,))).astype(np.float32)
+        q = QuantParams(scale, np.zeros(cout, np.int64), 0)
+        b = w.const(f"{n.outputs[0]}/zero_bias", np.zeros(cout, np.int32), q)
+    else:
+        b = w.const(f"{n.outputs[0]}/zero_bias", np.zeros(cout, np.float32))
+    return ins[:2] + [b]
+
+
 def export_conv(w: _Writer, n: Node) -> None:
     a, wt = n.attrs, w.g.tensors[n.inputs[1]]
     code, x = _padding(w, n, (wt.shape[1], wt.shape[2]), a.stride, a.dilation, "zero")
     ins, outs = _io(w, n)
-    w.emit("CONV_2D", [x] + ins[1:], outs, "Conv2DOptions", _opts(
+    w.emit("CONV_2D", _with_bias(w, n, [x] + ins[1:]), outs, "Conv2DOptions", _opts(
         "Conv2DOptionsT", padding=code, strideH=a.stride[0], strideW=a.stride[1],
         dilationHFactor=a.dilation[0], dilationWFactor=a.dilation[1],
         fusedActivationFunction=_act(a.act)))
@@ -199,7 +215,7 @@ def export_dwconv(w: _Writer, n: Node) -> None:
     a, wt = n.attrs, w.g.tensors[n.inputs[1]]
     code, x = _padding(w, n, (wt.shape[1], wt.shape[2]), a.stride, a.dilation, "zero")
     ins, outs = _io(w, n)
-    w.emit("DEPTHWISE_CONV_2D", [x] + ins[1:], outs, "DepthwiseConv2DOptions", _opts(
+    w.emit("DEPTHWISE_CONV_2D", _with_bias(w, n, [x] + ins[1:]), outs, "DepthwiseConv2DOptions", _opts(
         "DepthwiseConv2DOptionsT", padding=code, strideH=a.stride[0], strideW=a.stride[1],
         dilationHFactor=a.dilation[0], dilationWFactor=a.dilation[1],
         depthMultiplier=a.depth_multiplier, fusedActivationFunction=_act(a.act)))

@@ -220,6 +220,10 @@ def test_opcase_runs_in_litert_and_tflm(case, tmp_path):
     if case.name.endswith("explicit_pad"):   # written as PAD(V2) + VALID op
         assert [n.op for n in g2.nodes] == [Op.PAD, case.op]
         assert g2.nodes[1].attrs.pad == (0, 0, 0, 0)
+    elif case.name in ("conv_nobias", "dwconv_nobias"):   # written with a zero bias
+        bias = g2.tensors[g2.nodes[0].inputs[2]]
+        assert case.node.inputs[2] == "" and not bias.data.any()
+        assert bias.dtype == ("int32" if case.dtype == "int8" else "float32")
     else:
         assert_same_ir(case.graph, g2)
     y = case.graph.tensors[case.graph.outputs[0]]
