@@ -473,7 +473,8 @@ def run(graph: Graph, feeds: dict[str, np.ndarray] | list[np.ndarray] | np.ndarr
             if q is None:
                 out = REFERENCE[node.op](*args, node.attrs)
             else:
-                out = REFERENCE_S8[node.op](*args, node.attrs, q, numerics)
+                rnd = qp.rounding(node.op, numerics)     # per-op Q31 rounding mode
+                out = REFERENCE_S8[node.op](*args, node.attrs, q, rnd)
         except KeyError as e:
             raise NotImplementedError(f"node {node.name or node.op}: no reference kernel for "
                                       f"{node.op} ({'int8' if q else 'float'})") from e

@@ -151,6 +151,26 @@ class NoQuant:                   # RESHAPE, TRANSPOSE: bytes move, values do not
     pass
 
 
+# ---------------------------------------------------------------- rounding per op
+# The Q31 requantization rounding each int8 kernel uses, per profile; this is the value to
+# pass as sdk.qmath.requantize's / quantize_multiplier's `numerics` for that op.
+#   tflm: double rounding everywhere (TFLM's common.h without TFLITE_SINGLE_ROUNDING).
+#   litert: ai-edge-litert 2.x is built WITHOUT TFLITE_SINGLE_ROUNDING -- its BUILTIN_REF
+#     conv/depthwise/add/softmax double-round (measured: TFLM-identical bytes on KWS and
+#     ResNet-8) -- but its FULLY_CONNECTED int8 path single-rounds (measured on the same
+#     models' FC layers: single rounding 0 diffs / 80 inputs, double rounding 5).
+SINGLE_ROUNDING_OPS: dict[Numerics, frozenset[Op]] = {
+    Numerics.TFLM: frozenset(),
+    Numerics.LITERT: frozenset({Op.FC}),
+}
+
+
+def rounding(op: Op, numerics: Numerics | str) -> Numerics:
+    """The rounding mode (as a Numerics value) op's kernel uses under profile `numerics`."""
+    single = op in SINGLE_ROUNDING_OPS[Numerics(numerics)]
+    return Numerics.LITERT if single else Numerics.TFLM
+
+
 # ---------------------------------------------------------------- helpers
 def _sz(g: Graph, name: str) -> tuple[float, int]:
     t = g.tensors[name]
@@ -176,10 +196,11 @@ def _f32(x: float) -> float:
 def prepare_conv(node: Node, g: Graph, numerics: Numerics) -> ConvQuant:
     """PopulateConvolutionQuantizationParams (kernel_util.cc), same in TFLM and LiteRT:
     per channel, double(in_scale) * double(w_scale[c]) / double(out_scale)."""
+    rnd = rounding(node.op, numerics)
     in_s, in_z = _sz(g, node.inputs[0])
     out_s, out_z = _sz(g, node.outputs[0])
     w_s = g.tensors[node.inputs[1]].quant.scale.astype(np.float64)
-    mult, shift = quantize_multipliers(in_s * w_s / out_s, numerics)
+    mult, shift = quantize_multipliers(in_s * w_s / out_s, rnd)
     lo, hi = _out_range(node, g)
     return ConvQuant(-in_z, out_z, mult, shift, lo, hi)
 
@@ -193,11 +214,12 @@ def prepare_mean(node: Node, g: Graph, numerics: Numerics) -> MeanQuant:
     """TFLM reduce_common.cc EvalIntegerMean: equal input/output quant -> integer mean
     (reference_ops::Mean, sum / count truncating); else QuantizedMeanOrSum with
     multiplier = in_scale / out_scale. LiteRT's reference MEAN takes the same two paths."""
+    rnd = rounding(node.op, numerics)
     in_s, in_z = _sz(g, node.inputs[0])
     out_s, out_z = _sz(g, node.outputs[0])
     shape = g.tensors[node.inputs[0]].shape
     count = int(np.prod([shape[a] for a in node.attrs.axes]))
-    mult, shift = quantize_multiplier(float(in_s) / float(out_s), numerics)
+    mult, shift = quantize_multiplier(float(in_s) / float(out_s), rnd)
     same = (np.float32(in_s) == np.float32(out_s)) and in_z == out_z
     return MeanQuant(-in_z, out_z, mult, shift, count, bool(same), INT8_MIN, INT8_MAX)
 
@@ -208,23 +230,25 @@ ADD_LEFT_SHIFT = 20   # TFLite add.cc / sub.cc: int8 inputs are shifted left by 
 
 def prepare_add(node: Node, g: Graph, numerics: Numerics) -> AddQuant:
     """TFLite/TFLM PrepareGeneralSubOp / CalculateOpDataAdd (all in double)."""
+    rnd = rounding(node.op, numerics)
     s1, z1 = _sz(g, node.inputs[0])
     s2, z2 = _sz(g, node.inputs[1])
     so, zo = _sz(g, node.outputs[0])
     twice_max = 2.0 * max(s1, s2)
-    m1, sh1 = quantize_multiplier(s1 / twice_max, numerics)
-    m2, sh2 = quantize_multiplier(s2 / twice_max, numerics)
-    mo, sho = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * so), numerics)
+    m1, sh1 = quantize_multiplier(s1 / twice_max, rnd)
+    m2, sh2 = quantize_multiplier(s2 / twice_max, rnd)
+    mo, sho = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * so), rnd)
     lo, hi = _out_range(node, g)
     return AddQuant(-z1, -z2, zo, ADD_LEFT_SHIFT, m1, sh1, m2, sh2, mo, sho, lo, hi)
 
 
 def prepare_mul(node: Node, g: Graph, numerics: Numerics) -> MulQuant:
     """TFLite mul.cc: double(s1) * double(s2) / double(s_out)."""
+    rnd = rounding(node.op, numerics)
     s1, z1 = _sz(g, node.inputs[0])
     s2, z2 = _sz(g, node.inputs[1])
     so, zo = _sz(g, node.outputs[0])
-    m, sh = quantize_multiplier(s1 * s2 / so, numerics)
+    m, sh = quantize_multiplier(s1 * s2 / so, rnd)
     lo, hi = _out_range(node, g)
     return MulQuant(-z1, -z2, zo, m, sh, lo, hi)
 
@@ -234,9 +258,10 @@ def _rescale(node: Node, g: Graph, numerics: Numerics, lo_f: float, hi_f: float
              ) -> RequantQuant:
     """Requantize in -> out and clamp to [lo_f, hi_f] (float bounds, on the output scale),
     as TFLite's ReluX: act = zp + roundf(f / scale) in float."""
+    rnd = rounding(node.op, numerics)
     in_s, in_z = _sz(g, node.inputs[0])
     out_s, out_z = _sz(g, node.outputs[0])
-    m, sh = quantize_multiplier(_real_div(in_s, out_s, numerics), numerics)
+    m, sh = quantize_multiplier(_real_div(in_s, out_s, numerics), rnd)
     lo = INT8_MIN if lo_f == -math.inf else max(
         INT8_MIN, out_z + _round_half_away(_f32(np.float32(lo_f) / np.float32(out_s))))
     hi = INT8_MAX if hi_f == math.inf else min(
@@ -273,9 +298,10 @@ def prepare_relu6(node: Node, g: Graph, numerics: Numerics) -> RequantQuant:
 
 def prepare_requant(node: Node, g: Graph, numerics: Numerics) -> RequantQuant:
     """int8 -> int8 rescale (QUANTIZE requant): double(in_s) / double(out_s)."""
+    rnd = rounding(node.op, numerics)
     in_s, in_z = _sz(g, node.inputs[0])
     out_s, out_z = _sz(g, node.outputs[0])
-    m, sh = quantize_multiplier(float(in_s) / float(out_s), numerics)
+    m, sh = quantize_multiplier(float(in_s) / float(out_s), rnd)
     return RequantQuant(-in_z, out_z, m, sh, INT8_MIN, INT8_MAX)
 
 
@@ -292,11 +318,12 @@ def prepare_dequantize(node: Node, g: Graph, numerics: Numerics) -> DequantizeQu
 
 
 def prepare_concat(node: Node, g: Graph, numerics: Numerics) -> ConcatQuant:
+    rnd = rounding(node.op, numerics)
     out_s, out_z = _sz(g, node.outputs[0])
     qs = []
     for name in node.inputs:
         in_s, in_z = _sz(g, name)
-        m, sh = quantize_multiplier(float(in_s) / float(out_s), numerics)
+        m, sh = quantize_multiplier(float(in_s) / float(out_s), rnd)
         lo, hi = act_range_q(_act(node), out_s, out_z)
         qs.append(RequantQuant(-in_z, out_z, m, sh, lo, hi))
     return ConcatQuant(tuple(qs))
@@ -349,12 +376,13 @@ def _fixed_act_params(in_s: float) -> tuple[int, int, int]:
 def prepare_logistic(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
     """LiteRT (BUILTIN_REF) SigmoidPrepare: float LUT. TFLM: gemmlowp::logistic in Q4.27
     (reference_integer_ops::Logistic), tabulated here over all 256 inputs."""
+    rnd = rounding(node.op, numerics)
     if numerics == Numerics.LITERT:
         return LutQuant(_float_lut(node, g, _sigmoid_f32))
     in_s, in_z = _sz(g, node.inputs[0])
     mult, left_shift, radius = _fixed_act_params(in_s)
     x = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64) - in_z
-    q4 = requantize(x, mult, left_shift, numerics)
+    q4 = requantize(x, mult, left_shift, rnd)
     y = rounding_divide_by_pot(fx_logistic(q4, 4), 31 - 8) - 128
     y = np.where(x <= -radius, INT8_MIN, np.where(x >= radius, INT8_MAX, y))
     return LutQuant(np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8))
@@ -362,12 +390,13 @@ def prepare_logistic(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
 
 def prepare_tanh(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
     """LiteRT (BUILTIN_REF) TanhPrepare: float LUT. TFLM: gemmlowp::tanh in Q4.27."""
+    rnd = rounding(node.op, numerics)
     if numerics == Numerics.LITERT:
         return LutQuant(_float_lut(node, g, _tanh_f32))
     in_s, in_z = _sz(g, node.inputs[0])
     mult, left_shift, radius = _fixed_act_params(in_s)
     x = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64) - in_z
-    q4 = requantize(x, mult, left_shift, numerics)
+    q4 = requantize(x, mult, left_shift, rnd)
     y = rounding_divide_by_pot(fx_tanh(q4, 4), 31 - 7)
     y = np.where(x <= -radius, INT8_MIN, np.where(x >= radius, INT8_MAX, y))
     return LutQuant(np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8))
@@ -375,12 +404,13 @@ def prepare_tanh(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
 
 def prepare_hard_swish(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
     """reference_ops::HardSwish<int8> (both runtimes), int16 fixed point, tabulated."""
+    rnd = rounding(node.op, numerics)
     in_s, in_z = _sz(g, node.inputs[0])
     out_s, out_z = _sz(g, node.outputs[0])
     hires_s = np.float32(1.0 / 128.0) * np.float32(in_s)
     reluish_s = np.float32(3.0 / 32768.0)
-    om32, oexp = quantize_multiplier(_f32(hires_s / np.float32(out_s)), numerics)
-    rm32, rexp = quantize_multiplier(_f32(hires_s / reluish_s), numerics)
+    om32, oexp = quantize_multiplier(_f32(hires_s / np.float32(out_s)), rnd)
+    rm32, rexp = quantize_multiplier(_f32(hires_s / reluish_s), rnd)
     om, rm = _downscale_int16(om32), _downscale_int16(rm32)
     x = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64) - in_z
     hires = _wrap16(x * 128)
@@ -402,13 +432,14 @@ def prepare_hard_swish(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
 def prepare_leaky_relu(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
     """reference_ops::QuantizeLeakyRelu: identity or alpha requant by the input's sign.
     TFLM: double(in_s * alpha / out_s) computed in float; LiteRT the same expression."""
+    rnd = rounding(node.op, numerics)
     in_s, in_z = _sz(g, node.inputs[0])
     out_s, out_z = _sz(g, node.outputs[0])
     alpha = np.float32(node.attrs.alpha)
-    ma, sa = quantize_multiplier(_f32(np.float32(in_s) * alpha / np.float32(out_s)), numerics)
-    mi, si = quantize_multiplier(_real_div(in_s, out_s, numerics), numerics)
+    ma, sa = quantize_multiplier(_f32(np.float32(in_s) * alpha / np.float32(out_s)), rnd)
+    mi, si = quantize_multiplier(_real_div(in_s, out_s, numerics), rnd)
     x = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64) - in_z
-    y = np.where(x >= 0, requantize(x, mi, si, numerics), requantize(x, ma, sa, numerics))
+    y = np.where(x >= 0, requantize(x, mi, si, rnd), requantize(x, ma, sa, rnd))
     return LutQuant(np.clip(y + out_z, INT8_MIN, INT8_MAX).astype(np.int8))
 
 
@@ -422,10 +453,12 @@ def calculate_input_radius(int_bits: int, left_shift: int, total_bits: int = 31)
 
 def prepare_softmax(node: Node, g: Graph, numerics: Numerics) -> SoftmaxQuant:
     """PreprocessSoftmaxScaling (quantization_util.cc) with kScaledDiffIntegerBits = 5.
-    The cap on the real multiplier differs: (1<<31)-1 (double rounding, TFLM) vs (1<<30)-1
-    (TFLITE_SINGLE_ROUNDING, LiteRT)."""
+    The cap on the real multiplier is (1<<31)-1 under double rounding, (1<<30)-1 under
+    TFLITE_SINGLE_ROUNDING."""
+    rnd = rounding(node.op, numerics)
     in_s, _ = _sz(g, node.inputs[0])
-    cap = float((1 << 30) - 1) if numerics == Numerics.LITERT else float((1 << 31) - 1)
+    single = rnd == Numerics.LITERT
+    cap = float((1 << 30) - 1) if single else float((1 << 31) - 1)
     real = min(float(node.attrs.beta) * float(in_s) * (1 << (31 - 5)), cap)
     mult, left_shift = quantize_multiplier(real, numerics)   # QuantizeMultiplierGreaterThanOne
     diff_min = -calculate_input_radius(5, left_shift, 31)
