@@ -74,7 +74,8 @@ class Pipe(ABC):
                     continue
                 raise DeviceError(f"{self.where}: agent connection lost: {e}") from None
             if not chunk:
-                raise DeviceError(f"{self.where}: agent exited: {self.stderr_tail() or 'no output'}")
+                tail = self.stderr_tail() or "no output"
+                raise DeviceError(f"{self.where}: agent exited: {tail}")
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
         return line

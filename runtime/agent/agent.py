@@ -179,7 +179,8 @@ def _import_runtime(name, modname):
     mod = importlib.import_module(modname)
     if name == "tensorflow":
         lite = mod.lite
-        return lite.Interpreter, getattr(getattr(lite, "experimental", None), "OpResolverType", None)
+        experimental = getattr(lite, "experimental", None)
+        return lite.Interpreter, getattr(experimental, "OpResolverType", None)
     return mod.Interpreter, getattr(mod, "OpResolverType", None)
 
 
@@ -305,7 +306,7 @@ def _manifest(directory):
 def build_native(directory, harness):
     """cc -O3 the uploaded C package with the harness; cached by source hash."""
     cdir = os.path.join(directory, "c")
-    sources = sorted(glob.glob(os.path.join(cdir, "*.c")) + glob.glob(os.path.join(cdir, "*", "*.c")))
+    sources = sorted(glob.glob(os.path.join(cdir, "**", "*.c"), recursive=True))
     if not sources:
         raise AgentError("%s has no C package (c/*.c): compile the model first" % directory)
     if not os.path.exists(harness):

@@ -1,0 +1,232 @@
+"""`edgeforge fleet profile DIR --inventory hosts.toml`: one model, many boards, one table.
+
+Inventory (TOML):
+    [defaults]                      # optional, applies to every host
+    identity = "~/.ssh/id_ed25519"
+    known_hosts = "~/.ssh/known_hosts"
+    timeout = 300                   # seconds for the whole profile of one host
+    [[host]]
+    name = "pi4"
+    uri = "ssh://pi@10.0.0.5"
+    python = "/usr/bin/python3"     # optional: interpreter with numpy + a TFLite runtime
+    dir = "~/.edgeforge"            # optional: base directory on the device
+    native = false                  # optional: compile the C package on the device
+    accept_new_host_key = false
+
+Hosts are profiled concurrently (at most --parallel at once), each under its own timeout;
+a host that fails or times out becomes an error entry and the others carry on.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import inspect
+import json
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.errors import EdgeforgeError
+from sdk.manifest import Manifest
+from targets.base import stats
+
+HOST_KEYS = {"name", "uri", "identity", "known_hosts", "accept_new_host_key", "python", "dir",
+             "native", "threads", "timeout", "passphrase"}
+DEFAULT_TIMEOUT = 300.0
+
+
+@dataclass
+class Host:
+    name: str
+    uri: str
+    timeout: float = DEFAULT_TIMEOUT
+    options: dict[str, Any] = field(default_factory=dict)   # passed to open_target
+
+
+def load_inventory(path: str | Path, defaults: dict[str, Any] | None = None) -> list[Host]:
+    """hosts.toml -> hosts; CLI `defaults` < [defaults] table < the host's own keys."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise EdgeforgeError(f"{path}: inventory not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise EdgeforgeError(f"{path}: not valid TOML ({e})") from None
+    hosts = raw.get("host")
+    if not isinstance(hosts, list) or not hosts:
+        raise EdgeforgeError(f"{path}: no [[host]] entries (each needs name and uri)")
+    base = {k: v for k, v in (defaults or {}).items() if v not in (None, False)}
+    base.update(raw.get("defaults", {}))
+    out: list[Host] = []
+    for i, h in enumerate(hosts):
+        entry = {**base, **h}
+        unknown = set(entry) - HOST_KEYS
+        if unknown:
+            raise EdgeforgeError(f"{path}: host {i + 1}: unknown key(s) {sorted(unknown)}; "
+                                 f"allowed: {sorted(HOST_KEYS)}")
+        if not entry.get("name") or not entry.get("uri"):
+            raise EdgeforgeError(f"{path}: host {i + 1} needs both name and uri")
+        name, uri = str(entry.pop("name")), str(entry.pop("uri"))
+        if any(x.name == name for x in out):
+            raise EdgeforgeError(f"{path}: host name {name!r} appears twice")
+        timeout = float(entry.pop("timeout", DEFAULT_TIMEOUT))
+        entry.setdefault("timeout", min(timeout, 120.0))   # per agent request
+        out.append(Host(name, uri, timeout, entry))
+    return out
+
+
+def default_inputs(manifest: Manifest, n: int = 3, seed: int = 0) -> np.ndarray:
+    """Deterministic [n, *shape] inputs in the model's input dtype, the same on every host."""
+    spec = manifest.inputs[0]
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(spec.dtype)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return rng.integers(info.min, int(info.max) + 1, size=(n, *spec.shape), dtype=dt)
+    return rng.standard_normal((n, *spec.shape)).astype(dt)
+
+
+def _reference(artifact: Path, samples: np.ndarray, numerics: str) -> list[list[np.ndarray]]:
+    """Host-side expected outputs: LiteRT's reference kernels for the litert profile."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_path=str(artifact / "model.tflite"),
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    out = []
+    for x in samples:
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        out.append([it.get_tensor(d["index"]).copy() for d in it.get_output_details()])
+    return out
+
+
+def profile_target(artifact: Path, uri: str, runs: int, warmup: int, inputs: np.ndarray,
+                   **options: Any) -> dict[str, Any]:
+    """Profile on one target: targets.profile.profile (H6) when it takes target options,
+    else open/infer/benchmark here with the LiteRT reference check."""
+    try:
+        from targets.profile import profile
+        params = inspect.signature(profile).parameters
+        if "options" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return profile(artifact, uri, runs=runs, warmup=warmup, inputs=inputs, **options)
+    except ImportError:
+        pass
+    from targets import open_target
+
+    manifest = Manifest.load(artifact)
+    with open_target(uri, **options) as target:
+        device = target.open(artifact, manifest)
+        got = [target.infer([x]) for x in inputs]
+        m = target.benchmark(runs, warmup)
+    numerics = getattr(target, "numerics", manifest.numerics)
+    match = None
+    if numerics == "litert":
+        ref = _reference(artifact, inputs, numerics)
+        match = all(np.array_equal(a, b) for g, r in zip(got, ref) for a, b in zip(g, r))
+    return {"target": uri, "device": device, "latency_us": stats(m.latency_us),
+            "outputs_match_reference": match, "extra": m.extra}
+
+
+def _summary(name: str, uri: str, res: dict[str, Any], seconds: float) -> dict[str, Any]:
+    extra = res.get("extra") or res.get("measurement", {}).get("extra", {})
+    dev = res.get("device") or {}
+    return {"name": name, "uri": uri, "ok": True, "seconds": round(seconds, 2),
+            "board": (dev.get("board") or extra.get("board") or {}).get("model"),
+            "arch": dev.get("arch") or extra.get("arch"),
+            "runtime": extra.get("runtime"), "runtime_version": extra.get("runtime_version"),
+            "latency_us": res.get("latency_us") or res.get("latency"),
+            "peak_rss_kb": extra.get("peak_rss_kb"), "max_lsb_diff": extra.get("max_lsb_diff"),
+            "outputs_match_reference": res.get("outputs_match_reference")}
+
+
+def fleet_profile(artifact: Path, hosts: list[Host], runs: int = 10, warmup: int = 1,
+                  parallel: int = 4, inputs: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Profile every host concurrently; one entry per host, in inventory order, errors inline."""
+    manifest = Manifest.load(artifact)
+    inputs = default_inputs(manifest) if inputs is None else inputs
+    started: dict[str, float] = {}
+
+    def work(h: Host) -> dict[str, Any]:
+        started[h.name] = time.monotonic()
+        res = profile_target(artifact, h.uri, runs, warmup, inputs, **h.options)
+        return _summary(h.name, h.uri, res, time.monotonic() - started[h.name])
+
+    results: dict[str, dict[str, Any]] = {}
+    pool = cf.ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="fleet")
+    futures = {pool.submit(work, h): h for h in hosts}
+    try:
+        while len(results) < len(hosts):
+            done, _ = cf.wait([f for f, h in futures.items() if h.name not in results],
+                              timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            for f in done:
+                h = futures[f]
+                try:
+                    results[h.name] = f.result()
+                except Exception as e:  # noqa: BLE001 -- one host's failure is its own entry
+                    msg = str(e) if isinstance(e, EdgeforgeError) else f"{type(e).__name__}: {e}"
+                    results[h.name] = {"name": h.name, "uri": h.uri, "ok": False, "error": msg}
+            now = time.monotonic()
+            for f, h in futures.items():
+                if h.name not in results and h.name in started \
+                        and now - started[h.name] > h.timeout:
+                    results[h.name] = {"name": h.name, "uri": h.uri, "ok": False,
+                                       "error": f"timed out after {h.timeout:.0f} s"}
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return [results[h.name] for h in hosts]
+
+
+def print_table(entries: list[dict[str, Any]], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("host", "board", "arch", "runtime", "mean µs", "p50 µs", "p99 µs", "peak RSS kB",
+                "max LSB", "outputs", "error"):
+        t.add_column(col, justify="right" if "µs" in col or "kB" in col else "left")
+    for e in entries:
+        if not e["ok"]:
+            t.add_row(e["name"], "", "", "", "", "", "", "", "", "", f"[red]{e['error']}[/red]")
+            continue
+        lat = e.get("latency_us") or {}
+        match = e.get("outputs_match_reference")
+        t.add_row(e["name"], str(e.get("board") or ""), str(e.get("arch") or ""),
+                  f"{e.get('runtime') or ''} {e.get('runtime_version') or ''}".strip(),
+                  f"{lat.get('mean', 0):.1f}", f"{lat.get('p50', 0):.1f}",
+                  f"{lat.get('p99', 0):.1f}", str(e.get("peak_rss_kb") or ""),
+                  str(e.get("max_lsb_diff") if e.get("max_lsb_diff") is not None else ""),
+                  {True: "[green]match[/green]", False: "[red]MISMATCH[/red]"}.get(match, "?"),
+                  "")
+    Console(stderr=False).print(t)
+
+
+def cmd_fleet(args: Any) -> int:
+    if args.fleet_command != "profile":
+        raise EdgeforgeError(f"unknown fleet command {args.fleet_command!r}")
+    artifact = Path(args.dir)
+    manifest = Manifest.load(artifact)
+    hosts = load_inventory(args.inventory, {
+        "identity": args.identity, "known_hosts": args.known_hosts,
+        "accept_new_host_key": args.accept_new_host_key})
+    entries = fleet_profile(artifact, hosts, args.runs, args.warmup, args.parallel)
+    if args.json:
+        print(json.dumps({"dir": str(artifact), "model_sha256": manifest.model_sha256,
+                          "hosts": entries}, indent=2, default=_jsonable))
+    else:
+        print_table(entries, f"{manifest.name} ({manifest.model_sha256[:16]}) on "
+                             f"{len(hosts)} host(s)")
+    return 0 if all(e["ok"] for e in entries) else 1
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    return repr(o)
