@@ -266,13 +266,17 @@ class Share:
 class GraphPlan:
     """The arena plan of an int8 IR graph, as codegen and the manifest consume it.
 
-    Codegen MUST emit the nodes in `order` (indices into graph.nodes; for a chain, and for
-    KWS / ResNet-8, it is simply 0..n-1) and address tensor t as arena + tensors[t].offset.
-    Node `i`'s kernel scratch (if any) is arena[scratch[i][0] : +scratch[i][1]].
+    Codegen MUST run the nodes in `order` (indices into graph.nodes). plan_graph only leaves
+    the graph's own order when another one gives a strictly smaller arena (never for a chain,
+    nor for KWS / ResNet-8); `plan.schedule(graph)` returns the graph with its nodes in plan
+    order (the same object when nothing moved), so emitters can simply walk its nodes.
+    Tensor t lives at arena + offsets[t] (== tensors[t].offset); `size` is the arena bytes.
+    A node's kernel scratch (if any) is arena[scratch[out][0] : +scratch[out][1]], keyed by
+    the node's first output tensor name.
     """
     order: list[int]                # schedule: node indices into graph.nodes
     tensors: dict[str, TensorPlan]  # every non-constant tensor (graph inputs/outputs included)
-    scratch: dict[int, tuple[int, int]]   # node index -> (offset, size), only if size > 0
+    scratch: dict[str, tuple[int, int]]   # node's first output -> (offset, size), if size > 0
     arena_size: int                 # bytes, a multiple of `align`
     lower_bound: int                # tensor-level bound for this order: max live bytes, no sharing
     shares: list[Share]
@@ -281,6 +285,22 @@ class GraphPlan:
 
     def offset(self, tensor: str) -> int:
         return self.tensors[tensor].offset
+
+    @property
+    def offsets(self) -> dict[str, int]:
+        return {t: tp.offset for t, tp in self.tensors.items()}
+
+    @property
+    def size(self) -> int:
+        return self.arena_size
+
+    def schedule(self, graph: Graph) -> Graph:
+        """`graph` with its nodes in plan order (a copy only if the order changed)."""
+        if self.order == list(range(len(graph.nodes))):
+            return graph
+        g = graph.copy()
+        g.nodes = [graph.nodes[i] for i in self.order]
+        return g
 
     def rows(self) -> list[dict]:
         """Manifest `plan` rows: tensor, offset, size, first, last (schedule order)."""
@@ -316,9 +336,9 @@ class GraphPlan:
 
 def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool
              ) -> tuple[list[BufferReq], dict[str, str], dict[str, tuple[int, int]],
-                        list[tuple[int, str, str, int, str]], dict[str, int]]:
+                        list[tuple[int, str, str, int, str]], dict[str, str]]:
     """Buffer requests of `g` scheduled in `order`; returns (reqs, tensor -> buffer,
-    tensor -> (first, last), share candidates, scratch buffer -> node index)."""
+    tensor -> (first, last), share candidates, scratch buffer -> node's first output)."""
     from sdk.plan.inplace import inplace_candidates
     from sdk.plan.scratch import scratch_bytes
 
@@ -372,13 +392,13 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool
     reqs = [BufferReq(b, size[b], *span[b],
                       share=tuple((x, d) for _, y, x, d, _ in shares if y == b))
             for b in groups]
-    scratch_of: dict[str, int] = {}
+    scratch_of: dict[str, str] = {}
     for s, (i, nd) in enumerate(zip(order, nodes)):
         n = scratch_bytes(nd, g, isa)
         if n:
-            name = f"scratch#{i}"
+            name = f"scratch#{nd.outputs[0]}"
             reqs.append(BufferReq(name, n, s, s))
-            scratch_of[name] = i
+            scratch_of[name] = nd.outputs[0]
     tlife = {t: (v[0], v[1]) for t, v in life.items()}
     return reqs, buf_of, tlife, shares, scratch_of
 
@@ -409,7 +429,7 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
             used.append(Share(s, y, x, d, rule, hit))
         tensor_reqs = [r for r in reqs if r.name not in scratch_of]
         best = GraphPlan(order, tensors,
-                         {i: (off[n], byname[n].size) for n, i in scratch_of.items()},
+                         {o: (off[n], byname[n].size) for n, o in scratch_of.items()},
                          arena.size, lower_bound(tensor_reqs), used, arena, isa)
     if best is None:                              # no nodes at all
         return GraphPlan([], {}, {}, 0, 0, [], ArenaPlan({}, 0), isa)

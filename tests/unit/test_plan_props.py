@@ -106,8 +106,8 @@ def check_graph_plan(g: Graph, p: GraphPlan, align: int = 16) -> None:
             assert _rule_allows(g, nodes, a, b, p, first, root, group_last, group_is_output) \
                 or _rule_allows(g, nodes, b, a, p, first, root, group_last, group_is_output), \
                 f"{a} and {b} overlap without a rule"
-    for idx, (off, size) in p.scratch.items():
-        s = p.order.index(idx)
+    for out, (off, size) in p.scratch.items():
+        s = first[out]
         for t in acts:
             if first[t] <= s <= last[t] and p.tensors[t].size:
                 tp = p.tensors[t]
