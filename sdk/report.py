@@ -105,6 +105,7 @@ def inspect_graph(g: Graph, path: str = "", fmt: str = "") -> dict[str, Any]:
         "outputs": [tensor_dict(g.tensors[n]) for n in g.outputs],
         "ops": ops,
         "op_counts": counts,
+        "tensors": [dict(tensor_dict(t), const=t.is_const) for t in g.tensors.values()],
         "totals": {
             "ops": len(g.nodes),
             "tensors": len(g.tensors),
@@ -195,6 +196,15 @@ def render(report: dict[str, Any], verbose: int = 0) -> None:
                     f"{o['macs']:,}", f"{o['weight_bytes']:,}", f"{o['activation_bytes']:,}",
                     _attrs_short(o["attrs"]) if verbose or len(report["ops"]) < 200 else "")
     con.print(tab)
+    if verbose:
+        tt = Table(title="tensors", show_edge=False)
+        for col in ("name", "shape", "dtype", "kind", "bytes", "quant"):
+            tt.add_column(col, no_wrap=col != "name")
+        for d in report["tensors"]:
+            tt.add_row(d["name"], _shape(d["shape"]), d["dtype"],
+                       "const" if d["const"] else "act", f"{d['bytes']:,}",
+                       _quant_short(d["quant"]))
+        con.print(tt)
     con.print(f"ops {t['ops']}  params {t['params']:,}  MACs {t['macs']:,} "
               f"({_human(t['macs'])})  weights {t['weight_bytes']:,} B  activations "
               f"{t['activation_bytes']:,} B (peak live {t['peak_activation_bytes']:,} B)")

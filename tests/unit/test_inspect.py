@@ -48,6 +48,8 @@ def test_inspect_numbers_kws():
     assert first["weight_bytes"] == 64 * 10 * 4 + 64 * 4      # int8 weights + int32 bias
     assert first["attrs"]["stride"] == [2, 2] and first["attrs"]["act"] == "RELU"
     assert d["outputs"][0]["quant"] == {"scale": [1 / 256], "zero_point": [-128]}
+    assert len(d["tensors"]) == 34                              # shape const folded away
+    assert sum(t["bytes"] for t in d["tensors"] if t["const"]) == d["totals"]["weight_bytes"]
     json.dumps(d)   # JSON-safe as returned
 
 
