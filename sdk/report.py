@@ -124,10 +124,10 @@ def inspect_graph(g: Graph, path: str = "", fmt: str = "") -> dict[str, Any]:
     return report
 
 
-def inspect(path: str | Path) -> dict[str, Any]:
+def inspect(path: str | Path, **load_kw: Any) -> dict[str, Any]:
     """Load a .tflite/.onnx model and report on it (raises ModelError/UnsupportedOpError)."""
     from sdk.frontends import load
-    g = load(path)
+    g = load(path, **load_kw)
     return inspect_graph(g, str(path))
 
 
