@@ -97,8 +97,8 @@ ef_status ef_maxpool2d_s8(const ef_pool_params *p,
                           const ef_dims *out, int8_t *y);
 
 /**
- * @brief Mean over H and W (TFLite integer_ops::Mean): [N, H, W, C] -> [N, 1, 1, C].
- * acc = requant(sum(x + in_offset), mult, shift); y = round_half_away(acc / (H*W)) + out_offset.
+ * @brief Mean over the dims flagged in p->reduce (see ef_mean_params); the output has those
+ * dims set to 1 (keepdims or not: the bytes are the same).
  */
 ef_status ef_mean_s8(const ef_mean_params *p,
                      const ef_dims *in, const int8_t *x,
@@ -183,8 +183,8 @@ ef_status ef_relu6_s8(const ef_requant_params *p,
                       const ef_dims *in, const int8_t *x,
                       const ef_dims *out, int8_t *y);
 
-/** @brief Leaky ReLU (TFLite int8): two requantizations chosen by the input's sign. */
-ef_status ef_leaky_relu_s8(const ef_leaky_relu_params *p,
+/** @brief Leaky ReLU via a host-computed 256-entry table (identity / alpha requant by sign). */
+ef_status ef_leaky_relu_s8(const ef_lut_params *p,
                            const ef_dims *in, const int8_t *x,
                            const ef_dims *out, int8_t *y);
 

@@ -82,16 +82,10 @@ typedef struct {
     ef_act act;
 } ef_requant_params;
 
-/** LEAKY_RELU: x >= 0 uses (id_mult, id_shift), x < 0 uses (alpha_mult, alpha_shift). */
-typedef struct {
-    int32_t in_offset, out_offset;
-    int32_t id_mult, id_shift, alpha_mult, alpha_shift;
-} ef_leaky_relu_params;
-
 /** SOFTMAX over the last axis (TFLite's int8 reference algorithm, gemmlowp fixed point). */
 typedef struct { int32_t in_mult, in_left_shift, diff_min; } ef_softmax_params;
 
-/** LOGISTIC / TANH / HARD_SWISH: a 256-entry table, y = lut[(uint8_t)(x + 128)]. */
+/** LOGISTIC / TANH / HARD_SWISH / LEAKY_RELU: a 256-entry table, y = lut[(uint8_t)(x + 128)]. */
 typedef struct { const int8_t *lut; } ef_lut_params;
 
 /** PAD: (before, after) per NHWC dim; padded elements get `value` (the zero point). */
@@ -103,8 +97,26 @@ typedef struct { int32_t before[4], after[4]; int32_t value; } ef_pad_params;
  */
 typedef struct { int32_t outer, chunk, out_stride, out_start; } ef_concat_params;
 
-/** MEAN over H and W (TFLite integer_ops::Mean): requant(sum(x + in_offset)) / count. */
-typedef struct { int32_t in_offset, out_offset; int32_t mult, shift; } ef_mean_params;
+/**
+ * MEAN over the dims with reduce[d] = 1 (NHWC order). same_q = 1 (input and output share
+ * scale and zero point): y = sum(x) / count, truncating (TFLite reference_ops::Mean).
+ * Else: y = round_half_away(requant(sum(x + in_offset)) / count) + out_offset (TFLM
+ * QuantizedMeanOrSum). Both clamp to [act.min, act.max].
+ */
+typedef struct {
+    int32_t in_offset, out_offset;
+    int32_t mult, shift;
+    int32_t same_q;
+    int32_t reduce[4];
+    ef_act act;
+} ef_mean_params;
+
+/** Alignment of generated constant arrays and the static arena (no-op on unknown compilers). */
+#if defined(__GNUC__) || defined(__clang__)
+#define EF_ALIGNED(n) __attribute__((aligned(n)))
+#else
+#define EF_ALIGNED(n)
+#endif
 
 /** Propagate a non-OK status to the caller (generated code wraps every kernel call). */
 #define EF_TRY(call) do { ef_status ef_s_ = (call); if (ef_s_ != EF_OK) return (int)ef_s_; } while (0)

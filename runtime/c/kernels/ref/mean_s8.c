@@ -1,30 +1,53 @@
-/* MEAN over H and W, int8 (TFLite reference_integer_ops::Mean semantics). */
+/* MEAN int8 over any subset of the NHWC dims (TFLite reference_ops::Mean when input and
+ * output quantization agree, TFLM QuantizedMeanOrSum otherwise). */
 #include "ef_nn_support.h"
 
 ef_status ef_mean_s8(const ef_mean_params *p,
                      const ef_dims *in, const int8_t *x,
                      const ef_dims *out, int8_t *y)
 {
-    if (!p || !in || !x || !out || !y || in->n != out->n || in->c != out->c
-        || out->h != 1 || out->w != 1) {
+    if (!p || !in || !x || !out || !y) {
         return EF_ERR_ARG;
     }
-    const int32_t batches = in->n, hw = in->h * in->w, ch = in->c;
-    const int32_t in_off = p->in_offset, out_off = p->out_offset;
-    if (hw <= 0) {
+    const int32_t id[4] = {in->n, in->h, in->w, in->c};
+    const int32_t st[4] = {in->h * in->w * in->c, in->w * in->c, in->c, 1};
+    int32_t od[4], rd[4], count = 1;
+    for (int32_t k = 0; k < 4; ++k) {
+        od[k] = p->reduce[k] ? 1 : id[k];
+        rd[k] = p->reduce[k] ? id[k] : 1;
+        count *= rd[k];
+    }
+    if (od[0] * od[1] * od[2] * od[3] != ef_nn_numel(out) || count <= 0) {
         return EF_ERR_ARG;
     }
-    for (int32_t b = 0; b < batches; ++b) {
-        for (int32_t c = 0; c < ch; ++c) {
-            /* |x + in_off| <= 255 per tap: exact for H*W < 2^23 */
-            int32_t acc = 0;
-            const int8_t *xp = x + b * hw * ch + c;
-            for (int32_t i = 0; i < hw; ++i) {
-                acc += (int32_t)xp[i * ch] + in_off;
+    for (int32_t a = 0; a < od[0]; ++a) {
+        for (int32_t b = 0; b < od[1]; ++b) {
+            for (int32_t c = 0; c < od[2]; ++c) {
+                for (int32_t d = 0; d < od[3]; ++d) {
+                    const int8_t *base = x + a * st[0] + b * st[1] + c * st[2] + d * st[3];
+                    /* |x| <= 128 per element: the int32 sum is exact below 2^24 elements */
+                    int32_t sum = 0;
+                    for (int32_t i = 0; i < rd[0]; ++i) {
+                        for (int32_t j = 0; j < rd[1]; ++j) {
+                            for (int32_t k = 0; k < rd[2]; ++k) {
+                                const int8_t *xp = base + i * st[0] + j * st[1] + k * st[2];
+                                for (int32_t l = 0; l < rd[3]; ++l) {
+                                    sum += xp[l];
+                                }
+                            }
+                        }
+                    }
+                    int32_t v;
+                    if (p->same_q) {
+                        v = sum / count;     /* C division truncates, as TFLite's does */
+                    } else {
+                        v = ef_requantize(sum + p->in_offset * count, p->mult, p->shift);
+                        v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
+                        v += p->out_offset;
+                    }
+                    *y++ = (int8_t)ef_nn_clamp(v, p->act.min, p->act.max);
+                }
             }
-            acc = ef_requantize(acc, p->mult, p->shift);
-            acc = acc > 0 ? (acc + hw / 2) / hw : (acc - hw / 2) / hw;
-            y[b * ch + c] = (int8_t)ef_nn_clamp(acc + out_off, -128, 127);
         }
     }
     return EF_OK;

@@ -1,0 +1,630 @@
+"""int8 IR + arena plan -> a plain C99 package: model.h, model.c, weights.c + the kernels used.
+
+    emit_c(graph, plan, out_dir, name="model", numerics="tflm") -> CPackage
+
+What the generated code looks like (STYLE.md "shape of the generated firmware"):
+  * model.c: per node `static const` params (`conv2d3_p`, `conv2d3_q`, dims), every tensor
+    addressed as `arena + OFFSET` from the plan, and one straight-line
+    `int ef_<name>_invoke(void)` of `EF_TRY(ef_<op>_s8(...))` calls, each wrapped in
+    EF_OP_BEGIN(i) / EF_OP_END(i) (default `((void)0)`; firmware defines them to count cycles).
+  * weights.c: `const` arrays (int8 weights, int32 biases, per-channel mult/shift, LUTs).
+  * model.h: the API, macros for shapes / scales / zero points / arena size, and the
+    name-independent EF_MODEL_* glue the firmware templates and harnesses include.
+  * the arena is a static aligned array unless the build defines EF_<NAME>_USER_ARENA, in
+    which case the application hands one in with ef_<name>_set_arena().
+  * the copied ef_requantize.h defaults EF_SINGLE_ROUNDING to the profile compiled for, and
+    model.c refuses (#error) to build against kernels compiled for the other profile.
+
+All Prepare math (multipliers, shifts, offsets, clamps, tables) comes from sdk.qparams, the
+same functions the reference runtime calls, so the C package and the reference agree.
+Every file is flat in DIR/c/: compile `DIR/c/*.c` with `-I DIR/c`.
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.qparams import prepare
+from sdk.errors import UnsupportedOpError
+from sdk.ir import Graph, Node, Op
+from sdk.qmath import Numerics
+
+RUNTIME_C = Path(__file__).resolve().parents[2] / "runtime" / "c"
+KERNEL_DIR = RUNTIME_C / "kernels" / "ref"
+HEADERS = ("ef_types.h", "ef_kernels.h", "ef_requantize.h")
+PRIVATE_HEADERS = ("ef_nn_support.h",)
+
+# C symbol -> source file in runtime/c/kernels/ref/ (copied into DIR/c/ when used)
+KERNEL_FILES: dict[str, str] = {
+    "ef_conv2d_s8": "conv2d_s8.c",
+    "ef_conv2d_1x1_s8": "conv2d_1x1_s8.c",
+    "ef_dwconv2d_s8": "dwconv2d_s8.c",
+    "ef_dwconv2d_3x3_s8": "dwconv2d_3x3_s8.c",
+    "ef_fc_s8": "fc_s8.c",
+    "ef_avgpool2d_s8": "avgpool2d_s8.c",
+    "ef_maxpool2d_s8": "maxpool2d_s8.c",
+    "ef_mean_s8": "mean_s8.c",
+    "ef_add_s8": "add_s8.c",
+    "ef_sub_s8": "add_s8.c",
+    "ef_mul_s8": "mul_s8.c",
+    "ef_concat_s8": "concat_s8.c",
+    "ef_pad_s8": "pad_s8.c",
+    "ef_reshape_s8": "reshape_s8.c",
+    "ef_softmax_s8": "softmax_s8.c",
+    "ef_logistic_s8": "lut_s8.c",
+    "ef_tanh_s8": "lut_s8.c",
+    "ef_hard_swish_s8": "lut_s8.c",
+    "ef_quantize_s8": "quantize_s8.c",
+    "ef_relu_s8": "quantize_s8.c",
+    "ef_relu6_s8": "quantize_s8.c",
+    "ef_leaky_relu_s8": "lut_s8.c",
+}
+
+
+class _Refuse(Exception):
+    """An emitter's reason for not handling a node (collected into one UnsupportedOpError)."""
+
+
+@dataclass
+class CPackage:
+    dir: Path
+    files: list[str]
+    kernels: list[str]              # C symbols called, schedule order, unique
+    weight_bytes: int               # bytes of const data in weights.c
+    arena_bytes: int
+
+
+@dataclass
+class _Emit:
+    g: Graph
+    offsets: dict[str, int]
+    numerics: Numerics
+    decls: list[str] = field(default_factory=list)     # model.c static consts
+    externs: list[str] = field(default_factory=list)   # model.c extern decls of weights
+    weights: list[str] = field(default_factory=list)   # weights.c definitions
+    kernels: list[str] = field(default_factory=list)
+    weight_bytes: int = 0
+
+    def ptr(self, name: str, const: bool = True) -> str:
+        if name not in self.offsets:
+            raise _Refuse(f"tensor {name!r} has no arena offset in the plan")
+        cast = "const int8_t *" if const else "int8_t *"
+        return f"({cast})(ef_arena_ + {self.offsets[name]})"
+
+    def dims(self, var: str, shape: tuple[int, ...]) -> str:
+        n, h, w, c = dims4(shape)
+        self.decls.append(f"static const ef_dims {var} = {{{n}, {h}, {w}, {c}}};")
+        return f"&{var}"
+
+    def struct(self, ctype: str, var: str, init: str) -> str:
+        self.decls.append(f"static const {ctype} {var} = {init};")
+        return f"&{var}"
+
+    def array(self, var: str, ctype: str, data: np.ndarray) -> str:
+        flat = np.asarray(data).ravel()
+        self.externs.append(f"extern const {ctype} {var}[{flat.size}];")
+        self.weights.append(f"const {ctype} {var}[{flat.size}] EF_ALIGNED(16) = {{\n"
+                            + _c_values(flat) + "\n};")
+        self.weight_bytes += flat.size * np.dtype(ctype.replace("_t", "")).itemsize
+        return var
+
+    def use(self, symbol: str) -> str:
+        if symbol not in self.kernels:
+            self.kernels.append(symbol)
+        return symbol
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.g.tensors[name].shape)
+
+
+def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """NHWC dims of a tensor of rank <= 4 (leading 1s added)."""
+    if len(shape) > 4:
+        raise _Refuse(f"rank {len(shape)} tensor; the C kernels take rank <= 4")
+    s = (1,) * (4 - len(shape)) + tuple(int(d) for d in shape)
+    return s[0], s[1], s[2], s[3]
+
+
+def _c_values(flat: np.ndarray, per_line: int = 24) -> str:
+    vals = [str(int(v)) for v in flat]
+    if flat.dtype == np.int32 or flat.dtype == np.int64:
+        vals = [v if int(v) != -(1 << 31) else "INT32_MIN" for v in vals]
+    return "\n".join("    " + ", ".join(vals[i:i + per_line]) + ","
+                     for i in range(0, len(vals), per_line)) or "    0"
+
+
+def _act(q: Any) -> str:
+    return f"{{{int(q.act_min)}, {int(q.act_max)}}}"
+
+
+def _quant(e: _Emit, tag: str, mult: np.ndarray, shift: np.ndarray, n: int) -> str:
+    mult = np.broadcast_to(np.asarray(mult, np.int32), (n,))
+    shift = np.broadcast_to(np.asarray(shift, np.int32), (n,))
+    m = e.array(f"{tag}_mult", "int32_t", mult)
+    s = e.array(f"{tag}_shift", "int32_t", shift)
+    return e.struct("ef_quant", f"{tag}_q", f"{{{m}, {s}}}")
+
+
+def _weights(e: _Emit, tag: str, node: Node) -> tuple[str, str]:
+    w = e.g.tensors[node.inputs[1]].data
+    wv = e.array(f"{tag}_w", "int8_t", np.asarray(w, np.int8))
+    b = node.inputs[2] if len(node.inputs) > 2 else ""
+    bv = e.array(f"{tag}_b", "int32_t", np.asarray(e.g.tensors[b].data, np.int32)) if b else "0"
+    return wv, bv
+
+
+# ---------------------------------------------------------------- emitters, one per Op
+Emitter = Callable[[_Emit, str, Node], list[str]]
+
+
+def _io(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str]:
+    x, y = node.inputs[0], node.outputs[0]
+    return (e.dims(f"{tag}_in", e.shape(x)), e.ptr(x),
+            e.dims(f"{tag}_out", e.shape(y)), e.ptr(y, const=False))
+
+
+def emit_conv2d(e: _Emit, tag: str, node: Node) -> list[str]:
+    a, q = node.attrs, prepare(node, e.g, e.numerics)
+    w_shape = e.shape(node.inputs[1])
+    one = (w_shape[1:3] == (1, 1) and a.pad == (0, 0, 0, 0) and a.dilation == (1, 1))
+    p = e.struct("ef_conv_params", f"{tag}_p",
+                 f"{{{q.in_offset}, {q.out_offset}, {{{a.stride[0]}, {a.stride[1]}}}, "
+                 f"{{{a.pad[0]}, {a.pad[1]}}}, {{{a.dilation[0]}, {a.dilation[1]}}}, "
+                 f"{_act(q)}}}")
+    qq = _quant(e, tag, q.mult, q.shift, w_shape[0])
+    din, x, dout, y = _io(e, tag, node)
+    wd = e.dims(f"{tag}_wd", w_shape)
+    w, b = _weights(e, tag, node)
+    fn = e.use("ef_conv2d_1x1_s8" if one else "ef_conv2d_s8")
+    return [f"{fn}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
+
+
+def emit_dwconv2d(e: _Emit, tag: str, node: Node) -> list[str]:
+    a, q = node.attrs, prepare(node, e.g, e.numerics)
+    w_shape = e.shape(node.inputs[1])
+    k3 = w_shape[1:3] == (3, 3) and a.depth_multiplier == 1 and a.dilation == (1, 1)
+    p = e.struct("ef_dw_params", f"{tag}_p",
+                 f"{{{q.in_offset}, {q.out_offset}, {a.depth_multiplier}, "
+                 f"{{{a.stride[0]}, {a.stride[1]}}}, {{{a.pad[0]}, {a.pad[1]}}}, "
+                 f"{{{a.dilation[0]}, {a.dilation[1]}}}, {_act(q)}}}")
+    qq = _quant(e, tag, q.mult, q.shift, w_shape[3])
+    din, x, dout, y = _io(e, tag, node)
+    wd = e.dims(f"{tag}_wd", w_shape)
+    w, b = _weights(e, tag, node)
+    fn = e.use("ef_dwconv2d_3x3_s8" if k3 else "ef_dwconv2d_s8")
+    return [f"{fn}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
+
+
+def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
+    q = prepare(node, e.g, e.numerics)
+    cout, cin = e.shape(node.inputs[1])
+    p = e.struct("ef_fc_params", f"{tag}_p",
+                 f"{{{q.in_offset}, {q.out_offset}, {_act(q)}}}")
+    qq = _quant(e, tag, q.mult, q.shift, cout)
+    din, x, dout, y = _io(e, tag, node)
+    wd = e.dims(f"{tag}_wd", (cout, 1, 1, cin))
+    w, b = _weights(e, tag, node)
+    return [f"{e.use('ef_fc_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
+
+
+def _emit_pool(symbol: str) -> Emitter:
+    def emit(e: _Emit, tag: str, node: Node) -> list[str]:
+        a, q = node.attrs, prepare(node, e.g, e.numerics)
+        p = e.struct("ef_pool_params", f"{tag}_p",
+                     f"{{{{{a.stride[0]}, {a.stride[1]}}}, {{{a.pad[0]}, {a.pad[1]}}}, "
+                     f"{{{a.kernel[0]}, {a.kernel[1]}}}, {_act(q)}}}")
+        din, x, dout, y = _io(e, tag, node)
+        return [f"{e.use(symbol)}({p}, {din}, {x}, {dout}, {y})"]
+    return emit
+
+
+def emit_mean(e: _Emit, tag: str, node: Node) -> list[str]:
+    shape = e.shape(node.inputs[0])
+    pad = 4 - len(shape)
+    reduce = [0] * 4
+    for ax in node.attrs.axes:
+        reduce[ax + pad] = 1
+    q = prepare(node, e.g, e.numerics)
+    p = e.struct("ef_mean_params", f"{tag}_p",
+                 f"{{{q.in_offset}, {q.out_offset}, {q.mult}, {q.shift}, {int(q.same_q)}, "
+                 f"{{{', '.join(map(str, reduce))}}}, {_act(q)}}}")
+    din, x, dout, y = _io(e, tag, node)
+    return [f"{e.use('ef_mean_s8')}({p}, {din}, {x}, {dout}, {y})"]
+
+
+def _binary(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str, str, str]:
+    x1, x2, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    out = e.shape(y)
+    for name in (x1, x2):
+        s = e.shape(name)
+        if len(s) > len(out):
+            raise _Refuse(f"input {name!r} has a higher rank than the output")
+    for name in (x1, x2):
+        if e.g.tensors[name].is_const:
+            raise _Refuse("constant operand: the C package keeps only activations in the "
+                          "arena (fold it into an activation first)")
+    return (e.dims(f"{tag}_in1", (1,) * (len(out) - len(e.shape(x1))) + e.shape(x1)),
+            e.ptr(x1),
+            e.dims(f"{tag}_in2", (1,) * (len(out) - len(e.shape(x2))) + e.shape(x2)),
+            e.ptr(x2), e.dims(f"{tag}_out", out), e.ptr(y, const=False))
+
+
+def _emit_addsub(symbol: str) -> Emitter:
+    def emit(e: _Emit, tag: str, node: Node) -> list[str]:
+        q = prepare(node, e.g, e.numerics)
+        p = e.struct("ef_add_params", f"{tag}_p",
+                     f"{{{q.in1_offset}, {q.in2_offset}, {q.out_offset}, "
+                     f"{q.in1_mult}, {q.in1_shift}, {q.in2_mult}, {q.in2_shift}, "
+                     f"{q.out_mult}, {q.out_shift}, {q.left_shift}, {_act(q)}}}")
+        d1, x1, d2, x2, dout, y = _binary(e, tag, node)
+        return [f"{e.use(symbol)}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
+    return emit
+
+
+def emit_mul(e: _Emit, tag: str, node: Node) -> list[str]:
+    q = prepare(node, e.g, e.numerics)
+    p = e.struct("ef_mul_params", f"{tag}_p",
+                 f"{{{q.in1_offset}, {q.in2_offset}, {q.out_offset}, "
+                 f"{q.mult}, {q.shift}, {_act(q)}}}")
+    d1, x1, d2, x2, dout, y = _binary(e, tag, node)
+    return [f"{e.use('ef_mul_s8')}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
+
+
+def _emit_requant(symbol: str) -> Emitter:
+    def emit(e: _Emit, tag: str, node: Node) -> list[str]:
+        x, y = e.g.tensors[node.inputs[0]], e.g.tensors[node.outputs[0]]
+        if x.dtype != "int8" or y.dtype != "int8":
+            raise _Refuse(f"{x.dtype} -> {y.dtype}; the C package is int8 end to end")
+        q = prepare(node, e.g, e.numerics)
+        q = getattr(q, "requant", q)        # QUANTIZE wraps its int8 -> int8 requant
+        p = e.struct("ef_requant_params", f"{tag}_p",
+                     f"{{{q.in_offset}, {q.out_offset}, {q.mult}, {q.shift}, {_act(q)}}}")
+        din, xp, dout, yp = _io(e, tag, node)
+        return [f"{e.use(symbol)}({p}, {din}, {xp}, {dout}, {yp})"]
+    return emit
+
+
+def _emit_lut(symbol: str) -> Emitter:
+    def emit(e: _Emit, tag: str, node: Node) -> list[str]:
+        lut = np.asarray(prepare(node, e.g, e.numerics).lut, np.int8)
+        if lut.shape != (256,):
+            raise _Refuse(f"table of shape {lut.shape}, expected (256,)")
+        t = e.array(f"{tag}_lut", "int8_t", lut)
+        p = e.struct("ef_lut_params", f"{tag}_p", f"{{{t}}}")
+        din, x, dout, y = _io(e, tag, node)
+        return [f"{e.use(symbol)}({p}, {din}, {x}, {dout}, {y})"]
+    return emit
+
+
+def emit_softmax(e: _Emit, tag: str, node: Node) -> list[str]:
+    shape = e.shape(node.inputs[0])
+    if node.attrs.axis != len(shape) - 1:
+        raise _Refuse(f"softmax over axis {node.attrs.axis}; int8 softmax is last-axis only")
+    q = prepare(node, e.g, e.numerics)
+    p = e.struct("ef_softmax_params", f"{tag}_p",
+                 f"{{{q.input_multiplier}, {q.input_left_shift}, {q.diff_min}}}")
+    din, x, dout, y = _io(e, tag, node)
+    return [f"{e.use('ef_softmax_s8')}({p}, {din}, {x}, {dout}, {y})"]
+
+
+def emit_reshape(e: _Emit, tag: str, node: Node) -> list[str]:
+    x, y = node.inputs[0], node.outputs[0]
+    n = int(np.prod(e.shape(x)))
+    din = e.dims(f"{tag}_in", (n,))
+    dout = e.dims(f"{tag}_out", (n,))
+    if e.offsets.get(x) == e.offsets.get(y):
+        return []        # the planner aliased it: no code at all
+    return [f"{e.use('ef_reshape_s8')}({din}, {e.ptr(x)}, {dout}, {e.ptr(y, const=False)})"]
+
+
+def emit_concat(e: _Emit, tag: str, node: Node) -> list[str]:
+    y = node.outputs[0]
+    out = e.shape(y)
+    yq = e.g.tensors[y].quant
+    axis = node.attrs.axis
+    if node.attrs.act.value != "NONE":
+        raise _Refuse("fused activation on CONCAT")
+    inner = int(np.prod(out[axis + 1:], dtype=np.int64))
+    outer = int(np.prod(out[:axis], dtype=np.int64))
+    dout = e.dims(f"{tag}_out", out)
+    calls, start = [], 0
+    for k, x in enumerate(node.inputs):
+        t = e.g.tensors[x]
+        if t.quant != yq:
+            raise _Refuse(f"input {k} quantization differs from the output's "
+                          "(int8 CONCAT requires equal scale and zero point)")
+        if t.is_const:
+            raise _Refuse(f"constant input {k}")
+        s = e.shape(x)
+        p = e.struct("ef_concat_params", f"{tag}_p{k}",
+                     f"{{{outer}, {s[axis] * inner}, {out[axis] * inner}, {start * inner}}}")
+        d = e.dims(f"{tag}_in{k}", s)
+        calls.append(f"{e.use('ef_concat_s8')}({p}, {d}, {e.ptr(x)}, {dout}, "
+                     f"{e.ptr(y, const=False)})")
+        start += s[axis]
+    return calls
+
+
+def emit_pad(e: _Emit, tag: str, node: Node) -> list[str]:
+    x = node.inputs[0]
+    rank = len(e.shape(x))
+    if rank > 4:
+        raise _Refuse(f"rank {rank}")
+    pads = [(0, 0)] * (4 - rank) + [tuple(int(v) for v in p) for p in node.attrs.pads]
+    value = prepare(node, e.g, e.numerics).pad_value
+    p = e.struct("ef_pad_params", f"{tag}_p",
+                 "{{" + ", ".join(str(b) for b, _ in pads) + "}, {"
+                 + ", ".join(str(a) for _, a in pads) + f"}}, {int(value)}}}")
+    din, xp, dout, yp = _io(e, tag, node)
+    return [f"{e.use('ef_pad_s8')}({p}, {din}, {xp}, {dout}, {yp})"]
+
+
+EMITTERS: dict[Op, Emitter] = {
+    Op.CONV2D: emit_conv2d,
+    Op.DWCONV2D: emit_dwconv2d,
+    Op.FC: emit_fc,
+    Op.AVGPOOL2D: _emit_pool("ef_avgpool2d_s8"),
+    Op.MAXPOOL2D: _emit_pool("ef_maxpool2d_s8"),
+    Op.MEAN: emit_mean,
+    Op.ADD: _emit_addsub("ef_add_s8"),
+    Op.SUB: _emit_addsub("ef_sub_s8"),
+    Op.MUL: emit_mul,
+    Op.RELU: _emit_requant("ef_relu_s8"),
+    Op.RELU6: _emit_requant("ef_relu6_s8"),
+    Op.QUANTIZE: _emit_requant("ef_quantize_s8"),
+    Op.LEAKY_RELU: _emit_lut("ef_leaky_relu_s8"),
+    Op.LOGISTIC: _emit_lut("ef_logistic_s8"),
+    Op.TANH: _emit_lut("ef_tanh_s8"),
+    Op.HARD_SWISH: _emit_lut("ef_hard_swish_s8"),
+    Op.SOFTMAX: emit_softmax,
+    Op.RESHAPE: emit_reshape,
+    Op.CONCAT: emit_concat,
+    Op.PAD: emit_pad,
+}
+
+
+# ---------------------------------------------------------------- the package
+def check_supported(graph: Graph, path: str = "") -> None:
+    """Raise ONE UnsupportedOpError listing every node the C backend cannot emit."""
+    problems = []
+    for i, n in enumerate(graph.nodes):
+        if n.op not in EMITTERS:
+            problems.append((i, n.name or n.outputs[0], str(n.op), "no C kernel for this op"))
+    for name in graph.inputs + graph.outputs:
+        if graph.tensors[name].dtype != "int8":
+            problems.append((-1, name, "graph I/O", f"{graph.tensors[name].dtype} graph "
+                             "input/output; the C package is int8 end to end"))
+    if problems:
+        raise UnsupportedOpError(path or graph.name, problems, [str(o) for o in EMITTERS])
+
+
+def node_tag(i: int, node: Node) -> str:
+    return f"{node.op.value.lower()}{i}"
+
+
+def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
+           numerics: str | Numerics = "tflm", model_hash: str = "") -> CPackage:
+    """Write out_dir/{model.h, model.c, weights.c} + the used kernels and headers.
+
+    `plan` has `.offsets` (tensor -> arena byte offset) and `.size` (arena bytes);
+    `model_hash` is the sha256 hex of the model.tflite this package was compiled with.
+    """
+    if not name.isidentifier():
+        raise ValueError(f"C name {name!r} is not an identifier")
+    numerics = Numerics(numerics)
+    check_supported(graph)
+    e = _Emit(graph, dict(plan.offsets), numerics)
+    body: list[str] = []
+    problems = []
+    for i, n in enumerate(graph.nodes):
+        tag = node_tag(i, n)
+        try:
+            calls = EMITTERS[n.op](e, tag, n)
+        except _Refuse as why:
+            problems.append((i, n.name or n.outputs[0], str(n.op), str(why)))
+            continue
+        body.append(f"    EF_OP_BEGIN({i});  /* {n.op.value} -> {_comment(n.outputs[0])} */")
+        body += [f"    EF_TRY({c});" for c in calls]
+        body.append(f"    EF_OP_END({i});")
+    if problems:
+        raise UnsupportedOpError(graph.name, problems, [str(o) for o in EMITTERS])
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arena = max(int(plan.size), 16)
+    files = _copy_runtime(out, e.kernels, numerics)
+    (out / "model.h").write_text(_model_h(graph, e, name, arena, numerics, model_hash))
+    (out / "model.c").write_text(_model_c(graph, e, name, arena, numerics, body))
+    (out / "weights.c").write_text(
+        "/* Generated by edgeforge: constant tensors of the model. */\n"
+        '#include "ef_types.h"\n\n' + "\n\n".join(e.weights) + "\n")
+    files += ["model.h", "model.c", "weights.c"]
+    return CPackage(out, sorted(files), list(e.kernels), e.weight_bytes, arena)
+
+
+def _comment(s: str) -> str:
+    s = s.replace("*/", "* /")
+    return s if len(s) <= 60 else s[:28] + "..." + s[-28:]
+
+
+def _copy_runtime(out: Path, kernels: list[str], numerics: Numerics) -> list[str]:
+    files = []
+    for h in HEADERS:
+        text = (RUNTIME_C / h).read_text()
+        if h == "ef_requantize.h":   # default the rounding to the compiled profile
+            single = 1 if numerics == Numerics.LITERT else 0
+            text = text.replace("#define EF_SINGLE_ROUNDING 0",
+                                f"#define EF_SINGLE_ROUNDING {single}")
+        (out / h).write_text(text)
+        files.append(h)
+    for h in PRIVATE_HEADERS:
+        shutil.copyfile(KERNEL_DIR / h, out / h)
+        files.append(h)
+    for src in dict.fromkeys(KERNEL_FILES[k] for k in kernels):
+        shutil.copyfile(KERNEL_DIR / src, out / src)
+        files.append(src)
+    return files
+
+
+def _io_specs(graph: Graph, e: _Emit) -> list[tuple[str, str, Any, int]]:
+    specs = []
+    for kind, names in (("INPUT", graph.inputs), ("OUTPUT", graph.outputs)):
+        for k, n in enumerate(names):
+            specs.append((kind, n, graph.tensors[n], k))
+    return specs
+
+
+def _model_h(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
+             model_hash: str) -> str:
+    N = name.upper()
+    hash8 = bytes.fromhex(model_hash[:16]) if model_hash else bytes(8)
+    hash_init = "{" + ", ".join(f"0x{b:02x}" for b in hash8) + "}"
+    lines = [
+        f"/* Generated by edgeforge: C API of model '{graph.name}' (numerics {numerics}). */",
+        f"#ifndef EF_{N}_MODEL_H",
+        f"#define EF_{N}_MODEL_H",
+        "",
+        "#include <stdint.h>",
+        "",
+        f"#define EF_{N}_NUMERICS \"{numerics}\"",
+        f"#define EF_{N}_SINGLE_ROUNDING {1 if numerics == Numerics.LITERT else 0}",
+        f"#define EF_{N}_ARENA_SIZE {arena}",
+        f"#define EF_{N}_OP_COUNT {len(graph.nodes)}",
+        f"#define EF_{N}_INPUT_COUNT {len(graph.inputs)}",
+        f"#define EF_{N}_OUTPUT_COUNT {len(graph.outputs)}",
+        f"#define EF_{N}_HASH8 {hash_init}",
+    ]
+    for kind, tname, t, k in _io_specs(graph, e):
+        q = t.quant
+        scale = float(q.scale[0]) if q is not None else 0.0
+        zp = int(q.zero_point[0]) if q is not None else 0
+        pre = f"EF_{N}_{kind}{k}"
+        lines += [
+            f"/* {kind.lower()} {k}: {_comment(tname)} */",
+            f"#define {pre}_RANK {len(t.shape)}",
+            f"#define {pre}_SHAPE {{" + ", ".join(str(d) for d in t.shape) + "}",
+            f"#define {pre}_BYTES {t.nbytes}",
+            f"#define {pre}_SCALE {scale!r}f",
+            f"#define {pre}_ZERO_POINT {zp}",
+            f"#define {pre}_OFFSET {e.offsets[tname]}",
+        ]
+    ib = _ternary("i", [graph.tensors[n].nbytes for n in graph.inputs])
+    ob = _ternary("i", [graph.tensors[n].nbytes for n in graph.outputs])
+    lines += [
+        "",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
+        "",
+        "/** Run the model on the arena's inputs; 0 on success, else the failing ef_status. */",
+        f"int ef_{name}_invoke(void);",
+        "/** Input i, as int8 in the arena (EF_" + N + "_INPUTi_BYTES bytes); NULL if no such. */",
+        f"int8_t *ef_{name}_input(int i);",
+        "/** Output i, as int8 in the arena; NULL if no such output. */",
+        f"int8_t *ef_{name}_output(int i);",
+        "/** The arena in use (EF_" + N + "_ARENA_SIZE bytes). */",
+        f"uint8_t *ef_{name}_arena(void);",
+        f"#ifdef EF_{N}_USER_ARENA",
+        "/** Hand in the arena (>= ARENA_SIZE bytes, 16-byte aligned) before the first call. */",
+        f"void ef_{name}_set_arena(uint8_t *arena);",
+        "#endif",
+        "",
+        "#ifdef __cplusplus",
+        "}",
+        "#endif",
+        "",
+        "/* Name-independent glue for firmware templates and harnesses (one model per build). */",
+        "#ifndef EF_MODEL_INVOKE",
+        f"#define EF_MODEL_INVOKE() ef_{name}_invoke()",
+        f"#define EF_MODEL_INPUT(i) ef_{name}_input(i)",
+        f"#define EF_MODEL_OUTPUT(i) ef_{name}_output(i)",
+        f"#define EF_MODEL_NUM_INPUTS {len(graph.inputs)}",
+        f"#define EF_MODEL_NUM_OUTPUTS {len(graph.outputs)}",
+        f"#define EF_MODEL_INPUT_BYTES(i) {ib}",
+        f"#define EF_MODEL_OUTPUT_BYTES(i) {ob}",
+        f"#define EF_MODEL_NUM_OPS {len(graph.nodes)}",
+        f"#define EF_MODEL_HASH {hash_init}",
+        f"#define EF_MODEL_ARENA_BYTES {arena}",
+        "#endif",
+        "",
+        f"#endif /* EF_{N}_MODEL_H */",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _ternary(var: str, values: list[int]) -> str:
+    expr = "0"
+    for k in reversed(range(len(values))):
+        expr = f"(({var}) == {k} ? {values[k]} : {expr})"
+    return expr
+
+
+def _model_c(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
+             body: list[str]) -> str:
+    N = name.upper()
+    single = 1 if numerics == Numerics.LITERT else 0
+    ins = ", ".join(str(e.offsets[n]) for n in graph.inputs)
+    outs = ", ".join(str(e.offsets[n]) for n in graph.outputs)
+    return "\n".join([
+        (f"/* Generated by edgeforge: model '{graph.name}', numerics {numerics}, "
+         f"{len(graph.nodes)} ops, arena {arena} bytes. */"),
+        '#include "model.h"',
+        '#include "ef_kernels.h"',
+        '#include "ef_requantize.h"',
+        "",
+        f"#if EF_SINGLE_ROUNDING != {single}",
+        f'#error "compiled for --numerics {numerics}: build with EF_SINGLE_ROUNDING={single}"',
+        "#endif",
+        "",
+        "#ifndef EF_OP_BEGIN",
+        "#define EF_OP_BEGIN(i) ((void)0)",
+        "#endif",
+        "#ifndef EF_OP_END",
+        "#define EF_OP_END(i) ((void)0)",
+        "#endif",
+        "",
+        f"#ifndef EF_{N}_USER_ARENA",
+        f"static uint8_t ef_{name}_arena_[{arena}] EF_ALIGNED(16);",
+        f"static uint8_t *ef_arena_ = ef_{name}_arena_;",
+        "#else",
+        "static uint8_t *ef_arena_ = 0;",
+        f"void ef_{name}_set_arena(uint8_t *arena) {{ ef_arena_ = arena; }}",
+        "#endif",
+        "",
+        f"uint8_t *ef_{name}_arena(void) {{ return ef_arena_; }}",
+        "",
+        f"static const int32_t ef_in_off_[{max(len(graph.inputs), 1)}] = {{{ins or '0'}}};",
+        f"static const int32_t ef_out_off_[{max(len(graph.outputs), 1)}] = {{{outs or '0'}}};",
+        "",
+        f"int8_t *ef_{name}_input(int i)",
+        "{",
+        f"    if (i < 0 || i >= {len(graph.inputs)} || !ef_arena_) return 0;",
+        "    return (int8_t *)(ef_arena_ + ef_in_off_[i]);",
+        "}",
+        "",
+        f"int8_t *ef_{name}_output(int i)",
+        "{",
+        f"    if (i < 0 || i >= {len(graph.outputs)} || !ef_arena_) return 0;",
+        "    return (int8_t *)(ef_arena_ + ef_out_off_[i]);",
+        "}",
+        "",
+        "/* constant tensors (weights.c) */",
+        *e.externs,
+        "",
+        "/* per-node parameters */",
+        *e.decls,
+        "",
+        f"int ef_{name}_invoke(void)",
+        "{",
+        "    if (!ef_arena_) return (int)EF_ERR_ARG;",
+        *body,
+        "    return 0;",
+        "}",
+        "",
+    ])
