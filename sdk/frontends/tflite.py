@@ -73,6 +73,12 @@ def builtin_names() -> dict[int, str]:
             if not k.startswith("_") and isinstance(v, int)}
 
 
+def type_name(code: int) -> str:
+    """TensorType code -> its schema name (INT4, STRING, ...)."""
+    names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    return names.get(code, f"type {code}")
+
+
 class _Unsupported(Exception):
     """Raised by an importer for an op the IR cannot represent (collected, not fatal)."""
 
@@ -426,13 +432,16 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
 
     # constants, decoded once; shape checked against the buffer size
     consts: dict[int, np.ndarray] = {}
+    sparse: set[int] = set()
     for i, t in enumerate(tensors):
         tname = _name(t.name, i)
         data = _buffer_bytes(model, buf, int(t.buffer), path, tname)
         if data is None:
             continue
-        if t.type not in DTYPES:
+        if t.type not in DTYPES or t.sparsity is not None:
             consts[i] = np.frombuffer(data, np.uint8)   # kept raw; an op using it will fail
+            if t.sparsity is not None:
+                sparse.add(i)
             continue
         dt = np.dtype(DTYPES[t.type])
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
@@ -479,8 +488,11 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
                 folded += 1
                 continue
             for i in ins + outs:
+                if i in sparse:
+                    raise _Unsupported(f"tensor {i} is sparse (densify the model first)")
                 if i >= 0 and tensors[i].type not in DTYPES:
-                    raise _Unsupported(f"tensor {i} has unsupported type {tensors[i].type}")
+                    raise _Unsupported(f"tensor {i} has type {type_name(tensors[i].type)}, "
+                                       f"supported: {', '.join(sorted(DTYPES.values()))}")
             attrs = IMPORTERS[op](_Ctx(o, tensors, consts))
             w = _hybrid_weight(op, ins, tensors, consts)
             if w is not None:
@@ -510,7 +522,7 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
         t = tensors[i]
         if t.type not in DTYPES:
             raise ModelError(path, f"tensor {i} {_name(t.name, i)!r} has unsupported type "
-                                   f"{t.type}")
+                                   f"{type_name(t.type)}")
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
         name = g.unique_name(_name(t.name, i))
         if i in hybrid:

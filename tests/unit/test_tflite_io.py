@@ -407,3 +407,22 @@ def test_signature_and_extra_subgraphs():
     g = graph_from_bytes(bytes(b.Output()))
     assert g.meta["ignored_subgraphs"] == 1
     assert_same_ir(c.graph, g)
+
+
+def test_unsupported_tensor_type_listed():
+    """INT4 weights (a newer converter option) are named per op, not a crash."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+    src = fixture("kws_ds_cnn_int8.tflite").read_bytes()
+    m = s.ModelT.InitFromPackedBuf(bytearray(src), 0)
+    sg = m.subgraphs[0]
+    convs = [k for k, o in enumerate(sg.operators)
+             if m.operatorCodes[o.opcodeIndex].deprecatedBuiltinCode == s.BuiltinOperator.CONV_2D]
+    for k in convs[:2]:
+        sg.tensors[sg.operators[k].inputs[1]].type = s.TensorType.INT4
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    with pytest.raises(UnsupportedOpError) as e:
+        graph_from_bytes(bytes(b.Output()))
+    assert [p[0] for p in e.value.problems] == convs[:2]
+    assert all("INT4" in p[3] for p in e.value.problems)
