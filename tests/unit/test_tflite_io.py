@@ -426,3 +426,28 @@ def test_unsupported_tensor_type_listed():
         graph_from_bytes(bytes(b.Output()))
     assert [p[0] for p in e.value.problems] == convs[:2]
     assert all("INT4" in p[3] for p in e.value.problems)
+
+
+@pytest.mark.parametrize("breakage", ["buffer", "tensor_index", "opcode_index", "weight_bytes"])
+def test_structural_errors_one_model_error(breakage):
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+    m = s.ModelT.InitFromPackedBuf(bytearray(fixture("kws_ds_cnn_int8.tflite").read_bytes()), 0)
+    sg = m.subgraphs[0]
+    w = sg.tensors[sg.operators[0].inputs[1]]
+    if breakage == "buffer":
+        w.buffer = len(m.buffers) + 5
+    elif breakage == "tensor_index":
+        sg.operators[3].inputs[0] = len(sg.tensors) + 2
+    elif breakage == "opcode_index":
+        sg.operators[2].opcodeIndex = 99
+    else:
+        m.buffers[w.buffer].data = m.buffers[w.buffer].data[:-3]
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    with pytest.raises(ModelError) as e:
+        graph_from_bytes(bytes(b.Output()), "broken.tflite")
+    assert e.value.path == "broken.tflite"
+    word = {"buffer": "buffer", "tensor_index": "tensor", "opcode_index": "opcode",
+            "weight_bytes": "bytes"}[breakage]
+    assert word in e.value.why
