@@ -451,3 +451,18 @@ def test_structural_errors_one_model_error(breakage):
     word = {"buffer": "buffer", "tensor_index": "tensor", "opcode_index": "opcode",
             "weight_bytes": "bytes"}[breakage]
     assert word in e.value.why
+
+
+@pytest.mark.parametrize("name", ["kws_ds_cnn_int8", "ic_resnet8_float32"])
+def test_tflite_index_matches_runtime_tensors(name):
+    """meta['tflite_index'] points at the same tensor the runtimes number that way."""
+    require("ai_edge_litert")
+    from ai_edge_litert.interpreter import Interpreter
+    path = fixture(f"{name}.tflite")
+    g = read_tflite(path)
+    details = {d["index"]: d for d in Interpreter(model_path=str(path)).get_tensor_details()}
+    for ir_name, idx in g.meta["tflite_index"].items():
+        d, t = details[idx], g.tensors[ir_name]
+        assert ir_name.startswith(d["name"]) and tuple(d["shape"]) == t.shape
+        if t.quant is not None and not t.quant.per_channel:
+            assert np.float32(d["quantization"][0]) == t.quant.scale[0]
