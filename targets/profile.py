@@ -79,18 +79,24 @@ def _compare(got: list[np.ndarray], want: list[np.ndarray]) -> list[dict[str, An
 
 def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
             inputs: str | Path | np.ndarray | None = None, trace: bool = False,
-            verbose: int = 0, **target_options: Any) -> dict[str, Any]:
-    """Open `uri` on DIR, verify outputs on every sample, benchmark; return the JSON report."""
+            verbose: int = 0, keep_outputs: bool = False, **target_options: Any
+            ) -> dict[str, Any]:
+    """Open `uri` on DIR, verify outputs on every sample, benchmark; return the JSON report.
+
+    keep_outputs=True adds "outputs": the device's outputs per sample (arrays, not JSON)."""
     directory = Path(directory)
     m = Manifest.load(directory)
     if runs < 1 or warmup < 0:
         raise EdgeforgeError("--runs must be >= 1 and --warmup >= 0")
     samples = load_samples(m, inputs)
     mismatches: list[dict[str, Any]] = []
+    outputs: list[list[np.ndarray]] = []
     with open_target(uri, trace=trace, verbose=verbose, **target_options) as t:
         device = t.open(directory, m)
         for n, x in enumerate(samples):
             got = t.infer([x])
+            if keep_outputs:
+                outputs.append(got)
             want = reference_outputs(directory, m, x)
             mismatches += [{"sample": n, **b} for b in _compare(got, want)]
         meas: Measurement = t.benchmark(runs, warmup)
@@ -101,6 +107,8 @@ def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
         "runs": runs, "warmup": warmup, "latency_us": stats(meas.latency_us),
         "per_op": meas.per_op, "device": device, **meas.extra,
     }
+    if keep_outputs:
+        report["outputs"] = outputs
     if meas.count_unit:
         report["count_unit"] = meas.count_unit
         report[meas.count_unit] = stats(meas.counts)
