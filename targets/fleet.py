@@ -132,7 +132,7 @@ def profile_target(artifact: Path, uri: str, runs: int, warmup: int, inputs: np.
 
 
 def _summary(name: str, uri: str, res: dict[str, Any], seconds: float) -> dict[str, Any]:
-    extra = res.get("extra") or res.get("measurement", {}).get("extra", {})
+    extra = res.get("extra") or res     # targets.profile flattens Measurement.extra into res
     dev = res.get("device") or {}
     return {"name": name, "uri": uri, "ok": True, "seconds": round(seconds, 2),
             "board": (dev.get("board") or extra.get("board") or {}).get("model"),
@@ -181,27 +181,35 @@ def fleet_profile(artifact: Path, hosts: list[Host], runs: int = 10, warmup: int
 
 
 def print_table(entries: list[dict[str, Any]], title: str) -> None:
+    """One row per host; failed hosts' errors are printed in full under the table."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=title)
-    for col in ("host", "board", "arch", "runtime", "mean µs", "p50 µs", "p99 µs", "peak RSS kB",
-                "max LSB", "outputs", "error"):
-        t.add_column(col, justify="right" if "µs" in col or "kB" in col else "left")
+    t = Table(title=escape(title))
+    for col in ("host", "status", "board", "arch", "runtime", "mean µs", "p50 µs", "p99 µs",
+                "RSS kB", "max LSB", "outputs"):
+        t.add_column(col, justify="right" if "µs" in col or "kB" in col else "left",
+                     no_wrap=col in ("host", "status"))
     for e in entries:
         if not e["ok"]:
-            t.add_row(e["name"], "", "", "", "", "", "", "", "", "", f"[red]{e['error']}[/red]")
+            t.add_row(escape(e["name"]), "[red]FAILED[/red]", *[""] * 9)
             continue
         lat = e.get("latency_us") or {}
         match = e.get("outputs_match_reference")
-        t.add_row(e["name"], str(e.get("board") or ""), str(e.get("arch") or ""),
+        t.add_row(escape(e["name"]), "[green]ok[/green]", escape(str(e.get("board") or "")),
+                  str(e.get("arch") or ""),
                   f"{e.get('runtime') or ''} {e.get('runtime_version') or ''}".strip(),
                   f"{lat.get('mean', 0):.1f}", f"{lat.get('p50', 0):.1f}",
                   f"{lat.get('p99', 0):.1f}", str(e.get("peak_rss_kb") or ""),
                   str(e.get("max_lsb_diff") if e.get("max_lsb_diff") is not None else ""),
-                  {True: "[green]match[/green]", False: "[red]MISMATCH[/red]"}.get(match, "?"),
-                  "")
-    Console(stderr=False).print(t)
+                  {True: "[green]match[/green]", False: "[red]MISMATCH[/red]"}.get(match, "?"))
+    con = Console()
+    con.print(t)
+    for e in entries:
+        if not e["ok"]:
+            con.print(f"[red]{escape(e['name'])}[/red] ({escape(e['uri'])}): {escape(e['error'])}",
+                      soft_wrap=True, highlight=False)
 
 
 def cmd_fleet(args: Any) -> int:
