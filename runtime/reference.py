@@ -6,23 +6,25 @@ kernel (REFERENCE_S8) when any activation it reads or writes is int8, else the f
 sdk.qparams (the same numbers the C codegen emits), so all profile differences live there
 (or in sdk/qmath.py), never here.
 
-TFLM (profile tflm) vs ai-edge-litert BUILTIN_REF (profile litert), found by reading the
-kernels and measured on single-op models (tests/unit/test_reference_opcases.py):
-  1. Q31 requantization rounding: TFLM double-rounds (SaturatingRoundingDoublingHighMul +
-     RoundingDivideByPOT), LiteRT single-rounds (TFLITE_SINGLE_ROUNDING)
-     -> sdk/qmath.py: requantize(); every conv/fc/add/sub/mul/relu/requant/softmax input
-     scaling goes through it. QuantizeMultiplier clamps shift > 30 only under single
-     rounding -> sdk/qmath.py: quantize_multiplier().
-  2. SOFTMAX: same gemmlowp algorithm, but PreprocessSoftmaxScaling caps the real input
-     multiplier at 2^30-1 (single rounding) vs 2^31-1 -> sdk/qparams.py: prepare_softmax.
-  3. LOGISTIC / TANH: TFLM evaluates gemmlowp fixed-point logistic/tanh on Q4.27 inputs;
-     LiteRT's reference kernels fill a float LUT (1/(1+expf(-x)), tanhf) -> sdk/qparams.py:
-     prepare_logistic / prepare_tanh (both emitted as a 256-entry LUT).
-  4. RELU6: TFLM clamps the input bytes to [in_zp, q(6)] with no requantization; LiteRT's
-     ReluX requantizes in->out then clamps on the output scale -> sdk/qparams.py:
-     prepare_relu6.
-  5. RELU / LEAKY_RELU scale ratio: LiteRT divides the float scales in float before the
-     QuantizeMultiplier, TFLM in double -> sdk/qparams.py: _real_div.
+TFLM (profile tflm) vs ai-edge-litert 2.3 BUILTIN_REF (profile litert), found by reading the
+kernels and measured on single-op models (tests/unit/test_reference_opcases.py) and on the
+MLPerf fixtures' layers:
+  1. Q31 requantization rounding. TFLM double-rounds (SaturatingRoundingDoublingHighMul then
+     RoundingDivideByPOT). ai-edge-litert is NOT built with TFLITE_SINGLE_ROUNDING: its
+     reference conv/depthwise/add/sub/mul/pool/mean/softmax double-round like TFLM, but its
+     int8 FULLY_CONNECTED single-rounds -> sdk/qparams.py: SINGLE_ROUNDING_OPS / rounding();
+     the arithmetic itself is sdk/qmath.py: requantize().
+  2. RELU6 int8: TFLM clamps the input bytes to [in_zp, q_in(6)] with no rescale; LiteRT's
+     ReluX requantizes in -> out, then clamps on the output scale -> qparams.prepare_relu6.
+  3. LOGISTIC / TANH int8: TFLM runs gemmlowp fixed-point logistic/tanh on Q4.27 inputs;
+     LiteRT's reference kernels look up a float-filled LUT (1/(1+expf(-x)), tanhf) ->
+     qparams.prepare_logistic / prepare_tanh (both tabulated into a 256-entry LUT).
+  4. RELU / LEAKY_RELU multiplier: LiteRT divides the float scales in float, TFLM in double
+     -> qparams._real_div (no byte difference seen yet; kept because the sources differ).
+Shared by both (so not behind the switch, but easy to get wrong): MEAN folds 1/count into
+the multiplier (n = min(log2(count), 32, 31 + shift); mult = (mult << n) // count) rather
+than dividing the sum; AVERAGE_POOL divides rounding half away from zero; ADD/SUB shift
+inputs left by 20; int8 CONCAT demands equal quant everywhere (both refuse otherwise).
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from sdk.ir import (
     Graph,
     HardSigmoidAttrs,
     LeakyReluAttrs,
+    LrnAttrs,
     MeanAttrs,
     NoAttrs,
     Node,
@@ -239,6 +242,17 @@ def softmax(x: np.ndarray, a: SoftmaxAttrs) -> np.ndarray:
     return (e / e.sum(axis=a.axis, keepdims=True)).astype(F32)
 
 
+def lrn(x: np.ndarray, a: LrnAttrs) -> np.ndarray:
+    """LOCAL_RESPONSE_NORMALIZATION across the last axis (window clipped at the edges)."""
+    sq = np.square(x.astype(np.float64))
+    c = x.shape[-1]
+    csum = np.concatenate([np.zeros(sq.shape[:-1] + (1,)), np.cumsum(sq, axis=-1)], axis=-1)
+    lo = np.clip(np.arange(c) - a.radius, 0, c)
+    hi = np.clip(np.arange(c) + a.radius + 1, 0, c)
+    s = csum[..., hi] - csum[..., lo]
+    return (x / np.power(a.bias + a.alpha * s, a.beta)).astype(F32)
+
+
 def identity_f(x: np.ndarray, a: NoAttrs) -> np.ndarray:
     return x.astype(F32)
 
@@ -249,7 +263,7 @@ REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.ADD: add, Op.SUB: sub, Op.MUL: mul, Op.DIV: div, Op.RELU: relu, Op.RELU6: relu6,
     Op.CLIP: clip, Op.LEAKY_RELU: leaky_relu, Op.LOGISTIC: logistic, Op.TANH: tanh,
     Op.HARD_SWISH: hard_swish, Op.HARD_SIGMOID: hard_sigmoid, Op.RESHAPE: reshape,
-    Op.TRANSPOSE: transpose, Op.CONCAT: concat, Op.PAD: pad, Op.SOFTMAX: softmax,
+    Op.TRANSPOSE: transpose, Op.CONCAT: concat, Op.PAD: pad, Op.SOFTMAX: softmax, Op.LRN: lrn,
     Op.QUANTIZE: identity_f, Op.DEQUANTIZE: identity_f,
 }
 
@@ -312,15 +326,10 @@ def maxpool2d_s8(x: np.ndarray, a: Pool2dAttrs, q: qp.PoolQuant,
 
 def mean_s8(x: np.ndarray, a: MeanAttrs, q: qp.MeanQuant,
             numerics: Numerics = Numerics.TFLM) -> np.ndarray:
-    """Equal quant: reference_ops::Mean (int sum / count, C truncation). Else TFLM's
-    QuantizedMeanOrSum: rescale the sum of (x - zp) by in/out, divide by count."""
-    s = x.astype(np.int64).sum(axis=a.axes, keepdims=a.keepdims)
-    if q.same_q:
-        return _clamp8(_cdiv(s, q.count))
-    acc = s + q.in_offset * q.count
-    y = requantize(acc, q.mult, q.shift, numerics)
-    y = np.where(y > 0, _cdiv(y + q.count // 2, q.count), _cdiv(y - q.count // 2, q.count))
-    return _clamp8(y + q.out_offset, q.act_min, q.act_max)
+    """reference_ops::QuantizedMeanOrSum: rq(sum(x) - zp * count) with 1/count folded in."""
+    acc = x.astype(np.int64).sum(axis=a.axes, keepdims=a.keepdims) + q.in_offset * q.count
+    y = requantize(acc, q.mult, q.shift, numerics) + q.out_offset
+    return _clamp8(y, q.act_min, q.act_max)
 
 
 def _add_sub_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.AddQuant,
@@ -371,11 +380,9 @@ def move_s8(x: np.ndarray, a: Any, q: qp.NoQuant, numerics: Numerics = Numerics.
 
 
 def concat_s8(*args: Any) -> np.ndarray:
-    """CONCATENATION: inputs whose quant differs from the output's are requantized."""
-    *xs, a, q, numerics = args
-    parts = [x if (r.mult, r.shift) == (1 << 30, 1) and -r.in_offset == r.out_offset
-             else requant_s8(x, a, r, numerics) for x, r in zip(xs, q.inputs)]
-    return np.concatenate(parts, axis=a.axis)
+    """CONCATENATION: operands share the output's quant (checked by qparams): a byte copy."""
+    *xs, a, _q, _numerics = args
+    return np.concatenate(xs, axis=a.axis)
 
 
 def pad_s8(x: np.ndarray, a: PadAttrs, q: qp.PadQuant, numerics: Numerics = Numerics.TFLM

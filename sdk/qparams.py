@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdk.errors import QuantizeError
 from sdk.ir import Act, Graph, Node, Op
 from sdk.qmath import (
     INT8_MAX,
@@ -90,7 +91,7 @@ class MulQuant:                  # MUL: out = out_offset + rq((x1+in1_offset)*(x
 
 
 @dataclass(frozen=True)
-class RequantQuant:              # RELU, RELU6, QUANTIZE(int8->int8), CONCAT inputs
+class RequantQuant:              # RELU, RELU6, QUANTIZE(int8->int8)
     in_offset: int               # out = clamp(out_offset + rq(x + in_offset, mult, shift))
     out_offset: int
     mult: int
@@ -100,13 +101,12 @@ class RequantQuant:              # RELU, RELU6, QUANTIZE(int8->int8), CONCAT inp
 
 
 @dataclass(frozen=True)
-class MeanQuant:                 # MEAN int8; see prepare_mean for the two TFLite paths
-    in_offset: int
+class MeanQuant:                 # MEAN int8: out = out_offset + rq(sum(x) + in_offset*count)
+    in_offset: int               # -input zero point (added count times to the sum)
     out_offset: int
-    mult: int                    # rescale of the (rounded-divided) mean: in_scale / out_scale
+    mult: int                    # in_scale / out_scale / count, folded as TFLite does
     shift: int
     count: int                   # number of reduced elements
-    same_q: bool                 # input and output quant equal: plain integer mean
     act_min: int
     act_max: int
 
@@ -121,11 +121,6 @@ class SoftmaxQuant:              # SOFTMAX int8 -> int8 (gemmlowp fixed point, b
     input_multiplier: int        # beta * in_scale * 2^(31-5) as Q31 mult ...
     input_left_shift: int        # ... with this left shift (>= 0)
     diff_min: int                # input diffs below this (negative) give exp() = 0
-
-
-@dataclass(frozen=True)
-class ConcatQuant:               # CONCAT: one requant per input (identity when q matches)
-    inputs: tuple[RequantQuant, ...]
 
 
 @dataclass(frozen=True)
@@ -147,7 +142,7 @@ class PadQuant:                  # PAD: values are copied, the border gets pad_v
 
 
 @dataclass(frozen=True)
-class NoQuant:                   # RESHAPE, TRANSPOSE: bytes move, values do not change
+class NoQuant:                   # RESHAPE, TRANSPOSE, CONCAT: bytes move, values do not change
     pass
 
 
@@ -211,17 +206,19 @@ def prepare_pool(node: Node, g: Graph, numerics: Numerics) -> PoolQuant:
 
 
 def prepare_mean(node: Node, g: Graph, numerics: Numerics) -> MeanQuant:
-    """TFLM reduce_common.cc EvalIntegerMean: equal input/output quant -> integer mean
-    (reference_ops::Mean, sum / count truncating); else QuantizedMeanOrSum with
-    multiplier = in_scale / out_scale. LiteRT's reference MEAN takes the same two paths."""
+    """reference_ops::QuantizedMeanOrSum (integer form, as TFLM and ai-edge-litert run it):
+    QuantizeMultiplier(in_s / out_s), then 1/count folded into the multiplier:
+    n = min(floor(log2(count)), 32, 31 + shift); mult = (mult << n) // count; shift -= n.
+    (Measured: both runtimes round the result this way, not sum/count then rescale.)"""
     rnd = rounding(node.op, numerics)
     in_s, in_z = _sz(g, node.inputs[0])
     out_s, out_z = _sz(g, node.outputs[0])
     shape = g.tensors[node.inputs[0]].shape
     count = int(np.prod([shape[a] for a in node.attrs.axes]))
     mult, shift = quantize_multiplier(float(in_s) / float(out_s), rnd)
-    same = (np.float32(in_s) == np.float32(out_s)) and in_z == out_z
-    return MeanQuant(-in_z, out_z, mult, shift, count, bool(same), INT8_MIN, INT8_MAX)
+    n = min(count.bit_length() - 1, 32, 31 + shift)
+    mult, shift = (mult << n) // count, shift - n
+    return MeanQuant(-in_z, out_z, int(mult), int(shift), count, INT8_MIN, INT8_MAX)
 
 
 # ---------------------------------------------------------------- elementwise binary
@@ -317,16 +314,16 @@ def prepare_dequantize(node: Node, g: Graph, numerics: Numerics) -> DequantizeQu
     return DequantizeQuant(s, z)
 
 
-def prepare_concat(node: Node, g: Graph, numerics: Numerics) -> ConcatQuant:
-    rnd = rounding(node.op, numerics)
-    out_s, out_z = _sz(g, node.outputs[0])
-    qs = []
+def prepare_concat(node: Node, g: Graph, numerics: Numerics) -> NoQuant:
+    """int8 CONCATENATION copies bytes: TFLM (concatenation.cc) and LiteRT both refuse inputs
+    whose scale/zero point differ from the output's, so the quantizer must unify them."""
+    out_q = g.tensors[node.outputs[0]].quant
     for name in node.inputs:
-        in_s, in_z = _sz(g, name)
-        m, sh = quantize_multiplier(float(in_s) / float(out_s), rnd)
-        lo, hi = act_range_q(_act(node), out_s, out_z)
-        qs.append(RequantQuant(-in_z, out_z, m, sh, lo, hi))
-    return ConcatQuant(tuple(qs))
+        if g.tensors[name].quant != out_q:
+            raise QuantizeError(f"node {node.name or node.op} (CONCAT): input {name!r} has "
+                                "quant params different from the output's; TFLM and LiteRT "
+                                "require all int8 CONCAT operands to share scale/zero point")
+    return NoQuant()
 
 
 def prepare_pad(node: Node, g: Graph, numerics: Numerics) -> PadQuant:
