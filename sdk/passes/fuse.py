@@ -1,0 +1,253 @@
+"""Fusions: BatchNorm and constant Mul/Add into weights and bias, MatMul -> FC, zero Pad into
+conv pads, activations into the producing op's `act`. Float graphs only (an int8 graph's
+scales already encode what these would change)."""
+from __future__ import annotations
+
+import numpy as np
+
+from sdk.ir import ACT_RANGE, Act, BinaryAttrs, FcAttrs, Graph, NoAttrs, Node, Op, Tensor
+from sdk.passes.rewrite import (
+    OUT_AXIS,
+    apply_rule,
+    channel_vector,
+    const,
+    is_float,
+    new_const,
+    producer,
+    sole_user,
+)
+
+WEIGHTED = (Op.CONV2D, Op.DWCONV2D, Op.FC)
+
+
+def _fusable_producer(g: Graph, x: str, ops: tuple[Op, ...]) -> Node | None:
+    """The node making `x` if it is one of `ops`, float, act NONE, and `x` feeds only one node."""
+    if not x or g.tensors[x].is_const or not is_float(g, x) or not sole_user(g, x):
+        return None
+    p = producer(g, x)
+    if p is None or p.op not in ops or getattr(p.attrs, "act", Act.NONE) != Act.NONE:
+        return None
+    if p.op in WEIGHTED and const(g, p.inputs[1]) is None:
+        return None
+    return p
+
+
+def _cout(g: Graph, p: Node) -> int:
+    return g.tensors[p.inputs[1]].shape[OUT_AXIS[p.op]]
+
+
+def _bias(g: Graph, p: Node) -> np.ndarray:
+    b = const(g, p.inputs[2]) if len(p.inputs) > 2 else None
+    return np.zeros(_cout(g, p), np.float32) if b is None else b.astype(np.float32)
+
+
+def _scaled(g: Graph, p: Node, scale: np.ndarray, shift: np.ndarray, out: str) -> Node:
+    """p with W*scale (per output channel) and bias*scale + shift, writing `out`."""
+    w = const(g, p.inputs[1]).astype(np.float32)
+    shape = [1] * w.ndim
+    shape[OUT_AXIS[p.op]] = -1
+    w2 = w * scale.reshape(shape)
+    b2 = _bias(g, p) * scale + shift
+    return p.with_(inputs=(p.inputs[0], new_const(g, p.inputs[1], w2),
+                           new_const(g, (p.inputs[2] if len(p.inputs) > 2 and p.inputs[2]
+                                         else p.outputs[0] + "_bias"), b2.astype(np.float32))),
+                   outputs=(out,))
+
+
+def _bn_affine(g: Graph, n: Node) -> tuple[np.ndarray, np.ndarray] | None:
+    scale, beta, mean, var = (const(g, i) for i in n.inputs[1:5])
+    if any(v is None for v in (scale, beta, mean, var)):
+        return None
+    s = (scale / np.sqrt(var.astype(np.float64) + n.attrs.epsilon)).astype(np.float32)
+    return s, (beta - mean * s).astype(np.float32)
+
+
+# ---------------------------------------------------------------- batchnorm
+def fold_batchnorm(g: Graph) -> int:
+    """BATCHNORM after CONV2D/DWCONV2D/FC -> the producer's weights and bias."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        if n.op != Op.BATCHNORM:
+            return None
+        p = _fusable_producer(g, n.inputs[0], WEIGHTED)
+        aff = _bn_affine(g, n)
+        if p is None or aff is None or aff[0].size != _cout(g, p):
+            return None
+        return [_scaled(g, p, aff[0], aff[1], n.outputs[0])]
+    return apply_rule(g, rule)
+
+
+def batchnorm_to_affine(g: Graph) -> int:
+    """A BATCHNORM with nothing to fold into -> MUL(scale) + ADD(shift) on the channel axis."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        aff = None if n.op != Op.BATCHNORM else _bn_affine(g, n)
+        if aff is None:
+            return None
+        x, y = n.inputs[0], n.outputs[0]
+        mid = g.unique_name(y + "_scaled")
+        g.add_tensor(Tensor(mid, g.tensors[y].shape))
+        return [Node(Op.MUL, (x, new_const(g, y + "_scale", aff[0])), (mid,), BinaryAttrs(),
+                     n.name),
+                Node(Op.ADD, (mid, new_const(g, y + "_shift", aff[1])), (y,), BinaryAttrs(),
+                     n.name)]
+    return apply_rule(g, rule)
+
+
+# ---------------------------------------------------------------- constant arithmetic
+def _const_operand(g: Graph, n: Node) -> tuple[str, np.ndarray] | None:
+    """(activation input, constant) of a binary node with exactly one constant operand."""
+    a, b = n.inputs
+    ca, cb = const(g, a), const(g, b)
+    if cb is not None and ca is None:
+        return a, cb
+    if ca is not None and cb is None and n.op in (Op.ADD, Op.MUL):
+        return b, ca
+    return None
+
+
+def _same_shape(g: Graph, n: Node, x: str) -> bool:
+    return g.tensors[x].shape == g.tensors[n.outputs[0]].shape
+
+
+def div_sub_to_mul_add(g: Graph) -> int:
+    """x / c -> x * (1/c);  x - c -> x + (-c)  (so the folds below see MUL/ADD only)."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        if n.op not in (Op.DIV, Op.SUB) or n.attrs.act != Act.NONE:
+            return None
+        c = const(g, n.inputs[1])
+        if c is None or const(g, n.inputs[0]) is not None or not is_float(g, n.outputs[0]):
+            return None
+        if n.op == Op.DIV:
+            if np.any(c == 0):
+                return None
+            return [Node(Op.MUL, (n.inputs[0], new_const(g, n.inputs[1] + "_recip",
+                                                           (1.0 / c).astype(np.float32))),
+                         n.outputs, BinaryAttrs(), n.name)]
+        return [Node(Op.ADD, (n.inputs[0], new_const(g, n.inputs[1] + "_neg",
+                                                       (-c).astype(np.float32))),
+                     n.outputs, BinaryAttrs(), n.name)]
+    return apply_rule(g, rule)
+
+
+def merge_const_chains(g: Graph) -> int:
+    """MUL(MUL(x, a), b) -> MUL(x, a*b);  ADD(ADD(x, a), b) -> ADD(x, a+b)."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        if n.op not in (Op.ADD, Op.MUL) or n.attrs.act != Act.NONE:
+            return None
+        outer = _const_operand(g, n)
+        if outer is None:
+            return None
+        p = _fusable_producer(g, outer[0], (n.op,))
+        inner = None if p is None else _const_operand(g, p)
+        if inner is None or not _same_shape(g, p, inner[0]):
+            return None
+        f = np.multiply if n.op == Op.MUL else np.add
+        c = f(inner[1], outer[1]).astype(np.float32)
+        if c.ndim > len(g.tensors[n.outputs[0]].shape):
+            return None
+        return [n.with_(inputs=(inner[0], new_const(g, n.outputs[0] + "_k", c)))]
+    return apply_rule(g, rule)
+
+
+def fold_const_mul_into_weights(g: Graph) -> int:
+    """MUL(CONV/DWCONV/FC(x), c) with c per output channel (or scalar) -> scaled weights."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        if n.op != Op.MUL or n.attrs.act != Act.NONE:
+            return None
+        xc = _const_operand(g, n)
+        p = None if xc is None else _fusable_producer(g, xc[0], WEIGHTED)
+        if p is None or not _same_shape(g, n, xc[0]):
+            return None
+        s = channel_vector(xc[1], _cout(g, p))
+        if s is None:
+            return None
+        return [_scaled(g, p, s, np.zeros_like(s), n.outputs[0])]
+    return apply_rule(g, rule)
+
+
+def fold_const_add_into_bias(g: Graph) -> int:
+    """ADD(CONV/DWCONV/FC(x), c) with c per output channel (or scalar) -> bias + c."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        if n.op != Op.ADD or n.attrs.act != Act.NONE:
+            return None
+        xc = _const_operand(g, n)
+        p = None if xc is None else _fusable_producer(g, xc[0], WEIGHTED)
+        if p is None or not _same_shape(g, n, xc[0]):
+            return None
+        c = channel_vector(xc[1], _cout(g, p))
+        if c is None:
+            return None
+        return [_scaled(g, p, np.ones_like(c), c, n.outputs[0])]
+    return apply_rule(g, rule)
+
+
+# ---------------------------------------------------------------- matmul, pad
+def matmul_add_to_fc(g: Graph) -> int:
+    """MATMUL(x, const B[K, N]) -> FC(x, B^T) (a following const ADD then folds into bias)."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        b = const(g, n.inputs[1]) if n.op == Op.MATMUL else None
+        if b is None or b.ndim != 2 or const(g, n.inputs[0]) is not None:
+            return None
+        if not is_float(g, n.outputs[0]):
+            return None
+        rank = len(g.tensors[n.inputs[0]].shape)
+        w = new_const(g, n.inputs[1] + "_fc", np.ascontiguousarray(b.T).astype(np.float32))
+        return [Node(Op.FC, (n.inputs[0], w, ""), n.outputs, FcAttrs(keep_num_dims=rank > 2),
+                     n.name)]
+    return apply_rule(g, rule)
+
+
+def fuse_pad(g: Graph) -> int:
+    """Zero PAD of H/W only, feeding one CONV2D/DWCONV2D -> the conv's explicit pads."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        if n.op not in (Op.CONV2D, Op.DWCONV2D):
+            return None
+        p = _fusable_producer(g, n.inputs[0], (Op.PAD,))
+        if p is None or len(p.inputs) > 1 and any(p.inputs[1:]):
+            return None
+        pads = p.attrs.pads
+        if len(pads) != 4 or p.attrs.value != 0.0 or pads[0] != (0, 0) or pads[3] != (0, 0):
+            return None
+        t, l, b, r = n.attrs.pad
+        pad = (t + pads[1][0], l + pads[2][0], b + pads[1][1], r + pads[2][1])
+        return [n.with_(inputs=(p.inputs[0],) + n.inputs[1:],
+                        attrs=type(n.attrs)(**{**n.attrs.__dict__, "pad": pad}))]
+    return apply_rule(g, rule)
+
+
+# ---------------------------------------------------------------- activations
+def _act_of(n: Node) -> Act | None:
+    """The fused-activation equivalent of a standalone activation node, if any."""
+    if n.op == Op.RELU:
+        return Act.RELU
+    if n.op == Op.RELU6:
+        return Act.RELU6
+    if n.op == Op.CLIP:
+        for act, rng in ACT_RANGE.items():
+            if act != Act.NONE and (n.attrs.min, n.attrs.max) == rng:
+                return act
+    return None
+
+
+def canonicalize_clip(g: Graph) -> int:
+    """CLIP(0, inf) -> RELU, CLIP(0, 6) -> RELU6 (ops with an int8 form)."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        act = _act_of(n) if n.op == Op.CLIP else None
+        op = {Act.RELU: Op.RELU, Act.RELU6: Op.RELU6}.get(act) if act else None
+        return None if op is None else [Node(op, n.inputs, n.outputs, NoAttrs(), n.name)]
+    return apply_rule(g, rule)
+
+
+FUSE_INTO = (Op.CONV2D, Op.DWCONV2D, Op.FC, Op.ADD)
+
+
+def fuse_activation(g: Graph) -> int:
+    """RELU/RELU6/CLIP(0,6)/CLIP(-1,1) after CONV2D/DWCONV2D/FC/ADD -> the producer's act."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        act = _act_of(n)
+        p = None if act is None else _fusable_producer(g, n.inputs[0], FUSE_INTO)
+        if p is None:
+            return None
+        return [p.with_(outputs=n.outputs,
+                        attrs=type(p.attrs)(**{**p.attrs.__dict__, "act": act}))]
+    return apply_rule(g, rule)
+
