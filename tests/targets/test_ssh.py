@@ -26,7 +26,8 @@ QUOTED = "it's a \"dir\""     # a remote base path that breaks any unquoted shel
 def host_reference(model: Path, samples: np.ndarray) -> list[list[np.ndarray]]:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    it = Interpreter(model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it = Interpreter(model_path=str(model),
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     it.allocate_tensors()
     out = []
     for x in samples:
@@ -186,3 +187,21 @@ def test_cli_deploy_json(sshd, client_key, base, dirs, tmp_path):  # noqa: F811
     r = subprocess.run(cmd[:-3] + ["--known-hosts", str(tmp_path / "empty")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "unknown host key" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("name", ["kws_ds_cnn", "ic_resnet8"])
+def test_cli_profile_over_ssh(sshd, client_key, base, dirs, name, tmp_path):  # noqa: F811
+    """`edgeforge profile DIR --target ssh://...`: targets/profile.py checks every output."""
+    artifact = dirs[name]
+    x = tmp_path / "x.npy"
+    np.save(x, sample_inputs(Manifest.load(artifact), 3, seed=7))
+    uri = f"{sshd.uri}?python={quote(sys.executable)}&dir={quote(str(base))}"
+    r = subprocess.run([sys.executable, "-m", "sdk.cli", "profile", str(artifact), "--target", uri,
+                        "--identity", str(client_key), "--known-hosts", str(sshd.known_hosts),
+                        "--inputs", str(x), "--runs", "4", "--json"],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["outputs_match_reference"] is True and rep["samples"] == 3
+    assert rep["latency_us"]["count"] == 4 and rep["runtime"] == "ai_edge_litert"
+    assert rep["peak_rss_kb"] > 0 and rep["max_lsb_diff"] is not None
