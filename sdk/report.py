@@ -212,16 +212,31 @@ def render(report: dict[str, Any], verbose: int = 0) -> None:
         con.print(f"note: {len(report['dequantized_weights'])} hybrid int8 weight tensor(s) "
                   "were dequantized to float32")
     if "passes" in report:
-        con.print("[bold]passes[/bold]")
-        for p in report["passes"]:
+        changed = [p for p in report["passes"] if _pass_changed(p)]
+        con.print(f"[bold]passes[/bold]: {len(report['passes'])} run, {len(changed)} changed "
+                  "the graph" + ("" if verbose else " (-v lists all)"))
+        for p in report["passes"] if verbose else changed:
             con.print(f"  {_pass_line(p)}")
 
 
+def _pass_changed(p: Any) -> bool:
+    return not (isinstance(p, dict) and p.get("changes", 1) == 0)
+
+
 def _pass_line(p: Any) -> str:
+    """One pass-log entry (H5's dicts: name, changes, ops_before, ops_after) as text."""
     if isinstance(p, dict):
         name = p.get("name") or p.get("pass") or "?"
-        rest = {k: v for k, v in p.items() if k not in ("name", "pass")}
-        return f"{name}: " + ", ".join(f"{k}={v}" for k, v in rest.items())
+        before, after = p.get("ops_before"), p.get("ops_after")
+        rest = {k: v for k, v in p.items() if k not in ("name", "pass", "ops_before",
+                                                         "ops_after")}
+        text = f"{name}: " + ", ".join(f"{k}={v}" for k, v in rest.items())
+        if isinstance(before, dict) and isinstance(after, dict):
+            delta = [f"{op} {before.get(op, 0)}->{after.get(op, 0)}"
+                     for op in sorted(set(before) | set(after))
+                     if before.get(op, 0) != after.get(op, 0)]
+            text += ("; " + ", ".join(delta)) if delta else ""
+        return text
     if isinstance(p, (list, tuple)) and p:
         return f"{p[0]}: " + ", ".join(str(v) for v in p[1:])
     return str(p)

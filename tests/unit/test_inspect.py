@@ -73,3 +73,29 @@ def test_inspect_bad_json_error(tmp_path):
     r = _cli("--json", str(bad))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "error" in json.loads(r.stdout)
+
+
+def test_inspect_onnx_reports_passes(tmp_path):
+    """An .onnx goes through the ONNX frontend + passes; inspect shows what the passes did."""
+    from tests.conftest import require
+    require("onnx")
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    b = numpy_helper.from_array(np.zeros(4, np.float32), "b")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["c"], ["y"])], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [w, b])
+    path = tmp_path / "tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    r = _cli("--json", str(path))
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["format"] == "onnx" and d["inputs"][0]["shape"] == [1, 8, 8, 3]   # NHWC
+    assert d["totals"]["macs"] == 8 * 8 * 4 * 3 * 3 * 3
+    assert d["passes"] and any(p.get("changes", 0) for p in d["passes"])
+    text = _cli(str(path))
+    assert text.returncode == 0 and "passes" in text.stdout
