@@ -216,3 +216,20 @@ def test_bit_exactness_catches_a_too_small_lag(tools, tmp_path):
     exe = build(g, bad, tmp_path / "lag", None)
     got = run_exe(exe, g, samples)
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(got, want))
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_mcu_ram_is_at_most_60pct_of_tflm(tools, model):
+    """The issue's target: .data + .bss of the generated C (arena included), compiled for a
+    Cortex-M4, is at most 60% of TFLM's whole arena (head + tail) measured live."""
+    require("arm-none-eabi-gcc", "arm-none-eabi-size", "tflite_micro")
+    from benchmarks.arena import mcu_ram
+    from runtime.peers import tflm_arena_bytes
+    path = fixture(MODELS[model])
+    g = load(path)
+    plan = plan_graph(g)
+    sizes = mcu_ram(plan.schedule(g), plan, "cortex-m4")
+    assert sizes is not None and sizes["bss"] >= plan.arena_size
+    tflm = tflm_arena_bytes(path)
+    assert plan.arena_size <= tflm["head"]
+    assert sizes["data"] + sizes["bss"] <= 0.6 * tflm["total"], (sizes, tflm)
