@@ -1,0 +1,157 @@
+"""`edgeforge run`: one input through a model on one backend.
+
+    from sdk.runner import run
+    [y] = run("kws.tflite", x)                              # host reference (numpy)
+    [y] = run("kws.tflite", x, backend="litert")            # ai-edge-litert BUILTIN_REF
+    [y] = run("out/kws", x, backend="c")                    # the compiled C package
+
+A backend is a function (model_path, inputs, numerics) -> outputs in BACKENDS; "c" imports
+sdk.codegen.host lazily so the other backends work without a C toolchain.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.errors import EdgeforgeError, ModelError
+from sdk.ir import Graph
+from sdk.qmath import DEFAULT_NUMERICS, Numerics
+
+Backend = Callable[[Path, list[np.ndarray], Numerics], list[np.ndarray]]
+
+
+def _model_file(model: Path) -> Path:
+    """A model file, or the model.tflite of a compiled DIR."""
+    if model.is_dir():
+        inner = model / "model.tflite"
+        if not inner.is_file():
+            raise ModelError(str(model), "a directory but not a compiled DIR (no model.tflite)")
+        return inner
+    if not model.is_file():
+        raise ModelError(str(model), "no such file")
+    return model
+
+
+def _load(model: Path) -> Graph:
+    from sdk.frontends import load
+    return load(_model_file(model))
+
+
+def _reference(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
+    from runtime.reference import run as ref_run
+    g = _load(model)
+    out = ref_run(g, inputs, numerics=numerics)
+    return [out[name] for name in g.outputs]
+
+
+def _litert(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
+    from runtime.peers import run_litert
+    path = _model_file(model)
+    if path.suffix == ".onnx":
+        raise ModelError(str(path), "backend litert needs a .tflite (compile the model first)")
+    return run_litert(path, inputs, reference_kernels=True)
+
+
+def _c(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
+    try:
+        from sdk.codegen.host import CModel
+    except ImportError as e:
+        raise EdgeforgeError(f"backend c is not available ({e})") from e
+    if not model.is_dir():
+        raise ModelError(str(model), "backend c runs a compiled DIR "
+                         "(edgeforge compile MODEL -o DIR first)")
+    return [np.asarray(y) for y in CModel(model).run(inputs)]
+
+
+BACKENDS: dict[str, Backend] = {"reference": _reference, "litert": _litert, "c": _c}
+
+
+def _check_inputs(g: Graph, inputs: list[np.ndarray], where: str) -> list[np.ndarray]:
+    if len(inputs) != len(g.inputs):
+        raise EdgeforgeError(f"{where}: {len(inputs)} input array(s), the model has "
+                             f"{len(g.inputs)} ({', '.join(g.inputs)})")
+    for name, x in zip(g.inputs, inputs):
+        t = g.tensors[name]
+        if tuple(x.shape) != tuple(t.shape) or x.dtype != np.dtype(t.dtype):
+            raise EdgeforgeError(f"{where}: input {name!r} is {x.dtype}{list(x.shape)}, the "
+                                 f"model wants {t.dtype}{list(t.shape)} (batch included)")
+    return inputs
+
+
+def run(model_path: str | Path, x: np.ndarray | list[np.ndarray], *, backend: str = "reference",
+        numerics: Numerics | str = DEFAULT_NUMERICS) -> list[np.ndarray]:
+    """Run one sample (every input with its batch dimension) and return the outputs."""
+    if backend not in BACKENDS:
+        raise EdgeforgeError(f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
+    model = Path(model_path)
+    inputs = [np.asarray(a) for a in (x if isinstance(x, (list, tuple)) else [x])]
+    _check_inputs(_load(model), inputs, str(model))
+    return BACKENDS[backend](model, inputs, Numerics(numerics))
+
+
+def _read_inputs(path: str) -> list[np.ndarray]:
+    """IN.npy (one input) or IN.npz (one array per input, in the model's input order)."""
+    p = Path(path)
+    if not p.is_file():
+        raise EdgeforgeError(f"{p}: no such file")
+    try:
+        data = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise EdgeforgeError(f"{p}: not a readable .npy/.npz ({e})") from e
+    if isinstance(data, np.ndarray):
+        return [data]
+    with data:
+        return [data[k] for k in data.files]
+
+
+def _top(y: np.ndarray) -> int | None:
+    """argmax of a classifier-shaped output ([K] or [1, K], K > 1), else None."""
+    flat = y.reshape(-1) if y.ndim == 1 or (y.ndim == 2 and y.shape[0] == 1) else None
+    return int(np.argmax(flat)) if flat is not None and flat.size > 1 else None
+
+
+def cmd_run(args: Any) -> int:
+    model = Path(args.model)
+    g = _load(model)
+    inputs = _check_inputs(g, _read_inputs(args.input), args.input)
+    outs = BACKENDS[args.backend](model, inputs, Numerics(args.numerics))
+    top = _top(outs[0]) if outs else None
+    if args.output:
+        _save(Path(args.output), outs[0])
+    if getattr(args, "json", False):
+        print(json.dumps({"outputs": [o.tolist() for o in outs],
+                          "names": list(g.outputs),
+                          "shapes": [list(o.shape) for o in outs],
+                          "dtypes": [o.dtype.name for o in outs],
+                          "top": top, "backend": args.backend, "numerics": args.numerics}))
+        return 0
+    if args.output:
+        print(f"wrote {args.output} ({outs[0].dtype}{list(outs[0].shape)})")
+    else:
+        with np.printoptions(threshold=64, linewidth=100):
+            for name, o in zip(g.outputs, outs):
+                print(f"{name}: {o.dtype}{list(o.shape)}\n{o}")
+    if top is not None:
+        print(f"top: {top}")
+    return 0
+
+
+def _save(path: Path, y: np.ndarray) -> None:
+    """Write via a temp file + rename so a failed run never leaves a half-written .npy."""
+    tmp = path.with_name(path.name + ".tmp.npy")
+    try:
+        np.save(tmp, y)
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise EdgeforgeError(f"{path}: cannot write ({e})") from e
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from sdk.cli import main
+    sys.exit(main(["run", *sys.argv[1:]]))
