@@ -6,6 +6,11 @@
         feeds = random_inputs(case.graph, n=4, seed=0)   # [[x0, x1, ...], ...] per sample
         ...  # run the IR (runtime.reference), the C kernels, TFLM, LiteRT; compare
 
+API: cases(dtype) -> list[OpCase]; case(name, dtype) -> OpCase; float_only_cases() (DIV,
+BATCH_MATMUL, LRN: float graphs only, not in cases()); write_case(case, dir) -> Path;
+random_inputs(graph, n, seed) -> list of per-sample input lists; tflm_arena_size(graph).
+OpCase fields: name, graph (one node, IR-verified), op, dtype, note; `case.node` is the node.
+
 Every case is deterministic: its weights and quant params come from a generator seeded by
 the case name, so the same name always gives the same graph.
 
