@@ -339,9 +339,7 @@ def import_reduce_mean(cx: _Cx, node: Any) -> None:
         axes = list(range(r))
     axes_set = {int(a) % r for a in axes}
     keep = bool(cx.attr(node, "keepdims", 1))
-    v = cx.vals[x]
-    if r == 4 and v.perm != NHWC:
-        v = _Val(cx.nhwc(x), NHWC)
+    v = cx.vals[x]   # reduce in whatever layout the value is held: no transpose needed
     ir_axes = tuple(sorted(v.perm.index(a) for a in axes_set))
     shp = cx.g.tensors[v.ir].shape
     if keep:

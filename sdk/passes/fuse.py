@@ -129,16 +129,29 @@ def div_sub_to_mul_add(g: Graph) -> int:
 
 
 def merge_const_chains(g: Graph) -> int:
-    """MUL(MUL(x, a), b) -> MUL(x, a*b);  ADD(ADD(x, a), b) -> ADD(x, a+b)."""
+    """MUL(MUL(x, a), b) -> MUL(x, a*b);  ADD(ADD(x, a), b) -> ADD(x, a+b);
+    MUL(ADD(x, a), b) -> ADD(MUL(x, b), a*b), so BN + Mul + Add chains become one affine."""
     def rule(g: Graph, n: Node) -> list[Node] | None:
         if n.op not in (Op.ADD, Op.MUL) or n.attrs.act != Act.NONE:
             return None
         outer = _const_operand(g, n)
         if outer is None:
             return None
-        p = _fusable_producer(g, outer[0], (n.op,))
+        p = _fusable_producer(g, outer[0], (Op.ADD, Op.MUL))
         inner = None if p is None else _const_operand(g, p)
         if inner is None or not _same_shape(g, p, inner[0]):
+            return None
+        if p.op == Op.ADD and n.op == Op.MUL:   # (x + a) * b -> x * b + a * b
+            ab = (inner[1] * outer[1]).astype(np.float32)
+            if ab.ndim > len(g.tensors[n.outputs[0]].shape):
+                return None
+            mid = g.unique_name(n.outputs[0] + "_scaled")
+            g.add_tensor(Tensor(mid, g.tensors[n.outputs[0]].shape))
+            return [n.with_(inputs=(inner[0], new_const(g, n.outputs[0] + "_k", outer[1])),
+                            outputs=(mid,)),
+                    p.with_(inputs=(mid, new_const(g, p.outputs[0] + "_k", ab)),
+                            outputs=n.outputs)]
+        if p.op != n.op:
             return None
         f = np.multiply if n.op == Op.MUL else np.add
         c = f(inner[1], outer[1]).astype(np.float32)

@@ -14,19 +14,26 @@ from sdk.ir import Graph, Node, Op
 Rule = Callable[[Graph, Node], "list[Node] | None"]
 
 
-def apply_rule(g: Graph, rule: Rule) -> int:
-    """Run `rule` on every node (replacements are revisited, so chains collapse)."""
-    changes, i = 0, 0
-    while i < len(g.nodes):
-        new = rule(g, g.nodes[i])
-        if new is None:
-            i += 1
-            continue
-        g.nodes[i:i + 1] = new
-        changes += 1
-    if changes:
+def apply_rule(g: Graph, rule: Rule, max_rounds: int = 20) -> int:
+    """Run `rule` on every node until nothing changes (dead producers pruned between rounds).
+
+    Replacements are revisited at once, so chains collapse within a round where they can.
+    """
+    total = 0
+    for _ in range(max_rounds):
+        changes, i = 0, 0
+        while i < len(g.nodes):
+            new = rule(g, g.nodes[i])
+            if new is None:
+                i += 1
+                continue
+            g.nodes[i:i + 1] = new
+            changes += 1
+        if not changes:
+            break
         g.prune()
-    return changes
+        total += changes
+    return total
 
 
 def const(g: Graph, name: str) -> np.ndarray | None:
