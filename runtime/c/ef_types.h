@@ -98,15 +98,13 @@ typedef struct { int32_t before[4], after[4]; int32_t value; } ef_pad_params;
 typedef struct { int32_t outer, chunk, out_stride, out_start; } ef_concat_params;
 
 /**
- * MEAN over the dims with reduce[d] = 1 (NHWC order). same_q = 1 (input and output share
- * scale and zero point): y = sum(x) / count, truncating (TFLite reference_ops::Mean).
- * Else: y = round_half_away(requant(sum(x + in_offset)) / count) + out_offset (TFLM
- * QuantizedMeanOrSum). Both clamp to [act.min, act.max].
+ * MEAN over the dims with reduce[d] = 1 (NHWC order), TFLite QuantizedMeanOrSum:
+ * y = clamp(requant(sum(x) + in_offset * count, mult, shift) + out_offset), where the host
+ * folded 1/count into (mult, shift).
  */
 typedef struct {
     int32_t in_offset, out_offset;
     int32_t mult, shift;
-    int32_t same_q;
     int32_t reduce[4];
     ef_act act;
 } ef_mean_params;

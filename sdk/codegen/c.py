@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from sdk.qparams import prepare
+from sdk.qparams import prepare, rounding
 from sdk.errors import UnsupportedOpError
 from sdk.ir import Graph, Node, Op
 from sdk.qmath import Numerics
@@ -231,7 +231,7 @@ def emit_mean(e: _Emit, tag: str, node: Node) -> list[str]:
         reduce[ax + pad] = 1
     q = prepare(node, e.g, e.numerics)
     p = e.struct("ef_mean_params", f"{tag}_p",
-                 f"{{{q.in_offset}, {q.out_offset}, {q.mult}, {q.shift}, {int(q.same_q)}, "
+                 f"{{{q.in_offset}, {q.out_offset}, {q.mult}, {q.shift}, "
                  f"{{{', '.join(map(str, reduce))}}}, {_act(q)}}}")
     din, x, dout, y = _io(e, tag, node)
     return [f"{e.use('ef_mean_s8')}({p}, {din}, {x}, {dout}, {y})"]
@@ -452,14 +452,42 @@ def _comment(s: str) -> str:
     return s if len(s) <= 60 else s[:28] + "..." + s[-28:]
 
 
+# IR ops whose kernels requantize: each has an EF_<OP>_SINGLE_ROUNDING macro in ef_requantize.h
+ROUNDING_OPS = (Op.CONV2D, Op.DWCONV2D, Op.FC, Op.MEAN, Op.ADD, Op.SUB, Op.MUL, Op.QUANTIZE,
+                Op.RELU, Op.RELU6, Op.SOFTMAX)
+PROFILE_MARKER = ("/* EF_PROFILE: the C generator replaces this line with the compiled "
+                  "profile's defaults */")
+
+
+def _single(op: Op, numerics: Numerics) -> int:
+    return int(rounding(op, numerics) == Numerics.LITERT)
+
+
+def _profile_block(numerics: Numerics) -> str:
+    """Per-op rounding defaults of the profile (sdk.qparams.rounding), for ef_requantize.h."""
+    lines = [f"/* profile {numerics}: per-op requantization rounding (sdk/qparams.py) */"]
+    for op in ROUNDING_OPS:
+        lines += [f"#ifndef EF_{op.value}_SINGLE_ROUNDING",
+                  f"#define EF_{op.value}_SINGLE_ROUNDING {_single(op, numerics)}", "#endif"]
+    return "\n".join(lines)
+
+
+def _rounding_checks(numerics: Numerics) -> list[str]:
+    out = []
+    for op in ROUNDING_OPS:
+        v = _single(op, numerics)
+        out += [f"#if EF_{op.value}_SINGLE_ROUNDING != {v}",
+                f'#error "compiled for --numerics {numerics}: EF_{op.value}_SINGLE_ROUNDING '
+                f'must be {v}"', "#endif"]
+    return out
+
+
 def _copy_runtime(out: Path, kernels: list[str], numerics: Numerics) -> list[str]:
     files = []
     for h in HEADERS:
         text = (RUNTIME_C / h).read_text()
         if h == "ef_requantize.h":   # default the rounding to the compiled profile
-            single = 1 if numerics == Numerics.LITERT else 0
-            text = text.replace("#define EF_SINGLE_ROUNDING 0",
-                                f"#define EF_SINGLE_ROUNDING {single}")
+            text = text.replace(PROFILE_MARKER, _profile_block(numerics))
         (out / h).write_text(text)
         files.append(h)
     for h in PRIVATE_HEADERS:
@@ -492,7 +520,6 @@ def _model_h(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
         "#include <stdint.h>",
         "",
         f"#define EF_{N}_NUMERICS \"{numerics}\"",
-        f"#define EF_{N}_SINGLE_ROUNDING {1 if numerics == Numerics.LITERT else 0}",
         f"#define EF_{N}_ARENA_SIZE {arena}",
         f"#define EF_{N}_OP_COUNT {len(graph.nodes)}",
         f"#define EF_{N}_INPUT_COUNT {len(graph.inputs)}",
@@ -568,7 +595,6 @@ def _ternary(var: str, values: list[int]) -> str:
 def _model_c(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
              body: list[str]) -> str:
     N = name.upper()
-    single = 1 if numerics == Numerics.LITERT else 0
     ins = ", ".join(str(e.offsets[n]) for n in graph.inputs)
     outs = ", ".join(str(e.offsets[n]) for n in graph.outputs)
     return "\n".join([
@@ -578,9 +604,7 @@ def _model_c(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
         '#include "ef_kernels.h"',
         '#include "ef_requantize.h"',
         "",
-        f"#if EF_SINGLE_ROUNDING != {single}",
-        f'#error "compiled for --numerics {numerics}: build with EF_SINGLE_ROUNDING={single}"',
-        "#endif",
+        *_rounding_checks(numerics),
         "",
         "#ifndef EF_OP_BEGIN",
         "#define EF_OP_BEGIN(i) ((void)0)",

@@ -1,19 +1,21 @@
 /* ADD and SUB int8 with 4-D broadcasting (TFLite reference_integer_ops::Add semantics). */
 #include "ef_nn_support.h"
 
-static inline int8_t ef_nn_add_one(const ef_add_params *p, int32_t a, int32_t b, int32_t sign)
+/* sign = +1 (ADD) or -1 (SUB); single = that op's rounding (a compile-time constant) */
+static inline int8_t ef_nn_add_one(const ef_add_params *p, int32_t a, int32_t b, int32_t sign,
+                                   int32_t single)
 {
     /* (x + offset) fits 9 bits; << left_shift (20) stays below 2^29: no overflow */
     const int32_t a1 = (int32_t)((uint32_t)(a + p->in1_offset) << p->left_shift);
     const int32_t b1 = (int32_t)((uint32_t)(b + p->in2_offset) << p->left_shift);
-    const int32_t sa = ef_requantize(a1, p->in1_mult, p->in1_shift);
-    const int32_t sb = ef_requantize(b1, p->in2_mult, p->in2_shift);
+    const int32_t sa = EF_REQUANTIZE_AS(single, a1, p->in1_mult, p->in1_shift);
+    const int32_t sb = EF_REQUANTIZE_AS(single, b1, p->in2_mult, p->in2_shift);
     const int32_t raw = sa + sign * sb;
-    const int32_t v = ef_requantize(raw, p->out_mult, p->out_shift) + p->out_offset;
+    const int32_t v = EF_REQUANTIZE_AS(single, raw, p->out_mult, p->out_shift) + p->out_offset;
     return (int8_t)ef_nn_clamp(v, p->act.min, p->act.max);
 }
 
-static ef_status ef_nn_addsub(const ef_add_params *p, int32_t sign,
+static inline ef_status ef_nn_addsub(const ef_add_params *p, int32_t sign, int32_t single,
                               const ef_dims *in1, const int8_t *x1,
                               const ef_dims *in2, const int8_t *x2,
                               const ef_dims *out, int8_t *y)
@@ -24,7 +26,7 @@ static ef_status ef_nn_addsub(const ef_add_params *p, int32_t sign,
     if (ef_nn_same_dims(in1, out) && ef_nn_same_dims(in2, out)) {
         const int32_t n = ef_nn_numel(out);
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = ef_nn_add_one(p, x1[i], x2[i], sign);
+            y[i] = ef_nn_add_one(p, x1[i], x2[i], sign, single);
         }
         return EF_OK;
     }
@@ -38,7 +40,8 @@ static ef_status ef_nn_addsub(const ef_add_params *p, int32_t sign,
                 const int32_t i1 = b * s1[0] + h * s1[1] + w * s1[2];
                 const int32_t i2 = b * s2[0] + h * s2[1] + w * s2[2];
                 for (int32_t c = 0; c < out->c; ++c) {
-                    *y++ = ef_nn_add_one(p, x1[i1 + c * s1[3]], x2[i2 + c * s2[3]], sign);
+                    *y++ = ef_nn_add_one(p, x1[i1 + c * s1[3]], x2[i2 + c * s2[3]], sign,
+                                         single);
                 }
             }
         }
@@ -51,7 +54,7 @@ ef_status ef_add_s8(const ef_add_params *p,
                     const ef_dims *in2, const int8_t *x2,
                     const ef_dims *out, int8_t *y)
 {
-    return ef_nn_addsub(p, 1, in1, x1, in2, x2, out, y);
+    return ef_nn_addsub(p, 1, EF_ADD_SINGLE_ROUNDING, in1, x1, in2, x2, out, y);
 }
 
 ef_status ef_sub_s8(const ef_add_params *p,
@@ -59,5 +62,5 @@ ef_status ef_sub_s8(const ef_add_params *p,
                     const ef_dims *in2, const int8_t *x2,
                     const ef_dims *out, int8_t *y)
 {
-    return ef_nn_addsub(p, -1, in1, x1, in2, x2, out, y);
+    return ef_nn_addsub(p, -1, EF_SUB_SINGLE_ROUNDING, in1, x1, in2, x2, out, y);
 }

@@ -34,7 +34,7 @@ ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
                     if (bias) {
                         acc += bias[o];
                     }
-                    acc = ef_requantize(acc, mult[o], shift[o]) + out_off;
+                    acc = EF_REQUANTIZE_AS(EF_CONV2D_SINGLE_ROUNDING, acc, mult[o], shift[o]) + out_off;
                     yp[o] = (int8_t)ef_nn_clamp(acc, amin, amax);
                 }
             }

@@ -29,7 +29,7 @@ ef_status ef_fc_s8(const ef_fc_params *p, const ef_quant *q,
             if (bias) {
                 acc += bias[o];
             }
-            acc = ef_requantize(acc, q->mult[o], q->shift[o]) + out_off;
+            acc = EF_REQUANTIZE_AS(EF_FC_SINGLE_ROUNDING, acc, q->mult[o], q->shift[o]) + out_off;
             yp[o] = (int8_t)ef_nn_clamp(acc, amin, amax);
         }
     }

@@ -1,5 +1,5 @@
-/* MEAN int8 over any subset of the NHWC dims (TFLite reference_ops::Mean when input and
- * output quantization agree, TFLM QuantizedMeanOrSum otherwise). */
+/* MEAN int8 over any subset of the NHWC dims (TFLite reference_ops::QuantizedMeanOrSum in its
+ * integer form: 1/count is folded into (mult, shift) on the host). */
 #include "ef_nn_support.h"
 
 ef_status ef_mean_s8(const ef_mean_params *p,
@@ -37,14 +37,9 @@ ef_status ef_mean_s8(const ef_mean_params *p,
                             }
                         }
                     }
-                    int32_t v;
-                    if (p->same_q) {
-                        v = sum / count;     /* C division truncates, as TFLite's does */
-                    } else {
-                        v = ef_requantize(sum + p->in_offset * count, p->mult, p->shift);
-                        v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
-                        v += p->out_offset;
-                    }
+                    const int32_t v = EF_REQUANTIZE_AS(EF_MEAN_SINGLE_ROUNDING,
+                                                       sum + p->in_offset * count,
+                                                       p->mult, p->shift) + p->out_offset;
                     *y++ = (int8_t)ef_nn_clamp(v, p->act.min, p->act.max);
                 }
             }

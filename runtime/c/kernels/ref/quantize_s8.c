@@ -1,31 +1,39 @@
 /* QUANTIZE int8 -> int8, RELU, RELU6: requantize + clamp (TFLite Requantize / ReluQuantized). */
 #include "ef_nn_support.h"
 
-ef_status ef_quantize_s8(const ef_requant_params *p,
-                         const ef_dims *in, const int8_t *x,
-                         const ef_dims *out, int8_t *y)
+static inline ef_status ef_nn_requant(const ef_requant_params *p, int32_t single,
+                                      const ef_dims *in, const int8_t *x,
+                                      const ef_dims *out, int8_t *y)
 {
     if (!p || !in || !x || !out || !y || ef_nn_numel(in) != ef_nn_numel(out)) {
         return EF_ERR_ARG;
     }
     const int32_t n = ef_nn_numel(out);
     for (int32_t i = 0; i < n; ++i) {
-        const int32_t v = ef_requantize((int32_t)x[i] + p->in_offset, p->mult, p->shift);
+        const int32_t v = EF_REQUANTIZE_AS(single, (int32_t)x[i] + p->in_offset, p->mult,
+                                             p->shift);
         y[i] = (int8_t)ef_nn_clamp(v + p->out_offset, p->act.min, p->act.max);
     }
     return EF_OK;
+}
+
+ef_status ef_quantize_s8(const ef_requant_params *p,
+                         const ef_dims *in, const int8_t *x,
+                         const ef_dims *out, int8_t *y)
+{
+    return ef_nn_requant(p, EF_QUANTIZE_SINGLE_ROUNDING, in, x, out, y);
 }
 
 ef_status ef_relu_s8(const ef_requant_params *p,
                      const ef_dims *in, const int8_t *x,
                      const ef_dims *out, int8_t *y)
 {
-    return ef_quantize_s8(p, in, x, out, y);
+    return ef_nn_requant(p, EF_RELU_SINGLE_ROUNDING, in, x, out, y);
 }
 
 ef_status ef_relu6_s8(const ef_requant_params *p,
                       const ef_dims *in, const int8_t *x,
                       const ef_dims *out, int8_t *y)
 {
-    return ef_quantize_s8(p, in, x, out, y);
+    return ef_nn_requant(p, EF_RELU6_SINGLE_ROUNDING, in, x, out, y);
 }

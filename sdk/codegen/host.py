@@ -1,0 +1,205 @@
+"""Run a generated C package on the host: build DIR/c into a shared library, call it via ctypes.
+
+    m = CModel("out/kws")                  # a compiled DIR, or its c/ folder
+    [y] = m.run([x])                       # one sample, arrays shaped like the model's I/O
+    ys = m.run_batch([xs])                 # N samples stacked on a new leading axis, one call
+    ns = m.time(runs=100)                  # per-invoke wall time measured inside C
+
+The library is cached by a hash of the C sources + compiler + flags under
+$XDG_CACHE_HOME/edgeforge/c (default ~/.cache/edgeforge/c), so re-running a model costs only
+the dlopen. A small shim (written next to the cached library, never into DIR/c) adds batch
+and timing entry points on top of the EF_MODEL_* glue macros of model.h.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from sdk.errors import BuildError, EdgeforgeError
+
+CC = os.environ.get("CC", "gcc")
+DEFAULT_FLAGS = ("-O2",)
+BUILD_TIMEOUT = 300
+
+_SHIM = r"""
+/* edgeforge host shim: batch and timing entry points over the model.h glue macros. */
+#define _POSIX_C_SOURCE 199309L
+#include <string.h>
+#include <time.h>
+#include "model.h"
+
+static const int32_t ef_host_in_bytes_[] = {%(in_bytes)s};
+static const int32_t ef_host_out_bytes_[] = {%(out_bytes)s};
+
+/* n samples; sample s of input i is at in + s * in_stride + in_off[i] (same for outputs) */
+int ef_host_run_batch(const int8_t *in, int8_t *out, int32_t n)
+{
+    int32_t in_stride = 0, out_stride = 0;
+    for (int i = 0; i < EF_MODEL_NUM_INPUTS; ++i) in_stride += ef_host_in_bytes_[i];
+    for (int i = 0; i < EF_MODEL_NUM_OUTPUTS; ++i) out_stride += ef_host_out_bytes_[i];
+    for (int32_t s = 0; s < n; ++s) {
+        const int8_t *ip = in + (size_t)s * in_stride;
+        int8_t *op = out + (size_t)s * out_stride;
+        for (int i = 0; i < EF_MODEL_NUM_INPUTS; ++i) {
+            memcpy(EF_MODEL_INPUT(i), ip, (size_t)ef_host_in_bytes_[i]);
+            ip += ef_host_in_bytes_[i];
+        }
+        int rc = EF_MODEL_INVOKE();
+        if (rc != 0) return rc;
+        for (int i = 0; i < EF_MODEL_NUM_OUTPUTS; ++i) {
+            memcpy(op, EF_MODEL_OUTPUT(i), (size_t)ef_host_out_bytes_[i]);
+            op += ef_host_out_bytes_[i];
+        }
+    }
+    return 0;
+}
+
+/* invoke `runs` times on whatever the inputs hold; ns[k] = wall time of run k */
+int ef_host_time(int32_t runs, int64_t *ns)
+{
+    for (int32_t k = 0; k < runs; ++k) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        int rc = EF_MODEL_INVOKE();
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        if (rc != 0) return rc;
+        ns[k] = (int64_t)(b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+    }
+    return 0;
+}
+"""
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgeforge" / "c"
+
+
+def c_dir_of(path: str | Path) -> Path:
+    """DIR (a compiled directory) or DIR/c -> the folder holding model.h."""
+    p = Path(path)
+    for cand in (p, p / "c"):
+        if (cand / "model.h").is_file():
+            return cand
+    raise EdgeforgeError(f"{path}: no generated C package (no model.h here or in c/); "
+                         "run `edgeforge compile` first")
+
+
+def _io_bytes(header: str) -> tuple[str, list[tuple[int, ...]], list[tuple[int, ...]]]:
+    m = re.search(r"int ef_(\w+)_invoke\(void\);", header)
+    if not m:
+        raise EdgeforgeError("model.h: no ef_<name>_invoke() declaration")
+    name = m.group(1)
+    N = name.upper()
+
+    def shapes(kind: str) -> list[tuple[int, ...]]:
+        out = []
+        for k in range(1 << 10):
+            s = re.search(rf"#define EF_{N}_{kind}{k}_SHAPE \{{([^}}]*)\}}", header)
+            if not s:
+                break
+            out.append(tuple(int(v) for v in s.group(1).split(",") if v.strip()))
+        return out
+
+    return name, shapes("INPUT"), shapes("OUTPUT")
+
+
+def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS) -> Path:
+    """Compile c_dir/*.c (+ the shim) into a cached shared library; return its path."""
+    c_dir = c_dir_of(c_dir)
+    header = (c_dir / "model.h").read_text()
+    _, ins, outs = _io_bytes(header)
+    shim = _SHIM % {
+        "in_bytes": ", ".join(str(int(np.prod(s))) for s in ins) or "0",
+        "out_bytes": ", ".join(str(int(np.prod(s))) for s in outs) or "0",
+    }
+    sources = sorted(c_dir.glob("*.c")) + sorted(c_dir.glob("*.h"))
+    h = hashlib.sha256()
+    h.update(CC.encode() + b"\0" + " ".join(flags).encode() + b"\0" + shim.encode())
+    for f in sources:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    key = h.hexdigest()[:24]
+    lib = _cache_root() / key / "libefmodel.so"
+    if lib.is_file():
+        return lib
+    lib.parent.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=lib.parent.parent))
+    try:
+        (tmp / "ef_host_shim.c").write_text(shim)
+        cmd = [CC, "-std=c99", *flags, "-fPIC", "-shared", "-Wl,-Bsymbolic", "-I", str(c_dir),
+               *[str(f) for f in sorted(c_dir.glob("*.c"))], str(tmp / "ef_host_shim.c"),
+               "-o", str(tmp / "libefmodel.so")]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        except FileNotFoundError:
+            raise BuildError(f"C compiler {CC!r} not found (set CC or install gcc)") from None
+        except subprocess.TimeoutExpired:
+            raise BuildError(f"{CC} took longer than {BUILD_TIMEOUT}s on {c_dir}") from None
+        if r.returncode != 0:
+            raise BuildError(f"{CC} failed on {c_dir}:\n{r.stderr.strip()[-4000:]}")
+        try:
+            os.replace(tmp, lib.parent)
+        except OSError:        # another process built the same key first: use theirs
+            if not lib.is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return lib
+
+
+class CModel:
+    """A generated C package loaded in this process. int8 in, int8 out."""
+
+    def __init__(self, path: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS):
+        self.c_dir = c_dir_of(path)
+        self.name, self.input_shapes, self.output_shapes = _io_bytes(
+            (self.c_dir / "model.h").read_text())
+        self.lib_path = build_shared(self.c_dir, flags)
+        self.lib = ctypes.CDLL(str(self.lib_path))
+        self.lib.ef_host_run_batch.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
+        self.lib.ef_host_run_batch.restype = ctypes.c_int
+        self.lib.ef_host_time.argtypes = [ctypes.c_int32, ctypes.c_void_p]
+        self.lib.ef_host_time.restype = ctypes.c_int
+
+    def run_batch(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """inputs[i]: [N, *input_shape_i] int8 -> outputs[j]: [N, *output_shape_j] int8."""
+        if len(inputs) != len(self.input_shapes):
+            raise EdgeforgeError(f"{len(inputs)} inputs given, model has "
+                                 f"{len(self.input_shapes)}")
+        xs = [np.asarray(x) for x in inputs]
+        n = xs[0].shape[0] if xs and xs[0].ndim else 0
+        for i, (x, s) in enumerate(zip(xs, self.input_shapes)):
+            if x.dtype != np.int8 or x.shape[1:] != s or x.shape[0] != n:
+                raise EdgeforgeError(f"input {i}: got {x.dtype}{list(x.shape)}, expected "
+                                     f"int8[N, {', '.join(map(str, s))}]")
+        packed = np.ascontiguousarray(np.concatenate([x.reshape(n, -1) for x in xs], axis=1))
+        out_sizes = [int(np.prod(s)) for s in self.output_shapes]
+        out = np.zeros((n, sum(out_sizes)), dtype=np.int8)
+        rc = self.lib.ef_host_run_batch(packed.ctypes.data, out.ctypes.data, n)
+        if rc != 0:
+            raise EdgeforgeError(f"ef_{self.name}_invoke() returned {rc}")
+        res, k = [], 0
+        for size, s in zip(out_sizes, self.output_shapes):
+            res.append(out[:, k:k + size].reshape((n,) + s).copy())
+            k += size
+        return res
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """One sample: inputs[i] shaped like the model's input i."""
+        return [y[0] for y in self.run_batch([np.asarray(x)[None] for x in inputs])]
+
+    def time(self, runs: int = 100) -> np.ndarray:
+        """Per-invoke wall time in nanoseconds, measured inside C (no ctypes overhead)."""
+        ns = np.zeros(runs, dtype=np.int64)
+        rc = self.lib.ef_host_time(runs, ns.ctypes.data)
+        if rc != 0:
+            raise EdgeforgeError(f"ef_{self.name}_invoke() returned {rc}")
+        return ns
