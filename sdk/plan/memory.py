@@ -150,14 +150,13 @@ def place(order: Sequence[BufferReq], align: int = 16, strategy: str = "") -> Ar
             offsets[r.name] = 0
             continue
         walls = [_forbidden(r, b, offsets[b.name]) for b in placed if b.size and r.live_with(b)]
-        walls = [(lo, hi) for lo, hi in walls if lo < hi]
-        best = None
-        for cand in sorted({0} | {_align_up(max(hi, 0), align) for _, hi in walls}):
-            if all(not (lo < cand < hi) for lo, hi in walls):
-                best = cand
-                break
-        assert best is not None                 # the top of the highest wall is always free
-        offsets[r.name] = best
+        cand = 0                                # lowest aligned offset in no open wall
+        for lo, hi in sorted(w for w in walls if w[0] < w[1]):
+            if lo >= cand:
+                break                           # this and every later wall start above cand
+            if hi > cand:
+                cand = _align_up(hi, align)
+        offsets[r.name] = cand
         placed.append(r)
     end = max((offsets[r.name] + r.size for r in order), default=0)
     plan = ArenaPlan(offsets, _align_up(end, align), tuple(order), strategy, align)
@@ -404,16 +403,18 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool
 
 
 def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True,
-               align: int = 16, max_orders: int = 24) -> GraphPlan:
+               align: int = 16, reorder: bool = True, max_orders: int = 24) -> GraphPlan:
     """Plan the arena of an int8 IR graph (see GraphPlan for what codegen gets).
 
-    Tries every valid node order when there are at most `max_orders` (else the graph's own
-    order and a memory-greedy one), plans each with plan_best, keeps the smallest arena
-    (ties: the earliest order, i.e. the graph's own)."""
+    With `reorder`, tries every valid node order when there are at most `max_orders` (else
+    the graph's own order and a memory-greedy one), plans each with plan_best and keeps the
+    smallest arena (ties: the earliest order, i.e. the graph's own). Without it, plans the
+    graph's own order only."""
     from sdk.plan.schedule import candidate_orders
 
     best: GraphPlan | None = None
-    for order in candidate_orders(graph, max_orders):
+    orders = candidate_orders(graph, max_orders) if reorder else [list(range(len(graph.nodes)))]
+    for order in orders:
         reqs, buf_of, tlife, shares, scratch_of = _buffers(graph, order, isa, allow_inplace)
         arena = plan_best(reqs, align)
         if best is not None and arena.size >= best.arena_size:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 from sdk.ir import Graph
 
+MAX_ENUM_NODES = 300            # deeper graphs skip enumeration (recursion depth, time)
+
 
 def _deps(g: Graph) -> tuple[list[set[int]], list[list[int]]]:
     prod = {o: i for i, n in enumerate(g.nodes) for o in n.outputs}
@@ -95,9 +97,10 @@ def greedy_order(g: Graph) -> list[int]:
 def candidate_orders(g: Graph, limit: int = 24) -> list[list[int]]:
     """Orders worth planning: all of them if there are at most `limit`, else the graph's own
     order and the memory-greedy one."""
-    orders = list(topo_orders(g, limit + 1))
-    if len(orders) <= limit:
-        return orders
+    if len(g.nodes) <= MAX_ENUM_NODES:
+        orders = list(topo_orders(g, limit + 1))
+        if len(orders) <= limit:
+            return orders
     own = list(range(len(g.nodes)))
     greedy = greedy_order(g)
     return [own] if greedy == own else [own, greedy]

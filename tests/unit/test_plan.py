@@ -234,3 +234,74 @@ def test_plan_rows_cover_every_activation(kws):
     # the RESHAPE output is a view of its input
     reshape = next(n for n in kws.nodes if n.op.value == "RESHAPE")
     assert p.offset(reshape.outputs[0]) == p.offset(reshape.inputs[0])
+
+
+# ---------------------------------------------------------------- schedule and scratch
+def _two_branch_graph():
+    """x -> big1 -> small1 \\
+       x -> big2 -> small2 -> add;  listed breadth-first, so both bigs are live at once."""
+    from sdk.ir import BinaryAttrs, Conv2dAttrs, Graph, Node, Op, Pool2dAttrs, Tensor
+    g = Graph()
+    g.add_tensor(Tensor("x", (1, 4, 4, 2), "int8"))
+    g.inputs = ["x"]
+    nodes = []
+    for k in (1, 2):
+        g.const(f"w{k}", np.ones((32, 1, 1, 2), np.int8))
+        g.add_tensor(Tensor(f"big{k}", (1, 4, 4, 32), "int8"))
+        g.add_tensor(Tensor(f"small{k}", (1, 1, 1, 32), "int8"))
+        nodes.append(Node(Op.CONV2D, ("x", f"w{k}"), (f"big{k}",), Conv2dAttrs(), f"conv{k}"))
+    for k in (1, 2):
+        nodes.append(Node(Op.MAXPOOL2D, (f"big{k}",), (f"small{k}",),
+                          Pool2dAttrs((4, 4), (4, 4)), f"pool{k}"))
+    g.add_tensor(Tensor("y", (1, 1, 1, 32), "int8"))
+    nodes.append(Node(Op.ADD, ("small1", "small2"), ("y",), BinaryAttrs(), "add"))
+    g.nodes, g.outputs = nodes, ["y"]
+    return g
+
+
+def test_branch_order_is_chosen_to_lower_the_peak():
+    g = _two_branch_graph()
+    fixed = plan_graph(g, reorder=False)           # only the graph's own order
+    assert fixed.order == [0, 1, 2, 3, 4] and fixed.lower_bound >= 2 * 512
+    best = plan_graph(g)
+    check_graph_plan(g, best)
+    assert best.arena_size < fixed.arena_size and best.order != fixed.order
+    s = best.schedule(g)
+    assert [n.name for n in s.nodes] == [g.nodes[i].name for i in best.order]
+    assert g.nodes[0].name == "conv1" and s is not g       # the input graph is untouched
+    assert fixed.schedule(g) is g
+
+
+def test_scratch_is_placed_apart_from_live_tensors(monkeypatch):
+    from sdk.ir import Op
+    from sdk.plan import scratch
+    g = _two_branch_graph()
+    base = plan_graph(g)
+    monkeypatch.setitem(scratch.SCRATCH, Op.CONV2D, lambda node, g, isa: 100)
+    p = plan_graph(g)
+    assert set(p.scratch) == {"big1", "big2"}
+    assert all(size == 100 and off % 16 == 0 for off, size in p.scratch.values())
+    check_graph_plan(g, p)                          # includes the scratch clash check
+    assert p.arena_size > base.arena_size and not base.scratch
+
+
+def test_every_int8_op_has_a_scratch_row_and_unknown_isa_is_an_error():
+    from sdk.errors import EdgeforgeError
+    from sdk.ir import OPS
+    from sdk.plan.scratch import SCRATCH
+    assert [op for op, info in OPS.items() if info.int8 and op not in SCRATCH] == []
+    with pytest.raises(EdgeforgeError, match="available"):
+        plan_graph(_two_branch_graph(), isa="avx9000")
+
+
+def test_free_after_complements_live_bytes(kws):
+    p = plan_graph(kws)
+    for step in range(len(kws.nodes)):
+        live = p.live_after(step, kws.outputs)
+        free = p.free_after(step, kws.outputs)
+        covered = sum(b - a for a, b in live) + sum(b - a for a, b in free)
+        assert covered == p.arena_size
+        for a, b in free:
+            for t in p.tensors.values():
+                if t.first <= step < t.last:
+                    assert b <= t.offset or t.offset + t.size <= a
