@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from sdk.qparams import prepare, rounding
 from sdk.errors import UnsupportedOpError
 from sdk.ir import Graph, Node, Op
 from sdk.qmath import Numerics
+from sdk.qparams import prepare, rounding
 
 RUNTIME_C = Path(__file__).resolve().parents[2] / "runtime" / "c"
 KERNEL_DIR = RUNTIME_C / "kernels" / "ref"
@@ -397,8 +397,8 @@ def check_supported(graph: Graph, path: str = "") -> None:
             problems.append((i, n.name or n.outputs[0], str(n.op), "no C kernel for this op"))
     for name in graph.inputs + graph.outputs:
         if graph.tensors[name].dtype != "int8":
-            problems.append((-1, name, "graph I/O", f"{graph.tensors[name].dtype} graph "
-                             "input/output; the C package is int8 end to end"))
+            why = f"{graph.tensors[name].dtype} graph input/output; the C package is int8"
+            problems.append((-1, name, "graph I/O", why))
     if problems:
         raise UnsupportedOpError(path or graph.name, problems, [str(o) for o in EMITTERS])
 
@@ -411,13 +411,16 @@ def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
            numerics: str | Numerics = "tflm", model_hash: str = "") -> CPackage:
     """Write out_dir/{model.h, model.c, weights.c} + the used kernels and headers.
 
-    `plan` has `.offsets` (tensor -> arena byte offset) and `.size` (arena bytes);
+    `plan` has `.offsets` (tensor -> arena byte offset) and `.size` (arena bytes), and
+    optionally `.schedule(graph)` (sdk.plan.memory.GraphPlan: the node order to emit);
     `model_hash` is the sha256 hex of the model.tflite this package was compiled with.
     """
     if not name.isidentifier():
         raise ValueError(f"C name {name!r} is not an identifier")
     numerics = Numerics(numerics)
     check_supported(graph)
+    if hasattr(plan, "schedule"):      # sdk.plan GraphPlan: run the nodes in its order
+        graph = plan.schedule(graph)
     e = _Emit(graph, dict(plan.offsets), numerics)
     body: list[str] = []
     problems = []
@@ -476,9 +479,8 @@ def _rounding_checks(numerics: Numerics) -> list[str]:
     out = []
     for op in ROUNDING_OPS:
         v = _single(op, numerics)
-        out += [f"#if EF_{op.value}_SINGLE_ROUNDING != {v}",
-                f'#error "compiled for --numerics {numerics}: EF_{op.value}_SINGLE_ROUNDING '
-                f'must be {v}"', "#endif"]
+        msg = f"compiled for --numerics {numerics}: EF_{op.value}_SINGLE_ROUNDING must be {v}"
+        out += [f"#if EF_{op.value}_SINGLE_ROUNDING != {v}", f'#error "{msg}"', "#endif"]
     return out
 
 

@@ -1,0 +1,232 @@
+"""`edgeforge compile`: model file -> a compiled DIR (int8 .tflite + C package + manifest).
+
+    res = compile_model("kws.tflite", "out/kws")                  # int8 model: no calibration
+    res = compile_model("net.onnx", "out/net", calib="calib.npz")  # float model: quantize first
+
+DIR/model.tflite   the int8 model as LiteRT / TFLM run it (sdk.codegen.tflite.write_tflite)
+DIR/c/             model.h model.c weights.c + the kernels and headers they use
+DIR/manifest.json  sdk.manifest.Manifest; model_sha256 = sha256 of DIR/model.tflite
+DIR/report.json    per-op MACs, weight / activation bytes, arena in use per step
+
+Everything is written into a temporary directory beside DIR and renamed at the end, so a
+failed compile leaves no DIR (and an existing DIR is replaced only by a complete one).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.errors import EdgeforgeError, QuantizeError
+from sdk.ir import Graph
+from sdk.manifest import Manifest, TensorSpec, sha256_file
+from sdk.qmath import Numerics
+
+
+@dataclass
+class CompileResult:
+    dir: Path
+    manifest: Manifest
+    report: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        m = self.manifest
+        return {"dir": str(self.dir), "name": m.name, "numerics": m.numerics,
+                "model_sha256": m.model_sha256, "ops": len(m.ops),
+                "arena_bytes": m.arena_bytes,
+                "arena_lower_bound_bytes": m.arena_lower_bound_bytes,
+                "weight_bytes": m.weight_bytes, "macs": self.report["totals"]["macs"],
+                "inputs": [asdict(t) for t in m.inputs],
+                "outputs": [asdict(t) for t in m.outputs]}
+
+
+# ---------------------------------------------------------------- the steps
+def _quantize(g: Graph, path: str, calib: Any, numerics: Numerics, verbose: int,
+              opts: dict[str, Any]) -> Graph:
+    if calib is None:
+        raise QuantizeError(f"{path}: a float model; pass --calib DATA.npz (representative "
+                            "inputs) so it can be quantized to int8")
+    try:
+        from sdk.quantize import quantize_model
+    except ImportError as e:
+        raise QuantizeError(f"{path}: float model, but the quantizer is not available "
+                            f"({e})") from None
+    return quantize_model(g, calib, numerics=str(numerics), verbose=verbose, **opts)
+
+
+def _plan(g: Graph) -> Any:
+    """H4's arena planner (sdk.plan.memory.plan_graph); a plain sequential plan without it."""
+    try:
+        from sdk.plan.memory import plan_graph
+    except ImportError:
+        return _sequential_plan(g)
+    return plan_graph(g)
+
+
+@dataclass
+class _SeqPlan:
+    offsets: dict[str, int]
+    size: int
+    lower_bound: int
+
+    def rows(self) -> list[dict]:
+        return [{"tensor": t, "offset": o} for t, o in self.offsets.items()]
+
+
+def _sequential_plan(g: Graph) -> _SeqPlan:
+    offsets, off = {}, 0
+    for t in g.activations():
+        offsets[t] = off
+        off += (g.tensors[t].nbytes + 15) // 16 * 16
+    return _SeqPlan(offsets, off, off)
+
+
+def _arena_use(g: Graph, plan: Any) -> list[dict[str, int]]:
+    """Per step: bytes of live tensors and the highest arena byte they reach."""
+    rows = []
+    tensors = getattr(plan, "tensors", None)
+    for s in range(len(g.nodes)):
+        if tensors is None:
+            rows.append({"step": s})
+            continue
+        live = [t for t in tensors.values() if t.first <= s <= t.last]
+        rows.append({"step": s, "live_bytes": int(sum(t.size for t in live)),
+                     "high_water": int(max((t.offset + t.size for t in live), default=0))})
+    return rows
+
+
+def _spec(g: Graph, name: str, plan: Any) -> TensorSpec:
+    t = g.tensors[name]
+    q = t.quant
+    return TensorSpec(name, list(t.shape), t.dtype,
+                      float(q.scale[0]) if q is not None else None,
+                      int(q.zero_point[0]) if q is not None else None,
+                      int(plan.offsets[name]))
+
+
+def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
+                  board: str | None = None, numerics: str | Numerics = "tflm",
+                  name: str = "model", verbose: int = 0, **quant_opts: Any) -> CompileResult:
+    """Compile a .tflite / .onnx model into `out_dir` (see the module docstring)."""
+    from sdk import __version__
+    from sdk.codegen.c import check_supported, emit_c
+    from sdk.codegen.tflite import write_tflite
+    from sdk.frontends import load
+    from sdk.report import inspect_graph
+
+    numerics = Numerics(numerics)
+    if not name.isidentifier():
+        raise EdgeforgeError(f"--name {name!r}: must be a C identifier")
+    src, out = Path(path), Path(out_dir)
+    g = load(src)
+    if not g.is_int8():
+        g = _quantize(g, str(src), calib, numerics, verbose,
+                      {k: v for k, v in quant_opts.items() if v is not None})
+    check_supported(g, str(src))                   # one clear error before any file exists
+    plan = _plan(g)
+    sched = plan.schedule(g) if hasattr(plan, "schedule") else g   # nodes in plan order
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        model_path = write_tflite(sched, tmp / "model.tflite")
+        model_sha = sha256_file(model_path)
+        pkg = emit_c(g, plan, tmp / "c", name=name, numerics=numerics, model_hash=model_sha)
+        report = inspect_graph(sched, str(src))
+        report["arena"] = {"bytes": int(plan.size),
+                           "lower_bound_bytes": int(plan.lower_bound),
+                           "per_step": _arena_use(sched, plan)}
+        report["c"] = {"kernels": pkg.kernels, "files": pkg.files,
+                       "const_bytes": pkg.weight_bytes}
+        manifest = Manifest(
+            name=name, model_sha256=model_sha, source_sha256=sha256_file(src),
+            sdk_version=__version__, numerics=str(numerics),
+            inputs=[_spec(g, n, plan) for n in g.inputs],
+            outputs=[_spec(g, n, plan) for n in g.outputs],
+            arena_bytes=int(plan.size), arena_lower_bound_bytes=int(plan.lower_bound),
+            weight_bytes=int(g.weight_bytes()), ops=[n.op.value for n in sched.nodes],
+            plan=plan.rows(), board=board,
+            extra={"source": str(src), "kernels": pkg.kernels,
+                   "macs": int(report["totals"]["macs"])})
+        manifest.save(tmp)
+        (tmp / "report.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return CompileResult(out, manifest, report)
+
+
+def _jsonable(x: Any) -> Any:
+    from sdk.report import jsonable
+    return jsonable(x)
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Atomically put tmp at out; an existing out is moved aside first, then deleted."""
+    old = None
+    if out.exists():
+        if not (out / "manifest.json").is_file() and any(out.iterdir()):
+            raise EdgeforgeError(f"{out}: exists and is not a compiled DIR; refusing to "
+                                 "replace it (pick another -o)")
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+        os.rmdir(old)
+        os.replace(out, old)
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in [tmp, *tmp.rglob("*")]:     # mkdtemp/mkstemp made them private; use the umask
+        p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- CLI
+def _print_table(res: CompileResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rep, m = res.report, res.manifest
+    t = Table(title=f"{m.name}: {len(m.ops)} ops, numerics {m.numerics}")
+    for col in ("#", "op", "output", "MACs", "weights", "act bytes", "arena hw"):
+        t.add_column(col, justify="right" if col not in ("op", "output") else "left")
+    steps = rep["arena"]["per_step"]
+    for row, st in zip(rep["ops"], steps):
+        t.add_row(str(row["index"]), row["op"], "x".join(map(str, row["outputs"][0])),
+                  f"{row['macs']:,}", f"{row['weight_bytes']:,}",
+                  f"{row['activation_bytes']:,}", f"{st.get('high_water', 0):,}")
+    con = Console()
+    con.print(t)
+    con.print(f"arena {m.arena_bytes:,} B (lower bound {m.arena_lower_bound_bytes:,} B), "
+              f"weights {m.weight_bytes:,} B, MACs {rep['totals']['macs']:,}")
+    con.print(f"wrote {res.dir}/ (model.tflite, c/, manifest.json, report.json); "
+              f"model sha256 {m.model_sha256[:16]}")
+
+
+def cmd_compile(args: Any) -> int:
+    opts = {"observer": getattr(args, "observer", None)}
+    if getattr(args, "per_tensor", False):
+        opts["per_channel"] = False
+    for flag in ("prune", "prune_channels", "distill"):
+        if getattr(args, flag, None):
+            raise EdgeforgeError(f"--{flag.replace('_', '-')} is not supported by compile yet")
+    res = compile_model(args.model, args.out, calib=args.calib, board=args.board,
+                        numerics=args.numerics, name=args.name,
+                        verbose=getattr(args, "verbose", 0), **opts)
+    if args.json:
+        print(json.dumps(res.summary(), indent=1, default=_np_default))
+    else:
+        _print_table(res)
+    return 0
+
+
+def _np_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(type(x).__name__)
