@@ -1,0 +1,76 @@
+"""Every single-op case of tests/opcases.py: the int8 reference is bit-exact to TFLM under
+profile tflm and to LiteRT BUILTIN_REF under profile litert; float cases match LiteRT."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runtime import peers
+from runtime import reference as R
+from sdk import qparams
+from sdk.ir import OPS, Op
+from sdk.qmath import Numerics
+from tests.conftest import require
+from tests.opcases import cases, float_only_cases, random_inputs, tflm_arena_size, write_case
+
+N_INPUTS = 20
+INT8 = cases("int8")
+FLOAT = cases("float32") + float_only_cases()
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """Each case's .tflite, written once per test session."""
+    d = tmp_path_factory.mktemp("opcases")
+    paths: dict[tuple[str, str], object] = {}
+
+    def get(case):
+        key = (case.name, case.dtype)
+        if key not in paths:
+            paths[key] = write_case(case, d)
+        return paths[key]
+    return get
+
+
+@pytest.mark.parametrize("numerics", [Numerics.TFLM, Numerics.LITERT])
+@pytest.mark.parametrize("case", INT8, ids=[c.name for c in INT8])
+def test_int8_case_bit_exact(case, numerics, written):
+    require("tflite_micro", "ai_edge_litert")
+    path = written(case)
+    if numerics == Numerics.TFLM:
+        peer = peers.TflmRunner(path, arena_size=tflm_arena_size(case.graph))
+    else:
+        peer = peers.LitertRunner(path)
+    g = case.graph
+    params = R.prepare_graph(g, numerics)
+    for k, feeds in enumerate(random_inputs(g, n=N_INPUTS, seed=11)):
+        ours = R.run(g, feeds, numerics=numerics, params=params)[g.outputs[0]]
+        theirs = peer.run(feeds)[0].reshape(ours.shape)
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs, err_msg=f"{case.name} input {k}")
+
+
+# LRN: LiteRT's *reference* kernel sums channels [c-r, c+r) (an off-by-one against TF's
+# documented [c-r, c+r]); we follow the documented window, as LiteRT's default kernels do.
+OPTIMIZED_PEER = {Op.LRN}
+
+
+@pytest.mark.parametrize("case", FLOAT, ids=[c.name for c in FLOAT])
+def test_float_case_matches_litert(case, written):
+    require("ai_edge_litert")
+    peer = peers.LitertRunner(written(case), reference_kernels=case.op not in OPTIMIZED_PEER)
+    g = case.graph
+    for feeds in random_inputs(g, n=5, seed=12):
+        ours = R.run(g, feeds)[g.outputs[0]]
+        theirs = peer.run(feeds)[0].reshape(ours.shape)
+        scale = max(float(np.abs(theirs).max()), 1e-30)
+        assert float(np.abs(ours.astype(np.float64) - theirs).max()) <= 1e-5 * scale, case.name
+
+
+def test_every_op_has_kernels_and_prepare():
+    assert set(R.REFERENCE) == set(OPS)
+    int8_ops = {op for op, info in OPS.items() if info.int8}
+    assert set(R.REFERENCE_S8) == int8_ops
+    assert set(qparams.PREPARE) == int8_ops
+    missing = int8_ops - {c.op for c in INT8}
+    assert not missing, f"int8 ops without an opcase: {missing}"
