@@ -62,9 +62,13 @@ def _c(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.nda
         from sdk.codegen.host import CModel
     except ImportError as e:
         raise EdgeforgeError(f"backend c is not available ({e})") from e
-    if not model.is_dir():
-        raise ModelError(str(model), "backend c runs a compiled DIR "
-                         "(edgeforge compile MODEL -o DIR first)")
+    if not model.is_dir():             # a model file: compile it to a temporary DIR first
+        import tempfile
+
+        from sdk.compiler import compile_model
+        with tempfile.TemporaryDirectory(prefix="edgeforge-run-") as tmp:
+            res = compile_model(model, Path(tmp) / "dir", numerics=numerics)
+            return [np.asarray(y) for y in CModel(res.dir).run(inputs)]
     return [np.asarray(y) for y in CModel(model).run(inputs)]
 
 
