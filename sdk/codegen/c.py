@@ -84,6 +84,7 @@ class _Emit:
     g: Graph
     offsets: dict[str, int]
     numerics: Numerics
+    prefix: str = "ef_model_"                            # weights.c symbols are global
     decls: list[str] = field(default_factory=list)     # model.c static consts
     externs: list[str] = field(default_factory=list)   # model.c extern decls of weights
     weights: list[str] = field(default_factory=list)   # weights.c definitions
@@ -106,6 +107,7 @@ class _Emit:
         return f"&{var}"
 
     def array(self, var: str, ctype: str, data: np.ndarray) -> str:
+        var = self.prefix + var
         flat = np.asarray(data).ravel()
         self.externs.append(f"extern const {ctype} {var}[{flat.size}];")
         self.weights.append(f"const {ctype} {var}[{flat.size}] EF_ALIGNED(16) = {{\n"
@@ -421,7 +423,7 @@ def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
     check_supported(graph)
     if hasattr(plan, "schedule"):      # sdk.plan GraphPlan: run the nodes in its order
         graph = plan.schedule(graph)
-    e = _Emit(graph, dict(plan.offsets), numerics)
+    e = _Emit(graph, dict(plan.offsets), numerics, prefix=f"ef_{name}_")
     body: list[str] = []
     problems = []
     for i, n in enumerate(graph.nodes):
