@@ -63,12 +63,17 @@ def quantize_multipliers(reals: np.ndarray, numerics: Numerics = DEFAULT_NUMERIC
 
 def _round_half_away(x: float) -> int:
     """std::round: halves away from zero (NOT numpy's half-to-even)."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+    a = abs(x)
+    f = math.floor(a)
+    return (f + (a - f >= 0.5)) * (1 if x >= 0 else -1)
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
-    """Vectorized std::round."""
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    """Vectorized std::round. Exact: `floor(|x| + 0.5)` would round 0.49999997f up in
+    float32, so compare the (exact) fractional part with 0.5 instead."""
+    a = np.abs(x)
+    f = np.floor(a)
+    return np.sign(x) * (f + (a - f >= 0.5))
 
 
 def _wrap32(x: np.ndarray) -> np.ndarray:

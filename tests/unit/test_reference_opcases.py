@@ -74,3 +74,21 @@ def test_every_op_has_kernels_and_prepare():
     assert set(qparams.PREPARE) == int8_ops
     missing = int8_ops - {c.op for c in INT8}
     assert not missing, f"int8 ops without an opcase: {missing}"
+
+
+def test_quantize_float_at_rounding_ties(written):
+    """Inputs one ulp around (k + 0.5) * scale: std::round on the float quotient decides."""
+    require("tflite_micro", "ai_edge_litert")
+    case = next(c for c in INT8 if c.name == "quantize_float")
+    g, path = case.graph, written(case)
+    tflm = peers.TflmRunner(path, arena_size=tflm_arena_size(g))
+    litert = peers.LitertRunner(path)
+    scale = float(g.tensors[g.outputs[0]].quant.scale[0])
+    shape = g.tensors[g.inputs[0]].shape
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        x = ((rng.integers(-130, 130, shape) + 0.5) * scale).astype(np.float32)
+        x = np.nextafter(x, rng.choice([-np.inf, np.inf], shape)).astype(np.float32)
+        ours = R.run(g, [x])[g.outputs[0]]
+        np.testing.assert_array_equal(ours, tflm.run([x])[0])
+        np.testing.assert_array_equal(ours, litert.run([x])[0])
