@@ -353,7 +353,8 @@ def _float_lut(node: Node, g: Graph, fn: Callable[[np.ndarray], np.ndarray]) -> 
 def _sigmoid_f32(x: np.ndarray) -> np.ndarray:
     # 1.0f / (1.0f + std::exp(-value)) in float; exp evaluated in double then rounded to
     # float (glibc expf is correctly rounded in practice)
-    e = np.exp(-x.astype(np.float64)).astype(np.float32)
+    with np.errstate(over="ignore"):           # expf overflows to inf too: 1/(1+inf) = 0
+        e = np.exp(-x.astype(np.float64)).astype(np.float32)
     return (np.float32(1.0) / (np.float32(1.0) + e)).astype(np.float32)
 
 
