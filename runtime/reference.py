@@ -29,6 +29,7 @@ inputs left by 20; int8 CONCAT demands equal quant everywhere (both refuse other
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -457,6 +458,16 @@ def _feeds(g: Graph, feeds: dict[str, np.ndarray] | list[np.ndarray] | np.ndarra
     return out
 
 
+def _one_blas_thread() -> AbstractContextManager[Any]:
+    """Our matmuls are tiny (<= a few M MACs): multithreaded BLAS only adds sync cost, and
+    on a busy 2-core host it thrashes (measured 25 ms vs 0.7 ms for one ResNet-8 conv)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def prepare_graph(g: Graph, numerics: Numerics | str = Numerics.TFLM) -> list[Any]:
     """sdk.qparams params of every node (None for float nodes), computed once per run."""
     n = Numerics(numerics)
@@ -473,21 +484,27 @@ def run(graph: Graph, feeds: dict[str, np.ndarray] | list[np.ndarray] | np.ndarr
     numerics = Numerics(numerics)
     qs = params if params is not None else prepare_graph(graph, numerics)
     env: dict[str, np.ndarray] = dict(_feeds(graph, feeds))
-    for node, q in zip(graph.nodes, qs):
-        args = [None if not i else env[i] if i in env else graph.tensors[i].data
-                for i in node.inputs]
-        try:
-            if q is None:
-                out = REFERENCE[node.op](*args, node.attrs)
-            else:
-                rnd = qp.rounding(node.op, numerics)     # per-op Q31 rounding mode
-                out = REFERENCE_S8[node.op](*args, node.attrs, q, rnd)
-        except KeyError as e:
-            raise NotImplementedError(f"node {node.name or node.op}: no reference kernel for "
-                                      f"{node.op} ({'int8' if q else 'float'})") from e
-        outs = out if isinstance(out, tuple) else (out,)
-        for name, val in zip(node.outputs, outs):
-            env[name] = val
+    with _one_blas_thread():
+        _execute(graph, qs, numerics, env)
     if intermediate:
         return env
     return {name: env[name] for name in graph.outputs}
+
+
+def _execute(graph: Graph, qs: list[Any], numerics: Numerics, env: dict[str, np.ndarray]
+             ) -> None:
+    for node, q in zip(graph.nodes, qs):
+        args = [None if not i else env[i] if i in env else graph.tensors[i].data
+                for i in node.inputs]
+        fn = (REFERENCE if q is None else REFERENCE_S8).get(node.op)
+        if fn is None:
+            raise NotImplementedError(f"node {node.name or node.op}: no "
+                                      f"{'float' if q is None else 'int8'} reference kernel "
+                                      f"for {node.op}")
+        if q is None:
+            out = fn(*args, node.attrs)
+        else:
+            out = fn(*args, node.attrs, q, qp.rounding(node.op, numerics))  # per-op rounding
+        outs = out if isinstance(out, tuple) else (out,)
+        for name, val in zip(node.outputs, outs):
+            env[name] = val
