@@ -14,7 +14,9 @@ Sign conventions (one place, as in CMSIS-NN's arm_nn_types.h):
   * lut: int8[256], output for input value v stored at index v + 128
 
 Differences between the profiles live here (or in sdk/qmath.py), each commented with its
-source. Elementwise unary ops (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU) are prepared as a
+source; runtime/reference.py's docstring lists them. The Q31 rounding an op's kernel must use
+is `rounding(op, numerics)` (a Numerics value for sdk.qmath.requantize): it is per OP, not
+per profile, because ai-edge-litert single-rounds only its FULLY_CONNECTED. Elementwise unary ops (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU) are prepared as a
 256-entry lookup table: exact for int8 (one output per input value) and it hides the
 profile differences (TFLM computes them in gemmlowp fixed point, LiteRT's reference kernels
 fill a float LUT) from both the reference and the C kernel.
