@@ -23,10 +23,12 @@ so d = min_p (suffix_min_first_read(p) - (p + 1) * out_pixel_bytes). The poison 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from sdk.ir import OPS, Graph, Node, Op
+from sdk.plan.scratch import conv2d_1x1_inplace_scratch, dwconv2d_inplace_scratch
 
 Rule = Callable[[Node, Graph, int], "int | None"]
 
@@ -135,3 +137,57 @@ def inplace_candidates(node: Node, g: Graph) -> list[tuple[int, int, str]]:
                 out.append((k, d, rule.__name__))
                 break
     return out
+
+
+# ---------------------------------------------------------------- in-place kernel variants
+@dataclass(frozen=True)
+class KernelVariant:
+    """A kernel that runs truly in place (output offset - input offset <= d, d = 0) at the
+    price of `scratch` bytes for the one call (runtime/c/kernels/ref/ef_inplace.h)."""
+    kernel: str
+    d: int
+    scratch: int
+
+
+def dwconv_linebuffer_inplace(node: Node, g: Graph, k: int) -> KernelVariant | None:
+    """Depthwise stride 1, multiplier 1, same-size output: ef_dwconv2d_inplace_s8 keeps the
+    pad_top + 1 input rows it still needs in a ring buffer."""
+    if node.op != Op.DWCONV2D or k != 0:
+        return None
+    a = node.attrs
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.outputs[0]]
+    if a.stride != (1, 1) or a.depth_multiplier != 1 or x.shape != y.shape \
+            or len(x.shape) != 4 or x.dtype != "int8" or y.dtype != "int8":
+        return None
+    return KernelVariant("ef_dwconv2d_inplace_s8", 0, dwconv2d_inplace_scratch(node, g, "generic"))
+
+
+def pointwise_conv_pixelbuffer_inplace(node: Node, g: Graph, k: int) -> KernelVariant | None:
+    """1x1 stride-1 conv with C_OUT <= C_IN: ef_conv2d_1x1_inplace_s8 copies each input pixel
+    to scratch before overwriting it."""
+    if node.op != Op.CONV2D or k != 0:
+        return None
+    a = node.attrs
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.outputs[0]]
+    wshape = g.tensors[node.inputs[1]].shape
+    if wshape[1:3] != (1, 1) or a.stride != (1, 1) or any(a.pad) or len(x.shape) != 4 \
+            or x.shape[:3] != y.shape[:3] or y.shape[3] > x.shape[3] or x.dtype != "int8":
+        return None
+    return KernelVariant("ef_conv2d_1x1_inplace_s8", 0,
+                         conv2d_1x1_inplace_scratch(node, g, "generic"))
+
+
+KERNEL_RULES: list[Callable[[Node, Graph, int], KernelVariant | None]] = [
+    dwconv_linebuffer_inplace, pointwise_conv_pixelbuffer_inplace]
+
+
+def kernel_variant(node: Node, g: Graph) -> tuple[int, KernelVariant, str] | None:
+    """(input index, variant, rule name) of the first kernel rule that applies, else None."""
+    for k, name in enumerate(node.inputs):
+        if not name or k in OPS[node.op].weights or _const(g, name):
+            continue
+        for rule in KERNEL_RULES:
+            v = rule(node, g, k)
+            if v is not None:
+                return k, v, rule.__name__
+    return None

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sdk.errors import EdgeforgeError
 from sdk.ir import OPS, Graph
@@ -281,6 +281,9 @@ class GraphPlan:
     shares: list[Share]
     arena: ArenaPlan                # the buffer-level plan (render() it to see the timeline)
     isa: str = "generic"
+    kernels: dict[str, str] = field(default_factory=dict)  # node's first output -> in-place
+    #                                 kernel symbol to call instead (only with inplace_kernels)
+    steps: list[str] = field(default_factory=list)  # first output of each node, plan order
 
     def offset(self, tensor: str) -> int:
         return self.tensors[tensor].offset
@@ -294,11 +297,14 @@ class GraphPlan:
         return self.arena_size
 
     def schedule(self, graph: Graph) -> Graph:
-        """`graph` with its nodes in plan order (a copy only if the order changed)."""
-        if self.order == list(range(len(graph.nodes))):
+        """`graph` with its nodes in plan order (the same object if already so). Idempotent:
+        nodes are matched by their first output, so a scheduled graph schedules to itself."""
+        by_out = {n.outputs[0]: n for n in graph.nodes}
+        nodes = [by_out[o] for o in self.steps]
+        if nodes == graph.nodes:
             return graph
         g = graph.copy()
-        g.nodes = [graph.nodes[i] for i in self.order]
+        g.nodes = nodes
         return g
 
     def rows(self) -> list[dict]:
@@ -333,12 +339,13 @@ class GraphPlan:
         return out
 
 
-def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool
+def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_kernels: bool
              ) -> tuple[list[BufferReq], dict[str, str], dict[str, tuple[int, int]],
-                        list[tuple[int, str, str, int, str]], dict[str, str]]:
+                        list[tuple[int, str, str, int, str]], dict[str, str], dict[str, str]]:
     """Buffer requests of `g` scheduled in `order`; returns (reqs, tensor -> buffer,
-    tensor -> (first, last), share candidates, scratch buffer -> node's first output)."""
-    from sdk.plan.inplace import inplace_candidates
+    tensor -> (first, last), share candidates, scratch buffer -> node's first output,
+    node's first output -> in-place kernel symbol)."""
+    from sdk.plan.inplace import KernelVariant, inplace_candidates, kernel_variant
     from sdk.plan.scratch import scratch_bytes
 
     nodes = [g.nodes[i] for i in order]
@@ -375,47 +382,67 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool
     size = {b: max(g.tensors[t].nbytes for t in ts) for b, ts in groups.items()}
     buf_of = {t: find(t) for t in life}
 
+    def overwritable(xb: str, yb: str, s: int) -> bool:
+        """No reader after step s, not read by the caller, not the output itself."""
+        return xb != yb and span[xb][1] == s and not any(t in outs for t in groups[xb])
+
     shares: list[tuple[int, str, str, int, str]] = []
-    if allow_inplace:
-        for s, nd in enumerate(nodes):
-            if not nd.outputs or nd.outputs[0] not in buf_of or OPS[nd.op].alias:
-                continue
-            yb = buf_of[nd.outputs[0]]
-            for k, d, rule in inplace_candidates(nd, g):
-                xb = buf_of[nd.inputs[k]]
-                if xb == yb or span[xb][1] != s or any(t in outs for t in groups[xb]):
-                    continue                      # read later, or the caller reads it
-                if any(sh[1] == yb and sh[2] == xb for sh in shares):
-                    continue                      # same input twice (x + x)
-                shares.append((s, yb, xb, d, rule))
+    variants: dict[str, KernelVariant] = {}
+    for s, nd in enumerate(nodes) if allow_inplace else ():
+        if not nd.outputs or nd.outputs[0] not in buf_of or OPS[nd.op].alias:
+            continue
+        yb = buf_of[nd.outputs[0]]
+        kv = kernel_variant(nd, g) if inplace_kernels else None
+        if kv is not None and overwritable(buf_of[nd.inputs[kv[0]]], yb, s):
+            k, v, rule = kv
+            variants[nd.outputs[0]] = v
+            shares.append((s, yb, buf_of[nd.inputs[k]], v.d, rule))
+            continue
+        for k, d, rule in inplace_candidates(nd, g):
+            xb = buf_of[nd.inputs[k]]
+            if not overwritable(xb, yb, s):
+                continue                          # read later, or the caller reads it
+            if any(sh[1] == yb and sh[2] == xb for sh in shares):
+                continue                          # same input twice (x + x)
+            shares.append((s, yb, xb, d, rule))
     reqs = [BufferReq(b, size[b], *span[b],
                       share=tuple((x, d) for _, y, x, d, _ in shares if y == b))
             for b in groups]
     scratch_of: dict[str, str] = {}
     for s, (i, nd) in enumerate(zip(order, nodes)):
-        n = scratch_bytes(nd, g, isa)
+        v = variants.get(nd.outputs[0]) if nd.outputs else None
+        n = v.scratch if v else scratch_bytes(nd, g, isa)
         if n:
             name = f"scratch#{nd.outputs[0]}"
             reqs.append(BufferReq(name, n, s, s))
             scratch_of[name] = nd.outputs[0]
     tlife = {t: (v[0], v[1]) for t, v in life.items()}
-    return reqs, buf_of, tlife, shares, scratch_of
+    kernels = {o: v.kernel for o, v in variants.items()}
+    return reqs, buf_of, tlife, shares, scratch_of, kernels
 
 
 def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True,
-               align: int = 16, reorder: bool = True, max_orders: int = 24) -> GraphPlan:
+               inplace_kernels: bool = False, align: int = 16, reorder: bool = True,
+               max_orders: int = 24) -> GraphPlan:
     """Plan the arena of an int8 IR graph (see GraphPlan for what codegen gets).
 
     With `reorder`, tries every valid node order when there are at most `max_orders` (else
     the graph's own order and a memory-greedy one), plans each with plan_best and keeps the
     smallest arena (ties: the earliest order, i.e. the graph's own). Without it, plans the
-    graph's own order only."""
+    graph's own order only.
+
+    `allow_inplace` lets outputs overlap inputs they read last, with the lag the raster rules
+    derive (sdk/plan/inplace.py; any kernel keeping the ef_kernels.h raster contract works).
+    `inplace_kernels` additionally plans the true in-place variants (ef_dwconv2d_inplace_s8,
+    ef_conv2d_1x1_inplace_s8: no lag, a small scratch); codegen must then call
+    plan.kernels[out] for those nodes, with ctx = arena + plan.scratch[out]."""
     from sdk.plan.schedule import candidate_orders
 
     best: GraphPlan | None = None
     orders = candidate_orders(graph, max_orders) if reorder else [list(range(len(graph.nodes)))]
     for order in orders:
-        reqs, buf_of, tlife, shares, scratch_of = _buffers(graph, order, isa, allow_inplace)
+        reqs, buf_of, tlife, shares, scratch_of, kernels = _buffers(
+            graph, order, isa, allow_inplace, inplace_kernels)
         arena = plan_best(reqs, align)
         if best is not None and arena.size >= best.arena_size:
             continue
@@ -431,7 +458,8 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
         tensor_reqs = [r for r in reqs if r.name not in scratch_of]
         best = GraphPlan(order, tensors,
                          {o: (off[n], byname[n].size) for n, o in scratch_of.items()},
-                         arena.size, lower_bound(tensor_reqs), used, arena, isa)
+                         arena.size, lower_bound(tensor_reqs), used, arena, isa, kernels,
+                         [graph.nodes[i].outputs[0] for i in order])
     if best is None:                              # no nodes at all
         return GraphPlan([], {}, {}, 0, 0, [], ArenaPlan({}, 0), isa)
     return best

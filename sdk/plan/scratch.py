@@ -46,6 +46,19 @@ def softmax_scratch(node: Node, g: Graph, isa: str) -> int:
     return 0
 
 
+def dwconv2d_inplace_scratch(node: Node, g: Graph, isa: str) -> int:
+    """ef_dwconv2d_inplace_s8_scratch_size: a ring of min(pad_top + 1, H) input rows."""
+    _check_isa(isa)
+    _, h, w, c = g.tensors[node.inputs[0]].shape
+    return min(node.attrs.pad[0] + 1, h) * w * c
+
+
+def conv2d_1x1_inplace_scratch(node: Node, g: Graph, isa: str) -> int:
+    """ef_conv2d_1x1_inplace_s8_scratch_size: one input pixel (C_IN bytes)."""
+    _check_isa(isa)
+    return g.tensors[node.inputs[0]].shape[-1]
+
+
 def no_scratch(node: Node, g: Graph, isa: str) -> int:
     """Pools, mean, elementwise, LUT, data movement: no working memory beyond registers."""
     _check_isa(isa)

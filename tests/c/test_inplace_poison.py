@@ -93,10 +93,13 @@ def free_table(plan: GraphPlan, graph: Graph, lie: dict[int, list[tuple[int, int
             f"static const int32_t ef_free_idx_[{len(idx)}] = {{{', '.join(map(str, idx))}}};\n")
 
 
-def build(graph: Graph, plan, out: Path, table: str | None) -> Path:
-    """emit_c + harness, compiled with gcc; `table` None = no poisoning."""
+def build(graph: Graph, plan, out: Path, table: str | None, patch=None) -> Path:
+    """emit_c + harness, compiled with gcc; `table` None = no poisoning; `patch(dir, plan,
+    graph)` may edit the package before it is compiled."""
     from sdk.codegen.c import emit_c
     emit_c(graph, plan, out)
+    if patch is not None:
+        patch(out, plan, graph)
     (out / "poison_hook.h").write_text(HOOK_H)
     pre = ("#define EF_POISON 1\n" + table) if table is not None else ""
     (out / "harness.c").write_text('#include "poison_hook.h"\n#include <stdint.h>\n' + pre

@@ -305,3 +305,11 @@ def test_free_after_complements_live_bytes(kws):
             for t in p.tensors.values():
                 if t.first <= step < t.last:
                     assert b <= t.offset or t.offset + t.size <= a
+
+
+def test_schedule_is_idempotent():
+    g = _two_branch_graph()
+    p = plan_graph(g)
+    s = p.schedule(g)
+    assert p.schedule(s) is s and [n.name for n in p.schedule(s).nodes] == \
+        [g.nodes[i].name for i in p.order]

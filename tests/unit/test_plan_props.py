@@ -25,7 +25,7 @@ from sdk.ir import (
     Tensor,
     verify,
 )
-from sdk.plan.inplace import RULES
+from sdk.plan.inplace import KERNEL_RULES, RULES
 from sdk.plan.memory import ArenaPlan, BufferReq, GraphPlan, lower_bound, plan_best, plan_graph
 
 
@@ -124,6 +124,10 @@ def _rule_allows(g, nodes, x, y, p, first, root, group_last, group_is_output) ->
     for k, t in enumerate(nd.inputs):
         if not t or t not in first or root(t) != x or k in OPS[nd.op].weights:
             continue
+        if y in p.kernels:                          # a true in-place kernel variant
+            v = next((r(nd, g, k) for r in KERNEL_RULES if r(nd, g, k)), None)
+            return v is not None and v.kernel == p.kernels[y] and \
+                p.tensors[y].offset - p.tensors[x].offset <= v.d and y in p.scratch
         for rule in RULES:
             d = rule(nd, g, k)
             if d is not None:
@@ -252,10 +256,10 @@ def test_random_shares_are_respected(raw, data):
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 2**31 - 1), st.booleans())
-def test_random_dags_plan_safely(seed, inplace):
+@given(st.integers(0, 2**31 - 1), st.booleans(), st.booleans())
+def test_random_dags_plan_safely(seed, inplace, kernels):
     g = random_int8_graph(seed)
-    p = plan_graph(g, allow_inplace=inplace)
+    p = plan_graph(g, allow_inplace=inplace, inplace_kernels=kernels)
     check_graph_plan(g, p)
     if not inplace:
         assert not p.shares and p.arena_size >= p.lower_bound

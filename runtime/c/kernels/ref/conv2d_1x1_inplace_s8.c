@@ -1,0 +1,51 @@
+/* 1x1 CONV2D over its own input, one input pixel buffered in scratch (see ef_inplace.h). */
+#include <string.h>
+
+#include "ef_inplace.h"
+#include "ef_nn_support.h"
+
+int32_t ef_conv2d_1x1_inplace_s8_scratch_size(const ef_dims *in)
+{
+    return in->c;
+}
+
+ef_status ef_conv2d_1x1_inplace_s8(const ef_ctx *ctx, const ef_conv_params *p,
+                                   const ef_quant *q,
+                                   const ef_dims *in, const int8_t *x,
+                                   const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                                   const ef_dims *out, int8_t *y)
+{
+    if (!ctx || !ctx->buf || !p || !q || !in || !x || !wd || !w || !out || !y) {
+        return EF_ERR_ARG;
+    }
+    if (wd->c != in->c || wd->n != out->c || wd->h != 1 || wd->w != 1 || out->c > in->c
+        || in->n != out->n || in->h != out->h || in->w != out->w
+        || p->stride.h != 1 || p->stride.w != 1 || ctx->size < in->c) {
+        return EF_ERR_ARG;
+    }
+    const int32_t in_off = p->in_offset, out_off = p->out_offset;
+    const int32_t amin = p->act.min, amax = p->act.max;
+    const int32_t pixels = in->n * in->h * in->w, ic = in->c, oc = out->c;
+    const int32_t *mult = q->mult, *shift = q->shift;
+    int8_t *buf = (int8_t *)ctx->buf;
+
+    for (int32_t px = 0; px < pixels; ++px) {
+        /* pixel px of x may be overwritten by pixel px of y: read it from the copy */
+        memcpy(buf, x + px * ic, (size_t)ic);
+        int8_t *yp = y + px * oc;
+        for (int32_t o = 0; o < oc; ++o) {
+            const int8_t *wp = w + o * ic;
+            /* products < 2^15: exact for C_IN < 2^16 */
+            int32_t acc = 0;
+            for (int32_t i = 0; i < ic; ++i) {
+                acc += ((int32_t)buf[i] + in_off) * (int32_t)wp[i];
+            }
+            if (bias) {
+                acc += bias[o];
+            }
+            acc = EF_REQUANTIZE_AS(EF_CONV2D_SINGLE_ROUNDING, acc, mult[o], shift[o]) + out_off;
+            yp[o] = (int8_t)ef_nn_clamp(acc, amin, amax);
+        }
+    }
+    return EF_OK;
+}

@@ -1,0 +1,75 @@
+/* DEPTHWISE_CONV_2D over its own input, with a ring of input rows (see ef_inplace.h). */
+#include <string.h>
+
+#include "ef_inplace.h"
+#include "ef_nn_support.h"
+
+int32_t ef_dwconv2d_inplace_s8_scratch_size(const ef_dw_params *p, const ef_dims *in)
+{
+    const int32_t rows = p->pad.h + 1 < in->h ? p->pad.h + 1 : in->h;
+    return rows * in->w * in->c;
+}
+
+ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const ef_quant *q,
+                                 const ef_dims *in, const int8_t *x,
+                                 const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                                 const ef_dims *out, int8_t *y)
+{
+    if (!ctx || !ctx->buf || !p || !q || !in || !x || !wd || !w || !out || !y) {
+        return EF_ERR_ARG;
+    }
+    if (p->ch_mult != 1 || p->stride.h != 1 || p->stride.w != 1 || !ef_nn_same_dims(in, out)
+        || wd->c != in->c || p->pad.h < 0
+        || ctx->size < ef_dwconv2d_inplace_s8_scratch_size(p, in)) {
+        return EF_ERR_ARG;
+    }
+    const int32_t in_off = p->in_offset, out_off = p->out_offset;
+    const int32_t ph = p->pad.h, pw = p->pad.w;
+    const int32_t dh = p->dilation.h, dw = p->dilation.w;
+    const int32_t amin = p->act.min, amax = p->act.max;
+    const int32_t batches = in->n, ih = in->h, iw = in->w, ch = in->c;
+    const int32_t kh = wd->h, kw = wd->w;
+    const int32_t ring = ph + 1 < ih ? ph + 1 : ih;       /* rows oy - ph .. oy */
+    const int32_t row = iw * ch;
+    const int32_t *mult = q->mult, *shift = q->shift;
+    int8_t *buf = (int8_t *)ctx->buf;
+
+    for (int32_t b = 0; b < batches; ++b) {
+        const int8_t *xb = x + b * ih * row;
+        int8_t *yb = y + b * ih * row;
+        for (int32_t oy = 0; oy < ih; ++oy) {
+            /* input row oy is overwritten by this output row: save it first */
+            memcpy(buf + (oy % ring) * row, xb + oy * row, (size_t)row);
+            for (int32_t ox = 0; ox < iw; ++ox) {
+                int8_t *yp = yb + oy * row + ox * ch;
+                for (int32_t c = 0; c < ch; ++c) {
+                    /* at most KH*KW products < 2^15 each: exact for KH*KW < 2^16 */
+                    int32_t acc = 0;
+                    for (int32_t ky = 0; ky < kh; ++ky) {
+                        const int32_t iy = oy - ph + dh * ky;
+                        if (iy < 0 || iy >= ih) {
+                            continue;
+                        }
+                        /* rows <= oy come from the ring, rows below are still intact in x */
+                        const int8_t *xr = iy <= oy ? buf + (iy % ring) * row : xb + iy * row;
+                        for (int32_t kx = 0; kx < kw; ++kx) {
+                            const int32_t ix = ox - pw + dw * kx;
+                            if (ix < 0 || ix >= iw) {
+                                continue;
+                            }
+                            acc += ((int32_t)xr[ix * ch + c] + in_off)
+                                   * (int32_t)w[(ky * kw + kx) * ch + c];
+                        }
+                    }
+                    if (bias) {
+                        acc += bias[c];
+                    }
+                    acc = EF_REQUANTIZE_AS(EF_DWCONV2D_SINGLE_ROUNDING, acc, mult[c], shift[c])
+                          + out_off;
+                    yp[c] = (int8_t)ef_nn_clamp(acc, amin, amax);
+                }
+            }
+        }
+    }
+    return EF_OK;
+}
