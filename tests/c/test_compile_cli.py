@@ -1,0 +1,88 @@
+"""`edgeforge compile` and `edgeforge run --backend c` as a user runs them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from sdk.manifest import Manifest, sha256_file
+from tests.conftest import fixture, require
+from tests.opcases import case, write_case
+
+EF = [sys.executable, "-m", "sdk.cli"]
+
+
+def _ef(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*EF, *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def test_compile_cli_writes_every_file(tmp_path):
+    require("gcc")
+    out = tmp_path / "kws"
+    r = _ef("compile", str(fixture("kws_ds_cnn_int8.tflite")), "-o", str(out), "--json",
+            "--name", "kws")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    man = Manifest.load(out)
+    assert summary["model_sha256"] == man.model_sha256 == sha256_file(out / "model.tflite")
+    assert man.source_sha256 == sha256_file(fixture("kws_ds_cnn_int8.tflite"))
+    assert man.name == "kws" and "int ef_kws_invoke(void);" in (out / "c/model.h").read_text()
+    assert summary["arena_bytes"] == man.arena_bytes
+    assert [p.name for p in tmp_path.iterdir()] == ["kws"]       # no temp dirs left
+    # run the compiled DIR through the CLI, C backend vs reference
+    x = np.load(fixture("kws_ds_cnn_sample_inputs_int8.npy")).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    outs = {}
+    for backend in ("c", "reference"):
+        r = _ef("run", str(out), "-i", str(tmp_path / "x.npy"), "--backend", backend, "--json")
+        assert r.returncode == 0, r.stderr
+        outs[backend] = json.loads(r.stdout)["outputs"]
+    assert outs["c"] == outs["reference"]
+
+
+def test_run_backend_c_on_a_tflite_compiles_first(tmp_path):
+    require("gcc")
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, size=(1, 32, 32, 3)).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    model = str(fixture("ic_resnet8_int8.tflite"))
+    res = {}
+    for numerics in ("tflm", "litert"):
+        r = _ef("run", model, "-i", str(tmp_path / "x.npy"), "--backend", "c", "--json",
+                "--numerics", numerics)
+        assert r.returncode == 0, r.stderr
+        res[numerics] = json.loads(r.stdout)
+        r = _ef("run", model, "-i", str(tmp_path / "x.npy"), "--json", "--numerics", numerics)
+        assert json.loads(r.stdout)["outputs"] == res[numerics]["outputs"]
+
+
+def test_unsupported_model_one_error_no_dir(tmp_path):
+    path = write_case(case("transpose"), tmp_path)
+    out = tmp_path / "out"
+    r = _ef("compile", str(path), "-o", str(out))
+    assert r.returncode == 2
+    assert "TRANSPOSE" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_float_model_without_calib_one_error_no_dir(tmp_path):
+    out = tmp_path / "out"
+    r = _ef("compile", str(fixture("kws_ds_cnn_float32.tflite")), "-o", str(out), "--json")
+    assert r.returncode == 2
+    assert "--calib" in r.stderr and "Traceback" not in r.stderr
+    assert "error" in json.loads(r.stdout)
+    assert not out.exists() and not any(tmp_path.iterdir())
+
+
+def test_existing_foreign_dir_is_not_replaced(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    r = _ef("compile", str(fixture("kws_ds_cnn_int8.tflite")), "-o", str(out))
+    assert r.returncode == 2 and "not a compiled DIR" in r.stderr
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
