@@ -358,9 +358,11 @@ def import_gemm(cx: _Cx, node: Any) -> None:
         raise _Unsupported("transA=1")
     if len(cx.shape(a)) != 2:
         raise _Unsupported(f"A rank {len(cx.shape(a))}, expected 2")
-    b = cx.const(bname, "B").astype(np.float32)
+    b = cx.const(bname, "B").astype(np.float32, copy=False)
     w = b if int(cx.attr(node, "transB", 0)) else b.T          # FC weight [N, K]
-    w = w * np.float32(cx.attr(node, "alpha", 1.0))
+    alpha = float(cx.attr(node, "alpha", 1.0))
+    if alpha != 1.0:
+        w = w * np.float32(alpha)
     n = w.shape[0]
     rows = cx.shape(a)[0]
     bias, extra = "", None

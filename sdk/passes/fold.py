@@ -132,7 +132,7 @@ def absorb_transpose_into_fc(g: Graph) -> int:
     """FC(RESHAPE(TRANSPOSE(x))) -> FC'(RESHAPE(x)) with the weight columns permuted.
 
     The transpose a Flatten of an NCHW tensor needs (NHWC->NCHW order) only reorders the
-    K inputs of the FC, so it goes into the weights: W'[:, src[j]] = W[:, j].
+    K inputs of the FC, so it goes into the weights (their columns, reordered).
     """
     def rule(g: Graph, n: Node) -> list[Node] | None:
         if n.op != Op.RESHAPE:
@@ -150,11 +150,12 @@ def absorb_transpose_into_fc(g: Graph) -> int:
                for f in fcs):
             return None
         inner = tuple(p - 1 for p in t.attrs.perm[1:])
-        src = np.arange(int(np.prod(xs[1:]))).reshape(xs[1:]).transpose(inner).reshape(-1)
+        t_shape = tuple(xs[1:][i] for i in inner)
+        back = (0,) + tuple(1 + int(i) for i in np.argsort(inner))
         for f in fcs:
             w = const(g, f.inputs[1])
-            w2 = np.empty_like(w)
-            w2[:, src] = w
+            # W is indexed in transposed (NCHW) order; reindex its columns in x's order
+            w2 = w.reshape((w.shape[0],) + t_shape).transpose(back).reshape(w.shape)
             k = g.nodes.index(f)
             g.nodes[k] = f.with_(inputs=(f.inputs[0], new_const(g, f.inputs[1], w2))
                                  + f.inputs[2:])
