@@ -316,11 +316,11 @@ def emit_softmax(e: _Emit, tag: str, node: Node) -> list[str]:
 
 def emit_reshape(e: _Emit, tag: str, node: Node) -> list[str]:
     x, y = node.inputs[0], node.outputs[0]
+    if e.offsets.get(x) == e.offsets.get(y):
+        return []        # the planner aliased it: no code at all
     n = int(np.prod(e.shape(x)))
     din = e.dims(f"{tag}_in", (n,))
     dout = e.dims(f"{tag}_out", (n,))
-    if e.offsets.get(x) == e.offsets.get(y):
-        return []        # the planner aliased it: no code at all
     return [f"{e.use('ef_reshape_s8')}({din}, {e.ptr(x)}, {dout}, {e.ptr(y, const=False)})"]
 
 

@@ -138,7 +138,8 @@ def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS) -> P
                *[str(f) for f in sorted(c_dir.glob("*.c"))], str(tmp / "ef_host_shim.c"),
                "-o", str(tmp / "libefmodel.so")]
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
+                               check=False)
         except FileNotFoundError:
             raise BuildError(f"C compiler {CC!r} not found (set CC or install gcc)") from None
         except subprocess.TimeoutExpired:
