@@ -16,7 +16,9 @@ Sign conventions (one place, as in CMSIS-NN's arm_nn_types.h):
 Differences between the profiles live here (or in sdk/qmath.py), each commented with its
 source; runtime/reference.py's docstring lists them. The Q31 rounding an op's kernel must use
 is `rounding(op, numerics)` (a Numerics value for sdk.qmath.requantize): it is per OP, not
-per profile, because ai-edge-litert single-rounds only its FULLY_CONNECTED. Elementwise unary ops (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU) are prepared as a
+per profile, because ai-edge-litert single-rounds only its FULLY_CONNECTED.
+
+Elementwise unary ops (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU) are prepared as a
 256-entry lookup table: exact for int8 (one output per input value) and it hides the
 profile differences (TFLM computes them in gemmlowp fixed point, LiteRT's reference kernels
 fill a float LUT) from both the reference and the C kernel.
