@@ -339,7 +339,8 @@ class GraphPlan:
         return out
 
 
-def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_kernels: bool
+def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_kernels: bool,
+             preserve_inputs: bool
              ) -> tuple[list[BufferReq], dict[str, str], dict[str, tuple[int, int]],
                         list[tuple[int, str, str, int, str]], dict[str, str], dict[str, str]]:
     """Buffer requests of `g` scheduled in `order`; returns (reqs, tensor -> buffer,
@@ -359,7 +360,7 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
                 life.setdefault(t, [s, s])[1] = s
         for t in nd.outputs:
             life[t] = [s, s]
-    for t in g.outputs:
+    for t in g.outputs + (g.inputs if preserve_inputs else []):
         if t in life:
             life[t][1] = last_step
     # RESHAPE (OPS[op].alias) outputs are views of their input: one buffer per alias group
@@ -376,7 +377,7 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
     groups: dict[str, list[str]] = {}
     for t in life:
         groups.setdefault(find(t), []).append(t)
-    outs = set(g.outputs)
+    outs = set(g.outputs) | (set(g.inputs) if preserve_inputs else set())
     span = {b: (min(life[t][0] for t in ts), max(life[t][1] for t in ts))
             for b, ts in groups.items()}
     size = {b: max(g.tensors[t].nbytes for t in ts) for b, ts in groups.items()}
@@ -422,8 +423,8 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
 
 
 def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True,
-               inplace_kernels: bool = False, align: int = 16, reorder: bool = True,
-               max_orders: int = 24) -> GraphPlan:
+               inplace_kernels: bool = False, preserve_inputs: bool = False, align: int = 16,
+               reorder: bool = True, max_orders: int = 24) -> GraphPlan:
     """Plan the arena of an int8 IR graph (see GraphPlan for what codegen gets).
 
     With `reorder`, tries every valid node order when there are at most `max_orders` (else
@@ -435,14 +436,18 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
     derive (sdk/plan/inplace.py; any kernel keeping the ef_kernels.h raster contract works).
     `inplace_kernels` additionally plans the true in-place variants (ef_dwconv2d_inplace_s8,
     ef_conv2d_1x1_inplace_s8: no lag, a small scratch); codegen must then call
-    plan.kernels[out] for those nodes, with ctx = arena + plan.scratch[out]."""
+    plan.kernels[out] for those nodes, with ctx = arena + plan.scratch[out].
+
+    Like TFLM, the plan reuses the input tensors' bytes once they are consumed: write the
+    inputs before EVERY invoke. `preserve_inputs` keeps them intact to the end instead
+    (costs RAM: ResNet-8 +3 KB)."""
     from sdk.plan.schedule import candidate_orders
 
     best: GraphPlan | None = None
     orders = candidate_orders(graph, max_orders) if reorder else [list(range(len(graph.nodes)))]
     for order in orders:
         reqs, buf_of, tlife, shares, scratch_of, kernels = _buffers(
-            graph, order, isa, allow_inplace, inplace_kernels)
+            graph, order, isa, allow_inplace, inplace_kernels, preserve_inputs)
         arena = plan_best(reqs, align)
         if best is not None and arena.size >= best.arena_size:
             continue

@@ -71,6 +71,10 @@ int main(int argc, char **argv)
         }
         int rc = EF_MODEL_INVOKE();
         if (rc != 0) return 10 + rc;
+#ifdef EF_INVOKE_TWICE
+        rc = EF_MODEL_INVOKE();          /* inputs not rewritten: they must have survived */
+        if (rc != 0) return 10 + rc;
+#endif
         for (int i = 0; i < EF_MODEL_NUM_OUTPUTS; ++i) {
             fwrite(EF_MODEL_OUTPUT(i), 1, (size_t)EF_MODEL_OUTPUT_BYTES(i), fo);
         }
@@ -79,13 +83,14 @@ int main(int argc, char **argv)
 """
 
 
-def free_table(plan: GraphPlan, graph: Graph, lie: dict[int, list[tuple[int, int]]] | None = None
-               ) -> str:
+def free_table(plan: GraphPlan, graph: Graph, lie: dict[int, list[tuple[int, int]]] | None = None,
+               keep_inputs: bool = False) -> str:
     """C tables of the bytes free after each step: ef_free_[k] = {start, len}, step i owns
     rows ef_free_idx_[i] .. ef_free_idx_[i+1]. `lie` adds ranges (negative controls)."""
     rows, idx = [], [0]
+    keep = graph.outputs + (graph.inputs if keep_inputs else [])
     for i in range(len(graph.nodes)):
-        ranges = plan.free_after(i, graph.outputs) + list((lie or {}).get(i, []))
+        ranges = plan.free_after(i, keep) + list((lie or {}).get(i, []))
         rows += [f"{{{a}, {b - a}}}" for a, b in ranges]
         idx.append(len(rows))
     rows = rows or ["{0, 0}"]
@@ -93,15 +98,17 @@ def free_table(plan: GraphPlan, graph: Graph, lie: dict[int, list[tuple[int, int
             f"static const int32_t ef_free_idx_[{len(idx)}] = {{{', '.join(map(str, idx))}}};\n")
 
 
-def build(graph: Graph, plan, out: Path, table: str | None, patch=None) -> Path:
+def build(graph: Graph, plan, out: Path, table: str | None, patch=None, twice=False) -> Path:
     """emit_c + harness, compiled with gcc; `table` None = no poisoning; `patch(dir, plan,
-    graph)` may edit the package before it is compiled."""
+    graph)` may edit the package before it is compiled; `twice`: invoke twice per sample,
+    writing the inputs only before the first."""
     from sdk.codegen.c import emit_c
     emit_c(graph, plan, out)
     if patch is not None:
         patch(out, plan, graph)
     (out / "poison_hook.h").write_text(HOOK_H)
     pre = ("#define EF_POISON 1\n" + table) if table is not None else ""
+    pre += "#define EF_INVOKE_TWICE 1\n" if twice else ""
     (out / "harness.c").write_text('#include "poison_hook.h"\n#include <stdint.h>\n' + pre
                                    + HARNESS_C)
     srcs = sorted(str(p) for p in out.glob("*.c"))
@@ -236,3 +243,17 @@ def test_mcu_ram_is_at_most_60pct_of_tflm(tools, model):
     tflm = tflm_arena_bytes(path)
     assert plan.arena_size <= tflm["head"]
     assert sizes["data"] + sizes["bss"] <= 0.6 * tflm["total"], (sizes, tflm)
+
+
+@pytest.mark.parametrize("preserve", [False, True])
+def test_preserve_inputs_lets_the_caller_invoke_again(tools, preserve, tmp_path):
+    """By default the inputs' bytes are reused (write them before every invoke, as with TFLM);
+    preserve_inputs=True keeps them, so a second invoke without rewriting gives the same."""
+    g = load(fixture(MODELS["resnet8"]))
+    plan = plan_graph(g, preserve_inputs=preserve)
+    samples = inputs_for(g, 2, seed=6)
+    want = reference(g, samples)
+    exe = build(g, plan, tmp_path / "twice", free_table(plan, g, keep_inputs=preserve),
+                twice=True)
+    same = all(np.array_equal(a[0], b[0]) for a, b in zip(run_exe(exe, g, samples), want))
+    assert same == preserve
