@@ -162,9 +162,12 @@ def test_scratch_sizes_match_the_python_mirror(kernel_run):
 
 
 def use_inplace_kernels(pkg, plan, graph) -> None:
-    """Stand-in for codegen support: point the planned nodes' calls at the in-place variants
-    (ctx = arena + plan.scratch[out]) and ship the variant sources with the package."""
+    """Stand-in for codegen support where emit_c lacks it: point the planned nodes' calls at
+    the in-place variants (ctx = arena + plan.scratch[out]) and ship their sources. A no-op
+    when emit_c already calls them (it reads GraphPlan.kernels)."""
     src = (pkg / "model.c").read_text()
+    if all(k in src for k in plan.kernels.values()):
+        return
     for i, nd in enumerate(graph.nodes):
         out = nd.outputs[0]
         if out not in plan.kernels:
@@ -192,3 +195,24 @@ def test_kws_with_inplace_kernels_is_bit_exact_under_poison(tmp_path):
     want = reference(g, samples)
     exe = build(g, plan, tmp_path / "kws", free_table(plan, g), patch=use_inplace_kernels)
     assert_same(run_exe(exe, g, samples), want, "kws in-place kernels")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_graphs_with_inplace_kernels_are_bit_exact_under_poison(seed, tmp_path):
+    require("gcc")
+    pytest.importorskip("sdk.codegen.c")
+    from tests.unit.test_plan_props import random_int8_graph
+    g = random_int8_graph(2000 + seed, n_ops=6)
+    plan = plan_graph(g, inplace_kernels=True)
+    g = plan.schedule(g)
+    samples = inputs_for(g, 2, seed)
+    want = reference(g, samples)
+    exe = build(g, plan, tmp_path / "rand", free_table(plan, g), patch=use_inplace_kernels)
+    assert_same(run_exe(exe, g, samples), want, f"random graph {2000 + seed}")
+
+
+def test_some_random_graphs_use_the_inplace_kernels():
+    from tests.unit.test_plan_props import random_int8_graph
+    used = [bool(plan_graph(random_int8_graph(2000 + s, n_ops=6), inplace_kernels=True).kernels)
+            for s in range(8)]
+    assert sum(used) >= 2, used
