@@ -237,7 +237,7 @@ def test_mcu_ram_is_at_most_60pct_of_tflm(tools, model):
     from runtime.peers import tflm_arena_bytes
     path = fixture(MODELS[model])
     g = load(path)
-    plan = plan_graph(g)
+    plan = plan_graph(g, inplace_kernels=True)      # as `edgeforge compile` plans
     sizes = mcu_ram(plan.schedule(g), plan, "cortex-m4")
     assert sizes is not None and sizes["bss"] >= plan.arena_size
     tflm = tflm_arena_bytes(path)
