@@ -61,12 +61,13 @@ def _quantize(g: Graph, path: str, calib: Any, numerics: Numerics, verbose: int,
 
 
 def _plan(g: Graph) -> Any:
-    """H4's arena planner (sdk.plan.memory.plan_graph); a plain sequential plan without it."""
+    """The arena planner (sdk.plan.memory.plan_graph) with its true in-place kernel variants;
+    a plain sequential plan if the planner is missing."""
     try:
         from sdk.plan.memory import plan_graph
     except ImportError:
         return _sequential_plan(g)
-    return plan_graph(g)
+    return plan_graph(g, inplace_kernels=True)
 
 
 @dataclass

@@ -37,7 +37,7 @@ from sdk.qparams import prepare, rounding
 RUNTIME_C = Path(__file__).resolve().parents[2] / "runtime" / "c"
 KERNEL_DIR = RUNTIME_C / "kernels" / "ref"
 HEADERS = ("ef_types.h", "ef_kernels.h", "ef_requantize.h")
-PRIVATE_HEADERS = ("ef_nn_support.h",)
+PRIVATE_HEADERS = ("ef_nn_support.h", "ef_inplace.h")
 
 # C symbol -> source file in runtime/c/kernels/ref/ (copied into DIR/c/ when used)
 KERNEL_FILES: dict[str, str] = {
@@ -63,6 +63,9 @@ KERNEL_FILES: dict[str, str] = {
     "ef_relu_s8": "quantize_s8.c",
     "ef_relu6_s8": "quantize_s8.c",
     "ef_leaky_relu_s8": "lut_s8.c",
+    # true in-place variants, called where the plan asks (GraphPlan.kernels; ef_inplace.h)
+    "ef_dwconv2d_inplace_s8": "dwconv2d_inplace_s8.c",
+    "ef_conv2d_1x1_inplace_s8": "conv2d_1x1_inplace_s8.c",
 }
 
 
@@ -85,6 +88,8 @@ class _Emit:
     offsets: dict[str, int]
     numerics: Numerics
     prefix: str = "ef_model_"                            # weights.c symbols are global
+    inplace: dict[str, str] = field(default_factory=dict)   # out -> in-place kernel symbol
+    scratch: dict[str, tuple[int, int]] = field(default_factory=dict)  # out -> (off, size)
     decls: list[str] = field(default_factory=list)     # model.c static consts
     externs: list[str] = field(default_factory=list)   # model.c extern decls of weights
     weights: list[str] = field(default_factory=list)   # weights.c definitions
@@ -122,6 +127,15 @@ class _Emit:
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.g.tensors[name].shape)
+
+    def variant(self, node: Node, default: str) -> tuple[str, str]:
+        """(kernel symbol, leading ctx argument) for node: the plan's in-place variant with
+        its arena scratch as ctx, else `default` and no ctx."""
+        out = node.outputs[0]
+        if out not in self.inplace:
+            return self.use(default), ""
+        off, size = self.scratch.get(out, (0, 0))
+        return self.use(self.inplace[out]), f"&(ef_ctx){{ef_arena_ + {off}, {size}}}, "
 
 
 def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -182,8 +196,8 @@ def emit_conv2d(e: _Emit, tag: str, node: Node) -> list[str]:
     din, x, dout, y = _io(e, tag, node)
     wd = e.dims(f"{tag}_wd", w_shape)
     w, b = _weights(e, tag, node)
-    fn = e.use("ef_conv2d_1x1_s8" if one else "ef_conv2d_s8")
-    return [f"{fn}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
+    fn, ctx = e.variant(node, "ef_conv2d_1x1_s8" if one else "ef_conv2d_s8")
+    return [f"{fn}({ctx}{p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
 
 
 def emit_dwconv2d(e: _Emit, tag: str, node: Node) -> list[str]:
@@ -198,8 +212,8 @@ def emit_dwconv2d(e: _Emit, tag: str, node: Node) -> list[str]:
     din, x, dout, y = _io(e, tag, node)
     wd = e.dims(f"{tag}_wd", w_shape)
     w, b = _weights(e, tag, node)
-    fn = e.use("ef_dwconv2d_3x3_s8" if k3 else "ef_dwconv2d_s8")
-    return [f"{fn}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
+    fn, ctx = e.variant(node, "ef_dwconv2d_3x3_s8" if k3 else "ef_dwconv2d_s8")
+    return [f"{fn}({ctx}{p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
 
 
 def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
@@ -423,7 +437,9 @@ def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
     check_supported(graph)
     if hasattr(plan, "schedule"):      # sdk.plan GraphPlan: run the nodes in its order
         graph = plan.schedule(graph)
-    e = _Emit(graph, dict(plan.offsets), numerics, prefix=f"ef_{name}_")
+    e = _Emit(graph, dict(plan.offsets), numerics, prefix=f"ef_{name}_",
+              inplace=dict(getattr(plan, "kernels", None) or {}),
+              scratch=dict(getattr(plan, "scratch", None) or {}))
     body: list[str] = []
     problems = []
     for i, n in enumerate(graph.nodes):
@@ -606,6 +622,7 @@ def _model_c(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
          f"{len(graph.nodes)} ops, arena {arena} bytes. */"),
         '#include "model.h"',
         '#include "ef_kernels.h"',
+        '#include "ef_inplace.h"',
         '#include "ef_requantize.h"',
         "",
         *_rounding_checks(numerics),
