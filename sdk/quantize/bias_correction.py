@@ -1,0 +1,141 @@
+"""Empirical bias correction: remove the mean output error int8 adds to each weighted layer.
+
+For every CONV2D / DWCONV2D / FC, over the calibration data:
+
+    e[c] = mean over samples and positions of  y_q[c] - y_f[c]
+    y_f = layer(x_f; W, b)                        float layer on the float graph's input
+    y_q = layer(deq(x_q); deq(W_q), deq(b_q))     the int8 layer on the int8 graph's input
+
+both before the fused activation (where the bias acts linearly), and the int32 bias becomes
+b_q - round(e / (in_scale * w_scale)). y_q uses the int8 graph's actual input, so the shift
+also absorbs the mean error that upstream layers pass down.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+import numpy as np
+
+from sdk.ir import Act, Graph, Node, Op
+from sdk.qmath import dequantize, quantize
+from sdk.quantize.calibrate import _progress, batch_runner, iterate_float, rebatch
+
+WEIGHTED = (Op.CONV2D, Op.DWCONV2D, Op.FC)
+INT32_MAX = (1 << 31) - 1
+
+
+def quantize_inputs(qg: Graph, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """float feeds -> int8 feeds with the int8 graph's input quantization."""
+    out = []
+    for name, x in zip(qg.inputs, arrays):
+        q = qg.tensors[name].quant
+        out.append(quantize(x, float(q.scale[0]), int(q.zero_point[0])))
+    return out
+
+
+def deq(qg: Graph, name: str, v: np.ndarray) -> np.ndarray:
+    """Dequantize an int8/int32 tensor value of `qg` (per-channel on its quant axis)."""
+    q = qg.tensors[name].quant
+    if q is None or v.dtype.kind == "f":
+        return np.asarray(v, np.float32)
+    if q.per_channel:
+        shape = [1] * v.ndim
+        shape[q.axis] = q.scale.size
+        return dequantize(v, q.scale.reshape(shape), q.zero_point.reshape(shape))
+    return dequantize(v, float(q.scale[0]), int(q.zero_point[0]))
+
+
+def run_int8_float_pairs(fg: Graph, qg: Graph, arrays: list[np.ndarray], wanted: list[str],
+                         numerics: str = "tflm", batch_size: int = 32, verbose: int = 0,
+                         raw: bool = False) -> Iterable[tuple[dict, dict]]:
+    """Per batch: (float tensors, int8 tensors dequantized -- or raw int8 when `raw`) for
+    the names in `wanted`, the float graph fed `arrays`, the int8 graph their quantization."""
+    frun, qrun = batch_runner(fg), batch_runner(qg, numerics)
+    n = arrays[0].shape[0]
+    with _progress(n, verbose, "comparing int8 to float") as advance:
+        for s in range(0, n, batch_size):
+            feeds = [a[s:s + batch_size] for a in arrays]
+            f = frun(feeds)
+            q = qrun(quantize_inputs(qg, feeds))
+            yield ({t: f[t] for t in wanted},
+                   {t: (q[t] if raw else deq(qg, t, q[t])) for t in wanted})
+            advance(feeds[0].shape[0])
+
+
+def _no_act(node: Node) -> Node:
+    return node.with_(attrs=replace(node.attrs, act=Act.NONE))
+
+
+def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: str = "tflm",
+                 batch_size: int = 32, max_samples: int = 256, verbose: int = 0
+                 ) -> tuple[Graph, list[str]]:
+    """A copy of `qg` with every weighted layer's int32 bias corrected; also returns the
+    names of the corrected layers.
+
+    Sequential in one pass: the int8 graph runs node by node over all samples (in chunks of
+    `batch_size`), and each layer's bias is corrected before the layer runs, so its error
+    is measured on inputs from already-corrected layers (correcting all layers from one
+    uncorrected run would correct upstream errors twice)."""
+    from runtime import reference
+    from sdk import qparams
+    n = min(max_samples, arrays[0].shape[0])
+    b = max(1, min(batch_size, n))
+    n = (n // b) * b                               # equal chunks: one rebatched graph
+    arrays = [a[:n] for a in arrays]
+    qg = qg.copy()
+    gb = rebatch(qg, b)
+    if gb is None:
+        gb, b = qg.copy(), 1
+    fnodes = {nd.outputs[0]: nd for nd in fg.nodes}
+    layers = {nd.outputs[0] for nd in gb.nodes if nd.op in WEIGHTED and nd.outputs[0] in fnodes
+              and len(nd.inputs) > 2 and nd.inputs[2]}
+    f_in: dict[str, list[np.ndarray]] = {fnodes[o].inputs[0]: [] for o in layers}
+    for f in iterate_float(fg, arrays, b, verbose, "bias correction (float)"):
+        for t, chunks_f in f_in.items():
+            chunks_f.append(f[t])
+    chunks = range(0, n, b)
+    env = {name: [x[s:s + b] for s in chunks]
+           for name, x in zip(gb.inputs, quantize_inputs(gb, arrays))}
+    last_use = {i: k for k, nd in enumerate(gb.nodes) for i in nd.inputs if i}
+    done = []
+    for k, nd in enumerate(gb.nodes):
+        if nd.outputs[0] in layers:
+            _correct_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
+                           f_in[nd.inputs[0]])
+            qg.tensors[nd.inputs[2]].data = gb.tensors[nd.inputs[2]].data
+            done.append(nd.name or nd.outputs[0])
+        q = qparams.PREPARE[nd.op](nd, gb, reference.Numerics(numerics))
+        outs = []
+        for c in range(len(chunks)):
+            args = [None if not i else env[i][c] if i in env else gb.tensors[i].data
+                    for i in nd.inputs]
+            out = reference.REFERENCE_S8[nd.op](*args, nd.attrs, q, reference.Numerics(numerics))
+            outs.append(out[0] if isinstance(out, tuple) else out)
+        env[nd.outputs[0]] = outs
+        for i in nd.inputs:
+            if i in env and last_use.get(i) == k and i not in gb.outputs:
+                del env[i]
+    return qg, done
+
+
+def _correct_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
+                   xf: list[np.ndarray]) -> None:
+    """Shift nd's int32 bias (in gb, in place) by the mean pre-activation error."""
+    from runtime.reference import REFERENCE
+    kernel = REFERENCE[nd.op]
+    w_f = fg.tensors[fn.inputs[1]].data
+    b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
+    w_q = deq(gb, nd.inputs[1], gb.tensors[nd.inputs[1]].data)
+    bt = gb.tensors[nd.inputs[2]]
+    b_q = deq(gb, nd.inputs[2], bt.data)
+    total, rows = 0.0, 0
+    for q8, f in zip(xq, xf):
+        y_f = kernel(f, w_f, b_f, _no_act(fn).attrs)
+        y_q = kernel(deq(gb, nd.inputs[0], q8), w_q, b_q, _no_act(nd).attrs)
+        e = (y_q.astype(np.float64) - y_f).reshape(-1, y_f.shape[-1])
+        total = total + e.sum(axis=0)
+        rows += e.shape[0]
+    shift = total / max(rows, 1)
+    delta = np.round(shift / bt.quant.scale.astype(np.float64)).astype(np.int64)
+    bt.data = np.clip(bt.data.astype(np.int64) - delta, -INT32_MAX, INT32_MAX).astype(np.int32)

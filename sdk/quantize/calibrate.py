@@ -1,0 +1,407 @@
+"""Calibration: run the float graph over sample data and pick each activation's int8 range.
+
+Observers keep bounded memory: a running min/max plus one fixed-size histogram per tensor
+(2048 bins, widened by merging when new data falls outside), never the activations.
+
+  minmax      the observed range (what TFLite's converter uses)
+  percentile  the 0.01 / 99.99 percentiles (outliers clipped)
+  entropy     TensorRT's KL-divergence threshold search on the histogram
+  mse         the clip range whose expected quantization MSE (rounding + clipping) is least
+
+DEFAULT_OBSERVER is chosen by measurement, see the comment at its definition.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.errors import QuantizeError
+from sdk.ir import Graph, Op
+
+NBINS = 2048
+Range = tuple[float, float]
+CalibData = str | Path | np.ndarray | Mapping[str, np.ndarray] | Sequence[np.ndarray]
+
+
+# ---------------------------------------------------------------- observers
+class MinMaxObserver:
+    """Running min/max."""
+
+    def __init__(self) -> None:
+        self.lo, self.hi = np.inf, -np.inf
+
+    def update(self, x: np.ndarray) -> None:
+        if x.size:
+            self.lo = min(self.lo, float(x.min()))
+            self.hi = max(self.hi, float(x.max()))
+
+    def range(self) -> Range:
+        return _with_zero(self.lo, self.hi)
+
+
+class HistogramObserver(MinMaxObserver):
+    """Min/max plus a fixed-bin histogram over [lo, hi]; subclasses choose the clip range."""
+
+    def __init__(self, bins: int = NBINS) -> None:
+        super().__init__()
+        self.bins = bins
+        self.counts = np.zeros(bins, np.float64)
+        self.edges: tuple[float, float] | None = None   # histogram span (lo, hi)
+
+    def update(self, x: np.ndarray) -> None:
+        if not x.size:
+            return
+        lo, hi = float(x.min()), float(x.max())
+        super().update(x)
+        if self.edges is None:
+            a, b = _with_zero(lo, hi)
+            self.edges = (a, b if b > a else a + 1e-8)
+        elif lo < self.edges[0] or hi > self.edges[1]:
+            self._widen(min(lo, self.edges[0]), max(hi, self.edges[1]))
+        a, b = self.edges
+        idx = ((x.ravel().astype(np.float32) - np.float32(a)) * np.float32(self.bins / (b - a)))
+        idx = np.clip(idx.astype(np.int64), 0, self.bins - 1)
+        self.counts += np.bincount(idx, minlength=self.bins)
+
+    def _widen(self, lo: float, hi: float) -> None:
+        """Grow the span (by 25% extra, so growth is rare) and re-bin the old counts by their
+        bin centres."""
+        a, b = self.edges
+        pad = 0.25 * (hi - lo)
+        lo = lo - pad if lo < a else a
+        hi = hi + pad if hi > b else b
+        centres = a + (np.arange(self.bins) + 0.5) * (b - a) / self.bins
+        idx = np.clip(((centres - lo) * self.bins / (hi - lo)).astype(np.int64), 0, self.bins - 1)
+        self.counts = np.bincount(idx, weights=self.counts, minlength=self.bins)
+        self.edges = (lo, hi)
+
+    def centres(self) -> np.ndarray:
+        a, b = self.edges
+        return a + (np.arange(self.bins) + 0.5) * (b - a) / self.bins
+
+
+class PercentileObserver(HistogramObserver):
+    def __init__(self, percentile: float = 99.99, bins: int = NBINS) -> None:
+        super().__init__(bins)
+        self.percentile = percentile
+
+    def range(self) -> Range:
+        if self.edges is None:
+            return super().range()
+        cdf = np.cumsum(self.counts) / self.counts.sum()
+        q = 1.0 - self.percentile / 100.0
+        a, b = self.edges
+        width = (b - a) / self.bins
+        lo = a + np.searchsorted(cdf, q, side="left") * width
+        hi = a + (np.searchsorted(cdf, 1.0 - q, side="left") + 1) * width
+        return _with_zero(max(lo, self.lo), min(hi, self.hi))
+
+
+class EntropyObserver(HistogramObserver):
+    """TensorRT's entropy calibration: the threshold T minimizing KL(P || Q), where P is the
+    histogram of |x| clipped at T (outliers folded into the last bin) and Q is P squeezed into
+    the int8 levels available below T and expanded back over P's non-empty bins."""
+
+    def range(self) -> Range:
+        if self.edges is None:
+            return super().range()
+        if self.lo >= 0:                      # one-sided (ReLU outputs): 256 levels on [0, T]
+            t = _kl_threshold(self._abs_hist(), 256, self.hi)
+            return _with_zero(0.0, min(t, self.hi))
+        t = _kl_threshold(self._abs_hist(), 128, max(-self.lo, self.hi))
+        return _with_zero(max(-t, self.lo), min(t, self.hi))
+
+    def _abs_hist(self) -> np.ndarray:
+        top = max(abs(self.edges[0]), abs(self.edges[1]))
+        idx = np.clip((np.abs(self.centres()) * self.bins / top).astype(np.int64), 0,
+                      self.bins - 1)
+        return np.bincount(idx, weights=self.counts, minlength=self.bins)
+
+
+def _kl_threshold(hist: np.ndarray, levels: int, top: float) -> float:
+    nbins = hist.size
+    width = top / nbins
+    best_kl, best_i = np.inf, nbins
+    total = hist.sum()
+    if total == 0:
+        return top
+    for i in range(levels, nbins + 1, 8):      # every 8th bin: same answer to <0.4%, 8x faster
+        p = hist[:i].copy()
+        p[-1] += hist[i:].sum()
+        # squeeze into `levels` buckets, then spread each bucket evenly over its non-empty bins
+        bucket = (np.arange(i) * levels) // i
+        nonzero = hist[:i] > 0
+        mass = np.bincount(bucket, weights=hist[:i], minlength=levels)
+        count = np.bincount(bucket, weights=nonzero, minlength=levels)
+        q = np.where(nonzero, mass[bucket] / np.maximum(count[bucket], 1), 0.0)
+        ps, qs = p.sum(), q.sum()
+        if qs == 0:
+            continue
+        pn, qn = p / ps, q / qs
+        m = pn > 0
+        # a bin with P>0 but Q=0 (only the folded outlier bin can be) gets a tiny Q
+        kl = float(np.sum(pn[m] * np.log(pn[m] / np.maximum(qn[m], 1e-12))))
+        if kl < best_kl:
+            best_kl, best_i = kl, i
+    return (best_i + 0.5) * width
+
+
+class MseObserver(HistogramObserver):
+    """The [lo, hi] minimizing expected squared error of asymmetric 8-bit quantization:
+    s^2/12 rounding noise inside the range, squared distance to the bound outside it."""
+
+    GRID = np.linspace(0.05, 1.0, 96)
+
+    def range(self) -> Range:
+        if self.edges is None:
+            return super().range()
+        x, c = self.centres(), self.counts
+        lo0, hi0 = _with_zero(self.lo, self.hi)
+        lo_c = lo0 * self.GRID if lo0 < 0 else np.zeros(1)
+        hi_c = hi0 * self.GRID if hi0 > 0 else np.zeros(1)
+        best, best_err = (lo0, hi0), np.inf
+        # alternate: best hi for the current lo, then best lo for that hi (converges in ~3)
+        lo = lo0
+        for _ in range(4):
+            hi = hi_c[np.argmin(_mse(x, c, np.full_like(hi_c, lo), hi_c))]
+            errs = _mse(x, c, lo_c, np.full_like(lo_c, hi))
+            lo = lo_c[np.argmin(errs)]
+            err = float(errs.min())
+            if err < best_err:
+                best, best_err = (float(lo), float(hi)), err
+            else:
+                break
+        return _with_zero(*best)
+
+
+def _mse(x: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Expected squared error for each candidate (lo[k], hi[k])."""
+    lo, hi = lo[:, None], hi[:, None]
+    s = np.maximum(hi - lo, 1e-12) / 255.0
+    below = np.clip(lo - x, 0, None)
+    above = np.clip(x - hi, 0, None)
+    inside = (x >= lo) & (x <= hi)
+    return ((below ** 2 + above ** 2) @ c[:, None])[:, 0] + (inside @ c) * (s[:, 0] ** 2) / 12.0
+
+
+def _with_zero(lo: float, hi: float) -> Range:
+    """int8 ranges must contain 0 exactly (so zero padding is exact)."""
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return 0.0, 0.0
+    return float(min(lo, 0.0)), float(max(hi, 0.0))
+
+
+OBSERVERS: dict[str, Callable[[], MinMaxObserver]] = {
+    "minmax": MinMaxObserver,
+    "percentile": PercentileObserver,
+    "entropy": EntropyObserver,
+    "mse": MseObserver,
+}
+
+# Chosen by measurement: output (softmax) / logits SQNR in dB vs float on held-out data,
+# no equalization or bias correction (benchmarks/quant_fidelity.py --observers reruns it):
+#               minmax       percentile   entropy      mse
+#   ResNet-8    14.4 / 24.4  14.9 / 22.1   2.2 /  6.0  15.9 / 25.3   (photo crops)
+#   KWS DS-CNN  23.7 / 26.3  23.5 / 27.7   2.8 /  4.9  24.0 / 27.8   (perturbed sample)
+#   digits      41.1 / 40.1  42.7 / 39.2  18.7 /  7.6  40.8 / 39.7
+# mse is best or within 0.4 dB everywhere; entropy (KL) clips the heavy-tailed logits and
+# ReLU outputs far too hard for 8-bit asymmetric activations.
+DEFAULT_OBSERVER = "mse"
+
+
+# ---------------------------------------------------------------- calibration data
+def load_calib(data: CalibData, graph: Graph) -> list[np.ndarray]:
+    """Calibration data -> one float32 array per graph input, batch first [N, *sample_shape].
+
+    Accepts a .npz (one array per input, by input name or in input order; any single array
+    for a one-input model), a .npy or ndarray (one-input models), a dict or a list.
+    Each sample has the input's shape without its batch dimension; `[N, *input_shape]`
+    (a leading batch of 1 kept) is accepted too. Raises QuantizeError naming the input.
+    """
+    src = str(data) if isinstance(data, (str, Path)) else "calibration data"
+    arrays = _read_arrays(data, graph, src)
+    out: list[np.ndarray] = []
+    n0 = None
+    for name, arr in zip(graph.inputs, arrays):
+        shape = tuple(graph.tensors[name].shape)
+        sample = shape[1:] if shape and shape[0] == 1 else shape
+        want = f"[N, {', '.join(str(d) for d in sample)}]"
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "fiu":
+            raise QuantizeError(f"{src}: input {name!r} has dtype {arr.dtype}; expected a real "
+                                f"numeric array (float32) of shape {want}")
+        if arr.ndim == len(sample) + 2 and arr.shape[1] == 1 and tuple(arr.shape[2:]) == sample:
+            arr = arr[:, 0]
+        if arr.ndim != len(sample) + 1 or tuple(arr.shape[1:]) != tuple(sample):
+            raise QuantizeError(f"{src}: input {name!r} has shape {list(arr.shape)}; expected "
+                                f"{want} (N samples, batch first, each of shape "
+                                f"{list(sample)})")
+        if arr.shape[0] == 0:
+            raise QuantizeError(f"{src}: input {name!r} has no samples; expected {want}")
+        arr = arr.astype(np.float32)
+        bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+        if bad.any():
+            raise QuantizeError(f"{src}: input {name!r} has NaN or Inf in sample "
+                                f"{int(np.argmax(bad))} ({int(bad.sum())} bad samples)")
+        if n0 is not None and arr.shape[0] != n0:
+            raise QuantizeError(f"{src}: input {name!r} has {arr.shape[0]} samples but "
+                                f"input {graph.inputs[0]!r} has {n0}; counts must match")
+        n0 = arr.shape[0]
+        out.append(arr)
+    return out
+
+
+def _read_arrays(data: CalibData, graph: Graph, src: str) -> list[np.ndarray]:
+    names = list(graph.inputs)
+    if isinstance(data, (str, Path)):
+        p = Path(data)
+        if not p.is_file():
+            raise QuantizeError(f"{src}: no such file")
+        try:
+            loaded = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise QuantizeError(f"{src}: not a .npy/.npz file ({e})") from None
+        if isinstance(loaded, np.ndarray):
+            data = loaded
+        else:
+            with loaded:
+                data = {k: loaded[k] for k in loaded.files}
+    if isinstance(data, np.ndarray):
+        data = [data]
+    if isinstance(data, Mapping):
+        keys = list(data)
+        if all(n in data for n in names):
+            return [data[n] for n in names]
+        if len(keys) == len(names) and (len(names) == 1 or not set(keys) & set(names)):
+            return [data[k] for k in keys]          # one array per input, in order
+        missing = [n for n in names if n not in data]
+        raise QuantizeError(f"{src}: has arrays {keys}; the model has {len(names)} input(s) "
+                            f"{names} (missing {missing})")
+    arrays = list(data)
+    if len(arrays) != len(names):
+        raise QuantizeError(f"{src}: {len(arrays)} array(s) given; the model has "
+                            f"{len(names)} input(s) {names}")
+    return arrays
+
+
+# ---------------------------------------------------------------- running the float graph
+def activation_names(graph: Graph) -> list[str]:
+    return [n for n in graph.activations() if not graph.tensors[n].is_const]
+
+
+def iterate_float(graph: Graph, data: list[np.ndarray], batch_size: int = 32,
+                  verbose: int = 1, what: str = "calibrating") -> Iterable[dict[str, np.ndarray]]:
+    """Yield every float tensor (by name, batch first) for successive batches of `data`."""
+    n = data[0].shape[0]
+    run = batch_runner(graph)
+    with _progress(n, verbose, what) as advance:
+        for start in range(0, n, batch_size):
+            feeds = [d[start:start + batch_size] for d in data]
+            yield run(feeds)
+            advance(feeds[0].shape[0])
+
+
+def batch_runner(graph: Graph, numerics: str = "tflm"
+                 ) -> Callable[[list[np.ndarray]], dict[str, np.ndarray]]:
+    """feeds (batch first) -> every tensor of `graph` by name, via the reference runtime.
+
+    A whole batch runs at once on a rebatched copy of the graph (batch dimension 1 -> B),
+    with the int8 params prepared once per batch size; graphs that cannot be rebatched run
+    one sample at a time."""
+    from runtime import reference
+    cache: dict[int, tuple[Graph, Any] | None] = {}
+
+    def one_by_one(feeds: list[np.ndarray]) -> dict[str, np.ndarray]:
+        if 1 not in cache:
+            cache[1] = (graph, reference.prepare_graph(graph, numerics))
+        g, params = cache[1]
+        outs = [reference.run(g, [f[i:i + 1] for f in feeds], numerics=numerics,
+                              intermediate=True, params=params)
+                for i in range(feeds[0].shape[0])]
+        return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+    def run(feeds: list[np.ndarray]) -> dict[str, np.ndarray]:
+        b = feeds[0].shape[0]
+        if b not in cache:
+            g = rebatch(graph, b)
+            cache[b] = None if g is None else (g, reference.prepare_graph(g, numerics))
+        if cache[b] is None:
+            return one_by_one(feeds)
+        g, params = cache[b]
+        return reference.run(g, feeds, numerics=numerics, intermediate=True, params=params)
+
+    return run
+
+
+def rebatch(graph: Graph, batch: int) -> Graph | None:
+    """A copy of `graph` with batch `batch` (activations' leading 1 -> batch), or None when
+    the graph's batch dimension is not a leading 1 everywhere."""
+    g = graph.copy()
+    if batch == 1:
+        return g
+    for name in activation_names(g):
+        t = g.tensors[name]
+        if not t.shape or t.shape[0] != 1:
+            return None
+        t.shape = (batch,) + tuple(t.shape[1:])
+    for k, node in enumerate(g.nodes):
+        a = node.attrs
+        if node.op == Op.RESHAPE:
+            if not a.shape or a.shape[0] != 1:
+                return None
+            g.nodes[k] = node.with_(attrs=type(a)(shape=(batch,) + tuple(a.shape[1:])),
+                                    inputs=node.inputs[:1])
+        elif node.op in (Op.MEAN, Op.CONCAT, Op.SOFTMAX) and 0 in _axes(a) or node.op == Op.TRANSPOSE and a.perm and a.perm[0] != 0:
+            return None
+    return g
+
+
+def _axes(a: Any) -> tuple[int, ...]:
+    if hasattr(a, "axes"):
+        return tuple(a.axes)
+    return (a.axis,) if hasattr(a, "axis") else ()
+
+
+class _progress:
+    """rich progress bar on a TTY when verbose > 0; silent otherwise."""
+
+    def __init__(self, total: int, verbose: int, what: str) -> None:
+        self.total, self.what = total, what
+        self.on = verbose > 0 and sys.stderr.isatty()
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.on:
+            return lambda k: None
+        from rich.progress import Progress
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.what, total=self.total)
+        return lambda k: self.bar.advance(task, k)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def calibrate(graph: Graph, data: CalibData, observer: str | None = None,
+              batch_size: int = 32, verbose: int = 1) -> dict[str, Range]:
+    """Float ranges (min, max) of every activation tensor (graph inputs included) over `data`.
+
+    The float reference runs over the data in batches; observers see each batch once.
+    """
+    name = observer or DEFAULT_OBSERVER
+    if name not in OBSERVERS:
+        raise QuantizeError(f"unknown observer {name!r}; available: {', '.join(OBSERVERS)}")
+    arrays = load_calib(data, graph)
+    obs = {t: OBSERVERS[name]() for t in activation_names(graph)}
+    for values in iterate_float(graph, arrays, batch_size, verbose):
+        for t, o in obs.items():
+            if t in values:
+                o.update(np.asarray(values[t], dtype=np.float32))
+    return {t: o.range() for t, o in obs.items()}
+
