@@ -11,7 +11,7 @@ The interface is deliberately small (STYLE.md habit 6, after TFLM's MicroMemoryP
 A buffer is live on the closed step range [first, last]; a scratch buffer has first == last.
 Two buffers live at the same step normally get disjoint bytes. The one exception is `share`:
 an op whose kernel reads its input in raster order may write its output over that input if
-the output starts far enough below it (sdk/plan/schedule.py derives how far from the kernel
+the output starts far enough below it (sdk/plan/inplace.py derives how far from the kernel
 geometry). `share=(("x", d),)` on buffer y says "y may overlap x provided
 y.offset - x.offset <= d"; d = 0 is a plain in-place op, d = -544 means y must start at least
 544 bytes before x. The check is pairwise, which is exact: the hazard is a write to y
@@ -235,8 +235,6 @@ def plan_best(reqs: Sequence[BufferReq], align: int = 16, restarts: int = 48,
     return best if best is not None else ArenaPlan({}, 0, (), "empty", align)
 
 
-
-
 # ---------------------------------------------------------------- graphs
 @dataclass(frozen=True)
 class TensorPlan:
@@ -271,7 +269,10 @@ class GraphPlan:
     order (the same object when nothing moved), so emitters can simply walk its nodes.
     Tensor t lives at arena + offsets[t] (== tensors[t].offset); `size` is the arena bytes.
     A node's kernel scratch (if any) is arena[scratch[out][0] : +scratch[out][1]], keyed by
-    the node's first output tensor name.
+    the node's first output tensor name; where kernels[out] names an in-place variant
+    (ef_inplace.h), that symbol is called with that scratch as its ctx.
+    Between two steps, free_after(step, keep) lists the bytes that hold nothing (the poison
+    tests fill them with garbage); keep = graph outputs (+ inputs with preserve_inputs).
     """
     order: list[int]                # schedule: node indices into graph.nodes
     tensors: dict[str, TensorPlan]  # every non-constant tensor (graph inputs/outputs included)
