@@ -1,6 +1,6 @@
 """Arena benchmark: our planned RAM against TFLM's, side by side, per model.
 
-    python benchmarks/arena.py [MODEL.tflite ...] [--json] [--cpu cortex-m4]
+    python benchmarks/arena.py [MODEL.tflite ...] [--json] [--cpu cortex-m4] [--render]
 
 For each model (default: the MLPerf Tiny int8 fixtures) one run reports
   * ours: arena bytes (sdk.plan.memory.plan_graph with the in-place kernel variants, as
@@ -86,8 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("models", nargs="*", help="int8 .tflite files (default: MLPerf fixtures)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--cpu", default="cortex-m4")
+    ap.add_argument("--render", action="store_true", help="print each plan's ASCII timeline")
     a = ap.parse_args(argv)
     paths = [Path(m) for m in a.models] or [FIXTURES / m for m in DEFAULT]
+    if a.render:
+        for p in paths:
+            print(f"== {p.name}")
+            print(plan_graph(load(p), inplace_kernels=True).arena.render())
     rows = [measure(p, a.cpu) for p in paths]
     if a.json:
         print(json.dumps(rows, indent=2))
