@@ -173,6 +173,14 @@ class _Cx:
                                               TransposeAttrs(rel))
         return self._relaid[key]
 
+    def relayout_reshape(self, ir: str, shape: tuple[int, ...]) -> str:
+        """IR tensor `ir` reshaped (same bytes) to `shape`, cached like relayout."""
+        key = (ir, ("reshape",) + shape)
+        if key not in self._relaid:
+            self._relaid[key] = self.temp(Op.RESHAPE, [ir], f"{ir}__r", shape,
+                                          ReshapeAttrs(shape))
+        return self._relaid[key]
+
     def layout(self, name: str, perm: Perm) -> str:
         """IR tensor holding ONNX value `name` as onnx.transpose(perm)."""
         if name in self.consts:
@@ -212,11 +220,18 @@ Importer = Callable[[_Cx, Any], None]
 # ---------------------------------------------------------------- geometry
 def _spatial(cx: _Cx, node: Any, x: tuple[int, ...], kernel: tuple[int, int],
              ceil: bool = False) -> dict[str, Any]:
-    """Explicit stride/dilation/pads and output HW of a 2-D window op over NCHW `x`."""
+    """Explicit stride/dilation/pads and output HW of a 2-D window op over NCHW `x` (a 1-D op
+    over NCW arrives as x = (N, C, 1, W) with its 1-D attributes)."""
     stride = tuple(cx.attr(node, "strides", [1, 1]))
     dil = tuple(cx.attr(node, "dilations", [1, 1]))
     pads = list(cx.attr(node, "pads", [0, 0, 0, 0]))
     auto = cx.attr(node, "auto_pad", "NOTSET")
+    if len(stride) == 1:   # 1-D attributes: H = 1, no stride/dilation/pad along it
+        stride = (1,) + stride
+    if len(dil) == 1:
+        dil = (1,) + dil
+    if len(pads) == 2:
+        pads = [0, pads[0], 0, pads[1]]
     if len(stride) != 2 or len(dil) != 2 or len(pads) != 4:
         raise _Unsupported("only 2-D windows are supported")
     hw = x[2:]
@@ -248,11 +263,35 @@ def _spatial(cx: _Cx, node: Any, x: tuple[int, ...], kernel: tuple[int, int],
 
 
 # ---------------------------------------------------------------- importers
+def _window_input(cx: _Cx, name: str) -> tuple[tuple[int, ...], str]:
+    """(NCHW shape, NHWC IR tensor) of a window op's input; 1-D NCW becomes N,1,W,C."""
+    x = cx.shape(name)
+    if len(x) == 3:
+        ir = cx.layout(name, (0, 2, 1))
+        return (x[0], x[1], 1, x[2]), cx.relayout_reshape(ir, (x[0], 1, x[2], x[1]))
+    if len(x) != 4:
+        raise _Unsupported(f"only 1-D and 2-D windows (input rank {len(x)})")
+    return x, cx.nhwc(name)
+
+
+def _emit_window(cx: _Cx, op: Op, ins: list[str], out: str, shape4: tuple[int, ...],
+                 attrs: Any, one_d: bool) -> None:
+    if not one_d:
+        cx.emit(op, ins, out, shape4, attrs, NHWC)
+        return
+    t = cx.temp(op, ins, f"{out}__2d", shape4, attrs)
+    shape3 = (shape4[0], shape4[2], shape4[3])
+    cx.emit(Op.RESHAPE, [t], out, shape3, ReshapeAttrs(shape3), (0, 2, 1))
+
+
 def import_conv(cx: _Cx, node: Any) -> None:
-    x = cx.shape(node.input[0])
+    one_d = len(cx.shape(node.input[0])) == 3
+    x, xin = _window_input(cx, node.input[0])
     w = cx.const(node.input[1], "weight").astype(np.float32)
-    if len(x) != 4 or w.ndim != 4:
-        raise _Unsupported(f"only 2-D convolution (input rank {len(x)}, weight rank {w.ndim})")
+    if one_d and w.ndim == 3:
+        w = w[:, :, None, :]
+    if w.ndim != 4:
+        raise _Unsupported(f"weight rank {w.ndim} does not fit input rank {len(x)}")
     group = int(cx.attr(node, "group", 1))
     cout, cin_g, kh, kw = w.shape
     cin = x[1]
@@ -264,12 +303,11 @@ def import_conv(cx: _Cx, node: Any) -> None:
         raise _Unsupported("bias must be a constant")
     out_shape = (x[0], geo["out"][0], geo["out"][1], cout)
     geo.pop("out")
-    xin = cx.nhwc(node.input[0])
     bias = cx.add_const(b.astype(np.float32), f"{node.output[0]}__b") if b is not None else ""
     if group > 1 and cin_g == 1:   # depthwise: [C*M, 1, KH, KW] -> [1, KH, KW, C*M]
         wname = cx.add_const(w.transpose(1, 2, 3, 0), f"{node.output[0]}__w")
-        cx.emit(Op.DWCONV2D, [xin, wname, bias], node.output[0], out_shape,
-                DwConv2dAttrs(depth_multiplier=cout // cin, **geo), NHWC)
+        _emit_window(cx, Op.DWCONV2D, [xin, wname, bias], node.output[0], out_shape,
+                     DwConv2dAttrs(depth_multiplier=cout // cin, **geo), one_d)
         return
     if group > 1:   # block-diagonal dense weight: exact, `group` times the MACs
         dense = np.zeros((cout, cin, kh, kw), np.float32)
@@ -280,16 +318,18 @@ def import_conv(cx: _Cx, node: Any) -> None:
         cx.notes.append(f"{node.name or node.output[0]}: Conv group={group} lowered to a dense "
                         f"block-diagonal CONV2D")
     wname = cx.add_const(w.transpose(0, 2, 3, 1), f"{node.output[0]}__w")   # OIHW -> OHWI
-    cx.emit(Op.CONV2D, [xin, wname, bias], node.output[0], out_shape, Conv2dAttrs(**geo), NHWC)
+    _emit_window(cx, Op.CONV2D, [xin, wname, bias], node.output[0], out_shape,
+                 Conv2dAttrs(**geo), one_d)
 
 
 def _pool(cx: _Cx, node: Any, op: Op) -> None:
-    x = cx.shape(node.input[0])
-    if len(x) != 4:
-        raise _Unsupported(f"only 2-D pooling (input rank {len(x)})")
+    one_d = len(cx.shape(node.input[0])) == 3
+    x, xin = _window_input(cx, node.input[0])
     if len(node.output) > 1 and node.output[1] in cx.used:
         raise _Unsupported("the Indices output is not supported")
     kernel = tuple(int(k) for k in cx.attr(node, "kernel_shape", []))
+    if one_d and len(kernel) == 1:
+        kernel = (1,) + kernel
     if len(kernel) != 2:
         raise _Unsupported(f"kernel_shape {list(kernel)}")
     ceil = bool(cx.attr(node, "ceil_mode", 0))
@@ -305,9 +345,9 @@ def _pool(cx: _Cx, node: Any, op: Op) -> None:
     if include and geo["pad"] == (0, 0, 0, 0):
         include = False
     out = (x[0], geo["out"][0], geo["out"][1], x[1])
-    cx.emit(op, [cx.nhwc(node.input[0])], node.output[0], out,
-            Pool2dAttrs(kernel=kernel, stride=geo["stride"], pad=geo["pad"],
-                        count_include_pad=include), NHWC)
+    _emit_window(cx, op, [xin], node.output[0], out,
+                 Pool2dAttrs(kernel=kernel, stride=geo["stride"], pad=geo["pad"],
+                             count_include_pad=include), one_d)
 
 
 def import_maxpool(cx: _Cx, node: Any) -> None:

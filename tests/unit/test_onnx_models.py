@@ -180,7 +180,8 @@ def test_light_models_match_onnxruntime(name, tmp_path):
 # ---------------------------------------------------------------- pytorch-converted cases
 def _converted_cases() -> list[str]:
     d = _onnx_data() / "pytorch-converted"
-    keep = ("test_Conv2d", "test_AvgPool2d", "test_MaxPool2d", "test_BatchNorm1d",
+    keep = ("test_Conv1d", "test_Conv2d", "test_AvgPool1d", "test_AvgPool2d", "test_MaxPool1d",
+            "test_MaxPool2d", "test_BatchNorm1d",
             "test_BatchNorm2d", "test_ConstantPad2d", "test_ZeroPad2d", "test_Linear")
     return sorted(p.name for p in d.glob("test_*") if p.name.startswith(keep)) if d.is_dir() \
         else []
@@ -188,7 +189,8 @@ def _converted_cases() -> list[str]:
 
 # cases whose op cannot be expressed in the IR; each must fail with ONE clear error
 CONVERTED_UNSUPPORTED = {
-    "test_MaxPool2d_stride_padding_dilation": "dilations",   # dilated max pooling
+    "test_MaxPool1d_stride_padding_dilation": "dilations",   # dilated max pooling
+    "test_MaxPool2d_stride_padding_dilation": "dilations",
 }
 
 
