@@ -25,6 +25,7 @@ from sdk.passes.fuse import (
     batchnorm_to_affine,
     canonicalize_clip,
     div_sub_to_mul_add,
+    fold_affine_into_next,
     fold_batchnorm,
     fold_const_add_into_bias,
     fold_const_mul_into_weights,
@@ -51,6 +52,7 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("fuse_pad", fuse_pad),                              # zero PAD -> conv pads
     ("fold_const_mul_into_weights", fold_const_mul_into_weights),
     ("fold_const_add_into_bias", fold_const_add_into_bias),
+    ("fold_affine_into_next", fold_affine_into_next),    # leftover x*S+T -> unpadded conv/fc
     ("canonicalize_clip", canonicalize_clip),            # CLIP(0,6) -> RELU6, CLIP(0,inf)
     ("fuse_activation", fuse_activation),                # RELU/RELU6/CLIP -> producer's act
     ("remove_identity_final", remove_identity),

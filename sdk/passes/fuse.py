@@ -193,6 +193,52 @@ def fold_const_add_into_bias(g: Graph) -> int:
     return apply_rule(g, rule)
 
 
+def _input_affine(g: Graph, x: str) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(src, S, T) with x = src * S + T per channel, through a chain of const MUL/ADD nodes
+    whose outputs each feed only the next; None if x is not made that way."""
+    c = g.tensors[x].shape[-1]
+    s, t, found = np.ones(c, np.float32), np.zeros(c, np.float32), False
+    while True:
+        p = _fusable_producer(g, x, (Op.ADD, Op.MUL))
+        xc = None if p is None else _const_operand(g, p)
+        v = None if xc is None or not _same_shape(g, p, xc[0]) else channel_vector(xc[1], c)
+        if v is None:
+            return (x, s, t) if found else None
+        if p.op == Op.ADD:    # x = (src + v) * S + T
+            t = t + v * s
+        else:                 # x = (src * v) * S + T
+            s = s * v
+        x, found = xc[0], True
+
+
+def fold_affine_into_next(g: Graph) -> int:
+    """Per-channel x*S + T (a BN that had nothing to fold into) -> the weights of the unpadded
+    CONV2D/DWCONV2D/FC that reads it: W' = W*S over input channels, b' = b + W.T (exact only
+    without zero padding, which would see T where the original saw 0)."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        if n.op not in WEIGHTED or const(g, n.inputs[1]) is None or not is_float(g, n.inputs[0]):
+            return None
+        if n.op != Op.FC and n.attrs.pad != (0, 0, 0, 0):
+            return None
+        aff = _input_affine(g, n.inputs[0])
+        if aff is None:
+            return None
+        src, s, t = aff
+        w = const(g, n.inputs[1]).astype(np.float32)
+        b = _bias(g, n)
+        if n.op == Op.DWCONV2D:     # output channel o reads input channel o // multiplier
+            m = n.attrs.depth_multiplier
+            s, t = np.repeat(s, m), np.repeat(t, m)
+            w2, b2 = w * s, b + t * w.sum(axis=(0, 1, 2))
+        else:                       # input channels are the last weight axis
+            w2 = w * s
+            b2 = b + w.reshape(w.shape[0], -1, w.shape[-1]).sum(axis=1) @ t
+        bias_name = n.inputs[2] if len(n.inputs) > 2 and n.inputs[2] else n.outputs[0] + "_bias"
+        return [n.with_(inputs=(src, new_const(g, n.inputs[1], w2),
+                                new_const(g, bias_name, b2.astype(np.float32))))]
+    return apply_rule(g, rule)
+
+
 # ---------------------------------------------------------------- matmul, pad
 def matmul_add_to_fc(g: Graph) -> int:
     """MATMUL(x, const B[K, N]) -> FC(x, B^T) (a following const ADD then folds into bias)."""

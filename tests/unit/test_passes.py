@@ -38,6 +38,7 @@ from sdk.passes.fuse import (
     batchnorm_to_affine,
     canonicalize_clip,
     div_sub_to_mul_add,
+    fold_affine_into_next,
     fold_batchnorm,
     fold_const_add_into_bias,
     fold_const_mul_into_weights,
@@ -208,6 +209,25 @@ def test_batchnorm_not_folded_when_conv_output_is_also_used():
     g = _equivalent(b.out(bn, y), fold_batchnorm, 0)
     g = _equivalent(g, batchnorm_to_affine, 1)
     assert _ops(g) == {"CONV2D": 1, "MUL": 1, "ADD": 1}
+
+
+@pytest.mark.parametrize("kind", ["conv", "dwconv", "fc", "padded"])
+def test_affine_folds_forward_into_unpadded_consumer(kind):
+    """BN with no producer to fold into (here: on the graph input) -> MUL+ADD -> next op."""
+    b = G(NHWC if kind != "fc" else (3, 4))
+    bn = _bn(b, b.x, 4, NHWC if kind != "fc" else (3, 4))
+    if kind == "conv":
+        y = b.op(Op.CONV2D, [bn, b.rand(5, 3, 3, 4), b.rand(5)], (1, 4, 4, 5), Conv2dAttrs())
+    elif kind == "padded":
+        y = _conv(b, bn)
+    elif kind == "dwconv":
+        y = b.op(Op.DWCONV2D, [bn, b.rand(1, 3, 3, 8), b.rand(8)], (1, 4, 4, 8),
+                 DwConv2dAttrs(depth_multiplier=2))
+    else:
+        y = b.op(Op.FC, [bn, b.rand(6, 4), ""], (3, 6), FcAttrs())
+    g = _equivalent(b.out(y), batchnorm_to_affine, 1)
+    g = _equivalent(g, fold_affine_into_next, 0 if kind == "padded" else 1)
+    assert len(g.nodes) == (3 if kind == "padded" else 1)
 
 
 def test_div_sub_then_const_chains_merge():
