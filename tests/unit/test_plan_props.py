@@ -15,13 +15,17 @@ from sdk.ir import (
     BinaryAttrs,
     Conv2dAttrs,
     DwConv2dAttrs,
+    FcAttrs,
     Graph,
+    MeanAttrs,
     NoAttrs,
     Node,
     Op,
+    PadAttrs,
     Pool2dAttrs,
     QuantParams,
     ReshapeAttrs,
+    SoftmaxAttrs,
     Tensor,
     verify,
 )
@@ -143,8 +147,9 @@ def _q(rng: np.random.Generator) -> QuantParams:
 
 
 def random_int8_graph(seed: int, n_ops: int | None = None) -> Graph:
-    """A small random int8 DAG in the int8 IR form: conv / 1x1 / depthwise / pools / ADD
-    residuals / RELU / RESHAPE, with branches (any earlier tensor may be reused)."""
+    """A small random int8 DAG in the int8 IR form: conv / 1x1 / depthwise / pools / ADD and
+    MUL of equal shapes / RELU / LOGISTIC / TANH / PAD / MEAN / RESHAPE / a flatten-FC-softmax
+    head, with branches (any earlier tensor may be reused)."""
     rng = np.random.default_rng(seed)
     g = Graph(name="rand")
     h, w, c = int(rng.integers(3, 9)), int(rng.integers(3, 9)), int(rng.integers(1, 9))
@@ -160,7 +165,7 @@ def random_int8_graph(seed: int, n_ops: int | None = None) -> Graph:
             xs = g.tensors[x].shape
         _, h, w, c = xs
         kind = str(rng.choice(["conv", "conv1", "dw", "add", "maxpool", "avgpool", "relu",
-                               "reshape"]))
+                               "reshape", "mul", "logistic", "tanh", "pad", "mean", "head"]))
         y = f"t{i}"
         same = [t for t in pool if g.tensors[t].shape == xs]
         if kind == "add" and len(same) >= 1:
@@ -175,6 +180,37 @@ def random_int8_graph(seed: int, n_ops: int | None = None) -> Graph:
                 k, s, pad, oh, ow = (3, 3), (1, 1), (1, 1, 1, 1), h, w
             g.add_tensor(Tensor(y, (1, oh, ow, c), "int8", g.tensors[x].quant))
             g.nodes.append(Node(op, (x,), (y,), Pool2dAttrs(k, s, pad), f"pool{i}"))
+        elif kind == "mul" and len(same) >= 1:
+            other = same[int(rng.integers(len(same)))]
+            g.add_tensor(Tensor(y, xs, "int8", _q(rng)))
+            g.nodes.append(Node(Op.MUL, (x, other), (y,), BinaryAttrs(), f"mul{i}"))
+        elif kind in ("logistic", "tanh"):
+            op, q = (Op.LOGISTIC, (1 / 256, -128)) if kind == "logistic" else (Op.TANH, (1 / 128, 0))
+            g.add_tensor(Tensor(y, xs, "int8", QuantParams(np.float32(q[0]), q[1])))
+            g.nodes.append(Node(op, (x,), (y,), NoAttrs(), f"{kind}{i}"))
+        elif kind == "pad":
+            pads = ((0, 0), (1, 0), (0, 1), (0, 0))
+            g.add_tensor(Tensor(y, (1, h + 1, w + 1, c), "int8", g.tensors[x].quant))
+            g.nodes.append(Node(Op.PAD, (x,), (y,), PadAttrs(pads), f"pad{i}"))
+        elif kind == "mean":
+            g.add_tensor(Tensor(y, (1, 1, 1, c), "int8", _q(rng)))
+            g.nodes.append(Node(Op.MEAN, (x,), (y,), MeanAttrs((1, 2), True), f"mean{i}"))
+        elif kind == "head":                        # flatten -> FC -> softmax
+            flat, k = f"t{i}_flat", int(rng.integers(2, 11))
+            g.add_tensor(Tensor(flat, (1, h * w * c), "int8", g.tensors[x].quant))
+            g.nodes.append(Node(Op.RESHAPE, (x,), (flat,), ReshapeAttrs((1, h * w * c)),
+                                f"flatten{i}"))
+            ws = np.float32(rng.uniform(0.002, 0.02))
+            g.const(f"w{i}", rng.integers(-127, 128, size=(k, h * w * c)).astype(np.int8),
+                    QuantParams(ws, 0))
+            g.const(f"w{i}_b", rng.integers(-2000, 2000, size=k).astype(np.int32),
+                    QuantParams(g.tensors[x].quant.scale[0] * ws, 0))
+            logits = f"t{i}_fc"
+            g.add_tensor(Tensor(logits, (1, k), "int8", _q(rng)))
+            g.nodes.append(Node(Op.FC, (flat, f"w{i}", f"w{i}_b"), (logits,), FcAttrs(),
+                                f"fc{i}"))
+            g.add_tensor(Tensor(y, (1, k), "int8", QuantParams(np.float32(1 / 256), -128)))
+            g.nodes.append(Node(Op.SOFTMAX, (logits,), (y,), SoftmaxAttrs(1.0, 1), f"sm{i}"))
         elif kind == "relu":
             g.add_tensor(Tensor(y, xs, "int8", g.tensors[x].quant))
             g.nodes.append(Node(Op.RELU, (x,), (y,), NoAttrs(), f"relu{i}"))
