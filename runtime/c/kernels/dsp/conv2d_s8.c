@@ -1,0 +1,16 @@
+/* CONV2D int8 per-channel, Armv7E-M DSP version: same symbol and bytes as ref/conv2d_s8.c. */
+#include "ef_dsp_conv.h"
+
+ef_status ef_conv2d_s8(const ef_conv_params *p, const ef_quant *q,
+                       const ef_dims *in, const int8_t *x,
+                       const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                       const ef_dims *out, int8_t *y)
+{
+    if (!p || !q || !in || !x || !wd || !w || !out || !y) {
+        return EF_ERR_ARG;
+    }
+    if (wd->c != in->c || wd->n != out->c || in->n != out->n) {
+        return EF_ERR_ARG;
+    }
+    return ef_dsp_conv(p, q, in, x, wd, w, bias, out, y);
+}

@@ -1,0 +1,217 @@
+/**
+ * @file ef_dsp.h
+ * @brief Private helpers of the Armv7E-M DSP kernels (SXTB16 / SXTAB16 / SMLAD dual MACs).
+ *
+ * The kernels in this directory define the SAME symbols as kernels/ref/ and produce the SAME
+ * bytes: the build compiles this directory instead of ref/ for a DSP core (TFLM
+ * OPTIMIZED_KERNEL_DIR style). Without __ARM_FEATURE_DSP the intrinsics below fall back to
+ * plain C with identical results, so the host tests run these exact kernels bit for bit
+ * against the reference ones (tests/c/test_dsp_kernels.py).
+ *
+ * Packed layout: an int16x2 word holds lanes (bottom, top). SXTB16 of bytes (b0 b1 b2 b3)
+ * gives (b0, b2); of the word rotated by 8, (b1, b3). An im2col column is stored "reordered"
+ * in groups of four as (x0, x2, x1, x3), so two 32-bit loads pair with those two words of
+ * the weights and SMLAD does two MACs each.
+ */
+#ifndef EF_DSP_H
+#define EF_DSP_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "ef_nn_support.h"
+
+/** Longest im2col column (KH * KW * C_IN) the fast path takes; two live on the stack. */
+#ifndef EF_DSP_COL_MAX
+#define EF_DSP_COL_MAX 1024
+#endif
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+static inline uint32_t ef_dsp_sxtb16(uint32_t v) { return (uint32_t)__sxtb16((int8x4_t)v); }
+static inline uint32_t ef_dsp_sxtab16(uint32_t a, uint32_t v)
+{
+    return (uint32_t)__sxtab16((int16x2_t)a, (int8x4_t)v);
+}
+static inline int32_t ef_dsp_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlad((int16x2_t)a, (int16x2_t)b, acc);
+}
+static inline int32_t ef_dsp_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlabb((int32_t)a, (int32_t)b, acc);
+}
+static inline int32_t ef_dsp_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlatt((int32_t)a, (int32_t)b, acc);
+}
+/* the rotate folds into the extend instruction (gcc does not fold it from C) */
+static inline uint32_t ef_dsp_sxtb16_ror8(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+static inline uint32_t ef_dsp_sxtab16_ror8(uint32_t a, uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+}
+#else
+static inline int32_t ef_dsp_lo(uint32_t v) { return (int16_t)(uint16_t)(v & 0xFFFFu); }
+static inline int32_t ef_dsp_hi(uint32_t v) { return (int16_t)(uint16_t)(v >> 16); }
+static inline uint32_t ef_dsp_pack(int32_t lo, int32_t hi)
+{
+    return ((uint32_t)(uint16_t)lo) | ((uint32_t)(uint16_t)hi << 16);
+}
+static inline uint32_t ef_dsp_sxtb16(uint32_t v)
+{
+    return ef_dsp_pack((int8_t)(v & 0xFFu), (int8_t)((v >> 16) & 0xFFu));
+}
+static inline uint32_t ef_dsp_sxtab16(uint32_t a, uint32_t v)
+{
+    return ef_dsp_pack(ef_dsp_lo(a) + (int8_t)(v & 0xFFu), ef_dsp_hi(a) + (int8_t)((v >> 16) & 0xFFu));
+}
+static inline int32_t ef_dsp_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    return acc + ef_dsp_lo(a) * ef_dsp_lo(b) + ef_dsp_hi(a) * ef_dsp_hi(b);
+}
+static inline int32_t ef_dsp_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return acc + ef_dsp_lo(a) * ef_dsp_lo(b);
+}
+static inline int32_t ef_dsp_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return acc + ef_dsp_hi(a) * ef_dsp_hi(b);
+}
+static inline uint32_t ef_dsp_sxtb16_ror8(uint32_t v) { return ef_dsp_sxtb16((v >> 8) | (v << 24)); }
+static inline uint32_t ef_dsp_sxtab16_ror8(uint32_t a, uint32_t v)
+{
+    return ef_dsp_sxtab16(a, (v >> 8) | (v << 24));
+}
+#endif
+
+/**
+ * TFLite's MultiplyByQuantizedMultiplier with the rounding `single` (0/1, compile-time), in
+ * the shape CMSIS-NN's arm_nn_requantize uses. Double rounding: (a*m + 2^30) >> 31 (floor)
+ * equals gemmlowp's SaturatingRoundingDoublingHighMul (sign-dependent nudge, truncating
+ * division) for every product, since ceil(t/2^31 - 1/2) = floor((t + 2^30 - 1)/2^31) for
+ * t = -a*m > 0; its saturation case needs m == INT32_MIN, which no multiplier is. The right
+ * shift then rounds half away from zero exactly like ef_nn_rdbp. Same bytes as
+ * ef_requantize_double / ef_requantize_single (checked in tests/c/test_dsp_kernels.py).
+ */
+static inline int32_t ef_dsp_requantize(int single, int32_t acc, int32_t mult, int32_t shift)
+{
+    if (single) {
+        return ef_requantize_single(acc, mult, shift);
+    }
+    const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    const int32_t a = (int32_t)((uint32_t)acc << left);
+    const int32_t v = (int32_t)(((int64_t)a * mult + ((int64_t)1 << 30)) >> 31);
+    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+    const int32_t threshold = (mask >> 1) + (v < 0 ? 1 : 0);
+    return (v >> right) + ((v & mask) > threshold ? 1 : 0);
+}
+
+/** Unaligned 32-bit load/store (one LDR/STR on Cortex-M3/M4/M7). */
+static inline uint32_t ef_dsp_ld32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline void ef_dsp_st32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/** Both int16 lanes = off (the input offset, |off| <= 128). */
+static inline uint32_t ef_dsp_dup16(int32_t off)
+{
+    return ((uint32_t)(uint16_t)off) | ((uint32_t)(uint16_t)off << 16);
+}
+
+/**
+ * dst[0..n) = src + off as int16, n a multiple of 4, in the reordered layout
+ * (x0, x2, x1, x3) per group of four.
+ */
+static inline void ef_dsp_q7_to_q15_reordered(const int8_t *src, int16_t *dst, int32_t n,
+                                              uint32_t off2)
+{
+    for (int32_t i = 0; i < n; i += 4) {
+        const uint32_t v = ef_dsp_ld32(src + i);
+        ef_dsp_st32(dst + i, ef_dsp_sxtab16(off2, v));
+        ef_dsp_st32(dst + i + 2, ef_dsp_sxtab16_ror8(off2, v));
+    }
+}
+
+/** Turn natural-order groups of four (x0 x1 x2 x3) into (x0 x2 x1 x3), in place. */
+static inline void ef_dsp_reorder(int16_t *col, int32_t n4)
+{
+    for (int32_t i = 0; i < n4; i += 4) {
+        const int16_t t = col[i + 1];
+        col[i + 1] = col[i + 2];
+        col[i + 2] = t;
+    }
+}
+
+/**
+ * Two weight rows against two reordered columns (CMSIS-NN's 2x2 kernel shape): each weight
+ * word and each column word is loaded once for two MAC pairs. The second column sits
+ * EF_DSP_COL_MAX elements after the first (one immediate offset, one register fewer).
+ * a[2 * col + row].
+ */
+static inline void ef_dsp_dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *c0,
+                                  int32_t k4, int32_t k, int32_t a[4])
+{
+    int32_t s00 = a[0], s01 = a[1], s10 = a[2], s11 = a[3];
+    const int16_t *c = c0;
+    for (int32_t n = k4 >> 2; n > 0; --n) {
+        const uint32_t v0 = ef_dsp_ld32(w0), v1 = ef_dsp_ld32(w1);
+        const uint32_t x0e = ef_dsp_ld32(c), x1e = ef_dsp_ld32(c + EF_DSP_COL_MAX);
+        uint32_t we = ef_dsp_sxtb16(v0);
+        s00 = ef_dsp_smlad(x0e, we, s00);
+        s10 = ef_dsp_smlad(x1e, we, s10);
+        we = ef_dsp_sxtb16(v1);
+        s01 = ef_dsp_smlad(x0e, we, s01);
+        s11 = ef_dsp_smlad(x1e, we, s11);
+        const uint32_t x0o = ef_dsp_ld32(c + 2), x1o = ef_dsp_ld32(c + EF_DSP_COL_MAX + 2);
+        uint32_t wo = ef_dsp_sxtb16_ror8(v0);
+        s00 = ef_dsp_smlad(x0o, wo, s00);
+        s10 = ef_dsp_smlad(x1o, wo, s10);
+        wo = ef_dsp_sxtb16_ror8(v1);
+        s01 = ef_dsp_smlad(x0o, wo, s01);
+        s11 = ef_dsp_smlad(x1o, wo, s11);
+        w0 += 4;
+        w1 += 4;
+        c += 4;
+    }
+    for (int32_t i = k4; i < k; ++i) {
+        const int32_t x0 = c0[i], x1 = c0[EF_DSP_COL_MAX + i];
+        s00 += x0 * (int32_t)w0[i - k4];
+        s01 += x0 * (int32_t)w1[i - k4];
+        s10 += x1 * (int32_t)w0[i - k4];
+        s11 += x1 * (int32_t)w1[i - k4];
+    }
+    a[0] = s00;
+    a[1] = s01;
+    a[2] = s10;
+    a[3] = s11;
+}
+
+/** One reordered column against one weight row: returns acc + col . w. */
+static inline int32_t ef_dsp_dot_1col(const int8_t *w, const int16_t *c0, int32_t k4, int32_t k,
+                                      int32_t acc)
+{
+    int32_t i = 0;
+    for (; i < k4; i += 4) {
+        const uint32_t wv = ef_dsp_ld32(w + i);
+        acc = ef_dsp_smlad(ef_dsp_ld32(c0 + i), ef_dsp_sxtb16(wv), acc);
+        acc = ef_dsp_smlad(ef_dsp_ld32(c0 + i + 2), ef_dsp_sxtb16_ror8(wv), acc);
+    }
+    for (; i < k; ++i) {
+        acc += (int32_t)c0[i] * (int32_t)w[i];
+    }
+    return acc;
+}
+
+#endif /* EF_DSP_H */
