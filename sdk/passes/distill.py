@@ -1,0 +1,199 @@
+"""Layer-wise distillation: refit a pruned float graph's weights so each layer reproduces
+the original (teacher) layer's outputs, by least squares on calibration activations.
+
+For every CONV2D / DWCONV2D / FC of the student, in graph order:
+
+    X = the student's own input to the layer (im2col rows, plus a ones column for the bias),
+        produced by the already-refitted layers before it;
+    Y = the teacher layer's output before its fused activation, on the teacher's input,
+        restricted to the channels the student kept (meta["kept_channels"]);
+    W = argmin |X W - Y|^2 + lambda |W|^2, solved per output channel over the weights that
+        are not pruned (zeros stay zero, so magnitude sparsity is kept).
+
+Layers whose input and weights are untouched are skipped (their fit is already exact).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from sdk.ir import Act, Graph, Node, Op
+
+WEIGHTED = (Op.CONV2D, Op.DWCONV2D, Op.FC)
+
+
+def _windows(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
+    """[N, H, W, C] -> [N, OH, OW, KH, KW, C] zero-padded windows of a conv node."""
+    a = n.attrs
+    t, left, b, r = a.pad
+    xp = np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)))
+    kh, kw = w_shape[1], w_shape[2]
+    eh, ew = (kh - 1) * a.dilation[0] + 1, (kw - 1) * a.dilation[1] + 1
+    win = sliding_window_view(xp, (eh, ew), axis=(1, 2))
+    win = win[:, ::a.stride[0], ::a.stride[1], :, ::a.dilation[0], ::a.dilation[1]]
+    oh = (x.shape[1] + t + b - eh) // a.stride[0] + 1
+    ow = (x.shape[2] + left + r - ew) // a.stride[1] + 1
+    return win[:, :oh, :ow].transpose(0, 1, 2, 4, 5, 3)
+
+
+def _features(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
+    """Regression rows for one layer: CONV2D [rows, KH*KW*C_IN]; FC [rows, C_IN];
+    DWCONV2D [rows, KH*KW, C] (one regression per channel)."""
+    x = x.astype(np.float64)
+    if n.op == Op.FC:
+        return x.reshape(-1, w_shape[1])
+    win = _windows(x, n, w_shape)
+    rows = int(np.prod(win.shape[:3]))
+    if n.op == Op.CONV2D:
+        return win.reshape(rows, -1)
+    return win.reshape(rows, w_shape[1] * w_shape[2], -1)
+
+
+class _Normal:
+    """Accumulated normal equations [X 1]^T [X 1] and [X 1]^T Y over batches."""
+
+    def __init__(self) -> None:
+        self.g: np.ndarray | None = None
+        self.c: np.ndarray | None = None
+
+    def add(self, f: np.ndarray, y: np.ndarray, depthwise: bool) -> None:
+        ones = np.ones(f.shape[:1] + (1,) + f.shape[2:], f.dtype)
+        fx = np.concatenate([f, ones], axis=1)
+        if depthwise:      # per channel: [C, T+1, T+1] and [C, T+1]
+            g = np.einsum("rtc,rsc->cts", fx, fx)
+            c = np.einsum("rtc,rc->ct", fx, y)
+        else:
+            g, c = fx.T @ fx, fx.T @ y
+        self.g = g if self.g is None else self.g + g
+        self.c = c if self.c is None else self.c + c
+
+
+def _solve(g: np.ndarray, c: np.ndarray, mask: np.ndarray, ridge: float) -> np.ndarray:
+    """Solve (G + lambda I) w = c restricted to mask (the last entry, the bias, is always
+    free); returns the full-length w with zeros where masked out."""
+    idx = np.flatnonzero(np.append(mask, True))
+    sub = g[np.ix_(idx, idx)]
+    lam = ridge * max(float(np.trace(sub)) / len(idx), 1e-12)
+    sub = sub + lam * np.eye(len(idx))
+    sub[-1, -1] -= lam                      # do not shrink the bias
+    w = np.zeros(g.shape[0])
+    w[idx] = np.linalg.lstsq(sub, c[idx], rcond=None)[0]
+    return w
+
+
+def _refit(student: Graph, n: Node, normal: _Normal, ridge: float) -> None:
+    """Write the least-squares weights and bias of node n into student (in place)."""
+    wt = student.tensors[n.inputs[1]]
+    w = wt.data
+    if n.op == Op.DWCONV2D:
+        taps = w.shape[1] * w.shape[2]
+        flat = w.reshape(taps, -1)
+        sol = np.stack([_solve(normal.g[ch], normal.c[ch], flat[:, ch] != 0, ridge)
+                        for ch in range(flat.shape[1])], axis=1)     # [T+1, C]
+        new_w, bias = sol[:-1].reshape(w.shape), sol[-1]
+    else:
+        flat = w.reshape(w.shape[0], -1)
+        sol = np.stack([_solve(normal.g, normal.c[:, o], flat[o] != 0, ridge)
+                        for o in range(flat.shape[0])])                # [C_OUT, K+1]
+        new_w, bias = sol[:, :-1].reshape(w.shape), sol[:, -1]
+    wt.data = new_w.astype(np.float32)
+    if len(n.inputs) > 2 and n.inputs[2]:
+        student.tensors[n.inputs[2]].data = bias.astype(np.float32)
+    else:
+        name = student.unique_name(f"{n.outputs[0]}/bias")
+        student.const(name, bias.astype(np.float32))
+        i = student.nodes.index(n)
+        student.nodes[i] = n.with_(inputs=(n.inputs[0], n.inputs[1], name))
+
+
+def distill(student: Graph, teacher: Graph, data: Any, *, ridge: float = 1e-3,
+            batch_size: int = 32, max_samples: int = 512, verbose: int = 0) -> Graph:
+    """A copy of `student` (a pruned version of `teacher`, same tensor names) whose weighted
+    layers are refitted to reproduce the teacher's pre-activation outputs."""
+    from runtime.reference import REFERENCE
+    from sdk.quantize.calibrate import iterate_float, load_calib, rebatch
+    arrays = load_calib(data, teacher)
+    n = min(max_samples, arrays[0].shape[0])
+    b = max(1, min(batch_size, n))
+    n = (n // b) * b
+    arrays = [a[:n] for a in arrays]
+    out = student.copy()
+    for t in out.tensors.values():
+        if t.data is not None:
+            t.data = t.data.copy()
+    kept = out.meta.get("kept_channels", {})
+    tnodes = {nd.outputs[0]: nd for nd in teacher.nodes}
+    layers = [nd.outputs[0] for nd in out.nodes if nd.op in WEIGHTED and nd.outputs[0] in tnodes]
+    # teacher side: the inputs of every weighted layer, per chunk
+    t_in: dict[str, list[np.ndarray]] = {tnodes[o].inputs[0]: [] for o in layers}
+    for f in iterate_float(teacher, arrays, b, verbose, "distillation (teacher)"):
+        for name, chunks in t_in.items():
+            chunks.append(f[name])
+    sb = rebatch(out, b)
+    if sb is None:
+        raise ValueError(f"{student.name}: distillation needs a graph with batch dimension 1")
+    env = {name: [a[s:s + b] for s in range(0, n, b)] for name, a in zip(sb.inputs, arrays)}
+    refitted = []
+    for k, nd in enumerate(sb.nodes):
+        o = nd.outputs[0]
+        if o in layers and _needs_refit(out, teacher, nd, kept, env, t_in):
+            tn = tnodes[o]
+            normal = _Normal()
+            t_attrs = replace(tn.attrs, act=Act.NONE)
+            tw = teacher.tensors[tn.inputs[1]].data
+            tb = teacher.tensors[tn.inputs[2]].data if len(tn.inputs) > 2 and tn.inputs[2] \
+                else None
+            sel = kept.get(o)
+            for xs, xt in zip(env[nd.inputs[0]], t_in[tn.inputs[0]]):
+                y = REFERENCE[tn.op](xt, tw, tb, t_attrs).astype(np.float64)
+                y = y.reshape(-1, y.shape[-1])
+                if sel is not None:
+                    y = y[:, sel]
+                normal.add(_features(xs, nd, out.tensors[nd.inputs[1]].shape), y,
+                           nd.op == Op.DWCONV2D)
+            _refit(out, out.nodes[k], normal, ridge)
+            sb.nodes[k] = out.nodes[k] if len(out.nodes[k].inputs) != len(nd.inputs) else nd
+            for name in out.nodes[k].inputs[1:]:
+                if name:
+                    sb.tensors[name] = out.tensors[name]
+            nd = sb.nodes[k]
+            refitted.append(nd.name or o)
+        args_const = {i: sb.tensors[i].data for i in nd.inputs if i and sb.tensors[i].is_const}
+        env[o] = [REFERENCE[nd.op](*[None if not i else args_const[i] if i in args_const
+                                     else env[i][c] for i in nd.inputs], nd.attrs)
+                  for c in range(n // b)]
+    out.meta["distilled"] = refitted
+    return out
+
+
+def _needs_refit(student: Graph, teacher: Graph, n: Node, kept: dict, env: dict,
+                 t_in: dict) -> bool:
+    """False when the layer sees the teacher's exact input and keeps the teacher's weights
+    (a subset of its output channels at most): the fit is already exact."""
+    tn = next(t for t in teacher.nodes if t.outputs[0] == n.outputs[0])
+    xs, xt = env[n.inputs[0]], t_in[tn.inputs[0]]
+    if any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(xs, xt)):
+        return True
+    ws, wt = student.tensors[n.inputs[1]].data, teacher.tensors[tn.inputs[1]].data
+    sel = kept.get(n.outputs[0])
+    if sel is not None:
+        wt = np.take(wt, sel, axis=3 if n.op == Op.DWCONV2D else 0)
+    return ws.shape != wt.shape or not np.array_equal(ws, wt)
+
+
+def output_sqnr(teacher: Graph, student: Graph, data: Any, max_samples: int = 256
+                ) -> float:
+    """SQNR (dB) of the student's first output vs the teacher's, over `data`."""
+    from sdk.quantize.calibrate import batch_runner, load_calib
+    from sdk.quantize.quantize import sqnr_db
+    arrays = [a[:max_samples] for a in load_calib(data, teacher)]
+    tr, sr = batch_runner(teacher), batch_runner(student)
+    refs, outs = [], []
+    for s in range(0, arrays[0].shape[0], 32):
+        feeds = [a[s:s + 32] for a in arrays]
+        refs.append(tr(feeds)[teacher.outputs[0]])
+        outs.append(sr(feeds)[student.outputs[0]])
+    return sqnr_db(np.concatenate(refs), np.concatenate(outs))
