@@ -151,7 +151,7 @@ class KernelVariant:
 
 def dwconv_linebuffer_inplace(node: Node, g: Graph, k: int) -> KernelVariant | None:
     """Depthwise stride 1, multiplier 1, same-size output: ef_dwconv2d_inplace_s8 keeps the
-    pad_top + 1 input rows it still needs in a ring buffer."""
+    input pixels it still needs (pad_top rows + pad_left + 1 pixels) in a ring buffer."""
     if node.op != Op.DWCONV2D or k != 0:
         return None
     a = node.attrs

@@ -47,10 +47,12 @@ def softmax_scratch(node: Node, g: Graph, isa: str) -> int:
 
 
 def dwconv2d_inplace_scratch(node: Node, g: Graph, isa: str) -> int:
-    """ef_dwconv2d_inplace_s8_scratch_size: a ring of min(pad_top + 1, H) input rows."""
+    """ef_dwconv2d_inplace_s8_scratch_size: a ring of pad_top * W + pad_left + 1 input pixels
+    (at most H * W): how far back a window reaches, plus the pixel being overwritten."""
     _check_isa(isa)
     _, h, w, c = g.tensors[node.inputs[0]].shape
-    return min(node.attrs.pad[0] + 1, h) * w * c
+    pt, pl = node.attrs.pad[0], node.attrs.pad[1]
+    return min(pt * w + pl + 1, h * w) * c
 
 
 def conv2d_1x1_inplace_scratch(node: Node, g: Graph, isa: str) -> int:

@@ -1,4 +1,4 @@
-/* DEPTHWISE_CONV_2D over its own input, with a ring of input rows (see ef_inplace.h). */
+/* DEPTHWISE_CONV_2D over its own input, with a ring of input pixels (see ef_inplace.h). */
 #include <string.h>
 
 #include "ef_inplace.h"
@@ -6,8 +6,8 @@
 
 int32_t ef_dwconv2d_inplace_s8_scratch_size(const ef_dw_params *p, const ef_dims *in)
 {
-    const int32_t rows = p->pad.h + 1 < in->h ? p->pad.h + 1 : in->h;
-    return rows * in->w * in->c;
+    const int32_t pixels = p->pad.h * in->w + p->pad.w + 1;
+    return (pixels < in->h * in->w ? pixels : in->h * in->w) * in->c;
 }
 
 ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const ef_quant *q,
@@ -19,7 +19,7 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
         return EF_ERR_ARG;
     }
     if (p->ch_mult != 1 || p->stride.h != 1 || p->stride.w != 1 || !ef_nn_same_dims(in, out)
-        || wd->c != in->c || p->pad.h < 0
+        || wd->c != in->c || p->pad.h < 0 || p->pad.w < 0
         || ctx->size < ef_dwconv2d_inplace_s8_scratch_size(p, in)) {
         return EF_ERR_ARG;
     }
@@ -29,19 +29,20 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
     const int32_t amin = p->act.min, amax = p->act.max;
     const int32_t batches = in->n, ih = in->h, iw = in->w, ch = in->c;
     const int32_t kh = wd->h, kw = wd->w;
-    const int32_t ring = ph + 1 < ih ? ph + 1 : ih;       /* rows oy - ph .. oy */
-    const int32_t row = iw * ch;
+    /* pixel p's window reaches back at most ph*W + pw pixels: those and p itself are kept */
+    const int32_t ring = ef_dwconv2d_inplace_s8_scratch_size(p, in) / ch;
     const int32_t *mult = q->mult, *shift = q->shift;
     int8_t *buf = (int8_t *)ctx->buf;
 
     for (int32_t b = 0; b < batches; ++b) {
-        const int8_t *xb = x + b * ih * row;
-        int8_t *yb = y + b * ih * row;
+        const int8_t *xb = x + b * ih * iw * ch;
+        int8_t *yb = y + b * ih * iw * ch;
         for (int32_t oy = 0; oy < ih; ++oy) {
-            /* input row oy is overwritten by this output row: save it first */
-            memcpy(buf + (oy % ring) * row, xb + oy * row, (size_t)row);
             for (int32_t ox = 0; ox < iw; ++ox) {
-                int8_t *yp = yb + oy * row + ox * ch;
+                const int32_t px = oy * iw + ox;
+                /* input pixel px is overwritten by output pixel px: save it first */
+                memcpy(buf + (px % ring) * ch, xb + px * ch, (size_t)ch);
+                int8_t *yp = yb + px * ch;
                 for (int32_t c = 0; c < ch; ++c) {
                     /* at most KH*KW products < 2^15 each: exact for KH*KW < 2^16 */
                     int32_t acc = 0;
@@ -50,14 +51,15 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
                         if (iy < 0 || iy >= ih) {
                             continue;
                         }
-                        /* rows <= oy come from the ring, rows below are still intact in x */
-                        const int8_t *xr = iy <= oy ? buf + (iy % ring) * row : xb + iy * row;
                         for (int32_t kx = 0; kx < kw; ++kx) {
                             const int32_t ix = ox - pw + dw * kx;
                             if (ix < 0 || ix >= iw) {
                                 continue;
                             }
-                            acc += ((int32_t)xr[ix * ch + c] + in_off)
+                            /* pixels up to px come from the ring, later ones are intact in x */
+                            const int32_t qx = iy * iw + ix;
+                            const int8_t *xp = qx <= px ? buf + (qx % ring) * ch : xb + qx * ch;
+                            acc += ((int32_t)xp[c] + in_off)
                                    * (int32_t)w[(ky * kw + kx) * ch + c];
                         }
                     }

@@ -14,9 +14,9 @@
 
 /**
  * @brief Depthwise conv that may overwrite its own input: stride 1, ch_mult 1, output dims ==
- * input dims. Before output row oy is produced, input row oy is copied into a ring of
- * (pad.h + 1) rows in ctx->buf, so every row still needed above the one being overwritten
- * is read from the ring and every row below it from x (not yet overwritten).
+ * input dims. Before output pixel p is written, input pixel p is copied into a ring of
+ * pad.h * W + pad.w + 1 pixels in ctx->buf: every window pixel at or before p (already
+ * overwritten, or about to be) is read from the ring, every later one from x (still intact).
  * @param ctx scratch of ef_dwconv2d_inplace_s8_scratch_size() bytes
  * @return EF_OK, EF_ERR_ARG on NULL / a too-small ctx / unsupported geometry
  */
@@ -25,7 +25,7 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
                                  const ef_dims *wd, const int8_t *w, const int32_t *bias,
                                  const ef_dims *out, int8_t *y);
 
-/** @brief Scratch bytes: min(pad.h + 1, H) * W * C. */
+/** @brief Scratch bytes: min(pad.h * W + pad.w + 1, H * W) * C. */
 int32_t ef_dwconv2d_inplace_s8_scratch_size(const ef_dw_params *p, const ef_dims *in);
 
 /**
