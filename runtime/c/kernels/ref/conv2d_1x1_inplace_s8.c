@@ -28,23 +28,23 @@ ef_status ef_conv2d_1x1_inplace_s8(const ef_ctx *ctx, const ef_conv_params *p,
     const int32_t pixels = in->n * in->h * in->w, ic = in->c, oc = out->c;
     const int32_t *mult = q->mult, *shift = q->shift;
     int8_t *buf = (int8_t *)ctx->buf;
+    int32_t acc[EF_NN_ACC_BLOCK];   /* products < 2^15: exact for C_IN < 2^16 */
 
     for (int32_t px = 0; px < pixels; ++px) {
         /* pixel px of x may be overwritten by pixel px of y: read it from the copy */
         memcpy(buf, x + px * ic, (size_t)ic);
         int8_t *yp = y + px * oc;
-        for (int32_t o = 0; o < oc; ++o) {
-            const int8_t *wp = w + o * ic;
-            /* products < 2^15: exact for C_IN < 2^16 */
-            int32_t acc = 0;
-            for (int32_t i = 0; i < ic; ++i) {
-                acc += ((int32_t)buf[i] + in_off) * (int32_t)wp[i];
+        for (int32_t o0 = 0; o0 < oc; o0 += EF_NN_ACC_BLOCK) {
+            const int32_t no = oc - o0 < EF_NN_ACC_BLOCK ? oc - o0 : EF_NN_ACC_BLOCK;
+            for (int32_t o = 0; o < no; ++o) {
+                acc[o] = bias ? bias[o0 + o] : 0;
             }
-            if (bias) {
-                acc += bias[o];
+            ef_nn_matvec_s8(buf, w + o0 * ic, ic, no, ic, in_off, acc);
+            for (int32_t o = 0; o < no; ++o) {
+                const int32_t v = EF_REQUANTIZE_AS(EF_CONV2D_SINGLE_ROUNDING, acc[o],
+                                                   mult[o0 + o], shift[o0 + o]);
+                yp[o0 + o] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
             }
-            acc = EF_REQUANTIZE_AS(EF_CONV2D_SINGLE_ROUNDING, acc, mult[o], shift[o]) + out_off;
-            yp[o] = (int8_t)ef_nn_clamp(acc, amin, amax);
         }
     }
     return EF_OK;

@@ -1,4 +1,12 @@
-/* CONV2D int8 per-channel (TFLite reference ConvPerChannel semantics). */
+/* CONV2D int8 per-channel (TFLite reference ConvPerChannel semantics).
+ * Loop order: output pixel, block of output channels, kernel row; with dilation.w == 1 the
+ * taps of one kernel row are contiguous in both the NHWC input and the OHWI filter, so each
+ * row is one dot product of (valid KW) * C_IN elements (ef_nn_matvec_s8). Taps outside the
+ * input are skipped, as TFLite skips them. Filters whose rows are short (few input channels,
+ * e.g. a first layer) but whose window is small gather the window into a stack buffer first
+ * (im2col), padding with the input zero point so padded taps add (zp + in_offset) * w = 0. */
+#include <string.h>
+
 #include "ef_nn_support.h"
 
 ef_status ef_conv2d_s8(const ef_conv_params *p, const ef_quant *q,
@@ -20,41 +28,73 @@ ef_status ef_conv2d_s8(const ef_conv_params *p, const ef_quant *q,
     const int32_t batches = in->n, ih = in->h, iw = in->w, ic = in->c;
     const int32_t kh = wd->h, kw = wd->w;
     const int32_t oh = out->h, ow = out->w, oc = out->c;
+    const int32_t w_stride = kh * kw * ic;          /* one output channel's filter */
     const int32_t *mult = q->mult, *shift = q->shift;
+    /* |x + in_off| <= 255, |w| <= 128: each product < 2^15, so the int32 accumulator is
+     * exact for KH*KW*C_IN < 2^16 taps (TFLite's bound). */
+    int32_t acc[EF_NN_ACC_BLOCK];
+    int8_t col[EF_NN_COL_MAX];
+    const int32_t use_col = w_stride <= EF_NN_COL_MAX && kw * ic < 32;
 
     for (int32_t b = 0; b < batches; ++b) {
         for (int32_t oy = 0; oy < oh; ++oy) {
             const int32_t iy0 = oy * sh - ph;
             for (int32_t ox = 0; ox < ow; ++ox) {
                 const int32_t ix0 = ox * sw - pw;
+                /* valid kx range when taps are contiguous (dilation.w == 1) */
+                const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+                const int32_t kx1 = ix0 + kw > iw ? iw - ix0 : kw;
                 int8_t *yp = y + ((b * oh + oy) * ow + ox) * oc;
-                for (int32_t o = 0; o < oc; ++o) {
-                    const int8_t *wo = w + o * kh * kw * ic;
-                    /* |x + in_off| <= 255, |w| <= 128: each product < 2^15, so the int32
-                     * accumulator is exact for KH*KW*C_IN < 2^16 taps (TFLite's bound). */
-                    int32_t acc = 0;
+                if (use_col) {
+                    int8_t *cp = col;
                     for (int32_t ky = 0; ky < kh; ++ky) {
+                        const int32_t iy = iy0 + dh * ky;
+                        for (int32_t kx = 0; kx < kw; ++kx, cp += ic) {
+                            const int32_t ix = ix0 + dw * kx;
+                            if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
+                                memset(cp, (int8_t)(-in_off), (size_t)ic);
+                            } else {
+                                memcpy(cp, x + ((b * ih + iy) * iw + ix) * ic, (size_t)ic);
+                            }
+                        }
+                    }
+                }
+                for (int32_t o0 = 0; o0 < oc; o0 += EF_NN_ACC_BLOCK) {
+                    const int32_t no = oc - o0 < EF_NN_ACC_BLOCK ? oc - o0 : EF_NN_ACC_BLOCK;
+                    const int8_t *wb = w + o0 * w_stride;
+                    for (int32_t o = 0; o < no; ++o) {
+                        acc[o] = bias ? bias[o0 + o] : 0;
+                    }
+                    if (use_col) {
+                        ef_nn_matvec_s8(col, wb, w_stride, no, w_stride, in_off, acc);
+                    }
+                    for (int32_t ky = 0; ky < kh && !use_col; ++ky) {
                         const int32_t iy = iy0 + dh * ky;
                         if (iy < 0 || iy >= ih) {
                             continue;
                         }
+                        const int8_t *xrow = x + (b * ih + iy) * iw * ic;
+                        const int8_t *wrow = wb + ky * kw * ic;
+                        if (dw == 1) {
+                            if (kx1 > kx0) {
+                                ef_nn_matvec_s8(xrow + (ix0 + kx0) * ic, wrow + kx0 * ic,
+                                                w_stride, no, (kx1 - kx0) * ic, in_off, acc);
+                            }
+                            continue;
+                        }
                         for (int32_t kx = 0; kx < kw; ++kx) {
                             const int32_t ix = ix0 + dw * kx;
-                            if (ix < 0 || ix >= iw) {
-                                continue;
-                            }
-                            const int8_t *xp = x + ((b * ih + iy) * iw + ix) * ic;
-                            const int8_t *wp = wo + (ky * kw + kx) * ic;
-                            for (int32_t i = 0; i < ic; ++i) {
-                                acc += ((int32_t)xp[i] + in_off) * (int32_t)wp[i];
+                            if (ix >= 0 && ix < iw) {
+                                ef_nn_matvec_s8(xrow + ix * ic, wrow + kx * ic, w_stride, no,
+                                                ic, in_off, acc);
                             }
                         }
                     }
-                    if (bias) {
-                        acc += bias[o];
+                    for (int32_t o = 0; o < no; ++o) {
+                        const int32_t v = EF_REQUANTIZE_AS(EF_CONV2D_SINGLE_ROUNDING, acc[o],
+                                                           mult[o0 + o], shift[o0 + o]);
+                        yp[o0 + o] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
                     }
-                    acc = EF_REQUANTIZE_AS(EF_CONV2D_SINGLE_ROUNDING, acc, mult[o], shift[o]) + out_off;
-                    yp[o] = (int8_t)ef_nn_clamp(acc, amin, amax);
                 }
             }
         }

@@ -47,7 +47,7 @@ ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
                             const int8_t *xp = x + ((b * ih + iy0 + ky) * iw + ix0 + kx) * ch + c0;
                             const int8_t *wp = w + (ky * 3 + kx) * ch + c0;
                             for (int32_t c = 0; c < nc; ++c) {
-                                acc[c] += ((int32_t)xp[c] + in_off) * (int32_t)wp[c];
+                                acc[c] += (int32_t)(int16_t)(xp[c] + in_off) * (int16_t)wp[c];
                             }
                         }
                     }

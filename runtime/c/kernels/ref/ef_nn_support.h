@@ -47,4 +47,48 @@ static inline void ef_nn_lut_s8(const int8_t *lut, const int8_t *x, int8_t *y, i
     }
 }
 
+/** Bytes of the stack im2col buffer ef_conv2d_s8 uses for filters with short rows. */
+#define EF_NN_COL_MAX 256
+
+/** Output channels processed per block: int32 accumulators kept on the stack (256 bytes). */
+#define EF_NN_ACC_BLOCK 64
+
+/**
+ * acc[o] += sum_i (x[i] + off) * w[o * w_stride + i] for o in [0, rows), i in [0, n).
+ * Four weight rows share each x load; the inner loops are plain C the compiler vectorizes.
+ * Overflow: each product |x + off| * |w| <= 255 * 128 < 2^15; the callers' bounds on n
+ * (taps * channels < 2^16) keep every int32 sum exact, as in TFLite.
+ */
+static inline void ef_nn_matvec_s8(const int8_t *x, const int8_t *w, int32_t w_stride,
+                                   int32_t rows, int32_t n, int32_t off, int32_t *acc)
+{
+    int32_t o = 0;
+    for (; o + 4 <= rows; o += 4) {
+        const int8_t *w0 = w + o * w_stride, *w1 = w0 + w_stride;
+        const int8_t *w2 = w1 + w_stride, *w3 = w2 + w_stride;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int32_t i = 0; i < n; ++i) {
+            /* x + off fits int16 ([-255, 255]): int16 x int16 -> int32 dot products map
+             * onto multiply-add instructions (pmaddwd, SMLAD) */
+            const int16_t xv = (int16_t)(x[i] + off);
+            a0 += (int32_t)xv * (int16_t)w0[i];
+            a1 += (int32_t)xv * (int16_t)w1[i];
+            a2 += (int32_t)xv * (int16_t)w2[i];
+            a3 += (int32_t)xv * (int16_t)w3[i];
+        }
+        acc[o] += a0;
+        acc[o + 1] += a1;
+        acc[o + 2] += a2;
+        acc[o + 3] += a3;
+    }
+    for (; o < rows; ++o) {
+        const int8_t *wo = w + o * w_stride;
+        int32_t a = 0;
+        for (int32_t i = 0; i < n; ++i) {
+            a += (int32_t)(int16_t)(x[i] + off) * (int16_t)wo[i];
+        }
+        acc[o] += a;
+    }
+}
+
 #endif /* EF_NN_SUPPORT_H */

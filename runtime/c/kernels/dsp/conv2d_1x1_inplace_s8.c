@@ -1,0 +1,35 @@
+/* 1x1 CONV2D over its own input (see ef_inplace.h), Armv7E-M DSP version: same symbols and
+ * bytes as ref/conv2d_1x1_inplace_s8.c. The DSP engine copies both pixels of a step into its
+ * int16 columns before writing either output pixel, and output pixel p (C_OUT <= C_IN bytes,
+ * y <= x) only covers input bytes of pixels <= p, so no ctx buffer is needed. */
+#include "ef_dsp_conv.h"
+#include "ef_inplace.h"
+
+/* the reference, renamed, for pixels longer than the engine's columns (it also defines
+ * ef_conv2d_1x1_inplace_s8_scratch_size, unchanged) */
+#define ef_conv2d_1x1_inplace_s8 ef_conv2d_1x1_inplace_ref_s8
+#include "../ref/conv2d_1x1_inplace_s8.c"
+#undef ef_conv2d_1x1_inplace_s8
+
+ef_status ef_conv2d_1x1_inplace_s8(const ef_ctx *ctx, const ef_conv_params *p,
+                                   const ef_quant *q,
+                                   const ef_dims *in, const int8_t *x,
+                                   const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                                   const ef_dims *out, int8_t *y)
+{
+    if (!ctx || !ctx->buf || !p || !q || !in || !x || !wd || !w || !out || !y) {
+        return EF_ERR_ARG;
+    }
+    if (wd->c != in->c || wd->n != out->c || wd->h != 1 || wd->w != 1 || out->c > in->c
+        || in->n != out->n || in->h != out->h || in->w != out->w
+        || p->stride.h != 1 || p->stride.w != 1 || ctx->size < in->c) {
+        return EF_ERR_ARG;
+    }
+    if (in->c > EF_DSP_COL_MAX) {
+        return ef_conv2d_1x1_inplace_ref_s8(ctx, p, q, in, x, wd, w, bias, out, y);
+    }
+    ef_conv_params p1 = *p;
+    p1.pad.h = p1.pad.w = 0;
+    p1.dilation.h = p1.dilation.w = 1;
+    return ef_dsp_conv(&p1, q, in, x, wd, w, bias, out, y);
+}

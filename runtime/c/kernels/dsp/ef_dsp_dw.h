@@ -1,0 +1,88 @@
+/**
+ * @file ef_dsp_dw.h
+ * @brief The DSP depthwise 3x3 row engine behind ef_dwconv2d_3x3_s8 and
+ * ef_dwconv2d_inplace_s8 (this dir): ch_mult 1, dilation 1, C a multiple of 4.
+ *
+ * The filter is sign-extended once per call into int16 pairs, (w_c0, w_c2) and (w_c1, w_c3)
+ * per tap and group of four channels, so each tap of a pixel costs one input load, two
+ * SXTAB16 (input offset added to two channels at once), one weight pair load and four
+ * SMLABB/SMLATT. Padding taps are skipped, as in the reference. Sums are exact int32
+ * (at most 9 products < 2^15 plus the bias), so the bytes equal the reference kernel's.
+ */
+#ifndef EF_DSP_DW_H
+#define EF_DSP_DW_H
+
+#include "ef_dsp.h"
+
+/** Widest C the fast path takes: the expanded filter (9 * C * 2 bytes) lives on the stack. */
+#ifndef EF_DSP_DW_CH_MAX
+#define EF_DSP_DW_CH_MAX 256
+#endif
+
+/** wexp[(t * C / 4 + g) * 2 + {0, 1}] = the int16 pairs of tap t, channel group g. */
+static inline void ef_dsp_dw_expand(const int8_t *w, int32_t ch, uint32_t *wexp)
+{
+    for (int32_t i = 0; i < 9 * ch; i += 4) {
+        const uint32_t v = ef_dsp_ld32(w + i);
+        wexp[i >> 1] = ef_dsp_sxtb16(v);
+        wexp[(i >> 1) + 1] = ef_dsp_sxtb16_ror8(v);
+    }
+}
+
+static inline int8_t ef_dsp_dw_out(const ef_dw_params *p, const ef_quant *q, int32_t c,
+                                   int32_t acc)
+{
+    acc = ef_dsp_requantize(EF_DWCONV2D_SINGLE_ROUNDING, acc, q->mult[c], q->shift[c]);
+    return (int8_t)ef_nn_clamp(acc + p->out_offset, p->act.min, p->act.max);
+}
+
+/**
+ * One output row: rows[ky] is input row (oy * stride.h - pad.h + ky), or NULL outside the
+ * input. Output pixel ox is written after all of its taps were read.
+ */
+static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_quant *q,
+                                    const int8_t *const rows[3], int32_t iw, int32_t ch,
+                                    int32_t ow, const uint32_t *wexp, const int32_t *bias,
+                                    int8_t *yrow)
+{
+    const uint32_t off2 = ef_dsp_dup16(p->in_offset);
+    const int32_t sw = p->stride.w, pw = p->pad.w;
+    for (int32_t ox = 0; ox < ow; ++ox) {
+        const int32_t ix0 = ox * sw - pw;
+        const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+        const int32_t kx1 = ix0 + 3 > iw ? iw - ix0 : 3;
+        int8_t *yp = yrow + ox * ch;
+        for (int32_t c = 0; c < ch; c += 4) {
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            if (bias) {
+                a0 = bias[c];
+                a1 = bias[c + 1];
+                a2 = bias[c + 2];
+                a3 = bias[c + 3];
+            }
+            for (int32_t ky = 0; ky < 3; ++ky) {
+                if (!rows[ky]) {
+                    continue;
+                }
+                const int8_t *xp = rows[ky] + ix0 * ch + c;
+                const uint32_t *wp = wexp + ((ky * 3) * ch + c) / 2;
+                for (int32_t kx = kx0; kx < kx1; ++kx) {
+                    const uint32_t xv = ef_dsp_ld32(xp + kx * ch);
+                    const uint32_t xe = ef_dsp_sxtab16(off2, xv);
+                    const uint32_t xo = ef_dsp_sxtab16_ror8(off2, xv);
+                    const uint32_t we = wp[kx * ch / 2], wo = wp[kx * ch / 2 + 1];
+                    a0 = ef_dsp_smlabb(xe, we, a0);
+                    a2 = ef_dsp_smlatt(xe, we, a2);
+                    a1 = ef_dsp_smlabb(xo, wo, a1);
+                    a3 = ef_dsp_smlatt(xo, wo, a3);
+                }
+            }
+            yp[c] = ef_dsp_dw_out(p, q, c, a0);
+            yp[c + 1] = ef_dsp_dw_out(p, q, c + 1, a1);
+            yp[c + 2] = ef_dsp_dw_out(p, q, c + 2, a2);
+            yp[c + 3] = ef_dsp_dw_out(p, q, c + 3, a3);
+        }
+    }
+}
+
+#endif /* EF_DSP_DW_H */
