@@ -523,9 +523,63 @@ def import_lrn(cx: _Cx, node: Any) -> None:
                      beta=float(cx.attr(node, "beta", 0.75))), perm)
 
 
+def _reshape_groups(a: tuple[int, ...], b: tuple[int, ...]
+                    ) -> list[tuple[list[int], list[int]]]:
+    """Pair runs of non-1 input dims with the runs of non-1 output dims they become."""
+    ia = [i for i, d in enumerate(a) if d != 1]
+    ib = [j for j, d in enumerate(b) if d != 1]
+    groups: list[tuple[list[int], list[int]]] = []
+    ga: list[int] = []
+    gb: list[int] = []
+    pa = pb = 1
+    while ia or ib:
+        if pa <= pb and ia or not ib:
+            i = ia.pop(0)
+            ga.append(i)
+            pa *= a[i]
+        else:
+            j = ib.pop(0)
+            gb.append(j)
+            pb *= b[j]
+        if pa == pb and ga and gb:
+            groups.append((ga, gb))
+            ga, gb, pa, pb = [], [], 1, 1
+    if ga or gb:
+        raise _Unsupported(f"cannot reshape {list(a)} to {list(b)}")
+    return groups
+
+
 def _reshape_to(cx: _Cx, node: Any, new: tuple[int, ...]) -> None:
-    x = node.input[0]
-    cx.emit(Op.RESHAPE, [cx.plain(x)], node.output[0], new, ReshapeAttrs(new))
+    """RESHAPE in the layout the value is held in: only the dims inside each merged/split
+    group must be in ONNX order there, so at most a TRANSPOSE within groups is inserted
+    (Flatten of NHWC: the (0,3,1,2) one the FC pass absorbs; a channel shuffle: only g,C/g)."""
+    x, out = node.input[0], node.output[0]
+    v = cx.vals[x]
+    a = cx.shape(x)
+    groups = _reshape_groups(a, new)
+    ir_shape = cx.g.tensors[v.ir].shape
+    ir_nz = [v.perm[k] for k in range(len(a)) if ir_shape[k] != 1]   # onnx dims, IR order
+    group_of = {i: gi for gi, (ga, _) in enumerate(groups) for i in ga}
+    want, placed = [], set()
+    for i in ir_nz:
+        if group_of[i] not in placed:
+            placed.add(group_of[i])
+            want += groups[group_of[i]][0]
+    pos = {d: k for k, d in enumerate(v.perm)}                      # onnx dim -> IR position
+    queue = [pos[i] for i in want]
+    rel = tuple(k if ir_shape[k] == 1 else queue.pop(0) for k in range(len(a)))
+    src = cx.relayout(v.ir, rel)
+    out_nz = [j for i in want if i == groups[group_of[i]][0][0] for j in groups[group_of[i]][1]]
+    r = len(new)
+    perm = None
+    for cand in ([NHWC] if r == 4 else []) + [_ident(r)]:
+        if [d for d in cand if new[d] != 1] == out_nz:
+            perm = cand
+            break
+    if perm is None:
+        perm = tuple([j for j in range(r) if new[j] == 1] + out_nz)
+    shape = tuple(new[d] for d in perm)
+    cx.emit(Op.RESHAPE, [src], out, shape, ReshapeAttrs(shape), perm)
 
 
 def import_reshape(cx: _Cx, node: Any) -> None:
@@ -583,24 +637,15 @@ def import_unsqueeze(cx: _Cx, node: Any) -> None:
 
 
 def import_transpose(cx: _Cx, node: Any) -> None:
+    """No node: the output is the same IR tensor under another `perm`; a consumer that needs
+    some other layout gets one TRANSPOSE then (so NHWC->NCHW->NHWC pairs cost nothing)."""
     x = node.input[0]
     r = len(cx.shape(x))
     q = tuple(int(i) for i in cx.attr(node, "perm", list(range(r))[::-1]))
     v = cx.vals[x]
     inv = _inv(v.perm)
-    # out_onnx = in_onnx.transpose(q) = ir.transpose(inv[q]); hold it as cheaply as possible
-    base = tuple(inv[i] for i in q)
-    choices = ([NHWC] if r == 4 else []) + [_ident(r)]
-    for perm in choices:
-        rel = tuple(base[i] for i in perm)
-        if rel == _ident(r):
-            cx.vals[node.output[0]] = _Val(v.ir, perm)
-            return
-    perm = choices[0]
-    rel = tuple(base[i] for i in perm)
-    shp = cx.g.tensors[v.ir].shape
-    cx.emit(Op.TRANSPOSE, [v.ir], node.output[0], tuple(shp[i] for i in rel),
-            TransposeAttrs(rel), perm)
+    base = tuple(inv[i] for i in q)      # out_onnx = ir.transpose(base)
+    cx.vals[node.output[0]] = _Val(v.ir, _inv(base))
 
 
 def import_concat(cx: _Cx, node: Any) -> None:
@@ -917,10 +962,17 @@ def _build(model: Any, path: str, batch: int) -> Graph:
         if name in cx.consts:
             raise ModelError(path, f"output {name!r} is a constant; nothing to compute")
         v = cx.vals[name]
+        want = NHWC if len(v.perm) == 4 else _ident(len(v.perm))   # 4-D: NHWC, else as ONNX
+        if v.perm not in (want, _ident(len(v.perm))):
+            v = _Val(cx.layout(name, want), want)
         ir = renamed.get(v.ir, v.ir)
+        if ir != name and name in cx.g.tensors:   # the name holds an earlier layout: move it
+            if name in cx.g.inputs:
+                raise ModelError(path, f"output {name!r} is also the name of an input")
+            moved = cx.g.unique_name(name + "__pre")
+            _rename(cx.g, name, moved)
+            renamed[name] = moved
         if ir != name:
-            if name in cx.g.tensors:
-                raise ModelError(path, f"output {name!r} clashes with another tensor's name")
             if ir in cx.g.inputs or ir in cx.g.outputs:   # keep both names: copy
                 shp = cx.g.tensors[ir].shape
                 cx.g.add_tensor(Tensor(name, shp))
