@@ -149,7 +149,7 @@ static inline void ef_dsp_reorder(int16_t *col, int32_t n4)
 {
     for (int32_t i = 0; i < n4; i += 4) {
         const int16_t t = col[i + 1];
-        col[i + 1] = col[i + 1];
+        col[i + 1] = col[i + 2];
         col[i + 2] = t;
     }
 }
