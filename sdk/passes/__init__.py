@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sdk.ir import Graph, IRError, verify
+from sdk import ir
+from sdk.ir import Graph, IRError
 from sdk.passes.fold import (
     absorb_transpose_into_fc,
     cancel_transposes,
@@ -59,24 +60,21 @@ PIPELINE: list[tuple[str, Pass]] = [
 ]
 
 
-def run_passes(g: Graph, verify_each: bool = True, dump: Any = None, *,
-               pipeline: list[tuple[str, Pass]] | None = None, **kw: Any) -> list[dict]:
+def run_passes(g: Graph, verify: bool = True, dump: Any = None, *,
+               pipeline: list[tuple[str, Pass]] | None = None) -> list[dict]:
     """Run PIPELINE in order on `g` (in place); return and store the log in g.meta["passes"].
 
-    `verify` (also accepted as `verify_each`) runs sdk.ir.verify after every pass and raises
-    IRError naming the pass that broke the graph. `dump` is a directory (one text listing per
-    pass, NN_name.txt) or a callable(name, g).
+    `verify` runs sdk.ir.verify after every pass and raises IRError naming the pass that broke
+    the graph. `dump` is a directory (one text listing per pass, NN_name.txt) or a
+    callable(name, g).
     """
-    check = kw.pop("verify", verify_each)
-    if kw:
-        raise TypeError(f"unexpected arguments {sorted(kw)}")
     log: list[dict] = []
     for k, (name, fn) in enumerate(pipeline or PIPELINE):
         before = op_counts(g)
         changes = int(fn(g))
-        if check:
+        if verify:
             try:
-                verify(g)
+                ir.verify(g)
             except IRError as e:
                 raise IRError(f"after pass {name}: {e}") from None
         log.append({"name": name, "changes": changes, "ops_before": before,

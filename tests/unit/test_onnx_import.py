@@ -153,6 +153,34 @@ def test_shape_arithmetic_folds_to_constants(tmp_path):
     assert sorted(_ops(g)) == ["RELU", "RESHAPE", "TRANSPOSE"]   # a real NCHW-order reshape
 
 
+@pytest.mark.parametrize("spec,out", [([0, -1], [2, 144]), ([0, 0, -1], [2, 4, 36]),
+                                      ([-1, 36], [8, 36]), ([0, 2, 2, 6, 6], [2, 2, 2, 6, 6])])
+def test_reshape_zero_and_minus_one(tmp_path, spec, out):
+    nodes = [helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("Reshape", ["r", "shape"], ["y"])]
+    p = _save(tmp_path, nodes, [("x", ["N", 4, 6, 6])], [("y", None)],
+              [_init("shape", np.array(spec, np.int64))])
+    g = _check(p, batch=2)
+    assert g.tensors["y"].shape in (tuple(out), tuple(out[i] for i in (0, 2, 3, 1))
+                                    if len(out) == 4 else tuple(out))
+
+
+def test_channel_shuffle_stays_nhwc_with_one_transpose(tmp_path):
+    """ShuffleNet: Reshape(N,g,C/g,H,W) -> Transpose(0,2,1,3,4) -> Reshape(N,C,H,W)."""
+    w = _init("w", RNG.standard_normal((6, 6, 1, 1)))
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("Reshape", ["c", "s5"], ["r5"]),
+             helper.make_node("Transpose", ["r5"], ["t5"], perm=[0, 2, 1, 3, 4]),
+             helper.make_node("Reshape", ["t5", "s4"], ["r4"]),
+             helper.make_node("Conv", ["r4", "w"], ["y"])]
+    inits = [w, _init("s5", np.array([1, 2, 3, 5, 5], np.int64)),
+             _init("s4", np.array([1, 6, 5, 5], np.int64))]
+    g = _check(_save(tmp_path, nodes, [("x", [1, 6, 5, 5])], [("y", [1, 6, 5, 5])], inits))
+    assert sorted(_ops(g)) == ["CONV2D", "CONV2D", "RESHAPE", "RESHAPE", "TRANSPOSE"]
+    t = next(n for n in g.nodes if n.op.value == "TRANSPOSE")
+    assert t.attrs.perm == (0, 1, 2, 4, 3)      # swaps (g, C/g) inside the channel dim only
+
+
 @pytest.mark.parametrize("ceil,include,auto", [(0, 0, "NOTSET"), (1, 0, "NOTSET"),
                                                (0, 1, "NOTSET"), (0, 0, "SAME_UPPER")])
 def test_pools(tmp_path, ceil, include, auto):

@@ -175,6 +175,8 @@ def test_light_models_match_onnxruntime(name, tmp_path):
     assert "BATCHNORM" not in ops and "RELU" not in ops or name == "shufflenet", ops
     if name in ("bvlc_alexnet", "vgg19", "zfnet512", "resnet50", "inception_v1"):
         assert "TRANSPOSE" not in ops, ops
+    if name == "shufflenet":   # one per channel shuffle (16), none around the convs
+        assert ops["TRANSPOSE"] == 16, ops
 
 
 # ---------------------------------------------------------------- pytorch-converted cases
