@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ef_nn_support.h"
+#include "../ref/ef_nn_support.h"  /* the tree's, matching the ref kernels included below */
 
 /** Longest im2col column (KH * KW * C_IN) the fast path takes; two live on the stack. */
 #ifndef EF_DSP_COL_MAX
