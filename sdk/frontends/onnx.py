@@ -17,8 +17,9 @@ graph input and output, so a caller holding NCHW data can use `to_ir_layout` / `
 
 Constants: initializers, Constant, and every node whose inputs are all constant (Shape of a
 static activation included: shape arithmetic, ConstantOfShape weights) are folded to numpy at
-import. A grouped Conv that is not depthwise is lowered to a dense CONV2D with a
-block-diagonal weight (exact; costs `group` times the MACs; recorded in meta["onnx_notes"]).
+import. A grouped Conv that is not depthwise (group <= MAX_DENSE_GROUPS) is lowered to a dense
+CONV2D with a block-diagonal weight (exact; costs `group` times the MACs; recorded in
+meta["onnx_notes"]); more groups -> UnsupportedOpError.
 
 Errors: unreadable/corrupt/cyclic file or missing external data -> ONE ModelError; every node
 that cannot be imported -> ONE UnsupportedOpError listing each op and node.
@@ -63,6 +64,9 @@ NHWC = (0, 2, 3, 1)   # ir = nchw.transpose(NHWC)
 NCHW = (0, 3, 1, 2)   # its inverse
 
 Perm = tuple[int, ...]
+
+# a grouped (non-depthwise) Conv becomes a dense block-diagonal CONV2D up to this many groups
+MAX_DENSE_GROUPS = 8
 
 
 class _Unsupported(Exception):
@@ -309,6 +313,10 @@ def import_conv(cx: _Cx, node: Any) -> None:
         _emit_window(cx, Op.DWCONV2D, [xin, wname, bias], node.output[0], out_shape,
                      DwConv2dAttrs(depth_multiplier=cout // cin, **geo), one_d)
         return
+    if group > MAX_DENSE_GROUPS:
+        raise _Unsupported(f"grouped convolution with group={group} (not depthwise); lowering "
+                           f"it to a dense conv would multiply its MACs by {group} "
+                           f"(limit {MAX_DENSE_GROUPS})")
     if group > 1:   # block-diagonal dense weight: exact, `group` times the MACs
         dense = np.zeros((cout, cin, kh, kw), np.float32)
         per = cout // group

@@ -255,6 +255,15 @@ def test_depthwise_multiplier_and_grouped_conv(tmp_path):
     assert any("group=2" in n for n in g.meta["onnx_notes"])
 
 
+def test_too_many_groups_is_unsupported(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], group=16, name="gconv")]
+    p = _save(tmp_path, nodes, [("x", [1, 32, 4, 4])], [("y", None)],
+              [_init("w", RNG.standard_normal((32, 2, 1, 1)))])
+    with pytest.raises(UnsupportedOpError, match="'gconv' \\(Conv\\): grouped convolution with "
+                                                 "group=16"):
+        read_onnx(p)
+
+
 def test_dynamic_batch_and_layout_meta(tmp_path):
     nodes = [helper.make_node("Relu", ["x"], ["y"])]
     p = _save(tmp_path, nodes, [("x", ["batch", 3, 5, 7])], [("y", ["batch", 3, 5, 7])])
