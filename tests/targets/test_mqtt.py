@@ -1,0 +1,222 @@
+"""`edgeforge serve` / `bridge` against a real Mosquitto broker on loopback."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdk.errors import EdgeforgeError
+from sdk.manifest import Manifest
+from targets.mqtt import iter_inputs, parse_broker, read_npy_frames
+from tests.targets._servers import make_dir, mosquitto, sample_inputs  # noqa: F401
+
+LABELS = ["silence", "unknown", "yes", "no", "up", "down", "left", "right", "on", "off", "stop",
+          "go"]
+
+
+class Listener:
+    """A subscriber that records every (topic, payload, retain) it sees."""
+
+    def __init__(self, port: int, topics: list[str]):
+        import paho.mqtt.client as mqtt
+
+        self.msgs: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.c.on_message = lambda c, u, m: self._add(m)
+        ready = threading.Event()
+        self.c.on_subscribe = lambda *a: ready.set()
+        self.c.connect("127.0.0.1", port, keepalive=30)
+        self.c.loop_start()
+        self.c.subscribe([(t, 1) for t in topics])
+        assert ready.wait(10), "subscription not acknowledged"
+
+    def _add(self, m) -> None:
+        with self.lock:
+            self.msgs.append((m.topic, m.payload, bool(m.retain)))
+
+    def on(self, topic: str) -> list[bytes]:
+        with self.lock:
+            return [p for t, p, _ in self.msgs if t == topic]
+
+    def wait(self, pred, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out; saw topics {sorted({t for t, _, _ in self.msgs})}")
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def open_fifo_writer(fifo: Path, proc: subprocess.Popen, timeout: float = 60.0) -> int:
+    """Open a FIFO for writing without blocking forever if the reader never comes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            os.set_blocking(fd, True)
+            return fd
+        except OSError:          # ENXIO: no reader yet
+            if proc.poll() is not None:
+                raise AssertionError(f"reader exited: {proc.stderr.read().decode()}") from None
+            time.sleep(0.05)
+    raise AssertionError("reader never opened the FIFO")
+
+
+def host_top(model: Path, x: np.ndarray) -> int:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(model))
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    return int(np.argmax(it.get_tensor(it.get_output_details()[0]["index"])))
+
+
+@pytest.fixture(scope="module")
+def kws(tmp_path_factory) -> Path:
+    return make_dir("kws_ds_cnn_int8.tflite", tmp_path_factory.mktemp("mqtt") / "kws")
+
+
+def test_serve_publishes_discovery_state_and_last_will(mosquitto, kws, tmp_path):  # noqa: F811
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(LABELS) + "\n")
+    dev = "kws_test"
+    lis = Listener(mosquitto.port, ["homeassistant/#", f"edgeforge/{dev}/#"])
+    uri = f"mqtt://tester:s3cret-pw@127.0.0.1:{mosquitto.port}"
+    err = open(tmp_path / "serve.err", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "sdk.cli", "serve", str(kws), "--mqtt", uri,
+                             "--inputs", "-", "--labels", str(labels), "--device-id", dev],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+    try:
+        avail, state = f"edgeforge/{dev}/availability", f"edgeforge/{dev}/state"
+        lis.wait(lambda: lis.on(avail)[-1:] == [b"online"])
+        cfg_topics = [f"homeassistant/sensor/{dev}/{o}/config" for o in
+                      ("top_class", "score", "latency")]
+        lis.wait(lambda: all(lis.on(t) for t in cfg_topics))
+        cfgs = {t: json.loads(lis.on(t)[-1]) for t in cfg_topics}
+        for t, c in cfgs.items():
+            assert c["state_topic"] == state and c["availability_topic"] == avail
+            assert c["device"]["identifiers"] == [dev]
+            assert {"name", "model", "sw_version", "manufacturer"} <= set(c["device"])
+            assert c["value_template"].startswith("{{ value_json.")
+            assert c["unique_id"].startswith(dev)
+        assert cfgs[cfg_topics[2]]["unit_of_measurement"] == "µs"
+        assert cfgs[cfg_topics[2]]["value_template"] == "{{ value_json.latency_us }}"
+        late = Listener(mosquitto.port, [f"homeassistant/sensor/{dev}/#"])   # joins afterwards
+        try:
+            late.wait(lambda: len(late.msgs) >= 3)
+            assert sorted(t for t, _, r in late.msgs if r) == sorted(cfg_topics), "retained"
+        finally:
+            late.close()
+
+        x = sample_inputs(Manifest.load(kws), 2)
+        proc.stdin.write(npy_bytes(x[0]) + npy_bytes(x[1:2]))   # one sample, then a batch of 1
+        proc.stdin.flush()
+        lis.wait(lambda: len(lis.on(state)) >= 2)
+        states = [json.loads(p) for p in lis.on(state)]
+        for k, s in enumerate(states):
+            top = host_top(kws / "model.tflite", x[k])
+            assert s["class_index"] == top and s["top_class"] == LABELS[top]
+            assert 0.0 <= s["score"] <= 1.0 and s["latency_us"] > 0 and s["frame"] == k
+
+        # Home Assistant restarts: configs are announced again
+        before = len(lis.on(cfg_topics[0]))
+        lis.c.publish("homeassistant/status", "online", qos=1)
+        lis.wait(lambda: len(lis.on(cfg_topics[0])) > before)
+
+        proc.kill()                                  # vanish without a goodbye
+        proc.wait(timeout=10)
+        lis.wait(lambda: lis.on(avail)[-1:] == [b"offline"])   # the broker's last will
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        lis.close()
+        err.close()
+    log = (tmp_path / "serve.err").read_bytes()
+    assert b"s3cret-pw" not in log and b"tester:***@" in log
+
+
+def test_serve_directory_then_clean_offline(mosquitto, kws, tmp_path):  # noqa: F811
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    x = sample_inputs(Manifest.load(kws), 3, seed=3)
+    np.save(frames / "a.npy", x[0])
+    np.save(frames / "b.npy", x[1:])                  # [2, *shape]: two samples
+    dev = "kws_dir"
+    lis = Listener(mosquitto.port, [f"edgeforge/{dev}/#"])
+    try:
+        r = subprocess.run([sys.executable, "-m", "sdk.cli", "serve", str(kws), "--mqtt",
+                            mosquitto.uri, "--inputs", str(frames), "--device-id", dev],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "3 frame(s) published" in r.stderr
+        lis.wait(lambda: len(lis.on(f"edgeforge/{dev}/state")) == 3)
+        lis.wait(lambda: lis.on(f"edgeforge/{dev}/availability")[-1:] == [b"offline"])
+        sources = [json.loads(p)["source"] for p in lis.on(f"edgeforge/{dev}/state")]
+        assert sources == ["a.npy", "b.npy[0]", "b.npy[1]"]
+    finally:
+        lis.close()
+
+
+def test_bridge_relays_a_target(mosquitto, kws, tmp_path):  # noqa: F811
+    """bridge drives any Target through open_target(uri).infer(); `local` stands in here."""
+    fifo = tmp_path / "frames.fifo"
+    os.mkfifo(fifo)
+    dev = "kws_bridge"
+    lis = Listener(mosquitto.port, [f"edgeforge/{dev}/#"])
+    x = sample_inputs(Manifest.load(kws), 2, seed=5)
+    proc = subprocess.Popen([sys.executable, "-m", "sdk.cli", "bridge",
+                             f"local://?dir={tmp_path / 'base'}", str(kws), "--mqtt", mosquitto.uri,
+                             "--inputs", str(fifo), "--device-id", dev],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        fd = open_fifo_writer(fifo, proc)             # a named pipe of .npy frames
+        with os.fdopen(fd, "wb") as f:
+            f.write(npy_bytes(x))
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        lis.wait(lambda: len(lis.on(f"edgeforge/{dev}/state")) == 2)
+        got = [json.loads(p)["class_index"] for p in lis.on(f"edgeforge/{dev}/state")]
+        assert got == [host_top(kws / "model.tflite", s) for s in x]
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        lis.close()
+
+
+def test_stream_and_uri_errors(tmp_path):
+    assert str(parse_broker("mqtt://u:pw@b")) == "mqtt://u:***@b:1883"
+    with pytest.raises(EdgeforgeError, match="bad --mqtt URI"):
+        parse_broker("http://b")
+    frames = list(read_npy_frames(io.BytesIO(npy_bytes(np.arange(6).reshape(2, 3))
+                                             + npy_bytes(np.ones(3, np.int8)))))
+    assert [f.shape for f in frames] == [(2, 3), (3,)]
+    with pytest.raises(EdgeforgeError, match="truncated"):
+        list(read_npy_frames(io.BytesIO(npy_bytes(np.arange(6))[:-3])))
+    with pytest.raises(EdgeforgeError, match="magic"):
+        list(read_npy_frames(io.BytesIO(b"garbage!")))
+    np.save(tmp_path / "bad.npy", np.zeros((2, 2), np.int8))
+    with pytest.raises(EdgeforgeError, match="expected"):
+        list(iter_inputs(str(tmp_path), [1, 3]))
