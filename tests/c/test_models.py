@@ -105,13 +105,21 @@ def test_user_arena_and_profile_guard(compiled, tmp_path):
     _, numerics, res = compiled
     c = res.dir / "c"
     main = tmp_path / "main.c"
+    # EF_OP_BEGIN/EF_OP_END hooks (firmware's per-op cycle counters) see every op in order
+    (tmp_path / "hooks.h").write_text("extern int ef_begun, ef_ended, ef_order_ok;\n")
     main.write_text('#include "model.h"\nstatic uint8_t a[EF_MODEL_ARENA_BYTES];\n'
+                    "int ef_begun, ef_ended, ef_order_ok = 1;\n"
                     "int main(void) { ef_model_set_arena(a);\n"
-                    "  return EF_MODEL_INVOKE(); }\n")
+                    "  if (EF_MODEL_INVOKE() != 0) return 1;\n"
+                    "  return (ef_begun == EF_MODEL_NUM_OPS && ef_ended == EF_MODEL_NUM_OPS\n"
+                    "          && ef_order_ok) ? 0 : 2; }\n")
+    hooks = ["-include", str(tmp_path / "hooks.h"),
+             "-DEF_OP_BEGIN(i)=(ef_order_ok &= ((i) == ef_begun), ef_begun++)",
+             "-DEF_OP_END(i)=(ef_ended++)"]
     srcs = [str(s) for s in c.glob("*.c")]
-    r = subprocess.run(["gcc", *WARN, "-DEF_MODEL_USER_ARENA", "-I", str(c), *srcs, str(main),
-                        "-o", str(tmp_path / "a.out")], capture_output=True, text=True,
-                       timeout=120, check=False)
+    r = subprocess.run(["gcc", *WARN, "-DEF_MODEL_USER_ARENA", *hooks, "-I", str(c), *srcs,
+                        str(main), "-o", str(tmp_path / "a.out")], capture_output=True,
+                       text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr
     assert subprocess.run([str(tmp_path / "a.out")], timeout=60, check=False).returncode == 0
     flip = "1" if numerics == "tflm" else "0"
