@@ -260,14 +260,19 @@ def _binary(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str, str, st
         s = e.shape(name)
         if len(s) > len(out):
             raise _Refuse(f"input {name!r} has a higher rank than the output")
-    for name in (x1, x2):
-        if e.g.tensors[name].is_const:
-            raise _Refuse("constant operand: the C package keeps only activations in the "
-                          "arena (fold it into an activation first)")
+    ptrs = []
+    for k, name in enumerate((x1, x2)):
+        t = e.g.tensors[name]
+        if t.is_const:      # a constant operand lives in weights.c, not in the arena
+            if t.dtype != "int8":
+                raise _Refuse(f"constant operand {name!r} is {t.dtype}, expected int8")
+            ptrs.append(e.array(f"{tag}_c{k + 1}", "int8_t", np.asarray(t.data, np.int8)))
+        else:
+            ptrs.append(e.ptr(name))
     return (e.dims(f"{tag}_in1", (1,) * (len(out) - len(e.shape(x1))) + e.shape(x1)),
-            e.ptr(x1),
+            ptrs[0],
             e.dims(f"{tag}_in2", (1,) * (len(out) - len(e.shape(x2))) + e.shape(x2)),
-            e.ptr(x2), e.dims(f"{tag}_out", out), e.ptr(y, const=False))
+            ptrs[1], e.dims(f"{tag}_out", out), e.ptr(y, const=False))
 
 
 def _emit_addsub(symbol: str) -> Emitter:

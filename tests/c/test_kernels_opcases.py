@@ -55,3 +55,23 @@ def test_unsupported_case_is_one_clear_error(name, tmp_path):
         emit_c(case.graph, SeqPlan(case.graph), tmp_path / "c")
     assert case.op.value in str(e.value) or "int8" in str(e.value)
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("name", ["add_bcast_channel", "mul_same_shape"])
+def test_constant_operand_lives_in_weights(name, tmp_path):
+    """A binary op whose second operand is a constant (e.g. a folded scale) reads it from
+    weights.c; bytes equal the reference's in both profiles."""
+    require("gcc")
+    g = next(c for c in INT8 if c.name == name).graph.copy()
+    const = g.nodes[0].inputs[1]
+    rng = np.random.default_rng(11)
+    g.tensors[const].data = rng.integers(-128, 128, size=g.tensors[const].shape).astype(np.int8)
+    g.inputs = [i for i in g.inputs if i != const]
+    samples = random_inputs(g, n=4, seed=3)
+    for numerics in ("tflm", "litert"):
+        ml = MultiLib({"cop": g}, tmp_path / numerics, numerics)
+        assert "ef_cop_" + g.nodes[0].op.value.lower() + "0_c2" in (
+            tmp_path / numerics / "cop" / "weights.c").read_text()
+        for s, ys in zip(samples, ml.run("cop", samples)):
+            want = reference.run(g, s, numerics=numerics)[g.outputs[0]]
+            assert np.array_equal(ys[0], np.asarray(want).reshape(ys[0].shape))
