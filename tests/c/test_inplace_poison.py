@@ -257,3 +257,19 @@ def test_preserve_inputs_lets_the_caller_invoke_again(tools, preserve, tmp_path)
                 twice=True)
     same = all(np.array_equal(a[0], b[0]) for a, b in zip(run_exe(exe, g, samples), want))
     assert same == preserve
+
+
+def test_arena_benchmark_reports_every_column(tools, capsys):
+    require("arm-none-eabi-gcc", "arm-none-eabi-size", "tflite_micro")
+    import json
+
+    from benchmarks.arena import main
+    assert main(["--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in rows] == [MODELS["kws"], MODELS["resnet8"]]
+    for r in rows:
+        assert r["arena"] <= r["arena_lag_only"] <= r["arena_no_overlap"] == r["lower_bound"]
+        assert r["tflm_head"] + r["tflm_tail"] == r["tflm_total"]
+        assert r["ram_total"] == r["data"] + r["bss"] >= r["arena"]
+        assert r["ram_vs_tflm"] <= 0.6
+    assert rows[0]["arena"] < rows[0]["lower_bound"]       # KWS: strictly under the bound
