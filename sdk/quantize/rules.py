@@ -10,7 +10,9 @@ TFLite's int8 spec (tensorflow.org/lite/performance/quantization_spec), as appli
     [-127, 127]); DEPTHWISE_CONV_2D: per channel on axis 3; bias int32 with
     scale = input_scale * weight_scale, zero point 0;
   * AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, PAD, TRANSPOSE, CONCATENATION: output (and for
-    CONCATENATION every input) shares the input's scale and zero point;
+    CONCATENATION every input) shares the input's scale and zero point; RELU6 too, because
+    TFLM's int8 RELU6 clamps the input bytes without requantizing (LiteRT requantizes, so
+    equal scales suit both);
   * LOGISTIC, SOFTMAX, TANH: fixed output quantization (`OPS[op].fixed_out_q`);
   * a fused activation narrows the output range (RELU -> [0, ...], RELU6 -> [0, 6]).
 """
@@ -143,7 +145,8 @@ def quantize_from_range(ctx: QCtx, node: Node) -> list[Node]:
 
 
 def quantize_same_as_input(ctx: QCtx, node: Node) -> list[Node]:
-    """Output shares the input's scale and zero point (pools, RESHAPE, PAD, TRANSPOSE)."""
+    """Output shares the input's scale and zero point (pools, RESHAPE, PAD, TRANSPOSE,
+    RELU6)."""
     if node.op == Op.PAD and node.attrs.value != 0.0:
         raise QuantizeError(f"node '{node.name or node.outputs[0]}' (PAD): int8 PAD pads with "
                             f"the zero point; pad value {node.attrs.value} is not supported")
@@ -191,7 +194,7 @@ RULES: dict[Op, RuleFn] = {
     Op.SUB: quantize_from_range,
     Op.MUL: quantize_from_range,
     Op.RELU: quantize_from_range,
-    Op.RELU6: quantize_from_range,
+    Op.RELU6: quantize_same_as_input,   # TFLM clamps the input bytes, no requantization
     Op.LEAKY_RELU: quantize_from_range,
     Op.HARD_SWISH: quantize_from_range,
     Op.LOGISTIC: quantize_fixed,

@@ -1,0 +1,72 @@
+"""quantize_model on single-op float graphs, then its int8 .tflite: TFLM gives the same bytes
+as our reference (profile tflm) and LiteRT BUILTIN_REF the same as our reference (profile
+litert). Also the digits model end to end."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdk.codegen.tflite import write_tflite
+from sdk.quantize import quantize_model
+from sdk.quantize.bias_correction import quantize_inputs
+from tests.conftest import require
+from tests.opcases import cases
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOAT_CASES = {c.name: c for c in cases("float32")}
+
+
+def _calib(graph, n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in graph.inputs:
+        shape = graph.tensors[name].shape
+        sample = shape[1:] if shape[0] == 1 else shape
+        out.append((rng.standard_normal((n, *sample)) * 2.0).astype(np.float32))
+    return out
+
+
+def _peer_check(qg, path: Path, feeds_f: list[np.ndarray]) -> None:
+    from runtime import reference
+    from runtime.peers import LitertRunner, TflmRunner
+    tflm, litert = TflmRunner(path), LitertRunner(path)
+    q8 = quantize_inputs(qg, feeds_f)
+    for i in range(q8[0].shape[0]):
+        feeds = [x[i].reshape(qg.tensors[n].shape) for x, n in zip(q8, qg.inputs)]
+        ours_t = reference.run(qg, feeds, numerics="tflm")
+        ours_l = reference.run(qg, feeds, numerics="litert")
+        for k, name in enumerate(qg.outputs):
+            np.testing.assert_array_equal(tflm.run(feeds)[k], ours_t[name],
+                                          err_msg=f"TFLM vs reference, sample {i}")
+            np.testing.assert_array_equal(litert.run(feeds)[k], ours_l[name],
+                                          err_msg=f"LiteRT vs reference, sample {i}")
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT_CASES))
+def test_quantized_op_bit_exact_in_peers(name: str, tmp_path: Path) -> None:
+    require("tflite_micro", "ai_edge_litert")
+    case = FLOAT_CASES[name]
+    qg = quantize_model(case.graph, _calib(case.graph, 48, 0), verbose=0)
+    assert all(qg.tensors[t].dtype == "int8" for t in qg.inputs + qg.outputs)
+    path = write_tflite(qg, tmp_path / f"{name}.tflite")
+    _peer_check(qg, path, _calib(case.graph, 3, 1))
+
+
+def test_digits_int8_bit_exact_and_accurate(tmp_path: Path) -> None:
+    require("tflite_micro", "ai_edge_litert")
+    from sdk.frontends.tflite import read_tflite
+    from sdk.quantize.calibrate import batch_runner
+    d = ROOT / "examples" / "digits"
+    fg = read_tflite(d / "digits_float.tflite")
+    qg = quantize_model(fg, d / "calib.npz", verbose=0)
+    path = write_tflite(qg, tmp_path / "digits.tflite")
+    test = np.load(d / "test.npz")
+    _peer_check(qg, path, [test["x"][:4]])
+    x, y = test["x"], test["y"]
+    fr, qr = batch_runner(fg), batch_runner(qg)
+    acc_f = np.mean(fr([x])[fg.outputs[0]].argmax(1) == y)
+    acc_q = np.mean(qr(quantize_inputs(qg, [x]))[qg.outputs[0]].argmax(1) == y)
+    assert acc_f > 0.95
+    assert acc_q >= acc_f - 0.01, (acc_q, acc_f)
