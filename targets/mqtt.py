@@ -305,7 +305,7 @@ def serve(artifact: Path, mqtt_uri: str, inputs: str = "-", labels: str | None =
     manifest = Manifest.load(artifact)
     agent = load_agent()
     try:
-        name, version, interp, _, _ = agent.open_runtime(str(artifact / "model.tflite"), threads)
+        name, version, interp, *_ = agent.open_runtime(str(artifact / "model.tflite"), threads)
     except agent.AgentError as e:
         raise EdgeforgeError(str(e)) from None
 

@@ -223,7 +223,8 @@ class Interp:
 
 def open_runtime(model, threads=1):
     """First runtime that can actually load `model` (tflite-runtime 2.14 imports under numpy 2
-    but fails on load) -> (name, version, default-kernel Interp, Interpreter class, resolver)."""
+    but fails on load) -> (name, version, default-kernel Interp, Interpreter class, resolver,
+    [why each earlier runtime was skipped])."""
     if np is None:
         raise AgentError("numpy is not installed on this device (pip install numpy)")
     errors = []
@@ -236,7 +237,7 @@ def open_runtime(model, threads=1):
         except Exception as e:  # noqa: BLE001 -- any failure means "try the next runtime"
             errors.append("%s: %s: %s" % (name, type(e).__name__, (str(e).splitlines() or [""])[0]))
             continue
-        return name, _dist_version(dists, sys.modules.get(name)), opt, cls, resolver
+        return name, _dist_version(dists, sys.modules.get(name)), opt, cls, resolver, errors
     hint = ("install one with `agent.py --install-runtime` (ai-edge-litert; tflite-runtime "
             "2.14 needs numpy<2)")
     raise AgentError("no usable TFLite runtime on this device: %s; %s"
@@ -248,7 +249,7 @@ class InterpreterBackend:
 
     def __init__(self, model, threads=1):
         self.model = model
-        name, version, self.opt, cls, resolver = open_runtime(model, threads)
+        name, version, self.opt, cls, resolver, skipped = open_runtime(model, threads)
         self.opt.it.invoke()        # first invoke allocates what the delegate needs
         self.peak_rss_kb = peak_rss_kb()   # before the reference interpreter adds its own
         self.ref = None
@@ -265,6 +266,8 @@ class InterpreterBackend:
                      "reference_kernels": self.ref is not None, "model_sha256": sha256_file(model)}
         if ref_error:
             self.meta["reference_error"] = ref_error
+        if skipped:
+            self.meta["skipped_runtimes"] = skipped
 
     def infer(self, sample):
         """-> (outputs, max_lsb_diff or None, latency_us of the default kernels)."""
@@ -365,11 +368,21 @@ class NativeBackend:
         self.out_specs = man["outputs"]
         self.last = None
         self.peak_rss_kb = 0
+        self.ref = None     # LiteRT's reference kernels on the same model, when the board has it
+        model = os.path.join(directory, "model.tflite")
+        if os.path.exists(model) and runtimes_available():
+            try:
+                self.ref = InterpreterBackend(model)
+            except AgentError:
+                self.ref = None
         ccv = subprocess.run([cc, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                              timeout=30).stdout.decode(errors="replace").splitlines()
         self.meta = {"runtime": {"name": "native-c", "version": (ccv or [cc])[0]},
                      "threads": 1, "reference_kernels": False, "flags": NATIVE_FLAGS,
                      "numerics": man.get("numerics"), "model_sha256": man.get("model_sha256")}
+        if self.ref is not None:
+            rt = self.ref.meta["runtime"]
+            self.meta["diff_against"] = "%s %s reference kernels" % (rt["name"], rt["version"])
 
     def _exe(self, samples, warmup, runs):
         """Run the harness: outputs of every sample, then timed runs on the last one."""
@@ -402,7 +415,9 @@ class NativeBackend:
         self.last = [np.asarray(x) for x in sample]
         t0 = time.perf_counter()
         outs, _ = self._exe([self.last], 0, 0)
-        return outs[0], None, (time.perf_counter() - t0) * 1e6
+        dt = (time.perf_counter() - t0) * 1e6
+        diff = max_diff(outs[0], self.ref.infer(self.last)[0]) if self.ref is not None else None
+        return outs[0], diff, dt
 
     def bench(self, runs, warmup):
         if self.last is None:
@@ -415,7 +430,7 @@ class NativeBackend:
 
 # ---------------------------------------------------------------------------- commands
 
-def run_all(backend, samples, runs, warmup, reference=None):
+def run_all(backend, samples, runs, warmup):
     """Every sample through the backend, then the timing runs: one JSON-able dict."""
     outputs, diffs = [], []
     for s in samples:
@@ -428,13 +443,6 @@ def run_all(backend, samples, runs, warmup, reference=None):
     res.update(board=board_info(), latency_us=stats(times), samples_us=times,
                outputs=[[encode(o) for o in out] for out in outputs],
                max_lsb_diff=max(diffs) if diffs else None)
-    if reference is not None:   # native: compare the C outputs with the runtime's reference
-        try:
-            ref = InterpreterBackend(reference)
-            res["max_lsb_diff_vs_" + ref.meta["runtime"]["name"]] = max(
-                max_diff(o, ref.infer(s)[0]) for o, s in zip(outputs, samples))
-        except AgentError as e:
-            res["reference_error"] = str(e)
     return res
 
 
@@ -565,9 +573,7 @@ def main(argv=None):
         elif args.cmd == "native":
             _check_complete(args.dir)
             backend = NativeBackend(args.dir, args.harness)
-            model = os.path.join(args.dir, "model.tflite")
-            res = run_all(backend, load_samples(args.inputs), args.runs, args.warmup,
-                          reference=model if os.path.exists(model) else None)
+            res = run_all(backend, load_samples(args.inputs), args.runs, args.warmup)
         elif args.cmd == "session":
             directory = args.native or os.path.dirname(os.path.abspath(args.model))
             if os.path.exists(os.path.join(directory, "manifest.json")):
