@@ -7,6 +7,7 @@ The output directory is written under a temporary name and renamed at the end.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -57,6 +58,7 @@ class Board:
     uart: dict[str, Any]           # driver, base, baud
     flasher: dict[str, str]        # tool, command, bootloader
     path: Path = field(default=Path())
+    variant: str = ""              # set when the kernel set differs from the profile's
 
     @property
     def gcc(self) -> str:
@@ -86,8 +88,24 @@ def load_board(name: str) -> Board:
         raise EdgeforgeError(f"{path}: bad board profile ({type(e).__name__}: {e})") from None
 
 
+KERNEL_SETS = ("ref", "dsp")
+
+
+def board_with(name: str, kernels: str | None = None) -> Board:
+    """The board profile, optionally with its kernel set overridden (ref | dsp)."""
+    board = load_board(name)
+    if kernels is None or kernels == board.kernels:
+        return board
+    if kernels not in KERNEL_SETS:
+        raise EdgeforgeError(f"unknown kernel set {kernels!r}; use one of {KERNEL_SETS}")
+    if kernels == "dsp" and not board.dsp:
+        raise BuildError(f"board {board.name} ({board.cpu}) has no DSP extension")
+    return dataclasses.replace(board, kernels=kernels, variant=kernels)
+
+
 def fw_dir(directory: str | Path, board: Board) -> Path:
-    return Path(directory) / "fw" / board.name
+    """DIR/fw/<board>/, or DIR/fw/<board>-<kernels>/ for a non-default kernel set."""
+    return Path(directory) / "fw" / (board.name + (f"-{board.variant}" if board.variant else ""))
 
 
 # ---------------------------------------------------------------------------- sources
@@ -192,7 +210,7 @@ def build_key(directory: Path, board: Board, opt: str = "-O2") -> str:
     for p in files:
         if p.is_file():
             h.update(p.name.encode() + b"\0" + p.read_bytes())
-    h.update(" ".join([*_cflags(board, opt), Path(__file__).read_text()]).encode())
+    h.update(" ".join([board.kernels, *_cflags(board, opt), Path(__file__).read_text()]).encode())
     return h.hexdigest()
 
 
@@ -240,11 +258,14 @@ def _compile_all(board: Board, jobs: list[tuple[Path, Path, list[str]]]) -> list
         return [w for w in ex.map(one, jobs) if w]
 
 
-def build(directory: str | Path, board_name: str, *, opt: str = "-O2",
-          verbose: int = 0) -> dict[str, Any]:
-    """Build DIR's firmware for a board; return {board, elf, bin, sizes, limits, warnings}."""
+def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
+          opt: str = "-O2", verbose: int = 0) -> dict[str, Any]:
+    """Build DIR's firmware for a board; return {board, elf, bin, sizes, limits, warnings}.
+
+    kernels: "ref" or "dsp" overrides the board profile's kernel set (output then goes to
+    DIR/fw/<board>-<kernels>/)."""
     directory = Path(directory)
-    board = load_board(board_name)
+    board = board_with(board_name, kernels)
     m = Manifest.load(directory)
     if shutil.which(board.gcc) is None:
         raise BuildError(f"board {board.name} needs the {board.gcc} toolchain, which is not "
@@ -318,11 +339,11 @@ def build(directory: str | Path, board_name: str, *, opt: str = "-O2",
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure_built(directory: str | Path, board_name: str) -> Path:
+def ensure_built(directory: str | Path, board_name: str, kernels: str | None = None) -> Path:
     """Path of DIR/fw/<board>/firmware.elf, building it first if missing or stale."""
-    board = load_board(board_name)
+    board = board_with(board_name, kernels)
     if not is_fresh(directory, board):
-        build(directory, board_name)
+        build(directory, board_name, kernels=kernels)
     return fw_dir(directory, board) / "firmware.elf"
 
 

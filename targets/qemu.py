@@ -43,10 +43,11 @@ def _kill_all() -> None:
 class QemuTarget(McuTarget):
     kind = "qemu"
 
-    def __init__(self, machine: str, **kw: Any):
+    def __init__(self, machine: str, kernels: str | None = None, **kw: Any):
         board = load_board(machine)
         super().__init__(board, **kw)
         self.machine = machine
+        self.kernels = kernels            # "ref" | "dsp": override the board's kernel set
         self.proc: subprocess.Popen | None = None
         self._log: Any = None
         self.cmdline: list[str] = []
@@ -63,7 +64,7 @@ class QemuTarget(McuTarget):
     def _start(self, artifact: Path) -> tuple[Transport, bool]:
         if shutil.which(QEMU) is None:
             raise EdgeforgeError(f"{QEMU} not found (apt install qemu-system-arm)")
-        elf = ensure_built(artifact, self.board.name)
+        elf = ensure_built(artifact, self.board.name, self.kernels)
         _LIVE.add(self)
         last = ""
         for _ in range(3):                  # a port taken between probe and bind: retry

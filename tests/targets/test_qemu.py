@@ -35,12 +35,6 @@ MODELS = {"kws": "kws_ds_cnn_int8.tflite", "rn8": "ic_resnet8_int8.tflite"}
 
 def compile_fixture(src: Path, out: Path, numerics: str) -> Path:
     """`edgeforge compile` in a subprocess (the real CLI, as a user runs it)."""
-    import importlib.util
-    if importlib.util.find_spec("sdk.compiler") is None:       # TEMP until H3 lands compile
-        r = subprocess.run([sys.executable, "/tmp/h6/mkdir.py", str(src), str(out), numerics],
-                           capture_output=True, text=True, timeout=600, check=False)
-        assert r.returncode == 0, r.stderr[-3000:]
-        return out
     r = subprocess.run([sys.executable, "-m", "sdk.cli", "compile", str(src), "-o", str(out),
                         "--numerics", numerics], capture_output=True, text=True, timeout=600,
                        check=False)
@@ -133,7 +127,7 @@ def test_build_that_does_not_fit_names_the_numbers(compiled, monkeypatch):
 @pytest.fixture
 def kws_target(compiled):
     d = compiled("kws")
-    t = QemuTarget.from_uri("qemu://mps2-an386", timeout=5.0)
+    t = QemuTarget.from_uri("qemu://mps2-an386", timeout=1.0)
     t.open(d, Manifest.load(d))
     yield t, d
     t.close()
