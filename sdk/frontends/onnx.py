@@ -139,6 +139,8 @@ class _Cx:
     # -- building
     def add_const(self, data: np.ndarray, base: str) -> str:
         name = self.g.unique_name(base)
+        if data.dtype.kind == "f":   # the float IR is float32 (ONNX double/half consts too)
+            data = data.astype(np.float32, copy=False)
         self.g.const(name, np.ascontiguousarray(data))
         return name
 
@@ -444,24 +446,21 @@ def import_matmul(cx: _Cx, node: Any) -> None:
     cx.emit(Op.MATMUL, ins, node.output[0], out, NoAttrs())
 
 
+def _common_perm(cx: _Cx, names: list[str], r: int) -> Perm:
+    """The layout to compute an elementwise op in: that of its first full-rank activation
+    (no transposes when operands agree), else NHWC for 4-D and ONNX order otherwise."""
+    for v in names:
+        if v in cx.vals and len(cx.vals[v].perm) == r:
+            return cx.vals[v].perm
+    return NHWC if r == 4 else _ident(r)
+
+
 def _binary(cx: _Cx, node: Any, op: Op, a: str, b: str, out: str) -> None:
-    sa, sb = cx.shape(a), cx.shape(b)
-    r = max(len(sa), len(sb))
-    shape = tuple(np.broadcast_shapes(sa, sb))
-    ins = []
-    if r == 4:
-        for v in (a, b):
-            if cx.is_const(v):
-                ins.append(cx.layout(v, NHWC))
-            else:
-                ins.append(cx.nhwc(cx.expand(v, 4)))
-        perm: Perm = NHWC
-        ir_shape = tuple(shape[i] for i in NHWC)
-    else:
-        ins = [cx.add_const(cx.consts[v].astype(np.float32), f"{out}__k") if cx.is_const(v)
-               else cx.plain(v) for v in (a, b)]
-        perm, ir_shape = _ident(len(shape)), shape
-    cx.emit(op, ins, out, ir_shape, BinaryAttrs(), perm)
+    shape = tuple(np.broadcast_shapes(cx.shape(a), cx.shape(b)))
+    r = len(shape)
+    perm = _common_perm(cx, [a, b], r)
+    ins = [cx.layout(v if cx.is_const(v) else cx.expand(v, r), perm) for v in (a, b)]
+    cx.emit(op, ins, out, tuple(shape[i] for i in perm), BinaryAttrs(), perm)
 
 
 BINARY = {"Add": Op.ADD, "Sub": Op.SUB, "Mul": Op.MUL, "Div": Op.DIV}
@@ -660,7 +659,7 @@ def import_concat(cx: _Cx, node: Any) -> None:
     shapes = [cx.shape(i) for i in node.input]
     r = len(shapes[0])
     axis = int(cx.attr(node, "axis")) % r
-    perm = NHWC if r == 4 else _ident(r)
+    perm = _common_perm(cx, list(node.input), r)
     ins = [cx.layout(i, perm) for i in node.input]
     out = list(shapes[0])
     out[axis] = sum(s[axis] for s in shapes)
@@ -689,8 +688,8 @@ def import_pad(cx: _Cx, node: Any) -> None:
     pads = [int(p) for p in pads]
     if min(pads) < 0:
         raise _Unsupported(f"negative pads {pads} (cropping)")
-    perm = NHWC if r == 4 else _ident(r)
-    xin = cx.layout(node.input[0], perm)
+    perm = cx.vals[node.input[0]].perm    # pad in whatever layout the value is held
+    xin = cx.vals[node.input[0]].ir
     per_dim = tuple((pads[p], pads[p + r]) for p in perm)
     out = tuple(x[p] + pads[p] + pads[p + r] for p in perm)
     cx.emit(Op.PAD, [xin], node.output[0], out, PadAttrs(pads=per_dim, value=float(value)), perm)
@@ -858,8 +857,14 @@ def _topo(nodes: list[Any], path: str, known: set[str]) -> list[int]:
     return order
 
 
+# ops that work in any layout: looking through them finds the first layout-sensitive use
+_TRANSPARENT = {"Pad", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish",
+                "HardSigmoid", "Identity", "Dropout", "Add", "Sub", "Mul", "Div", "Cast"}
+
+
 def _input_layouts(model: Any, inits: set[str]) -> dict[str, Perm]:
-    """4-D inputs are NCHW unless every consumer is Transpose(0,3,1,2) (already NHWC)."""
+    """4-D inputs are NCHW, unless (through layout-free ops like Pad/Relu/Add) every use is a
+    Transpose(0,3,1,2): then the input is NHWC already (tf2onnx) and is kept as it is."""
     def is_to_nchw(n: Any) -> bool:
         return n.op_type == "Transpose" and list(_Cx.attr(n, "perm", [])) == list(NCHW)
 
@@ -868,8 +873,18 @@ def _input_layouts(model: Any, inits: set[str]) -> dict[str, Perm]:
         if i.name in inits:
             continue
         r = len(i.type.tensor_type.shape.dim)
-        users = [n for n in model.graph.node if i.name in n.input]
-        nhwc_already = r == 4 and bool(users) and all(is_to_nchw(n) for n in users)
+        frontier, seen, uses = [i.name], {i.name}, []
+        while frontier and r == 4:
+            v = frontier.pop()
+            for n in model.graph.node:
+                if v not in n.input:
+                    continue
+                if n.op_type in _TRANSPARENT:
+                    frontier += [o for o in n.output if o and o not in seen]
+                    seen.update(n.output)
+                else:
+                    uses.append(n)
+        nhwc_already = r == 4 and bool(uses) and all(is_to_nchw(n) for n in uses)
         out[i.name] = NHWC if r == 4 and not nhwc_already else _ident(r)
     return out
 

@@ -10,8 +10,9 @@
                        basic blocks (one with a strided 1x1 downsample), AvgPool leaving 2x2,
                        Flatten of a real NCHW tensor, Linear. Opset 17, dynamic batch.
 * tf2onnx_nhwc.onnx    built with onnx.helper the way tf2onnx writes a Keras model: NHWC
-                       input, Transpose(0,3,1,2) before and (0,2,3,1) after every Conv,
-                       ReduceMean over axes (1,2), MatMul + Add, Softmax. Opset 13.
+                       input, an NHWC Pad, Transpose(0,3,1,2) before and (0,2,3,1) after
+                       every Conv, a residual Add and a Concat(axis=3) in NHWC, ReduceMean
+                       over axes (1,2), MatMul + Add, Softmax. Opset 13.
 
 Weights are seeded, so re-running reproduces the same files.
 """
@@ -114,25 +115,37 @@ def _tf2onnx_model() -> None:
         inits.append(numpy_helper.from_array(arr.astype(np.float32), name))
         return name
 
-    def conv(x: str, cin: int, cout: int, k: int, stride: int, group: int, tag: str) -> str:
+    def init_i(name: str, values: list[int]) -> str:
+        inits.append(numpy_helper.from_array(np.array(values, np.int64), name))
+        return name
+
+    def conv(x: str, cin: int, cout: int, k: int, stride: int, group: int, tag: str,
+             pad: int | None = None) -> str:
         # tf2onnx: NHWC tensor -> Transpose to NCHW -> Conv -> Relu -> Transpose back to NHWC
         w = rng.standard_normal((cout, cin // group, k, k)) / np.sqrt(k * k * cin / group)
         nodes.append(helper.make_node("Transpose", [x], [f"{tag}_nchw"], perm=[0, 3, 1, 2]))
         nodes.append(helper.make_node("Conv", [f"{tag}_nchw", init(f"{tag}_w", w),
                                                init(f"{tag}_b", rng.standard_normal(cout) * .1)],
                                       [f"{tag}_conv"], kernel_shape=[k, k], strides=[stride] * 2,
-                                      pads=[k // 2] * 4, group=group))
+                                      pads=[k // 2 if pad is None else pad] * 4, group=group))
         nodes.append(helper.make_node("Relu", [f"{tag}_conv"], [f"{tag}_relu"]))
         nodes.append(helper.make_node("Transpose", [f"{tag}_relu"], [f"{tag}_nhwc"],
                                       perm=[0, 2, 3, 1]))
         return f"{tag}_nhwc"
 
-    x = conv("input", 3, 8, 3, 2, 1, "conv1")
+    # tf2onnx writes an explicit NHWC Pad for Keras' asymmetric SAME on stride 2
+    nodes.append(helper.make_node("Pad", ["input", init_i("pads", [0, 0, 0, 0, 0, 1, 1, 0])],
+                                  ["padded"], mode="constant"))
+    x = conv("padded", 3, 8, 3, 2, 1, "conv1", pad=0)
     x = conv(x, 8, 8, 3, 1, 8, "dw2")
-    x = conv(x, 8, 16, 1, 1, 1, "pw2")
+    a = conv(x, 8, 8, 1, 1, 1, "pw2a")
+    b = conv(x, 8, 8, 1, 1, 1, "pw2b")
+    nodes.append(helper.make_node("Add", [a, x], ["res"]))            # residual, in NHWC
+    nodes.append(helper.make_node("Concat", ["res", b], ["cat"], axis=3))
+    x = "cat"
     nodes.append(helper.make_node("ReduceMean", [x], ["gap"], axes=[1, 2], keepdims=0))
     nodes.append(helper.make_node("MatMul", ["gap", init("dense_w", rng.standard_normal(
-        (16, 10)) / 4)], ["dense_mm"]))
+        (16, 10)) / 4)], ["dense_mm"]))   # Keras Dense: MatMul + Add
     nodes.append(helper.make_node("Add", ["dense_mm", init("dense_b", rng.standard_normal(10)
                                                           * .1)], ["dense"]))
     nodes.append(helper.make_node("Softmax", ["dense"], ["probs"], axis=-1))
@@ -147,7 +160,9 @@ def _tf2onnx_model() -> None:
 
 
 if __name__ == "__main__":
-    _torch_models()
+    import sys
+    if "--tf2onnx-only" not in sys.argv:
+        _torch_models()
     _tf2onnx_model()
     for f in sorted(HERE.glob("*.onnx")):
         print(f"{f.name}: {f.stat().st_size} bytes")
