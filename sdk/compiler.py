@@ -60,6 +60,38 @@ def _quantize(g: Graph, path: str, calib: Any, numerics: Numerics, verbose: int,
     return quantize_model(g, calib, numerics=str(numerics), verbose=verbose, **opts)
 
 
+def int8_io(g: Graph) -> list[str]:
+    """Make a float-I/O int8 model int8 end to end: drop a leading QUANTIZE (float32 -> int8)
+    whose output becomes the graph input, and a trailing DEQUANTIZE (int8 -> float32) whose
+    input becomes the graph output, as TFLite converters leave them. The int8 tensors keep
+    their scale / zero point, which model.h and the manifest publish. Returns what was
+    dropped, e.g. ["QUANTIZE input_1 -> input_1_int8"]."""
+    from sdk.ir import Op
+    dropped: list[str] = []
+    consumers = g.consumers()
+    producers = g.producers()
+    for k, name in enumerate(list(g.inputs)):
+        users = consumers.get(name, [])
+        if (g.tensors[name].dtype == "float32" and len(users) == 1
+                and users[0].op == Op.QUANTIZE and name not in g.outputs
+                and g.tensors[users[0].outputs[0]].dtype == "int8"):
+            q = users[0].outputs[0]
+            g.nodes.remove(users[0])
+            g.inputs[k] = q
+            dropped.append(f"QUANTIZE {name} -> {q}")
+    for k, name in enumerate(list(g.outputs)):
+        node = producers.get(name)
+        if (node is not None and node.op == Op.DEQUANTIZE and g.tensors[name].dtype == "float32"
+                and g.tensors[node.inputs[0]].dtype == "int8" and node.inputs[0] not in g.inputs
+                and len(consumers.get(name, [])) == 0):
+            g.nodes.remove(node)
+            g.outputs[k] = node.inputs[0]
+            dropped.append(f"DEQUANTIZE {node.inputs[0]} -> {name}")
+    if dropped:
+        g.prune()
+    return dropped
+
+
 def _plan(g: Graph) -> Any:
     """The arena planner (sdk.plan.memory.plan_graph) with its true in-place kernel variants;
     a plain sequential plan if the planner is missing."""
@@ -129,6 +161,8 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     if not g.is_int8():
         g = _quantize(g, str(src), calib, numerics, verbose,
                       {k: v for k, v in quant_opts.items() if v is not None})
+    g = g.copy()
+    dropped = int8_io(g)
     check_supported(g, str(src))                   # one clear error before any file exists
     plan = _plan(g)
     sched = plan.schedule(g) if hasattr(plan, "schedule") else g   # nodes in plan order
@@ -153,7 +187,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
             arena_bytes=int(plan.size), arena_lower_bound_bytes=int(plan.lower_bound),
             weight_bytes=int(g.weight_bytes()), ops=[n.op.value for n in sched.nodes],
             plan=plan.rows(), board=board,
-            extra={"source": str(src), "kernels": pkg.kernels,
+            extra={"source": str(src), "kernels": pkg.kernels, "io_dropped": dropped,
                    "macs": int(report["totals"]["macs"])})
         manifest.save(tmp)
         (tmp / "report.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")

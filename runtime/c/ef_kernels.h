@@ -138,6 +138,12 @@ ef_status ef_pad_s8(const ef_pad_params *p,
                     const ef_dims *in, const int8_t *x,
                     const ef_dims *out, int8_t *y);
 
+/** @brief Transpose: y[i0, i1, i2, i3] = x[...] with input index k = output index of the
+ * output dim d where perm[d] == k; output written in raster order. */
+ef_status ef_transpose_s8(const ef_transpose_params *p,
+                          const ef_dims *in, const int8_t *x,
+                          const ef_dims *out, int8_t *y);
+
 /** @brief Reshape: the same bytes; a memmove when input and output live apart. */
 ef_status ef_reshape_s8(const ef_dims *in, const int8_t *x, const ef_dims *out, int8_t *y);
 

@@ -91,6 +91,9 @@ typedef struct { const int8_t *lut; } ef_lut_params;
 /** PAD: (before, after) per NHWC dim; padded elements get `value` (the zero point). */
 typedef struct { int32_t before[4], after[4]; int32_t value; } ef_pad_params;
 
+/** TRANSPOSE of a rank <= 4 tensor padded to NHWC: output dim k is input dim perm[k]. */
+typedef struct { int32_t perm[4]; } ef_transpose_params;
+
 /**
  * CONCAT, one call per input: copies `outer` chunks of `chunk` bytes from x into y, chunk o
  * going to y + o * out_stride + out_start.

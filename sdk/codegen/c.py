@@ -55,6 +55,7 @@ KERNEL_FILES: dict[str, str] = {
     "ef_concat_s8": "concat_s8.c",
     "ef_pad_s8": "pad_s8.c",
     "ef_reshape_s8": "reshape_s8.c",
+    "ef_transpose_s8": "transpose_s8.c",
     "ef_softmax_s8": "softmax_s8.c",
     "ef_logistic_s8": "lut_s8.c",
     "ef_tanh_s8": "lut_s8.c",
@@ -343,6 +344,17 @@ def emit_reshape(e: _Emit, tag: str, node: Node) -> list[str]:
     return [f"{e.use('ef_reshape_s8')}({din}, {e.ptr(x)}, {dout}, {e.ptr(y, const=False)})"]
 
 
+def emit_transpose(e: _Emit, tag: str, node: Node) -> list[str]:
+    rank = len(e.shape(node.inputs[0]))
+    pad = 4 - rank
+    if pad < 0:
+        raise _Refuse(f"rank {rank}")
+    perm = list(range(pad)) + [pad + int(d) for d in node.attrs.perm]
+    p = e.struct("ef_transpose_params", f"{tag}_p", "{{" + ", ".join(map(str, perm)) + "}}")
+    din, x, dout, y = _io(e, tag, node)
+    return [f"{e.use('ef_transpose_s8')}({p}, {din}, {x}, {dout}, {y})"]
+
+
 def emit_concat(e: _Emit, tag: str, node: Node) -> list[str]:
     y = node.outputs[0]
     out = e.shape(y)
@@ -404,6 +416,7 @@ EMITTERS: dict[Op, Emitter] = {
     Op.HARD_SWISH: _emit_lut("ef_hard_swish_s8"),
     Op.SOFTMAX: emit_softmax,
     Op.RESHAPE: emit_reshape,
+    Op.TRANSPOSE: emit_transpose,
     Op.CONCAT: emit_concat,
     Op.PAD: emit_pad,
 }
@@ -416,10 +429,12 @@ def check_supported(graph: Graph, path: str = "") -> None:
     for i, n in enumerate(graph.nodes):
         if n.op not in EMITTERS:
             problems.append((i, n.name or n.outputs[0], str(n.op), "no C kernel for this op"))
-    for name in graph.inputs + graph.outputs:
-        if graph.tensors[name].dtype != "int8":
-            why = f"{graph.tensors[name].dtype} graph input/output; the C package is int8"
-            problems.append((-1, name, "graph I/O", why))
+    if not problems:
+        where = {o: i for i, n in enumerate(graph.nodes) for o in n.outputs}
+        for name in graph.inputs + graph.outputs:
+            if graph.tensors[name].dtype != "int8":
+                why = f"{graph.tensors[name].dtype} graph input/output; the C package is int8"
+                problems.append((where.get(name, 0), name, "graph I/O", why))
     if problems:
         raise UnsupportedOpError(path or graph.name, problems, [str(o) for o in EMITTERS])
 

@@ -60,11 +60,11 @@ def test_run_backend_c_on_a_tflite_compiles_first(tmp_path):
 
 
 def test_unsupported_model_one_error_no_dir(tmp_path):
-    path = write_case(case("transpose"), tmp_path)
+    path = write_case(case("dequantize"), tmp_path)    # int8 -> float32 output
     out = tmp_path / "out"
     r = _ef("compile", str(path), "-o", str(out))
     assert r.returncode == 2
-    assert "TRANSPOSE" in r.stderr and "Traceback" not in r.stderr
+    assert "DEQUANTIZE" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
@@ -86,3 +86,32 @@ def test_existing_foreign_dir_is_not_replaced(tmp_path):
     assert r.returncode == 2 and "not a compiled DIR" in r.stderr
     assert (out / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def test_float_io_int8_model_becomes_int8_end_to_end(tmp_path):
+    """QUANTIZE in front / DEQUANTIZE behind an int8 graph (float I/O, as converters emit) are
+    dropped: the C package and the written model.tflite take and give int8, same bytes."""
+    require("gcc")
+    from runtime.peers import run_tflm
+    from sdk.codegen.host import CModel
+    from sdk.codegen.tflite import write_tflite
+    from sdk.compiler import compile_model
+    from sdk.frontends import load
+    from sdk.ir import NoAttrs, Node, Op, Tensor, verify
+
+    g = load(fixture("kws_ds_cnn_int8.tflite"))
+    i, o = g.inputs[0], g.outputs[0]
+    g.add_tensor(Tensor("xf", g.tensors[i].shape, "float32"))
+    g.add_tensor(Tensor("yf", g.tensors[o].shape, "float32"))
+    g.nodes.insert(0, Node(Op.QUANTIZE, ("xf",), (i,), NoAttrs(), "q"))
+    g.nodes.append(Node(Op.DEQUANTIZE, (o,), ("yf",), NoAttrs(), "dq"))
+    g.inputs, g.outputs = ["xf"], ["yf"]
+    verify(g)
+    res = compile_model(write_tflite(g, tmp_path / "f.tflite"), tmp_path / "out")
+    assert res.manifest.extra["io_dropped"] == ["QUANTIZE xf -> " + i, f"DEQUANTIZE {o} -> yf"]
+    assert res.manifest.inputs[0].dtype == res.manifest.outputs[0].dtype == "int8"
+    assert "QUANTIZE" not in res.manifest.ops and "DEQUANTIZE" not in res.manifest.ops
+    x = np.load(fixture("kws_ds_cnn_sample_inputs_int8.npy")).astype(np.int8)
+    [y] = CModel(res.dir).run([x])
+    assert np.array_equal(y, run_tflm(res.dir / "model.tflite", [x])[0])
+    assert np.array_equal(y, run_tflm(fixture("kws_ds_cnn_int8.tflite"), [x])[0])

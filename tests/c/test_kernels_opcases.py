@@ -15,7 +15,6 @@ from tests.opcases import cases, random_inputs
 INT8 = cases("int8")
 # ops the C package does not take, each with why (the compile error names them)
 NO_C = {
-    "transpose": "no int8 TRANSPOSE kernel",
     "quantize_float": "float input: the C package is int8 end to end",
     "dequantize": "float output: the C package is int8 end to end",
 }

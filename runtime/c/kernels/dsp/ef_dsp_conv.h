@@ -91,6 +91,89 @@ static ef_status ef_dsp_conv_plain(const ef_conv_params *p, const ef_quant *q,
     return EF_OK;
 }
 
+/*
+ * The 2x2 engine's column pair: group g (four taps) of pixel p is stored at words
+ * [4g + 2p, 4g + 2p + 1] as (x0, x2), (x1, x3), so one LDM fetches both pixels' group; the
+ * K % 4 tail taps of pixel p sit in natural order at tail[4p..4p+3].
+ */
+static inline void ef_dsp_interleave(const int16_t *col, int32_t k4, int32_t k, int32_t p,
+                                     uint32_t *pair, int16_t *tail)
+{
+    for (int32_t i = 0; i < k4; i += 4) {
+        pair[i + 2 * p] = ef_dsp_ld32(col + i);
+        pair[i + 2 * p + 1] = ef_dsp_ld32(col + i + 2);
+    }
+    for (int32_t i = k4; i < k; ++i) {
+        tail[4 * p + i - k4] = col[i];
+    }
+}
+
+/*
+ * a += the two weight rows (w, w + wstep) against the column pair over n groups of four:
+ * a[0] = (pixel 0, row 0), a[1] = (0, 1), a[2] = (1, 0), a[3] = (1, 1). Per group: one LDM,
+ * two LDR, four SXTB16, eight SMLAD (16 MACs), then SUBS/BNE.
+ */
+static inline void ef_dsp_mm_2x2(const int8_t *w, int32_t wstep, const uint32_t *pair,
+                                 int32_t n, int32_t a[4])
+{
+    int32_t s00 = a[0], s01 = a[1], s10 = a[2], s11 = a[3];
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && !defined(EF_DSP_NO_ASM)
+    if (n > 0) {
+        /* LDM fills registers in ascending order: pin the four column words */
+        register uint32_t x0e __asm__("r8");
+        register uint32_t x0o __asm__("r9");
+        register uint32_t x1e __asm__("r10");
+        register uint32_t x1o __asm__("r11");
+        uint32_t wv, t;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldmia %[c]!, {%[x0e], %[x0o], %[x1e], %[x1o]}\n\t"
+            "ldr %[wv], [%[w], %[ws]]\n\t"
+            "sxtb16 %[t], %[wv]\n\t"
+            "sxtb16 %[wv], %[wv], ror #8\n\t"
+            "smlad %[s01], %[x0e], %[t], %[s01]\n\t"
+            "smlad %[s11], %[x1e], %[t], %[s11]\n\t"
+            "smlad %[s01], %[x0o], %[wv], %[s01]\n\t"
+            "smlad %[s11], %[x1o], %[wv], %[s11]\n\t"
+            "ldr %[wv], [%[w]], #4\n\t"
+            "sxtb16 %[t], %[wv]\n\t"
+            "sxtb16 %[wv], %[wv], ror #8\n\t"
+            "smlad %[s00], %[x0e], %[t], %[s00]\n\t"
+            "smlad %[s10], %[x1e], %[t], %[s10]\n\t"
+            "smlad %[s00], %[x0o], %[wv], %[s00]\n\t"
+            "smlad %[s10], %[x1o], %[wv], %[s10]\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n\t"
+            : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11),
+              [c] "+r"(pair), [w] "+r"(w), [n] "+r"(n),
+              [x0e] "=&r"(x0e), [x0o] "=&r"(x0o), [x1e] "=&r"(x1e), [x1o] "=&r"(x1o),
+              [wv] "=&r"(wv), [t] "=&r"(t)
+            : [ws] "r"(wstep)
+            : "cc", "memory");
+    }
+#else
+    for (; n > 0; --n) {
+        const uint32_t x0e = pair[0], x0o = pair[1], x1e = pair[2], x1o = pair[3];
+        uint32_t v = ef_dsp_ld32(w + wstep);
+        s01 = ef_dsp_smlad(x0e, ef_dsp_sxtb16(v), s01);
+        s11 = ef_dsp_smlad(x1e, ef_dsp_sxtb16(v), s11);
+        s01 = ef_dsp_smlad(x0o, ef_dsp_sxtb16_ror8(v), s01);
+        s11 = ef_dsp_smlad(x1o, ef_dsp_sxtb16_ror8(v), s11);
+        v = ef_dsp_ld32(w);
+        s00 = ef_dsp_smlad(x0e, ef_dsp_sxtb16(v), s00);
+        s10 = ef_dsp_smlad(x1e, ef_dsp_sxtb16(v), s10);
+        s00 = ef_dsp_smlad(x0o, ef_dsp_sxtb16_ror8(v), s00);
+        s10 = ef_dsp_smlad(x1o, ef_dsp_sxtb16_ror8(v), s10);
+        w += 4;
+        pair += 4;
+    }
+#endif
+    a[0] = s00;
+    a[1] = s01;
+    a[2] = s10;
+    a[3] = s11;
+}
+
 static ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
                              const ef_dims *in, const int8_t *x,
                              const ef_dims *wd, const int8_t *w, const int32_t *bias,
@@ -101,34 +184,43 @@ static ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
     if (k > EF_DSP_COL_MAX) {
         return ef_dsp_conv_plain(p, q, in, x, wd, w, bias, out, y);
     }
-    int16_t col[2 * EF_DSP_COL_MAX];
-    int16_t *col0 = col, *col1 = col + EF_DSP_COL_MAX;
+    int16_t col[EF_DSP_COL_MAX];
+    uint32_t pair[EF_DSP_COL_MAX];         /* two pixels' columns, interleaved by group */
+    int16_t tail[8];
     const int32_t npix = out->n * oh * ow;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int two = pix + 1 < npix;
-        ef_dsp_im2col(p, in, x, kh, kw, oh, ow, pix, col0);
+        /* both columns are built before either pixel is written (in-place contract); a
+         * lone last pixel runs as its own twin */
+        ef_dsp_im2col(p, in, x, kh, kw, oh, ow, pix, col);
+        ef_dsp_interleave(col, k4, k, 0, pair, tail);
         if (two) {
-            ef_dsp_im2col(p, in, x, kh, kw, oh, ow, pix + 1, col1);
+            ef_dsp_im2col(p, in, x, kh, kw, oh, ow, pix + 1, col);
         }
-        /* every input byte these two pixels read is now in col0/col1: safe to write */
+        ef_dsp_interleave(col, k4, k, 1, pair, tail);
         int8_t *y0 = y + pix * oc, *y1 = y0 + oc;
-        int32_t o = 0;
-        if (two) {
-            for (; o + 1 < oc; o += 2) {
-                const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o + 1] : 0;
-                int32_t a[4] = {b0, b1, b0, b1};
-                ef_dsp_dot_2x2(w + o * k, w + (o + 1) * k, col0, k4, k, a);
-                y0[o] = ef_dsp_conv_out(p, q, o, a[0]);
-                y0[o + 1] = ef_dsp_conv_out(p, q, o + 1, a[1]);
-                y1[o] = ef_dsp_conv_out(p, q, o, a[2]);
-                y1[o + 1] = ef_dsp_conv_out(p, q, o + 1, a[3]);
+        for (int32_t o = 0; o < oc; o += 2) {
+            const int32_t o1 = o + 1 < oc ? o + 1 : o;
+            const int8_t *w0 = w + o * k, *w1 = w + o1 * k;
+            const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o1] : 0;
+            int32_t a[4] = {b0, b1, b0, b1};
+            ef_dsp_mm_2x2(w0, (o1 - o) * k, pair, k4 >> 2, a);
+            for (int32_t i = k4; i < k; ++i) {
+                const int32_t t0 = tail[i - k4], t1 = tail[4 + i - k4];
+                a[0] += t0 * w0[i];
+                a[1] += t0 * w1[i];
+                a[2] += t1 * w0[i];
+                a[3] += t1 * w1[i];
             }
-        }
-        for (; o < oc; ++o) {
-            const int32_t b0 = bias ? bias[o] : 0;
-            y0[o] = ef_dsp_conv_out(p, q, o, ef_dsp_dot_1col(w + o * k, col0, k4, k, b0));
+            y0[o] = ef_dsp_conv_out(p, q, o, a[0]);
+            if (o1 != o) {
+                y0[o1] = ef_dsp_conv_out(p, q, o1, a[1]);
+            }
             if (two) {
-                y1[o] = ef_dsp_conv_out(p, q, o, ef_dsp_dot_1col(w + o * k, col1, k4, k, b0));
+                y1[o] = ef_dsp_conv_out(p, q, o, a[2]);
+                if (o1 != o) {
+                    y1[o1] = ef_dsp_conv_out(p, q, o1, a[3]);
+                }
             }
         }
     }
