@@ -74,6 +74,16 @@ def make_dir(model: str, dest: Path) -> Path:
     return dest
 
 
+def compile_fixture(model: str, dest: Path, numerics: str = "litert") -> Path:
+    """`edgeforge compile` of an int8 fixture: model.tflite, c/, manifest.json."""
+    import sys
+    r = subprocess.run([sys.executable, "-m", "sdk.cli", "compile", str(fixture(model)), "-o",
+                        str(dest), "--numerics", numerics], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    return dest
+
+
 def sample_inputs(manifest: Manifest, n: int, seed: int = 0) -> np.ndarray:
     """[n, *input_shape] int8 inputs: the real KWS sample first where it fits, then random."""
     shape = manifest.inputs[0].shape

@@ -17,7 +17,8 @@ import pytest
 from sdk.errors import EdgeforgeError
 from sdk.manifest import Manifest
 from targets.mqtt import iter_inputs, parse_broker, read_npy_frames
-from tests.targets._servers import make_dir, mosquitto, sample_inputs  # noqa: F401
+from tests.conftest import require
+from tests.targets._servers import compile_fixture, make_dir, mosquitto, sample_inputs  # noqa: F401
 
 LABELS = ["silence", "unknown", "yes", "no", "up", "down", "left", "right", "on", "off", "stop",
           "go"]
@@ -82,10 +83,12 @@ def open_fifo_writer(fifo: Path, proc: subprocess.Popen, timeout: float = 60.0) 
     raise AssertionError("reader never opened the FIFO")
 
 
-def host_top(model: Path, x: np.ndarray) -> int:
-    from ai_edge_litert.interpreter import Interpreter
+def host_top(model: Path, x: np.ndarray, ref: bool = False) -> int:
+    """Host argmax with the same kernels: default (serve) or reference (C, litert numerics)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    it = Interpreter(model_path=str(model))
+    kind = OpResolverType.BUILTIN_REF if ref else OpResolverType.AUTO
+    it = Interpreter(model_path=str(model), experimental_op_resolver_type=kind)
     it.allocate_tensors()
     it.set_tensor(it.get_input_details()[0]["index"], x)
     it.invoke()
@@ -198,11 +201,35 @@ def test_bridge_relays_a_target(mosquitto, kws, tmp_path):  # noqa: F811
         assert proc.returncode == 0, err
         lis.wait(lambda: len(lis.on(f"edgeforge/{dev}/state")) == 2)
         got = [json.loads(p)["class_index"] for p in lis.on(f"edgeforge/{dev}/state")]
-        assert got == [host_top(kws / "model.tflite", s) for s in x]
+        assert got == [host_top(kws / "model.tflite", s, ref=True) for s in x]  # target: REF
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
+        lis.close()
+
+
+def test_bridge_qemu_microcontroller(mosquitto, tmp_path):  # noqa: F811
+    """A Cortex-M4 under QEMU runs the generated C; the host relays each result."""
+    require("qemu-system-arm", "arm-none-eabi-gcc")
+    d = compile_fixture("kws_ds_cnn_int8.tflite", tmp_path / "kws")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    x = sample_inputs(Manifest.load(d), 2, seed=11)
+    np.save(frames / "x.npy", x)
+    dev = "kws_qemu"
+    lis = Listener(mosquitto.port, [f"edgeforge/{dev}/#", f"homeassistant/sensor/{dev}/#"])
+    try:
+        r = subprocess.run([sys.executable, "-m", "sdk.cli", "bridge", "qemu://mps2-an386",
+                            str(d), "--mqtt", mosquitto.uri, "--inputs", str(frames),
+                            "--device-id", dev], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        lis.wait(lambda: len(lis.on(f"edgeforge/{dev}/state")) == 2)
+        got = [json.loads(p)["class_index"] for p in lis.on(f"edgeforge/{dev}/state")]
+        assert got == [host_top(d / "model.tflite", s, ref=True) for s in x]
+        cfg = json.loads(lis.on(f"homeassistant/sensor/{dev}/latency/config")[-1])
+        assert "qemu://mps2-an386" in cfg["device"]["model"]
+    finally:
         lis.close()
 
 

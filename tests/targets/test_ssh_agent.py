@@ -14,7 +14,13 @@ import pytest
 from sdk.manifest import Manifest
 from targets.local import AGENT_SRC, LocalTarget
 from targets.mqtt import load_agent
-from tests.targets._servers import client_key, make_dir, sample_inputs, sshd  # noqa: F401
+from tests.targets._servers import (  # noqa: F401
+    client_key,
+    compile_fixture,
+    make_dir,
+    sample_inputs,
+    sshd,
+)
 from tests.targets.test_ssh import host_reference
 
 AGENT = AGENT_SRC / "agent.py"
@@ -100,13 +106,7 @@ def test_board_detection(monkeypatch, files, family):
 @pytest.fixture(scope="module")
 def compiled_kws(tmp_path_factory) -> Path:
     """`edgeforge compile` of the KWS fixture: model.tflite + the C package."""
-    from tests.conftest import fixture
-    out = tmp_path_factory.mktemp("native") / "kws"
-    r = subprocess.run([sys.executable, "-m", "sdk.cli", "compile",
-                        str(fixture("kws_ds_cnn_int8.tflite")), "-o", str(out),
-                        "--numerics", "litert"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    return out
+    return compile_fixture("kws_ds_cnn_int8.tflite", tmp_path_factory.mktemp("native") / "kws")
 
 
 def test_native_over_ssh_matches_reference(sshd, client_key, compiled_kws, tmp_path):  # noqa: F811
