@@ -31,7 +31,7 @@ def use_dsp_kernels(out: Path, *_: object) -> None:
     targets/build.py does: each becomes a one-line #include of the DSP file, so the DSP
     file's own relative includes resolve from runtime/c/kernels/dsp/."""
     for name in DSP_SOURCES:
-        if (out / name).exists():
+        if (out / name).exists() or name.startswith("ef_dsp_"):   # + the shared engines
             (out / name).write_text(f'#include "{DSP / name}"\n')
 
 
