@@ -114,8 +114,11 @@ def cancel_transposes(g: Graph) -> int:
         if p is None or p.op != Op.TRANSPOSE or len(p.inputs) != 1:
             return None
         perm = tuple(p.attrs.perm[i] for i in n.attrs.perm)
-        if perm == tuple(range(len(perm))):
-            return bypass(g, n, p.inputs[0])
+        if perm == tuple(range(len(perm))):   # gone; a plain copy if both ends are graph I/O
+            done = bypass(g, n, p.inputs[0])
+            out = g.tensors[n.outputs[0]].shape
+            return done if done is not None else [Node(Op.RESHAPE, p.inputs, n.outputs,
+                                                       ReshapeAttrs(out), n.name)]
         return [n.with_(inputs=p.inputs, attrs=TransposeAttrs(perm))]
     return apply_rule(g, rule)
 
