@@ -125,18 +125,15 @@ def print_report(r: dict[str, Any]) -> None:
               f"numerics {r['numerics']}")
     con.print(f"outputs vs host reference on {r['samples']} sample(s): "
               + ("[green]byte-equal[/]" if ok else f"[red]MISMATCH[/] {r['mismatches'][:3]}"))
-    t = Table(title=f"{r['runs']} runs after {r['warmup']} warmup")
-    t.add_column("metric")
-    for k in ("mean", "std", "min", "p50", "p90", "p99", "max", "first"):
-        t.add_column(k, justify="right")
-    rows = [("latency (us)", r["latency_us"])]
     unit = r.get("count_unit")
-    if unit:
-        rows.append((unit, r[unit]))
-    for name, s in rows:
-        if s.get("count"):
-            t.add_row(name, *(f"{s[k]:,.1f}" for k in
-                              ("mean", "std", "min", "p50", "p90", "p99", "max", "first")))
+    cols = [("latency (us)", r["latency_us"])] + ([(unit, r[unit])] if unit else [])
+    t = Table(title=f"{r['runs']} runs after {r['warmup']} warmup")
+    t.add_column("stat")
+    for name, _ in cols:
+        t.add_column(name, justify="right")
+    if r["latency_us"].get("count"):
+        for k in ("mean", "std", "min", "p50", "p90", "p99", "max", "first"):
+            t.add_row(k, *(f"{s[k]:,.1f}" for _, s in cols))
     con.print(t)
     if r.get("latency_basis"):
         con.print(f"latency from {r['latency_basis']}")
