@@ -1,0 +1,41 @@
+"""Float ONNX models through the whole compile (import, calibrate, quantize, plan, emit):
+the generated C gives the bytes of the profile's runtime on the written model.tflite."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runtime import peers
+from sdk.codegen.host import CModel
+from sdk.compiler import compile_model
+from sdk.frontends import load
+from tests.conftest import require
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+N = 30
+
+
+@pytest.mark.parametrize("numerics", ["tflm", "litert"])
+@pytest.mark.parametrize("model", ["mobilenet_tiny", "tf2onnx_nhwc"])
+def test_quantized_onnx_model_c_equals_runtime(model, numerics, tmp_path):
+    require("gcc")
+    src = MODELS / f"{model}.onnx"
+    g = load(src)
+    shape = g.tensors[g.inputs[0]].shape
+    rng = np.random.default_rng(4)
+    calib = rng.normal(size=(16, *shape)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", calib)
+    res = compile_model(src, tmp_path / "out", calib=tmp_path / "calib.npy", numerics=numerics)
+    assert res.manifest.inputs[0].dtype == "int8"
+    m = CModel(res.dir)
+    xs = rng.integers(-128, 128, size=(N, *m.input_shapes[0])).astype(np.int8)
+    [ys] = m.run_batch([xs])
+    if numerics == "tflm":
+        peer = peers.TflmRunner(res.dir / "model.tflite")
+    else:
+        peer = peers.LitertRunner(res.dir / "model.tflite", reference_kernels=True)
+    bad = [k for k in range(N) if not np.array_equal(peer.run([xs[k]])[0], ys[k])]
+    assert not bad, f"{model} [{numerics}]: samples {bad} differ"
+    assert len({y.tobytes() for y in ys}) > 1
