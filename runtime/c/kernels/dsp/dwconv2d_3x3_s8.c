@@ -26,6 +26,7 @@ ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
     }
     uint32_t wexp[9 * EF_DSP_DW_CH_MAX / 2];
     ef_dsp_dw_expand(w, ch, wexp);
+    const ef_dsp_outq s = ef_dsp_dw_outq(p, q, bias, ch);
     for (int32_t b = 0; b < in->n; ++b) {
         const int8_t *xb = x + b * ih * iw * ch;
         for (int32_t oy = 0; oy < oh; ++oy) {
@@ -35,7 +36,7 @@ ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
                 const int32_t iy = iy0 + ky;
                 rows[ky] = iy < 0 || iy >= ih ? NULL : xb + iy * iw * ch;
             }
-            ef_dsp_dw3x3_row(p, q, rows, iw, ch, ow, wexp, bias, y + ((b * oh + oy) * ow) * ch);
+            ef_dsp_dw3x3_row(p, &s, rows, iw, ch, ow, wexp, bias, y + ((b * oh + oy) * ow) * ch);
         }
     }
     return EF_OK;

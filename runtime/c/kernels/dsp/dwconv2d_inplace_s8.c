@@ -33,6 +33,7 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
     int8_t *buf = (int8_t *)ctx->buf;
     uint32_t wexp[9 * EF_DSP_DW_CH_MAX / 2];
     ef_dsp_dw_expand(w, ch, wexp);
+    const ef_dsp_outq s = ef_dsp_dw_outq(p, q, bias, ch);
     for (int32_t b = 0; b < in->n; ++b) {
         const int8_t *xb = x + b * ih * row;
         int8_t *yb = y + b * ih * row;
@@ -46,7 +47,7 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
                 rows[ky] = iy < 0 || iy >= ih ? NULL
                            : iy <= oy ? buf + (iy % ring) * row : xb + iy * row;
             }
-            ef_dsp_dw3x3_row(p, q, rows, iw, ch, iw, wexp, bias, yb + oy * row);
+            ef_dsp_dw3x3_row(p, &s, rows, iw, ch, iw, wexp, bias, yb + oy * row);
         }
     }
     return EF_OK;

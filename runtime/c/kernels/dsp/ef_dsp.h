@@ -114,6 +114,68 @@ static inline int32_t ef_dsp_requantize(int single, int32_t acc, int32_t mult, i
     return (v >> right) + ((v & mask) > threshold ? 1 : 0);
 }
 
+/** SMMULR: the high word of a * b, rounded: (a * b + 2^31) >> 32. */
+static inline int32_t ef_dsp_smmulr(int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP)
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+/**
+ * ef_dsp_requantize for |acc| < 2^30 (callers check a bound on the accumulators once per
+ * call): double rounding in five instructions for shift <= 0. SRDHM(acc, m) =
+ * (acc * m + 2^30) >> 31 = SMMULR(2 * acc, m) (2 * acc fits), and |SRDHM| < 2^30, so the
+ * rounding right shift (v + 2^(r-1) - (v < 0)) >> r cannot overflow; it rounds half away
+ * from zero exactly as ef_nn_rdbp does.
+ */
+static inline int32_t ef_dsp_requantize_small(int single, int32_t acc, int32_t mult,
+                                              int32_t shift)
+{
+    if (single || shift > 0) {
+        return ef_dsp_requantize(single, acc, mult, shift);
+    }
+    const int32_t v = ef_dsp_smmulr(acc * 2, mult);
+    if (shift == 0) {
+        return v;
+    }
+    const int32_t r = -shift;
+    return (int32_t)(v + ((int32_t)1 << (r - 1)) - (int32_t)((uint32_t)v >> 31)) >> r;
+}
+
+/** 1 if every |bias| < 2^29 (or no bias) and taps < 2^14: then |acc| < 2^30. */
+static inline int ef_dsp_acc_small(const int32_t *bias, int32_t n, int32_t taps)
+{
+    if (taps >= (1 << 14)) {
+        return 0;
+    }
+    for (int32_t i = 0; bias && i < n; ++i) {
+        if (bias[i] >= (1 << 29) || bias[i] <= -(1 << 29)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/** The output stage of a conv-like kernel, hoisted out of its loops. */
+typedef struct {
+    const int32_t *mult, *shift;
+    int32_t out_offset, amin, amax;
+    int small;                       /* ef_dsp_acc_small() held: the fast requantization */
+} ef_dsp_outq;
+
+/** requantize (rounding `single`), add the output offset, clamp, narrow. */
+static inline int8_t ef_dsp_out(const ef_dsp_outq *s, int single, int32_t c, int32_t acc)
+{
+    const int32_t v = s->small ? ef_dsp_requantize_small(single, acc, s->mult[c], s->shift[c])
+                               : ef_dsp_requantize(single, acc, s->mult[c], s->shift[c]);
+    return (int8_t)ef_nn_clamp(v + s->out_offset, s->amin, s->amax);
+}
+
 /** Unaligned 32-bit load/store (one LDR/STR on Cortex-M3/M4/M7). */
 static inline uint32_t ef_dsp_ld32(const void *p)
 {

@@ -29,29 +29,38 @@ static inline void ef_dsp_dw_expand(const int8_t *w, int32_t ch, uint32_t *wexp)
     }
 }
 
-static inline int8_t ef_dsp_dw_out(const ef_dw_params *p, const ef_quant *q, int32_t c,
-                                   int32_t acc)
-{
-    acc = ef_dsp_requantize(EF_DWCONV2D_SINGLE_ROUNDING, acc, q->mult[c], q->shift[c]);
-    return (int8_t)ef_nn_clamp(acc + p->out_offset, p->act.min, p->act.max);
-}
+/* one tap of four channels: input word at xp, weight pairs at wp[0], wp[1] */
+#define EF_DSP_DW_TAP(xp, wp)                                   \
+    do {                                                        \
+        const uint32_t xv_ = ef_dsp_ld32(xp);                   \
+        const uint32_t xe_ = ef_dsp_sxtab16(off2, xv_);         \
+        const uint32_t xo_ = ef_dsp_sxtab16_ror8(off2, xv_);    \
+        const uint32_t we_ = (wp)[0], wo_ = (wp)[1];            \
+        a0 = ef_dsp_smlabb(xe_, we_, a0);                       \
+        a2 = ef_dsp_smlatt(xe_, we_, a2);                       \
+        a1 = ef_dsp_smlabb(xo_, wo_, a1);                       \
+        a3 = ef_dsp_smlatt(xo_, wo_, a3);                       \
+    } while (0)
 
 /**
  * One output row: rows[ky] is input row (oy * stride.h - pad.h + ky), or NULL outside the
- * input. Output pixel ox is written after all of its taps were read.
+ * input. Output pixel ox is written after all of its taps were read. Pixels whose 3x3
+ * window lies inside the input run nine straight-line taps per group of four channels.
  */
-static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_quant *q,
+static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
                                     const int8_t *const rows[3], int32_t iw, int32_t ch,
                                     int32_t ow, const uint32_t *wexp, const int32_t *bias,
                                     int8_t *yrow)
 {
     const uint32_t off2 = ef_dsp_dup16(p->in_offset);
-    const int32_t sw = p->stride.w, pw = p->pad.w;
+    const int32_t sw = p->stride.w, pw = p->pad.w, ch2 = ch / 2;
+    const int full_rows = rows[0] && rows[1] && rows[2];
     for (int32_t ox = 0; ox < ow; ++ox) {
         const int32_t ix0 = ox * sw - pw;
         const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
         const int32_t kx1 = ix0 + 3 > iw ? iw - ix0 : 3;
         int8_t *yp = yrow + ox * ch;
+        const int inner = full_rows && kx0 == 0 && kx1 == 3;
         for (int32_t c = 0; c < ch; c += 4) {
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             if (bias) {
@@ -60,29 +69,46 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_quant *q,
                 a2 = bias[c + 2];
                 a3 = bias[c + 3];
             }
-            for (int32_t ky = 0; ky < 3; ++ky) {
-                if (!rows[ky]) {
-                    continue;
-                }
-                const int8_t *xp = rows[ky] + ix0 * ch + c;
-                const uint32_t *wp = wexp + ((ky * 3) * ch + c) / 2;
-                for (int32_t kx = kx0; kx < kx1; ++kx) {
-                    const uint32_t xv = ef_dsp_ld32(xp + kx * ch);
-                    const uint32_t xe = ef_dsp_sxtab16(off2, xv);
-                    const uint32_t xo = ef_dsp_sxtab16_ror8(off2, xv);
-                    const uint32_t we = wp[kx * ch / 2], wo = wp[kx * ch / 2 + 1];
-                    a0 = ef_dsp_smlabb(xe, we, a0);
-                    a2 = ef_dsp_smlatt(xe, we, a2);
-                    a1 = ef_dsp_smlabb(xo, wo, a1);
-                    a3 = ef_dsp_smlatt(xo, wo, a3);
+            const uint32_t *wc = wexp + c / 2;
+            if (inner) {
+                const int8_t *x0 = rows[0] + ix0 * ch + c, *x1 = rows[1] + ix0 * ch + c;
+                const int8_t *x2 = rows[2] + ix0 * ch + c;
+                EF_DSP_DW_TAP(x0, wc);
+                EF_DSP_DW_TAP(x0 + ch, wc + ch2);
+                EF_DSP_DW_TAP(x0 + 2 * ch, wc + 2 * ch2);
+                EF_DSP_DW_TAP(x1, wc + 3 * ch2);
+                EF_DSP_DW_TAP(x1 + ch, wc + 4 * ch2);
+                EF_DSP_DW_TAP(x1 + 2 * ch, wc + 5 * ch2);
+                EF_DSP_DW_TAP(x2, wc + 6 * ch2);
+                EF_DSP_DW_TAP(x2 + ch, wc + 7 * ch2);
+                EF_DSP_DW_TAP(x2 + 2 * ch, wc + 8 * ch2);
+            } else {
+                for (int32_t ky = 0; ky < 3; ++ky) {
+                    if (!rows[ky]) {
+                        continue;
+                    }
+                    const int8_t *xp = rows[ky] + ix0 * ch + c;
+                    const uint32_t *wp = wc + ky * 3 * ch2;
+                    for (int32_t kx = kx0; kx < kx1; ++kx) {
+                        EF_DSP_DW_TAP(xp + kx * ch, wp + kx * ch2);
+                    }
                 }
             }
-            yp[c] = ef_dsp_dw_out(p, q, c, a0);
-            yp[c + 1] = ef_dsp_dw_out(p, q, c + 1, a1);
-            yp[c + 2] = ef_dsp_dw_out(p, q, c + 2, a2);
-            yp[c + 3] = ef_dsp_dw_out(p, q, c + 3, a3);
+            yp[c] = ef_dsp_out(s, EF_DWCONV2D_SINGLE_ROUNDING, c, a0);
+            yp[c + 1] = ef_dsp_out(s, EF_DWCONV2D_SINGLE_ROUNDING, c + 1, a1);
+            yp[c + 2] = ef_dsp_out(s, EF_DWCONV2D_SINGLE_ROUNDING, c + 2, a2);
+            yp[c + 3] = ef_dsp_out(s, EF_DWCONV2D_SINGLE_ROUNDING, c + 3, a3);
         }
     }
+}
+
+/** The output stage of a depthwise call (accumulators: the bias plus at most 9 taps). */
+static inline ef_dsp_outq ef_dsp_dw_outq(const ef_dw_params *p, const ef_quant *q,
+                                         const int32_t *bias, int32_t ch)
+{
+    const ef_dsp_outq s = {q->mult, q->shift, p->out_offset, p->act.min, p->act.max,
+                           ef_dsp_acc_small(bias, ch, 9)};
+    return s;
 }
 
 #endif /* EF_DSP_DW_H */
