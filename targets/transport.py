@@ -72,14 +72,21 @@ class SocketTransport:
 class SerialTransport:
     """pyserial port or URL (/dev/ttyACM0, COM3, socket://host:port, loop://)."""
 
-    def __init__(self, port: str, baud: int = 115200):
+    def __init__(self, port: str, baud: int = 115200, connect_timeout: float = 5.0):
         import serial
 
         self.port = port
-        try:
-            self.ser = serial.serial_for_url(port, baudrate=baud, timeout=0.1, write_timeout=10)
-        except (serial.SerialException, ValueError) as e:
-            raise DeviceError(f"cannot open serial port {port}: {e}") from None
+        # a network serial bridge (socket://) may still be starting: retry for a few seconds
+        deadline = time.monotonic() + (connect_timeout if port.startswith("socket://") else 0)
+        while True:
+            try:
+                self.ser = serial.serial_for_url(port, baudrate=baud, timeout=0.1,
+                                                 write_timeout=10)
+                break
+            except (serial.SerialException, ValueError) as e:
+                if time.monotonic() >= deadline:
+                    raise DeviceError(f"cannot open serial port {port}: {e}") from None
+                time.sleep(0.05)
 
     def send(self, data: bytes) -> None:
         import serial

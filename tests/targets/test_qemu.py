@@ -215,3 +215,29 @@ def test_missing_dir_is_one_clear_error(tmp_path, capsys):
     assert cli(["profile", str(tmp_path / "nope"), "--target", "qemu://mps2-an386"]) == 2
     err = capsys.readouterr().err
     assert "not a compiled directory" in err and "Traceback" not in err
+
+
+def test_serial_target_same_protocol_over_pyserial(compiled, capsys):
+    """SerialTarget (pyserial, here its socket:// URL onto QEMU's UART) runs the same code
+    path as QemuTarget except transport and start-up: a flashed board, then profile."""
+    import socket
+
+    d = compiled("kws")
+    assert cli(["build", str(d), "--board", "mps2-an386"]) == 0
+    capsys.readouterr()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    elf = d / "fw" / "mps2-an386" / "firmware.elf"
+    qemu = QemuTarget("mps2-an386").command_line(elf, port)
+    proc = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        uri = f"serial://socket://127.0.0.1:{port}?board=mps2-an386&boot=1"
+        assert cli(["profile", str(d), "--target", uri, "--runs", "2", "--json"]) == 0
+        r = json.loads(capsys.readouterr().out)
+        assert r["outputs_match_reference"] is True and r["device"]["board"] == "mps2-an386"
+        assert r["count_unit"] == "instructions" and r["instructions"]["count"] == 2
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
