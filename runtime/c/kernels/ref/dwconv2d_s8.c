@@ -23,6 +23,50 @@ ef_status ef_dwconv2d_s8(const ef_dw_params *p, const ef_quant *q,
     const int32_t oh = out->h, ow = out->w, oc = out->c;
     const int32_t *mult = q->mult, *shift = q->shift;
 
+    if (cm == 1) {     /* channels innermost, in blocks: contiguous vectors per tap */
+        int32_t acc[EF_NN_ACC_BLOCK];
+        for (int32_t b = 0; b < batches; ++b) {
+            for (int32_t oy = 0; oy < oh; ++oy) {
+                const int32_t iy0 = oy * sh - ph;
+                for (int32_t ox = 0; ox < ow; ++ox) {
+                    const int32_t ix0 = ox * sw - pw;
+                    int8_t *yp = y + ((b * oh + oy) * ow + ox) * oc;
+                    for (int32_t c0 = 0; c0 < oc; c0 += EF_NN_ACC_BLOCK) {
+                        const int32_t nc = oc - c0 < EF_NN_ACC_BLOCK ? oc - c0 : EF_NN_ACC_BLOCK;
+                        for (int32_t c = 0; c < nc; ++c) {
+                            acc[c] = bias ? bias[c0 + c] : 0;
+                        }
+                        /* KH*KW products < 2^15 each per channel: exact for KH*KW < 2^16 */
+                        for (int32_t ky = 0; ky < kh; ++ky) {
+                            const int32_t iy = iy0 + dh * ky;
+                            if (iy < 0 || iy >= ih) {
+                                continue;
+                            }
+                            for (int32_t kx = 0; kx < kw; ++kx) {
+                                const int32_t ix = ix0 + dw * kx;
+                                if (ix < 0 || ix >= iw) {
+                                    continue;
+                                }
+                                const int8_t *xp = x + ((b * ih + iy) * iw + ix) * ic + c0;
+                                const int8_t *wp = w + (ky * kw + kx) * oc + c0;
+                                for (int32_t c = 0; c < nc; ++c) {
+                                    acc[c] += (int32_t)(int16_t)(xp[c] + in_off)
+                                              * (int16_t)wp[c];
+                                }
+                            }
+                        }
+                        for (int32_t c = 0; c < nc; ++c) {
+                            const int32_t v = EF_REQUANTIZE_AS(EF_DWCONV2D_SINGLE_ROUNDING,
+                                                               acc[c], mult[c0 + c],
+                                                               shift[c0 + c]);
+                            yp[c0 + c] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
+                        }
+                    }
+                }
+            }
+        }
+        return EF_OK;
+    }
     for (int32_t b = 0; b < batches; ++b) {
         for (int32_t oy = 0; oy < oh; ++oy) {
             const int32_t iy0 = oy * sh - ph;
