@@ -237,10 +237,12 @@ class AgentTarget(Target):
 
     def __init__(self, shell: Shell, *, uri: str, base: str = DEFAULT_BASE,
                  python: str = "python3", native: bool = False, threads: int = 1,
-                 timeout: float = 120.0, verbose: int = 0):
+                 timeout: float = 120.0, install_runtime: bool = False, verbose: int = 0):
         self.shell, self.uri = shell, uri
         self.base_opt, self.python = base, python
         self.native, self.threads, self.timeout, self.verbose = native, threads, timeout, verbose
+        self.install_runtime = install_runtime
+        self._latency_us = 1000.0          # last infer's time: sizes the benchmark's timeout
         self.numerics = "litert"   # outputs come from LiteRT's reference kernels (single rounding)
         self._base: str | None = None
         self._agent: str | None = None
@@ -252,7 +254,8 @@ class AgentTarget(Target):
     # -- options shared by every agent target ---------------------------------------------
     @staticmethod
     def common_options(options: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
-        """Keyword options (CLI) win over URI query ones (?python=&dir=&native=1&threads=N)."""
+        """Keyword options (CLI) win over URI query ones: ?python=PATH&dir=BASE&native=1
+        &threads=N&timeout=S&install_runtime=1 (pip-install a runtime if the board has none)."""
         q = {k: v[-1] for k, v in query.items()}
         out: dict[str, Any] = {}
         base = options.get("base") or options.get("dir") or q.get("dir") or q.get("base")
@@ -269,6 +272,8 @@ class AgentTarget(Target):
         timeout = options.get("timeout") or q.get("timeout")
         if timeout:
             out["timeout"] = float(timeout)
+        install = options.get("install_runtime") or q.get("install_runtime", "") in ("1", "true")
+        out["install_runtime"] = bool(install)
         out["verbose"] = int(options.get("verbose") or 0)
         return out
 
@@ -338,6 +343,10 @@ class AgentTarget(Target):
     def device_info(self) -> dict[str, Any]:
         if not self._device:
             self._device = self.agent("info")
+            if self.install_runtime and not self._device.get("runtimes"):
+                self._log(1, "no TFLite runtime on the device: installing one")
+                self.agent("--install-runtime", timeout=max(self.timeout, 900.0))
+                self._device = self.agent("info")
         return self._device
 
     # -- deploy -----------------------------------------------------------------------------
@@ -413,27 +422,32 @@ class AgentTarget(Target):
             raise DeviceError(f"{self.shell.where}: {res.get('error', res)}")
         return res
 
-    def _ask(self, req: dict[str, Any]) -> dict[str, Any]:
+    def _ask(self, req: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         if self._pipe is None:
             raise EdgeforgeError("target not open: call open(artifact, manifest) first")
         self._pipe.write((json.dumps(req) + "\n").encode())
-        return self._reply()
+        return self._reply(timeout)
 
     def infer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         res = self._ask({"op": "infer", "inputs": [encode(np.asarray(x)) for x in inputs]})
+        self._latency_us = float(res.get("latency_us") or self._latency_us)
         d = res.get("max_lsb_diff")
         if d is not None:
             self._diff = d if self._diff is None else max(self._diff, d)
         return [decode(o) for o in res["outputs"]]
 
     def benchmark(self, runs: int, warmup: int) -> Measurement:
-        res = self._ask({"op": "bench", "runs": runs, "warmup": warmup})
+        budget = self.timeout + 5 * (runs + warmup) * max(self._latency_us, 1000.0) / 1e6
+        res = self._ask({"op": "bench", "runs": runs, "warmup": warmup}, timeout=budget)
         dev = self._device
         extra = {"runtime": res["runtime"]["name"], "runtime_version": res["runtime"]["version"],
                  "peak_rss_kb": res.get("peak_rss_kb"), "max_lsb_diff": self._diff,
                  "reference_kernels": res.get("reference_kernels"), "threads": res.get("threads"),
                  "numerics": self.numerics, "board": dev.get("board"), "arch": dev.get("arch"),
                  "python": dev.get("python")}
+        for k in ("skipped_runtimes", "diff_against", "reference_error"):
+            if k in res:
+                extra[k] = res[k]
         return Measurement(latency_us=[float(t) for t in res["samples_us"]], extra=extra)
 
     def close(self) -> None:
