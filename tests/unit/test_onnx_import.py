@@ -70,7 +70,7 @@ X4 = ("x", [1, 4, 6, 6])
 
 
 # ---------------------------------------------------------------- opset-dependent forms
-@pytest.mark.parametrize("opset", [6, 11, 13])
+@pytest.mark.parametrize("opset", [6, 11, 13, 21])
 def test_clip_attr_or_inputs_fuses_into_conv(tmp_path, opset):
     w = _init("w", RNG.standard_normal((8, 4, 3, 3)) * 0.5)
     if opset < 11:
