@@ -17,7 +17,14 @@
  *  - elementwise kernels (add, sub, mul, quantize, relu, relu6, leaky_relu, logistic, tanh,
  *    hard_swish) read element i before writing element i, so the output may alias an input
  *    of the same shape exactly (y == x1 or y == x2); a broadcast input must not alias;
+ *  - windowed kernels (conv2d, conv2d_1x1, dwconv2d, dwconv2d_3x3, avgpool2d, maxpool2d)
+ *    write output pixel p only after reading every input pixel of p's window, and touch no
+ *    input pixel outside the windows of pixels >= p; so y may overlap x when it starts far
+ *    enough below it (sdk/plan/inplace.py derives how far from the geometry);
  *  - ef_reshape_s8 is a memmove: any overlap is fine;
+ *  - true in-place variants (y == x: depthwise with a ring of rows, 1x1 with one pixel
+ *    buffered) are in kernels/ref/ef_inplace.h, with _scratch_size functions mirrored in
+ *    sdk/plan/scratch.py;
  *  - all other kernels need y disjoint from their inputs.
  */
 #ifndef EF_KERNELS_H

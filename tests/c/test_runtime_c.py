@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from sdk.codegen.c import KERNEL_FILES, KERNEL_DIR, RUNTIME_C
+from sdk.codegen.c import KERNEL_DIR, KERNEL_FILES, RUNTIME_C
 from sdk.qmath import requantize
 from tests.conftest import require
 
