@@ -18,9 +18,10 @@
  *    hard_swish) read element i before writing element i, so the output may alias an input
  *    of the same shape exactly (y == x1 or y == x2); a broadcast input must not alias;
  *  - windowed kernels (conv2d, conv2d_1x1, dwconv2d, dwconv2d_3x3, avgpool2d, maxpool2d)
- *    write output pixel p only after reading every input pixel of p's window, and touch no
- *    input pixel outside the windows of pixels >= p; so y may overlap x when it starts far
- *    enough below it (sdk/plan/inplace.py derives how far from the geometry);
+ *    produce output pixels in raster order and, while producing pixel p, read only input
+ *    pixels inside p's window and write only p's bytes; so y may overlap x when every byte
+ *    of pixel p lands below the lowest input byte any pixel >= p still reads
+ *    (sdk/plan/inplace.py derives that lag from the geometry);
  *  - ef_reshape_s8 is a memmove: any overlap is fine;
  *  - true in-place variants (y == x: depthwise with a ring of rows, 1x1 with one pixel
  *    buffered) are in kernels/ref/ef_inplace.h, with _scratch_size functions mirrored in
