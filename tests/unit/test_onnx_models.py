@@ -226,3 +226,23 @@ def test_pytorch_converted_cases(case):
     _, ours, _ = _run_both(d / "model.onnx", batch=batch, feeds=feeds)
     for o, ref in zip(m.graph.output, expected):
         assert _rel(ours[o.name], ref) < RTOL, case
+
+
+@pytest.mark.parametrize("name", ["mobilenet_tiny", "resnet_tiny", "tf2onnx_nhwc"])
+def test_inspect_report_counts_every_fold_and_fusion(name):
+    """`edgeforge inspect --json` (sdk.report.inspect) carries the pass log: every ONNX
+    BatchNormalization folded, every Relu/Clip fused, op counts before and after."""
+    import onnx
+
+    from sdk.report import inspect
+    m = onnx.load(str(MODELS / f"{name}.onnx"))
+    n_bn = sum(n.op_type == "BatchNormalization" for n in m.graph.node)
+    n_act = sum(n.op_type in ("Relu", "Clip") for n in m.graph.node)
+    rep = inspect(MODELS / f"{name}.onnx")
+    log = {p["name"]: p for p in rep["passes"]}
+    assert log["fold_batchnorm"]["changes"] == n_bn
+    assert log["fold_batchnorm"]["ops_before"].get("BATCHNORM", 0) == n_bn
+    assert log["fuse_activation"]["changes"] == n_act
+    assert not {"BATCHNORM", "RELU", "RELU6", "CLIP", "TRANSPOSE"} & set(rep["op_counts"])
+    first, last = rep["passes"][0]["ops_before"], rep["passes"][-1]["ops_after"]
+    assert sum(last.values()) < sum(first.values()) and last == rep["op_counts"]
