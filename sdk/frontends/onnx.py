@@ -376,6 +376,14 @@ def import_global_avgpool(cx: _Cx, node: Any) -> None:
             MeanAttrs(axes=(1, 2), keepdims=True), NHWC)
 
 
+def import_global_maxpool(cx: _Cx, node: Any) -> None:
+    x = cx.shape(node.input[0])
+    if len(x) != 4:
+        raise _Unsupported(f"input rank {len(x)}, expected 4")
+    cx.emit(Op.MAXPOOL2D, [cx.nhwc(node.input[0])], node.output[0], (x[0], 1, 1, x[1]),
+            Pool2dAttrs(kernel=(x[2], x[3]), stride=(1, 1)), NHWC)
+
+
 def import_reduce_mean(cx: _Cx, node: Any) -> None:
     x = node.input[0]
     r = len(cx.shape(x))
@@ -480,6 +488,28 @@ def import_sum(cx: _Cx, node: Any) -> None:
         out = node.output[0] if k == len(ins) - 1 else f"{node.output[0]}__sum{k}"
         _binary(cx, node, Op.ADD, acc, v, out)
         acc = out
+
+
+def import_prelu(cx: _Cx, node: Any) -> None:
+    """One slope: LEAKY_RELU. Per-channel slopes: relu(x) + s * (x - relu(x)), four ops that
+    all have int8 forms."""
+    x, slope = node.input[0], cx.const(node.input[1], "slope").astype(np.float32)
+    v = cx.vals[x]
+    shape = cx.g.tensors[v.ir].shape
+    if slope.size == 1:
+        cx.emit(Op.LEAKY_RELU, [v.ir], node.output[0], shape,
+                LeakyReluAttrs(float(slope.reshape(-1)[0])), v.perm)
+        return
+    out = node.output[0]
+    relu = cx.temp(Op.RELU, [v.ir], f"{out}__pos", shape, NoAttrs())
+    neg = cx.temp(Op.SUB, [v.ir, relu], f"{out}__neg", shape, BinaryAttrs())
+    onnx_shape = cx.shape(x)
+    if cx.opset < 7 and slope.ndim == 1 and len(onnx_shape) > 2 and slope.size == onnx_shape[1]:
+        slope = slope.reshape((-1,) + (1,) * (len(onnx_shape) - 2))   # PRelu-6: slope per C
+    k = slope.reshape((1,) * (len(onnx_shape) - slope.ndim) + slope.shape)
+    scaled = cx.temp(Op.MUL, [neg, cx.add_const(k.transpose(v.perm), f"{out}__slope")],
+                     f"{out}__scaled", shape, BinaryAttrs())
+    cx.emit(Op.ADD, [relu, scaled], out, shape, BinaryAttrs(), v.perm)
 
 
 def _unary(op: Op, attrs: Callable[[_Cx, Any], Any] = lambda cx, n: NoAttrs()) -> Importer:
@@ -748,6 +778,8 @@ IMPORTERS: dict[str, Importer] = {
     "MaxPool": import_maxpool,
     "AveragePool": import_avgpool,
     "GlobalAveragePool": import_global_avgpool,
+    "GlobalMaxPool": import_global_maxpool,
+    "PRelu": import_prelu,
     "ReduceMean": import_reduce_mean,
     "Flatten": import_flatten,
     "Reshape": import_reshape,

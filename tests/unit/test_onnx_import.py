@@ -244,6 +244,15 @@ def test_elementwise_zoo(tmp_path):
     assert "BATCHNORM" not in _ops(g) and "DIV" not in _ops(g)
 
 
+@pytest.mark.parametrize("slope", [[0.25], [0.1, -0.2, 0.3, 0.5]])
+def test_prelu_and_global_max_pool(tmp_path, slope):
+    s = np.array(slope, np.float32).reshape(-1, 1, 1) if len(slope) > 1 else np.array(slope)
+    nodes = [helper.make_node("PRelu", ["x", "s"], ["p"]),
+             helper.make_node("GlobalMaxPool", ["p"], ["y"])]
+    g = _check(_save(tmp_path, nodes, [X4], [("y", [1, 4, 1, 1])], [_init("s", s)]))
+    assert ("LEAKY_RELU" in _ops(g)) == (len(slope) == 1) and "MAXPOOL2D" in _ops(g)
+
+
 def test_depthwise_multiplier_and_grouped_conv(tmp_path):
     nodes = [helper.make_node("Conv", ["x", "dw"], ["d"], group=4, pads=[1, 1, 1, 1],
                               strides=[2, 2]),

@@ -183,7 +183,7 @@ def test_light_models_match_onnxruntime(name, tmp_path):
 def _converted_cases() -> list[str]:
     d = _onnx_data() / "pytorch-converted"
     keep = ("test_Conv1d", "test_Conv2d", "test_AvgPool1d", "test_AvgPool2d", "test_MaxPool1d",
-            "test_MaxPool2d", "test_BatchNorm1d",
+            "test_MaxPool2d", "test_BatchNorm1d", "test_PReLU",
             "test_BatchNorm2d", "test_ConstantPad2d", "test_ZeroPad2d", "test_Linear")
     return sorted(p.name for p in d.glob("test_*") if p.name.startswith(keep)) if d.is_dir() \
         else []
