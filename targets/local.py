@@ -343,10 +343,11 @@ class AgentTarget(Target):
     def device_info(self) -> dict[str, Any]:
         if not self._device:
             self._device = self.agent("info")
-            if self.install_runtime and not self._device.get("runtimes"):
-                self._log(1, "no TFLite runtime on the device: installing one")
-                self.agent("--install-runtime", timeout=max(self.timeout, 900.0))
-                self._device = self.agent("info")
+            if self.install_runtime:   # a no-op when a usable runtime is there
+                res = self.agent("--install-runtime", timeout=max(self.timeout, 900.0))
+                if res.get("installed"):
+                    self._log(1, f"installed {res['installed']} on the device")
+                    self._device = self.agent("info")
         return self._device
 
     # -- deploy -----------------------------------------------------------------------------

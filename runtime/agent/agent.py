@@ -505,7 +505,10 @@ def install_runtime():
     usable = [n for n in present if not (n == "tflite_runtime" and numpy2)]
     if usable:
         return {"installed": None, "present": usable}
-    pip = [sys.executable, "-m", "pip", "install", "--user", "--disable-pip-version-check", "-q"]
+    in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
+    pip = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    if not in_venv:
+        pip.append("--user")
     attempts = []
     if sys.version_info >= (3, 9):
         attempts.append(["ai-edge-litert"] + ([] if np is not None else ["numpy"]))
@@ -521,7 +524,9 @@ def install_runtime():
         if r.returncode == 0:
             return {"installed": pkgs}
         errors.append("%s: %s" % (pkgs[0], r.stdout.decode(errors="replace").strip()[-300:]))
-    raise AgentError("could not install a TFLite runtime: " + " | ".join(errors))
+    raise AgentError("could not install a TFLite runtime: " + " | ".join(errors) + " -- make a "
+                     "venv on the device (python3 -m venv ~/ef-venv) and point at it with "
+                     "?python=~/ef-venv/bin/python")
 
 
 def main(argv=None):
