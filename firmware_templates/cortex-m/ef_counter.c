@@ -10,6 +10,7 @@
 #define DEMCR (*(volatile uint32_t *)0xE000EDFCu)
 #define DWT_CTRL (*(volatile uint32_t *)0xE0001000u)
 #define DWT_CYCCNT (*(volatile uint32_t *)0xE0001004u)
+#define DWT_LAR (*(volatile uint32_t *)0xE0001FB0u)
 
 static uint32_t last_raw;
 static uint64_t high;          /* extends the 32-bit CYCCNT; needs a read at least every 2^32 */
@@ -17,6 +18,7 @@ static uint64_t high;          /* extends the 32-bit CYCCNT; needs a read at lea
 void ef_counter_init(void)
 {
     DEMCR |= 1u << 24;         /* TRCENA */
+    DWT_LAR = 0xC5ACCE55u;     /* unlock (Cortex-M7 parts keep the DWT locked at reset) */
     DWT_CYCCNT = 0;
     DWT_CTRL |= 1u;            /* CYCCNTENA */
     last_raw = 0;
