@@ -1011,7 +1011,7 @@ def _build(model: Any, path: str, batch: int) -> Graph:
         raise UnsupportedOpError(path, problems, list(IMPORTERS))
 
     layout_meta: dict[str, list[int]] = {n: list(cx.vals[n].perm) for n in cx.g.inputs}
-    renamed: dict[str, str] = {}
+    finals = []   # first every output in its final layout, then the renames (caches stay valid)
     for o in model.graph.output:
         name = o.name
         if name in cx.consts:
@@ -1020,7 +1020,12 @@ def _build(model: Any, path: str, batch: int) -> Graph:
         want = NHWC if len(v.perm) == 4 else _ident(len(v.perm))   # 4-D: NHWC, else as ONNX
         if v.perm not in (want, _ident(len(v.perm))):
             v = _Val(cx.layout(name, want), want)
-        ir = renamed.get(v.ir, v.ir)
+        finals.append((name, v))
+    renamed: dict[str, str] = {}
+    for name, v in finals:
+        ir = v.ir
+        while ir in renamed:
+            ir = renamed[ir]
         if ir != name and name in cx.g.tensors:   # the name holds an earlier layout: move it
             if name in cx.g.inputs:
                 raise ModelError(path, f"output {name!r} is also the name of an input")

@@ -281,6 +281,18 @@ def test_dynamic_batch_and_layout_meta(tmp_path):
     assert g.meta["onnx_layout"] == {"x": [0, 2, 3, 1], "y": [0, 2, 3, 1]}
 
 
+@pytest.mark.parametrize("order", [("a", "b"), ("b", "a")])
+def test_two_outputs_sharing_one_ir_tensor(tmp_path, order):
+    """b = Transpose(a) to NHWC is the same bytes as a (held NHWC): both outputs survive."""
+    nodes = [helper.make_node("Relu", ["x"], ["a"]),
+             helper.make_node("Transpose", ["a"], ["b"], perm=[0, 2, 3, 1])]
+    shapes = {"a": [1, 4, 6, 6], "b": [1, 6, 6, 4]}
+    g = _check(_save(tmp_path, nodes, [X4], [(o, shapes[o]) for o in order]))
+    assert g.outputs == list(order)
+    assert g.meta["onnx_layout"]["a"] == [0, 2, 3, 1] and g.meta["onnx_layout"]["b"] == [0, 1, 2, 3]
+    assert "TRANSPOSE" not in _ops(g)
+
+
 def test_output_aliasing_input_and_identity(tmp_path):
     nodes = [helper.make_node("Identity", ["x"], ["y"]), helper.make_node("Dropout", ["x"],
                                                                           ["z"])]
