@@ -241,3 +241,31 @@ def test_serial_target_same_protocol_over_pyserial(compiled, capsys):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("board", ["nucleo-l4r5zi", "stm32f746g-disco", "nrf52840-dk"])
+def test_build_for_real_boards_fits_and_boots_from_flash(compiled, board):
+    """Cross-build for the physical boards (no hardware here: the image is checked, not run)."""
+    d = compiled("kws")
+    b = build_mod.load_board(board)
+    r = build_mod.build(d, board)
+    s = r["sizes"]
+    assert s["flash"] <= b.flash["size"] and s["ram"] <= b.ram["size"]
+    assert not [w for w in r["warnings"] if "firmware_templates" in w]
+    image = Path(r["bin"]).read_bytes()
+    sp, reset = int.from_bytes(image[:4], "little"), int.from_bytes(image[4:8], "little")
+    assert b.ram["origin"] < sp <= b.ram["origin"] + b.ram["size"]      # initial stack pointer
+    assert reset & 1 and b.flash["origin"] <= reset < b.flash["origin"] + s["flash"]  # Thumb
+
+
+def test_boards_without_a_port_fail_with_one_clear_error(compiled):
+    d = compiled("kws")
+    names = build_mod.board_names()
+    assert {"mps2-an386", "nucleo-l4r5zi", "stm32f746g-disco", "nrf52840-dk", "rpi-pico",
+            "esp32-s3"} <= set(names)
+    with pytest.raises(BuildError, match="xtensa-esp32s3-elf-gcc"):
+        build_mod.build(d, "esp32-s3")
+    with pytest.raises(BuildError, match="no UART driver .*pl011"):
+        build_mod.build(d, "rpi-pico")
+    with pytest.raises(Exception, match="unknown board 'nope'; available: esp32-s3"):
+        build_mod.build(d, "nope")
