@@ -269,3 +269,34 @@ def test_boards_without_a_port_fail_with_one_clear_error(compiled):
         build_mod.build(d, "rpi-pico")
     with pytest.raises(Exception, match="unknown board 'nope'; available: esp32-s3"):
         build_mod.build(d, "nope")
+
+
+def test_qemu_is_torn_down_at_interpreter_exit(compiled, tmp_path):
+    """A script that opens QEMU and exits without close() leaves no emulator behind."""
+    import os
+
+    d = compiled("kws")
+    assert cli(["build", str(d), "--board", "mps2-an386"]) == 0
+    script = tmp_path / "leak.py"
+    script.write_text(
+        "import sys\n"
+        "from sdk.manifest import Manifest\n"
+        "from targets.qemu import QemuTarget\n"
+        f"t = QemuTarget.from_uri('qemu://mps2-an386')\n"
+        f"t.open({str(d)!r}, Manifest.load({str(d)!r}))\n"
+        "print(t.proc.pid, flush=True)\n"
+        "sys.exit(0)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=60, check=False, cwd=str(Path(__file__).resolve().parents[2]))
+    assert r.returncode == 0, r.stderr
+    pid = int(r.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        # reaped by the dead parent? a zombie of init shows as alive for a moment
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"QEMU {pid} still running after its parent exited")
