@@ -444,7 +444,8 @@ class AgentTarget(Target):
         extra = {"runtime": res["runtime"]["name"], "runtime_version": res["runtime"]["version"],
                  "peak_rss_kb": res.get("peak_rss_kb"), "max_lsb_diff": self._diff,
                  "reference_kernels": res.get("reference_kernels"), "threads": res.get("threads"),
-                 "numerics": self.numerics, "board": dev.get("board"), "arch": dev.get("arch"),
+                 "target_numerics": self.numerics, "board": dev.get("board"),
+                 "arch": dev.get("arch"),
                  "python": dev.get("python")}
         for k in ("skipped_runtimes", "diff_against", "reference_error"):
             if k in res:

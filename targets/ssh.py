@@ -145,9 +145,13 @@ class SshShell(Shell):
             self.client.close()
             how = f"key {identity}" if identity else "ssh-agent and ~/.ssh keys"
             raise DeviceError(f"{self.where}: authentication failed (tried {how})") from None
+        except paramiko.ssh_exception.NoValidConnectionsError:
+            self.client.close()
+            raise DeviceError(f"{self.where}: cannot connect: connection refused (is sshd "
+                              "running, is the port right?)") from None
         except (OSError, paramiko.SSHException, EOFError) as e:
             self.client.close()
-            raise DeviceError(f"{self.where}: cannot connect: {e}") from None
+            raise DeviceError(f"{self.where}: cannot connect: {e or type(e).__name__}") from None
         transport = self.client.get_transport()
         assert transport is not None
         transport.set_keepalive(15)
