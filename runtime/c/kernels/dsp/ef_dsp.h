@@ -26,6 +26,11 @@
 #define EF_DSP_COL_MAX 1024
 #endif
 
+/** Output channels whose int32 accumulators (two pixels) are kept between MACs and requant. */
+#ifndef EF_DSP_OC_BLOCK
+#define EF_DSP_OC_BLOCK 64
+#endif
+
 #if defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
 static inline uint32_t ef_dsp_sxtb16(uint32_t v) { return (uint32_t)__sxtb16((int8x4_t)v); }
@@ -165,8 +170,22 @@ static inline int ef_dsp_acc_small(const int32_t *bias, int32_t n, int32_t taps)
 typedef struct {
     const int32_t *mult, *shift;
     int32_t out_offset, amin, amax;
-    int small;                       /* ef_dsp_acc_small() held: the fast requantization */
+    int small;      /* ef_dsp_acc_small() held: the fast requantization is exact */
+    int tight;      /* small, and every shift < 0: ef_dsp_out_row's five-instruction loop */
 } ef_dsp_outq;
+
+/** The output stage for n channels whose accumulators are a bias plus `taps` products. */
+static inline ef_dsp_outq ef_dsp_outq_init(const ef_quant *q, int32_t n, int32_t out_offset,
+                                           ef_act act, const int32_t *bias, int32_t taps)
+{
+    ef_dsp_outq s = {q->mult, q->shift, out_offset, act.min, act.max,
+                     ef_dsp_acc_small(bias, n, taps), 0};
+    s.tight = s.small;
+    for (int32_t i = 0; i < n && s.tight; ++i) {
+        s.tight = q->shift[i] < 0;
+    }
+    return s;
+}
 
 /** requantize (rounding `single`), add the output offset, clamp, narrow. */
 static inline int8_t ef_dsp_out(const ef_dsp_outq *s, int single, int32_t c, int32_t acc)
@@ -174,6 +193,27 @@ static inline int8_t ef_dsp_out(const ef_dsp_outq *s, int single, int32_t c, int
     const int32_t v = s->small ? ef_dsp_requantize_small(single, acc, s->mult[c], s->shift[c])
                                : ef_dsp_requantize(single, acc, s->mult[c], s->shift[c]);
     return (int8_t)ef_nn_clamp(v + s->out_offset, s->amin, s->amax);
+}
+
+/** y[i] = output of channel c0 + i for accumulator acc[i], i < n. */
+static inline void ef_dsp_out_row(const ef_dsp_outq *s, int single, const int32_t *acc,
+                                  int32_t n, int32_t c0, int8_t *y)
+{
+    if (single || !s->tight) {
+        for (int32_t i = 0; i < n; ++i) {
+            y[i] = ef_dsp_out(s, single, c0 + i, acc[i]);
+        }
+        return;
+    }
+    const int32_t *mult = s->mult + c0, *shift = s->shift + c0;
+    const int32_t off = s->out_offset, amin = s->amin, amax = s->amax;
+    for (int32_t i = 0; i < n; ++i) {
+        /* ef_dsp_requantize_small for shift < 0, inline */
+        const int32_t v = ef_dsp_smmulr(acc[i] * 2, mult[i]);
+        const int32_t r = -shift[i];
+        const int32_t t = (int32_t)(v + ((int32_t)1 << (r - 1)) - (int32_t)((uint32_t)v >> 31));
+        y[i] = (int8_t)ef_nn_clamp((t >> r) + off, amin, amax);
+    }
 }
 
 /** Unaligned 32-bit load/store (one LDR/STR on Cortex-M3/M4/M7). */

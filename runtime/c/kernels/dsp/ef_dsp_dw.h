@@ -61,6 +61,7 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
         const int32_t kx1 = ix0 + 3 > iw ? iw - ix0 : 3;
         int8_t *yp = yrow + ox * ch;
         const int inner = full_rows && kx0 == 0 && kx1 == 3;
+        int32_t acc[EF_DSP_DW_CH_MAX];
         for (int32_t c = 0; c < ch; c += 4) {
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             if (bias) {
@@ -94,11 +95,12 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
                     }
                 }
             }
-            yp[c] = ef_dsp_out(s, EF_DWCONV2D_SINGLE_ROUNDING, c, a0);
-            yp[c + 1] = ef_dsp_out(s, EF_DWCONV2D_SINGLE_ROUNDING, c + 1, a1);
-            yp[c + 2] = ef_dsp_out(s, EF_DWCONV2D_SINGLE_ROUNDING, c + 2, a2);
-            yp[c + 3] = ef_dsp_out(s, EF_DWCONV2D_SINGLE_ROUNDING, c + 3, a3);
+            acc[c] = a0;
+            acc[c + 1] = a1;
+            acc[c + 2] = a2;
+            acc[c + 3] = a3;
         }
+        ef_dsp_out_row(s, EF_DWCONV2D_SINGLE_ROUNDING, acc, ch, 0, yp);
     }
 }
 
@@ -106,9 +108,7 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
 static inline ef_dsp_outq ef_dsp_dw_outq(const ef_dw_params *p, const ef_quant *q,
                                          const int32_t *bias, int32_t ch)
 {
-    const ef_dsp_outq s = {q->mult, q->shift, p->out_offset, p->act.min, p->act.max,
-                           ef_dsp_acc_small(bias, ch, 9)};
-    return s;
+    return ef_dsp_outq_init(q, ch, p->out_offset, p->act, bias, 9);
 }
 
 #endif /* EF_DSP_DW_H */
