@@ -74,9 +74,19 @@ static inline int32_t ef_nn_srdhm(int32_t a, int32_t b)
     return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
 }
 
-/** gemmlowp RoundingDivideByPOT: x / 2^exponent rounded half away from zero, 0 <= exp <= 31. */
+/**
+ * gemmlowp RoundingDivideByPOT: x / 2^exponent rounded half away from zero, exponent >= 0.
+ * Exponents above 31 (softmax of very wide rows) are computed exactly in 64 bits, as
+ * sdk.qmath.rounding_divide_by_pot does (C++'s int32 shift would be undefined there).
+ */
 static inline int32_t ef_nn_rdbp(int32_t x, int32_t exponent)
 {
+    if (exponent > 31) {
+        const int64_t m = ((int64_t)1 << (exponent < 62 ? exponent : 62)) - 1;
+        const int64_t r = (int64_t)x & m;
+        const int64_t t = (m >> 1) + (x < 0 ? 1 : 0);
+        return (int32_t)(((int64_t)x >> (exponent < 62 ? exponent : 62)) + (r > t ? 1 : 0));
+    }
     const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
     const int32_t remainder = x & mask;
     const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
