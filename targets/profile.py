@@ -66,6 +66,20 @@ def reference_outputs(directory: Path, m: Manifest, x: np.ndarray) -> list[np.nd
 _GRAPHS: dict[str, Any] = {}
 
 
+def _name_ops(directory: Path, per_op: list[dict[str, Any]]) -> None:
+    """Add each op's node name and MACs from DIR/report.json when its op list lines up."""
+    try:
+        ops = json.loads((directory / "report.json").read_text())["ops"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for p in per_op:
+        i = p.get("index")
+        if isinstance(i, int) and i < len(ops) and ops[i].get("op") == p.get("op"):
+            p.setdefault("name", ops[i].get("name"))
+            if ops[i].get("macs") is not None:
+                p.setdefault("macs", ops[i]["macs"])
+
+
 def _compare(got: list[np.ndarray], want: list[np.ndarray]) -> list[dict[str, Any]]:
     bad = []
     for k, (g, w) in enumerate(zip(got, want)):
@@ -100,6 +114,7 @@ def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
             want = reference_outputs(directory, m, x)
             mismatches += [{"sample": n, **b} for b in _compare(got, want)]
         meas: Measurement = t.benchmark(runs, warmup)
+    _name_ops(directory, meas.per_op)
     report: dict[str, Any] = {
         "target": uri, "dir": str(directory), "model_sha256": m.model_sha256,
         "numerics": m.numerics, "samples": len(samples),
@@ -141,11 +156,13 @@ def print_report(r: dict[str, Any]) -> None:
         key = unit or "latency_us"
         total = sum(p.get(key, 0) for p in r["per_op"]) or 1
         pt = Table(title="per op (last run)")
-        for c in ("#", "op", key, "%"):
-            pt.add_column(c, justify="right" if c != "op" else "left")
+        for c in ("#", "op", "name", key, "%", f"{key[:5]}/MAC"):
+            pt.add_column(c, justify="left" if c in ("op", "name") else "right")
         for p in r["per_op"]:
             v = p.get(key, 0)
-            pt.add_row(str(p["index"]), str(p["op"]), f"{v:,}", f"{100 * v / total:.1f}")
+            macs = p.get("macs") or 0
+            pt.add_row(str(p["index"]), str(p["op"]), str(p.get("name", "")), f"{v:,}",
+                       f"{100 * v / total:.1f}", f"{v / macs:.2f}" if macs else "")
         con.print(pt)
 
 

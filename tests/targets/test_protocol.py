@@ -33,6 +33,7 @@ class FakeDevice:
         self.silent_next = 0       # swallow this many frames
         self.extra: bytes = b""    # sent before the next answer (stale frames, garbage)
         self.received: list[Frame] = []
+        self.model_rc = 0          # nonzero: INVOKE reports INVOKE_FAILED with this code
 
     def __call__(self, data: bytes) -> bytes:
         reply = b""
@@ -71,6 +72,8 @@ class FakeDevice:
             runs, _warm = struct.unpack("<HH", p)
             if not 1 <= runs <= (MAX_PAYLOAD - 7) // 8:
                 return bytes([Status.BAD_ARG])
+            if self.model_rc:
+                return bytes([Status.INVOKE_FAILED]) + struct.pack("<iH", self.model_rc, 0)
             self.out[:] = bytes((self.inp[i % IN_BYTES] + 1) & 0xFF for i in range(OUT_BYTES))
             self.ran = True
             return ok + struct.pack(f"<iH{runs}Q", 0, runs, *[1000 + i for i in range(runs)])
@@ -241,3 +244,12 @@ def test_trace_logs_every_frame_in_hex_with_time_delta():
     tx = [s for s in lines if " TX " in s]
     assert tx and encode(1, Cmd.INFO).hex(" ") in tx[0]
     assert any(" RX " in s for s in lines) and all(s.startswith("[") and "+" in s for s in lines)
+
+
+def test_failed_invoke_names_the_model_code():
+    dev, fake, _ = make()
+    commands.info(dev)
+    fake.model_rc = -2
+    with pytest.raises(DeviceError, match="INVOKE failed: INVOKE_FAILED, model returned -2") as e:
+        commands.invoke(dev, 1, 0)
+    assert e.value.status == Status.INVOKE_FAILED
