@@ -46,7 +46,7 @@ def bench_model(path: Path, runs: int, warmup: int, opt: str) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="ef-bench-") as tmp:
         res = compile_model(path, Path(tmp) / "dir", numerics="tflm")
-        m = CModel(res.dir, flags=(opt,))
+        m = CModel(res.dir, flags=tuple(opt.split()))
         x = np.random.default_rng(0).integers(-128, 128, size=m.input_shapes[0]).astype(np.int8)
         [ours_y] = m.run([x])
         m.time(warmup)
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--opt", default="-O3", help="gcc optimization flag for our C (-O2, -O3)")
+    ap.add_argument("--opt", default="-O3", help="gcc flags for our C, e.g. -O2 or \"-O3 -march=native\"")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     rows = [bench_model(FIXTURES / f"{m}.tflite", args.runs, args.warmup, args.opt)
