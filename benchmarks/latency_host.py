@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--opt", default="-O3", help="gcc flags for our C, e.g. -O2 or \"-O3 -march=native\"")
+    ap.add_argument("--opt", default="-O3",
+                    help='gcc flags for our C, e.g. -O2 or "-O3 -march=native"')
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     rows = [bench_model(FIXTURES / f"{m}.tflite", args.runs, args.warmup, args.opt)
