@@ -10,6 +10,7 @@ lines. The only thing that differs is the `Shell` -- how processes start and fil
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -21,8 +22,9 @@ import sys
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +123,7 @@ class Shell(ABC):
 class _LocalPipe(Pipe):
     def __init__(self, argv: list[str]):
         super().__init__("local")
-        self._err = tempfile.TemporaryFile()
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the pipe
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self._err)
         self._sel = selectors.DefaultSelector()
@@ -160,7 +162,8 @@ class LocalShell(Shell):
 
     def run(self, argv: list[str], timeout: float) -> tuple[int, bytes, bytes]:
         try:
-            r = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            r = subprocess.run(argv, capture_output=True, timeout=timeout,
+                               stdin=subprocess.DEVNULL, check=False)
         except subprocess.TimeoutExpired:
             raise DeviceError(f"local: {argv[1:3]} timed out after {timeout:.0f} s") from None
         except OSError as e:
@@ -180,7 +183,7 @@ class LocalShell(Shell):
         return os.path.exists(path)
 
     def put(self, data, remote, progress=None) -> None:
-        src = io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")
+        src = io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")  # noqa: SIM115
         total = len(data) if isinstance(data, bytes) else os.path.getsize(data)
         with src, open(remote, "wb") as dst:
             sent = 0
@@ -297,10 +300,8 @@ class AgentTarget(Target):
         try:
             self.shell.put(data, tmp, progress)
         except BaseException:
-            try:
+            with contextlib.suppress(Exception):   # link may be gone; the next deploy cleans up
                 self.shell.remove(tmp)
-            except Exception:  # noqa: BLE001 -- connection may be gone; next deploy cleans up
-                pass
             raise
         self.shell.rename(tmp, remote)
 
@@ -472,7 +473,7 @@ class LocalTarget(AgentTarget):
     kind = "local"
 
     @classmethod
-    def from_uri(cls, uri: str = "local", **options: Any) -> "LocalTarget":
+    def from_uri(cls, uri: str = "local", **options: Any) -> LocalTarget:
         from urllib.parse import parse_qs, urlparse
         query = parse_qs(urlparse(uri).query) if "?" in uri else {}
         opts = cls.common_options(options, query)

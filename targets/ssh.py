@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import stat
 import sys
 from pathlib import Path
@@ -84,7 +83,7 @@ class _SshPipe(Pipe):
         self.chan.settimeout(timeout)
         try:
             return self.chan.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             raise TimeoutError from None
 
     def write(self, data: bytes) -> None:
@@ -181,7 +180,7 @@ class SshShell(Shell):
                 err += chunk
             rc = chan.recv_exit_status()
             chan.close()
-        except socket.timeout:
+        except TimeoutError:
             raise DeviceError(f"{self.where}: {argv[1:3]} timed out after {timeout:.0f} s") \
                 from None
         except (OSError, EOFError, paramiko.SSHException) as e:
@@ -254,7 +253,7 @@ class SshTarget(AgentTarget):
     kind = "ssh"
 
     @classmethod
-    def from_uri(cls, uri: str, **options: Any) -> "SshTarget":
+    def from_uri(cls, uri: str, **options: Any) -> SshTarget:
         p = urlparse(uri)
         if p.scheme != "ssh" or not p.hostname:
             raise EdgeforgeError(f"bad SSH target {redact(uri)!r}: use ssh://user@host[:port]")

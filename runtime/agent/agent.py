@@ -86,8 +86,8 @@ def _dist_version(dists, module=None):
         for d in dists:
             try:
                 return metadata.version(d)
-            except Exception:
-                pass
+            except metadata.PackageNotFoundError:
+                continue
     except ImportError:
         pass
     return getattr(module, "__version__", "unknown")
@@ -187,14 +187,14 @@ def _import_runtime(name, modname):
 def _fit(sample, details):
     """Cast/reshape one sample's inputs to the interpreter's input tensors, or say why not."""
     if len(sample) != len(details):
-        raise AgentError("model has %d input(s), got %d" % (len(details), len(sample)))
+        raise AgentError(f"model has {len(details)} input(s), got {len(sample)}")
     out = []
     for i, (x, d) in enumerate(zip(sample, details)):
         x = np.asarray(x)
         shape = [int(s) for s in d["shape"]]
         if x.size != int(np.prod(shape)):
-            raise AgentError("input %d: expected shape %s (%s), got %s"
-                             % (i, shape, np.dtype(d["dtype"]).name, list(x.shape)))
+            raise AgentError(f"input {i}: expected shape {shape} "
+                             f"({np.dtype(d['dtype']).name}), got {list(x.shape)}")
         out.append(x.astype(d["dtype"], copy=False).reshape(shape))
     return out
 
@@ -235,13 +235,14 @@ def open_runtime(model, threads=1):
             cls, resolver = _import_runtime(name, modname)
             opt = Interp(cls(model_path=model, num_threads=threads))
         except Exception as e:  # noqa: BLE001 -- any failure means "try the next runtime"
-            errors.append("%s: %s: %s" % (name, type(e).__name__, (str(e).splitlines() or [""])[0]))
+            first = (str(e).splitlines() or [""])[0]
+            errors.append(f"{name}: {type(e).__name__}: {first}")
             continue
         return name, _dist_version(dists, sys.modules.get(name)), opt, cls, resolver, errors
     hint = ("install one with `agent.py --install-runtime` (ai-edge-litert; tflite-runtime "
             "2.14 needs numpy<2)")
-    raise AgentError("no usable TFLite runtime on this device: %s; %s"
-                     % ("; ".join(errors) or "none installed", hint))
+    found = "; ".join(errors) or "none installed"
+    raise AgentError(f"no usable TFLite runtime on this device: {found}; {hint}")
 
 
 class InterpreterBackend:
@@ -259,9 +260,9 @@ class InterpreterBackend:
                 self.ref = Interp(cls(model_path=model,
                                       experimental_op_resolver_type=resolver.BUILTIN_REF))
             except Exception as e:  # noqa: BLE001
-                ref_error = "%s: %s" % (type(e).__name__, e)
+                ref_error = f"{type(e).__name__}: {e}"
         else:
-            ref_error = "%s %s has no OpResolverType.BUILTIN_REF" % (name, version)
+            ref_error = f"{name} {version} has no OpResolverType.BUILTIN_REF"
         self.meta = {"runtime": {"name": name, "version": version}, "threads": threads,
                      "reference_kernels": self.ref is not None, "model_sha256": sha256_file(model)}
         if ref_error:
@@ -311,12 +312,12 @@ def build_native(directory, harness):
     cdir = os.path.join(directory, "c")
     sources = sorted(glob.glob(os.path.join(cdir, "**", "*.c"), recursive=True))
     if not sources:
-        raise AgentError("%s has no C package (c/*.c): compile the model first" % directory)
+        raise AgentError(f"{directory} has no C package (c/*.c): compile the model first")
     if not os.path.exists(harness):
-        raise AgentError("native harness %s is missing: deploy again" % harness)
+        raise AgentError(f"native harness {harness} is missing: deploy again")
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
-        raise AgentError("no C compiler %r on this device (apt install gcc, or set CC)" % cc)
+        raise AgentError(f"no C compiler {cc!r} on this device (apt install gcc, or set CC)")
     h = hashlib.sha256(" ".join([cc] + NATIVE_FLAGS).encode())
     headers = sorted(glob.glob(os.path.join(cdir, "**", "*.h"), recursive=True))
     for p in sources + headers + [harness]:
@@ -327,15 +328,16 @@ def build_native(directory, harness):
         return out, cc
     os.makedirs(os.path.dirname(out), exist_ok=True)
     incs = sorted({os.path.dirname(p) for p in headers} | {cdir})
-    tmp = out + ".tmp%d" % os.getpid()
+    tmp = f"{out}.tmp{os.getpid()}"
     cmd = [cc] + NATIVE_FLAGS + ["-I" + d for d in incs] + sources + [harness, "-o", tmp, "-lm"]
     try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT_S)
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
-        raise AgentError("%s timed out after %ds" % (cc, TIMEOUT_S)) from None
+        raise AgentError(f"{cc} timed out after {TIMEOUT_S}s") from None
     if r.returncode != 0:
-        raise AgentError("%s failed (%d): %s" % (cc, r.returncode,
-                                                 r.stdout.decode(errors="replace")[-2000:]))
+        log = r.stdout.decode(errors="replace")[-2000:]
+        raise AgentError(f"{cc} failed ({r.returncode}): {log}")
     os.replace(tmp, out)
     return out, cc
 
@@ -376,13 +378,13 @@ class NativeBackend:
             except AgentError:
                 self.ref = None
         ccv = subprocess.run([cc, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             timeout=30).stdout.decode(errors="replace").splitlines()
+                             timeout=30, check=False).stdout.decode(errors="replace").splitlines()
         self.meta = {"runtime": {"name": "native-c", "version": (ccv or [cc])[0]},
                      "threads": 1, "reference_kernels": False, "flags": NATIVE_FLAGS,
                      "numerics": man.get("numerics"), "model_sha256": man.get("model_sha256")}
         if self.ref is not None:
             rt = self.ref.meta["runtime"]
-            self.meta["diff_against"] = "%s %s reference kernels" % (rt["name"], rt["version"])
+            self.meta["diff_against"] = f"{rt['name']} {rt['version']} reference kernels"
 
     def _exe(self, samples, warmup, runs):
         """Run the harness: outputs of every sample, then timed runs on the last one."""
@@ -390,13 +392,14 @@ class NativeBackend:
             fin, fout = os.path.join(tmp, "in.bin"), os.path.join(tmp, "out.bin")
             with open(fin, "wb") as f:
                 for s in samples:
-                    for x, spec in zip(s, self.in_specs):
-                        f.write(np.asarray(x).astype(spec["dtype"], copy=False).tobytes())
+                    f.writelines(np.asarray(x).astype(spec["dtype"], copy=False).tobytes()
+                                 for x, spec in zip(s, self.in_specs))
             rc, stdout, stderr, rss = _run_measured([self.exe, fin, fout, str(warmup), str(runs)])
             if rc != 0:
-                raise AgentError("native model failed (exit %d): %s"
-                                 % (rc, stderr.decode(errors="replace").strip()))
-            raw = open(fout, "rb").read()
+                why = stderr.decode(errors="replace").strip()
+                raise AgentError(f"native model failed (exit {rc}): {why}")
+            with open(fout, "rb") as f:
+                raw = f.read()
         hwm = [ln.split()[1] for ln in stderr.decode(errors="replace").splitlines()
                if ln.startswith("VmHWM:")]
         self.peak_rss_kb = max(self.peak_rss_kb, int(hwm[0]) if hwm else rss)
@@ -448,8 +451,8 @@ def run_all(backend, samples, runs, warmup):
 
 def _check_complete(directory):
     if not os.path.exists(os.path.join(directory, COMPLETE)):
-        raise AgentError("%s: incomplete deploy (no %s marker): run `edgeforge deploy` again"
-                         % (directory, COMPLETE))
+        raise AgentError(f"{directory}: incomplete deploy (no {COMPLETE} marker): "
+                         "run `edgeforge deploy` again")
 
 
 def hashes(directory):
@@ -490,11 +493,11 @@ def session(backend, meta, stdin, stdout):
             elif op == "report":
                 reply(dict(backend.report(), ok=True))
             else:
-                reply({"ok": False, "error": "unknown op %r" % op})
+                reply({"ok": False, "error": f"unknown op {op!r}"})
         except AgentError as e:
             reply({"ok": False, "error": str(e)})
         except Exception as e:  # noqa: BLE001 -- the session must answer, not die
-            reply({"ok": False, "error": "%s: %s" % (type(e).__name__, e)})
+            reply({"ok": False, "error": f"{type(e).__name__}: {e}"})
 
 
 def install_runtime():
@@ -510,20 +513,20 @@ def install_runtime():
     if not in_venv:
         pip.append("--user")
     attempts = []
-    if sys.version_info >= (3, 9):
+    if sys.version_info >= (3, 9):  # noqa: UP036 -- boards run older Pythons than the host
         attempts.append(["ai-edge-litert"] + ([] if np is not None else ["numpy"]))
     attempts.append(["tflite-runtime", "numpy<2"])
     errors = []
     for pkgs in attempts:
         try:
             r = subprocess.run(pip + pkgs, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               timeout=TIMEOUT_S)
+                               timeout=TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
-            errors.append("%s: pip timed out" % pkgs[0])
+            errors.append(f"{pkgs[0]}: pip timed out")
             continue
         if r.returncode == 0:
             return {"installed": pkgs}
-        errors.append("%s: %s" % (pkgs[0], r.stdout.decode(errors="replace").strip()[-300:]))
+        errors.append(f"{pkgs[0]}: " + r.stdout.decode(errors="replace").strip()[-300:])
     raise AgentError("could not install a TFLite runtime: " + " | ".join(errors) + " -- make a "
                      "venv on the device (python3 -m venv ~/ef-venv) and point at it with "
                      "?python=~/ef-venv/bin/python")

@@ -79,7 +79,7 @@ def compile_fixture(model: str, dest: Path, numerics: str = "litert") -> Path:
     import sys
     r = subprocess.run([sys.executable, "-m", "sdk.cli", "compile", str(fixture(model)), "-o",
                         str(dest), "--numerics", numerics], capture_output=True, text=True,
-                       timeout=300)
+                       timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     return dest
 
@@ -131,7 +131,7 @@ def start_sshd(root: Path, client_pub: Path, port: int | None = None) -> Sshd:
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "Subsystem sftp internal-sftp\nMaxStartups 50\nMaxSessions 50\nLogLevel ERROR\n")
     proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(root / "sshd_config")],
-                            stdout=subprocess.DEVNULL, stderr=open(root / "sshd.log", "wb"))
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, proc, "sshd")
     pub = (root / "host_ed25519.pub").read_text().split()
     host_pub = f"{pub[0]} {pub[1]}"
@@ -175,7 +175,7 @@ def mosquitto(tmp_path_factory):
     (root / "mosquitto.conf").write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
     proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(root / "mosquitto.conf")],
-                            stdout=subprocess.DEVNULL, stderr=open(root / "mosquitto.log", "wb"))
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, proc, "mosquitto")
     yield Broker(port, proc)
     stop(proc)

@@ -106,7 +106,7 @@ def test_serve_publishes_discovery_state_and_last_will(mosquitto, kws, tmp_path)
     dev = "kws_test"
     lis = Listener(mosquitto.port, ["homeassistant/#", f"edgeforge/{dev}/#"])
     uri = f"mqtt://tester:s3cret-pw@127.0.0.1:{mosquitto.port}"
-    err = open(tmp_path / "serve.err", "wb")
+    err = open(tmp_path / "serve.err", "wb")  # noqa: SIM115 -- closed in finally
     proc = subprocess.Popen([sys.executable, "-m", "sdk.cli", "serve", str(kws), "--mqtt", uri,
                              "--inputs", "-", "--labels", str(labels), "--device-id", dev],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
@@ -117,7 +117,7 @@ def test_serve_publishes_discovery_state_and_last_will(mosquitto, kws, tmp_path)
                       ("top_class", "score", "latency")]
         lis.wait(lambda: all(lis.on(t) for t in cfg_topics))
         cfgs = {t: json.loads(lis.on(t)[-1]) for t in cfg_topics}
-        for t, c in cfgs.items():
+        for c in cfgs.values():
             assert c["state_topic"] == state and c["availability_topic"] == avail
             assert c["device"]["identifiers"] == [dev]
             assert {"name", "model", "sw_version", "manufacturer"} <= set(c["device"])
@@ -171,7 +171,7 @@ def test_serve_directory_then_clean_offline(mosquitto, kws, tmp_path):  # noqa: 
     try:
         r = subprocess.run([sys.executable, "-m", "sdk.cli", "serve", str(kws), "--mqtt",
                             mosquitto.uri, "--inputs", str(frames), "--device-id", dev],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, check=False)
         assert r.returncode == 0, r.stderr
         assert "3 frame(s) published" in r.stderr
         lis.wait(lambda: len(lis.on(f"edgeforge/{dev}/state")) == 3)
@@ -197,7 +197,7 @@ def test_bridge_relays_a_target(mosquitto, kws, tmp_path):  # noqa: F811
         fd = open_fifo_writer(fifo, proc)             # a named pipe of .npy frames
         with os.fdopen(fd, "wb") as f:
             f.write(npy_bytes(x))
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         lis.wait(lambda: len(lis.on(f"edgeforge/{dev}/state")) == 2)
         got = [json.loads(p)["class_index"] for p in lis.on(f"edgeforge/{dev}/state")]
@@ -222,7 +222,8 @@ def test_bridge_qemu_microcontroller(mosquitto, tmp_path):  # noqa: F811
     try:
         r = subprocess.run([sys.executable, "-m", "sdk.cli", "bridge", "qemu://mps2-an386",
                             str(d), "--mqtt", mosquitto.uri, "--inputs", str(frames),
-                            "--device-id", dev], capture_output=True, text=True, timeout=300)
+                            "--device-id", dev], capture_output=True, text=True, timeout=300,
+                           check=False)
         assert r.returncode == 0, r.stderr
         lis.wait(lambda: len(lis.on(f"edgeforge/{dev}/state")) == 2)
         got = [json.loads(p)["class_index"] for p in lis.on(f"edgeforge/{dev}/state")]

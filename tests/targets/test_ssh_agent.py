@@ -28,7 +28,7 @@ AGENT = AGENT_SRC / "agent.py"
 
 def agent(*args: str, env: dict | None = None) -> tuple[int, dict]:
     r = subprocess.run([sys.executable, str(AGENT), *args], capture_output=True, text=True,
-                       timeout=120, env=env)
+                       timeout=120, env=env, check=False)
     return r.returncode, json.loads(r.stdout.strip().splitlines()[-1])
 
 
