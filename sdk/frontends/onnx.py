@@ -872,9 +872,14 @@ def _topo(nodes: list[Any], path: str, known: set[str]) -> list[int]:
     """Node indices in a valid order (files should be sorted; some are not); cycle -> error."""
     ready, order, pending = set(known) | {""}, [], list(range(len(nodes)))
     while pending:
-        rest = [k for k in pending if not all(i in ready for i in nodes[k].input)]
-        now = [k for k in pending if all(i in ready for i in nodes[k].input)]
-        if not now:
+        rest = []
+        for k in pending:   # in file order, so a sorted file takes one sweep
+            if all(i in ready for i in nodes[k].input):
+                order.append(k)
+                ready.update(nodes[k].output)
+            else:
+                rest.append(k)
+        if len(rest) == len(pending):
             produced = {o for n in nodes for o in n.output}
             undefined = sorted({i for k in rest for i in nodes[k].input if i not in ready
                                 and i not in produced})
@@ -882,9 +887,6 @@ def _topo(nodes: list[Any], path: str, known: set[str]) -> list[int]:
             why = (f"undefined input(s) {undefined}" if undefined
                    else "the graph has a cycle")
             raise ModelError(path, f"{why} among nodes: {names}")
-        for k in now:
-            order.append(k)
-            ready.update(nodes[k].output)
         pending = rest
     return order
 

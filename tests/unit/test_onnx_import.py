@@ -359,6 +359,15 @@ def test_cyclic_graph_is_a_model_error(tmp_path):
     assert "first" in str(e.value) and "second" in str(e.value)
 
 
+def test_unsorted_nodes_import_and_undefined_input_is_named(tmp_path):
+    nodes = [helper.make_node("Relu", ["a"], ["y"]), helper.make_node("Sigmoid", ["x"], ["a"])]
+    g = read_onnx(_save(tmp_path, nodes, [("x", [1, 4])], [("y", [1, 4])], name="unsorted"))
+    assert _ops(g) == ["LOGISTIC", "RELU"]
+    nodes = [helper.make_node("Add", ["x", "ghost"], ["y"])]
+    with pytest.raises(ModelError, match="ghost"):
+        read_onnx(_save(tmp_path, nodes, [("x", [1, 4])], [("y", [1, 4])], name="ghost"))
+
+
 def test_dynamic_spatial_dim_is_a_model_error(tmp_path):
     p = _save(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], [("x", [1, 3, "h", 8])],
               [("y", None)])
