@@ -157,12 +157,15 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     if not name.isidentifier():
         raise EdgeforgeError(f"--name {name!r}: must be a C identifier")
     src, out = Path(path), Path(out_dir)
+    _check_out(out)
     g = load(src)
     if not g.is_int8():
         g = _quantize(g, str(src), calib, numerics, verbose,
                       {k: v for k, v in quant_opts.items() if v is not None})
     g = g.copy()
     dropped = int8_io(g)
+    if not g.nodes:
+        raise EdgeforgeError(f"{src}: the model has no operators to compile")
     check_supported(g, str(src))                   # one clear error before any file exists
     plan = _plan(g)
     sched = plan.schedule(g) if hasattr(plan, "schedule") else g   # nodes in plan order
@@ -203,13 +206,20 @@ def _jsonable(x: Any) -> Any:
     return jsonable(x)
 
 
+def _check_out(out: Path) -> None:
+    """-o must be new, empty, or a compiled DIR (which a complete new one replaces)."""
+    if out.exists() and not out.is_dir():
+        raise EdgeforgeError(f"{out}: exists and is a file, not a directory (pick another -o)")
+    if out.is_dir() and not (out / "manifest.json").is_file() and any(out.iterdir()):
+        raise EdgeforgeError(f"{out}: exists and is not a compiled DIR; refusing to "
+                             "replace it (pick another -o)")
+
+
 def _replace_dir(tmp: Path, out: Path) -> None:
     """Atomically put tmp at out; an existing out is moved aside first, then deleted."""
     old = None
+    _check_out(out)
     if out.exists():
-        if not (out / "manifest.json").is_file() and any(out.iterdir()):
-            raise EdgeforgeError(f"{out}: exists and is not a compiled DIR; refusing to "
-                                 "replace it (pick another -o)")
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
         os.rmdir(old)
         os.replace(out, old)
