@@ -242,7 +242,7 @@ class AgentTarget(Target):
                  python: str = "python3", native: bool = False, threads: int = 1,
                  timeout: float = 120.0, install_runtime: bool = False, verbose: int = 0):
         self.shell, self.uri = shell, uri
-        self.base_opt, self.python = base, python
+        self.base_opt, self.python_opt = base, python
         self.native, self.threads, self.timeout, self.verbose = native, threads, timeout, verbose
         self.install_runtime = install_runtime
         self._latency_us = 1000.0          # last infer's time: sizes the benchmark's timeout
@@ -281,14 +281,19 @@ class AgentTarget(Target):
         return out
 
     # -- plumbing ---------------------------------------------------------------------------
+    def _expand(self, path: str) -> str:
+        """A leading ~ means the device user's home (arguments are quoted: no shell expands)."""
+        return self.shell.home() + path[1:] if path == "~" or path.startswith("~/") else path
+
     @property
     def base(self) -> str:
         if self._base is None:
-            b = self.base_opt
-            if b == "~" or b.startswith("~/"):
-                b = self.shell.home() + b[1:]
-            self._base = b.rstrip("/") or "/"
+            self._base = self._expand(self.base_opt).rstrip("/") or "/"
         return self._base
+
+    @property
+    def python(self) -> str:
+        return self._expand(self.python_opt)
 
     def _log(self, level: int, msg: str) -> None:
         if self.verbose >= level:

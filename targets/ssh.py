@@ -140,6 +140,10 @@ class SshShell(Shell):
                 f"{e.expected_key.fingerprint}, the device offers {e.key.fingerprint}. "
                 f"Someone may be intercepting; if the device was reinstalled, remove its line "
                 f"from {self.known_hosts} (ssh-keygen -R)") from None
+        except paramiko.PasswordRequiredException:
+            self.client.close()
+            raise DeviceError(f"{self.where}: key {identity or '(default)'} is encrypted: add it "
+                              "to ssh-agent (ssh-add) or pass its passphrase") from None
         except paramiko.AuthenticationException:
             self.client.close()
             how = f"key {identity}" if identity else "ssh-agent and ~/.ssh keys"

@@ -92,6 +92,16 @@ def test_bad_key_and_dead_port_are_clear_errors(sshd, tmp_path):  # noqa: F811
     with pytest.raises(DeviceError, match="authentication failed"):
         SshShell("127.0.0.1", sshd.port, "root", identity=str(stranger),
                  known_hosts=str(sshd.known_hosts))
+    locked = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "pass phrase!", "-f", str(locked)],
+                   check=True, timeout=30)
+    with pytest.raises(DeviceError, match="is encrypted"):
+        SshShell("127.0.0.1", sshd.port, "root", identity=str(locked),
+                 known_hosts=str(sshd.known_hosts))
+    with pytest.raises(DeviceError, match="authentication failed") as e:   # right passphrase,
+        SshShell("127.0.0.1", sshd.port, "root", identity=str(locked),  # key not authorized
+                 known_hosts=str(sshd.known_hosts), passphrase="pass phrase!")
+    assert "pass phrase" not in str(e.value)
     with pytest.raises(EdgeforgeError, match="bad SSH target"):
         SshTarget.from_uri("ssh://")
     assert redact("ssh://me:s3cret@h:22") == "ssh://me:***@h:22"
