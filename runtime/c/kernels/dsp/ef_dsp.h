@@ -195,6 +195,54 @@ static inline int8_t ef_dsp_out(const ef_dsp_outq *s, int single, int32_t c, int
     return (int8_t)ef_nn_clamp(v + s->out_offset, s->amin, s->amax);
 }
 
+/** SSAT #8: clamp to [-128, 127]. */
+static inline int32_t ef_dsp_sat8(int32_t v)
+{
+#if defined(__ARM_FEATURE_DSP)
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
+#else
+    return v < -128 ? -128 : (v > 127 ? 127 : v);
+#endif
+}
+
+/* shift < 0, |acc| < 2^30: ef_dsp_requantize_small with r = -shift, rnd = 2^(r-1) */
+static inline int32_t ef_dsp_rq(int32_t acc, int32_t m, int32_t r, int32_t rnd)
+{
+    const int32_t v = ef_dsp_smmulr(acc * 2, m);
+    return (int32_t)(v + rnd - (int32_t)((uint32_t)v >> 31)) >> r;
+}
+
+/* the clamp, specialised (full = the whole int8 range: one SSAT) */
+static inline int8_t ef_dsp_clamp8(int full, int32_t v, int32_t amin, int32_t amax)
+{
+    return (int8_t)(full ? ef_dsp_sat8(v) : ef_nn_clamp(v, amin, amax));
+}
+
+/* The tight pass over accumulators at acc[j * step] (pixel 0) and acc[j * step + 2] (pixel
+ * 1, when `two`), `full` and `two` compile-time in each caller below. */
+static inline __attribute__((always_inline)) void
+ef_dsp_out_tight(const ef_dsp_outq *s, const int32_t *acc, int32_t n, int32_t c0,
+                 int8_t *y0, int8_t *y1, int paired, int two, int full)
+{
+    const int32_t *mult = s->mult + c0, *shift = s->shift + c0;
+    const int32_t off = s->out_offset, amin = s->amin, amax = s->amax;
+    for (int32_t j = 0; j < n; ++j) {
+        const int32_t *a = paired ? acc + 2 * (j & ~1) + (j & 1) : acc + j;
+        const int32_t m = mult[j], r = -shift[j], rnd = (int32_t)1 << (r - 1);
+        y0[j] = ef_dsp_clamp8(full, ef_dsp_rq(a[0], m, r, rnd) + off, amin, amax);
+        if (two) {
+            y1[j] = ef_dsp_clamp8(full, ef_dsp_rq(a[2], m, r, rnd) + off, amin, amax);
+        }
+    }
+}
+
+static inline int ef_dsp_full8(const ef_dsp_outq *s)
+{
+    return s->amin == -128 && s->amax == 127;
+}
+
 /** y[i] = output of channel c0 + i for accumulator acc[i], i < n. */
 static inline void ef_dsp_out_row(const ef_dsp_outq *s, int single, const int32_t *acc,
                                   int32_t n, int32_t c0, int8_t *y)
@@ -203,16 +251,40 @@ static inline void ef_dsp_out_row(const ef_dsp_outq *s, int single, const int32_
         for (int32_t i = 0; i < n; ++i) {
             y[i] = ef_dsp_out(s, single, c0 + i, acc[i]);
         }
-        return;
+    } else if (ef_dsp_full8(s)) {
+        ef_dsp_out_tight(s, acc, n, c0, y, NULL, 0, 0, 1);
+    } else {
+        ef_dsp_out_tight(s, acc, n, c0, y, NULL, 0, 0, 0);
     }
-    const int32_t *mult = s->mult + c0, *shift = s->shift + c0;
-    const int32_t off = s->out_offset, amin = s->amin, amax = s->amax;
-    for (int32_t i = 0; i < n; ++i) {
-        /* ef_dsp_requantize_small for shift < 0, inline */
-        const int32_t v = ef_dsp_smmulr(acc[i] * 2, mult[i]);
-        const int32_t r = -shift[i];
-        const int32_t t = (int32_t)(v + ((int32_t)1 << (r - 1)) - (int32_t)((uint32_t)v >> 31));
-        y[i] = (int8_t)ef_nn_clamp((t >> r) + off, amin, amax);
+}
+
+/**
+ * The outputs of blocks of two channels x two pixels: for channel c0 + j, acc[2 * (j & ~1) +
+ * (j & 1)] is pixel 0's accumulator and the entry two further pixel 1's; y1 may be NULL.
+ */
+static inline void ef_dsp_out_pairs(const ef_dsp_outq *s, int single, const int32_t *acc,
+                                    int32_t n, int32_t c0, int8_t *y0, int8_t *y1)
+{
+    if (single || !s->tight) {
+        for (int32_t j = 0; j < n; ++j) {
+            const int32_t *a = acc + 2 * (j & ~1) + (j & 1);
+            y0[j] = ef_dsp_out(s, single, c0 + j, a[0]);
+            if (y1) {
+                y1[j] = ef_dsp_out(s, single, c0 + j, a[2]);
+            }
+        }
+    } else if (ef_dsp_full8(s)) {
+        if (y1) {
+            ef_dsp_out_tight(s, acc, n, c0, y0, y1, 1, 1, 1);
+        } else {
+            ef_dsp_out_tight(s, acc, n, c0, y0, NULL, 1, 0, 1);
+        }
+    } else {
+        if (y1) {
+            ef_dsp_out_tight(s, acc, n, c0, y0, y1, 1, 1, 0);
+        } else {
+            ef_dsp_out_tight(s, acc, n, c0, y0, NULL, 1, 0, 0);
+        }
     }
 }
 

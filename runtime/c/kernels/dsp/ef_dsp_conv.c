@@ -148,70 +148,109 @@ static ef_status ef_dsp_conv_plain(const ef_conv_params *p, const ef_quant *q,
     return EF_OK;
 }
 
+/* Cursor of ef_dsp_mm_blocks (kept in memory: the MAC loop needs every register). */
+typedef struct {
+    const uint32_t *pair;   /* 0: the column pair */
+    int32_t n;              /* 4: groups of four taps (>= 1) */
+    const int32_t *bias;    /* 8: bias pairs (b[o], b[o + 1]) per block, advanced */
+    int32_t *acc;           /* 12: 4 accumulators per block, advanced */
+    int32_t wadv;           /* 16: bytes from the end of row o to row o + 2 */
+    int32_t blocks;         /* 20: blocks left */
+} ef_dsp_mm_ctx;
+
 /*
- * a += the two weight rows (w, w + wstep) against the column pair over n groups of four:
- * a[0] = (pixel 0, row 0), a[1] = (0, 1), a[2] = (1, 0), a[3] = (1, 1). Per group: one LDM,
- * two LDR, four SXTB16, eight SMLAD (16 MACs), then SUBS/BNE.
+ * For each block (two weight rows w, w + wstep; the next block's rows start wadv bytes after
+ * this block's first row ends): acc[0..3] = (pixel 0, row 0), (0, 1), (1, 0), (1, 1), each
+ * its bias plus the column pair against the row. Per group of four taps: one LDM, two LDR,
+ * four SXTB16, eight SMLAD (16 MACs) and SUBS/BNE; per block about twenty more.
  */
-static inline void ef_dsp_mm_2x2(const int8_t *w, int32_t wstep, const uint32_t *pair,
-                                 int32_t n, int32_t a[4])
+static void ef_dsp_mm_blocks(ef_dsp_mm_ctx *cx, const int8_t *w, int32_t wstep)
 {
-    int32_t s00 = a[0], s01 = a[1], s10 = a[2], s11 = a[3];
 #if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && !defined(EF_DSP_NO_ASM)
-    if (n > 0) {
-        /* LDM fills registers in ascending order: pin the four column words */
-        register uint32_t x0e __asm__("r8");
-        register uint32_t x0o __asm__("r9");
-        register uint32_t x1e __asm__("r10");
-        register uint32_t x1o __asm__("r11");
-        uint32_t wv, t;
-        __asm__ volatile(
-            "1:\n\t"
-            "ldmia %[c]!, {%[x0e], %[x0o], %[x1e], %[x1o]}\n\t"
-            "ldr %[wv], [%[w], %[ws]]\n\t"
-            "sxtb16 %[t], %[wv]\n\t"
-            "sxtb16 %[wv], %[wv], ror #8\n\t"
-            "smlad %[s01], %[x0e], %[t], %[s01]\n\t"
-            "smlad %[s11], %[x1e], %[t], %[s11]\n\t"
-            "smlad %[s01], %[x0o], %[wv], %[s01]\n\t"
-            "smlad %[s11], %[x1o], %[wv], %[s11]\n\t"
-            "ldr %[wv], [%[w]], #4\n\t"
-            "sxtb16 %[t], %[wv]\n\t"
-            "sxtb16 %[wv], %[wv], ror #8\n\t"
-            "smlad %[s00], %[x0e], %[t], %[s00]\n\t"
-            "smlad %[s10], %[x1e], %[t], %[s10]\n\t"
-            "smlad %[s00], %[x0o], %[wv], %[s00]\n\t"
-            "smlad %[s10], %[x1o], %[wv], %[s10]\n\t"
-            "subs %[n], %[n], #1\n\t"
-            "bne 1b\n\t"
-            : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11),
-              [c] "+r"(pair), [w] "+r"(w), [n] "+r"(n),
-              [x0e] "=&r"(x0e), [x0o] "=&r"(x0o), [x1e] "=&r"(x1e), [x1o] "=&r"(x1o),
-              [wv] "=&r"(wv), [t] "=&r"(t)
-            : [ws] "r"(wstep)
-            : "cc", "memory");
-    }
+    /* LDM/STM register lists are ascending: pin the accumulators and the column words */
+    register int32_t s00 __asm__("r0");
+    register int32_t s01 __asm__("r1");
+    register int32_t s10 __asm__("r2");
+    register int32_t s11 __asm__("r3");
+    register uint32_t x0e __asm__("r8");
+    register uint32_t x0o __asm__("r9");
+    register uint32_t x1e __asm__("r10");
+    register uint32_t x1o __asm__("r11");
+    const uint32_t *c;
+    int32_t n;
+    uint32_t wv;
+    ef_dsp_mm_ctx *t = cx;
+    __asm__ volatile(
+        "push {%[t]}\n\t"
+        "2:\n\t"
+        "ldr %[t], [sp]\n\t"
+        "ldr %[c], [%[t], #0]\n\t"
+        "ldr %[n], [%[t], #4]\n\t"
+        "ldr %[wv], [%[t], #8]\n\t"
+        "ldmia %[wv]!, {%[s00], %[s01]}\n\t"
+        "str %[wv], [%[t], #8]\n\t"
+        "mov %[s10], %[s00]\n\t"
+        "mov %[s11], %[s01]\n\t"
+        "1:\n\t"
+        "ldmia %[c]!, {%[x0e], %[x0o], %[x1e], %[x1o]}\n\t"
+        "ldr %[wv], [%[w], %[ws]]\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "sxtb16 %[wv], %[wv], ror #8\n\t"
+        "smlad %[s01], %[x0e], %[t], %[s01]\n\t"
+        "smlad %[s11], %[x1e], %[t], %[s11]\n\t"
+        "smlad %[s01], %[x0o], %[wv], %[s01]\n\t"
+        "smlad %[s11], %[x1o], %[wv], %[s11]\n\t"
+        "ldr %[wv], [%[w]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "sxtb16 %[wv], %[wv], ror #8\n\t"
+        "smlad %[s00], %[x0e], %[t], %[s00]\n\t"
+        "smlad %[s10], %[x1e], %[t], %[s10]\n\t"
+        "smlad %[s00], %[x0o], %[wv], %[s00]\n\t"
+        "smlad %[s10], %[x1o], %[wv], %[s10]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "ldr %[t], [sp]\n\t"
+        "ldr %[wv], [%[t], #12]\n\t"
+        "stmia %[wv]!, {%[s00], %[s01], %[s10], %[s11]}\n\t"
+        "str %[wv], [%[t], #12]\n\t"
+        "ldr %[wv], [%[t], #16]\n\t"
+        "add %[w], %[w], %[wv]\n\t"
+        "ldr %[wv], [%[t], #20]\n\t"
+        "subs %[wv], %[wv], #1\n\t"
+        "str %[wv], [%[t], #20]\n\t"
+        "bne 2b\n\t"
+        "pop {%[t]}\n\t"
+        : [s00] "=&r"(s00), [s01] "=&r"(s01), [s10] "=&r"(s10), [s11] "=&r"(s11),
+          [x0e] "=&r"(x0e), [x0o] "=&r"(x0o), [x1e] "=&r"(x1e), [x1o] "=&r"(x1o),
+          [c] "=&r"(c), [n] "=&r"(n), [wv] "=&r"(wv), [t] "+r"(t), [w] "+r"(w)
+        : [ws] "r"(wstep)
+        : "cc", "memory");
 #else
-    for (; n > 0; --n) {
-        const uint32_t x0e = pair[0], x0o = pair[1], x1e = pair[2], x1o = pair[3];
-        uint32_t v = ef_dsp_ld32(w + wstep);
-        s01 = ef_dsp_smlad(x0e, ef_dsp_sxtb16(v), s01);
-        s11 = ef_dsp_smlad(x1e, ef_dsp_sxtb16(v), s11);
-        s01 = ef_dsp_smlad(x0o, ef_dsp_sxtb16_ror8(v), s01);
-        s11 = ef_dsp_smlad(x1o, ef_dsp_sxtb16_ror8(v), s11);
-        v = ef_dsp_ld32(w);
-        s00 = ef_dsp_smlad(x0e, ef_dsp_sxtb16(v), s00);
-        s10 = ef_dsp_smlad(x1e, ef_dsp_sxtb16(v), s10);
-        s00 = ef_dsp_smlad(x0o, ef_dsp_sxtb16_ror8(v), s00);
-        s10 = ef_dsp_smlad(x1o, ef_dsp_sxtb16_ror8(v), s10);
-        w += 4;
-        pair += 4;
+    for (; cx->blocks > 0; --cx->blocks) {
+        const uint32_t *c = cx->pair;
+        int32_t s00 = cx->bias[0], s01 = cx->bias[1], s10 = s00, s11 = s01;
+        cx->bias += 2;
+        for (int32_t n = cx->n; n > 0; --n, c += 4, w += 4) {
+            const uint32_t x0e = c[0], x0o = c[1], x1e = c[2], x1o = c[3];
+            uint32_t v = ef_dsp_ld32(w + wstep);
+            s01 = ef_dsp_smlad(x0e, ef_dsp_sxtb16(v), s01);
+            s11 = ef_dsp_smlad(x1e, ef_dsp_sxtb16(v), s11);
+            s01 = ef_dsp_smlad(x0o, ef_dsp_sxtb16_ror8(v), s01);
+            s11 = ef_dsp_smlad(x1o, ef_dsp_sxtb16_ror8(v), s11);
+            v = ef_dsp_ld32(w);
+            s00 = ef_dsp_smlad(x0e, ef_dsp_sxtb16(v), s00);
+            s10 = ef_dsp_smlad(x1e, ef_dsp_sxtb16(v), s10);
+            s00 = ef_dsp_smlad(x0o, ef_dsp_sxtb16_ror8(v), s00);
+            s10 = ef_dsp_smlad(x1o, ef_dsp_sxtb16_ror8(v), s10);
+        }
+        cx->acc[0] = s00;
+        cx->acc[1] = s01;
+        cx->acc[2] = s10;
+        cx->acc[3] = s11;
+        cx->acc += 4;
+        w += cx->wadv;
     }
 #endif
-    a[0] = s00;
-    a[1] = s01;
-    a[2] = s10;
-    a[3] = s11;
 }
 
 ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
@@ -227,7 +266,8 @@ ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
     uint32_t pair[EF_DSP_COL_MAX];           /* two pixels' columns, interleaved by group */
     int16_t tmp[EF_DSP_TMP_MAX];             /* natural-order column when C_IN % 4 != 0 */
     int16_t tail[8] = {0};
-    int32_t acc[2 * EF_DSP_OC_BLOCK];
+    int32_t acc[2 * EF_DSP_OC_BLOCK + 2];
+    static const int32_t zeros[EF_DSP_OC_BLOCK] = {0};
     const ef_dsp_outq s = ef_dsp_outq_init(q, oc, p->out_offset, p->act, bias, k);
     const int32_t npix = out->n * oh * ow;
     for (int32_t pix = 0; pix < npix; pix += 2) {
@@ -239,32 +279,34 @@ ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
         int8_t *y0 = y + pix * oc, *y1 = y0 + oc;
         for (int32_t c0 = 0; c0 < oc; c0 += EF_DSP_OC_BLOCK) {
             const int32_t nc = oc - c0 < EF_DSP_OC_BLOCK ? oc - c0 : EF_DSP_OC_BLOCK;
-            int32_t *acc0 = acc, *acc1 = acc + EF_DSP_OC_BLOCK;
-            /* MACs first, two channels x two pixels at a time, into int32 accumulators */
-            for (int32_t j = 0; j < nc; j += 2) {
-                const int32_t o = c0 + j, o1 = j + 1 < nc ? o + 1 : o;
-                const int8_t *w0 = w + o * k;
-                const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o1] : 0;
-                int32_t a[4] = {b0, b1, b0, b1};
-                ef_dsp_mm_2x2(w0, (o1 - o) * k, pair, k4 >> 2, a);
-                for (int32_t i = k4; i < k; ++i) {
-                    const int32_t t0 = tail[i - k4], t1 = tail[4 + i - k4];
-                    const int32_t v0 = w0[i], v1 = w[o1 * k + i];
-                    a[0] += t0 * v0;
-                    a[1] += t0 * v1;
-                    a[2] += t1 * v0;
-                    a[3] += t1 * v1;
+            const int32_t *bp = bias ? bias + c0 : zeros;
+            /* MACs first, two channels x two pixels per block, into acc[4 * block + i] */
+            if (k4 > 0) {
+                ef_dsp_mm_ctx cx = {pair, k4 >> 2, bp, acc, 2 * k - k4, nc >> 1};
+                if (cx.blocks > 0) {
+                    ef_dsp_mm_blocks(&cx, w + c0 * k, k);
                 }
-                acc0[j] = a[0];
-                acc0[j + 1] = a[1];      /* odd nc < EF_DSP_OC_BLOCK: index nc is spare */
-                acc1[j] = a[2];
-                acc1[j + 1] = a[3];
+                if (nc & 1) {               /* the last row alone (its own twin) */
+                    const int32_t bl[2] = {bp[nc - 1], bp[nc - 1]};
+                    ef_dsp_mm_ctx c1 = {pair, k4 >> 2, bl, acc + 2 * (nc - 1), 0, 1};
+                    ef_dsp_mm_blocks(&c1, w + (c0 + nc - 1) * k, 0);
+                }
+            } else {
+                for (int32_t j = 0; j < nc; ++j) {
+                    acc[2 * (j & ~1) + (j & 1)] = acc[2 * (j & ~1) + (j & 1) + 2] = bp[j];
+                }
             }
-            /* then one tight requantization pass per pixel */
-            ef_dsp_out_row(&s, EF_CONV2D_SINGLE_ROUNDING, acc0, nc, c0, y0 + c0);
-            if (two) {
-                ef_dsp_out_row(&s, EF_CONV2D_SINGLE_ROUNDING, acc1, nc, c0, y1 + c0);
+            for (int32_t j = 0; j < nc; ++j) {       /* the K % 4 tail taps */
+                const int8_t *wj = w + (c0 + j) * k;
+                int32_t *a = acc + 2 * (j & ~1) + (j & 1);
+                for (int32_t i = k4; i < k; ++i) {
+                    a[0] += tail[i - k4] * wj[i];
+                    a[2] += tail[4 + i - k4] * wj[i];
+                }
             }
+            /* then one tight requantization pass */
+            ef_dsp_out_pairs(&s, EF_CONV2D_SINGLE_ROUNDING, acc, nc, c0, y0 + c0,
+                             two ? y1 + c0 : NULL);
         }
     }
     return EF_OK;
