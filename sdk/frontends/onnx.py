@@ -490,6 +490,27 @@ def import_sum(cx: _Cx, node: Any) -> None:
         acc = out
 
 
+def import_max_min(cx: _Cx, node: Any) -> None:
+    """Max/Min of an activation and one scalar constant (TF's relu6 as Min(Max(x, 0), 6))."""
+    acts = [i for i in node.input if not cx.is_const(i)]
+    consts = [cx.consts[i] for i in node.input if cx.is_const(i)]
+    if len(acts) != 1 or any(c.size != 1 for c in consts):
+        raise _Unsupported("only Max/Min of one tensor and scalar constants")
+    bound = (max if node.op_type == "Max" else min)(float(c.reshape(-1)[0]) for c in consts)
+    attrs = ClipAttrs(min=bound) if node.op_type == "Max" else ClipAttrs(max=bound)
+    v = cx.vals[acts[0]]
+    shape = tuple(np.broadcast_shapes(cx.shape(acts[0]), *[c.shape for c in consts]))
+    if shape != cx.shape(acts[0]):
+        raise _Unsupported("the constant broadcasts the tensor to a larger shape")
+    cx.emit(Op.CLIP, [v.ir], node.output[0], cx.g.tensors[v.ir].shape, attrs, v.perm)
+
+
+def import_neg(cx: _Cx, node: Any) -> None:
+    v = cx.vals[node.input[0]]
+    k = cx.add_const(np.array(-1.0, np.float32), f"{node.output[0]}__neg")
+    cx.emit(Op.MUL, [v.ir, k], node.output[0], cx.g.tensors[v.ir].shape, BinaryAttrs(), v.perm)
+
+
 def import_prelu(cx: _Cx, node: Any) -> None:
     """One slope: LEAKY_RELU. Per-channel slopes: relu(x) + s * (x - relu(x)), four ops that
     all have int8 forms."""
@@ -780,6 +801,9 @@ IMPORTERS: dict[str, Importer] = {
     "GlobalAveragePool": import_global_avgpool,
     "GlobalMaxPool": import_global_maxpool,
     "PRelu": import_prelu,
+    "Max": import_max_min,
+    "Min": import_max_min,
+    "Neg": import_neg,
     "ReduceMean": import_reduce_mean,
     "Flatten": import_flatten,
     "Reshape": import_reshape,

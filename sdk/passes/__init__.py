@@ -33,6 +33,7 @@ from sdk.passes.fuse import (
     fuse_activation,
     fuse_pad,
     matmul_add_to_fc,
+    merge_clips,
     merge_const_chains,
 )
 from sdk.passes.rewrite import op_counts
@@ -54,6 +55,7 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("fold_const_mul_into_weights", fold_const_mul_into_weights),
     ("fold_const_add_into_bias", fold_const_add_into_bias),
     ("fold_affine_into_next", fold_affine_into_next),    # leftover x*S+T -> unpadded conv/fc
+    ("merge_clips", merge_clips),                        # clamp of clamp -> one CLIP
     ("canonicalize_clip", canonicalize_clip),            # CLIP(0,6) -> RELU6, CLIP(0,inf)
     ("fuse_activation", fuse_activation),                # RELU/RELU6/CLIP -> producer's act
     ("remove_identity_final", remove_identity),

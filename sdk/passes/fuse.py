@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdk.ir import ACT_RANGE, Act, BinaryAttrs, FcAttrs, Graph, NoAttrs, Node, Op, Tensor
+from sdk.ir import ACT_RANGE, Act, BinaryAttrs, ClipAttrs, FcAttrs, Graph, NoAttrs, Node, Op, Tensor
 from sdk.passes.rewrite import (
     OUT_AXIS,
     apply_rule,
@@ -285,6 +285,31 @@ def _act_of(n: Node) -> Act | None:
             if act != Act.NONE and (n.attrs.min, n.attrs.max) == rng:
                 return act
     return None
+
+
+_CLAMP = {Op.RELU: (0.0, np.inf), Op.RELU6: (0.0, 6.0)}
+
+
+def _clamp(n: Node) -> tuple[float, float] | None:
+    if n.op == Op.CLIP:
+        return (n.attrs.min, n.attrs.max)
+    return _CLAMP.get(n.op)
+
+
+def merge_clips(g: Graph) -> int:
+    """Clamp of a clamp (RELU/RELU6/CLIP) -> one CLIP of the intersected range."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        outer = _clamp(n)
+        p = None if outer is None else _fusable_producer(g, n.inputs[0], (Op.RELU, Op.RELU6,
+                                                                           Op.CLIP))
+        if p is None:
+            return None
+        inner = _clamp(p)
+        lo, hi = max(inner[0], outer[0]), min(inner[1], outer[1])
+        if lo > hi:
+            return None
+        return [Node(Op.CLIP, p.inputs, n.outputs, ClipAttrs(float(lo), float(hi)), n.name)]
+    return apply_rule(g, rule)
 
 
 def canonicalize_clip(g: Graph) -> int:

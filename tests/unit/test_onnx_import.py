@@ -84,6 +84,17 @@ def test_clip_attr_or_inputs_fuses_into_conv(tmp_path, opset):
     assert _ops(g) == ["CONV2D"] and g.nodes[0].attrs.act.value == "RELU6"
 
 
+def test_tf_style_relu6_min_max_fuses_into_conv(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Neg", ["c"], ["n"]),
+             helper.make_node("Max", ["n", "zero"], ["m"]),
+             helper.make_node("Min", ["m", "six"], ["y"])]
+    inits = [_init("w", RNG.standard_normal((8, 4, 3, 3))), _init("zero", np.array(0.0)),
+             _init("six", np.array(6.0))]
+    g = _check(_save(tmp_path, nodes, [X4], [("y", [1, 8, 6, 6])], inits))
+    assert _ops(g) == ["CONV2D"] and g.nodes[0].attrs.act.value == "RELU6"   # Neg: weights
+
+
 @pytest.mark.parametrize("opset,keep", [(13, 1), (13, 0), (18, 1), (18, 0)])
 def test_reduce_mean_axes_attr_or_input(tmp_path, opset, keep):
     out = [1, 4, 1, 1] if keep else [1, 4]

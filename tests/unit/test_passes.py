@@ -46,6 +46,7 @@ from sdk.passes.fuse import (
     fuse_activation,
     fuse_pad,
     matmul_add_to_fc,
+    merge_clips,
     merge_const_chains,
 )
 from tests.conftest import fixture
@@ -302,6 +303,18 @@ def test_fuse_activation(act_op, attrs, want, producer):
     a = b.op(act_op, [y], shape, attrs)
     g = _equivalent(b.out(a), lambda g: canonicalize_clip(g) + fuse_activation(g))
     assert len(g.nodes) == 1 and g.nodes[0].attrs.act == want
+
+
+def test_merge_clips_then_fuse():
+    b = G(NHWC)
+    y = _conv(b, b.x)
+    r = b.op(Op.RELU, [y], (1, 6, 6, 5))
+    c = b.op(Op.CLIP, [r], (1, 6, 6, 5), ClipAttrs(-3.0, 6.0))
+    g = _equivalent(b.out(c), merge_clips, 1)
+    assert [n.op for n in g.nodes] == [Op.CONV2D, Op.CLIP]
+    assert (g.nodes[1].attrs.min, g.nodes[1].attrs.max) == (0.0, 6.0)
+    g = _equivalent(g, lambda g: canonicalize_clip(g) + fuse_activation(g), 2)
+    assert len(g.nodes) == 1 and g.nodes[0].attrs.act == Act.RELU6
 
 
 def test_activation_not_fused_into_shared_or_unfusable_producer():
