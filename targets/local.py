@@ -402,11 +402,11 @@ class AgentTarget(Target):
             if not any(r.startswith("c/") for r in artifact_files(Path(artifact))):
                 raise EdgeforgeError(f"{artifact}: no C package (c/) for --native")
             harness = _join(os.path.dirname(self.ensure_agent()), "native_main.c")
-            args = ["session", "--native", rdir, "--harness", harness]
+            args = ["session", "--require-complete", "--native", rdir, "--harness", harness]
             self.numerics = manifest.numerics   # the C package computes with the compile's profile
         else:
-            args = ["session", "--model", _join(rdir, "model.tflite"), "--threads",
-                    str(self.threads)]
+            args = ["session", "--require-complete", "--model", _join(rdir, "model.tflite"),
+                    "--threads", str(self.threads)]
         self._stop_session()
         self._pipe = self.shell.spawn([self.python, self.ensure_agent(), *args])
         hello = self._reply(timeout=max(self.timeout, 600.0) if self.native else self.timeout)

@@ -557,6 +557,9 @@ def main(argv=None):
     p.add_argument("--harness", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                      "native_main.c"))
     p.add_argument("--threads", type=int, default=1)
+    for p in (sub.choices["native"], sub.choices["session"]):
+        p.add_argument("--require-complete", action="store_true",
+                       help="refuse a model directory whose deploy did not finish")
     p = sub.add_parser("hashes")
     p.add_argument("--dir", required=True)
     args = ap.parse_args(argv)
@@ -579,13 +582,13 @@ def main(argv=None):
             backend = InterpreterBackend(args.model, args.threads)
             res = run_all(backend, load_samples(args.inputs), args.runs, args.warmup)
         elif args.cmd == "native":
-            _check_complete(args.dir)
+            if args.require_complete:
+                _check_complete(args.dir)
             backend = NativeBackend(args.dir, args.harness)
             res = run_all(backend, load_samples(args.inputs), args.runs, args.warmup)
         elif args.cmd == "session":
-            directory = args.native or os.path.dirname(os.path.abspath(args.model))
-            if os.path.exists(os.path.join(directory, "manifest.json")):
-                _check_complete(directory)
+            if args.require_complete:
+                _check_complete(args.native or os.path.dirname(os.path.abspath(args.model)))
             if args.native:
                 backend = NativeBackend(args.native, args.harness)
             else:

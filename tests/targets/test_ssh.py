@@ -167,6 +167,8 @@ def test_interrupted_deploy_leaves_device_usable_and_is_repaired(sshd, client_ke
     samples = sample_inputs(kws_m, 2)
     with connect(sshd, client_key, base) as target:   # the device still works
         assert target.agent("hashes", "--dir", str(rdir))["complete"] is False
+        with pytest.raises(DeviceError, match="incomplete deploy"):   # refused, not half-run
+            target.agent("session", "--require-complete", "--model", str(rdir / "model.tflite"))
         target.open(kws, kws_m)
         assert all(np.array_equal(target.infer([x])[0], r[0])
                    for x, r in zip(samples, host_reference(kws / "model.tflite", samples)))
