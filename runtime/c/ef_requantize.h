@@ -62,16 +62,19 @@
 #define EF_SOFTMAX_SINGLE_ROUNDING EF_SINGLE_ROUNDING
 #endif
 
-/** gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), saturating MIN*MIN. */
+/**
+ * gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), saturating MIN*MIN.
+ * gemmlowp computes trunc((ab + nudge) / 2^31) with nudge = 2^30 for ab >= 0 and 1 - 2^30
+ * below; for ab < 0 that truncation is ceil((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) /
+ * 2^31), the same expression as for ab >= 0. So one multiply-accumulate and one arithmetic
+ * shift (SMLAL + shift on Cortex-M) give gemmlowp's bits exactly.
+ */
 static inline int32_t ef_nn_srdhm(int32_t a, int32_t b)
 {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    /* C division truncates toward zero, as gemmlowp's does */
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /**
