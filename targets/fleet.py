@@ -73,7 +73,8 @@ def load_inventory(path: str | Path, defaults: dict[str, Any] | None = None) -> 
         if any(x.name == name for x in out):
             raise EdgeforgeError(f"{path}: host name {name!r} appears twice")
         timeout = float(entry.pop("timeout", DEFAULT_TIMEOUT))
-        entry.setdefault("timeout", min(timeout, 120.0))   # per agent request
+        if uri.startswith(("ssh:", "local")):               # the agent's per-request limit
+            entry.setdefault("timeout", min(timeout, 120.0))
         out.append(Host(name, uri, timeout, entry))
     return out
 
@@ -134,13 +135,15 @@ def profile_target(artifact: Path, uri: str, runs: int, warmup: int, inputs: np.
 def _summary(name: str, uri: str, res: dict[str, Any], seconds: float) -> dict[str, Any]:
     extra = res.get("extra") or res     # targets.profile flattens Measurement.extra into res
     dev = res.get("device") or {}
+    board = dev.get("board") or extra.get("board")
     return {"name": name, "uri": uri, "ok": True, "seconds": round(seconds, 2),
-            "board": (dev.get("board") or extra.get("board") or {}).get("model"),
+            "board": board.get("model") if isinstance(board, dict) else board,
             "arch": dev.get("arch") or extra.get("arch"),
             "runtime": extra.get("runtime"), "runtime_version": extra.get("runtime_version"),
             "latency_us": res.get("latency_us") or res.get("latency"),
             "peak_rss_kb": extra.get("peak_rss_kb"), "max_lsb_diff": extra.get("max_lsb_diff"),
-            "outputs_match_reference": res.get("outputs_match_reference")}
+            "outputs_match_reference": res.get("outputs_match_reference"),
+            **({res["count_unit"]: res.get(res["count_unit"])} if res.get("count_unit") else {})}
 
 
 def fleet_profile(artifact: Path, hosts: list[Host], runs: int = 10, warmup: int = 1,
@@ -205,6 +208,8 @@ def print_table(entries: list[dict[str, Any]], title: str) -> None:
                   str(e.get("max_lsb_diff") if e.get("max_lsb_diff") is not None else ""),
                   {True: "[green]match[/green]", False: "[red]MISMATCH[/red]"}.get(match, "?"))
     con = Console()
+    if not con.is_terminal:     # piped or captured: don't squeeze the table into 80 columns
+        con = Console(width=160)
     con.print(t)
     for e in entries:
         if not e["ok"]:
