@@ -142,9 +142,11 @@ def model_sources(directory: Path, board: Board) -> tuple[list[Path], list[Path]
     incs = sorted({p.parent for p in cdir.rglob("*.h")} | {cdir})
     if board.kernels == "dsp" and board.dsp and DSP_KERNELS_DIR.is_dir():
         dsp = {p.name: p for p in DSP_KERNELS_DIR.glob("*.c")}
-        srcs = [dsp.get(p.name, p) for p in srcs]
-        # shared engines (ef_dsp_*.c) go in every DSP build; --gc-sections drops unused ones
-        srcs += sorted(DSP_KERNELS_DIR.glob("ef_dsp_*.c"))
+        swapped = [dsp.get(p.name, p) for p in srcs]
+        if swapped != srcs:
+            # the shared engines (ef_dsp_*.c) go with any DSP kernel; --gc-sections drops
+            # the ones no kernel calls
+            srcs = swapped + sorted(DSP_KERNELS_DIR.glob("ef_dsp_*.c"))
         incs.append(DSP_KERNELS_DIR)
     return srcs, incs
 
