@@ -410,10 +410,42 @@ def import_reduce_mean(cx: _Cx, node: Any) -> None:
     cx.emit(Op.MEAN, [v.ir], node.output[0], out, MeanAttrs(axes=ir_axes, keepdims=keep), perm)
 
 
+def _gemm_general(cx: _Cx, node: Any) -> None:
+    """Gemm with a non-constant B or transA: MATMUL of (transposed) operands, *alpha, +beta*C."""
+    a, b = node.input[0], node.input[1]
+    ops = []
+    for v, flag in ((a, "transA"), (b, "transB")):
+        ir = cx.add_const(cx.consts[v], f"{node.output[0]}__k") if cx.is_const(v) \
+            else cx.plain(v)
+        if int(cx.attr(node, flag, 0)):
+            ir = cx.relayout(ir, (1, 0))
+        ops.append(ir)
+    m, n = cx.g.tensors[ops[0]].shape[0], cx.g.tensors[ops[1]].shape[1]
+    out = node.output[0]
+    y = cx.temp(Op.MATMUL, ops, f"{out}__mm", (m, n), NoAttrs())
+    alpha = float(cx.attr(node, "alpha", 1.0))
+    if alpha != 1.0:
+        y = cx.temp(Op.MUL, [y, cx.add_const(np.array(alpha, np.float32), f"{out}__alpha")],
+                    f"{out}__scaled", (m, n), BinaryAttrs())
+    if cx.has(node, 2):
+        beta = float(cx.attr(node, "beta", 1.0))
+        if cx.is_const(node.input[2]):
+            c = cx.add_const(cx.consts[node.input[2]] * np.float32(beta), f"{out}__c")
+        else:
+            c = cx.plain(node.input[2])
+            if beta != 1.0:
+                shp = cx.g.tensors[c].shape
+                c = cx.temp(Op.MUL, [c, cx.add_const(np.array(beta, np.float32), f"{out}__b")],
+                            f"{out}__cb", shp, BinaryAttrs())
+        y = cx.temp(Op.ADD, [y, c], f"{out}__biased", (m, n), BinaryAttrs())
+    cx.emit(Op.RESHAPE, [y], out, (m, n), ReshapeAttrs((m, n)))
+
+
 def import_gemm(cx: _Cx, node: Any) -> None:
     a, bname = node.input[0], node.input[1]
-    if int(cx.attr(node, "transA", 0)):
-        raise _Unsupported("transA=1")
+    if int(cx.attr(node, "transA", 0)) or not cx.is_const(bname):
+        _gemm_general(cx, node)
+        return
     if len(cx.shape(a)) != 2:
         raise _Unsupported(f"A rank {len(cx.shape(a))}, expected 2")
     b = cx.const(bname, "B").astype(np.float32, copy=False)

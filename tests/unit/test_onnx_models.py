@@ -249,3 +249,65 @@ def test_inspect_report_counts_every_fold_and_fusion(name):
     assert not {"BATCHNORM", "RELU", "RELU6", "CLIP", "TRANSPOSE"} & set(rep["op_counts"])
     first, last = rep["passes"][0]["ops_before"], rep["passes"][-1]["ops_after"]
     assert sum(last.values()) < sum(first.values()) and last == rep["op_counts"]
+
+
+# ---------------------------------------------------------------- pytorch-operator cases
+# ops with no IR form: each must fail with ONE UnsupportedOpError naming it (and nothing else)
+OPERATOR_UNSUPPORTED = {
+    "test_operator_chunk": "Split",              # no split op in the IR
+    "test_operator_convtranspose": "ConvTranspose",
+    "test_operator_exp": "Exp",
+    "test_operator_index": "Slice",              # slicing an activation
+    "test_operator_max": "Max",                  # elementwise max of two tensors
+    "test_operator_min": "Min",
+    "test_operator_pad": "reflect",              # only constant padding
+    "test_operator_pow": "Pow",
+    "test_operator_reduced_sum": "ReduceSum",
+    "test_operator_reduced_sum_keepdim": "ReduceSum",
+    "test_operator_repeat": "Tile",
+    "test_operator_repeat_dim_overflow": "Tile",
+    "test_operator_selu": "Selu",
+    "test_operator_sqrt": "Sqrt",
+    "test_operator_symbolic_override": "InstanceNormalization",
+}
+
+
+def _operator_cases() -> list[str]:
+    d = _onnx_data() / "pytorch-operator"
+    return sorted(p.name for p in d.glob("test_operator_*")) if d.is_dir() else []
+
+
+def _stored_case(d: Path):
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(str(d / "model.onnx"))
+    inits = {t.name for t in m.graph.initializer}
+    names = [i.name for i in m.graph.input if i.name not in inits]
+
+    def tensor(f: str) -> np.ndarray:
+        t = onnx.TensorProto()
+        t.ParseFromString((d / "test_data_set_0" / f).read_bytes())
+        return numpy_helper.to_array(t)
+    feeds = {nm: tensor(f"input_{k}.pb") for k, nm in enumerate(names)}
+    return m, feeds, [tensor(f"output_{k}.pb") for k in range(len(m.graph.output))]
+
+
+@pytest.mark.parametrize("case", _operator_cases())
+def test_pytorch_operator_cases(case):
+    from sdk.errors import ModelError, UnsupportedOpError
+    from sdk.frontends.onnx import read_onnx
+    d = _onnx_data() / "pytorch-operator" / case
+    m, feeds, expected = _stored_case(d)
+    if case in OPERATOR_UNSUPPORTED:
+        with pytest.raises(UnsupportedOpError, match=OPERATOR_UNSUPPORTED[case]) as e:
+            read_onnx(d / "model.onnx")
+        assert len(e.value.problems) == 1
+        return
+    if any(v.dtype != np.float32 for v in feeds.values()):   # float64 cases
+        with pytest.raises(ModelError, match="only float32 inputs"):
+            read_onnx(d / "model.onnx")
+        return
+    batch = next(iter(feeds.values())).shape[0]
+    _, ours, _ = _run_both(d / "model.onnx", batch=batch, feeds=feeds)
+    for o, ref in zip(m.graph.output, expected):
+        assert _rel(ours[o.name], ref) < RTOL, case
