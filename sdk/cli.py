@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="firmware image for a board from a compiled DIR")
     p.add_argument("dir")
     p.add_argument("--board", required=True)
+    p.add_argument("--kernels", choices=["ref", "dsp"], help="override the board's kernel set")
     _json(p)
 
     p = sub.add_parser("flash", help="flash a built DIR onto a board")
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--native", action="store_true", help="ssh: compile the C package on the device")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--trace", action="store_true", help="log every frame in hex")
+    p.add_argument("--kernels", choices=["ref", "dsp"], help="qemu: build with this kernel set")
     _ssh_opts(p)
     _json(p)
     _verbose(p)

@@ -385,7 +385,7 @@ def print_sizes(result: dict[str, Any]) -> None:
 
 
 def cmd_build(args: Any) -> int:
-    result = build(args.dir, args.board)
+    result = build(args.dir, args.board, kernels=getattr(args, "kernels", None))
     if getattr(args, "json", False):
         print(json.dumps(result, indent=2))
     else:

@@ -168,7 +168,7 @@ def print_report(r: dict[str, Any]) -> None:
 
 def cmd_profile(args: Any) -> int:
     options = {}
-    for k in ("identity", "known_hosts", "accept_new_host_key", "native", "threads"):
+    for k in ("identity", "known_hosts", "accept_new_host_key", "native", "threads", "kernels"):
         v = getattr(args, k, None)
         if v not in (None, False):
             options[k] = v
