@@ -10,7 +10,15 @@ import pytest
 
 from sdk.errors import EdgeforgeError
 from targets.fleet import fleet_profile, load_inventory
-from tests.targets._servers import client_key, make_dir, sshd, start_sshd, stop  # noqa: F401
+from tests.conftest import require
+from tests.targets._servers import (  # noqa: F401
+    client_key,
+    compile_fixture,
+    make_dir,
+    sshd,
+    start_sshd,
+    stop,
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +93,17 @@ def test_bad_inventory_is_one_clear_error(tmp_path):
     p.write_text("[[host]\n")
     with pytest.raises(EdgeforgeError, match="not valid TOML"):
         load_inventory(p)
+
+
+def test_mixed_fleet_linux_and_cortex_m(tmp_path):
+    """One table across kinds: this machine through the agent, a Cortex-M4 under QEMU."""
+    require("qemu-system-arm", "arm-none-eabi-gcc")
+    artifact = compile_fixture("kws_ds_cnn_int8.tflite", tmp_path / "kws")
+    inv = tmp_path / "mixed.toml"
+    inv.write_text(f'[[host]]\nname = "linux"\nuri = "local://?dir={tmp_path / "base"}"\n'
+                   '[[host]]\nname = "m4"\nuri = "qemu://mps2-an386"\n')
+    entries = fleet_profile(artifact, load_inventory(inv), runs=2, warmup=0, parallel=2)
+    linux, m4 = entries
+    assert linux["ok"] and m4["ok"], entries
+    assert linux["outputs_match_reference"] is True and m4["outputs_match_reference"] is True
+    assert linux["runtime"] == "ai_edge_litert" and m4["instructions"]["count"] == 2
