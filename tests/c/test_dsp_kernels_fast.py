@@ -1,0 +1,185 @@
+"""The DSP kernels' fast paths (runtime/c/kernels/dsp/) give the reference bytes, on the host.
+
+Compiled for the host, ef_dsp.h emulates each intrinsic (SXTB16, SMLAD, SMMULR, SSAT, ...)
+in plain C, so the exact loop structure of the Cortex-M build runs here. This file covers
+what tests/c/test_dsp_kernels.py does not reach:
+  * the five-instruction requantization (SMMULR(2*acc, m) + rounding shift) against
+    ef_requantize_double/single over its whole domain |acc| < 2^30, and the guard that
+    keeps it there;
+  * shapes through every branch of the engines: output channels beyond one accumulator
+    block (64) and odd, columns shorter than 4 (no MAC groups), C_IN % 4 tails, partially
+    padded row runs, clamps that are / are not the whole int8 range, depthwise widths that
+    fall back to the reference, large ADD/SUB (the table path);
+  * both MLPerf Tiny fixtures compiled by `edgeforge compile` (its real arena plan, with the
+    in-place kernels) on 8 inputs: DSP package == runtime.reference byte for byte.
+The same kernels with the real intrinsics run on QEMU in tests/targets/test_qemu.py.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from runtime import reference
+from sdk.ir import Act, BinaryAttrs, Op
+from tests.c import cbuild
+from tests.c.test_dsp_kernels import DSP, emit_c_dsp, use_dsp_kernels
+from tests.conftest import ROOT, fixture, require
+from tests.opcases import _build, _conv, _dw, _Spec, random_inputs
+
+REF = ROOT / "runtime" / "c" / "kernels" / "ref"
+
+SMALL_HARNESS = r"""
+#include <stdio.h>
+#include "ef_dsp.h"
+static uint32_t s = 2463534242u;
+static uint32_t rnd(void) { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return s; }
+int main(void) {
+    long bad = 0, n = 0;
+    const int32_t lim = (1 << 30) - 1;
+    static const int32_t edge[] = {0, 1, -1, 2, -2, 3, -3, (1 << 30) - 1, -((1 << 30) - 1),
+                                   1 << 29, -(1 << 29), 12345, -12345};
+    for (int32_t shift = -31; shift <= 30; ++shift) {
+        for (int k = 0; k < 30000; ++k) {
+            int32_t acc = k < 13 ? edge[k] : (int32_t)(rnd() % (2u * lim + 1u)) - lim;
+            if (k % 3 == 1) acc >>= (rnd() % 30);
+            int32_t mult = (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu));
+            if (k % 61 == 0) mult = INT32_MAX;
+            if (k % 67 == 0) mult = 1 << 30;
+            for (int single = 0; single < 2; ++single) {
+                int32_t want = single ? ef_requantize_single(acc, mult, shift)
+                                      : ef_requantize_double(acc, mult, shift);
+                int32_t got = ef_dsp_requantize_small(single, acc, mult, shift);
+                int32_t got2 = shift < 0 && !single
+                    ? ef_dsp_rq(acc, mult, -shift, (int32_t)1 << (-shift - 1)) : want;
+                n++;
+                if ((got != want || got2 != want) && bad++ < 5)
+                    printf("acc %d mult %d shift %d single %d: %d/%d != %d\n", (int)acc,
+                           (int)mult, (int)shift, single, (int)got, (int)got2, (int)want);
+            }
+        }
+    }
+    /* the guard: |bias| < 2^29 and taps < 2^14, nothing more */
+    const int32_t ok[2] = {(1 << 29) - 1, -((1 << 29) - 1)};
+    const int32_t big[2] = {0, 1 << 29}, neg[2] = {-(1 << 29), 0};
+    int guard = ef_dsp_acc_small(ok, 2, (1 << 14) - 1) == 1 && ef_dsp_acc_small(0, 0, 9) == 1
+        && ef_dsp_acc_small(big, 2, 9) == 0 && ef_dsp_acc_small(neg, 2, 9) == 0
+        && ef_dsp_acc_small(ok, 2, 1 << 14) == 0;
+    printf("checked %ld mismatches %ld guard %d\n", n, bad, guard);
+    return bad != 0 || !guard;
+}
+"""
+
+
+def test_fast_requantize_matches_ef_requantize_on_its_domain(tmp_path):
+    require("gcc")
+    (tmp_path / "t.c").write_text(SMALL_HARNESS)
+    exe = tmp_path / "t"
+    r = subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{DSP}",
+                        f"-I{ROOT / 'runtime' / 'c'}", str(tmp_path / "t.c"), "-o", str(exe)],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0 and "mismatches 0 guard 1" in r.stdout, r.stdout
+    assert int(r.stdout.split("checked ")[1].split()[0]) > 3_000_000
+
+
+def _binary(name: str, op: Op, shape: tuple[int, ...], act: Act = Act.NONE) -> _Spec:
+    return _Spec(name, op, BinaryAttrs(act), [shape, shape], shape)
+
+
+# shape -> the branch of the DSP engines it reaches
+CASES = [
+    _conv("fast_conv_oc67", (1, 5, 6, 16), 67, (3, 3),
+          note="67 channels: a full 64-channel accumulator block + 3, the last one alone"),
+    _conv("fast_conv_1x1_c3", (1, 4, 5, 3), 5, (1, 1), note="K = 3: no MAC group, tail only"),
+    _conv("fast_conv_relu6", (1, 7, 7, 8), 6, (3, 3), act=Act.RELU6,
+          note="clamp narrower than int8: no SSAT"),
+    _conv("fast_conv_relu_s2", (1, 9, 9, 8), 8, (3, 3), s=(2, 2), act=Act.RELU,
+          note="partially padded row runs, stride 2"),
+    _conv("fast_conv_k5_c4", (1, 6, 8, 4), 4, (5, 5), note="row runs cut on both sides"),
+    _conv("fast_conv_kws_first", (1, 12, 6, 1), 8, (10, 4), s=(2, 2),
+          note="KWS first layer shape: C_IN 1, K = 40 through tmp"),
+    _conv("fast_conv_c3_k27", (1, 8, 8, 3), 16, (3, 3), act=Act.RELU,
+          note="ResNet-8 first layer shape: K = 27, tail of 3"),
+    _dw("fast_dw_c12", (1, 6, 7, 12), 1, (3, 3), note="row engine, straight-line interior"),
+    _dw("fast_dw_c8_valid", (1, 5, 5, 8), 1, (3, 3), padding="VALID"),
+    _dw("fast_dw_c16_s2_relu6", (1, 9, 8, 16), 1, (3, 3), s=(2, 2), act=Act.RELU6),
+    _dw("fast_dw_c260", (1, 3, 3, 260), 1, (3, 3), note="wider than EF_DSP_DW_CH_MAX: ref"),
+    _dw("fast_dw_c6", (1, 4, 4, 6), 1, (3, 3), note="C % 4 != 0: ref"),
+    _binary("fast_add_big", Op.ADD, (1, 16, 16, 8)),
+    _binary("fast_add_relu_big", Op.ADD, (1, 8, 8, 16), Act.RELU),
+    _binary("fast_sub_big", Op.SUB, (1, 16, 8, 8)),
+]
+
+
+@pytest.fixture(scope="module", params=["tflm", "litert"])
+def fast_lib(request, tmp_path_factory):
+    require("gcc")
+    chosen = [_build(sp, "int8") for sp in CASES]
+    root = tmp_path_factory.mktemp(f"dspfast_{request.param}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cbuild, "emit_c", emit_c_dsp)
+        ml = cbuild.MultiLib({c.name: c.graph for c in chosen}, root, request.param)
+    used = {p.name for p in root.glob("*/*.c") if str(DSP) in p.read_text()}
+    assert {"conv2d_s8.c", "conv2d_1x1_s8.c", "dwconv2d_3x3_s8.c", "add_s8.c"} <= used
+    return request.param, ml, chosen
+
+
+@pytest.mark.parametrize("idx", range(len(CASES)), ids=[sp.name for sp in CASES])
+def test_fast_paths_match_reference(fast_lib, idx):
+    numerics, ml, chosen = fast_lib
+    case = chosen[idx]
+    samples = random_inputs(case.graph, n=4, seed=11)
+    for s, ys in zip(samples, ml.run(case.name, samples)):
+        ref = reference.run(case.graph, s, numerics=numerics)
+        for name, y in zip(case.graph.outputs, ys):
+            want = np.asarray(ref[name]).reshape(y.shape)
+            assert np.array_equal(y, want), (
+                f"{case.name} [{numerics}]: {int((y != want).sum())} of {y.size} bytes differ")
+
+
+MODELS = {"kws": "kws_ds_cnn_int8.tflite", "resnet8": "ic_resnet8_int8.tflite"}
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_fixture_with_dsp_kernels_equals_reference(model, tmp_path, monkeypatch):
+    """`edgeforge compile` (its arena plan and in-place kernels), DSP kernels, 8 inputs."""
+    require("gcc")
+    from sdk.cli import main as cli
+    from sdk.codegen.host import CModel
+    from sdk.frontends import load
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # no stale shared libs
+    d = tmp_path / model
+    assert cli(["compile", str(fixture(MODELS[model])), "-o", str(d)]) == 0
+    use_dsp_kernels(d / "c")
+    swapped = [p.name for p in (d / "c").glob("*.c") if str(DSP) in p.read_text()]
+    assert "ef_dsp_conv.c" in swapped and len(swapped) >= 4, swapped
+    g = load(d / "model.tflite")
+    x = np.stack([s[0] for s in random_inputs(g, n=8, seed=21)])
+    got = CModel(d).run_batch([x])[0]
+    for k in range(len(x)):
+        want = reference.run(g, [x[k]])[g.outputs[0]]
+        assert got[k].tobytes() == np.asarray(want, np.int8).tobytes(), f"{model} sample {k}"
+
+
+def test_portable_build_compiles_warning_free(tmp_path):
+    """Every DSP file also builds for a core without the DSP extension (Cortex-M0+) and with
+    it (Cortex-M4), -Wall -Wextra -Werror, against a freshly generated package."""
+    require("arm-none-eabi-gcc")
+    from sdk.codegen.c import emit_c
+    from tests.c.cbuild import SeqPlan
+
+    g = _build(CASES[0], "int8").graph
+    emit_c(g, SeqPlan(g), tmp_path / "c")
+    for cpu in (["-mcpu=cortex-m0plus", "-mthumb"], ["-mcpu=cortex-m4", "-mthumb"]):
+        for src in sorted(DSP.glob("*.c")):
+            r = subprocess.run(["arm-none-eabi-gcc", *cpu, "-O2", "-std=c99", "-Wall",
+                                "-Wextra", "-Werror", f"-I{tmp_path / 'c'}", "-c", str(src),
+                                "-o", str(tmp_path / "x.o")],
+                               capture_output=True, text=True, timeout=120, check=False)
+            assert r.returncode == 0, f"{cpu[0]} {src.name}:\n{r.stderr[-2000:]}"
+    assert shutil.which("arm-none-eabi-gcc") and REF.is_dir()
