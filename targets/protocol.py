@@ -187,8 +187,10 @@ class Device:
         Zero bytes are never a sync byte, so they only finish a half-received frame."""
         self.send_raw(bytes(self.max_payload + OVERHEAD))
         deadline = time.monotonic() + 0.2
-        while self.next_event(deadline) is not None:
-            pass
+        while (ev := self.next_event(deadline)) is not None:
+            if isinstance(ev, Frame) and ev.cmd == Cmd.BOOT:
+                self.boots += 1
+                raise DeviceError("device reset (boot banner received while resyncing)")
         self.pending.clear()
 
     def command(self, op: int, payload: bytes = b"", timeout: float | None = None) -> bytes:

@@ -300,3 +300,36 @@ def test_qemu_is_torn_down_at_interpreter_exit(compiled, tmp_path):
         time.sleep(0.05)
     else:
         pytest.fail(f"QEMU {pid} still running after its parent exited")
+
+
+def test_live_firmware_survives_random_and_corrupted_frames(kws_target):
+    """Bounded fuzz of the running firmware: batches of random bytes, bit-flipped and
+    truncated frames, oversize headers and unknown commands; after each batch the host
+    resyncs and INFO must answer correctly, and the device must never have rebooted."""
+    import random
+
+    t, d = kws_target
+    dev, rng = t.dev, random.Random(99)
+    want = Manifest.load(d).hash8
+    for _ in range(15):
+        blob = bytearray()
+        for _ in range(8):
+            kind = rng.randrange(5)
+            if kind == 0:
+                blob += rng.randbytes(rng.randint(1, 64))
+            elif kind == 1:
+                f = bytearray(encode(rng.randrange(256), rng.choice(list(Cmd)),
+                                     rng.randbytes(rng.randint(0, 40))))
+                f[rng.randrange(2, len(f))] ^= 1 << rng.randrange(8)
+                blob += f
+            elif kind == 2:
+                blob += encode(rng.randrange(256), Cmd.WRITE_INPUT, rng.randbytes(300))[:50]
+            elif kind == 3:
+                blob += b"\xef\x5a" + rng.randint(MAX_PAYLOAD + 1, 0xFFFF).to_bytes(2, "little")
+            else:
+                blob += encode(rng.randrange(256), rng.randrange(0x06, 0x80), b"?")
+        dev.send_raw(bytes(blob))
+        dev.resync()
+        assert commands.info(dev).model_hash == want
+    assert dev.boots == 1                      # only the banner of the initial start
+    assert commands.invoke(dev, 1, 0)[0] > 0
