@@ -347,8 +347,13 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
         for o in objs:
             os.unlink(o)
         if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+            shutil.rmtree(out, ignore_errors=True)
+        try:
+            tmp.rename(out)
+        except OSError:
+            # another build of the same DIR finished first: keep its (identical) image
+            if not is_fresh(directory, board):
+                raise BuildError(f"cannot replace {out}: another build is writing it") from None
         return result
     except subprocess.TimeoutExpired:
         raise BuildError(f"link timed out after {COMPILE_TIMEOUT_S} s") from None
