@@ -221,7 +221,8 @@ def build_key(directory: Path, board: Board, opt: str = "-O2") -> str:
     files = sorted(tdir.glob("*")) + sorted((directory / "c").rglob("*")) + [board.path,
                                                                             directory / "manifest.json"]
     if board.kernels == "dsp" and DSP_KERNELS_DIR.is_dir():
-        files += sorted(DSP_KERNELS_DIR.glob("*"))
+        # DSP files may include their reference twins (../ref/*.c) for fallbacks
+        files += sorted(DSP_KERNELS_DIR.glob("*")) + sorted(DSP_KERNELS_DIR.parent.glob("ref/*"))
     for p in files:
         if p.is_file():
             h.update(p.name.encode() + b"\0" + p.read_bytes())
