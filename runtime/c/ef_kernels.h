@@ -114,7 +114,8 @@ ef_status ef_mean_s8(const ef_mean_params *p,
 
 /**
  * @brief Elementwise add with 4-D broadcasting (a dim of 1 broadcasts), TFLite int8 Add.
- * Inputs and output are [N, H, W, C] (lower ranks padded with leading 1s).
+ * Inputs and output are [N, H, W, C] (lower ranks padded with leading 1s). Same-shape
+ * inputs of >= 1024 elements use two 256-entry int32 tables on the stack (2 KiB).
  */
 ef_status ef_add_s8(const ef_add_params *p,
                     const ef_dims *in1, const int8_t *x1,

@@ -74,3 +74,18 @@ def test_constant_operand_lives_in_weights(name, tmp_path):
         for s, ys in zip(samples, ml.run("cop", samples)):
             want = reference.run(g, s, numerics=numerics)[g.outputs[0]]
             assert np.array_equal(ys[0], np.asarray(want).reshape(ys[0].shape))
+
+
+@pytest.mark.parametrize("name", ["add_relu", "sub_same_shape"])
+def test_large_add_sub_table_path(name, tmp_path):
+    """>= 1024 same-shape elements take ef_add_s8's tabulated path: same bytes."""
+    require("gcc")
+    g = next(c for c in INT8 if c.name == name).graph.copy()
+    for t in (*g.nodes[0].inputs, *g.nodes[0].outputs):
+        g.tensors[t].shape = (1, 16, 16, 8)
+    samples = random_inputs(g, n=3, seed=5)
+    for numerics in ("tflm", "litert"):
+        ml = MultiLib({"big": g}, tmp_path / numerics, numerics)
+        for s, ys in zip(samples, ml.run("big", samples)):
+            want = reference.run(g, s, numerics=numerics)[g.outputs[0]]
+            assert np.array_equal(ys[0], np.asarray(want).reshape(ys[0].shape))

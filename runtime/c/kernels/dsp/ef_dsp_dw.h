@@ -19,6 +19,11 @@
 #define EF_DSP_DW_CH_MAX 256
 #endif
 
+/** Bytes of the three zero-point padded input rows a row may use (else the edge loops). */
+#ifndef EF_DSP_DW_PAD_BYTES
+#define EF_DSP_DW_PAD_BYTES 3072
+#endif
+
 /** wexp[(t * C / 4 + g) * 2 + {0, 1}] = the int16 pairs of tap t, channel group g. */
 static inline void ef_dsp_dw_expand(const int8_t *w, int32_t ch, uint32_t *wexp)
 {
@@ -54,6 +59,53 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
 {
     const uint32_t off2 = ef_dsp_dup16(p->in_offset);
     const int32_t sw = p->stride.w, pw = p->pad.w, ch2 = ch / 2;
+    int32_t acc[EF_DSP_DW_CH_MAX];
+    /* the three rows, padded left/right with the input zero point (whose taps add exactly
+     * 0, as skipping them does), so every pixel runs the straight-line taps */
+    const int32_t rpad = (ow - 1) * sw - pw + 3 - iw > 0 ? (ow - 1) * sw - pw + 3 - iw : 0;
+    const int32_t pw_ = pw > 0 ? pw : 0, width = (pw_ + iw + rpad) * ch;
+    if (pw >= 0 && 3 * width <= EF_DSP_DW_PAD_BYTES) {
+        int8_t padded[EF_DSP_DW_PAD_BYTES];
+        const int zp = (int8_t)(-p->in_offset);
+        for (int32_t ky = 0; ky < 3; ++ky) {
+            int8_t *d = padded + ky * width;
+            if (!rows[ky]) {
+                memset(d, zp, (size_t)width);
+                continue;
+            }
+            memset(d, zp, (size_t)(pw_ * ch));
+            memcpy(d + pw_ * ch, rows[ky], (size_t)(iw * ch));
+            memset(d + (pw_ + iw) * ch, zp, (size_t)(rpad * ch));
+        }
+        for (int32_t ox = 0; ox < ow; ++ox) {
+            const int8_t *x0 = padded + ox * sw * ch, *x1 = x0 + width, *x2 = x1 + width;
+            for (int32_t c = 0; c < ch; c += 4) {
+                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                if (bias) {
+                    a0 = bias[c];
+                    a1 = bias[c + 1];
+                    a2 = bias[c + 2];
+                    a3 = bias[c + 3];
+                }
+                const uint32_t *wc = wexp + c / 2;
+                EF_DSP_DW_TAP(x0 + c, wc);
+                EF_DSP_DW_TAP(x0 + ch + c, wc + ch2);
+                EF_DSP_DW_TAP(x0 + 2 * ch + c, wc + 2 * ch2);
+                EF_DSP_DW_TAP(x1 + c, wc + 3 * ch2);
+                EF_DSP_DW_TAP(x1 + ch + c, wc + 4 * ch2);
+                EF_DSP_DW_TAP(x1 + 2 * ch + c, wc + 5 * ch2);
+                EF_DSP_DW_TAP(x2 + c, wc + 6 * ch2);
+                EF_DSP_DW_TAP(x2 + ch + c, wc + 7 * ch2);
+                EF_DSP_DW_TAP(x2 + 2 * ch + c, wc + 8 * ch2);
+                acc[c] = a0;
+                acc[c + 1] = a1;
+                acc[c + 2] = a2;
+                acc[c + 3] = a3;
+            }
+            ef_dsp_out_row(s, EF_DWCONV2D_SINGLE_ROUNDING, acc, ch, 0, yrow + ox * ch);
+        }
+        return;
+    }
     const int full_rows = rows[0] && rows[1] && rows[2];
     for (int32_t ox = 0; ox < ow; ++ox) {
         const int32_t ix0 = ox * sw - pw;
@@ -61,7 +113,6 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
         const int32_t kx1 = ix0 + 3 > iw ? iw - ix0 : 3;
         int8_t *yp = yrow + ox * ch;
         const int inner = full_rows && kx0 == 0 && kx1 == 3;
-        int32_t acc[EF_DSP_DW_CH_MAX];
         for (int32_t c = 0; c < ch; c += 4) {
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             if (bias) {

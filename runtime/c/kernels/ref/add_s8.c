@@ -15,6 +15,29 @@ static inline int8_t ef_nn_add_one(const ef_add_params *p, int32_t a, int32_t b,
     return (int8_t)ef_nn_clamp(v, p->act.min, p->act.max);
 }
 
+/* Large same-shape inputs: each input's rescaled value depends on its int8 byte only, so
+ * tabulate both (2 x 256 int32 on the stack, 2 KiB) and requantize once per element. The
+ * table entries are exactly the values ef_nn_add_one computes. */
+#define EF_NN_ADD_TABLE_MIN 1024
+
+static void ef_nn_addsub_table(const ef_add_params *p, int32_t sign, int32_t single,
+                               const int8_t *x1, const int8_t *x2, int8_t *y, int32_t n)
+{
+    int32_t t1[256], t2[256];
+    for (int32_t v = -128; v < 128; ++v) {
+        const int32_t a1 = (int32_t)((uint32_t)(v + p->in1_offset) << p->left_shift);
+        const int32_t b1 = (int32_t)((uint32_t)(v + p->in2_offset) << p->left_shift);
+        t1[v + 128] = EF_REQUANTIZE_AS(single, a1, p->in1_mult, p->in1_shift);
+        t2[v + 128] = sign * EF_REQUANTIZE_AS(single, b1, p->in2_mult, p->in2_shift);
+    }
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t raw = t1[(int32_t)x1[i] + 128] + t2[(int32_t)x2[i] + 128];
+        const int32_t v = EF_REQUANTIZE_AS(single, raw, p->out_mult, p->out_shift)
+                          + p->out_offset;
+        y[i] = (int8_t)ef_nn_clamp(v, p->act.min, p->act.max);
+    }
+}
+
 static inline ef_status ef_nn_addsub(const ef_add_params *p, int32_t sign, int32_t single,
                               const ef_dims *in1, const int8_t *x1,
                               const ef_dims *in2, const int8_t *x2,
@@ -25,6 +48,10 @@ static inline ef_status ef_nn_addsub(const ef_add_params *p, int32_t sign, int32
     }
     if (ef_nn_same_dims(in1, out) && ef_nn_same_dims(in2, out)) {
         const int32_t n = ef_nn_numel(out);
+        if (n >= EF_NN_ADD_TABLE_MIN) {
+            ef_nn_addsub_table(p, sign, single, x1, x2, y, n);
+            return EF_OK;
+        }
         for (int32_t i = 0; i < n; ++i) {
             y[i] = ef_nn_add_one(p, x1[i], x2[i], sign, single);
         }
