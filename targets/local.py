@@ -250,7 +250,6 @@ class AgentTarget(Target):
         self._base: str | None = None
         self._agent: str | None = None
         self._pipe: Pipe | None = None
-        self._meta: dict[str, Any] = {}
         self._device: dict[str, Any] = {}
         self._diff: float | int | None = None
 
@@ -293,7 +292,9 @@ class AgentTarget(Target):
 
     @property
     def python(self) -> str:
-        return self._expand(self.python_opt)
+        if self.python_opt.startswith("~"):
+            self.python_opt = self._expand(self.python_opt)
+        return self.python_opt
 
     def _log(self, level: int, msg: str) -> None:
         if self.verbose >= level:
@@ -413,7 +414,6 @@ class AgentTarget(Target):
         if hello.get("model_sha256") != manifest.model_sha256:
             raise DeviceError(f"{self.shell.where}: device runs model {hello.get('model_sha256')}"
                               f", host expected {manifest.model_sha256}")
-        self._meta = hello
         self._diff = None
         return {"target": self.uri, "dir": rdir, "uploaded": dep["uploaded"],
                 "runtime": hello.get("runtime"), **dep["device"]}
