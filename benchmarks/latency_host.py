@@ -85,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"(ours: gcc {args.opt}; ratio = peer / ours, > 1 means ours is faster)")
     for col in ("model", "ours us", "TFLM us", "x", "LiteRT us", "x", "LiteRT REF us", "x",
                 "== TFLM"):
-        t.add_column(col, justify="left" if col == "model" else "right")
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for r in rows:
         t.add_row(r["model"], f"{r['ours_us']:.0f}", f"{r['tflm_us']:.0f}",
                   f"{r['tflm_over_ours']:.2f}", f"{r['litert_us']:.0f}",
                   f"{r['litert_over_ours']:.2f}", f"{r['litert_ref_us']:.0f}",
                   f"{r['litert_ref_over_ours']:.2f}", "yes" if r["same_bytes_as_tflm"] else "NO")
-    Console().print(t)
+    Console(width=max(Console().width, 110)).print(t)
     return 0
 
 
