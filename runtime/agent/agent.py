@@ -52,6 +52,10 @@ NATIVE_FLAGS = ["-O3", "-std=c99"]
 TIMEOUT_S = 600
 
 
+NO_NUMPY = ("%s on this device has no numpy: run `agent.py --install-runtime` with it, or "
+            "choose another interpreter (target URI ?python=/path/to/python3)")
+
+
 class AgentError(Exception):
     """One clear line for the host: what failed on the device and what to do."""
 
@@ -133,7 +137,7 @@ def decode(d):
 def load_samples(path):
     """X.npy -> [sample][input]; X.npz holds one [N, ...] array per input, in saved order."""
     if np is None:
-        raise AgentError("numpy is not installed on this device (pip install numpy)")
+        raise AgentError(NO_NUMPY % sys.executable)
     data = np.load(path)
     arrays = [data[k] for k in data.files] if hasattr(data, "files") else [data]
     n = len(arrays[0])
@@ -226,7 +230,7 @@ def open_runtime(model, threads=1):
     but fails on load) -> (name, version, default-kernel Interp, Interpreter class, resolver,
     [why each earlier runtime was skipped])."""
     if np is None:
-        raise AgentError("numpy is not installed on this device (pip install numpy)")
+        raise AgentError(NO_NUMPY % sys.executable)
     errors = []
     for name, modname, dists in RUNTIMES:
         if importlib.util.find_spec(name) is None:
