@@ -69,6 +69,11 @@ def _c(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.nda
         with tempfile.TemporaryDirectory(prefix="edgeforge-run-") as tmp:
             res = compile_model(model, Path(tmp) / "dir", numerics=numerics)
             return [np.asarray(y) for y in CModel(res.dir).run(inputs)]
+    from sdk.manifest import Manifest
+    compiled = Manifest.load(model).numerics
+    if compiled != str(numerics):      # the C package's rounding is fixed at compile time
+        raise EdgeforgeError(f"{model}: compiled for --numerics {compiled}; run it with "
+                             f"--numerics {compiled} or recompile")
     return [np.asarray(y) for y in CModel(model).run(inputs)]
 
 
