@@ -14,6 +14,8 @@ Graph inputs/outputs keep their ONNX names. A 4-D input is taken as NCHW (IR: NH
 every consumer is Transpose(0,3,1,2) (tf2onnx: the input is NHWC already). What was done is
 recorded in graph.meta["onnx_layout"] = {name: perm} with ir = onnx.transpose(perm) for every
 graph input and output, so a caller holding NCHW data can use `to_ir_layout` / `from_ir_layout`.
+graph.meta["onnx_values"] = {onnx name: [IR tensor, perm]} does the same for every ONNX value
+that still has its own IR tensor after the passes (for layer-by-layer diffs).
 
 Constants: initializers, Constant, and every node whose inputs are all constant (Shape of a
 static activation included: shape arithmetic, ConstantOfShape weights) are folded to numpy at
@@ -992,6 +994,7 @@ def read_onnx(path: str | Path, *, batch: int = 1, passes: bool = True) -> Graph
             run_passes(g)
         except IRError as e:
             raise ModelError(p, f"graph pass broke an IR invariant: {e}") from None
+        g.meta["onnx_values"] = _surviving(g, g.meta["onnx_values"])   # fused ones are gone
     return g
 
 
@@ -1106,9 +1109,23 @@ def _build(model: Any, path: str, batch: int) -> Graph:
         verify(cx.g)
     except IRError as e:
         raise ModelError(path, f"imported graph is invalid: {e}") from None
+    values = {}
+    for name, v in cx.vals.items():
+        ir = v.ir
+        while ir in renamed:
+            ir = renamed[ir]
+        values[name] = [ir, list(v.perm)]
     cx.g.meta.update({"source": path, "format": "onnx", "opset": opset,
-                      "onnx_layout": layout_meta, "onnx_notes": cx.notes})
+                      "onnx_layout": layout_meta, "onnx_notes": cx.notes,
+                      "onnx_values": _surviving(cx.g, values)})
     return cx.g
+
+
+def _surviving(g: Graph, values: dict[str, list]) -> dict[str, list]:
+    """ONNX value -> [IR tensor, perm] for values whose IR tensor (still) exists as an
+    activation: lets a caller diff intermediate tensors against onnxruntime by ONNX name."""
+    return {k: v for k, v in values.items()
+            if v[0] in g.tensors and not g.tensors[v[0]].is_const}
 
 
 def _rename(g: Graph, old: str, new: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from sdk.ir import Graph, Node, Op, ReshapeAttrs, TransposeAttrs
+from sdk.ir import Graph, Node, Op, ReshapeAttrs, Tensor, TransposeAttrs
 from sdk.passes.rewrite import apply_rule, bypass, const, is_float, new_const, producer, users
 
 
@@ -166,5 +166,10 @@ def absorb_transpose_into_fc(g: Graph) -> int:
             k = g.nodes.index(f)
             g.nodes[k] = f.with_(inputs=(f.inputs[0], new_const(g, f.inputs[1], w2))
                                  + f.inputs[2:])
-        return [n.with_(inputs=(x,))]
+        # the flat tensor now holds x's order: a new name, so no one mistakes it for the old
+        flat = g.unique_name(n.outputs[0] + "_nhwc")
+        g.add_tensor(Tensor(flat, ys))
+        g.nodes = [m.with_(inputs=tuple(flat if i == n.outputs[0] else i for i in m.inputs))
+                   if m.op == Op.FC else m for m in g.nodes]
+        return [n.with_(inputs=(x,), outputs=(flat,))]
     return apply_rule(g, rule)

@@ -311,3 +311,35 @@ def test_pytorch_operator_cases(case):
     _, ours, _ = _run_both(d / "model.onnx", batch=batch, feeds=feeds)
     for o, ref in zip(m.graph.output, expected):
         assert _rel(ours[o.name], ref) < RTOL, case
+
+
+# ---------------------------------------------------------------- layer by layer
+@pytest.mark.parametrize("name", ["mobilenet_tiny", "resnet_tiny", "tf2onnx_nhwc",
+                                  "light_squeezenet", "light_inception_v1"])
+def test_every_surviving_intermediate_matches_onnxruntime(name, tmp_path):
+    """graph.meta["onnx_values"] maps ONNX values to IR tensors (+perm): each one that survived
+    the passes holds exactly onnxruntime's value for it."""
+    require("onnxruntime")
+    import onnx
+    import onnxruntime as ort
+
+    from runtime.reference import run
+    from sdk.frontends.onnx import read_onnx, to_ir_layout
+    path = (_randomized_light(name[6:], tmp_path) if name.startswith("light_")
+            else MODELS / f"{name}.onnx")
+    g = read_onnx(path)
+    m = onnx.load(str(path))
+    rng = np.random.default_rng(1)
+    feeds = {i.name: rng.standard_normal([d.dim_value or 1 for d in i.type.tensor_type.shape.dim])
+             .astype(np.float32) for i in m.graph.input if i.name in g.inputs}
+    values = {k: v for k, v in g.meta["onnx_values"].items() if k not in feeds}
+    assert len(values) >= len(g.outputs) + 2
+    have = {o.name for o in m.graph.output}
+    m.graph.output.extend(onnx.helper.make_tensor_value_info(k, onnx.TensorProto.FLOAT, None)
+                          for k in values if k not in have)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    theirs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    ours = run(g, {k: to_ir_layout(g, k, v) for k, v in feeds.items()}, intermediate=True)
+    for k, (ir, perm) in values.items():
+        y = ours[ir].transpose(np.argsort(perm))
+        assert _rel(y, theirs[k]) < RTOL, (k, ir)
