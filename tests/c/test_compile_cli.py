@@ -41,6 +41,9 @@ def test_compile_cli_writes_every_file(tmp_path):
         assert r.returncode == 0, r.stderr
         outs[backend] = json.loads(r.stdout)["outputs"]
     assert outs["c"] == outs["reference"]
+    r = _ef("run", str(out), "-i", str(tmp_path / "x.npy"), "--backend", "c", "--numerics",
+            "litert")
+    assert r.returncode == 2 and "compiled for --numerics tflm" in r.stderr
 
 
 def test_run_backend_c_on_a_tflite_compiles_first(tmp_path):
