@@ -1059,7 +1059,8 @@ def _build(model: Any, path: str, batch: int) -> Graph:
             elif node.op_type in IMPORTERS:
                 IMPORTERS[node.op_type](cx, node)
             else:
-                raise _Unsupported("no importer for this op")
+                raise _Unsupported("no IR form for this op on a computed tensor (ops on "
+                                   "constants only are folded at import)")
         except _Unsupported as e:
             problems.append((k, label, node.op_type, str(e)))
             poisoned.update(node.output)
