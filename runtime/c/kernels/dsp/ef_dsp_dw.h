@@ -24,14 +24,71 @@
 #define EF_DSP_DW_PAD_BYTES 3072
 #endif
 
-/** wexp[(t * C / 4 + g) * 2 + {0, 1}] = the int16 pairs of tap t, channel group g. */
+/**
+ * wexp[(g * 9 + t) * 2 + {0, 1}] = the int16 pairs (w_c0, w_c2), (w_c1, w_c3) of tap t of
+ * channel group g: a group's nine taps are 18 consecutive words.
+ */
 static inline void ef_dsp_dw_expand(const int8_t *w, int32_t ch, uint32_t *wexp)
 {
-    for (int32_t i = 0; i < 9 * ch; i += 4) {
-        const uint32_t v = ef_dsp_ld32(w + i);
-        wexp[i >> 1] = ef_dsp_sxtb16(v);
-        wexp[(i >> 1) + 1] = ef_dsp_sxtb16_ror8(v);
+    for (int32_t c = 0; c < ch; c += 4) {
+        for (int32_t t = 0; t < 9; ++t, wexp += 2) {
+            const uint32_t v = ef_dsp_ld32(w + t * ch + c);
+            wexp[0] = ef_dsp_sxtb16(v);
+            wexp[1] = ef_dsp_sxtb16_ror8(v);
+        }
     }
+}
+
+/*
+ * The nine taps of one group of four channels at x0/x1/x2 (rows; taps at +0, +ch, +2ch),
+ * weights wp[0..17], onto the accumulators a[0..3] (channels c..c+3). On the DSP: one LDR,
+ * two SXTAB16 (offset added), one LDRD and four SMLAxy per tap, 72 instructions.
+ */
+static inline void ef_dsp_dw_group9(const int8_t *x0, const int8_t *x1, const int8_t *x2,
+                                    int32_t ch, uint32_t off2, const uint32_t *wp,
+                                    int32_t a[4])
+{
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && !defined(EF_DSP_NO_ASM)
+    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    uint32_t xv, xo, we, wo;
+#define EF_DSP_DW_ASM_TAP(addr)                          \
+    "ldr %[xv], " addr "\n\t"                             \
+    "sxtab16 %[xo], %[off2], %[xv], ror #8\n\t"            \
+    "sxtab16 %[xv], %[off2], %[xv]\n\t"                    \
+    "ldrd %[we], %[wo], [%[wp]], #8\n\t"                   \
+    "smlabb %[a0], %[xv], %[we], %[a0]\n\t"               \
+    "smlatt %[a2], %[xv], %[we], %[a2]\n\t"               \
+    "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"               \
+    "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
+    __asm__(EF_DSP_DW_ASM_TAP("[%[x0]]")
+            EF_DSP_DW_ASM_TAP("[%[x0], %[ch]]")
+            EF_DSP_DW_ASM_TAP("[%[x0], %[ch], lsl #1]")
+            EF_DSP_DW_ASM_TAP("[%[x1]]")
+            EF_DSP_DW_ASM_TAP("[%[x1], %[ch]]")
+            EF_DSP_DW_ASM_TAP("[%[x1], %[ch], lsl #1]")
+            EF_DSP_DW_ASM_TAP("[%[x2]]")
+            EF_DSP_DW_ASM_TAP("[%[x2], %[ch]]")
+            EF_DSP_DW_ASM_TAP("[%[x2], %[ch], lsl #1]")
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [wp] "+r"(wp),
+              [xv] "=&r"(xv), [xo] "=&r"(xo), [we] "=&r"(we), [wo] "=&r"(wo)
+            : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [ch] "r"(ch), [off2] "r"(off2)
+            : "memory");
+#undef EF_DSP_DW_ASM_TAP
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
+#else
+    const int8_t *rows[3] = {x0, x1, x2};
+    for (int32_t t = 0; t < 9; ++t, wp += 2) {
+        const uint32_t xv = ef_dsp_ld32(rows[t / 3] + (t % 3) * ch);
+        const uint32_t xe = ef_dsp_sxtab16(off2, xv), xo = ef_dsp_sxtab16_ror8(off2, xv);
+        a[0] = ef_dsp_smlabb(xe, wp[0], a[0]);
+        a[2] = ef_dsp_smlatt(xe, wp[0], a[2]);
+        a[1] = ef_dsp_smlabb(xo, wp[1], a[1]);
+        a[3] = ef_dsp_smlatt(xo, wp[1], a[3]);
+    }
+#endif
 }
 
 /* one tap of four channels: input word at xp, weight pairs at wp[0], wp[1] */
@@ -58,7 +115,7 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
                                     int8_t *yrow)
 {
     const uint32_t off2 = ef_dsp_dup16(p->in_offset);
-    const int32_t sw = p->stride.w, pw = p->pad.w, ch2 = ch / 2;
+    const int32_t sw = p->stride.w, pw = p->pad.w;
     int32_t acc[EF_DSP_DW_CH_MAX];
     /* the three rows, padded left/right with the input zero point (whose taps add exactly
      * 0, as skipping them does), so every pixel runs the straight-line taps */
@@ -79,28 +136,18 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
         }
         for (int32_t ox = 0; ox < ow; ++ox) {
             const int8_t *x0 = padded + ox * sw * ch, *x1 = x0 + width, *x2 = x1 + width;
-            for (int32_t c = 0; c < ch; c += 4) {
-                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            const uint32_t *wg = wexp;
+            for (int32_t c = 0; c < ch; c += 4, wg += 18) {
+                int32_t *a = acc + c;
                 if (bias) {
-                    a0 = bias[c];
-                    a1 = bias[c + 1];
-                    a2 = bias[c + 2];
-                    a3 = bias[c + 3];
+                    a[0] = bias[c];
+                    a[1] = bias[c + 1];
+                    a[2] = bias[c + 2];
+                    a[3] = bias[c + 3];
+                } else {
+                    a[0] = a[1] = a[2] = a[3] = 0;
                 }
-                const uint32_t *wc = wexp + c / 2;
-                EF_DSP_DW_TAP(x0 + c, wc);
-                EF_DSP_DW_TAP(x0 + ch + c, wc + ch2);
-                EF_DSP_DW_TAP(x0 + 2 * ch + c, wc + 2 * ch2);
-                EF_DSP_DW_TAP(x1 + c, wc + 3 * ch2);
-                EF_DSP_DW_TAP(x1 + ch + c, wc + 4 * ch2);
-                EF_DSP_DW_TAP(x1 + 2 * ch + c, wc + 5 * ch2);
-                EF_DSP_DW_TAP(x2 + c, wc + 6 * ch2);
-                EF_DSP_DW_TAP(x2 + ch + c, wc + 7 * ch2);
-                EF_DSP_DW_TAP(x2 + 2 * ch + c, wc + 8 * ch2);
-                acc[c] = a0;
-                acc[c + 1] = a1;
-                acc[c + 2] = a2;
-                acc[c + 3] = a3;
+                ef_dsp_dw_group9(x0 + c, x1 + c, x2 + c, ch, off2, wg, a);
             }
             ef_dsp_out_row(s, EF_DWCONV2D_SINGLE_ROUNDING, acc, ch, 0, yrow + ox * ch);
         }
@@ -121,28 +168,25 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
                 a2 = bias[c + 2];
                 a3 = bias[c + 3];
             }
-            const uint32_t *wc = wexp + c / 2;
+            const uint32_t *wc = wexp + (c / 4) * 18;
             if (inner) {
                 const int8_t *x0 = rows[0] + ix0 * ch + c, *x1 = rows[1] + ix0 * ch + c;
                 const int8_t *x2 = rows[2] + ix0 * ch + c;
-                EF_DSP_DW_TAP(x0, wc);
-                EF_DSP_DW_TAP(x0 + ch, wc + ch2);
-                EF_DSP_DW_TAP(x0 + 2 * ch, wc + 2 * ch2);
-                EF_DSP_DW_TAP(x1, wc + 3 * ch2);
-                EF_DSP_DW_TAP(x1 + ch, wc + 4 * ch2);
-                EF_DSP_DW_TAP(x1 + 2 * ch, wc + 5 * ch2);
-                EF_DSP_DW_TAP(x2, wc + 6 * ch2);
-                EF_DSP_DW_TAP(x2 + ch, wc + 7 * ch2);
-                EF_DSP_DW_TAP(x2 + 2 * ch, wc + 8 * ch2);
+                int32_t a[4] = {a0, a1, a2, a3};
+                ef_dsp_dw_group9(x0, x1, x2, ch, off2, wc, a);
+                a0 = a[0];
+                a1 = a[1];
+                a2 = a[2];
+                a3 = a[3];
             } else {
                 for (int32_t ky = 0; ky < 3; ++ky) {
                     if (!rows[ky]) {
                         continue;
                     }
                     const int8_t *xp = rows[ky] + ix0 * ch + c;
-                    const uint32_t *wp = wc + ky * 3 * ch2;
+                    const uint32_t *wp = wc + ky * 6;
                     for (int32_t kx = kx0; kx < kx1; ++kx) {
-                        EF_DSP_DW_TAP(xp + kx * ch, wp + kx * ch2);
+                        EF_DSP_DW_TAP(xp + kx * ch, wp + kx * 2);
                     }
                 }
             }
