@@ -298,15 +298,18 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
         # template files are ours: warning-free or fail; the generated package gets -Wall
         # -Wextra and its warnings are reported. The hooks make EF_OP_BEGIN/END count.
         # Only the kernels are hot: the protocol loop and the straight-line model.c are
-        # built for size (-Os after `opt` wins), which keeps KWS code under 16 KB.
+        # built for size (-Os after `opt` wins). In a DSP build the DSP kernels carry the
+        # work, so the reference kernels left over (pooling, softmax, ...) are built for
+        # size too: that keeps KWS code under 16 KB.
         hooks = ["-include", str(tdir / "ef_hooks.h")]
         jobs = [(s, tmp / f"fw_{s.stem}.o", [*base, "-Os", "-Werror"]) for s in tsrcs]
+        dsp_build = any(s.is_relative_to(DSP_KERNELS_DIR) for s in msrcs)
         names: set[str] = set()
         for s in msrcs:
             stem = s.stem if s.stem not in names else f"{s.parent.name}_{s.stem}"
             names.add(stem)
-            size = ["-Os"] if s.name in COLD_SOURCES else []
-            jobs.append((s, tmp / f"{stem}.o", [*base, *hooks, *size]))
+            cold = s.name in COLD_SOURCES or (dsp_build and not s.is_relative_to(DSP_KERNELS_DIR))
+            jobs.append((s, tmp / f"{stem}.o", [*base, *hooks, *(["-Os"] if cold else [])]))
         warnings = _compile_all(board, jobs)
         objs = [str(j[1]) for j in jobs]
         elf = tmp / "firmware.elf"
