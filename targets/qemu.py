@@ -59,7 +59,7 @@ class QemuTarget(McuTarget):
 
     def command_line(self, elf: Path, port: int) -> list[str]:
         return [QEMU, "-M", self.machine, "-nographic", "-monitor", "none", "-icount", "shift=0",
-                "-kernel", str(elf), "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on"]
+                "-kernel", str(elf), "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"]
 
     def _start(self, artifact: Path) -> tuple[Transport, bool]:
         if shutil.which(QEMU) is None:
