@@ -33,6 +33,7 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
     const int32_t ring = ef_dwconv2d_inplace_s8_scratch_size(p, in) / ch;
     const int32_t *mult = q->mult, *shift = q->shift;
     int8_t *buf = (int8_t *)ctx->buf;
+    int32_t acc[EF_NN_ACC_BLOCK];
 
     for (int32_t b = 0; b < batches; ++b) {
         const int8_t *xb = x + b * ih * iw * ch;
@@ -43,9 +44,14 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
                 /* input pixel px is overwritten by output pixel px: save it first */
                 memcpy(buf + (px % ring) * ch, xb + px * ch, (size_t)ch);
                 int8_t *yp = yb + px * ch;
-                for (int32_t c = 0; c < ch; ++c) {
-                    /* at most KH*KW products < 2^15 each: exact for KH*KW < 2^16 */
-                    int32_t acc = 0;
+                /* channels innermost, in blocks: one contiguous vector per tap */
+                for (int32_t c0 = 0; c0 < ch; c0 += EF_NN_ACC_BLOCK) {
+                    const int32_t nc = ch - c0 < EF_NN_ACC_BLOCK ? ch - c0 : EF_NN_ACC_BLOCK;
+                    for (int32_t c = 0; c < nc; ++c) {
+                        acc[c] = bias ? bias[c0 + c] : 0;
+                    }
+                    /* at most KH*KW products < 2^15 each per channel: exact for
+                     * KH*KW < 2^16 (TFLite sums the same terms, modulo 2^32 order) */
                     for (int32_t ky = 0; ky < kh; ++ky) {
                         const int32_t iy = oy - ph + dh * ky;
                         if (iy < 0 || iy >= ih) {
@@ -58,17 +64,19 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
                             }
                             /* pixels up to px come from the ring, later ones are intact in x */
                             const int32_t qx = iy * iw + ix;
-                            const int8_t *xp = qx <= px ? buf + (qx % ring) * ch : xb + qx * ch;
-                            acc += ((int32_t)xp[c] + in_off)
-                                   * (int32_t)w[(ky * kw + kx) * ch + c];
+                            const int8_t *xp = (qx <= px ? buf + (qx % ring) * ch
+                                                         : xb + qx * ch) + c0;
+                            const int8_t *wp = w + (ky * kw + kx) * ch + c0;
+                            for (int32_t c = 0; c < nc; ++c) {
+                                acc[c] += (int32_t)(int16_t)(xp[c] + in_off) * (int16_t)wp[c];
+                            }
                         }
                     }
-                    if (bias) {
-                        acc += bias[c];
+                    for (int32_t c = 0; c < nc; ++c) {
+                        const int32_t v = EF_REQUANTIZE_AS(EF_DWCONV2D_SINGLE_ROUNDING, acc[c],
+                                                           mult[c0 + c], shift[c0 + c]);
+                        yp[c0 + c] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
                     }
-                    acc = EF_REQUANTIZE_AS(EF_DWCONV2D_SINGLE_ROUNDING, acc, mult[c], shift[c])
-                          + out_off;
-                    yp[c] = (int8_t)ef_nn_clamp(acc, amin, amax);
                 }
             }
         }
