@@ -29,7 +29,7 @@ BOARDS_DIR = Path(__file__).resolve().parent / "boards"
 TEMPLATES_DIR = ROOT / "firmware_templates"
 DSP_KERNELS_DIR = ROOT / "runtime" / "c" / "kernels" / "dsp"
 COMPILE_TIMEOUT_S = 300
-TEMPLATE_SOURCES = ("startup.c", "main.c", "ef_frame.c", "ef_counter.c")
+TEMPLATE_SOURCES = ("startup.c", "main.c", "ef_frame.c", "ef_counter.c", "ef_libc.c")
 COLD_SOURCES = ("model.c", "weights.c")     # generated glue: run once per op, size matters
 # board "counter" -> the firmware define that selects it (ef_counter.c)
 COUNTERS = {"systick": "EF_COUNTER_SYSTICK", "dwt": "EF_COUNTER_DWT"}
@@ -302,7 +302,8 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
         # work, so the reference kernels left over (pooling, softmax, ...) are built for
         # size too: that keeps KWS code under 16 KB.
         hooks = ["-include", str(tdir / "ef_hooks.h")]
-        jobs = [(s, tmp / f"fw_{s.stem}.o", [*base, "-Os", "-Werror"]) for s in tsrcs]
+        jobs = [(s, tmp / f"fw_{s.stem}.o",
+                 [*base, "-Os", "-fno-tree-loop-distribute-patterns", "-Werror"]) for s in tsrcs]
         dsp_build = any(s.is_relative_to(DSP_KERNELS_DIR) for s in msrcs)
         names: set[str] = set()
         for s in msrcs:
