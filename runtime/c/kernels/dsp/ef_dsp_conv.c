@@ -39,11 +39,11 @@ static inline void ef_dsp_zero_groups(int32_t n, uint32_t *d)
  * column pair: group g (four taps) at words [4g + 2 slot, 4g + 2 slot + 1] as (x0, x2),
  * (x1, x3), so one LDM fetches both pixels' group; the K % 4 tail taps in natural order at
  * tail[4 slot ..]. C_IN % 4 == 0 converts each tap (or each row run of taps, dilation 1)
- * straight into its slot; other widths go through tmp[K] in natural order first.
+ * straight into its slot; other widths go through an int8 tmp[K] in natural order first.
  */
 static void ef_dsp_im2col(const ef_conv_params *p, const ef_dims *in, const int8_t *x,
                           int32_t kh, int32_t kw, int32_t oh, int32_t ow, int32_t pix,
-                          int32_t slot, uint32_t *pair, int16_t *tail, int16_t *tmp)
+                          int32_t slot, uint32_t *pair, int16_t *tail, int8_t *tmp)
 {
     const int32_t ih = in->h, iw = in->w, ic = in->c;
     const int32_t b = pix / (oh * ow), r = pix % (oh * ow);
@@ -82,28 +82,43 @@ static void ef_dsp_im2col(const ef_conv_params *p, const ef_dims *in, const int8
         }
         return;
     }
-    for (int32_t ky = 0; ky < kh; ++ky) {
+    /* the column in natural order as int8, padding = the input zero point (adds 0), then
+     * the same group conversion; row runs are copied whole (dilation 1) */
+    const int8_t zp = (int8_t)(-in_off);
+    int8_t *t = tmp;
+    for (int32_t ky = 0; ky < kh; ++ky, t += kw * ic) {
         const int32_t iy = iy0 + dh * ky;
+        if (iy < 0 || iy >= ih) {
+            memset(t, zp, (size_t)(kw * ic));
+            continue;
+        }
+        const int8_t *row = xb + iy * iw * ic;
+        if (dw == 1) {
+            const int32_t kx0 = ix0 < 0 ? (-ix0 < kw ? -ix0 : kw) : 0;
+            const int32_t kx1 = ix0 + kw > iw ? (iw - ix0 > kx0 ? iw - ix0 : kx0) : kw;
+            const int8_t *src = row + (ix0 + kx0) * ic;
+            for (int32_t i = 0; i < kx0 * ic; ++i) {
+                t[i] = zp;
+            }
+            for (int32_t i = kx0 * ic; i < kx1 * ic; ++i) {
+                t[i] = src[i - kx0 * ic];
+            }
+            for (int32_t i = kx1 * ic; i < kw * ic; ++i) {
+                t[i] = zp;
+            }
+            continue;
+        }
         for (int32_t kx = 0; kx < kw; ++kx) {
             const int32_t ix = ix0 + dw * kx;
-            int16_t *t = tmp + (ky * kw + kx) * ic;
-            if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
-                memset(t, 0, (size_t)ic * sizeof(int16_t));
-                continue;
-            }
-            const int8_t *src = xb + (iy * iw + ix) * ic;
             for (int32_t i = 0; i < ic; ++i) {
-                t[i] = (int16_t)((int32_t)src[i] + in_off);
+                t[kx * ic + i] = ix < 0 || ix >= iw ? zp : row[ix * ic + i];
             }
         }
     }
     const int32_t k = kh * kw * ic, k4 = k & ~3;
-    for (int32_t i = 0; i < k4; i += 4, d += 4) {
-        d[0] = (uint32_t)(uint16_t)tmp[i] | (uint32_t)(uint16_t)tmp[i + 2] << 16;
-        d[1] = (uint32_t)(uint16_t)tmp[i + 1] | (uint32_t)(uint16_t)tmp[i + 3] << 16;
-    }
+    ef_dsp_groups(tmp, k4 >> 2, off2, d);
     for (int32_t i = k4; i < k; ++i) {
-        tail[4 * slot + i - k4] = tmp[i];
+        tail[4 * slot + i - k4] = (int16_t)(tmp[i] + in_off);
     }
 }
 
@@ -301,7 +316,7 @@ ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
         return ef_dsp_conv_plain(p, q, in, x, wd, w, bias, out, y);
     }
     uint32_t pair[EF_DSP_COL_MAX];           /* two pixels' columns, interleaved by group */
-    int16_t tmp[EF_DSP_TMP_MAX];             /* natural-order column when C_IN % 4 != 0 */
+    int8_t tmp[EF_DSP_TMP_MAX] EF_ALIGNED(4);   /* natural-order column, C_IN % 4 != 0 */
     int16_t tail[8] = {0};
     int32_t acc[2 * EF_DSP_OC_BLOCK + 2];
     static const int32_t zeros[EF_DSP_OC_BLOCK] = {0};

@@ -20,9 +20,12 @@ static inline int8_t ef_nn_add_one(const ef_add_params *p, int32_t a, int32_t b,
  * table entries are exactly the values ef_nn_add_one computes. */
 #define EF_NN_ADD_TABLE_MIN 1024
 
-static void ef_nn_addsub_table(const ef_add_params *p, int32_t sign, int32_t single,
+static void ef_nn_addsub_table(const ef_add_params *pp, int32_t sign, int32_t single,
                                const int8_t *x1, const int8_t *x2, int8_t *y, int32_t n)
 {
+    /* a local copy: int8 stores to y could alias *pp and force reloads every element */
+    const ef_add_params prm = *pp;
+    const ef_add_params *p = &prm;
     int32_t t1[256], t2[256];
     for (int32_t v = -128; v < 128; ++v) {
         const int32_t a1 = (int32_t)((uint32_t)(v + p->in1_offset) << p->left_shift);
@@ -38,14 +41,16 @@ static void ef_nn_addsub_table(const ef_add_params *p, int32_t sign, int32_t sin
     }
 }
 
-static inline ef_status ef_nn_addsub(const ef_add_params *p, int32_t sign, int32_t single,
+static inline ef_status ef_nn_addsub(const ef_add_params *pp, int32_t sign, int32_t single,
                               const ef_dims *in1, const int8_t *x1,
                               const ef_dims *in2, const int8_t *x2,
                               const ef_dims *out, int8_t *y)
 {
-    if (!p || !in1 || !x1 || !in2 || !x2 || !out || !y) {
+    if (!pp || !in1 || !x1 || !in2 || !x2 || !out || !y) {
         return EF_ERR_ARG;
     }
+    const ef_add_params prm = *pp;     /* see ef_nn_addsub_table */
+    const ef_add_params *p = &prm;
     if (ef_nn_same_dims(in1, out) && ef_nn_same_dims(in2, out)) {
         const int32_t n = ef_nn_numel(out);
         if (n >= EF_NN_ADD_TABLE_MIN) {

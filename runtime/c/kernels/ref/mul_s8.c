@@ -9,14 +9,17 @@ static inline int8_t ef_nn_mul_one(const ef_mul_params *p, int32_t a, int32_t b)
     return (int8_t)ef_nn_clamp(v, p->act.min, p->act.max);
 }
 
-ef_status ef_mul_s8(const ef_mul_params *p,
+ef_status ef_mul_s8(const ef_mul_params *pp,
                     const ef_dims *in1, const int8_t *x1,
                     const ef_dims *in2, const int8_t *x2,
                     const ef_dims *out, int8_t *y)
 {
-    if (!p || !in1 || !x1 || !in2 || !x2 || !out || !y) {
+    if (!pp || !in1 || !x1 || !in2 || !x2 || !out || !y) {
         return EF_ERR_ARG;
     }
+    /* a local copy: int8 stores to y could alias *pp and force reloads every element */
+    const ef_mul_params prm = *pp;
+    const ef_mul_params *p = &prm;
     if (ef_nn_same_dims(in1, out) && ef_nn_same_dims(in2, out)) {
         const int32_t n = ef_nn_numel(out);
         for (int32_t i = 0; i < n; ++i) {

@@ -9,10 +9,11 @@ static inline ef_status ef_nn_requant(const ef_requant_params *p, int32_t single
         return EF_ERR_ARG;
     }
     const int32_t n = ef_nn_numel(out);
+    const int32_t in_off = p->in_offset, out_off = p->out_offset, mult = p->mult;
+    const int32_t shift = p->shift, amin = p->act.min, amax = p->act.max;
     for (int32_t i = 0; i < n; ++i) {
-        const int32_t v = EF_REQUANTIZE_AS(single, (int32_t)x[i] + p->in_offset, p->mult,
-                                             p->shift);
-        y[i] = (int8_t)ef_nn_clamp(v + p->out_offset, p->act.min, p->act.max);
+        const int32_t v = EF_REQUANTIZE_AS(single, (int32_t)x[i] + in_off, mult, shift);
+        y[i] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
     }
     return EF_OK;
 }
