@@ -183,3 +183,29 @@ def test_portable_build_compiles_warning_free(tmp_path):
                                capture_output=True, text=True, timeout=120, check=False)
             assert r.returncode == 0, f"{cpu[0]} {src.name}:\n{r.stderr[-2000:]}"
     assert shutil.which("arm-none-eabi-gcc") and REF.is_dir()
+
+
+def test_inplace_dsp_kernels_within_planner_scratch_under_asan(tmp_path):
+    """The in-place DSP variants against the out-of-place reference kernels, y == x or
+    below x, each with a ctx malloc'ed to exactly ef_*_inplace_s8_scratch_size() (the size
+    sdk/plan/scratch.py plans) under AddressSanitizer: no byte written past it."""
+    require("gcc")
+    from tests.c import test_inplace_kernels as ik
+
+    dw = ik.DW_CASES + [(6, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1), (3, 5, 12, 3, 3, 2, 1, 0, 1, 1, 1),
+                        (4, 6, 16, 3, 3, 0, 1, 2, 1, 1, 1), (9, 2, 4, 3, 3, 1, 0, 1, 2, 1, 1)]
+    pw = ik.PW_CASES + [(3, 3, 67, 67), (5, 1, 3, 2)]
+    src = ik.TEST_C.replace("DW_CASES", ik._rows(dw)).replace("PW_CASES", ik._rows(pw))
+    (tmp_path / "t.c").write_text(src)
+    srcs = [DSP / "dwconv2d_inplace_s8.c", DSP / "conv2d_1x1_inplace_s8.c",
+            DSP / "ef_dsp_conv.c", REF / "dwconv2d_s8.c", REF / "conv2d_1x1_s8.c"]
+    exe = tmp_path / "t"
+    r = subprocess.run(["gcc", "-std=c99", "-O1", "-g", "-fsanitize=address,undefined",
+                        "-fno-sanitize-recover=all", "-Wall", "-Wextra", "-Werror",
+                        "-I", str(ROOT / "runtime" / "c"), "-I", str(REF), "-I", str(DSP),
+                        str(tmp_path / "t.c"), *map(str, srcs), "-o", str(exe)],
+                       check=False, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run([str(exe)], check=False, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert r.stdout.count("dw ") == len(dw) and r.stdout.count("pw ") == len(pw)

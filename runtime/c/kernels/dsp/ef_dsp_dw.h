@@ -105,9 +105,68 @@ static inline void ef_dsp_dw_group9(const int8_t *x0, const int8_t *x1, const in
     } while (0)
 
 /**
+ * Bytes of one zero-point padded input row for an output row of `ow` pixels, or 0 if three
+ * of them do not fit EF_DSP_DW_PAD_BYTES: pad.w zero points on the left, the iw input
+ * pixels, and as many on the right as the last window needs.
+ */
+static inline int32_t ef_dsp_dw_width(const ef_dw_params *p, int32_t iw, int32_t ch,
+                                      int32_t ow)
+{
+    const int32_t pw = p->pad.w, need = (ow - 1) * p->stride.w - pw + 3 - iw;
+    const int32_t width = (pw + iw + (need > 0 ? need : 0)) * ch;
+    return pw >= 0 && 3 * width <= EF_DSP_DW_PAD_BYTES ? width : 0;
+}
+
+/** padded[ky * width ..] = rows[ky] (NULL: outside the input) between zero-point pads. */
+static inline void ef_dsp_dw_pad_rows(const ef_dw_params *p, const int8_t *const rows[3],
+                                      int32_t iw, int32_t ch, int32_t width, int8_t *padded)
+{
+    const int zp = (int8_t)(-p->in_offset);       /* (zp + in_offset) * w == 0 */
+    const int32_t left = p->pad.w * ch, right = width - left - iw * ch;
+    for (int32_t ky = 0; ky < 3; ++ky) {
+        int8_t *d = padded + ky * width;
+        if (!rows[ky]) {
+            memset(d, zp, (size_t)width);
+            continue;
+        }
+        memset(d, zp, (size_t)left);
+        memcpy(d + left, rows[ky], (size_t)(iw * ch));
+        memset(d + left + iw * ch, zp, (size_t)right);
+    }
+}
+
+/** One output row from three padded rows: nine straight-line taps per channel group. */
+static inline void ef_dsp_dw3x3_padded(const ef_dw_params *p, const ef_dsp_outq *s,
+                                       const int8_t *padded, int32_t width, int32_t ch,
+                                       int32_t ow, const uint32_t *wexp, const int32_t *bias,
+                                       int8_t *yrow)
+{
+    const uint32_t off2 = ef_dsp_dup16(p->in_offset);
+    const int32_t sw = p->stride.w;
+    int32_t acc[EF_DSP_DW_CH_MAX];
+    for (int32_t ox = 0; ox < ow; ++ox) {
+        const int8_t *x0 = padded + ox * sw * ch, *x1 = x0 + width, *x2 = x1 + width;
+        const uint32_t *wg = wexp;
+        for (int32_t c = 0; c < ch; c += 4, wg += 18) {
+            int32_t *a = acc + c;
+            if (bias) {
+                a[0] = bias[c];
+                a[1] = bias[c + 1];
+                a[2] = bias[c + 2];
+                a[3] = bias[c + 3];
+            } else {
+                a[0] = a[1] = a[2] = a[3] = 0;
+            }
+            ef_dsp_dw_group9(x0 + c, x1 + c, x2 + c, ch, off2, wg, a);
+        }
+        ef_dsp_out_row(s, EF_DWCONV2D_SINGLE_ROUNDING, acc, ch, 0, yrow + ox * ch);
+    }
+}
+
+/**
  * One output row: rows[ky] is input row (oy * stride.h - pad.h + ky), or NULL outside the
- * input. Output pixel ox is written after all of its taps were read. Pixels whose 3x3
- * window lies inside the input run nine straight-line taps per group of four channels.
+ * input. Every input byte is read before the row is written when the padded copies fit;
+ * otherwise output pixel ox is written after its own window was read (edge loops).
  */
 static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
                                     const int8_t *const rows[3], int32_t iw, int32_t ch,
@@ -117,40 +176,11 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
     const uint32_t off2 = ef_dsp_dup16(p->in_offset);
     const int32_t sw = p->stride.w, pw = p->pad.w;
     int32_t acc[EF_DSP_DW_CH_MAX];
-    /* the three rows, padded left/right with the input zero point (whose taps add exactly
-     * 0, as skipping them does), so every pixel runs the straight-line taps */
-    const int32_t rpad = (ow - 1) * sw - pw + 3 - iw > 0 ? (ow - 1) * sw - pw + 3 - iw : 0;
-    const int32_t pw_ = pw > 0 ? pw : 0, width = (pw_ + iw + rpad) * ch;
-    if (pw >= 0 && 3 * width <= EF_DSP_DW_PAD_BYTES) {
+    const int32_t width = ef_dsp_dw_width(p, iw, ch, ow);
+    if (width > 0) {
         int8_t padded[EF_DSP_DW_PAD_BYTES];
-        const int zp = (int8_t)(-p->in_offset);
-        for (int32_t ky = 0; ky < 3; ++ky) {
-            int8_t *d = padded + ky * width;
-            if (!rows[ky]) {
-                memset(d, zp, (size_t)width);
-                continue;
-            }
-            memset(d, zp, (size_t)(pw_ * ch));
-            memcpy(d + pw_ * ch, rows[ky], (size_t)(iw * ch));
-            memset(d + (pw_ + iw) * ch, zp, (size_t)(rpad * ch));
-        }
-        for (int32_t ox = 0; ox < ow; ++ox) {
-            const int8_t *x0 = padded + ox * sw * ch, *x1 = x0 + width, *x2 = x1 + width;
-            const uint32_t *wg = wexp;
-            for (int32_t c = 0; c < ch; c += 4, wg += 18) {
-                int32_t *a = acc + c;
-                if (bias) {
-                    a[0] = bias[c];
-                    a[1] = bias[c + 1];
-                    a[2] = bias[c + 2];
-                    a[3] = bias[c + 3];
-                } else {
-                    a[0] = a[1] = a[2] = a[3] = 0;
-                }
-                ef_dsp_dw_group9(x0 + c, x1 + c, x2 + c, ch, off2, wg, a);
-            }
-            ef_dsp_out_row(s, EF_DWCONV2D_SINGLE_ROUNDING, acc, ch, 0, yrow + ox * ch);
-        }
+        ef_dsp_dw_pad_rows(p, rows, iw, ch, width, padded);
+        ef_dsp_dw3x3_padded(p, s, padded, width, ch, ow, wexp, bias, yrow);
         return;
     }
     const int full_rows = rows[0] && rows[1] && rows[2];
