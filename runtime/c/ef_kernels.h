@@ -62,6 +62,18 @@ ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
                            const ef_dims *out, int8_t *y);
 
 /**
+ * @brief 2-D convolution for shallow inputs (few C_IN): same results as ef_conv2d_s8, with
+ * the filter stored transposed so the inner loop runs over output channels.
+ * @param wd  logical filter dims [C_OUT, KH, KW, C_IN]
+ * @param w_t filter data in [KH, KW, C_IN, C_OUT] order (the C generator transposes it)
+ * Other arguments as ef_conv2d_s8.
+ */
+ef_status ef_conv2d_shallow_s8(const ef_conv_params *p, const ef_quant *q,
+                               const ef_dims *in, const int8_t *x,
+                               const ef_dims *wd, const int8_t *w_t, const int32_t *bias,
+                               const ef_dims *out, int8_t *y);
+
+/**
  * @brief Depthwise 2-D convolution, int8 per-channel (TFLite DepthwiseConvPerChannel).
  * @param wd filter dims [1, KH, KW, C_IN * ch_mult]; output channel = ic * ch_mult + m
  * Other arguments as ef_conv2d_s8.

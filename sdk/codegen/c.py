@@ -43,6 +43,7 @@ PRIVATE_HEADERS = ("ef_nn_support.h", "ef_inplace.h")
 KERNEL_FILES: dict[str, str] = {
     "ef_conv2d_s8": "conv2d_s8.c",
     "ef_conv2d_1x1_s8": "conv2d_1x1_s8.c",
+    "ef_conv2d_shallow_s8": "conv2d_shallow_s8.c",
     "ef_dwconv2d_s8": "dwconv2d_s8.c",
     "ef_dwconv2d_3x3_s8": "dwconv2d_3x3_s8.c",
     "ef_fc_s8": "fc_s8.c",
@@ -167,9 +168,15 @@ def _quant(e: _Emit, tag: str, mult: np.ndarray, shift: np.ndarray, n: int) -> s
     return e.struct("ef_quant", f"{tag}_q", f"{{{m}, {s}}}")
 
 
-def _weights(e: _Emit, tag: str, node: Node) -> tuple[str, str]:
-    w = e.g.tensors[node.inputs[1]].data
-    wv = e.array(f"{tag}_w", "int8_t", np.asarray(w, np.int8))
+SHALLOW_ROW = 32   # KW * C_IN below this: ef_conv2d_shallow_s8 (transposed filter)
+
+
+def _weights(e: _Emit, tag: str, node: Node, transpose: tuple[int, ...] | None = None
+             ) -> tuple[str, str]:
+    w = np.asarray(e.g.tensors[node.inputs[1]].data, np.int8)
+    if transpose is not None:
+        w = np.ascontiguousarray(w.transpose(transpose))
+    wv = e.array(f"{tag}_w", "int8_t", w)
     b = node.inputs[2] if len(node.inputs) > 2 else ""
     bv = e.array(f"{tag}_b", "int32_t", np.asarray(e.g.tensors[b].data, np.int32)) if b else "0"
     return wv, bv
@@ -196,8 +203,12 @@ def emit_conv2d(e: _Emit, tag: str, node: Node) -> list[str]:
     qq = _quant(e, tag, q.mult, q.shift, w_shape[0])
     din, x, dout, y = _io(e, tag, node)
     wd = e.dims(f"{tag}_wd", w_shape)
-    w, b = _weights(e, tag, node)
-    fn, ctx = e.variant(node, "ef_conv2d_1x1_s8" if one else "ef_conv2d_s8")
+    # few input channels (first layers): a filter row is too short for a good dot product,
+    # so ship the filter transposed and vectorize over output channels instead
+    shallow = not one and w_shape[3] * w_shape[2] < SHALLOW_ROW and w_shape[0] >= 8
+    w, b = _weights(e, tag, node, transpose=(1, 2, 3, 0) if shallow else None)
+    default = "ef_conv2d_1x1_s8" if one else "ef_conv2d_shallow_s8" if shallow else "ef_conv2d_s8"
+    fn, ctx = e.variant(node, default)
     return [f"{fn}({ctx}{p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
 
 

@@ -89,3 +89,41 @@ def test_large_add_sub_table_path(name, tmp_path):
         for s, ys in zip(samples, ml.run("big", samples)):
             want = reference.run(g, s, numerics=numerics)[g.outputs[0]]
             assert np.array_equal(ys[0], np.asarray(want).reshape(ys[0].shape))
+
+
+def _widen_conv(g, k: int = 2):
+    """The conv case with its output channels tiled k times (filter w, -w, ...): enough
+    output channels for codegen to pick ef_conv2d_shallow_s8 (transposed filter)."""
+    from sdk.ir import QuantParams
+    g = g.copy()
+    n = g.nodes[0]
+    wt, yt = g.tensors[n.inputs[1]], g.tensors[n.outputs[0]]
+    w = np.concatenate([wt.data if j % 2 == 0 else np.clip(-wt.data.astype(np.int16), -127, 127)
+                        .astype(np.int8) for j in range(k)])
+    wt.data, wt.shape = w, w.shape
+    if wt.quant.per_channel:
+        wt.quant = QuantParams(np.tile(wt.quant.scale, k), np.tile(wt.quant.zero_point, k), 0)
+    if len(n.inputs) > 2 and n.inputs[2]:
+        bt = g.tensors[n.inputs[2]]
+        bt.data = np.tile(bt.data, k)
+        bt.shape = bt.data.shape
+        if bt.quant is not None and bt.quant.per_channel:
+            bt.quant = QuantParams(np.tile(bt.quant.scale, k), np.tile(bt.quant.zero_point, k))
+    yt.shape = (*yt.shape[:-1], yt.shape[-1] * k)
+    return g
+
+
+SHALLOW = [c for c in SUPPORTED if c.op.value == "CONV2D" and c.name != "conv_1x1"]
+
+
+@pytest.mark.parametrize("case", SHALLOW, ids=lambda c: c.name)
+def test_shallow_conv_variant(case, tmp_path):
+    require("gcc")
+    g = _widen_conv(case.graph)
+    samples = random_inputs(g, n=3, seed=9)
+    for numerics in ("tflm", "litert"):
+        ml = MultiLib({"sc": g}, tmp_path / numerics, numerics)
+        assert "ef_conv2d_shallow_s8(" in (tmp_path / numerics / "sc" / "model.c").read_text()
+        for s, ys in zip(samples, ml.run("sc", samples)):
+            want = reference.run(g, s, numerics=numerics)[g.outputs[0]]
+            assert np.array_equal(ys[0], np.asarray(want).reshape(ys[0].shape)), numerics
