@@ -333,3 +333,30 @@ def test_live_firmware_survives_random_and_corrupted_frames(kws_target):
         assert commands.info(dev).model_hash == want
     assert dev.boots == 1                      # only the banner of the initial start
     assert commands.invoke(dev, 1, 0)[0] > 0
+
+
+def test_flash_runs_the_boards_flasher_or_says_what_is_missing(compiled, tmp_path,
+                                                               monkeypatch, capsys):
+    import os
+    import shutil
+
+    d = compiled("kws")
+    # no flasher on PATH: one clear error naming the tool and how to install it
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert cli(["flash", str(d), "--board", "nrf52840-dk"]) == 2
+    assert "pyocd, which is not installed (pip install pyocd)" in capsys.readouterr().err
+    # a stand-in pyocd records its command line: the built image, as the profile says
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "argv.txt"
+    fake = bindir / "pyocd"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" > {log}\n")
+    fake.chmod(0o755)
+    gcc_dir = os.path.dirname(shutil.which("arm-none-eabi-gcc", path=os.defpath + ":/usr/bin"))
+    monkeypatch.setenv("PATH", f"{bindir}:{gcc_dir}:/bin")
+    assert cli(["flash", str(d), "--board", "nrf52840-dk"]) == 0
+    argv = log.read_text().split()
+    assert argv[:3] == ["flash", "--target", "nrf52840"]
+    assert argv[3].endswith("fw/nrf52840-dk/firmware.hex") and Path(argv[3]).is_file()
+    assert cli(["flash", str(d), "--board", "mps2-an386"]) == 0      # QEMU: nothing to do
+    assert "nothing to flash" in capsys.readouterr().out
