@@ -360,3 +360,34 @@ def test_flash_runs_the_boards_flasher_or_says_what_is_missing(compiled, tmp_pat
     assert argv[3].endswith("fw/nrf52840-dk/firmware.hex") and Path(argv[3]).is_file()
     assert cli(["flash", str(d), "--board", "mps2-an386"]) == 0      # QEMU: nothing to do
     assert "nothing to flash" in capsys.readouterr().out
+
+
+def test_every_board_profile_is_complete():
+    """Each targets/boards/*.toml loads and carries what build, flash and profile read."""
+    for name in build_mod.board_names():
+        b = build_mod.load_board(name)
+        assert b.name == name and b.counter_unit in ("instructions", "cycles")
+        assert b.counter in ("systick", "dwt", "ccount") and b.kernels in ("ref", "dsp")
+        assert b.flash["size"] > 0 and b.ram["size"] > 0 and b.stack_bytes < b.ram["size"]
+        assert b.uart["baud"] > 0 and b.uart["driver"] and b.clock_hz > 0
+        assert b.flasher["tool"] in ("qemu", "pyocd", "openocd", "picotool", "esptool")
+        assert b.flasher["bootloader"] and b.flasher["command"]
+        assert not b.dsp or b.arch == "armv7e-m"           # SMLAD & co. need Armv7E-M
+        if b.flasher["tool"] != "qemu":
+            assert "{" in b.flasher["command"]              # the image goes in somewhere
+
+
+@pytest.mark.hardware
+def test_physical_board_end_to_end(request, tmp_path, capsys):
+    """With a board attached: --port /dev/ttyACM0 and EDGEFORGE_BOARD=<profile name>."""
+    import os
+
+    port = request.config.getoption("--port")
+    board = os.environ.get("EDGEFORGE_BOARD", "nucleo-l4r5zi")
+    d = compile_fixture(fixture(MODELS["kws"]), tmp_path / "kws", "tflm")
+    assert cli(["flash", str(d), "--board", board, "--port", port]) == 0
+    capsys.readouterr()
+    uri = f"serial://{port}?board={board}"
+    assert cli(["profile", str(d), "--target", uri, "--runs", "5", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["outputs_match_reference"] is True and r["count_unit"] == "cycles"
