@@ -138,6 +138,11 @@ def print_report(r: dict[str, Any]) -> None:
     ok = r["outputs_match_reference"]
     con.print(f"[bold]{r['target']}[/]  {r['dir']}  model {r['model_sha256'][:16]}  "
               f"numerics {r['numerics']}")
+    dev = r.get("device") or {}
+    if "firmware" in dev:            # an MCU: what INFO said
+        con.print(f"device {dev.get('board')} ({dev.get('cpu')}), firmware {dev['firmware']}, "
+                  f"arena {dev.get('arena_bytes', 0):,} B, {dev.get('num_ops')} ops, counts "
+                  f"{dev.get('counter_unit')}")
     con.print(f"outputs vs host reference on {r['samples']} sample(s): "
               + ("[green]byte-equal[/]" if ok else f"[red]MISMATCH[/] {r['mismatches'][:3]}"))
     unit = r.get("count_unit")
