@@ -16,14 +16,16 @@ import pytest
 
 from runtime import reference
 from sdk.codegen import c as codegen_c
+from sdk.ir import Op
 from tests.c import cbuild
 from tests.c import test_inplace_poison as poison
 from tests.conftest import ROOT, fixture, require
-from tests.opcases import _build, _conv, _dw, cases, random_inputs
+from tests.opcases import _build, _conv, _dw, _pool, cases, random_inputs
 
 DSP = ROOT / "runtime" / "c" / "kernels" / "dsp"
 DSP_SOURCES = sorted(p.name for p in DSP.glob("*.c"))
-MAIN_KERNELS = {"conv2d_s8.c", "conv2d_1x1_s8.c", "dwconv2d_3x3_s8.c", "fc_s8.c"}
+MAIN_KERNELS = {"conv2d_s8.c", "conv2d_1x1_s8.c", "dwconv2d_3x3_s8.c", "fc_s8.c",
+                "avgpool2d_s8.c"}
 
 
 def use_dsp_kernels(out: Path, *_: object) -> None:
@@ -102,8 +104,14 @@ EXTRA = [
     _conv("dsp_conv_1x1_s2", (1, 6, 6, 12), 10, (1, 1), s=(2, 2), padding="VALID"),
     _dw("dsp_dw_c11", (1, 7, 6, 11), 1, (3, 3), note="4-channel groups + a tail of 3"),
     _dw("dsp_dw_c16_s2", (1, 9, 9, 16), 1, (3, 3), s=(2, 2)),
+    _pool("dsp_avgpool_c10", Op.AVGPOOL2D, (1, 9, 7, 10), (3, 3), (2, 2), "SAME",
+          note="4-channel groups + a tail, padded windows"),
+    _pool("dsp_avgpool_kws", Op.AVGPOOL2D, (1, 25, 5, 64), (25, 5), (25, 5), "VALID",
+          note="125 taps: int16 lanes"),
+    _pool("dsp_avgpool_big", Op.AVGPOOL2D, (1, 16, 17, 8), (16, 17), (16, 17), "VALID",
+          note="272 taps > 255: the int32 loop"),
 ]
-OPS = {"CONV2D", "DWCONV2D", "FC"}
+OPS = {"CONV2D", "DWCONV2D", "FC", "AVGPOOL2D"}
 
 
 @pytest.fixture(scope="module", params=["tflm", "litert"])
@@ -147,6 +155,7 @@ def test_dsp_kernels_keep_the_inplace_contract(model, tmp_path):
     samples = poison.inputs_for(g, 2, seed=5)
     exe = poison.build(g, plan, tmp_path / "p", poison.free_table(plan, g),
                        patch=use_dsp_kernels)
-    assert str(DSP) in (tmp_path / "p" / "conv2d_s8.c").read_text()
+    swapped = [f.name for f in (tmp_path / "p").glob("*.c") if str(DSP) in f.read_text()]
+    assert "ef_dsp_conv.c" in swapped and len(swapped) >= 3, swapped
     poison.assert_same(poison.run_exe(exe, g, samples), poison.reference(g, samples),
                        f"{model} dsp poisoned")

@@ -101,9 +101,11 @@ CASES = [
           note="partially padded row runs, stride 2"),
     _conv("fast_conv_k5_c4", (1, 6, 8, 4), 4, (5, 5), note="row runs cut on both sides"),
     _conv("fast_conv_kws_first", (1, 12, 6, 1), 8, (10, 4), s=(2, 2),
-          note="KWS first layer shape: C_IN 1, K = 40 through tmp"),
+          note="KWS first layer shape: C_IN 1, K = 40: shallow (transposed filter) + tmp"),
     _conv("fast_conv_c3_k27", (1, 8, 8, 3), 16, (3, 3), act=Act.RELU,
-          note="ResNet-8 first layer shape: K = 27, tail of 3"),
+          note="ResNet-8 first layer shape: K = 27, tail of 3, shallow"),
+    _conv("fast_conv_shallow_big", (1, 6, 6, 3), 200, (3, 3),
+          note="shallow filter of 5400 B: over EF_DSP_SHALLOW_MAX, reference loops"),
     _dw("fast_dw_c12", (1, 6, 7, 12), 1, (3, 3), note="row engine, straight-line interior"),
     _dw("fast_dw_c8_valid", (1, 5, 5, 8), 1, (3, 3), padding="VALID"),
     _dw("fast_dw_c16_s2_relu6", (1, 9, 8, 16), 1, (3, 3), s=(2, 2), act=Act.RELU6),
@@ -124,7 +126,8 @@ def fast_lib(request, tmp_path_factory):
         mp.setattr(cbuild, "emit_c", emit_c_dsp)
         ml = cbuild.MultiLib({c.name: c.graph for c in chosen}, root, request.param)
     used = {p.name for p in root.glob("*/*.c") if str(DSP) in p.read_text()}
-    assert {"conv2d_s8.c", "conv2d_1x1_s8.c", "dwconv2d_3x3_s8.c", "add_s8.c"} <= used
+    assert {"conv2d_s8.c", "conv2d_1x1_s8.c", "conv2d_shallow_s8.c", "dwconv2d_3x3_s8.c",
+            "add_s8.c"} <= used, used
     return request.param, ml, chosen
 
 

@@ -1,0 +1,40 @@
+/* CONV2D for shallow inputs, Armv7E-M DSP version: same symbol, transposed filter
+ * [KH, KW, C_IN, C_OUT] and bytes as ref/conv2d_shallow_s8.c. The filter is turned back to
+ * [C_OUT, KH, KW, C_IN] on the stack once per call (a few thousand instructions for a first
+ * layer) and the call goes through the SMLAD engine of ef_dsp_conv.c; larger filters take
+ * the reference loops. */
+#include "ef_dsp_conv.h"
+
+#define ef_conv2d_shallow_s8 ef_conv2d_shallow_ref_s8
+#include "../ref/conv2d_shallow_s8.c"
+#undef ef_conv2d_shallow_s8
+
+/** Largest filter (bytes) un-transposed on the stack. */
+#ifndef EF_DSP_SHALLOW_MAX
+#define EF_DSP_SHALLOW_MAX 4096
+#endif
+
+ef_status ef_conv2d_shallow_s8(const ef_conv_params *p, const ef_quant *q,
+                               const ef_dims *in, const int8_t *x,
+                               const ef_dims *wd, const int8_t *w_t, const int32_t *bias,
+                               const ef_dims *out, int8_t *y)
+{
+    if (!p || !q || !in || !x || !wd || !w_t || !out || !y) {
+        return EF_ERR_ARG;
+    }
+    if (wd->c != in->c || wd->n != out->c || in->n != out->n) {
+        return EF_ERR_ARG;
+    }
+    const int32_t k = wd->h * wd->w * wd->c, oc = wd->n;
+    if (k * oc > EF_DSP_SHALLOW_MAX) {
+        return ef_conv2d_shallow_ref_s8(p, q, in, x, wd, w_t, bias, out, y);
+    }
+    int8_t w[EF_DSP_SHALLOW_MAX] EF_ALIGNED(4);
+    for (int32_t t = 0; t < k; ++t) {
+        const int8_t *src = w_t + t * oc;
+        for (int32_t o = 0; o < oc; ++o) {
+            w[o * k + t] = src[o];
+        }
+    }
+    return ef_dsp_conv(p, q, in, x, wd, w, bias, out, y);
+}
