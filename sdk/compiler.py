@@ -28,6 +28,9 @@ from sdk.ir import Graph
 from sdk.manifest import Manifest, TensorSpec, sha256_file
 from sdk.qmath import Numerics
 
+# float-model compression options, handed to sdk.passes.prune.compress before quantizing
+COMPRESS_OPTS = ("prune", "prune_channels", "distill")
+
 
 @dataclass
 class CompileResult:
@@ -159,6 +162,16 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     src, out = Path(path), Path(out_dir)
     _check_out(out)
     g = load(src)
+    comp = {k: quant_opts.pop(k) for k in COMPRESS_OPTS if quant_opts.get(k)}
+    for k in COMPRESS_OPTS:
+        quant_opts.pop(k, None)
+    compress_report = None
+    if comp and g.is_int8():
+        raise EdgeforgeError(f"{src}: --{next(iter(comp)).replace('_', '-')} works on float "
+                             "models (prune before quantizing); this one is already int8")
+    if comp:
+        from sdk.passes.prune import compress
+        g, compress_report = compress(g, calib, verbose=verbose, **comp)
     if not g.is_int8():
         g = _quantize(g, str(src), calib, numerics, verbose,
                       {k: v for k, v in quant_opts.items() if v is not None})
@@ -182,6 +195,8 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
                            "per_step": _arena_use(sched, plan)}
         report["c"] = {"kernels": pkg.kernels, "files": pkg.files,
                        "const_bytes": pkg.weight_bytes}
+        if compress_report is not None:
+            report["compress"] = compress_report
         manifest = Manifest(
             name=name, model_sha256=model_sha, source_sha256=sha256_file(src),
             sdk_version=__version__, numerics=str(numerics),
@@ -255,12 +270,11 @@ def _print_table(res: CompileResult) -> None:
 
 
 def cmd_compile(args: Any) -> int:
-    opts = {"observer": getattr(args, "observer", None)}
+    opts: dict[str, Any] = {"observer": getattr(args, "observer", None)}
     if getattr(args, "per_tensor", False):
         opts["per_channel"] = False
-    for flag in ("prune", "prune_channels", "distill"):
-        if getattr(args, flag, None):
-            raise EdgeforgeError(f"--{flag.replace('_', '-')} is not supported by compile yet")
+    for flag in COMPRESS_OPTS:
+        opts[flag] = getattr(args, flag, None)
     res = compile_model(args.model, args.out, calib=args.calib, board=args.board,
                         numerics=args.numerics, name=args.name,
                         verbose=getattr(args, "verbose", 0), **opts)

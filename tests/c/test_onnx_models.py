@@ -39,3 +39,24 @@ def test_quantized_onnx_model_c_equals_runtime(model, numerics, tmp_path):
     bad = [k for k in range(N) if not np.array_equal(peer.run([xs[k]])[0], ys[k])]
     assert not bad, f"{model} [{numerics}]: samples {bad} differ"
     assert len({y.tobytes() for y in ys}) > 1
+
+
+def test_compile_with_channel_pruning_and_distill(tmp_path):
+    """--prune-channels/--distill run before quantization (sdk.passes.prune.compress): fewer
+    MACs, the compression report lands in report.json, and the C still equals TFLM."""
+    require("gcc")
+    src = MODELS / "mobilenet_tiny.onnx"
+    g = load(src)
+    rng = np.random.default_rng(6)
+    np.save(tmp_path / "calib.npy", rng.normal(size=(16, *g.tensors[g.inputs[0]].shape))
+            .astype(np.float32))
+    full = compile_model(src, tmp_path / "full", calib=tmp_path / "calib.npy")
+    res = compile_model(src, tmp_path / "pruned", calib=tmp_path / "calib.npy",
+                        prune_channels=0.3, distill=True)
+    assert res.report["totals"]["macs"] < 0.8 * full.report["totals"]["macs"]
+    assert "compress" in res.report and res.report["compress"]["after"]
+    m = CModel(res.dir)
+    xs = rng.integers(-128, 128, size=(10, *m.input_shapes[0])).astype(np.int8)
+    [ys] = m.run_batch([xs])
+    peer = peers.TflmRunner(res.dir / "model.tflite")
+    assert all(np.array_equal(peer.run([x])[0], y) for x, y in zip(xs, ys))
