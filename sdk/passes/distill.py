@@ -45,6 +45,8 @@ def _features(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
     x = x.astype(np.float64)
     if n.op == Op.FC:
         return x.reshape(-1, w_shape[1])
+    if n.op == Op.DWCONV2D and w_shape[3] != x.shape[3]:      # depth multiplier > 1
+        x = np.repeat(x, w_shape[3] // x.shape[3], axis=3)
     win = _windows(x, n, w_shape)
     rows = int(np.prod(win.shape[:3]))
     if n.op == Op.CONV2D:

@@ -68,8 +68,8 @@ def _no_act(node: Node) -> Node:
 
 
 def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: str = "tflm",
-                 batch_size: int = 32, max_samples: int = 256, verbose: int = 0
-                 ) -> tuple[Graph, list[str]]:
+                 batch_size: int = 32, max_samples: int = 256, verbose: int = 0,
+                 refit: float | None = None) -> tuple[Graph, list[str]]:
     """A copy of `qg` with every weighted layer's int32 bias corrected; also returns the
     names of the corrected layers.
 
@@ -101,9 +101,13 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
     done = []
     for k, nd in enumerate(gb.nodes):
         if nd.outputs[0] in layers:
+            if refit:
+                _refit_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
+                             f_in[nd.inputs[0]], refit)
             _correct_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
                            f_in[nd.inputs[0]])
-            qg.tensors[nd.inputs[2]].data = gb.tensors[nd.inputs[2]].data
+            for t in nd.inputs[1:3]:
+                qg.tensors[t] = replace(gb.tensors[t])
             done.append(nd.name or nd.outputs[0])
         q = qparams.PREPARE[nd.op](nd, gb, reference.Numerics(numerics))
         outs = []
@@ -139,3 +143,56 @@ def _correct_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray
     shift = total / max(rows, 1)
     delta = np.round(shift / bt.quant.scale.astype(np.float64)).astype(np.int64)
     bt.data = np.clip(bt.data.astype(np.int64) - delta, -INT32_MAX, INT32_MAX).astype(np.int32)
+
+
+def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
+                 xf: list[np.ndarray], ridge: float) -> None:
+    """Least-squares weights for the int8 layer: W, b minimizing |deq(x_q) W + b - y_f|^2
+    + ridge' |W - W_float|^2 (y_f: the float layer's pre-activation output on the float
+    input), then quantized again (new per-channel scales). The int8 layer then compensates
+    the error its quantized input carries, not only its mean."""
+    from runtime.reference import REFERENCE
+    from sdk.passes.distill import _features
+    from sdk.quantize.rules import fit_bias_scales, quantize_bias, quantize_weight, weight_scales
+    wt, bt = gb.tensors[nd.inputs[1]], gb.tensors[nd.inputs[2]]
+    w0 = fg.tensors[fn.inputs[1]].data.astype(np.float64)
+    b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
+    b0 = np.zeros(w0.shape[3 if nd.op == Op.DWCONV2D else 0]) if b_f is None else b_f
+    dw = nd.op == Op.DWCONV2D
+    g = c = None
+    for q8, f in zip(xq, xf):
+        y = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs).astype(np.float64)
+        y = y.reshape(-1, y.shape[-1])
+        x = _features(deq(gb, nd.inputs[0], q8), nd, w0.shape)
+        x = np.concatenate([x, np.ones((x.shape[0], 1) + x.shape[2:])], axis=1)
+        gi = np.einsum("rtc,rsc->cts", x, x) if dw else x.T @ x
+        ci = np.einsum("rtc,rc->ct", x, y) if dw else x.T @ y
+        g, c = (gi, ci) if g is None else (g + gi, c + ci)
+    if dw:
+        flat0 = np.concatenate([w0.reshape(-1, w0.shape[3]), b0[None]], axis=0)   # [T+1, C]
+        sol = np.stack([_ridge_solve(g[ch], c[ch], flat0[:, ch], ridge)
+                        for ch in range(flat0.shape[1])], axis=1)
+        w_new, b_new = sol[:-1].reshape(w0.shape), sol[-1]
+    else:
+        flat0 = np.concatenate([w0.reshape(w0.shape[0], -1), b0[:, None]], axis=1)  # [O, K+1]
+        sol = _ridge_solve(g, c, flat0.T, ridge).T
+        w_new, b_new = sol[:, :-1].reshape(w0.shape), sol[:, -1]
+    axis = wt.quant.axis
+    in_scale = float(gb.tensors[nd.inputs[0]].quant.scale[0])
+    scales = weight_scales(w_new, axis, wt.quant.per_channel)
+    scales = fit_bias_scales(b_new, in_scale, scales)
+    wt.data = quantize_weight(w_new, scales, axis)
+    wt.quant = replace(wt.quant, scale=scales)
+    full = scales if scales.size > 1 else np.full(b_new.size, scales[0])
+    bt.data = quantize_bias(b_new, in_scale, full)
+    bt.quant = replace(bt.quant, scale=(np.float32(in_scale) * scales).astype(np.float32))
+
+
+def _ridge_solve(g: np.ndarray, c: np.ndarray, w0: np.ndarray, ridge: float) -> np.ndarray:
+    """argmin |X w - y|^2 + lam |w - w0|^2 from the normal equations (g = X^T X, c = X^T y);
+    the last row (bias) is not regularized."""
+    d = g.shape[0]
+    lam = ridge * max(float(np.trace(g)) / d, 1e-12)
+    reg = lam * np.eye(d)
+    reg[-1, -1] = 0.0
+    return np.linalg.solve(g + reg + 1e-12 * np.eye(d), c + reg @ w0)

@@ -202,6 +202,26 @@ def _with_zero(lo: float, hi: float) -> Range:
     return float(min(lo, 0.0)), float(max(hi, 0.0))
 
 
+class SoftmaxInputObserver(MinMaxObserver):
+    """A softmax input only needs the top of each row: exp(z - max) < e^-10 is far below the
+    int8 output step (1/256), so the range runs from (lowest row maximum - 10 / beta) up to
+    the observed maximum. The largest logit is never clipped; the int8 step gets finer."""
+
+    def __init__(self, beta: float = 1.0) -> None:
+        super().__init__()
+        self.beta = beta
+        self.low_rowmax = np.inf
+
+    def update(self, x: np.ndarray) -> None:
+        super().update(x)
+        if x.size:
+            self.low_rowmax = min(self.low_rowmax, float(x.max(axis=-1).min()))
+
+    def range(self) -> Range:
+        lo = max(self.lo, self.low_rowmax - 10.0 / max(self.beta, 1e-6))
+        return _with_zero(lo, self.hi)
+
+
 OBSERVERS: dict[str, Callable[[], MinMaxObserver]] = {
     "minmax": MinMaxObserver,
     "percentile": PercentileObserver,
@@ -405,7 +425,13 @@ def calibrate(graph: Graph, data: CalibData, observer: str | None = None,
     if name not in OBSERVERS:
         raise QuantizeError(f"unknown observer {name!r}; available: {', '.join(OBSERVERS)}")
     arrays = load_calib(data, graph)
-    obs = {t: OBSERVERS[name]() for t in activation_names(graph)}
+    obs: dict[str, MinMaxObserver] = {t: OBSERVERS[name]() for t in activation_names(graph)}
+    # what the user reads is never clipped; a softmax input keeps its row maxima (above)
+    for t in graph.outputs:
+        obs[t] = MinMaxObserver()
+    for n in graph.nodes:
+        if n.op == Op.SOFTMAX and n.inputs[0] not in graph.outputs:
+            obs[n.inputs[0]] = SoftmaxInputObserver(n.attrs.beta)
     for values in iterate_float(graph, arrays, batch_size, verbose):
         for t, o in obs.items():
             if t in values:

@@ -4,7 +4,8 @@
 
 Steps, top to bottom: graph passes (BN folding, activation fusion, if sdk.passes has them),
 a check that every op has an int8 rule, cross-layer equalization, calibration, one rule per
-node (rules.RULES), empirical bias correction, verify.
+node (rules.RULES), then layer by layer on the int8 graph a least-squares weight refit and
+an empirical bias correction (bias_correction.py), verify.
 """
 from __future__ import annotations
 
@@ -72,10 +73,14 @@ def build_int8(fg: Graph, ranges: dict[str, Range], per_channel: bool = True) ->
 def quantize_model(graph: Graph, calib: CalibData, *, observer: str | None = None,
                    per_channel: bool = True, bias_correction: bool = True,
                    equalize: bool = True, numerics: str = "tflm", batch_size: int = 32,
-                   verbose: int = 1) -> Graph:
+                   refit: float | None = 1.0, verbose: int = 1) -> Graph:
     """Quantize a float graph to the int8 IR contract (int8 inputs/outputs).
 
     `calib`: .npz/.npy path, ndarray, dict or list (see calibrate.load_calib).
+    `refit`: with bias correction, first refit each layer's weights by least squares on its
+    int8 input (ridge strength toward the float weights; None: bias shift only). Measured
+    output SQNR: ResNet-8 16.2 -> 17.5 dB, digits 42.0 -> 43.0 dB, KWS 24.2 -> 23.5 dB (its
+    calibration set is variants of ONE utterance, too narrow for a refit).
     The result's `meta["quantize"]` records the options and, per tensor, the float range.
     """
     numerics = Numerics(numerics)
@@ -90,12 +95,13 @@ def quantize_model(graph: Graph, calib: CalibData, *, observer: str | None = Non
     if bias_correction:
         from sdk.quantize.bias_correction import correct_bias
         qg, corrected = correct_bias(fg, qg, data, numerics=numerics, batch_size=batch_size,
-                                     verbose=verbose)
+                                     verbose=verbose, refit=refit)
     qg.meta["quantize"] = {
         "observer": observer or DEFAULT_OBSERVER,
         "per_channel": per_channel,
         "equalize": equalize,
         "bias_correction": bias_correction,
+        "refit": refit if bias_correction else None,
         "bias_corrected": corrected,
         "numerics": numerics.value,
         "samples": int(data[0].shape[0]),

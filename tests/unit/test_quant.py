@@ -194,26 +194,36 @@ def test_int8_contract_on_resnet8(resnet8) -> None:
 
 
 def _out_sqnr(fg, qg, x) -> tuple[float, float]:
+    """Output SQNR (dB) vs float, and top-1 agreement with float."""
     fg = prepare_float(fg)
     out = qg.outputs[0]
-    logits = next(n.inputs[0] for n in qg.nodes if n.outputs[0] == out)
-    acc = {out: [0.0, 0.0], logits: [0.0, 0.0]}
-    for f, q in run_int8_float_pairs(fg, qg, [x], list(acc)):
-        for k, a in acc.items():
-            a[0] += float(np.sum(f[k].astype(np.float64) ** 2))
-            a[1] += float(np.sum((f[k] - q[k]).astype(np.float64) ** 2))
-    return tuple(10 * np.log10(a[0] / a[1]) for a in acc.values())
+    sig = err = 0.0
+    agree = []
+    for f, q in run_int8_float_pairs(fg, qg, [x], [out]):
+        sig += float(np.sum(f[out].astype(np.float64) ** 2))
+        err += float(np.sum((f[out] - q[out]).astype(np.float64) ** 2))
+        agree.append(f[out].argmax(-1) == q[out].argmax(-1))
+    return 10 * np.log10(sig / err), float(np.mean(np.concatenate(agree)))
 
 
 def test_resnet8_fidelity_floor(resnet8) -> None:
-    out, logits = _out_sqnr(*resnet8)
-    # measured 16 / 26 dB on photo crops (the TFLite-converted fixture: 14.6 / 23.9)
-    assert out > 13.0 and logits > 22.0, (out, logits)
+    db, agree = _out_sqnr(*resnet8)
+    # measured ~17 dB on photo crops (the TFLite-converted fixture: 14.6 dB)
+    assert db > 14.0 and agree > 0.8, (db, agree)
 
 
 def test_kws_fidelity_floor(kws) -> None:
-    out, logits = _out_sqnr(*kws)
-    assert out > 19.0 and logits > 23.0, (out, logits)   # measured ~24 / ~28
+    db, agree = _out_sqnr(*kws)
+    assert db > 19.0 and agree > 0.9, (db, agree)        # measured ~23.5 dB
+
+
+def test_softmax_input_keeps_row_maxima() -> None:
+    from sdk.quantize.calibrate import SoftmaxInputObserver
+    o = SoftmaxInputObserver(beta=1.0)
+    rows = np.array([[-40.0, 3.0, 9.0], [-30.0, 2.0, 5.0]], np.float32)
+    o.update(rows)
+    lo, hi = o.range()
+    assert hi == 9.0 and lo == pytest.approx(5.0 - 10.0)   # lowest row max - 10, not -40
 
 
 def test_sqnr_report_rows(kws) -> None:
