@@ -263,6 +263,7 @@ def load_calib(data: CalibData, graph: Graph) -> list[np.ndarray]:
                                 f"numeric array (float32) of shape {want}")
         if arr.ndim == len(sample) + 2 and arr.shape[1] == 1 and tuple(arr.shape[2:]) == sample:
             arr = arr[:, 0]
+        arr = _from_onnx_layout(graph, name, arr)
         if arr.ndim != len(sample) + 1 or tuple(arr.shape[1:]) != tuple(sample):
             raise QuantizeError(f"{src}: input {name!r} has shape {list(arr.shape)}; expected "
                                 f"{want} (N samples, batch first, each of shape "
@@ -280,6 +281,22 @@ def load_calib(data: CalibData, graph: Graph) -> list[np.ndarray]:
         n0 = arr.shape[0]
         out.append(arr)
     return out
+
+
+def _from_onnx_layout(graph: Graph, name: str, arr: np.ndarray) -> np.ndarray:
+    """Data in the ONNX model's own layout (NCHW) is moved to the IR's (NHWC): the ONNX
+    frontend records each input's permutation in meta["onnx_layout"]."""
+    perm = graph.meta.get("onnx_layout", {}).get(name)
+    shape = tuple(graph.tensors[name].shape)
+    if not perm or list(perm) == list(range(len(perm))) or len(perm) != len(shape) \
+            or shape[0] != 1 or arr.ndim != len(shape):
+        return arr
+    onnx_shape = [0] * len(shape)
+    for i, p in enumerate(perm):
+        onnx_shape[p] = shape[i]
+    if tuple(arr.shape[1:]) == tuple(onnx_shape[1:]) and tuple(arr.shape[1:]) != shape[1:]:
+        return arr.transpose(perm)
+    return arr
 
 
 def _read_arrays(data: CalibData, graph: Graph, src: str) -> list[np.ndarray]:

@@ -244,3 +244,13 @@ def test_calibration_1000_resnet8_samples_batched() -> None:
     assert r1.keys() == r2.keys() and len(r1) == len(fg.activations())
     for k in r1:
         assert r1[k] == pytest.approx(r2[k], rel=1e-5, abs=1e-5)
+
+
+def test_calib_in_onnx_layout_is_moved_to_nhwc() -> None:
+    from sdk.frontends import load
+    g = load(ROOT / "examples" / "digits" / "digits.onnx")       # ONNX input [1, 1, 8, 8]
+    x = np.load(ROOT / "examples" / "digits" / "calib.npz")["input"][:8]
+    (nchw,) = load_calib(x.transpose(0, 3, 1, 2), g)
+    (nhwc,) = load_calib(x, g)
+    np.testing.assert_array_equal(nchw, x)
+    np.testing.assert_array_equal(nhwc, x)
