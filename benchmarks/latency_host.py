@@ -1,6 +1,6 @@
 """Host latency per inference, side by side: our compiled C vs TFLM vs LiteRT.
 
-    python benchmarks/latency_host.py [--runs 50] [--warmup 5] [--opt -O3] [--json]
+    python benchmarks/latency_host.py [--runs 50] [--warmup 5] [--opt -O3] [--per-op] [--json]
 
 One process. For each MLPerf Tiny int8 fixture: `edgeforge compile` it (numerics tflm) into a
 temporary DIR, build the C package with the host gcc, and time ef_model_invoke() inside C
@@ -39,7 +39,7 @@ def _median_us(fn, runs: int, warmup: int) -> float:
     return float(np.median(ts)) / 1e3
 
 
-def bench_model(path: Path, runs: int, warmup: int, opt: str) -> dict:
+def bench_model(path: Path, runs: int, warmup: int, opt: str, per_op: bool = False) -> dict:
     from runtime.peers import LitertRunner, TflmRunner
     from sdk.codegen.host import CModel
     from sdk.compiler import compile_model
@@ -52,7 +52,15 @@ def bench_model(path: Path, runs: int, warmup: int, opt: str) -> dict:
         m.time(warmup)
         ours = float(np.median(m.time(runs))) / 1e3
         arena = res.manifest.arena_bytes
+        if per_op:
+            mp = CModel(res.dir, flags=tuple(opt.split()), per_op=True)
+            mp.run([x])
+            op_us = mp.time_ops(runs) / 1e3
+            per_op_rows = [{"op": r["op"], "us": float(u), "macs": int(r["macs"])}
+                           for r, u in zip(res.report["ops"], op_us)]
     row = {"model": path.stem, "ours_us": ours, "arena_bytes": arena}
+    if per_op:
+        row["ours_per_op"] = per_op_rows
     tflm = TflmRunner(path)
     [ty] = tflm.run([x])
     row["same_bytes_as_tflm"] = bool(np.array_equal(ty, ours_y))
@@ -72,10 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--opt", default="-O3",
                     help='gcc flags for our C, e.g. -O2 or "-O3 -march=native"')
+    ap.add_argument("--per-op", action="store_true", help="also time each op of ours")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    rows = [bench_model(FIXTURES / f"{m}.tflite", args.runs, args.warmup, args.opt)
-            for m in MODELS]
+    rows = [bench_model(FIXTURES / f"{m}.tflite", args.runs, args.warmup, args.opt,
+                        args.per_op) for m in MODELS]
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -91,7 +100,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['tflm_over_ours']:.2f}", f"{r['litert_us']:.0f}",
                   f"{r['litert_over_ours']:.2f}", f"{r['litert_ref_us']:.0f}",
                   f"{r['litert_ref_over_ours']:.2f}", "yes" if r["same_bytes_as_tflm"] else "NO")
-    Console(width=max(Console().width, 110)).print(t)
+    con = Console(width=max(Console().width, 110))
+    con.print(t)
+    for r in rows:
+        if "ours_per_op" not in r:
+            continue
+        pt = Table(title=f"{r['model']}: ours per op (mean of {args.runs}, with timing hooks)")
+        for col in ("#", "op", "us", "MACs", "MAC/ns"):
+            pt.add_column(col, justify="left" if col == "op" else "right")
+        for i, o in enumerate(r["ours_per_op"]):
+            rate = o["macs"] / (o["us"] * 1e3) if o["us"] > 0 else 0.0
+            pt.add_row(str(i), o["op"], f"{o['us']:.1f}", f"{o['macs']:,}", f"{rate:.2f}")
+        con.print(pt)
     return 0
 
 

@@ -4,6 +4,7 @@
     [y] = m.run([x])                       # one sample, arrays shaped like the model's I/O
     ys = m.run_batch([xs])                 # N samples stacked on a new leading axis, one call
     ns = m.time(runs=100)                  # per-invoke wall time measured inside C
+    per_op = CModel(dir, per_op=True).time_ops(100)   # mean ns of each op (EF_OP_* hooks)
 
 The library is cached by a hash of the C sources + compiler + flags under
 $XDG_CACHE_HOME/edgeforge/c (default ~/.cache/edgeforge/c), so re-running a model costs only
@@ -62,6 +63,32 @@ int ef_host_run_batch(const int8_t *in, int8_t *out, int32_t n)
     return 0;
 }
 
+#ifdef EF_HOST_PER_OP
+/* per-op wall time, accumulated by the EF_OP_BEGIN/EF_OP_END hooks (ef_host_hooks.h) */
+int64_t ef_host_op_ns_[EF_MODEL_NUM_OPS > 0 ? EF_MODEL_NUM_OPS : 1];
+static struct timespec ef_host_t0_;
+void ef_host_op_begin(int i) { (void)i; clock_gettime(CLOCK_MONOTONIC, &ef_host_t0_); }
+void ef_host_op_end(int i)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    ef_host_op_ns_[i] += (int64_t)(t.tv_sec - ef_host_t0_.tv_sec) * 1000000000LL
+                         + (t.tv_nsec - ef_host_t0_.tv_nsec);
+}
+
+/* run `runs` times; ns[i] = total wall time of op i over the runs */
+int ef_host_time_ops(int32_t runs, int64_t *ns)
+{
+    memset(ef_host_op_ns_, 0, sizeof(ef_host_op_ns_));
+    for (int32_t k = 0; k < runs; ++k) {
+        int rc = EF_MODEL_INVOKE();
+        if (rc != 0) return rc;
+    }
+    memcpy(ns, ef_host_op_ns_, sizeof(int64_t) * (size_t)EF_MODEL_NUM_OPS);
+    return 0;
+}
+#endif
+
 /* invoke `runs` times on whatever the inputs hold; ns[k] = wall time of run k */
 int ef_host_time(int32_t runs, int64_t *ns)
 {
@@ -112,8 +139,17 @@ def _io_bytes(header: str) -> tuple[str, list[tuple[int, ...]], list[tuple[int, 
     return name, shapes("INPUT"), shapes("OUTPUT")
 
 
-def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS) -> Path:
-    """Compile c_dir/*.c (+ the shim) into a cached shared library; return its path."""
+_HOOKS = """void ef_host_op_begin(int i);
+void ef_host_op_end(int i);
+#define EF_OP_BEGIN(i) ef_host_op_begin(i)
+#define EF_OP_END(i) ef_host_op_end(i)
+"""
+
+
+def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS,
+                 per_op: bool = False) -> Path:
+    """Compile c_dir/*.c (+ the shim) into a cached shared library; return its path.
+    `per_op` builds model.c with EF_OP_BEGIN/EF_OP_END timing hooks (ef_host_time_ops)."""
     c_dir = c_dir_of(c_dir)
     header = (c_dir / "model.h").read_text()
     _, ins, outs = _io_bytes(header)
@@ -123,7 +159,8 @@ def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS) -> P
     }
     sources = sorted(c_dir.glob("*.c")) + sorted(c_dir.glob("*.h"))
     h = hashlib.sha256()
-    h.update(CC.encode() + b"\0" + " ".join(flags).encode() + b"\0" + shim.encode())
+    h.update(CC.encode() + b"\0" + " ".join(flags).encode() + b"\0" + shim.encode()
+             + (_HOOKS.encode() if per_op else b""))
     for f in sources:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     key = h.hexdigest()[:24]
@@ -134,7 +171,11 @@ def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS) -> P
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=lib.parent.parent))
     try:
         (tmp / "ef_host_shim.c").write_text(shim)
-        cmd = [CC, "-std=c99", *flags, "-fPIC", "-shared", "-Wl,-Bsymbolic", "-I", str(c_dir),
+        hooks: list[str] = []
+        if per_op:
+            (tmp / "ef_host_hooks.h").write_text(_HOOKS)
+            hooks = ["-DEF_HOST_PER_OP", "-include", str(tmp / "ef_host_hooks.h")]
+        cmd = [CC, "-std=c99", *flags, *hooks, "-fPIC", "-shared", "-Wl,-Bsymbolic", "-I", str(c_dir),
                *[str(f) for f in sorted(c_dir.glob("*.c"))], str(tmp / "ef_host_shim.c"),
                "-o", str(tmp / "libefmodel.so")]
         try:
@@ -159,11 +200,15 @@ def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS) -> P
 class CModel:
     """A generated C package loaded in this process. int8 in, int8 out."""
 
-    def __init__(self, path: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS):
+    def __init__(self, path: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS,
+                 per_op: bool = False):
         self.c_dir = c_dir_of(path)
         self.name, self.input_shapes, self.output_shapes = _io_bytes(
             (self.c_dir / "model.h").read_text())
-        self.lib_path = build_shared(self.c_dir, flags)
+        m = re.search(r"#define EF_MODEL_NUM_OPS (\d+)", (self.c_dir / "model.h").read_text())
+        self.num_ops = int(m.group(1)) if m else 0
+        self.per_op = per_op
+        self.lib_path = build_shared(self.c_dir, flags, per_op)
         self.lib = ctypes.CDLL(str(self.lib_path))
         self.lib.ef_host_run_batch.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
         self.lib.ef_host_run_batch.restype = ctypes.c_int
@@ -196,6 +241,19 @@ class CModel:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """One sample: inputs[i] shaped like the model's input i."""
         return [y[0] for y in self.run_batch([np.asarray(x)[None] for x in inputs])]
+
+    def time_ops(self, runs: int = 100) -> np.ndarray:
+        """Mean wall time of each op (schedule order, nanoseconds); needs per_op=True.
+        The hooks' clock reads add a little to every op."""
+        if not self.per_op:
+            raise EdgeforgeError("CModel(..., per_op=True) is needed for per-op times")
+        ns = np.zeros(max(self.num_ops, 1), dtype=np.int64)
+        fn = self.lib.ef_host_time_ops
+        fn.argtypes, fn.restype = [ctypes.c_int32, ctypes.c_void_p], ctypes.c_int
+        rc = fn(runs, ns.ctypes.data)
+        if rc != 0:
+            raise EdgeforgeError(f"ef_{self.name}_invoke() returned {rc}")
+        return ns[:self.num_ops] / max(runs, 1)
 
     def time(self, runs: int = 100) -> np.ndarray:
         """Per-invoke wall time in nanoseconds, measured inside C (no ctypes overhead)."""

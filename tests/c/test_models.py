@@ -126,3 +126,15 @@ def test_user_arena_and_profile_guard(compiled, tmp_path):
                         str(c / "model.c"), "-o", str(tmp_path / "m.o")],
                        capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode != 0 and "EF_FC_SINGLE_ROUNDING" in r.stderr
+
+
+def test_host_per_op_timing(compiled):
+    """CModel(per_op=True) builds the EF_OP_BEGIN/END hooks in: one time per op, and the
+    hooked build still computes the same bytes."""
+    _, _, res = compiled
+    m = CModel(res.dir, per_op=True)
+    x = np.random.default_rng(1).integers(-128, 128, size=(3, *m.input_shapes[0]))
+    x = x.astype(np.int8)
+    assert np.array_equal(m.run_batch([x])[0], CModel(res.dir).run_batch([x])[0])
+    ns = m.time_ops(3)
+    assert ns.shape == (len(res.manifest.ops),) and (ns >= 0).all() and ns.sum() > 0
