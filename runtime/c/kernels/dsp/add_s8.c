@@ -7,19 +7,50 @@
 
 #define ef_add_s8 ef_add_ref_s8
 #define ef_sub_s8 ef_sub_ref_s8
+/* the reference fallback is cold (rare shapes): build it for size */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("Os")
+#endif
 #include "../ref/add_s8.c"
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 #undef ef_add_s8
 #undef ef_sub_s8
 
 /* below this many elements the two 256-entry tables cost more than they save */
 #define EF_DSP_ADD_MIN 512
 
-static inline void ef_dsp_add_table(int32_t *t, int32_t off, int32_t left, int32_t mult,
-                                    int32_t shift, int32_t sign, int single)
+/* t[v + 128] = sign * rescaled (v + off); returns max |t| (< 2^31) */
+static inline int32_t ef_dsp_add_table(int32_t *t, int32_t off, int32_t left, int32_t mult,
+                                       int32_t shift, int32_t sign, int single)
 {
+    int32_t m = 0;
     for (int32_t v = -128; v < 128; ++v) {
         const int32_t a = (int32_t)((uint32_t)(v + off) << left);
-        t[v + 128] = sign * ef_dsp_requantize(single, a, mult, shift);
+        const int32_t r = ef_dsp_requantize(single, a, mult, shift);
+        t[v + 128] = sign * r;
+        m = r > m ? r : (-r > m ? -r : m);
+    }
+    return m;
+}
+
+/* the element loop; `tight` (|raw| < 2^30, shift < 0, double rounding) and `full` (the
+ * whole int8 clamp) are compile-time in each call below */
+static inline __attribute__((always_inline)) void
+ef_dsp_add_loop(const ef_add_params *p, int single, int tight, int full, const int32_t *t1,
+                const int32_t *t2, const int8_t *x1, const int8_t *x2, int8_t *y, int32_t n)
+{
+    const int32_t om = p->out_mult, os = p->out_shift, r = -os;
+    const int32_t rnd = tight ? (int32_t)1 << (r - 1) : 0;
+    const int32_t off = p->out_offset, amin = p->act.min, amax = p->act.max;
+    for (int32_t i = 0; i < n; ++i) {
+        /* reads element i of both inputs before writing y[i] (in-place contract) */
+        const int32_t raw = t1[(int32_t)x1[i] + 128] + t2[(int32_t)x2[i] + 128];
+        const int32_t v = (tight ? ef_dsp_rq(raw, om, r, rnd)
+                                 : ef_dsp_requantize(single, raw, om, os)) + off;
+        y[i] = ef_dsp_clamp8(full, v, amin, amax);
     }
 }
 
@@ -29,17 +60,21 @@ static ef_status ef_dsp_addsub(const ef_add_params *p, int32_t sign, int single,
                                const ef_dims *out, int8_t *y)
 {
     int32_t t1[256], t2[256];
-    ef_dsp_add_table(t1, p->in1_offset, p->left_shift, p->in1_mult, p->in1_shift, 1, single);
-    ef_dsp_add_table(t2, p->in2_offset, p->left_shift, p->in2_mult, p->in2_shift, sign, single);
-    const int32_t n = ef_nn_numel(out), om = p->out_mult, os = p->out_shift;
-    const int32_t off = p->out_offset, amin = p->act.min, amax = p->act.max;
+    const int32_t m1 = ef_dsp_add_table(t1, p->in1_offset, p->left_shift, p->in1_mult,
+                                        p->in1_shift, 1, single);
+    const int32_t m2 = ef_dsp_add_table(t2, p->in2_offset, p->left_shift, p->in2_mult,
+                                        p->in2_shift, sign, single);
+    const int32_t n = ef_nn_numel(out);
+    const int tight = !single && p->out_shift < 0 && m1 < (1 << 29) && m2 < (1 << 29);
+    const int full = p->act.min == -128 && p->act.max == 127;
     (void)in1;
     (void)in2;
-    for (int32_t i = 0; i < n; ++i) {
-        /* reads element i of both inputs before writing y[i] (in-place contract) */
-        const int32_t raw = t1[(int32_t)x1[i] + 128] + t2[(int32_t)x2[i] + 128];
-        const int32_t v = ef_dsp_requantize(single, raw, om, os) + off;
-        y[i] = (int8_t)ef_nn_clamp(v, amin, amax);
+    if (tight && full) {
+        ef_dsp_add_loop(p, single, 1, 1, t1, t2, x1, x2, y, n);
+    } else if (tight) {
+        ef_dsp_add_loop(p, single, 1, 0, t1, t2, x1, x2, y, n);
+    } else {
+        ef_dsp_add_loop(p, single, 0, 0, t1, t2, x1, x2, y, n);
     }
     return EF_OK;
 }
