@@ -7,15 +7,7 @@
 
 #define ef_add_s8 ef_add_ref_s8
 #define ef_sub_s8 ef_sub_ref_s8
-/* the reference fallback is cold (rare shapes): build it for size */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("Os")
-#endif
 #include "../ref/add_s8.c"
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
 #undef ef_add_s8
 #undef ef_sub_s8
 
