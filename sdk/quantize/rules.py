@@ -211,14 +211,24 @@ SHARES_INPUT_Q = frozenset(op for op, fn in RULES.items() if fn is quantize_same
 
 
 def unify_ranges(g: Graph, ranges: dict[str, Range]) -> dict[str, Range]:
-    """CONCAT inputs and output share one quantization: give them all the union range."""
+    """CONCAT inputs and output share one quantization: give them all the union range,
+    and the tensors an input copies its quantization from (through pools, RESHAPE, ...)."""
     ranges = dict(ranges)
+    prod = g.producers()
+
+    def sources(t: str) -> list[str]:
+        out = [t]
+        while t in prod and prod[t].op in SHARES_INPUT_Q:
+            t = prod[t].inputs[0]
+            out.append(t)
+        return out
+
     for _ in range(4):                       # tensors shared by two concats: iterate
         changed = False
         for n in g.nodes:
             if n.op != Op.CONCAT:
                 continue
-            names = [i for i in n.inputs if i in ranges] + [n.outputs[0]]
+            names = [s for i in n.inputs for s in sources(i) if s in ranges] + [n.outputs[0]]
             lo = min(ranges[t][0] for t in names)
             hi = max(ranges[t][1] for t in names)
             for t in names:

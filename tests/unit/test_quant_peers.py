@@ -70,3 +70,29 @@ def test_digits_int8_bit_exact_and_accurate(tmp_path: Path) -> None:
     acc_q = np.mean(qr(quantize_inputs(qg, [x]))[qg.outputs[0]].argmax(1) == y)
     assert acc_f > 0.95
     assert acc_q >= acc_f - 0.01, (acc_q, acc_f)
+
+
+def test_concat_after_shared_quant_ops_needs_no_requant(tmp_path: Path) -> None:
+    """CONCAT(maxpool(relu-conv(x)), conv(x)): the pool copies its input's quantization, so
+    the conv feeding it takes the concat's range too; the result runs bit-exact."""
+    require("tflite_micro", "ai_edge_litert")
+    from sdk.ir import Act, ConcatAttrs, Conv2dAttrs, Graph, Node, Op, Pool2dAttrs, Tensor
+    rng = np.random.default_rng(9)
+    g = Graph(name="cat", inputs=["x"], outputs=["y"])
+    g.add_tensor(Tensor("x", (1, 8, 8, 3)))
+    for k, (name, scale) in enumerate((("a", 0.3), ("b", 3.0))):
+        g.const(f"w{k}", (rng.standard_normal((4, 3, 3, 3)) * scale).astype(np.float32))
+        g.const(f"b{k}", np.zeros(4, np.float32))
+        g.add_tensor(Tensor(name, (1, 8, 8, 4)))
+        g.nodes.append(Node(Op.CONV2D, ("x", f"w{k}", f"b{k}"), (name,),
+                            Conv2dAttrs(pad=(1, 1, 1, 1), act=Act.RELU), f"conv_{name}"))
+    g.add_tensor(Tensor("m", (1, 8, 8, 4)))
+    g.nodes.append(Node(Op.MAXPOOL2D, ("a",), ("m",), Pool2dAttrs((3, 3), (1, 1),
+                                                                 (1, 1, 1, 1)), "pool"))
+    g.add_tensor(Tensor("y", (1, 8, 8, 8)))
+    g.nodes.append(Node(Op.CONCAT, ("m", "b"), ("y",), ConcatAttrs(axis=3), "cat"))
+    qg = quantize_model(g, _calib(g, 32, 3), verbose=0)
+    assert [n.op for n in qg.nodes] == [n.op for n in g.nodes]      # no QUANTIZE inserted
+    q = qg.tensors["y"].quant
+    assert qg.tensors["m"].quant == q == qg.tensors["b"].quant == qg.tensors["a"].quant
+    _peer_check(qg, write_tflite(qg, tmp_path / "cat.tflite"), _calib(g, 3, 4))
