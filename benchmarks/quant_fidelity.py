@@ -1,7 +1,7 @@
 """Quantization fidelity, side by side: edgeforge's int8 vs onnxruntime's quantize_static vs
 the TFLite converter, on the same calibration and evaluation data.
 
-    python benchmarks/quant_fidelity.py [--json] [--observers] [--timing]
+    python benchmarks/quant_fidelity.py [--json] [--observers] [--timing] [--prune]
 
 Per model, output SQNR (dB) of each int8 model vs the float model (the float reference on
 the same inputs), agreement of its top-1 class with the float model's, and top-1 accuracy
@@ -281,6 +281,33 @@ def observer_table(ds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def prune_table(fractions: tuple[float, ...] = (0.3, 0.5, 0.7)) -> list[dict[str, Any]]:
+    """digits: channel pruning to each MAC fraction, before/after distillation, then int8."""
+    from sdk.passes.prune import channel_prune, compress, compression_stats
+    g = read_tflite(DIGITS / "digits_float.tflite")
+    fg = prepare_float(g)
+    calib = np.load(DIGITS / "calib.npz")["input"]
+    test = np.load(DIGITS / "test.npz")
+    x, y = test["x"], test["y"]
+    f_out, _ = float_outputs(fg, x)
+
+    def row(tag: str, graph: Graph, out: np.ndarray) -> dict[str, Any]:
+        st = compression_stats(graph)
+        return {"model": tag, "macs": st["macs"], "weight_params": st["weights"],
+                "accuracy": float(np.mean(out.argmax(1) == y)),
+                "out_db": sqnr_db(f_out, out)}
+
+    rows = [row("float", fg, f_out)]
+    for frac in fractions:
+        pruned = channel_prune(fg, frac)
+        rows.append(row(f"-{frac:.0%} MACs", pruned, float_outputs(pruned, x)[0]))
+        dist, _ = compress(g, calib, prune_channels=frac, distill=True)
+        rows.append(row("  + distill", dist, float_outputs(dist, x)[0]))
+        qg = quantize_model(dist, calib, verbose=0)
+        rows.append(row("  + int8", dist, int8_outputs(qg, x)[0]))
+    return rows
+
+
 def calib_timing() -> dict[str, float]:
     from sdk.quantize.calibrate import calibrate
     fg = prepare_float(read_tflite(FIX / "ic_resnet8_float32.tflite"))
@@ -303,6 +330,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--observers", action="store_true", help="also compare the observers")
+    ap.add_argument("--prune", action="store_true",
+                    help="also prune the digits model (channels) and distill, with accuracy")
     ap.add_argument("--timing", action="store_true",
                     help="also time calibration of 1,000 ResNet-8 samples")
     args = ap.parse_args()
@@ -315,6 +344,8 @@ def main() -> int:
         result["observers"] = observer_table(ds)
     if args.timing:
         result["calibration_1000_resnet8_s"] = calib_timing()
+    if args.prune:
+        result["prune"] = prune_table()
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -338,6 +369,10 @@ def main() -> int:
     for r in result.get("observers", []):
         print(f"observer {r['model']:8s} {r['observer']:10s} out {r['out_db']:6.2f} dB  "
               f"logits {r['logits_db']:6.2f} dB")
+    for r in result.get("prune", []):
+        print(f"prune digits {r['model']:14s} MACs {r['macs']:8,d}  params "
+              f"{r['weight_params']:6,d}  accuracy {r['accuracy']:.4f}  "
+              f"out SQNR {r['out_db']:6.2f} dB")
     if "calibration_1000_resnet8_s" in result:
         print("calibrating 1,000 ResNet-8 samples: " + ", ".join(
             f"{k} {v:.1f} s" for k, v in result["calibration_1000_resnet8_s"].items()))
