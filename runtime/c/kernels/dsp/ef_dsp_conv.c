@@ -10,6 +10,37 @@
 /* n groups of four int8 from src, offset added, to the pair slot at d (stride 4 words) */
 static inline void ef_dsp_groups(const int8_t *src, int32_t n, uint32_t off2, uint32_t *d)
 {
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && !defined(EF_DSP_NO_ASM)
+    /* 5 instructions per group: LDR (unaligned-safe), 2 SXTAB16, STRD (the pair buffer is
+     * word aligned), plus SUBS/BGE per two groups */
+    uint32_t v0, v1, lo, hi;
+    __asm__ volatile(
+        "subs %[n], %[n], #2\n\t"
+        "blt 2f\n\t"
+        "1:\n\t"
+        "ldr %[v0], [%[s]], #4\n\t"
+        "ldr %[v1], [%[s]], #4\n\t"
+        "sxtab16 %[lo], %[off2], %[v0]\n\t"
+        "sxtab16 %[hi], %[off2], %[v0], ror #8\n\t"
+        "strd %[lo], %[hi], [%[d]], #16\n\t"
+        "sxtab16 %[lo], %[off2], %[v1]\n\t"
+        "sxtab16 %[hi], %[off2], %[v1], ror #8\n\t"
+        "strd %[lo], %[hi], [%[d]], #16\n\t"
+        "subs %[n], %[n], #2\n\t"
+        "bge 1b\n\t"
+        "2:\n\t"
+        "adds %[n], %[n], #2\n\t"
+        "beq 3f\n\t"
+        "ldr %[v0], [%[s]]\n\t"
+        "sxtab16 %[lo], %[off2], %[v0]\n\t"
+        "sxtab16 %[hi], %[off2], %[v0], ror #8\n\t"
+        "strd %[lo], %[hi], [%[d]]\n\t"
+        "3:\n\t"
+        : [s] "+r"(src), [n] "+r"(n), [d] "+r"(d), [v0] "=&r"(v0), [v1] "=&r"(v1),
+          [lo] "=&r"(lo), [hi] "=&r"(hi)
+        : [off2] "r"(off2)
+        : "cc", "memory");
+#else
     for (; n >= 2; n -= 2) {
         const uint32_t v0 = ef_dsp_ld32(src), v1 = ef_dsp_ld32(src + 4);
         src += 8;
@@ -24,6 +55,7 @@ static inline void ef_dsp_groups(const int8_t *src, int32_t n, uint32_t off2, ui
         d[0] = ef_dsp_sxtab16(off2, v);
         d[1] = ef_dsp_sxtab16_ror8(off2, v);
     }
+#endif
 }
 
 static inline void ef_dsp_zero_groups(int32_t n, uint32_t *d)
@@ -179,7 +211,9 @@ typedef struct {
  * its bias plus the column pair against the row. Per group of four taps: one LDM, two LDR,
  * four SXTB16, eight SMLAD (16 MACs) and SUBS/BNE; per block about twenty more.
  */
-static void ef_dsp_mm_blocks(ef_dsp_mm_ctx *cx, const int8_t *w, int32_t wstep)
+/* never inlined: the asm pins r0-r3 and r8-r11 and needs 14 free registers */
+static __attribute__((noinline)) void ef_dsp_mm_blocks(ef_dsp_mm_ctx *cx, const int8_t *w,
+                                                      int32_t wstep)
 {
 #if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && !defined(EF_DSP_NO_ASM)
     /* LDM/STM register lists are ascending: pin the accumulators and the column words */

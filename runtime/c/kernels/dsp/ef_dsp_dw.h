@@ -135,11 +135,15 @@ static inline void ef_dsp_dw_pad_rows(const ef_dw_params *p, const int8_t *const
     }
 }
 
-/** One output row from three padded rows: nine straight-line taps per channel group. */
-static inline void ef_dsp_dw3x3_padded(const ef_dw_params *p, const ef_dsp_outq *s,
-                                       const int8_t *padded, int32_t width, int32_t ch,
-                                       int32_t ow, const uint32_t *wexp, const int32_t *bias,
-                                       int8_t *yrow)
+/**
+ * One output row from three padded rows: nine straight-line taps per channel group. Never
+ * inlined: the tap block's asm needs 14 free registers, which a big caller (or LTO) may
+ * not leave.
+ */
+static __attribute__((noinline)) void
+ef_dsp_dw3x3_padded(const ef_dw_params *p, const ef_dsp_outq *s, const int8_t *padded,
+                    int32_t width, int32_t ch, int32_t ow, const uint32_t *wexp,
+                    const int32_t *bias, int8_t *yrow)
 {
     const uint32_t off2 = ef_dsp_dup16(p->in_offset);
     const int32_t sw = p->stride.w;
