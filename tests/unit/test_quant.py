@@ -254,3 +254,9 @@ def test_calib_in_onnx_layout_is_moved_to_nhwc() -> None:
     (nhwc,) = load_calib(x, g)
     np.testing.assert_array_equal(nchw, x)
     np.testing.assert_array_equal(nhwc, x)
+
+
+def test_unknown_observer_lists_the_known_ones() -> None:
+    with pytest.raises(QuantizeError, match=r"'kl'.*minmax, percentile, entropy, mse"):
+        quantize_model(_tiny_conv(), np.ones((4, 6, 6, 2), np.float32), observer="kl",
+                       verbose=0)

@@ -96,3 +96,42 @@ def test_concat_after_shared_quant_ops_needs_no_requant(tmp_path: Path) -> None:
     q = qg.tensors["y"].quant
     assert qg.tensors["m"].quant == q == qg.tensors["b"].quant == qg.tensors["a"].quant
     _peer_check(qg, write_tflite(qg, tmp_path / "cat.tflite"), _calib(g, 3, 4))
+
+
+def test_constant_operands_and_activation_chain(tmp_path: Path) -> None:
+    """ADD/MUL with float constants (quantized per tensor), then LEAKY_RELU and a
+    depthwise conv with RELU6 and a mean: quantized and bit-exact in both peers."""
+    require("tflite_micro", "ai_edge_litert")
+    from sdk.ir import (
+        Act,
+        BinaryAttrs,
+        DwConv2dAttrs,
+        Graph,
+        LeakyReluAttrs,
+        MeanAttrs,
+        Node,
+        Op,
+        Tensor,
+    )
+    rng = np.random.default_rng(10)
+    g = Graph(name="consts", inputs=["x"], outputs=["y"])
+    g.add_tensor(Tensor("x", (1, 6, 6, 4)))
+    g.const("c_add", rng.uniform(-1, 1, (1, 1, 1, 4)).astype(np.float32))
+    g.const("c_mul", rng.uniform(0.5, 2, (1, 1, 1, 4)).astype(np.float32))
+    g.const("w", rng.standard_normal((1, 3, 3, 4)).astype(np.float32))
+    g.const("b", rng.standard_normal(4).astype(np.float32) * 0.1)
+    for name in ("a", "m", "l", "d"):
+        g.add_tensor(Tensor(name, (1, 6, 6, 4)))
+    g.add_tensor(Tensor("y", (1, 1, 1, 4)))
+    g.nodes += [Node(Op.ADD, ("x", "c_add"), ("a",), BinaryAttrs(), "add"),
+                Node(Op.MUL, ("a", "c_mul"), ("m",), BinaryAttrs(), "mul"),
+                Node(Op.LEAKY_RELU, ("m",), ("l",), LeakyReluAttrs(0.1), "leaky"),
+                Node(Op.DWCONV2D, ("l", "w", "b"), ("d",),
+                     DwConv2dAttrs(pad=(1, 1, 1, 1), act=Act.RELU6), "dw"),
+                Node(Op.MEAN, ("d",), ("y",), MeanAttrs((1, 2), True), "mean")]
+    qg = quantize_model(g, _calib(g, 32, 5), verbose=0)
+    consts = [i for n in qg.nodes if n.op in (Op.ADD, Op.MUL) for i in n.inputs
+              if qg.tensors[i].is_const]
+    assert len(consts) == 2                  # passes may reorder the chain; both stay const
+    assert all(qg.tensors[c].dtype == "int8" and qg.tensors[c].quant for c in consts)
+    _peer_check(qg, write_tflite(qg, tmp_path / "consts.tflite"), _calib(g, 3, 6))
