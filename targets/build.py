@@ -31,6 +31,11 @@ DSP_KERNELS_DIR = ROOT / "runtime" / "c" / "kernels" / "dsp"
 COMPILE_TIMEOUT_S = 300
 TEMPLATE_SOURCES = ("startup.c", "main.c", "ef_frame.c", "ef_counter.c", "ef_libc.c")
 COLD_SOURCES = ("model.c", "weights.c")     # generated glue: run once per op, size matters
+# DSP files whose time goes elsewhere: thin wrappers around the shared engine
+# (ef_dsp_conv.c) plus their reference fallbacks for rare shapes, and kernels that are a
+# sliver of any model's work. Built for size: they decide whether KWS code fits in 16 KB.
+DSP_SIZE_SOURCES = ("conv2d_s8.c", "conv2d_1x1_s8.c", "conv2d_1x1_inplace_s8.c",
+                    "conv2d_shallow_s8.c", "avgpool2d_s8.c", "fc_s8.c")
 # board "counter" -> the firmware define that selects it (ef_counter.c)
 COUNTERS = {"systick": "EF_COUNTER_SYSTICK", "dwt": "EF_COUNTER_DWT"}
 UNITS = {"instructions": 0, "cycles": 1}          # EF_UNIT_* in ef_proto.h
@@ -309,7 +314,9 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
         for s in msrcs:
             stem = s.stem if s.stem not in names else f"{s.parent.name}_{s.stem}"
             names.add(stem)
-            cold = s.name in COLD_SOURCES or (dsp_build and not s.is_relative_to(DSP_KERNELS_DIR))
+            dsp = s.is_relative_to(DSP_KERNELS_DIR)
+            cold = (s.name in COLD_SOURCES or (dsp_build and not dsp)
+                    or (dsp and s.name in DSP_SIZE_SOURCES))
             jobs.append((s, tmp / f"{stem}.o", [*base, *hooks, *(["-Os"] if cold else [])]))
         warnings = _compile_all(board, jobs)
         objs = [str(j[1]) for j in jobs]

@@ -7,11 +7,11 @@
 
 #define EF_DSP_POOL_TAPS_MAX 255
 
-static inline int8_t pool_out(int32_t acc, int32_t count, int32_t amin, int32_t amax)
+static int8_t pool_out(int32_t acc, int32_t count, const ef_pool_params *p)
 {
     /* round half away from zero, C division truncating toward zero (as the reference) */
     acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-    return (int8_t)ef_nn_clamp(acc, amin, amax);
+    return (int8_t)ef_nn_clamp(acc, p->act.min, p->act.max);
 }
 
 ef_status ef_avgpool2d_s8(const ef_pool_params *p,
@@ -21,54 +21,43 @@ ef_status ef_avgpool2d_s8(const ef_pool_params *p,
     if (!p || !in || !x || !out || !y || in->c != out->c || in->n != out->n) {
         return EF_ERR_ARG;
     }
-    const int32_t sh = p->stride.h, sw = p->stride.w, ph = p->pad.h, pw = p->pad.w;
-    const int32_t fh = p->kernel.h, fw = p->kernel.w;
-    const int32_t amin = p->act.min, amax = p->act.max;
     const int32_t ih = in->h, iw = in->w, ch = in->c, oh = out->h, ow = out->w;
-    for (int32_t b = 0; b < in->n; ++b) {
-        for (int32_t oy = 0; oy < oh; ++oy) {
-            const int32_t iy0 = oy * sh - ph;
-            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
-            const int32_t fy1 = fh < ih - iy0 ? fh : ih - iy0;
-            for (int32_t ox = 0; ox < ow; ++ox) {
-                const int32_t ix0 = ox * sw - pw;
-                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
-                const int32_t fx1 = fw < iw - ix0 ? fw : iw - ix0;
-                if (fy1 <= fy0 || fx1 <= fx0) {
-                    return EF_ERR_ARG;
-                }
-                const int32_t count = (fy1 - fy0) * (fx1 - fx0);
-                const int8_t *xw = x + ((b * ih + iy0) * iw + ix0) * ch;   /* window origin */
-                int8_t *yp = y + ((b * oh + oy) * ow + ox) * ch;
-                int32_t c = 0;
-                if (count <= EF_DSP_POOL_TAPS_MAX) {
-                    for (; c + 4 <= ch; c += 4) {
-                        uint32_t even = 0, odd = 0;          /* lanes: channels c, c+2 / c+1, c+3 */
-                        for (int32_t fy = fy0; fy < fy1; ++fy) {
-                            const int8_t *xp = xw + (fy * iw + fx0) * ch + c;
-                            for (int32_t fx = fx0; fx < fx1; ++fx, xp += ch) {
-                                const uint32_t v = ef_dsp_ld32(xp);
-                                even = ef_dsp_sxtab16(even, v);
-                                odd = ef_dsp_sxtab16_ror8(odd, v);
-                            }
-                        }
-                        yp[c] = pool_out((int16_t)(even & 0xFFFFu), count, amin, amax);
-                        yp[c + 1] = pool_out((int16_t)(odd & 0xFFFFu), count, amin, amax);
-                        yp[c + 2] = pool_out((int16_t)(even >> 16), count, amin, amax);
-                        yp[c + 3] = pool_out((int16_t)(odd >> 16), count, amin, amax);
+    for (int32_t pix = 0; pix < in->n * oh * ow; ++pix) {
+        const int32_t b = pix / (oh * ow), oy = pix / ow % oh, ox = pix % ow;
+        const int32_t iy0 = oy * p->stride.h - p->pad.h, ix0 = ox * p->stride.w - p->pad.w;
+        const int32_t fy0 = iy0 < 0 ? -iy0 : 0, fx0 = ix0 < 0 ? -ix0 : 0;
+        const int32_t fy1 = p->kernel.h < ih - iy0 ? p->kernel.h : ih - iy0;
+        const int32_t fx1 = p->kernel.w < iw - ix0 ? p->kernel.w : iw - ix0;
+        if (fy1 <= fy0 || fx1 <= fx0) {
+            return EF_ERR_ARG;
+        }
+        const int32_t count = (fy1 - fy0) * (fx1 - fx0);
+        /* first tap of the window; the taps of one row are ch apart, rows iw * ch */
+        const int8_t *xw = x + ((b * ih + iy0 + fy0) * iw + ix0 + fx0) * ch;
+        int8_t *yp = y + pix * ch;
+        const int32_t c4 = count <= EF_DSP_POOL_TAPS_MAX ? (ch & ~3) : 0;
+        for (int32_t c = 0; c < ch; c += c < c4 ? 4 : 1) {
+            uint32_t even = 0, odd = 0;     /* int16 lanes: channels c, c+2 / c+1, c+3 */
+            int32_t acc = 0;                /* one channel, int32: exact below 2^24 taps */
+            for (int32_t fy = fy0; fy < fy1; ++fy) {
+                const int8_t *xp = xw + ((fy - fy0) * iw) * ch + c;
+                for (int32_t fx = fx0; fx < fx1; ++fx, xp += ch) {
+                    if (c < c4) {
+                        const uint32_t v = ef_dsp_ld32(xp);
+                        even = ef_dsp_sxtab16(even, v);
+                        odd = ef_dsp_sxtab16_ror8(odd, v);
+                    } else {
+                        acc += *xp;
                     }
                 }
-                for (; c < ch; ++c) {
-                    /* |x| <= 128 per tap: exact for fewer than 2^24 taps */
-                    int32_t acc = 0;
-                    for (int32_t fy = fy0; fy < fy1; ++fy) {
-                        const int8_t *xp = xw + (fy * iw + fx0) * ch + c;
-                        for (int32_t fx = fx0; fx < fx1; ++fx, xp += ch) {
-                            acc += *xp;
-                        }
-                    }
-                    yp[c] = pool_out(acc, count, amin, amax);
-                }
+            }
+            if (c < c4) {
+                yp[c] = pool_out((int16_t)(even & 0xFFFFu), count, p);
+                yp[c + 1] = pool_out((int16_t)(odd & 0xFFFFu), count, p);
+                yp[c + 2] = pool_out((int16_t)(even >> 16), count, p);
+                yp[c + 3] = pool_out((int16_t)(odd >> 16), count, p);
+            } else {
+                yp[c] = pool_out(acc, count, p);
             }
         }
     }
