@@ -21,6 +21,18 @@
 
 #include "../ref/ef_nn_support.h"  /* the tree's, matching the ref kernels included below */
 
+/**
+ * 1 where the hand-scheduled inline-asm loops are used: a Thumb-2 core with the DSP extension,
+ * optimizing (at -O0 the frame pointer leaves too few registers), unless EF_DSP_NO_ASM.
+ * Elsewhere the same loops run as C on the intrinsics below.
+ */
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__OPTIMIZE__) \
+    && !defined(EF_DSP_NO_ASM)
+#define EF_DSP_ASM 1
+#else
+#define EF_DSP_ASM 0
+#endif
+
 /** Longest im2col column (KH * KW * C_IN) the fast path takes; two live on the stack. */
 #ifndef EF_DSP_COL_MAX
 #define EF_DSP_COL_MAX 1024

@@ -10,7 +10,7 @@
 /* n groups of four int8 from src, offset added, to the pair slot at d (stride 4 words) */
 static inline void ef_dsp_groups(const int8_t *src, int32_t n, uint32_t off2, uint32_t *d)
 {
-#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && !defined(EF_DSP_NO_ASM)
+#if EF_DSP_ASM
     /* 5 instructions per group: LDR (unaligned-safe), 2 SXTAB16, STRD (the pair buffer is
      * word aligned), plus SUBS/BGE per two groups */
     uint32_t v0, v1, lo, hi;
@@ -215,7 +215,7 @@ typedef struct {
 static __attribute__((noinline)) void ef_dsp_mm_blocks(ef_dsp_mm_ctx *cx, const int8_t *w,
                                                       int32_t wstep)
 {
-#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && !defined(EF_DSP_NO_ASM)
+#if EF_DSP_ASM
     /* LDM/STM register lists are ascending: pin the accumulators and the column words */
     register int32_t s00 __asm__("r0");
     register int32_t s01 __asm__("r1");

@@ -41,38 +41,49 @@ static inline void ef_dsp_dw_expand(const int8_t *w, int32_t ch, uint32_t *wexp)
 
 /*
  * The nine taps of one group of four channels at x0/x1/x2 (rows; taps at +0, +ch, +2ch),
- * weights wp[0..17], onto the accumulators a[0..3] (channels c..c+3). On the DSP: one LDR,
- * two SXTAB16 (offset added), one LDRD and four SMLAxy per tap, 72 instructions.
+ * weights wp[0..17], onto the accumulators a[0..3] (channels c..c+3); x2 - x1 == x1 - x0.
+ * On the DSP: three LDR, two SXTAB16 (offset added) and four SMLAxy per tap.
  */
-static inline void ef_dsp_dw_group9(const int8_t *x0, const int8_t *x1, const int8_t *x2,
+static inline __attribute__((always_inline)) void
+ef_dsp_dw_group9(const int8_t *x0, const int8_t *x1, const int8_t *x2,
                                     int32_t ch, uint32_t off2, const uint32_t *wp,
                                     int32_t a[4])
 {
-#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && !defined(EF_DSP_NO_ASM)
-    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-    uint32_t xv, xo, we, wo;
+#if EF_DSP_ASM
+    /* the accumulators are pinned (equal start values must not be merged into one
+     * register); 12 register operands in all */
+    register int32_t a0 __asm__("r0") = a[0];
+    register int32_t a1 __asm__("r1") = a[1];
+    register int32_t a2 __asm__("r2") = a[2];
+    register int32_t a3 __asm__("r3") = a[3];
+    uint32_t xv, xo, wv;
 #define EF_DSP_DW_ASM_TAP(addr)                          \
     "ldr %[xv], " addr "\n\t"                             \
     "sxtab16 %[xo], %[off2], %[xv], ror #8\n\t"            \
     "sxtab16 %[xv], %[off2], %[xv]\n\t"                    \
-    "ldrd %[we], %[wo], [%[wp]], #8\n\t"                   \
-    "smlabb %[a0], %[xv], %[we], %[a0]\n\t"               \
-    "smlatt %[a2], %[xv], %[we], %[a2]\n\t"               \
-    "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"               \
-    "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
-    __asm__(EF_DSP_DW_ASM_TAP("[%[x0]]")
-            EF_DSP_DW_ASM_TAP("[%[x0], %[ch]]")
-            EF_DSP_DW_ASM_TAP("[%[x0], %[ch], lsl #1]")
-            EF_DSP_DW_ASM_TAP("[%[x1]]")
-            EF_DSP_DW_ASM_TAP("[%[x1], %[ch]]")
-            EF_DSP_DW_ASM_TAP("[%[x1], %[ch], lsl #1]")
-            EF_DSP_DW_ASM_TAP("[%[x2]]")
-            EF_DSP_DW_ASM_TAP("[%[x2], %[ch]]")
-            EF_DSP_DW_ASM_TAP("[%[x2], %[ch], lsl #1]")
+    "ldr %[wv], [%[wp]], #4\n\t"                          \
+    "smlabb %[a0], %[xv], %[wv], %[a0]\n\t"               \
+    "smlatt %[a2], %[xv], %[wv], %[a2]\n\t"               \
+    "ldr %[wv], [%[wp]], #4\n\t"                          \
+    "smlabb %[a1], %[xo], %[wv], %[a1]\n\t"               \
+    "smlatt %[a3], %[xo], %[wv], %[a3]\n\t"
+#define EF_DSP_DW_ASM_ROW                                   \
+    EF_DSP_DW_ASM_TAP("[%[x]]")                             \
+    EF_DSP_DW_ASM_TAP("[%[x], %[ch]]")                      \
+    EF_DSP_DW_ASM_TAP("[%[x], %[ch], lsl #1]")
+    const int8_t *x = x0;
+    const int32_t step = (int32_t)(x1 - x0);
+    (void)x2;                                      /* == x1 + step */
+    __asm__(EF_DSP_DW_ASM_ROW
+            "add %[x], %[x], %[st]\n\t"
+            EF_DSP_DW_ASM_ROW
+            "add %[x], %[x], %[st]\n\t"
+            EF_DSP_DW_ASM_ROW
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [wp] "+r"(wp),
-              [xv] "=&r"(xv), [xo] "=&r"(xo), [we] "=&r"(we), [wo] "=&r"(wo)
-            : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [ch] "r"(ch), [off2] "r"(off2)
+              [x] "+r"(x), [xv] "=&r"(xv), [xo] "=&r"(xo), [wv] "=&r"(wv)
+            : [ch] "r"(ch), [off2] "r"(off2), [st] "r"(step)
             : "memory");
+#undef EF_DSP_DW_ASM_ROW
 #undef EF_DSP_DW_ASM_TAP
     a[0] = a0;
     a[1] = a1;
@@ -136,33 +147,39 @@ static inline void ef_dsp_dw_pad_rows(const ef_dw_params *p, const int8_t *const
 }
 
 /**
- * One output row from three padded rows: nine straight-line taps per channel group. Never
- * inlined: the tap block's asm needs 14 free registers, which a big caller (or LTO) may
- * not leave.
+ * acc[c] = bias[c] + the nine taps of channel c of one pixel whose window starts at x0 in
+ * three rows `step` bytes apart. Never inlined: the tap asm needs 12 free registers, which
+ * an inlining caller (at some -O levels, or under LTO) may not leave.
  */
 static __attribute__((noinline)) void
-ef_dsp_dw3x3_padded(const ef_dw_params *p, const ef_dsp_outq *s, const int8_t *padded,
-                    int32_t width, int32_t ch, int32_t ow, const uint32_t *wexp,
-                    const int32_t *bias, int8_t *yrow)
+ef_dsp_dw_pixel(const int8_t *x0, int32_t step, int32_t ch, uint32_t off2,
+                const uint32_t *wexp, const int32_t *bias, int32_t *acc)
+{
+    for (int32_t c = 0; c < ch; c += 4, wexp += 18) {
+        int32_t *a = acc + c;
+        if (bias) {
+            a[0] = bias[c];
+            a[1] = bias[c + 1];
+            a[2] = bias[c + 2];
+            a[3] = bias[c + 3];
+        } else {
+            a[0] = a[1] = a[2] = a[3] = 0;
+        }
+        ef_dsp_dw_group9(x0 + c, x0 + step + c, x0 + 2 * step + c, ch, off2, wexp, a);
+    }
+}
+
+/** One output row from three padded rows: nine straight-line taps per channel group. */
+static inline void ef_dsp_dw3x3_padded(const ef_dw_params *p, const ef_dsp_outq *s,
+                                       const int8_t *padded, int32_t width, int32_t ch,
+                                       int32_t ow, const uint32_t *wexp, const int32_t *bias,
+                                       int8_t *yrow)
 {
     const uint32_t off2 = ef_dsp_dup16(p->in_offset);
     const int32_t sw = p->stride.w;
     int32_t acc[EF_DSP_DW_CH_MAX];
     for (int32_t ox = 0; ox < ow; ++ox) {
-        const int8_t *x0 = padded + ox * sw * ch, *x1 = x0 + width, *x2 = x1 + width;
-        const uint32_t *wg = wexp;
-        for (int32_t c = 0; c < ch; c += 4, wg += 18) {
-            int32_t *a = acc + c;
-            if (bias) {
-                a[0] = bias[c];
-                a[1] = bias[c + 1];
-                a[2] = bias[c + 2];
-                a[3] = bias[c + 3];
-            } else {
-                a[0] = a[1] = a[2] = a[3] = 0;
-            }
-            ef_dsp_dw_group9(x0 + c, x1 + c, x2 + c, ch, off2, wg, a);
-        }
+        ef_dsp_dw_pixel(padded + ox * sw * ch, width, ch, off2, wexp, bias, acc);
         ef_dsp_out_row(s, EF_DWCONV2D_SINGLE_ROUNDING, acc, ch, 0, yrow + ox * ch);
     }
 }
@@ -187,13 +204,11 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
         ef_dsp_dw3x3_padded(p, s, padded, width, ch, ow, wexp, bias, yrow);
         return;
     }
-    const int full_rows = rows[0] && rows[1] && rows[2];
     for (int32_t ox = 0; ox < ow; ++ox) {
         const int32_t ix0 = ox * sw - pw;
         const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
         const int32_t kx1 = ix0 + 3 > iw ? iw - ix0 : 3;
         int8_t *yp = yrow + ox * ch;
-        const int inner = full_rows && kx0 == 0 && kx1 == 3;
         for (int32_t c = 0; c < ch; c += 4) {
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             if (bias) {
@@ -203,25 +218,14 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
                 a3 = bias[c + 3];
             }
             const uint32_t *wc = wexp + (c / 4) * 18;
-            if (inner) {
-                const int8_t *x0 = rows[0] + ix0 * ch + c, *x1 = rows[1] + ix0 * ch + c;
-                const int8_t *x2 = rows[2] + ix0 * ch + c;
-                int32_t a[4] = {a0, a1, a2, a3};
-                ef_dsp_dw_group9(x0, x1, x2, ch, off2, wc, a);
-                a0 = a[0];
-                a1 = a[1];
-                a2 = a[2];
-                a3 = a[3];
-            } else {
-                for (int32_t ky = 0; ky < 3; ++ky) {
-                    if (!rows[ky]) {
-                        continue;
-                    }
-                    const int8_t *xp = rows[ky] + ix0 * ch + c;
-                    const uint32_t *wp = wc + ky * 6;
-                    for (int32_t kx = kx0; kx < kx1; ++kx) {
-                        EF_DSP_DW_TAP(xp + kx * ch, wp + kx * 2);
-                    }
+            for (int32_t ky = 0; ky < 3; ++ky) {
+                if (!rows[ky]) {
+                    continue;
+                }
+                const int8_t *xp = rows[ky] + ix0 * ch + c;
+                const uint32_t *wp = wc + ky * 6;
+                for (int32_t kx = kx0; kx < kx1; ++kx) {
+                    EF_DSP_DW_TAP(xp + kx * ch, wp + kx * 2);
                 }
             }
             acc[c] = a0;
