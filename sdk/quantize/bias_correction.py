@@ -159,23 +159,48 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
     b0 = np.zeros(w0.shape[3 if nd.op == Op.DWCONV2D else 0]) if b_f is None else b_f
     dw = nd.op == Op.DWCONV2D
-    g = c = None
-    for q8, f in zip(xq, xf):
+    halves: list[list] = [[None, None], [None, None]]      # normal equations per half
+    for k, (q8, f) in enumerate(zip(xq, xf)):
         y = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs).astype(np.float64)
         y = y.reshape(-1, y.shape[-1])
         x = _features(deq(gb, nd.inputs[0], q8), nd, w0.shape)
         x = np.concatenate([x, np.ones((x.shape[0], 1) + x.shape[2:])], axis=1)
         gi = np.einsum("rtc,rsc->cts", x, x) if dw else x.T @ x
         ci = np.einsum("rtc,rc->ct", x, y) if dw else x.T @ y
-        g, c = (gi, ci) if g is None else (g + gi, c + ci)
+        h = halves[k % 2]
+        h[0], h[1] = (gi, ci) if h[0] is None else (h[0] + gi, h[1] + ci)
+    if halves[1][0] is None:
+        return                                   # one chunk: nothing to validate on
     if dw:
         flat0 = np.concatenate([w0.reshape(-1, w0.shape[3]), b0[None]], axis=0)   # [T+1, C]
-        sol = np.stack([_ridge_solve(g[ch], c[ch], flat0[:, ch], ridge)
-                        for ch in range(flat0.shape[1])], axis=1)
-        w_new, b_new = sol[:-1].reshape(w0.shape), sol[-1]
     else:
         flat0 = np.concatenate([w0.reshape(w0.shape[0], -1), b0[:, None]], axis=1)  # [O, K+1]
-        sol = _ridge_solve(g, c, flat0.T, ridge).T
+
+    def solve(g: np.ndarray, c: np.ndarray) -> np.ndarray:
+        if dw:
+            return np.stack([_ridge_solve(g[ch], c[ch], flat0[:, ch], ridge)
+                             for ch in range(flat0.shape[1])], axis=1)
+        return _ridge_solve(g, c, flat0.T, ridge).T
+
+    def err(g: np.ndarray, c: np.ndarray, sol: np.ndarray) -> float:
+        """|X w - y|^2 up to a constant, from the normal equations."""
+        if dw:
+            return float(np.einsum("tc,cts,sc->", sol, g, sol) - 2 * np.einsum("tc,ct->", sol, c))
+        return float(np.einsum("ok,kl,ol->", sol, g, sol) - 2 * np.einsum("ok,ko->", sol, c))
+
+    # keep the refit only if, fitted on one half of the data, it beats the plainly
+    # quantized weights on the other half (a narrow calibration set overfits)
+    w_q = deq(gb, nd.inputs[1], wt.data)
+    b_q = deq(gb, nd.inputs[2], bt.data)
+    flat_q = (np.concatenate([w_q.reshape(-1, w_q.shape[3]), b_q[None]], axis=0) if dw else
+              np.concatenate([w_q.reshape(w_q.shape[0], -1), b_q[:, None]], axis=1))
+    (ga, ca), (gv, cv) = halves
+    if err(gv, cv, solve(ga, ca)) >= err(gv, cv, flat_q):
+        return
+    sol = solve(ga + gv, ca + cv)
+    if dw:
+        w_new, b_new = sol[:-1].reshape(w0.shape), sol[-1]
+    else:
         w_new, b_new = sol[:, :-1].reshape(w0.shape), sol[:, -1]
     axis = wt.quant.axis
     in_scale = float(gb.tensors[nd.inputs[0]].quant.scale[0])

@@ -453,5 +453,27 @@ def calibrate(graph: Graph, data: CalibData, observer: str | None = None,
         for t, o in obs.items():
             if t in values:
                 o.update(np.asarray(values[t], dtype=np.float32))
-    return {t: o.range() for t, o in obs.items()}
+    ranges = {t: o.range() for t, o in obs.items()}
+    for name, arr in zip(graph.inputs, arrays):
+        grid = input_grid(arr)
+        if grid is not None:
+            ranges[name] = grid
+    return ranges
+
+
+def input_grid(x: np.ndarray) -> Range | None:
+    """When every calibration value of an input lies on a uniform grid d * k with at most 256
+    levels (images: integer pixels, or pixels / 16), the range whose int8 step is exactly d,
+    so the input is quantized losslessly; else None."""
+    u = np.unique(x)
+    if u.size < 2 or u.size > 256:
+        return None
+    d = float(np.diff(u).min())
+    k = u.astype(np.float64) / d
+    if d <= 0 or np.abs(k - np.round(k)).max() > 1e-3:
+        return None
+    k0 = min(int(np.round(k[0])), 0)
+    if int(np.round(k[-1])) - k0 > 255:
+        return None
+    return d * k0, d * (k0 + 255)
 
