@@ -260,3 +260,16 @@ def test_unknown_observer_lists_the_known_ones() -> None:
     with pytest.raises(QuantizeError, match=r"'kl'.*minmax, percentile, entropy, mse"):
         quantize_model(_tiny_conv(), np.ones((4, 6, 6, 2), np.float32), observer="kl",
                        verbose=0)
+
+
+def test_input_on_a_grid_is_quantized_losslessly() -> None:
+    from sdk.quantize.calibrate import input_grid
+    rng = np.random.default_rng(8)
+    sixteenths = rng.integers(0, 17, (50, 6, 6, 2)) / 16.0
+    assert input_grid(sixteenths) == (0.0, 255 / 16)
+    assert input_grid(rng.integers(0, 256, 1000).astype(np.float32)) == (0.0, 255.0)
+    assert input_grid(rng.standard_normal(1000)) is None          # no grid
+    assert input_grid(np.arange(300.0)) is None                   # > 256 levels
+    qg = quantize_model(_tiny_conv(), sixteenths.astype(np.float32), verbose=0)
+    q = qg.tensors["x"].quant
+    assert float(q.scale[0]) == 1 / 16 and int(q.zero_point[0]) == -128
