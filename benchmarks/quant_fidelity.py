@@ -271,13 +271,12 @@ def observer_table(ds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for d in ds:
         g = read_tflite(d["float"])
-        f_out, f_logits = float_outputs(prepare_float(g), d["eval"])
+        f_out, _ = float_outputs(prepare_float(g), d["eval"])
         for obs in ("minmax", "percentile", "entropy", "mse"):
             qg = quantize_model(g, d["calib"], observer=obs, equalize=False,
                                 bias_correction=False, verbose=0)
-            out, logits = int8_outputs(qg, d["eval"])
-            rows.append({"model": d["name"], "observer": obs,
-                         "out_db": sqnr_db(f_out, out), "logits_db": sqnr_db(f_logits, logits)})
+            out, _ = int8_outputs(qg, d["eval"])
+            rows.append({"model": d["name"], "observer": obs, "out_db": sqnr_db(f_out, out)})
     return rows
 
 
@@ -367,8 +366,7 @@ def main() -> int:
           "data); " + result["models"][0]["tflite_converter"]["note"])
     print("onnxrt = onnxruntime quantize_static QDQ per-channel MinMax, run by onnxruntime")
     for r in result.get("observers", []):
-        print(f"observer {r['model']:8s} {r['observer']:10s} out {r['out_db']:6.2f} dB  "
-              f"logits {r['logits_db']:6.2f} dB")
+        print(f"observer {r['model']:8s} {r['observer']:10s} out {r['out_db']:6.2f} dB")
     for r in result.get("prune", []):
         print(f"prune digits {r['model']:14s} MACs {r['macs']:8,d}  params "
               f"{r['weight_params']:6,d}  accuracy {r['accuracy']:.4f}  "
