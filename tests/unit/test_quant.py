@@ -273,3 +273,19 @@ def test_input_on_a_grid_is_quantized_losslessly() -> None:
     qg = quantize_model(_tiny_conv(), sixteenths.astype(np.float32), verbose=0)
     q = qg.tensors["x"].quant
     assert float(q.scale[0]) == 1 / 16 and int(q.zero_point[0]) == -128
+
+
+def test_equalization_preserves_function_and_balances_ranges(kws) -> None:
+    from sdk.quantize.calibrate import batch_runner
+    from sdk.quantize.equalize import equalize_graph, equalize_pairs
+    fg, _, x = kws
+    g = prepare_float(fg)
+    e = equalize_graph(g)
+    pairs = equalize_pairs(e)
+    assert len(pairs) == 4 and len(e.meta["equalized"]) == 4   # KWS: 4 dw -> pw pairs
+    np.testing.assert_allclose(batch_runner(e)([x[:8]])[e.outputs[0]],
+                               batch_runner(g)([x[:8]])[g.outputs[0]], rtol=1e-4, atol=1e-6)
+    for dw, pw in pairs:
+        r1 = np.abs(e.tensors[dw.inputs[1]].data).max(axis=(0, 1, 2))
+        r2 = np.abs(e.tensors[pw.inputs[1]].data).max(axis=(0, 1, 2))
+        np.testing.assert_allclose(r1, r2, rtol=1e-4)          # equal per-channel ranges
