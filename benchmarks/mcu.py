@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 from targets import build as build_mod
 from targets.profile import profile
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "mlperf_tiny"
+FIXTURES = Path(os.environ.get("EDGEFORGE_FIXTURES",
+                               ROOT.parent / "shared" / "fixtures" / "mlperf_tiny"))
 MODELS = {"kws": "kws_ds_cnn_int8.tflite", "resnet8": "ic_resnet8_int8.tflite"}
 # millions of instructions (QEMU mps2-an386, measured here) / cycles (Plumerai, real M4)
 PEERS = {
