@@ -26,7 +26,8 @@ ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
     }
     uint32_t wexp[9 * EF_DSP_DW_CH_MAX / 2];
     ef_dsp_dw_expand(w, ch, wexp);
-    const ef_dsp_outq s = ef_dsp_dw_outq(p, q, bias, ch);
+    int32_t rq[3 * EF_DSP_DW_RQ_MAX];
+    const ef_dsp_outq s = ef_dsp_dw_outq(p, q, bias, ch, rq);
     for (int32_t b = 0; b < in->n; ++b) {
         const int8_t *xb = x + b * ih * iw * ch;
         for (int32_t oy = 0; oy < oh; ++oy) {

@@ -37,7 +37,8 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
     uint32_t wexp[9 * EF_DSP_DW_CH_MAX / 2];
     int8_t padded[EF_DSP_DW_PAD_BYTES];
     ef_dsp_dw_expand(w, ch, wexp);
-    const ef_dsp_outq s = ef_dsp_dw_outq(p, q, bias, ch);
+    int32_t rq[3 * EF_DSP_DW_RQ_MAX];
+    const ef_dsp_outq s = ef_dsp_dw_outq(p, q, bias, ch, rq);
     for (int32_t b = 0; b < in->n; ++b) {
         const int8_t *xb = x + b * ih * row;
         int8_t *yb = y + b * ih * row;

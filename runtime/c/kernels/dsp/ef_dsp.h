@@ -184,6 +184,7 @@ typedef struct {
     int32_t out_offset, amin, amax;
     int small;      /* ef_dsp_acc_small() held: the fast requantization is exact */
     int tight;      /* small, and every shift < 0: ef_dsp_out_row's five-instruction loop */
+    const int32_t *rq;  /* tight: (mult, -shift, rounding) per channel (ef_dsp_rq_table), or 0 */
 } ef_dsp_outq;
 
 /** The output stage for n channels whose accumulators are a bias plus `taps` products. */
@@ -191,7 +192,7 @@ static inline ef_dsp_outq ef_dsp_outq_init(const ef_quant *q, int32_t n, int32_t
                                            ef_act act, const int32_t *bias, int32_t taps)
 {
     ef_dsp_outq s = {q->mult, q->shift, out_offset, act.min, act.max,
-                     ef_dsp_acc_small(bias, n, taps), 0};
+                     ef_dsp_acc_small(bias, n, taps), 0, 0};
     s.tight = s.small;
     for (int32_t i = 0; i < n && s.tight; ++i) {
         s.tight = q->shift[i] < 0;
@@ -255,6 +256,53 @@ static inline int ef_dsp_full8(const ef_dsp_outq *s)
     return s->amin == -128 && s->amax == 127;
 }
 
+/** Per-channel (mult, right shift, rounding) triples of a tight stage, for the asm passes. */
+static inline void ef_dsp_rq_table(const ef_dsp_outq *s, int32_t n, int32_t *rq)
+{
+    for (int32_t c = 0; c < n; ++c, rq += 3) {
+        rq[0] = s->mult[c];
+        rq[1] = -s->shift[c];
+        rq[2] = (int32_t)1 << (rq[1] - 1);
+    }
+}
+
+/**
+ * The tight, full-int8-clamp pass over n channels of one pixel: per channel one LDM of its
+ * (mult, shift, rounding), then 9 instructions. Never inlined (pinned registers).
+ */
+static __attribute__((noinline, unused)) void
+ef_dsp_out_row_rq(const int32_t *acc, const int32_t *rq, int32_t n, int32_t off, int8_t *y)
+{
+#if EF_DSP_ASM
+    register int32_t m __asm__("r4");
+    register int32_t r __asm__("r5");
+    register int32_t k __asm__("r6");
+    int32_t a, t;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldmia %[rq]!, {%[m], %[r], %[k]}\n\t"
+        "ldr %[a], [%[acc]], #4\n\t"
+        "lsl %[t], %[a], #1\n\t"
+        "smmulr %[t], %[t], %[m]\n\t"
+        "add %[a], %[t], %[k]\n\t"
+        "sub %[a], %[a], %[t], lsr #31\n\t"
+        "asr %[a], %[a], %[r]\n\t"
+        "add %[a], %[a], %[off]\n\t"
+        "ssat %[a], #8, %[a]\n\t"
+        "strb %[a], [%[y]], #1\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [m] "=&r"(m), [r] "=&r"(r), [k] "=&r"(k), [a] "=&r"(a), [t] "=&r"(t),
+          [acc] "+r"(acc), [rq] "+r"(rq), [y] "+r"(y), [n] "+r"(n)
+        : [off] "r"(off)
+        : "cc", "memory");
+#else
+    for (int32_t j = 0; j < n; ++j, rq += 3) {
+        y[j] = (int8_t)ef_dsp_sat8(ef_dsp_rq(acc[j], rq[0], rq[1], rq[2]) + off);
+    }
+#endif
+}
+
 /** y[i] = output of channel c0 + i for accumulator acc[i], i < n. */
 static inline void ef_dsp_out_row(const ef_dsp_outq *s, int single, const int32_t *acc,
                                   int32_t n, int32_t c0, int8_t *y)
@@ -263,6 +311,8 @@ static inline void ef_dsp_out_row(const ef_dsp_outq *s, int single, const int32_
         for (int32_t i = 0; i < n; ++i) {
             y[i] = ef_dsp_out(s, single, c0 + i, acc[i]);
         }
+    } else if (s->rq && n > 0 && ef_dsp_full8(s)) {
+        ef_dsp_out_row_rq(acc, s->rq + 3 * c0, n, s->out_offset, y);
     } else if (ef_dsp_full8(s)) {
         ef_dsp_out_tight(s, acc, n, c0, y, NULL, 0, 0, 1);
     } else {

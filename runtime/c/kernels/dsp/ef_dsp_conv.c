@@ -339,6 +339,60 @@ static __attribute__((noinline)) void ef_dsp_mm_blocks(ef_dsp_mm_ctx *cx, const 
 #endif
 }
 
+/**
+ * ef_dsp_out_pairs for a tight, full-int8-clamp stage, both pixels, n even: per block of two
+ * channels one LDM of the four accumulators and one LDM of each channel's (mult, shift,
+ * rounding) from rq (ef_dsp_rq_table), then 8 instructions per output. Never inlined.
+ */
+static __attribute__((noinline)) void
+ef_dsp_out_pairs_rq(const int32_t *acc, const int32_t *rq, int32_t n, int32_t off,
+                    int8_t *y0, int8_t *y1)
+{
+#if EF_DSP_ASM
+    register int32_t a0 __asm__("r0");
+    register int32_t a1 __asm__("r1");
+    register int32_t a2 __asm__("r2");
+    register int32_t a3 __asm__("r3");
+    register int32_t m __asm__("r4");
+    register int32_t r __asm__("r5");
+    register int32_t k __asm__("r6");
+    int32_t t, blocks = n >> 1;
+#define EF_DSP_RQ_ONE(a, y)                              \
+    "lsl %[t], " a ", #1\n\t"                             \
+    "smmulr %[t], %[t], %[m]\n\t"                         \
+    "add " a ", %[t], %[k]\n\t"                           \
+    "sub " a ", " a ", %[t], lsr #31\n\t"                  \
+    "asr " a ", " a ", %[r]\n\t"                           \
+    "add " a ", " a ", %[off]\n\t"                         \
+    "ssat " a ", #8, " a "\n\t"                            \
+    "strb " a ", [" y "], #1\n\t"
+    __asm__ volatile(
+        "1:\n\t"
+        "ldmia %[acc]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"
+        "ldmia %[rq]!, {%[m], %[r], %[k]}\n\t"
+        EF_DSP_RQ_ONE("%[a0]", "%[y0]")
+        EF_DSP_RQ_ONE("%[a2]", "%[y1]")
+        "ldmia %[rq]!, {%[m], %[r], %[k]}\n\t"
+        EF_DSP_RQ_ONE("%[a1]", "%[y0]")
+        EF_DSP_RQ_ONE("%[a3]", "%[y1]")
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [m] "=&r"(m),
+          [r] "=&r"(r), [k] "=&r"(k), [t] "=&r"(t), [acc] "+r"(acc), [rq] "+r"(rq),
+          [y0] "+r"(y0), [y1] "+r"(y1), [n] "+r"(blocks)
+        : [off] "r"(off)
+        : "cc", "memory");
+#undef EF_DSP_RQ_ONE
+#else
+    for (int32_t j = 0; j < n; j += 2, acc += 4, rq += 6) {
+        y0[j] = (int8_t)ef_dsp_sat8(ef_dsp_rq(acc[0], rq[0], rq[1], rq[2]) + off);
+        y1[j] = (int8_t)ef_dsp_sat8(ef_dsp_rq(acc[2], rq[0], rq[1], rq[2]) + off);
+        y0[j + 1] = (int8_t)ef_dsp_sat8(ef_dsp_rq(acc[1], rq[3], rq[4], rq[5]) + off);
+        y1[j + 1] = (int8_t)ef_dsp_sat8(ef_dsp_rq(acc[3], rq[3], rq[4], rq[5]) + off);
+    }
+#endif
+}
+
 ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
                       const ef_dims *in, const int8_t *x,
                       const ef_dims *wd, const int8_t *w, const int32_t *bias,
@@ -355,6 +409,13 @@ ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
     int32_t acc[2 * EF_DSP_OC_BLOCK + 2];
     static const int32_t zeros[EF_DSP_OC_BLOCK] = {0};
     const ef_dsp_outq s = ef_dsp_outq_init(q, oc, p->out_offset, p->act, bias, k);
+    /* the all-asm requantization: tight, full clamp, one channel block, even channels */
+    int32_t rq[3 * EF_DSP_OC_BLOCK];
+    const int fast_out = !EF_CONV2D_SINGLE_ROUNDING && s.tight && ef_dsp_full8(&s)
+                         && oc <= EF_DSP_OC_BLOCK && (oc & 1) == 0;
+    if (fast_out) {
+        ef_dsp_rq_table(&s, oc, rq);
+    }
     const int32_t npix = out->n * oh * ow;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int two = pix + 1 < npix;
@@ -391,8 +452,12 @@ ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
                 }
             }
             /* then one tight requantization pass */
-            ef_dsp_out_pairs(&s, EF_CONV2D_SINGLE_ROUNDING, acc, nc, c0, y0 + c0,
-                             two ? y1 + c0 : NULL);
+            if (fast_out && two) {
+                ef_dsp_out_pairs_rq(acc, rq, nc, s.out_offset, y0, y1);
+            } else {
+                ef_dsp_out_pairs(&s, EF_CONV2D_SINGLE_ROUNDING, acc, nc, c0, y0 + c0,
+                                 two ? y1 + c0 : NULL);
+            }
         }
     }
     return EF_OK;

@@ -237,11 +237,24 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
     }
 }
 
-/** The output stage of a depthwise call (accumulators: the bias plus at most 9 taps). */
+/** Channels whose requantization triples (ef_dsp_rq_table) a depthwise call keeps. */
+#ifndef EF_DSP_DW_RQ_MAX
+#define EF_DSP_DW_RQ_MAX 64
+#endif
+
+/**
+ * The output stage of a depthwise call (accumulators: the bias plus at most 9 taps), with
+ * its triples in rq[3 * EF_DSP_DW_RQ_MAX] when they fit.
+ */
 static inline ef_dsp_outq ef_dsp_dw_outq(const ef_dw_params *p, const ef_quant *q,
-                                         const int32_t *bias, int32_t ch)
+                                         const int32_t *bias, int32_t ch, int32_t *rq)
 {
-    return ef_dsp_outq_init(q, ch, p->out_offset, p->act, bias, 9);
+    ef_dsp_outq s = ef_dsp_outq_init(q, ch, p->out_offset, p->act, bias, 9);
+    if (s.tight && ch <= EF_DSP_DW_RQ_MAX) {
+        ef_dsp_rq_table(&s, ch, rq);
+        s.rq = rq;
+    }
+    return s;
 }
 
 #endif /* EF_DSP_DW_H */
