@@ -180,7 +180,10 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
         if dw:
             return np.stack([_ridge_solve(g[ch], c[ch], flat0[:, ch], ridge)
                              for ch in range(flat0.shape[1])], axis=1)
-        return _ridge_solve(g, c, flat0.T, ridge).T
+        if np.all(flat0[:, :-1] != 0):
+            return _ridge_solve(g, c, flat0.T, ridge).T
+        return np.stack([_ridge_solve(g, c[:, o], flat0[o], ridge)   # pruned zeros stay 0
+                         for o in range(flat0.shape[0])])
 
     def err(g: np.ndarray, c: np.ndarray, sol: np.ndarray) -> float:
         """|X w - y|^2 up to a constant, from the normal equations."""
@@ -215,9 +218,17 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
 
 def _ridge_solve(g: np.ndarray, c: np.ndarray, w0: np.ndarray, ridge: float) -> np.ndarray:
     """argmin |X w - y|^2 + lam |w - w0|^2 from the normal equations (g = X^T X, c = X^T y);
-    the last row (bias) is not regularized."""
+    the last row (bias) is not regularized. For one channel (w0 1-D), weights that are 0 in
+    w0 (pruned) stay 0."""
     d = g.shape[0]
     lam = ridge * max(float(np.trace(g)) / d, 1e-12)
     reg = lam * np.eye(d)
     reg[-1, -1] = 0.0
+    if w0.ndim == 1 and not np.all(w0[:-1] != 0):
+        idx = np.flatnonzero(np.append(w0[:-1] != 0, True))
+        out = np.zeros(d)
+        sub = np.ix_(idx, idx)
+        out[idx] = np.linalg.solve(g[sub] + reg[sub] + 1e-12 * np.eye(idx.size),
+                                   c[idx] + reg[sub] @ w0[idx])
+        return out
     return np.linalg.solve(g + reg + 1e-12 * np.eye(d), c + reg @ w0)

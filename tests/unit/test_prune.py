@@ -213,3 +213,14 @@ def test_digits_half_macs_then_distill_within_one_point(digits, tmp_path: Path) 
     for s in q8:
         np.testing.assert_array_equal(run_tflm(path, [s[None]])[0],
                                       reference.run(qg, [s[None]])[qg.outputs[0]])
+
+
+def test_quantization_keeps_magnitude_sparsity(digits) -> None:
+    from sdk.quantize import quantize_model
+    g, calib = digits[0], digits[1]
+    p = magnitude_prune(g, sparsity=0.6, scope="global")
+    qg = quantize_model(p, calib, verbose=0)          # refit + bias correction included
+    for n in qg.nodes:
+        if n.op in (Op.CONV2D, Op.DWCONV2D, Op.FC):
+            w_f = p.tensors[n.inputs[1]].data
+            assert not np.any(qg.tensors[n.inputs[1]].data[w_f == 0]), n.name
