@@ -62,6 +62,13 @@ def op_name(op: int) -> str:
         return f"0x{op:02x}"
 
 
+def frame_name(cmd: int) -> str:
+    """"INFO", "INFO response", "NAK", "BOOT": how --trace names a frame."""
+    if cmd in (Cmd.NAK, Cmd.BOOT) or not cmd & RESPONSE:
+        return op_name(cmd)
+    return f"{op_name(cmd & ~RESPONSE)} response"
+
+
 @dataclass(frozen=True)
 class Frame:
     seq: int
@@ -167,8 +174,13 @@ class Device:
                 return None
             data = self.t.recv(4096, min(left, 0.5))
             if data:
-                self._trace("RX", "bytes", data)
-                self.pending.extend(self.parser.feed(data))
+                for ev in self.parser.feed(data):
+                    if isinstance(ev, Frame):
+                        self._trace("RX", f"{frame_name(ev.cmd)} seq={ev.seq}",
+                                    encode(ev.seq, ev.cmd, ev.payload, 0xFFFF))
+                    else:
+                        self._trace("RX", f"dropped frame ({ev.why}) seq={ev.seq}", b"")
+                    self.pending.append(ev)
         return self.pending.pop(0)
 
     def wait_boot(self, timeout: float = 10.0) -> bytes:

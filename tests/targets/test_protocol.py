@@ -243,7 +243,8 @@ def test_trace_logs_every_frame_in_hex_with_time_delta():
     dev.command(Cmd.INFO)
     tx = [s for s in lines if " TX " in s]
     assert tx and encode(1, Cmd.INFO).hex(" ") in tx[0]
-    assert any(" RX " in s for s in lines) and all(s.startswith("[") and "+" in s for s in lines)
+    assert any(" RX INFO response seq=1 " in s for s in lines)
+    assert all(s.startswith("[") and "+" in s for s in lines)
 
 
 def test_failed_invoke_names_the_model_code():

@@ -208,7 +208,8 @@ def test_trace_logs_frames(compiled, capsys):
     out, err = capsys.readouterr()
     report = json.loads(out)
     assert report["outputs_match_reference"] is True and report["samples"] == 1
-    assert "TX INFO seq=1" in err and "RX bytes" in err and "ef 5a" in err
+    assert "TX INFO seq=1" in err and "RX INFO response seq=1" in err and "ef 5a" in err
+    assert "RX BOOT seq=0" in err
 
 
 def test_missing_dir_is_one_clear_error(tmp_path, capsys):
