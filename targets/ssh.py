@@ -226,7 +226,13 @@ class SshShell(Shell):
                 if not stat.S_ISDIR(st.st_mode or 0):
                     raise DeviceError(f"{self.where}: {p} exists and is not a directory")
             except FileNotFoundError:
-                self._sftp_call(f"mkdir {p}", self.sftp.mkdir, p)
+                try:
+                    self._sftp_call(f"mkdir {p}", self.sftp.mkdir, p)
+                except DeviceError:
+                    # another deploy (a fleet sharing one home) may have made it meanwhile
+                    st = self._sftp_call("stat", self.sftp.stat, p)
+                    if not stat.S_ISDIR(st.st_mode or 0):
+                        raise
 
     def put(self, data, remote, progress=None) -> None:
         if isinstance(data, bytes):
