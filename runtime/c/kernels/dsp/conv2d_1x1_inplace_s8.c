@@ -7,6 +7,11 @@
 
 /* the reference, renamed, for pixels longer than the engine's columns (it also defines
  * ef_conv2d_1x1_inplace_s8_scratch_size, unchanged) */
+/* the reference fallback: rarely run, optimised for size */
+ef_status ef_conv2d_1x1_inplace_ref_s8(const ef_ctx *ctx, const ef_conv_params *p,
+                                       const ef_quant *q, const ef_dims *in, const int8_t *x,
+                                       const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                                       const ef_dims *out, int8_t *y) __attribute__((cold));
 #define ef_conv2d_1x1_inplace_s8 ef_conv2d_1x1_inplace_ref_s8
 #include "../ref/conv2d_1x1_inplace_s8.c"
 #undef ef_conv2d_1x1_inplace_s8

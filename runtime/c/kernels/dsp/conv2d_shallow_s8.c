@@ -5,6 +5,11 @@
  * the reference loops. */
 #include "ef_dsp_conv.h"
 
+/* the reference fallback: rarely run, optimised for size */
+ef_status ef_conv2d_shallow_ref_s8(const ef_conv_params *p, const ef_quant *q,
+                                   const ef_dims *in, const int8_t *x,
+                                   const ef_dims *wd, const int8_t *w_t, const int32_t *bias,
+                                   const ef_dims *out, int8_t *y) __attribute__((cold));
 #define ef_conv2d_shallow_s8 ef_conv2d_shallow_ref_s8
 #include "../ref/conv2d_shallow_s8.c"
 #undef ef_conv2d_shallow_s8

@@ -4,6 +4,11 @@
  * and each writes only its own bytes after reading its window (in-place contract). */
 #include "ef_dsp_dw.h"
 
+/* the reference fallback: rarely run, optimised for size */
+ef_status ef_dwconv2d_3x3_ref_s8(const ef_dw_params *p, const ef_quant *q,
+                                 const ef_dims *in, const int8_t *x,
+                                 const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                                 const ef_dims *out, int8_t *y) __attribute__((cold));
 #define ef_dwconv2d_3x3_s8 ef_dwconv2d_3x3_ref_s8
 #include "../ref/dwconv2d_3x3_s8.c"
 #undef ef_dwconv2d_3x3_s8

@@ -6,6 +6,11 @@
 #include "ef_inplace.h"
 
 /* the reference, renamed (it also defines ef_dwconv2d_inplace_s8_scratch_size, unchanged) */
+/* the reference fallback: rarely run, optimised for size */
+ef_status ef_dwconv2d_inplace_ref_s8(const ef_ctx *ctx, const ef_dw_params *p,
+                                     const ef_quant *q, const ef_dims *in, const int8_t *x,
+                                     const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                                     const ef_dims *out, int8_t *y) __attribute__((cold));
 #define ef_dwconv2d_inplace_s8 ef_dwconv2d_inplace_ref_s8
 #include "../ref/dwconv2d_inplace_s8.c"
 #undef ef_dwconv2d_inplace_s8

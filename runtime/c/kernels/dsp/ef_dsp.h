@@ -233,24 +233,6 @@ static inline int8_t ef_dsp_clamp8(int full, int32_t v, int32_t amin, int32_t am
     return (int8_t)(full ? ef_dsp_sat8(v) : ef_nn_clamp(v, amin, amax));
 }
 
-/* The tight pass over accumulators at acc[j * step] (pixel 0) and acc[j * step + 2] (pixel
- * 1, when `two`), `full` and `two` compile-time in each caller below. */
-static inline __attribute__((always_inline)) void
-ef_dsp_out_tight(const ef_dsp_outq *s, const int32_t *acc, int32_t n, int32_t c0,
-                 int8_t *y0, int8_t *y1, int paired, int two, int full)
-{
-    const int32_t *mult = s->mult + c0, *shift = s->shift + c0;
-    const int32_t off = s->out_offset, amin = s->amin, amax = s->amax;
-    for (int32_t j = 0; j < n; ++j) {
-        const int32_t *a = paired ? acc + 2 * (j & ~1) + (j & 1) : acc + j;
-        const int32_t m = mult[j], r = -shift[j], rnd = (int32_t)1 << (r - 1);
-        y0[j] = ef_dsp_clamp8(full, ef_dsp_rq(a[0], m, r, rnd) + off, amin, amax);
-        if (two) {
-            y1[j] = ef_dsp_clamp8(full, ef_dsp_rq(a[2], m, r, rnd) + off, amin, amax);
-        }
-    }
-}
-
 static inline int ef_dsp_full8(const ef_dsp_outq *s)
 {
     return s->amin == -128 && s->amax == 127;
@@ -303,20 +285,32 @@ ef_dsp_out_row_rq(const int32_t *acc, const int32_t *rq, int32_t n, int32_t off,
 #endif
 }
 
+/**
+ * The general output pass (any rounding, clamp, shift): y0[j] (and y1[j] if y1) from the
+ * accumulators acc[j * stride] (and acc[j * stride + 2]), paired = blocks of two channels.
+ * Cold and shared: the fixtures' layers take the asm passes.
+ */
+static __attribute__((noinline, cold, unused)) void
+ef_dsp_out_slow(const ef_dsp_outq *s, int single, const int32_t *acc, int32_t n, int32_t c0,
+                int paired, int8_t *y0, int8_t *y1)
+{
+    for (int32_t j = 0; j < n; ++j) {
+        const int32_t *a = paired ? acc + 2 * (j & ~1) + (j & 1) : acc + j;
+        y0[j] = ef_dsp_out(s, single, c0 + j, a[0]);
+        if (y1) {
+            y1[j] = ef_dsp_out(s, single, c0 + j, a[2]);
+        }
+    }
+}
+
 /** y[i] = output of channel c0 + i for accumulator acc[i], i < n. */
 static inline void ef_dsp_out_row(const ef_dsp_outq *s, int single, const int32_t *acc,
                                   int32_t n, int32_t c0, int8_t *y)
 {
-    if (single || !s->tight) {
-        for (int32_t i = 0; i < n; ++i) {
-            y[i] = ef_dsp_out(s, single, c0 + i, acc[i]);
-        }
-    } else if (s->rq && n > 0 && ef_dsp_full8(s)) {
+    if (!single && s->rq && n > 0 && ef_dsp_full8(s)) {
         ef_dsp_out_row_rq(acc, s->rq + 3 * c0, n, s->out_offset, y);
-    } else if (ef_dsp_full8(s)) {
-        ef_dsp_out_tight(s, acc, n, c0, y, NULL, 0, 0, 1);
     } else {
-        ef_dsp_out_tight(s, acc, n, c0, y, NULL, 0, 0, 0);
+        ef_dsp_out_slow(s, single, acc, n, c0, 0, y, NULL);
     }
 }
 
@@ -327,27 +321,7 @@ static inline void ef_dsp_out_row(const ef_dsp_outq *s, int single, const int32_
 static inline void ef_dsp_out_pairs(const ef_dsp_outq *s, int single, const int32_t *acc,
                                     int32_t n, int32_t c0, int8_t *y0, int8_t *y1)
 {
-    if (single || !s->tight) {
-        for (int32_t j = 0; j < n; ++j) {
-            const int32_t *a = acc + 2 * (j & ~1) + (j & 1);
-            y0[j] = ef_dsp_out(s, single, c0 + j, a[0]);
-            if (y1) {
-                y1[j] = ef_dsp_out(s, single, c0 + j, a[2]);
-            }
-        }
-    } else if (ef_dsp_full8(s)) {
-        if (y1) {
-            ef_dsp_out_tight(s, acc, n, c0, y0, y1, 1, 1, 1);
-        } else {
-            ef_dsp_out_tight(s, acc, n, c0, y0, NULL, 1, 0, 1);
-        }
-    } else {
-        if (y1) {
-            ef_dsp_out_tight(s, acc, n, c0, y0, y1, 1, 1, 0);
-        } else {
-            ef_dsp_out_tight(s, acc, n, c0, y0, NULL, 1, 0, 0);
-        }
-    }
+    ef_dsp_out_slow(s, single, acc, n, c0, 1, y0, y1);
 }
 
 /** Unaligned 32-bit load/store (one LDR/STR on Cortex-M3/M4/M7). */

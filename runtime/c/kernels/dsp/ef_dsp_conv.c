@@ -162,7 +162,7 @@ static inline int8_t ef_dsp_conv_out(const ef_conv_params *p, const ef_quant *q,
 }
 
 /* Plain per-pixel loop (the reference's), for columns too long for the stack buffers. */
-static ef_status ef_dsp_conv_plain(const ef_conv_params *p, const ef_quant *q,
+static __attribute__((noinline, cold)) ef_status ef_dsp_conv_plain(const ef_conv_params *p, const ef_quant *q,
                                    const ef_dims *in, const int8_t *x, const ef_dims *wd,
                                    const int8_t *w, const int32_t *bias, const ef_dims *out,
                                    int8_t *y)
