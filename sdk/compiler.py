@@ -172,9 +172,14 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     if comp:
         from sdk.passes.prune import compress
         g, compress_report = compress(g, calib, verbose=verbose, **comp)
+    sqnr = None
     if not g.is_int8():
+        float_g = g
         g = _quantize(g, str(src), calib, numerics, verbose,
                       {k: v for k, v in quant_opts.items() if v is not None})
+        # per-layer SQNR of the int8 outputs vs float: shows the user which layer hurts
+        from sdk.quantize import sqnr_report
+        sqnr = sqnr_report(float_g, g, calib, numerics=str(numerics), max_samples=64)
     g = g.copy()
     dropped = int8_io(g)
     if not g.nodes:
@@ -197,6 +202,11 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
                        "const_bytes": pkg.weight_bytes}
         if compress_report is not None:
             report["compress"] = compress_report
+        if sqnr is not None:
+            report["sqnr"] = sqnr
+            by_tensor = {r["tensor"]: r["sqnr_db"] for r in sqnr}
+            for row, node in zip(report["ops"], sched.nodes):
+                row["sqnr_db"] = by_tensor.get(node.outputs[0])
         manifest = Manifest(
             name=name, model_sha256=model_sha, source_sha256=sha256_file(src),
             sdk_version=__version__, numerics=str(numerics),
@@ -254,13 +264,20 @@ def _print_table(res: CompileResult) -> None:
 
     rep, m = res.report, res.manifest
     t = Table(title=f"{m.name}: {len(m.ops)} ops, numerics {m.numerics}")
-    for col in ("#", "op", "output", "MACs", "weights", "act bytes", "arena hw"):
+    cols = ["#", "op", "output", "MACs", "weights", "act bytes", "arena hw"]
+    if "sqnr" in rep:
+        cols.append("SQNR dB")
+    for col in cols:
         t.add_column(col, justify="right" if col not in ("op", "output") else "left")
     steps = rep["arena"]["per_step"]
     for row, st in zip(rep["ops"], steps):
-        t.add_row(str(row["index"]), row["op"], "x".join(map(str, row["outputs"][0])),
-                  f"{row['macs']:,}", f"{row['weight_bytes']:,}",
-                  f"{row['activation_bytes']:,}", f"{st.get('high_water', 0):,}")
+        cells = [str(row["index"]), row["op"], "x".join(map(str, row["outputs"][0])),
+                 f"{row['macs']:,}", f"{row['weight_bytes']:,}",
+                 f"{row['activation_bytes']:,}", f"{st.get('high_water', 0):,}"]
+        if "sqnr" in rep:
+            db = row.get("sqnr_db")
+            cells.append("-" if db is None else f"{db:.1f}")
+        t.add_row(*cells)
     con = Console()
     con.print(t)
     con.print(f"arena {m.arena_bytes:,} B (lower bound {m.arena_lower_bound_bytes:,} B), "
