@@ -31,6 +31,7 @@ DSP_KERNELS_DIR = ROOT / "runtime" / "c" / "kernels" / "dsp"
 COMPILE_TIMEOUT_S = 300
 TEMPLATE_SOURCES = ("startup.c", "main.c", "ef_frame.c", "ef_counter.c", "ef_libc.c")
 COLD_SOURCES = ("model.c", "weights.c")     # generated glue: run once per op, size matters
+NO_LTO = ("weights.c", "ef_libc.c")         # see build(): kept out of link-time optimization
 # DSP files whose time goes elsewhere: thin wrappers around the shared engine
 # (ef_dsp_conv.c) plus their reference fallbacks for rare shapes, and kernels that are a
 # sliver of any model's work. Built for size: they decide whether KWS code fits in 16 KB.
@@ -306,9 +307,14 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
         # built for size (-Os after `opt` wins). In a DSP build the DSP kernels carry the
         # work, so the reference kernels left over (pooling, softmax, ...) are built for
         # size too: that keeps KWS code under 16 KB.
+        # Link-time optimization sees model.c's constant shapes at every kernel call, so a
+        # kernel's fallback for shapes the model never has is dropped (with the DSP kernels
+        # that is ~3 KB of KWS code). Left out of LTO: weights.c (data only; its object
+        # name puts it in the .weights section) and ef_libc.c (memcpy must stay a loop).
         hooks = ["-include", str(tdir / "ef_hooks.h")]
         jobs = [(s, tmp / f"fw_{s.stem}.o",
-                 [*base, "-Os", "-fno-tree-loop-distribute-patterns", "-Werror"]) for s in tsrcs]
+                 [*base, *([] if s.name in NO_LTO else ["-flto"]), "-Os",
+                  "-fno-tree-loop-distribute-patterns", "-Werror"]) for s in tsrcs]
         dsp_build = any(s.is_relative_to(DSP_KERNELS_DIR) for s in msrcs)
         names: set[str] = set()
         for s in msrcs:
@@ -317,7 +323,9 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
             dsp = s.is_relative_to(DSP_KERNELS_DIR)
             cold = (s.name in COLD_SOURCES or (dsp_build and not dsp)
                     or (dsp and s.name in DSP_SIZE_SOURCES))
-            jobs.append((s, tmp / f"{stem}.o", [*base, *hooks, *(["-Os"] if cold else [])]))
+            lto = [] if s.name in NO_LTO else ["-flto"]
+            jobs.append((s, tmp / f"{stem}.o",
+                         [*base, *lto, *hooks, *(["-Os"] if cold else [])]))
         warnings = _compile_all(board, jobs)
         objs = [str(j[1]) for j in jobs]
         elf = tmp / "firmware.elf"
@@ -325,7 +333,7 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
         def link(flash: int, ram: int) -> subprocess.CompletedProcess:
             (tmp / "link.ld").write_text(_linker_script(tdir, board, flash, ram))
             return subprocess.run(
-                [board.gcc, *board.cflags, "-nostartfiles", "--specs=nano.specs",
+                [board.gcc, *board.cflags, opt, "-flto", "-nostartfiles", "--specs=nano.specs",
                  "--specs=nosys.specs", "-Wl,--gc-sections", f"-Wl,-Map={tmp / 'firmware.map'}",
                  f"-T{tmp / 'link.ld'}", *objs, "-lm", "-o", str(elf)],
                 capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
