@@ -6,7 +6,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load", "inspect", "run", "compile"]
+__all__ = ["__version__", "compile", "inspect", "load", "run"]
 
 
 def load(path: str, **kw):
@@ -25,6 +25,6 @@ def run(path: str, x, **kw):
     return _run(path, x, **kw)
 
 
-def compile(path: str, out_dir: str, **kw):  # noqa: A001 - mirrors `edgeforge compile`
+def compile(path: str, out_dir: str, **kw):
     from sdk.compiler import compile_model
     return compile_model(path, out_dir, **kw)

@@ -9,7 +9,8 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sdk.errors import EdgeforgeError
 from sdk.qmath import DEFAULT_NUMERICS, Numerics

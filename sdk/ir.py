@@ -13,8 +13,9 @@ Conventions (fixed here so no later stage re-decides them):
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -182,45 +183,45 @@ class LrnAttrs:                            # TFLite LOCAL_RESPONSE_NORMALIZATION
 
 
 # ---------------------------------------------------------------- op facts: ONE table
-def _macs_conv(node: "Node", g: "Graph") -> int:
+def _macs_conv(node: Node, g: Graph) -> int:
     out = g.tensors[node.outputs[0]].shape
     w = g.tensors[node.inputs[1]].shape
     return int(np.prod(out)) * w[1] * w[2] * w[3]
 
 
-def _macs_dwconv(node: "Node", g: "Graph") -> int:
+def _macs_dwconv(node: Node, g: Graph) -> int:
     out = g.tensors[node.outputs[0]].shape
     w = g.tensors[node.inputs[1]].shape
     return int(np.prod(out)) * w[1] * w[2]
 
 
-def _macs_fc(node: "Node", g: "Graph") -> int:
+def _macs_fc(node: Node, g: Graph) -> int:
     out = g.tensors[node.outputs[0]].shape
     w = g.tensors[node.inputs[1]].shape
     return int(np.prod(out)) * w[-1]
 
 
-def _macs_matmul(node: "Node", g: "Graph") -> int:
+def _macs_matmul(node: Node, g: Graph) -> int:
     out = g.tensors[node.outputs[0]].shape
     a = g.tensors[node.inputs[0]].shape
     return int(np.prod(out)) * a[-1]
 
 
-def _macs_pool(node: "Node", g: "Graph") -> int:
+def _macs_pool(node: Node, g: Graph) -> int:
     out = g.tensors[node.outputs[0]].shape
     k = node.attrs.kernel
     return int(np.prod(out)) * k[0] * k[1]
 
 
-def _macs_input(node: "Node", g: "Graph") -> int:
+def _macs_input(node: Node, g: Graph) -> int:
     return int(np.prod(g.tensors[node.inputs[0]].shape))
 
 
-def _macs_output(node: "Node", g: "Graph") -> int:
+def _macs_output(node: Node, g: Graph) -> int:
     return int(np.prod(g.tensors[node.outputs[0]].shape))
 
 
-def _macs_zero(node: "Node", g: "Graph") -> int:
+def _macs_zero(node: Node, g: Graph) -> int:
     return 0
 
 
@@ -229,18 +230,20 @@ class OpInfo:
     attrs: type                      # the attrs dataclass
     n_inputs: tuple[int, int]        # (min, max) inputs; optional ones may be ""
     tflite: str | None               # TFLite BuiltinOperator name, None if no builtin
-    macs: Callable[["Node", "Graph"], int]
+    macs: Callable[[Node, Graph], int]
     weights: tuple[int, ...] = ()    # input indices that are constant parameters
     elementwise: bool = False        # output[i] depends only on input[i]: may run in place
     alias: bool = False              # output is a view of input 0 (same bytes)
     int8: bool = True                # has an int8 form (else float graphs only)
     fixed_out_q: tuple[float, int] | None = None   # int8 output (scale, zp) TFLite requires
+    out_axis: int | None = None      # axis of the weight (input 1) that indexes output channels
 
 
 OPS: dict[Op, OpInfo] = {
-    Op.CONV2D: OpInfo(Conv2dAttrs, (2, 3), "CONV_2D", _macs_conv, weights=(1, 2)),
-    Op.DWCONV2D: OpInfo(DwConv2dAttrs, (2, 3), "DEPTHWISE_CONV_2D", _macs_dwconv, weights=(1, 2)),
-    Op.FC: OpInfo(FcAttrs, (2, 3), "FULLY_CONNECTED", _macs_fc, weights=(1, 2)),
+    Op.CONV2D: OpInfo(Conv2dAttrs, (2, 3), "CONV_2D", _macs_conv, weights=(1, 2), out_axis=0),
+    Op.DWCONV2D: OpInfo(DwConv2dAttrs, (2, 3), "DEPTHWISE_CONV_2D", _macs_dwconv, weights=(1, 2),
+                        out_axis=3),
+    Op.FC: OpInfo(FcAttrs, (2, 3), "FULLY_CONNECTED", _macs_fc, weights=(1, 2), out_axis=0),
     Op.MATMUL: OpInfo(NoAttrs, (2, 2), "BATCH_MATMUL", _macs_matmul, int8=False),
     Op.BATCHNORM: OpInfo(BatchNormAttrs, (5, 5), None, _macs_output, weights=(1, 2, 3, 4),
                          int8=False),
@@ -272,6 +275,9 @@ OPS: dict[Op, OpInfo] = {
     Op.QUANTIZE: OpInfo(NoAttrs, (1, 1), "QUANTIZE", _macs_output, elementwise=True),
     Op.DEQUANTIZE: OpInfo(NoAttrs, (1, 1), "DEQUANTIZE", _macs_output, elementwise=True),
 }
+
+# ops whose input 1 is a weight with output channels on OPS[op].out_axis (conv, dwconv, fc)
+WEIGHTED: frozenset[Op] = frozenset(op for op, info in OPS.items() if info.out_axis is not None)
 
 # TFLite builtin name -> Op, read by the .tflite reader and writer alike
 OP_BY_TFLITE: dict[str, Op] = {info.tflite: op for op, info in OPS.items() if info.tflite}
@@ -323,7 +329,7 @@ class Node:
     attrs: Any = field(default_factory=NoAttrs)
     name: str = ""
 
-    def with_(self, **changes: Any) -> "Node":
+    def with_(self, **changes: Any) -> Node:
         return replace(self, **changes)
 
 
@@ -417,7 +423,7 @@ class Graph:
         needed.update(self.inputs)
         self.tensors = {k: t for k, t in self.tensors.items() if k in needed}
 
-    def copy(self) -> "Graph":
+    def copy(self) -> Graph:
         tensors = {k: replace(t) for k, t in self.tensors.items()}
         return Graph(tensors, list(self.nodes), list(self.inputs), list(self.outputs),
                      self.name, dict(self.meta))

@@ -54,7 +54,7 @@ class Manifest:
         return path
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Manifest":
+    def load(cls, directory: str | Path) -> Manifest:
         path = Path(directory) / MANIFEST
         try:
             raw = json.loads(path.read_text())

@@ -30,7 +30,7 @@ class Target(ABC):
 
     @classmethod
     @abstractmethod
-    def from_uri(cls, uri: str, **options: Any) -> "Target": ...
+    def from_uri(cls, uri: str, **options: Any) -> Target: ...
 
     @abstractmethod
     def open(self, artifact: Path, manifest: Manifest) -> dict[str, Any]:
@@ -47,7 +47,7 @@ class Target(ABC):
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "Target":
+    def __enter__(self) -> Target:
         return self
 
     def __exit__(self, *exc: object) -> None:

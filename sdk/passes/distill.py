@@ -20,9 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from sdk.ir import Act, Graph, Node, Op
-
-WEIGHTED = (Op.CONV2D, Op.DWCONV2D, Op.FC)
+from sdk.ir import OPS, WEIGHTED, Act, Graph, Node, Op
 
 
 def _windows(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
@@ -182,7 +180,7 @@ def _needs_refit(student: Graph, teacher: Graph, n: Node, kept: dict, env: dict,
     ws, wt = student.tensors[n.inputs[1]].data, teacher.tensors[tn.inputs[1]].data
     sel = kept.get(n.outputs[0])
     if sel is not None:
-        wt = np.take(wt, sel, axis=3 if n.op == Op.DWCONV2D else 0)
+        wt = np.take(wt, sel, axis=OPS[n.op].out_axis)
     return ws.shape != wt.shape or not np.array_equal(ws, wt)
 
 

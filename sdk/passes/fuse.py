@@ -5,9 +5,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdk.ir import ACT_RANGE, Act, BinaryAttrs, ClipAttrs, FcAttrs, Graph, NoAttrs, Node, Op, Tensor
+from sdk.ir import (
+    ACT_RANGE,
+    OPS,
+    WEIGHTED,
+    Act,
+    BinaryAttrs,
+    ClipAttrs,
+    FcAttrs,
+    Graph,
+    NoAttrs,
+    Node,
+    Op,
+    Tensor,
+)
 from sdk.passes.rewrite import (
-    OUT_AXIS,
     apply_rule,
     channel_vector,
     const,
@@ -16,8 +28,6 @@ from sdk.passes.rewrite import (
     producer,
     sole_user,
 )
-
-WEIGHTED = (Op.CONV2D, Op.DWCONV2D, Op.FC)
 
 
 def _fusable_producer(g: Graph, x: str, ops: tuple[Op, ...]) -> Node | None:
@@ -33,7 +43,7 @@ def _fusable_producer(g: Graph, x: str, ops: tuple[Op, ...]) -> Node | None:
 
 
 def _cout(g: Graph, p: Node) -> int:
-    return g.tensors[p.inputs[1]].shape[OUT_AXIS[p.op]]
+    return g.tensors[p.inputs[1]].shape[OPS[p.op].out_axis]
 
 
 def _bias(g: Graph, p: Node) -> np.ndarray:
@@ -45,7 +55,7 @@ def _scaled(g: Graph, p: Node, scale: np.ndarray, shift: np.ndarray, out: str) -
     """p with W*scale (per output channel) and bias*scale + shift, writing `out`."""
     w = const(g, p.inputs[1]).astype(np.float32)
     shape = [1] * w.ndim
-    shape[OUT_AXIS[p.op]] = -1
+    shape[OPS[p.op].out_axis] = -1
     w2 = w * scale.reshape(shape)
     b2 = _bias(g, p) * scale + shift
     return p.with_(inputs=(p.inputs[0], new_const(g, p.inputs[1], w2),

@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from sdk.errors import EdgeforgeError
-from sdk.ir import OPS, Graph, Node, Op
+from sdk.ir import OPS, WEIGHTED, Graph, Node, Op
 
-WEIGHTED = (Op.CONV2D, Op.DWCONV2D, Op.FC)
 # ops whose output channel c depends only on input channel c (last axis kept)
 CHANNELWISE = frozenset({Op.RELU, Op.RELU6, Op.LEAKY_RELU, Op.HARD_SWISH, Op.LOGISTIC,
                          Op.TANH, Op.AVGPOOL2D, Op.MAXPOOL2D, Op.MEAN, Op.PAD, Op.DWCONV2D})

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sdk.ir import Graph, Node, Op
+from sdk.ir import Graph, Node
 
 Rule = Callable[[Graph, Node], "list[Node] | None"]
 
@@ -115,4 +115,3 @@ def channel_vector(c: np.ndarray, channels: int) -> np.ndarray | None:
     return None
 
 
-OUT_AXIS: dict[Op, int] = {Op.CONV2D: 0, Op.DWCONV2D: 3, Op.FC: 0}   # weight's C_OUT axis

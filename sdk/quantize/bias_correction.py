@@ -17,11 +17,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from sdk.ir import Act, Graph, Node, Op
+from sdk.ir import OPS, WEIGHTED, Act, Graph, Node, Op
 from sdk.qmath import dequantize, quantize
 from sdk.quantize.calibrate import _progress, batch_runner, iterate_float, rebatch
 
-WEIGHTED = (Op.CONV2D, Op.DWCONV2D, Op.FC)
 INT32_MAX = (1 << 31) - 1
 
 
@@ -157,7 +156,7 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     wt, bt = gb.tensors[nd.inputs[1]], gb.tensors[nd.inputs[2]]
     w0 = fg.tensors[fn.inputs[1]].data.astype(np.float64)
     b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
-    b0 = np.zeros(w0.shape[3 if nd.op == Op.DWCONV2D else 0]) if b_f is None else b_f
+    b0 = np.zeros(w0.shape[OPS[nd.op].out_axis]) if b_f is None else b_f
     dw = nd.op == Op.DWCONV2D
     halves: list[list] = [[None, None], [None, None]]      # normal equations per half
     for k, (q8, f) in enumerate(zip(xq, xf)):

@@ -28,7 +28,6 @@ from sdk.ir import ACT_RANGE, OPS, Graph, Node, Op, QuantParams, Tensor
 
 Range = tuple[float, float]
 INT32_MAX = (1 << 31) - 1
-WEIGHT_AXIS: dict[Op, int] = {Op.CONV2D: 0, Op.DWCONV2D: 3, Op.FC: 0}
 
 
 @dataclass
@@ -117,7 +116,7 @@ def narrowed(ctx: QCtx, node: Node, name: str) -> Range:
 # ---------------------------------------------------------------- rules
 def quantize_weighted(ctx: QCtx, node: Node) -> list[Node]:
     """CONV2D / DWCONV2D / FC: int8 weights (per channel), int32 bias, output from range."""
-    axis = WEIGHT_AXIS[node.op]
+    axis = OPS[node.op].out_axis
     x, wname = node.inputs[0], node.inputs[1]
     bname = node.inputs[2] if len(node.inputs) > 2 else ""
     w = ctx.fg.tensors[wname].data.astype(np.float32)

@@ -13,7 +13,6 @@ import pytest
 from runtime.reference import REFERENCE, REFERENCE_S8
 from sdk.codegen.c import EMITTERS
 from sdk.codegen.tflite import EXPORTERS
-from sdk.frontends.onnx import IMPORTERS as ONNX_IMPORTERS
 from sdk.frontends.tflite import IMPORTERS as TFLITE_IMPORTERS
 from sdk.ir import OPS, Op
 from sdk.plan.scratch import SCRATCH
