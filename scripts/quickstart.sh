@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 [ -f examples/digits/digits.onnx ] || python3 examples/digits/train.py
 edgeforge compile examples/digits/digits.onnx --calib examples/digits/calib.npz -o build/digits
-edgeforge profile build/digits --target qemu://mps2-an386 --inputs examples/digits/test_inputs.npy --runs 10
+edgeforge profile build/digits --target qemu://mps2-an386 --runs 10

@@ -428,6 +428,9 @@ def write_tflite(graph: Graph, path: str | Path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)        # mkstemp makes it private; a model file is not
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, p)
