@@ -33,14 +33,21 @@ static uint8_t have_run;
 static const uint8_t model_hash[8] = EF_MODEL_HASH;
 static const uint8_t tensor_desc[] = EF_FW_TENSOR_DESC;
 
+/* Compiler barrier: with link-time optimization the kernels may be inlined here, and no
+ * memory access may be moved across a counter read (it would be billed to the wrong op). */
+#define EF_BARRIER() __asm__ volatile("" ::: "memory")
+
 void ef_fw_op_begin(int op)
 {
     (void)op;
+    EF_BARRIER();
     op_start = ef_counter_now();
+    EF_BARRIER();
 }
 
 void ef_fw_op_end(int op)
 {
+    EF_BARRIER();
     uint64_t d = ef_counter_now() - op_start;
     if (op >= 0 && op < (int)NUM_OPS_ALLOC) {
         op_counts[op] = (uint32_t)(d > 0xFFFFFFFFu ? 0xFFFFFFFFu : d);
@@ -171,8 +178,11 @@ static uint32_t do_invoke(const uint8_t *p, uint32_t len)
     }
     uint32_t n = 7;
     for (uint32_t i = 0; i < runs && rc == 0; i++) {
+        EF_BARRIER();
         uint64_t t0 = ef_counter_now();
+        EF_BARRIER();
         rc = EF_MODEL_INVOKE();
+        EF_BARRIER();
         uint64_t d = ef_counter_now() - t0;
         put32(tx + n, (uint32_t)d);
         put32(tx + n + 4u, (uint32_t)(d >> 32));
