@@ -31,10 +31,12 @@ MAIN_KERNELS = {"conv2d_s8.c", "conv2d_1x1_s8.c", "dwconv2d_3x3_s8.c", "fc_s8.c"
 def use_dsp_kernels(out: Path, *_: object) -> None:
     """Swap the package's reference kernels for the DSP ones of the same file name, as
     targets/build.py does: each becomes a one-line #include of the DSP file, so the DSP
-    file's own relative includes resolve from runtime/c/kernels/dsp/."""
+    file's own relative includes resolve from runtime/c/kernels/dsp/. EF_DSP_EMULATE (the
+    test-only macro) makes the host build run the DSP loops on plain-C intrinsics; without
+    it a host build of these files is the reference kernels."""
     for name in DSP_SOURCES:
         if (out / name).exists() or name.startswith("ef_dsp_"):   # + the shared engines
-            (out / name).write_text(f'#include "{DSP / name}"\n')
+            (out / name).write_text(f'#define EF_DSP_EMULATE 1\n#include "{DSP / name}"\n')
 
 
 def emit_c_dsp(graph, plan, out_dir, *args, **kw):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,9 +171,9 @@ def test_fixture_with_dsp_kernels_equals_reference(model, tmp_path, monkeypatch)
 
 
 def test_dsp_sources_build_at_every_opt_level_and_with_lto(tmp_path):
-    """Every DSP file builds warning-free for a core without the DSP extension (Cortex-M0+)
-    and with it (Cortex-M4) at -O0/-Og/-Os/-O2/-O3 (the inline asm must always find its
-    registers), and the whole set links under -flto."""
+    """Every DSP file builds warning-free for a core without the DSP extension (Cortex-M0+:
+    the reference kernels, or the emulated loops) and with it (Cortex-M4) at -O0/-Og/-Os/
+    -O2/-O3 (the inline asm must always find its registers), and the set links under -flto."""
     require("arm-none-eabi-gcc")
     from sdk.codegen.c import emit_c
     from tests.c.cbuild import SeqPlan
@@ -188,11 +189,11 @@ def test_dsp_sources_build_at_every_opt_level_and_with_lto(tmp_path):
         assert r.returncode == 0, f"{' '.join(args[-4:])}:\n{r.stderr[-2000:]}"
 
     srcs = sorted(DSP.glob("*.c"))
-    for cpu, opts in ((["-mcpu=cortex-m0plus", "-mthumb"], ["-O2"]),
-                      (m4, ["-O0", "-Og", "-Os", "-O2", "-O3"])):
+    for cpu, opts in ((["-mcpu=cortex-m0plus", "-mthumb"], ["-O2", "-O2 -DEF_DSP_EMULATE"]),
+                      (m4, ["-O0", "-Og", "-Os", "-O2", "-O3", "-O2 -DEF_DSP_EMULATE"])):
         for opt in opts:
             for src in srcs:
-                cc([*cpu, opt, *base, "-c", str(src), "-o", str(tmp_path / "x.o")])
+                cc([*cpu, *opt.split(), *base, "-c", str(src), "-o", str(tmp_path / "x.o")])
     objs = []
     for src in srcs:
         objs.append(str(tmp_path / f"{src.stem}.o"))
@@ -203,3 +204,59 @@ def test_dsp_sources_build_at_every_opt_level_and_with_lto(tmp_path):
     cc([*m4, "-O2", "-flto", "-nostartfiles", "--specs=nosys.specs", "-Wl,--gc-sections",
         *entry, *objs, "-o", str(tmp_path / "lto.elf")])
     assert REF.is_dir() and shutil.which("arm-none-eabi-gcc")
+
+
+def test_inplace_dsp_kernels_within_planner_scratch_under_asan(tmp_path):
+    """The in-place DSP variants against the out-of-place reference kernels, y == x or
+    below x, each with a ctx malloc'ed to exactly ef_*_inplace_s8_scratch_size() (the size
+    sdk/plan/scratch.py plans) under AddressSanitizer: no byte written past it."""
+    require("gcc")
+    from tests.c import test_inplace_kernels as ik
+
+    dw = ik.DW_CASES + [(6, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1), (3, 5, 12, 3, 3, 2, 1, 0, 1, 1, 1),
+                        (4, 6, 16, 3, 3, 0, 1, 2, 1, 1, 1), (9, 2, 4, 3, 3, 1, 0, 1, 2, 1, 1)]
+    pw = ik.PW_CASES + [(3, 3, 67, 67), (5, 1, 3, 2)]
+    src = ik.TEST_C.replace("DW_CASES", ik._rows(dw)).replace("PW_CASES", ik._rows(pw))
+    (tmp_path / "t.c").write_text(src)
+    srcs = [DSP / "dwconv2d_inplace_s8.c", DSP / "conv2d_1x1_inplace_s8.c",
+            DSP / "ef_dsp_conv.c", REF / "dwconv2d_s8.c", REF / "conv2d_1x1_s8.c"]
+    exe = tmp_path / "t"
+    r = subprocess.run(["gcc", "-std=c99", "-O1", "-g", "-DEF_DSP_EMULATE",
+                        "-fsanitize=address,undefined",
+                        "-fno-sanitize-recover=all", "-Wall", "-Wextra", "-Werror",
+                        "-I", str(ROOT / "runtime" / "c"), "-I", str(REF), "-I", str(DSP),
+                        str(tmp_path / "t.c"), *map(str, srcs), "-o", str(exe)],
+                       check=False, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run([str(exe)], check=False, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert r.stdout.count("dw ") == len(dw) and r.stdout.count("pw ") == len(pw)
+
+
+def test_without_dsp_extension_each_file_is_its_reference_kernel(tmp_path):
+    """The portable fallback: compiled for the host without EF_DSP_EMULATE, every DSP kernel
+    file defines exactly the symbols of ref/<same name>.c and no DSP engine code."""
+    require("gcc", "nm")
+    from sdk.codegen.c import emit_c
+    from tests.c.cbuild import SeqPlan
+
+    g = _build(CASES[0], "int8").graph
+    emit_c(g, SeqPlan(g), tmp_path / "c")
+
+    def symbols(src: Path) -> list[str]:
+        obj = tmp_path / "x.o"
+        r = subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
+                            f"-I{tmp_path / 'c'}", "-c", str(src), "-o", str(obj)],
+                           capture_output=True, text=True, timeout=60, check=False)
+        assert r.returncode == 0, r.stderr[-2000:]
+        out = subprocess.run(["nm", str(obj)], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+        return sorted(ln.split()[-1] for ln in out.splitlines() if " T " in ln or " t " in ln)
+
+    kernels = [p for p in sorted(DSP.glob("*.c")) if not p.name.startswith("ef_dsp_")]
+    assert len(kernels) >= 8
+    for src in kernels:
+        got = symbols(src)
+        assert got == symbols(REF / src.name), src.name
+        assert not any(s.startswith("ef_dsp_") for s in got), (src.name, got)
+    assert symbols(DSP / "ef_dsp_conv.c") == []

@@ -4,6 +4,9 @@
  * table loads, one add and the output requantization. Broadcasts and short tensors take the
  * reference loops. */
 #include "ef_dsp.h"
+#if !EF_DSP_KERNELS
+#include "../ref/add_s8.c"   /* no DSP extension: exactly the reference kernel */
+#else
 
 #define ef_add_s8 ef_add_ref_s8
 #define ef_sub_s8 ef_sub_ref_s8
@@ -100,3 +103,5 @@ ef_status ef_sub_s8(const ef_add_params *p,
     }
     return ef_dsp_addsub(p, -1, EF_SUB_SINGLE_ROUNDING, in1, x1, in2, x2, out, y);
 }
+
+#endif /* EF_DSP_KERNELS */

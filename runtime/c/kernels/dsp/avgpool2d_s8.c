@@ -4,6 +4,9 @@
  * in int16 for at most 255 taps; bigger windows take the reference loop. Pixels go in raster
  * order and each writes only its own bytes after reading its window (in-place contract). */
 #include "ef_dsp.h"
+#if !EF_DSP_KERNELS
+#include "../ref/avgpool2d_s8.c"   /* no DSP extension: exactly the reference kernel */
+#else
 
 #define EF_DSP_POOL_TAPS_MAX 255
 
@@ -63,3 +66,5 @@ ef_status ef_avgpool2d_s8(const ef_pool_params *p,
     }
     return EF_OK;
 }
+
+#endif /* EF_DSP_KERNELS */

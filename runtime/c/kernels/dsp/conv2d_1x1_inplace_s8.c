@@ -2,6 +2,10 @@
  * bytes as ref/conv2d_1x1_inplace_s8.c. The DSP engine copies both pixels of a step into its
  * int16 columns before writing either output pixel, and output pixel p (C_OUT <= C_IN bytes,
  * y <= x) only covers input bytes of pixels <= p, so no ctx buffer is needed. */
+#include "ef_dsp.h"
+#if !EF_DSP_KERNELS
+#include "../ref/conv2d_1x1_inplace_s8.c"   /* no DSP extension: exactly the reference kernel */
+#else
 #include "ef_dsp_conv.h"
 #include "ef_inplace.h"
 
@@ -38,3 +42,5 @@ ef_status ef_conv2d_1x1_inplace_s8(const ef_ctx *ctx, const ef_conv_params *p,
     p1.dilation.h = p1.dilation.w = 1;
     return ef_dsp_conv(&p1, q, in, x, wd, w, bias, out, y);
 }
+
+#endif /* EF_DSP_KERNELS */

@@ -1,5 +1,9 @@
 /* CONV2D 1x1 (pad 0, dilation 1, any stride), Armv7E-M DSP version: same symbol and bytes as
  * ref/conv2d_1x1_s8.c. The engine's im2col of a 1x1 tap is the pixel itself. */
+#include "ef_dsp.h"
+#if !EF_DSP_KERNELS
+#include "../ref/conv2d_1x1_s8.c"   /* no DSP extension: exactly the reference kernel */
+#else
 #include "ef_dsp_conv.h"
 
 ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
@@ -19,3 +23,5 @@ ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
     p1.dilation.h = p1.dilation.w = 1;
     return ef_dsp_conv(&p1, q, in, x, wd, w, bias, out, y);
 }
+
+#endif /* EF_DSP_KERNELS */

@@ -1,4 +1,8 @@
 /* CONV2D int8 per-channel, Armv7E-M DSP version: same symbol and bytes as ref/conv2d_s8.c. */
+#include "ef_dsp.h"
+#if !EF_DSP_KERNELS
+#include "../ref/conv2d_s8.c"   /* no DSP extension: exactly the reference kernel */
+#else
 #include "ef_dsp_conv.h"
 
 ef_status ef_conv2d_s8(const ef_conv_params *p, const ef_quant *q,
@@ -14,3 +18,5 @@ ef_status ef_conv2d_s8(const ef_conv_params *p, const ef_quant *q,
     }
     return ef_dsp_conv(p, q, in, x, wd, w, bias, out, y);
 }
+
+#endif /* EF_DSP_KERNELS */

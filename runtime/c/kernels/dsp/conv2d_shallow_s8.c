@@ -3,6 +3,10 @@
  * [C_OUT, KH, KW, C_IN] on the stack once per call (a few thousand instructions for a first
  * layer) and the call goes through the SMLAD engine of ef_dsp_conv.c; larger filters take
  * the reference loops. */
+#include "ef_dsp.h"
+#if !EF_DSP_KERNELS
+#include "../ref/conv2d_shallow_s8.c"   /* no DSP extension: exactly the reference kernel */
+#else
 #include "ef_dsp_conv.h"
 
 /* the reference fallback: rarely run, optimised for size */
@@ -43,3 +47,5 @@ ef_status ef_conv2d_shallow_s8(const ef_conv_params *p, const ef_quant *q,
     }
     return ef_dsp_conv(p, q, in, x, wd, w, bias, out, y);
 }
+
+#endif /* EF_DSP_KERNELS */

@@ -2,6 +2,10 @@
  * ref/dwconv2d_3x3_s8.c. Rows go through the engine of ef_dsp_dw.h (C a multiple of 4, at
  * most EF_DSP_DW_CH_MAX); other widths take the reference loops. Pixels go in raster order
  * and each writes only its own bytes after reading its window (in-place contract). */
+#include "ef_dsp.h"
+#if !EF_DSP_KERNELS
+#include "../ref/dwconv2d_3x3_s8.c"   /* no DSP extension: exactly the reference kernel */
+#else
 #include "ef_dsp_dw.h"
 
 /* the reference fallback: rarely run, optimised for size */
@@ -47,3 +51,5 @@ ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
     }
     return EF_OK;
 }
+
+#endif /* EF_DSP_KERNELS */

@@ -2,6 +2,10 @@
  * and bytes as ref/dwconv2d_inplace_s8.c, in the same ctx (the reference's scratch size).
  * 3x3 filters with C a multiple of 4 whose padded rows fit the stack go row by row through
  * ef_dsp_dw.h, anything else through the reference loops. */
+#include "ef_dsp.h"
+#if !EF_DSP_KERNELS
+#include "../ref/dwconv2d_inplace_s8.c"   /* no DSP extension: exactly the reference kernel */
+#else
 #include "ef_dsp_dw.h"
 #include "ef_inplace.h"
 
@@ -64,3 +68,5 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
     }
     return EF_OK;
 }
+
+#endif /* EF_DSP_KERNELS */

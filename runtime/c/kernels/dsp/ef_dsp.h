@@ -4,9 +4,10 @@
  *
  * The kernels in this directory define the SAME symbols as kernels/ref/ and produce the SAME
  * bytes: the build compiles this directory instead of ref/ for a DSP core (TFLM
- * OPTIMIZED_KERNEL_DIR style). Without __ARM_FEATURE_DSP the intrinsics below fall back to
- * plain C with identical results, so the host tests run these exact kernels bit for bit
- * against the reference ones (tests/c/test_dsp_kernels.py).
+ * OPTIMIZED_KERNEL_DIR style). Without __ARM_FEATURE_DSP every file here is just its
+ * reference kernel; the host tests define EF_DSP_EMULATE, which turns the intrinsics below
+ * into plain C with identical results, so these exact loops run bit for bit against the
+ * reference ones (tests/c/test_dsp_kernels*.py).
  *
  * Packed layout: an int16x2 word holds lanes (bottom, top). SXTB16 of bytes (b0 b1 b2 b3)
  * gives (b0, b2); of the word rotated by 8, (b1, b3). An im2col column is stored "reordered"
@@ -27,7 +28,7 @@
  * Elsewhere the same loops run as C on the intrinsics below.
  */
 #if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__OPTIMIZE__) \
-    && !defined(EF_DSP_NO_ASM)
+    && !defined(EF_DSP_NO_ASM) && !defined(EF_DSP_EMULATE)
 #define EF_DSP_ASM 1
 #else
 #define EF_DSP_ASM 0
@@ -43,7 +44,19 @@
 #define EF_DSP_OC_BLOCK 64
 #endif
 
-#if defined(__ARM_FEATURE_DSP)
+/**
+ * EF_DSP_KERNELS: 1 compiles the DSP kernels of this directory: on a core with the DSP
+ * extension, or anywhere with EF_DSP_EMULATE (the host tests: the intrinsics below become
+ * plain C with identical results, so the very same loops run). 0 (no DSP extension): every
+ * kernel file here is exactly its reference kernel (ref/<same name>.c), nothing else.
+ */
+#if defined(__ARM_FEATURE_DSP) || defined(EF_DSP_EMULATE)
+#define EF_DSP_KERNELS 1
+#else
+#define EF_DSP_KERNELS 0
+#endif
+
+#if defined(__ARM_FEATURE_DSP) && !defined(EF_DSP_EMULATE)
 #include <arm_acle.h>
 static inline uint32_t ef_dsp_sxtb16(uint32_t v) { return (uint32_t)__sxtb16((int8x4_t)v); }
 static inline uint32_t ef_dsp_sxtab16(uint32_t a, uint32_t v)
@@ -134,7 +147,7 @@ static inline int32_t ef_dsp_requantize(int single, int32_t acc, int32_t mult, i
 /** SMMULR: the high word of a * b, rounded: (a * b + 2^31) >> 32. */
 static inline int32_t ef_dsp_smmulr(int32_t a, int32_t b)
 {
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && !defined(EF_DSP_EMULATE)
     int32_t r;
     __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
@@ -211,7 +224,7 @@ static inline int8_t ef_dsp_out(const ef_dsp_outq *s, int single, int32_t c, int
 /** SSAT #8: clamp to [-128, 127]. */
 static inline int32_t ef_dsp_sat8(int32_t v)
 {
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && !defined(EF_DSP_EMULATE)
     int32_t r;
     __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
     return r;

@@ -2,6 +2,8 @@
  * ef_conv2d_1x1_s8 and ef_conv2d_1x1_inplace_s8. */
 #include "ef_dsp_conv.h"
 
+#if EF_DSP_KERNELS   /* else an empty engine: the kernels are the reference ones */
+
 /** Longest column with C_IN % 4 != 0 the fast path takes (first layers: 3x3x3, 10x4x1). */
 #ifndef EF_DSP_TMP_MAX
 #define EF_DSP_TMP_MAX 256
@@ -462,3 +464,7 @@ ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
     }
     return EF_OK;
 }
+
+#else
+typedef int ef_dsp_conv_unused;   /* ISO C: no empty translation unit */
+#endif /* EF_DSP_KERNELS */

@@ -1,6 +1,9 @@
 /* FULLY_CONNECTED int8, Armv7E-M DSP version: same symbol and bytes as ref/fc_s8.c.
  * Two output channels share each input word: SXTAB16 adds the offset, SMLAD does 2 MACs. */
 #include "ef_dsp.h"
+#if !EF_DSP_KERNELS
+#include "../ref/fc_s8.c"   /* no DSP extension: exactly the reference kernel */
+#else
 
 static inline int8_t fc_out(const ef_fc_params *p, const ef_quant *q, int32_t o, int32_t acc)
 {
@@ -55,3 +58,5 @@ ef_status ef_fc_s8(const ef_fc_params *p, const ef_quant *q,
     }
     return EF_OK;
 }
+
+#endif /* EF_DSP_KERNELS */
