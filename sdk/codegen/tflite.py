@@ -191,7 +191,7 @@ def _with_bias(w: _Writer, n: Node, ins: list[int]) -> list[int]:
     if len(ins) > 2 and ins[2] >= 0:
         return ins
     x, wt = w.g.tensors[n.inputs[0]], w.g.tensors[n.inputs[1]]
-    cout = wt.shape[0] if n.op == Op.CONV2D else wt.shape[3]
+    cout = wt.shape[OPS[n.op].out_axis]
     if wt.quant is not None and x.quant is not None:
         scale = (x.quant.scale[0] * np.broadcast_to(wt.quant.scale, (cout,))).astype(np.float32)
         q = QuantParams(scale, np.zeros(cout, np.int64), 0)

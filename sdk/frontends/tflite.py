@@ -26,6 +26,7 @@ from sdk.errors import ModelError, UnsupportedOpError
 from sdk.ir import (
     OP_BY_TFLITE,
     OPS,
+    WEIGHTED,
     Act,
     BinaryAttrs,
     ConcatAttrs,
@@ -557,7 +558,7 @@ def _hybrid_weight(op: Op, ins: list[int], tensors: list[Any], consts: dict) -> 
     LiteRT runs such "hybrid" layers by quantizing activations on the fly; the IR has no such
     op, so the importer dequantizes the weight to float32 and the graph stays a float graph.
     """
-    if op in (Op.CONV2D, Op.DWCONV2D, Op.FC) and len(ins) > 1 and ins[1] >= 0:
+    if op in WEIGHTED and len(ins) > 1 and ins[1] >= 0:
         x, w = DTYPES.get(tensors[ins[0]].type), DTYPES.get(tensors[ins[1]].type)
         if x == "float32" and w in ("int8", "uint8"):
             if ins[1] not in consts or _quant(tensors[ins[1]]) is None:
