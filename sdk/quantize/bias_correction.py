@@ -151,24 +151,19 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     input), then quantized again (new per-channel scales). The int8 layer then compensates
     the error its quantized input carries, not only its mean."""
     from runtime.reference import REFERENCE
-    from sdk.passes.distill import _features
+    from sdk.passes.distill import _features, _Normal
     from sdk.quantize.rules import fit_bias_scales, quantize_bias, quantize_weight, weight_scales
     wt, bt = gb.tensors[nd.inputs[1]], gb.tensors[nd.inputs[2]]
     w0 = fg.tensors[fn.inputs[1]].data.astype(np.float64)
     b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
     b0 = np.zeros(w0.shape[OPS[nd.op].out_axis]) if b_f is None else b_f
     dw = nd.op == Op.DWCONV2D
-    halves: list[list] = [[None, None], [None, None]]      # normal equations per half
+    halves = [_Normal(), _Normal()]              # normal equations per half of the chunks
     for k, (q8, f) in enumerate(zip(xq, xf)):
         y = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs).astype(np.float64)
         y = y.reshape(-1, y.shape[-1])
-        x = _features(deq(gb, nd.inputs[0], q8), nd, w0.shape)
-        x = np.concatenate([x, np.ones((x.shape[0], 1) + x.shape[2:])], axis=1)
-        gi = np.einsum("rtc,rsc->cts", x, x) if dw else x.T @ x
-        ci = np.einsum("rtc,rc->ct", x, y) if dw else x.T @ y
-        h = halves[k % 2]
-        h[0], h[1] = (gi, ci) if h[0] is None else (h[0] + gi, h[1] + ci)
-    if halves[1][0] is None:
+        halves[k % 2].add(_features(deq(gb, nd.inputs[0], q8), nd, w0.shape), y, dw)
+    if halves[1].g is None:
         return                                   # one chunk: nothing to validate on
     if dw:
         flat0 = np.concatenate([w0.reshape(-1, w0.shape[3]), b0[None]], axis=0)   # [T+1, C]
@@ -196,7 +191,7 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     b_q = deq(gb, nd.inputs[2], bt.data)
     flat_q = (np.concatenate([w_q.reshape(-1, w_q.shape[3]), b_q[None]], axis=0) if dw else
               np.concatenate([w_q.reshape(w_q.shape[0], -1), b_q[:, None]], axis=1))
-    (ga, ca), (gv, cv) = halves
+    (ga, ca), (gv, cv) = ((h.g, h.c) for h in halves)
     if err(gv, cv, solve(ga, ca)) >= err(gv, cv, flat_q):
         return
     sol = solve(ga + gv, ca + cv)
