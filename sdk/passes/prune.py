@@ -196,7 +196,7 @@ def apply_channel_keep(g: Graph, groups: list[ChannelGroup],
                 if len(n.inputs) > 2 and n.inputs[2]:
                     _take(out, n.inputs[2], k, 0)
         for n in grp.sinks:
-            _take(out, n.inputs[1], k, 3 if n.op == Op.CONV2D else 1)
+            _take(out, n.inputs[1], k, -1)      # input channels: OHWI and [C_OUT, C_IN]
         for n, hw in grp.flat_fcs:
             w = out.tensors[n.inputs[1]]
             c = w.data.shape[1] // hw
