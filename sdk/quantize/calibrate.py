@@ -400,12 +400,13 @@ def rebatch(graph: Graph, batch: int) -> Graph | None:
                 return None
             g.nodes[k] = node.with_(attrs=type(a)(shape=(batch,) + tuple(a.shape[1:])),
                                     inputs=node.inputs[:1])
-        elif node.op in (Op.MEAN, Op.CONCAT, Op.SOFTMAX) and 0 in _axes(a) or node.op == Op.TRANSPOSE and a.perm and a.perm[0] != 0:
-            return None
+        elif 0 in _axes(a) or node.op == Op.TRANSPOSE and a.perm and a.perm[0] != 0:
+            return None                          # works across, or moves, the batch axis
     return g
 
 
 def _axes(a: Any) -> tuple[int, ...]:
+    """The axes an op works along (MEAN axes, CONCAT / SOFTMAX axis); () for other attrs."""
     if hasattr(a, "axes"):
         return tuple(a.axes)
     return (a.axis,) if hasattr(a, "axis") else ()
