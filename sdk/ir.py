@@ -364,6 +364,16 @@ class Graph:
             name = f"{base}_{i}"
         return name
 
+    def rename(self, old: str, new: str) -> None:
+        """Give tensor `old` the name `new` in the nodes and outputs (new must be free)."""
+        t = self.tensors.pop(old)
+        t.name = new
+        self.tensors[new] = t
+        self.nodes = [n.with_(inputs=tuple(new if i == old else i for i in n.inputs),
+                              outputs=tuple(new if o == old else o for o in n.outputs))
+                      for n in self.nodes]
+        self.outputs = [new if o == old else o for o in self.outputs]
+
     # -- queries
     def producers(self) -> dict[str, Node]:
         return {o: n for n in self.nodes for o in n.outputs}

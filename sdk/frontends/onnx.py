@@ -1092,7 +1092,7 @@ def _build(model: Any, path: str, batch: int) -> Graph:
             if name in cx.g.inputs:
                 raise ModelError(path, f"output {name!r} is also the name of an input")
             moved = cx.g.unique_name(name + "__pre")
-            _rename(cx.g, name, moved)
+            cx.g.rename(name, moved)
             renamed[name] = moved
         if ir != name:
             if ir in cx.g.inputs or ir in cx.g.outputs:   # keep both names: copy
@@ -1100,7 +1100,7 @@ def _build(model: Any, path: str, batch: int) -> Graph:
                 cx.g.add_tensor(Tensor(name, shp))
                 cx.g.nodes.append(Node(Op.RESHAPE, (ir,), (name,), ReshapeAttrs(shp), name))
             else:
-                _rename(cx.g, ir, name)
+                cx.g.rename(ir, name)
                 renamed[ir] = name
         cx.g.outputs.append(name)
         layout_meta[name] = list(v.perm)
@@ -1127,16 +1127,6 @@ def _surviving(g: Graph, values: dict[str, list]) -> dict[str, list]:
     activation: lets a caller diff intermediate tensors against onnxruntime by ONNX name."""
     return {k: v for k, v in values.items()
             if v[0] in g.tensors and not g.tensors[v[0]].is_const}
-
-
-def _rename(g: Graph, old: str, new: str) -> None:
-    t = g.tensors.pop(old)
-    t.name = new
-    g.tensors[new] = t
-    g.nodes = [n.with_(inputs=tuple(new if i == old else i for i in n.inputs),
-                       outputs=tuple(new if o == old else o for o in n.outputs))
-               for n in g.nodes]
-    g.outputs = [new if o == old else o for o in g.outputs]
 
 
 # ---------------------------------------------------------------- layout helpers for callers

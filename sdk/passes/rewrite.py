@@ -68,17 +68,6 @@ def new_const(g: Graph, base: str, data: np.ndarray) -> str:
     return name
 
 
-def rename(g: Graph, old: str, new: str) -> None:
-    """Give tensor `old` the name `new` everywhere (new must be free)."""
-    t = g.tensors.pop(old)
-    t.name = new
-    g.tensors[new] = t
-    g.nodes = [n.with_(inputs=tuple(new if i == old else i for i in n.inputs),
-                       outputs=tuple(new if o == old else o for o in n.outputs))
-               for n in g.nodes]
-    g.outputs = [new if o == old else o for o in g.outputs]
-
-
 def bypass(g: Graph, node: Node, src: str) -> list[Node] | None:
     """Remove `node`, whose output equals tensor `src`: readers of the output read `src`.
 
@@ -95,7 +84,7 @@ def bypass(g: Graph, node: Node, src: str) -> list[Node] | None:
     if src in g.inputs or src in g.outputs or g.tensors[src].is_const:
         return None
     g.tensors.pop(out)
-    rename(g, src, out)   # `node` now reads and writes `out`; the caller's splice drops it
+    g.rename(src, out)    # `node` now reads and writes `out`; the caller's splice drops it
     return []
 
 
