@@ -19,7 +19,6 @@ a host that fails or times out becomes an error entry and the others carry on.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import inspect
 import json
 import time
 import tomllib
@@ -31,7 +30,6 @@ import numpy as np
 
 from sdk.errors import EdgeforgeError
 from sdk.manifest import Manifest
-from targets.base import stats
 
 HOST_KEYS = {"name", "uri", "identity", "known_hosts", "accept_new_host_key", "python", "dir",
              "native", "threads", "timeout", "passphrase"}
@@ -90,58 +88,23 @@ def default_inputs(manifest: Manifest, n: int = 3, seed: int = 0) -> np.ndarray:
     return rng.standard_normal((n, *spec.shape)).astype(dt)
 
 
-def _reference(artifact: Path, samples: np.ndarray, numerics: str) -> list[list[np.ndarray]]:
-    """Host-side expected outputs: LiteRT's reference kernels for the litert profile."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    it = Interpreter(model_path=str(artifact / "model.tflite"),
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
-    out = []
-    for x in samples:
-        it.set_tensor(it.get_input_details()[0]["index"], x)
-        it.invoke()
-        out.append([it.get_tensor(d["index"]).copy() for d in it.get_output_details()])
-    return out
-
-
 def profile_target(artifact: Path, uri: str, runs: int, warmup: int, inputs: np.ndarray,
                    **options: Any) -> dict[str, Any]:
-    """Profile on one target: targets.profile.profile (H6) when it takes target options,
-    else open/infer/benchmark here with the LiteRT reference check."""
-    try:
-        from targets.profile import profile
-        params = inspect.signature(profile).parameters
-        if "options" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return profile(artifact, uri, runs=runs, warmup=warmup, inputs=inputs, **options)
-    except ImportError:
-        pass
-    from targets import open_target
-
-    manifest = Manifest.load(artifact)
-    with open_target(uri, **options) as target:
-        device = target.open(artifact, manifest)
-        got = [target.infer([x]) for x in inputs]
-        m = target.benchmark(runs, warmup)
-    numerics = getattr(target, "numerics", manifest.numerics)
-    match = None
-    if numerics == "litert":
-        ref = _reference(artifact, inputs, numerics)
-        match = all(np.array_equal(a, b) for g, r in zip(got, ref) for a, b in zip(g, r))
-    return {"target": uri, "device": device, "latency_us": stats(m.latency_us),
-            "outputs_match_reference": match, "extra": m.extra}
+    """Profile on one target: targets.profile.profile, which checks every sample's outputs
+    against the profile the target computes in."""
+    from targets.profile import profile
+    return profile(artifact, uri, runs=runs, warmup=warmup, inputs=inputs, **options)
 
 
 def _summary(name: str, uri: str, res: dict[str, Any], seconds: float) -> dict[str, Any]:
-    extra = res.get("extra") or res     # targets.profile flattens Measurement.extra into res
-    dev = res.get("device") or {}
-    board = dev.get("board") or extra.get("board")
+    dev = res.get("device") or {}       # targets.profile flattens Measurement.extra into res
+    board = dev.get("board") or res.get("board")
     return {"name": name, "uri": uri, "ok": True, "seconds": round(seconds, 2),
             "board": board.get("model") if isinstance(board, dict) else board,
-            "arch": dev.get("arch") or extra.get("arch"),
-            "runtime": extra.get("runtime"), "runtime_version": extra.get("runtime_version"),
-            "latency_us": res.get("latency_us") or res.get("latency"),
-            "peak_rss_kb": extra.get("peak_rss_kb"), "max_lsb_diff": extra.get("max_lsb_diff"),
+            "arch": dev.get("arch") or res.get("arch"),
+            "runtime": res.get("runtime"), "runtime_version": res.get("runtime_version"),
+            "latency_us": res["latency_us"],
+            "peak_rss_kb": res.get("peak_rss_kb"), "max_lsb_diff": res.get("max_lsb_diff"),
             "outputs_match_reference": res.get("outputs_match_reference"),
             **({res["count_unit"]: res.get(res["count_unit"])} if res.get("count_unit") else {})}
 
