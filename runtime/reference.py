@@ -74,10 +74,11 @@ def _out_hw(h: int, w: int, k: tuple[int, int], stride: tuple[int, int],
             (w + pad[1] + pad[3] - ew) // stride[1] + 1)
 
 
-def _windows(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
+def windows(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
              dil: tuple[int, int], pad: tuple[int, int, int, int], value: Any = 0
              ) -> np.ndarray:
-    """[N,H,W,C] -> view [N, OH, OW, KH, KW, C] of the padded input (pad filled with value)."""
+    """[N,H,W,C] -> view [N, OH, OW, KH, KW, C] of the padded input (pad filled with value).
+    Also the im2col rows of sdk.passes.distill's least-squares refit."""
     t, left, b, r = pad
     xp = np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)), constant_values=value)
     eh, ew = (k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1
@@ -110,7 +111,7 @@ def _cdiv(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
 
 # ---------------------------------------------------------------- float kernels
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs) -> np.ndarray:
-    win = _windows(x.astype(np.float64), w.shape[1:3], a.stride, a.dilation, a.pad)
+    win = windows(x.astype(np.float64), w.shape[1:3], a.stride, a.dilation, a.pad)
     n, oh, ow = win.shape[:3]
     y = win.reshape(n * oh * ow, -1) @ w.reshape(w.shape[0], -1).T.astype(np.float64)
     if b is not None:
@@ -125,7 +126,7 @@ def _dw_expand(x: np.ndarray, mult: int) -> np.ndarray:
 def dwconv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwConv2dAttrs
              ) -> np.ndarray:
     xe = _dw_expand(x.astype(np.float64), w.shape[3] // x.shape[3])
-    win = _windows(xe, w.shape[1:3], a.stride, a.dilation, a.pad)
+    win = windows(xe, w.shape[1:3], a.stride, a.dilation, a.pad)
     y = np.einsum("nhwijc,ijc->nhwc", win, w[0].astype(np.float64))
     if b is not None:
         y = y + b
@@ -153,17 +154,17 @@ def batchnorm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, mean: np.ndarr
 
 def _pool_count(x: np.ndarray, a: Pool2dAttrs) -> np.ndarray:
     ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=np.int64)
-    return _windows(ones, a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))  # [1,OH,OW,1]
+    return windows(ones, a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))  # [1,OH,OW,1]
 
 
 def avgpool2d(x: np.ndarray, a: Pool2dAttrs) -> np.ndarray:
-    s = _windows(x.astype(np.float64), a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))
+    s = windows(x.astype(np.float64), a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))
     cnt = a.kernel[0] * a.kernel[1] if a.count_include_pad else _pool_count(x, a)
     return _act_f(s / cnt, a.act).astype(F32)
 
 
 def maxpool2d(x: np.ndarray, a: Pool2dAttrs) -> np.ndarray:
-    win = _windows(x, a.kernel, a.stride, (1, 1), a.pad, value=-np.inf)
+    win = windows(x, a.kernel, a.stride, (1, 1), a.pad, value=-np.inf)
     return _act_f(win.max(axis=(3, 4)), a.act).astype(F32)
 
 
@@ -279,7 +280,7 @@ def conv2d_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs
               q: qp.ConvQuant, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
     """reference_integer_ops::ConvPerChannel: acc = sum((x + in_offset) * w) + bias."""
     xo = x.astype(np.int64) + q.in_offset          # padding contributes 0 after the offset
-    win = _windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad)
+    win = windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad)
     n, oh, ow = win.shape[:3]
     acc = _gemm(win.reshape(n * oh * ow, -1), w.reshape(w.shape[0], -1).T)
     if b is not None:
@@ -291,7 +292,7 @@ def dwconv2d_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwConv2dA
                 q: qp.ConvQuant, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
     """reference_integer_ops::DepthwiseConvPerChannel (output channel = ic * mult + m)."""
     xo = _dw_expand(x.astype(np.int64) + q.in_offset, w.shape[3] // x.shape[3])
-    win = _windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad)
+    win = windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad)
     acc = np.einsum("nhwijc,ijc->nhwc", win.astype(np.float64), w[0].astype(np.float64))
     acc = np.rint(acc).astype(np.int64)
     if b is not None:
@@ -313,7 +314,7 @@ def fc_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: FcAttrs, q: qp.
 def avgpool2d_s8(x: np.ndarray, a: Pool2dAttrs, q: qp.PoolQuant,
                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
     """reference_integer_ops::AveragePool: sum of valid taps, divided rounding half away."""
-    acc = _windows(x.astype(np.int64), a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))
+    acc = windows(x.astype(np.int64), a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))
     cnt = _pool_count(x, a)
     y = np.where(acc > 0, _cdiv(acc + cnt // 2, cnt), _cdiv(acc - cnt // 2, cnt))
     return _clamp8(y, q.act_min, q.act_max)
@@ -321,7 +322,7 @@ def avgpool2d_s8(x: np.ndarray, a: Pool2dAttrs, q: qp.PoolQuant,
 
 def maxpool2d_s8(x: np.ndarray, a: Pool2dAttrs, q: qp.PoolQuant,
                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
-    win = _windows(x.astype(np.int64), a.kernel, a.stride, (1, 1), a.pad, value=INT8_MIN - 1)
+    win = windows(x.astype(np.int64), a.kernel, a.stride, (1, 1), a.pad, value=INT8_MIN - 1)
     return _clamp8(win.max(axis=(3, 4)), q.act_min, q.act_max)
 
 

@@ -18,34 +18,20 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from sdk.ir import OPS, WEIGHTED, Act, Graph, Node, Op
-
-
-def _windows(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
-    """[N, H, W, C] -> [N, OH, OW, KH, KW, C] zero-padded windows of a conv node."""
-    a = n.attrs
-    t, left, b, r = a.pad
-    xp = np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)))
-    kh, kw = w_shape[1], w_shape[2]
-    eh, ew = (kh - 1) * a.dilation[0] + 1, (kw - 1) * a.dilation[1] + 1
-    win = sliding_window_view(xp, (eh, ew), axis=(1, 2))
-    win = win[:, ::a.stride[0], ::a.stride[1], :, ::a.dilation[0], ::a.dilation[1]]
-    oh = (x.shape[1] + t + b - eh) // a.stride[0] + 1
-    ow = (x.shape[2] + left + r - ew) // a.stride[1] + 1
-    return win[:, :oh, :ow].transpose(0, 1, 2, 4, 5, 3)
 
 
 def _features(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
     """Regression rows for one layer: CONV2D [rows, KH*KW*C_IN]; FC [rows, C_IN];
     DWCONV2D [rows, KH*KW, C] (one regression per channel)."""
+    from runtime.reference import windows
     x = x.astype(np.float64)
     if n.op == Op.FC:
         return x.reshape(-1, w_shape[1])
     if n.op == Op.DWCONV2D and w_shape[3] != x.shape[3]:      # depth multiplier > 1
         x = np.repeat(x, w_shape[3] // x.shape[3], axis=3)
-    win = _windows(x, n, w_shape)
+    win = windows(x, w_shape[1:3], n.attrs.stride, n.attrs.dilation, n.attrs.pad)
     rows = int(np.prod(win.shape[:3]))
     if n.op == Op.CONV2D:
         return win.reshape(rows, -1)
