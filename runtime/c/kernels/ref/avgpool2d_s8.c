@@ -16,12 +16,10 @@ ef_status ef_avgpool2d_s8(const ef_pool_params *p,
     for (int32_t b = 0; b < batches; ++b) {
         for (int32_t oy = 0; oy < oh; ++oy) {
             const int32_t iy0 = oy * sh - ph;
-            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
-            const int32_t fy1 = fh < ih - iy0 ? fh : ih - iy0;
+            const int32_t fy0 = ef_nn_tap_lo(iy0), fy1 = ef_nn_tap_hi(iy0, fh, ih);
             for (int32_t ox = 0; ox < ow; ++ox) {
                 const int32_t ix0 = ox * sw - pw;
-                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
-                const int32_t fx1 = fw < iw - ix0 ? fw : iw - ix0;
+                const int32_t fx0 = ef_nn_tap_lo(ix0), fx1 = ef_nn_tap_hi(ix0, fw, iw);
                 const int32_t count = (fy1 - fy0) * (fx1 - fx0);
                 if (fy1 <= fy0 || fx1 <= fx0) {
                     return EF_ERR_ARG;

@@ -42,8 +42,7 @@ ef_status ef_conv2d_s8(const ef_conv_params *p, const ef_quant *q,
             for (int32_t ox = 0; ox < ow; ++ox) {
                 const int32_t ix0 = ox * sw - pw;
                 /* valid kx range when taps are contiguous (dilation.w == 1) */
-                const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
-                const int32_t kx1 = ix0 + kw > iw ? iw - ix0 : kw;
+                const int32_t kx0 = ef_nn_tap_lo(ix0), kx1 = ef_nn_tap_hi(ix0, kw, iw);
                 int8_t *yp = y + ((b * oh + oy) * ow + ox) * oc;
                 if (use_col) {
                     int8_t *cp = col;

@@ -28,12 +28,10 @@ ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
     for (int32_t b = 0; b < batches; ++b) {
         for (int32_t oy = 0; oy < oh; ++oy) {
             const int32_t iy0 = oy * sh - ph;
-            const int32_t ky0 = iy0 < 0 ? -iy0 : 0;
-            const int32_t ky1 = iy0 + 3 > ih ? ih - iy0 : 3;
+            const int32_t ky0 = ef_nn_tap_lo(iy0), ky1 = ef_nn_tap_hi(iy0, 3, ih);
             for (int32_t ox = 0; ox < ow; ++ox) {
                 const int32_t ix0 = ox * sw - pw;
-                const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
-                const int32_t kx1 = ix0 + 3 > iw ? iw - ix0 : 3;
+                const int32_t kx0 = ef_nn_tap_lo(ix0), kx1 = ef_nn_tap_hi(ix0, 3, iw);
                 int8_t *yp = y + ((b * oh + oy) * ow + ox) * ch;
                 for (int32_t c0 = 0; c0 < ch; c0 += EF_DW_BLOCK) {
                     const int32_t nc = ch - c0 < EF_DW_BLOCK ? ch - c0 : EF_DW_BLOCK;

@@ -39,6 +39,20 @@ static inline int ef_nn_bcast_strides(const ef_dims *d, const ef_dims *out, int3
     return 1;
 }
 
+/**
+ * The taps of a k-tap window starting at input index i0 (negative: it starts in the padding)
+ * that fall inside an input of n: [ef_nn_tap_lo(i0), ef_nn_tap_hi(i0, k, n)).
+ */
+static inline int32_t ef_nn_tap_lo(int32_t i0)
+{
+    return i0 < 0 ? -i0 : 0;
+}
+
+static inline int32_t ef_nn_tap_hi(int32_t i0, int32_t k, int32_t n)
+{
+    return i0 + k > n ? n - i0 : k;
+}
+
 /** y[i] = lut[x[i] + 128] for n elements; reads x[i] before writing y[i] (in-place safe). */
 static inline void ef_nn_lut_s8(const int8_t *lut, const int8_t *x, int8_t *y, int32_t n)
 {
