@@ -76,9 +76,10 @@ def _is_noop(g: Graph, n: Node) -> bool:
     a, x, y = n.attrs, n.inputs[0] if n.inputs else "", n.outputs[0]
     if not x or g.tensors[x].shape != g.tensors[y].shape:
         return False
-    if n.op in (Op.RESHAPE, Op.TRANSPOSE) and (n.op == Op.RESHAPE or
-                                               tuple(a.perm) == tuple(range(len(a.perm)))):
+    if n.op == Op.RESHAPE:
         return True
+    if n.op == Op.TRANSPOSE:
+        return tuple(a.perm) == tuple(range(len(a.perm)))
     if n.op == Op.CLIP:
         return a.min == -np.inf and a.max == np.inf
     if n.op == Op.PAD:
