@@ -469,10 +469,6 @@ def prepare_softmax(node: Node, g: Graph, numerics: Numerics) -> SoftmaxQuant:
 
 # ---------------------------------------------------------------- gemmlowp fixed point
 # int32 values held in int64 numpy arrays; the functions mirror gemmlowp/fixedpoint.h.
-def _sat32(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, INT32_MIN, INT32_MAX)
-
-
 def _wrap32(x: np.ndarray) -> np.ndarray:
     return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
@@ -490,10 +486,6 @@ def _mul_pot(x: np.ndarray, exponent: int) -> np.ndarray:
 
 def _rescale_fx(x: np.ndarray, src_bits: int, dst_bits: int) -> np.ndarray:
     return _mul_pot(x, src_bits - dst_bits)
-
-
-def _fx_one(int_bits: int) -> int:
-    return INT32_MAX if int_bits == 0 else 1 << (31 - int_bits)
 
 
 def _exp_quarter(a: np.ndarray) -> np.ndarray:
