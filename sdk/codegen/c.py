@@ -550,7 +550,7 @@ def _copy_runtime(out: Path, kernels: list[str], numerics: Numerics) -> list[str
     return files
 
 
-def _io_specs(graph: Graph, e: _Emit) -> list[tuple[str, str, Any, int]]:
+def _io_specs(graph: Graph) -> list[tuple[str, str, Any, int]]:
     specs = []
     for kind, names in (("INPUT", graph.inputs), ("OUTPUT", graph.outputs)):
         for k, n in enumerate(names):
@@ -577,7 +577,7 @@ def _model_h(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
         f"#define EF_{N}_OUTPUT_COUNT {len(graph.outputs)}",
         f"#define EF_{N}_HASH8 {hash_init}",
     ]
-    for kind, tname, t, k in _io_specs(graph, e):
+    for kind, tname, t, k in _io_specs(graph):
         q = t.quant
         scale = float(q.scale[0]) if q is not None else 0.0
         zp = int(q.zero_point[0]) if q is not None else 0

@@ -497,7 +497,7 @@ def _common_perm(cx: _Cx, names: list[str], r: int) -> Perm:
     return NHWC if r == 4 else _ident(r)
 
 
-def _binary(cx: _Cx, node: Any, op: Op, a: str, b: str, out: str) -> None:
+def _binary(cx: _Cx, op: Op, a: str, b: str, out: str) -> None:
     shape = tuple(np.broadcast_shapes(cx.shape(a), cx.shape(b)))
     r = len(shape)
     perm = _common_perm(cx, [a, b], r)
@@ -509,7 +509,7 @@ BINARY = {"Add": Op.ADD, "Sub": Op.SUB, "Mul": Op.MUL, "Div": Op.DIV}
 
 
 def import_binary(cx: _Cx, node: Any) -> None:
-    _binary(cx, node, BINARY[node.op_type], node.input[0], node.input[1], node.output[0])
+    _binary(cx, BINARY[node.op_type], node.input[0], node.input[1], node.output[0])
 
 
 def import_sum(cx: _Cx, node: Any) -> None:
@@ -520,7 +520,7 @@ def import_sum(cx: _Cx, node: Any) -> None:
     acc = ins[0]
     for k, v in enumerate(ins[1:], 1):
         out = node.output[0] if k == len(ins) - 1 else f"{node.output[0]}__sum{k}"
-        _binary(cx, node, Op.ADD, acc, v, out)
+        _binary(cx, Op.ADD, acc, v, out)
         acc = out
 
 

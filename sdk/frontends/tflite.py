@@ -517,7 +517,7 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
         used += [i for i in keep + outs if i >= 0]
     used += [check_index(i, "subgraph output") for i in (sg.outputs if sg.outputs is not None
                                                          else [])]
-    g = Graph(name=_model_name(model, sg, path))
+    g = Graph(name=_model_name(sg, path))
     ir_name: dict[int, str] = {}
     for i in sorted(set(used)):
         t = tensors[i]
@@ -585,6 +585,6 @@ def _dequantize(data: np.ndarray, q: QuantParams) -> np.ndarray:
     return (scale * (data.astype(np.int64) - zp).astype(np.float32)).astype(np.float32)
 
 
-def _model_name(model: Any, sg: Any, path: str) -> str:
+def _model_name(sg: Any, path: str) -> str:
     stem = Path(path).stem if path and not path.startswith("<") else ""
     return stem or (_name(sg.name, 0) if sg.name else "model")
