@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from sdk.errors import EdgeforgeError, QuantizeError
 from sdk.ir import Graph
 from sdk.manifest import Manifest, TensorSpec, sha256_file
 from sdk.qmath import Numerics
+
+if TYPE_CHECKING:
+    from sdk.plan.memory import GraphPlan
 
 # float-model compression options, handed to sdk.passes.prune.compress before quantizing
 COMPRESS_OPTS = ("prune", "prune_channels", "distill")
@@ -95,43 +98,17 @@ def int8_io(g: Graph) -> list[str]:
     return dropped
 
 
-def _plan(g: Graph) -> Any:
-    """The arena planner (sdk.plan.memory.plan_graph) with its true in-place kernel variants;
-    a plain sequential plan if the planner is missing."""
-    try:
-        from sdk.plan.memory import plan_graph
-    except ImportError:
-        return _sequential_plan(g)
+def _plan(g: Graph) -> GraphPlan:
+    """The arena plan with the true in-place kernel variants (the ones codegen emits)."""
+    from sdk.plan.memory import plan_graph
     return plan_graph(g, inplace_kernels=True)
 
 
-@dataclass
-class _SeqPlan:
-    offsets: dict[str, int]
-    size: int
-    lower_bound: int
-
-    def rows(self) -> list[dict]:
-        return [{"tensor": t, "offset": o} for t, o in self.offsets.items()]
-
-
-def _sequential_plan(g: Graph) -> _SeqPlan:
-    offsets, off = {}, 0
-    for t in g.activations():
-        offsets[t] = off
-        off += (g.tensors[t].nbytes + 15) // 16 * 16
-    return _SeqPlan(offsets, off, off)
-
-
-def _arena_use(g: Graph, plan: Any) -> list[dict[str, int]]:
+def _arena_use(g: Graph, plan: GraphPlan) -> list[dict[str, int]]:
     """Per step: bytes of live tensors and the highest arena byte they reach."""
     rows = []
-    tensors = getattr(plan, "tensors", None)
     for s in range(len(g.nodes)):
-        if tensors is None:
-            rows.append({"step": s})
-            continue
-        live = [t for t in tensors.values() if t.first <= s <= t.last]
+        live = [t for t in plan.tensors.values() if t.first <= s <= t.last]
         rows.append({"step": s, "live_bytes": int(sum(t.size for t in live)),
                      "high_water": int(max((t.offset + t.size for t in live), default=0))})
     return rows
