@@ -58,11 +58,7 @@ def _quantize(g: Graph, path: str, calib: Any, numerics: Numerics, verbose: int,
     if calib is None:
         raise QuantizeError(f"{path}: a float model; pass --calib DATA.npz (representative "
                             "inputs) so it can be quantized to int8")
-    try:
-        from sdk.quantize import quantize_model
-    except ImportError as e:
-        raise QuantizeError(f"{path}: float model, but the quantizer is not available "
-                            f"({e})") from None
+    from sdk.quantize import quantize_model
     return quantize_model(g, calib, numerics=str(numerics), verbose=verbose, **opts)
 
 

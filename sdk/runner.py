@@ -58,10 +58,7 @@ def _litert(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[n
 
 
 def _c(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
-    try:
-        from sdk.codegen.host import CModel
-    except ImportError as e:
-        raise EdgeforgeError(f"backend c is not available ({e})") from e
+    from sdk.codegen.host import CModel
     if not model.is_dir():             # a model file: compile it to a temporary DIR first
         import tempfile
 

@@ -36,10 +36,7 @@ def _evaluate(n: Node, ins: list[np.ndarray | None]) -> np.ndarray | None:
     """The node's output from constant inputs ("" inputs arrive as None), or None."""
     if n.op == Op.CONCAT:
         return np.concatenate(ins, axis=n.attrs.axis)
-    try:
-        from runtime.reference import REFERENCE  # the float reference ops, when present
-    except ImportError:
-        REFERENCE = {}
+    from runtime.reference import REFERENCE
     fn = REFERENCE.get(n.op) or NUMPY.get(n.op)
     if fn is None:
         return None

@@ -21,20 +21,16 @@ from sdk.quantize.rules import RULES, QCtx, Range, act_quant, unify_ranges
 
 
 def prepare_float(graph: Graph) -> Graph:
-    """Run the graph passes (H5's pipeline: BN folding, activation fusion, ...) when present,
-    then refuse what has no int8 form, naming every offending node."""
+    """Run the graph passes (sdk.passes: BN folding, activation fusion, ...), then refuse
+    what has no int8 form, naming every offending node."""
     if graph.is_int8():
         raise QuantizeError(f"{graph.meta.get('source', graph.name)}: graph is already int8")
     g = graph.copy()
     for t in g.tensors.values():        # passes rewrite in place: never touch the caller's data
         if t.data is not None:
             t.data = t.data.copy()
-    try:
-        from sdk.passes import run_passes
-    except ImportError:             # pragma: no cover -- passes not installed
-        run_passes = None
-    if run_passes is not None:
-        run_passes(g)               # in place; logs to g.meta["passes"]
+    from sdk.passes import run_passes
+    run_passes(g)                   # in place; logs to g.meta["passes"]
     problems = []
     for i, n in enumerate(g.nodes):
         if not OPS[n.op].int8:
