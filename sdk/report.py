@@ -219,27 +219,16 @@ def render(report: dict[str, Any], verbose: int = 0) -> None:
             con.print(f"  {_pass_line(p)}")
 
 
-def _pass_changed(p: Any) -> bool:
-    return not (isinstance(p, dict) and p.get("changes", 1) == 0)
+def _pass_changed(p: dict[str, Any]) -> bool:
+    return p["changes"] != 0
 
 
-def _pass_line(p: Any) -> str:
-    """One pass-log entry (H5's dicts: name, changes, ops_before, ops_after) as text."""
-    if isinstance(p, dict):
-        name = p.get("name") or p.get("pass") or "?"
-        before, after = p.get("ops_before"), p.get("ops_after")
-        rest = {k: v for k, v in p.items() if k not in ("name", "pass", "ops_before",
-                                                         "ops_after")}
-        text = f"{name}: " + ", ".join(f"{k}={v}" for k, v in rest.items())
-        if isinstance(before, dict) and isinstance(after, dict):
-            delta = [f"{op} {before.get(op, 0)}->{after.get(op, 0)}"
-                     for op in sorted(set(before) | set(after))
-                     if before.get(op, 0) != after.get(op, 0)]
-            text += ("; " + ", ".join(delta)) if delta else ""
-        return text
-    if isinstance(p, (list, tuple)) and p:
-        return f"{p[0]}: " + ", ".join(str(v) for v in p[1:])
-    return str(p)
+def _pass_line(p: dict[str, Any]) -> str:
+    """One sdk.passes log entry (name, changes, ops_before, ops_after) as text."""
+    before, after = p["ops_before"], p["ops_after"]
+    delta = [f"{op} {before.get(op, 0)}->{after.get(op, 0)}"
+             for op in sorted(set(before) | set(after)) if before.get(op, 0) != after.get(op, 0)]
+    return f"{p['name']}: changes={p['changes']}" + ("; " + ", ".join(delta) if delta else "")
 
 
 def cmd_inspect(args: Any) -> int:
