@@ -159,7 +159,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         raise EdgeforgeError(f"{src}: the model has no operators to compile")
     check_supported(g, str(src))                   # one clear error before any file exists
     plan = _plan(g)
-    sched = plan.schedule(g) if hasattr(plan, "schedule") else g   # nodes in plan order
+    sched = plan.schedule(g)                       # nodes in plan order
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
