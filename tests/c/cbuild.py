@@ -99,12 +99,19 @@ class MultiLib:
         out = np.zeros(n * per, dtype=np.int8)
         rc = self.lib.run_case(self.index[name], packed.ctypes.data, out.ctypes.data, n)
         assert rc == 0, f"{name}: invoke returned {rc}"
-        res, k = [], 0
-        for _ in range(n):
-            ys = []
-            for s in shapes:
-                m = int(np.prod(s))
-                ys.append(out[k:k + m].reshape(s))
-                k += m
-            res.append(ys)
-        return res
+        return split_samples(out, shapes, n)
+
+
+def split_samples(flat: np.ndarray, shapes: list[tuple[int, ...]], n: int
+                  ) -> list[list[np.ndarray]]:
+    """n samples' outputs stored back to back (each sample: every output in order)
+    -> [[y0, ...], ...] shaped as `shapes`."""
+    res, k = [], 0
+    for _ in range(n):
+        ys = []
+        for s in shapes:
+            m = int(np.prod(s))
+            ys.append(flat[k:k + m].reshape(s))
+            k += m
+        res.append(ys)
+    return res

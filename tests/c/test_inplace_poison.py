@@ -21,6 +21,7 @@ from runtime.reference import run as ref_run
 from sdk.frontends import load
 from sdk.ir import Graph
 from sdk.plan.memory import GraphPlan, plan_graph
+from tests.c.cbuild import split_samples
 from tests.conftest import fixture, require
 from tests.unit.test_plan_props import random_int8_graph
 
@@ -131,15 +132,7 @@ def run_exe(exe: Path, graph: Graph, samples: list[list[np.ndarray]]) -> list[li
     shapes = [graph.tensors[o].shape for o in graph.outputs]
     per = sum(int(np.prod(s)) for s in shapes)
     assert raw.size == per * len(samples)
-    out, pos = [], 0
-    for _ in samples:
-        one = []
-        for s in shapes:
-            n = int(np.prod(s))
-            one.append(raw[pos:pos + n].reshape(s))
-            pos += n
-        out.append(one)
-    return out
+    return split_samples(raw, shapes, len(samples))
 
 
 def inputs_for(graph: Graph, n: int, seed: int) -> list[list[np.ndarray]]:
