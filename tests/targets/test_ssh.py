@@ -14,6 +14,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
+from runtime.peers import LitertRunner
 from sdk.errors import DeviceError, EdgeforgeError
 from sdk.manifest import Manifest
 from targets import open_target
@@ -24,17 +25,9 @@ QUOTED = "it's a \"dir\""     # a remote base path that breaks any unquoted shel
 
 
 def host_reference(model: Path, samples: np.ndarray) -> list[list[np.ndarray]]:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    it = Interpreter(model_path=str(model),
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
-    out = []
-    for x in samples:
-        it.set_tensor(it.get_input_details()[0]["index"], x)
-        it.invoke()
-        out.append([it.get_tensor(d["index"]).copy() for d in it.get_output_details()])
-    return out
+    """LiteRT's reference kernels on each sample (what the agent's outputs must equal)."""
+    runner = LitertRunner(model)
+    return [runner.run([x]) for x in samples]
 
 
 @pytest.fixture(scope="module")

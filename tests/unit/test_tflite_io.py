@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from runtime.peers import run_litert
 from sdk.codegen.tflite import tflite_bytes, write_tflite
 from sdk.errors import ModelError, UnsupportedOpError
 from sdk.frontends import load
@@ -30,14 +31,7 @@ EXPECTED = {
 
 def _litert(content: bytes, feeds: list[np.ndarray]) -> list[np.ndarray]:
     require("ai_edge_litert")
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    it = Interpreter(model_content=content,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), feeds):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
+    return run_litert(content, feeds)
 
 
 def _tflm(path, feeds: list[np.ndarray], arena: int) -> list[np.ndarray]:

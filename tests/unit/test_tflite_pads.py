@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runtime.peers import run_litert
 from sdk.codegen.tflite import tflite_bytes
 from sdk.frontends.tflite import PAD_SAME, PAD_VALID, graph_from_bytes, same_pads
 from sdk.ir import Conv2dAttrs, Graph, Node, Op, Pool2dAttrs, Tensor
@@ -30,13 +31,7 @@ def _conv_ref(x, w, b, stride, pad, dil):
 
 
 def _run(content: bytes, x: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    it = Interpreter(model_content=content,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], x)
-    it.invoke()
-    return it.get_tensor(it.get_output_details()[0]["index"])
+    return run_litert(content, [x])[0]
 
 
 geometry = st.fixed_dictionaries({
