@@ -419,19 +419,11 @@ def graph_from_bytes(buf: bytes, path: str = "<bytes>", subgraph: int = 0) -> Gr
         raise ModelError(path, f"malformed model ({type(e).__name__}: {e})") from None
 
 
-def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
-    sg = model.subgraphs[sg_index]
-    tensors = sg.tensors or []
-    n_t = len(tensors)
-    names = builtin_names()
-
-    def check_index(i: int, where: str) -> int:
-        i = int(i)
-        if not -1 <= i < n_t:
-            raise ModelError(path, f"{where} refers to tensor {i}, but subgraph has {n_t}")
-        return i
-
-    # constants, decoded once; shape checked against the buffer size
+def _decode_consts(model: Any, buf: bytes, tensors: list[Any], path: str
+                   ) -> tuple[dict[int, np.ndarray], set[int]]:
+    """Tensor index -> constant data, decoded once with its shape checked against the buffer
+    size; and the indices of sparse tensors (kept as raw bytes, like unsupported types: an op
+    using one is refused)."""
     consts: dict[int, np.ndarray] = {}
     sparse: set[int] = set()
     for i, t in enumerate(tensors):
@@ -451,6 +443,22 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
                                    f"shape {list(shape)} of {dt.name} needs "
                                    f"{int(np.prod(shape, dtype=np.int64)) * dt.itemsize}")
         consts[i] = np.frombuffer(data, dt).reshape(shape).copy()
+    return consts, sparse
+
+
+def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
+    sg = model.subgraphs[sg_index]
+    tensors = sg.tensors or []
+    n_t = len(tensors)
+    names = builtin_names()
+
+    def check_index(i: int, where: str) -> int:
+        i = int(i)
+        if not -1 <= i < n_t:
+            raise ModelError(path, f"{where} refers to tensor {i}, but subgraph has {n_t}")
+        return i
+
+    consts, sparse = _decode_consts(model, buf, tensors, path)
 
     # operators -> (op, attrs) or a problem
     problems: list[tuple[int, str, str, str]] = []
