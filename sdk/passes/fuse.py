@@ -3,6 +3,8 @@ conv pads, activations into the producing op's `act`. Float graphs only (an int8
 scales already encode what these would change)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from sdk.ir import (
@@ -173,33 +175,30 @@ def merge_const_chains(g: Graph) -> int:
 
 def fold_const_mul_into_weights(g: Graph) -> int:
     """MUL(CONV/DWCONV/FC(x), c) with c per output channel (or scalar) -> scaled weights."""
-    def rule(g: Graph, n: Node) -> list[Node] | None:
-        if n.op != Op.MUL or n.attrs.act != Act.NONE:
-            return None
-        xc = _const_operand(g, n)
-        p = None if xc is None else _fusable_producer(g, xc[0], WEIGHTED)
-        if p is None or not _same_shape(g, n, xc[0]):
-            return None
-        s = channel_vector(xc[1], _cout(g, p))
-        if s is None:
-            return None
-        return [_scaled(g, p, s, np.zeros_like(s), n.outputs[0])]
-    return apply_rule(g, rule)
+    return _fold_const_into_layer(g, Op.MUL, lambda s: (s, np.zeros_like(s)))
 
 
 def fold_const_add_into_bias(g: Graph) -> int:
     """ADD(CONV/DWCONV/FC(x), c) with c per output channel (or scalar) -> bias + c."""
+    return _fold_const_into_layer(g, Op.ADD, lambda c: (np.ones_like(c), c))
+
+
+def _fold_const_into_layer(g: Graph, op: Op,
+                           affine: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+                           ) -> int:
+    """`op`(weighted layer(x), per-channel const v) -> the layer with W * scale and
+    bias * scale + shift, where (scale, shift) = affine(v)."""
     def rule(g: Graph, n: Node) -> list[Node] | None:
-        if n.op != Op.ADD or n.attrs.act != Act.NONE:
+        if n.op != op or n.attrs.act != Act.NONE:
             return None
         xc = _const_operand(g, n)
         p = None if xc is None else _fusable_producer(g, xc[0], WEIGHTED)
         if p is None or not _same_shape(g, n, xc[0]):
             return None
-        c = channel_vector(xc[1], _cout(g, p))
-        if c is None:
+        v = channel_vector(xc[1], _cout(g, p))
+        if v is None:
             return None
-        return [_scaled(g, p, np.ones_like(c), c, n.outputs[0])]
+        return [_scaled(g, p, *affine(v), n.outputs[0])]
     return apply_rule(g, rule)
 
 
