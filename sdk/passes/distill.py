@@ -22,7 +22,7 @@ import numpy as np
 from sdk.ir import OPS, WEIGHTED, Act, Graph, Node, Op
 
 
-def _features(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
+def layer_features(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
     """Regression rows for one layer: CONV2D [rows, KH*KW*C_IN]; FC [rows, C_IN];
     DWCONV2D [rows, KH*KW, C] (one regression per channel)."""
     from runtime.reference import windows
@@ -38,7 +38,7 @@ def _features(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
     return win.reshape(rows, w_shape[1] * w_shape[2], -1)
 
 
-class _Normal:
+class NormalEquations:
     """Accumulated normal equations [X 1]^T [X 1] and [X 1]^T Y over batches."""
 
     def __init__(self) -> None:
@@ -70,7 +70,7 @@ def _solve(g: np.ndarray, c: np.ndarray, mask: np.ndarray, ridge: float) -> np.n
     return w
 
 
-def _refit(student: Graph, n: Node, normal: _Normal, ridge: float) -> None:
+def _refit(student: Graph, n: Node, normal: NormalEquations, ridge: float) -> None:
     """Write the least-squares weights and bias of node n into student (in place)."""
     wt = student.tensors[n.inputs[1]]
     w = wt.data
@@ -127,7 +127,7 @@ def distill(student: Graph, teacher: Graph, data: Any, *, ridge: float = 1e-3,
         o = nd.outputs[0]
         if o in layers and _needs_refit(out, teacher, nd, kept, env, t_in):
             tn = tnodes[o]
-            normal = _Normal()
+            normal = NormalEquations()
             t_attrs = replace(tn.attrs, act=Act.NONE)
             tw = teacher.tensors[tn.inputs[1]].data
             tb = teacher.tensors[tn.inputs[2]].data if len(tn.inputs) > 2 and tn.inputs[2] \
@@ -138,7 +138,7 @@ def distill(student: Graph, teacher: Graph, data: Any, *, ridge: float = 1e-3,
                 y = y.reshape(-1, y.shape[-1])
                 if sel is not None:
                     y = y[:, sel]
-                normal.add(_features(xs, nd, out.tensors[nd.inputs[1]].shape), y,
+                normal.add(layer_features(xs, nd, out.tensors[nd.inputs[1]].shape), y,
                            nd.op == Op.DWCONV2D)
             _refit(out, out.nodes[k], normal, ridge)
             sb.nodes[k] = out.nodes[k] if len(out.nodes[k].inputs) != len(nd.inputs) else nd

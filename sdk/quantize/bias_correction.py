@@ -151,18 +151,18 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     input), then quantized again (new per-channel scales). The int8 layer then compensates
     the error its quantized input carries, not only its mean."""
     from runtime.reference import REFERENCE
-    from sdk.passes.distill import _features, _Normal
+    from sdk.passes.distill import NormalEquations, layer_features
     from sdk.quantize.rules import fit_bias_scales, quantize_bias, quantize_weight, weight_scales
     wt, bt = gb.tensors[nd.inputs[1]], gb.tensors[nd.inputs[2]]
     w0 = fg.tensors[fn.inputs[1]].data.astype(np.float64)
     b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
     b0 = np.zeros(w0.shape[OPS[nd.op].out_axis]) if b_f is None else b_f
     dw = nd.op == Op.DWCONV2D
-    halves = [_Normal(), _Normal()]              # normal equations per half of the chunks
+    halves = [NormalEquations(), NormalEquations()]    # one per half of the chunks
     for k, (q8, f) in enumerate(zip(xq, xf)):
         y = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs).astype(np.float64)
         y = y.reshape(-1, y.shape[-1])
-        halves[k % 2].add(_features(deq(gb, nd.inputs[0], q8), nd, w0.shape), y, dw)
+        halves[k % 2].add(layer_features(deq(gb, nd.inputs[0], q8), nd, w0.shape), y, dw)
     if halves[1].g is None:
         return                                   # one chunk: nothing to validate on
     if dw:
