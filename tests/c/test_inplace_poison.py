@@ -114,7 +114,7 @@ def build(graph: Graph, plan, out: Path, table: str | None, patch=None, twice=Fa
                                    + HARNESS_C)
     srcs = sorted(str(p) for p in out.glob("*.c"))
     exe = out / "run"
-    cmd = ["gcc", "-std=c99", "-O2", "-w", "-I", str(out),  # warnings: H3's tests
+    cmd = ["gcc", "-std=c99", "-O2", "-w", "-I", str(out),  # warnings: tests/c/test_models.py
            "-include", str(out / "poison_hook.h"), *srcs, "-o", str(exe)]
     r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -53,7 +53,7 @@ def stop(proc: subprocess.Popen) -> None:
 def make_dir(model: str, dest: Path) -> Path:
     """A compiled DIR built from an int8 fixture: model.tflite + manifest.json.
 
-    Stands in for `edgeforge compile` (H3) where the tests only need what a Linux board runs.
+    Stands in for `edgeforge compile` where the tests only need what a Linux board runs.
     """
     from ai_edge_litert.interpreter import Interpreter
 
