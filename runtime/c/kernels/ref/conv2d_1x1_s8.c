@@ -14,29 +14,17 @@ ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
     }
     const int32_t in_off = p->in_offset, out_off = p->out_offset;
     const int32_t sh = p->stride.h, sw = p->stride.w;
-    const int32_t amin = p->act.min, amax = p->act.max;
+    const ef_act act = p->act;
     const int32_t batches = in->n, ih = in->h, iw = in->w, ic = in->c;
     const int32_t oh = out->h, ow = out->w, oc = out->c;
-    const int32_t *mult = q->mult, *shift = q->shift;
-    int32_t acc[EF_NN_ACC_BLOCK];   /* products < 2^15: exact for C_IN < 2^16 */
 
     for (int32_t b = 0; b < batches; ++b) {
         for (int32_t oy = 0; oy < oh; ++oy) {
             for (int32_t ox = 0; ox < ow; ++ox) {
                 const int8_t *xp = x + ((b * ih + oy * sh) * iw + ox * sw) * ic;
                 int8_t *yp = y + ((b * oh + oy) * ow + ox) * oc;
-                for (int32_t o0 = 0; o0 < oc; o0 += EF_NN_ACC_BLOCK) {
-                    const int32_t no = oc - o0 < EF_NN_ACC_BLOCK ? oc - o0 : EF_NN_ACC_BLOCK;
-                    for (int32_t o = 0; o < no; ++o) {
-                        acc[o] = bias ? bias[o0 + o] : 0;
-                    }
-                    ef_nn_matvec_s8(xp, w + o0 * ic, ic, no, ic, in_off, acc);
-                    for (int32_t o = 0; o < no; ++o) {
-                        const int32_t v = EF_REQUANTIZE_AS(EF_CONV2D_SINGLE_ROUNDING, acc[o],
-                                                           mult[o0 + o], shift[o0 + o]);
-                        yp[o0 + o] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
-                    }
-                }
+                ef_nn_dense_s8(xp, ic, w, bias, oc, in_off, out_off, q, act,
+                               EF_CONV2D_SINGLE_ROUNDING, yp);
             }
         }
     }

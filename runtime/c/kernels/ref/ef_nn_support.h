@@ -105,4 +105,30 @@ static inline void ef_nn_matvec_s8(const int8_t *x, const int8_t *w, int32_t w_s
     }
 }
 
+/**
+ * Every output channel of one pixel (1x1 CONV2D) or row (FULLY_CONNECTED):
+ * y[o] = clamp(requantize(bias[o] + sum_i (x[i] + in_off) * w[o * n + i]) + out_off, act)
+ * for o in [0, oc), rounding as `single` (the op's EF_<OP>_SINGLE_ROUNDING). Accumulators in
+ * blocks of EF_NN_ACC_BLOCK on the stack; products < 2^15, so exact for n < 2^16 (C_IN).
+ */
+static inline void ef_nn_dense_s8(const int8_t *x, int32_t n, const int8_t *w,
+                                  const int32_t *bias, int32_t oc, int32_t in_off,
+                                  int32_t out_off, const ef_quant *q, ef_act act, int single,
+                                  int8_t *y)
+{
+    int32_t acc[EF_NN_ACC_BLOCK];
+    for (int32_t o0 = 0; o0 < oc; o0 += EF_NN_ACC_BLOCK) {
+        const int32_t no = oc - o0 < EF_NN_ACC_BLOCK ? oc - o0 : EF_NN_ACC_BLOCK;
+        for (int32_t o = 0; o < no; ++o) {
+            acc[o] = bias ? bias[o0 + o] : 0;
+        }
+        ef_nn_matvec_s8(x, w + o0 * n, n, no, n, in_off, acc);
+        for (int32_t o = 0; o < no; ++o) {
+            const int32_t v = EF_REQUANTIZE_AS(single, acc[o], q->mult[o0 + o],
+                                               q->shift[o0 + o]);
+            y[o0 + o] = (int8_t)ef_nn_clamp(v + out_off, act.min, act.max);
+        }
+    }
+}
+
 #endif /* EF_NN_SUPPORT_H */

@@ -15,23 +15,10 @@ ef_status ef_fc_s8(const ef_fc_params *p, const ef_quant *q,
         return EF_ERR_ARG;
     }
     const int32_t in_off = p->in_offset, out_off = p->out_offset;
-    const int32_t amin = p->act.min, amax = p->act.max;
-    int32_t acc[EF_NN_ACC_BLOCK];   /* products < 2^15: exact for C_IN < 2^16 */
+    const ef_act act = p->act;
     for (int32_t r = 0; r < rows; ++r) {
-        const int8_t *xp = x + r * depth;
-        int8_t *yp = y + r * oc;
-        for (int32_t o0 = 0; o0 < oc; o0 += EF_NN_ACC_BLOCK) {
-            const int32_t no = oc - o0 < EF_NN_ACC_BLOCK ? oc - o0 : EF_NN_ACC_BLOCK;
-            for (int32_t o = 0; o < no; ++o) {
-                acc[o] = bias ? bias[o0 + o] : 0;
-            }
-            ef_nn_matvec_s8(xp, w + o0 * depth, depth, no, depth, in_off, acc);
-            for (int32_t o = 0; o < no; ++o) {
-                const int32_t v = EF_REQUANTIZE_AS(EF_FC_SINGLE_ROUNDING, acc[o],
-                                                   q->mult[o0 + o], q->shift[o0 + o]);
-                yp[o0 + o] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
-            }
-        }
+        ef_nn_dense_s8(x + r * depth, depth, w, bias, oc, in_off, out_off, q, act,
+                       EF_FC_SINGLE_ROUNDING, y + r * oc);
     }
     return EF_OK;
 }
