@@ -89,11 +89,8 @@ ef_status ef_conv2d_s8(const ef_conv_params *p, const ef_quant *q,
                             }
                         }
                     }
-                    for (int32_t o = 0; o < no; ++o) {
-                        const int32_t v = EF_REQUANTIZE_AS(EF_CONV2D_SINGLE_ROUNDING, acc[o],
-                                                           mult[o0 + o], shift[o0 + o]);
-                        yp[o0 + o] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
-                    }
+                    ef_nn_requant_store_s8(acc, no, mult + o0, shift + o0, out_off, amin, amax,
+                                           EF_CONV2D_SINGLE_ROUNDING, yp + o0);
                 }
             }
         }

@@ -55,12 +55,8 @@ ef_status ef_dwconv2d_s8(const ef_dw_params *p, const ef_quant *q,
                                 }
                             }
                         }
-                        for (int32_t c = 0; c < nc; ++c) {
-                            const int32_t v = EF_REQUANTIZE_AS(EF_DWCONV2D_SINGLE_ROUNDING,
-                                                               acc[c], mult[c0 + c],
-                                                               shift[c0 + c]);
-                            yp[c0 + c] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
-                        }
+                        ef_nn_requant_store_s8(acc, nc, mult + c0, shift + c0, out_off, amin, amax,
+                                               EF_DWCONV2D_SINGLE_ROUNDING, yp + c0);
                     }
                 }
             }

@@ -106,6 +106,21 @@ static inline void ef_nn_matvec_s8(const int8_t *x, const int8_t *w, int32_t w_s
 }
 
 /**
+ * Store a block of n output channels: y[o] = clamp(requantize(acc[o], mult[o], shift[o])
+ * + out_off, [amin, amax]) for o in [0, n); mult, shift and y point at the block's first
+ * channel, and `single` is the op's EF_<OP>_SINGLE_ROUNDING.
+ */
+static inline void ef_nn_requant_store_s8(const int32_t *acc, int32_t n, const int32_t *mult,
+                                          const int32_t *shift, int32_t out_off, int32_t amin,
+                                          int32_t amax, int single, int8_t *y)
+{
+    for (int32_t o = 0; o < n; ++o) {
+        const int32_t v = EF_REQUANTIZE_AS(single, acc[o], mult[o], shift[o]);
+        y[o] = (int8_t)ef_nn_clamp(v + out_off, amin, amax);
+    }
+}
+
+/**
  * Every output channel of one pixel (1x1 CONV2D) or row (FULLY_CONNECTED):
  * y[o] = clamp(requantize(bias[o] + sum_i (x[i] + in_off) * w[o * n + i]) + out_off, act)
  * for o in [0, oc), rounding as `single` (the op's EF_<OP>_SINGLE_ROUNDING). Accumulators in
@@ -123,11 +138,8 @@ static inline void ef_nn_dense_s8(const int8_t *x, int32_t n, const int8_t *w,
             acc[o] = bias ? bias[o0 + o] : 0;
         }
         ef_nn_matvec_s8(x, w + o0 * n, n, no, n, in_off, acc);
-        for (int32_t o = 0; o < no; ++o) {
-            const int32_t v = EF_REQUANTIZE_AS(single, acc[o], q->mult[o0 + o],
-                                               q->shift[o0 + o]);
-            y[o0 + o] = (int8_t)ef_nn_clamp(v + out_off, act.min, act.max);
-        }
+        ef_nn_requant_store_s8(acc, no, q->mult + o0, q->shift + o0, out_off, act.min, act.max,
+                               single, y + o0);
     }
 }
 
