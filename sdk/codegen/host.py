@@ -175,7 +175,8 @@ def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS,
         if per_op:
             (tmp / "ef_host_hooks.h").write_text(_HOOKS)
             hooks = ["-DEF_HOST_PER_OP", "-include", str(tmp / "ef_host_hooks.h")]
-        cmd = [CC, "-std=c99", *flags, *hooks, "-fPIC", "-shared", "-Wl,-Bsymbolic", "-I", str(c_dir),
+        cmd = [CC, "-std=c99", *flags, *hooks, "-fPIC", "-shared", "-Wl,-Bsymbolic",
+               "-I", str(c_dir),
                *[str(f) for f in sorted(c_dir.glob("*.c"))], str(tmp / "ef_host_shim.c"),
                "-o", str(tmp / "libefmodel.so")]
         try:

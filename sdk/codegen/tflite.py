@@ -24,7 +24,7 @@ import numpy as np
 
 from sdk.errors import UnsupportedOpError
 from sdk.frontends.tflite import ACTS, DTYPES, FILE_IDENTIFIER, PAD_SAME, PAD_VALID, same_pads
-from sdk.ir import OPS, Act, Graph, Node, Op, QuantParams, Tensor, verify
+from sdk.ir import OPS, Act, Graph, Node, Op, QuantParams, Tensor, hybrid_int8, verify
 
 try:
     from ai_edge_litert import schema_py_generated as schema
@@ -91,8 +91,12 @@ class _Writer:
             raise _Refused(f"tensor {t.name!r} has dtype {t.dtype} with no TFLite type")
         tt.type = TYPE_CODES[t.dtype]
         tt.buffer = 0
+        hybrid = hybrid_int8(t)
+        if hybrid is not None:   # a hybrid weight is stored as int8, as the converter does
+            tt.type = TYPE_CODES["int8"]
         if t.data is not None:
-            data = np.ascontiguousarray(np.asarray(t.data, dtype=t.dtype))
+            data = np.ascontiguousarray(hybrid if hybrid is not None
+                                        else np.asarray(t.data, dtype=t.dtype))
             self.buffers.append(_AlignedBuffer(data.tobytes()))
             tt.buffer = len(self.buffers) - 1
         if t.quant is not None:
@@ -215,10 +219,12 @@ def export_dwconv(w: _Writer, n: Node) -> None:
     a, wt = n.attrs, w.g.tensors[n.inputs[1]]
     code, x = _padding(w, n, (wt.shape[1], wt.shape[2]), a.stride, a.dilation, "zero")
     ins, outs = _io(w, n)
-    w.emit("DEPTHWISE_CONV_2D", _with_bias(w, n, [x] + ins[1:]), outs, "DepthwiseConv2DOptions", _opts(
-        "DepthwiseConv2DOptionsT", padding=code, strideH=a.stride[0], strideW=a.stride[1],
-        dilationHFactor=a.dilation[0], dilationWFactor=a.dilation[1],
-        depthMultiplier=a.depth_multiplier, fusedActivationFunction=_act(a.act)))
+    opts = _opts("DepthwiseConv2DOptionsT", padding=code, strideH=a.stride[0],
+                 strideW=a.stride[1], dilationHFactor=a.dilation[0],
+                 dilationWFactor=a.dilation[1], depthMultiplier=a.depth_multiplier,
+                 fusedActivationFunction=_act(a.act))
+    w.emit("DEPTHWISE_CONV_2D", _with_bias(w, n, [x] + ins[1:]), outs, "DepthwiseConv2DOptions",
+           opts)
 
 
 def export_fc(w: _Writer, n: Node) -> None:

@@ -91,7 +91,8 @@ ef_status ef_dwconv2d_s8(const ef_dw_params *p, const ef_quant *q,
                         if (bias) {
                             acc += bias[o];
                         }
-                        acc = EF_REQUANTIZE_AS(EF_DWCONV2D_SINGLE_ROUNDING, acc, mult[o], shift[o]) + out_off;
+                        acc = EF_REQUANTIZE_AS(EF_DWCONV2D_SINGLE_ROUNDING, acc, mult[o], shift[o])
+                              + out_off;
                         yp[o] = (int8_t)ef_nn_clamp(acc, amin, amax);
                     }
                 }

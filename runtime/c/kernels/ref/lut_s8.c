@@ -1,6 +1,6 @@
-/* LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU int8: the op is a function of one int8 value, so a 256-entry
- * table computed on the host by the same integer algorithm the runtime uses (sdk/qparams.py)
- * reproduces its bytes exactly. */
+/* LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU int8: the op is a function of one int8 value, so a
+ * 256-entry table computed on the host by the same integer algorithm the runtime uses
+ * (sdk/qparams.py) reproduces its bytes exactly. */
 #include "ef_nn_support.h"
 
 static ef_status ef_nn_lut_op(const ef_lut_params *p, const ef_dims *in, const int8_t *x,

@@ -5,7 +5,8 @@ static inline int8_t ef_nn_mul_one(const ef_mul_params *p, int32_t a, int32_t b)
 {
     /* |x + offset| <= 255: the product fits 17 bits */
     const int32_t prod = (a + p->in1_offset) * (b + p->in2_offset);
-    const int32_t v = EF_REQUANTIZE_AS(EF_MUL_SINGLE_ROUNDING, prod, p->out_mult, p->out_shift) + p->out_offset;
+    const int32_t v = EF_REQUANTIZE_AS(EF_MUL_SINGLE_ROUNDING, prod, p->out_mult, p->out_shift)
+                      + p->out_offset;
     return (int8_t)ef_nn_clamp(v, p->act.min, p->act.max);
 }
 

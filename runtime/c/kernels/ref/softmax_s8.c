@@ -104,7 +104,8 @@ ef_status ef_softmax_s8(const ef_softmax_params *p,
         for (int32_t c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)xp[c] - max_in_row;
             if (diff >= diff_min) {
-                const int32_t scaled = EF_REQUANTIZE_AS(EF_SOFTMAX_SINGLE_ROUNDING, diff, mult, lshift);
+                const int32_t scaled = EF_REQUANTIZE_AS(EF_SOFTMAX_SINGLE_ROUNDING, diff, mult,
+                                                        lshift);
                 sum_of_exps += ef_nn_rdbp(ef_nn_exp_on_negative_values(scaled), 12);
             }
         }
@@ -117,7 +118,8 @@ ef_status ef_softmax_s8(const ef_softmax_params *p,
         for (int32_t c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)xp[c] - max_in_row;
             if (diff >= diff_min) {
-                const int32_t scaled = EF_REQUANTIZE_AS(EF_SOFTMAX_SINGLE_ROUNDING, diff, mult, lshift);
+                const int32_t scaled = EF_REQUANTIZE_AS(EF_SOFTMAX_SINGLE_ROUNDING, diff, mult,
+                                                        lshift);
                 const int32_t e = ef_nn_exp_on_negative_values(scaled);
                 const int32_t unsat = ef_nn_rdbp(EF_FX_MUL(shifted_scale, e),
                                                  num_bits_over_unit + 31 - 8);
