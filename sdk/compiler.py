@@ -161,8 +161,11 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     plan = _plan(g)
     sched = plan.schedule(g)                       # nodes in plan order
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as e:
+        raise EdgeforgeError(f"{out}: cannot create the output directory ({e.strerror})") from None
     try:
         model_path = write_tflite(sched, tmp / "model.tflite")
         model_sha = sha256_file(model_path)
@@ -260,6 +263,9 @@ def _print_table(res: CompileResult) -> None:
 
 
 def cmd_compile(args: Any) -> int:
+    if args.board:                     # an unknown board fails here, not at `edgeforge build`
+        from targets.build import load_board
+        load_board(args.board)
     opts: dict[str, Any] = {"observer": getattr(args, "observer", None)}
     if getattr(args, "per_tensor", False):
         opts["per_channel"] = False

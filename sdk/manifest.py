@@ -61,11 +61,23 @@ class Manifest:
             raw["inputs"] = [TensorSpec(**t) for t in raw["inputs"]]
             raw["outputs"] = [TensorSpec(**t) for t in raw["outputs"]]
             return cls(**raw)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise EdgeforgeError(f"{directory}: not a compiled directory (no {MANIFEST}); "
                                  "run `edgeforge compile` first") from None
+        except OSError as e:
+            raise EdgeforgeError(f"{path}: cannot read ({e.strerror})") from None
         except (ValueError, TypeError, KeyError) as e:
             raise EdgeforgeError(f"{path}: corrupt manifest ({e})") from None
+
+    def check_model(self, directory: str | Path) -> None:
+        """Refuse a DIR whose model.tflite is missing or changed after compile: its C package,
+        firmware hash and the host reference would describe different models."""
+        path = Path(directory) / "model.tflite"
+        if not path.is_file():
+            raise EdgeforgeError(f"{path}: missing from the compiled DIR; recompile")
+        if sha256_file(path) != self.model_sha256:
+            raise EdgeforgeError(f"{path}: changed after compile (its sha256 is not the "
+                                 f"manifest's {self.model_sha256[:16]}); recompile")
 
     @property
     def hash8(self) -> bytes:

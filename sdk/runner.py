@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sdk.arrays import read_npy
 from sdk.errors import EdgeforgeError, ModelError
 from sdk.ir import Graph
 from sdk.qmath import DEFAULT_NUMERICS, Numerics
@@ -31,6 +32,9 @@ def _model_file(model: Path) -> Path:
         inner = model / "model.tflite"
         if not inner.is_file():
             raise ModelError(str(model), "a directory but not a compiled DIR (no model.tflite)")
+        if (model / "manifest.json").is_file():    # its C package was made from that model
+            from sdk.manifest import Manifest
+            Manifest.load(model).check_model(model)
         return inner
     if not model.is_file():
         raise ModelError(str(model), "no such file")
@@ -102,17 +106,8 @@ def run(model_path: str | Path, x: np.ndarray | list[np.ndarray], *, backend: st
 
 def _read_inputs(path: str) -> list[np.ndarray]:
     """IN.npy (one input) or IN.npz (one array per input, in the model's input order)."""
-    p = Path(path)
-    if not p.is_file():
-        raise EdgeforgeError(f"{p}: no such file")
-    try:
-        data = np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise EdgeforgeError(f"{p}: not a readable .npy/.npz ({e})") from e
-    if isinstance(data, np.ndarray):
-        return [data]
-    with data:
-        return [data[k] for k in data.files]
+    data = read_npy(path)
+    return [data] if isinstance(data, np.ndarray) else list(data.values())
 
 
 def _top(y: np.ndarray) -> int | None:

@@ -410,6 +410,7 @@ def print_sizes(result: dict[str, Any]) -> None:
 
 
 def cmd_build(args: Any) -> int:
+    Manifest.load(args.dir).check_model(args.dir)     # firmware must carry the model it claims
     result = build(args.dir, args.board, kernels=getattr(args, "kernels", None))
     if getattr(args, "json", False):
         print(json.dumps(result, indent=2))

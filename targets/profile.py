@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sdk.arrays import read_npy
 from sdk.errors import EdgeforgeError
 from sdk.manifest import Manifest
 from targets import open_target
@@ -39,10 +40,12 @@ def load_samples(m: Manifest, inputs: str | Path | np.ndarray | None, seed: int 
     if isinstance(inputs, np.ndarray):
         x = inputs
     else:
-        try:
-            x = np.load(inputs, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise EdgeforgeError(f"{inputs}: cannot read inputs ({e})") from None
+        x = read_npy(inputs)
+        if isinstance(x, dict):
+            if len(x) != 1:
+                raise EdgeforgeError(f"{inputs}: has arrays {list(x)}; --inputs wants one "
+                                     "array of samples (a .npy)")
+            [x] = x.values()
     if tuple(x.shape) == shape:
         x = x[None]
     if tuple(x.shape[1:]) != shape:
@@ -101,6 +104,7 @@ def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
     keep_outputs=True adds "outputs": the device's outputs per sample (arrays, not JSON)."""
     directory = Path(directory)
     m = Manifest.load(directory)
+    m.check_model(directory)      # else the device and the host reference run different models
     if runs < 1 or warmup < 0:
         raise EdgeforgeError("--runs must be >= 1 and --warmup >= 0")
     samples = load_samples(m, inputs)

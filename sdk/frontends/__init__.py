@@ -10,6 +10,8 @@ from sdk.ir import Graph
 def load(path: str | Path, **kw) -> Graph:
     """Read .tflite or .onnx into the IR (NHWC, attributes normalized)."""
     p = Path(path)
+    if p.is_dir():
+        raise ModelError(str(p), "is a directory, not a .tflite/.onnx file")
     if not p.is_file():
         raise ModelError(str(p), "no such file")
     head = p.open("rb").read(8)

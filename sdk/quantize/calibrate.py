@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sdk.arrays import read_npy
 from sdk.errors import QuantizeError
 from sdk.ir import Graph, Op
 
@@ -303,18 +304,7 @@ def _from_onnx_layout(graph: Graph, name: str, arr: np.ndarray) -> np.ndarray:
 def _read_arrays(data: CalibData, graph: Graph, src: str) -> list[np.ndarray]:
     names = list(graph.inputs)
     if isinstance(data, (str, Path)):
-        p = Path(data)
-        if not p.is_file():
-            raise QuantizeError(f"{src}: no such file")
-        try:
-            loaded = np.load(p, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise QuantizeError(f"{src}: not a .npy/.npz file ({e})") from None
-        if isinstance(loaded, np.ndarray):
-            data = loaded
-        else:
-            with loaded:
-                data = {k: loaded[k] for k in loaded.files}
+        data = read_npy(data, QuantizeError)
     if isinstance(data, np.ndarray):
         data = [data]
     if isinstance(data, Mapping):

@@ -1,0 +1,129 @@
+"""A user's bad input through `python -m sdk.cli`: exit code 2, one stderr line naming the file
+and why, no traceback, nothing left behind. No QEMU: every error here fires before a target
+opens."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, fixture
+
+KWS = "kws_ds_cnn_int8.tflite"
+SAMPLE = "kws_ds_cnn_sample_inputs_int8.npy"
+DIGITS = ROOT / "examples" / "digits"
+
+
+def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sdk.cli", *map(str, args)], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def user_error(r: subprocess.CompletedProcess, *words: str) -> str:
+    """Assert the one-line exit-2 error and return it."""
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("compiled") / "kws"
+    r = cli("compile", fixture(KWS), "-o", d)
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+@pytest.fixture
+def bad_files(tmp_path) -> Path:
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "text.npy").write_text("hello")
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04" + b"x" * 40)   # zip magic, no zip
+    (tmp_path / "adir.npy").mkdir()
+    np.savez(tmp_path / "two.npz", a=np.zeros((1, 1, 49, 10, 1), np.int8),
+             b=np.zeros((1, 1, 49, 10, 1), np.int8))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name, why", [("empty.npy", "empty file"),
+                                       ("text.npy", "not a .npy/.npz file"),
+                                       ("broken.npz", "unreadable .npy/.npz"),
+                                       ("adir.npy", "is a directory")])
+def test_run_unreadable_input(bad_files, name, why):
+    user_error(cli("run", fixture(KWS), "-i", bad_files / name), name, why)
+
+
+def test_inspect_directory(bad_files):
+    user_error(cli("inspect", bad_files / "adir.npy"), "adir.npy", "is a directory")
+
+
+def test_compile_unreadable_calib_leaves_nothing(bad_files):
+    before = set(bad_files.iterdir())
+    user_error(cli("compile", DIGITS / "digits.onnx", "--calib", bad_files / "empty.npz", "-o",
+                   bad_files / "out"), "empty.npz", "empty file")
+    assert set(bad_files.iterdir()) == before
+
+
+def test_compile_output_under_a_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    user_error(cli("compile", fixture(KWS), "-o", tmp_path / "afile" / "out"),
+               "afile/out", "cannot create the output directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_compile_unknown_board_json(tmp_path):
+    r = cli("compile", fixture(KWS), "-o", tmp_path / "out", "--board", "nope", "--json")
+    user_error(r, "unknown board 'nope'", "mps2-an386")
+    assert "unknown board" in json.loads(r.stdout)["error"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, why", [("empty.npy", "empty file"),
+                                       ("two.npz", "has arrays ['a', 'b']")])
+def test_profile_unreadable_inputs(compiled, bad_files, name, why):
+    user_error(cli("profile", compiled, "--target", "local", "--inputs", bad_files / name),
+               name, why)
+
+
+@pytest.mark.parametrize("command", ["build", "profile"])
+def test_model_file_instead_of_dir(command):
+    extra = ["--board", "mps2-an386"] if command == "build" else ["--target", "local"]
+    user_error(cli(command, fixture(KWS), *extra), KWS, "not a compiled directory")
+
+
+@pytest.fixture
+def tampered(compiled, tmp_path) -> Path:
+    """A compiled DIR whose model.tflite changed by one byte after compile."""
+    d = tmp_path / "kws"
+    shutil.copytree(compiled, d)
+    b = bytearray((d / "model.tflite").read_bytes())
+    b[-100] ^= 1
+    (d / "model.tflite").write_bytes(b)
+    return d
+
+
+@pytest.mark.parametrize("args", [["build", "{d}", "--board", "mps2-an386"],
+                                  ["profile", "{d}", "--target", "local"],
+                                  ["run", "{d}", "-i", "{x}", "--backend", "c"]])
+def test_model_changed_after_compile(tampered, args):
+    argv = [a.format(d=tampered, x=fixture(SAMPLE)) for a in args]
+    user_error(cli(*argv), "model.tflite", "changed after compile", "recompile")
+    assert not (tampered / "fw").exists()
+
+
+def test_corrupt_manifest(compiled, tmp_path):
+    d = tmp_path / "kws"
+    shutil.copytree(compiled, d)
+    (d / "manifest.json").write_text('{"model_sha')
+    user_error(cli("build", d, "--board", "mps2-an386"), "manifest.json", "corrupt manifest")
+    assert not (d / "fw").exists()
