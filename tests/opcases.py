@@ -21,7 +21,7 @@ scale = in_scale * w_scale and zero point 0. Output quant params are realistic: 
 from the float op's output range on inputs spanning the input's quantized range (LiteRT runs
 the float twin of the case), except where TFLite fixes them (`OPS[op].fixed_out_q`) or
 requires output == input quant (pooling, reshape, pad, concat, transpose; RELU6 too, see
-SAME_QUANT).
+sdk/quantize/rules.py).
 The only non-int8 tensors of an int8 case are the float side of QUANTIZE and DEQUANTIZE.
 
 A case named `*_explicit_pad` has a pad that is neither SAME nor VALID: write_tflite emits a
@@ -62,12 +62,14 @@ from sdk.ir import (
     TransposeAttrs,
     verify,
 )
+from sdk.quantize.rules import SHARES_INPUT_Q
 
 DTYPES = ("int8", "float32")
 
 # int8 ops whose output must carry the input's quant params (TFLite int8 spec). RELU6 too:
 # TFLM's int8 RELU6 clamps without rescaling while LiteRT rescales, so only equal quant agrees.
-SAME_QUANT = {Op.AVGPOOL2D, Op.MAXPOOL2D, Op.RESHAPE, Op.PAD, Op.CONCAT, Op.TRANSPOSE, Op.RELU6}
+# output quant == input quant: the quantizer's rule for these ops (CONCAT: every input too)
+SAME_QUANT = SHARES_INPUT_Q | {Op.CONCAT}
 INT8_ONLY = {Op.QUANTIZE, Op.DEQUANTIZE}
 
 
