@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,7 @@ from sdk.ir import (
     ReshapeAttrs,
     SoftmaxAttrs,
     TransposeAttrs,
+    hybrid_int8,
 )
 from sdk.qmath import INT8_MAX, INT8_MIN, Numerics, requantize, round_half_away
 from sdk.qmath import rounding_divide_by_pot as rdpot
@@ -270,6 +272,65 @@ REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
 }
 
 
+# ---------------------------------------------------------------- hybrid kernels
+@dataclass(frozen=True)
+class HybridWeight:
+    """A float layer's int8 weight (sdk/ir.py: hybrid_int8), run as LiteRT's hybrid kernels."""
+    q: np.ndarray                  # int8 values
+    scale: np.ndarray              # float32 [1] or per output channel
+
+
+def _quantize_symmetric(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """tensor_utils::SymmetricQuantizeFloats per batch: scale = max|x| / 127 and
+    q = round(x * (127 / max|x|)), all float32; an all-zero batch gets q = 0, scale 1."""
+    flat = x.reshape(x.shape[0], -1).astype(F32)
+    rng = np.abs(flat).max(axis=1)
+    safe = np.where(rng == 0, F32(1), rng)
+    sf = np.where(rng == 0, F32(1), safe / F32(127)).astype(F32)
+    q = np.clip(round_half_away(flat * (F32(127) / safe)[:, None]), -127, 127)
+    return q.reshape(x.shape).astype(np.int64), sf, np.zeros(x.shape[0], np.int64)
+
+
+def _quantize_asymmetric(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """tensor_utils::AsymmetricQuantizeFloats per batch: [min(x, 0), max(x, 0)] onto
+    [-128, 127]; the scale and zero point in double, the rounding of x in float32."""
+    flat = x.reshape(x.shape[0], -1).astype(F32)
+    rmin, rmax = np.minimum(flat.min(axis=1), F32(0)), np.maximum(flat.max(axis=1), F32(0))
+    same = rmin == rmax
+    scale = np.where(same, 1.0, (rmax - rmin).astype(np.float64) / 255.0)
+    lo, hi = rmin.astype(np.float64) / scale, rmax.astype(np.float64) / scale
+    zp = np.where(128.0 + np.abs(lo) < 127.0 + np.abs(hi), -128.0 - lo, 127.0 - hi)
+    zp = np.where(same, 0, np.clip(round_half_away(zp), -128, 127)).astype(np.int64)
+    sf = np.where(same, F32(0), scale.astype(F32))
+    inv = np.where(same, F32(0), (1.0 / sf.astype(np.float64)).astype(F32))
+    q = round_half_away(zp.astype(F32)[:, None] + flat * inv[:, None])
+    return np.clip(q, -128, 127).reshape(x.shape).astype(np.int64), sf, zp
+
+
+def conv2d_hybrid(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs,
+                  h: HybridWeight, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """conv.cc EvalHybrid (one weight scale: symmetric input, float(acc) * (in_scale *
+    w_scale)) or EvalHybridPerChannel (distinct scales: asymmetric input, float(acc) *
+    (w_scale[c] * in_scale)); padded taps add 0; then + bias and the activation, float32."""
+    per_channel = np.unique(h.scale).size > 1
+    q, sf, zp = (_quantize_asymmetric if per_channel else _quantize_symmetric)(x)
+    win = windows(q - zp[:, None, None, None], w.shape[1:3], a.stride, a.dilation, a.pad)
+    n, oh, ow = win.shape[:3]
+    acc = _gemm(win.reshape(n * oh * ow, -1), h.q.reshape(h.q.shape[0], -1).T)
+    acc = acc.reshape(n, oh * ow, -1).astype(F32)
+    if per_channel:
+        y = acc * (h.scale[None, :] * sf[:, None])[:, None, :]
+    else:
+        y = acc * (sf * h.scale[0])[:, None, None]
+    if b is not None:
+        y = y + b.astype(F32)
+    return _act_f(y, a.act).astype(F32).reshape(n, oh, ow, -1)
+
+
+# Op -> float kernel for a layer whose weight is hybrid (others run float on `data`)
+REFERENCE_HYBRID: dict[Op, Callable[..., np.ndarray]] = {Op.CONV2D: conv2d_hybrid}
+
+
 # ---------------------------------------------------------------- int8 kernels
 def _requant_out(acc: np.ndarray, q: qp.ConvQuant, numerics: Numerics) -> np.ndarray:
     y = requantize(acc, q.mult, q.shift, numerics) + q.out_offset
@@ -469,10 +530,20 @@ def _one_blas_thread() -> AbstractContextManager[Any]:
     return threadpool_limits(1, user_api="blas")
 
 
+def _hybrid(node: Node, g: Graph) -> HybridWeight | None:
+    """The hybrid weight of a float layer that has a hybrid kernel, else None."""
+    if node.op not in REFERENCE_HYBRID:
+        return None
+    t = g.tensors[node.inputs[1]]
+    q = hybrid_int8(t)
+    return None if q is None else HybridWeight(q, t.quant.scale)
+
+
 def prepare_graph(g: Graph, numerics: Numerics | str = Numerics.TFLM) -> list[Any]:
-    """sdk.qparams params of every node (None for float nodes), computed once per run."""
+    """sdk.qparams params of every node (a HybridWeight for a float layer with a hybrid
+    weight, None for other float nodes), computed once per run."""
     n = Numerics(numerics)
-    return [qp.PREPARE[node.op](node, g, n) if _is_s8_node(node, g) else None
+    return [qp.PREPARE[node.op](node, g, n) if _is_s8_node(node, g) else _hybrid(node, g)
             for node in g.nodes]
 
 
@@ -497,7 +568,8 @@ def _execute(graph: Graph, qs: list[Any], numerics: Numerics, env: dict[str, np.
     for node, q in zip(graph.nodes, qs):
         args = [None if not i else env[i] if i in env else graph.tensors[i].data
                 for i in node.inputs]
-        fn = (REFERENCE if q is None else REFERENCE_S8).get(node.op)
+        fn = (REFERENCE if q is None else REFERENCE_HYBRID if isinstance(q, HybridWeight)
+              else REFERENCE_S8).get(node.op)
         if fn is None:
             raise NotImplementedError(f"node {node.name or node.op}: no "
                                       f"{'float' if q is None else 'int8'} reference kernel "

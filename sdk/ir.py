@@ -9,6 +9,12 @@ Conventions (fixed here so no later stage re-decides them):
   * padding is explicit (top, left, bottom, right); frontends resolve SAME/VALID/auto_pad.
   * an absent optional input is the empty string "".
   * every attribute has a concrete value: frontends fill defaults, so no stage sees None.
+  * a float32 constant that carries `quant` is a hybrid (dynamic-range) weight, as the TFLite
+    converter stores int8 weights of float conv/FC layers: `data` is the dequantized float32
+    value, `quant` the int8 scales (zero point 0); `hybrid_int8(t)` recovers the int8 values.
+    The float reference runs such layers with LiteRT's hybrid kernels and the .tflite writer
+    stores them as int8 again. A pass that rewrites `data` off that grid (or builds a new
+    constant, which has no quant) makes it a plain float weight.
 """
 from __future__ import annotations
 
@@ -319,6 +325,25 @@ class Tensor:
     @property
     def nbytes(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+def hybrid_int8(t: Tensor) -> np.ndarray | None:
+    """The int8 values of a hybrid weight (see the module docstring), or None if `t` is not
+    one: not float32 + quant, a zero point, or data no longer exactly scale * int8."""
+    if t.dtype != "float32" or t.quant is None or t.data is None or t.quant.zero_point.any():
+        return None
+    shape = [1] * t.data.ndim
+    if t.quant.per_channel:
+        if not 0 <= t.quant.axis < t.data.ndim or t.data.shape[t.quant.axis] != t.quant.scale.size:
+            return None
+        shape[t.quant.axis] = -1
+    scale = t.quant.scale.reshape(shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.rint(t.data.astype(np.float64) / scale)
+    if not np.isfinite(q).all() or np.abs(q).max(initial=0) > 127:
+        return None
+    q8 = q.astype(np.int8)
+    return q8 if np.array_equal(scale * q8.astype(np.float32), t.data) else None
 
 
 @dataclass(frozen=True)

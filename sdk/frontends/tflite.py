@@ -534,8 +534,10 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
                                    f"{type_name(t.type)}")
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
         name = g.unique_name(_name(t.name, i))
-        if i in hybrid:
-            g.add_tensor(Tensor(name, shape, "float32", None, _dequantize(consts[i], _quant(t))))
+        if i in hybrid:   # symmetric int8 keeps its scales: a hybrid weight (sdk/ir.py)
+            q = _quant(t)
+            keep = q if DTYPES[t.type] == "int8" and not q.zero_point.any() else None
+            g.add_tensor(Tensor(name, shape, "float32", keep, _dequantize(consts[i], q)))
             g.meta.setdefault("dequantized_weights", []).append(name)
         else:
             g.add_tensor(Tensor(name, shape, DTYPES[t.type], _quant(t), consts.get(i)))
@@ -564,7 +566,8 @@ def _hybrid_weight(op: Op, ins: list[int], tensors: list[Any], consts: dict) -> 
     """Index of an int8 weight feeding a float conv/FC (dynamic-range quantization), else None.
 
     LiteRT runs such "hybrid" layers by quantizing activations on the fly; the IR has no such
-    op, so the importer dequantizes the weight to float32 and the graph stays a float graph.
+    op, so the importer dequantizes the weight to float32 and the graph stays a float graph;
+    symmetric int8 weights keep their scales as a hybrid weight (sdk/ir.py: hybrid_int8).
     """
     if op in WEIGHTED and len(ins) > 1 and ins[1] >= 0:
         x, w = DTYPES.get(tensors[ins[0]].type), DTYPES.get(tensors[ins[1]].type)

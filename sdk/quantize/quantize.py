@@ -29,6 +29,8 @@ def prepare_float(graph: Graph) -> Graph:
     for t in g.tensors.values():        # passes rewrite in place: never touch the caller's data
         if t.data is not None:
             t.data = t.data.copy()
+            if t.dtype == "float32":    # a hybrid int8 weight (sdk/ir.py) quantizes as float
+                t.quant = None
     from sdk.passes import run_passes
     run_passes(g)                   # in place; logs to g.meta["passes"]
     problems = []

@@ -1,7 +1,9 @@
 """The reference runtime on the MLPerf Tiny fixtures against the two peer runtimes.
 
 int8: >= 100 random inputs per model, reference bytes == TFLM (profile tflm) and == LiteRT
-BUILTIN_REF (profile litert). float: ResNet-8 within 1e-5 relative of LiteRT.
+BUILTIN_REF (profile litert). float: ResNet-8 within 1e-5 relative of LiteRT; KWS (hybrid
+int8-weight convs) bit-exact per hybrid layer, and end to end as close as ulp-level float
+differences allow (see test_float_kws_matches_litert).
 """
 from __future__ import annotations
 
@@ -98,16 +100,82 @@ def test_float_resnet8_matches_litert():
         assert np.abs(y - z).max() <= 1e-5 * np.abs(z).max()
 
 
-def test_float_kws_matches_litert_loosely():
-    """kws_ds_cnn_float32 stores int8 weights: LiteRT runs *hybrid* kernels that quantize the
-    activations on the fly, while the IR dequantizes the weights and runs float. Agreement is
-    therefore approximate (measured ~3% of the output range), not 1e-5."""
+KWS_FLOAT = "kws_ds_cnn_float32.tflite"
+N_KWS = 200
+
+
+def _litert_builtin(path, reference: bool):
+    """LiteRT's builtin kernels with every tensor kept: BUILTIN_REF, or the optimized builtins
+    without the default XNNPACK delegate (XNNPACK runs its own dynamic quantization of these
+    layers, ~5% away from both builtin paths, and is no reference for anything here)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    kind = (OpResolverType.BUILTIN_REF if reference
+            else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it = Interpreter(model_path=str(path), experimental_op_resolver_type=kind, num_threads=1,
+                     experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    return it
+
+
+def _invoke(it, x):
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    return it.get_tensor(it.get_output_details()[0]["index"])
+
+
+@pytest.fixture(scope="module")
+def kws_float():
     require("ai_edge_litert")
-    path = fixture("kws_ds_cnn_float32.tflite")
+    path = fixture(KWS_FLOAT)
     g = read_tflite(path)
-    peer = peers.LitertRunner(path)
-    rng = np.random.default_rng(2)
-    for _ in range(5):
-        x = rng.normal(0, 3, g.tensors[g.inputs[0]].shape).astype(np.float32)
-        y, z = R.run(g, [x])[g.outputs[0]], peer.run([x])[0]
-        assert np.abs(y - z).max() <= 0.1 * np.abs(z).max()
+    xs = np.random.default_rng(2).normal(0, 3, (N_KWS, *g.tensors[g.inputs[0]].shape))
+    return path, g, xs.astype(np.float32)
+
+
+@pytest.mark.parametrize("reference", [True, False], ids=["builtin_ref", "builtin_opt"])
+def test_float_kws_hybrid_layers_bit_exact(kws_float, reference):
+    """kws_ds_cnn_float32 stores int8 weights for its five CONV_2Ds: LiteRT runs conv.cc
+    EvalHybrid there (input quantized per batch on the fly, int8 x int8, float rescale + bias).
+    Fed LiteRT's own input, each of our hybrid layers gives LiteRT's output bit for bit."""
+    path, g, xs = kws_float
+    it = _litert_builtin(path, reference)
+    params = R.prepare_graph(g)
+    index = g.meta["tflite_index"]
+    hybrid = [(n, q) for n, q in zip(g.nodes, params) if isinstance(q, R.HybridWeight)]
+    assert len(hybrid) == 5
+    for x in xs[:10]:
+        _invoke(it, x)
+        for n, q in hybrid:
+            args = [it.get_tensor(index[n.inputs[0]])] + [g.tensors[i].data for i in n.inputs[1:]]
+            ours = R.REFERENCE_HYBRID[n.op](*args, n.attrs, q)
+            np.testing.assert_array_equal(ours, it.get_tensor(index[n.outputs[0]]), err_msg=n.name)
+
+
+@pytest.mark.parametrize("reference", [True, False], ids=["builtin_ref", "builtin_opt"])
+def test_float_kws_matches_litert(kws_float, reference):
+    """End to end, most inputs agree within 1e-5 relative, but not all: the float DEPTHWISE
+    layers between the hybrid convs differ from LiteRT's by float32 ulps (summation order),
+    and now and then such an ulp moves an activation across a rounding boundary of the next
+    layer's on-the-fly int8 quantization; one int8 step there is ~1e-3 of the output (measured
+    on 300 inputs: median 3e-7, 96% <= 1e-5, worst 7e-3). So: >= 90% within 1e-5, all within
+    1e-2 and the same class wherever the top two are 2% apart."""
+    path, g, xs = kws_float
+    it = _litert_builtin(path, reference)
+    params = R.prepare_graph(g)
+    errs, classes = [], []
+    for x in xs:
+        y, z = R.run(g, [x], params=params)[g.outputs[0]], _invoke(it, x)
+        errs.append(float(np.abs(y - z).max() / np.abs(z).max()))
+        top2 = np.sort(z.ravel())[-2:]
+        if top2[1] - top2[0] > 0.02:
+            classes.append((int(y.argmax()), int(z.argmax())))
+    errs = np.array(errs)
+    assert (errs <= 1e-5).mean() >= 0.9, f"median {np.median(errs):.1e}, max {errs.max():.1e}"
+    assert errs.max() <= 1e-2
+    assert all(a == b for a, b in classes) and len(classes) > N_KWS // 2
+    # the real sample (dequantized from the int8 model's input) gets LiteRT's class
+    gq = read_tflite(fixture("kws_ds_cnn_int8.tflite"))
+    q = gq.tensors[gq.inputs[0]].quant
+    x = np.load(fixture("kws_ds_cnn_sample_inputs_int8.npy")).reshape(xs[0].shape)
+    xf = ((x.astype(np.float32) - q.zero_point[0]) * q.scale[0]).astype(np.float32)
+    assert int(R.run(g, [xf], params=params)[g.outputs[0]].argmax()) == int(_invoke(it, xf).argmax())

@@ -14,7 +14,7 @@ from sdk.codegen.tflite import tflite_bytes, write_tflite
 from sdk.errors import ModelError, UnsupportedOpError
 from sdk.frontends import load
 from sdk.frontends.tflite import graph_from_bytes, read_tflite, same_pads
-from sdk.ir import Act, Graph, IRError, Op, verify
+from sdk.ir import Act, Graph, IRError, Op, hybrid_int8, verify
 from tests.conftest import ROOT, fixture, require
 from tests.opcases import cases, float_only_cases, random_inputs, tflm_arena_size, write_case
 
@@ -122,11 +122,24 @@ def test_fixture_attrs_resolved():
 
 
 def test_hybrid_weights_dequantized():
-    g = read_tflite(fixture("kws_ds_cnn_float32.tflite"))
+    """int8 weights of float convs: float32 data (dequantized) that keeps the int8 scales, and
+    hybrid_int8 gives back exactly the bytes in the file."""
+    from ai_edge_litert import schema_py_generated as schema
+    path = fixture("kws_ds_cnn_float32.tflite")
+    g = read_tflite(path)
     deq = g.meta["dequantized_weights"]
     assert len(deq) == 5
+    model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
     for name in deq:
-        assert g.tensors[name].dtype == "float32" and g.tensors[name].quant is None
+        t = g.tensors[name]
+        assert t.dtype == "float32" and t.quant is not None and t.data.dtype == np.float32
+        ft = model.subgraphs[0].tensors[g.meta["tflite_index"][name]]
+        raw = np.frombuffer(bytes(model.buffers[ft.buffer].data), np.int8).reshape(t.shape)
+        assert ft.type == 9 and np.array_equal(hybrid_int8(t), raw)
+        np.testing.assert_allclose(t.data, raw * t.quant.scale[0], rtol=1e-6)
+    bumped = g.tensors[deq[0]]
+    bumped.data = bumped.data * np.float32(1.001)   # off the int8 grid: a plain float weight
+    assert hybrid_int8(bumped) is None
 
 
 # ---------------------------------------------------------------- round trips
@@ -161,13 +174,7 @@ def test_roundtrip_same_outputs_litert(roundtrips, name):
         a = _litert(src.read_bytes(), feeds)[0]
         b = _litert(path.read_bytes(), feeds)[0]
         assert a.dtype == b.dtype and a.shape == b.shape
-        if "dequantized_weights" in g.meta:
-            # the original runs hybrid kernels (activations quantized on the fly); ours is
-            # float with the dequantized weights: close, not identical
-            np.testing.assert_allclose(a, b, atol=0.05)
-            assert a.argmax() == b.argmax()
-        else:
-            assert np.array_equal(a, b)
+        assert np.array_equal(a, b)   # hybrid int8 weights are written back as int8
 
 
 @pytest.mark.parametrize("name", ["kws_ds_cnn_int8", "ic_resnet8_int8"])
