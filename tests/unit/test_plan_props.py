@@ -185,8 +185,9 @@ def random_int8_graph(seed: int, n_ops: int | None = None) -> Graph:
             g.add_tensor(Tensor(y, xs, "int8", _q(rng)))
             g.nodes.append(Node(Op.MUL, (x, other), (y,), BinaryAttrs(), f"mul{i}"))
         elif kind in ("logistic", "tanh"):
-            op, q = (Op.LOGISTIC, (1 / 256, -128)) if kind == "logistic" else (Op.TANH, (1 / 128, 0))
-            g.add_tensor(Tensor(y, xs, "int8", QuantParams(np.float32(q[0]), q[1])))
+            op = Op.LOGISTIC if kind == "logistic" else Op.TANH
+            scale, zp = OPS[op].fixed_out_q
+            g.add_tensor(Tensor(y, xs, "int8", QuantParams(np.float32(scale), zp)))
             g.nodes.append(Node(op, (x,), (y,), NoAttrs(), f"{kind}{i}"))
         elif kind == "pad":
             pads = ((0, 0), (1, 0), (0, 1), (0, 0))
