@@ -2,7 +2,9 @@
 
 `run(graph, feeds, numerics="tflm")` executes nodes in order. Per node it picks the int8
 kernel (REFERENCE_S8) when any activation it reads or writes is int8, else the float kernel
-(REFERENCE); the loop has no per-op cases. int8 kernels take the op's params from
+(REFERENCE), or for a float layer whose weight is hybrid (int8 + scales, sdk/ir.py) the
+LiteRT hybrid kernel (REFERENCE_HYBRID; prepare_graph hands it a HybridWeight); the loop
+has no per-op cases. int8 kernels take the op's params from
 sdk.qparams (the same numbers the C codegen emits), so all profile differences live there
 (or in sdk/qmath.py), never here.
 
@@ -302,7 +304,7 @@ def _quantize_asymmetric(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     zp = np.where(128.0 + np.abs(lo) < 127.0 + np.abs(hi), -128.0 - lo, 127.0 - hi)
     zp = np.where(same, 0, np.clip(round_half_away(zp), -128, 127)).astype(np.int64)
     sf = np.where(same, F32(0), scale.astype(F32))
-    inv = np.where(same, F32(0), (1.0 / sf.astype(np.float64)).astype(F32))
+    inv = np.where(same, F32(0), (1.0 / np.where(same, 1.0, sf.astype(np.float64)))).astype(F32)
     q = round_half_away(zp.astype(F32)[:, None] + flat * inv[:, None])
     return np.clip(q, -128, 127).reshape(x.shape).astype(np.int64), sf, zp
 
@@ -327,8 +329,44 @@ def conv2d_hybrid(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dA
     return _act_f(y, a.act).astype(F32).reshape(n, oh, ow, -1)
 
 
-# Op -> float kernel for a layer whose weight is hybrid (others run float on `data`)
-REFERENCE_HYBRID: dict[Op, Callable[..., np.ndarray]] = {Op.CONV2D: conv2d_hybrid}
+def dwconv2d_hybrid(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwConv2dAttrs,
+                    h: HybridWeight, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """depthwise_conv.cc EvalHybridPerChannel (LiteRT has no per-tensor form): asymmetric
+    input, float(acc) * (w_scale[c] * in_scale) + bias, padded taps add 0. (That is the
+    reference kernel's rounding order; the optimized one is (acc * w_scale[c]) * in_scale,
+    at most 1 ulp away, as is conv's reference kernel from the optimized order used above.)"""
+    q, sf, zp = _quantize_asymmetric(x)
+    xe = _dw_expand(q - zp[:, None, None, None], w.shape[3] // x.shape[3])
+    win = windows(xe, w.shape[1:3], a.stride, a.dilation, a.pad)
+    acc = np.einsum("nhwijc,ijc->nhwc", win.astype(np.float64), h.q[0].astype(np.float64))
+    y = np.rint(acc).astype(F32) * (h.scale[None, :] * sf[:, None])[:, None, None, :]
+    if b is not None:
+        y = y + b.astype(F32)
+    return _act_f(y, a.act).astype(F32)
+
+
+def fc_hybrid(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: FcAttrs,
+              h: HybridWeight, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """fully_connected.cc EvalHybridDense with symmetric inputs (asymmetric_quantize_inputs
+    is not in the IR): each row quantized on its own; bias + float(acc) * (in_scale *
+    w_scale), per channel bias + float(acc) * (in_scale * w_scale[c])."""
+    rows = x.reshape(-1, w.shape[1])
+    q, sf, _ = _quantize_symmetric(rows)
+    acc = _gemm(q, h.q.T).astype(F32)
+    if h.scale.size == w.shape[0]:
+        y = acc * (sf[:, None] * h.scale[None, :])
+    else:
+        y = acc * (sf * h.scale[0])[:, None]
+    if b is not None:
+        y = b.astype(F32) + y
+    shape = x.shape[:-1] + (w.shape[0],) if a.keep_num_dims else (rows.shape[0], w.shape[0])
+    return _act_f(y, a.act).astype(F32).reshape(shape)
+
+
+# Op -> float kernel for a layer whose weight is hybrid (int8 + scales; sdk/ir.py)
+REFERENCE_HYBRID: dict[Op, Callable[..., np.ndarray]] = {
+    Op.CONV2D: conv2d_hybrid, Op.DWCONV2D: dwconv2d_hybrid, Op.FC: fc_hybrid,
+}
 
 
 # ---------------------------------------------------------------- int8 kernels
