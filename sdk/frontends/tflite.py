@@ -464,6 +464,7 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
     problems: list[tuple[int, str, str, str]] = []
     imported: list[tuple[int, Op, Any, list[int], list[int]]] = []
     hybrid: set[int] = set()
+    asymmetric: set[int] = set()   # hybrid weights of layers quantizing inputs asymmetrically
     folded = 0
     for k, o in enumerate(sg.operators or []):
         ins = [check_index(i, f"operator {k} input") for i in (o.inputs if o.inputs is not None
@@ -506,6 +507,8 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
             w = _hybrid_weight(op, ins, tensors, consts)
             if w is not None:
                 hybrid.add(w)
+                if getattr(o.builtinOptions, "asymmetricQuantizeInputs", False):
+                    asymmetric.add(w)   # no IR attr says so: dequantized float, not hybrid
         except _Unsupported as e:
             problems.append((k, label, tname, str(e)))
             continue
@@ -536,7 +539,8 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
         name = g.unique_name(_name(t.name, i))
         if i in hybrid:   # symmetric int8 keeps its scales: a hybrid weight (sdk/ir.py)
             q = _quant(t)
-            keep = q if DTYPES[t.type] == "int8" and not q.zero_point.any() else None
+            keep = (q if DTYPES[t.type] == "int8" and not q.zero_point.any()
+                    and i not in asymmetric else None)
             g.add_tensor(Tensor(name, shape, "float32", keep, _dequantize(consts[i], q)))
             g.meta.setdefault("dequantized_weights", []).append(name)
         else:

@@ -101,3 +101,22 @@ def test_off_grid_weight_runs_float_and_quantizer_sees_float():
     x = np.random.default_rng(1).normal(0, 1, g.tensors["x"].shape).astype(np.float32)
     want = R.conv2d(x, g.tensors["w"].data, g.tensors["b"].data, g.nodes[0].attrs)
     np.testing.assert_array_equal(R.run(g, [x])["y"], want)
+
+
+def test_asymmetric_fc_inputs_stay_plain_float():
+    """FULLY_CONNECTED's asymmetric_quantize_inputs has no IR attr, so such a weight is read
+    as plain float (dequantized), never run with the symmetric hybrid kernel."""
+    from ai_edge_litert import schema_py_generated as schema
+    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite_bytes(_layer("fc_per_tensor"))), 0)
+    assert graph_from_bytes(_pack(model)).tensors["w"].quant is not None
+    model.subgraphs[0].operators[0].builtinOptions.asymmetricQuantizeInputs = True
+    g = graph_from_bytes(_pack(model))
+    assert g.tensors["w"].quant is None and "w" in g.meta["dequantized_weights"]
+    assert R.prepare_graph(g) == [None]
+
+
+def _pack(model) -> bytes:
+    import flatbuffers
+    b = flatbuffers.Builder(4096)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
