@@ -64,6 +64,10 @@ def _litert(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[n
 def _c(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
     from sdk.codegen.host import CModel
     if not model.is_dir():             # a model file: compile it to a temporary DIR first
+        if not _load(model).is_int8():
+            raise EdgeforgeError(f"{model}: a float model; backend c runs int8: compile it "
+                                 f"with calibration data (edgeforge compile {model} --calib "
+                                 "DATA.npz -o DIR), then run DIR")
         import tempfile
 
         from sdk.compiler import compile_model
@@ -88,8 +92,16 @@ def _check_inputs(g: Graph, inputs: list[np.ndarray], where: str) -> list[np.nda
     for name, x in zip(g.inputs, inputs):
         t = g.tensors[name]
         if tuple(x.shape) != tuple(t.shape) or x.dtype != np.dtype(t.dtype):
+            hint = ""
+            if t.quant is not None and x.dtype.kind == "f":   # float data for an int8 input
+                s, z = float(t.quant.scale[0]), int(t.quant.zero_point[0])
+                hint = f"; quantize it: round(x / {s:g}) {'-' if z < 0 else '+'} {abs(z)}"
             raise EdgeforgeError(f"{where}: input {name!r} is {x.dtype}{list(x.shape)}, the "
-                                 f"model wants {t.dtype}{list(t.shape)} (batch included)")
+                                 f"model wants {t.dtype}{list(t.shape)} (batch included){hint}")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            at = np.unravel_index(np.argmax(~np.isfinite(x)), x.shape)
+            raise EdgeforgeError(f"{where}: input {name!r} has NaN or Inf at index "
+                                 f"{[int(i) for i in at]}")
     return inputs
 
 
@@ -150,7 +162,7 @@ def _save(path: Path, y: np.ndarray) -> None:
         tmp.replace(path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise EdgeforgeError(f"{path}: cannot write ({e})") from e
+        raise EdgeforgeError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

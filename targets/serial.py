@@ -135,10 +135,21 @@ class SerialTarget(McuTarget):
         if not port or "board" not in q:
             raise EdgeforgeError(f"{uri}: use serial:///dev/ttyACM0?board=NAME[&baud=921600]")
         board = load_board(q["board"])
-        baud = int(q.get("baud", board.uart["baud"]))
-        return cls(port, board, baud, expect_boot=q.get("boot") == "1", **options)
+        baud = q.get("baud", str(board.uart["baud"]))
+        if not baud.isdigit() or int(baud) == 0:
+            raise EdgeforgeError(f"{uri}: baud {baud!r} is not a positive integer")
+        return cls(port, board, int(baud), expect_boot=q.get("boot") == "1", **options)
 
     def _start(self, artifact: Path) -> tuple[Transport, bool]:
         from targets.transport import SerialTransport
 
         return SerialTransport(self.port, self.baud), self.expect_boot
+
+    def open(self, artifact: Path, manifest: Manifest) -> dict[str, Any]:
+        try:
+            return super().open(artifact, manifest)
+        except DeviceError as e:
+            if self.info is not None or self.port in str(e):    # it answered, or says where
+                raise
+            raise DeviceError(f"{self.port}: {e} (is the board flashed, at {self.baud} baud?)",
+                              op=e.op) from None

@@ -15,6 +15,7 @@ Options come as keywords (CLI) or in the URI query: ?python=/usr/bin/python3&dir
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import stat
@@ -30,6 +31,9 @@ from sdk.manifest import Manifest
 from targets.local import AgentTarget, Pipe, Shell
 
 CONNECT_TIMEOUT = 15.0
+# paramiko logs transport failures ("Exception (client): ...") to stderr through logging's
+# last-resort handler; the one DeviceError below already says what went wrong
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def redact(uri: str) -> str:
@@ -153,7 +157,11 @@ class SshShell(Shell):
             raise DeviceError(f"{self.where}: cannot connect: connection refused (is sshd "
                               "running, is the port right?)") from None
         except (OSError, paramiko.SSHException, EOFError) as e:
+            t = self.client.get_transport()
             self.client.close()
+            if t is not None and not t.remote_version:     # paramiko then says "No existing session"
+                raise DeviceError(f"{self.where}: cannot connect: no SSH server answered within "
+                                  f"{timeout:g} s (is the port right?)") from None
             raise DeviceError(f"{self.where}: cannot connect: {e or type(e).__name__}") from None
         transport = self.client.get_transport()
         assert transport is not None

@@ -127,3 +127,72 @@ def test_corrupt_manifest(compiled, tmp_path):
     (d / "manifest.json").write_text('{"model_sha')
     user_error(cli("build", d, "--board", "mps2-an386"), "manifest.json", "corrupt manifest")
     assert not (d / "fw").exists()
+
+
+def test_serial_uri_bad_baud(compiled):
+    uri = "serial:///dev/ttyACM0?board=mps2-an386&baud=abc"
+    user_error(cli("profile", compiled, "--target", uri), "baud 'abc'", "positive integer")
+
+
+def test_silent_serial_port_names_the_port(compiled):
+    """A port where nothing answers: the error says which port (the CLI waits 3 x 5 s)."""
+    import os
+    import pty
+
+    from sdk.errors import DeviceError
+    from sdk.manifest import Manifest
+    from targets.build import load_board
+    from targets.serial import SerialTarget
+    master, slave = pty.openpty()
+    port = os.ttyname(slave)
+    try:
+        t = SerialTarget(port, load_board("mps2-an386"), 115200, timeout=0.2)
+        with pytest.raises(DeviceError, match=f"{port}: INFO: no answer .* flashed"):
+            t.open(compiled, Manifest.load(compiled))
+        t.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_silent_ssh_port(capfd):
+    """A TCP port that never sends an SSH banner: one DeviceError, nothing from paramiko."""
+    import socket
+
+    from sdk.errors import DeviceError
+    from targets.ssh import SshShell
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        with pytest.raises(DeviceError, match="no SSH server answered within 1 s"):
+            SshShell("127.0.0.1", s.getsockname()[1], "u", timeout=1.0)
+    assert capfd.readouterr().err == ""
+
+
+def test_run_nan_input(tmp_path):
+    x = np.zeros((1, 8, 8, 1), np.float32)
+    x[0, 2, 3, 0] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    user_error(cli("run", DIGITS / "digits_float.tflite", "-i", tmp_path / "nan.npy"),
+               "nan.npy", "NaN or Inf at index [0, 2, 3, 0]")
+
+
+def test_run_float_model_backend_c_says_compile(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 1), np.float32))
+    line = user_error(cli("run", DIGITS / "digits.onnx", "-i", tmp_path / "x.npy", "--backend",
+                          "c"), "digits.onnx", "float model", "edgeforge compile")
+    assert "--calib" in line and "then run DIR" in line
+
+
+def test_run_float_data_into_int8_model_says_how_to_quantize(compiled, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((1, 49, 10, 1), np.float32))
+    user_error(cli("run", compiled, "-i", tmp_path / "x.npy"), "x.npy", "wants int8",
+               "quantize it: round(x / 0.584703) + 83")
+
+
+def test_run_output_onto_a_folder(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "keep.txt").write_text("mine")
+    user_error(cli("run", fixture(KWS), "-i", fixture(SAMPLE), "-o", tmp_path / "folder"),
+               "folder", "cannot write (Is a directory)")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["folder", "keep.txt"]
