@@ -60,7 +60,11 @@ class Manifest:
             raw = json.loads(path.read_text())
             raw["inputs"] = [TensorSpec(**t) for t in raw["inputs"]]
             raw["outputs"] = [TensorSpec(**t) for t in raw["outputs"]]
-            return cls(**raw)
+            m = cls(**raw)
+            if not isinstance(m.model_sha256, str) or len(m.model_sha256) != 64:
+                raise ValueError("model_sha256 is not a sha256 hex digest")
+            bytes.fromhex(m.model_sha256)
+            return m
         except (FileNotFoundError, NotADirectoryError):
             raise EdgeforgeError(f"{directory}: not a compiled directory (no {MANIFEST}); "
                                  "run `edgeforge compile` first") from None

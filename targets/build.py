@@ -7,6 +7,7 @@ The output directory is written under a temporary name and renamed at the end.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -296,6 +297,7 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
     tdir, tsrcs = _template_sources(board)
     msrcs, incs = model_sources(directory, board)
     out = fw_dir(directory, board)
+    made_fw = not out.parent.exists()         # a failed first build takes DIR/fw/ away again
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{board.name}-", dir=out.parent))
     try:
@@ -380,6 +382,9 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if made_fw and not out.exists():
+            with contextlib.suppress(OSError):    # not empty: another build is using it
+                out.parent.rmdir()
 
 
 def ensure_built(directory: str | Path, board_name: str, kernels: str | None = None) -> Path:

@@ -20,6 +20,7 @@ from sdk.manifest import Manifest
 from targets import open_target
 from targets.base import Measurement, stats
 
+MAX_RUNS = 1_000_000    # the targets' reply timeouts grow with runs; beyond this they overflow
 NP = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
       "float32": np.float32}
 
@@ -105,8 +106,9 @@ def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
     directory = Path(directory)
     m = Manifest.load(directory)
     m.check_model(directory)      # else the device and the host reference run different models
-    if runs < 1 or warmup < 0:
-        raise EdgeforgeError("--runs must be >= 1 and --warmup >= 0")
+    if not (1 <= runs <= MAX_RUNS and 0 <= warmup <= MAX_RUNS):
+        raise EdgeforgeError(f"--runs must be in [1, {MAX_RUNS:,}] and --warmup in "
+                             f"[0, {MAX_RUNS:,}]")
     samples = load_samples(m, inputs)
     mismatches: list[dict[str, Any]] = []
     outputs: list[list[np.ndarray]] = []

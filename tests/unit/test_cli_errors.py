@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, fixture
+from tests.conftest import ROOT, fixture, require
 
 KWS = "kws_ds_cnn_int8.tflite"
 SAMPLE = "kws_ds_cnn_sample_inputs_int8.npy"
@@ -196,3 +196,32 @@ def test_run_output_onto_a_folder(tmp_path):
     user_error(cli("run", fixture(KWS), "-i", fixture(SAMPLE), "-o", tmp_path / "folder"),
                "folder", "cannot write (Is a directory)")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["folder", "keep.txt"]
+
+
+def test_manifest_with_a_wrong_type(compiled, tmp_path):
+    d = tmp_path / "kws"
+    shutil.copytree(compiled, d)
+    m = json.loads((d / "manifest.json").read_text())
+    m["model_sha256"] = 123
+    (d / "manifest.json").write_text(json.dumps(m))
+    user_error(cli("profile", d, "--target", "local"), "manifest.json", "model_sha256")
+
+
+def test_failed_build_leaves_no_fw_dir(compiled, tmp_path):
+    """A C package that cannot link: the first build of DIR leaves no DIR/fw behind."""
+    from sdk.errors import BuildError
+    from targets.build import build
+    require("arm-none-eabi-gcc")
+    d = tmp_path / "kws"
+    shutil.copytree(compiled, d)
+    (d / "c" / "model.c").write_text("")
+    with pytest.raises(BuildError, match="link failed"):
+        build(d, "mps2-an386")
+    assert sorted(p.name for p in d.iterdir()) == ["c", "manifest.json", "model.tflite",
+                                                    "report.json"]
+
+
+@pytest.mark.parametrize("flags", [["--runs", "0"], ["--warmup", "-1"],
+                                   ["--runs", "1000000000"]])
+def test_profile_run_counts(compiled, flags):
+    user_error(cli("profile", compiled, "--target", "local", *flags), "--runs must be in")
