@@ -6,7 +6,9 @@ dependency only affects the command that needs it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -147,8 +149,23 @@ def _handler(command: str) -> Callable[[Any], int]:
     return getattr(importlib.import_module(module), func)
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, but a usage error asked for with --json is printed as JSON too."""
+    argv = sys.argv[1:] if argv is None else argv
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return build_parser().parse_args(argv)
+    except SystemExit as e:
+        sys.stderr.write(err.getvalue())
+        if e.code == 2 and "--json" in argv and err.getvalue().strip():
+            last = err.getvalue().strip().splitlines()[-1]
+            print(json.dumps({"error": last.split(": error: ", 1)[-1]}))
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     try:
         return int(_handler(args.command)(args) or 0)
     except EdgeforgeError as e:

@@ -225,3 +225,9 @@ def test_failed_build_leaves_no_fw_dir(compiled, tmp_path):
                                    ["--runs", "1000000000"]])
 def test_profile_run_counts(compiled, flags):
     user_error(cli("profile", compiled, "--target", "local", *flags), "--runs must be in")
+
+
+def test_usage_error_with_json_is_json(compiled):
+    r = cli("profile", compiled, "--runs", "abc", "--json")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert json.loads(r.stdout) == {"error": "argument --runs: invalid int value: 'abc'"}
