@@ -49,11 +49,18 @@ def load_samples(m: Manifest, inputs: str | Path | np.ndarray | None, seed: int 
             [x] = x.values()
     if tuple(x.shape) == shape:
         x = x[None]
+    elif shape and shape[0] == 1 and tuple(x.shape[1:]) == shape[1:]:
+        x = x[:, None]                 # N samples on the batch axis, as --calib takes them
     if tuple(x.shape[1:]) != shape:
         raise EdgeforgeError(f"{inputs}: shape {list(x.shape)}; expected [N, *{list(shape)}] "
                              "(samples stacked on a new leading axis)")
     if x.dtype != dt:
-        raise EdgeforgeError(f"{inputs}: dtype {x.dtype}; the model's input is {spec.dtype}")
+        hint = ""
+        if x.dtype.kind == "f" and spec.scale is not None and spec.zero_point is not None:
+            z = spec.zero_point
+            hint = f"; quantize it: round(x / {spec.scale:g}) {'-' if z < 0 else '+'} {abs(z)}"
+        raise EdgeforgeError(f"{inputs}: dtype {x.dtype}; the model's input is "
+                             f"{spec.dtype}{hint}")
     return x
 
 

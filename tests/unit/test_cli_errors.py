@@ -231,3 +231,17 @@ def test_usage_error_with_json_is_json(compiled):
     r = cli("profile", compiled, "--runs", "abc", "--json")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert json.loads(r.stdout) == {"error": "argument --runs: invalid int value: 'abc'"}
+
+
+def test_profile_inputs_on_the_batch_axis(compiled, tmp_path):
+    """[N, 49, 10, 1] (samples on the batch axis, as --calib takes them) is N samples; float
+    samples for the int8 input get the quantization formula."""
+    x = np.load(fixture(SAMPLE))
+    np.save(tmp_path / "three.npy", np.concatenate([x, x, x]))
+    r = cli("profile", compiled, "--target", "local", "--runs", "1", "--inputs",
+            tmp_path / "three.npy", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["samples"] == 3
+    np.save(tmp_path / "f.npy", np.zeros((3, 49, 10, 1), np.float32))
+    user_error(cli("profile", compiled, "--target", "local", "--inputs", tmp_path / "f.npy"),
+               "f.npy", "quantize it: round(x / 0.584703) + 83")
