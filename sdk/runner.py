@@ -96,6 +96,9 @@ def _check_inputs(g: Graph, inputs: list[np.ndarray], where: str) -> list[np.nda
             if t.quant is not None and x.dtype.kind == "f":   # float data for an int8 input
                 s, z = float(t.quant.scale[0]), int(t.quant.zero_point[0])
                 hint = f"; quantize it: round(x / {s:g}) {'-' if z < 0 else '+'} {abs(z)}"
+            perm = g.meta.get("onnx_layout", {}).get(name)
+            if perm and x.ndim == len(perm) and x.transpose(perm).shape == tuple(t.shape):
+                hint += f"; that is the ONNX model's layout, pass x.transpose{tuple(perm)}"
             raise EdgeforgeError(f"{where}: input {name!r} is {x.dtype}{list(x.shape)}, the "
                                  f"model wants {t.dtype}{list(t.shape)} (batch included){hint}")
         if x.dtype.kind == "f" and not np.isfinite(x).all():

@@ -245,3 +245,9 @@ def test_profile_inputs_on_the_batch_axis(compiled, tmp_path):
     np.save(tmp_path / "f.npy", np.zeros((3, 49, 10, 1), np.float32))
     user_error(cli("profile", compiled, "--target", "local", "--inputs", tmp_path / "f.npy"),
                "f.npy", "quantize it: round(x / 0.584703) + 83")
+
+
+def test_run_onnx_layout_input_says_transpose(tmp_path):
+    np.save(tmp_path / "nchw.npy", np.zeros((1, 1, 8, 8), np.float32))
+    user_error(cli("run", DIGITS / "digits.onnx", "-i", tmp_path / "nchw.npy"), "nchw.npy",
+               "ONNX model's layout, pass x.transpose(0, 2, 3, 1)")
