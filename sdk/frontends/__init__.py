@@ -11,7 +11,9 @@ def load(path: str | Path, **kw) -> Graph:
     """Read .tflite or .onnx into the IR (NHWC, attributes normalized)."""
     p = Path(path)
     if p.is_dir():
-        raise ModelError(str(p), "is a directory, not a .tflite/.onnx file")
+        inner = p / "model.tflite"
+        raise ModelError(str(p), "is a directory, not a .tflite/.onnx file"
+                         + (f" (a compiled DIR: its model is {inner})" if inner.is_file() else ""))
     if not p.is_file():
         raise ModelError(str(p), "no such file")
     head = p.open("rb").read(8)

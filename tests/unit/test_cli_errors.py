@@ -63,8 +63,9 @@ def test_run_unreadable_input(bad_files, name, why):
     user_error(cli("run", fixture(KWS), "-i", bad_files / name), name, why)
 
 
-def test_inspect_directory(bad_files):
+def test_inspect_directory(bad_files, compiled):
     user_error(cli("inspect", bad_files / "adir.npy"), "adir.npy", "is a directory")
+    user_error(cli("inspect", compiled), "is a directory", f"its model is {compiled}/model.tflite")
 
 
 def test_compile_unreadable_calib_leaves_nothing(bad_files):
