@@ -303,6 +303,7 @@ def serve(artifact: Path, mqtt_uri: str, inputs: str = "-", labels: str | None =
           device_id: str | None = None, threads: int = 1, verbose: int = 0) -> int:
     """Run DIR/model.tflite here on every input frame and publish each result; -> frames."""
     manifest = Manifest.load(artifact)
+    manifest.check_model(artifact)
     agent = load_agent()
     try:
         name, version, interp, *_ = agent.open_runtime(str(artifact / "model.tflite"), threads)
@@ -327,6 +328,7 @@ def bridge(target_uri: str, artifact: Path, mqtt_uri: str, inputs: str = "-",
     from targets import open_target
 
     manifest = Manifest.load(artifact)
+    manifest.check_model(artifact)
     with open_target(target_uri, verbose=verbose, **target_options) as t:
         t.open(artifact, manifest)
         return _run(manifest, mqtt_uri, inputs, labels, device_id, target_uri,

@@ -115,7 +115,10 @@ def tampered(compiled, tmp_path) -> Path:
 
 @pytest.mark.parametrize("args", [["build", "{d}", "--board", "mps2-an386"],
                                   ["profile", "{d}", "--target", "local"],
-                                  ["run", "{d}", "-i", "{x}", "--backend", "c"]])
+                                  ["run", "{d}", "-i", "{x}", "--backend", "c"],
+                                  ["serve", "{d}", "--mqtt", "mqtt://127.0.0.1:1"],
+                                  ["bridge", "qemu://mps2-an386", "{d}", "--mqtt",
+                                   "mqtt://127.0.0.1:1"]])
 def test_model_changed_after_compile(tampered, args):
     argv = [a.format(d=tampered, x=fixture(SAMPLE)) for a in args]
     user_error(cli(*argv), "model.tflite", "changed after compile", "recompile")
