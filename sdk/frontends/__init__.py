@@ -17,6 +17,10 @@ def load(path: str | Path, **kw) -> Graph:
     if not p.is_file():
         raise ModelError(str(p), "no such file")
     head = p.open("rb").read(8)
+    if p.suffix == ".tflite" and head[4:8] != b"TFL3" and head[:1] == b"\x08":
+        # protobuf field 1 (ModelProto.ir_version) first: an ONNX file named .tflite
+        raise ModelError(str(p), "not a .tflite file (no TFL3 identifier); it looks like an "
+                         "ONNX model: rename it to .onnx")
     if p.suffix == ".tflite" or head[4:8] == b"TFL3":
         from sdk.frontends.tflite import read_tflite
         return read_tflite(p, **kw)

@@ -255,3 +255,12 @@ def test_run_onnx_layout_input_says_transpose(tmp_path):
     np.save(tmp_path / "nchw.npy", np.zeros((1, 1, 8, 8), np.float32))
     user_error(cli("run", DIGITS / "digits.onnx", "-i", tmp_path / "nchw.npy"), "nchw.npy",
                "ONNX model's layout, pass x.transpose(0, 2, 3, 1)")
+
+
+def test_model_named_with_the_other_extension(tmp_path):
+    shutil.copy(DIGITS / "digits.onnx", tmp_path / "digits.tflite")
+    user_error(cli("inspect", tmp_path / "digits.tflite"), "digits.tflite",
+               "looks like an ONNX model: rename it to .onnx")
+    shutil.copy(fixture(KWS), tmp_path / "kws.onnx")        # content decides: it is read
+    r = cli("inspect", tmp_path / "kws.onnx", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["format"] == "tflite", r.stderr
