@@ -119,10 +119,17 @@ def run(model_path: str | Path, x: np.ndarray | list[np.ndarray], *, backend: st
     return BACKENDS[backend](model, inputs, Numerics(numerics))
 
 
-def _read_inputs(path: str) -> list[np.ndarray]:
-    """IN.npy (one input) or IN.npz (one array per input, in the model's input order)."""
+def _read_inputs(path: str, names: list[str]) -> list[np.ndarray]:
+    """IN.npy (one input) or IN.npz (one array per input: by input name, else in file order)."""
     data = read_npy(path)
-    return [data] if isinstance(data, np.ndarray) else list(data.values())
+    if isinstance(data, np.ndarray):
+        return [data]
+    if all(n in data for n in names):
+        return [data[n] for n in names]
+    if len(names) > 1 and set(data) & set(names):     # some named: the order is a guess
+        raise EdgeforgeError(f"{path}: has arrays {list(data)}; the model's inputs are "
+                             f"{names} (name every array after its input, or none)")
+    return list(data.values())
 
 
 def _top(y: np.ndarray) -> int | None:
@@ -134,7 +141,7 @@ def _top(y: np.ndarray) -> int | None:
 def cmd_run(args: Any) -> int:
     model = Path(args.model)
     g = _load(model)
-    inputs = _check_inputs(g, _read_inputs(args.input), args.input)
+    inputs = _check_inputs(g, _read_inputs(args.input, list(g.inputs)), args.input)
     outs = BACKENDS[args.backend](model, inputs, Numerics(args.numerics))
     top = _top(outs[0]) if outs else None
     if args.output:

@@ -264,3 +264,23 @@ def test_model_named_with_the_other_extension(tmp_path):
     shutil.copy(fixture(KWS), tmp_path / "kws.onnx")        # content decides: it is read
     r = cli("inspect", tmp_path / "kws.onnx", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["format"] == "tflite", r.stderr
+
+
+def test_run_npz_arrays_go_to_the_inputs_they_name(tmp_path):
+    """Sub(a, b) fed from a .npz saved as (b, a): by name, not file order; half-named is an
+    error."""
+    import onnx
+    from onnx import TensorProto, helper
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in "aby"]
+    g = helper.make_graph([helper.make_node("Sub", ["a", "b"], ["y"], name="sub")], "g",
+                          io[:2], io[2:])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]),
+              tmp_path / "sub.onnx")
+    np.savez(tmp_path / "ba.npz", b=np.ones((1, 4), np.float32),
+             a=np.full((1, 4), 10, np.float32))
+    r = cli("run", tmp_path / "sub.onnx", "-i", tmp_path / "ba.npz", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["outputs"] == [[[9.0] * 4]]
+    np.savez(tmp_path / "ax.npz", a=np.ones((1, 4), np.float32), x=np.ones((1, 4), np.float32))
+    user_error(cli("run", tmp_path / "sub.onnx", "-i", tmp_path / "ax.npz"), "ax.npz",
+               "the model's inputs are ['a', 'b']")
