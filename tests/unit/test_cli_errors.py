@@ -1,6 +1,7 @@
 """A user's bad input through `python -m sdk.cli`: exit code 2, one stderr line naming the file
 and why, no traceback, nothing left behind. No QEMU: every error here fires before a target
-opens."""
+opens; what the CLI would wait seconds for (silent ports, a failed link) is checked on the
+module with short timeouts."""
 from __future__ import annotations
 
 import json
@@ -19,8 +20,8 @@ SAMPLE = "kws_ds_cnn_sample_inputs_int8.npy"
 DIGITS = ROOT / "examples" / "digits"
 
 
-def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sdk.cli", *map(str, args)], cwd=cwd or ROOT,
+def cli(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sdk.cli", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
