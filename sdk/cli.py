@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import io
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -176,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgeforge: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:            # `edgeforge ... | head` closed our stdout: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

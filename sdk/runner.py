@@ -89,8 +89,11 @@ def _check_inputs(g: Graph, inputs: list[np.ndarray], where: str) -> list[np.nda
     if len(inputs) != len(g.inputs):
         raise EdgeforgeError(f"{where}: {len(inputs)} input array(s), the model has "
                              f"{len(g.inputs)} ({', '.join(g.inputs)})")
+    checked = []
     for name, x in zip(g.inputs, inputs):
         t = g.tensors[name]
+        if x.dtype.kind == "f" and t.dtype == "float32":    # float64, big-endian: same numbers
+            x = x.astype(np.float32)
         if tuple(x.shape) != tuple(t.shape) or x.dtype != np.dtype(t.dtype):
             hint = ""
             if t.quant is not None and x.dtype.kind == "f":   # float data for an int8 input
@@ -105,7 +108,8 @@ def _check_inputs(g: Graph, inputs: list[np.ndarray], where: str) -> list[np.nda
             at = np.unravel_index(np.argmax(~np.isfinite(x)), x.shape)
             raise EdgeforgeError(f"{where}: input {name!r} has NaN or Inf at index "
                                  f"{[int(i) for i in at]}")
-    return inputs
+        checked.append(x)
+    return checked
 
 
 def run(model_path: str | Path, x: np.ndarray | list[np.ndarray], *, backend: str = "reference",
@@ -115,7 +119,7 @@ def run(model_path: str | Path, x: np.ndarray | list[np.ndarray], *, backend: st
         raise EdgeforgeError(f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
     model = Path(model_path)
     inputs = [np.asarray(a) for a in (x if isinstance(x, (list, tuple)) else [x])]
-    _check_inputs(_load(model), inputs, str(model))
+    inputs = _check_inputs(_load(model), inputs, str(model))
     return BACKENDS[backend](model, inputs, Numerics(numerics))
 
 

@@ -285,3 +285,24 @@ def test_run_npz_arrays_go_to_the_inputs_they_name(tmp_path):
     np.savez(tmp_path / "ax.npz", a=np.ones((1, 4), np.float32), x=np.ones((1, 4), np.float32))
     user_error(cli("run", tmp_path / "sub.onnx", "-i", tmp_path / "ax.npz"), "ax.npz",
                "the model's inputs are ['a', 'b']")
+
+
+def test_run_takes_any_float_dtype_for_a_float_input(tmp_path):
+    """np.save of a float64 (numpy's default) or big-endian array is the same numbers."""
+    x = np.load(DIGITS / "test.npz")["x"][:1]
+    outs = []
+    for dt in ("<f4", "<f8", ">f4"):
+        np.save(tmp_path / "x.npy", x.astype(dt))
+        r = cli("run", DIGITS / "digits_float.tflite", "-i", tmp_path / "x.npy", "--json")
+        assert r.returncode == 0, r.stderr
+        outs.append(json.loads(r.stdout)["outputs"])
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_closed_stdout_is_not_a_traceback():
+    """`edgeforge inspect ... | head`: the reader is gone before we print."""
+    p = subprocess.Popen([sys.executable, "-m", "sdk.cli", "inspect", str(fixture(KWS)), "--json"],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 141 and b"Traceback" not in err, err
