@@ -14,13 +14,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import tomllib
 import weakref
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from sdk.errors import DeviceError, EdgeforgeError
-from targets.build import ensure_built, load_board
+from targets.build import board_names, ensure_built, load_board
 from targets.serial import McuTarget
 from targets.transport import SocketTransport, Transport
 
@@ -45,6 +46,12 @@ class QemuTarget(McuTarget):
 
     def __init__(self, machine: str, kernels: str | None = None, **kw: Any):
         board = load_board(machine)
+        if "emulator" not in tomllib.loads(board.path.read_text()):
+            emulated = [n for n in board_names()
+                        if "emulator" in tomllib.loads(load_board(n).path.read_text())]
+            raise EdgeforgeError(f"qemu://{machine}: QEMU does not emulate board {board.name} "
+                                 f"(its profile has no emulator line); qemu:// boards: "
+                                 f"{', '.join(emulated)}")
         super().__init__(board, **kw)
         self.machine = machine
         self.kernels = kernels            # "ref" | "dsp": override the board's kernel set

@@ -306,3 +306,8 @@ def test_closed_stdout_is_not_a_traceback():
     p.stdout.close()
     _, err = p.communicate(timeout=60)
     assert p.returncode == 141 and b"Traceback" not in err, err
+
+
+def test_qemu_uri_for_a_board_qemu_cannot_emulate(compiled):
+    user_error(cli("profile", compiled, "--target", "qemu://nucleo-l4r5zi"),
+               "QEMU does not emulate board nucleo-l4r5zi", "qemu:// boards: mps2-an386")
