@@ -366,11 +366,8 @@ class AgentTarget(Target):
         """Make <base>/models/<sha16>/ hold exactly this DIR's files; repair a broken deploy."""
         artifact = Path(artifact)
         manifest = manifest or Manifest.load(artifact)
-        actual = sha256_file(artifact / "model.tflite") if (artifact / "model.tflite").exists() \
-            else None
-        if actual and actual != manifest.model_sha256:
-            raise EdgeforgeError(f"{artifact}: model.tflite does not match manifest.json "
-                                 "(model_sha256); recompile")
+        if (artifact / "model.tflite").exists():
+            manifest.check_model(artifact)
         files = artifact_files(artifact)
         local = {rel: sha256_file(artifact / rel) for rel in files}
         device = self.device_info()

@@ -118,6 +118,7 @@ def tampered(compiled, tmp_path) -> Path:
                                   ["profile", "{d}", "--target", "local"],
                                   ["run", "{d}", "-i", "{x}", "--backend", "c"],
                                   ["serve", "{d}", "--mqtt", "mqtt://127.0.0.1:1"],
+                                  ["deploy", "{d}", "--target", "local"],
                                   ["bridge", "qemu://mps2-an386", "{d}", "--mqtt",
                                    "mqtt://127.0.0.1:1"]])
 def test_model_changed_after_compile(tampered, args):
