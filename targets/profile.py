@@ -54,6 +54,8 @@ def load_samples(m: Manifest, inputs: str | Path | np.ndarray | None, seed: int 
     if tuple(x.shape[1:]) != shape:
         raise EdgeforgeError(f"{inputs}: shape {list(x.shape)}; expected [N, *{list(shape)}] "
                              "(samples stacked on a new leading axis)")
+    if len(x) == 0:
+        raise EdgeforgeError(f"{inputs}: no samples (shape {list(x.shape)}); nothing to verify")
     if x.dtype != dt:
         hint = ""
         if x.dtype.kind == "f" and spec.scale is not None and spec.zero_point is not None:

@@ -51,6 +51,7 @@ def bad_files(tmp_path) -> Path:
     (tmp_path / "text.npy").write_text("hello")
     (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04" + b"x" * 40)   # zip magic, no zip
     (tmp_path / "adir.npy").mkdir()
+    np.save(tmp_path / "none.npy", np.zeros((0, 1, 49, 10, 1), np.int8))
     np.savez(tmp_path / "two.npz", a=np.zeros((1, 1, 49, 10, 1), np.int8),
              b=np.zeros((1, 1, 49, 10, 1), np.int8))
     return tmp_path
@@ -91,7 +92,8 @@ def test_compile_unknown_board_json(tmp_path):
 
 
 @pytest.mark.parametrize("name, why", [("empty.npy", "empty file"),
-                                       ("two.npz", "has arrays ['a', 'b']")])
+                                       ("two.npz", "has arrays ['a', 'b']"),
+                                       ("none.npy", "no samples")])
 def test_profile_unreadable_inputs(compiled, bad_files, name, why):
     user_error(cli("profile", compiled, "--target", "local", "--inputs", bad_files / name),
                name, why)
