@@ -55,7 +55,10 @@ def _ssh_opts(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="edgeforge", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="edgeforge",
+        description="Compress neural networks to int8, emit .tflite and C, and prove them "
+                    "on devices (QEMU, serial boards, SSH boards).")
     from sdk import __version__
     ap.add_argument("--version", action="version", version=f"edgeforge {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
