@@ -213,6 +213,25 @@ typedef struct {
  * its bias plus the column pair against the row. Per group of four taps: one LDM, two LDR,
  * four SXTB16, eight SMLAD (16 MACs) and SUBS/BNE; per block about twenty more.
  */
+/* One group of four taps: the column words of two pixels (LDM), the same four taps of rows
+ * o + 1 (at w + wstep) and o (post-incremented), 2 x SXTB16 each, 8 SMLAD = 16 MACs. */
+#define EF_DSP_MM_GROUP \
+    "ldmia %[c]!, {%[x0e], %[x0o], %[x1e], %[x1o]}\n\t" \
+    "ldr %[wv], [%[w], %[ws]]\n\t" \
+    "sxtb16 %[t], %[wv]\n\t" \
+    "sxtb16 %[wv], %[wv], ror #8\n\t" \
+    "smlad %[s01], %[x0e], %[t], %[s01]\n\t" \
+    "smlad %[s11], %[x1e], %[t], %[s11]\n\t" \
+    "smlad %[s01], %[x0o], %[wv], %[s01]\n\t" \
+    "smlad %[s11], %[x1o], %[wv], %[s11]\n\t" \
+    "ldr %[wv], [%[w]], #4\n\t" \
+    "sxtb16 %[t], %[wv]\n\t" \
+    "sxtb16 %[wv], %[wv], ror #8\n\t" \
+    "smlad %[s00], %[x0e], %[t], %[s00]\n\t" \
+    "smlad %[s10], %[x1e], %[t], %[s10]\n\t" \
+    "smlad %[s00], %[x0o], %[wv], %[s00]\n\t" \
+    "smlad %[s10], %[x1o], %[wv], %[s10]\n\t"
+
 /* never inlined: the asm pins r0-r3 and r8-r11 and needs 14 free registers */
 static __attribute__((noinline)) void ef_dsp_mm_blocks(ef_dsp_mm_ctx *cx, const int8_t *w,
                                                       int32_t wstep)
@@ -245,55 +264,13 @@ static __attribute__((noinline)) void ef_dsp_mm_blocks(ef_dsp_mm_ctx *cx, const 
         /* one group if n is odd, then two per iteration (one SUBS/BNE per 32 MACs) */
         "tst %[n], #1\n\t"
         "beq 3f\n\t"
-        "ldmia %[c]!, {%[x0e], %[x0o], %[x1e], %[x1o]}\n\t"
-        "ldr %[wv], [%[w], %[ws]]\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "sxtb16 %[wv], %[wv], ror #8\n\t"
-        "smlad %[s01], %[x0e], %[t], %[s01]\n\t"
-        "smlad %[s11], %[x1e], %[t], %[s11]\n\t"
-        "smlad %[s01], %[x0o], %[wv], %[s01]\n\t"
-        "smlad %[s11], %[x1o], %[wv], %[s11]\n\t"
-        "ldr %[wv], [%[w]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "sxtb16 %[wv], %[wv], ror #8\n\t"
-        "smlad %[s00], %[x0e], %[t], %[s00]\n\t"
-        "smlad %[s10], %[x1e], %[t], %[s10]\n\t"
-        "smlad %[s00], %[x0o], %[wv], %[s00]\n\t"
-        "smlad %[s10], %[x1o], %[wv], %[s10]\n\t"
+        EF_DSP_MM_GROUP
         "3:\n\t"
         "lsrs %[n], %[n], #1\n\t"
         "beq 4f\n\t"
         "1:\n\t"
-        "ldmia %[c]!, {%[x0e], %[x0o], %[x1e], %[x1o]}\n\t"
-        "ldr %[wv], [%[w], %[ws]]\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "sxtb16 %[wv], %[wv], ror #8\n\t"
-        "smlad %[s01], %[x0e], %[t], %[s01]\n\t"
-        "smlad %[s11], %[x1e], %[t], %[s11]\n\t"
-        "smlad %[s01], %[x0o], %[wv], %[s01]\n\t"
-        "smlad %[s11], %[x1o], %[wv], %[s11]\n\t"
-        "ldr %[wv], [%[w]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "sxtb16 %[wv], %[wv], ror #8\n\t"
-        "smlad %[s00], %[x0e], %[t], %[s00]\n\t"
-        "smlad %[s10], %[x1e], %[t], %[s10]\n\t"
-        "smlad %[s00], %[x0o], %[wv], %[s00]\n\t"
-        "smlad %[s10], %[x1o], %[wv], %[s10]\n\t"
-        "ldmia %[c]!, {%[x0e], %[x0o], %[x1e], %[x1o]}\n\t"
-        "ldr %[wv], [%[w], %[ws]]\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "sxtb16 %[wv], %[wv], ror #8\n\t"
-        "smlad %[s01], %[x0e], %[t], %[s01]\n\t"
-        "smlad %[s11], %[x1e], %[t], %[s11]\n\t"
-        "smlad %[s01], %[x0o], %[wv], %[s01]\n\t"
-        "smlad %[s11], %[x1o], %[wv], %[s11]\n\t"
-        "ldr %[wv], [%[w]], #4\n\t"
-        "sxtb16 %[t], %[wv]\n\t"
-        "sxtb16 %[wv], %[wv], ror #8\n\t"
-        "smlad %[s00], %[x0e], %[t], %[s00]\n\t"
-        "smlad %[s10], %[x1e], %[t], %[s10]\n\t"
-        "smlad %[s00], %[x0o], %[wv], %[s00]\n\t"
-        "smlad %[s10], %[x1o], %[wv], %[s10]\n\t"
+        EF_DSP_MM_GROUP
+        EF_DSP_MM_GROUP
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         "4:\n\t"
