@@ -3,7 +3,7 @@
     python benchmarks/arena.py [MODEL.tflite ...] [--json] [--cpu cortex-m4] [--render]
 
 For each model (default: the MLPerf Tiny int8 fixtures) one run reports
-  * ours: arena bytes (sdk.plan.memory.plan_graph with the in-place kernel variants, as
+  * ours: arena bytes (edgeforge.plan.memory.plan_graph with the in-place kernel variants, as
     `edgeforge compile` plans), the same with the lag rules only (no kernel variants), with
     no overlap at all, and the tensor-level lower bound (max live bytes, no sharing);
   * our total mutable RAM: .data + .bss of the generated C (model.c, weights.c and the
@@ -22,13 +22,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from runtime.peers import tflm_arena_bytes
-from sdk.frontends import load
-from sdk.plan.memory import plan_graph
+from edgeforge.frontends import load
+from edgeforge.plan.memory import plan_graph
+from edgeforge.runtime.peers import tflm_arena_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "mlperf_tiny"
+FIXTURES = ROOT / "tests" / "fixtures" / "mlperf_tiny"
 DEFAULT = ["kws_ds_cnn_int8.tflite", "ic_resnet8_int8.tflite"]
 
 
@@ -36,7 +36,7 @@ def mcu_ram(graph, plan, cpu: str) -> dict[str, int] | None:
     """.text/.data/.bss of the generated C for `cpu`; None if the toolchain is missing."""
     if not (shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size")):
         return None
-    from sdk.codegen.c import emit_c
+    from edgeforge.codegen.c import emit_c
     with tempfile.TemporaryDirectory() as tmp:
         pkg = Path(tmp) / "c"
         emit_c(graph, plan, pkg)

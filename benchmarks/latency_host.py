@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "mlperf_tiny"
+FIXTURES = ROOT / "tests" / "fixtures" / "mlperf_tiny"
 MODELS = ("kws_ds_cnn_int8", "ic_resnet8_int8")
 
 
@@ -40,9 +40,9 @@ def _median_us(fn, runs: int, warmup: int) -> float:
 
 
 def bench_model(path: Path, runs: int, warmup: int, opt: str, per_op: bool = False) -> dict:
-    from runtime.peers import LitertRunner, TflmRunner
-    from sdk.codegen.host import CModel
-    from sdk.compiler import compile_model
+    from edgeforge.codegen.host import CModel
+    from edgeforge.compiler import compile_model
+    from edgeforge.runtime.peers import LitertRunner, TflmRunner
 
     with tempfile.TemporaryDirectory(prefix="ef-bench-") as tmp:
         res = compile_model(path, Path(tmp) / "dir", numerics="tflm")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,11 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from targets import build as build_mod
-from targets.profile import profile
+from edgeforge.targets import build as build_mod
+from edgeforge.targets.profile import profile
 
-FIXTURES = Path(os.environ.get("EDGEFORGE_FIXTURES",
-                               ROOT.parent / "shared" / "fixtures" / "mlperf_tiny"))
+FIXTURES = ROOT / "tests" / "fixtures" / "mlperf_tiny"
 MODELS = {"kws": "kws_ds_cnn_int8.tflite", "resnet8": "ic_resnet8_int8.tflite"}
 # millions of instructions (QEMU mps2-an386, measured here) / cycles (Plumerai, real M4)
 PEERS = {
@@ -41,7 +39,7 @@ PEERS = {
 
 
 def compile_model(src: Path, out: Path) -> Path:
-    r = subprocess.run([sys.executable, "-m", "sdk.cli", "compile", str(src), "-o", str(out)],
+    r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "compile", str(src), "-o", str(out)],
                        capture_output=True, text=True, timeout=900, check=False)
     if r.returncode != 0:
         raise SystemExit(f"compile {src.name} failed:\n{r.stderr[-2000:]}")

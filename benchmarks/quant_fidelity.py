@@ -41,16 +41,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runtime import reference
-from sdk.frontends.tflite import read_tflite
-from sdk.ir import Act, Graph, Op
-from sdk.qmath import dequantize
-from sdk.quantize import prepare_float, quantize_model, sqnr_db
-from sdk.quantize.bias_correction import deq, quantize_inputs
-from sdk.quantize.calibrate import batch_runner
-from sdk.quantize.samples import kws_variants, photo_crops
+from edgeforge.frontends.tflite import read_tflite
+from edgeforge.ir import Act, Graph, Op
+from edgeforge.qmath import dequantize
+from edgeforge.quantize import prepare_float, quantize_model, sqnr_db
+from edgeforge.quantize.bias_correction import deq, quantize_inputs
+from edgeforge.quantize.calibrate import batch_runner
+from edgeforge.quantize.samples import kws_variants, photo_crops
+from edgeforge.runtime import reference
 
-FIX = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "mlperf_tiny"
+FIX = ROOT / "tests" / "fixtures" / "mlperf_tiny"
 DIGITS = ROOT / "examples" / "digits"
 
 
@@ -282,7 +282,7 @@ def observer_table(ds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def prune_table(fractions: tuple[float, ...] = (0.3, 0.5, 0.7)) -> list[dict[str, Any]]:
     """digits: channel pruning to each MAC fraction, before/after distillation, then int8."""
-    from sdk.passes.prune import channel_prune, compress, compression_stats
+    from edgeforge.passes.prune import channel_prune, compress, compression_stats
     g = read_tflite(DIGITS / "digits_float.tflite")
     fg = prepare_float(g)
     calib = np.load(DIGITS / "calib.npz")["input"]
@@ -308,7 +308,7 @@ def prune_table(fractions: tuple[float, ...] = (0.3, 0.5, 0.7)) -> list[dict[str
 
 
 def calib_timing() -> dict[str, float]:
-    from sdk.quantize.calibrate import calibrate
+    from edgeforge.quantize.calibrate import calibrate
     fg = prepare_float(read_tflite(FIX / "ic_resnet8_float32.tflite"))
     x = photo_crops(1000, seed=3)
     out = {}

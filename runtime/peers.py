@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sdk.errors import ModelError
+from edgeforge.errors import ModelError
 
 ModelSrc = str | Path | bytes
 

@@ -5,7 +5,7 @@ kernel (REFERENCE_S8) when any activation it reads or writes is int8, else the f
 (REFERENCE), or for a float layer whose weight is hybrid (int8 + scales, sdk/ir.py) the
 LiteRT hybrid kernel (REFERENCE_HYBRID; prepare_graph hands it a HybridWeight); the loop
 has no per-op cases. int8 kernels take the op's params from
-sdk.qparams (the same numbers the C codegen emits), so all profile differences live there
+edgeforge.qparams (the same numbers the C codegen emits), so all profile differences live there
 (or in sdk/qmath.py), never here.
 
 TFLM (profile tflm) vs ai-edge-litert 2.3 BUILTIN_REF (profile litert), found by reading the
@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from sdk import qparams as qp
-from sdk.ir import (
+from edgeforge import qparams as qp
+from edgeforge.ir import (
     ACT_RANGE,
     OPS,
     Act,
@@ -64,8 +64,8 @@ from sdk.ir import (
     TransposeAttrs,
     hybrid_int8,
 )
-from sdk.qmath import INT8_MAX, INT8_MIN, Numerics, requantize, round_half_away
-from sdk.qmath import rounding_divide_by_pot as rdpot
+from edgeforge.qmath import INT8_MAX, INT8_MIN, Numerics, requantize, round_half_away
+from edgeforge.qmath import rounding_divide_by_pot as rdpot
 
 F32 = np.float32
 
@@ -82,7 +82,7 @@ def windows(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
              dil: tuple[int, int], pad: tuple[int, int, int, int], value: Any = 0
              ) -> np.ndarray:
     """[N,H,W,C] -> view [N, OH, OW, KH, KW, C] of the padded input (pad filled with value).
-    Also the im2col rows of sdk.passes.distill's least-squares refit."""
+    Also the im2col rows of edgeforge.passes.distill's least-squares refit."""
     t, left, b, r = pad
     xp = np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)), constant_values=value)
     eh, ew = (k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1
@@ -578,7 +578,7 @@ def _hybrid(node: Node, g: Graph) -> HybridWeight | None:
 
 
 def prepare_graph(g: Graph, numerics: Numerics | str = Numerics.TFLM) -> list[Any]:
-    """sdk.qparams params of every node (a HybridWeight for a float layer with a hybrid
+    """edgeforge.qparams params of every node (a HybridWeight for a float layer with a hybrid
     weight, None for other float nodes), computed once per run."""
     n = Numerics(numerics)
     return [qp.PREPARE[node.op](node, g, n) if _is_s8_node(node, g) else _hybrid(node, g)

@@ -11,20 +11,20 @@ __all__ = ["__version__", "compile", "inspect", "load", "run"]
 
 def load(path: str, **kw):
     """Read a model file (.tflite or .onnx) into the IR."""
-    from sdk.frontends import load as _load
+    from edgeforge.frontends import load as _load
     return _load(path, **kw)
 
 
 def inspect(path: str, **kw) -> dict:
-    from sdk.report import inspect as _inspect
+    from edgeforge.report import inspect as _inspect
     return _inspect(path, **kw)
 
 
 def run(path: str, x, **kw):
-    from sdk.runner import run as _run
+    from edgeforge.runner import run as _run
     return _run(path, x, **kw)
 
 
 def compile(path: str, out_dir: str, **kw):
-    from sdk.compiler import compile_model
+    from edgeforge.compiler import compile_model
     return compile_model(path, out_dir, **kw)

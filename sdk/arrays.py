@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk.errors import EdgeforgeError
+from edgeforge.errors import EdgeforgeError
 
 _MAGIC = (b"\x93NUMPY", b"PK\x03\x04")      # .npy header, .npz (a zip archive)
 

@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from sdk.errors import EdgeforgeError
-from sdk.qmath import DEFAULT_NUMERICS, Numerics
+from edgeforge.errors import EdgeforgeError
+from edgeforge.qmath import DEFAULT_NUMERICS, Numerics
 
 
 def _numerics(p: argparse.ArgumentParser) -> None:
@@ -34,16 +34,16 @@ def _verbose(p: argparse.ArgumentParser) -> None:
 
 # command name -> "module:function"; the function takes the parsed args and returns an exit code
 HANDLERS: dict[str, str] = {
-    "inspect": "sdk.report:cmd_inspect",
-    "run": "sdk.runner:cmd_run",
-    "compile": "sdk.compiler:cmd_compile",
-    "build": "targets.build:cmd_build",
-    "flash": "targets.flash:cmd_flash",
-    "profile": "targets.profile:cmd_profile",
-    "deploy": "targets.ssh:cmd_deploy",
-    "fleet": "targets.fleet:cmd_fleet",
-    "serve": "targets.mqtt:cmd_serve",
-    "bridge": "targets.mqtt:cmd_bridge",
+    "inspect": "edgeforge.report:cmd_inspect",
+    "run": "edgeforge.runner:cmd_run",
+    "compile": "edgeforge.compiler:cmd_compile",
+    "build": "edgeforge.targets.build:cmd_build",
+    "flash": "edgeforge.targets.flash:cmd_flash",
+    "profile": "edgeforge.targets.profile:cmd_profile",
+    "deploy": "edgeforge.targets.ssh:cmd_deploy",
+    "fleet": "edgeforge.targets.fleet:cmd_fleet",
+    "serve": "edgeforge.targets.mqtt:cmd_serve",
+    "bridge": "edgeforge.targets.mqtt:cmd_bridge",
 }
 
 
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="edgeforge",
         description="Compress neural networks to int8, emit .tflite and C, and prove them "
                     "on devices (QEMU, serial boards, SSH boards).")
-    from sdk import __version__
+    from edgeforge import __version__
     ap.add_argument("--version", action="version", version=f"edgeforge {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 

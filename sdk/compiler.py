@@ -3,9 +3,9 @@
     res = compile_model("kws.tflite", "out/kws")                  # int8 model: no calibration
     res = compile_model("net.onnx", "out/net", calib="calib.npz")  # float model: quantize first
 
-DIR/model.tflite   the int8 model as LiteRT / TFLM run it (sdk.codegen.tflite.write_tflite)
+DIR/model.tflite   the int8 model as LiteRT / TFLM run it (edgeforge.codegen.tflite.write_tflite)
 DIR/c/             model.h model.c weights.c + the kernels and headers they use
-DIR/manifest.json  sdk.manifest.Manifest; model_sha256 = sha256 of DIR/model.tflite
+DIR/manifest.json  edgeforge.manifest.Manifest; model_sha256 = sha256 of DIR/model.tflite
 DIR/report.json    per-op MACs, weight / activation bytes, arena in use per step
 
 Everything is written into a temporary directory beside DIR and renamed at the end, so a
@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sdk.errors import EdgeforgeError, QuantizeError
-from sdk.ir import Graph
-from sdk.manifest import Manifest, TensorSpec, sha256_file
-from sdk.qmath import Numerics
+from edgeforge.errors import EdgeforgeError, QuantizeError
+from edgeforge.ir import Graph
+from edgeforge.manifest import Manifest, TensorSpec, sha256_file
+from edgeforge.qmath import Numerics
 
 if TYPE_CHECKING:
-    from sdk.plan.memory import GraphPlan
+    from edgeforge.plan.memory import GraphPlan
 
-# float-model compression options, handed to sdk.passes.prune.compress before quantizing
+# float-model compression options, handed to edgeforge.passes.prune.compress before quantizing
 COMPRESS_OPTS = ("prune", "prune_channels", "distill")
 
 
@@ -58,7 +58,7 @@ def _quantize(g: Graph, path: str, calib: Any, numerics: Numerics, verbose: int,
     if calib is None:
         raise QuantizeError(f"{path}: a float model; pass --calib DATA.npz (representative "
                             "inputs) so it can be quantized to int8")
-    from sdk.quantize import quantize_model
+    from edgeforge.quantize import quantize_model
     return quantize_model(g, calib, numerics=str(numerics), verbose=verbose, **opts)
 
 
@@ -68,7 +68,7 @@ def int8_io(g: Graph) -> list[str]:
     input becomes the graph output, as TFLite converters leave them. The int8 tensors keep
     their scale / zero point, which model.h and the manifest publish. Returns what was
     dropped, e.g. ["QUANTIZE input_1 -> input_1_int8"]."""
-    from sdk.ir import Op
+    from edgeforge.ir import Op
     dropped: list[str] = []
     consumers = g.consumers()
     producers = g.producers()
@@ -96,7 +96,7 @@ def int8_io(g: Graph) -> list[str]:
 
 def _plan(g: Graph) -> GraphPlan:
     """The arena plan with the true in-place kernel variants (the ones codegen emits)."""
-    from sdk.plan.memory import plan_graph
+    from edgeforge.plan.memory import plan_graph
     return plan_graph(g, inplace_kernels=True)
 
 
@@ -123,11 +123,11 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
                   board: str | None = None, numerics: str | Numerics = "tflm",
                   name: str = "model", verbose: int = 0, **quant_opts: Any) -> CompileResult:
     """Compile a .tflite / .onnx model into `out_dir` (see the module docstring)."""
-    from sdk import __version__
-    from sdk.codegen.c import check_supported, emit_c
-    from sdk.codegen.tflite import write_tflite
-    from sdk.frontends import load
-    from sdk.report import inspect_graph
+    from edgeforge import __version__
+    from edgeforge.codegen.c import check_supported, emit_c
+    from edgeforge.codegen.tflite import write_tflite
+    from edgeforge.frontends import load
+    from edgeforge.report import inspect_graph
 
     numerics = Numerics(numerics)
     if not name.isidentifier():
@@ -143,7 +143,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         raise EdgeforgeError(f"{src}: --{next(iter(comp)).replace('_', '-')} works on float "
                              "models (prune before quantizing); this one is already int8")
     if comp:
-        from sdk.passes.prune import compress
+        from edgeforge.passes.prune import compress
         g, compress_report = compress(g, calib, verbose=verbose, **comp)
     sqnr = None
     if not g.is_int8():
@@ -151,7 +151,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         g = _quantize(g, str(src), calib, numerics, verbose,
                       {k: v for k, v in quant_opts.items() if v is not None})
         # per-layer SQNR of the int8 outputs vs float: shows the user which layer hurts
-        from sdk.quantize import sqnr_report
+        from edgeforge.quantize import sqnr_report
         sqnr = sqnr_report(float_g, g, calib, numerics=str(numerics), max_samples=64)
     g = g.copy()
     dropped = int8_io(g)
@@ -203,7 +203,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
 
 
 def _jsonable(x: Any) -> Any:
-    from sdk.report import jsonable
+    from edgeforge.report import jsonable
     return jsonable(x)
 
 
@@ -264,7 +264,7 @@ def _print_table(res: CompileResult) -> None:
 
 def cmd_compile(args: Any) -> int:
     if args.board:                     # an unknown board fails here, not at `edgeforge build`
-        from targets.build import load_board
+        from edgeforge.targets.build import load_board
         load_board(args.board)
     opts: dict[str, Any] = {"observer": getattr(args, "observer", None)}
     if getattr(args, "per_tensor", False):

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sdk.errors import EdgeforgeError
+from edgeforge.errors import EdgeforgeError
 
 MANIFEST = "manifest.json"
 

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from sdk.ir import ACT_RANGE, Act
+from edgeforge.ir import ACT_RANGE, Act
 
 INT8_MIN, INT8_MAX = -128, 127
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1

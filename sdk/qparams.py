@@ -9,13 +9,13 @@ Sign conventions (one place, as in CMSIS-NN's arm_nn_types.h):
   * in_offset  = -input_zero_point   (added to every input value)
   * out_offset = +output_zero_point  (added after requantization)
   * (mult, shift): real ~= mult * 2^(shift - 31), shift > 0 is a LEFT shift; apply with
-    sdk.qmath.requantize (rounding picked by the numerics profile)
+    edgeforge.qmath.requantize (rounding picked by the numerics profile)
   * act_min / act_max: the output clamp, already quantized (fused activation included)
   * lut: int8[256], output for input value v stored at index v + 128
 
 Differences between the profiles live here (or in sdk/qmath.py), each commented with its
 source; runtime/reference.py's docstring lists them. The Q31 rounding an op's kernel must use
-is `rounding(op, numerics)` (a Numerics value for sdk.qmath.requantize): it is per OP, not
+is `rounding(op, numerics)` (a Numerics value for edgeforge.qmath.requantize): it is per OP, not
 per profile, because ai-edge-litert single-rounds only its FULLY_CONNECTED.
 
 Elementwise unary ops (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU) are prepared as a
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdk.errors import QuantizeError
-from sdk.ir import Act, Graph, Node, Op
-from sdk.qmath import (
+from edgeforge.errors import QuantizeError
+from edgeforge.ir import Act, Graph, Node, Op
+from edgeforge.qmath import (
     INT8_MAX,
     INT8_MIN,
     INT32_MAX,
@@ -152,7 +152,7 @@ class NoQuant:                   # RESHAPE, TRANSPOSE, CONCAT: bytes move, value
 
 # ---------------------------------------------------------------- rounding per op
 # The Q31 requantization rounding each int8 kernel uses, per profile; this is the value to
-# pass as sdk.qmath.requantize's / quantize_multiplier's `numerics` for that op.
+# pass as edgeforge.qmath.requantize's / quantize_multiplier's `numerics` for that op.
 #   tflm: double rounding everywhere (TFLM's common.h without TFLITE_SINGLE_ROUNDING).
 #   litert: ai-edge-litert 2.x is built WITHOUT TFLITE_SINGLE_ROUNDING -- its BUILTIN_REF
 #     conv/depthwise/add/softmax double-round (measured: TFLM-identical bytes on KWS and

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sdk.ir import OPS, Graph, QuantParams, Tensor
+from edgeforge.ir import OPS, Graph, QuantParams, Tensor
 
 
 def jsonable(x: Any) -> Any:
@@ -126,7 +126,7 @@ def inspect_graph(g: Graph, path: str = "", fmt: str = "") -> dict[str, Any]:
 
 def inspect(path: str | Path, **load_kw: Any) -> dict[str, Any]:
     """Load a .tflite/.onnx model and report on it (raises ModelError/UnsupportedOpError)."""
-    from sdk.frontends import load
+    from edgeforge.frontends import load
     g = load(path, **load_kw)
     return inspect_graph(g, str(path))
 
@@ -224,7 +224,7 @@ def _pass_changed(p: dict[str, Any]) -> bool:
 
 
 def _pass_line(p: dict[str, Any]) -> str:
-    """One sdk.passes log entry (name, changes, ops_before, ops_after) as text."""
+    """One edgeforge.passes log entry (name, changes, ops_before, ops_after) as text."""
     before, after = p["ops_before"], p["ops_after"]
     delta = [f"{op} {before.get(op, 0)}->{after.get(op, 0)}"
              for op in sorted(set(before) | set(after)) if before.get(op, 0) != after.get(op, 0)]

@@ -1,12 +1,12 @@
 """`edgeforge run`: one input through a model on one backend.
 
-    from sdk.runner import run
+    from edgeforge.runner import run
     [y] = run("kws.tflite", x)                              # host reference (numpy)
     [y] = run("kws.tflite", x, backend="litert")            # ai-edge-litert BUILTIN_REF
     [y] = run("out/kws", x, backend="c")                    # the compiled C package
 
 A backend is a function (model_path, inputs, numerics) -> outputs in BACKENDS; "c" imports
-sdk.codegen.host lazily so the other backends work without a C toolchain.
+edgeforge.codegen.host lazily so the other backends work without a C toolchain.
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from sdk.arrays import read_npy
-from sdk.errors import EdgeforgeError, ModelError
-from sdk.ir import Graph
-from sdk.qmath import DEFAULT_NUMERICS, Numerics
+from edgeforge.arrays import read_npy
+from edgeforge.errors import EdgeforgeError, ModelError
+from edgeforge.ir import Graph
+from edgeforge.qmath import DEFAULT_NUMERICS, Numerics
 
 Backend = Callable[[Path, list[np.ndarray], Numerics], list[np.ndarray]]
 
@@ -33,7 +33,7 @@ def _model_file(model: Path) -> Path:
         if not inner.is_file():
             raise ModelError(str(model), "a directory but not a compiled DIR (no model.tflite)")
         if (model / "manifest.json").is_file():    # its C package was made from that model
-            from sdk.manifest import Manifest
+            from edgeforge.manifest import Manifest
             Manifest.load(model).check_model(model)
         return inner
     if not model.is_file():
@@ -42,19 +42,19 @@ def _model_file(model: Path) -> Path:
 
 
 def _load(model: Path) -> Graph:
-    from sdk.frontends import load
+    from edgeforge.frontends import load
     return load(_model_file(model))
 
 
 def _reference(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
-    from runtime.reference import run as ref_run
+    from edgeforge.runtime.reference import run as ref_run
     g = _load(model)
     out = ref_run(g, inputs, numerics=numerics)
     return [out[name] for name in g.outputs]
 
 
 def _litert(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
-    from runtime.peers import run_litert
+    from edgeforge.runtime.peers import run_litert
     path = _model_file(model)
     if path.suffix == ".onnx":
         raise ModelError(str(path), "backend litert needs a .tflite (compile the model first)")
@@ -62,7 +62,7 @@ def _litert(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[n
 
 
 def _c(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
-    from sdk.codegen.host import CModel
+    from edgeforge.codegen.host import CModel
     if not model.is_dir():             # a model file: compile it to a temporary DIR first
         if not _load(model).is_int8():
             raise EdgeforgeError(f"{model}: a float model; backend c runs int8: compile it "
@@ -70,11 +70,11 @@ def _c(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.nda
                                  "DATA.npz -o DIR), then run DIR")
         import tempfile
 
-        from sdk.compiler import compile_model
+        from edgeforge.compiler import compile_model
         with tempfile.TemporaryDirectory(prefix="edgeforge-run-") as tmp:
             res = compile_model(model, Path(tmp) / "dir", numerics=numerics)
             return [np.asarray(y) for y in CModel(res.dir).run(inputs)]
-    from sdk.manifest import Manifest
+    from edgeforge.manifest import Manifest
     compiled = Manifest.load(model).numerics
     if compiled != str(numerics):      # the C package's rounding is fixed at compile time
         raise EdgeforgeError(f"{model}: compiled for --numerics {compiled}; run it with "
@@ -180,5 +180,5 @@ def _save(path: Path, y: np.ndarray) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from sdk.cli import main
+    from edgeforge.cli import main
     sys.exit(main(["run", *sys.argv[1:]]))

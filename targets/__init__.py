@@ -4,14 +4,14 @@ from __future__ import annotations
 import importlib
 from urllib.parse import urlparse
 
-from sdk.errors import EdgeforgeError
+from edgeforge.errors import EdgeforgeError
 
 # URI scheme -> "module:Class"; each class implements targets.base.Target
 TARGETS: dict[str, str] = {
-    "local": "targets.local:LocalTarget",
-    "ssh": "targets.ssh:SshTarget",
-    "serial": "targets.serial:SerialTarget",
-    "qemu": "targets.qemu:QemuTarget",
+    "local": "edgeforge.targets.local:LocalTarget",
+    "ssh": "edgeforge.targets.ssh:SshTarget",
+    "serial": "edgeforge.targets.serial:SerialTarget",
+    "qemu": "edgeforge.targets.qemu:QemuTarget",
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from sdk.manifest import Manifest
+from edgeforge.manifest import Manifest
 
 
 @dataclass

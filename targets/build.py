@@ -19,16 +19,17 @@ import tempfile
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from sdk.errors import BuildError, EdgeforgeError
-from sdk.manifest import Manifest
+from edgeforge.errors import BuildError, EdgeforgeError
+from edgeforge.manifest import Manifest
 
-ROOT = Path(__file__).resolve().parents[1]
 BOARDS_DIR = Path(__file__).resolve().parent / "boards"
-TEMPLATES_DIR = ROOT / "firmware_templates"
-DSP_KERNELS_DIR = ROOT / "runtime" / "c" / "kernels" / "dsp"
+# package data of edgeforge.firmware_templates / edgeforge.runtime (a checkout and a wheel alike)
+TEMPLATES_DIR = Path(str(files("edgeforge.firmware_templates")))
+DSP_KERNELS_DIR = Path(str(files("edgeforge.runtime") / "c" / "kernels" / "dsp"))
 COMPILE_TIMEOUT_S = 300
 TEMPLATE_SOURCES = ("startup.c", "main.c", "ef_frame.c", "ef_counter.c", "ef_libc.c")
 COLD_SOURCES = ("model.c", "weights.c")     # generated glue: run once per op, size matters

@@ -7,8 +7,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from sdk.errors import DeviceError
-from targets.protocol import Cmd, Device, Status, status_name
+from edgeforge.errors import DeviceError
+from edgeforge.targets.protocol import Cmd, Device, Status, status_name
 
 UNITS = {0: "instructions", 1: "cycles"}
 DTYPES = {1: "int8", 2: "uint8", 3: "int16", 4: "int32", 5: "float32"}

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from sdk.errors import BuildError, DeviceError, EdgeforgeError
-from targets.build import ensure_built, load_board
+from edgeforge.errors import BuildError, DeviceError, EdgeforgeError
+from edgeforge.targets.build import ensure_built, load_board
 
 FLASH_TIMEOUT_S = 300
 # flasher -> (executables to look for, how to install)

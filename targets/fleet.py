@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from sdk.errors import EdgeforgeError
-from sdk.manifest import Manifest
+from edgeforge.errors import EdgeforgeError
+from edgeforge.manifest import Manifest
 
 HOST_KEYS = {"name", "uri", "identity", "known_hosts", "accept_new_host_key", "python", "dir",
              "native", "threads", "timeout", "passphrase"}
@@ -92,7 +92,7 @@ def profile_target(artifact: Path, uri: str, runs: int, warmup: int, inputs: np.
                    **options: Any) -> dict[str, Any]:
     """Profile on one target: targets.profile.profile, which checks every sample's outputs
     against the profile the target computes in."""
-    from targets.profile import profile
+    from edgeforge.targets.profile import profile
     return profile(artifact, uri, runs=runs, warmup=warmup, inputs=inputs, **options)
 
 

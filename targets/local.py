@@ -23,18 +23,19 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sdk.errors import DeviceError, EdgeforgeError
-from sdk.manifest import Manifest, sha256_file
-from targets.base import Measurement, Target
+from edgeforge.errors import DeviceError, EdgeforgeError
+from edgeforge.manifest import Manifest, sha256_file
+from edgeforge.targets.base import Measurement, Target
 
 log = logging.getLogger("edgeforge.agent")
 
-AGENT_SRC = Path(__file__).resolve().parents[1] / "runtime" / "agent"
+AGENT_SRC = Path(str(files("edgeforge.runtime") / "agent"))
 AGENT_FILES = ("native_main.c", "agent.py")   # agent.py last: its presence means both arrived
 COMPLETE = ".complete"
 DEFAULT_BASE = "~/.edgeforge"

@@ -34,8 +34,8 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from sdk.errors import EdgeforgeError
-from sdk.manifest import Manifest
+from edgeforge.errors import EdgeforgeError
+from edgeforge.manifest import Manifest
 
 DISCOVERY_PREFIX = "homeassistant"
 CONNECT_TIMEOUT = 15.0
@@ -189,7 +189,7 @@ class HaPublisher:
         self.broker, self.device_id, self.verbose = broker, device_id, verbose
         base = f"edgeforge/{device_id}"
         self.availability, self.state = f"{base}/availability", f"{base}/state"
-        from sdk import __version__
+        from edgeforge import __version__
         self.device = {"identifiers": [device_id], "name": f"edgeforge {manifest.name}",
                        "model": f"{manifest.name} ({manifest.model_sha256[:12]}, {where})",
                        "sw_version": f"edgeforge {__version__}", "manufacturer": "edgeforge"}
@@ -274,7 +274,7 @@ class HaPublisher:
 
 def load_agent() -> Any:
     """runtime/agent/agent.py as a module: the board-side interpreter code, loaded by path."""
-    from targets.local import AGENT_SRC
+    from edgeforge.targets.local import AGENT_SRC
 
     spec = importlib.util.spec_from_file_location("edgeforge_device_agent",
                                                   AGENT_SRC / "agent.py")
@@ -325,7 +325,7 @@ def bridge(target_uri: str, artifact: Path, mqtt_uri: str, inputs: str = "-",
            labels: str | None = None, device_id: str | None = None, verbose: int = 0,
            **target_options: Any) -> int:
     """Relay a device's results (targets.open_target(uri).infer) to MQTT; -> frames."""
-    from targets import open_target
+    from edgeforge.targets import open_target
 
     manifest = Manifest.load(artifact)
     manifest.check_model(artifact)

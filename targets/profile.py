@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from sdk.arrays import read_npy
-from sdk.errors import EdgeforgeError
-from sdk.manifest import Manifest
-from targets import open_target
-from targets.base import Measurement, stats
+from edgeforge.arrays import read_npy
+from edgeforge.errors import EdgeforgeError
+from edgeforge.manifest import Manifest
+from edgeforge.targets import open_target
+from edgeforge.targets.base import Measurement, stats
 
 MAX_RUNS = 1_000_000    # the targets' reply timeouts grow with runs; beyond this they overflow
 NP = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
@@ -69,8 +69,8 @@ def load_samples(m: Manifest, inputs: str | Path | np.ndarray | None, seed: int 
 def reference_outputs(directory: Path, m: Manifest, x: np.ndarray,
                       numerics: str | None = None) -> list[np.ndarray]:
     """Host reference outputs for one sample, bit-exact to `numerics` (default: the manifest's)."""
-    from runtime import reference
-    from sdk.frontends import load
+    from edgeforge.frontends import load
+    from edgeforge.runtime import reference
 
     cache = _GRAPHS.setdefault(str(directory), load(directory / "model.tflite"))
     out = reference.run(cache, [x], numerics=numerics or m.numerics)

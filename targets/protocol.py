@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from sdk.errors import DeviceError
-from targets.transport import Transport, TransportClosed
+from edgeforge.errors import DeviceError
+from edgeforge.targets.transport import Transport, TransportClosed
 
 SYNC = b"\xef\x5a"
 MAX_PAYLOAD = 1024

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from sdk.errors import DeviceError, EdgeforgeError
-from targets.build import board_names, ensure_built, load_board
-from targets.serial import McuTarget
-from targets.transport import SocketTransport, Transport
+from edgeforge.errors import DeviceError, EdgeforgeError
+from edgeforge.targets.build import board_names, ensure_built, load_board
+from edgeforge.targets.serial import McuTarget
+from edgeforge.targets.transport import SocketTransport, Transport
 
 QEMU = "qemu-system-arm"
 _LIVE: weakref.WeakSet[QemuTarget] = weakref.WeakSet()

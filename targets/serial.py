@@ -15,13 +15,13 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from sdk.errors import DeviceError, EdgeforgeError
-from sdk.manifest import Manifest
-from targets import commands
-from targets.base import Measurement, Target
-from targets.build import Board, load_board
-from targets.protocol import Device
-from targets.transport import Transport, TransportClosed
+from edgeforge.errors import DeviceError, EdgeforgeError
+from edgeforge.manifest import Manifest
+from edgeforge.targets import commands
+from edgeforge.targets.base import Measurement, Target
+from edgeforge.targets.build import Board, load_board
+from edgeforge.targets.protocol import Device
+from edgeforge.targets.transport import Transport, TransportClosed
 
 NP_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
              "float32": np.float32}
@@ -141,7 +141,7 @@ class SerialTarget(McuTarget):
         return cls(port, board, int(baud), expect_boot=q.get("boot") == "1", **options)
 
     def _start(self, artifact: Path) -> tuple[Transport, bool]:
-        from targets.transport import SerialTransport
+        from edgeforge.targets.transport import SerialTransport
 
         return SerialTransport(self.port, self.baud), self.expect_boot
 

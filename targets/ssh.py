@@ -26,9 +26,9 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import paramiko
 
-from sdk.errors import DeviceError, EdgeforgeError
-from sdk.manifest import Manifest
-from targets.local import AgentTarget, Pipe, Shell
+from edgeforge.errors import DeviceError, EdgeforgeError
+from edgeforge.manifest import Manifest
+from edgeforge.targets.local import AgentTarget, Pipe, Shell
 
 CONNECT_TIMEOUT = 15.0
 # paramiko logs transport failures ("Exception (client): ...") to stderr through logging's
@@ -293,7 +293,7 @@ class SshTarget(AgentTarget):
 
 def cmd_deploy(args: Any) -> int:
     """`edgeforge deploy DIR --target ssh://user@host[:port]`: upload, skip unchanged files."""
-    from targets import open_target
+    from edgeforge.targets import open_target
 
     directory = Path(args.dir)
     manifest = Manifest.load(directory)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from sdk.errors import DeviceError
+from edgeforge.errors import DeviceError
 
 
 class TransportClosed(DeviceError):

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("EDGEFORGE_FIXTURES",
-                               ROOT.parent / "shared" / "fixtures" / "mlperf_tiny"))
+FIXTURES = ROOT / "tests" / "fixtures" / "mlperf_tiny"
 REQUIRE_ALL = os.environ.get("EDGEFORGE_REQUIRE_ALL") == "1"
 
 

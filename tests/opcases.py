@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from sdk.codegen.tflite import tflite_bytes, write_tflite
-from sdk.frontends.tflite import PAD_SAME, PAD_VALID, same_pads
-from sdk.ir import (
+from edgeforge.codegen.tflite import tflite_bytes, write_tflite
+from edgeforge.frontends.tflite import PAD_SAME, PAD_VALID, same_pads
+from edgeforge.ir import (
     OPS,
     Act,
     BinaryAttrs,
@@ -62,7 +62,7 @@ from sdk.ir import (
     TransposeAttrs,
     verify,
 )
-from sdk.quantize.rules import SHARES_INPUT_Q
+from edgeforge.quantize.rules import SHARES_INPUT_Q
 
 DTYPES = ("int8", "float32")
 

@@ -168,7 +168,7 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int, rng: np.random.Generator) -
 # ---------------------------------------------------------------- export
 def to_ir(net: Net):
     """The trained net as a float edgeforge IR graph (NHWC)."""
-    from sdk.ir import (
+    from edgeforge.ir import (
         Act,
         Conv2dAttrs,
         DwConv2dAttrs,
@@ -262,7 +262,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     to_onnx(net, out / "digits.onnx")
-    from sdk.codegen.tflite import write_tflite
+    from edgeforge.codegen.tflite import write_tflite
     write_tflite(to_ir(net), out / "digits_float.tflite")
     calib = xtr[rng.choice(len(xtr), 256, replace=False)]
     np.savez_compressed(out / "calib.npz", input=calib)

@@ -15,7 +15,7 @@ What the generated code looks like (STYLE.md "shape of the generated firmware"):
   * the copied ef_requantize.h defaults EF_SINGLE_ROUNDING to the profile compiled for, and
     model.c refuses (#error) to build against kernels compiled for the other profile.
 
-All Prepare math (multipliers, shifts, offsets, clamps, tables) comes from sdk.qparams, the
+All Prepare math (multipliers, shifts, offsets, clamps, tables) comes from edgeforge.qparams, the
 same functions the reference runtime calls, so the C package and the reference agree.
 Every file is flat in DIR/c/: compile `DIR/c/*.c` with `-I DIR/c`.
 """
@@ -24,17 +24,19 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sdk.errors import UnsupportedOpError
-from sdk.ir import Graph, Node, Op
-from sdk.qmath import Numerics
-from sdk.qparams import prepare, rounding
+from edgeforge.errors import UnsupportedOpError
+from edgeforge.ir import Graph, Node, Op
+from edgeforge.qmath import Numerics
+from edgeforge.qparams import prepare, rounding
 
-RUNTIME_C = Path(__file__).resolve().parents[2] / "runtime" / "c"
+# the kernel library ships inside the package (edgeforge.runtime), in a checkout and a wheel alike
+RUNTIME_C = Path(str(files("edgeforge.runtime") / "c"))
 KERNEL_DIR = RUNTIME_C / "kernels" / "ref"
 HEADERS = ("ef_types.h", "ef_kernels.h", "ef_requantize.h")
 PRIVATE_HEADERS = ("ef_nn_support.h", "ef_inplace.h")
@@ -459,14 +461,14 @@ def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
     """Write out_dir/{model.h, model.c, weights.c} + the used kernels and headers.
 
     `plan` has `.offsets` (tensor -> arena byte offset) and `.size` (arena bytes), and
-    optionally `.schedule(graph)` (sdk.plan.memory.GraphPlan: the node order to emit);
+    optionally `.schedule(graph)` (edgeforge.plan.memory.GraphPlan: the node order to emit);
     `model_hash` is the sha256 hex of the model.tflite this package was compiled with.
     """
     if not name.isidentifier():
         raise ValueError(f"C name {name!r} is not an identifier")
     numerics = Numerics(numerics)
     check_supported(graph)
-    if hasattr(plan, "schedule"):      # sdk.plan GraphPlan: run the nodes in its order
+    if hasattr(plan, "schedule"):      # edgeforge.plan GraphPlan: run the nodes in its order
         graph = plan.schedule(graph)
     e = _Emit(graph, dict(plan.offsets), numerics, prefix=f"ef_{name}_",
               inplace=dict(getattr(plan, "kernels", None) or {}),
@@ -516,7 +518,7 @@ def _single(op: Op, numerics: Numerics) -> int:
 
 
 def _profile_block(numerics: Numerics) -> str:
-    """Per-op rounding defaults of the profile (sdk.qparams.rounding), for ef_requantize.h."""
+    """Per-op rounding defaults of the profile (edgeforge.qparams.rounding), for ef_requantize.h."""
     lines = [f"/* profile {numerics}: per-op requantization rounding (sdk/qparams.py) */"]
     for op in ROUNDING_OPS:
         lines += [f"#ifndef EF_{op.value}_SINGLE_ROUNDING",

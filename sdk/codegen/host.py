@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk.errors import BuildError, EdgeforgeError
+from edgeforge.errors import BuildError, EdgeforgeError
 
 CC = os.environ.get("CC", "gcc")
 DEFAULT_FLAGS = ("-O3",)   # -O3 vectorizes the int16 multiply-add loops (2-4x -O2)

@@ -22,9 +22,9 @@ from typing import Any
 import flatbuffers
 import numpy as np
 
-from sdk.errors import UnsupportedOpError
-from sdk.frontends.tflite import ACTS, DTYPES, FILE_IDENTIFIER, PAD_SAME, PAD_VALID, same_pads
-from sdk.ir import OPS, Act, Graph, Node, Op, QuantParams, Tensor, hybrid_int8, verify
+from edgeforge.errors import UnsupportedOpError
+from edgeforge.frontends.tflite import ACTS, DTYPES, FILE_IDENTIFIER, PAD_SAME, PAD_VALID, same_pads
+from edgeforge.ir import OPS, Act, Graph, Node, Op, QuantParams, Tensor, hybrid_int8, verify
 
 try:
     from ai_edge_litert import schema_py_generated as schema

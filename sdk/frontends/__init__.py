@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sdk.errors import ModelError
-from sdk.ir import Graph
+from edgeforge.errors import ModelError
+from edgeforge.ir import Graph
 
 
 def load(path: str | Path, **kw) -> Graph:
@@ -22,9 +22,9 @@ def load(path: str | Path, **kw) -> Graph:
         raise ModelError(str(p), "not a .tflite file (no TFL3 identifier); it looks like an "
                          "ONNX model: rename it to .onnx")
     if p.suffix == ".tflite" or head[4:8] == b"TFL3":
-        from sdk.frontends.tflite import read_tflite
+        from edgeforge.frontends.tflite import read_tflite
         return read_tflite(p, **kw)
     if p.suffix == ".onnx":
-        from sdk.frontends.onnx import read_onnx
+        from edgeforge.frontends.onnx import read_onnx
         return read_onnx(p, **kw)
     raise ModelError(str(p), "unknown model format (expected .tflite or .onnx)")

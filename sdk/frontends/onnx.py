@@ -8,7 +8,7 @@ for its operand in the layout it needs (`cx.nhwc(x)`, `cx.plain(x)`); a TRANSPOS
 RESHAPE, when only size-1 dims move) is inserted only if the value is not already held that
 way. A Transpose node is just a change of `perm`, so tf2onnx's NHWC->NCHW->NHWC pairs around
 every Conv cost nothing. Flatten/Reshape of a real NCHW 4-D tensor gets TRANSPOSE(0,3,1,2)
-before it, which sdk.passes absorbs into the next FC's weight columns.
+before it, which edgeforge.passes absorbs into the next FC's weight columns.
 
 Graph inputs/outputs keep their ONNX names. A 4-D input is taken as NCHW (IR: NHWC) unless
 every consumer is Transpose(0,3,1,2) (tf2onnx: the input is NHWC already). What was done is
@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from sdk.errors import ModelError, UnsupportedOpError
-from sdk.ir import (
+from edgeforge.errors import ModelError, UnsupportedOpError
+from edgeforge.ir import (
     BatchNormAttrs,
     BinaryAttrs,
     ClipAttrs,
@@ -982,14 +982,14 @@ def _input_layouts(model: Any, inits: set[str]) -> dict[str, Perm]:
 
 
 def read_onnx(path: str | Path, *, batch: int = 1, passes: bool = True) -> Graph:
-    """Read a float .onnx file into the NHWC IR; `passes` runs sdk.passes.run_passes."""
+    """Read a float .onnx file into the NHWC IR; `passes` runs edgeforge.passes.run_passes."""
     p = str(path)
     if not Path(p).is_file():
         raise ModelError(p, "no such file")
     model = _load_model(p)
     g = _build(model, p, batch)
     if passes:
-        from sdk.passes import run_passes
+        from edgeforge.passes import run_passes
         try:
             run_passes(g)
         except IRError as e:

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from sdk.errors import ModelError, UnsupportedOpError
-from sdk.ir import (
+from edgeforge.errors import ModelError, UnsupportedOpError
+from edgeforge.ir import (
     OP_BY_TFLITE,
     OPS,
     WEIGHTED,

@@ -13,16 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sdk import ir
-from sdk.ir import Graph, IRError
-from sdk.passes.fold import (
+from edgeforge import ir
+from edgeforge.ir import Graph, IRError
+from edgeforge.passes.fold import (
     absorb_transpose_into_fc,
     cancel_transposes,
     fold_constants,
     merge_reshapes,
     remove_identity,
 )
-from sdk.passes.fuse import (
+from edgeforge.passes.fuse import (
     batchnorm_to_affine,
     canonicalize_clip,
     div_sub_to_mul_add,
@@ -36,7 +36,7 @@ from sdk.passes.fuse import (
     merge_clips,
     merge_const_chains,
 )
-from sdk.passes.rewrite import op_counts
+from edgeforge.passes.rewrite import op_counts
 
 Pass = Callable[[Graph], int]
 
@@ -66,7 +66,7 @@ def run_passes(g: Graph, verify: bool = True, dump: Any = None, *,
                pipeline: list[tuple[str, Pass]] | None = None) -> list[dict]:
     """Run PIPELINE in order on `g` (in place); return and store the log in g.meta["passes"].
 
-    `verify` runs sdk.ir.verify after every pass and raises IRError naming the pass that broke
+    `verify` runs edgeforge.ir.verify after every pass and raises IRError naming the pass that broke
     the graph. `dump` is a directory (one text listing per pass, NN_name.txt) or a
     callable(name, g).
     """

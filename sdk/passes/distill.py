@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from sdk.ir import OPS, WEIGHTED, Act, Graph, Node, Op
+from edgeforge.ir import OPS, WEIGHTED, Act, Graph, Node, Op
 
 
 def layer_features(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
     """Regression rows for one layer: CONV2D [rows, KH*KW*C_IN]; FC [rows, C_IN];
     DWCONV2D [rows, KH*KW, C] (one regression per channel)."""
-    from runtime.reference import windows
+    from edgeforge.runtime.reference import windows
     x = x.astype(np.float64)
     if n.op == Op.FC:
         return x.reshape(-1, w_shape[1])
@@ -99,8 +99,8 @@ def distill(student: Graph, teacher: Graph, data: Any, *, ridge: float = 1e-3,
             batch_size: int = 32, max_samples: int = 512, verbose: int = 0) -> Graph:
     """A copy of `student` (a pruned version of `teacher`, same tensor names) whose weighted
     layers are refitted to reproduce the teacher's pre-activation outputs."""
-    from runtime.reference import REFERENCE
-    from sdk.quantize.calibrate import iterate_float, load_calib, rebatch
+    from edgeforge.quantize.calibrate import iterate_float, load_calib, rebatch
+    from edgeforge.runtime.reference import REFERENCE
     arrays = load_calib(data, teacher)
     n = min(max_samples, arrays[0].shape[0])
     b = max(1, min(batch_size, n))
@@ -173,8 +173,8 @@ def _needs_refit(student: Graph, teacher: Graph, n: Node, kept: dict, env: dict,
 def output_sqnr(teacher: Graph, student: Graph, data: Any, max_samples: int = 256
                 ) -> float:
     """SQNR (dB) of the student's first output vs the teacher's, over `data`."""
-    from sdk.quantize.calibrate import batch_runner, load_calib
-    from sdk.quantize.quantize import sqnr_db
+    from edgeforge.quantize.calibrate import batch_runner, load_calib
+    from edgeforge.quantize.quantize import sqnr_db
     arrays = [a[:max_samples] for a in load_calib(data, teacher)]
     tr, sr = batch_runner(teacher), batch_runner(student)
     refs, outs = [], []

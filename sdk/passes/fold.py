@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from sdk.ir import Graph, Node, Op, ReshapeAttrs, Tensor, TransposeAttrs
-from sdk.passes.rewrite import apply_rule, bypass, const, is_float, new_const, producer, users
+from edgeforge.ir import Graph, Node, Op, ReshapeAttrs, Tensor, TransposeAttrs
+from edgeforge.passes.rewrite import apply_rule, bypass, const, is_float, new_const, producer, users
 
 
 # ---------------------------------------------------------------- constant folding
@@ -36,7 +36,7 @@ def _evaluate(n: Node, ins: list[np.ndarray | None]) -> np.ndarray | None:
     """The node's output from constant inputs ("" inputs arrive as None), or None."""
     if n.op == Op.CONCAT:
         return np.concatenate(ins, axis=n.attrs.axis)
-    from runtime.reference import REFERENCE
+    from edgeforge.runtime.reference import REFERENCE
     fn = REFERENCE.get(n.op) or NUMPY.get(n.op)
     if fn is None:
         return None

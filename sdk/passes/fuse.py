@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sdk.ir import (
+from edgeforge.ir import (
     ACT_RANGE,
     OPS,
     WEIGHTED,
@@ -21,7 +21,7 @@ from sdk.ir import (
     Op,
     Tensor,
 )
-from sdk.passes.rewrite import (
+from edgeforge.passes.rewrite import (
     apply_rule,
     channel_vector,
     const,

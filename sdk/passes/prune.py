@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from sdk.errors import EdgeforgeError
-from sdk.ir import OPS, WEIGHTED, Graph, Node, Op
+from edgeforge.errors import EdgeforgeError
+from edgeforge.ir import OPS, WEIGHTED, Graph, Node, Op
 
 # ops whose output channel c depends only on input channel c (last axis kept)
 CHANNELWISE = frozenset({Op.RELU, Op.RELU6, Op.LEAKY_RELU, Op.HARD_SWISH, Op.LOGISTIC,
@@ -275,8 +275,8 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
     magnitude pruning, then (with calibration data) layer-wise distillation on 80% of it.
     Returns the graph and a report: stats before and after, and the output SQNR vs the
     original on the held-out 20% of the calibration data."""
-    from sdk.quantize.calibrate import load_calib
-    from sdk.quantize.quantize import prepare_float
+    from edgeforge.quantize.calibrate import load_calib
+    from edgeforge.quantize.quantize import prepare_float
     teacher = prepare_float(g)
     fit = held = None
     if calib is not None:           # refit on 80%, report on the held-out 20%
@@ -294,12 +294,12 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
     if distill:
         if calib is None:
             raise PruneError("--distill needs --calib data (the teacher's activations)")
-        from sdk.passes.distill import distill as refit
+        from edgeforge.passes.distill import distill as refit
         out = refit(out, teacher, fit, verbose=verbose)
         report["distilled"] = out.meta.get("distilled", [])
     report["after"] = compression_stats(out)
     if held is not None:
-        from sdk.passes.distill import output_sqnr
+        from edgeforge.passes.distill import output_sqnr
         report["output_sqnr_db"] = output_sqnr(teacher, out, held)
         report["output_sqnr_samples"] = int(held[0].shape[0])   # not used for the refit
     out.meta["compress"] = report

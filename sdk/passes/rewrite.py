@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sdk.ir import Graph, Node
+from edgeforge.ir import Graph, Node
 
 Rule = Callable[[Graph, Node], "list[Node] | None"]
 

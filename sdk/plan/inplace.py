@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdk.ir import OPS, Graph, Node, Op
-from sdk.plan.scratch import conv2d_1x1_inplace_scratch, dwconv2d_inplace_scratch
+from edgeforge.ir import OPS, Graph, Node, Op
+from edgeforge.plan.scratch import conv2d_1x1_inplace_scratch, dwconv2d_inplace_scratch
 
 Rule = Callable[[Node, Graph, int], "int | None"]
 

@@ -28,8 +28,8 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sdk.errors import EdgeforgeError
-from sdk.ir import OPS, Graph
+from edgeforge.errors import EdgeforgeError
+from edgeforge.ir import OPS, Graph
 
 
 class PlanError(EdgeforgeError):
@@ -347,8 +347,8 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
     """Buffer requests of `g` scheduled in `order`; returns (reqs, tensor -> buffer,
     tensor -> (first, last), share candidates, scratch buffer -> node's first output,
     node's first output -> in-place kernel symbol)."""
-    from sdk.plan.inplace import KernelVariant, inplace_candidates, kernel_variant
-    from sdk.plan.scratch import scratch_bytes
+    from edgeforge.plan.inplace import KernelVariant, inplace_candidates, kernel_variant
+    from edgeforge.plan.scratch import scratch_bytes
 
     nodes = [g.nodes[i] for i in order]
     last_step = max(len(nodes) - 1, 0)
@@ -442,7 +442,7 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
     Like TFLM, the plan reuses the input tensors' bytes once they are consumed: write the
     inputs before EVERY invoke. `preserve_inputs` keeps them intact to the end instead
     (costs RAM: ResNet-8 +3 KB)."""
-    from sdk.plan.schedule import candidate_orders
+    from edgeforge.plan.schedule import candidate_orders
 
     best: GraphPlan | None = None
     orders = candidate_orders(graph, max_orders) if reorder else [list(range(len(graph.nodes)))]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sdk.ir import Graph
+from edgeforge.ir import Graph
 
 MAX_ENUM_NODES = 300            # deeper graphs skip enumeration (recursion depth, time)
 

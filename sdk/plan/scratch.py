@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sdk.errors import EdgeforgeError
-from sdk.ir import Graph, Node, Op
+from edgeforge.errors import EdgeforgeError
+from edgeforge.ir import Graph, Node, Op
 
 ScratchFn = Callable[[Node, Graph, str], int]
 ISAS = ("generic",)

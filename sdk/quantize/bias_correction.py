@@ -17,9 +17,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from sdk.ir import OPS, WEIGHTED, Act, Graph, Node, Op
-from sdk.qmath import dequantize, quantize
-from sdk.quantize.calibrate import _progress, batch_runner, iterate_float, rebatch
+from edgeforge.ir import OPS, WEIGHTED, Act, Graph, Node, Op
+from edgeforge.qmath import dequantize, quantize
+from edgeforge.quantize.calibrate import _progress, batch_runner, iterate_float, rebatch
 
 INT32_MAX = (1 << 31) - 1
 
@@ -76,8 +76,8 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
     `batch_size`), and each layer's bias is corrected before the layer runs, so its error
     is measured on inputs from already-corrected layers (correcting all layers from one
     uncorrected run would correct upstream errors twice)."""
-    from runtime import reference
-    from sdk import qparams
+    from edgeforge import qparams
+    from edgeforge.runtime import reference
     n = min(max_samples, arrays[0].shape[0])
     b = max(1, min(batch_size, n))
     n = (n // b) * b                               # equal chunks: one rebatched graph
@@ -125,7 +125,7 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
 def _correct_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
                    xf: list[np.ndarray]) -> None:
     """Shift nd's int32 bias (in gb, in place) by the mean pre-activation error."""
-    from runtime.reference import REFERENCE
+    from edgeforge.runtime.reference import REFERENCE
     kernel = REFERENCE[nd.op]
     w_f = fg.tensors[fn.inputs[1]].data
     b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
@@ -150,9 +150,14 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     + ridge' |W - W_float|^2 (y_f: the float layer's pre-activation output on the float
     input), then quantized again (new per-channel scales). The int8 layer then compensates
     the error its quantized input carries, not only its mean."""
-    from runtime.reference import REFERENCE
-    from sdk.passes.distill import NormalEquations, layer_features
-    from sdk.quantize.rules import fit_bias_scales, quantize_bias, quantize_weight, weight_scales
+    from edgeforge.passes.distill import NormalEquations, layer_features
+    from edgeforge.quantize.rules import (
+        fit_bias_scales,
+        quantize_bias,
+        quantize_weight,
+        weight_scales,
+    )
+    from edgeforge.runtime.reference import REFERENCE
     wt, bt = gb.tensors[nd.inputs[1]], gb.tensors[nd.inputs[2]]
     w0 = fg.tensors[fn.inputs[1]].data.astype(np.float64)
     b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None

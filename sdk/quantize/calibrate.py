@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from sdk.arrays import read_npy
-from sdk.errors import QuantizeError
-from sdk.ir import Graph, Op
+from edgeforge.arrays import read_npy
+from edgeforge.errors import QuantizeError
+from edgeforge.ir import Graph, Op
 
 NBINS = 2048
 Range = tuple[float, float]
@@ -347,7 +347,7 @@ def batch_runner(graph: Graph, numerics: str = "tflm"
     A whole batch runs at once on a rebatched copy of the graph (batch dimension 1 -> B),
     with the int8 params prepared once per batch size; graphs that cannot be rebatched run
     one sample at a time."""
-    from runtime import reference
+    from edgeforge.runtime import reference
     cache: dict[int, tuple[Graph, Any] | None] = {}
 
     shapes = [tuple(graph.tensors[i].shape) for i in graph.inputs]

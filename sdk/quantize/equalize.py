@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdk.ir import Act, Graph, Node, Op
+from edgeforge.ir import Act, Graph, Node, Op
 
 S_MIN, S_MAX = 1e-2, 1e2        # bound the rescale: a dead channel must not explode the other
 

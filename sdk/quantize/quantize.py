@@ -2,7 +2,7 @@
 
     qg = quantize_model(float_graph, "calib.npz")
 
-Steps, top to bottom: graph passes (BN folding, activation fusion, if sdk.passes has them),
+Steps, top to bottom: graph passes (BN folding, activation fusion, if edgeforge.passes has them),
 a check that every op has an int8 rule, cross-layer equalization, calibration, one rule per
 node (rules.RULES), then layer by layer on the int8 graph a least-squares weight refit and
 an empirical bias correction (bias_correction.py), verify.
@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from sdk.errors import QuantizeError
-from sdk.ir import OPS, Graph, Tensor, verify
-from sdk.qmath import Numerics
-from sdk.quantize.calibrate import DEFAULT_OBSERVER, CalibData, calibrate, load_calib
-from sdk.quantize.rules import RULES, QCtx, Range, act_quant, unify_ranges
+from edgeforge.errors import QuantizeError
+from edgeforge.ir import OPS, Graph, Tensor, verify
+from edgeforge.qmath import Numerics
+from edgeforge.quantize.calibrate import DEFAULT_OBSERVER, CalibData, calibrate, load_calib
+from edgeforge.quantize.rules import RULES, QCtx, Range, act_quant, unify_ranges
 
 
 def prepare_float(graph: Graph) -> Graph:
-    """Run the graph passes (sdk.passes: BN folding, activation fusion, ...), then refuse
+    """Run the graph passes (edgeforge.passes: BN folding, activation fusion, ...), then refuse
     what has no int8 form, naming every offending node."""
     if graph.is_int8():
         raise QuantizeError(f"{graph.meta.get('source', graph.name)}: graph is already int8")
@@ -31,7 +31,7 @@ def prepare_float(graph: Graph) -> Graph:
             t.data = t.data.copy()
             if t.dtype == "float32":    # a hybrid int8 weight (sdk/ir.py) quantizes as float
                 t.quant = None
-    from sdk.passes import run_passes
+    from edgeforge.passes import run_passes
     run_passes(g)                   # in place; logs to g.meta["passes"]
     problems = []
     for i, n in enumerate(g.nodes):
@@ -86,13 +86,13 @@ def quantize_model(graph: Graph, calib: CalibData, *, observer: str | None = Non
     fg = prepare_float(graph)
     data = load_calib(calib, fg)
     if equalize:
-        from sdk.quantize.equalize import equalize_graph
+        from edgeforge.quantize.equalize import equalize_graph
         fg = equalize_graph(fg)
     ranges = calibrate(fg, data, observer=observer, batch_size=batch_size, verbose=verbose)
     qg = build_int8(fg, ranges, per_channel)
     corrected: list[str] = []
     if bias_correction:
-        from sdk.quantize.bias_correction import correct_bias
+        from edgeforge.quantize.bias_correction import correct_bias
         qg, corrected = correct_bias(fg, qg, data, numerics=numerics, batch_size=batch_size,
                                      verbose=verbose, refit=refit)
     qg.meta["quantize"] = {
@@ -130,10 +130,10 @@ def sqnr_report(float_graph: Graph, int8_graph: Graph, data: CalibData, *,
     Rows: index, name, op, tensor, sqnr_db, scale, zero_point. Ops whose output has no float
     counterpart (inserted requantize) get sqnr_db None.
     """
-    from sdk.quantize.bias_correction import run_int8_float_pairs
+    from edgeforge.quantize.bias_correction import run_int8_float_pairs
     fg = float_graph if float_graph.meta.get("prepared") else prepare_float(float_graph)
     if int8_graph.meta.get("quantize", {}).get("equalize") and not fg.meta.get("equalized"):
-        from sdk.quantize.equalize import equalize_graph
+        from edgeforge.quantize.equalize import equalize_graph
         fg = equalize_graph(fg)     # the float graph the int8 one was made from
     arrays = [a[:max_samples] for a in load_calib(data, fg)]
     names = [n.outputs[0] for n in int8_graph.nodes]

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sdk.errors import QuantizeError
-from sdk.ir import ACT_RANGE, OPS, Graph, Node, Op, QuantParams, Tensor
+from edgeforge.errors import QuantizeError
+from edgeforge.ir import ACT_RANGE, OPS, Graph, Node, Op, QuantParams, Tensor
 
 Range = tuple[float, float]
 INT32_MAX = (1 << 31) - 1

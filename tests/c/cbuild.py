@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk.codegen.c import emit_c
-from sdk.ir import Graph
+from edgeforge.codegen.c import emit_c
+from edgeforge.ir import Graph
 
 
 class SeqPlan:

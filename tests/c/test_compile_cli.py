@@ -7,11 +7,11 @@ import sys
 
 import numpy as np
 
-from sdk.manifest import Manifest, sha256_file
+from edgeforge.manifest import Manifest, sha256_file
 from tests.conftest import fixture, require
 from tests.opcases import case, write_case
 
-EF = [sys.executable, "-m", "sdk.cli"]
+EF = [sys.executable, "-m", "edgeforge.cli"]
 
 
 def _ef(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -95,12 +95,12 @@ def test_float_io_int8_model_becomes_int8_end_to_end(tmp_path):
     """QUANTIZE in front / DEQUANTIZE behind an int8 graph (float I/O, as converters emit) are
     dropped: the C package and the written model.tflite take and give int8, same bytes."""
     require("gcc")
-    from runtime.peers import run_tflm
-    from sdk.codegen.host import CModel
-    from sdk.codegen.tflite import write_tflite
-    from sdk.compiler import compile_model
-    from sdk.frontends import load
-    from sdk.ir import NoAttrs, Node, Op, Tensor, verify
+    from edgeforge.codegen.host import CModel
+    from edgeforge.codegen.tflite import write_tflite
+    from edgeforge.compiler import compile_model
+    from edgeforge.frontends import load
+    from edgeforge.ir import NoAttrs, Node, Op, Tensor, verify
+    from edgeforge.runtime.peers import run_tflm
 
     g = load(fixture("kws_ds_cnn_int8.tflite"))
     i, o = g.inputs[0], g.outputs[0]
@@ -123,9 +123,9 @@ def test_float_io_int8_model_becomes_int8_end_to_end(tmp_path):
 def test_two_input_model_through_cmodel(tmp_path):
     """A compiled two-input graph (broadcast ADD): CModel packs both inputs per sample."""
     require("gcc")
-    from runtime import reference
-    from sdk.codegen.host import CModel
-    from sdk.compiler import compile_model
+    from edgeforge.codegen.host import CModel
+    from edgeforge.compiler import compile_model
+    from edgeforge.runtime import reference
     from tests.opcases import random_inputs
 
     c = case("add_bcast_spatial")

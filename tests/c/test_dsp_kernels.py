@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime import reference
-from sdk.codegen import c as codegen_c
-from sdk.ir import Op
+from edgeforge.codegen import c as codegen_c
+from edgeforge.ir import Op
+from edgeforge.runtime import reference
 from tests.c import cbuild
 from tests.c import test_inplace_poison as poison
 from tests.conftest import ROOT, fixture, require
@@ -147,8 +147,8 @@ def test_dsp_kernels_match_reference_bit_exact(dsp_lib):
 def test_dsp_kernels_keep_the_inplace_contract(model, tmp_path):
     """The planner's in-place overlaps + a poisoned free arena, with the DSP kernels."""
     require("gcc")
-    from sdk.frontends import load
-    from sdk.plan.memory import plan_graph
+    from edgeforge.frontends import load
+    from edgeforge.plan.memory import plan_graph
 
     g = load(fixture(poison.MODELS[model]))
     plan = plan_graph(g)

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime import reference
-from sdk.ir import Act, BinaryAttrs, Op
+from edgeforge.ir import Act, BinaryAttrs, Op
+from edgeforge.runtime import reference
 from tests.c import cbuild
 from tests.c.test_dsp_kernels import DSP, emit_c_dsp, use_dsp_kernels
 from tests.conftest import ROOT, fixture, require
@@ -152,9 +152,9 @@ MODELS = {"kws": "kws_ds_cnn_int8.tflite", "resnet8": "ic_resnet8_int8.tflite"}
 def test_fixture_with_dsp_kernels_equals_reference(model, tmp_path, monkeypatch):
     """`edgeforge compile` (its arena plan and in-place kernels), DSP kernels, 8 inputs."""
     require("gcc")
-    from sdk.cli import main as cli
-    from sdk.codegen.host import CModel
-    from sdk.frontends import load
+    from edgeforge.cli import main as cli
+    from edgeforge.codegen.host import CModel
+    from edgeforge.frontends import load
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # no stale shared libs
     d = tmp_path / model
@@ -175,7 +175,7 @@ def test_dsp_sources_build_at_every_opt_level_and_with_lto(tmp_path):
     the reference kernels, or the emulated loops) and with it (Cortex-M4) at -O0/-Og/-Os/
     -O2/-O3 (the inline asm must always find its registers), and the set links under -flto."""
     require("arm-none-eabi-gcc")
-    from sdk.codegen.c import emit_c
+    from edgeforge.codegen.c import emit_c
     from tests.c.cbuild import SeqPlan
 
     g = _build(CASES[0], "int8").graph
@@ -237,7 +237,7 @@ def test_without_dsp_extension_each_file_is_its_reference_kernel(tmp_path):
     """The portable fallback: compiled for the host without EF_DSP_EMULATE, every DSP kernel
     file defines exactly the symbols of ref/<same name>.c and no DSP engine code."""
     require("gcc", "nm")
-    from sdk.codegen.c import emit_c
+    from edgeforge.codegen.c import emit_c
     from tests.c.cbuild import SeqPlan
 
     g = _build(CASES[0], "int8").graph

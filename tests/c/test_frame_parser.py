@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from targets.protocol import MAX_PAYLOAD, encode
+from edgeforge.targets.protocol import MAX_PAYLOAD, encode
 from tests.conftest import ROOT, require
 
 SRC = ROOT / "firmware_templates" / "cortex-m"

@@ -12,10 +12,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from sdk.frontends import load
-from sdk.ir import Conv2dAttrs, DwConv2dAttrs, Graph, Node, Op, Tensor
-from sdk.plan.memory import plan_graph
-from sdk.plan.scratch import conv2d_1x1_inplace_scratch, dwconv2d_inplace_scratch
+from edgeforge.frontends import load
+from edgeforge.ir import Conv2dAttrs, DwConv2dAttrs, Graph, Node, Op, Tensor
+from edgeforge.plan.memory import plan_graph
+from edgeforge.plan.scratch import conv2d_1x1_inplace_scratch, dwconv2d_inplace_scratch
 from tests.c.test_inplace_poison import (
     assert_same,
     build,
@@ -186,7 +186,7 @@ def use_inplace_kernels(pkg, plan, graph) -> None:
 
 def test_kws_with_inplace_kernels_is_bit_exact_under_poison(tmp_path):
     require("gcc")
-    pytest.importorskip("sdk.codegen.c")
+    pytest.importorskip("edgeforge.codegen.c")
     g = load(fixture("kws_ds_cnn_int8.tflite"))
     plan = plan_graph(g, inplace_kernels=True)
     assert plan.kernels and plan.arena_size < plan_graph(g).arena_size
@@ -200,7 +200,7 @@ def test_kws_with_inplace_kernels_is_bit_exact_under_poison(tmp_path):
 @pytest.mark.parametrize("seed", range(8))
 def test_random_graphs_with_inplace_kernels_are_bit_exact_under_poison(seed, tmp_path):
     require("gcc")
-    pytest.importorskip("sdk.codegen.c")
+    pytest.importorskip("edgeforge.codegen.c")
     from tests.unit.test_plan_props import random_int8_graph
     g = random_int8_graph(2000 + seed, n_ops=6)
     plan = plan_graph(g, inplace_kernels=True)

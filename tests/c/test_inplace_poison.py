@@ -17,10 +17,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from runtime.reference import run as ref_run
-from sdk.frontends import load
-from sdk.ir import Graph
-from sdk.plan.memory import GraphPlan, plan_graph
+from edgeforge.frontends import load
+from edgeforge.ir import Graph
+from edgeforge.plan.memory import GraphPlan, plan_graph
+from edgeforge.runtime.reference import run as ref_run
 from tests.c.cbuild import split_samples
 from tests.conftest import fixture, require
 from tests.unit.test_plan_props import random_int8_graph
@@ -103,7 +103,7 @@ def build(graph: Graph, plan, out: Path, table: str | None, patch=None, twice=Fa
     """emit_c + harness, compiled with gcc; `table` None = no poisoning; `patch(dir, plan,
     graph)` may edit the package before it is compiled; `twice`: invoke twice per sample,
     writing the inputs only before the first."""
-    from sdk.codegen.c import emit_c
+    from edgeforge.codegen.c import emit_c
     emit_c(graph, plan, out)
     if patch is not None:
         patch(out, plan, graph)
@@ -159,7 +159,7 @@ def assert_same(got, want, what: str) -> None:
 @pytest.fixture(scope="module")
 def tools():
     require("gcc")
-    pytest.importorskip("sdk.codegen.c")
+    pytest.importorskip("edgeforge.codegen.c")
 
 
 MODELS = {"kws": "kws_ds_cnn_int8.tflite", "resnet8": "ic_resnet8_int8.tflite"}
@@ -227,7 +227,7 @@ def test_mcu_ram_is_at_most_60pct_of_tflm(tools, model):
     Cortex-M4, is at most 60% of TFLM's whole arena (head + tail) measured live."""
     require("arm-none-eabi-gcc", "arm-none-eabi-size", "tflite_micro")
     from benchmarks.arena import mcu_ram
-    from runtime.peers import tflm_arena_bytes
+    from edgeforge.runtime.peers import tflm_arena_bytes
     path = fixture(MODELS[model])
     g = load(path)
     plan = plan_graph(g, inplace_kernels=True)      # as `edgeforge compile` plans

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime import reference
-from sdk.codegen.c import EMITTERS, emit_c
-from sdk.errors import UnsupportedOpError
+from edgeforge.codegen.c import EMITTERS, emit_c
+from edgeforge.errors import UnsupportedOpError
+from edgeforge.runtime import reference
 from tests.c.cbuild import MultiLib, SeqPlan
 from tests.conftest import require
 from tests.opcases import cases, random_inputs
@@ -94,7 +94,7 @@ def test_large_add_sub_table_path(name, tmp_path):
 def _widen_conv(g, k: int = 2):
     """The conv case with its output channels tiled k times (filter w, -w, ...): enough
     output channels for codegen to pick ef_conv2d_shallow_s8 (transposed filter)."""
-    from sdk.ir import QuantParams
+    from edgeforge.ir import QuantParams
     g = g.copy()
     n = g.nodes[0]
     wt, yt = g.tensors[n.inputs[1]], g.tensors[n.outputs[0]]

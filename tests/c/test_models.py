@@ -10,11 +10,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from runtime import peers, reference
-from sdk.codegen.host import CModel
-from sdk.compiler import compile_model
-from sdk.frontends import load
-from sdk.manifest import Manifest, sha256_file
+from edgeforge.codegen.host import CModel
+from edgeforge.compiler import compile_model
+from edgeforge.frontends import load
+from edgeforge.manifest import Manifest, sha256_file
+from edgeforge.runtime import peers, reference
 from tests.conftest import fixture, require
 
 MODELS = ["kws_ds_cnn_int8", "ic_resnet8_int8"]

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime import peers
-from sdk.codegen.host import CModel
-from sdk.compiler import compile_model
-from sdk.frontends import load
+from edgeforge.codegen.host import CModel
+from edgeforge.compiler import compile_model
+from edgeforge.frontends import load
+from edgeforge.runtime import peers
 from tests.conftest import require
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -42,7 +42,7 @@ def test_quantized_onnx_model_c_equals_runtime(model, numerics, tmp_path):
 
 
 def test_compile_with_channel_pruning_and_distill(tmp_path):
-    """--prune-channels/--distill run before quantization (sdk.passes.prune.compress): fewer
+    """--prune-channels/--distill run before quantization (edgeforge.passes.prune.compress): fewer
     MACs, the compression report lands in report.json, and the C still equals TFLM."""
     require("gcc")
     src = MODELS / "mobilenet_tiny.onnx"

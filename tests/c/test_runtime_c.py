@@ -1,6 +1,6 @@
 """runtime/c as a library: every kernel source builds warning-free on the host gcc and on
 arm-none-eabi-gcc (Cortex-M4F), in both rounding modes; every public symbol in ef_kernels.h
-has a Doxygen block; ef_requantize matches sdk.qmath.requantize bit for bit."""
+has a Doxygen block; ef_requantize matches edgeforge.qmath.requantize bit for bit."""
 from __future__ import annotations
 
 import ctypes
@@ -10,8 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from sdk.codegen.c import KERNEL_DIR, KERNEL_FILES, RUNTIME_C
-from sdk.qmath import requantize
+from edgeforge.codegen.c import KERNEL_DIR, KERNEL_FILES, RUNTIME_C
+from edgeforge.qmath import requantize
 from tests.conftest import require
 
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdk.manifest import Manifest, TensorSpec, sha256_file
+from edgeforge.manifest import Manifest, TensorSpec, sha256_file
 from tests.conftest import fixture, require
 
 
@@ -77,7 +77,7 @@ def make_dir(model: str, dest: Path) -> Path:
 def compile_fixture(model: str, dest: Path, numerics: str = "litert") -> Path:
     """`edgeforge compile` of an int8 fixture: model.tflite, c/, manifest.json."""
     import sys
-    r = subprocess.run([sys.executable, "-m", "sdk.cli", "compile", str(fixture(model)), "-o",
+    r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "compile", str(fixture(model)), "-o",
                         str(dest), "--numerics", numerics], capture_output=True, text=True,
                        timeout=300, check=False)
     assert r.returncode == 0, r.stderr

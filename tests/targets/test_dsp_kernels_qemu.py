@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdk.manifest import Manifest
-from targets.profile import profile
+from edgeforge.manifest import Manifest
+from edgeforge.targets.profile import profile
 from tests.conftest import fixture, require
 from tests.targets.test_qemu import MODELS, compile_fixture, samples
 
@@ -41,7 +41,7 @@ def runs(tmp_path_factory):
 @pytest.mark.parametrize("model", ["kws", "rn8"])
 def test_dsp_firmware_outputs_equal_ref_firmware_and_tflm(runs, model):
     require("tflite_micro")
-    from runtime import peers
+    from edgeforge.runtime import peers
 
     r = runs[model]
     dsp, ref = r["dsp"], r["ref"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sdk.errors import EdgeforgeError
-from targets.fleet import fleet_profile, load_inventory
+from edgeforge.errors import EdgeforgeError
+from edgeforge.targets.fleet import fleet_profile, load_inventory
 from tests.conftest import require
 from tests.targets._servers import (  # noqa: F401
     client_key,
@@ -47,7 +47,7 @@ def test_fleet_two_results_one_clear_error(boards, client_key, tmp_path):  # noq
     servers, known, root = boards
     artifact = make_dir("kws_ds_cnn_int8.tflite", tmp_path / "kws")
     inv = write_inventory(tmp_path / "hosts.toml", servers, known, client_key, root / "base")
-    r = subprocess.run([sys.executable, "-m", "sdk.cli", "fleet", "profile", str(artifact),
+    r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "fleet", "profile", str(artifact),
                         "--inventory", str(inv), "--runs", "3", "--parallel", "3", "--json"],
                        capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 1, r.stderr      # not every host succeeded
@@ -63,7 +63,7 @@ def test_fleet_two_results_one_clear_error(boards, client_key, tmp_path):  # noq
     assert "cannot connect" in by["gamma"]["error"] and str(servers[2].port) in by["gamma"]["error"]
 
     # the human table names every host and the error
-    r = subprocess.run([sys.executable, "-m", "sdk.cli", "fleet", "profile", str(artifact),
+    r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "fleet", "profile", str(artifact),
                         "--inventory", str(inv), "--runs", "2"],
                        capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr

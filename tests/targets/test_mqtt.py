@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdk.errors import EdgeforgeError
-from sdk.manifest import Manifest
-from targets.mqtt import iter_inputs, parse_broker, read_npy_frames
+from edgeforge.errors import EdgeforgeError
+from edgeforge.manifest import Manifest
+from edgeforge.targets.mqtt import iter_inputs, parse_broker, read_npy_frames
 from tests.conftest import require
 from tests.targets._servers import compile_fixture, make_dir, mosquitto, sample_inputs  # noqa: F401
 
@@ -107,7 +107,7 @@ def test_serve_publishes_discovery_state_and_last_will(mosquitto, kws, tmp_path)
     lis = Listener(mosquitto.port, ["homeassistant/#", f"edgeforge/{dev}/#"])
     uri = f"mqtt://tester:s3cret-pw@127.0.0.1:{mosquitto.port}"
     err = open(tmp_path / "serve.err", "wb")  # noqa: SIM115 -- closed in finally
-    proc = subprocess.Popen([sys.executable, "-m", "sdk.cli", "serve", str(kws), "--mqtt", uri,
+    proc = subprocess.Popen([sys.executable, "-m", "edgeforge.cli", "serve", str(kws), "--mqtt", uri,
                              "--inputs", "-", "--labels", str(labels), "--device-id", dev],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
     try:
@@ -169,7 +169,7 @@ def test_serve_directory_then_clean_offline(mosquitto, kws, tmp_path):  # noqa: 
     dev = "kws_dir"
     lis = Listener(mosquitto.port, [f"edgeforge/{dev}/#"])
     try:
-        r = subprocess.run([sys.executable, "-m", "sdk.cli", "serve", str(kws), "--mqtt",
+        r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "serve", str(kws), "--mqtt",
                             mosquitto.uri, "--inputs", str(frames), "--device-id", dev],
                            capture_output=True, text=True, timeout=120, check=False)
         assert r.returncode == 0, r.stderr
@@ -189,7 +189,7 @@ def test_bridge_relays_a_target(mosquitto, kws, tmp_path):  # noqa: F811
     dev = "kws_bridge"
     lis = Listener(mosquitto.port, [f"edgeforge/{dev}/#"])
     x = sample_inputs(Manifest.load(kws), 2, seed=5)
-    proc = subprocess.Popen([sys.executable, "-m", "sdk.cli", "bridge",
+    proc = subprocess.Popen([sys.executable, "-m", "edgeforge.cli", "bridge",
                              f"local://?dir={tmp_path / 'base'}", str(kws), "--mqtt", mosquitto.uri,
                              "--inputs", str(fifo), "--device-id", dev],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -220,7 +220,7 @@ def test_bridge_qemu_microcontroller(mosquitto, tmp_path):  # noqa: F811
     dev = "kws_qemu"
     lis = Listener(mosquitto.port, [f"edgeforge/{dev}/#", f"homeassistant/sensor/{dev}/#"])
     try:
-        r = subprocess.run([sys.executable, "-m", "sdk.cli", "bridge", "qemu://mps2-an386",
+        r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "bridge", "qemu://mps2-an386",
                             str(d), "--mqtt", mosquitto.uri, "--inputs", str(frames),
                             "--device-id", dev], capture_output=True, text=True, timeout=300,
                            check=False)

@@ -13,10 +13,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdk.errors import DeviceError
-from targets import commands
-from targets.protocol import MAX_PAYLOAD, BadFrame, Cmd, Device, Frame, FrameParser, Status, encode
-from targets.transport import MemoryTransport, TransportClosed
+from edgeforge.errors import DeviceError
+from edgeforge.targets import commands
+from edgeforge.targets.protocol import (
+    MAX_PAYLOAD,
+    BadFrame,
+    Cmd,
+    Device,
+    Frame,
+    FrameParser,
+    Status,
+    encode,
+)
+from edgeforge.targets.transport import MemoryTransport, TransportClosed
 
 IN_BYTES, OUT_BYTES, NUM_OPS = 2500, 700, 300   # > one frame each, > one profile chunk
 

@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdk.cli import main as cli
-from sdk.errors import BuildError, DeviceError
-from sdk.manifest import Manifest
-from targets import build as build_mod
-from targets import commands
-from targets.profile import profile
-from targets.protocol import MAX_PAYLOAD, BadFrame, Cmd, Frame, Status, encode
-from targets.qemu import QemuTarget
+from edgeforge.cli import main as cli
+from edgeforge.errors import BuildError, DeviceError
+from edgeforge.manifest import Manifest
+from edgeforge.targets import build as build_mod
+from edgeforge.targets import commands
+from edgeforge.targets.profile import profile
+from edgeforge.targets.protocol import MAX_PAYLOAD, BadFrame, Cmd, Frame, Status, encode
+from edgeforge.targets.qemu import QemuTarget
 from tests.conftest import fixture, require
 
 N_INPUTS = 21          # 20 random + the benchmark's real sample (KWS) / 21 random (ResNet-8)
@@ -35,7 +35,7 @@ MODELS = {"kws": "kws_ds_cnn_int8.tflite", "rn8": "ic_resnet8_int8.tflite"}
 
 def compile_fixture(src: Path, out: Path, numerics: str) -> Path:
     """`edgeforge compile` in a subprocess (the real CLI, as a user runs it)."""
-    r = subprocess.run([sys.executable, "-m", "sdk.cli", "compile", str(src), "-o", str(out),
+    r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "compile", str(src), "-o", str(out),
                         "--numerics", numerics], capture_output=True, text=True, timeout=600,
                        check=False)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -67,7 +67,7 @@ def samples(model: str, shape: list[int]) -> np.ndarray:
 
 
 def peer(numerics: str, model: Path, x: np.ndarray) -> list[np.ndarray]:
-    from runtime import peers
+    from edgeforge.runtime import peers
 
     if numerics == "tflm":
         return peers.run_tflm(model, [x])
@@ -281,8 +281,8 @@ def test_qemu_is_torn_down_at_interpreter_exit(compiled, tmp_path):
     script = tmp_path / "leak.py"
     script.write_text(
         "import sys\n"
-        "from sdk.manifest import Manifest\n"
-        "from targets.qemu import QemuTarget\n"
+        "from edgeforge.manifest import Manifest\n"
+        "from edgeforge.targets.qemu import QemuTarget\n"
         f"t = QemuTarget.from_uri('qemu://mps2-an386')\n"
         f"t.open({str(d)!r}, Manifest.load({str(d)!r}))\n"
         "print(t.proc.pid, flush=True)\n"

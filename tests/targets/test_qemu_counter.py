@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from sdk.manifest import Manifest, TensorSpec
-from targets import commands
-from targets.qemu import QemuTarget
+from edgeforge.manifest import Manifest, TensorSpec
+from edgeforge.targets import commands
+from edgeforge.targets.qemu import QemuTarget
 from tests.conftest import require
 
 HASH = "5a" * 8 + "00" * 24

@@ -14,11 +14,11 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
-from runtime.peers import LitertRunner
-from sdk.errors import DeviceError, EdgeforgeError
-from sdk.manifest import Manifest
-from targets import open_target
-from targets.ssh import HostKeyError, SshShell, SshTarget, redact
+from edgeforge.errors import DeviceError, EdgeforgeError
+from edgeforge.manifest import Manifest
+from edgeforge.runtime.peers import LitertRunner
+from edgeforge.targets import open_target
+from edgeforge.targets.ssh import HostKeyError, SshShell, SshTarget, redact
 from tests.targets._servers import client_key, make_dir, sample_inputs, sshd  # noqa: F401
 
 QUOTED = "it's a \"dir\""     # a remote base path that breaks any unquoted shell command
@@ -179,7 +179,7 @@ def test_interrupted_deploy_leaves_device_usable_and_is_repaired(sshd, client_ke
 
 def test_cli_deploy_json(sshd, client_key, base, dirs, tmp_path):  # noqa: F811
     uri = f"{sshd.uri}?python={quote(sys.executable)}&dir={quote(str(base / 'cli'))}"
-    cmd = [sys.executable, "-m", "sdk.cli", "deploy", str(dirs["kws_ds_cnn"]), "--target", uri,
+    cmd = [sys.executable, "-m", "edgeforge.cli", "deploy", str(dirs["kws_ds_cnn"]), "--target", uri,
            "--identity", str(client_key), "--known-hosts", str(sshd.known_hosts), "--json"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr
@@ -201,7 +201,7 @@ def test_cli_profile_over_ssh(sshd, client_key, base, dirs, name, tmp_path):  # 
     x = tmp_path / "x.npy"
     np.save(x, sample_inputs(Manifest.load(artifact), 3, seed=7))
     uri = f"{sshd.uri}?python={quote(sys.executable)}&dir={quote(str(base))}"
-    r = subprocess.run([sys.executable, "-m", "sdk.cli", "profile", str(artifact), "--target", uri,
+    r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "profile", str(artifact), "--target", uri,
                         "--identity", str(client_key), "--known-hosts", str(sshd.known_hosts),
                         "--inputs", str(x), "--runs", "4", "--json"],
                        capture_output=True, text=True, timeout=180, check=False)

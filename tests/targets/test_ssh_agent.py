@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdk.manifest import Manifest
-from targets.local import AGENT_SRC, LocalTarget
-from targets.mqtt import load_agent
+from edgeforge.manifest import Manifest
+from edgeforge.targets.local import AGENT_SRC, LocalTarget
+from edgeforge.targets.mqtt import load_agent
 from tests.targets._servers import (  # noqa: F401
     client_key,
     compile_fixture,
@@ -113,7 +113,7 @@ def test_native_over_ssh_matches_reference(sshd, client_key, compiled_kws, tmp_p
     """--native: the C package is built on the board with cc -O3 and run by native_main.c."""
     m = Manifest.load(compiled_kws)
     x = sample_inputs(m, 2)
-    from targets import open_target
+    from edgeforge.targets import open_target
     with open_target(sshd.uri, identity=str(client_key), known_hosts=str(sshd.known_hosts),
                      python=sys.executable, base=str(tmp_path / "b o a r d"),
                      native=True) as t:
@@ -131,7 +131,7 @@ def test_native_over_ssh_matches_reference(sshd, client_key, compiled_kws, tmp_p
 
 def test_local_target_without_c_package_native_is_clear(tmp_path):
     d = make_dir("kws_ds_cnn_int8.tflite", tmp_path / "kws")
-    from sdk.errors import EdgeforgeError
+    from edgeforge.errors import EdgeforgeError
     t = LocalTarget.from_uri("local", base=str(tmp_path / "base"), native=True)
     with pytest.raises(EdgeforgeError, match="no C package"), t:
         t.open(d, Manifest.load(d))

@@ -1,4 +1,4 @@
-"""A user's bad input through `python -m sdk.cli`: exit code 2, one stderr line naming the file
+"""A user's bad input through `python -m edgeforge.cli`: exit code 2, one stderr line naming the file
 and why, no traceback, nothing left behind. No QEMU: every error here fires before a target
 opens; what the CLI would wait seconds for (silent ports, a failed link) is checked on the
 module with short timeouts."""
@@ -21,7 +21,7 @@ DIGITS = ROOT / "examples" / "digits"
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sdk.cli", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "edgeforge.cli", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -147,10 +147,10 @@ def test_silent_serial_port_names_the_port(compiled):
     import os
     import pty
 
-    from sdk.errors import DeviceError
-    from sdk.manifest import Manifest
-    from targets.build import load_board
-    from targets.serial import SerialTarget
+    from edgeforge.errors import DeviceError
+    from edgeforge.manifest import Manifest
+    from edgeforge.targets.build import load_board
+    from edgeforge.targets.serial import SerialTarget
     master, slave = pty.openpty()
     port = os.ttyname(slave)
     try:
@@ -167,8 +167,8 @@ def test_silent_ssh_port(capfd):
     """A TCP port that never sends an SSH banner: one DeviceError, nothing from paramiko."""
     import socket
 
-    from sdk.errors import DeviceError
-    from targets.ssh import SshShell
+    from edgeforge.errors import DeviceError
+    from edgeforge.targets.ssh import SshShell
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen(1)
@@ -217,8 +217,8 @@ def test_manifest_with_a_wrong_type(compiled, tmp_path):
 
 def test_failed_build_leaves_no_fw_dir(compiled, tmp_path):
     """A C package that cannot link: the first build of DIR leaves no DIR/fw behind."""
-    from sdk.errors import BuildError
-    from targets.build import build
+    from edgeforge.errors import BuildError
+    from edgeforge.targets.build import build
     require("arm-none-eabi-gcc")
     d = tmp_path / "kws"
     shutil.copytree(compiled, d)
@@ -304,7 +304,7 @@ def test_run_takes_any_float_dtype_for_a_float_input(tmp_path):
 
 def test_closed_stdout_is_not_a_traceback():
     """`edgeforge inspect ... | head`: the reader is gone before we print."""
-    p = subprocess.Popen([sys.executable, "-m", "sdk.cli", "inspect", str(fixture(KWS)), "--json"],
+    p = subprocess.Popen([sys.executable, "-m", "edgeforge.cli", "inspect", str(fixture(KWS)), "--json"],
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdout.close()
     _, err = p.communicate(timeout=60)

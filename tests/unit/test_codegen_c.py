@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from sdk.codegen.c import EMITTERS, KERNEL_FILES, emit_c
-from sdk.frontends import load
-from sdk.ir import OPS, Op
-from sdk.qmath import Numerics
-from sdk.qparams import SINGLE_ROUNDING_OPS
+from edgeforge.codegen.c import EMITTERS, KERNEL_FILES, emit_c
+from edgeforge.frontends import load
+from edgeforge.ir import OPS, Op
+from edgeforge.qmath import Numerics
+from edgeforge.qparams import SINGLE_ROUNDING_OPS
 from tests.c.cbuild import SeqPlan
 from tests.conftest import fixture
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from sdk.compiler import compile_model
+from edgeforge.compiler import compile_model
 from tests.conftest import ROOT, fixture
 
 DIGITS = ROOT / "examples" / "digits"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sdk.report import inspect
+from edgeforge.report import inspect
 from tests.conftest import ROOT, fixture
 
 FIXTURES = ["kws_ds_cnn_int8", "kws_ds_cnn_float32", "ic_resnet8_int8", "ic_resnet8_float32"]
@@ -17,7 +17,7 @@ TFLM_HEAD = {"kws_ds_cnn": 16000, "ic_resnet8": 49152}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sdk.cli", "inspect", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "edgeforge.cli", "inspect", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -16,8 +16,8 @@ from tests.conftest import require
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper
 
-from sdk.errors import ModelError, UnsupportedOpError
-from sdk.frontends.onnx import IMPORTERS, from_ir_layout, read_onnx, to_ir_layout
+from edgeforge.errors import ModelError, UnsupportedOpError
+from edgeforge.frontends.onnx import IMPORTERS, from_ir_layout, read_onnx, to_ir_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 F = TensorProto.FLOAT
@@ -46,7 +46,7 @@ def _check(path: Path, batch: int = 1, passes: bool = True, rtol: float = 1e-4):
     require("onnxruntime")
     import onnxruntime as ort
 
-    from runtime.reference import run
+    from edgeforge.runtime.reference import run
     g = read_onnx(path, batch=batch, passes=passes)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {i.name: RNG.standard_normal([d if isinstance(d, int) else batch
@@ -397,7 +397,7 @@ def test_importer_table_covers_the_brief():
 
 # ---------------------------------------------------------------- the CLI on .onnx
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sdk.cli", *args], cwd=ROOT, text=True,
+    return subprocess.run([sys.executable, "-m", "edgeforge.cli", *args], cwd=ROOT, text=True,
                           capture_output=True, timeout=120, check=False)
 
 

@@ -29,8 +29,8 @@ def _run_both(path: Path, batch: int = 1, seed: int = 0, feeds: dict | None = No
     """(graph, ours, theirs): IR outputs back in ONNX layout, and onnxruntime's (or None)."""
     import onnxruntime as ort
 
-    from runtime.reference import run
-    from sdk.frontends.onnx import from_ir_layout, read_onnx, to_ir_layout
+    from edgeforge.frontends.onnx import from_ir_layout, read_onnx, to_ir_layout
+    from edgeforge.runtime.reference import run
     g = read_onnx(path, batch=batch)
     theirs = None
     if feeds is None:
@@ -68,7 +68,7 @@ def test_committed_models_match_onnxruntime(name, batch):
 
 @pytest.mark.parametrize("name", ["mobilenet_tiny", "resnet_tiny", "tf2onnx_nhwc"])
 def test_committed_models_are_fully_fused(name):
-    from sdk.frontends.onnx import read_onnx
+    from edgeforge.frontends.onnx import read_onnx
     g = read_onnx(MODELS / f"{name}.onnx")
     ops = _ops(g)
     for gone in ("BATCHNORM", "RELU", "RELU6", "CLIP", "TRANSPOSE", "PAD", "MATMUL"):
@@ -80,7 +80,7 @@ def test_committed_models_are_fully_fused(name):
 
 
 def test_pass_log_shows_batchnorm_folded_and_activations_fused():
-    from sdk.frontends.onnx import read_onnx
+    from edgeforge.frontends.onnx import read_onnx
     g = read_onnx(MODELS / "mobilenet_tiny.onnx")
     log = {p["name"]: p for p in g.meta["passes"]}
     bn = log["fold_batchnorm"]
@@ -93,7 +93,7 @@ def test_pass_log_shows_batchnorm_folded_and_activations_fused():
 
 
 def test_flatten_of_nchw_tensor_is_absorbed_into_fc_weights():
-    from sdk.frontends.onnx import read_onnx
+    from edgeforge.frontends.onnx import read_onnx
     raw = read_onnx(MODELS / "resnet_tiny.onnx", passes=False)
     assert _ops(raw)["TRANSPOSE"] == 1          # Flatten of a 2x2x24 NCHW tensor
     g = read_onnx(MODELS / "resnet_tiny.onnx")
@@ -102,7 +102,7 @@ def test_flatten_of_nchw_tensor_is_absorbed_into_fc_weights():
 
 
 def test_tf2onnx_transposes_cancel_at_import():
-    from sdk.frontends.onnx import read_onnx
+    from edgeforge.frontends.onnx import read_onnx
     g = read_onnx(MODELS / "tf2onnx_nhwc.onnx", passes=False)
     assert "TRANSPOSE" not in _ops(g)            # 6 ONNX Transposes became layout changes
     assert g.meta["onnx_layout"]["input"] == [0, 1, 2, 3]   # its input was NHWC already
@@ -110,7 +110,7 @@ def test_tf2onnx_transposes_cancel_at_import():
 
 
 def test_nchw_input_layout_is_recorded():
-    from sdk.frontends.onnx import from_ir_layout, read_onnx, to_ir_layout
+    from edgeforge.frontends.onnx import from_ir_layout, read_onnx, to_ir_layout
     g = read_onnx(MODELS / "resnet_tiny.onnx")
     assert g.meta["onnx_layout"]["input"] == [0, 2, 3, 1]
     x = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)
@@ -205,10 +205,10 @@ def test_pytorch_converted_cases(case):
     these old-opset files (AveragePool-1, BatchNormalization-6, Gemm-6)."""
     from onnx import numpy_helper
 
-    from sdk.errors import UnsupportedOpError
+    from edgeforge.errors import UnsupportedOpError
     d = _onnx_data() / "pytorch-converted" / case
     if case in CONVERTED_UNSUPPORTED:
-        from sdk.frontends.onnx import read_onnx
+        from edgeforge.frontends.onnx import read_onnx
         with pytest.raises(UnsupportedOpError, match=CONVERTED_UNSUPPORTED[case]):
             read_onnx(d / "model.onnx")
         return
@@ -233,11 +233,11 @@ def test_pytorch_converted_cases(case):
 
 @pytest.mark.parametrize("name", ["mobilenet_tiny", "resnet_tiny", "tf2onnx_nhwc"])
 def test_inspect_report_counts_every_fold_and_fusion(name):
-    """`edgeforge inspect --json` (sdk.report.inspect) carries the pass log: every ONNX
+    """`edgeforge inspect --json` (edgeforge.report.inspect) carries the pass log: every ONNX
     BatchNormalization folded, every Relu/Clip fused, op counts before and after."""
     import onnx
 
-    from sdk.report import inspect
+    from edgeforge.report import inspect
     m = onnx.load(str(MODELS / f"{name}.onnx"))
     n_bn = sum(n.op_type == "BatchNormalization" for n in m.graph.node)
     n_act = sum(n.op_type in ("Relu", "Clip") for n in m.graph.node)
@@ -294,8 +294,8 @@ def _stored_case(d: Path):
 
 @pytest.mark.parametrize("case", _operator_cases())
 def test_pytorch_operator_cases(case):
-    from sdk.errors import ModelError, UnsupportedOpError
-    from sdk.frontends.onnx import read_onnx
+    from edgeforge.errors import ModelError, UnsupportedOpError
+    from edgeforge.frontends.onnx import read_onnx
     d = _onnx_data() / "pytorch-operator" / case
     m, feeds, expected = _stored_case(d)
     if case in OPERATOR_UNSUPPORTED:
@@ -323,8 +323,8 @@ def test_every_surviving_intermediate_matches_onnxruntime(name, tmp_path):
     import onnx
     import onnxruntime as ort
 
-    from runtime.reference import run
-    from sdk.frontends.onnx import read_onnx, to_ir_layout
+    from edgeforge.frontends.onnx import read_onnx, to_ir_layout
+    from edgeforge.runtime.reference import run
     path = (_randomized_light(name[6:], tmp_path) if name.startswith("light_")
             else MODELS / f"{name}.onnx")
     g = read_onnx(path)

@@ -10,14 +10,14 @@ import re
 
 import pytest
 
-from runtime.reference import REFERENCE, REFERENCE_S8
-from sdk.codegen.c import EMITTERS
-from sdk.codegen.tflite import EXPORTERS
-from sdk.frontends.tflite import IMPORTERS as TFLITE_IMPORTERS
-from sdk.ir import OPS, Op
-from sdk.plan.scratch import SCRATCH
-from sdk.qparams import PREPARE
-from sdk.quantize.rules import RULES
+from edgeforge.codegen.c import EMITTERS
+from edgeforge.codegen.tflite import EXPORTERS
+from edgeforge.frontends.tflite import IMPORTERS as TFLITE_IMPORTERS
+from edgeforge.ir import OPS, Op
+from edgeforge.plan.scratch import SCRATCH
+from edgeforge.qparams import PREPARE
+from edgeforge.quantize.rules import RULES
+from edgeforge.runtime.reference import REFERENCE, REFERENCE_S8
 from tests.conftest import ROOT
 
 # The one explicit skip list: (stage, op) -> why. Keep a reason on every entry.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdk.ir import (
+from edgeforge.ir import (
     Act,
     BatchNormAttrs,
     BinaryAttrs,
@@ -27,15 +27,15 @@ from sdk.ir import (
     TransposeAttrs,
     verify,
 )
-from sdk.passes import PIPELINE, run_passes
-from sdk.passes.fold import (
+from edgeforge.passes import PIPELINE, run_passes
+from edgeforge.passes.fold import (
     absorb_transpose_into_fc,
     cancel_transposes,
     fold_constants,
     merge_reshapes,
     remove_identity,
 )
-from sdk.passes.fuse import (
+from edgeforge.passes.fuse import (
     batchnorm_to_affine,
     canonicalize_clip,
     div_sub_to_mul_add,
@@ -96,7 +96,7 @@ def _ops(g: Graph) -> dict[str, int]:
 
 def _equivalent(g: Graph, fn, changes: int | None = None) -> Graph:
     """Run pass `fn` on a copy of g; check the change count, verify, and equal outputs."""
-    from runtime.reference import run
+    from edgeforge.runtime.reference import run
     feeds = {n: RNG.standard_normal(g.tensors[n].shape).astype(np.float32) for n in g.inputs}
     before = run(g, feeds)
     g2 = g.copy()
@@ -362,8 +362,8 @@ def test_run_passes_names_the_pass_that_breaks_the_graph(tmp_path):
 
 
 def test_passes_on_a_float_tflite_graph_keep_its_numbers():
-    from runtime.reference import run
-    from sdk.frontends.tflite import read_tflite
+    from edgeforge.frontends.tflite import read_tflite
+    from edgeforge.runtime.reference import run
     g = read_tflite(fixture("kws_ds_cnn_float32.tflite"))
     feeds = {n: RNG.standard_normal(g.tensors[n].shape).astype(np.float32) for n in g.inputs}
     before = run(g, feeds)

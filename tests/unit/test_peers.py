@@ -1,11 +1,11 @@
-"""runtime.peers: the TFLM / LiteRT wrappers the bit-exactness tests stand on."""
+"""edgeforge.runtime.peers: the TFLM / LiteRT wrappers the bit-exactness tests stand on."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from runtime import peers
-from sdk.frontends.tflite import read_tflite
+from edgeforge.frontends.tflite import read_tflite
+from edgeforge.runtime import peers
 from tests.conftest import fixture, require
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdk.frontends import load
-from sdk.plan.inplace import pointwise_conv_inplace, window_lag, window_overlap
-from sdk.plan.memory import (
+from edgeforge.frontends import load
+from edgeforge.plan.inplace import pointwise_conv_inplace, window_lag, window_overlap
+from edgeforge.plan.memory import (
     STRATEGIES,
     BufferReq,
     PlanError,
@@ -120,7 +120,7 @@ def test_window_lag_hand_values():
 
 @pytest.mark.parametrize("h,w,cin,cout", [(5, 5, 8, 8), (4, 6, 16, 8), (3, 3, 4, 16), (1, 7, 3, 3)])
 def test_pointwise_closed_form_matches_the_geometry(h, w, cin, cout):
-    from sdk.ir import Conv2dAttrs, Graph, Node, Op, Tensor
+    from edgeforge.ir import Conv2dAttrs, Graph, Node, Op, Tensor
     g = Graph()
     g.add_tensor(Tensor("x", (1, h, w, cin), "int8"))
     g.add_tensor(Tensor("y", (1, h, w, cout), "int8"))
@@ -240,7 +240,7 @@ def test_plan_rows_cover_every_activation(kws):
 def _two_branch_graph():
     """x -> big1 -> small1 \\
        x -> big2 -> small2 -> add;  listed breadth-first, so both bigs are live at once."""
-    from sdk.ir import BinaryAttrs, Conv2dAttrs, Graph, Node, Op, Pool2dAttrs, Tensor
+    from edgeforge.ir import BinaryAttrs, Conv2dAttrs, Graph, Node, Op, Pool2dAttrs, Tensor
     g = Graph()
     g.add_tensor(Tensor("x", (1, 4, 4, 2), "int8"))
     g.inputs = ["x"]
@@ -273,8 +273,8 @@ def test_branch_order_is_chosen_to_lower_the_peak():
 
 
 def test_scratch_is_placed_apart_from_live_tensors(monkeypatch):
-    from sdk.ir import Op
-    from sdk.plan import scratch
+    from edgeforge.ir import Op
+    from edgeforge.plan import scratch
     g = _two_branch_graph()
     base = plan_graph(g)
     monkeypatch.setitem(scratch.SCRATCH, Op.CONV2D, lambda node, g, isa: 100)
@@ -286,9 +286,9 @@ def test_scratch_is_placed_apart_from_live_tensors(monkeypatch):
 
 
 def test_every_int8_op_has_a_scratch_row_and_unknown_isa_is_an_error():
-    from sdk.errors import EdgeforgeError
-    from sdk.ir import OPS
-    from sdk.plan.scratch import SCRATCH
+    from edgeforge.errors import EdgeforgeError
+    from edgeforge.ir import OPS
+    from edgeforge.plan.scratch import SCRATCH
     assert [op for op, info in OPS.items() if info.int8 and op not in SCRATCH] == []
     with pytest.raises(EdgeforgeError, match="available"):
         plan_graph(_two_branch_graph(), isa="avx9000")

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sdk.ir import (
+from edgeforge.ir import (
     OPS,
     Act,
     BinaryAttrs,
@@ -29,8 +29,15 @@ from sdk.ir import (
     Tensor,
     verify,
 )
-from sdk.plan.inplace import KERNEL_RULES, RULES
-from sdk.plan.memory import ArenaPlan, BufferReq, GraphPlan, lower_bound, plan_best, plan_graph
+from edgeforge.plan.inplace import KERNEL_RULES, RULES
+from edgeforge.plan.memory import (
+    ArenaPlan,
+    BufferReq,
+    GraphPlan,
+    lower_bound,
+    plan_best,
+    plan_graph,
+)
 
 
 # ---------------------------------------------------------------- independent checkers

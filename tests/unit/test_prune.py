@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdk.ir import (
+from edgeforge.ir import (
     Act,
     BinaryAttrs,
     Conv2dAttrs,
@@ -21,8 +21,8 @@ from sdk.ir import (
     Tensor,
     verify,
 )
-from sdk.passes.distill import distill, output_sqnr
-from sdk.passes.prune import (
+from edgeforge.passes.distill import distill, output_sqnr
+from edgeforge.passes.prune import (
     PruneError,
     apply_channel_keep,
     channel_groups,
@@ -31,7 +31,7 @@ from sdk.passes.prune import (
     compression_stats,
     magnitude_prune,
 )
-from sdk.quantize.calibrate import batch_runner
+from edgeforge.quantize.calibrate import batch_runner
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,7 +131,7 @@ def test_removing_dead_filters_keeps_outputs_and_shrinks_everything() -> None:
         name = grp.producer.name
         keep[grp.producer.outputs[0]] = [c for c in range(grp.channels) if c not in dead[name]]
         # L1 ranking puts the dead filters last
-        from sdk.passes.prune import _l1
+        from edgeforge.passes.prune import _l1
         assert set(np.argsort(_l1(g, grp.producer))[:len(dead[name])]) == set(dead[name])
     p = apply_channel_keep(g, groups, keep)
     verify(p)
@@ -179,8 +179,8 @@ def test_distill_recovers_magnitude_pruning_and_keeps_zeros() -> None:
 @pytest.fixture(scope="module")
 def digits():
     require("sklearn")
-    from sdk.frontends.tflite import read_tflite
-    from sdk.quantize import prepare_float
+    from edgeforge.frontends.tflite import read_tflite
+    from edgeforge.quantize import prepare_float
     g = prepare_float(read_tflite(DIGITS / "digits_float.tflite"))
     test = np.load(DIGITS / "test.npz")
     return g, np.load(DIGITS / "calib.npz")["input"], test["x"], test["y"]
@@ -202,11 +202,11 @@ def test_digits_half_macs_then_distill_within_one_point(digits, tmp_path: Path) 
     assert acc_d > acc_pruned                          # distillation is what recovers it
     # the pruned + distilled model still quantizes to a valid int8 model TFLM runs exactly
     require("tflite_micro")
-    from runtime import reference
-    from runtime.peers import run_tflm
-    from sdk.codegen.tflite import write_tflite
-    from sdk.quantize import quantize_model
-    from sdk.quantize.bias_correction import quantize_inputs
+    from edgeforge.codegen.tflite import write_tflite
+    from edgeforge.quantize import quantize_model
+    from edgeforge.quantize.bias_correction import quantize_inputs
+    from edgeforge.runtime import reference
+    from edgeforge.runtime.peers import run_tflm
     qg = quantize_model(out, calib, verbose=0)
     path = write_tflite(qg, tmp_path / "pruned.tflite")
     (q8,) = quantize_inputs(qg, [x[:2]])
@@ -216,7 +216,7 @@ def test_digits_half_macs_then_distill_within_one_point(digits, tmp_path: Path) 
 
 
 def test_quantization_keeps_magnitude_sparsity(digits) -> None:
-    from sdk.quantize import quantize_model
+    from edgeforge.quantize import quantize_model
     g, calib = digits[0], digits[1]
     p = magnitude_prune(g, sparsity=0.6, scope="global")
     qg = quantize_model(p, calib, verbose=0)          # refit + bias correction included

@@ -1,4 +1,4 @@
-"""sdk.qmath fixed-point primitives against plain big-integer oracles written from the C.
+"""edgeforge.qmath fixed-point primitives against plain big-integer oracles written from the C.
 
 The oracles use Python ints and C's truncating division, so they share no code with the
 vectorized numpy implementations they check.
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdk.ir import Act
-from sdk.qmath import (
+from edgeforge.ir import Act
+from edgeforge.qmath import (
     INT32_MAX,
     INT32_MIN,
     Numerics,

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdk.errors import QuantizeError
-from sdk.ir import OPS, Act, BinaryAttrs, Conv2dAttrs, Graph, Node, Op, Tensor
-from sdk.quantize import OBSERVERS, calibrate, load_calib, quantize_model, sqnr_report
-from sdk.quantize.bias_correction import run_int8_float_pairs
-from sdk.quantize.calibrate import HistogramObserver
-from sdk.quantize.quantize import prepare_float
+from edgeforge.errors import QuantizeError
+from edgeforge.ir import OPS, Act, BinaryAttrs, Conv2dAttrs, Graph, Node, Op, Tensor
+from edgeforge.quantize import OBSERVERS, calibrate, load_calib, quantize_model, sqnr_report
+from edgeforge.quantize.bias_correction import run_int8_float_pairs
+from edgeforge.quantize.calibrate import HistogramObserver
+from edgeforge.quantize.quantize import prepare_float
 from tests.conftest import fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,8 +146,8 @@ def test_float_only_op_left_is_named() -> None:
 # ---------------------------------------------------------------- the int8 contract
 @pytest.fixture(scope="module")
 def resnet8():
-    from sdk.frontends.tflite import read_tflite
-    from sdk.quantize.samples import photo_crops
+    from edgeforge.frontends.tflite import read_tflite
+    from edgeforge.quantize.samples import photo_crops
     fg = read_tflite(fixture("ic_resnet8_float32.tflite"))
     x = photo_crops(160, seed=11)
     qg = quantize_model(fg, x[:96], verbose=0)
@@ -156,9 +156,9 @@ def resnet8():
 
 @pytest.fixture(scope="module")
 def kws():
-    from sdk.frontends.tflite import read_tflite
-    from sdk.qmath import dequantize
-    from sdk.quantize.samples import kws_variants
+    from edgeforge.frontends.tflite import read_tflite
+    from edgeforge.qmath import dequantize
+    from edgeforge.quantize.samples import kws_variants
     gi = read_tflite(fixture("kws_ds_cnn_int8.tflite"))
     q = gi.tensors[gi.inputs[0]].quant
     x8 = np.load(fixture("kws_ds_cnn_sample_inputs_int8.npy")).reshape(1, 49, 10, 1)
@@ -218,7 +218,7 @@ def test_kws_fidelity_floor(kws) -> None:
 
 
 def test_softmax_input_keeps_row_maxima() -> None:
-    from sdk.quantize.calibrate import SoftmaxInputObserver
+    from edgeforge.quantize.calibrate import SoftmaxInputObserver
     o = SoftmaxInputObserver(beta=1.0)
     rows = np.array([[-40.0, 3.0, 9.0], [-30.0, 2.0, 5.0]], np.float32)
     o.update(rows)
@@ -236,7 +236,7 @@ def test_sqnr_report_rows(kws) -> None:
 
 
 def test_calibration_1000_resnet8_samples_batched() -> None:
-    from sdk.frontends.tflite import read_tflite
+    from edgeforge.frontends.tflite import read_tflite
     fg = prepare_float(read_tflite(fixture("ic_resnet8_float32.tflite")))
     x = np.random.default_rng(7).uniform(0, 255, (64, 32, 32, 3)).astype(np.float32)
     r1 = calibrate(fg, x, observer="minmax", batch_size=64, verbose=0)
@@ -247,7 +247,7 @@ def test_calibration_1000_resnet8_samples_batched() -> None:
 
 
 def test_calib_in_onnx_layout_is_moved_to_nhwc() -> None:
-    from sdk.frontends import load
+    from edgeforge.frontends import load
     g = load(ROOT / "examples" / "digits" / "digits.onnx")       # ONNX input [1, 1, 8, 8]
     x = np.load(ROOT / "examples" / "digits" / "calib.npz")["input"][:8]
     (nchw,) = load_calib(x.transpose(0, 3, 1, 2), g)
@@ -263,7 +263,7 @@ def test_unknown_observer_lists_the_known_ones() -> None:
 
 
 def test_input_on_a_grid_is_quantized_losslessly() -> None:
-    from sdk.quantize.calibrate import input_grid
+    from edgeforge.quantize.calibrate import input_grid
     rng = np.random.default_rng(8)
     sixteenths = rng.integers(0, 17, (50, 6, 6, 2)) / 16.0
     assert input_grid(sixteenths) == (0.0, 255 / 16)
@@ -276,8 +276,8 @@ def test_input_on_a_grid_is_quantized_losslessly() -> None:
 
 
 def test_equalization_preserves_function_and_balances_ranges(kws) -> None:
-    from sdk.quantize.calibrate import batch_runner
-    from sdk.quantize.equalize import equalize_graph, equalize_pairs
+    from edgeforge.quantize.calibrate import batch_runner
+    from edgeforge.quantize.equalize import equalize_graph, equalize_pairs
     fg, _, x = kws
     g = prepare_float(fg)
     e = equalize_graph(g)

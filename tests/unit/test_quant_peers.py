@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdk.codegen.tflite import write_tflite
-from sdk.quantize import quantize_model
-from sdk.quantize.bias_correction import quantize_inputs
+from edgeforge.codegen.tflite import write_tflite
+from edgeforge.quantize import quantize_model
+from edgeforge.quantize.bias_correction import quantize_inputs
 from tests.conftest import require
 from tests.opcases import cases
 
@@ -29,8 +29,8 @@ def _calib(graph, n: int, seed: int) -> list[np.ndarray]:
 
 
 def _peer_check(qg, path: Path, feeds_f: list[np.ndarray]) -> None:
-    from runtime import reference
-    from runtime.peers import LitertRunner, TflmRunner
+    from edgeforge.runtime import reference
+    from edgeforge.runtime.peers import LitertRunner, TflmRunner
     tflm, litert = TflmRunner(path), LitertRunner(path)
     q8 = quantize_inputs(qg, feeds_f)
     for i in range(q8[0].shape[0]):
@@ -56,8 +56,8 @@ def test_quantized_op_bit_exact_in_peers(name: str, tmp_path: Path) -> None:
 
 def test_digits_int8_bit_exact_and_accurate(tmp_path: Path) -> None:
     require("tflite_micro", "ai_edge_litert")
-    from sdk.frontends.tflite import read_tflite
-    from sdk.quantize.calibrate import batch_runner
+    from edgeforge.frontends.tflite import read_tflite
+    from edgeforge.quantize.calibrate import batch_runner
     d = ROOT / "examples" / "digits"
     fg = read_tflite(d / "digits_float.tflite")
     qg = quantize_model(fg, d / "calib.npz", verbose=0)
@@ -76,7 +76,7 @@ def test_concat_after_shared_quant_ops_needs_no_requant(tmp_path: Path) -> None:
     """CONCAT(maxpool(relu-conv(x)), conv(x)): the pool copies its input's quantization, so
     the conv feeding it takes the concat's range too; the result runs bit-exact."""
     require("tflite_micro", "ai_edge_litert")
-    from sdk.ir import Act, ConcatAttrs, Conv2dAttrs, Graph, Node, Op, Pool2dAttrs, Tensor
+    from edgeforge.ir import Act, ConcatAttrs, Conv2dAttrs, Graph, Node, Op, Pool2dAttrs, Tensor
     rng = np.random.default_rng(9)
     g = Graph(name="cat", inputs=["x"], outputs=["y"])
     g.add_tensor(Tensor("x", (1, 8, 8, 3)))
@@ -102,7 +102,7 @@ def test_constant_operands_and_activation_chain(tmp_path: Path) -> None:
     """ADD/MUL with float constants (quantized per tensor), then LEAKY_RELU and a
     depthwise conv with RELU6 and a mean: quantized and bit-exact in both peers."""
     require("tflite_micro", "ai_edge_litert")
-    from sdk.ir import (
+    from edgeforge.ir import (
         Act,
         BinaryAttrs,
         DwConv2dAttrs,

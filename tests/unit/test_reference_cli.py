@@ -1,4 +1,4 @@
-"""`edgeforge run` as a user runs it (in-process through sdk.cli.main, plus one real exec)."""
+"""`edgeforge run` as a user runs it (in-process through edgeforge.cli.main, plus one real exec)."""
 from __future__ import annotations
 
 import json
@@ -8,11 +8,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from runtime import reference as R
-from sdk.cli import main
-from sdk.errors import EdgeforgeError
-from sdk.frontends.tflite import read_tflite
-from sdk.runner import BACKENDS, run
+from edgeforge.cli import main
+from edgeforge.errors import EdgeforgeError
+from edgeforge.frontends.tflite import read_tflite
+from edgeforge.runner import BACKENDS, run
+from edgeforge.runtime import reference as R
 from tests.conftest import fixture, require
 
 
@@ -62,7 +62,7 @@ def test_wrong_dtype_and_missing_file(kws, tmp_path, capsys):
 
 
 def test_backend_c_agrees_with_reference(kws):
-    """The "c" backend (registered by sdk.codegen.host) gives the reference's bytes."""
+    """The "c" backend (registered by edgeforge.codegen.host) gives the reference's bytes."""
     require("gcc")
     model, sample = kws
     x = np.load(sample)

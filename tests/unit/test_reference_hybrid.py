@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime import reference as R
-from sdk.codegen.tflite import tflite_bytes
-from sdk.frontends.tflite import graph_from_bytes
-from sdk.ir import (
+from edgeforge.codegen.tflite import tflite_bytes
+from edgeforge.frontends.tflite import graph_from_bytes
+from edgeforge.ir import (
     Act,
     Conv2dAttrs,
     DwConv2dAttrs,
@@ -26,7 +25,8 @@ from sdk.ir import (
     Tensor,
     hybrid_int8,
 )
-from sdk.quantize import prepare_float
+from edgeforge.quantize import prepare_float
+from edgeforge.runtime import reference as R
 from tests.conftest import require
 
 # name -> (op, input shape, weight shape, output shape, attrs, per-channel?)

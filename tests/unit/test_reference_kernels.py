@@ -1,13 +1,13 @@
-"""Reference kernels called without a graph, and the fixed-point helpers of sdk.qparams."""
+"""Reference kernels called without a graph, and the fixed-point helpers of edgeforge.qparams."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from runtime import reference as R
-from sdk import qparams as qp
-from sdk.ir import Conv2dAttrs, DwConv2dAttrs, Pool2dAttrs, SoftmaxAttrs
+from edgeforge import qparams as qp
+from edgeforge.ir import Conv2dAttrs, DwConv2dAttrs, Pool2dAttrs, SoftmaxAttrs
+from edgeforge.runtime import reference as R
 
 
 def _naive_conv(x, w, b, stride, pad, dil):
@@ -61,7 +61,7 @@ def test_softmax_s8_sums_to_one_and_is_monotone():
 
 def _softmax_params(scale):
     real = min(scale * (1 << 26), (1 << 31) - 1.0)
-    from sdk.qmath import quantize_multiplier
+    from edgeforge.qmath import quantize_multiplier
     m, s = quantize_multiplier(real)
     return m, s, -qp.calculate_input_radius(5, s)
 

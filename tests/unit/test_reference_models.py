@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime import peers
-from runtime import reference as R
-from sdk.frontends.tflite import read_tflite
-from sdk.qmath import Numerics
+from edgeforge.frontends.tflite import read_tflite
+from edgeforge.qmath import Numerics
+from edgeforge.runtime import peers
+from edgeforge.runtime import reference as R
 from tests.conftest import fixture, require
 
 N_RANDOM = 100

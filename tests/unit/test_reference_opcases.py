@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime import peers
-from runtime import reference as R
-from sdk import qparams
-from sdk.ir import OPS, Op
-from sdk.qmath import Numerics
+from edgeforge import qparams
+from edgeforge.ir import OPS, Op
+from edgeforge.qmath import Numerics
+from edgeforge.runtime import peers
+from edgeforge.runtime import reference as R
 from tests.conftest import require
 from tests.opcases import cases, float_only_cases, random_inputs, tflm_arena_size, write_case
 

@@ -9,13 +9,13 @@ import copy
 import numpy as np
 import pytest
 
-from runtime import peers
-from runtime import reference as R
-from sdk import qparams
-from sdk.codegen.tflite import write_tflite
-from sdk.errors import QuantizeError
-from sdk.ir import MeanAttrs, QuantParams, SoftmaxAttrs, Tensor
-from sdk.qmath import Numerics
+from edgeforge import qparams
+from edgeforge.codegen.tflite import write_tflite
+from edgeforge.errors import QuantizeError
+from edgeforge.ir import MeanAttrs, QuantParams, SoftmaxAttrs, Tensor
+from edgeforge.qmath import Numerics
+from edgeforge.runtime import peers
+from edgeforge.runtime import reference as R
 from tests.conftest import require
 from tests.opcases import case, random_inputs, tflm_arena_size
 

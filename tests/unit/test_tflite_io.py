@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from runtime.peers import run_litert
-from sdk.codegen.tflite import tflite_bytes, write_tflite
-from sdk.errors import ModelError, UnsupportedOpError
-from sdk.frontends import load
-from sdk.frontends.tflite import graph_from_bytes, read_tflite, same_pads
-from sdk.ir import Act, Graph, IRError, Op, hybrid_int8, verify
+from edgeforge.codegen.tflite import tflite_bytes, write_tflite
+from edgeforge.errors import ModelError, UnsupportedOpError
+from edgeforge.frontends import load
+from edgeforge.frontends.tflite import graph_from_bytes, read_tflite, same_pads
+from edgeforge.ir import Act, Graph, IRError, Op, hybrid_int8, verify
+from edgeforge.runtime.peers import run_litert
 from tests.conftest import ROOT, fixture, require
 from tests.opcases import cases, float_only_cases, random_inputs, tflm_arena_size, write_case
 
@@ -194,7 +194,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     bad.nodes = list(bad.nodes) + [bad.nodes[0].with_(outputs=("missing",))]
     with pytest.raises(IRError):      # an invalid graph never reaches the disk
         write_tflite(bad, target)
-    import sdk.codegen.tflite as writer
+    import edgeforge.codegen.tflite as writer
 
     def failing_replace(a, b):
         raise OSError("disk full")
@@ -306,7 +306,7 @@ def test_missing_file():
 def test_cli_bad_file_exit_2(tmp_path):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(fixture("kws_ds_cnn_int8.tflite").read_bytes()[:1000])
-    r = subprocess.run([sys.executable, "-m", "sdk.cli", "inspect", str(bad)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "inspect", str(bad)], cwd=ROOT,
                        capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
@@ -355,7 +355,7 @@ def test_unsupported_ops_all_listed(tmp_path):
     assert [(i, op) for i, _, op, _ in probs] == [(0, "SQRT"), (1, "CUSTOM:MyOp")]
     msg = str(e.value)
     assert "node 0" in msg and "node 1" in msg and "CONV_2D" in msg   # supported list
-    r = subprocess.run([sys.executable, "-m", "sdk.cli", "inspect", str(p)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "inspect", str(p)], cwd=ROOT,
                        capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "SQRT" in r.stderr
 
@@ -375,7 +375,7 @@ def test_float_only_ops_roundtrip(case, tmp_path):
 
 def test_float16_weights_folded(tmp_path):
     """A float16 model (weights stored fp16 + DEQUANTIZE) reads as a plain float graph."""
-    from sdk.ir import NoAttrs, Node, Tensor
+    from edgeforge.ir import NoAttrs, Node, Tensor
     c = next(c for c in cases("float32") if c.name == "conv_same_s1")
     g = c.graph.copy()
     w16 = g.tensors["w"].data.astype(np.float16)

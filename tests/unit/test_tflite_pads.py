@@ -7,10 +7,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.peers import run_litert
-from sdk.codegen.tflite import tflite_bytes
-from sdk.frontends.tflite import PAD_SAME, PAD_VALID, graph_from_bytes, same_pads
-from sdk.ir import Conv2dAttrs, Graph, Node, Op, Pool2dAttrs, Tensor
+from edgeforge.codegen.tflite import tflite_bytes
+from edgeforge.frontends.tflite import PAD_SAME, PAD_VALID, graph_from_bytes, same_pads
+from edgeforge.ir import Conv2dAttrs, Graph, Node, Op, Pool2dAttrs, Tensor
+from edgeforge.runtime.peers import run_litert
 from tests.conftest import require
 
 

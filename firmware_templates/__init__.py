@@ -1,0 +1,1 @@
+"""Bare-metal firmware projects the SDK fills in and builds (package data, no Python code)."""
