@@ -8,12 +8,18 @@ lines. This module adds the SSH `Shell`:
     there (never paramiko's silent AutoAddPolicy); a changed key is always an error;
   * key-file or ssh-agent auth; passwords and passphrases are never logged or printed;
   * every remote command is built with shlex.quote; files move over SFTP, where paths need
-    no quoting at all.
+    no quoting at all. A board whose sshd has no SFTP subsystem (dropbear/BusyBox, OpenWrt,
+    many Yocto images) gets files over exec channels instead -- `cat > FILE` fed on stdin,
+    then a sha256 of what landed compared with what was sent -- as Ansible falls back from
+    sftp to piping; if that fails too, one error names the missing subsystem.
 Options come as keywords (CLI) or in the URI query: ?python=/usr/bin/python3&dir=/data/ef
 &native=1&threads=4&timeout=120.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
 import logging
 import os
@@ -27,7 +33,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import paramiko
 
 from edgeforge.errors import DeviceError, EdgeforgeError
-from edgeforge.manifest import Manifest
+from edgeforge.manifest import Manifest, sha256_file
 from edgeforge.targets.local import AgentTarget, Pipe, Shell
 
 CONNECT_TIMEOUT = 15.0
@@ -167,16 +173,22 @@ class SshShell(Shell):
         assert transport is not None
         transport.set_keepalive(15)
         self._sftp: paramiko.SFTPClient | None = None
+        self.sftp_missing: str | None = None   # why SFTP is unavailable, once we know
 
     @staticmethod
     def cmdline(argv: list[str]) -> str:
         return " ".join(shlex.quote(a) for a in argv)
 
     @property
-    def sftp(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
-            self._sftp = self.client.open_sftp()
-            self._sftp.get_channel().settimeout(60.0)
+    def sftp(self) -> paramiko.SFTPClient | None:
+        """The SFTP session, or None on a board without the subsystem (then: exec fallback)."""
+        if self._sftp is None and self.sftp_missing is None:
+            try:
+                self._sftp = self.client.open_sftp()
+                self._sftp.get_channel().settimeout(60.0)
+            except (paramiko.SSHException, EOFError) as e:
+                # paramiko says only "Channel closed." when sshd refuses the subsystem
+                self.sftp_missing = str(e) or type(e).__name__
         return self._sftp
 
     def run(self, argv: list[str], timeout: float) -> tuple[int, bytes, bytes]:
@@ -215,10 +227,56 @@ class SshShell(Shell):
                 raise
             raise DeviceError(f"{self.where}: {what} failed: {e}") from None
 
+    # -- the exec-channel fallback: every argument quoted, nothing interpolated ------------
+    def _exec(self, what: str, argv: list[str], stdin: bytes | Path | None = None,
+              progress=None, timeout: float = 120.0) -> bytes:
+        """Run argv, feeding stdin; its stdout, or the one error naming the missing SFTP."""
+        try:
+            chan = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+            chan.settimeout(timeout)
+            chan.exec_command(self.cmdline(argv))
+            if stdin is not None:
+                total = len(stdin) if isinstance(stdin, bytes) else stdin.stat().st_size
+                src = io.BytesIO(stdin) if isinstance(stdin, bytes) else open(stdin, "rb")  # noqa: SIM115
+                sent = 0
+                with src:
+                    for block in iter(lambda: src.read(1 << 15), b""):
+                        chan.sendall(block)
+                        sent += len(block)
+                        if progress:
+                            progress(sent, total)
+            chan.shutdown_write()
+            out = bytearray()
+            for chunk in iter(lambda: chan.recv(65536), b""):
+                out += chunk
+            err = bytearray()
+            for chunk in iter(lambda: chan.recv_stderr(65536), b""):
+                err += chunk
+            rc = chan.recv_exit_status()
+            chan.close()
+        except TimeoutError:
+            raise DeviceError(f"{self.where}: {what} timed out after {timeout:.0f} s") from None
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            rc, out, err = -1, b"", str(e).encode()
+        if rc != 0:
+            why = err.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {rc}"]
+            raise DeviceError(
+                f"{self.where}: the SSH server offers no SFTP subsystem ({self.sftp_missing}) "
+                f"and the exec-channel fallback could not {what}: {why[0][:300]} -- enable "
+                "`Subsystem sftp` in sshd_config (dropbear: install its sftp-server), or give "
+                "the board a POSIX shell with cat, mkdir, mv and sha256sum")
+        return bytes(out)
+
     def home(self) -> str:
+        if self.sftp is None:
+            return self._exec("find the home directory", ["pwd"]).decode().strip()
         return self._sftp_call("sftp", self.sftp.normalize, ".")
 
     def exists(self, path: str) -> bool:
+        if self.sftp is None:
+            out = self._exec(f"stat {path}", ["sh", "-c", 'test -e "$1" && echo y || echo n',
+                                               "sh", path])
+            return out.strip() == b"y"
         try:
             self._sftp_call("stat", self.sftp.stat, path)
             return True
@@ -226,6 +284,9 @@ class SshShell(Shell):
             return False
 
     def makedirs(self, path: str) -> None:
+        if self.sftp is None:
+            self._exec(f"mkdir {path}", ["mkdir", "-p", "--", path])
+            return
         parts = path.split("/")
         for i in range(2 if path.startswith("/") else 1, len(parts) + 1):
             p = "/".join(parts[:i])
@@ -243,17 +304,41 @@ class SshShell(Shell):
                         raise
 
     def put(self, data, remote, progress=None) -> None:
-        if isinstance(data, bytes):
-            import io
+        if self.sftp is None:
+            self._exec_put(data, remote, progress)
+        elif isinstance(data, bytes):
             self._sftp_call(f"upload {remote}", self.sftp.putfo, io.BytesIO(data), remote,
                             len(data), progress)
         else:
             self._sftp_call(f"upload {remote}", self.sftp.put, str(data), remote, progress)
 
+    def _exec_put(self, data: bytes | Path, remote: str, progress=None) -> None:
+        """`cat > remote` over an exec channel, then the file's sha256 must equal ours."""
+        if isinstance(data, bytes):
+            want = hashlib.sha256(data).hexdigest()
+        else:
+            data = Path(data)
+            want = sha256_file(data)
+        out = self._exec(f"upload {remote}", ["sh", "-c", _CAT_AND_HASH, "sh", remote], data,
+                         progress, timeout=600.0)
+        got = out.split()[:1]
+        if got != [want.encode()]:
+            with contextlib.suppress(DeviceError):
+                self.remove(remote)
+            raise DeviceError(f"{self.where}: upload of {remote} over exec arrived corrupted "
+                              f"(sha256 {got[0].decode()[:16] if got else 'missing'}..., sent "
+                              f"{want[:16]}...)")
+
     def rename(self, src: str, dst: str) -> None:
+        if self.sftp is None:
+            self._exec(f"rename {dst}", ["mv", "-f", "--", src, dst])   # rename(2): atomic
+            return
         self._sftp_call(f"rename {dst}", self.sftp.posix_rename, src, dst)
 
     def remove(self, path: str) -> None:
+        if self.sftp is None:
+            self._exec(f"remove {path}", ["rm", "-f", "--", path])
+            return
         try:
             self._sftp_call(f"remove {path}", self.sftp.remove, path)
         except FileNotFoundError:
@@ -263,6 +348,11 @@ class SshShell(Shell):
         if self._sftp is not None:
             self._sftp.close()
         self.client.close()
+
+
+# $1 = destination; stdin = the bytes. sha256sum is coreutils and BusyBox; python3 for the rest
+_CAT_AND_HASH = ('cat > "$1" && { sha256sum "$1" 2>/dev/null || python3 -c "import hashlib, sys; '
+                 'print(hashlib.sha256(open(sys.argv[1], \'rb\').read()).hexdigest())" "$1"; }')
 
 
 class SshTarget(AgentTarget):

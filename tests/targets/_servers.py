@@ -116,8 +116,12 @@ def keygen(path: Path) -> None:
                    check=True, timeout=30, capture_output=True)
 
 
-def start_sshd(root: Path, client_pub: Path, port: int | None = None) -> Sshd:
-    """OpenSSH on 127.0.0.1:<free port>, its own host key, key auth for one test key."""
+def start_sshd(root: Path, client_pub: Path, port: int | None = None, *, sftp: bool = True,
+               extra: str = "") -> Sshd:
+    """OpenSSH on 127.0.0.1:<free port>, its own host key, key auth for one test key.
+
+    sftp=False leaves out `Subsystem sftp`, as on dropbear/BusyBox boards; `extra` is appended
+    to sshd_config."""
     require("/usr/sbin/sshd", "ssh-keygen")
     root.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)   # privilege separation dir
@@ -129,7 +133,8 @@ def start_sshd(root: Path, client_pub: Path, port: int | None = None) -> Sshd:
         f"AuthorizedKeysFile {root / 'authorized_keys'}\nPidFile {root / 'sshd.pid'}\n"
         "StrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "Subsystem sftp internal-sftp\nMaxStartups 50\nMaxSessions 50\nLogLevel ERROR\n")
+        + ("Subsystem sftp internal-sftp\n" if sftp else "")
+        + "MaxStartups 50\nMaxSessions 50\nLogLevel ERROR\n" + extra)
     proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(root / "sshd_config")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, proc, "sshd")
