@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="edgeforge",
         description="Compress neural networks to int8, emit .tflite and C, and prove them "
                     "on devices (QEMU, serial boards, SSH boards).")
-    from edgeforge import __version__
+    from edgeforge.version import __version__
     ap.add_argument("--version", action="version", version=f"edgeforge {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 

@@ -123,11 +123,11 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
                   board: str | None = None, numerics: str | Numerics = "tflm",
                   name: str = "model", verbose: int = 0, **quant_opts: Any) -> CompileResult:
     """Compile a .tflite / .onnx model into `out_dir` (see the module docstring)."""
-    from edgeforge import __version__
     from edgeforge.codegen.c import check_supported, emit_c
     from edgeforge.codegen.tflite import write_tflite
     from edgeforge.frontends import load
     from edgeforge.report import inspect_graph
+    from edgeforge.version import __version__
 
     numerics = Numerics(numerics)
     if not name.isidentifier():

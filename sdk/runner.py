@@ -26,7 +26,7 @@ from edgeforge.qmath import DEFAULT_NUMERICS, Numerics
 Backend = Callable[[Path, list[np.ndarray], Numerics], list[np.ndarray]]
 
 
-def _model_file(model: Path) -> Path:
+def model_file(model: Path) -> Path:
     """A model file, or the model.tflite of a compiled DIR."""
     if model.is_dir():
         inner = model / "model.tflite"
@@ -43,7 +43,7 @@ def _model_file(model: Path) -> Path:
 
 def _load(model: Path) -> Graph:
     from edgeforge.frontends import load
-    return load(_model_file(model))
+    return load(model_file(model))
 
 
 def _reference(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
@@ -55,7 +55,7 @@ def _reference(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> lis
 
 def _litert(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
     from edgeforge.runtime.peers import run_litert
-    path = _model_file(model)
+    path = model_file(model)
     if path.suffix == ".onnx":
         raise ModelError(str(path), "backend litert needs a .tflite (compile the model first)")
     return run_litert(path, inputs, reference_kernels=True)

@@ -1,0 +1,121 @@
+"""The Python API: one function per `edgeforge` command, each returning what `--json` prints.
+
+The CLI (edgeforge.cli) calls exactly these functions and only adds printing, so a script
+and a shell session get the same data and the same errors (edgeforge.errors.EdgeforgeError
+and its subclasses). Arrays stay numpy arrays here; the CLI turns them into lists.
+Imports are lazy so `import edgeforge` stays cheap and a missing optional dependency only
+affects the function that needs it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgeforge.errors import EdgeforgeError
+
+if TYPE_CHECKING:
+    from edgeforge.ir import Graph
+
+__all__ = ["build", "compile", "deploy", "flash", "inspect", "load", "profile", "run"]
+
+
+def load(path: str | Path, **kw: Any) -> Graph:
+    """Read a model file (.tflite or .onnx) into the IR (raises ModelError/UnsupportedOpError)."""
+    from edgeforge.frontends import load as _load
+    return _load(path, **kw)
+
+
+def inspect(path: str | Path) -> dict[str, Any]:
+    """`edgeforge inspect MODEL --json`: ops, tensors, params, MACs, weight/activation bytes."""
+    from edgeforge.report import inspect as _inspect
+    return _inspect(path)
+
+
+def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str | None = None,
+            numerics: str = "tflm", name: str = "model", observer: str | None = None,
+            per_channel: bool = True, prune: float | None = None,
+            prune_channels: float | None = None, distill: bool = False,
+            verbose: int = 0) -> dict[str, Any]:
+    """`edgeforge compile MODEL -o OUT --json`: write the compiled DIR, return its summary.
+
+    The full per-op report is OUT/report.json; the manifest is OUT/manifest.json."""
+    from edgeforge.compiler import compile_model
+    if board:                          # an unknown board fails here, not at `build`
+        from edgeforge.targets.build import load_board
+        load_board(board)
+    opts: dict[str, Any] = {"observer": observer, "prune": prune,
+                            "prune_channels": prune_channels, "distill": distill}
+    if not per_channel:
+        opts["per_channel"] = False
+    res = compile_model(model, out, calib=calib, board=board, numerics=numerics, name=name,
+                        verbose=verbose, **opts)
+    return res.summary()
+
+
+def _top(y: np.ndarray) -> int | None:
+    """argmax of a classifier-shaped output ([K] or [1, K], K > 1), else None."""
+    flat = y.reshape(-1) if y.ndim == 1 or (y.ndim == 2 and y.shape[0] == 1) else None
+    return int(np.argmax(flat)) if flat is not None and flat.size > 1 else None
+
+
+def run(model: str | Path, x: np.ndarray | list[np.ndarray], *, backend: str = "reference",
+        numerics: str = "tflm") -> dict[str, Any]:
+    """`edgeforge run MODEL -i IN --json`: {"outputs": [arrays], names, shapes, dtypes, top, ...}.
+
+    x is one array (single-input model) or one per input, batch dimension included."""
+    from edgeforge.frontends import load as _load
+    from edgeforge.runner import model_file
+    from edgeforge.runner import run as _run
+    outs = _run(model, x, backend=backend, numerics=numerics)
+    names = list(_load(model_file(Path(model))).outputs)
+    return {"outputs": outs, "names": names, "shapes": [list(o.shape) for o in outs],
+            "dtypes": [o.dtype.name for o in outs], "top": _top(outs[0]) if outs else None,
+            "backend": backend, "numerics": str(numerics)}
+
+
+def build(directory: str | Path, board: str, *, kernels: str | None = None) -> dict[str, Any]:
+    """`edgeforge build DIR --board B --json`: firmware image, size table and warnings."""
+    from edgeforge.manifest import Manifest
+    from edgeforge.targets.build import build as _build
+    Manifest.load(directory).check_model(directory)   # firmware must carry the model it claims
+    return _build(directory, board, kernels=kernels)
+
+
+def flash(directory: str | Path, board: str, port: str | None = None) -> dict[str, Any]:
+    """`edgeforge flash DIR --board B`: {board, flashed, command | note}."""
+    from edgeforge.targets.flash import flash as _flash
+    return _flash(directory, board, port)
+
+
+def profile(directory: str | Path, target: str = "qemu://mps2-an386", *, runs: int = 10,
+            warmup: int = 1, inputs: str | Path | np.ndarray | None = None,
+            trace: bool = False, verbose: int = 0, **target_options: Any) -> dict[str, Any]:
+    """`edgeforge profile DIR --target URI --json`: outputs checked byte for byte against the
+    host reference on every sample, then latency (and counts) over `runs` after `warmup`.
+
+    target_options: identity, known_hosts, accept_new_host_key (ssh), native, threads,
+    kernels (qemu: "ref" | "dsp")."""
+    from edgeforge.targets.profile import profile as _profile
+    return _profile(directory, target, runs=runs, warmup=warmup, inputs=inputs, trace=trace,
+                    verbose=verbose, **target_options)
+
+
+def deploy(directory: str | Path, target: str, *, identity: str | None = None,
+           known_hosts: str | None = None, accept_new_host_key: bool = False) -> dict[str, Any]:
+    """`edgeforge deploy DIR --target ssh://user@host --json`: upload, skipping unchanged files."""
+    from edgeforge.manifest import Manifest
+    from edgeforge.targets import open_target
+    from edgeforge.targets.local import AgentTarget
+    from edgeforge.targets.ssh import redact
+
+    directory = Path(directory)
+    manifest = Manifest.load(directory)
+    t = open_target(target, identity=identity, known_hosts=known_hosts,
+                    accept_new_host_key=accept_new_host_key)
+    if not isinstance(t, AgentTarget):
+        raise EdgeforgeError(f"deploy is for Linux boards (ssh://, local); for "
+                             f"{redact(target)} use `edgeforge flash`")
+    with t:
+        return t.deploy(directory, manifest)
