@@ -8,21 +8,21 @@ DIR/c/             model.h model.c weights.c + the kernels and headers they use
 DIR/manifest.json  edgeforge.manifest.Manifest; model_sha256 = sha256 of DIR/model.tflite
 DIR/report.json    per-op MACs, weight / activation bytes, arena in use per step
 
-Everything is written into a temporary directory beside DIR and renamed at the end, so a
-failed compile leaves no DIR (and an existing DIR is replaced only by a complete one).
+Everything is written into a temporary directory beside DIR and swapped in at the end, so a
+failed compile leaves no DIR (and an existing DIR is replaced only by a complete one). An
+existing -o is replaced only if it is a DIR holding nothing but what edgeforge wrote
+(edgeforge.outdir): a user's file in it, or a folder that is not a DIR, is refused.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeforge import outdir
 from edgeforge.errors import EdgeforgeError, QuantizeError
 from edgeforge.ir import Graph
 from edgeforge.manifest import Manifest, TensorSpec, sha256_file
@@ -133,7 +133,8 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     if not name.isidentifier():
         raise EdgeforgeError(f"--name {name!r}: must be a C identifier")
     src, out = Path(path), Path(out_dir)
-    _check_out(out)
+    outdir.recover(out)
+    outdir.check_out(out)                          # before any work: -o is ours to replace
     g = load(src)
     comp = {k: quant_opts.pop(k) for k in COMPRESS_OPTS if quant_opts.get(k)}
     for k in COMPRESS_OPTS:
@@ -161,12 +162,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     plan = _plan(g)
     sched = plan.schedule(g)                       # nodes in plan order
 
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    except OSError as e:
-        raise EdgeforgeError(f"{out}: cannot create the output directory ({e.strerror})") from None
-    try:
+    with outdir.staged(out) as tmp:
         model_path = write_tflite(sched, tmp / "model.tflite")
         model_sha = sha256_file(model_path)
         pkg = emit_c(g, plan, tmp / "c", name=name, numerics=numerics, model_hash=model_sha)
@@ -193,44 +189,19 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
             plan=plan.rows(), board=board,
             extra={"source": str(src), "kernels": pkg.kernels, "io_dropped": dropped,
                    "macs": int(report["totals"]["macs"])})
-        manifest.save(tmp)
         (tmp / "report.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        manifest.files = outdir.hash_tree(tmp)
+        manifest.save(tmp)
+        try:
+            outdir.swap_in(tmp, out)
+        except OSError as e:
+            raise EdgeforgeError(f"{out}: cannot put the new DIR in place ({e.strerror})") from None
     return CompileResult(out, manifest, report)
 
 
 def _jsonable(x: Any) -> Any:
     from edgeforge.report import jsonable
     return jsonable(x)
-
-
-def _check_out(out: Path) -> None:
-    """-o must be new, empty, or a compiled DIR (which a complete new one replaces)."""
-    if out.exists() and not out.is_dir():
-        raise EdgeforgeError(f"{out}: exists and is a file, not a directory (pick another -o)")
-    if out.is_dir() and not (out / "manifest.json").is_file() and any(out.iterdir()):
-        raise EdgeforgeError(f"{out}: exists and is not a compiled DIR; refusing to "
-                             "replace it (pick another -o)")
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Atomically put tmp at out; an existing out is moved aside first, then deleted."""
-    old = None
-    _check_out(out)
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-        os.rmdir(old)
-        os.replace(out, old)
-    mask = os.umask(0)
-    os.umask(mask)
-    for p in [tmp, *tmp.rglob("*")]:     # mkdtemp/mkstemp made them private; use the umask
-        p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- CLI

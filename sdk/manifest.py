@@ -9,15 +9,15 @@ Layout of a compiled DIR:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeforge.errors import EdgeforgeError
+from edgeforge.outdir import FORMAT, MANIFEST, recover, sha256_file
 
-MANIFEST = "manifest.json"
+__all__ = ["FORMAT", "MANIFEST", "Manifest", "TensorSpec", "sha256_file"]
 
 
 @dataclass
@@ -47,6 +47,8 @@ class Manifest:
     code_bytes: int | None = None
     board: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    format: str = FORMAT           # what marks a folder as a DIR edgeforge wrote (outdir.py)
+    files: dict[str, str] = field(default_factory=dict)  # every file compile wrote: sha256
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / MANIFEST
@@ -56,6 +58,8 @@ class Manifest:
     @classmethod
     def load(cls, directory: str | Path) -> Manifest:
         path = Path(directory) / MANIFEST
+        if not path.exists():
+            recover(Path(directory))      # a swap interrupted by an earlier compile
         try:
             raw = json.loads(path.read_text())
             raw["inputs"] = [TensorSpec(**t) for t in raw["inputs"]]
@@ -87,11 +91,3 @@ class Manifest:
     def hash8(self) -> bytes:
         """First 8 bytes of model_sha256: what firmware and agents report as their identity."""
         return bytes.fromhex(self.model_sha256[:16])
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
