@@ -144,7 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--mqtt", required=True, help="mqtt://[user:pass@]broker[:1883]")
         p.add_argument("--inputs", default="-", help="directory, pipe or - (stdin) of .npy frames")
         p.add_argument("--labels", help="text file, one class name per line")
-        p.add_argument("--device-id", help="Home Assistant device id (default: model hash)")
+        p.add_argument("--device-id",
+                       help="Home Assistant device id (default: edgeforge_<board>_<model>_<hash8>)")
+        p.add_argument("--task", choices=["classifier", "anomaly", "regressor"],
+                       help="which entities to publish (default: guessed from the outputs)")
+        p.add_argument("--threshold", type=float,
+                       help="anomaly: reconstruction error above which the Anomaly sensor is on")
+        _verbose(p)
     return ap
 
 

@@ -27,6 +27,7 @@ class Measurement:
 
 class Target(ABC):
     kind: str = "abstract"
+    last_latency_us: float | None = None   # the device's own time for the last infer(), if known
 
     @classmethod
     @abstractmethod

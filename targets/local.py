@@ -436,6 +436,7 @@ class AgentTarget(Target):
     def infer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         res = self._ask({"op": "infer", "inputs": [encode(np.asarray(x)) for x in inputs]})
         self._latency_us = float(res.get("latency_us") or self._latency_us)
+        self.last_latency_us = res.get("latency_us")
         d = res.get("max_lsb_diff")
         if d is not None:
             self._diff = d if self._diff is None else max(self._diff, d)

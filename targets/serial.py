@@ -89,7 +89,9 @@ class McuTarget(Target):
                 raise EdgeforgeError(f"input {i} ({spec.name}): expected {spec.dtype} "
                                      f"{spec.shape}, got {a.dtype} {list(a.shape)}")
             self._call(commands.write_input, i, np.ascontiguousarray(a).tobytes())
-        self._call(commands.invoke, 1, 0)
+        counts = self._call(commands.invoke, 1, 0)
+        hz = self.info.clock_hz or self.board.clock_hz
+        self.last_latency_us = counts[0] / hz * 1e6 if counts and hz else None
         outs = []
         for i, spec in enumerate(m.outputs):
             raw = self._call(commands.read_output, i)

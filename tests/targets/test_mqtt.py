@@ -18,6 +18,7 @@ from edgeforge.errors import EdgeforgeError
 from edgeforge.manifest import Manifest
 from edgeforge.targets.mqtt import iter_inputs, parse_broker, read_npy_frames
 from tests.conftest import require
+from tests.targets._ha_schema import check_device_discovery
 from tests.targets._servers import compile_fixture, make_dir, mosquitto, sample_inputs  # noqa: F401
 
 LABELS = ["silence", "unknown", "yes", "no", "up", "down", "left", "right", "on", "off", "stop",
@@ -48,6 +49,10 @@ class Listener:
     def on(self, topic: str) -> list[bytes]:
         with self.lock:
             return [p for t, p, _ in self.msgs if t == topic]
+
+    def topics(self) -> set[str]:
+        with self.lock:
+            return {t for t, _, _ in self.msgs}
 
     def wait(self, pred, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -113,22 +118,24 @@ def test_serve_publishes_discovery_state_and_last_will(mosquitto, kws, tmp_path)
     try:
         avail, state = f"edgeforge/{dev}/availability", f"edgeforge/{dev}/state"
         lis.wait(lambda: lis.on(avail)[-1:] == [b"online"])
-        cfg_topics = [f"homeassistant/sensor/{dev}/{o}/config" for o in
-                      ("top_class", "score", "latency")]
-        lis.wait(lambda: all(lis.on(t) for t in cfg_topics))
-        cfgs = {t: json.loads(lis.on(t)[-1]) for t in cfg_topics}
-        for c in cfgs.values():
-            assert c["state_topic"] == state and c["availability_topic"] == avail
-            assert c["device"]["identifiers"] == [dev]
-            assert {"name", "model", "sw_version", "manufacturer"} <= set(c["device"])
-            assert c["value_template"].startswith("{{ value_json.")
-            assert c["unique_id"].startswith(dev)
-        assert cfgs[cfg_topics[2]]["unit_of_measurement"] == "µs"
-        assert cfgs[cfg_topics[2]]["value_template"] == "{{ value_json.latency_us }}"
-        late = Listener(mosquitto.port, [f"homeassistant/sensor/{dev}/#"])   # joins afterwards
+        topic = f"homeassistant/device/{dev}/config"
+        lis.wait(lambda: lis.on(topic))
+        cfg = json.loads(lis.on(topic)[-1])
+        check_device_discovery(cfg)
+        assert cfg["state_topic"] == state and cfg["availability_topic"] == avail
+        assert cfg["device"]["identifiers"] == [dev]
+        assert {"name", "model", "sw_version", "manufacturer"} <= set(cfg["device"])
+        assert set(cfg["cmps"]) == {"class", "confidence", "latency"}
+        assert cfg["cmps"]["confidence"]["unit_of_measurement"] == "%"
+        lat = cfg["cmps"]["latency"]
+        assert lat["device_class"] == "duration" and lat["unit_of_measurement"] == "µs"
+        assert lat["value_template"] == "{{ value_json.latency_us }}"
+        assert not [t for t in lis.topics() if t.startswith("homeassistant/sensor/") and
+                    lis.on(t)[-1]], "no per-entity configs any more"
+        late = Listener(mosquitto.port, [f"homeassistant/device/{dev}/#"])   # joins afterwards
         try:
-            late.wait(lambda: len(late.msgs) >= 3)
-            assert sorted(t for t, _, r in late.msgs if r) == sorted(cfg_topics), "retained"
+            late.wait(lambda: len(late.msgs) >= 1)
+            assert [t for t, _, r in late.msgs if r] == [topic], "retained"
         finally:
             late.close()
 
@@ -141,11 +148,13 @@ def test_serve_publishes_discovery_state_and_last_will(mosquitto, kws, tmp_path)
             top = host_top(kws / "model.tflite", x[k])
             assert s["class_index"] == top and s["top_class"] == LABELS[top]
             assert 0.0 <= s["score"] <= 1.0 and s["latency_us"] > 0 and s["frame"] == k
+            assert s["confidence"] == round(100 * s["score"], 1)
+            assert "round_trip_us" not in s      # serve: the board's own time is all there is
 
-        # Home Assistant restarts: configs are announced again
-        before = len(lis.on(cfg_topics[0]))
+        # Home Assistant restarts: the config is announced again, then the last state
+        before, states_before = len(lis.on(topic)), len(lis.on(state))
         lis.c.publish("homeassistant/status", "online", qos=1)
-        lis.wait(lambda: len(lis.on(cfg_topics[0])) > before)
+        lis.wait(lambda: len(lis.on(topic)) > before and len(lis.on(state)) > states_before)
 
         proc.kill()                                  # vanish without a goodbye
         proc.wait(timeout=10)
@@ -187,7 +196,7 @@ def test_bridge_relays_a_target(mosquitto, kws, tmp_path):  # noqa: F811
     fifo = tmp_path / "frames.fifo"
     os.mkfifo(fifo)
     dev = "kws_bridge"
-    lis = Listener(mosquitto.port, [f"edgeforge/{dev}/#"])
+    lis = Listener(mosquitto.port, [f"edgeforge/{dev}/#", f"homeassistant/device/{dev}/#"])
     x = sample_inputs(Manifest.load(kws), 2, seed=5)
     proc = subprocess.Popen([sys.executable, "-m", "edgeforge.cli", "bridge",
                              f"local://?dir={tmp_path / 'base'}", str(kws), "--mqtt", mosquitto.uri,
@@ -200,8 +209,11 @@ def test_bridge_relays_a_target(mosquitto, kws, tmp_path):  # noqa: F811
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         lis.wait(lambda: len(lis.on(f"edgeforge/{dev}/state")) == 2)
-        got = [json.loads(p)["class_index"] for p in lis.on(f"edgeforge/{dev}/state")]
+        states = [json.loads(p) for p in lis.on(f"edgeforge/{dev}/state")]
+        got = [st["class_index"] for st in states]
         assert got == [host_top(kws / "model.tflite", s, ref=True) for s in x]  # target: REF
+        for st in states:     # the agent's own time, and the host's wait around it
+            assert 0 < st["latency_us"] < st["round_trip_us"]
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -218,7 +230,7 @@ def test_bridge_qemu_microcontroller(mosquitto, tmp_path):  # noqa: F811
     x = sample_inputs(Manifest.load(d), 2, seed=11)
     np.save(frames / "x.npy", x)
     dev = "kws_qemu"
-    lis = Listener(mosquitto.port, [f"edgeforge/{dev}/#", f"homeassistant/sensor/{dev}/#"])
+    lis = Listener(mosquitto.port, [f"edgeforge/{dev}/#", f"homeassistant/device/{dev}/#"])
     try:
         r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "bridge", "qemu://mps2-an386",
                             str(d), "--mqtt", mosquitto.uri, "--inputs", str(frames),
@@ -226,10 +238,15 @@ def test_bridge_qemu_microcontroller(mosquitto, tmp_path):  # noqa: F811
                            check=False)
         assert r.returncode == 0, r.stderr
         lis.wait(lambda: len(lis.on(f"edgeforge/{dev}/state")) == 2)
-        got = [json.loads(p)["class_index"] for p in lis.on(f"edgeforge/{dev}/state")]
-        assert got == [host_top(d / "model.tflite", s, ref=True) for s in x]
-        cfg = json.loads(lis.on(f"homeassistant/sensor/{dev}/latency/config")[-1])
-        assert "qemu://mps2-an386" in cfg["device"]["model"]
+        states = [json.loads(p) for p in lis.on(f"edgeforge/{dev}/state")]
+        assert [st["class_index"] for st in states] == [host_top(d / "model.tflite", s, ref=True)
+                                                        for s in x]
+        cfg = json.loads(lis.on(f"homeassistant/device/{dev}/config")[-1])
+        check_device_discovery(cfg)
+        assert cfg["device"]["hw_version"] == "qemu://mps2-an386"
+        assert cfg["cmps"]["round_trip"]["device_class"] == "duration"
+        for st in states:     # cycle counter of the board vs. the host's wait (QEMU on the host)
+            assert st["latency_us"] > 0 and st["round_trip_us"] > 0
     finally:
         lis.close()
 
