@@ -64,7 +64,7 @@ from edgeforge.ir import (
     TransposeAttrs,
     hybrid_int8,
 )
-from edgeforge.qmath import INT8_MAX, INT8_MIN, Numerics, requantize, round_half_away
+from edgeforge.qmath import INT8_MAX, INT8_MIN, Numerics, gelu, requantize, round_half_away
 from edgeforge.qmath import rounding_divide_by_pot as rdpot
 
 F32 = np.float32
@@ -263,6 +263,26 @@ def identity_f(x: np.ndarray, a: NoAttrs) -> np.ndarray:
     return x.astype(F32)
 
 
+def sqrt(x: np.ndarray, a: NoAttrs) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(x.astype(F32))
+
+
+def rsqrt(x: np.ndarray, a: NoAttrs) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (F32(1) / np.sqrt(x.astype(F32))).astype(F32)
+
+
+def exp(x: np.ndarray, a: NoAttrs) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.exp(x.astype(np.float64)).astype(F32)
+
+
+def squared_difference(x: np.ndarray, y: np.ndarray, a: NoAttrs) -> np.ndarray:
+    d = np.subtract(x, y, dtype=F32)
+    return (d * d).astype(F32)
+
+
 REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.CONV2D: conv2d, Op.DWCONV2D: dwconv2d, Op.FC: fc, Op.MATMUL: matmul,
     Op.BATCHNORM: batchnorm, Op.AVGPOOL2D: avgpool2d, Op.MAXPOOL2D: maxpool2d, Op.MEAN: mean,
@@ -271,6 +291,8 @@ REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.HARD_SWISH: hard_swish, Op.HARD_SIGMOID: hard_sigmoid, Op.RESHAPE: reshape,
     Op.TRANSPOSE: transpose, Op.CONCAT: concat, Op.PAD: pad, Op.SOFTMAX: softmax, Op.LRN: lrn,
     Op.QUANTIZE: identity_f, Op.DEQUANTIZE: identity_f,
+    Op.SQRT: sqrt, Op.RSQRT: rsqrt, Op.EXP: exp, Op.GELU: gelu,
+    Op.SQUARED_DIFFERENCE: squared_difference,
 }
 
 
@@ -461,6 +483,18 @@ def mul_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.MulQuant,
     return _clamp8(out, q.act_min, q.act_max)
 
 
+def squared_difference_s8(x: np.ndarray, y: np.ndarray, a: NoAttrs, q: qp.AddQuant,
+                          numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """squared_difference.cc: both inputs << 7 and rescaled to 1/(2 max scale), the int32
+    difference squared (fits: |d| < 2^14), then requantized."""
+    s1 = requantize((x.astype(np.int64) + q.in1_offset) << q.left_shift, q.in1_mult,
+                    q.in1_shift, numerics)
+    s2 = requantize((y.astype(np.int64) + q.in2_offset) << q.left_shift, q.in2_mult,
+                    q.in2_shift, numerics)
+    out = requantize((s1 - s2) ** 2, q.out_mult, q.out_shift, numerics) + q.out_offset
+    return _clamp8(out, q.act_min, q.act_max)
+
+
 def requant_s8(x: np.ndarray, a: Any, q: qp.RequantQuant,
                numerics: Numerics = Numerics.TFLM) -> np.ndarray:
     """RELU / RELU6 (ReluX): clamp(out_offset + rq(x + in_offset))."""
@@ -529,6 +563,8 @@ REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
     Op.HARD_SWISH: lut_s8, Op.RESHAPE: move_s8, Op.TRANSPOSE: move_s8, Op.CONCAT: concat_s8,
     Op.PAD: pad_s8, Op.SOFTMAX: softmax_s8, Op.QUANTIZE: quantize_s8,
     Op.DEQUANTIZE: dequantize_s8,
+    Op.SQRT: lut_s8, Op.RSQRT: lut_s8, Op.EXP: lut_s8, Op.GELU: lut_s8,
+    Op.SQUARED_DIFFERENCE: squared_difference_s8,
 }
 
 

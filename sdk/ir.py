@@ -61,6 +61,12 @@ class Op(enum.StrEnum):
     # type conversion
     QUANTIZE = "QUANTIZE"        # float32 -> int8, or int8 -> int8 requantize
     DEQUANTIZE = "DEQUANTIZE"    # int8 -> float32
+    # issue 11, transformer set: elementwise unary int8 ops are 256-entry tables
+    SQRT = "SQRT"
+    RSQRT = "RSQRT"
+    EXP = "EXP"
+    GELU = "GELU"
+    SQUARED_DIFFERENCE = "SQUARED_DIFFERENCE"   # (x1 - x2)^2, numpy broadcasting
 
 
 class Act(enum.StrEnum):
@@ -188,6 +194,11 @@ class LrnAttrs:                            # TFLite LOCAL_RESPONSE_NORMALIZATION
     beta: float = 0.75
 
 
+@dataclass(frozen=True)
+class GeluAttrs:                           # approximate: the tanh form (TFLite GeluOptions)
+    approximate: bool = False
+
+
 # ---------------------------------------------------------------- op facts: ONE table
 def _macs_conv(node: Node, g: Graph) -> int:
     out = g.tensors[node.outputs[0]].shape
@@ -280,6 +291,12 @@ OPS: dict[Op, OpInfo] = {
     Op.LRN: OpInfo(LrnAttrs, (1, 1), "LOCAL_RESPONSE_NORMALIZATION", _macs_output, int8=False),
     Op.QUANTIZE: OpInfo(NoAttrs, (1, 1), "QUANTIZE", _macs_output, elementwise=True),
     Op.DEQUANTIZE: OpInfo(NoAttrs, (1, 1), "DEQUANTIZE", _macs_output, elementwise=True),
+    Op.SQRT: OpInfo(NoAttrs, (1, 1), "SQRT", _macs_output, elementwise=True),
+    Op.RSQRT: OpInfo(NoAttrs, (1, 1), "RSQRT", _macs_output, elementwise=True),
+    Op.EXP: OpInfo(NoAttrs, (1, 1), "EXP", _macs_output, elementwise=True),
+    Op.GELU: OpInfo(GeluAttrs, (1, 1), "GELU", _macs_output, elementwise=True),
+    Op.SQUARED_DIFFERENCE: OpInfo(NoAttrs, (2, 2), "SQUARED_DIFFERENCE", _macs_output,
+                                  elementwise=True),
 }
 
 # ops whose input 1 is a weight with output channels on OPS[op].out_axis (conv, dwconv, fc)

@@ -254,6 +254,25 @@ def prepare_mul(node: Node, g: Graph, numerics: Numerics) -> MulQuant:
     return MulQuant(-z1, -z2, zo, m, sh, lo, hi)
 
 
+SQDIFF_LEFT_SHIFT = 7   # squared_difference.cc: 255^2 * 2^14 still fits int32
+
+
+def prepare_squared_difference(node: Node, g: Graph, numerics: Numerics) -> AddQuant:
+    """squared_difference.cc PrepareQuantized (TFLM and LiteRT): inputs scaled by
+    s / (2 max(s1, s2)); output multiplier (2 max)^2 / (2^14 * s_out), all in double."""
+    rnd = rounding(node.op, numerics)
+    s1, z1 = _sz(g, node.inputs[0])
+    s2, z2 = _sz(g, node.inputs[1])
+    so, zo = _sz(g, node.outputs[0])
+    twice_max = 2.0 * max(s1, s2)
+    m1, sh1 = quantize_multiplier(s1 / twice_max, rnd)
+    m2, sh2 = quantize_multiplier(s2 / twice_max, rnd)
+    mo, sho = quantize_multiplier(twice_max * twice_max / ((1 << 2 * SQDIFF_LEFT_SHIFT) * so),
+                                  rnd)
+    return AddQuant(-z1, -z2, zo, SQDIFF_LEFT_SHIFT, m1, sh1, m2, sh2, mo, sho, INT8_MIN,
+                    INT8_MAX)
+
+
 # ---------------------------------------------------------------- elementwise unary
 def _rescale(node: Node, g: Graph, numerics: Numerics, lo_f: float, hi_f: float
              ) -> RequantQuant:
@@ -443,6 +462,88 @@ def prepare_leaky_relu(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
     x = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64) - in_z
     y = np.where(x >= 0, requantize(x, mi, si, rnd), requantize(x, ma, sa, rnd))
     return LutQuant(np.clip(y + out_z, INT8_MIN, INT8_MAX).astype(np.int8))
+
+
+def _inv_sqrt_multiplier_exp(v: int) -> tuple[int, int]:
+    """TFLite GetInvSqrtQuantizedMultiplierExp(v, kReverseShift): gemmlowp Newton-Raphson
+    1/sqrt in Q3 fixed point; returns (multiplier, shift with > 0 = left)."""
+    if v <= 1:
+        return INT32_MAX, 0
+    shift = 11
+    while v >= (1 << 29):
+        v //= 4
+        shift += 1
+    pairs = ((32 - v.bit_length()) - 1) // 2 - 1
+    shift -= pairs
+    v <<= 2 * pairs
+
+    def mul(a: int, b: int) -> int:
+        return int(srdhm(a, b))
+
+    def rescale3(x: int, from_bits: int) -> int:   # Rescale<3>: saturating x * 2^(bits-3)
+        return int(np.clip(x << (from_bits - 3), INT32_MIN, INT32_MAX))
+
+    half_input = int(rounding_divide_by_pot(v >> 1, 1))
+    half_three = (1 << 28) + (1 << 27)
+    x = 1 << 28                              # F3::One()
+    for _ in range(5):
+        x3 = rescale3(mul(mul(x, x), x), 9)
+        x = rescale3(int(_wrap32(mul(half_three, x) - mul(half_input, x3))), 6)
+    x = mul(x, 1518500250)                   # * sqrt(2) / 2
+    if shift < 0:
+        x <<= -shift
+        shift = 0
+    return x, -shift
+
+
+def prepare_rsqrt(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
+    """elementwise.cc RsqrtEvalQuantized (TFLM and LiteRT alike), tabulated: v = x - zp,
+    v == 0 -> 127, else rq(rq(1, inv_sqrt(v), s + 20), 1/(sqrt(in_s) * out_s), shift - 20).
+    Negative v is an error in both runtimes; the table gives 127 there."""
+    rnd = rounding(node.op, numerics)
+    in_s, in_z = _sz(g, node.inputs[0])
+    out_s, out_z = _sz(g, node.outputs[0])
+    real = 1.0 / float(np.float32(np.sqrt(np.float32(in_s))) * np.float32(out_s))
+    m, sh = quantize_multiplier(real, rnd)
+    out = []
+    for v in range(INT8_MIN - in_z, INT8_MAX + 1 - in_z):
+        if v <= 0:
+            out.append(INT8_MAX)
+            continue
+        im, ish = _inv_sqrt_multiplier_exp(v)
+        data = int(requantize(1, im, ish + 20, rnd))
+        out.append(int(requantize(data, m, sh - 20, rnd)) + out_z)
+    return LutQuant(np.clip(out, INT8_MIN, INT8_MAX).astype(np.int8))
+
+
+def _float_fn_lut(fn: Callable[[np.ndarray], np.ndarray]) -> Prepare:
+    """A LiteRT LUTPopulate op (EXP, GELU: TFLM has no int8 kernel for them)."""
+    def prep(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
+        return LutQuant(_float_lut(node, g, lambda x: fn(x, node.attrs)))
+    return prep
+
+
+def _exp_f32(x: np.ndarray, a: object) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.exp(x.astype(np.float64)).astype(np.float32)
+
+
+def prepare_sqrt(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
+    """LiteRT int8 SQRT (TFLM: float only): sqrt of the dequantized value in float, divided
+    by the output scale and TRUNCATED, not rounded (measured: rounding differs on 142 of 256
+    inputs, truncation on none); negative inputs give sqrt(0)."""
+    in_s, in_z = _sz(g, node.inputs[0])
+    out_s, out_z = _sz(g, node.outputs[0])
+    v = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int32)
+    x = (np.float32(in_s) * (v - in_z).astype(np.float32)).astype(np.float32)
+    r = np.sqrt(np.maximum(x, np.float32(0))).astype(np.float32) / np.float32(out_s)
+    y = np.trunc(r.astype(np.float32)).astype(np.int64) + out_z
+    return LutQuant(np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8))
+
+
+def _gelu_f32(x: np.ndarray, a: object) -> np.ndarray:
+    from edgeforge.qmath import gelu
+    return gelu(x, a)
 
 
 # ---------------------------------------------------------------- softmax
@@ -638,6 +739,11 @@ PREPARE: dict[Op, Prepare] = {
     Op.SOFTMAX: prepare_softmax,
     Op.QUANTIZE: prepare_quantize,
     Op.DEQUANTIZE: prepare_dequantize,
+    Op.RSQRT: prepare_rsqrt,
+    Op.SQRT: prepare_sqrt,
+    Op.EXP: _float_fn_lut(_exp_f32),
+    Op.GELU: _float_fn_lut(_gelu_f32),
+    Op.SQUARED_DIFFERENCE: prepare_squared_difference,
 }
 
 

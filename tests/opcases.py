@@ -46,6 +46,7 @@ from edgeforge.ir import (
     Conv2dAttrs,
     DwConv2dAttrs,
     FcAttrs,
+    GeluAttrs,
     Graph,
     LeakyReluAttrs,
     LrnAttrs,
@@ -219,7 +220,28 @@ def _specs() -> list[_Spec]:
         _Spec("dequantize", Op.DEQUANTIZE, NoAttrs(), [e], e, note="int8 -> float32",
               extra={"out": "float32"}),
     ]
+    sp += _transformer_specs()
     return sp
+
+
+def _transformer_specs() -> list[_Spec]:
+    """Issue 11's second group: transformer, reduction and upsampling ops."""
+    t = (1, 6, 16)               # [batch, tokens, features]
+    return [
+        _Spec("rsqrt", Op.RSQRT, NoAttrs(), [t], t, in_range=(0.0, 6.0),
+              note="positive inputs (both runtimes refuse x < zero point)"),
+        _Spec("sqrt", Op.SQRT, NoAttrs(), [t], t, in_range=(0.0, 6.0),
+              note="TFLM: float only; table as LiteRT"),
+        _Spec("exp", Op.EXP, NoAttrs(), [t], t, in_range=(-4.0, 2.0),
+              note="TFLM: float only; table as LiteRT"),
+        _Spec("gelu", Op.GELU, GeluAttrs(False), [t], t, in_range=(-4.0, 4.0),
+              note="erf form; TFLM has no GELU"),
+        _Spec("gelu_tanh", Op.GELU, GeluAttrs(True), [t], t, in_range=(-4.0, 4.0),
+              note="tanh approximation"),
+        _Spec("squared_difference", Op.SQUARED_DIFFERENCE, NoAttrs(), [t, t], t),
+        _Spec("squared_difference_bcast", Op.SQUARED_DIFFERENCE, NoAttrs(), [t, (1, 6, 1)], t,
+              note="x - mean(x) over the last axis, as in a LayerNorm"),
+    ]
 
 
 # ---------------------------------------------------------------- building graphs
@@ -398,9 +420,11 @@ def random_inputs(graph: Graph, n: int = 1, seed: int = 0) -> list[list[np.ndarr
     """`n` samples of graph inputs: a list of per-sample lists in `graph.inputs` order.
 
     int8 inputs are uniform over [-128, 127]; float inputs are uniform over the real range
-    that the quantized twin covers when the graph is a QUANTIZE case, else normal(0, 1.5).
+    that the quantized twin covers when the graph is a QUANTIZE case, else normal(0, 1.5)
+    (its absolute value for ops defined on x >= 0: SQRT, RSQRT).
     """
     rng = np.random.default_rng(seed)
+    positive = bool(graph.nodes) and graph.nodes[0].op in (Op.SQRT, Op.RSQRT)
     out = []
     for _ in range(n):
         sample = []
@@ -409,7 +433,8 @@ def random_inputs(graph: Graph, n: int = 1, seed: int = 0) -> list[list[np.ndarr
             if t.dtype == "int8":
                 sample.append(rng.integers(-128, 128, t.shape).astype(np.int8))
             elif t.dtype == "float32":
-                sample.append(rng.normal(0.0, 1.5, t.shape).astype(np.float32))
+                x = rng.normal(0.0, 1.5, t.shape).astype(np.float32)
+                sample.append(np.abs(x) + np.float32(0.01) if positive else x)
             else:
                 info = np.iinfo(t.dtype)
                 sample.append(rng.integers(max(info.min, -1000), min(info.max, 1000),

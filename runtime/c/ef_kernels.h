@@ -15,7 +15,7 @@
  *  - every kernel computes its outputs in raster order (n, y, x, then channels) and never
  *    reads an input element after the output element at the same flat index was written;
  *  - elementwise kernels (add, sub, mul, quantize, relu, relu6, leaky_relu, logistic, tanh,
- *    hard_swish) read element i before writing element i, so the output may alias an input
+ *    hard_swish, sqrt, rsqrt, exp, gelu, squared_difference) read element i before writing element i, so the output may alias an input
  *    of the same shape exactly (y == x1 or y == x2); a broadcast input must not alias;
  *  - windowed kernels (conv2d, conv2d_1x1, dwconv2d, dwconv2d_3x3, avgpool2d, maxpool2d)
  *    produce output pixels in raster order and, while producing pixel p, read only input
@@ -214,6 +214,36 @@ ef_status ef_relu6_s8(const ef_requant_params *p,
 ef_status ef_leaky_relu_s8(const ef_lut_params *p,
                            const ef_dims *in, const int8_t *x,
                            const ef_dims *out, int8_t *y);
+
+/**
+ * @brief Elementwise (x1 - x2)^2 with 4-D broadcasting, TFLite int8 SQUARED_DIFFERENCE:
+ * inputs << 7 rescaled to 1/(2 max scale), the int32 difference squared, requantized.
+ * Takes ef_add_params (left_shift 7, act = the int8 range).
+ */
+ef_status ef_squared_difference_s8(const ef_add_params *p,
+                                   const ef_dims *in1, const int8_t *x1,
+                                   const ef_dims *in2, const int8_t *x2,
+                                   const ef_dims *out, int8_t *y);
+
+/** @brief Square root (LiteRT's truncating int8 SQRT) via a host-computed 256-entry table. */
+ef_status ef_sqrt_s8(const ef_lut_params *p,
+                     const ef_dims *in, const int8_t *x,
+                     const ef_dims *out, int8_t *y);
+
+/** @brief 1/sqrt (TFLite's fixed-point RSQRT) via a host-computed 256-entry table. */
+ef_status ef_rsqrt_s8(const ef_lut_params *p,
+                      const ef_dims *in, const int8_t *x,
+                      const ef_dims *out, int8_t *y);
+
+/** @brief Exp (LiteRT's float-filled table) via a host-computed 256-entry table. */
+ef_status ef_exp_s8(const ef_lut_params *p,
+                    const ef_dims *in, const int8_t *x,
+                    const ef_dims *out, int8_t *y);
+
+/** @brief GELU, erf or tanh form (LiteRT's float-filled table) via a host-computed 256-entry table. */
+ef_status ef_gelu_s8(const ef_lut_params *p,
+                     const ef_dims *in, const int8_t *x,
+                     const ef_dims *out, int8_t *y);
 
 #ifdef __cplusplus
 }

@@ -61,6 +61,9 @@
 #ifndef EF_SOFTMAX_SINGLE_ROUNDING
 #define EF_SOFTMAX_SINGLE_ROUNDING EF_SINGLE_ROUNDING
 #endif
+#ifndef EF_SQUARED_DIFFERENCE_SINGLE_ROUNDING
+#define EF_SQUARED_DIFFERENCE_SINGLE_ROUNDING EF_SINGLE_ROUNDING
+#endif
 
 /**
  * gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), saturating MIN*MIN.

@@ -333,6 +333,12 @@ def export_lrn(w: _Writer, n: Node) -> None:
                  alpha=float(a.alpha), beta=float(a.beta)))
 
 
+def export_gelu(w: _Writer, n: Node) -> None:
+    ins, outs = _io(w, n)
+    w.emit("GELU", ins, outs, "GeluOptions",
+           _opts("GeluOptionsT", approximate=bool(n.attrs.approximate)))
+
+
 # Op -> exporter: appends the operator(s) for one IR node
 EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.CONV2D: export_conv,
@@ -360,6 +366,11 @@ EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.DIV: _export_binary("DIV", "DivOptions"),
     Op.MATMUL: export_matmul,
     Op.LRN: export_lrn,
+    Op.SQRT: _export_plain("SQRT"),
+    Op.RSQRT: _export_plain("RSQRT"),
+    Op.EXP: _export_plain("EXP"),
+    Op.GELU: export_gelu,
+    Op.SQUARED_DIFFERENCE: _export_plain("SQUARED_DIFFERENCE"),
 }
 
 

@@ -44,6 +44,7 @@ from edgeforge.ir import (
     Conv2dAttrs,
     DwConv2dAttrs,
     FcAttrs,
+    GeluAttrs,
     Graph,
     HardSigmoidAttrs,
     IRError,
@@ -803,6 +804,129 @@ def import_softmax(cx: _Cx, node: Any) -> None:
             SoftmaxAttrs(axis=v.perm.index(axis)), v.perm)
 
 
+def import_layernorm(cx: _Cx, node: Any) -> None:
+    """LayerNormalization as the TFLite converter decomposes it, every op with an int8 form:
+    d = x - MEAN(x); y = d * RSQRT(MEAN(SQUARED_DIFFERENCE(x, mean)) + eps) * scale + B."""
+    if any(o in cx.used for o in node.output[1:]):
+        raise _Unsupported("the Mean / InvStdDev outputs are not supported")
+    x, out = node.input[0], node.output[0]
+    r = len(cx.shape(x))
+    axis = int(cx.attr(node, "axis", -1)) % r
+    v = cx.vals[x]
+    shape = cx.g.tensors[v.ir].shape
+    axes = tuple(sorted(v.perm.index(a) for a in range(axis, r)))
+    red = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    eps = cx.add_const(np.array(float(cx.attr(node, "epsilon", 1e-5)), np.float32), f"{out}__eps")
+    mean = cx.temp(Op.MEAN, [v.ir], f"{out}__mean", red, MeanAttrs(axes, True))
+    diff = cx.temp(Op.SUB, [v.ir, mean], f"{out}__centered", shape, BinaryAttrs())
+    sq = cx.temp(Op.SQUARED_DIFFERENCE, [v.ir, mean], f"{out}__sq", shape, NoAttrs())
+    var = cx.temp(Op.MEAN, [sq], f"{out}__var", red, MeanAttrs(axes, True))
+    var_eps = cx.temp(Op.ADD, [var, eps], f"{out}__var_eps", red, BinaryAttrs())
+    inv = cx.temp(Op.RSQRT, [var_eps], f"{out}__inv_std", red, NoAttrs())
+    y = cx.temp(Op.MUL, [diff, inv], f"{out}__normed", shape, BinaryAttrs())
+    gamma = cx.layout(node.input[1], v.perm)
+    if cx.has(node, 2):
+        y = cx.temp(Op.MUL, [y, gamma], f"{out}__scaled", shape, BinaryAttrs())
+        cx.emit(Op.ADD, [y, cx.layout(node.input[2], v.perm)], out, shape, BinaryAttrs(),
+                v.perm)
+    else:
+        cx.emit(Op.MUL, [y, gamma], out, shape, BinaryAttrs(), v.perm)
+
+
+def import_pow(cx: _Cx, node: Any) -> None:
+    """x^2 -> MUL(x, x); x^0.5 -> SQRT (the exponents of decomposed norms)."""
+    e = float(cx.const(node.input[1], "exponent").reshape(-1)[0])
+    v = cx.vals[node.input[0]]
+    shape = cx.g.tensors[v.ir].shape
+    if e == 2.0:
+        cx.emit(Op.MUL, [v.ir, v.ir], node.output[0], shape, BinaryAttrs(), v.perm)
+    elif e == 0.5:
+        cx.emit(Op.SQRT, [v.ir], node.output[0], shape, NoAttrs(), v.perm)
+    else:
+        raise _Unsupported(f"exponent {e} (only 2 and 0.5)")
+
+
+def _gelu_attrs(cx: _Cx, node: Any) -> GeluAttrs:
+    return GeluAttrs(approximate=cx.attr(node, "approximate", "none") == "tanh")
+
+
+def _scalar_consts(nodes: list[Any], consts: dict[str, np.ndarray]) -> dict[str, float]:
+    """Scalar values of initializers and Constant nodes (for pattern matching)."""
+    from onnx import numpy_helper
+    out = {k: float(v.reshape(-1)[0]) for k, v in consts.items() if v.size == 1
+           and v.dtype.kind in "fiu"}
+    for n in nodes:
+        if n.op_type == "Constant" and n.output:
+            for a in n.attribute:
+                if a.name == "value" and np.prod(a.t.dims, dtype=np.int64) == 1:
+                    v = numpy_helper.to_array(a.t)
+                    if v.dtype.kind in "fiu":
+                        out[n.output[0]] = float(v.reshape(-1)[0])
+                elif a.name == "value_float":
+                    out[n.output[0]] = float(a.f)
+    return out
+
+
+def fuse_erf_gelu(nodes: list[Any], consts: dict[str, np.ndarray]) -> list[Any]:
+    """x * 0.5 * (1 + Erf(x / sqrt(2))) in any Mul order (torch.onnx's GELU before opset 20)
+    -> one Gelu node: Erf alone has no int8 form, GELU has one in TFLite."""
+    from onnx import helper
+    k = _scalar_consts(nodes, consts)
+    prod = {o: n for n in nodes for o in n.output}
+    uses: dict[str, list[Any]] = {}
+    for n in nodes:
+        for i in n.input:
+            uses.setdefault(i, []).append(n)
+
+    def near(name: str, v: float) -> bool:
+        return name in k and abs(k[name] - v) <= 1e-4 * abs(v)
+
+    def other(n: Any, name: str) -> str | None:
+        ins = list(n.input)
+        return ins[1 - ins.index(name)] if len(ins) == 2 and name in ins else None
+
+    def only_use(name: str, op: str) -> Any:
+        us = uses.get(name, [])
+        return us[0] if len(us) == 1 and us[0].op_type == op else None
+
+    drop, new = set(), {}
+    for e in nodes:
+        if e.op_type != "Erf" or e.input[0] not in prod:
+            continue
+        d = prod[e.input[0]]
+        if d.op_type == "Div" and near(d.input[1], 2 ** 0.5):
+            x = d.input[0]
+        elif d.op_type == "Mul" and any(near(i, 2 ** -0.5) for i in d.input):
+            x = d.input[0] if near(d.input[1], 2 ** -0.5) else d.input[1]
+        else:
+            continue
+        add = only_use(e.output[0], "Add")
+        if add is None or not near(other(add, e.output[0]) or "", 1.0):
+            continue
+        m1 = only_use(add.output[0], "Mul")
+        if m1 is None:
+            continue
+        a = other(m1, add.output[0])
+        chain = [d, e, add, m1]
+        if a == x:                                   # (x * (1 + erf)) * 0.5
+            m2 = only_use(m1.output[0], "Mul")
+            if m2 is None or not near(other(m2, m1.output[0]) or "", 0.5):
+                continue
+            chain.append(m2)
+            out = m2.output[0]
+        elif a in prod and prod[a].op_type == "Mul" and x in prod[a].input and \
+                near(other(prod[a], x) or "", 0.5) and len(uses.get(a, [])) == 1:
+            chain.append(prod[a])                    # (x * 0.5) * (1 + erf)
+            out = m1.output[0]
+        else:
+            continue
+        if len(uses.get(d.output[0], [])) != 1:
+            continue
+        drop.update(id(n) for n in chain)
+        new[id(chain[-1])] = helper.make_node("Gelu", [x], [out], name=f"{e.name}_gelu")
+    return [new.get(id(n), n) for n in nodes if id(n) not in drop or id(n) in new]
+
+
 def import_identity(cx: _Cx, node: Any) -> None:
     if len(node.output) > 1 and node.output[1] in cx.used:
         raise _Unsupported("the Dropout mask output is not supported")
@@ -849,6 +973,11 @@ IMPORTERS: dict[str, Importer] = {
     "Softmax": import_softmax,
     "Dropout": import_identity,
     "Identity": import_identity,
+    "Sqrt": _unary(Op.SQRT),
+    "Exp": _unary(Op.EXP),
+    "Gelu": _unary(Op.GELU, _gelu_attrs),
+    "LayerNormalization": import_layernorm,
+    "Pow": import_pow,
 }
 
 
@@ -1033,7 +1162,7 @@ def _build(model: Any, path: str, batch: int) -> Graph:
 
     problems: list[tuple[int, str, str, str]] = []
     poisoned: set[str] = set()
-    nodes = list(model.graph.node)
+    nodes = fuse_erf_gelu(list(model.graph.node), cx.consts)
     cx.used = {i for n in nodes for i in n.input} | {o.name for o in model.graph.output}
     for k in _topo(nodes, path, set(cx.consts) | set(cx.vals)):
         node = nodes[k]

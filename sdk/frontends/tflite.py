@@ -33,6 +33,7 @@ from edgeforge.ir import (
     Conv2dAttrs,
     DwConv2dAttrs,
     FcAttrs,
+    GeluAttrs,
     Graph,
     IRError,
     LeakyReluAttrs,
@@ -307,6 +308,10 @@ def import_lrn(c: _Ctx) -> LrnAttrs:
                     alpha=f32(c.opt("alpha", 0.0)), beta=f32(c.opt("beta", 0.0)))
 
 
+def import_gelu(c: _Ctx) -> GeluAttrs:
+    return GeluAttrs(approximate=bool(c.opt("approximate", False)))
+
+
 # Op -> importer: options (and constant operands) -> the attrs dataclass
 IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.CONV2D: import_conv,
@@ -334,6 +339,11 @@ IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.DIV: import_binary,
     Op.MATMUL: import_matmul,
     Op.LRN: import_lrn,
+    Op.SQRT: import_noattrs,
+    Op.RSQRT: import_noattrs,
+    Op.EXP: import_noattrs,
+    Op.GELU: import_gelu,
+    Op.SQUARED_DIFFERENCE: import_noattrs,
 }
 
 # builtins that are another spelling of an IR op

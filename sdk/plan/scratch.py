@@ -91,6 +91,11 @@ SCRATCH: dict[Op, ScratchFn] = {
     Op.PAD: no_scratch,
     Op.QUANTIZE: no_scratch,
     Op.DEQUANTIZE: no_scratch,
+    Op.SQRT: no_scratch,
+    Op.RSQRT: no_scratch,
+    Op.EXP: no_scratch,
+    Op.GELU: no_scratch,
+    Op.SQUARED_DIFFERENCE: no_scratch,
 }
 
 

@@ -203,6 +203,11 @@ RULES: dict[Op, RuleFn] = {
     Op.TRANSPOSE: quantize_same_as_input,
     Op.PAD: quantize_same_as_input,
     Op.CONCAT: quantize_concat,
+    Op.SQRT: quantize_from_range,
+    Op.RSQRT: quantize_from_range,
+    Op.EXP: quantize_from_range,
+    Op.GELU: quantize_from_range,
+    Op.SQUARED_DIFFERENCE: quantize_from_range,
 }
 
 # ops whose int8 output must carry the input's quantization (range unification follows it)

@@ -1,4 +1,4 @@
-/* LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU int8: the op is a function of one int8 value, so a
+/* LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, SQRT, RSQRT, EXP, GELU int8: the op is a function of one int8 value, so a
  * 256-entry table computed on the host by the same integer algorithm the runtime uses
  * (sdk/qparams.py) reproduces its bytes exactly. */
 #include "ef_nn_support.h"
@@ -33,6 +33,30 @@ ef_status ef_hard_swish_s8(const ef_lut_params *p, const ef_dims *in, const int8
 
 ef_status ef_leaky_relu_s8(const ef_lut_params *p, const ef_dims *in, const int8_t *x,
                            const ef_dims *out, int8_t *y)
+{
+    return ef_nn_lut_op(p, in, x, out, y);
+}
+
+ef_status ef_sqrt_s8(const ef_lut_params *p, const ef_dims *in, const int8_t *x,
+                     const ef_dims *out, int8_t *y)
+{
+    return ef_nn_lut_op(p, in, x, out, y);
+}
+
+ef_status ef_rsqrt_s8(const ef_lut_params *p, const ef_dims *in, const int8_t *x,
+                      const ef_dims *out, int8_t *y)
+{
+    return ef_nn_lut_op(p, in, x, out, y);
+}
+
+ef_status ef_exp_s8(const ef_lut_params *p, const ef_dims *in, const int8_t *x,
+                    const ef_dims *out, int8_t *y)
+{
+    return ef_nn_lut_op(p, in, x, out, y);
+}
+
+ef_status ef_gelu_s8(const ef_lut_params *p, const ef_dims *in, const int8_t *x,
+                     const ef_dims *out, int8_t *y)
 {
     return ef_nn_lut_op(p, in, x, out, y);
 }
