@@ -31,7 +31,7 @@ from edgeforge.qmath import Numerics
 if TYPE_CHECKING:
     from edgeforge.plan.memory import GraphPlan
 
-# float-model compression options, handed to edgeforge.passes.prune.compress before quantizing
+# float-model compression options, handed to edgeforge.compress.prune.compress before quantizing
 COMPRESS_OPTS = ("prune", "prune_channels", "distill")
 
 
@@ -100,6 +100,16 @@ def _plan(g: Graph) -> GraphPlan:
     return plan_graph(g, inplace_kernels=True)
 
 
+def _check_limits(plan: GraphPlan, g: Graph, src: str, board: str | None) -> None:
+    """Every size / offset in the plan fits the C types and the board's RAM (one error)."""
+    from edgeforge.plan.memory import check_limits
+    ram = None
+    if board:
+        from edgeforge.targets.build import load_board
+        ram = int(load_board(board).ram["size"])
+    check_limits(plan, g, src, ram=ram, board=board or "")
+
+
 def _arena_use(g: Graph, plan: GraphPlan) -> list[dict[str, int]]:
     """Per step: bytes of live tensors and the highest arena byte they reach."""
     rows = []
@@ -144,7 +154,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         raise EdgeforgeError(f"{src}: --{next(iter(comp)).replace('_', '-')} works on float "
                              "models (prune before quantizing); this one is already int8")
     if comp:
-        from edgeforge.passes.prune import compress
+        from edgeforge.compress.prune import compress
         g, compress_report = compress(g, calib, verbose=verbose, **comp)
     sqnr = None
     if not g.is_int8():
@@ -160,6 +170,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         raise EdgeforgeError(f"{src}: the model has no operators to compile")
     check_supported(g, str(src))                   # one clear error before any file exists
     plan = _plan(g)
+    _check_limits(plan, g, str(src), board)
     sched = plan.schedule(g)                       # nodes in plan order
 
     with outdir.staged(out) as tmp:

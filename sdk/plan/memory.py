@@ -7,6 +7,7 @@ The interface is deliberately small (STYLE.md habit 6, after TFLM's MicroMemoryP
     plan_best(reqs, align=16)   -> ArenaPlan                    best of every strategy
     ArenaPlan.render() / .overlaps() / .misaligned()
     lower_bound(reqs)           -> max over steps of the live bytes
+    check_limits(plan, graph)   -> PlanError unless every size / offset fits the C types
 
 A buffer is live on the closed step range [first, last]; a scratch buffer has first == last.
 Two buffers live at the same step normally get disjoint bytes. The one exception is `share`:
@@ -24,9 +25,12 @@ inference": greedy by size and greedy by breadth).
 """
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import OPS, Graph
@@ -469,3 +473,32 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
     if best is None:                              # no nodes at all
         return GraphPlan([], {}, {}, 0, 0, [], ArenaPlan({}, 0), isa)
     return best
+
+
+# ---------------------------------------------------------------- limits
+C_INT32_MAX = 2**31 - 1     # the C package's ef_dims, arena offsets and ef_ctx.size are int32_t
+
+
+def check_limits(plan: GraphPlan, graph: Graph, where: str, *, ram: int | None = None,
+                 board: str = "") -> None:
+    """One PlanError unless every size and offset the plan and graph hand to codegen fits:
+    the arena within the board's RAM (when a board is known) and every tensor's bytes,
+    element count, offset + size and scratch within int32 (C int32_t wraps silently, and a
+    wrapped offset writes outside the arena)."""
+    if ram is not None and plan.arena_size > ram:
+        raise PlanError(f"{where}: needs an arena of {plan.arena_size:,} B but board {board} "
+                        f"has {ram:,} B of RAM")
+    if plan.arena_size > C_INT32_MAX:
+        raise PlanError(f"{where}: needs an arena of {plan.arena_size:,} B, past the "
+                        f"{C_INT32_MAX:,} B the C package can address (int32 offsets)")
+    for t in graph.tensors.values():
+        n = math.prod(t.shape)
+        if n * max(np.dtype(t.dtype).itemsize, 1) > C_INT32_MAX:
+            raise PlanError(f"{where}: tensor '{t.name}' {list(t.shape)} {t.dtype} is past "
+                            f"the {C_INT32_MAX:,} B the C package can address (int32 sizes)")
+    spans = [(f"tensor '{t.name}'", t.offset, t.size) for t in plan.tensors.values()]
+    spans += [(f"scratch of '{o}'", off, n) for o, (off, n) in plan.scratch.items()]
+    for what, off, n in spans:
+        if off < 0 or n < 0 or off + n > plan.arena_size:
+            raise PlanError(f"{where}: the plan puts {what} at [{off}, {off + n}) outside "
+                            f"the {plan.arena_size:,} B arena")
