@@ -1,0 +1,150 @@
+"""The model zoo (tests/zoo/models, made by tests/zoo/export_zoo.py) through every stage:
+
+  * import: the float IR's outputs agree with onnxruntime (relative 1e-4);
+  * compile with the committed calibration set, both numerics profiles: the int8 output's
+    SQNR against float is reported (and must be sane), the written model.tflite run by
+    LiteRT's reference kernels gives our reference's bytes (--numerics litert) and TFLM
+    gives them (--numerics tflm);
+  * the generated C gives the reference's bytes (slow: builds with gcc).
+
+A model that does not compile yet is in EXPECTED_FAIL with the error it gives; the tests
+assert it still fails with that error, so when an op lands the entry must go.
+"""
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import require
+
+ZOO = Path(__file__).resolve().parent / "models"
+MODELS = [row["model"] for row in json.loads((ZOO / "manifest.json").read_text())]
+RTOL = 1e-4
+N_SAMPLES = 3          # int8 inputs per peer comparison
+MIN_SQNR_DB = 20.0     # random weights, random calibration data: far above this when right
+
+# model -> (stage it fails at, a piece of the one-line error it gives). Shrinks as ops land.
+EXPECTED_FAIL: dict[str, tuple[str, str]] = {
+    "gru_kws": ("import", "'/rnn/GRU' (GRU): no IR form"),
+    "lstm_kws": ("import", "'/rnn/LSTM' (LSTM): no IR form"),
+    "unet_small": ("import", "(ConvTranspose): no IR form"),
+    "vit_tiny": ("import", "(LayerNormalization)"),
+    "mobilenet_v3_small": ("compile", "(HARD_SIGMOID): float-only op"),
+    "shufflenet_v2": ("import", "(Slice): no IR form"),
+    "audio_cnn_1d": ("import", "(GlobalAveragePool): input rank 3, expected 4"),
+    "vibration_cnn_1d": ("import", "(GlobalAveragePool): input rank 3, expected 4"),
+    "tc_resnet_kws": ("import", "(GlobalAveragePool): input rank 3, expected 4"),
+    "det_head": ("import", "(Resize): no IR form"),
+}
+
+
+def _calib(name: str) -> Path:
+    return ZOO / f"{name}_calib.npz"
+
+
+def _expect_failure(name: str, stage: str, fn) -> bool:
+    """Run fn; for an EXPECTED_FAIL model at `stage`, assert it raises its one-line error
+    (an EdgeforgeError naming the op) and return True."""
+    from edgeforge.errors import EdgeforgeError
+    if EXPECTED_FAIL.get(name, ("", ""))[0] != stage:
+        return False
+    with pytest.raises(EdgeforgeError) as err:
+        fn()
+    assert EXPECTED_FAIL[name][1] in str(err.value), str(err.value)
+    return True
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_zoo_import_matches_onnxruntime(name):
+    require("onnxruntime")
+    import onnxruntime as ort
+
+    from edgeforge.frontends.onnx import from_ir_layout, read_onnx, to_ir_layout
+    from edgeforge.runtime.reference import run
+    path = ZOO / f"{name}.onnx"
+    if _expect_failure(name, "import", lambda: read_onnx(path)):
+        return
+    g = read_onnx(path)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.load(_calib(name))["input"][:2].astype(np.float32)
+    for sample in x:
+        feeds = {"input": sample[None]}
+        [theirs] = sess.run(None, feeds)
+        ours = run(g, {k: to_ir_layout(g, k, v) for k, v in feeds.items()})
+        out = from_ir_layout(g, g.outputs[0], ours[g.outputs[0]])
+        assert out.shape == theirs.shape
+        err = float(np.abs(out - theirs).max() / max(np.abs(theirs).max(), 1e-12))
+        assert err < RTOL, f"{name}: relative error {err:.2e}"
+
+
+@cache
+def _compiled(name: str, numerics: str, root: str):
+    from edgeforge.compiler import compile_model
+    return compile_model(ZOO / f"{name}.onnx", Path(root) / f"{name}_{numerics}",
+                         calib=_calib(name), numerics=numerics)
+
+
+def _int8_inputs(res, name: str, seed: int = 0) -> list[list[np.ndarray]]:
+    """Calibration samples quantized with the compiled input's scale / zero point (NCHW ->
+    NHWC for images), then one uniform random int8 input."""
+    [spec] = res.manifest.inputs
+    x = np.load(_calib(name))["input"].astype(np.float32)
+    if x.ndim == 5 or x.ndim == 4 and len(spec.shape) == 4:
+        x = x.transpose(0, 2, 3, 1)
+    q = np.clip(np.round(x / spec.scale) + spec.zero_point, -128, 127).astype(np.int8)
+    rng = np.random.default_rng(seed)
+    return [[s.reshape(spec.shape)] for s in q[:N_SAMPLES - 1]] + \
+        [[rng.integers(-128, 128, spec.shape).astype(np.int8)]]
+
+
+@pytest.fixture(scope="module")
+def zoo_out(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.mark.parametrize("numerics", ["tflm", "litert"])
+@pytest.mark.parametrize("name", MODELS)
+def test_zoo_compiles_and_equals_peer_runtime(name, numerics, zoo_out):
+    from edgeforge.frontends import load
+    from edgeforge.runtime import peers
+    from edgeforge.runtime.reference import run
+    if EXPECTED_FAIL.get(name, ("", ""))[0] == "import":
+        pytest.skip(f"fails at import: {EXPECTED_FAIL[name][1]} (test_zoo_import checks it)")
+    if _expect_failure(name, "compile", lambda: _compiled(name, numerics, zoo_out)):
+        return
+    res = _compiled(name, numerics, zoo_out)
+    sqnr = res.report["sqnr"][-1]["sqnr_db"]
+    assert sqnr > MIN_SQNR_DB, f"{name}: int8 output SQNR {sqnr:.1f} dB vs float"
+    tfl = res.dir / "model.tflite"
+    g = load(tfl)
+    peer = (peers.TflmRunner(tfl) if numerics == "tflm"
+            else peers.LitertRunner(tfl, reference_kernels=True))
+    for xs in _int8_inputs(res, name):
+        ours = run(g, xs, numerics=numerics)
+        theirs = peer.run(xs)
+        for k, o in enumerate(g.outputs):
+            assert np.array_equal(ours[o], theirs[k]), f"{name} [{numerics}]: output {o}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_zoo_c_equals_reference(name, zoo_out):
+    require("gcc")
+    from edgeforge.codegen.host import CModel
+    from edgeforge.frontends import load
+    from edgeforge.runtime.reference import run
+    if name in EXPECTED_FAIL:
+        pytest.skip(f"does not compile yet: {EXPECTED_FAIL[name][1]}")
+    res = _compiled(name, "tflm", zoo_out)
+    g = load(res.dir / "model.tflite")
+    m = CModel(res.dir)
+    samples = _int8_inputs(res, name, seed=1)
+    ys = m.run_batch([np.stack([s[k] for s in samples]) for k in range(len(g.inputs))])
+    for i, xs in enumerate(samples):
+        ours = run(g, xs, numerics="tflm")
+        for k, o in enumerate(g.outputs):
+            assert np.array_equal(ys[k][i], ours[o]), f"{name}: C output {o}, sample {i}"
