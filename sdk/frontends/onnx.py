@@ -373,8 +373,11 @@ def import_avgpool(cx: _Cx, node: Any) -> None:
 
 def import_global_avgpool(cx: _Cx, node: Any) -> None:
     x = cx.shape(node.input[0])
-    if len(x) != 4:
-        raise _Unsupported(f"input rank {len(x)}, expected 4")
+    if len(x) < 3:
+        raise _Unsupported(f"input rank {len(x)}, expected N, C and spatial dims")
+    if len(x) != 4:   # 1-D (N, C, W) or 3-D: MEAN over the spatial dims, in the held layout
+        _mean(cx, node.input[0], node.output[0], set(range(2, len(x))), True)
+        return
     cx.emit(Op.MEAN, [cx.nhwc(node.input[0])], node.output[0], (x[0], 1, 1, x[1]),
             MeanAttrs(axes=(1, 2), keepdims=True), NHWC)
 
@@ -398,8 +401,11 @@ def import_reduce_mean(cx: _Cx, node: Any) -> None:
             cx.vals[node.output[0]] = cx.vals[x]
             return
         axes = list(range(r))
-    axes_set = {int(a) % r for a in axes}
-    keep = bool(cx.attr(node, "keepdims", 1))
+    _mean(cx, x, node.output[0], {int(a) % r for a in axes},
+          bool(cx.attr(node, "keepdims", 1)))
+
+
+def _mean(cx: _Cx, x: str, out_name: str, axes_set: set[int], keep: bool) -> None:
     v = cx.vals[x]   # reduce in whatever layout the value is held: no transpose needed
     ir_axes = tuple(sorted(v.perm.index(a) for a in axes_set))
     shp = cx.g.tensors[v.ir].shape
@@ -410,7 +416,7 @@ def import_reduce_mean(cx: _Cx, node: Any) -> None:
         out = tuple(d for i, d in enumerate(shp) if i not in ir_axes)
         left = [p for p in v.perm if p not in axes_set]
         perm = tuple(int(i) for i in np.argsort(np.argsort(left)))
-    cx.emit(Op.MEAN, [v.ir], node.output[0], out, MeanAttrs(axes=ir_axes, keepdims=keep), perm)
+    cx.emit(Op.MEAN, [v.ir], out_name, out, MeanAttrs(axes=ir_axes, keepdims=keep), perm)
 
 
 def _gemm_general(cx: _Cx, node: Any) -> None:

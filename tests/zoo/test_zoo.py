@@ -35,9 +35,6 @@ EXPECTED_FAIL: dict[str, tuple[str, str]] = {
     "vit_tiny": ("import", "(LayerNormalization)"),
     "mobilenet_v3_small": ("compile", "(HARD_SIGMOID): float-only op"),
     "shufflenet_v2": ("import", "(Slice): no IR form"),
-    "audio_cnn_1d": ("import", "(GlobalAveragePool): input rank 3, expected 4"),
-    "vibration_cnn_1d": ("import", "(GlobalAveragePool): input rank 3, expected 4"),
-    "tc_resnet_kws": ("import", "(GlobalAveragePool): input rank 3, expected 4"),
     "det_head": ("import", "(Resize): no IR form"),
 }
 
