@@ -11,7 +11,6 @@ edgeforge.codegen.host lazily so the other backends work without a C toolchain.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -85,31 +84,50 @@ def _c(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.nda
 BACKENDS: dict[str, Backend] = {"reference": _reference, "litert": _litert, "c": _c}
 
 
-def _check_inputs(g: Graph, inputs: list[np.ndarray], where: str) -> list[np.ndarray]:
-    if len(inputs) != len(g.inputs):
+def check_inputs(specs: list[Any], inputs: list[np.ndarray], where: str,
+                 layouts: dict[str, list[int]] | None = None) -> list[np.ndarray]:
+    """THE input check of run, profile, serve and bridge: `specs` are the model's inputs
+    (manifest TensorSpec: name, shape, dtype, scale, zero_point). Float data for a float input
+    becomes float32; anything else must match dtype and shape exactly (float data for an int8
+    input is refused with the quantization formula, never cast), and be finite."""
+    if len(inputs) != len(specs):
         raise EdgeforgeError(f"{where}: {len(inputs)} input array(s), the model has "
-                             f"{len(g.inputs)} ({', '.join(g.inputs)})")
+                             f"{len(specs)} ({', '.join(s.name for s in specs)})")
     checked = []
-    for name, x in zip(g.inputs, inputs):
-        t = g.tensors[name]
-        if x.dtype.kind == "f" and t.dtype == "float32":    # float64, big-endian: same numbers
+    for spec, x in zip(specs, inputs):
+        x = np.asarray(x)
+        name, shape, dtype = spec.name, tuple(spec.shape), np.dtype(spec.dtype)
+        if x.dtype.kind == "f" and dtype == np.float32:     # float64, big-endian: same numbers
             x = x.astype(np.float32)
-        if tuple(x.shape) != tuple(t.shape) or x.dtype != np.dtype(t.dtype):
+        if tuple(x.shape) != shape or x.dtype != dtype:
             hint = ""
-            if t.quant is not None and x.dtype.kind == "f":   # float data for an int8 input
-                s, z = float(t.quant.scale[0]), int(t.quant.zero_point[0])
+            if spec.scale and spec.zero_point is not None and x.dtype.kind == "f":
+                s, z = float(spec.scale), int(spec.zero_point)   # float data for an int8 input
                 hint = f"; quantize it: round(x / {s:g}) {'-' if z < 0 else '+'} {abs(z)}"
-            perm = g.meta.get("onnx_layout", {}).get(name)
-            if perm and x.ndim == len(perm) and x.transpose(perm).shape == tuple(t.shape):
+            perm = (layouts or {}).get(name)
+            if perm and x.ndim == len(perm) and x.transpose(perm).shape == shape:
                 hint += f"; that is the ONNX model's layout, pass x.transpose{tuple(perm)}"
             raise EdgeforgeError(f"{where}: input {name!r} is {x.dtype}{list(x.shape)}, the "
-                                 f"model wants {t.dtype}{list(t.shape)} (batch included){hint}")
+                                 f"model wants {dtype}{list(shape)} (batch included){hint}")
         if x.dtype.kind == "f" and not np.isfinite(x).all():
             at = np.unravel_index(np.argmax(~np.isfinite(x)), x.shape)
             raise EdgeforgeError(f"{where}: input {name!r} has NaN or Inf at index "
                                  f"{[int(i) for i in at]}")
         checked.append(x)
     return checked
+
+
+def _check_inputs(g: Graph, inputs: list[np.ndarray], where: str) -> list[np.ndarray]:
+    from edgeforge.manifest import TensorSpec
+    specs = []
+    for name in g.inputs:
+        t = g.tensors[name]
+        q = t.quant
+        specs.append(TensorSpec(name, list(t.shape), t.dtype,
+                                float(q.scale[0]) if q is not None else None,
+                                int(q.zero_point[0]) if q is not None else None))
+    return check_inputs(specs, [np.asarray(x) for x in inputs], where,
+                        g.meta.get("onnx_layout", {}))
 
 
 def run(model_path: str | Path, x: np.ndarray | list[np.ndarray], *, backend: str = "reference",
@@ -178,7 +196,3 @@ def _save(path: Path, y: np.ndarray) -> None:
         tmp.unlink(missing_ok=True)
         raise EdgeforgeError(f"{path}: cannot write ({e.strerror or e})") from None
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from edgeforge.cli import main
-    sys.exit(main(["run", *sys.argv[1:]]))

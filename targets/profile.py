@@ -17,6 +17,7 @@ import numpy as np
 from edgeforge.arrays import read_npy
 from edgeforge.errors import EdgeforgeError
 from edgeforge.manifest import Manifest
+from edgeforge.runner import check_inputs
 from edgeforge.targets import open_target
 from edgeforge.targets.base import Measurement, stats
 
@@ -56,14 +57,10 @@ def load_samples(m: Manifest, inputs: str | Path | np.ndarray | None, seed: int 
                              "(samples stacked on a new leading axis)")
     if len(x) == 0:
         raise EdgeforgeError(f"{inputs}: no samples (shape {list(x.shape)}); nothing to verify")
-    if x.dtype != dt:
-        hint = ""
-        if x.dtype.kind == "f" and spec.scale is not None and spec.zero_point is not None:
-            z = spec.zero_point
-            hint = f"; quantize it: round(x / {spec.scale:g}) {'-' if z < 0 else '+'} {abs(z)}"
-        raise EdgeforgeError(f"{inputs}: dtype {x.dtype}; the model's input is "
-                             f"{spec.dtype}{hint}")
-    return x
+    # the one input check run, serve and bridge use too: dtype, finiteness, quantization hint
+    where = "inputs" if isinstance(inputs, np.ndarray) else str(inputs)
+    return np.stack([check_inputs([spec], [s], f"{where} sample {n}")[0]
+                     for n, s in enumerate(x)])
 
 
 def reference_outputs(directory: Path, m: Manifest, x: np.ndarray,

@@ -4,8 +4,12 @@
 
 A response carries the request's seq and `cmd | 0x80`; its payload starts with a status byte.
 `Device.command` matches responses by sequence number, skips stale or foreign frames, resends
-on NAK or timeout (after flushing the device's parser), and notices a device that rebooted
-(an unsolicited BOOT frame). `Device.check` raises DeviceError(op, status) on a bad status.
+on NAK, timeout or a corrupt answer (after flushing the device's parser), and notices a device
+that rebooted (an unsolicited BOOT frame). Every wait is bounded in time and in bytes received.
+`Device.check` raises DeviceError(op, status) on a bad status.
+
+Code space (one byte, never ambiguous): requests 0x01..0x2F, their responses `op | 0x80`
+(0x81..0xAF), frames the device starts 0xB0..0xFF (BOOT 0xB0, NAK 0xEE).
 The byte-level parser mirrors firmware_templates/cortex-m/ef_frame.c.
 """
 from __future__ import annotations
@@ -26,6 +30,10 @@ MAX_PAYLOAD = 1024
 HEADER = 6
 OVERHEAD = 10
 RESPONSE = 0x80
+LAST_REQUEST = 0x2F      # request codes 1..0x2F: no response code (op | 0x80) is BOOT or NAK
+# bytes a silent-but-chatty device may send during one wait before it counts as no answer:
+# a reply is one frame; stale answers to earlier tries and NAKs are a few more
+RX_BUDGET = 16 * (MAX_PAYLOAD + 10)
 
 
 class Cmd(IntEnum):
@@ -144,8 +152,11 @@ class Device:
         self.pending: list[Frame | BadFrame] = []
         self.seq = 0
         self.boots = 0
+        self.rx_bytes = 0           # every byte received: waits are bounded by it and by time
         self._t0 = self._last = time.monotonic()
         self.info = None            # commands.info() fills in a DeviceInfo
+        self.resync_s = 0.2         # how long a resync drains the line
+        self.run_s: float | None = None   # seconds per invoke last measured (sizes timeouts)
 
     # -- tracing ----------------------------------------------------------------------
     def _trace(self, direction: str, what: str, data: bytes) -> None:
@@ -174,6 +185,7 @@ class Device:
                 return None
             data = self.t.recv(4096, min(left, 0.5))
             if data:
+                self.rx_bytes += len(data)
                 for ev in self.parser.feed(data):
                     if isinstance(ev, Frame):
                         self._trace("RX", f"{frame_name(ev.cmd)} seq={ev.seq}",
@@ -186,10 +198,14 @@ class Device:
     def wait_boot(self, timeout: float = 10.0) -> bytes:
         """Wait for the BOOT frame a freshly started device sends; return its payload."""
         deadline = time.monotonic() + timeout
+        start = self.rx_bytes
         while (ev := self.next_event(deadline)) is not None:
             if isinstance(ev, Frame) and ev.cmd == Cmd.BOOT:
                 self.boots += 1
                 return ev.payload
+            if self.rx_bytes - start > RX_BUDGET:
+                raise DeviceError(f"{self.rx_bytes - start} bytes received but no boot banner "
+                                  "(wrong baud rate, or not edgeforge firmware?)")
         raise DeviceError(f"no boot banner within {timeout:.0f} s "
                           "(wrong port or baud rate, or the firmware did not start)")
 
@@ -198,7 +214,7 @@ class Device:
 
         Zero bytes are never a sync byte, so they only finish a half-received frame."""
         self.send_raw(bytes(self.max_payload + OVERHEAD))
-        deadline = time.monotonic() + 0.2
+        deadline = time.monotonic() + self.resync_s
         while (ev := self.next_event(deadline)) is not None:
             if isinstance(ev, Frame) and ev.cmd == Cmd.BOOT:
                 self.boots += 1
@@ -206,7 +222,15 @@ class Device:
         self.pending.clear()
 
     def command(self, op: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
-        """Send one request and return its response payload (status byte first)."""
+        """Send one request and return its response payload (status byte first).
+
+        A corrupt frame carrying our SEQ, a NAK, or silence is retried at once (all requests
+        are idempotent); a well-formed answer that cannot be ours, a device that reset, or
+        more than RX_BUDGET bytes without an answer fails at once with one DeviceError."""
+        name = op_name(op)
+        if not 1 <= op <= LAST_REQUEST:
+            raise DeviceError(f"request code 0x{op:02x} is outside 0x01..0x{LAST_REQUEST:02x}",
+                              op=name)
         self.seq = self.seq % 255 + 1        # 1..255; 0 is the BOOT frame's
         seq = self.seq
         wait = self.timeout if timeout is None else timeout
@@ -216,27 +240,44 @@ class Device:
                 self.resync()
             self.send_frame(seq, op, payload)
             deadline = time.monotonic() + wait
+            start = self.rx_bytes
             while True:
+                if self.rx_bytes - start > RX_BUDGET:
+                    raise DeviceError(f"{name}: {self.rx_bytes - start} bytes received without "
+                                      "an answer (is something else writing to the port?)",
+                                      op=name)
                 ev = self.next_event(deadline)
                 if ev is None:
                     why = f"no answer within {wait:.1f} s"
                     break
                 if isinstance(ev, BadFrame):
-                    continue                      # corrupt bytes on the line: keep listening
+                    if ev.seq == seq:             # our answer, damaged on the line: ask again now
+                        why = f"corrupt answer ({ev.why})"
+                        break
+                    continue                      # noise, or a damaged stale frame
                 if ev.cmd == Cmd.BOOT:
                     self.boots += 1
-                    raise DeviceError(f"device reset while waiting for {op_name(op)} "
-                                      "(boot banner received)", op=op_name(op))
+                    raise DeviceError(f"device reset while waiting for {name} "
+                                      "(boot banner received)", op=name)
                 if ev.cmd == Cmd.NAK and ev.seq in (seq, 0):
-                    why = f"NAK {status_name(ev.payload[0]) if ev.payload else ''}".strip()
+                    st = ev.payload[0] if len(ev.payload) == 1 else None
+                    if st == Status.UNKNOWN_CMD:  # the frame arrived intact: resending won't help
+                        raise DeviceError(f"{name}: the firmware does not know this command",
+                                          op=name, status=st)
+                    why = f"NAK {status_name(st) if st is not None else ev.payload.hex()}".strip()
                     break
-                if ev.seq == seq and ev.cmd == (op | RESPONSE):
+                if ev.seq == seq and ev.cmd & RESPONSE and ev.cmd not in (Cmd.NAK, Cmd.BOOT):
+                    if ev.cmd != op | RESPONSE:
+                        raise DeviceError(f"{name}: the device answered with "
+                                          f"{frame_name(ev.cmd)} (0x{ev.cmd:02x})", op=name)
                     if not ev.payload:
-                        raise DeviceError(f"{op_name(op)}: empty response", op=op_name(op))
+                        raise DeviceError(f"{name}: empty response", op=name)
+                    if ev.payload[0] not in Status.__members__.values():
+                        raise DeviceError(f"{name}: unknown status 0x{ev.payload[0]:02x}",
+                                          op=name)
                     return ev.payload
                 # a stale answer to an earlier try, or a NAK for some other frame: skip it
-        raise DeviceError(f"{op_name(op)}: {why} after {self.retries + 1} tries",
-                          op=op_name(op))
+        raise DeviceError(f"{name}: {why} after {self.retries + 1} tries", op=name)
 
     def check(self, op: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
         """command() that raises DeviceError(op, status) unless the status is OK."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgeforge.errors import DeviceError, EdgeforgeError
 from edgeforge.manifest import Manifest
+from edgeforge.runner import check_inputs
 from edgeforge.targets import commands
 from edgeforge.targets.base import Measurement, Target
 from edgeforge.targets.build import Board, load_board
@@ -76,18 +77,28 @@ class McuTarget(Target):
                 f"{self.board.name} runs model {self.info.model_hash.hex()}, but {artifact} is "
                 f"{manifest.hash8.hex()}: flash it first (edgeforge flash {artifact} "
                 f"--board {self.board.name})", op="INFO")
+        self._check_info(manifest)
         return {"board": self.board.name, "cpu": self.board.cpu, **self.info.as_dict()}
+
+    def _check_info(self, m: Manifest) -> None:
+        """The device's INFO must describe the manifest's model before anything trusts it."""
+        i = self.info
+        assert i is not None
+
+        def nbytes(specs):
+            return [int(np.prod(s.shape)) * np.dtype(NP_DTYPES[s.dtype]).itemsize for s in specs]
+        want = (nbytes(m.inputs), nbytes(m.outputs), len(m.ops))
+        got = (i.input_bytes, i.output_bytes, i.num_ops)
+        if got != want:
+            raise DeviceError(f"{self.board.name}: INFO says input bytes {got[0]}, output bytes "
+                              f"{got[1]}, {got[2]} ops; the manifest has {want[0]}, {want[1]}, "
+                              f"{want[2]} ops (reflash: edgeforge flash ... --board "
+                              f"{self.board.name})", op="INFO")
 
     def infer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         m = self.manifest
         assert m is not None and self.info is not None, "open() first"
-        if len(inputs) != len(m.inputs):
-            raise EdgeforgeError(f"model takes {len(m.inputs)} input(s), got {len(inputs)}")
-        for i, (x, spec) in enumerate(zip(inputs, m.inputs)):
-            a = np.asarray(x)
-            if a.size != int(np.prod(spec.shape)) or a.dtype != NP_DTYPES[spec.dtype]:
-                raise EdgeforgeError(f"input {i} ({spec.name}): expected {spec.dtype} "
-                                     f"{spec.shape}, got {a.dtype} {list(a.shape)}")
+        for i, a in enumerate(check_inputs(m.inputs, list(inputs), self.board.name)):
             self._call(commands.write_input, i, np.ascontiguousarray(a).tobytes())
         counts = self._call(commands.invoke, 1, 0)
         hz = self.info.clock_hz or self.board.clock_hz
@@ -102,6 +113,10 @@ class McuTarget(Target):
         assert self.manifest is not None and self.info is not None, "open() first"
         counts = self._call(commands.invoke, runs, warmup)
         per_op_counts = self._call(commands.layer_profile)
+        if len(counts) != runs or len(per_op_counts) != len(self.manifest.ops):
+            raise DeviceError(f"{self.board.name}: {len(counts)} run counts for {runs} runs, "
+                              f"{len(per_op_counts)} per-op counts for "
+                              f"{len(self.manifest.ops)} ops", op="INVOKE")
         unit = self.info.counter_unit
         ops = self.manifest.ops
         per_op = [{"index": i, "op": ops[i] if i < len(ops) else "?", unit: c}

@@ -6,12 +6,16 @@
 #define EF_PROTO_VERSION 1u
 #define EF_FW_VERSION 0x0100u          /* major << 8 | minor */
 
-/* requests (host -> device); a response carries cmd | EF_CMD_RESPONSE and the same seq */
+/* Code space: requests (host -> device) 0x01..EF_CMD_LAST_REQUEST; a response carries
+ * cmd | EF_CMD_RESPONSE (0x81..0xAF) and the same seq; frames the device starts on its own
+ * use 0xB0..0xFF. No response code can therefore read as BOOT or NAK. A frame with a code
+ * outside the request range is answered with NAK UNKNOWN_CMD. */
 #define EF_CMD_INFO 0x01u
 #define EF_CMD_WRITE_INPUT 0x02u
 #define EF_CMD_INVOKE 0x03u
 #define EF_CMD_READ_OUTPUT 0x04u
 #define EF_CMD_LAYER_PROFILE 0x05u
+#define EF_CMD_LAST_REQUEST 0x2Fu
 #define EF_CMD_RESPONSE 0x80u
 #define EF_CMD_NAK 0xEEu               /* device -> host: a frame was rejected */
 #define EF_CMD_BOOT 0xB0u              /* device -> host, unsolicited, seq 0: "I (re)started" */

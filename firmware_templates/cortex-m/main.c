@@ -290,8 +290,12 @@ int main(void)
     send_frame(0, EF_CMD_BOOT, 3u + n);
     for (;;) {
         ef_frame_event ev = ef_frame_feed(&rx, ef_uart_getc());
-        if (ev == EF_FRAME_OK) {
+        if (ev == EF_FRAME_OK && rx.cmd >= 1u && rx.cmd <= EF_CMD_LAST_REQUEST) {
             dispatch();
+        } else if (ev == EF_FRAME_OK) {
+            /* not a request code: cmd | 0x80 would be a device-initiated code (BOOT, NAK) */
+            tx[0] = EF_ST_UNKNOWN_CMD;
+            send_frame(rx.seq, EF_CMD_NAK, 1);
         } else if (ev != EF_FRAME_NONE) {
             tx[0] = ev == EF_FRAME_ERR_LEN ? EF_ST_BAD_LEN : EF_ST_BAD_CRC;
             send_frame(rx.seq, EF_CMD_NAK, 1);

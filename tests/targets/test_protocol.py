@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from edgeforge.errors import DeviceError
 from edgeforge.targets import commands
 from edgeforge.targets.protocol import (
+    LAST_REQUEST,
     MAX_PAYLOAD,
     BadFrame,
     Cmd,
@@ -57,6 +58,9 @@ class FakeDevice:
             if self.nak_next:
                 self.nak_next -= 1
                 reply += encode(ev.seq, Cmd.NAK, bytes([Status.BAD_CRC]))
+                continue
+            if not 1 <= ev.cmd <= LAST_REQUEST:   # as main.c: no response code exists for it
+                reply += encode(ev.seq, Cmd.NAK, bytes([Status.UNKNOWN_CMD]))
                 continue
             reply += self.extra + encode(ev.seq, ev.cmd | 0x80, self.answer(ev.cmd, ev.payload))
             self.extra = b""
@@ -204,8 +208,10 @@ def test_check_raises_device_error_with_status():
         dev.check(Cmd.LAYER_PROFILE, struct.pack("<H", 0))
     assert e.value.status == Status.NO_RUN and e.value.op == "LAYER_PROFILE"
     with pytest.raises(DeviceError) as e:
-        dev.check(0x42)
+        dev.check(0x2A)                 # a request code no command has (yet)
     assert e.value.status == Status.UNKNOWN_CMD
+    with pytest.raises(DeviceError, match="outside 0x01..0x2f"):
+        dev.check(0x42)                 # 0x42 | 0x80 would be a device-initiated code
 
 
 def test_closed_transport_raises_at_once():

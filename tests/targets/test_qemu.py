@@ -166,8 +166,16 @@ def test_firmware_naks_oversize_and_corrupt_frames_then_still_answers(kws_target
         dev.check(Cmd.WRITE_INPUT, bytes([0]) + (10**6).to_bytes(4, "little") + b"x")
     assert e.value.status == Status.BAD_ARG
     with pytest.raises(DeviceError) as e:
-        dev.check(0x42)
+        dev.check(0x2A)                       # unassigned request code: a normal response
     assert e.value.status == Status.UNKNOWN_CMD
+    # codes outside the request range get NAK UNKNOWN_CMD, never a response code that reads
+    # as BOOT (0x30 | 0x80 = 0xB0) or NAK (0x6E | 0x80 = 0xEE) -- issue 10
+    for seq, code in ((21, 0x30), (22, 0x6E), (23, 0xB0), (24, 0x00)):
+        dev.send_raw(encode(seq, code, b""))
+        ev = _events_until(dev, lambda e, s=seq: isinstance(e, Frame)
+                           and (e.cmd in (Cmd.NAK, Cmd.BOOT) or e.seq == s))[-1]
+        assert (ev.cmd, ev.seq, ev.payload) == (Cmd.NAK, seq, bytes([Status.UNKNOWN_CMD]))
+    assert dev.boots == 1
     with pytest.raises(DeviceError) as e:
         dev.check(Cmd.INVOKE, (0).to_bytes(2, "little") * 2)      # runs = 0
     assert e.value.status == Status.BAD_ARG
