@@ -282,7 +282,7 @@ def observer_table(ds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def prune_table(fractions: tuple[float, ...] = (0.3, 0.5, 0.7)) -> list[dict[str, Any]]:
     """digits: channel pruning to each MAC fraction, before/after distillation, then int8."""
-    from edgeforge.passes.prune import channel_prune, compress, compression_stats
+    from edgeforge.compress.prune import channel_prune, compress, compression_stats
     g = read_tflite(DIGITS / "digits_float.tflite")
     fg = prepare_float(g)
     calib = np.load(DIGITS / "calib.npz")["input"]

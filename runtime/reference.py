@@ -82,7 +82,7 @@ def windows(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
              dil: tuple[int, int], pad: tuple[int, int, int, int], value: Any = 0
              ) -> np.ndarray:
     """[N,H,W,C] -> view [N, OH, OW, KH, KW, C] of the padded input (pad filled with value).
-    Also the im2col rows of edgeforge.passes.distill's least-squares refit."""
+    Also the im2col rows of edgeforge.compress.distill's least-squares refit."""
     t, left, b, r = pad
     xp = np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)), constant_values=value)
     eh, ew = (k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1

@@ -43,7 +43,7 @@ def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str
     The full per-op report is OUT/report.json; the manifest is OUT/manifest.json."""
     from edgeforge.compiler import compile_model
     if board:                          # an unknown board fails here, not at `build`
-        from edgeforge.targets.build import load_board
+        from edgeforge.targets.board import load_board
         load_board(board)
     opts: dict[str, Any] = {"observer": observer, "prune": prune,
                             "prune_channels": prune_channels, "distill": distill}

@@ -105,7 +105,7 @@ def _check_limits(plan: GraphPlan, g: Graph, src: str, board: str | None) -> Non
     from edgeforge.plan.memory import check_limits
     ram = None
     if board:
-        from edgeforge.targets.build import load_board
+        from edgeforge.targets.board import load_board
         ram = int(load_board(board).ram["size"])
     check_limits(plan, g, src, ram=ram, board=board or "")
 

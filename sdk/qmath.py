@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import math
+from typing import Any
 
 import numpy as np
 
@@ -144,3 +145,18 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str = "int8") 
 def dequantize(q: np.ndarray, scale: np.ndarray | float, zero_point: np.ndarray | int
                ) -> np.ndarray:
     return ((np.asarray(q, dtype=np.int64) - zero_point) * np.asarray(scale)).astype(np.float32)
+
+
+# ---------------------------------------------------------------- float definitions
+# The float function a LUT op tabulates lives here, below both its users: the reference
+# runtime evaluates it, and qparams builds the int8 table from it.
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def gelu(x: np.ndarray, a: Any) -> np.ndarray:
+    """0.5 x (1 + erf(x / sqrt 2)), or the tanh form when `a.approximate` (ir.GeluAttrs)."""
+    xd = x.astype(np.float64)
+    if a.approximate:
+        return (0.5 * xd * (1 + np.tanh(0.7978845608028654 * (xd + 0.044715 * xd ** 3)))
+                ).astype(np.float32)
+    return (0.5 * xd * (1 + _erf(xd * 0.7071067811865476))).astype(np.float32)

@@ -16,17 +16,15 @@ import shutil
 import struct
 import subprocess
 import tempfile
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from edgeforge.errors import BuildError, EdgeforgeError
 from edgeforge.manifest import Manifest
+from edgeforge.targets.board import BOARDS_DIR, Board, board_names, load_board  # noqa: F401
 
-BOARDS_DIR = Path(__file__).resolve().parent / "boards"
 # package data of edgeforge.firmware_templates / edgeforge.runtime (a checkout and a wheel alike)
 TEMPLATES_DIR = Path(str(files("edgeforge.firmware_templates")))
 DSP_KERNELS_DIR = Path(str(files("edgeforge.runtime") / "c" / "kernels" / "dsp"))
@@ -44,57 +42,6 @@ COUNTERS = {"systick": "EF_COUNTER_SYSTICK", "dwt": "EF_COUNTER_DWT"}
 UNITS = {"instructions": 0, "cycles": 1}          # EF_UNIT_* in ef_proto.h
 DTYPES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5}  # INFO dtype codes
 WARN_FLAGS = ["-Wall", "-Wextra"]
-
-
-@dataclass(frozen=True)
-class Board:
-    name: str
-    description: str
-    cpu: str
-    arch: str
-    dsp: bool
-    toolchain: str                 # prefix: "arm-none-eabi-"
-    cflags: tuple[str, ...]
-    template: str
-    kernels: str                   # "ref" | "dsp"
-    clock_hz: int
-    counter: str
-    count_scale: int
-    counter_unit: str              # "instructions" | "cycles"
-    stack_bytes: int
-    flash: dict[str, int]          # origin, size
-    ram: dict[str, int]
-    uart: dict[str, Any]           # driver, base, baud
-    flasher: dict[str, str]        # tool, command, bootloader
-    path: Path = field(default=Path())
-    variant: str = ""              # set when the kernel set differs from the profile's
-
-    @property
-    def gcc(self) -> str:
-        return self.toolchain + "gcc"
-
-
-def board_names() -> list[str]:
-    return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
-
-
-def load_board(name: str) -> Board:
-    """Board profile by name (case-insensitive; "NUCLEO-L4R5ZI" == "nucleo-l4r5zi")."""
-    path = BOARDS_DIR / f"{name.lower()}.toml"
-    if not path.is_file():
-        raise EdgeforgeError(f"unknown board {name!r}; available: {', '.join(board_names())}")
-    try:
-        raw = tomllib.loads(path.read_text())
-        return Board(
-            name=raw["name"], description=raw["description"], cpu=raw["cpu"], arch=raw["arch"],
-            dsp=bool(raw["dsp"]), toolchain=raw["toolchain"], cflags=tuple(raw["cflags"]),
-            template=raw["template"], kernels=raw["kernels"], clock_hz=int(raw["clock_hz"]),
-            counter=raw["counter"], count_scale=int(raw["count_scale"]),
-            counter_unit=raw["counter_unit"], stack_bytes=int(raw["stack_bytes"]),
-            flash=dict(raw["flash"]), ram=dict(raw["ram"]), uart=dict(raw["uart"]),
-            flasher=dict(raw["flasher"]), path=path)
-    except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as e:
-        raise EdgeforgeError(f"{path}: bad board profile ({type(e).__name__}: {e})") from None
 
 
 KERNEL_SETS = ("ref", "dsp")
@@ -146,7 +93,8 @@ def model_sources(directory: Path, board: Board) -> tuple[list[Path], list[Path]
     cdir = directory / "c"
     if not (cdir / "model.h").is_file():
         raise BuildError(f"{directory}: no c/model.h; run `edgeforge compile` first")
-    srcs = sorted(cdir.rglob("*.c"))
+    # examples/main.c is the user's example program (its own main), not the package
+    srcs = sorted(p for p in cdir.rglob("*.c") if "examples" not in p.relative_to(cdir).parts)
     incs = sorted({p.parent for p in cdir.rglob("*.h")} | {cdir})
     if board.kernels == "dsp" and board.dsp and DSP_KERNELS_DIR.is_dir():
         dsp = {p.name: p for p in DSP_KERNELS_DIR.glob("*.c")}

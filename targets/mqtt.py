@@ -306,7 +306,7 @@ class HaPublisher:
         self.broker, self.device_id, self.verbose = broker, device_id, verbose
         base = f"edgeforge/{device_id}"
         self.availability, self.state = f"{base}/availability", f"{base}/state"
-        from edgeforge import __version__
+        from edgeforge.version import __version__
         self.device = {"identifiers": [device_id],
                        "name": f"{manifest.name} on {board}" if board else manifest.name,
                        "model": manifest.name, "model_id": manifest.model_sha256[:12],

@@ -150,7 +150,7 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     + ridge' |W - W_float|^2 (y_f: the float layer's pre-activation output on the float
     input), then quantized again (new per-channel scales). The int8 layer then compensates
     the error its quantized input carries, not only its mean."""
-    from edgeforge.passes.distill import NormalEquations, layer_features
+    from edgeforge.quantize.lstsq import NormalEquations, layer_features
     from edgeforge.quantize.rules import (
         fit_bias_scales,
         quantize_bias,

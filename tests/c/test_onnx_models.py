@@ -42,7 +42,7 @@ def test_quantized_onnx_model_c_equals_runtime(model, numerics, tmp_path):
 
 
 def test_compile_with_channel_pruning_and_distill(tmp_path):
-    """--prune-channels/--distill run before quantization (edgeforge.passes.prune.compress): fewer
+    """--prune-channels/--distill run before quantization (edgeforge.compress.prune.compress): fewer
     MACs, the compression report lands in report.json, and the C still equals TFLM."""
     require("gcc")
     src = MODELS / "mobilenet_tiny.onnx"

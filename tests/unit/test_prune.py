@@ -21,8 +21,8 @@ from edgeforge.ir import (
     Tensor,
     verify,
 )
-from edgeforge.passes.distill import distill, output_sqnr
-from edgeforge.passes.prune import (
+from edgeforge.compress.distill import distill, output_sqnr
+from edgeforge.compress.prune import (
     PruneError,
     apply_channel_keep,
     channel_groups,
@@ -131,7 +131,7 @@ def test_removing_dead_filters_keeps_outputs_and_shrinks_everything() -> None:
         name = grp.producer.name
         keep[grp.producer.outputs[0]] = [c for c in range(grp.channels) if c not in dead[name]]
         # L1 ranking puts the dead filters last
-        from edgeforge.passes.prune import _l1
+        from edgeforge.compress.prune import _l1
         assert set(np.argsort(_l1(g, grp.producer))[:len(dead[name])]) == set(dead[name])
     p = apply_channel_keep(g, groups, keep)
     verify(p)

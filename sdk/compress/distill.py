@@ -20,41 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgeforge.ir import OPS, WEIGHTED, Act, Graph, Node, Op
-
-
-def layer_features(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
-    """Regression rows for one layer: CONV2D [rows, KH*KW*C_IN]; FC [rows, C_IN];
-    DWCONV2D [rows, KH*KW, C] (one regression per channel)."""
-    from edgeforge.runtime.reference import windows
-    x = x.astype(np.float64)
-    if n.op == Op.FC:
-        return x.reshape(-1, w_shape[1])
-    if n.op == Op.DWCONV2D and w_shape[3] != x.shape[3]:      # depth multiplier > 1
-        x = np.repeat(x, w_shape[3] // x.shape[3], axis=3)
-    win = windows(x, w_shape[1:3], n.attrs.stride, n.attrs.dilation, n.attrs.pad)
-    rows = int(np.prod(win.shape[:3]))
-    if n.op == Op.CONV2D:
-        return win.reshape(rows, -1)
-    return win.reshape(rows, w_shape[1] * w_shape[2], -1)
-
-
-class NormalEquations:
-    """Accumulated normal equations [X 1]^T [X 1] and [X 1]^T Y over batches."""
-
-    def __init__(self) -> None:
-        self.g: np.ndarray | None = None
-        self.c: np.ndarray | None = None
-
-    def add(self, f: np.ndarray, y: np.ndarray, depthwise: bool) -> None:
-        ones = np.ones(f.shape[:1] + (1,) + f.shape[2:], f.dtype)
-        fx = np.concatenate([f, ones], axis=1)
-        if depthwise:      # per channel: [C, T+1, T+1] and [C, T+1]
-            g = np.einsum("rtc,rsc->cts", fx, fx)
-            c = np.einsum("rtc,rc->ct", fx, y)
-        else:
-            g, c = fx.T @ fx, fx.T @ y
-        self.g = g if self.g is None else self.g + g
-        self.c = c if self.c is None else self.c + c
+from edgeforge.quantize.lstsq import NormalEquations, layer_features
 
 
 def _solve(g: np.ndarray, c: np.ndarray, mask: np.ndarray, ridge: float) -> np.ndarray:

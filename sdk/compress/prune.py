@@ -294,12 +294,12 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
     if distill:
         if calib is None:
             raise PruneError("--distill needs --calib data (the teacher's activations)")
-        from edgeforge.passes.distill import distill as refit
+        from edgeforge.compress.distill import distill as refit
         out = refit(out, teacher, fit, verbose=verbose)
         report["distilled"] = out.meta.get("distilled", [])
     report["after"] = compression_stats(out)
     if held is not None:
-        from edgeforge.passes.distill import output_sqnr
+        from edgeforge.compress.distill import output_sqnr
         report["output_sqnr_db"] = output_sqnr(teacher, out, held)
         report["output_sqnr_samples"] = int(held[0].shape[0])   # not used for the refit
     out.meta["compress"] = report

@@ -1,0 +1,64 @@
+"""Board profiles (targets/boards/*.toml): a board's CPU, memory map, toolchain, counter and
+flasher. Plain data read by compile (RAM limit) and by every target that builds or talks
+to firmware, so it sits low in the layer chain, beside the manifest."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeforge.errors import EdgeforgeError
+
+BOARDS_DIR = Path(__file__).resolve().parent / "boards"
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    cpu: str
+    arch: str
+    dsp: bool
+    toolchain: str                 # prefix: "arm-none-eabi-"
+    cflags: tuple[str, ...]
+    template: str
+    kernels: str                   # "ref" | "dsp"
+    clock_hz: int
+    counter: str
+    count_scale: int
+    counter_unit: str              # "instructions" | "cycles"
+    stack_bytes: int
+    flash: dict[str, int]          # origin, size
+    ram: dict[str, int]
+    uart: dict[str, Any]           # driver, base, baud
+    flasher: dict[str, str]        # tool, command, bootloader
+    path: Path = field(default=Path())
+    variant: str = ""              # set when the kernel set differs from the profile's
+
+    @property
+    def gcc(self) -> str:
+        return self.toolchain + "gcc"
+
+
+def board_names() -> list[str]:
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
+
+
+def load_board(name: str) -> Board:
+    """Board profile by name (case-insensitive; "NUCLEO-L4R5ZI" == "nucleo-l4r5zi")."""
+    path = BOARDS_DIR / f"{name.lower()}.toml"
+    if not path.is_file():
+        raise EdgeforgeError(f"unknown board {name!r}; available: {', '.join(board_names())}")
+    try:
+        raw = tomllib.loads(path.read_text())
+        return Board(
+            name=raw["name"], description=raw["description"], cpu=raw["cpu"], arch=raw["arch"],
+            dsp=bool(raw["dsp"]), toolchain=raw["toolchain"], cflags=tuple(raw["cflags"]),
+            template=raw["template"], kernels=raw["kernels"], clock_hz=int(raw["clock_hz"]),
+            counter=raw["counter"], count_scale=int(raw["count_scale"]),
+            counter_unit=raw["counter_unit"], stack_bytes=int(raw["stack_bytes"]),
+            flash=dict(raw["flash"]), ram=dict(raw["ram"]), uart=dict(raw["uart"]),
+            flasher=dict(raw["flasher"]), path=path)
+    except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as e:
+        raise EdgeforgeError(f"{path}: bad board profile ({type(e).__name__}: {e})") from None
