@@ -32,6 +32,7 @@ from edgeforge.passes.fuse import (
     fold_const_mul_into_weights,
     fuse_activation,
     fuse_pad,
+    hard_sigmoid_to_relu6,
     matmul_add_to_fc,
     merge_clips,
     merge_const_chains,
@@ -48,6 +49,7 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("fold_batchnorm", fold_batchnorm),                  # BN into the conv/fc before it
     ("batchnorm_to_affine", batchnorm_to_affine),        # leftover BN -> MUL + ADD
     ("div_sub_to_mul_add", div_sub_to_mul_add),          # x/c -> x*(1/c), x-c -> x+(-c)
+    ("hard_sigmoid_to_relu6", hard_sigmoid_to_relu6),    # -> RELU6(6a*x + 6b) / 6
     ("merge_const_chains", merge_const_chains),          # (x*a)*b -> x*(ab), (x+a)+b
     ("matmul_add_to_fc", matmul_add_to_fc),              # MATMUL(x, const) -> FC
     ("absorb_transpose_into_fc", absorb_transpose_into_fc),  # flatten's NCHW order -> W cols

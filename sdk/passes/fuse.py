@@ -140,6 +140,39 @@ def div_sub_to_mul_add(g: Graph) -> int:
     return apply_rule(g, rule)
 
 
+def hard_sigmoid_to_relu6(g: Graph) -> int:
+    """HARD_SIGMOID(x) = clip(a*x + b, 0, 1) -> MUL(RELU6(MUL(x, 6a) + 6b), 1/6), the int8 ops
+    TFLite's converter gives Keras' hard_sigmoid. The x*6a MUL (absent for PyTorch's a = 1/6)
+    and the +6b ADD then fold into the producing conv's weights and bias and RELU6 into its
+    act, so a squeeze-excite gate costs one requantizing MUL beyond the conv."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        if n.op != Op.HARD_SIGMOID or not is_float(g, n.outputs[0]):
+            return None
+        x, y = n.inputs[0], n.outputs[0]
+        shape = g.tensors[y].shape
+        nodes = []
+
+        def tmp(base: str) -> str:
+            name = g.unique_name(f"{y}_{base}")
+            g.add_tensor(Tensor(name, shape))
+            return name
+        six_a = np.float32(6.0 * n.attrs.alpha)
+        if six_a != 1.0:
+            scaled = tmp("scaled")
+            nodes.append(Node(Op.MUL, (x, new_const(g, y + "_6a", np.array(six_a))), (scaled,),
+                              BinaryAttrs(), n.name))
+            x = scaled
+        shifted, clipped = tmp("shifted"), tmp("relu6")
+        six_b = np.array(np.float32(6.0 * n.attrs.beta))
+        nodes += [Node(Op.ADD, (x, new_const(g, y + "_6b", six_b)), (shifted,), BinaryAttrs(),
+                       n.name),
+                  Node(Op.RELU6, (shifted,), (clipped,), NoAttrs(), n.name),
+                  Node(Op.MUL, (clipped, new_const(g, y + "_sixth", np.array(np.float32(1 / 6)))),
+                       (y,), BinaryAttrs(), n.name)]
+        return nodes
+    return apply_rule(g, rule)
+
+
 def merge_const_chains(g: Graph) -> int:
     """MUL(MUL(x, a), b) -> MUL(x, a*b);  ADD(ADD(x, a), b) -> ADD(x, a+b);
     MUL(ADD(x, a), b) -> ADD(MUL(x, b), a*b), so BN + Mul + Add chains become one affine."""

@@ -33,7 +33,6 @@ EXPECTED_FAIL: dict[str, tuple[str, str]] = {
     "lstm_kws": ("import", "'/rnn/LSTM' (LSTM): no IR form"),
     "unet_small": ("import", "(ConvTranspose): no IR form"),
     "vit_tiny": ("import", "(LayerNormalization)"),
-    "mobilenet_v3_small": ("compile", "(HARD_SIGMOID): float-only op"),
     "shufflenet_v2": ("import", "(Slice): no IR form"),
     "det_head": ("import", "(Resize): no IR form"),
 }
