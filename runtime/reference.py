@@ -483,6 +483,17 @@ def mul_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.MulQuant,
     return _clamp8(out, q.act_min, q.act_max)
 
 
+def matmul_s8(x: np.ndarray, y: np.ndarray, a: NoAttrs, q: qp.MulQuant,
+              numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """reference_ops::BatchMatMul<int8>: acc = sum_k (x + off1) * (y + off2), requantized;
+    batch dims broadcast. float64 is exact here: |terms| < 2^16, K < 2^37."""
+    xa = x.astype(np.float64) + q.in1_offset
+    ya = y.astype(np.float64) + q.in2_offset
+    acc = np.rint(np.matmul(xa, ya)).astype(np.int64)
+    out = requantize(acc, q.mult, q.shift, numerics) + q.out_offset
+    return _clamp8(out, q.act_min, q.act_max)
+
+
 def squared_difference_s8(x: np.ndarray, y: np.ndarray, a: NoAttrs, q: qp.AddQuant,
                           numerics: Numerics = Numerics.TFLM) -> np.ndarray:
     """squared_difference.cc: both inputs << 7 and rescaled to 1/(2 max scale), the int32
@@ -564,7 +575,7 @@ REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
     Op.PAD: pad_s8, Op.SOFTMAX: softmax_s8, Op.QUANTIZE: quantize_s8,
     Op.DEQUANTIZE: dequantize_s8,
     Op.SQRT: lut_s8, Op.RSQRT: lut_s8, Op.EXP: lut_s8, Op.GELU: lut_s8,
-    Op.SQUARED_DIFFERENCE: squared_difference_s8,
+    Op.SQUARED_DIFFERENCE: squared_difference_s8, Op.MATMUL: matmul_s8,
 }
 
 

@@ -31,7 +31,7 @@ class Op(enum.StrEnum):
     CONV2D = "CONV2D"
     DWCONV2D = "DWCONV2D"
     FC = "FC"
-    MATMUL = "MATMUL"            # float only; fused into FC by passes
+    MATMUL = "MATMUL"            # x @ y; with a constant y passes fuse it into FC
     BATCHNORM = "BATCHNORM"      # float only; folded into CONV/FC by passes
     # pooling and reductions
     AVGPOOL2D = "AVGPOOL2D"
@@ -261,7 +261,7 @@ OPS: dict[Op, OpInfo] = {
     Op.DWCONV2D: OpInfo(DwConv2dAttrs, (2, 3), "DEPTHWISE_CONV_2D", _macs_dwconv, weights=(1, 2),
                         out_axis=3),
     Op.FC: OpInfo(FcAttrs, (2, 3), "FULLY_CONNECTED", _macs_fc, weights=(1, 2), out_axis=0),
-    Op.MATMUL: OpInfo(NoAttrs, (2, 2), "BATCH_MATMUL", _macs_matmul, int8=False),
+    Op.MATMUL: OpInfo(NoAttrs, (2, 2), "BATCH_MATMUL", _macs_matmul),
     Op.BATCHNORM: OpInfo(BatchNormAttrs, (5, 5), None, _macs_output, weights=(1, 2, 3, 4),
                          int8=False),
     Op.AVGPOOL2D: OpInfo(Pool2dAttrs, (1, 1), "AVERAGE_POOL_2D", _macs_pool),

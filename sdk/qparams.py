@@ -254,6 +254,18 @@ def prepare_mul(node: Node, g: Graph, numerics: Numerics) -> MulQuant:
     return MulQuant(-z1, -z2, zo, m, sh, lo, hi)
 
 
+def prepare_matmul(node: Node, g: Graph, numerics: Numerics) -> MulQuant:
+    """batch_matmul.cc (TFLM and LiteRT): acc = sum((x1 - z1) * (x2 - z2)), requantized by
+    GetQuantizedConvolutionMultipler: double(float(s1 * s2)) / double(s_out) (the product
+    of the two scales is taken in float)."""
+    rnd = rounding(node.op, numerics)
+    s1, z1 = _sz(g, node.inputs[0])
+    s2, z2 = _sz(g, node.inputs[1])
+    so, zo = _sz(g, node.outputs[0])
+    m, sh = quantize_multiplier(float(np.float32(s1) * np.float32(s2)) / so, rnd)
+    return MulQuant(-z1, -z2, zo, m, sh, INT8_MIN, INT8_MAX)
+
+
 SQDIFF_LEFT_SHIFT = 7   # squared_difference.cc: 255^2 * 2^14 still fits int32
 
 
@@ -744,6 +756,7 @@ PREPARE: dict[Op, Prepare] = {
     Op.EXP: _float_fn_lut(_exp_f32),
     Op.GELU: _float_fn_lut(_gelu_f32),
     Op.SQUARED_DIFFERENCE: prepare_squared_difference,
+    Op.MATMUL: prepare_matmul,
 }
 
 

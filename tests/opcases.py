@@ -7,7 +7,7 @@
         ...  # run the IR (runtime.reference), the C kernels, TFLM, LiteRT; compare
 
 API: cases(dtype) -> list[OpCase]; case(name, dtype) -> OpCase; float_only_cases() (DIV,
-BATCH_MATMUL, LRN: float graphs only, not in cases()); write_case(case, dir) -> Path;
+LRN: float graphs only, not in cases()); write_case(case, dir) -> Path;
 random_inputs(graph, n, seed) -> list of per-sample input lists; tflm_arena_size(graph).
 OpCase fields: name, graph (one node, IR-verified), op, dtype, note; `case.node` is the node.
 
@@ -238,6 +238,12 @@ def _transformer_specs() -> list[_Spec]:
               note="erf form; TFLM has no GELU"),
         _Spec("gelu_tanh", Op.GELU, GeluAttrs(True), [t], t, in_range=(-4.0, 4.0),
               note="tanh approximation"),
+        _Spec("matmul", Op.MATMUL, NoAttrs(), [(1, 3, 8), (1, 8, 5)], (1, 3, 5),
+              note="BATCH_MATMUL of two activations"),
+        _Spec("matmul_heads", Op.MATMUL, NoAttrs(), [(1, 2, 6, 8), (1, 2, 8, 6)], (1, 2, 6, 6),
+              note="attention scores: two heads (rank 4)"),
+        _Spec("matmul_bcast", Op.MATMUL, NoAttrs(), [(2, 3, 8), (1, 8, 5)], (2, 3, 5),
+              note="batch dim 1 broadcasts"),
         _Spec("squared_difference", Op.SQUARED_DIFFERENCE, NoAttrs(), [t, t], t),
         _Spec("squared_difference_bcast", Op.SQUARED_DIFFERENCE, NoAttrs(), [t, (1, 6, 1)], t,
               note="x - mean(x) over the last axis, as in a LayerNorm"),
@@ -390,15 +396,13 @@ def _extra_specs() -> list[_Spec]:
     e = (1, 4, 4, 8)
     return [
         _Spec("div", Op.DIV, BinaryAttrs(), [e, (1, 1, 1, 8)], e, note="float only"),
-        _Spec("matmul", Op.MATMUL, NoAttrs(), [(1, 3, 8), (1, 8, 5)], (1, 3, 5),
-              note="float only (BATCH_MATMUL)"),
         _Spec("lrn", Op.LRN, LrnAttrs(radius=2, bias=1.0, alpha=1e-2, beta=0.75), [e], e,
               note="float only; TFLM has no kernel"),
     ]
 
 
 def float_only_cases() -> list[OpCase]:
-    """Float-only ops with a TFLite builtin (DIV, BATCH_MATMUL, LRN). Not part of cases():
+    """Float-only ops with a TFLite builtin (DIV, LRN). Not part of cases():
     they have no int8 form, and TFLM lacks some of them."""
     return [_build(sp, "float32") for sp in _extra_specs()]
 

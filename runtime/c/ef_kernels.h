@@ -225,6 +225,17 @@ ef_status ef_squared_difference_s8(const ef_add_params *p,
                                    const ef_dims *in2, const int8_t *x2,
                                    const ef_dims *out, int8_t *y);
 
+/**
+ * @brief BATCH_MATMUL of two int8 tensors, TFLite reference_ops::BatchMatMul:
+ * y = requant(sum_k (x1[.., i, k] + in1_offset) * (x2[.., k, j] + in2_offset)) + out_offset.
+ * @param in1 [B0, B1, M, K]; in2 [B0', B1', K, N]; out [B0, B1, M, N] (a batch dim of 1
+ * broadcasts; lower ranks pad with leading 1s). Takes ef_mul_params (one multiplier).
+ */
+ef_status ef_matmul_s8(const ef_mul_params *p,
+                       const ef_dims *in1, const int8_t *x1,
+                       const ef_dims *in2, const int8_t *x2,
+                       const ef_dims *out, int8_t *y);
+
 /** @brief Square root (LiteRT's truncating int8 SQRT) via a host-computed 256-entry table. */
 ef_status ef_sqrt_s8(const ef_lut_params *p,
                      const ef_dims *in, const int8_t *x,

@@ -64,6 +64,9 @@
 #ifndef EF_SQUARED_DIFFERENCE_SINGLE_ROUNDING
 #define EF_SQUARED_DIFFERENCE_SINGLE_ROUNDING EF_SINGLE_ROUNDING
 #endif
+#ifndef EF_MATMUL_SINGLE_ROUNDING
+#define EF_MATMUL_SINGLE_ROUNDING EF_SINGLE_ROUNDING
+#endif
 
 /**
  * gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), saturating MIN*MIN.

@@ -73,6 +73,7 @@ KERNEL_FILES: dict[str, str] = {
     "ef_exp_s8": "lut_s8.c",
     "ef_gelu_s8": "lut_s8.c",
     "ef_squared_difference_s8": "squared_difference_s8.c",
+    "ef_matmul_s8": "matmul_s8.c",
     # true in-place variants, called where the plan asks (GraphPlan.kernels; ef_inplace.h)
     "ef_dwconv2d_inplace_s8": "dwconv2d_inplace_s8.c",
     "ef_conv2d_1x1_inplace_s8": "conv2d_1x1_inplace_s8.c",
@@ -316,6 +317,25 @@ def emit_mul(e: _Emit, tag: str, node: Node) -> list[str]:
     return [f"{e.use('ef_mul_s8')}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
 
 
+def emit_matmul(e: _Emit, tag: str, node: Node) -> list[str]:
+    """BATCH_MATMUL of [..., M, K] x [..., K, N]: up to two batch dims (ef_dims n, h),
+    rows in w, columns in c; a batch dim of 1 broadcasts."""
+    x1, x2, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    q = prepare(node, e.g, e.numerics)
+    p = e.struct("ef_mul_params", f"{tag}_p",
+                 f"{{{q.in1_offset}, {q.in2_offset}, {q.out_offset}, "
+                 f"{q.mult}, {q.shift}, {_act(q)}}}")
+    ptrs = []
+    for k, name in enumerate((x1, x2)):
+        t = e.g.tensors[name]
+        ptrs.append(e.array(f"{tag}_c{k + 1}", "int8_t", np.asarray(t.data, np.int8))
+                    if t.is_const else e.ptr(name))
+    d1, d2 = e.dims(f"{tag}_in1", e.shape(x1)), e.dims(f"{tag}_in2", e.shape(x2))
+    dout = e.dims(f"{tag}_out", e.shape(y))
+    return [f"{e.use('ef_matmul_s8')}({p}, {d1}, {ptrs[0]}, {d2}, {ptrs[1]}, {dout}, "
+            f"{e.ptr(y, const=False)})"]
+
+
 def _emit_requant(symbol: str) -> Emitter:
     def emit(e: _Emit, tag: str, node: Node) -> list[str]:
         x, y = e.g.tensors[node.inputs[0]], e.g.tensors[node.outputs[0]]
@@ -443,6 +463,7 @@ EMITTERS: dict[Op, Emitter] = {
     Op.EXP: _emit_lut("ef_exp_s8"),
     Op.GELU: _emit_lut("ef_gelu_s8"),
     Op.SQUARED_DIFFERENCE: _emit_addsub("ef_squared_difference_s8"),
+    Op.MATMUL: emit_matmul,
 }
 
 
@@ -532,7 +553,7 @@ def _comment(s: str) -> str:
 
 # IR ops whose kernels requantize: each has an EF_<OP>_SINGLE_ROUNDING macro in ef_requantize.h
 ROUNDING_OPS = (Op.CONV2D, Op.DWCONV2D, Op.FC, Op.MEAN, Op.ADD, Op.SUB, Op.MUL, Op.QUANTIZE,
-                Op.RELU, Op.RELU6, Op.SOFTMAX, Op.SQUARED_DIFFERENCE)
+                Op.RELU, Op.RELU6, Op.SOFTMAX, Op.SQUARED_DIFFERENCE, Op.MATMUL)
 PROFILE_MARKER = ("/* EF_PROFILE: the C generator replaces this line with the compiled "
                   "profile's defaults */")
 

@@ -96,6 +96,7 @@ SCRATCH: dict[Op, ScratchFn] = {
     Op.EXP: no_scratch,
     Op.GELU: no_scratch,
     Op.SQUARED_DIFFERENCE: no_scratch,
+    Op.MATMUL: no_scratch,
 }
 
 

@@ -208,6 +208,7 @@ RULES: dict[Op, RuleFn] = {
     Op.EXP: quantize_from_range,
     Op.GELU: quantize_from_range,
     Op.SQUARED_DIFFERENCE: quantize_from_range,
+    Op.MATMUL: quantize_from_range,     # two activations (a constant one became FC)
 }
 
 # ops whose int8 output must carry the input's quantization (range unification follows it)
