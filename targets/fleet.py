@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import math
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -33,7 +34,37 @@ from edgeforge.manifest import Manifest
 
 HOST_KEYS = {"name", "uri", "identity", "known_hosts", "accept_new_host_key", "python", "dir",
              "native", "threads", "timeout", "passphrase"}
+# key -> (python types it may have, how the error says it); bool is not a number here
+KEY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "name": ((str,), "a string"), "uri": ((str,), "a string"),
+    "identity": ((str,), "a path string"), "known_hosts": ((str,), "a path string"),
+    "python": ((str,), "a path string"), "dir": ((str,), "a path string"),
+    "passphrase": ((str,), "a string"),
+    "accept_new_host_key": ((bool,), "true or false"), "native": ((bool,), "true or false"),
+    "threads": ((int,), "a whole number >= 1"), "timeout": ((int, float), "seconds > 0"),
+}
 DEFAULT_TIMEOUT = 300.0
+
+
+def _check_types(path: Path, where: str, table: dict[str, Any]) -> None:
+    """One error naming the file, the host (or [defaults]), the key and what it must be."""
+    for key, value in table.items():
+        if key not in KEY_TYPES:
+            continue
+        types, what = KEY_TYPES[key]
+        if bool in types:
+            ok = isinstance(value, bool)        # "no" is truthy: only TOML true/false
+        else:
+            ok = isinstance(value, types) and not isinstance(value, bool)
+        if ok and key == "threads":
+            ok = value >= 1
+        if ok and key == "timeout":
+            ok = math.isfinite(value) and value > 0
+        if ok and isinstance(value, str) and key in ("name", "uri"):
+            ok = bool(value.strip())
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise EdgeforgeError(f"{path}: {where}: {key} = {shown} must be {what}")
 
 
 @dataclass
@@ -51,23 +82,39 @@ def load_inventory(path: str | Path, defaults: dict[str, Any] | None = None) -> 
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise EdgeforgeError(f"{path}: inventory not found") from None
+    except OSError as e:
+        raise EdgeforgeError(f"{path}: cannot read the inventory ({e.strerror or e})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise EdgeforgeError(f"{path}: not valid TOML ({e})") from None
+    unknown_top = set(raw) - {"host", "defaults"}
+    if unknown_top:
+        raise EdgeforgeError(f"{path}: unknown table(s) or key(s) {sorted(unknown_top)}; "
+                             "an inventory has [defaults] and [[host]] entries")
     hosts = raw.get("host")
-    if not isinstance(hosts, list) or not hosts:
+    if not isinstance(hosts, list) or not hosts or not all(isinstance(h, dict) for h in hosts):
         raise EdgeforgeError(f"{path}: no [[host]] entries (each needs name and uri)")
+    table = raw.get("defaults", {})
+    if not isinstance(table, dict):
+        raise EdgeforgeError(f"{path}: defaults = {table!r} must be a table ([defaults])")
+    unknown = set(table) - (HOST_KEYS - {"name", "uri"})
+    if unknown:
+        raise EdgeforgeError(f"{path}: [defaults]: unknown key(s) {sorted(unknown)}; allowed: "
+                             f"{sorted(HOST_KEYS - {'name', 'uri'})}")
+    _check_types(path, "[defaults]", table)
     base = {k: v for k, v in (defaults or {}).items() if v not in (None, False)}
-    base.update(raw.get("defaults", {}))
+    base.update(table)
     out: list[Host] = []
     for i, h in enumerate(hosts):
-        entry = {**base, **h}
-        unknown = set(entry) - HOST_KEYS
+        label = f"host {i + 1}" + (f" ({h['name']})" if isinstance(h.get("name"), str) else "")
+        unknown = set(h) - HOST_KEYS
         if unknown:
-            raise EdgeforgeError(f"{path}: host {i + 1}: unknown key(s) {sorted(unknown)}; "
+            raise EdgeforgeError(f"{path}: {label}: unknown key(s) {sorted(unknown)}; "
                                  f"allowed: {sorted(HOST_KEYS)}")
+        _check_types(path, label, h)
+        entry = {**base, **h}
         if not entry.get("name") or not entry.get("uri"):
-            raise EdgeforgeError(f"{path}: host {i + 1} needs both name and uri")
-        name, uri = str(entry.pop("name")), str(entry.pop("uri"))
+            raise EdgeforgeError(f"{path}: {label} needs both name and uri")
+        name, uri = entry.pop("name"), entry.pop("uri")
         if any(x.name == name for x in out):
             raise EdgeforgeError(f"{path}: host name {name!r} appears twice")
         timeout = float(entry.pop("timeout", DEFAULT_TIMEOUT))
