@@ -43,6 +43,11 @@ def _check_inputs(inputs: list[np.ndarray], details: list[dict], where: str) -> 
 
 
 # ---------------------------------------------------------------- LiteRT (ai-edge-litert)
+def litert_error(e: Exception, where: str) -> ModelError:
+    """LiteRT's own RuntimeError / ValueError (a multi-line C++ reason) as one ModelError."""
+    return ModelError(where, "LiteRT refuses the model: " + " ".join(str(e).split()))
+
+
 class LitertRunner:
     """ai-edge-litert Interpreter; `reference_kernels` picks BUILTIN_REF (the reference
     kernels, what our `litert` numerics profile mirrors) over the optimized BUILTIN ones."""
@@ -50,16 +55,25 @@ class LitertRunner:
     def __init__(self, src: ModelSrc, reference_kernels: bool = True, num_threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
         resolver = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
-        self.interp = Interpreter(model_content=_model_bytes(src), num_threads=num_threads,
-                                  experimental_op_resolver_type=resolver)
-        self.interp.allocate_tensors()
+        self.where = "<bytes>" if isinstance(src, (bytes, bytearray)) else str(src)
+        data = _model_bytes(src)
+        try:
+            self.interp = Interpreter(model_content=data, num_threads=num_threads,
+                                      experimental_op_resolver_type=resolver)
+            self.interp.allocate_tensors()     # every op's Prepare: LiteRT's checks run here
+        except (RuntimeError, ValueError) as e:
+            raise litert_error(e, self.where) from None
         self.inputs = self.interp.get_input_details()
         self.outputs = self.interp.get_output_details()
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        for d, x in zip(self.inputs, _check_inputs(inputs, self.inputs, "litert")):
-            self.interp.set_tensor(d["index"], x)
-        self.interp.invoke()
+        checked = _check_inputs(inputs, self.inputs, "litert")
+        try:
+            for d, x in zip(self.inputs, checked):
+                self.interp.set_tensor(d["index"], x)
+            self.interp.invoke()
+        except (RuntimeError, ValueError) as e:
+            raise litert_error(e, self.where) from None
         return [self.interp.get_tensor(d["index"]).copy() for d in self.outputs]
 
 

@@ -100,6 +100,18 @@ def _plan(g: Graph) -> GraphPlan:
     return plan_graph(g, inplace_kernels=True)
 
 
+def _check_litert(model: Path, src: str) -> None:
+    """The int8 model we ship must pass LiteRT's Prepare (allocate_tensors runs every op's
+    checks, e.g. kernel_util.cc's bias scale vs input * filter scale): else one error with
+    LiteRT's reason, instead of a DIR that LiteRT / TFLM refuse later."""
+    from edgeforge.errors import ModelError
+    from edgeforge.runtime.peers import LitertRunner
+    try:
+        LitertRunner(model)
+    except ModelError as e:                        # named after the user's file, not DIR's
+        raise ModelError(src, e.why) from None
+
+
 def _check_limits(plan: GraphPlan, g: Graph, src: str, board: str | None) -> None:
     """Every size / offset in the plan fits the C types and the board's RAM (one error)."""
     from edgeforge.plan.memory import check_limits
@@ -176,6 +188,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     with outdir.staged(out) as tmp:
         model_path = write_tflite(sched, tmp / "model.tflite")
         model_sha = sha256_file(model_path)
+        _check_litert(model_path, str(src))       # LiteRT's own Prepare checks (scale_diff, ...)
         pkg = emit_c(g, plan, tmp / "c", name=name, numerics=numerics, model_hash=model_sha)
         report = inspect_graph(sched, str(src))
         report["arena"] = {"bytes": int(plan.size),

@@ -61,6 +61,11 @@ class Op(enum.StrEnum):
     # type conversion
     QUANTIZE = "QUANTIZE"        # float32 -> int8, or int8 -> int8 requantize
     DEQUANTIZE = "DEQUANTIZE"    # int8 -> float32
+    # issue 11/20, first group: slicing, resizing, elementwise min/max
+    STRIDED_SLICE = "STRIDED_SLICE"      # SLICE, STRIDED_SLICE, SPLIT (one node per part)
+    RESIZE_NEAREST = "RESIZE_NEAREST"    # RESIZE_NEAREST_NEIGHBOR over H, W of NHWC
+    MAXIMUM = "MAXIMUM"
+    MINIMUM = "MINIMUM"
     # issue 11, transformer set: elementwise unary int8 ops are 256-entry tables
     SQRT = "SQRT"
     RSQRT = "RSQRT"
@@ -199,6 +204,20 @@ class GeluAttrs:                           # approximate: the tanh form (TFLite 
     approximate: bool = False
 
 
+@dataclass(frozen=True)
+class StridedSliceAttrs:                   # y = x[b0:e0:s0, b1:e1:s1, ...], one entry per dim;
+    begin: tuple[int, ...] = ()            # resolved at import: 0 <= begin < end <= dim,
+    end: tuple[int, ...] = ()              # strides >= 1 (no masks, no negative indices);
+    strides: tuple[int, ...] = ()          # the output keeps the input's rank
+
+
+@dataclass(frozen=True)
+class ResizeAttrs:                         # output H, W; TFLite's two coordinate flags
+    size: tuple[int, int] = (1, 1)
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+
+
 # ---------------------------------------------------------------- op facts: ONE table
 def _macs_conv(node: Node, g: Graph) -> int:
     out = g.tensors[node.outputs[0]].shape
@@ -291,6 +310,10 @@ OPS: dict[Op, OpInfo] = {
     Op.LRN: OpInfo(LrnAttrs, (1, 1), "LOCAL_RESPONSE_NORMALIZATION", _macs_output, int8=False),
     Op.QUANTIZE: OpInfo(NoAttrs, (1, 1), "QUANTIZE", _macs_output, elementwise=True),
     Op.DEQUANTIZE: OpInfo(NoAttrs, (1, 1), "DEQUANTIZE", _macs_output, elementwise=True),
+    Op.STRIDED_SLICE: OpInfo(StridedSliceAttrs, (1, 1), "STRIDED_SLICE", _macs_zero),
+    Op.RESIZE_NEAREST: OpInfo(ResizeAttrs, (1, 1), "RESIZE_NEAREST_NEIGHBOR", _macs_zero),
+    Op.MAXIMUM: OpInfo(NoAttrs, (2, 2), "MAXIMUM", _macs_output, elementwise=True),
+    Op.MINIMUM: OpInfo(NoAttrs, (2, 2), "MINIMUM", _macs_output, elementwise=True),
     Op.SQRT: OpInfo(NoAttrs, (1, 1), "SQRT", _macs_output, elementwise=True),
     Op.RSQRT: OpInfo(NoAttrs, (1, 1), "RSQRT", _macs_output, elementwise=True),
     Op.EXP: OpInfo(NoAttrs, (1, 1), "EXP", _macs_output, elementwise=True),
@@ -325,6 +348,31 @@ class QuantParams:
         return (isinstance(other, QuantParams) and self.axis == other.axis
                 and np.array_equal(self.scale, other.scale)
                 and np.array_equal(self.zero_point, other.zero_point))
+
+
+def quant_problem(q: QuantParams, dtype: str, shape: tuple[int, ...]) -> str | None:
+    """Why `q` cannot describe a `dtype` tensor of `shape` (None if it can): every scale a
+    finite positive float32 (not subnormal), zero points inside the dtype's range, one zero
+    point per scale, and per-channel scales as many as the quantized dimension is long.
+    Readers call this so no runtime (LiteRT aborts on a negative scale) sees such a model."""
+    s = q.scale.astype(np.float64)
+    if s.size == 0 or not np.isfinite(s).all() or (s < np.finfo(np.float32).tiny).any():
+        bad = s[~np.isfinite(s) | (s < np.finfo(np.float32).tiny)]
+        return f"quantization scale {bad[0] if bad.size else '[]'} (must be finite and > 0)"
+    if q.zero_point.size != s.size:
+        return f"{s.size} scales but {q.zero_point.size} zero points"
+    if np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        out = q.zero_point[(q.zero_point < info.min) | (q.zero_point > info.max)]
+        if out.size:
+            return f"zero point {int(out[0])} outside {dtype} [{info.min}, {info.max}]"
+    if s.size > 1:
+        if not 0 <= q.axis < len(shape):
+            return f"per-channel quantized dimension {q.axis} of a {len(shape)}-D tensor"
+        if shape[q.axis] != s.size:
+            return (f"{s.size} per-channel scales for dimension {q.axis} of size "
+                    f"{shape[q.axis]}")
+    return None
 
 
 @dataclass

@@ -49,6 +49,7 @@ from edgeforge.ir import (
     SoftmaxAttrs,
     Tensor,
     TransposeAttrs,
+    quant_problem,
     verify,
 )
 
@@ -469,6 +470,12 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
         return i
 
     consts, sparse = _decode_consts(model, buf, tensors, path)
+    for i, t in enumerate(tensors):          # before any runtime or importer uses them
+        q = _quant(t) if t.type in DTYPES else None
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+        why = quant_problem(q, DTYPES[t.type], shape) if q is not None else None
+        if why:
+            raise ModelError(path, f"tensor {i} {_name(t.name, i)!r}: {why}")
 
     # operators -> (op, attrs) or a problem
     problems: list[tuple[int, str, str, str]] = []

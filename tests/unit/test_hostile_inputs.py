@@ -69,3 +69,102 @@ def test_arena_past_the_boards_ram_does_not_compile(tmp_path):
     assert not (tmp_path / "out").exists()
     r = cli("compile", m, "-o", tmp_path / "out")             # no board: the host can run it
     assert r.returncode == 0, r.stderr
+
+
+# ---------------------------------------------------------------- 3. quantization parameters
+def mutate_tflite(src: Path, dst: Path, fn) -> Path:
+    """dst = src with fn applied to its schema object tree (ModelT)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+    m = schema.ModelT.InitFromPackedBuf(Path(src).read_bytes(), 0)
+    fn(m)
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    dst.write_bytes(b.Output())
+    return dst
+
+
+def _op(m, code: int):
+    """The first operator of builtin `code` in subgraph 0 (FULLY_CONNECTED = 9)."""
+    sg = m.subgraphs[0]
+    return next(o for o in sg.operators
+                if max(m.operatorCodes[o.opcodeIndex].builtinCode,
+                       m.operatorCodes[o.opcodeIndex].deprecatedBuiltinCode) == code)
+
+
+def _output_q(m):
+    sg = m.subgraphs[0]
+    return sg.tensors[sg.outputs[0]].quantization
+
+
+def _conv_weight(m):
+    sg = m.subgraphs[0]
+    return sg.tensors[_op(m, 3).inputs[1]]                    # CONV_2D's filter
+
+
+def _set(obj, **kw):
+    for k, v in kw.items():
+        setattr(obj, k, v)
+
+
+QUANT_MUTANTS = {
+    "negative scale": (lambda m: _set(_output_q(m), scale=[-0.00390625]),
+                       "quantization scale -0.00390625 (must be finite and > 0)"),
+    "zero scale": (lambda m: _set(_output_q(m), scale=[0.0]), "quantization scale 0.0"),
+    "nan scale": (lambda m: _set(_output_q(m), scale=[float("nan")]), "quantization scale nan"),
+    "inf scale": (lambda m: _set(_output_q(m), scale=[float("inf")]), "quantization scale inf"),
+    "zero point": (lambda m: _set(_output_q(m), zeroPoint=[200]),
+                   "zero point 200 outside int8 [-128, 127]"),
+    "per-channel length": (lambda m: _set(_conv_weight(m).quantization,
+                                          scale=_conv_weight(m).quantization.scale[:-1],
+                                          zeroPoint=[0]),
+                           "63 per-channel scales for dimension 0 of size 64"),
+    "quantized dimension": (lambda m: _set(_conv_weight(m).quantization, quantizedDimension=7),
+                            "per-channel quantized dimension 7 of a 4-D tensor"),
+    "zero point count": (lambda m: _set(_conv_weight(m).quantization, zeroPoint=[0, 0]),
+                         "64 scales but 2 zero points"),
+}
+
+
+@pytest.mark.parametrize("case", QUANT_MUTANTS)
+def test_bad_quantization_is_refused_by_the_reader(tmp_path, case):
+    from edgeforge.errors import ModelError
+    from edgeforge.frontends import load
+    from tests.conftest import fixture
+    fn, why = QUANT_MUTANTS[case]
+    m = mutate_tflite(fixture("kws_ds_cnn_int8.tflite"), tmp_path / "m.tflite", fn)
+    with pytest.raises(ModelError, match="m.tflite: tensor [0-9]+ '.*': ") as e:
+        load(m)
+    assert why in str(e.value)
+
+
+def test_negative_output_scale_never_reaches_litert(tmp_path):
+    """The issue's model: run --backend litert died in LiteRT (rc 134, or its RuntimeError)."""
+    from tests.conftest import fixture
+    m = mutate_tflite(fixture("kws_ds_cnn_int8.tflite"), tmp_path / "neg.tflite",
+                      QUANT_MUTANTS["negative scale"][0])
+    user_error(cli("run", m, "-i", fixture("kws_ds_cnn_sample_inputs_int8.npy"), "--backend",
+                   "litert"), "neg.tflite", "tensor 34 'Identity'", "must be finite and > 0")
+
+
+def _fc_bias_x1000(m):
+    t = m.subgraphs[0].tensors[_op(m, 9).inputs[2]]
+    t.quantization.scale = [s * 1000 for s in t.quantization.scale]
+
+
+def test_a_model_litert_refuses_does_not_compile(tmp_path):
+    """Valid quantization parameters LiteRT still refuses at Prepare (kernel_util.cc: the FC
+    bias scale must be input * filter scale): compile says so with LiteRT's reason."""
+    from edgeforge.compiler import compile_model
+    from edgeforge.errors import ModelError
+    from edgeforge.runtime.peers import LitertRunner
+    from tests.conftest import fixture
+    m = mutate_tflite(fixture("kws_ds_cnn_int8.tflite"), tmp_path / "bias.tflite", _fc_bias_x1000)
+    with pytest.raises(ModelError, match=r"bias.tflite: LiteRT refuses the model: .*"
+                                         r"scale_diff .* \(FULLY_CONNECTED\) failed to prepare"):
+        compile_model(m, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bias.tflite"]
+    with pytest.raises(ModelError, match="LiteRT refuses the model") as e:
+        LitertRunner(m)                                  # LiteRT's RuntimeError, wrapped
+    assert "\n" not in str(e.value)
