@@ -4,7 +4,10 @@
     res = compile_model("net.onnx", "out/net", calib="calib.npz")  # float model: quantize first
 
 DIR/model.tflite   the int8 model as LiteRT / TFLM run it (edgeforge.codegen.tflite.write_tflite)
-DIR/c/             model.h model.c weights.c + the kernels and headers they use
+DIR/c/             model.h model.c weights.c + the kernels and headers they use (NAME.h with
+                   --name), README.md, examples/main.c, CMakeLists.txt, edgeforge.mk,
+                   library.json (PlatformIO), zephyr/ (a Zephyr module): edgeforge.codegen.package
+DIR/arduino/       ef_NAME/: the same package as an Arduino library (library.properties, src/)
 DIR/manifest.json  edgeforge.manifest.Manifest; model_sha256 = sha256 of DIR/model.tflite
 DIR/report.json    per-op MACs, weight / activation bytes, arena in use per step
 
@@ -189,7 +192,12 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         model_path = write_tflite(sched, tmp / "model.tflite")
         model_sha = sha256_file(model_path)
         _check_litert(model_path, str(src))       # LiteRT's own Prepare checks (scale_diff, ...)
-        pkg = emit_c(g, plan, tmp / "c", name=name, numerics=numerics, model_hash=model_sha)
+        header = "model.h" if name == "model" else f"{name}.h"
+        pkg = emit_c(g, plan, tmp / "c", name=name, numerics=numerics, model_hash=model_sha,
+                     header=header)
+        from edgeforge.codegen.package import write_all   # CMake, Make, Zephyr, PIO, Arduino
+        write_all(tmp / "c", tmp, name, header, numerics, pkg.files,
+                  max(g.tensors[t].nbytes for t in [*g.inputs, *g.outputs]))
         report = inspect_graph(sched, str(src))
         report["arena"] = {"bytes": int(plan.size),
                            "lower_bound_bytes": int(plan.lower_bound),

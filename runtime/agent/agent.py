@@ -314,7 +314,8 @@ def _manifest(directory):
 def build_native(directory, harness):
     """cc -O3 the uploaded C package with the harness; cached by source hash."""
     cdir = os.path.join(directory, "c")
-    sources = sorted(glob.glob(os.path.join(cdir, "**", "*.c"), recursive=True))
+    sources = sorted(p for p in glob.glob(os.path.join(cdir, "**", "*.c"), recursive=True)
+                     if "examples" not in os.path.relpath(p, cdir).split(os.sep))  # own main()
     if not sources:
         raise AgentError(f"{directory} has no C package (c/*.c): compile the model first")
     if not os.path.exists(harness):

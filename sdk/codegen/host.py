@@ -120,6 +120,15 @@ def c_dir_of(path: str | Path) -> Path:
                          "run `edgeforge compile` first")
 
 
+def header_text(c_dir: Path) -> str:
+    """model.h, plus the model's own header when model.h is only the glue (compile --name)."""
+    text = (c_dir / "model.h").read_text()
+    m = re.search(r'^#include "(\w+\.h)"', text, re.MULTILINE)
+    if m and "_invoke(void);" not in text and (c_dir / m.group(1)).is_file():
+        text = (c_dir / m.group(1)).read_text() + "\n" + text
+    return text
+
+
 def _io_bytes(header: str) -> tuple[str, list[tuple[int, ...]], list[tuple[int, ...]]]:
     m = re.search(r"int ef_(\w+)_invoke\(void\);", header)
     if not m:
@@ -151,7 +160,7 @@ def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS,
     """Compile c_dir/*.c (+ the shim) into a cached shared library; return its path.
     `per_op` builds model.c with EF_OP_BEGIN/EF_OP_END timing hooks (ef_host_time_ops)."""
     c_dir = c_dir_of(c_dir)
-    header = (c_dir / "model.h").read_text()
+    header = header_text(c_dir)
     _, ins, outs = _io_bytes(header)
     shim = _SHIM % {
         "in_bytes": ", ".join(str(int(np.prod(s))) for s in ins) or "0",
@@ -204,9 +213,9 @@ class CModel:
     def __init__(self, path: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS,
                  per_op: bool = False):
         self.c_dir = c_dir_of(path)
-        self.name, self.input_shapes, self.output_shapes = _io_bytes(
-            (self.c_dir / "model.h").read_text())
-        m = re.search(r"#define EF_MODEL_NUM_OPS (\d+)", (self.c_dir / "model.h").read_text())
+        header = header_text(self.c_dir)
+        self.name, self.input_shapes, self.output_shapes = _io_bytes(header)
+        m = re.search(r"#define EF_MODEL_NUM_OPS (\d+)", header)
         self.num_ops = int(m.group(1)) if m else 0
         self.per_op = per_op
         self.lib_path = build_shared(self.c_dir, flags, per_op)

@@ -29,7 +29,7 @@ def test_compile_cli_writes_every_file(tmp_path):
     man = Manifest.load(out)
     assert summary["model_sha256"] == man.model_sha256 == sha256_file(out / "model.tflite")
     assert man.source_sha256 == sha256_file(fixture("kws_ds_cnn_int8.tflite"))
-    assert man.name == "kws" and "int ef_kws_invoke(void);" in (out / "c/model.h").read_text()
+    assert man.name == "kws" and "int ef_kws_invoke(void);" in (out / "c/kws.h").read_text()
     assert summary["arena_bytes"] == man.arena_bytes
     assert [p.name for p in tmp_path.iterdir()] == ["kws"]       # no temp dirs left
     # run the compiled DIR through the CLI, C backend vs reference
