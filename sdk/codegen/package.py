@@ -25,8 +25,7 @@ from pathlib import Path
 
 from edgeforge.codegen.c import KERNEL_DIR, RUNTIME_C
 from edgeforge.qmath import Numerics
-
-PACKAGE_VERSION_FALLBACK = "0.0.0"
+from edgeforge.version import __version__
 
 
 def kernels_id() -> str:
@@ -41,11 +40,7 @@ def kernels_id() -> str:
 
 
 def _version() -> str:
-    try:
-        from edgeforge import __version__
-        return str(__version__)
-    except ImportError:          # pragma: no cover - a half-installed tree
-        return PACKAGE_VERSION_FALLBACK
+    return str(__version__)
 
 
 def _cmake(name: str, profile: str, kernel_files: list[str], kid: str) -> str:
