@@ -104,6 +104,18 @@ ef_status ef_fc_s8(const ef_fc_params *p, const ef_quant *q,
                    const ef_dims *out, int8_t *y);
 
 /**
+ * @brief Fully connected on weights packed by the compiler (edgeforge.codegen.c.pack_fc):
+ * y[r, o] = requant(sum_i x[r, i] * w[o, i] + bias[o]), where bias already holds
+ * in_offset * sum_i w[o, i]. Packed layout (two rows per int16 lane, for SMLAD): see
+ * edgeforge.codegen.c.pack_fc; weights in [-127, 127].
+ * @param bias not NULL (the folded bias)
+ */
+ef_status ef_fc_packed_s8(const ef_fc_packed_params *p, const ef_quant *q,
+                          const ef_dims *in, const int8_t *x,
+                          const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                          const ef_dims *out, int8_t *y);
+
+/**
  * @brief Average pool, counting only taps inside the input; rounds half away from zero.
  * @return EF_ERR_ARG if an output window covers no input tap
  */

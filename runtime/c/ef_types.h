@@ -54,6 +54,19 @@ typedef struct {
 /** FULLY_CONNECTED: weights [C_OUT, C_IN], symmetric (zero point 0). */
 typedef struct { int32_t in_offset, out_offset; ef_act act; } ef_fc_params;
 
+/**
+ * FULLY_CONNECTED on host-packed weights (ef_fc_packed_s8): the input offset is already in
+ * the bias. acc_small = 1 when the compiler proved every |accumulator| < 2^30 (the fast
+ * requantization is then exact); rq, when not NULL (acc_small, double rounding, every
+ * shift < 0), holds per channel (mult, -shift, 1 << (-shift - 1)) for the DSP output pass.
+ */
+typedef struct {
+    int32_t out_offset;
+    ef_act act;
+    int32_t acc_small;
+    const int32_t *rq;
+} ef_fc_packed_params;
+
 /** AVGPOOL2D / MAXPOOL2D: pad = (top, left); taps outside the input are skipped. */
 typedef struct { ef_hw stride, pad, kernel; ef_act act; } ef_pool_params;
 

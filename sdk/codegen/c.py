@@ -50,6 +50,7 @@ KERNEL_FILES: dict[str, str] = {
     "ef_dwconv2d_s8": "dwconv2d_s8.c",
     "ef_dwconv2d_3x3_s8": "dwconv2d_3x3_s8.c",
     "ef_fc_s8": "fc_s8.c",
+    "ef_fc_packed_s8": "fc_packed_s8.c",
     "ef_avgpool2d_s8": "avgpool2d_s8.c",
     "ef_maxpool2d_s8": "maxpool2d_s8.c",
     "ef_mean_s8": "mean_s8.c",
@@ -244,9 +245,70 @@ def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
                  f"{{{q.in_offset}, {q.out_offset}, {_act(q)}}}")
     qq = _quant(e, tag, q.mult, q.shift, cout)
     din, x, dout, y = _io(e, tag, node)
+def pack_fc(w: np.ndarray, bias: np.ndarray | None, in_offset: int
+            ) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(packed weights, folded bias, acc_small) for ef_fc_packed_s8, or None if the layer
+    does not fit its bounds (ef_fc_s8 then runs it).
+
+    bias + in_offset * sum(w) replaces the per-MAC offset add (the same integer sum,
+    regrouped). Rows go in blocks of four, as two pairs (r0, r1) and (r2, r3). Per group of
+    four inputs, four words: pair (r0, r1) on inputs (0, 2), then (1, 3), then the same for
+    (r2, r3). A word's int16 lane k is 256 * w[rb, k] + w[ra, k] (low byte w[ra, k], high
+    byte w[rb, k] - (w[ra, k] < 0)): SXTB16 of the word gives row ra's pair, and SMLAD of the
+    raw word gives ra's sum + 256 * rb's sum, so three instructions do four MACs. rb's sum
+    is recovered as (T - D) / 256, exact while |rb's sum| < 2^23 (checked here) even though
+    T wraps. Then each block's C_IN % 4 tail weights per row; the C_OUT % 4 rows left over
+    stay in plain row order.
+    """
+    w = np.asarray(w, np.int8)
+    cout, cin = w.shape
+    w64 = w.astype(np.int64)
+    b = (np.zeros(cout, np.int64) if bias is None else np.asarray(bias, np.int64)
+         ) + int(in_offset) * w64.sum(axis=1)
+    row_abs = 128 * np.abs(w64).sum(axis=1)
+    if cout == 0 or (w == -128).any() or int(row_abs.max()) >= 1 << 23:
+        return None
+    bound = int((np.abs(b) + row_abs).max())
+    if bound >= 1 << 31:
+        return None
+    d4, o4 = cin & ~3, cout & ~3
+    parts = []
+    for o in range(0, o4, 4):
+        g = w64[o:o + 4, :d4].reshape(4, d4 // 4, 4)          # row, group, input
+        words = []
+        for ra, rb in ((0, 1), (2, 3)):
+            for ks in ((0, 2), (1, 3)):
+                e, f = g[ra][:, ks], g[rb][:, ks]             # [group, lane]
+                words.append(np.stack([e & 0xFF, (f - (e < 0)) & 0xFF], axis=-1))
+        parts.append(np.stack(words, axis=1).astype(np.uint8).ravel())   # group, word, lane
+        parts.append(w[o:o + 4, d4:].view(np.uint8).ravel())
+    parts.append(w[o4:].view(np.uint8).ravel())
+    packed = np.concatenate(parts).view(np.int8)
+    return packed, b.astype(np.int32), int(bound < 1 << 30)
+
+
     wd = e.dims(f"{tag}_wd", (cout, 1, 1, cin))
     w, b = _weights(e, tag, node)
     return [f"{e.use('ef_fc_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
+    b = node.inputs[2] if len(node.inputs) > 2 else ""
+    packed = pack_fc(e.g.tensors[node.inputs[1]].data,
+                     e.g.tensors[b].data if b else None, q.in_offset)
+    if packed is not None:
+        pw, pb, small = packed
+        shift = np.broadcast_to(np.asarray(q.shift, np.int64), (cout,))
+        rq = "0"       # the DSP output pass's (mult, right shift, rounding) per channel
+        if small and not _single(Op.FC, e.numerics) and (shift < 0).all():
+            mult = np.broadcast_to(np.asarray(q.mult, np.int64), (cout,))
+            rq = e.array(f"{tag}_rq", "int32_t",
+                         np.stack([mult, -shift, 1 << (-shift - 1)], axis=1).astype(np.int32))
+        p = e.struct("ef_fc_packed_params", f"{tag}_p",
+                     f"{{{q.out_offset}, {_act(q)}, {small}, {rq}}}")
+        qq = _quant(e, tag, q.mult, q.shift, cout)
+        din, x, dout, y = _io(e, tag, node)
+        wd = e.dims(f"{tag}_wd", (cout, 1, 1, cin))
+        w, bv = e.array(f"{tag}_w", "int8_t", pw), e.array(f"{tag}_b", "int32_t", pb)
+        return [f"{e.use('ef_fc_packed_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {bv}, {dout}, "
+                f"{y})"]
 
 
 def _emit_pool(symbol: str) -> Emitter:

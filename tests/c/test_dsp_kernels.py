@@ -15,17 +15,17 @@ import numpy as np
 import pytest
 
 from edgeforge.codegen import c as codegen_c
-from edgeforge.ir import Op
+from edgeforge.ir import Act, FcAttrs, Op
 from edgeforge.runtime import reference
 from tests.c import cbuild
 from tests.c import test_inplace_poison as poison
 from tests.conftest import ROOT, fixture, require
-from tests.opcases import _build, _conv, _dw, _pool, cases, random_inputs
+from tests.opcases import _build, _conv, _dw, _pool, _Spec, cases, random_inputs
 
 DSP = ROOT / "runtime" / "c" / "kernels" / "dsp"
 DSP_SOURCES = sorted(p.name for p in DSP.glob("*.c"))
 MAIN_KERNELS = {"conv2d_s8.c", "conv2d_1x1_s8.c", "dwconv2d_3x3_s8.c", "fc_s8.c",
-                "avgpool2d_s8.c"}
+                "fc_packed_s8.c", "avgpool2d_s8.c"}
 
 
 def use_dsp_kernels(out: Path, *_: object) -> None:
@@ -94,6 +94,12 @@ def test_requantize_rewrite_matches_ef_requantize(tmp_path):
     assert int(r.stdout.split("checked ")[1].split()[0]) > 4_000_000
 
 
+def _fc(name: str, x: tuple[int, int], cout: int, act: Act = Act.NONE, note: str = "") -> _Spec:
+    """FC per tensor (as the TFLite converter writes it) on [rows, C_IN]."""
+    return _Spec(name, Op.FC, FcAttrs(act=act), [x], (x[0], cout), weight=(cout, x[1]),
+                 per_channel=False, note=note)
+
+
 # shapes that reach every path: fast/slow im2col (C_IN % 4), odd C_OUT and pixel counts,
 # a column longer than EF_DSP_COL_MAX (plain fallback), strides, dilation, channel tails
 EXTRA = [
@@ -112,8 +118,46 @@ EXTRA = [
           note="125 taps: int16 lanes"),
     _pool("dsp_avgpool_big", Op.AVGPOOL2D, (1, 16, 17, 8), (16, 17), (16, 17), "VALID",
           note="272 taps > 255: the int32 loop"),
+    # ef_fc_packed_s8: fused four-row blocks + a row left over; C_IN tails (the general
+    # block path); C_IN < 4 (no blocks of groups); several rows; ReLU clamp
+    _fc("dsp_fc_packed_40x13", (1, 40), 13, note="fused pass, odd group count, 1 row left"),
+    _fc("dsp_fc_packed_tail", (3, 19), 8, Act.RELU, note="C_IN % 4 = 3, three rows"),
+    _fc("dsp_fc_packed_tiny", (2, 3), 6, note="C_IN < 4: tails only"),
+    _fc("dsp_fc_packed_wide", (1, 640), 8, Act.RELU, note="the autoencoder's first depth"),
+    # row sums too big for the packed pair trick (|sum| >= 2^23): ef_fc_s8 runs it
+    _fc("dsp_fc_plain_deep", (1, 3000), 5, note="no packing: the plain DSP kernel"),
 ]
 OPS = {"CONV2D", "DWCONV2D", "FC", "AVGPOOL2D"}
+
+
+def test_pack_fc_layout_decodes_to_the_weights():
+    """pack_fc's words give back every weight (low byte row a, high byte row b with its
+    borrow), the folded bias is bias + in_offset * row sums, and out-of-bound layers refuse."""
+    rng = np.random.default_rng(7)
+    w = rng.integers(-127, 128, (11, 23)).astype(np.int8)
+    b = rng.integers(-5000, 5000, 11).astype(np.int32)
+    pw, pb, small = codegen_c.pack_fc(w, b, 77)
+    assert pw.size == w.size and small == 1
+    assert np.array_equal(pb, b + 77 * w.astype(np.int64).sum(axis=1))
+    got = np.zeros_like(w, np.int64)
+    u = pw.view(np.uint8).astype(np.int64)
+    pos = 0
+    for o in range(0, 8, 4):
+        for k in range(0, 20, 4):
+            for v in range(4):
+                ra, k0 = o + 2 * (v >> 1), k + (v & 1)
+                for lane in range(2):
+                    lo, hi = u[pos + 2 * lane], u[pos + 2 * lane + 1]
+                    e = lo - 256 * (lo > 127)
+                    got[ra, k0 + 2 * lane] = e
+                    got[ra + 1, k0 + 2 * lane] = hi - 256 * (hi > 127) + (e < 0)
+                pos += 4
+        got[o:o + 4, 20:] = pw[pos:pos + 12].reshape(4, 3)
+        pos += 12
+    got[8:] = pw[pos:].reshape(3, 23)
+    assert np.array_equal(got, w)
+    assert codegen_c.pack_fc(np.full((4, 600), 127, np.int8), None, 0) is None   # 2^23
+    assert codegen_c.pack_fc(np.full((4, 8), -128, np.int8), None, 0) is None    # -128
 
 
 @pytest.fixture(scope="module", params=["tflm", "litert"])
