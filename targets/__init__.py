@@ -16,9 +16,11 @@ TARGETS: dict[str, str] = {
 
 
 def open_target(uri: str, **options):
-    scheme = "local" if uri == "local" else urlparse(uri).scheme
+    # `local` takes the agent options as a query too (local?dir=/data/ef&threads=2)
+    scheme = "local" if uri == "local" or uri.startswith("local?") else urlparse(uri).scheme
     if scheme not in TARGETS:
-        raise EdgeforgeError(f"unknown target {uri!r}: use one of local, ssh://user@host[:port], "
+        raise EdgeforgeError(f"unknown target {uri!r}: use one of local[?dir=...], "
+                             "ssh://user@host[:port], "
                              "serial:///dev/ttyACM0?board=NAME, qemu://mps2-an386")
     module, cls = TARGETS[scheme].split(":")
     return getattr(importlib.import_module(module), cls).from_uri(uri, **options)

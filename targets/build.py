@@ -285,8 +285,10 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
             (tmp / "link.ld").write_text(_linker_script(tdir, board, flash, ram))
             return subprocess.run(
                 [board.gcc, *board.cflags, opt, "-flto", "-nostartfiles", "--specs=nano.specs",
-                 "--specs=nosys.specs", "-Wl,--gc-sections", f"-Wl,-Map={tmp / 'firmware.map'}",
-                 f"-T{tmp / 'link.ld'}", *objs, "-lm", "-o", str(elf)],
+                 "--specs=nosys.specs", "-Wl,--gc-sections",
+                 # -Xlinker passes the path as one word: -Wl,-Map= splits a DIR with a comma
+                 "-Xlinker", f"-Map={tmp / 'firmware.map'}",
+                 "-T", str(tmp / "link.ld"), *objs, "-lm", "-o", str(elf)],
                 capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
 
         r = link(board.flash["size"], board.ram["size"])

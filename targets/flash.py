@@ -51,8 +51,36 @@ def flash_command(directory: str | Path, board_name: str, port: str | None = Non
                            check=False)
         if r.returncode != 0:
             raise BuildError(f"objcopy -O ihex failed: {r.stderr.strip()}")
-    argv = shlex.split(template.format(**{k: str(v) for k, v in files.items()}))
+    argv = flasher_argv(board.name, template, {k: str(v) for k, v in files.items()})
     argv[0] = exe if argv[0] in exes else argv[0]
+    return argv
+
+
+def flasher_argv(board: str, template: str, values: dict[str, str]) -> list[str]:
+    """The board's command template split into words FIRST, then each {name} filled in:
+    a path with spaces, quotes or `--erase chip` in it stays one argument. A placeholder
+    inside a multi-word argument (openocd's `-c "program {elf} verify"`, a Tcl script) gets
+    the path in Tcl braces, and a path Tcl braces cannot hold is refused."""
+    try:
+        words = shlex.split(template)
+    except ValueError as e:
+        raise EdgeforgeError(f"board {board}: flasher command {template!r}: {e}") from None
+    argv = []
+    for w in words:
+        script = any(c.isspace() for c in w)
+        fill = dict(values)
+        if script:
+            for k, v in values.items():
+                if f"{{{k}}}" in w and set(v) & set("{}\\\n"):
+                    raise EdgeforgeError(f"board {board}: the flasher's script argument {w!r} "
+                                         f"cannot quote the path {v!r}; move the DIR to a "
+                                         "path without braces, backslashes or newlines")
+                fill[k] = "{" + v + "}"
+        try:
+            argv.append(w.format(**fill))
+        except (KeyError, IndexError, ValueError) as e:
+            raise EdgeforgeError(f"board {board}: flasher command {template!r} has an unknown "
+                                 f"placeholder ({e}); known: {', '.join(values)}") from None
     return argv
 
 

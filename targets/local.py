@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import selectors
 import subprocess
@@ -234,6 +235,21 @@ def _join(*parts: str) -> str:
 
 # ---------------------------------------------------------------------------- the target
 
+QUERY_KEYS = {"python", "dir", "base", "native", "threads", "timeout", "install_runtime"}
+
+
+def _number(key: str, value: Any, kind: type, least: float) -> Any:
+    """?threads=2 / ?timeout=30 (or the keyword option): one error naming the key if bad."""
+    try:
+        v = kind(value)
+        ok = math.isfinite(v) and v >= least
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise EdgeforgeError(f"target option {key}={value!r}: must be a number >= {least:g}")
+    return v
+
+
 class AgentTarget(Target):
     """A Linux machine running agent.py; subclasses only choose the Shell."""
 
@@ -260,6 +276,10 @@ class AgentTarget(Target):
         """Keyword options (CLI) win over URI query ones: ?python=PATH&dir=BASE&native=1
         &threads=N&timeout=S&install_runtime=1 (pip-install a runtime if the board has none)."""
         q = {k: v[-1] for k, v in query.items()}
+        unknown = set(q) - QUERY_KEYS
+        if unknown:
+            raise EdgeforgeError(f"unknown target option(s) {', '.join(sorted(unknown))}; "
+                                 f"the URI takes ?{'&'.join(sorted(QUERY_KEYS))}")
         out: dict[str, Any] = {}
         base = options.get("base") or options.get("dir") or q.get("dir") or q.get("base")
         if base:
@@ -270,11 +290,11 @@ class AgentTarget(Target):
         native = options.get("native") or q.get("native", "") in ("1", "true", "yes")
         out["native"] = bool(native)
         threads = options.get("threads") or q.get("threads")
-        if threads:
-            out["threads"] = int(threads)
+        if threads is not None:
+            out["threads"] = _number("threads", threads, int, 1)
         timeout = options.get("timeout") or q.get("timeout")
-        if timeout:
-            out["timeout"] = float(timeout)
+        if timeout is not None:
+            out["timeout"] = _number("timeout", timeout, float, 1e-3)
         install = options.get("install_runtime") or q.get("install_runtime", "") in ("1", "true")
         out["install_runtime"] = bool(install)
         out["verbose"] = int(options.get("verbose") or 0)
