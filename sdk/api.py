@@ -18,7 +18,8 @@ from edgeforge.errors import EdgeforgeError
 if TYPE_CHECKING:
     from edgeforge.ir import Graph
 
-__all__ = ["build", "compile", "deploy", "flash", "inspect", "load", "profile", "run"]
+__all__ = ["build", "compile", "deploy", "flash", "inspect", "load", "profile", "run",
+           "validate"]
 
 
 def load(path: str | Path, **kw: Any) -> Graph:
@@ -83,6 +84,17 @@ def build(directory: str | Path, board: str, *, kernels: str | None = None) -> d
     return _build(directory, board, kernels=kernels)
 
 
+def validate(model: str | Path, data: str | Path | dict[str, np.ndarray], *,
+             target: str | None = None, calib: Any = None, numerics: str | None = None,
+             **target_options: Any) -> dict[str, Any]:
+    """`edgeforge validate MODEL_OR_DIR --data D.npz [--target URI] --json`: float vs int8 on
+    the host (and int8 on the target): SQNR, RMSE, MAE, cosine, top-1 agreement, accuracy
+    and confusion matrices vs the labels y, and the samples that disagree."""
+    from edgeforge.validate import validate as _validate
+    return _validate(model, data, target=target, calib=calib, numerics=numerics,
+                     **target_options)
+
+
 def flash(directory: str | Path, board: str, port: str | None = None) -> dict[str, Any]:
     """`edgeforge flash DIR --board B`: {board, flashed, command | note}."""
     from edgeforge.targets.flash import flash as _flash
@@ -104,7 +116,8 @@ def profile(directory: str | Path, target: str = "qemu://mps2-an386", *, runs: i
 
 def deploy(directory: str | Path, target: str, *, identity: str | None = None,
            known_hosts: str | None = None, accept_new_host_key: bool = False) -> dict[str, Any]:
-    """`edgeforge deploy DIR --target ssh://user@host --json`: upload, skipping unchanged files."""
+    """`edgeforge deploy DIR --target ssh://user@host --json`: upload, skipping unchanged files;
+    {name, model_sha256, target, dir, uploaded, removed, unchanged, device}."""
     from edgeforge.manifest import Manifest
     from edgeforge.targets import open_target
     from edgeforge.targets.local import AgentTarget
@@ -118,4 +131,5 @@ def deploy(directory: str | Path, target: str, *, identity: str | None = None,
         raise EdgeforgeError(f"deploy is for Linux boards (ssh://, local); for "
                              f"{redact(target)} use `edgeforge flash`")
     with t:
-        return t.deploy(directory, manifest)
+        res = t.deploy(directory, manifest)
+    return {"name": manifest.name, "model_sha256": manifest.model_sha256, **res}

@@ -10,14 +10,12 @@ edgeforge.codegen.host lazily so the other backends work without a C toolchain.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgeforge.arrays import read_npy
 from edgeforge.errors import EdgeforgeError, ModelError
 from edgeforge.ir import Graph
 from edgeforge.qmath import DEFAULT_NUMERICS, Numerics
@@ -117,7 +115,7 @@ def check_inputs(specs: list[Any], inputs: list[np.ndarray], where: str,
     return checked
 
 
-def _check_inputs(g: Graph, inputs: list[np.ndarray], where: str) -> list[np.ndarray]:
+def check_graph_inputs(g: Graph, inputs: list[np.ndarray], where: str) -> list[np.ndarray]:
     from edgeforge.manifest import TensorSpec
     specs = []
     for name in g.inputs:
@@ -137,62 +135,5 @@ def run(model_path: str | Path, x: np.ndarray | list[np.ndarray], *, backend: st
         raise EdgeforgeError(f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
     model = Path(model_path)
     inputs = [np.asarray(a) for a in (x if isinstance(x, (list, tuple)) else [x])]
-    inputs = _check_inputs(_load(model), inputs, str(model))
+    inputs = check_graph_inputs(_load(model), inputs, str(model))
     return BACKENDS[backend](model, inputs, Numerics(numerics))
-
-
-def _read_inputs(path: str, names: list[str]) -> list[np.ndarray]:
-    """IN.npy (one input) or IN.npz (one array per input: by input name, else in file order)."""
-    data = read_npy(path)
-    if isinstance(data, np.ndarray):
-        return [data]
-    if all(n in data for n in names):
-        return [data[n] for n in names]
-    if len(names) > 1 and set(data) & set(names):     # some named: the order is a guess
-        raise EdgeforgeError(f"{path}: has arrays {list(data)}; the model's inputs are "
-                             f"{names} (name every array after its input, or none)")
-    return list(data.values())
-
-
-def _top(y: np.ndarray) -> int | None:
-    """argmax of a classifier-shaped output ([K] or [1, K], K > 1), else None."""
-    flat = y.reshape(-1) if y.ndim == 1 or (y.ndim == 2 and y.shape[0] == 1) else None
-    return int(np.argmax(flat)) if flat is not None and flat.size > 1 else None
-
-
-def cmd_run(args: Any) -> int:
-    model = Path(args.model)
-    g = _load(model)
-    inputs = _check_inputs(g, _read_inputs(args.input, list(g.inputs)), args.input)
-    outs = BACKENDS[args.backend](model, inputs, Numerics(args.numerics))
-    top = _top(outs[0]) if outs else None
-    if args.output:
-        _save(Path(args.output), outs[0])
-    if getattr(args, "json", False):
-        print(json.dumps({"outputs": [o.tolist() for o in outs],
-                          "names": list(g.outputs),
-                          "shapes": [list(o.shape) for o in outs],
-                          "dtypes": [o.dtype.name for o in outs],
-                          "top": top, "backend": args.backend, "numerics": args.numerics}))
-        return 0
-    if args.output:
-        print(f"wrote {args.output} ({outs[0].dtype}{list(outs[0].shape)})")
-    else:
-        with np.printoptions(threshold=64, linewidth=100):
-            for name, o in zip(g.outputs, outs):
-                print(f"{name}: {o.dtype}{list(o.shape)}\n{o}")
-    if top is not None:
-        print(f"top: {top}")
-    return 0
-
-
-def _save(path: Path, y: np.ndarray) -> None:
-    """Write via a temp file + rename so a failed run never leaves a half-written .npy."""
-    tmp = path.with_name(path.name + ".tmp.npy")
-    try:
-        np.save(tmp, y)
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise EdgeforgeError(f"{path}: cannot write ({e.strerror or e})") from None
-

@@ -344,33 +344,3 @@ def ensure_built(directory: str | Path, board_name: str, kernels: str | None = N
     if not is_fresh(directory, board):
         build(directory, board_name, kernels=kernels)
     return fw_dir(directory, board) / "firmware.elf"
-
-
-def print_sizes(result: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    s, lim = result["sizes"], result["limits"]
-    t = Table(title=f"{result['board']}: {result['elf']}")
-    t.add_column("section")
-    t.add_column("bytes", justify="right")
-    t.add_column("where")
-    for k, where in (("code", "flash"), ("weights", "flash"), ("data", "flash+RAM"),
-                     ("bss", "RAM"), ("arena", "RAM"), ("stack", "RAM")):
-        t.add_row(k, f"{s[k]:,}", where)
-    t.add_row("flash total", f"{s['flash']:,}", f"of {lim['flash']:,} ({s['flash'] / lim['flash']:.1%})")
-    t.add_row("RAM total", f"{s['ram']:,}", f"of {lim['ram']:,} ({s['ram'] / lim['ram']:.1%})")
-    Console().print(t)
-    for w in result["warnings"]:
-        print(f"warning: {w}")
-
-
-def cmd_build(args: Any) -> int:
-    Manifest.load(args.dir).check_model(args.dir)     # firmware must carry the model it claims
-    result = build(args.dir, args.board, kernels=getattr(args, "kernels", None))
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=2))
-    else:
-        print_sizes(result)
-    return 0
-

@@ -98,12 +98,3 @@ def flash(directory: str | Path, board_name: str, port: str | None = None) -> di
         raise DeviceError(f"{' '.join(argv)} failed ({r.returncode}):\n"
                           f"{(r.stderr or r.stdout).strip()[-2000:]}")
     return {"board": board_name, "flashed": True, "command": argv}
-
-
-def cmd_flash(args: Any) -> int:
-    r = flash(args.dir, args.board, args.port)
-    if r["flashed"]:
-        print(f"flashed {args.dir} onto {args.board}: {' '.join(r['command'])}")
-    else:
-        print(f"{args.board}: nothing to flash ({r['note']})")
-    return 0

@@ -19,7 +19,6 @@ a host that fails or times out becomes an error entry and the others carry on.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import math
 import time
 import tomllib
@@ -191,65 +190,3 @@ def fleet_profile(artifact: Path, hosts: list[Host], runs: int = 10, warmup: int
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return [results[h.name] for h in hosts]
-
-
-def print_table(entries: list[dict[str, Any]], title: str) -> None:
-    """One row per host; failed hosts' errors are printed in full under the table."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    t = Table(title=escape(title))
-    for col in ("host", "status", "board", "arch", "runtime", "mean µs", "p50 µs", "p99 µs",
-                "RSS kB", "max LSB", "outputs"):
-        t.add_column(col, justify="right" if "µs" in col or "kB" in col else "left",
-                     no_wrap=col in ("host", "status"))
-    for e in entries:
-        if not e["ok"]:
-            t.add_row(escape(e["name"]), "[red]FAILED[/red]", *[""] * 9)
-            continue
-        lat = e.get("latency_us") or {}
-        match = e.get("outputs_match_reference")
-        t.add_row(escape(e["name"]), "[green]ok[/green]", escape(str(e.get("board") or "")),
-                  str(e.get("arch") or ""),
-                  f"{e.get('runtime') or ''} {e.get('runtime_version') or ''}".strip(),
-                  f"{lat.get('mean', 0):.1f}", f"{lat.get('p50', 0):.1f}",
-                  f"{lat.get('p99', 0):.1f}", str(e.get("peak_rss_kb") or ""),
-                  str(e.get("max_lsb_diff") if e.get("max_lsb_diff") is not None else ""),
-                  {True: "[green]match[/green]", False: "[red]MISMATCH[/red]"}.get(match, "?"))
-    con = Console()
-    if not con.is_terminal:     # piped or captured: don't squeeze the table into 80 columns
-        con = Console(width=160)
-    con.print(t)
-    for e in entries:
-        if not e["ok"]:
-            con.print(f"[red]{escape(e['name'])}[/red] ({escape(e['uri'])}): {escape(e['error'])}",
-                      soft_wrap=True, highlight=False)
-
-
-def cmd_fleet(args: Any) -> int:
-    if args.fleet_command != "profile":
-        raise EdgeforgeError(f"unknown fleet command {args.fleet_command!r}")
-    artifact = Path(args.dir)
-    manifest = Manifest.load(artifact)
-    hosts = load_inventory(args.inventory, {
-        "identity": args.identity, "known_hosts": args.known_hosts,
-        "accept_new_host_key": args.accept_new_host_key})
-    entries = fleet_profile(artifact, hosts, args.runs, args.warmup, args.parallel)
-    if args.json:
-        print(json.dumps({"dir": str(artifact), "model_sha256": manifest.model_sha256,
-                          "hosts": entries}, indent=2, default=_jsonable))
-    else:
-        print_table(entries, f"{manifest.name} ({manifest.model_sha256[:16]}) on "
-                             f"{len(hosts)} host(s)")
-    return 0 if all(e["ok"] for e in entries) else 1
-
-
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    return repr(o)

@@ -319,7 +319,7 @@ class AgentTarget(Target):
 
     def _log(self, level: int, msg: str) -> None:
         if self.verbose >= level:
-            print(f"[{self.shell.where}] {msg}", file=sys.stderr)
+            log.info(f"[{self.shell.where}] {msg}")
 
     def _put_atomic(self, data: Path | bytes, remote: str, progress=None) -> None:
         """Temp name, then rename: an interrupted upload never leaves a half file in place."""

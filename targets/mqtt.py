@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import re
 import stat
 import sys
@@ -42,6 +43,8 @@ import numpy as np
 from edgeforge.errors import EdgeforgeError
 from edgeforge.manifest import Manifest
 from edgeforge.runner import check_inputs
+
+log = logging.getLogger(__name__)     # progress; the CLI shows edgeforge.* records on stderr
 
 DISCOVERY_PREFIX = "homeassistant"
 CONNECT_TIMEOUT = 15.0
@@ -387,7 +390,7 @@ class HaPublisher:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.verbose and reason_code.is_failure:
-            print(f"edgeforge: mqtt disconnected ({reason_code}); reconnecting", file=sys.stderr)
+            log.warning(f"edgeforge: mqtt disconnected ({reason_code}); reconnecting")
 
     def connect(self) -> None:
         try:
@@ -454,7 +457,7 @@ def _stream(pub: HaPublisher, frames: Iterator[tuple[str, np.ndarray]], infer,
                              inputs=[x], threshold=feed.threshold, round_trip_us=round_trip)
         pub.publish(state)
         if verbose:
-            print(json.dumps(state), file=sys.stderr)
+            log.info(json.dumps(state))
         n += 1
     return n
 
@@ -514,32 +517,18 @@ def _run(manifest: Manifest, mqtt_uri: str, inputs: str, labels: str | None,
     names = load_labels(labels)
     feed = Feed(names, task_of(manifest, task, names), threshold)
     if feed.task == "anomaly" and threshold is None:
-        print("edgeforge: anomaly model without --threshold: publishing the score only (no "
-              "binary_sensor)", file=sys.stderr)
+        log.warning("edgeforge: anomaly model without --threshold: publishing the score only "
+                    "(no binary_sensor)")
     pub = HaPublisher(broker, device_id_for(manifest, device_id, board), manifest, where,
                       verbose, task=feed.task, board=board, labels=bool(names),
                       threshold=threshold, round_trip=round_trip)
     pub.connect()
-    print(f"edgeforge: publishing {manifest.name} results ({feed.task}) to {broker} as device "
-          f"{pub.device_id} (state topic {pub.state})", file=sys.stderr)
+    log.info(f"edgeforge: publishing {manifest.name} results ({feed.task}) to {broker} as "
+             f"device {pub.device_id} (state topic {pub.state})")
     try:
         n = _stream(pub, iter_inputs(inputs, manifest.inputs[0].shape), infer, manifest, feed,
                     verbose)
     finally:
         pub.close()
-    print(f"edgeforge: {n} frame(s) published", file=sys.stderr)
+    log.info(f"edgeforge: {n} frame(s) published")
     return n
-
-
-def cmd_serve(args: Any) -> int:
-    serve(Path(args.dir), args.mqtt, args.inputs, args.labels, args.device_id,
-          verbose=getattr(args, "verbose", 0), task=getattr(args, "task", None),
-          threshold=getattr(args, "threshold", None))
-    return 0
-
-
-def cmd_bridge(args: Any) -> int:
-    bridge(args.target, Path(args.dir), args.mqtt, args.inputs, args.labels, args.device_id,
-           verbose=getattr(args, "verbose", 0), task=getattr(args, "task", None),
-           threshold=getattr(args, "threshold", None))
-    return 0

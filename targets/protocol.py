@@ -14,8 +14,8 @@ The byte-level parser mirrors firmware_templates/cortex-m/ef_frame.c.
 """
 from __future__ import annotations
 
+import logging
 import struct
-import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -146,7 +146,7 @@ class Device:
         self.timeout = timeout
         self.retries = retries
         self.trace = trace
-        self.log = log or (lambda s: print(s, file=sys.stderr))
+        self.log = log or logging.getLogger(__name__).info   # --trace: the CLI shows it
         self.max_payload = max_payload
         self.parser = FrameParser(max_payload)
         self.pending: list[Frame | BadFrame] = []

@@ -20,12 +20,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import logging
 import os
 import shlex
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -33,13 +31,14 @@ from urllib.parse import parse_qs, unquote, urlparse
 import paramiko
 
 from edgeforge.errors import DeviceError, EdgeforgeError
-from edgeforge.manifest import Manifest, sha256_file
+from edgeforge.manifest import sha256_file
 from edgeforge.targets.local import AgentTarget, Pipe, Shell
 
 CONNECT_TIMEOUT = 15.0
 # paramiko logs transport failures ("Exception (client): ...") to stderr through logging's
 # last-resort handler; the one DeviceError below already says what went wrong
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
+log = logging.getLogger(__name__)     # the CLI shows edgeforge.* records on stderr
 
 
 def redact(uri: str) -> str:
@@ -80,8 +79,8 @@ class _KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
         with os.fdopen(fd, "a") as f:
             f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         client.get_host_keys().add(hostname, key.get_name(), key)
-        print(f"edgeforge: recorded host key of {hostname} ({key.get_name()} {fp}) in "
-              f"{self.known_hosts}", file=sys.stderr)
+        log.warning(f"edgeforge: recorded host key of {hostname} ({key.get_name()} {fp}) in "
+                    f"{self.known_hosts}")
 
 
 class _SshPipe(Pipe):
@@ -379,28 +378,3 @@ class SshTarget(AgentTarget):
             timeout=float(options.get("connect_timeout") or CONNECT_TIMEOUT))
         clean = p._replace(netloc=f"{shell.user}@{p.hostname}:{port}", query="").geturl()
         return cls(shell, uri=clean, **opts)
-
-
-def cmd_deploy(args: Any) -> int:
-    """`edgeforge deploy DIR --target ssh://user@host[:port]`: upload, skip unchanged files."""
-    from edgeforge.targets import open_target
-
-    directory = Path(args.dir)
-    manifest = Manifest.load(directory)
-    target = open_target(args.target, identity=args.identity, known_hosts=args.known_hosts,
-                         accept_new_host_key=args.accept_new_host_key)
-    if not isinstance(target, AgentTarget):
-        raise EdgeforgeError(f"deploy is for Linux boards (ssh://, local); for "
-                             f"{redact(args.target)} use `edgeforge flash`")
-    with target:
-        res = target.deploy(directory, manifest)
-    if args.json:
-        print(json.dumps(res, indent=2))
-    else:
-        dev = res["device"]
-        rts = ", ".join(f"{r['name']} {r['version']}" for r in dev.get("runtimes", [])) or "none"
-        print(f"deployed {manifest.name} ({manifest.model_sha256[:16]}) to {res['target']}:"
-              f"{res['dir']}\n  uploaded {len(res['uploaded'])}, unchanged "
-              f"{len(res['unchanged'])}\n  board {dev['board']['model']} ({dev['arch']}), "
-              f"python {dev['python']}, runtimes: {rts}")
-    return 0

@@ -1,6 +1,10 @@
-"""The `edgeforge` command: argparse only. Each subcommand calls one function elsewhere.
+"""The `edgeforge` command: the one layer that parses arguments and prints.
 
-Handlers import their module lazily so `edgeforge --help` stays fast and a missing optional
+This module holds the parser and main(); each command's handler is `main(args)` in its own
+module here (edgeforge.cli.compile, ...). A handler calls the same edgeforge.api function a
+script would and renders what it returns (--json prints it as JSON); library code below
+returns data and logs progress to the "edgeforge" logger, which main() sends to stderr.
+Handlers are imported lazily so `edgeforge --help` stays fast and a missing optional
 dependency only affects the command that needs it.
 """
 from __future__ import annotations
@@ -10,6 +14,7 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -34,16 +39,9 @@ def _verbose(p: argparse.ArgumentParser) -> None:
 
 # command name -> "module:function"; the function takes the parsed args and returns an exit code
 HANDLERS: dict[str, str] = {
-    "inspect": "edgeforge.report:cmd_inspect",
-    "run": "edgeforge.runner:cmd_run",
-    "compile": "edgeforge.compiler:cmd_compile",
-    "build": "edgeforge.targets.build:cmd_build",
-    "flash": "edgeforge.targets.flash:cmd_flash",
-    "profile": "edgeforge.targets.profile:cmd_profile",
-    "deploy": "edgeforge.targets.ssh:cmd_deploy",
-    "fleet": "edgeforge.targets.fleet:cmd_fleet",
-    "serve": "edgeforge.targets.mqtt:cmd_serve",
-    "bridge": "edgeforge.targets.mqtt:cmd_bridge",
+    name: f"edgeforge.cli.{name}:main"
+    for name in ("inspect", "run", "compile", "build", "flash", "profile", "deploy", "fleet",
+                 "serve", "bridge")
 }
 
 
@@ -111,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--inputs", help=".npy of N inputs stacked on a new leading axis")
     p.add_argument("--native", action="store_true", help="ssh: compile the C package on the device")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None,
+                   help="interpreter threads (default: the URI's ?threads=, else 1)")
     p.add_argument("--trace", action="store_true", help="log every frame in hex")
     p.add_argument("--kernels", choices=["ref", "dsp"], help="qemu: build with this kernel set")
     _ssh_opts(p)
@@ -174,8 +173,31 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         raise
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (pytest's capture swaps it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _log_to_stderr() -> None:
+    """Library progress (edgeforge.* loggers, INFO and up) goes to stderr as plain lines."""
+    log = logging.getLogger("edgeforge")
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        h = _Stderr()
+        h.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    _log_to_stderr()
     try:
         return int(_handler(args.command)(args) or 0)
     except EdgeforgeError as e:
@@ -191,5 +213,3 @@ def main(argv: list[str] | None = None) -> int:
         return 141
 
 
-if __name__ == "__main__":
-    sys.exit(main())

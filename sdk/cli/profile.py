@@ -1,0 +1,66 @@
+"""`edgeforge profile DIR --target URI`: edgeforge.api.profile, then the report (or --json).
+Exit 1 when the device's outputs differ from the host reference."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from edgeforge import api
+
+
+def print_report(r: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    ok = r["outputs_match_reference"]
+    con.print(f"[bold]{r['target']}[/]  {r['dir']}  model {r['model_sha256'][:16]}  "
+              f"numerics {r['numerics']}")
+    dev = r.get("device") or {}
+    if "firmware" in dev:            # an MCU: what INFO said
+        con.print(f"device {dev.get('board')} ({dev.get('cpu')}), firmware {dev['firmware']}, "
+                  f"arena {dev.get('arena_bytes', 0):,} B, {dev.get('num_ops')} ops, counts "
+                  f"{dev.get('counter_unit')}")
+    con.print(f"outputs vs host reference on {r['samples']} sample(s): "
+              + ("[green]byte-equal[/]" if ok else f"[red]MISMATCH[/] {r['mismatches'][:3]}"))
+    unit = r.get("count_unit")
+    cols = [("latency (us)", r["latency_us"])] + ([(unit, r[unit])] if unit else [])
+    t = Table(title=f"{r['runs']} runs after {r['warmup']} warmup")
+    t.add_column("stat")
+    for name, _ in cols:
+        t.add_column(name, justify="right")
+    if r["latency_us"].get("count"):
+        for k in ("mean", "std", "min", "p50", "p90", "p99", "max", "first"):
+            t.add_row(k, *(f"{s[k]:,.1f}" for _, s in cols))
+    con.print(t)
+    if r.get("latency_basis"):
+        con.print(f"latency from {r['latency_basis']}")
+    if r["per_op"]:
+        key = unit or "latency_us"
+        total = sum(p.get(key, 0) for p in r["per_op"]) or 1
+        pt = Table(title="per op (last run)")
+        for c in ("#", "op", "name", key, "%", f"{key[:5]}/MAC"):
+            pt.add_column(c, justify="left" if c in ("op", "name") else "right")
+        for p in r["per_op"]:
+            v = p.get(key, 0)
+            macs = p.get("macs") or 0
+            pt.add_row(str(p["index"]), str(p["op"]), str(p.get("name", "")), f"{v:,}",
+                       f"{100 * v / total:.1f}", f"{v / macs:.2f}" if macs else "")
+        con.print(pt)
+
+
+def main(args: Any) -> int:
+    options = {}
+    for k in ("identity", "known_hosts", "accept_new_host_key", "native", "threads", "kernels"):
+        v = getattr(args, k, None)
+        if v not in (None, False):
+            options[k] = v
+    r = api.profile(args.dir, args.target, runs=args.runs, warmup=args.warmup,
+                    inputs=args.inputs, trace=args.trace, verbose=args.verbose, **options)
+    if args.json:
+        json.dump(r, sys.stdout, indent=2)
+        print()
+    else:
+        print_report(r)
+    return 0 if r["outputs_match_reference"] else 1
