@@ -23,8 +23,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from edgeforge import outdir
 from edgeforge.errors import EdgeforgeError, QuantizeError
 from edgeforge.ir import Graph
@@ -234,57 +232,3 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
 def _jsonable(x: Any) -> Any:
     from edgeforge.report import jsonable
     return jsonable(x)
-
-
-# ---------------------------------------------------------------- CLI
-def _print_table(res: CompileResult) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    rep, m = res.report, res.manifest
-    t = Table(title=f"{m.name}: {len(m.ops)} ops, numerics {m.numerics}")
-    cols = ["#", "op", "output", "MACs", "weights", "act bytes", "arena hw"]
-    if "sqnr" in rep:
-        cols.append("SQNR dB")
-    for col in cols:
-        t.add_column(col, justify="right" if col not in ("op", "output") else "left")
-    steps = rep["arena"]["per_step"]
-    for row, st in zip(rep["ops"], steps):
-        cells = [str(row["index"]), row["op"], "x".join(map(str, row["outputs"][0])),
-                 f"{row['macs']:,}", f"{row['weight_bytes']:,}",
-                 f"{row['activation_bytes']:,}", f"{st.get('high_water', 0):,}"]
-        if "sqnr" in rep:
-            db = row.get("sqnr_db")
-            cells.append("-" if db is None else f"{db:.1f}")
-        t.add_row(*cells)
-    con = Console()
-    con.print(t)
-    con.print(f"arena {m.arena_bytes:,} B (lower bound {m.arena_lower_bound_bytes:,} B), "
-              f"weights {m.weight_bytes:,} B, MACs {rep['totals']['macs']:,}")
-    con.print(f"wrote {res.dir}/ (model.tflite, c/, manifest.json, report.json); "
-              f"model sha256 {m.model_sha256[:16]}")
-
-
-def cmd_compile(args: Any) -> int:
-    if args.board:                     # an unknown board fails here, not at `edgeforge build`
-        from edgeforge.targets.build import load_board
-        load_board(args.board)
-    opts: dict[str, Any] = {"observer": getattr(args, "observer", None)}
-    if getattr(args, "per_tensor", False):
-        opts["per_channel"] = False
-    for flag in COMPRESS_OPTS:
-        opts[flag] = getattr(args, flag, None)
-    res = compile_model(args.model, args.out, calib=args.calib, board=args.board,
-                        numerics=args.numerics, name=args.name,
-                        verbose=getattr(args, "verbose", 0), **opts)
-    if args.json:
-        print(json.dumps(res.summary(), indent=1, default=_np_default))
-    else:
-        _print_table(res)
-    return 0
-
-
-def _np_default(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    raise TypeError(type(x).__name__)
