@@ -278,6 +278,18 @@ def exp(x: np.ndarray, a: NoAttrs) -> np.ndarray:
         return np.exp(x.astype(np.float64)).astype(F32)
 
 
+def reduce_sum(x: np.ndarray, a: MeanAttrs) -> np.ndarray:
+    return np.sum(x.astype(np.float64), axis=a.axes, keepdims=a.keepdims).astype(F32)
+
+
+def reduce_max(x: np.ndarray, a: MeanAttrs) -> np.ndarray:
+    return np.max(x, axis=a.axes, keepdims=a.keepdims)
+
+
+def reduce_min(x: np.ndarray, a: MeanAttrs) -> np.ndarray:
+    return np.min(x, axis=a.axes, keepdims=a.keepdims)
+
+
 def squared_difference(x: np.ndarray, y: np.ndarray, a: NoAttrs) -> np.ndarray:
     d = np.subtract(x, y, dtype=F32)
     return (d * d).astype(F32)
@@ -292,7 +304,8 @@ REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.TRANSPOSE: transpose, Op.CONCAT: concat, Op.PAD: pad, Op.SOFTMAX: softmax, Op.LRN: lrn,
     Op.QUANTIZE: identity_f, Op.DEQUANTIZE: identity_f,
     Op.SQRT: sqrt, Op.RSQRT: rsqrt, Op.EXP: exp, Op.GELU: gelu,
-    Op.SQUARED_DIFFERENCE: squared_difference,
+    Op.SQUARED_DIFFERENCE: squared_difference, Op.SUM: reduce_sum, Op.REDUCE_MAX: reduce_max,
+    Op.REDUCE_MIN: reduce_min,
 }
 
 
@@ -506,6 +519,17 @@ def squared_difference_s8(x: np.ndarray, y: np.ndarray, a: NoAttrs, q: qp.AddQua
     return _clamp8(out, q.act_min, q.act_max)
 
 
+def reduce_max_s8(x: np.ndarray, a: MeanAttrs, q: qp.PoolQuant,
+                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """REDUCE_MAX / REDUCE_MIN int8: the bytes themselves (input and output share quant)."""
+    return reduce_max(x, a)
+
+
+def reduce_min_s8(x: np.ndarray, a: MeanAttrs, q: qp.PoolQuant,
+                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    return reduce_min(x, a)
+
+
 def requant_s8(x: np.ndarray, a: Any, q: qp.RequantQuant,
                numerics: Numerics = Numerics.TFLM) -> np.ndarray:
     """RELU / RELU6 (ReluX): clamp(out_offset + rq(x + in_offset))."""
@@ -575,7 +599,8 @@ REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
     Op.PAD: pad_s8, Op.SOFTMAX: softmax_s8, Op.QUANTIZE: quantize_s8,
     Op.DEQUANTIZE: dequantize_s8,
     Op.SQRT: lut_s8, Op.RSQRT: lut_s8, Op.EXP: lut_s8, Op.GELU: lut_s8,
-    Op.SQUARED_DIFFERENCE: squared_difference_s8, Op.MATMUL: matmul_s8,
+    Op.SQUARED_DIFFERENCE: squared_difference_s8, Op.MATMUL: matmul_s8, Op.SUM: mean_s8,
+    Op.REDUCE_MAX: reduce_max_s8, Op.REDUCE_MIN: reduce_min_s8,
 }
 
 

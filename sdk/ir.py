@@ -72,6 +72,9 @@ class Op(enum.StrEnum):
     EXP = "EXP"
     GELU = "GELU"
     SQUARED_DIFFERENCE = "SQUARED_DIFFERENCE"   # (x1 - x2)^2, numpy broadcasting
+    SUM = "SUM"                  # reductions over MeanAttrs.axes, as MEAN
+    REDUCE_MAX = "REDUCE_MAX"
+    REDUCE_MIN = "REDUCE_MIN"
 
 
 class Act(enum.StrEnum):
@@ -320,6 +323,9 @@ OPS: dict[Op, OpInfo] = {
     Op.GELU: OpInfo(GeluAttrs, (1, 1), "GELU", _macs_output, elementwise=True),
     Op.SQUARED_DIFFERENCE: OpInfo(NoAttrs, (2, 2), "SQUARED_DIFFERENCE", _macs_output,
                                   elementwise=True),
+    Op.SUM: OpInfo(MeanAttrs, (1, 1), "SUM", _macs_input),
+    Op.REDUCE_MAX: OpInfo(MeanAttrs, (1, 1), "REDUCE_MAX", _macs_input),
+    Op.REDUCE_MIN: OpInfo(MeanAttrs, (1, 1), "REDUCE_MIN", _macs_input),
 }
 
 # ops whose input 1 is a weight with output channels on OPS[op].out_axis (conv, dwconv, fc)

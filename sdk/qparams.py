@@ -160,7 +160,9 @@ class NoQuant:                   # RESHAPE, TRANSPOSE, CONCAT: bytes move, value
 #     models' FC layers: single rounding 0 diffs / 80 inputs, double rounding 5).
 SINGLE_ROUNDING_OPS: dict[Numerics, frozenset[Op]] = {
     Numerics.TFLM: frozenset(),
-    Numerics.LITERT: frozenset({Op.FC}),
+    # SUM: ai-edge-litert 2.3's BUILTIN_REF int8 SUM writes -1 everywhere (measured); its
+    # default (XNNPACK) kernel single-rounds, so the litert profile follows that one
+    Numerics.LITERT: frozenset({Op.FC, Op.SUM}),
 }
 
 
@@ -227,6 +229,8 @@ def prepare_mean(node: Node, g: Graph, numerics: Numerics) -> MeanQuant:
 
 # ---------------------------------------------------------------- elementwise binary
 ADD_LEFT_SHIFT = 20   # TFLite add.cc / sub.cc: int8 inputs are shifted left by 20 first
+    if node.op == Op.SUM:         # compute_sum: no 1/count folded in
+        return MeanQuant(-in_z, out_z, int(mult), int(shift), count, INT8_MIN, INT8_MAX)
 
 
 def prepare_add(node: Node, g: Graph, numerics: Numerics) -> AddQuant:
@@ -261,6 +265,14 @@ def prepare_matmul(node: Node, g: Graph, numerics: Numerics) -> MulQuant:
     rnd = rounding(node.op, numerics)
     s1, z1 = _sz(g, node.inputs[0])
     s2, z2 = _sz(g, node.inputs[1])
+def prepare_reduce_minmax(node: Node, g: Graph, numerics: Numerics) -> PoolQuant:
+    """reduce.cc int8 MAX/MIN: both runtimes require output quant == input quant."""
+    if g.tensors[node.inputs[0]].quant != g.tensors[node.outputs[0]].quant:
+        raise QuantizeError(f"node {node.name or node.op} ({node.op}): int8 REDUCE_MAX/MIN "
+                            "needs the output's scale and zero point equal to the input's")
+    return PoolQuant(INT8_MIN, INT8_MAX)
+
+
     so, zo = _sz(g, node.outputs[0])
     m, sh = quantize_multiplier(float(np.float32(s1) * np.float32(s2)) / so, rnd)
     return MulQuant(-z1, -z2, zo, m, sh, INT8_MIN, INT8_MAX)
@@ -763,3 +775,6 @@ PREPARE: dict[Op, Prepare] = {
 def prepare(node: Node, g: Graph, numerics: Numerics | str = Numerics.TFLM) -> object:
     """The params struct for one int8 node (PREPARE[node.op])."""
     return PREPARE[node.op](node, g, Numerics(numerics))
+    Op.SUM: prepare_mean,
+    Op.REDUCE_MAX: prepare_reduce_minmax,
+    Op.REDUCE_MIN: prepare_reduce_minmax,

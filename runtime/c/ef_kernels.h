@@ -265,6 +265,24 @@ ef_status ef_exp_s8(const ef_lut_params *p,
 
 /** @brief GELU, erf or tanh form (LiteRT's float-filled table) via a host-computed 256-entry table. */
 ef_status ef_gelu_s8(const ef_lut_params *p,
+/**
+ * @brief SUM int8 over the dims flagged in p->reduce, TFLite QuantizedMeanOrSum with
+ * compute_sum: requant(sum(x) + in_offset * count) + out_offset (no 1/count folded in).
+ */
+ef_status ef_sum_s8(const ef_mean_params *p,
+                    const ef_dims *in, const int8_t *x,
+                    const ef_dims *out, int8_t *y);
+
+/** @brief REDUCE_MAX over the dims flagged in p->reduce (input and output share quant). */
+ef_status ef_reduce_max_s8(const ef_mean_params *p,
+                           const ef_dims *in, const int8_t *x,
+                           const ef_dims *out, int8_t *y);
+
+/** @brief REDUCE_MIN over the dims flagged in p->reduce (input and output share quant). */
+ef_status ef_reduce_min_s8(const ef_mean_params *p,
+                           const ef_dims *in, const int8_t *x,
+                           const ef_dims *out, int8_t *y);
+
                      const ef_dims *in, const int8_t *x,
                      const ef_dims *out, int8_t *y);
 

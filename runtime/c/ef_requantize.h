@@ -67,6 +67,9 @@
 #ifndef EF_MATMUL_SINGLE_ROUNDING
 #define EF_MATMUL_SINGLE_ROUNDING EF_SINGLE_ROUNDING
 #endif
+#ifndef EF_SUM_SINGLE_ROUNDING
+#define EF_SUM_SINGLE_ROUNDING EF_SINGLE_ROUNDING
+#endif
 
 /**
  * gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), saturating MIN*MIN.

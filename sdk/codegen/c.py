@@ -79,6 +79,9 @@ KERNEL_FILES: dict[str, str] = {
     "ef_dwconv2d_inplace_s8": "dwconv2d_inplace_s8.c",
     "ef_conv2d_1x1_inplace_s8": "conv2d_1x1_inplace_s8.c",
 }
+    "ef_sum_s8": "reduce_s8.c",
+    "ef_reduce_max_s8": "reduce_s8.c",
+    "ef_reduce_min_s8": "reduce_s8.c",
 
 
 class _Refuse(Exception):
@@ -330,10 +333,12 @@ def emit_mean(e: _Emit, tag: str, node: Node) -> list[str]:
         reduce[ax + pad] = 1
     q = prepare(node, e.g, e.numerics)
     p = e.struct("ef_mean_params", f"{tag}_p",
-                 f"{{{q.in_offset}, {q.out_offset}, {q.mult}, {q.shift}, "
+                 f"{{{in_off}, {out_off}, {mult}, {shift}, "
                  f"{{{', '.join(map(str, reduce))}}}, {_act(q)}}}")
     din, x, dout, y = _io(e, tag, node)
-    return [f"{e.use('ef_mean_s8')}({p}, {din}, {x}, {dout}, {y})"]
+    symbol = {Op.SUM: "ef_sum_s8", Op.REDUCE_MAX: "ef_reduce_max_s8",
+              Op.REDUCE_MIN: "ef_reduce_min_s8"}.get(node.op, "ef_mean_s8")
+    return [f"{e.use(symbol)}({p}, {din}, {x}, {dout}, {y})"]
 
 
 def _binary(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str, str, str]:
@@ -341,6 +346,9 @@ def _binary(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str, str, st
     out = e.shape(y)
     for name in (x1, x2):
         s = e.shape(name)
+    # REDUCE_MAX / MIN: PoolQuant (bytes only); the struct's offsets and multiplier unused
+    in_off, out_off, mult, shift = ((q.in_offset, q.out_offset, q.mult, q.shift)
+                                    if hasattr(q, "mult") else (0, 0, 0, 0))
         if len(s) > len(out):
             raise _Refuse(f"input {name!r} has a higher rank than the output")
     ptrs = []
@@ -582,6 +590,9 @@ def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
         body.append(f"    EF_OP_BEGIN({i});  /* {n.op.value} -> {_comment(n.outputs[0])} */")
         body += [f"    EF_TRY({c});" for c in calls]
         body.append(f"    EF_OP_END({i});")
+    Op.SUM: emit_mean,
+    Op.REDUCE_MAX: emit_mean,
+    Op.REDUCE_MIN: emit_mean,
     if problems:
         raise UnsupportedOpError(graph.name, problems, [str(o) for o in EMITTERS])
 
@@ -615,7 +626,7 @@ def _comment(s: str) -> str:
 
 # IR ops whose kernels requantize: each has an EF_<OP>_SINGLE_ROUNDING macro in ef_requantize.h
 ROUNDING_OPS = (Op.CONV2D, Op.DWCONV2D, Op.FC, Op.MEAN, Op.ADD, Op.SUB, Op.MUL, Op.QUANTIZE,
-                Op.RELU, Op.RELU6, Op.SOFTMAX, Op.SQUARED_DIFFERENCE, Op.MATMUL)
+                Op.RELU, Op.RELU6, Op.SOFTMAX, Op.SQUARED_DIFFERENCE, Op.MATMUL, Op.SUM)
 PROFILE_MARKER = ("/* EF_PROFILE: the C generator replaces this line with the compiled "
                   "profile's defaults */")
 

@@ -304,7 +304,7 @@ def export_pad(w: _Writer, n: Node) -> None:
 def export_mean(w: _Writer, n: Node) -> None:
     axes = w.const(f"{n.outputs[0]}/axes", np.asarray(n.attrs.axes, np.int32))
     ins, outs = _io(w, n)
-    w.emit("MEAN", [ins[0], axes], outs, "ReducerOptions",
+    w.emit(OPS[n.op].tflite, [ins[0], axes], outs, "ReducerOptions",
            _opts("ReducerOptionsT", keepDims=bool(n.attrs.keepdims)))
 
 
@@ -400,6 +400,9 @@ def tflite_bytes(graph: Graph, description: str = "edgeforge") -> bytes:
         w.tensor(name)
     used = {i for n in graph.nodes for i in n.inputs + n.outputs if i} | set(graph.outputs)
     problems: list[tuple[int, str, str, str]] = []
+    Op.SUM: export_mean,
+    Op.REDUCE_MAX: export_mean,
+    Op.REDUCE_MIN: export_mean,
     try:
         for name in graph.tensors:
             if name in used:

@@ -402,10 +402,15 @@ def import_reduce_mean(cx: _Cx, node: Any) -> None:
             return
         axes = list(range(r))
     _mean(cx, x, node.output[0], {int(a) % r for a in axes},
-          bool(cx.attr(node, "keepdims", 1)))
+          bool(cx.attr(node, "keepdims", 1)), REDUCE_OPS[node.op_type])
 
 
-def _mean(cx: _Cx, x: str, out_name: str, axes_set: set[int], keep: bool) -> None:
+REDUCE_OPS = {"ReduceMean": Op.MEAN, "ReduceSum": Op.SUM, "ReduceMax": Op.REDUCE_MAX,
+              "ReduceMin": Op.REDUCE_MIN}
+
+
+def _mean(cx: _Cx, x: str, out_name: str, axes_set: set[int], keep: bool,
+          op: Op = Op.MEAN) -> None:
     v = cx.vals[x]   # reduce in whatever layout the value is held: no transpose needed
     ir_axes = tuple(sorted(v.perm.index(a) for a in axes_set))
     shp = cx.g.tensors[v.ir].shape
@@ -416,7 +421,7 @@ def _mean(cx: _Cx, x: str, out_name: str, axes_set: set[int], keep: bool) -> Non
         out = tuple(d for i, d in enumerate(shp) if i not in ir_axes)
         left = [p for p in v.perm if p not in axes_set]
         perm = tuple(int(i) for i in np.argsort(np.argsort(left)))
-    cx.emit(Op.MEAN, [v.ir], out_name, out, MeanAttrs(axes=ir_axes, keepdims=keep), perm)
+    cx.emit(op, [v.ir], out_name, out, MeanAttrs(axes=ir_axes, keepdims=keep), perm)
 
 
 def _gemm_general(cx: _Cx, node: Any) -> None:
@@ -1110,6 +1115,9 @@ def _input_layouts(model: Any, inits: set[str]) -> dict[str, Perm]:
                     frontier += [o for o in n.output if o and o not in seen]
                     seen.update(n.output)
                 else:
+    "ReduceSum": import_reduce_mean,
+    "ReduceMax": import_reduce_mean,
+    "ReduceMin": import_reduce_mean,
                     uses.append(n)
         nhwc_already = r == 4 and bool(uses) and all(is_to_nchw(n) for n in uses)
         out[i.name] = NHWC if r == 4 and not nhwc_already else _ident(r)

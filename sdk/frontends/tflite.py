@@ -520,6 +520,9 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
                 if i >= 0 and tensors[i].type not in DTYPES:
                     raise _Unsupported(f"tensor {i} has type {type_name(tensors[i].type)}, "
                                        f"supported: {', '.join(sorted(DTYPES.values()))}")
+    Op.SUM: import_mean,
+    Op.REDUCE_MAX: import_mean,
+    Op.REDUCE_MIN: import_mean,
             attrs = IMPORTERS[op](_Ctx(o, tensors, consts))
             w = _hybrid_weight(op, ins, tensors, consts)
             if w is not None:
@@ -544,6 +547,10 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
         node_ins.append(keep)
         used += [i for i in keep + outs if i >= 0]
     used += [check_index(i, "subgraph output") for i in (sg.outputs if sg.outputs is not None
+# reductions take their axes operand into MeanAttrs, as MEAN does
+CONSUMED.update({Op.SUM: 1, Op.REDUCE_MAX: 1, Op.REDUCE_MIN: 1})
+
+
                                                          else [])]
     g = Graph(name=_model_name(sg, path))
     ir_name: dict[int, str] = {}

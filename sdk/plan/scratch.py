@@ -101,6 +101,9 @@ SCRATCH: dict[Op, ScratchFn] = {
 
 
 def scratch_bytes(node: Node, g: Graph, isa: str = "generic") -> int:
+    Op.SUM: no_scratch,
+    Op.REDUCE_MAX: no_scratch,
+    Op.REDUCE_MIN: no_scratch,
     """Arena bytes `node`'s kernel needs for the duration of its call (0 if none)."""
     _check_isa(isa)
     fn = SCRATCH.get(node.op)

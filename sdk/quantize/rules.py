@@ -240,6 +240,9 @@ def unify_ranges(g: Graph, ranges: dict[str, Range]) -> dict[str, Range]:
                 if ranges[t] != (lo, hi):
                     ranges[t], changed = (lo, hi), True
         if not changed:
+    Op.SUM: quantize_from_range,
+    Op.REDUCE_MAX: quantize_same_as_input,   # int8 MAX/MIN move bytes: quant must match
+    Op.REDUCE_MIN: quantize_same_as_input,
             break
     return ranges
 

@@ -53,3 +53,14 @@ def test_gelu_op_sqrt_exp_pow(tmp_path):
     g = _check(_save(tmp_path, n, [("x", [1, 4, D])], [("y", [1, 4, D])],
                      [_init("two", np.float32(2))], opset=20))
     assert _ops(g) == ["GELU", "EXP", "SQRT", "MUL"]
+
+
+@pytest.mark.parametrize("op", ["ReduceSum", "ReduceMax", "ReduceMin"])
+@pytest.mark.parametrize("keep", [0, 1])
+def test_reductions(tmp_path, op, keep):
+    opset = 18   # axes as an input for all three
+    n = [helper.make_node(op, ["x", "axes"], ["y"], keepdims=keep)]
+    out = [1, 3, 1, 5] if keep else [1, 3, 5]
+    g = _check(_save(tmp_path, n, [("x", [1, 3, 4, 5])], [("y", out)],
+                     [_init("axes", np.array([2], np.int64))], opset=opset))
+    assert {"SUM", "REDUCE_MAX", "REDUCE_MIN"} & set(_ops(g))
