@@ -496,6 +496,17 @@ def mul_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.MulQuant,
     return _clamp8(out, q.act_min, q.act_max)
 
 
+def reduce_max_s8(x: np.ndarray, a: MeanAttrs, q: qp.PoolQuant,
+                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """REDUCE_MAX / REDUCE_MIN int8: the bytes themselves (input and output share quant)."""
+    return reduce_max(x, a)
+
+
+def reduce_min_s8(x: np.ndarray, a: MeanAttrs, q: qp.PoolQuant,
+                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    return reduce_min(x, a)
+
+
 def matmul_s8(x: np.ndarray, y: np.ndarray, a: NoAttrs, q: qp.MulQuant,
               numerics: Numerics = Numerics.TFLM) -> np.ndarray:
     """reference_ops::BatchMatMul<int8>: acc = sum_k (x + off1) * (y + off2), requantized;
@@ -517,17 +528,6 @@ def squared_difference_s8(x: np.ndarray, y: np.ndarray, a: NoAttrs, q: qp.AddQua
                     q.in2_shift, numerics)
     out = requantize((s1 - s2) ** 2, q.out_mult, q.out_shift, numerics) + q.out_offset
     return _clamp8(out, q.act_min, q.act_max)
-
-
-def reduce_max_s8(x: np.ndarray, a: MeanAttrs, q: qp.PoolQuant,
-                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
-    """REDUCE_MAX / REDUCE_MIN int8: the bytes themselves (input and output share quant)."""
-    return reduce_max(x, a)
-
-
-def reduce_min_s8(x: np.ndarray, a: MeanAttrs, q: qp.PoolQuant,
-                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
-    return reduce_min(x, a)
 
 
 def requant_s8(x: np.ndarray, a: Any, q: qp.RequantQuant,

@@ -222,6 +222,8 @@ def prepare_mean(node: Node, g: Graph, numerics: Numerics) -> MeanQuant:
     shape = g.tensors[node.inputs[0]].shape
     count = int(np.prod([shape[a] for a in node.attrs.axes]))
     mult, shift = quantize_multiplier(float(in_s) / float(out_s), rnd)
+    if node.op == Op.SUM:         # compute_sum: no 1/count folded in
+        return MeanQuant(-in_z, out_z, int(mult), int(shift), count, INT8_MIN, INT8_MAX)
     n = min(count.bit_length() - 1, 32, 31 + shift)
     mult, shift = (mult << n) // count, shift - n
     return MeanQuant(-in_z, out_z, int(mult), int(shift), count, INT8_MIN, INT8_MAX)
@@ -229,8 +231,6 @@ def prepare_mean(node: Node, g: Graph, numerics: Numerics) -> MeanQuant:
 
 # ---------------------------------------------------------------- elementwise binary
 ADD_LEFT_SHIFT = 20   # TFLite add.cc / sub.cc: int8 inputs are shifted left by 20 first
-    if node.op == Op.SUM:         # compute_sum: no 1/count folded in
-        return MeanQuant(-in_z, out_z, int(mult), int(shift), count, INT8_MIN, INT8_MAX)
 
 
 def prepare_add(node: Node, g: Graph, numerics: Numerics) -> AddQuant:
@@ -258,13 +258,6 @@ def prepare_mul(node: Node, g: Graph, numerics: Numerics) -> MulQuant:
     return MulQuant(-z1, -z2, zo, m, sh, lo, hi)
 
 
-def prepare_matmul(node: Node, g: Graph, numerics: Numerics) -> MulQuant:
-    """batch_matmul.cc (TFLM and LiteRT): acc = sum((x1 - z1) * (x2 - z2)), requantized by
-    GetQuantizedConvolutionMultipler: double(float(s1 * s2)) / double(s_out) (the product
-    of the two scales is taken in float)."""
-    rnd = rounding(node.op, numerics)
-    s1, z1 = _sz(g, node.inputs[0])
-    s2, z2 = _sz(g, node.inputs[1])
 def prepare_reduce_minmax(node: Node, g: Graph, numerics: Numerics) -> PoolQuant:
     """reduce.cc int8 MAX/MIN: both runtimes require output quant == input quant."""
     if g.tensors[node.inputs[0]].quant != g.tensors[node.outputs[0]].quant:
@@ -273,6 +266,13 @@ def prepare_reduce_minmax(node: Node, g: Graph, numerics: Numerics) -> PoolQuant
     return PoolQuant(INT8_MIN, INT8_MAX)
 
 
+def prepare_matmul(node: Node, g: Graph, numerics: Numerics) -> MulQuant:
+    """batch_matmul.cc (TFLM and LiteRT): acc = sum((x1 - z1) * (x2 - z2)), requantized by
+    GetQuantizedConvolutionMultipler: double(float(s1 * s2)) / double(s_out) (the product
+    of the two scales is taken in float)."""
+    rnd = rounding(node.op, numerics)
+    s1, z1 = _sz(g, node.inputs[0])
+    s2, z2 = _sz(g, node.inputs[1])
     so, zo = _sz(g, node.outputs[0])
     m, sh = quantize_multiplier(float(np.float32(s1) * np.float32(s2)) / so, rnd)
     return MulQuant(-z1, -z2, zo, m, sh, INT8_MIN, INT8_MAX)
@@ -769,12 +769,12 @@ PREPARE: dict[Op, Prepare] = {
     Op.GELU: _float_fn_lut(_gelu_f32),
     Op.SQUARED_DIFFERENCE: prepare_squared_difference,
     Op.MATMUL: prepare_matmul,
+    Op.SUM: prepare_mean,
+    Op.REDUCE_MAX: prepare_reduce_minmax,
+    Op.REDUCE_MIN: prepare_reduce_minmax,
 }
 
 
 def prepare(node: Node, g: Graph, numerics: Numerics | str = Numerics.TFLM) -> object:
     """The params struct for one int8 node (PREPARE[node.op])."""
     return PREPARE[node.op](node, g, Numerics(numerics))
-    Op.SUM: prepare_mean,
-    Op.REDUCE_MAX: prepare_reduce_minmax,
-    Op.REDUCE_MIN: prepare_reduce_minmax,

@@ -248,23 +248,6 @@ ef_status ef_matmul_s8(const ef_mul_params *p,
                        const ef_dims *in2, const int8_t *x2,
                        const ef_dims *out, int8_t *y);
 
-/** @brief Square root (LiteRT's truncating int8 SQRT) via a host-computed 256-entry table. */
-ef_status ef_sqrt_s8(const ef_lut_params *p,
-                     const ef_dims *in, const int8_t *x,
-                     const ef_dims *out, int8_t *y);
-
-/** @brief 1/sqrt (TFLite's fixed-point RSQRT) via a host-computed 256-entry table. */
-ef_status ef_rsqrt_s8(const ef_lut_params *p,
-                      const ef_dims *in, const int8_t *x,
-                      const ef_dims *out, int8_t *y);
-
-/** @brief Exp (LiteRT's float-filled table) via a host-computed 256-entry table. */
-ef_status ef_exp_s8(const ef_lut_params *p,
-                    const ef_dims *in, const int8_t *x,
-                    const ef_dims *out, int8_t *y);
-
-/** @brief GELU, erf or tanh form (LiteRT's float-filled table) via a host-computed 256-entry table. */
-ef_status ef_gelu_s8(const ef_lut_params *p,
 /**
  * @brief SUM int8 over the dims flagged in p->reduce, TFLite QuantizedMeanOrSum with
  * compute_sum: requant(sum(x) + in_offset * count) + out_offset (no 1/count folded in).
@@ -283,6 +266,23 @@ ef_status ef_reduce_min_s8(const ef_mean_params *p,
                            const ef_dims *in, const int8_t *x,
                            const ef_dims *out, int8_t *y);
 
+/** @brief Square root (LiteRT's truncating int8 SQRT) via a host-computed 256-entry table. */
+ef_status ef_sqrt_s8(const ef_lut_params *p,
+                     const ef_dims *in, const int8_t *x,
+                     const ef_dims *out, int8_t *y);
+
+/** @brief 1/sqrt (TFLite's fixed-point RSQRT) via a host-computed 256-entry table. */
+ef_status ef_rsqrt_s8(const ef_lut_params *p,
+                      const ef_dims *in, const int8_t *x,
+                      const ef_dims *out, int8_t *y);
+
+/** @brief Exp (LiteRT's float-filled table) via a host-computed 256-entry table. */
+ef_status ef_exp_s8(const ef_lut_params *p,
+                    const ef_dims *in, const int8_t *x,
+                    const ef_dims *out, int8_t *y);
+
+/** @brief GELU, erf or tanh form (LiteRT's float-filled table) via a host-computed 256-entry table. */
+ef_status ef_gelu_s8(const ef_lut_params *p,
                      const ef_dims *in, const int8_t *x,
                      const ef_dims *out, int8_t *y);
 

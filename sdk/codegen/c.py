@@ -75,13 +75,13 @@ KERNEL_FILES: dict[str, str] = {
     "ef_gelu_s8": "lut_s8.c",
     "ef_squared_difference_s8": "squared_difference_s8.c",
     "ef_matmul_s8": "matmul_s8.c",
+    "ef_sum_s8": "reduce_s8.c",
+    "ef_reduce_max_s8": "reduce_s8.c",
+    "ef_reduce_min_s8": "reduce_s8.c",
     # true in-place variants, called where the plan asks (GraphPlan.kernels; ef_inplace.h)
     "ef_dwconv2d_inplace_s8": "dwconv2d_inplace_s8.c",
     "ef_conv2d_1x1_inplace_s8": "conv2d_1x1_inplace_s8.c",
 }
-    "ef_sum_s8": "reduce_s8.c",
-    "ef_reduce_max_s8": "reduce_s8.c",
-    "ef_reduce_min_s8": "reduce_s8.c",
 
 
 class _Refuse(Exception):
@@ -332,6 +332,9 @@ def emit_mean(e: _Emit, tag: str, node: Node) -> list[str]:
     for ax in node.attrs.axes:
         reduce[ax + pad] = 1
     q = prepare(node, e.g, e.numerics)
+    # REDUCE_MAX / MIN: PoolQuant (bytes only); the struct's offsets and multiplier unused
+    in_off, out_off, mult, shift = ((q.in_offset, q.out_offset, q.mult, q.shift)
+                                    if hasattr(q, "mult") else (0, 0, 0, 0))
     p = e.struct("ef_mean_params", f"{tag}_p",
                  f"{{{in_off}, {out_off}, {mult}, {shift}, "
                  f"{{{', '.join(map(str, reduce))}}}, {_act(q)}}}")
@@ -346,9 +349,6 @@ def _binary(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str, str, st
     out = e.shape(y)
     for name in (x1, x2):
         s = e.shape(name)
-    # REDUCE_MAX / MIN: PoolQuant (bytes only); the struct's offsets and multiplier unused
-    in_off, out_off, mult, shift = ((q.in_offset, q.out_offset, q.mult, q.shift)
-                                    if hasattr(q, "mult") else (0, 0, 0, 0))
         if len(s) > len(out):
             raise _Refuse(f"input {name!r} has a higher rank than the output")
     ptrs = []
@@ -534,6 +534,9 @@ EMITTERS: dict[Op, Emitter] = {
     Op.GELU: _emit_lut("ef_gelu_s8"),
     Op.SQUARED_DIFFERENCE: _emit_addsub("ef_squared_difference_s8"),
     Op.MATMUL: emit_matmul,
+    Op.SUM: emit_mean,
+    Op.REDUCE_MAX: emit_mean,
+    Op.REDUCE_MIN: emit_mean,
 }
 
 
@@ -590,9 +593,6 @@ def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
         body.append(f"    EF_OP_BEGIN({i});  /* {n.op.value} -> {_comment(n.outputs[0])} */")
         body += [f"    EF_TRY({c});" for c in calls]
         body.append(f"    EF_OP_END({i});")
-    Op.SUM: emit_mean,
-    Op.REDUCE_MAX: emit_mean,
-    Op.REDUCE_MIN: emit_mean,
     if problems:
         raise UnsupportedOpError(graph.name, problems, [str(o) for o in EMITTERS])
 

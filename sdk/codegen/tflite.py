@@ -371,6 +371,9 @@ EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.EXP: _export_plain("EXP"),
     Op.GELU: export_gelu,
     Op.SQUARED_DIFFERENCE: _export_plain("SQUARED_DIFFERENCE"),
+    Op.SUM: export_mean,
+    Op.REDUCE_MAX: export_mean,
+    Op.REDUCE_MIN: export_mean,
 }
 
 
@@ -400,9 +403,6 @@ def tflite_bytes(graph: Graph, description: str = "edgeforge") -> bytes:
         w.tensor(name)
     used = {i for n in graph.nodes for i in n.inputs + n.outputs if i} | set(graph.outputs)
     problems: list[tuple[int, str, str, str]] = []
-    Op.SUM: export_mean,
-    Op.REDUCE_MAX: export_mean,
-    Op.REDUCE_MIN: export_mean,
     try:
         for name in graph.tensors:
             if name in used:

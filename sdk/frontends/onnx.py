@@ -974,6 +974,9 @@ IMPORTERS: dict[str, Importer] = {
     "Min": import_max_min,
     "Neg": import_neg,
     "ReduceMean": import_reduce_mean,
+    "ReduceSum": import_reduce_mean,
+    "ReduceMax": import_reduce_mean,
+    "ReduceMin": import_reduce_mean,
     "Flatten": import_flatten,
     "Reshape": import_reshape,
     "Transpose": import_transpose,
@@ -1115,9 +1118,6 @@ def _input_layouts(model: Any, inits: set[str]) -> dict[str, Perm]:
                     frontier += [o for o in n.output if o and o not in seen]
                     seen.update(n.output)
                 else:
-    "ReduceSum": import_reduce_mean,
-    "ReduceMax": import_reduce_mean,
-    "ReduceMin": import_reduce_mean,
                     uses.append(n)
         nhwc_already = r == 4 and bool(uses) and all(is_to_nchw(n) for n in uses)
         out[i.name] = NHWC if r == 4 and not nhwc_already else _ident(r)

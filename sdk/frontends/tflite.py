@@ -345,6 +345,9 @@ IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.EXP: import_noattrs,
     Op.GELU: import_gelu,
     Op.SQUARED_DIFFERENCE: import_noattrs,
+    Op.SUM: import_mean,
+    Op.REDUCE_MAX: import_mean,
+    Op.REDUCE_MIN: import_mean,
 }
 
 # builtins that are another spelling of an IR op
@@ -356,6 +359,10 @@ CONSUMED: dict[Op, int] = {Op.RESHAPE: 1, Op.PAD: 1, Op.MEAN: 1, Op.TRANSPOSE: 1
 
 def supported_builtins() -> list[str]:
     return sorted([OPS[op].tflite for op in IMPORTERS if OPS[op].tflite] + list(ALIASES))
+
+
+# reductions take their axes operand into MeanAttrs, as MEAN does
+CONSUMED.update({Op.SUM: 1, Op.REDUCE_MAX: 1, Op.REDUCE_MIN: 1})
 
 
 # ---------------------------------------------------------------- the reader
@@ -520,9 +527,6 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
                 if i >= 0 and tensors[i].type not in DTYPES:
                     raise _Unsupported(f"tensor {i} has type {type_name(tensors[i].type)}, "
                                        f"supported: {', '.join(sorted(DTYPES.values()))}")
-    Op.SUM: import_mean,
-    Op.REDUCE_MAX: import_mean,
-    Op.REDUCE_MIN: import_mean,
             attrs = IMPORTERS[op](_Ctx(o, tensors, consts))
             w = _hybrid_weight(op, ins, tensors, consts)
             if w is not None:
@@ -547,10 +551,6 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
         node_ins.append(keep)
         used += [i for i in keep + outs if i >= 0]
     used += [check_index(i, "subgraph output") for i in (sg.outputs if sg.outputs is not None
-# reductions take their axes operand into MeanAttrs, as MEAN does
-CONSUMED.update({Op.SUM: 1, Op.REDUCE_MAX: 1, Op.REDUCE_MIN: 1})
-
-
                                                          else [])]
     g = Graph(name=_model_name(sg, path))
     ir_name: dict[int, str] = {}

@@ -97,13 +97,13 @@ SCRATCH: dict[Op, ScratchFn] = {
     Op.GELU: no_scratch,
     Op.SQUARED_DIFFERENCE: no_scratch,
     Op.MATMUL: no_scratch,
+    Op.SUM: no_scratch,
+    Op.REDUCE_MAX: no_scratch,
+    Op.REDUCE_MIN: no_scratch,
 }
 
 
 def scratch_bytes(node: Node, g: Graph, isa: str = "generic") -> int:
-    Op.SUM: no_scratch,
-    Op.REDUCE_MAX: no_scratch,
-    Op.REDUCE_MIN: no_scratch,
     """Arena bytes `node`'s kernel needs for the duration of its call (0 if none)."""
     _check_isa(isa)
     fn = SCRATCH.get(node.op)

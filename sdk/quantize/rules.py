@@ -209,6 +209,9 @@ RULES: dict[Op, RuleFn] = {
     Op.GELU: quantize_from_range,
     Op.SQUARED_DIFFERENCE: quantize_from_range,
     Op.MATMUL: quantize_from_range,     # two activations (a constant one became FC)
+    Op.SUM: quantize_from_range,
+    Op.REDUCE_MAX: quantize_same_as_input,   # int8 MAX/MIN move bytes: quant must match
+    Op.REDUCE_MIN: quantize_same_as_input,
 }
 
 # ops whose int8 output must carry the input's quantization (range unification follows it)
@@ -240,9 +243,6 @@ def unify_ranges(g: Graph, ranges: dict[str, Range]) -> dict[str, Range]:
                 if ranges[t] != (lo, hi):
                     ranges[t], changed = (lo, hi), True
         if not changed:
-    Op.SUM: quantize_from_range,
-    Op.REDUCE_MAX: quantize_same_as_input,   # int8 MAX/MIN move bytes: quant must match
-    Op.REDUCE_MIN: quantize_same_as_input,
             break
     return ranges
 
