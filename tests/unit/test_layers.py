@@ -140,7 +140,7 @@ def test_agent_stands_alone():
             assert not GRAPH[m], f"{m} imports {GRAPH[m]}: the agent runs without edgeforge"
 
 
-def test_the_checker_sees_imports_inside_functions(tmp_path):
+def test_the_checker_sees_imports_inside_functions():
     """A planted upward import inside a function body is found (the test can fail)."""
     src = "def f():\n    from edgeforge.cli import main\n    return main\n"
     tree = ast.parse(src)
@@ -149,3 +149,11 @@ def test_the_checker_sees_imports_inside_functions(tmp_path):
     assert layer_of("edgeforge.cli") > layer_of("edgeforge.ir")
     assert (("edgeforge.passes.rewrite", 11) in GRAPH["edgeforge.passes.fold"]
             or any(d == "edgeforge.passes.rewrite" for d, _ in GRAPH["edgeforge.passes.fold"]))
+
+
+def test_architecture_doc_states_this_chain():
+    """docs/ARCHITECTURE.md's layer table lists the same layers, in the same order."""
+    import re
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| (\w+) \|", text, re.M)
+    assert [name for _, name in rows] == [name for name, _ in LAYERS]
