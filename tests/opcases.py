@@ -14,7 +14,7 @@ OpCase fields: name, graph (one node, IR-verified), op, dtype, note; `case.node`
 Every case is deterministic: its weights and quant params come from a generator seeded by
 the case name, so the same name always gives the same graph.
 
-int8 cases follow the int8 IR contract (see sdk/ir.py and DESIGN.md): int8 activations with
+int8 cases follow the int8 IR contract (see sdk/ir.py and docs/ARCHITECTURE.md): int8 activations with
 per-tensor asymmetric QuantParams, int8 weights symmetric per output channel (conv axis 0,
 depthwise axis 3; FC per-tensor, as the TFLite converter writes it), int32 bias with
 scale = in_scale * w_scale and zero point 0. Output quant params are realistic: they come
