@@ -269,8 +269,8 @@ def pack_fc(w: np.ndarray, bias: np.ndarray | None, in_offset: int
     b = (np.zeros(cout, np.int64) if bias is None else np.asarray(bias, np.int64)
          ) + int(in_offset) * w64.sum(axis=1)
     row_abs = 128 * np.abs(w64).sum(axis=1)
-    if cout == 0 or (w == -128).any() or int(row_abs.max()) >= 1 << 23:
-        return None
+    if cout < 4 or (w == -128).any() or int(row_abs.max()) >= 1 << 23:
+        return None      # (no block of four rows: the plain kernel, and less code)
     bound = int((np.abs(b) + row_abs).max())
     if bound >= 1 << 31:
         return None
@@ -287,31 +287,46 @@ def pack_fc(w: np.ndarray, bias: np.ndarray | None, in_offset: int
         parts.append(w[o:o + 4, d4:].view(np.uint8).ravel())
     parts.append(w[o4:].view(np.uint8).ravel())
     packed = np.concatenate(parts).view(np.int8)
+def _fc_packed(e: _Emit, tag: str, node: Node, w2d: np.ndarray, q: Any) -> list[str] | None:
+    """ef_fc_packed_s8 on weights [C_OUT, C_IN] over the node's rows (FC rows or 1x1 conv
+    pixels), or None where pack_fc refuses the layer."""
+    cout, cin = w2d.shape
+    b = node.inputs[2] if len(node.inputs) > 2 else ""
+    packed = pack_fc(w2d, e.g.tensors[b].data if b else None, q.in_offset)
+    if packed is None:
+        return None
+    pw, pb, small = packed
+    shift = np.broadcast_to(np.asarray(q.shift, np.int64), (cout,))
+    rq = "0"       # the DSP output pass's (mult, right shift, rounding) per channel
+    if small and not _single(node.op, e.numerics) and (shift < 0).all():
+        mult = np.broadcast_to(np.asarray(q.mult, np.int64), (cout,))
+        rq = e.array(f"{tag}_rq", "int32_t",
+                     np.stack([mult, -shift, 1 << (-shift - 1)], axis=1).astype(np.int32))
+    p = e.struct("ef_fc_packed_params", f"{tag}_p",
+                 f"{{{q.out_offset}, {_act(q)}, {small}, {rq}}}")
+    qq = _quant(e, tag, q.mult, q.shift, cout)
+    din, x, dout, y = _io(e, tag, node)
+    wd = e.dims(f"{tag}_wd", (cout, 1, 1, cin))
+    w, bv = e.array(f"{tag}_w", "int8_t", pw), e.array(f"{tag}_b", "int32_t", pb)
+    return [f"{e.use('ef_fc_packed_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {bv}, {dout}, {y})"]
+
+
+def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
+    q = prepare(node, e.g, e.numerics)
+    cout, cin = e.shape(node.inputs[1])
+    packed = _fc_packed(e, tag, node, np.asarray(e.g.tensors[node.inputs[1]].data), q)
+    if packed is not None:
+        return packed
+    p = e.struct("ef_fc_params", f"{tag}_p",
+                 f"{{{q.in_offset}, {q.out_offset}, {_act(q)}}}")
+    qq = _quant(e, tag, q.mult, q.shift, cout)
+    din, x, dout, y = _io(e, tag, node)
     return packed, b.astype(np.int32), int(bound < 1 << 30)
 
 
     wd = e.dims(f"{tag}_wd", (cout, 1, 1, cin))
     w, b = _weights(e, tag, node)
     return [f"{e.use('ef_fc_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
-    b = node.inputs[2] if len(node.inputs) > 2 else ""
-    packed = pack_fc(e.g.tensors[node.inputs[1]].data,
-                     e.g.tensors[b].data if b else None, q.in_offset)
-    if packed is not None:
-        pw, pb, small = packed
-        shift = np.broadcast_to(np.asarray(q.shift, np.int64), (cout,))
-        rq = "0"       # the DSP output pass's (mult, right shift, rounding) per channel
-        if small and not _single(Op.FC, e.numerics) and (shift < 0).all():
-            mult = np.broadcast_to(np.asarray(q.mult, np.int64), (cout,))
-            rq = e.array(f"{tag}_rq", "int32_t",
-                         np.stack([mult, -shift, 1 << (-shift - 1)], axis=1).astype(np.int32))
-        p = e.struct("ef_fc_packed_params", f"{tag}_p",
-                     f"{{{q.out_offset}, {_act(q)}, {small}, {rq}}}")
-        qq = _quant(e, tag, q.mult, q.shift, cout)
-        din, x, dout, y = _io(e, tag, node)
-        wd = e.dims(f"{tag}_wd", (cout, 1, 1, cin))
-        w, bv = e.array(f"{tag}_w", "int8_t", pw), e.array(f"{tag}_b", "int32_t", pb)
-        return [f"{e.use('ef_fc_packed_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {bv}, {dout}, "
-                f"{y})"]
 
 
 def _emit_pool(symbol: str) -> Emitter:

@@ -132,7 +132,8 @@ OPS = {"CONV2D", "DWCONV2D", "FC", "AVGPOOL2D"}
 
 def test_pack_fc_layout_decodes_to_the_weights():
     """pack_fc's words give back every weight (low byte row a, high byte row b with its
-    borrow), the folded bias is bias + in_offset * row sums, and out-of-bound layers refuse."""
+    borrow), the folded bias is bias + in_offset * row sums; out-of-bound layers and fewer
+    than four rows refuse."""
     rng = np.random.default_rng(7)
     w = rng.integers(-127, 128, (11, 23)).astype(np.int8)
     b = rng.integers(-5000, 5000, 11).astype(np.int32)
@@ -158,6 +159,7 @@ def test_pack_fc_layout_decodes_to_the_weights():
     assert np.array_equal(got, w)
     assert codegen_c.pack_fc(np.full((4, 600), 127, np.int8), None, 0) is None   # 2^23
     assert codegen_c.pack_fc(np.full((4, 8), -128, np.int8), None, 0) is None    # -128
+    assert codegen_c.pack_fc(w[:3], b[:3], 0) is None                 # no block of 4
 
 
 @pytest.fixture(scope="module", params=["tflm", "litert"])

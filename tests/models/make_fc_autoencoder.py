@@ -12,6 +12,7 @@ own .tflite writer, so re-running reproduces the same bytes.
 """
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def build() -> Graph:
     q = _range_q(float(x.min()), float(x.max()))
     g.add_tensor(Tensor("input", (1, WIDTHS[0]), "int8", q))
     prev = "input"
-    for i, (cin, cout) in enumerate(zip(WIDTHS, WIDTHS[1:])):
+    for i, (cin, cout) in enumerate(pairwise(WIDTHS)):
         w = rng.normal(0.0, 1.0 / np.sqrt(cin), (cout, cin)).astype(np.float32)
         b = rng.normal(0.0, 0.05, cout).astype(np.float32)
         last = i == len(WIDTHS) - 2
