@@ -241,13 +241,6 @@ def emit_dwconv2d(e: _Emit, tag: str, node: Node) -> list[str]:
     return [f"{fn}({ctx}{p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
 
 
-def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
-    q = prepare(node, e.g, e.numerics)
-    cout, cin = e.shape(node.inputs[1])
-    p = e.struct("ef_fc_params", f"{tag}_p",
-                 f"{{{q.in_offset}, {q.out_offset}, {_act(q)}}}")
-    qq = _quant(e, tag, q.mult, q.shift, cout)
-    din, x, dout, y = _io(e, tag, node)
 def pack_fc(w: np.ndarray, bias: np.ndarray | None, in_offset: int
             ) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(packed weights, folded bias, acc_small) for ef_fc_packed_s8, or None if the layer
@@ -287,6 +280,9 @@ def pack_fc(w: np.ndarray, bias: np.ndarray | None, in_offset: int
         parts.append(w[o:o + 4, d4:].view(np.uint8).ravel())
     parts.append(w[o4:].view(np.uint8).ravel())
     packed = np.concatenate(parts).view(np.int8)
+    return packed, b.astype(np.int32), int(bound < 1 << 30)
+
+
 def _fc_packed(e: _Emit, tag: str, node: Node, w2d: np.ndarray, q: Any) -> list[str] | None:
     """ef_fc_packed_s8 on weights [C_OUT, C_IN] over the node's rows (FC rows or 1x1 conv
     pixels), or None where pack_fc refuses the layer."""
@@ -321,9 +317,6 @@ def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
                  f"{{{q.in_offset}, {q.out_offset}, {_act(q)}}}")
     qq = _quant(e, tag, q.mult, q.shift, cout)
     din, x, dout, y = _io(e, tag, node)
-    return packed, b.astype(np.int32), int(bound < 1 << 30)
-
-
     wd = e.dims(f"{tag}_wd", (cout, 1, 1, cin))
     w, b = _weights(e, tag, node)
     return [f"{e.use('ef_fc_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
