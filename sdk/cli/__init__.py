@@ -41,7 +41,7 @@ def _verbose(p: argparse.ArgumentParser) -> None:
 HANDLERS: dict[str, str] = {
     name: f"edgeforge.cli.{name}:main"
     for name in ("inspect", "run", "compile", "build", "flash", "profile", "deploy", "fleet",
-                 "serve", "bridge")
+                 "serve", "bridge", "validate")
 }
 
 
@@ -89,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     _numerics(p)
     _json(p)
     _verbose(p)
+
+    p = sub.add_parser("validate", help="float vs int8 (and the device) on a labelled data set")
+    p.add_argument("model", help="a compiled DIR, or a .tflite / .onnx model")
+    p.add_argument("--data", required=True,
+                   help=".npz with x (N inputs on the batch axis) and optionally y (labels)")
+    p.add_argument("--target", help="also run int8 on this target (as in profile --target)")
+    p.add_argument("--calib", help="a float model file: calibration data (default: x)")
+    p.add_argument("--numerics", choices=[n.value for n in Numerics], default=None,
+                   help="a model file: int8 rounding profile (a DIR keeps its own)")
+    _ssh_opts(p)
+    _json(p)
 
     p = sub.add_parser("build", help="firmware image for a board from a compiled DIR")
     p.add_argument("dir")

@@ -16,7 +16,7 @@ def _num(v: float) -> str:
 def _matrix(m: list[list[int]]) -> list[str]:
     w = max(len(str(v)) for row in m for v in row)
     w = max(w, len(str(len(m) - 1)))
-    head = " " * (w + 6) + " ".join(f"{c:>{w}}" for c in range(len(m)))
+    head = " " * (w + 5) + " ".join(f"{c:>{w}}" for c in range(len(m)))
     return [head] + [f"  {r:>{w}} | " + " ".join(f"{v:>{w}}" for v in row)
                      for r, row in enumerate(m)]
 
