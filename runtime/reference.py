@@ -295,6 +295,27 @@ def squared_difference(x: np.ndarray, y: np.ndarray, a: NoAttrs) -> np.ndarray:
     return (d * d).astype(F32)
 
 
+def strided_slice(x: np.ndarray, a: Any) -> np.ndarray:
+    """STRIDED_SLICE with resolved begin/end/strides (sdk/ir.py StridedSliceAttrs); int8 too:
+    bytes move, the output shares the input's quantization."""
+    return np.ascontiguousarray(x[tuple(slice(b, e, s) for b, e, s in
+                                        zip(a.begin, a.end, a.strides))])
+
+
+def resize_nearest(x: np.ndarray, a: Any) -> np.ndarray:
+    """RESIZE_NEAREST_NEIGHBOR over H, W of NHWC (TFLite GetNearestNeighbor index maps)."""
+    rows, cols = qp.nearest_maps(x.shape[1:3], a.size, a.align_corners, a.half_pixel_centers)
+    return np.ascontiguousarray(x[:, rows][:, :, cols])
+
+
+def maximum(x: np.ndarray, y: np.ndarray, a: NoAttrs) -> np.ndarray:
+    return np.maximum(x, y)
+
+
+def minimum(x: np.ndarray, y: np.ndarray, a: NoAttrs) -> np.ndarray:
+    return np.minimum(x, y)
+
+
 REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.CONV2D: conv2d, Op.DWCONV2D: dwconv2d, Op.FC: fc, Op.MATMUL: matmul,
     Op.BATCHNORM: batchnorm, Op.AVGPOOL2D: avgpool2d, Op.MAXPOOL2D: maxpool2d, Op.MEAN: mean,
@@ -303,6 +324,8 @@ REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.HARD_SWISH: hard_swish, Op.HARD_SIGMOID: hard_sigmoid, Op.RESHAPE: reshape,
     Op.TRANSPOSE: transpose, Op.CONCAT: concat, Op.PAD: pad, Op.SOFTMAX: softmax, Op.LRN: lrn,
     Op.QUANTIZE: identity_f, Op.DEQUANTIZE: identity_f,
+    Op.STRIDED_SLICE: strided_slice, Op.RESIZE_NEAREST: resize_nearest, Op.MAXIMUM: maximum,
+    Op.MINIMUM: minimum,
     Op.SQRT: sqrt, Op.RSQRT: rsqrt, Op.EXP: exp, Op.GELU: gelu,
     Op.SQUARED_DIFFERENCE: squared_difference, Op.SUM: reduce_sum, Op.REDUCE_MAX: reduce_max,
     Op.REDUCE_MIN: reduce_min,
@@ -590,6 +613,14 @@ def dequantize_s8(x: np.ndarray, a: NoAttrs, q: qp.DequantizeQuant,
     return (np.float64(q.scale) * (x.astype(np.int64) - q.zero_point)).astype(F32)
 
 
+def move_only_s8(*args: Any) -> np.ndarray:
+    """STRIDED_SLICE, RESIZE_NEAREST, MAXIMUM, MINIMUM: the float kernel on the int8 bytes
+    (TFLite's kernels do exactly that: operands and output share one quantization, checked
+    by qparams)."""
+    *xs, a, _q, _numerics = args
+    return REFERENCE[_q.op](*xs, a).astype(np.int8)
+
+
 REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
     Op.CONV2D: conv2d_s8, Op.DWCONV2D: dwconv2d_s8, Op.FC: fc_s8,
     Op.AVGPOOL2D: avgpool2d_s8, Op.MAXPOOL2D: maxpool2d_s8, Op.MEAN: mean_s8,
@@ -598,6 +629,8 @@ REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
     Op.HARD_SWISH: lut_s8, Op.RESHAPE: move_s8, Op.TRANSPOSE: move_s8, Op.CONCAT: concat_s8,
     Op.PAD: pad_s8, Op.SOFTMAX: softmax_s8, Op.QUANTIZE: quantize_s8,
     Op.DEQUANTIZE: dequantize_s8,
+    Op.STRIDED_SLICE: move_only_s8, Op.RESIZE_NEAREST: move_only_s8, Op.MAXIMUM: move_only_s8,
+    Op.MINIMUM: move_only_s8,
     Op.SQRT: lut_s8, Op.RSQRT: lut_s8, Op.EXP: lut_s8, Op.GELU: lut_s8,
     Op.SQUARED_DIFFERENCE: squared_difference_s8, Op.MATMUL: matmul_s8, Op.SUM: mean_s8,
     Op.REDUCE_MAX: reduce_max_s8, Op.REDUCE_MIN: reduce_min_s8,

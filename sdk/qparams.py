@@ -150,6 +150,13 @@ class NoQuant:                   # RESHAPE, TRANSPOSE, CONCAT: bytes move, value
     pass
 
 
+@dataclass(frozen=True)
+class SharedQuant:               # STRIDED_SLICE, RESIZE_NEAREST, MAXIMUM, MINIMUM: operands and
+    op: Op                       # output share one quantization, so int8 bytes move unchanged
+    rows: np.ndarray | None = None   # RESIZE_NEAREST: input row of each output row
+    cols: np.ndarray | None = None   # ... and input column of each output column
+
+
 # ---------------------------------------------------------------- rounding per op
 # The Q31 requantization rounding each int8 kernel uses, per profile; this is the value to
 # pass as edgeforge.qmath.requantize's / quantize_multiplier's `numerics` for that op.
@@ -378,6 +385,41 @@ def prepare_pad(node: Node, g: Graph, numerics: Numerics) -> PadQuant:
     s, z = _sz(g, node.outputs[0])
     v = z + _round_half_away(_f32(np.float32(node.attrs.value) / np.float32(s)))
     return PadQuant(int(np.clip(v, INT8_MIN, INT8_MAX)))
+
+
+def nearest_maps(in_hw: tuple[int, ...], size: tuple[int, int], align_corners: bool,
+                 half_pixel_centers: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Input row and column of every output pixel of RESIZE_NEAREST_NEIGHBOR, as TFLite's
+    GetNearestNeighbor computes them (float32 scale, TfLiteRound with align_corners)."""
+    maps = []
+    for n_in, n_out in zip(in_hw, size):
+        if align_corners and n_out > 1:
+            scale = np.float32(n_in - 1) / np.float32(n_out - 1)
+        else:
+            scale = np.float32(n_in) / np.float32(n_out)
+        offset = np.float32(0.5 if half_pixel_centers else 0.0)
+        pos = (np.arange(n_out, dtype=np.float32) + offset) * scale
+        idx = round_half_away(pos) if align_corners else np.floor(pos)
+        idx = np.minimum(idx.astype(np.int64), n_in - 1)
+        maps.append(np.maximum(idx, 0) if half_pixel_centers else idx)
+    return maps[0], maps[1]
+
+
+def prepare_shared(node: Node, g: Graph, numerics: Numerics) -> SharedQuant:
+    """STRIDED_SLICE / RESIZE_NEAREST / MAXIMUM / MINIMUM: TFLM and LiteRT move (or compare)
+    int8 bytes without requantizing, so every operand must carry the output's quantization."""
+    out_q = g.tensors[node.outputs[0]].quant
+    for name in node.inputs:
+        if name and g.tensors[name].quant != out_q:
+            raise QuantizeError(f"node {node.name or node.op} ({node.op}): operand {name!r} has "
+                                "quant params different from the output's; int8 "
+                                f"{node.op} moves bytes, so they must share scale/zero point")
+    if node.op == Op.RESIZE_NEAREST:
+        a = node.attrs
+        rows, cols = nearest_maps(g.tensors[node.inputs[0]].shape[1:3], a.size,
+                                  a.align_corners, a.half_pixel_centers)
+        return SharedQuant(node.op, rows, cols)
+    return SharedQuant(node.op)
 
 
 def prepare_none(node: Node, g: Graph, numerics: Numerics) -> NoQuant:
@@ -763,6 +805,10 @@ PREPARE: dict[Op, Prepare] = {
     Op.SOFTMAX: prepare_softmax,
     Op.QUANTIZE: prepare_quantize,
     Op.DEQUANTIZE: prepare_dequantize,
+    Op.STRIDED_SLICE: prepare_shared,
+    Op.RESIZE_NEAREST: prepare_shared,
+    Op.MAXIMUM: prepare_shared,
+    Op.MINIMUM: prepare_shared,
     Op.RSQRT: prepare_rsqrt,
     Op.SQRT: prepare_sqrt,
     Op.EXP: _float_fn_lut(_exp_f32),

@@ -58,7 +58,9 @@ from edgeforge.ir import (
     Pool2dAttrs,
     QuantParams,
     ReshapeAttrs,
+    ResizeAttrs,
     SoftmaxAttrs,
+    StridedSliceAttrs,
     Tensor,
     TransposeAttrs,
     verify,
@@ -70,7 +72,7 @@ DTYPES = ("int8", "float32")
 # int8 ops whose output must carry the input's quant params (TFLite int8 spec). RELU6 too:
 # TFLM's int8 RELU6 clamps without rescaling while LiteRT rescales, so only equal quant agrees.
 # output quant == input quant: the quantizer's rule for these ops (CONCAT: every input too)
-SAME_QUANT = SHARES_INPUT_Q | {Op.CONCAT}
+SAME_QUANT = SHARES_INPUT_Q | {Op.CONCAT, Op.MAXIMUM, Op.MINIMUM}
 INT8_ONLY = {Op.QUANTIZE, Op.DEQUANTIZE}
 
 
@@ -221,7 +223,33 @@ def _specs() -> list[_Spec]:
               extra={"out": "float32"}),
     ]
     sp += _transformer_specs()
+    sp += _group1_specs()
     return sp
+
+
+def _group1_specs() -> list[_Spec]:
+    """Issue 11/20's first group: slices (SLICE / STRIDED_SLICE / SPLIT parts), nearest
+    resize in TFLite's three coordinate modes, elementwise MAXIMUM / MINIMUM."""
+    e = (1, 4, 4, 8)
+    return [
+        _Spec("strided_slice_channels", Op.STRIDED_SLICE,
+              StridedSliceAttrs((0, 0, 0, 4), (1, 4, 4, 8), (1, 1, 1, 1)), [e], (1, 4, 4, 4),
+              note="ShuffleNet's channel split (the second half)"),
+        _Spec("strided_slice_steps", Op.STRIDED_SLICE,
+              StridedSliceAttrs((0, 1, 0, 1), (1, 4, 4, 7), (1, 2, 3, 2)), [e], (1, 2, 2, 3),
+              note="offsets and steps on H, W and C"),
+        _Spec("strided_slice_rank3", Op.STRIDED_SLICE,
+              StridedSliceAttrs((0, 2, 0), (1, 9, 16), (1, 1, 1)), [(1, 9, 16)], (1, 7, 16),
+              note="1-D sequence: drop leading frames"),
+        _Spec("resize_nearest_x2", Op.RESIZE_NEAREST, ResizeAttrs((8, 8)), [e], (1, 8, 8, 8),
+              note="PyTorch nn.Upsample(scale_factor=2)"),
+        _Spec("resize_nearest_half_pixel", Op.RESIZE_NEAREST, ResizeAttrs((6, 10), False, True),
+              [(1, 4, 5, 3)], (1, 6, 10, 3), note="non-integer factor, half-pixel centers"),
+        _Spec("resize_nearest_align_corners", Op.RESIZE_NEAREST, ResizeAttrs((7, 7), True),
+              [(1, 4, 4, 2)], (1, 7, 7, 2)),
+        _Spec("maximum", Op.MAXIMUM, NoAttrs(), [e, e], e),
+        _Spec("minimum_bcast", Op.MINIMUM, NoAttrs(), [e, (1, 1, 1, 8)], e),
+    ]
 
 
 def _transformer_specs() -> list[_Spec]:
@@ -365,7 +393,7 @@ def _int8_graph(sp: _Spec, fg: Graph, rng: np.random.Generator) -> Graph:
     elif fixed is not None:
         out_q, out_dt = QuantParams(np.float32(fixed[0]), fixed[1]), "int8"
     elif sp.op in SAME_QUANT:
-        if sp.op == Op.CONCAT:   # concat needs one quant for all inputs and the output
+        if sp.op in (Op.CONCAT, Op.MAXIMUM, Op.MINIMUM):   # one quant for every operand
             for name in fg.inputs:
                 g.tensors[name].quant = in_q[0]
         out_q, out_dt = in_q[0], "int8"

@@ -177,6 +177,23 @@ ef_status ef_transpose_s8(const ef_transpose_params *p,
                           const ef_dims *in, const int8_t *x,
                           const ef_dims *out, int8_t *y);
 
+/** @brief Strided slice (SLICE, STRIDED_SLICE, one SPLIT part): y = x[b + i * s] per dim,
+ * shape `out`; the same quantization in and out (bytes move). */
+ef_status ef_strided_slice_s8(const ef_strided_slice_params *p,
+                              const ef_dims *in, const int8_t *x,
+                              const ef_dims *out, int8_t *y);
+
+/** @brief Nearest-neighbour resize of H, W: y[n, i, j, :] = x[n, rows[i], cols[j], :]. */
+ef_status ef_resize_nearest_s8(const ef_resize_params *p,
+                               const ef_dims *in, const int8_t *x,
+                               const ef_dims *out, int8_t *y);
+
+/** @brief Elementwise max / min with 4-D broadcasting of raw int8 (shared quantization). */
+ef_status ef_maximum_s8(const ef_dims *in1, const int8_t *x1, const ef_dims *in2,
+                        const int8_t *x2, const ef_dims *out, int8_t *y);
+ef_status ef_minimum_s8(const ef_dims *in1, const int8_t *x1, const ef_dims *in2,
+                        const int8_t *x2, const ef_dims *out, int8_t *y);
+
 /** @brief Reshape: the same bytes; a memmove when input and output live apart. */
 ef_status ef_reshape_s8(const ef_dims *in, const int8_t *x, const ef_dims *out, int8_t *y);
 

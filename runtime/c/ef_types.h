@@ -107,6 +107,12 @@ typedef struct { int32_t before[4], after[4]; int32_t value; } ef_pad_params;
 /** TRANSPOSE of a rank <= 4 tensor padded to NHWC: output dim k is input dim perm[k]. */
 typedef struct { int32_t perm[4]; } ef_transpose_params;
 
+/** STRIDED_SLICE of a rank <= 4 tensor padded to NHWC: start and step (>= 1) per dim. */
+typedef struct { int32_t begin[4], stride[4]; } ef_strided_slice_params;
+
+/** RESIZE_NEAREST_NEIGHBOR: input row of each output row, input column of each column. */
+typedef struct { const int32_t *rows; const int32_t *cols; } ef_resize_params;
+
 /**
  * CONCAT, one call per input: copies `outer` chunks of `chunk` bytes from x into y, chunk o
  * going to y + o * out_stride + out_start.

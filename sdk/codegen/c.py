@@ -61,6 +61,10 @@ KERNEL_FILES: dict[str, str] = {
     "ef_pad_s8": "pad_s8.c",
     "ef_reshape_s8": "reshape_s8.c",
     "ef_transpose_s8": "transpose_s8.c",
+    "ef_strided_slice_s8": "strided_slice_s8.c",
+    "ef_resize_nearest_s8": "resize_nearest_s8.c",
+    "ef_maximum_s8": "minmax_s8.c",
+    "ef_minimum_s8": "minmax_s8.c",
     "ef_softmax_s8": "softmax_s8.c",
     "ef_logistic_s8": "lut_s8.c",
     "ef_tanh_s8": "lut_s8.c",
@@ -462,14 +466,23 @@ def emit_reshape(e: _Emit, tag: str, node: Node) -> list[str]:
 
 
 def emit_transpose(e: _Emit, tag: str, node: Node) -> list[str]:
-    rank = len(e.shape(node.inputs[0]))
+    shape = e.shape(node.inputs[0])
+    perm_in = [int(d) for d in node.attrs.perm]
+    if len(shape) > 4:   # size-1 dims move no bytes: drop them (ShuffleNet's 5-D shuffle)
+        keep = [d for d in range(len(shape)) if shape[d] != 1]
+        perm_in = [keep.index(d) for d in perm_in if shape[d] != 1]
+        shape = tuple(shape[d] for d in keep)
+    rank = len(shape)
     pad = 4 - rank
     if pad < 0:
         raise _Refuse(f"rank {rank}")
-    perm = list(range(pad)) + [pad + int(d) for d in node.attrs.perm]
+    perm = list(range(pad)) + [pad + d for d in perm_in]
     p = e.struct("ef_transpose_params", f"{tag}_p", "{{" + ", ".join(map(str, perm)) + "}}")
-    din, x, dout, y = _io(e, tag, node)
-    return [f"{e.use('ef_transpose_s8')}({p}, {din}, {x}, {dout}, {y})"]
+    x, y = node.inputs[0], node.outputs[0]
+    din = e.dims(f"{tag}_in", shape)
+    dout = e.dims(f"{tag}_out", tuple(shape[d] for d in perm_in))
+    return [f"{e.use('ef_transpose_s8')}({p}, {din}, {e.ptr(x)}, {dout}, "
+            f"{e.ptr(y, const=False)})"]
 
 
 def emit_concat(e: _Emit, tag: str, node: Node) -> list[str]:
@@ -514,6 +527,37 @@ def emit_pad(e: _Emit, tag: str, node: Node) -> list[str]:
     return [f"{e.use('ef_pad_s8')}({p}, {din}, {xp}, {dout}, {yp})"]
 
 
+def emit_strided_slice(e: _Emit, tag: str, node: Node) -> list[str]:
+    a = node.attrs
+    pad = 4 - len(a.begin)
+    if pad < 0:
+        raise _Refuse(f"rank {len(a.begin)}")
+    prepare(node, e.g, e.numerics)               # refuses operands with different quant
+    begin = [0] * pad + [int(b) for b in a.begin]
+    stride = [1] * pad + [int(s) for s in a.strides]
+    p = e.struct("ef_strided_slice_params", f"{tag}_p",
+                 "{{" + ", ".join(map(str, begin)) + "}, {" + ", ".join(map(str, stride)) + "}}")
+    din, x, dout, y = _io(e, tag, node)
+    return [f"{e.use('ef_strided_slice_s8')}({p}, {din}, {x}, {dout}, {y})"]
+
+
+def emit_resize_nearest(e: _Emit, tag: str, node: Node) -> list[str]:
+    q = prepare(node, e.g, e.numerics)
+    rows = e.array(f"{tag}_rows", "int32_t", np.asarray(q.rows, np.int32))
+    cols = e.array(f"{tag}_cols", "int32_t", np.asarray(q.cols, np.int32))
+    p = e.struct("ef_resize_params", f"{tag}_p", f"{{{rows}, {cols}}}")
+    din, x, dout, y = _io(e, tag, node)
+    return [f"{e.use('ef_resize_nearest_s8')}({p}, {din}, {x}, {dout}, {y})"]
+
+
+def _emit_minmax(symbol: str) -> Emitter:
+    def emit(e: _Emit, tag: str, node: Node) -> list[str]:
+        prepare(node, e.g, e.numerics)           # refuses operands with different quant
+        d1, x1, d2, x2, dout, y = _binary(e, tag, node)
+        return [f"{e.use(symbol)}({d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
+    return emit
+
+
 EMITTERS: dict[Op, Emitter] = {
     Op.CONV2D: emit_conv2d,
     Op.DWCONV2D: emit_dwconv2d,
@@ -534,6 +578,10 @@ EMITTERS: dict[Op, Emitter] = {
     Op.SOFTMAX: emit_softmax,
     Op.RESHAPE: emit_reshape,
     Op.TRANSPOSE: emit_transpose,
+    Op.STRIDED_SLICE: emit_strided_slice,
+    Op.RESIZE_NEAREST: emit_resize_nearest,
+    Op.MAXIMUM: _emit_minmax("ef_maximum_s8"),
+    Op.MINIMUM: _emit_minmax("ef_minimum_s8"),
     Op.CONCAT: emit_concat,
     Op.PAD: emit_pad,
     Op.SQRT: _emit_lut("ef_sqrt_s8"),

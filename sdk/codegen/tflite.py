@@ -339,6 +339,31 @@ def export_gelu(w: _Writer, n: Node) -> None:
            _opts("GeluOptionsT", approximate=bool(n.attrs.approximate)))
 
 
+def export_strided_slice(w: _Writer, n: Node) -> None:
+    a = n.attrs
+    ins, outs = _io(w, n)
+    vecs = [w.const(f"{n.outputs[0]}/{k}", np.asarray(v, np.int32))
+            for k, v in (("begin", a.begin), ("end", a.end), ("strides", a.strides))]
+    w.emit("STRIDED_SLICE", [ins[0], *vecs], outs, "StridedSliceOptions",
+           _opts("StridedSliceOptionsT"))
+
+
+def export_resize_nearest(w: _Writer, n: Node) -> None:
+    a = n.attrs
+    size = w.const(f"{n.outputs[0]}/size", np.asarray(a.size, np.int32))
+    ins, outs = _io(w, n)
+    w.emit("RESIZE_NEAREST_NEIGHBOR", [ins[0], size], outs, "ResizeNearestNeighborOptions",
+           _opts("ResizeNearestNeighborOptionsT", alignCorners=bool(a.align_corners),
+                 halfPixelCenters=bool(a.half_pixel_centers)))
+
+
+def _export_minmax(builtin: str) -> Callable[[_Writer, Node], None]:
+    def export(w: _Writer, n: Node) -> None:
+        ins, outs = _io(w, n)
+        w.emit(builtin, ins, outs, "MaximumMinimumOptions", _opts("MaximumMinimumOptionsT"))
+    return export
+
+
 # Op -> exporter: appends the operator(s) for one IR node
 EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.CONV2D: export_conv,
@@ -366,6 +391,10 @@ EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.DIV: _export_binary("DIV", "DivOptions"),
     Op.MATMUL: export_matmul,
     Op.LRN: export_lrn,
+    Op.STRIDED_SLICE: export_strided_slice,
+    Op.RESIZE_NEAREST: export_resize_nearest,
+    Op.MAXIMUM: _export_minmax("MAXIMUM"),
+    Op.MINIMUM: _export_minmax("MINIMUM"),
     Op.SQRT: _export_plain("SQRT"),
     Op.RSQRT: _export_plain("RSQRT"),
     Op.EXP: _export_plain("EXP"),

@@ -57,7 +57,9 @@ from edgeforge.ir import (
     PadAttrs,
     Pool2dAttrs,
     ReshapeAttrs,
+    ResizeAttrs,
     SoftmaxAttrs,
+    StridedSliceAttrs,
     Tensor,
     TransposeAttrs,
     verify,
@@ -540,8 +542,9 @@ def import_max_min(cx: _Cx, node: Any) -> None:
     """Max/Min of an activation and one scalar constant (TF's relu6 as Min(Max(x, 0), 6))."""
     acts = [i for i in node.input if not cx.is_const(i)]
     consts = [cx.consts[i] for i in node.input if cx.is_const(i)]
-    if len(acts) != 1 or any(c.size != 1 for c in consts):
-        raise _Unsupported("only Max/Min of one tensor and scalar constants")
+    if len(acts) != 1 or any(c.size != 1 for c in consts):   # elementwise, pairwise
+        _pairwise(cx, node, Op.MAXIMUM if node.op_type == "Max" else Op.MINIMUM)
+        return
     bound = (max if node.op_type == "Max" else min)(float(c.reshape(-1)[0]) for c in consts)
     attrs = ClipAttrs(min=bound) if node.op_type == "Max" else ClipAttrs(max=bound)
     v = cx.vals[acts[0]]
@@ -549,6 +552,144 @@ def import_max_min(cx: _Cx, node: Any) -> None:
     if shape != cx.shape(acts[0]):
         raise _Unsupported("the constant broadcasts the tensor to a larger shape")
     cx.emit(Op.CLIP, [v.ir], node.output[0], cx.g.tensors[v.ir].shape, attrs, v.perm)
+
+
+def _pairwise(cx: _Cx, node: Any, op: Op) -> None:
+    """MAXIMUM / MINIMUM of every operand (numpy broadcasting), folded left."""
+    acc = node.input[0]
+    for k, b in enumerate(node.input[1:], 1):
+        out = node.output[0] if k == len(node.input) - 1 else f"{node.output[0]}__{k}"
+        shape = tuple(np.broadcast_shapes(cx.shape(acc), cx.shape(b)))
+        perm = _common_perm(cx, [acc, b], len(shape))
+        ins = [cx.layout(v if cx.is_const(v) else cx.expand(v, len(shape)), perm)
+               for v in (acc, b)]
+        cx.emit(op, ins, out, tuple(shape[i] for i in perm), NoAttrs(), perm)
+        acc = out
+    if len(node.input) == 1:
+        cx.vals[node.output[0]] = cx.vals[acc]
+
+
+def import_slice(cx: _Cx, node: Any) -> None:
+    """Slice (steps > 0) in the layout the value is held: a STRIDED_SLICE, no transpose."""
+    x = cx.shape(node.input[0])
+    r = len(x)
+    if cx.opset < 10:
+        starts, ends = cx.attr(node, "starts"), cx.attr(node, "ends")
+        axes, steps = cx.attr(node, "axes", list(range(len(starts)))), [1] * len(starts)
+    else:
+        starts = cx.const(node.input[1], "starts").reshape(-1).tolist()
+        ends = cx.const(node.input[2], "ends").reshape(-1).tolist()
+        axes = (cx.const(node.input[3], "axes").reshape(-1).tolist() if cx.has(node, 3)
+                else list(range(len(starts))))
+        steps = (cx.const(node.input[4], "steps").reshape(-1).tolist() if cx.has(node, 4)
+                 else [1] * len(starts))
+    begin, end, stride = [0] * r, list(x), [1] * r
+    for a, b, e, s in zip(axes, starts, ends, steps):
+        a, d = int(a) % r, x[int(a) % r]
+        if s < 1:
+            raise _Unsupported(f"step {s} (only positive steps)")
+        b = min(max(b + d if b < 0 else b, 0), d)
+        e = min(max(e + d if e < 0 else e, 0), d)
+        if e <= b:
+            raise _Unsupported(f"empty slice [{b}:{e}] of axis {a}")
+        begin[a], end[a], stride[a] = int(b), int(e), int(s)
+    _emit_slice(cx, node.input[0], node.output[0], begin, end, stride)
+
+
+def _emit_slice(cx: _Cx, x: str, out: str, begin: list[int], end: list[int],
+                stride: list[int]) -> None:
+    """STRIDED_SLICE of ONNX value x by ONNX-order bounds, in x's held layout."""
+    v = cx.vals[x]
+    if list(begin) == [0] * len(begin) and list(end) == list(cx.shape(x)) and \
+            set(stride) == {1}:
+        cx.vals[out] = v
+        return
+    p = v.perm
+    attrs = StridedSliceAttrs(tuple(begin[i] for i in p), tuple(end[i] for i in p),
+                              tuple(stride[i] for i in p))
+    shape = tuple(-(-(e - b) // s) for b, e, s in zip(attrs.begin, attrs.end, attrs.strides))
+    cx.emit(Op.STRIDED_SLICE, [v.ir], out, shape, attrs, p)
+
+
+def import_split(cx: _Cx, node: Any) -> None:
+    """Split: one STRIDED_SLICE per output (ShuffleNet's channel split: chunk(2, dim=1))."""
+    x = cx.shape(node.input[0])
+    axis = int(cx.attr(node, "axis", 0)) % len(x)
+    split = cx.attr(node, "split", None)
+    if split is None and cx.has(node, 1):
+        split = cx.const(node.input[1], "split").reshape(-1).tolist()
+    n = len(node.output)
+    if split is None:   # equal parts; opset 18 num_outputs: the last part may be smaller
+        size = -(-x[axis] // n)
+        split = [min(size, x[axis] - k * size) for k in range(n)]
+    if len(split) != n or sum(split) != x[axis] or min(split) < 1:
+        raise _Unsupported(f"split {split} of a dim of {x[axis]} into {n} outputs")
+    start = 0
+    for out, size in zip(node.output, split):
+        begin = [start if i == axis else 0 for i in range(len(x))]
+        end = [start + int(size) if i == axis else d for i, d in enumerate(x)]
+        if out:
+            _emit_slice(cx, node.input[0], out, begin, end, [1] * len(x))
+        start += int(size)
+
+
+# ONNX Resize(nearest) coordinate modes TFLite's RESIZE_NEAREST_NEIGHBOR computes exactly:
+# (coordinate_transformation_mode, nearest_mode) -> (align_corners, half_pixel_centers)
+_NEAREST_MODES = {("asymmetric", "floor"): (False, False),
+                  ("half_pixel", "round_prefer_ceil"): (False, True),
+                  ("pytorch_half_pixel", "round_prefer_ceil"): (False, True),
+                  ("tf_half_pixel_for_nn", "floor"): (False, True),
+                  ("align_corners", "round_prefer_ceil"): (True, False)}
+
+
+def import_resize(cx: _Cx, node: Any) -> None:
+    from edgeforge.qparams import nearest_maps
+    x = cx.shape(node.input[0])
+    mode = cx.attr(node, "mode", "nearest")
+    ctm = cx.attr(node, "coordinate_transformation_mode", "half_pixel")
+    nearest = cx.attr(node, "nearest_mode", "round_prefer_floor")
+    if mode != "nearest":
+        raise _Unsupported(f"mode {mode!r} (only 'nearest' has an IR form)")
+    if len(x) != 4:
+        raise _Unsupported(f"input rank {len(x)}, expected 4 (NCHW)")
+    sizes = cx.consts.get(node.input[3]) if cx.has(node, 3) else None
+    scales = cx.consts.get(node.input[2]) if cx.has(node, 2) else None
+    if node.op_type == "Upsample" or cx.opset < 11:   # X, scales; floor of i / scale
+        scales, ctm, nearest = cx.const(node.input[1], "scales"), "asymmetric", "floor"
+    if sizes is not None and sizes.size:
+        out = [int(d) for d in sizes.reshape(-1)]
+    elif scales is not None and scales.size:
+        s = scales.reshape(-1).astype(np.float32)
+        out = [int(np.floor(d * f)) for d, f in zip(x, s)]
+    else:
+        raise _Unsupported("scales or sizes must be constants")
+    if (ctm, nearest) not in _NEAREST_MODES:
+        raise _Unsupported(f"coordinate_transformation_mode {ctm!r} with nearest_mode "
+                           f"{nearest!r} (TFLite's resize computes other source pixels)")
+    if out[:2] != list(x[:2]) or min(out) < 1:
+        raise _Unsupported(f"resize of N or C ({list(x)} -> {out})")
+    align, half = _NEAREST_MODES[(ctm, nearest)]
+    if ctm == "asymmetric" and any(o % i for i, o in zip(x[2:], out[2:])):
+        # ONNX divides by the given scale, TFLite by out/in: equal for integer factors only
+        s = scales.reshape(-1)[2:] if scales is not None and scales.size else None
+        want = [np.minimum(np.floor(np.arange(o) / (f if s is not None else o / i)), i - 1)
+                for i, o, f in zip(x[2:], out[2:], s if s is not None else (1, 1))]
+        got = nearest_maps(x[2:], (out[2], out[3]), align, half)
+        if any(not np.array_equal(w, g) for w, g in zip(want, got)):
+            raise _Unsupported(f"non-integer scale {list(x[2:])} -> {out[2:]} picks other "
+                               "pixels than TFLite's resize")
+    cx.emit(Op.RESIZE_NEAREST, [cx.nhwc(node.input[0])], node.output[0],
+            (x[0], out[2], out[3], x[1]), ResizeAttrs((out[2], out[3]), align, half), NHWC)
+
+
+def import_shape(cx: _Cx, node: Any) -> None:
+    """Shape of a tensor with a static shape: a constant (the shape arithmetic after it folds)."""
+    shp = np.array(cx.shape(node.input[0]), np.int64)
+    cx.consts[node.output[0]] = shp[cx.attr(node, "start", 0):cx.attr(node, "end", None)]
+
+
+def import_size(cx: _Cx, node: Any) -> None:
+    cx.consts[node.output[0]] = np.array(int(np.prod(cx.shape(node.input[0]))), np.int64)
 
 
 def import_neg(cx: _Cx, node: Any) -> None:
@@ -987,6 +1128,12 @@ IMPORTERS: dict[str, Importer] = {
     "Softmax": import_softmax,
     "Dropout": import_identity,
     "Identity": import_identity,
+    "Slice": import_slice,
+    "Split": import_split,
+    "Resize": import_resize,
+    "Upsample": import_resize,
+    "Shape": import_shape,
+    "Size": import_size,
     "Sqrt": _unary(Op.SQRT),
     "Exp": _unary(Op.EXP),
     "Gelu": _unary(Op.GELU, _gelu_attrs),
@@ -1188,13 +1335,7 @@ def _build(model: Any, path: str, batch: int) -> Graph:
         try:
             if node.domain not in ("", "ai.onnx"):
                 raise _Unsupported(f"custom domain {node.domain!r}")
-            if node.op_type == "Shape" and node.input[0] in cx.vals:
-                shp = np.array(cx.shape(node.input[0]), np.int64)
-                start, end = cx.attr(node, "start", 0), cx.attr(node, "end", None)
-                cx.consts[node.output[0]] = shp[start:end]
-            elif node.op_type == "Size" and node.input[0] in cx.vals:
-                cx.consts[node.output[0]] = np.array(int(np.prod(cx.shape(node.input[0]))))
-            elif all(i == "" or i in cx.consts for i in node.input):
+            if all(i == "" or i in cx.consts for i in node.input):
                 outs = _fold(cx, node, list(model.opset_import))
                 for name, val in zip(node.output, outs):
                     if name:

@@ -46,7 +46,9 @@ from edgeforge.ir import (
     Pool2dAttrs,
     QuantParams,
     ReshapeAttrs,
+    ResizeAttrs,
     SoftmaxAttrs,
+    StridedSliceAttrs,
     Tensor,
     TransposeAttrs,
     quant_problem,
@@ -313,6 +315,175 @@ def import_gelu(c: _Ctx) -> GeluAttrs:
     return GeluAttrs(approximate=bool(c.opt("approximate", False)))
 
 
+def _slice_bounds(x: tuple[int, ...], begin: list[int], end: list[int], strides: list[int]
+                  ) -> StridedSliceAttrs:
+    """Resolved bounds (negative indices wrapped, clamped to the dims) -> StridedSliceAttrs;
+    an empty or reversed slice has no IR form."""
+    b_out, e_out = [], []
+    for d, b, e, s in zip(x, begin, end, strides):
+        if s < 1:
+            raise _Unsupported(f"stride {s} (only positive strides)")
+        b = min(max(b + d if b < 0 else b, 0), d)
+        e = min(max(e + d if e < 0 else e, 0), d)
+        if e <= b:
+            raise _Unsupported(f"empty slice [{b}:{e}] of a dim of {d}")
+        b_out.append(b)
+        e_out.append(e)
+    return StridedSliceAttrs(tuple(b_out), tuple(e_out), tuple(int(s) for s in strides))
+
+
+def import_strided_slice(c: _Ctx) -> StridedSliceAttrs:
+    x = c.shape(0)
+    begin = [int(v) for v in c.const_input(1, "begin").ravel()]
+    end = [int(v) for v in c.const_input(2, "end").ravel()]
+    strides = ([int(v) for v in c.const_input(3, "strides").ravel()]
+               if len(c.op.inputs) > 3 and c.op.inputs[3] >= 0 else [1] * len(x))
+    if not len(begin) == len(end) == len(strides) == len(x):
+        raise _Unsupported(f"begin/end/strides of length {len(begin)}/{len(end)}/"
+                           f"{len(strides)} for rank {len(x)}")
+    for mask in ("ellipsisMask", "newAxisMask", "shrinkAxisMask"):
+        if int(c.opt(mask, 0)):
+            raise _Unsupported(f"{mask} on a computed tensor (an IR slice keeps the rank)")
+    bm, em = int(c.opt("beginMask", 0)), int(c.opt("endMask", 0))
+    if c.opt("offset", False):
+        end = [b + e for b, e in zip(begin, end)]
+    begin = [0 if bm >> i & 1 else b for i, b in enumerate(begin)]
+    end = [x[i] if em >> i & 1 else e for i, e in enumerate(end)]
+    return _slice_bounds(x, begin, end, strides)
+
+
+def import_slice(c: _Ctx) -> StridedSliceAttrs:
+    x = c.shape(0)
+    begin = [int(v) for v in c.const_input(1, "begin").ravel()]
+    size = [int(v) for v in c.const_input(2, "size").ravel()]
+    if not len(begin) == len(size) == len(x):
+        raise _Unsupported(f"begin/size of length {len(begin)}/{len(size)} for rank {len(x)}")
+    end = [d if s == -1 else b + s for d, b, s in zip(x, begin, size)]
+    return _slice_bounds(x, begin, end, [1] * len(x))
+
+
+def import_resize_nearest(c: _Ctx) -> ResizeAttrs:
+    x = c.shape(0)
+    size = [int(v) for v in c.const_input(1, "size").ravel()]
+    if len(x) != 4 or len(size) != 2:
+        raise _Unsupported(f"input rank {len(x)} / size {size}, expected NHWC and [H, W]")
+    return ResizeAttrs(size=(size[0], size[1]), align_corners=bool(c.opt("alignCorners", False)),
+                       half_pixel_centers=bool(c.opt("halfPixelCenters", False)))
+
+
+def import_as_reshape(c: _Ctx) -> ReshapeAttrs:
+    """EXPAND_DIMS / SQUEEZE: a RESHAPE to the output tensor's shape (same bytes)."""
+    x, y = c.shape(0), c.shape(0, output=True)
+    if int(np.prod(x, dtype=np.int64)) != int(np.prod(y, dtype=np.int64)):
+        raise _Malformed(f"output shape {list(y)} does not hold input {list(x)}")
+    return ReshapeAttrs(shape=y)
+
+
+def split_parts(c: _Ctx) -> list[tuple[int, int, StridedSliceAttrs]]:
+    """SPLIT (axis, x) / SPLIT_V (x, sizes, axis): one (output, data input, slice) per part."""
+    split_v = len(c.op.inputs) == 3
+    src = 0 if split_v else 1
+    x = c.shape(src)
+    axis = int(c.const_input(2 if split_v else 0, "axis").ravel()[0])
+    if not -len(x) <= axis < len(x):
+        raise _Unsupported(f"axis {axis} out of range for rank {len(x)}")
+    axis %= len(x)
+    n = len(c.op.outputs)
+    if split_v:
+        sizes = [int(v) for v in c.const_input(1, "size_splits").ravel()]
+        if sizes.count(-1) == 1:
+            sizes[sizes.index(-1)] = x[axis] - (sum(sizes) + 1)
+    else:
+        sizes = [x[axis] // n] * n if n and x[axis] % n == 0 else []
+    if len(sizes) != n or sum(sizes) != x[axis] or min(sizes, default=0) < 1:
+        raise _Unsupported(f"cannot split {x[axis]} into {n} parts {sizes}")
+    parts, start = [], 0
+    for j, size in enumerate(sizes):
+        begin = [start if i == axis else 0 for i in range(len(x))]
+        end = [start + size if i == axis else d for i, d in enumerate(x)]
+        parts.append((j, src, StridedSliceAttrs(tuple(begin), tuple(end), (1,) * len(x))))
+        start += size
+    return parts
+
+
+# ---------------------------------------------------------------- constant folding at import
+def _fold_strided_slice(o: Any, v: list[np.ndarray]) -> np.ndarray | None:
+    opts = o.builtinOptions
+    bit = (lambda name, i: int(getattr(opts, name, 0) or 0) >> i & 1) if opts else \
+        (lambda name, i: 0)
+    if any(bit(m, i) for m in ("ellipsisMask", "newAxisMask") for i in range(v[0].ndim)):
+        return None
+    strides = v[3].ravel() if len(v) > 3 else np.ones(v[0].ndim, np.int64)
+    index: list[Any] = []
+    for i, (b, e, s) in enumerate(zip(v[1].ravel(), v[2].ravel(), strides)):
+        if getattr(opts, "offset", False):
+            e = b + e
+        if bit("shrinkAxisMask", i):
+            index.append(int(b))
+        else:
+            index.append(slice(None if bit("beginMask", i) else int(b),
+                               None if bit("endMask", i) else int(e), int(s)))
+    return v[0][tuple(index)]
+
+
+def _opt(o: Any, name: str, default: Any) -> Any:
+    return default if o.builtinOptions is None else getattr(o.builtinOptions, name, default)
+
+
+# builtin -> numpy on constant operands (shape arithmetic: Keras reshapes, SHAPE chains)
+FOLDERS: dict[str, Callable[[Any, list[np.ndarray]], np.ndarray | None]] = {
+    "STRIDED_SLICE": _fold_strided_slice,
+    "PACK": lambda o, v: np.stack(v, axis=int(_opt(o, "axis", 0))),
+    "CONCATENATION": lambda o, v: np.concatenate(v, axis=int(_opt(o, "axis", 0))),
+    "GATHER": lambda o, v: np.take(v[0], v[1], axis=int(_opt(o, "axis", 0))),
+    "CAST": lambda o, v: v[0],
+    "RESHAPE": lambda o, v: v[0],
+    "EXPAND_DIMS": lambda o, v: v[0],
+    "SQUEEZE": lambda o, v: v[0],
+    "SLICE": lambda o, v: v[0][tuple(slice(int(b), None if int(s) == -1 else int(b) + int(s))
+                                     for b, s in zip(v[1].ravel(), v[2].ravel()))],
+    "ADD": lambda o, v: v[0] + v[1],
+    "SUB": lambda o, v: v[0] - v[1],
+    "MUL": lambda o, v: v[0] * v[1],
+    "FLOOR_DIV": lambda o, v: v[0] // v[1],
+    "REDUCE_PROD": lambda o, v: np.prod(v[0], axis=tuple(int(a) for a in v[1].ravel()),
+                                        keepdims=bool(_opt(o, "keepDims", False))),
+}
+
+
+def fold_constant_op(tname: str, o: Any, ins: list[int], outs: list[int], tensors: list[Any],
+                     consts: dict[int, np.ndarray]) -> bool:
+    """Evaluate a shape computation at import: SHAPE of a tensor with a static shape, and the
+    FOLDERS ops (integer arithmetic only) when every operand is constant. The value, cast to
+    and shaped as the output tensor, joins `consts`; True if folded."""
+    if len(outs) != 1 or outs[0] < 0 or outs[0] in consts:
+        return False
+    t = tensors[outs[0]]
+    if t.type not in DTYPES:
+        return False
+    dt = np.dtype(DTYPES[t.type])
+    if tname == "SHAPE" and ins and ins[0] >= 0 and tensors[ins[0]].shape is not None:
+        val = np.asarray(tensors[ins[0]].shape)
+    elif tname in FOLDERS and ins and all(i < 0 or i in consts for i in ins):
+        v = [consts[i] for i in ins if i >= 0]
+        arith = tname in ("ADD", "SUB", "MUL", "FLOOR_DIV", "REDUCE_PROD")
+        if any(a.dtype.kind not in "iub" for a in v) and (arith or dt.kind == "f"):
+            return False   # float arithmetic stays in the graph, where the runtime rounds it
+        if arith and int(_opt(o, "fusedActivationFunction", 0)):
+            return False
+        val = FOLDERS[tname](o, v)
+        if val is None:
+            return False
+    else:
+        return False
+    shape = tuple(int(d) for d in (t.shape if t.shape is not None else np.shape(val)))
+    val = np.asarray(val).astype(dt)
+    if val.size != int(np.prod(shape, dtype=np.int64)):
+        return False
+    consts[outs[0]] = val.reshape(shape)
+    return True
+
+
 # Op -> importer: options (and constant operands) -> the attrs dataclass
 IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.CONV2D: import_conv,
@@ -340,6 +511,10 @@ IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.DIV: import_binary,
     Op.MATMUL: import_matmul,
     Op.LRN: import_lrn,
+    Op.STRIDED_SLICE: import_strided_slice,
+    Op.RESIZE_NEAREST: import_resize_nearest,
+    Op.MAXIMUM: import_noattrs,
+    Op.MINIMUM: import_noattrs,
     Op.SQRT: import_noattrs,
     Op.RSQRT: import_noattrs,
     Op.EXP: import_noattrs,
@@ -355,6 +530,17 @@ ALIASES: dict[str, Op] = {"PADV2": Op.PAD}
 
 # operand positions an op consumes into its attrs (dropped from the IR node's inputs)
 CONSUMED: dict[Op, int] = {Op.RESHAPE: 1, Op.PAD: 1, Op.MEAN: 1, Op.TRANSPOSE: 1}
+
+
+# first group of issue 11/20: builtins spelled as other IR ops (their own importers below),
+# SPLIT / SPLIT_V as one STRIDED_SLICE per output, and operands consumed into attrs
+ALIASES.update({"SLICE": Op.STRIDED_SLICE, "SPLIT": Op.STRIDED_SLICE,
+                "SPLIT_V": Op.STRIDED_SLICE, "EXPAND_DIMS": Op.RESHAPE, "SQUEEZE": Op.RESHAPE})
+BY_BUILTIN: dict[str, Callable[[_Ctx], Any]] = {
+    "SLICE": import_slice, "EXPAND_DIMS": import_as_reshape, "SQUEEZE": import_as_reshape}
+SPLITS = ("SPLIT", "SPLIT_V")
+CONSUMED[Op.STRIDED_SLICE] = 1
+CONSUMED[Op.RESIZE_NEAREST] = 1
 
 
 def supported_builtins() -> list[str]:
@@ -506,6 +692,8 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
             custom = oc.customCode.decode("utf-8", "replace") if oc.customCode else "?"
             problems.append((k, label, f"CUSTOM:{custom}", "custom ops are not supported"))
             continue
+        if fold_constant_op(tname, o, ins, outs, tensors, consts):   # static shape math
+            continue
         op = OP_BY_TFLITE.get(tname) or ALIASES.get(tname)
         if op is None or op not in IMPORTERS:
             problems.append((k, label, tname, "no importer for this builtin"))
@@ -527,7 +715,11 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
                 if i >= 0 and tensors[i].type not in DTYPES:
                     raise _Unsupported(f"tensor {i} has type {type_name(tensors[i].type)}, "
                                        f"supported: {', '.join(sorted(DTYPES.values()))}")
-            attrs = IMPORTERS[op](_Ctx(o, tensors, consts))
+            if tname in SPLITS:   # one STRIDED_SLICE per output
+                imported += [(k, op, a, [ins[src]], [outs[j]])
+                             for j, src, a in split_parts(_Ctx(o, tensors, consts))]
+                continue
+            attrs = BY_BUILTIN.get(tname, IMPORTERS[op])(_Ctx(o, tensors, consts))
             w = _hybrid_weight(op, ins, tensors, consts)
             if w is not None:
                 hybrid.add(w)

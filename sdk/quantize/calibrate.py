@@ -390,6 +390,11 @@ def rebatch(graph: Graph, batch: int) -> Graph | None:
                 return None
             g.nodes[k] = node.with_(attrs=type(a)(shape=(batch,) + tuple(a.shape[1:])),
                                     inputs=node.inputs[:1])
+        elif node.op == Op.STRIDED_SLICE:       # keeps the whole batch: take all of it
+            if (a.begin[:1], a.end[:1], a.strides[:1]) != ((0,), (1,), (1,)):
+                return None
+            g.nodes[k] = node.with_(attrs=type(a)(a.begin, (batch,) + tuple(a.end[1:]),
+                                                  a.strides))
         elif 0 in _axes(a) or node.op == Op.TRANSPOSE and a.perm and a.perm[0] != 0:
             return None                          # works across, or moves, the batch axis
     return g

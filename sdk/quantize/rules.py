@@ -181,6 +181,33 @@ def quantize_fixed(ctx: QCtx, node: Node) -> list[Node]:
     return [node]
 
 
+def quantize_shared_operands(ctx: QCtx, node: Node) -> list[Node]:
+    """MAXIMUM / MINIMUM: int8 kernels compare raw bytes, so both operands and the output
+    share one quantization (the output's range): a constant operand is quantized with it,
+    an activation quantized differently gets a requantizing QUANTIZE (as for CONCAT)."""
+    q = act_quant(*narrowed(ctx, node, node.outputs[0]))
+    ctx.out(node.outputs[0], q)
+    pre, ins = [], []
+    s, z = float(q.scale[0]), int(q.zero_point[0])
+    for i in node.inputs:
+        t = ctx.fg.tensors[i]
+        if t.is_const:
+            data = np.clip(np.round(t.data.astype(np.float64) / s) + z, -128, 127)
+            ins.append(_add_const(ctx, f"{i}/q", data.astype(np.int8), QuantParams(
+                q.scale.copy(), q.zero_point.copy())))
+            continue
+        if ctx.quant(i) == q:
+            ins.append(i)
+            continue
+        name = ctx.qg.unique_name(f"{i}/requant")
+        ctx.qg.add_tensor(Tensor(name, tuple(t.shape), "int8",
+                                 QuantParams(q.scale.copy(), q.zero_point.copy())))
+        pre.append(Node(Op.QUANTIZE, (i,), (name,), OPS[Op.QUANTIZE].attrs(),
+                        f"{node.name or node.outputs[0]}/requant"))
+        ins.append(name)
+    return pre + [node.with_(inputs=tuple(ins))]
+
+
 RuleFn = Callable[[QCtx, Node], list[Node]]
 RULES: dict[Op, RuleFn] = {
     Op.CONV2D: quantize_weighted,
@@ -203,6 +230,10 @@ RULES: dict[Op, RuleFn] = {
     Op.TRANSPOSE: quantize_same_as_input,
     Op.PAD: quantize_same_as_input,
     Op.CONCAT: quantize_concat,
+    Op.STRIDED_SLICE: quantize_same_as_input,   # int8 kernels move bytes: quant must match
+    Op.RESIZE_NEAREST: quantize_same_as_input,
+    Op.MAXIMUM: quantize_shared_operands,
+    Op.MINIMUM: quantize_shared_operands,
     Op.SQRT: quantize_from_range,
     Op.RSQRT: quantize_from_range,
     Op.EXP: quantize_from_range,

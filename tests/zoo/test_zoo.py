@@ -33,8 +33,6 @@ EXPECTED_FAIL: dict[str, tuple[str, str]] = {
     "lstm_kws": ("import", "'/rnn/LSTM' (LSTM): no IR form"),
     "unet_small": ("import", "(ConvTranspose): no IR form"),
     "vit_tiny": ("import", "(LayerNormalization)"),
-    "shufflenet_v2": ("import", "(Slice): no IR form"),
-    "det_head": ("import", "(Resize): no IR form"),
 }
 
 
