@@ -66,11 +66,6 @@ class Op(enum.StrEnum):
     RESIZE_NEAREST = "RESIZE_NEAREST"    # RESIZE_NEAREST_NEIGHBOR over H, W of NHWC
     MAXIMUM = "MAXIMUM"
     MINIMUM = "MINIMUM"
-    # issue 11/20, first group: slicing, resizing, elementwise min/max
-    STRIDED_SLICE = "STRIDED_SLICE"      # SLICE, STRIDED_SLICE, SPLIT (one node per part)
-    RESIZE_NEAREST = "RESIZE_NEAREST"    # RESIZE_NEAREST_NEIGHBOR over H, W of NHWC
-    MAXIMUM = "MAXIMUM"
-    MINIMUM = "MINIMUM"
     # issue 11, transformer set: elementwise unary int8 ops are 256-entry tables
     SQRT = "SQRT"
     RSQRT = "RSQRT"
@@ -226,20 +221,6 @@ class ResizeAttrs:                         # output H, W; TFLite's two coordinat
     half_pixel_centers: bool = False
 
 
-@dataclass(frozen=True)
-class StridedSliceAttrs:                   # y = x[b0:e0:s0, b1:e1:s1, ...], one entry per dim;
-    begin: tuple[int, ...] = ()            # resolved at import: 0 <= begin < end <= dim,
-    end: tuple[int, ...] = ()              # strides >= 1 (no masks, no negative indices);
-    strides: tuple[int, ...] = ()          # the output keeps the input's rank
-
-
-@dataclass(frozen=True)
-class ResizeAttrs:                         # output H, W; TFLite's two coordinate flags
-    size: tuple[int, int] = (1, 1)
-    align_corners: bool = False
-    half_pixel_centers: bool = False
-
-
 # ---------------------------------------------------------------- op facts: ONE table
 def _macs_conv(node: Node, g: Graph) -> int:
     out = g.tensors[node.outputs[0]].shape
@@ -332,10 +313,6 @@ OPS: dict[Op, OpInfo] = {
     Op.LRN: OpInfo(LrnAttrs, (1, 1), "LOCAL_RESPONSE_NORMALIZATION", _macs_output, int8=False),
     Op.QUANTIZE: OpInfo(NoAttrs, (1, 1), "QUANTIZE", _macs_output, elementwise=True),
     Op.DEQUANTIZE: OpInfo(NoAttrs, (1, 1), "DEQUANTIZE", _macs_output, elementwise=True),
-    Op.STRIDED_SLICE: OpInfo(StridedSliceAttrs, (1, 1), "STRIDED_SLICE", _macs_zero),
-    Op.RESIZE_NEAREST: OpInfo(ResizeAttrs, (1, 1), "RESIZE_NEAREST_NEIGHBOR", _macs_zero),
-    Op.MAXIMUM: OpInfo(NoAttrs, (2, 2), "MAXIMUM", _macs_output, elementwise=True),
-    Op.MINIMUM: OpInfo(NoAttrs, (2, 2), "MINIMUM", _macs_output, elementwise=True),
     Op.STRIDED_SLICE: OpInfo(StridedSliceAttrs, (1, 1), "STRIDED_SLICE", _macs_zero),
     Op.RESIZE_NEAREST: OpInfo(ResizeAttrs, (1, 1), "RESIZE_NEAREST_NEIGHBOR", _macs_zero),
     Op.MAXIMUM: OpInfo(NoAttrs, (2, 2), "MAXIMUM", _macs_output, elementwise=True),
