@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import re
 import selectors
 import subprocess
 import sys
@@ -235,6 +236,16 @@ def _join(*parts: str) -> str:
 
 # ---------------------------------------------------------------------------- the target
 
+PYTHON_FLOOR = (3, 8)    # runtime/agent/agent.py PYTHON_FLOOR: what JetPack 5 boards ship
+PYTHON_PROBE = "import sys; print('%d.%d.%d' % tuple(sys.version_info[:3]))"   # any Python
+
+
+def _last_line(err: bytes) -> str:
+    """The last line a remote program wrote to stderr (the error, not its traceback)."""
+    lines = [ln.strip() for ln in err.decode(errors="replace").splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
 QUERY_KEYS = {"python", "dir", "base", "native", "threads", "timeout", "install_runtime"}
 
 
@@ -359,11 +370,17 @@ class AgentTarget(Target):
         except ValueError:
             res = None
         if res is None:
-            tail = err.decode(errors="replace").strip()[-600:]
-            if "No module named 'numpy'" in tail:
-                tail = (f"{self.python} on the device has no numpy: install it, or point at "
-                        "another interpreter with ?python=/path/to/python3")
-            raise DeviceError(f"{self.shell.where}: agent {args[0]} failed (exit {rc}): {tail}")
+            # the agent did not get as far as answering: an interpreter too old to parse it,
+            # or none at all. Say which, in one line; never pass the remote traceback on.
+            version = self._python_version()
+            if version is None:
+                raise DeviceError(f"{self.shell.where}: cannot run {self.python} (exit {rc}"
+                                  f"{': ' + _last_line(err) if _last_line(err) else ''}); point "
+                                  "?python= at a Python >= "
+                                  f"{'.'.join(map(str, PYTHON_FLOOR))} on the device")
+            self._check_python(version)
+            raise DeviceError(f"{self.shell.where}: agent {args[0]} failed under {self.python} "
+                              f"(Python {version}, exit {rc}): {_last_line(err) or 'no output'}")
         if "error" in res:
             raise DeviceError(f"{self.shell.where}: {res['error']}")
         return res
@@ -376,7 +393,44 @@ class AgentTarget(Target):
                 if res.get("installed"):
                     self._log(1, f"installed {res['installed']} on the device")
                     self._device = self.agent("info")
+            self._check_requirements(self._device)
         return self._device
+
+    def _python_version(self) -> str | None:
+        """X.Y.Z of the device's interpreter (a probe any Python parses), or None."""
+        try:
+            rc, out, _ = self.shell.run([self.python, "-c", PYTHON_PROBE], 30.0)
+        except DeviceError:
+            return None
+        v = out.decode(errors="replace").strip()
+        return v if rc == 0 and re.fullmatch(r"\d+\.\d+\.\d+", v) else None
+
+    def _check_python(self, version: str) -> None:
+        if tuple(int(p) for p in version.split(".")[:2]) < PYTHON_FLOOR:
+            floor = ".".join(map(str, PYTHON_FLOOR))
+            raise DeviceError(f"{self.shell.where}: {self.python} is Python {version}; the agent "
+                              f"needs Python >= {floor} (JetPack 5 / Ubuntu 20.04 ship 3.8): "
+                              "install a newer python3 on the device and pass it as "
+                              "?python=/path/to/python3")
+
+    def _check_requirements(self, info: dict[str, Any]) -> None:
+        """One line naming the host, the Python and what it lacks, before anything runs."""
+        version = str(info.get("python") or "?")
+        if re.fullmatch(r"\d+\.\d+\.\d+", version):
+            self._check_python(version)
+        missing, pkgs = [], []
+        if not info.get("numpy"):
+            missing.append("numpy")
+            pkgs.append("'numpy<2'" if version.startswith("3.8.") else "numpy")
+        if not self.native and not info.get("runtimes"):
+            missing.append("a TFLite interpreter (ai-edge-litert, tflite-runtime or tensorflow)")
+            # ai-edge-litert has wheels from Python 3.9; tflite-runtime 2.14 needs numpy < 2
+            pkgs.append("tflite-runtime" if version.startswith("3.8.") else "ai-edge-litert")
+        if missing:
+            raise DeviceError(f"{self.shell.where}: {self.python} (Python {version}) lacks "
+                              f"{' and '.join(missing)}: install with `{self.python} -m pip "
+                              f"install {' '.join(pkgs)}`, or add ?install_runtime=1, or point "
+                              "?python= at an interpreter that has them")
 
     # -- deploy -----------------------------------------------------------------------------
     def model_dir(self, manifest: Manifest) -> str:

@@ -3,7 +3,11 @@
 
 Stand-alone on purpose: the host copies this ONE file to a board over SSH (or runs it as a
 local subprocess), so it imports nothing from the edgeforge tree -- only the standard
-library, numpy, and whichever TFLite interpreter the board has. Python 3.8+.
+library, numpy, and whichever TFLite interpreter the board has.
+
+Python floor: 3.8 (PYTHON_FLOOR), what JetPack 5 / Ubuntu 20.04 boards ship. No construct
+newer than that (tests/unit/test_agent_floor.py runs vermin on this file), and the file
+still parses on 3.6 so an older Python gets one line saying so, not a SyntaxError.
 
     agent.py info                                         board, arch, python, runtimes
     agent.py run --model M --inputs X.npy [--warmup W --runs N --threads T] --json
@@ -17,8 +21,6 @@ runtime's reference kernels (OpResolverType.BUILTIN_REF, bit-exact to edgeforge'
 `--numerics litert`): the outputs it prints are the reference-kernel outputs, and
 `max_lsb_diff` says how far the optimized kernels were from them.
 """
-from __future__ import annotations
-
 import argparse
 import base64
 import glob
@@ -41,6 +43,7 @@ except ImportError:  # `info` and `--install-runtime` still work; everything els
     np = None
 
 AGENT_VERSION = "1"
+PYTHON_FLOOR = (3, 8)           # JetPack 5 (Ubuntu 20.04): the oldest Python boards ship
 COMPLETE = ".complete"          # marker the host writes LAST when a deploy finished
 # (import name, module holding Interpreter, pip distributions) in order of preference
 RUNTIMES = (
@@ -114,6 +117,7 @@ def info():
         "system": platform.system(),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        "python_floor": ".".join(map(str, PYTHON_FLOOR)),
         "python_executable": sys.executable,
         "numpy": getattr(np, "__version__", None),
         "runtimes": runtimes_available(),
@@ -138,8 +142,13 @@ def load_samples(path):
     """X.npy -> [sample][input]; X.npz holds one [N, ...] array per input, in saved order."""
     if np is None:
         raise AgentError(NO_NUMPY % sys.executable)
-    data = np.load(path)
-    arrays = [data[k] for k in data.files] if hasattr(data, "files") else [data]
+    try:
+        data = np.load(path, allow_pickle=False)      # never unpickle what the host sent
+        arrays = [data[k] for k in data.files] if hasattr(data, "files") else [data]
+    except (OSError, ValueError, EOFError, KeyError) as e:
+        raise AgentError(f"{path}: not a readable .npy/.npz of numbers ({e})") from None
+    if not arrays or any(a.ndim == 0 or a.dtype.hasobject for a in arrays):
+        raise AgentError(f"{path}: expected [N, ...] arrays of numbers, one per input")
     n = len(arrays[0])
     return [[a[i] for a in arrays] for i in range(n)]
 
@@ -225,6 +234,16 @@ class Interp:
         return self.get()
 
 
+def _interpreter(cls, model, threads):
+    """Interpreter(model_path, num_threads); tflite-runtime before 2.3 had no num_threads."""
+    try:
+        return cls(model_path=model, num_threads=threads)
+    except TypeError as e:
+        if "num_threads" not in str(e):
+            raise
+        return cls(model_path=model)
+
+
 def open_runtime(model, threads=1):
     """First runtime that can actually load `model` (tflite-runtime 2.14 imports under numpy 2
     but fails on load) -> (name, version, default-kernel Interp, Interpreter class, resolver,
@@ -237,7 +256,7 @@ def open_runtime(model, threads=1):
             continue
         try:
             cls, resolver = _import_runtime(name, modname)
-            opt = Interp(cls(model_path=model, num_threads=threads))
+            opt = Interp(_interpreter(cls, model, threads))
         except Exception as e:  # noqa: BLE001 -- any failure means "try the next runtime"
             first = (str(e).splitlines() or [""])[0]
             errors.append(f"{name}: {type(e).__name__}: {first}")
@@ -358,8 +377,9 @@ def _run_measured(cmd):
             _, status, ru = os.wait4(p.pid, 0)
         finally:
             timer.cancel()
-        p.returncode = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") \
-            else (status >> 8 if status & 0x7F == 0 else -(status & 0x7F))
+        # os.waitstatus_to_exitcode is 3.9+: decode the status as subprocess does
+        p.returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) \
+            else os.WEXITSTATUS(status)
         fo.seek(0)
         fe.seek(0)
         return p.returncode, fo.read(), fe.read(), int(ru.ru_maxrss)
@@ -537,6 +557,13 @@ def install_runtime():
                      "?python=~/ef-venv/bin/python")
 
 
+def too_old():
+    floor = ".".join(map(str, PYTHON_FLOOR))
+    return (f"{sys.executable} is Python {platform.python_version()}; the edgeforge agent needs "
+            f"Python >= {floor} (JetPack 5 / Ubuntu 20.04 ship 3.8): install a newer python3 and "
+            "pass it as ?python=/path/to/python3")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="agent.py", description=__doc__.splitlines()[0])
     ap.add_argument("--install-runtime", action="store_true",
@@ -574,6 +601,8 @@ def main(argv=None):
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     try:
+        if args.cmd != "info" and sys.version_info[:2] < PYTHON_FLOOR:
+            raise AgentError(too_old())
         if args.install_runtime:
             res = install_runtime()
             if args.cmd is None:
