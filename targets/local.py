@@ -42,6 +42,7 @@ AGENT_FILES = ("native_main.c", "agent.py")   # agent.py last: its presence mean
 COMPLETE = ".complete"
 DEFAULT_BASE = "~/.edgeforge"
 Progress = Callable[[str, int, int], None]     # (relative path, bytes sent, total)
+MAX_LINE = 256 << 20    # one agent reply (base64 outputs): more is a broken agent, not data
 
 
 # ---------------------------------------------------------------------------- transport
@@ -67,8 +68,12 @@ class Pipe(ABC):
     def close(self) -> None: ...
 
     def readline(self, timeout: float) -> bytes:
+        """One reply line, bounded by `timeout` and by MAX_LINE bytes."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buf:
+            if len(self._buf) > MAX_LINE:
+                raise DeviceError(f"{self.where}: agent sent {len(self._buf):,} bytes without "
+                                  "ending its reply line")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise DeviceError(f"{self.where}: agent did not answer within {timeout:.0f} s")

@@ -215,10 +215,14 @@ class Device:
         Zero bytes are never a sync byte, so they only finish a half-received frame."""
         self.send_raw(bytes(self.max_payload + OVERHEAD))
         deadline = time.monotonic() + self.resync_s
+        start = self.rx_bytes
         while (ev := self.next_event(deadline)) is not None:
             if isinstance(ev, Frame) and ev.cmd == Cmd.BOOT:
                 self.boots += 1
                 raise DeviceError("device reset (boot banner received while resyncing)")
+            if self.rx_bytes - start > RX_BUDGET:
+                raise DeviceError(f"{self.rx_bytes - start} bytes received while resyncing "
+                                  "(is something else writing to the port?)")
         self.pending.clear()
 
     def command(self, op: int, payload: bytes = b"", timeout: float | None = None) -> bytes:

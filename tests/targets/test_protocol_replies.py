@@ -227,3 +227,38 @@ def test_fuzz_forged_replies_with_valid_crc_end_in_success_or_device_error():
         assert time.monotonic() - start < 5, f"case {case} took too long"
     assert outcomes["error"] > 100 and outcomes["ok"] > 10, outcomes
     assert time.monotonic() - t0 < 120
+
+
+def test_resync_is_bounded_in_bytes_too():
+    dev, _ = make(retries=1)
+    dev.resync_s = 5.0
+    noise = encode(9, Cmd.INFO | 0x80, b"\x00" + bytes(900))
+    dev.t.device = lambda data: noise * 30 if data[:1] == b"\x00" else b""   # floods resyncs
+    t0 = time.monotonic()
+    with pytest.raises(DeviceError, match="bytes received while resyncing"):
+        dev.command(Cmd.INFO, timeout=0.01)
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_agent_reply_line_is_bounded_in_bytes(monkeypatch):
+    """The Linux-board path's wait (an agent session line) has the same two bounds."""
+    from edgeforge.targets import local
+
+    class Chatty(local.Pipe):
+        def _recv(self, timeout):
+            return b"x" * 4096          # never a newline
+
+        def write(self, data):
+            pass
+
+        def stderr_tail(self):
+            return ""
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(local, "MAX_LINE", 64 * 1024)
+    t0 = time.monotonic()
+    with pytest.raises(DeviceError, match="without ending its reply line"):
+        Chatty("board").readline(timeout=30)
+    assert time.monotonic() - t0 < 7.5
