@@ -23,9 +23,13 @@ import numpy as np
 from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import OPS, WEIGHTED, Graph, Node, Op
 
-# ops whose output channel c depends only on input channel c (last axis kept)
-CHANNELWISE = frozenset({Op.RELU, Op.RELU6, Op.LEAKY_RELU, Op.HARD_SWISH, Op.LOGISTIC,
-                         Op.TANH, Op.AVGPOOL2D, Op.MAXPOOL2D, Op.MEAN, Op.PAD, Op.DWCONV2D})
+# Ops whose output channel c comes from input channel c alone, so a channel pruned before
+# them is pruned after them too: every one-input elementwise op of the op table (a new one
+# joins by its OPS row), plus pooling, spatial MEAN, PAD and depthwise conv, which
+# _channelwise_ok checks per node (no reduction over channels, depth multiplier 1).
+CHANNELWISE = frozenset(
+    {op for op, info in OPS.items() if info.elementwise and info.n_inputs == (1, 1)}
+    | {Op.AVGPOOL2D, Op.MAXPOOL2D, Op.MEAN, Op.PAD, Op.DWCONV2D})
 
 
 class PruneError(EdgeforgeError):

@@ -37,6 +37,7 @@ import numpy as np
 
 from edgeforge.errors import ModelError, UnsupportedOpError
 from edgeforge.ir import (
+    OPS,
     BatchNormAttrs,
     BinaryAttrs,
     ClipAttrs,
@@ -725,6 +726,7 @@ def _unary(op: Op, attrs: Callable[[_Cx, Any], Any] = lambda cx, n: NoAttrs()) -
         v = cx.vals[node.input[0]]
         cx.emit(op, [v.ir], node.output[0], cx.g.tensors[v.ir].shape, attrs(cx, node), v.perm)
     imp.__name__ = f"import_{op.lower()}"
+    imp.op = op          # type: ignore[attr-defined]  # read by _TRANSPARENT
     return imp
 
 
@@ -1239,9 +1241,12 @@ def _topo(nodes: list[Any], path: str, known: set[str]) -> list[int]:
     return order
 
 
-# ops that work in any layout: looking through them finds the first layout-sensitive use
-_TRANSPARENT = {"Pad", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish",
-                "HardSigmoid", "Identity", "Dropout", "Add", "Sub", "Mul", "Div", "Cast"}
+# ops that work in any layout: looking through them finds the first layout-sensitive use.
+# Every one-input importer of an elementwise op (its OPS row) is one; so are the
+# broadcasting binaries, Pad, the no-ops, and Cast (looked through for the layout only).
+_TRANSPARENT = {name for name, imp in IMPORTERS.items()
+                if getattr(imp, "op", None) is not None and OPS[imp.op].elementwise} | {
+    "Pad", "Identity", "Dropout", "Add", "Sub", "Mul", "Div", "Cast"}
 
 
 def _input_layouts(model: Any, inits: set[str]) -> dict[str, Perm]:

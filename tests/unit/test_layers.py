@@ -155,5 +155,5 @@ def test_architecture_doc_states_this_chain():
     """docs/ARCHITECTURE.md's layer table lists the same layers, in the same order."""
     import re
     text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
-    rows = re.findall(r"^\| (\d+) \| (\w+) \|", text, re.M)
+    rows = re.findall(r"^\| (\d+) \| (\w+) \|", text, re.MULTILINE)
     assert [name for _, name in rows] == [name for name, _ in LAYERS]
