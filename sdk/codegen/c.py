@@ -529,16 +529,22 @@ def emit_pad(e: _Emit, tag: str, node: Node) -> list[str]:
 
 def emit_strided_slice(e: _Emit, tag: str, node: Node) -> list[str]:
     a = node.attrs
-    pad = 4 - len(a.begin)
+    x, y = node.inputs[0], node.outputs[0]
+    dims = list(zip(e.shape(x), e.shape(y), a.begin, a.strides))
+    if len(dims) > 4:   # dims of size 1 in and out move no bytes: drop them (ViT's qkv split)
+        dims = [d for d in dims if d[:2] != (1, 1)]
+    pad = 4 - len(dims)
     if pad < 0:
-        raise _Refuse(f"rank {len(a.begin)}")
+        raise _Refuse(f"rank {len(dims)} after dropping unit dims")
     prepare(node, e.g, e.numerics)               # refuses operands with different quant
-    begin = [0] * pad + [int(b) for b in a.begin]
-    stride = [1] * pad + [int(s) for s in a.strides]
+    begin = [0] * pad + [int(d[2]) for d in dims]
+    stride = [1] * pad + [int(d[3]) for d in dims]
     p = e.struct("ef_strided_slice_params", f"{tag}_p",
                  "{{" + ", ".join(map(str, begin)) + "}, {" + ", ".join(map(str, stride)) + "}}")
-    din, x, dout, y = _io(e, tag, node)
-    return [f"{e.use('ef_strided_slice_s8')}({p}, {din}, {x}, {dout}, {y})"]
+    din = e.dims(f"{tag}_in", tuple(d[0] for d in dims))
+    dout = e.dims(f"{tag}_out", tuple(d[1] for d in dims))
+    return [f"{e.use('ef_strided_slice_s8')}({p}, {din}, {e.ptr(x)}, {dout}, "
+            f"{e.ptr(y, const=False)})"]
 
 
 def emit_resize_nearest(e: _Emit, tag: str, node: Node) -> list[str]:

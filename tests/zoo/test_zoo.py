@@ -26,13 +26,15 @@ MODELS = [row["model"] for row in json.loads((ZOO / "manifest.json").read_text()
 RTOL = 1e-4
 N_SAMPLES = 3          # int8 inputs per peer comparison
 MIN_SQNR_DB = 20.0     # random weights, random calibration data: far above this when right
+# int8 ops TFLM has no kernel for (tests/unit/test_reference_opcases.py TFLM_LACKS_INT8): a
+# model using one is compared with LiteRT only (and its C with the reference)
+TFLM_LACKS = {"GELU", "EXP", "SQRT"}
 
 # model -> (stage it fails at, a piece of the one-line error it gives). Shrinks as ops land.
 EXPECTED_FAIL: dict[str, tuple[str, str]] = {
     "gru_kws": ("import", "'/rnn/GRU' (GRU): no IR form"),
     "lstm_kws": ("import", "'/rnn/LSTM' (LSTM): no IR form"),
     "unet_small": ("import", "(ConvTranspose): no IR form"),
-    "vit_tiny": ("import", "(LayerNormalization)"),
 }
 
 
@@ -114,6 +116,9 @@ def test_zoo_compiles_and_equals_peer_runtime(name, numerics, zoo_out):
     sqnr = res.report["sqnr"][-1]["sqnr_db"]
     assert sqnr > MIN_SQNR_DB, f"{name}: int8 output SQNR {sqnr:.1f} dB vs float"
     tfl = res.dir / "model.tflite"
+    lacking = TFLM_LACKS & set(res.manifest.ops)
+    if numerics == "tflm" and lacking:
+        pytest.skip(f"TFLM has no int8 kernel for {sorted(lacking)}")
     g = load(tfl)
     peer = (peers.TflmRunner(tfl) if numerics == "tflm"
             else peers.LitertRunner(tfl, reference_kernels=True))
