@@ -49,6 +49,7 @@ from edgeforge.ir import (
     Conv2dAttrs,
     DwConv2dAttrs,
     FcAttrs,
+    GatherAttrs,
     Graph,
     HardSigmoidAttrs,
     LeakyReluAttrs,
@@ -290,6 +291,14 @@ def reduce_min(x: np.ndarray, a: MeanAttrs) -> np.ndarray:
     return np.min(x, axis=a.axes, keepdims=a.keepdims)
 
 
+def gather(x: np.ndarray, idx: np.ndarray, a: GatherAttrs) -> np.ndarray:
+    return np.take(x, idx.astype(np.int64), axis=a.axis)
+
+
+def prelu(x: np.ndarray, alpha: np.ndarray, a: NoAttrs) -> np.ndarray:
+    return np.where(x >= 0, x, x * alpha.astype(F32)).astype(F32)
+
+
 def squared_difference(x: np.ndarray, y: np.ndarray, a: NoAttrs) -> np.ndarray:
     d = np.subtract(x, y, dtype=F32)
     return (d * d).astype(F32)
@@ -328,7 +337,7 @@ REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.MINIMUM: minimum,
     Op.SQRT: sqrt, Op.RSQRT: rsqrt, Op.EXP: exp, Op.GELU: gelu,
     Op.SQUARED_DIFFERENCE: squared_difference, Op.SUM: reduce_sum, Op.REDUCE_MAX: reduce_max,
-    Op.REDUCE_MIN: reduce_min,
+    Op.REDUCE_MIN: reduce_min, Op.GATHER: gather, Op.PRELU: prelu,
 }
 
 
@@ -530,6 +539,23 @@ def reduce_min_s8(x: np.ndarray, a: MeanAttrs, q: qp.PoolQuant,
     return reduce_min(x, a)
 
 
+def gather_s8(x: np.ndarray, idx: np.ndarray, a: GatherAttrs, q: qp.NoQuant,
+              numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """GATHER int8: rows copied (output quant == input quant)."""
+    return gather(x, idx, a)
+
+
+def prelu_s8(x: np.ndarray, alpha: np.ndarray, a: NoAttrs, q: qp.PreluQuant,
+             numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """reference_ops::BroadcastPrelu4DSlow: x + in_offset >= 0 -> rq(v, mult1, shift1),
+    else rq(v * (alpha + alpha_offset), mult2, shift2); + out_offset, clamped."""
+    v = x.astype(np.int64) + q.in_offset
+    al = alpha.astype(np.int64) + q.alpha_offset
+    pos = requantize(v, q.mult1, q.shift1, numerics)
+    neg = requantize(v * al, q.mult2, q.shift2, numerics)
+    return _clamp8(np.where(v >= 0, pos, neg) + q.out_offset)
+
+
 def matmul_s8(x: np.ndarray, y: np.ndarray, a: NoAttrs, q: qp.MulQuant,
               numerics: Numerics = Numerics.TFLM) -> np.ndarray:
     """reference_ops::BatchMatMul<int8>: acc = sum_k (x + off1) * (y + off2), requantized;
@@ -633,7 +659,8 @@ REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
     Op.MINIMUM: move_only_s8,
     Op.SQRT: lut_s8, Op.RSQRT: lut_s8, Op.EXP: lut_s8, Op.GELU: lut_s8,
     Op.SQUARED_DIFFERENCE: squared_difference_s8, Op.MATMUL: matmul_s8, Op.SUM: mean_s8,
-    Op.REDUCE_MAX: reduce_max_s8, Op.REDUCE_MIN: reduce_min_s8,
+    Op.REDUCE_MAX: reduce_max_s8, Op.REDUCE_MIN: reduce_min_s8, Op.GATHER: gather_s8,
+    Op.PRELU: prelu_s8,
 }
 
 

@@ -75,6 +75,8 @@ class Op(enum.StrEnum):
     SUM = "SUM"                  # reductions over MeanAttrs.axes, as MEAN
     REDUCE_MAX = "REDUCE_MAX"
     REDUCE_MIN = "REDUCE_MIN"
+    GATHER = "GATHER"            # x.take(indices, axis); indices are a constant int32 input
+    PRELU = "PRELU"              # x >= 0 ? x : alpha * x, alpha a constant broadcast to x
 
 
 class Act(enum.StrEnum):
@@ -192,6 +194,11 @@ class PadAttrs:
 class SoftmaxAttrs:
     beta: float = 1.0
     axis: int = -1                         # non-negative after import; last axis only for int8
+
+
+@dataclass(frozen=True)
+class GatherAttrs:                         # TFLite GATHER with batch_dims 0
+    axis: int = 0                          # non-negative after import
 
 
 @dataclass(frozen=True)
@@ -326,6 +333,8 @@ OPS: dict[Op, OpInfo] = {
     Op.SUM: OpInfo(MeanAttrs, (1, 1), "SUM", _macs_input),
     Op.REDUCE_MAX: OpInfo(MeanAttrs, (1, 1), "REDUCE_MAX", _macs_input),
     Op.REDUCE_MIN: OpInfo(MeanAttrs, (1, 1), "REDUCE_MIN", _macs_input),
+    Op.GATHER: OpInfo(GatherAttrs, (2, 2), "GATHER", _macs_zero, weights=(1,)),
+    Op.PRELU: OpInfo(NoAttrs, (2, 2), "PRELU", _macs_output, weights=(1,)),
 }
 
 # ops whose input 1 is a weight with output channels on OPS[op].out_axis (conv, dwconv, fc)

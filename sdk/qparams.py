@@ -146,6 +146,17 @@ class PadQuant:                  # PAD: values are copied, the border gets pad_v
 
 
 @dataclass(frozen=True)
+class PreluQuant:                # PRELU: rq(x + in_offset) or rq((x + in_offset) * (a + a_off))
+    in_offset: int
+    alpha_offset: int
+    out_offset: int
+    mult1: int                   # in_s / out_s (x >= zero point)
+    shift1: int
+    mult2: int                   # in_s * alpha_s / out_s (x < zero point)
+    shift2: int
+
+
+@dataclass(frozen=True)
 class NoQuant:                   # RESHAPE, TRANSPOSE, CONCAT: bytes move, values do not change
     pass
 
@@ -263,6 +274,17 @@ def prepare_mul(node: Node, g: Graph, numerics: Numerics) -> MulQuant:
     m, sh = quantize_multiplier(s1 * s2 / so, rnd)
     lo, hi = _out_range(node, g)
     return MulQuant(-z1, -z2, zo, m, sh, lo, hi)
+
+
+def prepare_prelu(node: Node, g: Graph, numerics: Numerics) -> PreluQuant:
+    """prelu_common.cc CalculatePreluParams (TFLM and LiteRT): both multipliers in double."""
+    rnd = rounding(node.op, numerics)
+    s1, z1 = _sz(g, node.inputs[0])
+    sa, za = _sz(g, node.inputs[1])
+    so, zo = _sz(g, node.outputs[0])
+    m1, sh1 = quantize_multiplier(s1 / so, rnd)
+    m2, sh2 = quantize_multiplier(s1 * sa / so, rnd)
+    return PreluQuant(-z1, -za, zo, m1, sh1, m2, sh2)
 
 
 def prepare_reduce_minmax(node: Node, g: Graph, numerics: Numerics) -> PoolQuant:
@@ -818,6 +840,8 @@ PREPARE: dict[Op, Prepare] = {
     Op.SUM: prepare_mean,
     Op.REDUCE_MAX: prepare_reduce_minmax,
     Op.REDUCE_MIN: prepare_reduce_minmax,
+    Op.GATHER: prepare_none,
+    Op.PRELU: prepare_prelu,
 }
 
 

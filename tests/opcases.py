@@ -46,6 +46,7 @@ from edgeforge.ir import (
     Conv2dAttrs,
     DwConv2dAttrs,
     FcAttrs,
+    GatherAttrs,
     GeluAttrs,
     Graph,
     LeakyReluAttrs,
@@ -65,7 +66,7 @@ from edgeforge.ir import (
     TransposeAttrs,
     verify,
 )
-from edgeforge.quantize.rules import SHARES_INPUT_Q
+from edgeforge.quantize.rules import SHARES_INPUT_Q, const_quant
 
 DTYPES = ("int8", "float32")
 
@@ -281,6 +282,18 @@ def _transformer_specs() -> list[_Spec]:
               note="LayerNorm's mean over features"),
         _Spec("softmax_rank4", Op.SOFTMAX, SoftmaxAttrs(1.0, 3), [(1, 2, 6, 6)], (1, 2, 6, 6),
               in_range=(-5.0, 5.0), note="attention probabilities (heads, rows, cols)"),
+        _Spec("gather_rows", Op.GATHER, GatherAttrs(1), [t], (1, 3, 16),
+              extra={"const": np.array([5, 0, 2], np.int32)}, note="token rows, any order"),
+        _Spec("gather_scalar", Op.GATHER, GatherAttrs(1), [t], (1, 16),
+              extra={"const": np.array(0, np.int32)}, note="class token x[:, 0]"),
+        _Spec("gather_embed", Op.GATHER, GatherAttrs(0), [(10, 8)], (2, 3, 8),
+              extra={"const": np.array([[1, 4, 9], [0, 0, 3]], np.int32)},
+              note="embedding table rows by 2-D indices"),
+        _Spec("prelu_channel", Op.PRELU, NoAttrs(), [(1, 4, 4, 8)], (1, 4, 4, 8),
+              extra={"const": np.linspace(-0.5, 0.6, 8).astype(np.float32).reshape(1, 1, 8)},
+              note="slope per channel (PyTorch nn.PReLU(C))"),
+        _Spec("prelu_scalar", Op.PRELU, NoAttrs(), [t], t,
+              extra={"const": np.array([0.25], np.float32)}),
         _Spec("squared_difference", Op.SQUARED_DIFFERENCE, NoAttrs(), [t, t], t),
         _Spec("squared_difference_bcast", Op.SQUARED_DIFFERENCE, NoAttrs(), [t, (1, 6, 1)], t,
               note="x - mean(x) over the last axis, as in a LayerNorm"),
@@ -323,6 +336,9 @@ def _float_graph(sp: _Spec, rng: np.random.Generator) -> Graph:
             ins.append("b")
         else:
             ins.append("")   # the IR's absent-optional-input marker
+    if "const" in sp.extra:   # a constant operand that is not a conv weight (indices, alpha)
+        g.const("k", np.asarray(sp.extra["const"]))
+        ins.append("k")
     g.add_tensor(Tensor("y", sp.out, "float32"))
     g.nodes.append(Node(sp.op, tuple(ins), ("y",), sp.attrs, f"{sp.op.value.lower()}_0"))
     g.inputs, g.outputs = names, ["y"]
@@ -386,6 +402,12 @@ def _int8_graph(sp: _Spec, fg: Graph, rng: np.random.Generator) -> Graph:
             bscale = np.broadcast_to(bscale, (cout,)) if bscale.size == 1 else bscale
             bq = np.round(fg.tensors["b"].data / bscale).astype(np.int32)
             g.const("b", bq, QuantParams(bscale, np.zeros(bscale.size, np.int64), 0))
+    if "k" in fg.tensors:     # int constants stay; a float one is per-tensor asymmetric int8
+        k = fg.tensors["k"].data
+        if k.dtype.kind == "f":
+            g.const("k", *const_quant(k))
+        else:
+            g.const("k", k)
     # output quant
     fixed = OPS[sp.op].fixed_out_q
     if sp.extra.get("out") == "float32":

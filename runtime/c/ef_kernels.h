@@ -283,6 +283,20 @@ ef_status ef_reduce_min_s8(const ef_mean_params *p,
                            const ef_dims *in, const int8_t *x,
                            const ef_dims *out, int8_t *y);
 
+/** @brief GATHER along one axis with constant int32 indices (p->idx): a byte copy. */
+ef_status ef_gather_s8(const ef_gather_params *p,
+                       const ef_dims *in, const int8_t *x,
+                       const ef_dims *out, int8_t *y);
+
+/**
+ * @brief PRELU, TFLite int8 (two multipliers by the input's sign), alpha broadcast to x
+ * (4-D broadcasting as ef_add_s8; x has the output's dims).
+ */
+ef_status ef_prelu_s8(const ef_prelu_params *p,
+                      const ef_dims *in, const int8_t *x,
+                      const ef_dims *ad, const int8_t *alpha,
+                      const ef_dims *out, int8_t *y);
+
 /** @brief Square root (LiteRT's truncating int8 SQRT) via a host-computed 256-entry table. */
 ef_status ef_sqrt_s8(const ef_lut_params *p,
                      const ef_dims *in, const int8_t *x,

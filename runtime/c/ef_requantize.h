@@ -70,6 +70,9 @@
 #ifndef EF_SUM_SINGLE_ROUNDING
 #define EF_SUM_SINGLE_ROUNDING EF_SINGLE_ROUNDING
 #endif
+#ifndef EF_PRELU_SINGLE_ROUNDING
+#define EF_PRELU_SINGLE_ROUNDING EF_SINGLE_ROUNDING
+#endif
 
 /**
  * gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), saturating MIN*MIN.

@@ -131,6 +131,19 @@ typedef struct {
     ef_act act;
 } ef_mean_params;
 
+/** GATHER: y[o, j, i] = x[o, idx[j], i] with o < outer, j < n_idx, i < inner. */
+typedef struct {
+    int32_t outer, axis_size, inner, n_idx;
+    const int32_t *idx;
+} ef_gather_params;
+
+/** PRELU: v = x + in_offset; y = rq(v, mult1, shift1) if v >= 0 else
+ * rq(v * (alpha + alpha_offset), mult2, shift2); then + out_offset. */
+typedef struct {
+    int32_t in_offset, alpha_offset, out_offset;
+    int32_t mult1, shift1, mult2, shift2;
+} ef_prelu_params;
+
 /** Alignment of generated constant arrays and the static arena (no-op on unknown compilers). */
 #if defined(__GNUC__) || defined(__clang__)
 #define EF_ALIGNED(n) __attribute__((aligned(n)))

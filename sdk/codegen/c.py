@@ -80,6 +80,8 @@ KERNEL_FILES: dict[str, str] = {
     "ef_squared_difference_s8": "squared_difference_s8.c",
     "ef_matmul_s8": "matmul_s8.c",
     "ef_sum_s8": "reduce_s8.c",
+    "ef_gather_s8": "gather_s8.c",
+    "ef_prelu_s8": "prelu_s8.c",
     "ef_reduce_max_s8": "reduce_s8.c",
     "ef_reduce_min_s8": "reduce_s8.c",
     # true in-place variants, called where the plan asks (GraphPlan.kernels; ef_inplace.h)
@@ -399,6 +401,33 @@ def emit_mul(e: _Emit, tag: str, node: Node) -> list[str]:
     return [f"{e.use('ef_mul_s8')}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
 
 
+def emit_gather(e: _Emit, tag: str, node: Node) -> list[str]:
+    shape, axis = e.shape(node.inputs[0]), node.attrs.axis
+    idx = np.asarray(e.g.tensors[node.inputs[1]].data, np.int32).ravel()
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    iv = e.array(f"{tag}_idx", "int32_t", idx)
+    p = e.struct("ef_gather_params", f"{tag}_p",
+                 f"{{{outer}, {shape[axis]}, {inner}, {idx.size}, {iv}}}")
+    din, x, dout, y = _io(e, tag, node)
+    return [f"{e.use('ef_gather_s8')}({p}, {din}, {x}, {dout}, {y})"]
+
+
+def emit_prelu(e: _Emit, tag: str, node: Node) -> list[str]:
+    q = prepare(node, e.g, e.numerics)
+    out = e.shape(node.outputs[0])
+    a = e.g.tensors[node.inputs[1]]
+    if not a.is_const or a.dtype != "int8":
+        raise _Refuse(f"alpha {node.inputs[1]!r} must be a constant int8 tensor")
+    av = e.array(f"{tag}_alpha", "int8_t", np.asarray(a.data, np.int8))
+    ad = e.dims(f"{tag}_ad", (1,) * (len(out) - len(a.shape)) + tuple(a.shape))
+    p = e.struct("ef_prelu_params", f"{tag}_p",
+                 f"{{{q.in_offset}, {q.alpha_offset}, {q.out_offset}, "
+                 f"{q.mult1}, {q.shift1}, {q.mult2}, {q.shift2}}}")
+    din, x, dout, y = _io(e, tag, node)
+    return [f"{e.use('ef_prelu_s8')}({p}, {din}, {x}, {ad}, {av}, {dout}, {y})"]
+
+
 def emit_matmul(e: _Emit, tag: str, node: Node) -> list[str]:
     """BATCH_MATMUL of [..., M, K] x [..., K, N]: up to two batch dims (ef_dims n, h),
     rows in w, columns in c; a batch dim of 1 broadcasts."""
@@ -414,8 +443,9 @@ def emit_matmul(e: _Emit, tag: str, node: Node) -> list[str]:
                     if t.is_const else e.ptr(name))
     d1, d2 = e.dims(f"{tag}_in1", e.shape(x1)), e.dims(f"{tag}_in2", e.shape(x2))
     dout = e.dims(f"{tag}_out", e.shape(y))
-    return [f"{e.use('ef_matmul_s8')}({p}, {d1}, {ptrs[0]}, {d2}, {ptrs[1]}, {dout}, "
-            f"{e.ptr(y, const=False)})"]
+    call = (f"{e.use('ef_matmul_s8')}({p}, {d1}, {ptrs[0]}, {d2}, {ptrs[1]}, {dout}, "
+            f"{e.ptr(y, const=False)})")
+    return [call]
 
 
 def _emit_requant(symbol: str) -> Emitter:
@@ -597,6 +627,8 @@ EMITTERS: dict[Op, Emitter] = {
     Op.SQUARED_DIFFERENCE: _emit_addsub("ef_squared_difference_s8"),
     Op.MATMUL: emit_matmul,
     Op.SUM: emit_mean,
+    Op.GATHER: emit_gather,
+    Op.PRELU: emit_prelu,
     Op.REDUCE_MAX: emit_mean,
     Op.REDUCE_MIN: emit_mean,
 }

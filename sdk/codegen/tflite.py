@@ -333,6 +333,12 @@ def export_lrn(w: _Writer, n: Node) -> None:
                  alpha=float(a.alpha), beta=float(a.beta)))
 
 
+def export_gather(w: _Writer, n: Node) -> None:
+    ins, outs = _io(w, n)
+    w.emit("GATHER", ins, outs, "GatherOptions",
+           _opts("GatherOptionsT", axis=int(n.attrs.axis), batchDims=0))
+
+
 def export_gelu(w: _Writer, n: Node) -> None:
     ins, outs = _io(w, n)
     w.emit("GELU", ins, outs, "GeluOptions",
@@ -403,6 +409,8 @@ EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.SUM: export_mean,
     Op.REDUCE_MAX: export_mean,
     Op.REDUCE_MIN: export_mean,
+    Op.GATHER: export_gather,
+    Op.PRELU: _export_plain("PRELU"),
 }
 
 

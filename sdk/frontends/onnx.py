@@ -45,6 +45,7 @@ from edgeforge.ir import (
     Conv2dAttrs,
     DwConv2dAttrs,
     FcAttrs,
+    GatherAttrs,
     GeluAttrs,
     Graph,
     HardSigmoidAttrs,
@@ -700,8 +701,8 @@ def import_neg(cx: _Cx, node: Any) -> None:
 
 
 def import_prelu(cx: _Cx, node: Any) -> None:
-    """One slope: LEAKY_RELU. Per-channel slopes: relu(x) + s * (x - relu(x)), four ops that
-    all have int8 forms."""
+    """One slope: LEAKY_RELU. Per-channel slopes: PRELU with the slope as a constant
+    broadcast to x in its held layout."""
     x, slope = node.input[0], cx.const(node.input[1], "slope").astype(np.float32)
     v = cx.vals[x]
     shape = cx.g.tensors[v.ir].shape
@@ -710,15 +711,37 @@ def import_prelu(cx: _Cx, node: Any) -> None:
                 LeakyReluAttrs(float(slope.reshape(-1)[0])), v.perm)
         return
     out = node.output[0]
-    relu = cx.temp(Op.RELU, [v.ir], f"{out}__pos", shape, NoAttrs())
-    neg = cx.temp(Op.SUB, [v.ir, relu], f"{out}__neg", shape, BinaryAttrs())
     onnx_shape = cx.shape(x)
     if cx.opset < 7 and slope.ndim == 1 and len(onnx_shape) > 2 and slope.size == onnx_shape[1]:
         slope = slope.reshape((-1,) + (1,) * (len(onnx_shape) - 2))   # PRelu-6: slope per C
     k = slope.reshape((1,) * (len(onnx_shape) - slope.ndim) + slope.shape)
-    scaled = cx.temp(Op.MUL, [neg, cx.add_const(k.transpose(v.perm), f"{out}__slope")],
-                     f"{out}__scaled", shape, BinaryAttrs())
-    cx.emit(Op.ADD, [relu, scaled], out, shape, BinaryAttrs(), v.perm)
+    cx.emit(Op.PRELU, [v.ir, cx.add_const(k.transpose(v.perm), f"{out}__slope")], out, shape,
+            NoAttrs(), v.perm)
+
+
+def import_gather(cx: _Cx, node: Any) -> None:
+    """Gather of an activation by constant indices (class token, patch or row selection)."""
+    data, ind = node.input[0], node.input[1]
+    if cx.is_const(data):
+        raise _Unsupported("indices computed at run time (only constant indices)")
+    idx = cx.const(ind, "indices").astype(np.int64)
+    shp = cx.shape(data)
+    axis = int(cx.attr(node, "axis", 0)) % len(shp)
+    if ((idx < -shp[axis]) | (idx >= shp[axis])).any():
+        raise _Unsupported(f"index out of range for dim {axis} of size {shp[axis]}")
+    idx = np.where(idx < 0, idx + shp[axis], idx).astype(np.int32)
+    out = node.output[0]
+    k = cx.g.unique_name(f"{out}__idx")    # not add_const: a scalar index must stay 0-d
+    cx.g.const(k, idx)
+    v = cx.vals[data]
+    if idx.ndim == 1:            # rank kept: gather in the held layout
+        ir_axis = v.perm.index(axis)
+        ir = list(cx.g.tensors[v.ir].shape)
+        ir[ir_axis] = idx.size
+        cx.emit(Op.GATHER, [v.ir, k], out, tuple(ir), GatherAttrs(ir_axis), v.perm)
+        return
+    shape = shp[:axis] + idx.shape + shp[axis + 1:]
+    cx.emit(Op.GATHER, [cx.plain(data), k], out, shape, GatherAttrs(axis))
 
 
 def _unary(op: Op, attrs: Callable[[_Cx, Any], Any] = lambda cx, n: NoAttrs()) -> Importer:
@@ -1140,6 +1163,7 @@ IMPORTERS: dict[str, Importer] = {
     "Exp": _unary(Op.EXP),
     "Gelu": _unary(Op.GELU, _gelu_attrs),
     "LayerNormalization": import_layernorm,
+    "Gather": import_gather,
     "Pow": import_pow,
 }
 

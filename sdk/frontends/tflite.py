@@ -33,6 +33,7 @@ from edgeforge.ir import (
     Conv2dAttrs,
     DwConv2dAttrs,
     FcAttrs,
+    GatherAttrs,
     GeluAttrs,
     Graph,
     IRError,
@@ -311,6 +312,17 @@ def import_lrn(c: _Ctx) -> LrnAttrs:
                     alpha=f32(c.opt("alpha", 0.0)), beta=f32(c.opt("beta", 0.0)))
 
 
+def import_gather(c: _Ctx) -> GatherAttrs:
+    rank = len(c.shape(0))
+    axis = int(c.opt("axis", 0))
+    if int(c.opt("batchDims", 0)) != 0:
+        raise _Unsupported("batch_dims != 0")
+    if not -rank <= axis < rank:
+        raise _Unsupported(f"axis {axis} out of range for rank {rank}")
+    c.const_input(1, "indices")
+    return GatherAttrs(axis=axis % rank)
+
+
 def import_gelu(c: _Ctx) -> GeluAttrs:
     return GeluAttrs(approximate=bool(c.opt("approximate", False)))
 
@@ -523,6 +535,8 @@ IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.SUM: import_mean,
     Op.REDUCE_MAX: import_mean,
     Op.REDUCE_MIN: import_mean,
+    Op.GATHER: import_gather,
+    Op.PRELU: import_noattrs,
 }
 
 # builtins that are another spelling of an IR op

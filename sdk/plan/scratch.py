@@ -104,6 +104,8 @@ SCRATCH: dict[Op, ScratchFn] = {
     Op.SUM: no_scratch,
     Op.REDUCE_MAX: no_scratch,
     Op.REDUCE_MIN: no_scratch,
+    Op.GATHER: no_scratch,
+    Op.PRELU: no_scratch,
 }
 
 

@@ -243,6 +243,8 @@ RULES: dict[Op, RuleFn] = {
     Op.SUM: quantize_from_range,
     Op.REDUCE_MAX: quantize_same_as_input,   # int8 MAX/MIN move bytes: quant must match
     Op.REDUCE_MIN: quantize_same_as_input,
+    Op.GATHER: quantize_same_as_input,       # rows copied; indices stay int32
+    Op.PRELU: quantize_from_range,           # alpha: a per-tensor asymmetric int8 constant
 }
 
 # ops whose int8 output must carry the input's quantization (range unification follows it)

@@ -64,3 +64,20 @@ def test_reductions(tmp_path, op, keep):
     g = _check(_save(tmp_path, n, [("x", [1, 3, 4, 5])], [("y", out)],
                      [_init("axes", np.array([2], np.int64))], opset=opset))
     assert {"SUM", "REDUCE_MAX", "REDUCE_MIN"} & set(_ops(g))
+
+
+@pytest.mark.parametrize("idx", [np.array(0), np.array([3, 0, 1]), np.array([[1, -1], [0, 2]])])
+def test_gather_constant_indices(tmp_path, idx):
+    n = [helper.make_node("Gather", ["x", "idx"], ["y"], axis=1)]
+    out = [1] + list(idx.shape) + [D]
+    g = _check(_save(tmp_path, n, [("x", [1, 5, D])], [("y", out)],
+                     [_init("idx", idx.astype(np.int64))]))
+    assert "GATHER" in _ops(g)
+
+
+def test_prelu_per_channel_is_one_op(tmp_path):
+    n = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("PRelu", ["c", "s"], ["y"])]
+    inits = [_init("w", RNG.normal(0, 0.3, (6, 3, 3, 3))),
+             _init("s", RNG.uniform(0, 0.5, (6, 1, 1)))]
+    g = _check(_save(tmp_path, n, [("x", [1, 3, 8, 8])], [("y", [1, 6, 6, 6])], inits))
+    assert _ops(g) == ["CONV2D", "PRELU"]
