@@ -79,3 +79,196 @@ def test_global_average_pool_on_rank_3(tmp_path):
     x = np.random.default_rng(2).normal(size=(1, 6, 20)).astype(np.float32)
     [ref] = _ort(path, {"x": x})
     np.testing.assert_allclose(run(g, [x])["y"], ref, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- ONNX importers vs onnxruntime
+def _check_onnx(tmp_path, nodes, x_shape, y_shape, inits=(), feeds=None, ops=None, name="m"):
+    from edgeforge.frontends.onnx import from_ir_layout, read_onnx, to_ir_layout
+    path = _onnx_model(tmp_path, nodes, [_vi("x", x_shape)], [_vi("y", y_shape)], inits, name)
+    g = read_onnx(path)
+    x = np.random.default_rng(3).normal(size=x_shape).astype(np.float32)
+    [ref] = _ort(path, {"x": x})
+    ours = from_ir_layout(g, "y", run(g, [to_ir_layout(g, "x", x)])["y"])
+    np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-6)
+    if ops is not None:
+        assert sorted(n.op.value for n in g.nodes) == sorted(ops)
+    return g
+
+
+def _i64(name, values):
+    from onnx import numpy_helper
+    return numpy_helper.from_array(np.asarray(values, np.int64), name)
+
+
+def test_onnx_slice_with_steps_and_negative_bounds_is_one_strided_slice(tmp_path):
+    from onnx import helper
+    inits = [_i64("s", [1, -5, 0]), _i64("e", [7, 100, 3]), _i64("a", [1, 3, 2]),
+             _i64("st", [2, 1, 2])]
+    _check_onnx(tmp_path, [helper.make_node("Slice", ["x", "s", "e", "a", "st"], ["y"])],
+                (1, 8, 4, 9), (1, 3, 2, 5), inits, ops=["STRIDED_SLICE"])
+
+
+def test_onnx_split_uneven_parts_concat_back(tmp_path):
+    """chunk / split along channels, then reassembled in another order (ShuffleNet-like)."""
+    from onnx import helper
+    _check_onnx(tmp_path, [helper.make_node("Split", ["x", "sp"], ["a", "b", "c"], axis=1),
+                           helper.make_node("Concat", ["c", "a", "b"], ["y"], axis=1)],
+                (1, 6, 3, 3), (1, 6, 3, 3), [_i64("sp", [1, 2, 3])])
+
+
+@pytest.mark.parametrize("ctm,nearest,size", [("asymmetric", "floor", (8, 12)),
+                                              ("half_pixel", "round_prefer_ceil", (6, 9)),
+                                              ("align_corners", "round_prefer_ceil", (7, 5))])
+def test_onnx_resize_nearest_modes(tmp_path, ctm, nearest, size):
+    from onnx import helper
+    _check_onnx(tmp_path, [helper.make_node("Resize", ["x", "", "", "sz"], ["y"], mode="nearest",
+                                            coordinate_transformation_mode=ctm,
+                                            nearest_mode=nearest)],
+                (1, 3, 4, 6), (1, 3) + size, [_i64("sz", (1, 3) + size)],
+                ops=["RESIZE_NEAREST"])
+
+
+def test_onnx_resize_modes_tflite_cannot_compute_are_one_clear_error(tmp_path):
+    from onnx import helper
+
+    from edgeforge.errors import UnsupportedOpError
+    from edgeforge.frontends.onnx import read_onnx
+    for mode, kw in (("linear", {}), ("nearest", {"nearest_mode": "round_prefer_floor"})):
+        path = _onnx_model(tmp_path, [helper.make_node("Resize", ["x", "", "", "sz"], ["y"],
+                                                       mode=mode, **kw)],
+                           [_vi("x", (1, 2, 3, 3))], [_vi("y", (1, 2, 6, 6))],
+                           [_i64("sz", (1, 2, 6, 6))], name=mode)
+        with pytest.raises(UnsupportedOpError, match="Resize"):
+            read_onnx(path)
+
+
+def test_onnx_max_min_of_activations(tmp_path):
+    from onnx import helper, numpy_helper
+    k = numpy_helper.from_array(np.linspace(-1, 1, 5).astype(np.float32).reshape(1, 5, 1, 1),
+                                "k")
+    _check_onnx(tmp_path, [helper.make_node("Relu", ["x"], ["r"]),
+                           helper.make_node("Neg", ["x"], ["n"]),
+                           helper.make_node("Max", ["r", "n", "k"], ["m"]),
+                           helper.make_node("Min", ["m", "x"], ["y"])],
+                (1, 5, 3, 3), (1, 5, 3, 3), [k])
+
+
+def test_onnx_shape_chain_folds_into_one_reshape(tmp_path):
+    """x.view(x.size(0), -1) as torch exports it: Shape -> Gather -> Unsqueeze -> Concat ->
+    Reshape folds to constants at import (Shape is an ordinary importer now)."""
+    from onnx import helper
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "i0"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "ax"], ["nu"]),
+             helper.make_node("Concat", ["nu", "m1"], ["shape"], axis=0),
+             helper.make_node("Size", ["x"], ["sz"]),
+             helper.make_node("Reshape", ["x", "shape"], ["y"])]
+    g = _check_onnx(tmp_path, nodes, (1, 2, 3, 4), (1, 24),
+                    [_i64("i0", 0), _i64("ax", [0]), _i64("m1", [-1])])
+    assert {n.op for n in g.nodes} <= {Op.RESHAPE, Op.TRANSPOSE}
+
+
+# ---------------------------------------------------------------- .tflite reader
+def _tflite(tensors, ops, inputs, outputs) -> bytes:
+    """A .tflite from schema objects: tensors [(name, shape, dtype, data | None)], operators
+    [(builtin, [input index], [output index], options class name | None, {field: value})]."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edgeforge.codegen.tflite import TYPE_CODES
+    m = schema.ModelT()
+    m.version, m.buffers, m.operatorCodes = 3, [schema.BufferT()], []
+    sg = schema.SubGraphT()
+    sg.tensors, sg.operators, sg.inputs, sg.outputs = [], [], inputs, outputs
+    for name, shape, dt, data in tensors:
+        t = schema.TensorT()
+        t.name, t.shape, t.type, t.buffer = name.encode(), np.asarray(shape, np.int32), \
+            TYPE_CODES[dt], 0
+        if data is not None:
+            b = schema.BufferT()
+            b.data = np.frombuffer(np.asarray(data, dt).tobytes(), np.uint8)
+            m.buffers.append(b)
+            t.buffer = len(m.buffers) - 1
+        sg.tensors.append(t)
+    codes: dict[str, int] = {}
+    for builtin, ins, outs, opt_cls, fields in ops:
+        if builtin not in codes:
+            oc = schema.OperatorCodeT()
+            oc.builtinCode = getattr(schema.BuiltinOperator, builtin)
+            oc.deprecatedBuiltinCode = min(oc.builtinCode, 127)
+            oc.version = 1
+            codes[builtin] = len(m.operatorCodes)
+            m.operatorCodes.append(oc)
+        o = schema.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs = codes[builtin], ins, outs
+        if opt_cls:
+            o.builtinOptionsType = getattr(schema.BuiltinOptions, opt_cls)
+            o.builtinOptions = getattr(schema, opt_cls + "T")()
+            for k, v in fields.items():
+                setattr(o.builtinOptions, k, v)
+        sg.operators.append(o)
+    m.subgraphs = [sg]
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _check_tflite(buf, x_shape):
+    """Our float reference equals LiteRT on the model; returns the imported graph."""
+    from edgeforge.frontends.tflite import graph_from_bytes
+    from edgeforge.runtime.peers import run_litert
+    g = graph_from_bytes(buf)
+    x = np.random.default_rng(5).normal(size=x_shape).astype(np.float32)
+    theirs = run_litert(buf, [x])
+    ours = run(g, [x])
+    for k, o in enumerate(g.outputs):
+        np.testing.assert_allclose(ours[o], theirs[k], rtol=1e-6, atol=1e-6)
+    return g
+
+
+def test_tflite_keras_reshape_spelled_with_shape_ops_folds_at_import():
+    """Keras' Reshape((-1, 8)): SHAPE -> STRIDED_SLICE(shrink) -> PACK -> RESHAPE on a static
+    shape folds to one RESHAPE (issue 20's EfficientNet / squeeze-excite nets)."""
+    i32 = "int32"
+    tensors = [("x", (1, 4, 4, 8), "float32", None), ("shape", (4,), i32, None),
+               ("b", (1,), i32, [0]), ("e", (1,), i32, [1]), ("s", (1,), i32, [1]),
+               ("n", (), i32, None), ("m1", (), i32, [-1]), ("c8", (), i32, [8]),
+               ("packed", (3,), i32, None), ("y", (1, 16, 8), "float32", None)]
+    ops = [("SHAPE", [0], [1], "ShapeOptions", {"outType": 2}),
+           ("STRIDED_SLICE", [1, 2, 3, 4], [5], "StridedSliceOptions", {"shrinkAxisMask": 1}),
+           ("PACK", [5, 6, 7], [8], "PackOptions", {"valuesCount": 3, "axis": 0}),
+           ("RESHAPE", [0, 8], [9], None, {})]
+    g = _check_tflite(_tflite(tensors, ops, [0], [9]), (1, 4, 4, 8))
+    assert [n.op for n in g.nodes] == [Op.RESHAPE]
+    assert g.nodes[0].attrs.shape == (1, 16, 8)
+
+
+def test_tflite_conv1d_expand_dims_and_squeeze_are_reshapes():
+    """Keras Conv1D: EXPAND_DIMS -> (conv) -> SQUEEZE; here around a MAXIMUM / MINIMUM."""
+    tensors = [("x", (1, 10, 4), "float32", None), ("ax", (), "int32", [1]),
+               ("x4", (1, 1, 10, 4), "float32", None), ("k", (1, 1, 1, 4), "float32",
+                                                         [[[[0.1, -0.2, 0.3, 0.0]]]]),
+               ("mx", (1, 1, 10, 4), "float32", None), ("mn", (1, 1, 10, 4), "float32", None),
+               ("y", (1, 10, 4), "float32", None)]
+    ops = [("EXPAND_DIMS", [0, 1], [2], None, {}),
+           ("MAXIMUM", [2, 3], [4], "MaximumMinimumOptions", {}),
+           ("MINIMUM", [4, 2], [5], "MaximumMinimumOptions", {}),
+           ("SQUEEZE", [5], [6], "SqueezeOptions", {"squeezeDims": [1]})]
+    g = _check_tflite(_tflite(tensors, ops, [0], [6]), (1, 10, 4))
+    assert [n.op for n in g.nodes] == [Op.RESHAPE, Op.MAXIMUM, Op.MINIMUM, Op.RESHAPE]
+
+
+def test_tflite_split_slice_and_strided_slice_with_masks():
+    i32 = "int32"
+    tensors = [("x", (1, 4, 6, 8), "float32", None), ("axis", (), i32, [3]),
+               ("p0", (1, 4, 6, 4), "float32", None), ("p1", (1, 4, 6, 4), "float32", None),
+               ("b", (4,), i32, [0, 1, 0, 1]), ("sz", (4,), i32, [-1, 2, -1, 3]),
+               ("sl", (1, 2, 6, 3), "float32", None),
+               ("sb", (4,), i32, [0, 3, -4, 0]), ("se", (4,), i32, [0, 4, -1, 4]),
+               ("ss", (4,), i32, [1, 1, 2, 1]), ("st", (1, 1, 2, 4), "float32", None)]
+    ops = [("SPLIT", [1, 0], [2, 3], "SplitOptions", {"numSplits": 2}),
+           ("SLICE", [3, 4, 5], [6], "SliceOptions", {}),
+           ("STRIDED_SLICE", [2, 7, 8, 9], [10], "StridedSliceOptions",
+            {"beginMask": 1, "endMask": 9})]
+    g = _check_tflite(_tflite(tensors, ops, [0], [6, 10]), (1, 4, 6, 8))
+    assert [n.op for n in g.nodes] == [Op.STRIDED_SLICE] * 4   # SPLIT: one slice per part
