@@ -201,3 +201,20 @@ def layer_profile(dev: Device) -> list[int]:
                        p)
         counts += list(struct.unpack_from(f"<{n}I", p, 6))
     return counts
+
+
+def stack_usage(dev: Device) -> tuple[int, int] | None:
+    """(stack region bytes, peak bytes of the last INVOKE), or None from a firmware that
+    predates the STACK command (PROTOCOL.md)."""
+    try:
+        p = dev.check(Cmd.STACK)
+    except DeviceError as e:
+        if getattr(e, "status", None) == Status.UNKNOWN_CMD:
+            return None
+        raise
+    if len(p) != 8:
+        raise _bad("STACK", f"{len(p) + 1} bytes", p)
+    size, peak = struct.unpack("<II", p)
+    if peak > size:
+        raise _bad("STACK", f"peak {peak} B above the {size} B stack", p)
+    return size, peak

@@ -42,6 +42,7 @@ class Cmd(IntEnum):
     INVOKE = 0x03
     READ_OUTPUT = 0x04
     LAYER_PROFILE = 0x05
+    STACK = 0x06
     NAK = 0xEE
     BOOT = 0xB0
 

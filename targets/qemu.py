@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from edgeforge.errors import DeviceError, EdgeforgeError
 from edgeforge.targets.build import board_names, ensure_built, load_board
-from edgeforge.targets.serial import McuTarget
+from edgeforge.targets.serial import McuTarget, read_build_sizes
 from edgeforge.targets.transport import SocketTransport, Transport
 
 QEMU = "qemu-system-arm"
@@ -72,6 +72,7 @@ class QemuTarget(McuTarget):
         if shutil.which(QEMU) is None:
             raise EdgeforgeError(f"{QEMU} not found (apt install qemu-system-arm)")
         elf = ensure_built(artifact, self.board.name, self.kernels)
+        self.build_sizes = read_build_sizes(elf.parent)
         _LIVE.add(self)
         last = ""
         for _ in range(3):                  # a port taken between probe and bind: retry

@@ -9,6 +9,7 @@ stream: `SerialTarget` opens a port (the board was flashed by `edgeforge flash`)
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -20,12 +21,30 @@ from edgeforge.manifest import Manifest
 from edgeforge.runner import check_inputs
 from edgeforge.targets import commands
 from edgeforge.targets.base import Measurement, Target
-from edgeforge.targets.build import Board, load_board
+from edgeforge.targets.build import Board, fw_dir, load_board
 from edgeforge.targets.protocol import Device
 from edgeforge.targets.transport import Transport, TransportClosed
 
 NP_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
              "float32": np.float32}
+
+
+def read_build_sizes(directory: Path) -> dict[str, int] | None:
+    """The "sizes" of DIR/fw/<board>/build.json (targets/build.py), if that image exists."""
+    try:
+        return dict(json.loads((Path(directory) / "build.json").read_text())["sizes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def ram_report(sizes: dict[str, int], stack_peak: int) -> dict[str, int]:
+    """Mutable RAM the deployment really uses: the planned arena, the firmware's other
+    .data/.bss, and the stack's measured high-water mark (STACK, PROTOCOL.md)."""
+    data_bss = int(sizes.get("data", 0)) + int(sizes.get("bss", 0))
+    arena = int(sizes.get("arena", 0))
+    return {"arena": arena, "data_bss": data_bss, "stack_peak": int(stack_peak),
+            "stack_reserved": int(sizes.get("stack", 0)),
+            "total": arena + data_bss + int(stack_peak)}
 
 
 class McuTarget(Target):
@@ -42,6 +61,7 @@ class McuTarget(Target):
         self.dev: Device | None = None
         self.manifest: Manifest | None = None
         self.info: commands.DeviceInfo | None = None
+        self.build_sizes: dict[str, int] | None = None   # the image's build.json "sizes"
 
     # subclasses: produce a connected byte stream to freshly started firmware
     def _start(self, artifact: Path) -> tuple[Transport, bool]:
@@ -64,6 +84,8 @@ class McuTarget(Target):
     def open(self, artifact: Path, manifest: Manifest) -> dict[str, Any]:
         self.manifest = manifest
         transport, expect_boot = self._start(Path(artifact))
+        if self.build_sizes is None:        # a flashed board: the image built in DIR
+            self.build_sizes = read_build_sizes(fw_dir(artifact, self.board))
         self.dev = Device(transport, timeout=self.timeout, trace=self.trace)
         if expect_boot:
             try:
@@ -113,6 +135,7 @@ class McuTarget(Target):
         assert self.manifest is not None and self.info is not None, "open() first"
         counts = self._call(commands.invoke, runs, warmup)
         per_op_counts = self._call(commands.layer_profile)
+        stack = self._call(commands.stack_usage)
         if len(counts) != runs or len(per_op_counts) != len(self.manifest.ops):
             raise DeviceError(f"{self.board.name}: {len(counts)} run counts for {runs} runs, "
                               f"{len(per_op_counts)} per-op counts for "
@@ -127,7 +150,9 @@ class McuTarget(Target):
             latency_us=[c / hz * 1e6 for c in counts], counts=counts, count_unit=unit,
             per_op=per_op,
             extra={"clock_hz": hz, "latency_basis": f"{unit} at {hz / 1e6:g} MHz"
-                   + (", 1 instruction per cycle" if unit == "instructions" else "")})
+                   + (", 1 instruction per cycle" if unit == "instructions" else ""),
+                   **({"ram": ram_report(self.build_sizes, stack[1])}
+                      if stack and self.build_sizes else {})})
 
     def close(self) -> None:
         if self.dev is not None:

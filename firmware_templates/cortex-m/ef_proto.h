@@ -15,6 +15,7 @@
 #define EF_CMD_INVOKE 0x03u
 #define EF_CMD_READ_OUTPUT 0x04u
 #define EF_CMD_LAYER_PROFILE 0x05u
+#define EF_CMD_STACK 0x06u
 #define EF_CMD_LAST_REQUEST 0x2Fu
 #define EF_CMD_RESPONSE 0x80u
 #define EF_CMD_NAK 0xEEu               /* device -> host: a frame was rejected */

@@ -33,6 +33,32 @@ static uint8_t have_run;
 static const uint8_t model_hash[8] = EF_MODEL_HASH;
 static const uint8_t tensor_desc[] = EF_FW_TENSOR_DESC;
 
+/* Peak stack (PROTOCOL.md, STACK): INVOKE paints the free stack below its own frame, and
+ * after the runs the lowest word no longer holding the paint is the deepest the model (its
+ * kernels' locals included) went; bytes from there to the top of the stack. */
+extern uint32_t _sstack, _estack;
+#define EF_STACK_PAINT 0xEF57AC4Bu
+#define EF_STACK_MARGIN_WORDS 16u      /* left alone below the painting frame */
+static uint32_t stack_peak;
+
+static __attribute__((noinline)) void stack_paint(void)
+{
+    uint32_t *sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    for (uint32_t *p = &_sstack; p < sp - EF_STACK_MARGIN_WORDS; ++p) {
+        *(volatile uint32_t *)p = EF_STACK_PAINT;
+    }
+}
+
+static uint32_t stack_used(void)
+{
+    const volatile uint32_t *p = &_sstack;
+    while (p < &_estack && *p == EF_STACK_PAINT) {
+        ++p;
+    }
+    return (uint32_t)((uintptr_t)&_estack - (uintptr_t)p);
+}
+
 /* Compiler barrier: with link-time optimization the kernels may be inlined here, and no
  * memory access may be moved across a counter read (it would be billed to the wrong op). */
 #define EF_BARRIER() __asm__ volatile("" ::: "memory")
@@ -173,6 +199,7 @@ static uint32_t do_invoke(const uint8_t *p, uint32_t len)
         return status_only(EF_ST_BAD_ARG);
     }
     int rc = 0;
+    stack_paint();
     for (uint32_t i = 0; i < warmup && rc == 0; i++) {
         rc = EF_MODEL_INVOKE();
     }
@@ -189,6 +216,7 @@ static uint32_t do_invoke(const uint8_t *p, uint32_t len)
         n += 8u;
     }
     have_run = (uint8_t)(rc == 0);
+    stack_peak = stack_used();
     tx[0] = rc == 0 ? EF_ST_OK : EF_ST_INVOKE_FAILED;
     put32(tx + 1, (uint32_t)rc);
     put16(tx + 5, (n - 7u) / 8u);
@@ -249,6 +277,20 @@ static uint32_t do_layer_profile(const uint8_t *p, uint32_t len)
     return n;
 }
 
+static uint32_t do_stack(uint32_t len)
+{
+    if (len != 0u) {
+        return status_only(EF_ST_BAD_ARG);
+    }
+    if (!have_run) {
+        return status_only(EF_ST_NO_RUN);
+    }
+    tx[0] = EF_ST_OK;
+    put32(tx + 1, (uint32_t)((uintptr_t)&_estack - (uintptr_t)&_sstack));
+    put32(tx + 5, stack_peak);
+    return 9u;
+}
+
 static void dispatch(void)
 {
     uint32_t n;
@@ -267,6 +309,9 @@ static void dispatch(void)
         break;
     case EF_CMD_LAYER_PROFILE:
         n = do_layer_profile(rx.payload, rx.len);
+        break;
+    case EF_CMD_STACK:
+        n = do_stack(rx.len);
         break;
     default:
         n = status_only(EF_ST_UNKNOWN_CMD);
