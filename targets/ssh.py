@@ -24,6 +24,7 @@ import logging
 import os
 import shlex
 import stat
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -35,6 +36,7 @@ from edgeforge.manifest import sha256_file
 from edgeforge.targets.local import AgentTarget, Pipe, Shell
 
 CONNECT_TIMEOUT = 15.0
+MAX_OUTPUT = 64 << 20     # what one agent command may print (JSON lines): more is a fault
 # paramiko logs transport failures ("Exception (client): ...") to stderr through logging's
 # last-resort handler; the one DeviceError below already says what went wrong
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -193,14 +195,32 @@ class SshShell(Shell):
     def run(self, argv: list[str], timeout: float) -> tuple[int, bytes, bytes]:
         try:
             chan = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
-            chan.settimeout(timeout)
             chan.exec_command(self.cmdline(argv))
             chan.shutdown_write()
+            # both streams together (stderr left unread would stall the channel's window),
+            # until EOF, within `timeout` in all and MAX_OUTPUT bytes
+            deadline = time.monotonic() + timeout
+            chan.settimeout(0.2)
             out, err = bytearray(), bytearray()
-            for chunk in iter(lambda: chan.recv(65536), b""):      # stdout until EOF
-                out += chunk
-            for chunk in iter(lambda: chan.recv_stderr(65536), b""):
-                err += chunk
+            eof = False
+            while not eof or chan.recv_stderr_ready():
+                if time.monotonic() > deadline:
+                    raise TimeoutError
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                if not eof:
+                    try:
+                        chunk = chan.recv(65536)
+                        eof = not chunk
+                        out += chunk
+                    except TimeoutError:
+                        pass
+                if len(out) + len(err) > MAX_OUTPUT:
+                    chan.close()
+                    raise DeviceError(f"{self.where}: {argv[1:3]} wrote more than "
+                                      f"{MAX_OUTPUT >> 20} MiB")
+            if not chan.status_event.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError
             rc = chan.recv_exit_status()
             chan.close()
         except TimeoutError:
