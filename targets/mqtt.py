@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import numpy as np
 
+from edgeforge.arrays import read_npy
 from edgeforge.errors import EdgeforgeError
 from edgeforge.manifest import Manifest
 from edgeforge.runner import check_inputs
@@ -157,10 +158,9 @@ def iter_inputs(source: str, shape: list[int]) -> Iterator[tuple[str, np.ndarray
         if not files:
             raise EdgeforgeError(f"{p}: no .npy files")
         for f in files:
-            try:
-                a = np.load(f, allow_pickle=False)
-            except (OSError, ValueError) as e:
-                raise EdgeforgeError(f"{f}: cannot read ({e})") from None
+            a = read_npy(f)          # the one .npy reader of run -i, --calib, profile --inputs
+            if isinstance(a, dict):
+                raise EdgeforgeError(f"{f}: a .npz archive named .npy; save one array per file")
             yield from split(f.name, a)
         return
     if not p.exists():

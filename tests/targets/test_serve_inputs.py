@@ -87,3 +87,15 @@ def test_serve_hostile_frame_is_exit_2_one_line(mosquitto, tmp_path):  # noqa: F
     err = r.stderr.decode()
     assert r.returncode == 2 and "Traceback" not in err
     assert "input stream frame 0: dtype object is not numeric" in err
+
+
+def test_serve_directory_frames_use_the_one_npy_reader(tmp_path):
+    from edgeforge.targets.mqtt import iter_inputs
+
+    (tmp_path / "a.npy").write_text("not numpy")
+    with pytest.raises(EdgeforgeError, match="a.npy: not a .npy/.npz file"):
+        list(iter_inputs(str(tmp_path), [1, 3]))
+    (tmp_path / "a.npy").unlink()
+    np.save(tmp_path / "b.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(EdgeforgeError, match="b.npy: unreadable"):
+        list(iter_inputs(str(tmp_path), [1, 3]))
