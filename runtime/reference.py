@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from edgeforge import fixedpoint as fx
 from edgeforge import qparams as qp
 from edgeforge.ir import (
     ACT_RANGE,
@@ -616,9 +617,9 @@ def softmax_s8(x: np.ndarray, a: SoftmaxAttrs, q: qp.SoftmaxQuant,
     diff = xi - xi.max(axis=-1, keepdims=True)
     ok = diff >= q.diff_min
     scaled = requantize(diff, q.input_multiplier, q.input_left_shift, numerics)
-    e = qp.fx_exp_on_negative_values(scaled, 5)                 # Q0.31
+    e = fx.fx_exp_on_negative_values(scaled, 5)                 # Q0.31
     sum_e = np.where(ok, rdpot(e, 12), 0).sum(axis=-1, keepdims=True)   # Q12.19
-    recip, bits_over = qp.fx_reciprocal(sum_e, 12)
+    recip, bits_over = fx.fx_reciprocal(sum_e, 12)
     prod = qp.srdhm(recip, e)
     out = rdpot(prod, bits_over + 31 - 8) - 128
     return np.where(ok, _clamp8(out), np.int8(INT8_MIN)).astype(np.int8)

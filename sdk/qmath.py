@@ -42,7 +42,7 @@ def quantize_multiplier(real: float, numerics: Numerics = DEFAULT_NUMERICS) -> t
     if real == 0.0:
         return 0, 0
     q, shift = math.frexp(real)
-    q_fixed = _round_half_away(q * (1 << 31))
+    q_fixed = round_half_away_int(q * (1 << 31))
     if q_fixed == (1 << 31):
         q_fixed //= 2
         shift += 1
@@ -62,7 +62,7 @@ def quantize_multipliers(reals: np.ndarray, numerics: Numerics = DEFAULT_NUMERIC
     return mult, shift
 
 
-def _round_half_away(x: float) -> int:
+def round_half_away_int(x: float) -> int:
     """std::round: halves away from zero (NOT numpy's half-to-even)."""
     a = abs(x)
     f = math.floor(a)
@@ -77,9 +77,9 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * (f + (a - f >= 0.5))
 
 
-def _wrap32(x: np.ndarray) -> np.ndarray:
+def wrap32(x: np.ndarray) -> np.ndarray:
     """Two's-complement int32 wrap of an int64 array (C's int32 arithmetic)."""
-    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
 def srdhm(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
@@ -120,7 +120,7 @@ def requantize(acc: np.ndarray, mult: np.ndarray | int, shift: np.ndarray | int,
         return (acc * mult + rnd) >> total
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    return rounding_divide_by_pot(srdhm(_wrap32(acc << left), mult), right)
+    return rounding_divide_by_pot(srdhm(wrap32(acc << left), mult), right)
 
 
 def act_range_q(act: Act, scale: float, zero_point: int,
@@ -129,7 +129,7 @@ def act_range_q(act: Act, scale: float, zero_point: int,
     lo, hi = ACT_RANGE[Act(act)]
 
     def q(f: float) -> int:
-        return zero_point + _round_half_away(float(np.float32(f) / np.float32(scale)))
+        return zero_point + round_half_away_int(float(np.float32(f) / np.float32(scale)))
 
     return (max(qmin, q(lo)) if np.isfinite(lo) else qmin,
             min(qmax, q(hi)) if np.isfinite(hi) else qmax)

@@ -32,6 +32,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeforge.errors import QuantizeError
+from edgeforge.fixedpoint import (
+    downscale_int16,
+    fx_logistic,
+    fx_tanh,
+    sat_lshift16,
+    sdhm16,
+    srdhm16,
+    wrap16,
+)
 from edgeforge.ir import Act, Graph, Node, Op
 from edgeforge.qmath import (
     INT8_MAX,
@@ -39,14 +48,15 @@ from edgeforge.qmath import (
     INT32_MAX,
     INT32_MIN,
     Numerics,
-    _round_half_away,
     act_range_q,
     quantize_multiplier,
     quantize_multipliers,
     requantize,
     round_half_away,
+    round_half_away_int,
     rounding_divide_by_pot,
     srdhm,
+    wrap32,
 )
 
 
@@ -336,9 +346,9 @@ def _rescale(node: Node, g: Graph, numerics: Numerics, lo_f: float, hi_f: float
     out_s, out_z = _sz(g, node.outputs[0])
     m, sh = quantize_multiplier(_real_div(in_s, out_s, numerics), rnd)
     lo = INT8_MIN if lo_f == -math.inf else max(
-        INT8_MIN, out_z + _round_half_away(_f32(np.float32(lo_f) / np.float32(out_s))))
+        INT8_MIN, out_z + round_half_away_int(_f32(np.float32(lo_f) / np.float32(out_s))))
     hi = INT8_MAX if hi_f == math.inf else min(
-        INT8_MAX, out_z + _round_half_away(_f32(np.float32(hi_f) / np.float32(out_s))))
+        INT8_MAX, out_z + round_half_away_int(_f32(np.float32(hi_f) / np.float32(out_s))))
     return RequantQuant(-in_z, out_z, m, sh, lo, hi)
 
 
@@ -405,7 +415,7 @@ def prepare_concat(node: Node, g: Graph, numerics: Numerics) -> NoQuant:
 def prepare_pad(node: Node, g: Graph, numerics: Numerics) -> PadQuant:
     """TFLite pad.cc: int8 PAD pads with the output zero point (PADV2: its quantized value)."""
     s, z = _sz(g, node.outputs[0])
-    v = z + _round_half_away(_f32(np.float32(node.attrs.value) / np.float32(s)))
+    v = z + round_half_away_int(_f32(np.float32(node.attrs.value) / np.float32(s)))
     return PadQuant(int(np.clip(v, INT8_MIN, INT8_MAX)))
 
 
@@ -477,7 +487,7 @@ def _fixed_act_params(in_s: float) -> tuple[int, int, int]:
     """TFLM logistic_common.cc / tanh.cc: input to Q4.27 via frexp (not QuantizeMultiplier)."""
     real = float(in_s) * float(1 << (31 - 4))
     q, left_shift = math.frexp(real)
-    mult = _round_half_away(q * (1 << 31))
+    mult = round_half_away_int(q * (1 << 31))
     radius = calculate_input_radius(4, left_shift, 31)
     return mult, left_shift, radius
 
@@ -520,21 +530,21 @@ def prepare_hard_swish(node: Node, g: Graph, numerics: Numerics) -> LutQuant:
     reluish_s = np.float32(3.0 / 32768.0)
     om32, oexp = quantize_multiplier(_f32(hires_s / np.float32(out_s)), rnd)
     rm32, rexp = quantize_multiplier(_f32(hires_s / reluish_s), rnd)
-    om, rm = _downscale_int16(om32), _downscale_int16(rm32)
+    om, rm = downscale_int16(om32), downscale_int16(rm32)
     x = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64) - in_z
-    hires = _wrap16(x * 128)
-    pre_out = _srdhm16(hires, om)
+    hires = wrap16(x * 128)
+    pre_out = srdhm16(hires, om)
     reluish = hires
     if rexp > 0:
-        reluish = _sat_lshift16(reluish, rexp - 1)
-    reluish = _srdhm16(reluish, rm)
+        reluish = sat_lshift16(reluish, rexp - 1)
+    reluish = srdhm16(reluish, rm)
     if rexp > 0:
-        reluish = _sat_lshift16(reluish, 1)
+        reluish = sat_lshift16(reluish, 1)
     if rexp < 0:
         reluish = rounding_divide_by_pot(reluish, -rexp)
     reluish = (reluish + (1 << 15)) >> 1
-    pre = _sdhm16(reluish, pre_out)
-    y = _wrap16(rounding_divide_by_pot(pre, -oexp) + out_z)
+    pre = sdhm16(reluish, pre_out)
+    y = wrap16(rounding_divide_by_pot(pre, -oexp) + out_z)
     return LutQuant(np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8))
 
 
@@ -576,7 +586,7 @@ def _inv_sqrt_multiplier_exp(v: int) -> tuple[int, int]:
     x = 1 << 28                              # F3::One()
     for _ in range(5):
         x3 = rescale3(mul(mul(x, x), x), 9)
-        x = rescale3(int(_wrap32(mul(half_three, x) - mul(half_input, x3))), 6)
+        x = rescale3(int(wrap32(mul(half_three, x) - mul(half_input, x3))), 6)
     x = mul(x, 1518500250)                   # * sqrt(2) / 2
     if shift < 0:
         x <<= -shift
@@ -654,151 +664,6 @@ def prepare_softmax(node: Node, g: Graph, numerics: Numerics) -> SoftmaxQuant:
     mult, left_shift = quantize_multiplier(real, numerics)   # QuantizeMultiplierGreaterThanOne
     diff_min = -calculate_input_radius(5, left_shift, 31)
     return SoftmaxQuant(mult, left_shift, diff_min)
-
-
-# ---------------------------------------------------------------- gemmlowp fixed point
-# int32 values held in int64 numpy arrays; the functions mirror gemmlowp/fixedpoint.h.
-def _wrap32(x: np.ndarray) -> np.ndarray:
-    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-
-
-def _mul_pot(x: np.ndarray, exponent: int) -> np.ndarray:
-    """SaturatingRoundingMultiplyByPOT<exponent>."""
-    x = np.asarray(x, dtype=np.int64)
-    if exponent > 0:
-        thr = (1 << (31 - exponent)) - 1
-        return np.where(x > thr, INT32_MAX, np.where(x < -thr, INT32_MIN, x << exponent))
-    if exponent < 0:
-        return rounding_divide_by_pot(x, -exponent)
-    return x
-
-
-def _rescale_fx(x: np.ndarray, src_bits: int, dst_bits: int) -> np.ndarray:
-    return _mul_pot(x, src_bits - dst_bits)
-
-
-def _exp_quarter(a: np.ndarray) -> np.ndarray:
-    """exp_on_interval_between_negative_one_quarter_and_0_excl (Q0.31 in and out)."""
-    x = _wrap32(a + (1 << 28))
-    x2 = srdhm(x, x)
-    x3 = srdhm(x2, x)
-    x4 = srdhm(x2, x2)
-    x4_over_4 = _mul_pot(x4, -2)
-    t = _mul_pot(_wrap32(srdhm(_wrap32(x4_over_4 + x3), 715827883) + x2), -1)
-    const = 1895147668
-    return _wrap32(const + srdhm(const, _wrap32(x + t)))
-
-
-_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
-               (2, 39332535), (3, 720401), (4, 242))
-
-
-def fx_exp_on_negative_values(a: np.ndarray, int_bits: int) -> np.ndarray:
-    """gemmlowp exp_on_negative_values: Q(int_bits) <= 0 -> Q0.31."""
-    a = np.asarray(a, dtype=np.int64)
-    frac = 31 - int_bits
-    quarter = 1 << (frac - 2)
-    a_mod = _wrap32((a & (quarter - 1)) - quarter)
-    result = _exp_quarter(_rescale_fx(a_mod, int_bits, 0))
-    remainder = _wrap32(a_mod - a)
-    for exponent, m in _EXP_BARREL:
-        if int_bits > exponent:
-            bit = 1 << (frac + exponent)
-            result = np.where((remainder & bit) != 0, srdhm(result, m), result)
-    if int_bits > 5:
-        clamp = -(1 << (36 - int_bits))
-        result = np.where(a < clamp, 0, result)
-    return np.where(a == 0, INT32_MAX, result)
-
-
-def _rounding_half_sum(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
-    s = np.asarray(a, dtype=np.int64) + b
-    sign = np.where(s >= 0, 1, -1)
-    t = s + sign
-    return np.where(t >= 0, t // 2, -((-t) // 2))   # C division truncates
-
-
-def _newton_reciprocal(half_den: np.ndarray) -> np.ndarray:
-    """The Newton-Raphson loop shared by one_over_one_plus_x and one_minus_x_over_..."""
-    one_f2 = 1 << 29
-    x = _wrap32(1515870810 + srdhm(half_den, -1010580540))
-    for _ in range(3):
-        hdx = srdhm(half_den, x)
-        one_minus = _wrap32(one_f2 - hdx)
-        x = _wrap32(x + _rescale_fx(srdhm(x, one_minus), 2 + 2, 2))
-    return x
-
-
-def fx_one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
-    """gemmlowp one_over_one_plus_x_for_x_in_0_1: Q0.31 -> Q0.31."""
-    x = _newton_reciprocal(_rounding_half_sum(a, INT32_MAX))
-    return _rescale_fx(_mul_pot(x, -1), 2, 0)
-
-
-def fx_logistic(a: np.ndarray, int_bits: int) -> np.ndarray:
-    """gemmlowp logistic: Q(int_bits) -> Q0.31."""
-    a = np.asarray(a, dtype=np.int64)
-    pos = a > 0
-    abs_a = np.where(pos, a, _wrap32(-a))
-    r_pos = fx_one_over_one_plus_x(fx_exp_on_negative_values(_wrap32(-abs_a), int_bits))
-    r_neg = _wrap32(INT32_MAX - r_pos)
-    return np.where(a == 0, 1 << 30, np.where(pos, r_pos, r_neg))
-
-
-def fx_tanh(a: np.ndarray, int_bits: int) -> np.ndarray:
-    """gemmlowp tanh: Q(int_bits) -> Q0.31."""
-    a = np.asarray(a, dtype=np.int64)
-    neg = a < 0
-    n = np.where(neg, a, _wrap32(-a))
-    e = fx_exp_on_negative_values(_mul_pot(n, 1), int_bits)
-    x = _newton_reciprocal(_rounding_half_sum(e, INT32_MAX))
-    t = _rescale_fx(_wrap32(x - (1 << 29)), 2, 0)
-    return np.where(a == 0, 0, np.where(neg, _wrap32(-t), t))
-
-
-def fx_reciprocal(x: np.ndarray, x_int_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """TFLite GetReciprocal: (Q0.31 1/x scaled, num_bits_over_unit) for positive x."""
-    x = np.asarray(x, dtype=np.int64)
-    clz = np.array([32 - int(v).bit_length() for v in np.ravel(x)],
-                   dtype=np.int64).reshape(x.shape)
-    bits_over = x_int_bits - clz
-    shifted = _wrap32(((x << clz) & 0xFFFFFFFF) - (1 << 31))
-    return fx_one_over_one_plus_x(shifted), bits_over
-
-
-# ---------------------------------------------------------------- int16 helpers (hard swish)
-def _wrap16(x: np.ndarray) -> np.ndarray:
-    return ((np.asarray(x, dtype=np.int64) + (1 << 15)) & 0xFFFF) - (1 << 15)
-
-
-def _srdhm16(a: np.ndarray, b: int) -> np.ndarray:
-    """gemmlowp SaturatingRoundingDoublingHighMul for int16."""
-    a = np.asarray(a, dtype=np.int64)
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
-    s = ab + nudge
-    r = np.where(s >= 0, s >> 15, -((-s) >> 15))
-    return np.where((a == -32768) & (b == -32768), 32767, _wrap16(r))
-
-
-def _sdhm16(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """TFLite SaturatingDoublingHighMul (no rounding; C division truncates)."""
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    ab = a * b
-    r = np.where(ab >= 0, ab >> 15, -((-ab) >> 15))
-    return np.where((a == -32768) & (b == -32768), 32767, _wrap16(r))
-
-
-def _sat_lshift16(a: np.ndarray, n: int) -> np.ndarray:
-    return np.clip(np.asarray(a, dtype=np.int64) << n, -32768, 32767)
-
-
-def _downscale_int16(m: int) -> int:
-    """TFLite DownScaleInt32ToInt16Multiplier."""
-    if m >= INT32_MAX - (1 << 15):
-        return 32767
-    return (m + (1 << 15)) >> 16
 
 
 # ---------------------------------------------------------------- the registry

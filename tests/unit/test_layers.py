@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ir", ("edgeforge.ir",)),
     ("files", ("edgeforge.arrays", "edgeforge.outdir", "edgeforge.manifest",
                "edgeforge.targets.board")),
-    ("numerics", ("edgeforge.qmath", "edgeforge.qparams")),
+    ("numerics", ("edgeforge.qmath", "edgeforge.fixedpoint", "edgeforge.qparams")),
     ("runtime", ("edgeforge.runtime",)),
     ("passes", ("edgeforge.passes",)),
     ("frontends", ("edgeforge.frontends",)),

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from edgeforge import fixedpoint as fx
 from edgeforge import qparams as qp
 from edgeforge.ir import Conv2dAttrs, DwConv2dAttrs, Pool2dAttrs, SoftmaxAttrs
 from edgeforge.runtime import reference as R
@@ -69,14 +70,14 @@ def _softmax_params(scale):
 def test_gemmlowp_functions_track_float_math():
     t = np.linspace(-7.9, 7.9, 401)
     q4 = np.round(t * (1 << 27)).astype(np.int64)
-    np.testing.assert_allclose(qp.fx_logistic(q4, 4) / 2.0 ** 31, 1 / (1 + np.exp(-t)),
+    np.testing.assert_allclose(fx.fx_logistic(q4, 4) / 2.0 ** 31, 1 / (1 + np.exp(-t)),
                                atol=2e-6)
-    np.testing.assert_allclose(qp.fx_tanh(q4, 4) / 2.0 ** 31, np.tanh(t), atol=4e-6)
+    np.testing.assert_allclose(fx.fx_tanh(q4, 4) / 2.0 ** 31, np.tanh(t), atol=4e-6)
     neg = -np.abs(q4)
-    np.testing.assert_allclose(qp.fx_exp_on_negative_values(neg, 4) / 2.0 ** 31,
+    np.testing.assert_allclose(fx.fx_exp_on_negative_values(neg, 4) / 2.0 ** 31,
                                np.exp(-np.abs(t)), atol=2e-6)
     x = np.array([1 << 19, 3 << 19, 1000 << 19], np.int64)            # 1, 3, 1000 in Q12.19
-    r, bits = qp.fx_reciprocal(x, 12)
+    r, bits = fx.fx_reciprocal(x, 12)
     np.testing.assert_allclose(r / 2.0 ** 31 * 2.0 ** -bits.astype(float),
                                [1, 1 / 3, 1 / 1000], rtol=1e-6)
 
