@@ -62,13 +62,15 @@ def _top(y: np.ndarray) -> int | None:
 
 
 def run(model: str | Path, x: np.ndarray | list[np.ndarray], *, backend: str = "reference",
-        numerics: str = "tflm") -> dict[str, Any]:
+        numerics: str | None = None) -> dict[str, Any]:
     """`edgeforge run MODEL -i IN --json`: {"outputs": [arrays], names, shapes, dtypes, top, ...}.
 
-    x is one array (single-input model) or one per input, batch dimension included."""
+    x is one array (single-input model) or one per input, batch dimension included.
+    numerics None: a compiled DIR's own profile (its manifest), else tflm."""
     from edgeforge.frontends import load as _load
-    from edgeforge.runner import model_file
+    from edgeforge.runner import model_file, resolve_numerics
     from edgeforge.runner import run as _run
+    numerics = str(resolve_numerics(model, numerics))
     outs = _run(model, x, backend=backend, numerics=numerics)
     names = list(_load(model_file(Path(model))).outputs)
     return {"outputs": outs, "names": names, "shapes": [list(o.shape) for o in outs],

@@ -128,12 +128,26 @@ def check_graph_inputs(g: Graph, inputs: list[np.ndarray], where: str) -> list[n
                         g.meta.get("onnx_layout", {}))
 
 
+def resolve_numerics(model: str | Path, numerics: Numerics | str | None) -> Numerics:
+    """The profile to run with: the one asked for, else a compiled DIR's own (its manifest
+    records what its C package and model.tflite were made for), else the default."""
+    if numerics is not None:
+        return Numerics(numerics)
+    d = Path(model)
+    if d.is_dir() and (d / "manifest.json").is_file():
+        from edgeforge.manifest import Manifest
+        return Numerics(Manifest.load(d).numerics)
+    return DEFAULT_NUMERICS
+
+
 def run(model_path: str | Path, x: np.ndarray | list[np.ndarray], *, backend: str = "reference",
-        numerics: Numerics | str = DEFAULT_NUMERICS) -> list[np.ndarray]:
-    """Run one sample (every input with its batch dimension) and return the outputs."""
+        numerics: Numerics | str | None = None) -> list[np.ndarray]:
+    """Run one sample (every input with its batch dimension) and return the outputs.
+    `numerics` None: a compiled DIR runs with the profile it was compiled for."""
     if backend not in BACKENDS:
         raise EdgeforgeError(f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
     model = Path(model_path)
+    numerics = resolve_numerics(model, numerics)
     inputs = [np.asarray(a) for a in (x if isinstance(x, (list, tuple)) else [x])]
     inputs = check_graph_inputs(_load(model), inputs, str(model))
     return BACKENDS[backend](model, inputs, Numerics(numerics))

@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", required=True, help=".npy with one input (batch included)")
     p.add_argument("-o", "--output", help="write the first output here (.npy)")
     p.add_argument("--backend", choices=["reference", "litert", "c"], default="reference")
-    _numerics(p)
+    p.add_argument("--numerics", choices=[n.value for n in Numerics], default=None,
+                   help="int8 rounding profile: tflm or litert (default: a compiled DIR's "
+                        "own, else tflm)")
     _json(p)
 
     p = sub.add_parser("compile", help="model -> int8 .tflite + C package + manifest")

@@ -272,3 +272,35 @@ def test_tflite_split_slice_and_strided_slice_with_masks():
             {"beginMask": 1, "endMask": 9})]
     g = _check_tflite(_tflite(tensors, ops, [0], [6, 10]), (1, 4, 6, 8))
     assert [n.op for n in g.nodes] == [Op.STRIDED_SLICE] * 4   # SPLIT: one slice per part
+
+
+# ---------------------------------------------------------------- issue 20: run DIR
+def test_run_dir_uses_the_profile_it_was_compiled_for(tmp_path):
+    """A DIR compiled with --numerics litert runs as litert when run has no --numerics (it
+    used to refuse with 'compiled for --numerics litert; run it with ...'); an explicit
+    other profile is still refused for backend c, whose rounding is fixed at compile time."""
+    import json
+    import subprocess
+    import sys
+
+    from edgeforge import api
+    from edgeforge.compiler import compile_model
+    from edgeforge.errors import EdgeforgeError
+    from tests.conftest import fixture, require
+    require("gcc")
+    out = compile_model(fixture("kws_ds_cnn_int8.tflite"), tmp_path / "kws",
+                        numerics="litert").dir
+    x = np.load(fixture("kws_ds_cnn_sample_inputs_int8.npy")).astype(np.int8)
+    c = api.run(out, x, backend="c")
+    ref = api.run(out, x)
+    assert c["numerics"] == ref["numerics"] == "litert"
+    assert np.array_equal(c["outputs"][0], ref["outputs"][0])
+    assert np.array_equal(ref["outputs"][0], api.run(out, x, numerics="litert")["outputs"][0])
+    with pytest.raises(EdgeforgeError, match="compiled for --numerics litert"):
+        api.run(out, x, backend="c", numerics="tflm")
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "run", str(out), "-i",
+                        str(tmp_path / "x.npy"), "--backend", "c", "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["numerics"] == "litert"
