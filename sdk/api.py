@@ -18,8 +18,8 @@ from edgeforge.errors import EdgeforgeError
 if TYPE_CHECKING:
     from edgeforge.ir import Graph
 
-__all__ = ["build", "compile", "deploy", "flash", "inspect", "load", "profile", "run",
-           "validate"]
+__all__ = ["build", "compile", "deploy", "flash", "inspect", "load", "profile", "report",
+           "run", "validate"]
 
 
 def load(path: str | Path, **kw: Any) -> Graph:
@@ -112,8 +112,70 @@ def profile(directory: str | Path, target: str = "qemu://mps2-an386", *, runs: i
     target_options: identity, known_hosts, accept_new_host_key (ssh), native, threads,
     kernels (qemu: "ref" | "dsp")."""
     from edgeforge.targets.profile import profile as _profile
-    return _profile(directory, target, runs=runs, warmup=warmup, inputs=inputs, trace=trace,
-                    verbose=verbose, **target_options)
+    r = _profile(directory, target, runs=runs, warmup=warmup, inputs=inputs, trace=trace,
+                 verbose=verbose, **target_options)
+    _save_last_profile(Path(directory), r)
+    return r
+
+
+def _save_last_profile(directory: Path, r: dict[str, Any]) -> None:
+    """DIR/profile.json: the last profile, which `edgeforge report` draws. A DIR we cannot
+    write to (read-only media) costs the picture, not the profile."""
+    import json
+    import logging
+    import os
+
+    from edgeforge.outdir import LAST_PROFILE
+    path = directory / LAST_PROFILE
+    tmp = path.with_name(f".{LAST_PROFILE}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(r, indent=1, default=str) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        logging.getLogger("edgeforge").warning("%s: not saved (%s)", path, e.strerror or e)
+
+
+def report(directory: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+    """`edgeforge report DIR -o report.html`: one self-contained HTML page (inline SVG) with
+    the arena timeline, per-op bars from the last profile, per-layer SQNR bars and the op
+    list; returns {path, bytes, sections}."""
+    import json
+    import os
+
+    from edgeforge.codegen.visual import report_html
+    from edgeforge.manifest import Manifest
+    from edgeforge.outdir import LAST_PROFILE, REPORT_HTML
+
+    directory = Path(directory)
+    Manifest.load(directory)                   # one clear error for a folder that is no DIR
+    try:
+        man = json.loads((directory / "manifest.json").read_text())
+        rep = json.loads((directory / "report.json").read_text())
+    except (OSError, ValueError) as e:
+        raise EdgeforgeError(f"{directory}: cannot read its manifest.json / report.json "
+                             f"({e}); compile it again") from None
+    prof = None
+    if (directory / LAST_PROFILE).is_file():
+        try:
+            prof = json.loads((directory / LAST_PROFILE).read_text())
+        except ValueError:
+            prof = None                          # a torn file: draw without it
+        if prof and prof.get("model_sha256") != man.get("model_sha256"):
+            prof = None                          # profiled an earlier compile of DIR
+    html = report_html(man, rep, prof)
+    path = Path(out) if out is not None else directory / REPORT_HTML
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(html)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise EdgeforgeError(f"{path}: cannot write ({e.strerror or e})") from None
+    sections = ["arena", *(["per_op"] if prof else []), *(["sqnr"] if rep.get("sqnr") else []),
+                "ops"]
+    return {"path": str(path), "bytes": len(html.encode()), "sections": sections,
+            "profile": prof.get("target") if prof else None}
 
 
 def deploy(directory: str | Path, target: str, *, identity: str | None = None,

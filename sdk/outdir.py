@@ -34,6 +34,10 @@ MANIFEST = "manifest.json"
 PARTIAL = ".edgeforge-partial"       # in a .tmp being written: the writer's pid
 # what `edgeforge build` leaves in DIR/fw/<board>/ (targets/build.py); its temporary
 # folders there are hidden (.<board>-XXXX)
+# written into a DIR after compile: the last `edgeforge profile` (api.profile) and the page
+# `edgeforge report` draws by default
+LAST_PROFILE = "profile.json"
+REPORT_HTML = "report.html"
 FW_FILES = frozenset({"firmware.elf", "firmware.bin", "build.json", "firmware.map", "link.ld",
                       "ef_fw_info.h"})
 
@@ -100,7 +104,7 @@ def not_ours(d: Path) -> list[str] | None:
             link, is_dir = p.is_symlink(), p.is_dir()
             if link:
                 ok = False
-            elif rel.as_posix() == MANIFEST or _is_fw(rel, is_dir):
+            elif rel.as_posix() in (MANIFEST, LAST_PROFILE, REPORT_HTML) or _is_fw(rel, is_dir):
                 ok = True
             elif is_dir:
                 ok = rel in parents

@@ -41,7 +41,7 @@ def _verbose(p: argparse.ArgumentParser) -> None:
 HANDLERS: dict[str, str] = {
     name: f"edgeforge.cli.{name}:main"
     for name in ("inspect", "run", "compile", "build", "flash", "profile", "deploy", "fleet",
-                 "serve", "bridge", "validate")
+                 "serve", "bridge", "validate", "report")
 }
 
 
@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     _ssh_opts(p)
     _json(p)
 
+    p = sub.add_parser("report", help="one HTML page: arena timeline, per-op and SQNR bars")
+    p.add_argument("dir")
+    p.add_argument("-o", "--out", help="the .html to write (default DIR/report.html)")
+    _json(p)
+
     p = sub.add_parser("build", help="firmware image for a board from a compiled DIR")
     p.add_argument("dir")
     p.add_argument("--board", required=True)
@@ -124,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--native", action="store_true", help="ssh: compile the C package on the device")
     p.add_argument("--threads", type=int, default=None,
                    help="interpreter threads (default: the URI's ?threads=, else 1)")
-    p.add_argument("--trace", action="store_true", help="log every frame in hex")
+    p.add_argument("--trace", dest="trace_out", metavar="OUT.json",
+                   help="write the per-op profile as Chrome/Perfetto trace events")
+    p.add_argument("--trace-frames", dest="trace", action="store_true",
+                   help="log every frame in hex")
     p.add_argument("--kernels", choices=["ref", "dsp"], help="qemu: build with this kernel set")
     _ssh_opts(p)
     _json(p)

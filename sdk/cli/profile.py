@@ -2,6 +2,7 @@
 Exit 1 when the device's outputs differ from the host reference."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any
@@ -50,6 +51,23 @@ def print_report(r: dict[str, Any]) -> None:
         con.print(pt)
 
 
+def _write_trace(path: str, r: dict[str, Any]) -> None:
+    """--trace OUT.json: Chrome trace events (open in ui.perfetto.dev or chrome://tracing)."""
+    import os
+
+    from edgeforge.codegen.visual import trace_events
+    from edgeforge.errors import EdgeforgeError
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(trace_events(r), f)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise EdgeforgeError(f"{path}: cannot write the trace ({e.strerror or e})") from None
+
+
 def main(args: Any) -> int:
     options = {}
     for k in ("identity", "known_hosts", "accept_new_host_key", "native", "threads", "kernels"):
@@ -58,6 +76,8 @@ def main(args: Any) -> int:
             options[k] = v
     r = api.profile(args.dir, args.target, runs=args.runs, warmup=args.warmup,
                     inputs=args.inputs, trace=args.trace, verbose=args.verbose, **options)
+    if getattr(args, "trace_out", None):
+        _write_trace(args.trace_out, r)
     if args.json:
         json.dump(r, sys.stdout, indent=2)
         print()

@@ -212,7 +212,7 @@ def test_hash_mismatch_refuses_the_device(compiled, tmp_path):
 
 def test_trace_logs_frames(compiled, capsys):
     d = compiled("kws")
-    assert cli(["profile", str(d), "--runs", "1", "--warmup", "0", "--trace", "--json"]) == 0
+    assert cli(["profile", str(d), "--runs", "1", "--warmup", "0", "--trace-frames", "--json"]) == 0
     out, err = capsys.readouterr()
     report = json.loads(out)
     assert report["outputs_match_reference"] is True and report["samples"] == 1
