@@ -4,6 +4,8 @@
     res = compile_model("net.onnx", "out/net", calib="calib.npz")  # float model: quantize first
 
 DIR/model.tflite   the int8 model as LiteRT / TFLM run it (edgeforge.codegen.tflite.write_tflite)
+DIR/model_qdq.onnx the same graph as float ONNX with our scales as QuantizeLinear /
+                   DequantizeLinear pairs, for TensorRT / onnxruntime / OpenVINO (codegen.qdq)
 DIR/c/             model.h model.c weights.c + the kernels and headers they use (NAME.h with
                    --name), README.md, examples/main.c, CMakeLists.txt, edgeforge.mk,
                    library.json (PlatformIO), zephyr/ (a Zephyr module): edgeforge.codegen.package
@@ -147,6 +149,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
                   name: str = "model", verbose: int = 0, **quant_opts: Any) -> CompileResult:
     """Compile a .tflite / .onnx model into `out_dir` (see the module docstring)."""
     from edgeforge.codegen.c import check_supported, emit_c
+    from edgeforge.codegen.qdq import try_write_qdq
     from edgeforge.codegen.tflite import write_tflite
     from edgeforge.frontends import load
     from edgeforge.report import inspect_graph
@@ -197,6 +200,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         write_all(tmp / "c", tmp, name, header, numerics, pkg.files,
                   max(g.tensors[t].nbytes for t in [*g.inputs, *g.outputs]))
         report = inspect_graph(sched, str(src))
+        report["qdq_onnx"] = try_write_qdq(sched, tmp / "model_qdq.onnx", name)
         report["arena"] = {"bytes": int(plan.size),
                            "lower_bound_bytes": int(plan.lower_bound),
                            "per_step": _arena_use(sched, plan)}

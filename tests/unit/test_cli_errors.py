@@ -226,7 +226,7 @@ def test_failed_build_leaves_no_fw_dir(compiled, tmp_path):
     with pytest.raises(BuildError, match="link failed"):
         build(d, "mps2-an386")
     assert sorted(p.name for p in d.iterdir()) == ["c", "manifest.json", "model.tflite",
-                                                    "report.json"]
+                                                    "model_qdq.onnx", "report.json"]
 
 
 @pytest.mark.parametrize("flags", [["--runs", "0"], ["--warmup", "-1"],

@@ -1,0 +1,447 @@
+"""model_qdq.onnx: the int8 graph as a float ONNX graph with explicit Q/DQ (QDQ format).
+
+Every int8 activation is `QuantizeLinear -> DequantizeLinear` with our calibrated scale and
+zero point; weights are int8 initializers behind a per-channel `DequantizeLinear` (axis 0, the
+output channel, as TensorRT requires), biases int32 behind one with scale s_in * s_w. This is
+the explicit-quantization form TensorRT, onnxruntime and OpenVINO build int8 engines from, so
+they use our scales instead of calibrating again.
+
+Layout: the IR is NHWC, ONNX convolutions are NCHW. Every 4-D activation is kept NCHW inside
+the ONNX graph; graph inputs and outputs keep the manifest's shapes (NHWC), with a Transpose
+at each end, so the same arrays feed both. Graph I/O is float32: a user feeds
+(q - zero_point) * scale, and reads the output the same way.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from edgeforge.errors import EdgeforgeError
+from edgeforge.ir import Act, Graph, Node, Op
+
+OPSET = 13                       # per-channel DequantizeLinear (axis) needs 13
+TO_ONNX = (0, 3, 1, 2)           # NHWC -> NCHW
+TO_IR = (0, 2, 3, 1)             # NCHW -> NHWC
+
+
+class QdqExportError(EdgeforgeError):
+    """A graph part with no QDQ ONNX form (compile then leaves model_qdq.onnx out)."""
+
+
+class _Builder:
+    def __init__(self, g: Graph):
+        self.g = g
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.names: set[str] = set()
+        self.value: dict[str, str] = {}      # IR tensor -> ONNX float tensor (ONNX layout)
+        self.layer_out: dict[str, str] = {}  # layerwise: IR tensor -> what its node computed
+
+    # -- helpers -----------------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.names or name in self.g.tensors:
+            k += 1
+            name = f"{base}_{k}"
+        self.names.add(name)
+        return name
+
+    def node(self, op: str, inputs: list[str], base: str, **attrs) -> str:
+        out = self.fresh(base)
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def init(self, base: str, data: np.ndarray) -> str:
+        name = self.fresh(base)
+        self.inits.append(numpy_helper.from_array(np.asarray(data), name))
+        return name
+
+    def rank(self, name: str) -> int:
+        return len(self.g.tensors[name].shape)
+
+    def qdq(self, x: str, ir_name: str) -> str:
+        """Q -> DQ with the tensor's int8 parameters (a float tensor passes through)."""
+        t = self.g.tensors[ir_name]
+        if t.quant is None or t.dtype != "int8":
+            return x
+        s = self.init(f"{ir_name}__scale", np.float32(t.quant.scale[0]))
+        z = self.init(f"{ir_name}__zp", np.int8(t.quant.zero_point[0]))
+        q = self.node("QuantizeLinear", [x, s, z], f"{ir_name}__q")
+        return self.node("DequantizeLinear", [q, s, z], f"{ir_name}__dq")
+
+    def weight(self, name: str, perm: tuple[int, ...] | None = None) -> str:
+        """An int8 constant behind DequantizeLinear (per channel on axis 0 after `perm`)."""
+        t = self.g.tensors[name]
+        data = t.data if perm is None else np.transpose(t.data, perm)
+        if t.quant is None or t.dtype != "int8":
+            return self.init(name, data.astype(np.float32))
+        axis = t.quant.axis if perm is None else list(perm).index(t.quant.axis)
+        q = self.init(f"{name}__int8", data.astype(np.int8))
+        if t.quant.per_channel:
+            s = self.init(f"{name}__scale", t.quant.scale.astype(np.float32))
+            z = self.init(f"{name}__zp", np.zeros(t.quant.scale.size, np.int8))
+            return self.node("DequantizeLinear", [q, s, z], f"{name}__dq", axis=axis)
+        s = self.init(f"{name}__scale", np.float32(t.quant.scale[0]))
+        z = self.init(f"{name}__zp", np.int8(0))
+        return self.node("DequantizeLinear", [q, s, z], f"{name}__dq")
+
+    def bias(self, node: Node, n_out: int) -> str:
+        """The int32 bias dequantized with s_in * s_w, exactly the accumulator's unit."""
+        if len(node.inputs) < 3 or not node.inputs[2]:
+            return self.init(f"{node.outputs[0]}__nobias", np.zeros(n_out, np.float32))
+        b = self.g.tensors[node.inputs[2]]
+        if b.dtype != "int32":
+            return self.init(node.inputs[2], b.data.astype(np.float32))
+        s_in = self.g.tensors[node.inputs[0]].quant.scale[0]
+        s_w = self.g.tensors[node.inputs[1]].quant.scale
+        scale = (np.float32(s_in) * s_w.astype(np.float32)).astype(np.float32)
+        q = self.init(f"{node.inputs[2]}__int32", b.data.astype(np.int32))
+        if scale.size > 1:
+            s = self.init(f"{node.inputs[2]}__scale", scale)
+            z = self.init(f"{node.inputs[2]}__zp", np.zeros(scale.size, np.int32))
+            return self.node("DequantizeLinear", [q, s, z], f"{node.inputs[2]}__dq", axis=0)
+        s = self.init(f"{node.inputs[2]}__scale", np.float32(scale[0]))
+        z = self.init(f"{node.inputs[2]}__zp", np.int32(0))
+        return self.node("DequantizeLinear", [q, s, z], f"{node.inputs[2]}__dq")
+
+    def operand(self, name: str, like_rank: int) -> str:
+        """An input of an elementwise op: an activation as it is, a constant brought to the
+        other operand's ONNX layout (rank-padded, then NCHW if 4-D)."""
+        t = self.g.tensors[name]
+        if name in self.value:
+            if like_rank == 4 and self.rank(name) < 4 and self.rank(name) > 0:
+                raise QdqExportError(f"{name}: broadcasting a rank-{self.rank(name)} "
+                                         "activation against a 4-D one")
+            return self.value[name]
+        data = t.data.reshape((1,) * (like_rank - t.data.ndim) + t.data.shape) \
+            if t.data.ndim < like_rank else t.data
+        perm = TO_ONNX if data.ndim == 4 else None
+        if t.dtype == "int8" and t.quant is not None:
+            src = np.transpose(data, perm) if perm else data
+            q = self.init(f"{name}__int8", src.astype(np.int8))
+            s = self.init(f"{name}__scale", np.float32(t.quant.scale[0]))
+            z = self.init(f"{name}__zp", np.int8(t.quant.zero_point[0]))
+            return self.node("DequantizeLinear", [q, s, z], f"{name}__dq")
+        src = np.transpose(data, perm) if perm else data
+        return self.init(name, src.astype(np.float32))
+
+    def to_ir(self, name: str) -> str:
+        """The activation in IR layout (NHWC for 4-D)."""
+        x = self.value[name]
+        return self.node("Transpose", [x], f"{name}__nhwc", perm=list(TO_IR)) \
+            if self.rank(name) == 4 else x
+
+    def from_ir(self, x: str, name: str) -> str:
+        return self.node("Transpose", [x], f"{name}__nchw", perm=list(TO_ONNX)) \
+            if self.rank(name) == 4 else x
+
+    def act(self, x: str, act: Act, base: str) -> str:
+        if act == Act.RELU:
+            return self.node("Relu", [x], f"{base}__relu")
+        if act in (Act.RELU6, Act.RELU_N1_TO_1):
+            lo, hi = (0.0, 6.0) if act == Act.RELU6 else (-1.0, 1.0)
+            return self.node("Clip", [x, self.init(f"{base}__lo", np.float32(lo)),
+                                      self.init(f"{base}__hi", np.float32(hi))], f"{base}__clip")
+        return x
+
+    def axis(self, axis: int, rank: int) -> int:
+        return TO_ONNX.index(axis) if rank == 4 else axis
+
+
+# ---------------------------------------------------------------- one function per op
+def _conv(b: _Builder, n: Node) -> str:
+    a = n.attrs
+    w = b.g.tensors[n.inputs[1]]
+    if n.op == Op.CONV2D:
+        wq, group, c_out = b.weight(n.inputs[1], (0, 3, 1, 2)), 1, w.shape[0]
+    else:                                   # [1, KH, KW, C*m] -> [C*m, 1, KH, KW]
+        wq, c_out = b.weight(n.inputs[1], (3, 0, 1, 2)), w.shape[3]
+        group = b.g.tensors[n.inputs[0]].shape[3]
+    top, left, bottom, right = a.pad
+    y = b.node("Conv", [b.value[n.inputs[0]], wq, b.bias(n, c_out)], f"{n.outputs[0]}__conv",
+               strides=list(a.stride), pads=[top, left, bottom, right],
+               dilations=list(a.dilation), group=group)
+    return b.act(y, a.act, n.outputs[0])
+
+
+def _fc(b: _Builder, n: Node) -> str:
+    w = b.g.tensors[n.inputs[1]]
+    x = b.to_ir(n.inputs[0])
+    if b.rank(n.inputs[0]) != 2:
+        x = b.node("Reshape", [x, b.init(f"{n.outputs[0]}__rows",
+                                         np.array([-1, w.shape[1]], np.int64))],
+                   f"{n.outputs[0]}__2d")
+    y = b.node("Gemm", [x, b.weight(n.inputs[1]), b.bias(n, w.shape[0])],
+               f"{n.outputs[0]}__gemm", transB=1)
+    out_shape = b.g.tensors[n.outputs[0]].shape
+    if len(out_shape) != 2:
+        y = b.node("Reshape", [y, b.init(f"{n.outputs[0]}__shape",
+                                         np.array(out_shape, np.int64))], f"{n.outputs[0]}__nd")
+        y = b.from_ir(y, n.outputs[0])
+    return b.act(y, n.attrs.act, n.outputs[0])
+
+
+def _matmul(b: _Builder, n: Node) -> str:
+    """numpy matmul in IR layout (attention: activation x activation, or x constant)."""
+    xs = [b.to_ir(i) if i in b.value else b.weight(i) for i in n.inputs]
+    return b.from_ir(b.node("MatMul", xs, f"{n.outputs[0]}__matmul"), n.outputs[0])
+
+
+def _pool(b: _Builder, n: Node) -> str:
+    a = n.attrs
+    top, left, bottom, right = a.pad
+    kw = {"kernel_shape": list(a.kernel), "strides": list(a.stride),
+          "pads": [top, left, bottom, right]}
+    if n.op == Op.AVGPOOL2D:
+        kw["count_include_pad"] = int(a.count_include_pad)
+    y = b.node("AveragePool" if n.op == Op.AVGPOOL2D else "MaxPool", [b.value[n.inputs[0]]],
+               f"{n.outputs[0]}__pool", **kw)
+    return b.act(y, a.act, n.outputs[0])
+
+
+REDUCE = {"MEAN": "ReduceMean", "SUM": "ReduceSum", "REDUCE_MAX": "ReduceMax",
+          "REDUCE_MIN": "ReduceMin"}
+
+
+def _reduce(b: _Builder, n: Node) -> str:
+    op, r = REDUCE[n.op.value], b.rank(n.inputs[0])
+    if r == 4 and not n.attrs.keepdims:      # reduce in IR layout: the result is not 4-D
+        x, axes = b.to_ir(n.inputs[0]), list(n.attrs.axes)
+    else:
+        x, axes = b.value[n.inputs[0]], [b.axis(a, r) for a in n.attrs.axes]
+    keep = int(n.attrs.keepdims)
+    if op == "ReduceSum":                    # opset 13: ReduceSum alone takes axes as an input
+        return b.node(op, [x, b.init(f"{n.outputs[0]}__axes", np.array(axes, np.int64))],
+                      f"{n.outputs[0]}__reduce", keepdims=keep)
+    return b.node(op, [x], f"{n.outputs[0]}__reduce", axes=axes, keepdims=keep)
+
+
+def _slice(b: _Builder, n: Node) -> str:
+    a, r = n.attrs, b.rank(n.inputs[0])
+    axes = [b.axis(d, r) for d in range(r)]
+    ints = [b.init(f"{n.outputs[0]}__{k}", np.array(v, np.int64))
+            for k, v in (("starts", a.begin), ("ends", a.end), ("axes", axes),
+                         ("steps", a.strides))]
+    return b.node("Slice", [b.value[n.inputs[0]], *ints], f"{n.outputs[0]}__slice")
+
+
+def _resize(b: _Builder, n: Node) -> str:
+    """TFLite RESIZE_NEAREST_NEIGHBOR's index maps as ONNX Resize coordinate modes."""
+    a = n.attrs
+    x = b.g.tensors[n.inputs[0]].shape                     # NHWC
+    sizes = np.array([x[0], x[3], a.size[0], a.size[1]], np.int64)
+    if a.align_corners:
+        mode, nearest = "align_corners", "round_prefer_ceil"
+    elif a.half_pixel_centers:
+        mode, nearest = "tf_half_pixel_for_nn", "floor"
+    else:
+        mode, nearest = "asymmetric", "floor"
+    return b.node("Resize", [b.value[n.inputs[0]], "", "", b.init(f"{n.outputs[0]}__sizes", sizes)],
+                  f"{n.outputs[0]}__resize", mode="nearest",
+                  coordinate_transformation_mode=mode, nearest_mode=nearest)
+
+
+BINARY = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "DIV": "Div", "MAXIMUM": "Max",
+          "MINIMUM": "Min"}
+
+
+def _binary(b: _Builder, n: Node) -> str:
+    r = b.rank(n.outputs[0])
+    xs = [b.operand(i, r) for i in n.inputs]
+    if n.op == Op.SQUARED_DIFFERENCE:
+        d = b.node("Sub", xs, f"{n.outputs[0]}__diff")
+        return b.node("Mul", [d, d], f"{n.outputs[0]}__sq")
+    op = BINARY[n.op.value]
+    y = b.node(op, xs, f"{n.outputs[0]}__{op.lower()}")
+    return b.act(y, getattr(n.attrs, "act", Act.NONE), n.outputs[0])
+
+
+def _unary(b: _Builder, n: Node) -> str:
+    x, o = b.value[n.inputs[0]], n.outputs[0]
+    f32 = np.float32
+    match n.op:
+        case Op.RELU:
+            return b.node("Relu", [x], f"{o}__relu")
+        case Op.RELU6:
+            return b.act(x, Act.RELU6, o)
+        case Op.CLIP:
+            return b.node("Clip", [x, b.init(f"{o}__lo", f32(max(n.attrs.min, -3.4e38))),
+                                   b.init(f"{o}__hi", f32(min(n.attrs.max, 3.4e38)))],
+                          f"{o}__clip")
+        case Op.LEAKY_RELU:
+            return b.node("LeakyRelu", [x], f"{o}__lrelu", alpha=float(n.attrs.alpha))
+        case Op.LOGISTIC:
+            return b.node("Sigmoid", [x], f"{o}__sigmoid")
+        case Op.TANH:
+            return b.node("Tanh", [x], f"{o}__tanh")
+        case Op.HARD_SIGMOID:
+            return b.node("HardSigmoid", [x], f"{o}__hsig", alpha=float(n.attrs.alpha),
+                          beta=float(n.attrs.beta))
+        case Op.HARD_SWISH:                  # opset 13 has no HardSwish: x * hsig(x)
+            h = b.node("HardSigmoid", [x], f"{o}__hsig", alpha=1 / 6, beta=0.5)
+            return b.node("Mul", [x, h], f"{o}__hswish")
+        case Op.SQRT:
+            return b.node("Sqrt", [x], f"{o}__sqrt")
+        case Op.RSQRT:
+            return b.node("Reciprocal", [b.node("Sqrt", [x], f"{o}__sqrt")], f"{o}__rsqrt")
+        case Op.EXP:
+            return b.node("Exp", [x], f"{o}__exp")
+        case Op.GELU:
+            if n.attrs.approximate:          # 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))
+                x3 = b.node("Mul", [x, b.node("Mul", [x, x], f"{o}__x2")], f"{o}__x3")
+                inner = b.node("Add", [x, b.node("Mul", [x3, b.init(f"{o}__c", f32(0.044715))],
+                                                 f"{o}__cx3")], f"{o}__in")
+                t = b.node("Tanh", [b.node("Mul", [inner, b.init(
+                    f"{o}__k", f32(np.sqrt(2 / np.pi)))], f"{o}__kin")], f"{o}__tanh")
+            else:                            # 0.5x(1 + erf(x / sqrt(2)))
+                t = b.node("Erf", [b.node("Mul", [x, b.init(f"{o}__k", f32(1 / np.sqrt(2)))],
+                                          f"{o}__kx")], f"{o}__erf")
+            one = b.node("Add", [t, b.init(f"{o}__one", f32(1.0))], f"{o}__1p")
+            return b.node("Mul", [b.node("Mul", [x, b.init(f"{o}__half", f32(0.5))],
+                                         f"{o}__hx"), one], f"{o}__gelu")
+    raise AssertionError(n.op)
+
+
+def _reshape(b: _Builder, n: Node) -> str:
+    x = b.to_ir(n.inputs[0])
+    y = b.node("Reshape", [x, b.init(f"{n.outputs[0]}__shape",
+                                     np.array(n.attrs.shape, np.int64))], f"{n.outputs[0]}__rs")
+    return b.from_ir(y, n.outputs[0])
+
+
+def _transpose(b: _Builder, n: Node) -> str:
+    r_in, r_out = b.rank(n.inputs[0]), b.rank(n.outputs[0])
+    perm = list(n.attrs.perm)                # out_ir = in_ir.transpose(perm)
+    to_ir = list(TO_IR) if r_in == 4 else list(range(r_in))       # in_ir = in_onnx.T(to_ir)
+    full = [to_ir[p] for p in perm]                               # out_ir = in_onnx.T(full)
+    if r_out == 4:
+        full = [full[p] for p in TO_ONNX]                         # out_onnx = out_ir.T(TO_ONNX)
+    return b.node("Transpose", [b.value[n.inputs[0]]], f"{n.outputs[0]}__t", perm=full)
+
+
+def _concat(b: _Builder, n: Node) -> str:
+    r = b.rank(n.outputs[0])
+    xs = [b.operand(i, r) for i in n.inputs]
+    y = b.node("Concat", xs, f"{n.outputs[0]}__cat", axis=b.axis(n.attrs.axis, r))
+    return b.act(y, n.attrs.act, n.outputs[0])
+
+
+def _pad(b: _Builder, n: Node) -> str:
+    r = b.rank(n.inputs[0])
+    pads = list(n.attrs.pads)
+    if r == 4:
+        pads = [pads[p] for p in TO_ONNX]
+    flat = [p[0] for p in pads] + [p[1] for p in pads]
+    t = b.g.tensors[n.inputs[0]]
+    value = 0.0 if t.dtype == "int8" else float(n.attrs.value)   # int8 pads with the zero point
+    return b.node("Pad", [b.value[n.inputs[0]], b.init(f"{n.outputs[0]}__pads",
+                                                       np.array(flat, np.int64)),
+                          b.init(f"{n.outputs[0]}__pv", np.float32(value))],
+                  f"{n.outputs[0]}__pad", mode="constant")
+
+
+def _softmax(b: _Builder, n: Node) -> str:
+    x = b.value[n.inputs[0]]
+    if n.attrs.beta != 1.0:
+        x = b.node("Mul", [x, b.init(f"{n.outputs[0]}__beta", np.float32(n.attrs.beta))],
+                   f"{n.outputs[0]}__bx")
+    r = b.rank(n.inputs[0])
+    return b.node("Softmax", [x], f"{n.outputs[0]}__softmax", axis=b.axis(n.attrs.axis, r))
+
+
+def _identity(b: _Builder, n: Node) -> str:
+    return b.node("Identity", [b.value[n.inputs[0]]], f"{n.outputs[0]}__id")
+
+
+def _lrn(b: _Builder, n: Node) -> str:
+    a = n.attrs
+    size = 2 * a.radius + 1
+    return b.node("LRN", [b.value[n.inputs[0]]], f"{n.outputs[0]}__lrn", size=size,
+                  alpha=float(a.alpha * size), beta=float(a.beta), bias=float(a.bias))
+
+
+# keyed by op name: an op another stage adds later simply has no QDQ form until listed here
+EXPORTERS = {
+    "CONV2D": _conv, "DWCONV2D": _conv, "FC": _fc, "MATMUL": _matmul,
+    "AVGPOOL2D": _pool, "MAXPOOL2D": _pool,
+    "MEAN": _reduce, "SUM": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
+    "ADD": _binary, "SUB": _binary, "MUL": _binary, "DIV": _binary, "MAXIMUM": _binary,
+    "MINIMUM": _binary, "SQUARED_DIFFERENCE": _binary,
+    "RELU": _unary, "RELU6": _unary, "CLIP": _unary, "LEAKY_RELU": _unary,
+    "LOGISTIC": _unary, "TANH": _unary, "HARD_SWISH": _unary, "HARD_SIGMOID": _unary,
+    "SQRT": _unary, "RSQRT": _unary, "EXP": _unary, "GELU": _unary,
+    "RESHAPE": _reshape, "TRANSPOSE": _transpose, "CONCAT": _concat, "PAD": _pad,
+    "STRIDED_SLICE": _slice, "RESIZE_NEAREST": _resize,
+    "SOFTMAX": _softmax, "LRN": _lrn,
+    "QUANTIZE": _identity, "DEQUANTIZE": _identity,   # the Q/DQ around them do the work
+}
+
+
+def to_qdq(g: Graph, name: str = "edgeforge", *, layerwise: bool = False) -> onnx.ModelProto:
+    """The QDQ ONNX model of an int8 IR graph (float32 I/O in the IR's shapes).
+
+    layerwise=True (for checking an export): every activation is a graph input and every
+    node's output a graph output, so each layer runs on given inputs rather than on the
+    previous layer's result -- one layer's rounding is then not amplified by the next."""
+    b = _Builder(g)
+    graph_inputs = []
+    feeds = list(g.inputs)
+    if layerwise:
+        feeds += [o for n in g.nodes for o in n.outputs if o not in g.outputs]
+    for name_in in feeds:
+        t = g.tensors[name_in]
+        graph_inputs.append(helper.make_tensor_value_info(name_in, TensorProto.FLOAT,
+                                                          list(t.shape)))
+        b.names.add(name_in)
+        x = b.node("Transpose", [name_in], f"{name_in}__nchw", perm=list(TO_ONNX)) \
+            if len(t.shape) == 4 else name_in
+        b.value[name_in] = b.qdq(x, name_in)
+    for n in g.nodes:
+        fn = EXPORTERS.get(str(n.op))
+        if fn is None or len(n.outputs) != 1:
+            raise QdqExportError(f"model_qdq.onnx: node {n.name or n.outputs[0]!r}: no "
+                                     f"QDQ export for {n.op}")
+        y = b.qdq(fn(b, n), n.outputs[0])
+        if layerwise and n.outputs[0] not in g.outputs:
+            b.layer_out[n.outputs[0]] = y     # the next layers read the fed value instead
+        else:
+            b.value[n.outputs[0]] = y
+    graph_outputs = []
+    outputs = list(g.outputs) + (list(b.layer_out) if layerwise else [])
+    for name_out in outputs:
+        if name_out in b.layer_out:
+            b.value[name_out] = b.layer_out[name_out]
+            name_out_onnx = f"{name_out}__layer"
+        else:
+            name_out_onnx = name_out
+        t = g.tensors[name_out]
+        y = b.to_ir(name_out)
+        b.nodes.append(helper.make_node("Identity", [y], [name_out_onnx],
+                                        name=f"{name_out_onnx}__out"))
+        graph_outputs.append(helper.make_tensor_value_info(name_out_onnx, TensorProto.FLOAT,
+                                                           list(t.shape)))
+    graph = helper.make_graph(b.nodes, name, graph_inputs, graph_outputs, b.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="edgeforge")
+    model.ir_version = 8                      # onnxruntime and TensorRT 8.6+ read IR 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def write_qdq(g: Graph, path: str | Path, name: str = "edgeforge") -> Path:
+    path = Path(path)
+    onnx.save(to_qdq(g, name), str(path))
+    return path
+
+
+def try_write_qdq(g: Graph, path: str | Path, name: str = "edgeforge") -> dict[str, str]:
+    """write_qdq for `compile`: an op with no QDQ form leaves the file out, with the reason
+    (the .tflite and C package do not depend on it)."""
+    try:
+        write_qdq(g, path, name)
+    except QdqExportError as e:
+        return {"error": str(e)}
+    return {"file": Path(path).name, "opset": str(OPSET)}
