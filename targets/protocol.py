@@ -174,6 +174,9 @@ class Device:
         self.t.send(data)
 
     def send_frame(self, seq: int, cmd: int, payload: bytes = b"") -> None:
+        if len(payload) > self.max_payload:        # the device's INFO said how much it takes
+            raise DeviceError(f"{op_name(cmd)}: {len(payload)} B request, the device takes at "
+                              f"most {self.max_payload} B", op=op_name(cmd))
         data = encode(seq, cmd, payload, self.max_payload)
         self._trace("TX", f"{op_name(cmd)} seq={seq}", data)
         self.t.send(data)

@@ -262,3 +262,14 @@ def test_agent_reply_line_is_bounded_in_bytes(monkeypatch):
     with pytest.raises(DeviceError, match="without ending its reply line"):
         Chatty("board").readline(timeout=30)
     assert time.monotonic() - t0 < 7.5
+
+
+def test_a_request_larger_than_the_device_takes_is_a_device_error():
+    dev, fake = make()
+    commands.info(dev)
+    dev.max_payload = 64                       # as a small device's INFO would say
+    with pytest.raises(DeviceError, match="the device takes at most 64 B"):
+        dev.check(Cmd.WRITE_INPUT, bytes(100))
+    n = len(fake.received)
+    commands.write_input(dev, 0, bytes(IN_BYTES))        # chunks fit the smaller frames
+    assert max(len(f.payload) for f in fake.received[n:]) == 64
