@@ -73,6 +73,9 @@
 #ifndef EF_PRELU_SINGLE_ROUNDING
 #define EF_PRELU_SINGLE_ROUNDING EF_SINGLE_ROUNDING
 #endif
+#ifndef EF_TRANSPOSE_CONV_SINGLE_ROUNDING
+#define EF_TRANSPOSE_CONV_SINGLE_ROUNDING EF_SINGLE_ROUNDING
+#endif
 
 /**
  * gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), saturating MIN*MIN.
@@ -81,7 +84,7 @@
  * 2^31), the same expression as for ab >= 0. So one multiply-accumulate and one arithmetic
  * shift (SMLAL + shift on Cortex-M) give gemmlowp's bits exactly.
  */
-static inline int32_t ef_nn_srdhm(int32_t a, int32_t b)
+static inline int32_t ef_srdhm(int32_t a, int32_t b)
 {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
@@ -94,7 +97,7 @@ static inline int32_t ef_nn_srdhm(int32_t a, int32_t b)
  * Exponents above 31 (softmax of very wide rows) are computed exactly in 64 bits, as
  * sdk.qmath.rounding_divide_by_pot does (C++'s int32 shift would be undefined there).
  */
-static inline int32_t ef_nn_rdbp(int32_t x, int32_t exponent)
+static inline int32_t ef_rdbp(int32_t x, int32_t exponent)
 {
     if (exponent > 31) {
         const int64_t m = ((int64_t)1 << (exponent < 62 ? exponent : 62)) - 1;
@@ -123,7 +126,7 @@ static inline int32_t ef_requantize_double(int32_t acc, int32_t mult, int32_t sh
     const int32_t right = shift > 0 ? 0 : -shift;
     /* shift through uint32 so an (impossible for valid models) overflow wraps, not UB */
     const int32_t shifted = (int32_t)((uint32_t)acc << left);
-    return ef_nn_rdbp(ef_nn_srdhm(shifted, mult), right);
+    return ef_rdbp(ef_srdhm(shifted, mult), right);
 }
 
 /** Requantize with the rounding `single` (a compile-time 0/1, e.g. EF_FC_SINGLE_ROUNDING). */
@@ -141,12 +144,6 @@ static inline int32_t ef_requantize_double(int32_t acc, int32_t mult, int32_t sh
 static inline int32_t ef_requantize(int32_t acc, int32_t mult, int32_t shift)
 {
     return EF_REQUANTIZE_AS(EF_SINGLE_ROUNDING, acc, mult, shift);
-}
-
-/** Clamp to [lo, hi]. */
-static inline int32_t ef_nn_clamp(int32_t v, int32_t lo, int32_t hi)
-{
-    return v < lo ? lo : (v > hi ? hi : v);
 }
 
 #endif /* EF_REQUANTIZE_H */

@@ -17,8 +17,7 @@
 /** Status every kernel returns. Kernels never abort, print or allocate. */
 typedef enum {
     EF_OK = 0,
-    EF_ERR_ARG = -1,      /**< a cheap argument check failed (NULL, bad size) */
-    EF_ERR_NO_IMPL = -2   /**< a parameter combination this kernel does not implement */
+    EF_ERR_ARG = -1       /**< a cheap argument check failed (NULL, bad size) */
 } ef_status;
 
 /** Tensor shape, NHWC. Filters use n = C_OUT; lower-rank tensors pad with leading 1s. */
@@ -110,7 +109,9 @@ typedef struct { int32_t perm[4]; } ef_transpose_params;
 /** STRIDED_SLICE of a rank <= 4 tensor padded to NHWC: start and step (>= 1) per dim. */
 typedef struct { int32_t begin[4], stride[4]; } ef_strided_slice_params;
 
-/** RESIZE_NEAREST_NEIGHBOR: input row of each output row, input column of each column. */
+/** RESIZE_NEAREST_NEIGHBOR: input row of each output row, input column of each column.
+ * RESIZE_BILINEAR: per output row / column three int32 (lower tap, upper tap, 10-bit
+ * fraction). */
 typedef struct { const int32_t *rows; const int32_t *cols; } ef_resize_params;
 
 /**
@@ -153,11 +154,5 @@ typedef struct {
 
 /** Propagate a non-OK status to the caller (generated code wraps every kernel call). */
 #define EF_TRY(call) do { ef_status ef_s_ = (call); if (ef_s_ != EF_OK) return (int)ef_s_; } while (0)
-
-#ifdef EF_DEBUG
-#define EF_DCHECK(cond) do { if (!(cond)) return EF_ERR_ARG; } while (0)
-#else
-#define EF_DCHECK(cond) ((void)0)
-#endif
 
 #endif /* EF_TYPES_H */

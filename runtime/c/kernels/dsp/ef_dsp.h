@@ -128,7 +128,7 @@ static inline uint32_t ef_dsp_sxtab16_ror8(uint32_t a, uint32_t v)
  * equals gemmlowp's SaturatingRoundingDoublingHighMul (sign-dependent nudge, truncating
  * division) for every product, since ceil(t/2^31 - 1/2) = floor((t + 2^30 - 1)/2^31) for
  * t = -a*m > 0; its saturation case needs m == INT32_MIN, which no multiplier is. The right
- * shift then rounds half away from zero exactly like ef_nn_rdbp. Same bytes as
+ * shift then rounds half away from zero exactly like ef_rdbp. Same bytes as
  * ef_requantize_double / ef_requantize_single (checked in tests/c/test_dsp_kernels.py).
  */
 static inline int32_t ef_dsp_requantize(int single, int32_t acc, int32_t mult, int32_t shift)
@@ -161,7 +161,7 @@ static inline int32_t ef_dsp_smmulr(int32_t a, int32_t b)
  * call): double rounding in five instructions for shift <= 0. SRDHM(acc, m) =
  * (acc * m + 2^30) >> 31 = SMMULR(2 * acc, m) (2 * acc fits), and |SRDHM| < 2^30, so the
  * rounding right shift (v + 2^(r-1) - (v < 0)) >> r cannot overflow; it rounds half away
- * from zero exactly as ef_nn_rdbp does.
+ * from zero exactly as ef_rdbp does.
  */
 static inline int32_t ef_dsp_requantize_small(int single, int32_t acc, int32_t mult,
                                               int32_t shift)

@@ -8,6 +8,12 @@
 #include "ef_kernels.h"
 #include "ef_requantize.h"
 
+/** Clamp to [lo, hi]. */
+static inline int32_t ef_nn_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
 /** Number of elements of an NHWC shape. */
 static inline int32_t ef_nn_numel(const ef_dims *d)
 {

@@ -4,7 +4,7 @@
 #include "ef_nn_support.h"
 
 /* FixedPoint<int32, 0> product: the raw SaturatingRoundingDoublingHighMul. */
-#define EF_FX_MUL(a, b) ef_nn_srdhm((a), (b))
+#define EF_FX_MUL(a, b) ef_srdhm((a), (b))
 
 /* gemmlowp SaturatingRoundingMultiplyByPOT<exp> for exp > 0: saturating left shift. */
 static inline int32_t ef_nn_sat_shl(int32_t x, int32_t exponent)
@@ -28,8 +28,8 @@ static int32_t ef_nn_exp_quarter(int32_t a)
     const int32_t x2 = EF_FX_MUL(x, x);
     const int32_t x3 = EF_FX_MUL(x2, x);
     const int32_t x4 = EF_FX_MUL(x2, x2);
-    const int32_t x4_over_4 = ef_nn_rdbp(x4, 2);
-    const int32_t poly = ef_nn_rdbp(EF_FX_MUL(x4_over_4 + x3, constant_1_over_3) + x2, 1);
+    const int32_t x4_over_4 = ef_rdbp(x4, 2);
+    const int32_t poly = ef_rdbp(EF_FX_MUL(x4_over_4 + x3, constant_1_over_3) + x2, 1);
     return constant_term + EF_FX_MUL(constant_term, x + poly);
 }
 
@@ -106,7 +106,7 @@ ef_status ef_softmax_s8(const ef_softmax_params *p,
             if (diff >= diff_min) {
                 const int32_t scaled = EF_REQUANTIZE_AS(EF_SOFTMAX_SINGLE_ROUNDING, diff, mult,
                                                         lshift);
-                sum_of_exps += ef_nn_rdbp(ef_nn_exp_on_negative_values(scaled), 12);
+                sum_of_exps += ef_rdbp(ef_nn_exp_on_negative_values(scaled), 12);
             }
         }
         /* GetReciprocal(sum, 12 integer bits) */
@@ -121,7 +121,7 @@ ef_status ef_softmax_s8(const ef_softmax_params *p,
                 const int32_t scaled = EF_REQUANTIZE_AS(EF_SOFTMAX_SINGLE_ROUNDING, diff, mult,
                                                         lshift);
                 const int32_t e = ef_nn_exp_on_negative_values(scaled);
-                const int32_t unsat = ef_nn_rdbp(EF_FX_MUL(shifted_scale, e),
+                const int32_t unsat = ef_rdbp(EF_FX_MUL(shifted_scale, e),
                                                  num_bits_over_unit + 31 - 8);
                 yp[c] = (int8_t)ef_nn_clamp(unsat - 128, -128, 127);
             } else {
