@@ -21,6 +21,7 @@ existing -o is replaced only if it is a DIR holding nothing but what edgeforge w
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,6 +181,10 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         # per-layer SQNR of the int8 outputs vs float: shows the user which layer hurts
         from edgeforge.quantize import sqnr_report
         sqnr = sqnr_report(float_g, g, calib, numerics=str(numerics), max_samples=64)
+        from edgeforge.quantize.checks import calibration_warnings
+        calib_warnings = calibration_warnings(float_g, calib, sqnr)
+        for w in calib_warnings:        # warnings, not errors: the DIR is still written
+            logging.getLogger("edgeforge.compile").warning("warning: %s: %s", src, w)
     g = g.copy()
     dropped = int8_io(g)
     if not g.nodes:
@@ -196,7 +201,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         header = "model.h" if name == "model" else f"{name}.h"
         pkg = emit_c(g, plan, tmp / "c", name=name, numerics=numerics, model_hash=model_sha,
                      header=header)
-        from edgeforge.codegen.package import write_all   # CMake, Make, Zephyr, PIO, Arduino
+        from edgeforge.codegen.package import write_all  # CMake, Make, Zephyr, PIO, Arduino
         write_all(tmp / "c", tmp, name, header, numerics, pkg.files,
                   max(g.tensors[t].nbytes for t in [*g.inputs, *g.outputs]))
         report = inspect_graph(sched, str(src))
@@ -210,6 +215,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
             report["compress"] = compress_report
         if sqnr is not None:
             report["sqnr"] = sqnr
+            report["calibration_warnings"] = calib_warnings
             by_tensor = {r["tensor"]: r["sqnr_db"] for r in sqnr}
             for row, node in zip(report["ops"], sched.nodes):
                 row["sqnr_db"] = by_tensor.get(node.outputs[0])

@@ -301,10 +301,29 @@ def _from_onnx_layout(graph: Graph, name: str, arr: np.ndarray) -> np.ndarray:
     return arr
 
 
+def split_key(data: CalibData) -> tuple[CalibData, list[str]]:
+    """`file.npz:key` (or `file.npz:k1,k2`, one key per input in order) -> (file, keys);
+    anything else -> (data, [])."""
+    if isinstance(data, (str, Path)) and not Path(data).exists():
+        path, sep, keys = str(data).rpartition(":")
+        if sep and keys and path and Path(path).is_file():
+            return path, keys.split(",")
+    return data, []
+
+
 def _read_arrays(data: CalibData, graph: Graph, src: str) -> list[np.ndarray]:
     names = list(graph.inputs)
+    data, keys = split_key(data)
     if isinstance(data, (str, Path)):
         data = read_npy(data, QuantizeError)
+    if keys:                               # file.npz:key picks the arrays by name
+        have = list(data) if isinstance(data, Mapping) else []
+        missing = [k for k in keys if k not in have]
+        if missing or len(keys) != len(names):
+            why = (f"has no array {missing[0]!r} (it has {have})" if missing else
+                   f"names {len(keys)} array(s) for the model's {len(names)} input(s) {names}")
+            raise QuantizeError(f"{src}: {why}")
+        return [data[k] for k in keys]
     if isinstance(data, np.ndarray):
         data = [data]
     if isinstance(data, Mapping):
