@@ -1,11 +1,14 @@
-"""Scratch bytes each kernel asks for, per target ISA: the Python mirror of the C
-`ef_<op>_s8_scratch_size()` functions (STYLE.md habit 5).
+"""Scratch bytes each kernel takes from the arena: the Python mirror of the C
+`ef_<op>_s8_scratch_size()` functions (tests/c/test_inplace_kernels.py compares them).
 
-The portable reference kernels in runtime/c/kernels/ref/ keep their working set on the stack
-(e.g. ef_dwconv2d_3x3_s8's 64 int32 accumulators) and take no ctx, so on the "generic" ISA
-every op needs 0 arena bytes. An optimized ISA directory that adds an im2col buffer adds its
-size function here, next to the C one, and sdk/plan/memory.plan_graph places that buffer as a
-one-step BufferReq (first == last).
+The arena is planned once per compiled DIR and `edgeforge build --kernels ref|dsp` links
+either kernel set against that same plan, so every size here holds for both sets. Both keep
+their working set on the stack (e.g. ef_dwconv2d_3x3_s8's 64 int32 accumulators), except the
+two in-place variants, whose ring buffer comes from the arena; the DSP set reuses the
+reference's scratch_size functions unchanged. `isa` names a kernel set whose working set
+differs; there is none yet, so the only value is "generic". A kernel that needs arena
+scratch (an im2col buffer) adds its size function here, next to the C one, and
+plan.memory.plan_graph places that buffer as a one-step BufferReq (first == last).
 """
 from __future__ import annotations
 
