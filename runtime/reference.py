@@ -64,6 +64,7 @@ from edgeforge.ir import (
     ReshapeAttrs,
     SoftmaxAttrs,
     TransposeAttrs,
+    TransposeConvAttrs,
     hybrid_int8,
 )
 from edgeforge.qmath import INT8_MAX, INT8_MIN, Numerics, gelu, requantize, round_half_away
@@ -292,6 +293,31 @@ def reduce_min(x: np.ndarray, a: MeanAttrs) -> np.ndarray:
     return np.min(x, axis=a.axes, keepdims=a.keepdims)
 
 
+def _transpose_conv_acc(x: np.ndarray, w: np.ndarray, a: TransposeConvAttrs) -> np.ndarray:
+    """The scatter sum (float64) of a transpose conv, cropped by a.pad: every input pixel adds
+    x * w[:, ky, kx, :] at output (iy * s + ky - pad_top, ix * s + kx - pad_left)."""
+    n, h, wd, _ = x.shape
+    cout, kh, kw, _ = w.shape
+    sh, sw = a.stride
+    full = np.zeros((n, (h - 1) * sh + kh, (wd - 1) * sw + kw, cout))
+    xd, wdd = x.astype(np.float64), w.astype(np.float64)
+    for ky in range(kh):
+        for kx in range(kw):
+            full[:, ky:ky + (h - 1) * sh + 1:sh, kx:kx + (wd - 1) * sw + 1:sw] += \
+                xd @ wdd[:, ky, kx, :].T
+    t, left, b, r = a.pad
+    full = np.pad(full, ((0, 0), (0, max(-b, 0)), (0, max(-r, 0)), (0, 0)))
+    return full[:, t:full.shape[1] - max(b, 0), left:full.shape[2] - max(r, 0)]
+
+
+def transpose_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                   a: TransposeConvAttrs) -> np.ndarray:
+    y = _transpose_conv_acc(x, w, a)
+    if b is not None:
+        y = y + b
+    return _act_f(y, a.act).astype(F32)
+
+
 def gather(x: np.ndarray, idx: np.ndarray, a: GatherAttrs) -> np.ndarray:
     return np.take(x, idx.astype(np.int64), axis=a.axis)
 
@@ -339,6 +365,7 @@ REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.SQRT: sqrt, Op.RSQRT: rsqrt, Op.EXP: exp, Op.GELU: gelu,
     Op.SQUARED_DIFFERENCE: squared_difference, Op.SUM: reduce_sum, Op.REDUCE_MAX: reduce_max,
     Op.REDUCE_MIN: reduce_min, Op.GATHER: gather, Op.PRELU: prelu,
+    Op.TRANSPOSE_CONV: transpose_conv,
 }
 
 
@@ -540,6 +567,17 @@ def reduce_min_s8(x: np.ndarray, a: MeanAttrs, q: qp.PoolQuant,
     return reduce_min(x, a)
 
 
+def transpose_conv_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                      a: TransposeConvAttrs, q: qp.ConvQuant,
+                      numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """reference_integer_ops::TransposeConv: int32 scatter of (x + in_offset) * w, + bias,
+    per-channel requantization (float64 sums are exact: |terms| < 2^15, few taps)."""
+    acc = np.rint(_transpose_conv_acc(x.astype(np.int64) + q.in_offset, w, a)).astype(np.int64)
+    if b is not None:
+        acc = acc + b.astype(np.int64)
+    return _requant_out(acc, q, numerics)
+
+
 def gather_s8(x: np.ndarray, idx: np.ndarray, a: GatherAttrs, q: qp.NoQuant,
               numerics: Numerics = Numerics.TFLM) -> np.ndarray:
     """GATHER int8: rows copied (output quant == input quant)."""
@@ -661,7 +699,7 @@ REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
     Op.SQRT: lut_s8, Op.RSQRT: lut_s8, Op.EXP: lut_s8, Op.GELU: lut_s8,
     Op.SQUARED_DIFFERENCE: squared_difference_s8, Op.MATMUL: matmul_s8, Op.SUM: mean_s8,
     Op.REDUCE_MAX: reduce_max_s8, Op.REDUCE_MIN: reduce_min_s8, Op.GATHER: gather_s8,
-    Op.PRELU: prelu_s8,
+    Op.PRELU: prelu_s8, Op.TRANSPOSE_CONV: transpose_conv_s8,
 }
 
 

@@ -77,6 +77,7 @@ class Op(enum.StrEnum):
     REDUCE_MIN = "REDUCE_MIN"
     GATHER = "GATHER"            # x.take(indices, axis); indices are a constant int32 input
     PRELU = "PRELU"              # x >= 0 ? x : alpha * x, alpha a constant broadcast to x
+    TRANSPOSE_CONV = "TRANSPOSE_CONV"   # weight [C_OUT, KH, KW, C_IN] like CONV2D; not WEIGHTED
 
 
 class Act(enum.StrEnum):
@@ -197,6 +198,13 @@ class SoftmaxAttrs:
 
 
 @dataclass(frozen=True)
+class TransposeConvAttrs:                  # y[o*s + k - pad_top] += x[o] * w[k] (scatter form)
+    stride: tuple[int, int] = (1, 1)
+    pad: Pad4 = (0, 0, 0, 0)               # cropped from the full scatter; bottom/right may be
+    act: Act = Act.NONE                    # negative (ONNX output_padding: rows of bias only)
+
+
+@dataclass(frozen=True)
 class GatherAttrs:                         # TFLite GATHER with batch_dims 0
     axis: int = 0                          # non-negative after import
 
@@ -251,6 +259,12 @@ def _macs_matmul(node: Node, g: Graph) -> int:
     out = g.tensors[node.outputs[0]].shape
     a = g.tensors[node.inputs[0]].shape
     return int(np.prod(out)) * a[-1]
+
+
+def _macs_transpose_conv(node: Node, g: Graph) -> int:
+    x = g.tensors[node.inputs[0]].shape
+    w = g.tensors[node.inputs[1]].shape
+    return int(np.prod(x)) * w[0] * w[1] * w[2]
 
 
 def _macs_pool(node: Node, g: Graph) -> int:
@@ -335,6 +349,9 @@ OPS: dict[Op, OpInfo] = {
     Op.REDUCE_MIN: OpInfo(MeanAttrs, (1, 1), "REDUCE_MIN", _macs_input),
     Op.GATHER: OpInfo(GatherAttrs, (2, 2), "GATHER", _macs_zero, weights=(1,)),
     Op.PRELU: OpInfo(NoAttrs, (2, 2), "PRELU", _macs_output, weights=(1,)),
+    # out_axis stays None: passes that assume conv windows (affine folding, distill) skip it
+    Op.TRANSPOSE_CONV: OpInfo(TransposeConvAttrs, (2, 3), "TRANSPOSE_CONV", _macs_transpose_conv,
+                              weights=(1, 2)),
 }
 
 # ops whose input 1 is a weight with output channels on OPS[op].out_axis (conv, dwconv, fc)

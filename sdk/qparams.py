@@ -707,6 +707,7 @@ PREPARE: dict[Op, Prepare] = {
     Op.REDUCE_MIN: prepare_reduce_minmax,
     Op.GATHER: prepare_none,
     Op.PRELU: prepare_prelu,
+    Op.TRANSPOSE_CONV: prepare_conv,     # PopulateConvolutionQuantizationParams, as CONV_2D
 }
 
 

@@ -283,6 +283,18 @@ ef_status ef_reduce_min_s8(const ef_mean_params *p,
                            const ef_dims *in, const int8_t *x,
                            const ef_dims *out, int8_t *y);
 
+/**
+ * @brief Transpose convolution, int8 per-channel (TFLite reference_integer_ops::TransposeConv):
+ * output (oy, ox) sums (x[iy, ix] + in_offset) * w[co, ky, kx, :] over iy * stride + ky -
+ * pad.h == oy (and the same for x), + bias, requantized per channel. Each output pixel
+ * gathers its taps, so no int32 scatter buffer is needed. p->dilation is ignored (1).
+ * @param wd filter dims [C_OUT, KH, KW, C_IN]; out [N, OH, OW, C_OUT]
+ */
+ef_status ef_transpose_conv_s8(const ef_conv_params *p, const ef_quant *q,
+                               const ef_dims *in, const int8_t *x,
+                               const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                               const ef_dims *out, int8_t *y);
+
 /** @brief GATHER along one axis with constant int32 indices (p->idx): a byte copy. */
 ef_status ef_gather_s8(const ef_gather_params *p,
                        const ef_dims *in, const int8_t *x,

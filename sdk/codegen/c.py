@@ -81,6 +81,7 @@ KERNEL_FILES: dict[str, str] = {
     "ef_matmul_s8": "matmul_s8.c",
     "ef_sum_s8": "reduce_s8.c",
     "ef_gather_s8": "gather_s8.c",
+    "ef_transpose_conv_s8": "transpose_conv_s8.c",
     "ef_prelu_s8": "prelu_s8.c",
     "ef_reduce_max_s8": "reduce_s8.c",
     "ef_reduce_min_s8": "reduce_s8.c",
@@ -401,6 +402,21 @@ def emit_mul(e: _Emit, tag: str, node: Node) -> list[str]:
     return [f"{e.use('ef_mul_s8')}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
 
 
+def emit_transpose_conv(e: _Emit, tag: str, node: Node) -> list[str]:
+    a, q = node.attrs, prepare(node, e.g, e.numerics)
+    w_shape = e.shape(node.inputs[1])
+    p = e.struct("ef_conv_params", f"{tag}_p",
+                 f"{{{q.in_offset}, {q.out_offset}, {{{a.stride[0]}, {a.stride[1]}}}, "
+                 f"{{{a.pad[0]}, {a.pad[1]}}}, {{1, 1}}, {_act(q)}}}")
+    qq = _quant(e, tag, q.mult, q.shift, w_shape[0])
+    din, x, dout, y = _io(e, tag, node)
+    wd = e.dims(f"{tag}_wd", w_shape)
+    w, b = _weights(e, tag, node)
+    call = (f"{e.use('ef_transpose_conv_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, "
+            f"{dout}, {y})")
+    return [call]
+
+
 def emit_gather(e: _Emit, tag: str, node: Node) -> list[str]:
     shape, axis = e.shape(node.inputs[0]), node.attrs.axis
     idx = np.asarray(e.g.tensors[node.inputs[1]].data, np.int32).ravel()
@@ -628,6 +644,7 @@ EMITTERS: dict[Op, Emitter] = {
     Op.MATMUL: emit_matmul,
     Op.SUM: emit_mean,
     Op.GATHER: emit_gather,
+    Op.TRANSPOSE_CONV: emit_transpose_conv,
     Op.PRELU: emit_prelu,
     Op.REDUCE_MAX: emit_mean,
     Op.REDUCE_MIN: emit_mean,

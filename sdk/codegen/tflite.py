@@ -333,6 +333,34 @@ def export_lrn(w: _Writer, n: Node) -> None:
                  alpha=float(a.alpha), beta=float(a.beta)))
 
 
+def export_transpose_conv(w: _Writer, n: Node) -> None:
+    """TFLite derives top/left pads from the output size and SAME/VALID; any other top/left
+    pad has no TRANSPOSE_CONV form. The bias is written as zeros when absent (LiteRT)."""
+    a = n.attrs
+    x, wt, y = (w.g.tensors[i] for i in (n.inputs[0], n.inputs[1], n.outputs[0]))
+    filt = (wt.shape[1], wt.shape[2])
+    for code in (PAD_SAME, PAD_VALID):
+        if same_pads((y.shape[1], y.shape[2]), filt, a.stride, (1, 1), code)[:2] == a.pad[:2]:
+            break
+    else:
+        raise _Refused(f"pad {a.pad}: TFLite computes the top/left pad from the output size "
+                       "(SAME or VALID), and neither gives this one")
+    ins, outs = _io(w, n)
+    if len(ins) < 3 or ins[2] < 0:
+        cout = wt.shape[0]
+        if wt.quant is not None and x.quant is not None:
+            scale = (x.quant.scale[0] * np.broadcast_to(wt.quant.scale, (cout,))).astype(np.float32)
+            q = QuantParams(scale, np.zeros(cout, np.int64), 0)
+            bias = w.const(f"{n.outputs[0]}/zero_bias", np.zeros(cout, np.int32), q)
+        else:
+            bias = w.const(f"{n.outputs[0]}/zero_bias", np.zeros(cout, np.float32))
+        ins = ins[:2] + [bias]
+    shape = w.const(f"{n.outputs[0]}/output_shape", np.asarray(y.shape, np.int32))
+    w.emit("TRANSPOSE_CONV", [shape, ins[1], ins[0], ins[2]], outs, "TransposeConvOptions",
+           _opts("TransposeConvOptionsT", padding=code, strideH=a.stride[0],
+                 strideW=a.stride[1], fusedActivationFunction=_act(a.act)))
+
+
 def export_gather(w: _Writer, n: Node) -> None:
     ins, outs = _io(w, n)
     w.emit("GATHER", ins, outs, "GatherOptions",
@@ -411,6 +439,7 @@ EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.REDUCE_MIN: export_mean,
     Op.GATHER: export_gather,
     Op.PRELU: _export_plain("PRELU"),
+    Op.TRANSPOSE_CONV: export_transpose_conv,
 }
 
 

@@ -64,6 +64,7 @@ from edgeforge.ir import (
     StridedSliceAttrs,
     Tensor,
     TransposeAttrs,
+    TransposeConvAttrs,
     verify,
 )
 
@@ -337,6 +338,45 @@ def import_conv(cx: _Cx, node: Any) -> None:
     wname = cx.add_const(w.transpose(0, 2, 3, 1), f"{node.output[0]}__w")   # OIHW -> OHWI
     _emit_window(cx, Op.CONV2D, [xin, wname, bias], node.output[0], out_shape,
                  Conv2dAttrs(**geo), one_d)
+
+
+def import_conv_transpose(cx: _Cx, node: Any) -> None:
+    """ConvTranspose (group 1, dilation 1; 1-D as H = 1) -> TRANSPOSE_CONV: weight
+    [C_IN, C_OUT, KH, KW] -> OHWI; pads crop the full scatter, output_padding extends it."""
+    one_d = len(cx.shape(node.input[0])) == 3
+    x, xin = _window_input(cx, node.input[0])
+    w = cx.const(node.input[1], "weight").astype(np.float32)
+    if one_d and w.ndim == 3:
+        w = w[:, :, None, :]
+    if w.ndim != 4 or w.shape[0] != x[1]:
+        raise _Unsupported(f"weight {list(w.shape)} does not fit input {list(x)}")
+    if int(cx.attr(node, "group", 1)) != 1:
+        raise _Unsupported("grouped ConvTranspose")
+    if any(int(d) != 1 for d in cx.attr(node, "dilations", [1, 1])):
+        raise _Unsupported("dilated ConvTranspose")
+    if cx.attr(node, "output_shape", None) is not None or \
+            cx.attr(node, "auto_pad", "NOTSET") != "NOTSET":
+        raise _Unsupported("output_shape / auto_pad (give explicit pads)")
+    _, cout, kh, kw = w.shape
+    k2 = 1 if one_d else 2
+    stride = [int(s) for s in cx.attr(node, "strides", [1] * k2)]
+    pads = [int(p) for p in cx.attr(node, "pads", [0] * 2 * k2)]
+    opad = [int(p) for p in cx.attr(node, "output_padding", [0] * k2)]
+    if one_d:
+        stride, pads, opad = [1] + stride, [0, pads[0], 0, pads[1]], [0] + opad
+    pad = (pads[0], pads[1], pads[2] - opad[0], pads[3] - opad[1])
+    oh = (x[2] - 1) * stride[0] + kh - pad[0] - pad[2]
+    ow = (x[3] - 1) * stride[1] + kw - pad[1] - pad[3]
+    if min(oh, ow) < 1 or min(pads) < 0:
+        raise _Unsupported(f"pads {pads} leave no output")
+    b = cx.consts.get(node.input[2]) if cx.has(node, 2) else None
+    if cx.has(node, 2) and b is None:
+        raise _Unsupported("bias must be a constant")
+    out = node.output[0]
+    bias = cx.add_const(b.astype(np.float32), f"{out}__b") if b is not None else ""
+    wname = cx.add_const(w.transpose(1, 2, 3, 0), f"{out}__w")   # IOHW -> OHWI
+    _emit_window(cx, Op.TRANSPOSE_CONV, [xin, wname, bias], out, (x[0], oh, ow, cout),
+                 TransposeConvAttrs(stride=(stride[0], stride[1]), pad=pad), one_d)
 
 
 def _pool(cx: _Cx, node: Any, op: Op) -> None:
@@ -1164,6 +1204,7 @@ IMPORTERS: dict[str, Importer] = {
     "Gelu": _unary(Op.GELU, _gelu_attrs),
     "LayerNormalization": import_layernorm,
     "Gather": import_gather,
+    "ConvTranspose": import_conv_transpose,
     "Pow": import_pow,
 }
 

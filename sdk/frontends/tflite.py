@@ -52,6 +52,7 @@ from edgeforge.ir import (
     StridedSliceAttrs,
     Tensor,
     TransposeAttrs,
+    TransposeConvAttrs,
     quant_problem,
     verify,
 )
@@ -312,6 +313,25 @@ def import_lrn(c: _Ctx) -> LrnAttrs:
                     alpha=f32(c.opt("alpha", 0.0)), beta=f32(c.opt("beta", 0.0)))
 
 
+def import_transpose_conv(c: _Ctx) -> TransposeConvAttrs:
+    """Operands (output_shape, weights, input[, bias]); the IR keeps (input, weights, bias).
+    TFLite pads the OUTPUT: top/left as ComputePaddingHeightWidth on the output size, and
+    what lies past the output's end is cropped (our bottom/right)."""
+    out_shape = [int(d) for d in c.const_input(0, "output_shape").ravel()]
+    w, x, y = c.shape(1), c.shape(2), c.shape(0, output=True)
+    if len(w) != 4 or len(x) != 4 or w[3] != x[3] or tuple(out_shape) != y or y[3] != w[0]:
+        raise _Malformed(f"weights {list(w)}, input {list(x)}, output_shape {out_shape}, "
+                         f"output {list(y)} do not fit together")
+    stride = (int(c.opt("strideH", 1)), int(c.opt("strideW", 1)))
+    padding = int(c.opt("padding", PAD_SAME))
+    if padding not in (PAD_SAME, PAD_VALID) or min(stride) < 1:
+        raise _Unsupported(f"padding {padding} / stride {stride}")
+    top, left, _, _ = same_pads((y[1], y[2]), (w[1], w[2]), stride, (1, 1), padding)
+    bottom = (x[1] - 1) * stride[0] + w[1] - top - y[1]
+    right = (x[2] - 1) * stride[1] + w[2] - left - y[2]
+    return TransposeConvAttrs(stride=stride, pad=(top, left, bottom, right), act=c.act())
+
+
 def import_gather(c: _Ctx) -> GatherAttrs:
     rank = len(c.shape(0))
     axis = int(c.opt("axis", 0))
@@ -537,6 +557,7 @@ IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.REDUCE_MIN: import_mean,
     Op.GATHER: import_gather,
     Op.PRELU: import_noattrs,
+    Op.TRANSPOSE_CONV: import_transpose_conv,
 }
 
 # builtins that are another spelling of an IR op
@@ -560,6 +581,9 @@ CONSUMED[Op.RESIZE_NEAREST] = 1
 def supported_builtins() -> list[str]:
     return sorted([OPS[op].tflite for op in IMPORTERS if OPS[op].tflite] + list(ALIASES))
 
+
+# file operand positions of the IR node's inputs (-1: absent optional)
+OPERAND_ORDER: dict[Op, tuple[int, ...]] = {Op.TRANSPOSE_CONV: (2, 1, 3)}
 
 # reductions take their axes operand into MeanAttrs, as MEAN does
 CONSUMED.update({Op.SUM: 1, Op.REDUCE_MAX: 1, Op.REDUCE_MIN: 1})
@@ -754,6 +778,8 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
     node_ins: list[list[int]] = []
     for k, op, attrs, ins, outs in imported:
         keep = ins[:CONSUMED[op]] if op in CONSUMED else ins
+        if op in OPERAND_ORDER:   # the IR's operand order differs from the file's
+            keep = [ins[i] if i < len(ins) else -1 for i in OPERAND_ORDER[op]]
         node_ins.append(keep)
         used += [i for i in keep + outs if i >= 0]
     used += [check_index(i, "subgraph output") for i in (sg.outputs if sg.outputs is not None

@@ -64,6 +64,13 @@ def conv2d_1x1_inplace_scratch(node: Node, g: Graph, isa: str) -> int:
     return g.tensors[node.inputs[0]].shape[-1]
 
 
+def transpose_conv_scratch(node: Node, g: Graph, isa: str) -> int:
+    """ef_transpose_conv_s8 gathers each output pixel's taps (no int32 scatter buffer as
+    TFLM's kernel keeps): accumulators in registers."""
+    _check_isa(isa)
+    return 0
+
+
 def no_scratch(node: Node, g: Graph, isa: str) -> int:
     """Pools, mean, elementwise, LUT, data movement: no working memory beyond registers."""
     _check_isa(isa)
@@ -109,6 +116,7 @@ SCRATCH: dict[Op, ScratchFn] = {
     Op.REDUCE_MIN: no_scratch,
     Op.GATHER: no_scratch,
     Op.PRELU: no_scratch,
+    Op.TRANSPOSE_CONV: transpose_conv_scratch,
 }
 
 

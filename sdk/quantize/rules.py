@@ -116,7 +116,7 @@ def narrowed(ctx: QCtx, node: Node, name: str) -> Range:
 # ---------------------------------------------------------------- rules
 def quantize_weighted(ctx: QCtx, node: Node) -> list[Node]:
     """CONV2D / DWCONV2D / FC: int8 weights (per channel), int32 bias, output from range."""
-    axis = OPS[node.op].out_axis
+    axis = OPS[node.op].out_axis or 0     # TRANSPOSE_CONV: OHWI like CONV2D (not WEIGHTED)
     x, wname = node.inputs[0], node.inputs[1]
     bname = node.inputs[2] if len(node.inputs) > 2 else ""
     w = ctx.fg.tensors[wname].data.astype(np.float32)
@@ -245,6 +245,7 @@ RULES: dict[Op, RuleFn] = {
     Op.REDUCE_MIN: quantize_same_as_input,
     Op.GATHER: quantize_same_as_input,       # rows copied; indices stay int32
     Op.PRELU: quantize_from_range,           # alpha: a per-tensor asymmetric int8 constant
+    Op.TRANSPOSE_CONV: quantize_weighted,
 }
 
 # ops whose int8 output must carry the input's quantization (range unification follows it)

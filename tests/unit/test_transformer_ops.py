@@ -81,3 +81,21 @@ def test_prelu_per_channel_is_one_op(tmp_path):
              _init("s", RNG.uniform(0, 0.5, (6, 1, 1)))]
     g = _check(_save(tmp_path, n, [("x", [1, 3, 8, 8])], [("y", [1, 6, 6, 6])], inits))
     assert _ops(g) == ["CONV2D", "PRELU"]
+
+
+@pytest.mark.parametrize("k,s,p,op", [(2, 2, 0, 0), (3, 2, 1, 1), (3, 1, 1, 0), (4, 2, 1, 0)])
+def test_conv_transpose(tmp_path, k, s, p, op):
+    n = [helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], kernel_shape=[k, k],
+                          strides=[s, s], pads=[p, p, p, p], output_padding=[op, op])]
+    o = (5 - 1) * s + k - 2 * p + op
+    inits = [_init("w", RNG.normal(0, 0.3, (4, 3, k, k))), _init("b", RNG.normal(0, 0.1, 3))]
+    g = _check(_save(tmp_path, n, [("x", [1, 4, 5, 5])], [("y", [1, 3, o, o])], inits))
+    assert _ops(g) == ["TRANSPOSE_CONV"]
+
+
+def test_conv_transpose_1d(tmp_path):
+    n = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], kernel_shape=[4], strides=[2],
+                          pads=[1, 1])]
+    g = _check(_save(tmp_path, n, [("x", [1, 4, 7])], [("y", [1, 2, 14])],
+                     [_init("w", RNG.normal(0, 0.3, (4, 2, 4)))]))
+    assert "TRANSPOSE_CONV" in _ops(g)

@@ -34,7 +34,6 @@ TFLM_LACKS = {"GELU", "EXP", "SQRT"}
 EXPECTED_FAIL: dict[str, tuple[str, str]] = {
     "gru_kws": ("import", "'/rnn/GRU' (GRU): no IR form"),
     "lstm_kws": ("import", "'/rnn/LSTM' (LSTM): no IR form"),
-    "unet_small": ("import", "(ConvTranspose): no IR form"),
 }
 
 
