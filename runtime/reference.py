@@ -344,6 +344,31 @@ def resize_nearest(x: np.ndarray, a: Any) -> np.ndarray:
     return np.ascontiguousarray(x[:, rows][:, :, cols])
 
 
+def resize_bilinear(x: np.ndarray, a: Any) -> np.ndarray:
+    """RESIZE_BILINEAR, float: reference_ops::ResizeBilinear in float32 (its scale, its
+    clamped lower/upper taps and its order of the four products)."""
+    f = np.float32
+    taps = []
+    for n_in, n_out in zip(x.shape[1:3], a.size):
+        scale = f(n_in - 1) / f(n_out - 1) if a.align_corners and n_out > 1 else \
+            f(n_in) / f(n_out)
+        pos = np.arange(n_out, dtype=f)
+        pos = (pos + f(0.5)) * scale - f(0.5) if a.half_pixel_centers else pos * scale
+        lo = np.maximum(np.floor(pos).astype(np.int64), 0)
+        hi = np.minimum(np.ceil(pos).astype(np.int64), n_in - 1)
+        taps.append((lo, hi, (pos - lo.astype(f)).astype(f)))
+    (y0, y1, dy), (x0, x1, dx) = taps
+    dy, dx = dy[None, :, None, None], dx[None, None, :, None]
+    xf = x.astype(f)
+
+    def at(ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        return xf[:, ys][:, :, xs]
+    one = f(1)
+    out = (at(y0, x0) * (one - dy) * (one - dx) + at(y1, x0) * dy * (one - dx)
+           + at(y0, x1) * (one - dy) * dx + at(y1, x1) * dy * dx)
+    return out.astype(f)
+
+
 def maximum(x: np.ndarray, y: np.ndarray, a: NoAttrs) -> np.ndarray:
     return np.maximum(x, y)
 
@@ -361,7 +386,7 @@ REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.TRANSPOSE: transpose, Op.CONCAT: concat, Op.PAD: pad, Op.SOFTMAX: softmax, Op.LRN: lrn,
     Op.QUANTIZE: identity_f, Op.DEQUANTIZE: identity_f,
     Op.STRIDED_SLICE: strided_slice, Op.RESIZE_NEAREST: resize_nearest, Op.MAXIMUM: maximum,
-    Op.MINIMUM: minimum,
+    Op.MINIMUM: minimum, Op.RESIZE_BILINEAR: resize_bilinear,
     Op.SQRT: sqrt, Op.RSQRT: rsqrt, Op.EXP: exp, Op.GELU: gelu,
     Op.SQUARED_DIFFERENCE: squared_difference, Op.SUM: reduce_sum, Op.REDUCE_MAX: reduce_max,
     Op.REDUCE_MIN: reduce_min, Op.GATHER: gather, Op.PRELU: prelu,
@@ -686,6 +711,22 @@ def move_only_s8(*args: Any) -> np.ndarray:
     return REFERENCE[_q.op](*xs, a).astype(np.int8)
 
 
+def resize_bilinear_s8(x: np.ndarray, a: Any, q: qp.SharedQuant,
+                       numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+    """reference_ops::ResizeBilinearInteger: 10-bit fixed-point weights, the 20-bit sum
+    divided rounding half away from zero (neither runtime is built with single rounding)."""
+    (y0, y1, dy), (x0, x1, dx) = q.rows.T, q.cols.T
+    xi = x.astype(np.int64)
+    dy, dx = dy[None, :, None, None], dx[None, None, :, None]
+
+    def at(ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        return xi[:, ys][:, :, xs]
+    acc = (at(y0, x0) * (1024 - dy) * (1024 - dx) + at(y1, x0) * dy * (1024 - dx)
+           + at(y0, x1) * (1024 - dy) * dx + at(y1, x1) * dy * dx)
+    out = _cdiv(acc + np.where(acc > 0, 1 << 19, -(1 << 19)), 1 << 20)
+    return out.astype(np.int8)
+
+
 REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
     Op.CONV2D: conv2d_s8, Op.DWCONV2D: dwconv2d_s8, Op.FC: fc_s8,
     Op.AVGPOOL2D: avgpool2d_s8, Op.MAXPOOL2D: maxpool2d_s8, Op.MEAN: mean_s8,
@@ -695,7 +736,7 @@ REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
     Op.PAD: pad_s8, Op.SOFTMAX: softmax_s8, Op.QUANTIZE: quantize_s8,
     Op.DEQUANTIZE: dequantize_s8,
     Op.STRIDED_SLICE: move_only_s8, Op.RESIZE_NEAREST: move_only_s8, Op.MAXIMUM: move_only_s8,
-    Op.MINIMUM: move_only_s8,
+    Op.MINIMUM: move_only_s8, Op.RESIZE_BILINEAR: resize_bilinear_s8,
     Op.SQRT: lut_s8, Op.RSQRT: lut_s8, Op.EXP: lut_s8, Op.GELU: lut_s8,
     Op.SQUARED_DIFFERENCE: squared_difference_s8, Op.MATMUL: matmul_s8, Op.SUM: mean_s8,
     Op.REDUCE_MAX: reduce_max_s8, Op.REDUCE_MIN: reduce_min_s8, Op.GATHER: gather_s8,

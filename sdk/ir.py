@@ -66,6 +66,7 @@ class Op(enum.StrEnum):
     RESIZE_NEAREST = "RESIZE_NEAREST"    # RESIZE_NEAREST_NEIGHBOR over H, W of NHWC
     MAXIMUM = "MAXIMUM"
     MINIMUM = "MINIMUM"
+    RESIZE_BILINEAR = "RESIZE_BILINEAR"  # over H, W of NHWC; int8 in TFLite's 10-bit fixed point
     # issue 11, transformer set: elementwise unary int8 ops are 256-entry tables
     SQRT = "SQRT"
     RSQRT = "RSQRT"
@@ -338,6 +339,7 @@ OPS: dict[Op, OpInfo] = {
     Op.RESIZE_NEAREST: OpInfo(ResizeAttrs, (1, 1), "RESIZE_NEAREST_NEIGHBOR", _macs_zero),
     Op.MAXIMUM: OpInfo(NoAttrs, (2, 2), "MAXIMUM", _macs_output, elementwise=True),
     Op.MINIMUM: OpInfo(NoAttrs, (2, 2), "MINIMUM", _macs_output, elementwise=True),
+    Op.RESIZE_BILINEAR: OpInfo(ResizeAttrs, (1, 1), "RESIZE_BILINEAR", _macs_output),
     Op.SQRT: OpInfo(NoAttrs, (1, 1), "SQRT", _macs_output, elementwise=True),
     Op.RSQRT: OpInfo(NoAttrs, (1, 1), "RSQRT", _macs_output, elementwise=True),
     Op.EXP: OpInfo(NoAttrs, (1, 1), "EXP", _macs_output, elementwise=True),

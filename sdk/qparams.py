@@ -437,6 +437,26 @@ def nearest_maps(in_hw: tuple[int, ...], size: tuple[int, int], align_corners: b
     return maps[0], maps[1]
 
 
+def bilinear_taps(in_hw: tuple[int, ...], size: tuple[int, int], align_corners: bool,
+                  half_pixel_centers: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per output row and per output column: (lower input index, upper input index, 10-bit
+    fraction input_pos - 1024 * lower), as TFLite's ResizeBilinearInteger computes them
+    (reference_ops ComputeInterpolationValuesInteger; C division truncates toward zero)."""
+    out = []
+    for n_in, n_out in zip(in_hw, size):
+        if align_corners and n_out > 1:
+            scale = ((1 << 10) * (n_in - 1) + (n_out - 1) // 2) // (n_out - 1)
+        else:
+            scale = ((1 << 10) * n_in + n_out // 2) // n_out
+        v = np.arange(n_out, dtype=np.int64) * scale
+        if half_pixel_centers:
+            v = v + scale // 2 - (1 << 9)
+        lo = np.maximum(np.trunc(v / 1024).astype(np.int64), 0)
+        hi = np.minimum(np.trunc((v + 1023) / 1024).astype(np.int64), n_in - 1)
+        out.append(np.stack([lo, hi, v - 1024 * lo], axis=1))
+    return out[0], out[1]
+
+
 def prepare_shared(node: Node, g: Graph, numerics: Numerics) -> SharedQuant:
     """STRIDED_SLICE / RESIZE_NEAREST / MAXIMUM / MINIMUM: TFLM and LiteRT move (or compare)
     int8 bytes without requantizing, so every operand must carry the output's quantization."""
@@ -450,6 +470,11 @@ def prepare_shared(node: Node, g: Graph, numerics: Numerics) -> SharedQuant:
         a = node.attrs
         rows, cols = nearest_maps(g.tensors[node.inputs[0]].shape[1:3], a.size,
                                   a.align_corners, a.half_pixel_centers)
+        return SharedQuant(node.op, rows, cols)
+    if node.op == Op.RESIZE_BILINEAR:
+        a = node.attrs
+        rows, cols = bilinear_taps(g.tensors[node.inputs[0]].shape[1:3], a.size,
+                                   a.align_corners, a.half_pixel_centers)
         return SharedQuant(node.op, rows, cols)
     return SharedQuant(node.op)
 
@@ -696,6 +721,7 @@ PREPARE: dict[Op, Prepare] = {
     Op.RESIZE_NEAREST: prepare_shared,
     Op.MAXIMUM: prepare_shared,
     Op.MINIMUM: prepare_shared,
+    Op.RESIZE_BILINEAR: prepare_shared,
     Op.RSQRT: prepare_rsqrt,
     Op.SQRT: prepare_sqrt,
     Op.EXP: _float_fn_lut(_exp_f32),

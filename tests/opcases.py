@@ -249,6 +249,12 @@ def _group1_specs() -> list[_Spec]:
               [(1, 4, 5, 3)], (1, 6, 10, 3), note="non-integer factor, half-pixel centers"),
         _Spec("resize_nearest_align_corners", Op.RESIZE_NEAREST, ResizeAttrs((7, 7), True),
               [(1, 4, 4, 2)], (1, 7, 7, 2)),
+        _Spec("resize_bilinear_x2", Op.RESIZE_BILINEAR, ResizeAttrs((8, 8)), [e],
+              (1, 8, 8, 8), note="TF/Keras UpSampling2D(interpolation='bilinear')"),
+        _Spec("resize_bilinear_half_pixel", Op.RESIZE_BILINEAR, ResizeAttrs((6, 10), False, True),
+              [(1, 4, 5, 3)], (1, 6, 10, 3), note="PyTorch align_corners=False"),
+        _Spec("resize_bilinear_align_corners", Op.RESIZE_BILINEAR, ResizeAttrs((7, 7), True),
+              [(1, 4, 4, 2)], (1, 7, 7, 2)),
         _Spec("maximum", Op.MAXIMUM, NoAttrs(), [e, e], e),
         _Spec("minimum_bcast", Op.MINIMUM, NoAttrs(), [e, (1, 1, 1, 8)], e),
     ]

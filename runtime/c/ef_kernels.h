@@ -188,6 +188,12 @@ ef_status ef_resize_nearest_s8(const ef_resize_params *p,
                                const ef_dims *in, const int8_t *x,
                                const ef_dims *out, int8_t *y);
 
+/** @brief Bilinear resize of H, W (TFLite ResizeBilinearInteger): taps and 10-bit fractions
+ * per output row / column in p (three int32 each); the same quantization in and out. */
+ef_status ef_resize_bilinear_s8(const ef_resize_params *p,
+                                const ef_dims *in, const int8_t *x,
+                                const ef_dims *out, int8_t *y);
+
 /** @brief Elementwise max / min with 4-D broadcasting of raw int8 (shared quantization). */
 ef_status ef_maximum_s8(const ef_dims *in1, const int8_t *x1, const ef_dims *in2,
                         const int8_t *x2, const ef_dims *out, int8_t *y);

@@ -65,6 +65,7 @@ KERNEL_FILES: dict[str, str] = {
     "ef_resize_nearest_s8": "resize_nearest_s8.c",
     "ef_maximum_s8": "minmax_s8.c",
     "ef_minimum_s8": "minmax_s8.c",
+    "ef_resize_bilinear_s8": "resize_bilinear_s8.c",
     "ef_softmax_s8": "softmax_s8.c",
     "ef_logistic_s8": "lut_s8.c",
     "ef_tanh_s8": "lut_s8.c",
@@ -527,8 +528,8 @@ def emit_transpose(e: _Emit, tag: str, node: Node) -> list[str]:
     x, y = node.inputs[0], node.outputs[0]
     din = e.dims(f"{tag}_in", shape)
     dout = e.dims(f"{tag}_out", tuple(shape[d] for d in perm_in))
-    return [f"{e.use('ef_transpose_s8')}({p}, {din}, {e.ptr(x)}, {dout}, "
-            f"{e.ptr(y, const=False)})"]
+    return [(f"{e.use('ef_transpose_s8')}({p}, {din}, {e.ptr(x)}, {dout}, "
+             f"{e.ptr(y, const=False)})")]
 
 
 def emit_concat(e: _Emit, tag: str, node: Node) -> list[str]:
@@ -589,17 +590,19 @@ def emit_strided_slice(e: _Emit, tag: str, node: Node) -> list[str]:
                  "{{" + ", ".join(map(str, begin)) + "}, {" + ", ".join(map(str, stride)) + "}}")
     din = e.dims(f"{tag}_in", tuple(d[0] for d in dims))
     dout = e.dims(f"{tag}_out", tuple(d[1] for d in dims))
-    return [f"{e.use('ef_strided_slice_s8')}({p}, {din}, {e.ptr(x)}, {dout}, "
-            f"{e.ptr(y, const=False)})"]
+    return [(f"{e.use('ef_strided_slice_s8')}({p}, {din}, {e.ptr(x)}, {dout}, "
+             f"{e.ptr(y, const=False)})")]
 
 
 def emit_resize_nearest(e: _Emit, tag: str, node: Node) -> list[str]:
+    """RESIZE_NEAREST (index per row / column) and RESIZE_BILINEAR (three ints each)."""
     q = prepare(node, e.g, e.numerics)
     rows = e.array(f"{tag}_rows", "int32_t", np.asarray(q.rows, np.int32))
     cols = e.array(f"{tag}_cols", "int32_t", np.asarray(q.cols, np.int32))
     p = e.struct("ef_resize_params", f"{tag}_p", f"{{{rows}, {cols}}}")
     din, x, dout, y = _io(e, tag, node)
-    return [f"{e.use('ef_resize_nearest_s8')}({p}, {din}, {x}, {dout}, {y})"]
+    fn = "ef_resize_bilinear_s8" if node.op == Op.RESIZE_BILINEAR else "ef_resize_nearest_s8"
+    return [f"{e.use(fn)}({p}, {din}, {x}, {dout}, {y})"]
 
 
 def _emit_minmax(symbol: str) -> Emitter:
@@ -632,6 +635,7 @@ EMITTERS: dict[Op, Emitter] = {
     Op.TRANSPOSE: emit_transpose,
     Op.STRIDED_SLICE: emit_strided_slice,
     Op.RESIZE_NEAREST: emit_resize_nearest,
+    Op.RESIZE_BILINEAR: emit_resize_nearest,
     Op.MAXIMUM: _emit_minmax("ef_maximum_s8"),
     Op.MINIMUM: _emit_minmax("ef_minimum_s8"),
     Op.CONCAT: emit_concat,

@@ -391,6 +391,15 @@ def export_resize_nearest(w: _Writer, n: Node) -> None:
                  halfPixelCenters=bool(a.half_pixel_centers)))
 
 
+def export_resize_bilinear(w: _Writer, n: Node) -> None:
+    a = n.attrs
+    size = w.const(f"{n.outputs[0]}/size", np.asarray(a.size, np.int32))
+    ins, outs = _io(w, n)
+    w.emit("RESIZE_BILINEAR", [ins[0], size], outs, "ResizeBilinearOptions",
+           _opts("ResizeBilinearOptionsT", alignCorners=bool(a.align_corners),
+                 halfPixelCenters=bool(a.half_pixel_centers)))
+
+
 def _export_minmax(builtin: str) -> Callable[[_Writer, Node], None]:
     def export(w: _Writer, n: Node) -> None:
         ins, outs = _io(w, n)
@@ -427,6 +436,7 @@ EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.LRN: export_lrn,
     Op.STRIDED_SLICE: export_strided_slice,
     Op.RESIZE_NEAREST: export_resize_nearest,
+    Op.RESIZE_BILINEAR: export_resize_bilinear,
     Op.MAXIMUM: _export_minmax("MAXIMUM"),
     Op.MINIMUM: _export_minmax("MINIMUM"),
     Op.SQRT: _export_plain("SQRT"),

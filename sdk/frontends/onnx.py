@@ -690,8 +690,10 @@ def import_resize(cx: _Cx, node: Any) -> None:
     mode = cx.attr(node, "mode", "nearest")
     ctm = cx.attr(node, "coordinate_transformation_mode", "half_pixel")
     nearest = cx.attr(node, "nearest_mode", "round_prefer_floor")
-    if mode != "nearest":
-        raise _Unsupported(f"mode {mode!r} (only 'nearest' has an IR form)")
+    if mode not in ("nearest", "linear"):
+        raise _Unsupported(f"mode {mode!r} (only 'nearest' and 'linear' have an IR form)")
+    if mode == "linear" and int(cx.attr(node, "antialias", 0)):
+        raise _Unsupported("antialias=1 (TFLite's bilinear resize does not filter)")
     if len(x) != 4:
         raise _Unsupported(f"input rank {len(x)}, expected 4 (NCHW)")
     sizes = cx.consts.get(node.input[3]) if cx.has(node, 3) else None
@@ -705,6 +707,9 @@ def import_resize(cx: _Cx, node: Any) -> None:
         out = [int(np.floor(d * f)) for d, f in zip(x, s)]
     else:
         raise _Unsupported("scales or sizes must be constants")
+    if mode == "linear":
+        _resize_bilinear(cx, node, x, out, ctm, scales)
+        return
     if (ctm, nearest) not in _NEAREST_MODES:
         raise _Unsupported(f"coordinate_transformation_mode {ctm!r} with nearest_mode "
                            f"{nearest!r} (TFLite's resize computes other source pixels)")
@@ -721,6 +726,29 @@ def import_resize(cx: _Cx, node: Any) -> None:
             raise _Unsupported(f"non-integer scale {list(x[2:])} -> {out[2:]} picks other "
                                "pixels than TFLite's resize")
     cx.emit(Op.RESIZE_NEAREST, [cx.nhwc(node.input[0])], node.output[0],
+            (x[0], out[2], out[3], x[1]), ResizeAttrs((out[2], out[3]), align, half), NHWC)
+
+
+# ONNX Resize(linear) coordinate modes TFLite's RESIZE_BILINEAR computes the same way:
+# mode -> (align_corners, half_pixel_centers)
+_LINEAR_MODES = {"asymmetric": (False, False), "half_pixel": (False, True),
+                 "pytorch_half_pixel": (False, True), "align_corners": (True, False)}
+
+
+def _resize_bilinear(cx: _Cx, node: Any, x: tuple[int, ...], out: list[int], ctm: str,
+                     scales: np.ndarray | None) -> None:
+    if out[:2] != list(x[:2]) or min(out) < 1:
+        raise _Unsupported(f"resize of N or C ({list(x)} -> {out})")
+    if ctm not in _LINEAR_MODES or ctm == "pytorch_half_pixel" and min(out[2:]) < 2:
+        raise _Unsupported(f"linear resize with coordinate_transformation_mode {ctm!r} "
+                           "(TFLite's bilinear resize maps coordinates otherwise)")
+    if scales is not None and scales.size and ctm != "align_corners" and any(
+            np.float32(o) / np.float32(i) != np.float32(s)
+            for i, o, s in zip(x[2:], out[2:], scales.reshape(-1)[2:])):
+        raise _Unsupported(f"scales {scales.reshape(-1).tolist()} are not out/in: ONNX "
+                           "divides by them, TFLite by the size ratio")
+    align, half = _LINEAR_MODES[ctm]
+    cx.emit(Op.RESIZE_BILINEAR, [cx.nhwc(node.input[0])], node.output[0],
             (x[0], out[2], out[3], x[1]), ResizeAttrs((out[2], out[3]), align, half), NHWC)
 
 

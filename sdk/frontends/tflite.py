@@ -545,6 +545,7 @@ IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.LRN: import_lrn,
     Op.STRIDED_SLICE: import_strided_slice,
     Op.RESIZE_NEAREST: import_resize_nearest,
+    Op.RESIZE_BILINEAR: import_resize_nearest,
     Op.MAXIMUM: import_noattrs,
     Op.MINIMUM: import_noattrs,
     Op.SQRT: import_noattrs,
@@ -576,6 +577,7 @@ BY_BUILTIN: dict[str, Callable[[_Ctx], Any]] = {
 SPLITS = ("SPLIT", "SPLIT_V")
 CONSUMED[Op.STRIDED_SLICE] = 1
 CONSUMED[Op.RESIZE_NEAREST] = 1
+CONSUMED[Op.RESIZE_BILINEAR] = 1
 
 
 def supported_builtins() -> list[str]:

@@ -102,6 +102,7 @@ SCRATCH: dict[Op, ScratchFn] = {
     Op.RESIZE_NEAREST: no_scratch,
     Op.MAXIMUM: no_scratch,
     Op.MINIMUM: no_scratch,
+    Op.RESIZE_BILINEAR: no_scratch,
     Op.PAD: no_scratch,
     Op.QUANTIZE: no_scratch,
     Op.DEQUANTIZE: no_scratch,

@@ -234,6 +234,7 @@ RULES: dict[Op, RuleFn] = {
     Op.RESIZE_NEAREST: quantize_same_as_input,
     Op.MAXIMUM: quantize_shared_operands,
     Op.MINIMUM: quantize_shared_operands,
+    Op.RESIZE_BILINEAR: quantize_same_as_input,   # interpolates raw bytes: quant must match
     Op.SQRT: quantize_from_range,
     Op.RSQRT: quantize_from_range,
     Op.EXP: quantize_from_range,

@@ -128,12 +128,24 @@ def test_onnx_resize_nearest_modes(tmp_path, ctm, nearest, size):
                 ops=["RESIZE_NEAREST"])
 
 
+@pytest.mark.parametrize("ctm,size", [("asymmetric", (8, 12)), ("half_pixel", (6, 9)),
+                                      ("pytorch_half_pixel", (8, 12)),
+                                      ("align_corners", (7, 5))])
+def test_onnx_resize_linear_is_resize_bilinear(tmp_path, ctm, size):
+    from onnx import helper
+    _check_onnx(tmp_path, [helper.make_node("Resize", ["x", "", "", "sz"], ["y"], mode="linear",
+                                            coordinate_transformation_mode=ctm)],
+                (1, 3, 4, 6), (1, 3) + size, [_i64("sz", (1, 3) + size)],
+                ops=["RESIZE_BILINEAR"])
+
+
 def test_onnx_resize_modes_tflite_cannot_compute_are_one_clear_error(tmp_path):
     from onnx import helper
 
     from edgeforge.errors import UnsupportedOpError
     from edgeforge.frontends.onnx import read_onnx
-    for mode, kw in (("linear", {}), ("nearest", {"nearest_mode": "round_prefer_floor"})):
+    for mode, kw in (("cubic", {}), ("nearest", {"nearest_mode": "round_prefer_floor"}),
+                     ("linear", {"coordinate_transformation_mode": "tf_crop_and_resize"})):
         path = _onnx_model(tmp_path, [helper.make_node("Resize", ["x", "", "", "sz"], ["y"],
                                                        mode=mode, **kw)],
                            [_vi("x", (1, 2, 3, 3))], [_vi("y", (1, 2, 6, 6))],
@@ -301,6 +313,6 @@ def test_run_dir_uses_the_profile_it_was_compiled_for(tmp_path):
     np.save(tmp_path / "x.npy", x)
     r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "run", str(out), "-i",
                         str(tmp_path / "x.npy"), "--backend", "c", "--json"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["numerics"] == "litert"

@@ -372,6 +372,24 @@ def det_head():
     return Det()
 
 
+def seg_bilinear():
+    """DeepLab-style segmentation head: stride-8 backbone, 1x1 classifier, bilinear x8 up."""
+
+    class Seg(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(conv_bn(3, 16, 3, 2), conv_bn(16, 16, 3, 2, groups=16),
+                                      conv_bn(16, 32, 1), conv_bn(32, 32, 3, 2, groups=32),
+                                      conv_bn(32, 32, 1))
+            self.cls = nn.Conv2d(32, 3, 1)
+
+        def forward(self, x):
+            y = self.cls(self.body(x))
+            return nn.functional.interpolate(y, scale_factor=8, mode="bilinear",
+                                             align_corners=False)
+    return Seg()
+
+
 def vit_tiny():
     class Block(nn.Module):
         """Pre-norm encoder layer written out (the fused nn.TransformerEncoderLayer fast path
@@ -447,6 +465,8 @@ ZOO: dict[str, tuple[Callable, str, tuple[int, ...], str]] = {
                    "two-level U-Net (ConvTranspose2d up, skip concat)"),
     "det_head": (det_head, "detection", (1, 3, 64, 64),
                  "FPN-style detection head (Resize nearest x2 + concat)"),
+    "seg_bilinear": (seg_bilinear, "segmentation", (1, 3, 32, 32),
+                     "DeepLab-style head: stride-8 features, bilinear x8 upsampling"),
     "vit_tiny": (vit_tiny, "ViT", (1, 3, 16, 16),
                  "ViT: 4x4 patches, 2 transformer encoder layers (d=32, 2 heads, GELU)"),
 }
