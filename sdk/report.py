@@ -52,6 +52,19 @@ def tensor_dict(t: Tensor) -> dict[str, Any]:
             "bytes": t.nbytes}
 
 
+def _authored(g: Graph, name: str) -> dict[str, Any]:
+    """{"authored_shape": [...]} when the model file declares the input in another layout
+    (an ONNX NCHW input the IR holds as NHWC; run, compile --calib and validate take both)."""
+    perm = g.meta.get("onnx_layout", {}).get(name)
+    shape = list(g.tensors[name].shape)
+    if not perm or list(perm) == list(range(len(perm))) or len(perm) != len(shape):
+        return {}
+    authored = [0] * len(shape)
+    for i, p in enumerate(perm):
+        authored[p] = shape[i]
+    return {"authored_shape": authored}
+
+
 def _live_peak(g: Graph) -> int:
     """Peak bytes of activations alive at once, each live from its producer to its last use."""
     acts = [n for n in g.activations() if not g.tensors[n].is_const]
@@ -85,7 +98,7 @@ def inspect_graph(g: Graph, path: str = "", fmt: str = "") -> dict[str, Any]:
         params += w_params
         counts[n.op.value] = counts.get(n.op.value, 0) + 1
         ops.append({
-            "index": i, "op": n.op.value, "name": n.name,
+            "index": i, "op": n.op.value, "name": n.name, "tensor": n.outputs[0] if n.outputs else "",
             "inputs": [list(t.shape) for t in acts_in],
             "outputs": [list(t.shape) for t in outs],
             "dtype": outs[0].dtype if outs else "",
@@ -100,7 +113,7 @@ def inspect_graph(g: Graph, path: str = "", fmt: str = "") -> dict[str, Any]:
         "path": path,
         "format": fmt or str(g.meta.get("format", Path(path).suffix.lstrip("."))),
         "int8": g.is_int8(),
-        "inputs": [tensor_dict(g.tensors[n]) for n in g.inputs],
+        "inputs": [dict(tensor_dict(g.tensors[n]), **_authored(g, n)) for n in g.inputs],
         "outputs": [tensor_dict(g.tensors[n]) for n in g.outputs],
         "ops": ops,
         "op_counts": counts,

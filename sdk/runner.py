@@ -97,14 +97,15 @@ def check_inputs(specs: list[Any], inputs: list[np.ndarray], where: str,
         name, shape, dtype = spec.name, tuple(spec.shape), np.dtype(spec.dtype)
         if x.dtype.kind == "f" and dtype == np.float32:     # float64, big-endian: same numbers
             x = x.astype(np.float32)
+        perm = (layouts or {}).get(name)
+        if perm and x.ndim == len(perm) and tuple(x.shape) != shape \
+                and x.transpose(perm).shape == shape:      # the ONNX model's own layout (NCHW)
+            x = np.ascontiguousarray(x.transpose(perm))
         if tuple(x.shape) != shape or x.dtype != dtype:
             hint = ""
             if spec.scale and spec.zero_point is not None and x.dtype.kind == "f":
                 s, z = float(spec.scale), int(spec.zero_point)   # float data for an int8 input
                 hint = f"; quantize it: round(x / {s:g}) {'-' if z < 0 else '+'} {abs(z)}"
-            perm = (layouts or {}).get(name)
-            if perm and x.ndim == len(perm) and x.transpose(perm).shape == shape:
-                hint += f"; that is the ONNX model's layout, pass x.transpose{tuple(perm)}"
             raise EdgeforgeError(f"{where}: input {name!r} is {x.dtype}{list(x.shape)}, the "
                                  f"model wants {dtype}{list(shape)} (batch included){hint}")
         if x.dtype.kind == "f" and not np.isfinite(x).all():

@@ -45,6 +45,16 @@ HANDLERS: dict[str, str] = {
 }
 
 
+def console() -> Any:
+    """The rich Console the printers use: as rich draws it on a terminal; piped or captured,
+    no colour and no wrapping (each line as long as it needs), so `| grep`, `| less -S` and
+    logs see whole lines, never `model sha256 \\n...` or shapes cut to `1x48x48...`."""
+    from rich.console import Console
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=100_000, no_color=True, highlight=False, soft_wrap=True)
+
+
 def _ssh_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--identity", help="SSH private key file")
     p.add_argument("--known-hosts", help="known_hosts file (default ~/.ssh/known_hosts)")

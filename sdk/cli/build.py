@@ -8,7 +8,6 @@ from edgeforge import api
 
 
 def print_sizes(result: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     s, lim = result["sizes"], result["limits"]
@@ -21,7 +20,8 @@ def print_sizes(result: dict[str, Any]) -> None:
         t.add_row(k, f"{s[k]:,}", where)
     t.add_row("flash total", f"{s['flash']:,}", f"of {lim['flash']:,} ({s['flash'] / lim['flash']:.1%})")
     t.add_row("RAM total", f"{s['ram']:,}", f"of {lim['ram']:,} ({s['ram'] / lim['ram']:.1%})")
-    Console().print(t)
+    from edgeforge.cli import console
+    console().print(t)
     for w in result["warnings"]:
         print(f"warning: {w}")
 

@@ -29,7 +29,6 @@ def main(args: Any) -> int:
 
 def _print_table(directory: Path) -> None:
     """The compiled DIR's report.json and manifest as a table."""
-    from rich.console import Console
     from rich.table import Table
 
     rep = json.loads((directory / "report.json").read_text())
@@ -49,9 +48,11 @@ def _print_table(directory: Path) -> None:
             db = row.get("sqnr_db")       # report.json writes +/-inf as a string
             cells.append("-" if db is None else db if isinstance(db, str) else f"{db:.1f}")
         t.add_row(*cells)
-    con = Console()
+    from edgeforge.cli import console
+    from edgeforge.codegen.visual import arena_wording
+    con = console()
     con.print(t)
-    con.print(f"arena {m.arena_bytes:,} B (lower bound {m.arena_lower_bound_bytes:,} B), "
+    con.print(f"{arena_wording(m.arena_bytes, m.arena_lower_bound_bytes)}, "
               f"weights {m.weight_bytes:,} B, MACs {rep['totals']['macs']:,}")
     con.print(f"wrote {directory}/ (model.tflite, c/, manifest.json, report.json); "
               f"model sha256 {m.model_sha256[:16]}")

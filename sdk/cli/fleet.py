@@ -15,7 +15,6 @@ from edgeforge.targets.fleet import fleet_profile, load_inventory
 
 def print_table(entries: list[dict[str, Any]], title: str) -> None:
     """One row per host; failed hosts' errors are printed in full under the table."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -37,9 +36,8 @@ def print_table(entries: list[dict[str, Any]], title: str) -> None:
                   f"{lat.get('p99', 0):.1f}", str(e.get("peak_rss_kb") or ""),
                   str(e.get("max_lsb_diff") if e.get("max_lsb_diff") is not None else ""),
                   {True: "[green]match[/green]", False: "[red]MISMATCH[/red]"}.get(match, "?"))
-    con = Console()
-    if not con.is_terminal:     # piped or captured: don't squeeze the table into 80 columns
-        con = Console(width=160)
+    from edgeforge.cli import console
+    con = console()
     con.print(t)
     for e in entries:
         if not e["ok"]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from edgeforge import api
@@ -42,12 +43,20 @@ def _human(n: int) -> str:
     return str(n)
 
 
+def _label(o: dict[str, Any]) -> str:
+    """The op's name in the model file: a .tflite op has none, so its output tensor's (the
+    first of TFLite's ';'-joined fused names) rather than our index name `conv2d_0`."""
+    name, tensor = o["name"], o.get("tensor", "")
+    if tensor and re.fullmatch(rf"{o['op'].lower()}_\d+", name or ""):
+        return tensor.split(";")[0]
+    return name
+
+
 def render(report: dict[str, Any], verbose: int = 0) -> None:
-    from rich.console import Console
     from rich.table import Table
-    con = Console()
-    if not con.is_terminal:   # piped or captured: do not wrap at 80 columns
-        con = Console(width=160)
+
+    from edgeforge.cli import console
+    con = console()
     t = report["totals"]
     con.print(f"[bold]{report['model']}[/bold]  ({report['format']}, "
               f"{'int8' if report['int8'] else 'float'})  {report['path']}")
@@ -56,8 +65,10 @@ def render(report: dict[str, Any], verbose: int = 0) -> None:
         io.add_column(col)
     for kind in ("inputs", "outputs"):
         for d in report[kind]:
-            io.add_row(kind[:-1], d["name"], _shape(d["shape"]), d["dtype"],
-                       _quant_short(d["quant"]))
+            shape = _shape(d["shape"])
+            if d.get("authored_shape"):         # the model file's own layout beside ours
+                shape += f" (file: {_shape(d['authored_shape'])})"
+            io.add_row(kind[:-1], d["name"], shape, d["dtype"], _quant_short(d["quant"]))
     con.print(io)
     tab = Table(title="ops", show_edge=False)
     for col, just in (("#", "right"), ("op", "left"), ("name", "left"), ("in", "left"),
@@ -65,7 +76,7 @@ def render(report: dict[str, Any], verbose: int = 0) -> None:
                       ("act B", "right"), ("attrs", "left")):
         tab.add_column(col, justify=just, no_wrap=col != "attrs")
     for o in report["ops"]:
-        tab.add_row(str(o["index"]), o["op"], o["name"][:40],
+        tab.add_row(str(o["index"]), o["op"], _label(o)[:48],
                     ", ".join(_shape(s) for s in o["inputs"]),
                     ", ".join(_shape(s) for s in o["outputs"]),
                     f"{o['macs']:,}", f"{o['weight_bytes']:,}", f"{o['activation_bytes']:,}",

@@ -11,10 +11,10 @@ from edgeforge import api
 
 
 def print_report(r: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    from edgeforge.cli import console
+    con = console()
     ok = r["outputs_match_reference"]
     con.print(f"[bold]{r['target']}[/]  {r['dir']}  model {r['model_sha256'][:16]}  "
               f"numerics {r['numerics']}")

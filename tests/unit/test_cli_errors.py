@@ -225,8 +225,9 @@ def test_failed_build_leaves_no_fw_dir(compiled, tmp_path):
     (d / "c" / "model.c").write_text("")
     with pytest.raises(BuildError, match="link failed"):
         build(d, "mps2-an386")
-    assert sorted(p.name for p in d.iterdir()) == ["c", "manifest.json", "model.tflite",
-                                                    "model_qdq.onnx", "report.json"]
+    assert sorted(p.name for p in d.iterdir()) == ["arduino", "c", "manifest.json",
+                                                    "model.tflite", "model_qdq.onnx",
+                                                    "report.json"]
 
 
 @pytest.mark.parametrize("flags", [["--runs", "0"], ["--warmup", "-1"],
@@ -255,10 +256,16 @@ def test_profile_inputs_on_the_batch_axis(compiled, tmp_path):
                "f.npy", "quantize it: round(x / 0.584703) + 83")
 
 
-def test_run_onnx_layout_input_says_transpose(tmp_path):
-    np.save(tmp_path / "nchw.npy", np.zeros((1, 1, 8, 8), np.float32))
-    user_error(cli("run", DIGITS / "digits.onnx", "-i", tmp_path / "nchw.npy"), "nchw.npy",
-               "ONNX model's layout, pass x.transpose(0, 2, 3, 1)")
+def test_run_onnx_takes_its_own_nchw_layout(tmp_path):
+    x = np.load(DIGITS / "test.npz")["x"][:1]
+    np.save(tmp_path / "nhwc.npy", x)
+    np.save(tmp_path / "nchw.npy", x.transpose(0, 3, 1, 2))      # as the ONNX model declares
+    outs = []
+    for f in ("nhwc.npy", "nchw.npy"):
+        r = cli("run", DIGITS / "digits.onnx", "-i", tmp_path / f, "--json")
+        assert r.returncode == 0, r.stderr
+        outs.append(json.loads(r.stdout)["outputs"])
+    assert outs[0] == outs[1]
 
 
 def test_model_named_with_the_other_extension(tmp_path):
