@@ -186,7 +186,6 @@ def use_inplace_kernels(pkg, plan, graph) -> None:
 
 def test_kws_with_inplace_kernels_is_bit_exact_under_poison(tmp_path):
     require("gcc")
-    pytest.importorskip("edgeforge.codegen.c")
     g = load(fixture("kws_ds_cnn_int8.tflite"))
     plan = plan_graph(g, inplace_kernels=True)
     assert plan.kernels and plan.arena_size < plan_graph(g).arena_size
@@ -200,7 +199,6 @@ def test_kws_with_inplace_kernels_is_bit_exact_under_poison(tmp_path):
 @pytest.mark.parametrize("seed", range(8))
 def test_random_graphs_with_inplace_kernels_are_bit_exact_under_poison(seed, tmp_path):
     require("gcc")
-    pytest.importorskip("edgeforge.codegen.c")
     from tests.unit.test_plan_props import random_int8_graph
     g = random_int8_graph(2000 + seed, n_ops=6)
     plan = plan_graph(g, inplace_kernels=True)

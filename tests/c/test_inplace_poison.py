@@ -159,7 +159,6 @@ def assert_same(got, want, what: str) -> None:
 @pytest.fixture(scope="module")
 def tools():
     require("gcc")
-    pytest.importorskip("edgeforge.codegen.c")
 
 
 MODELS = {"kws": "kws_ds_cnn_int8.tflite", "resnet8": "ic_resnet8_int8.tflite"}

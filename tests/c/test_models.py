@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import zlib
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def compiled(request, tmp_path_factory):
 def test_c_equals_reference_and_runtime(compiled):
     model, numerics, res = compiled
     m = CModel(res.dir)
-    rng = np.random.default_rng(hash(model) % 1000)
+    rng = np.random.default_rng(zlib.crc32(model.encode()))   # fixed per model, every run
     xs = rng.integers(-128, 128, size=(N, *m.input_shapes[0]), dtype=np.int64).astype(np.int8)
     got = m.run_batch([xs])[0]
     if numerics == "tflm":

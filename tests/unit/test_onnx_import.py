@@ -9,15 +9,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx  # a dependency of edgeforge, never skipped
 import pytest
-
-from tests.conftest import require
-
-onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeforge.errors import ModelError, UnsupportedOpError
 from edgeforge.frontends.onnx import IMPORTERS, from_ir_layout, read_onnx, to_ir_layout
+from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
 F = TensorProto.FLOAT

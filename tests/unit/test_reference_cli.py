@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,9 +81,9 @@ def test_unknown_backend_is_a_clear_error(kws):
 
 
 def test_edgeforge_executable(kws, tmp_path):
-    exe = shutil.which("edgeforge")
-    if exe is None:
-        pytest.skip("edgeforge not installed on PATH (pip install -e .)")
+    # the console script pip installs (pip install -e .): on PATH or beside this python
+    exe = shutil.which("edgeforge") or str(Path(sys.executable).with_name("edgeforge"))
+    require(exe)
     model, sample = kws
     out = tmp_path / "o.npy"
     p = subprocess.run([exe, "run", str(model), "-i", str(sample), "-o", str(out)],
