@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from onnx import helper
 
+from tests.conftest import require
 from tests.unit.test_onnx_import import _check, _init, _ops, _save
 
 D = 16
@@ -99,3 +100,103 @@ def test_conv_transpose_1d(tmp_path):
     g = _check(_save(tmp_path, n, [("x", [1, 4, 7])], [("y", [1, 2, 14])],
                      [_init("w", RNG.normal(0, 0.3, (4, 2, 4)))]))
     assert "TRANSPOSE_CONV" in _ops(g)
+
+
+# ---------------------------------------------------------------- small multi-op int8 models
+def _block(tmp_path, act: str, name: str):
+    """A pre-norm transformer block on [1, T, D] tokens + a class-token Gather: LayerNorm,
+    q/k/v projections, q @ k^T (two activations), softmax over the last axis, @ v, residual,
+    LayerNorm, MLP with `act` (Relu, or torch's Erf-GELU pattern), residual."""
+    t, d, f = 6, D, 24
+    w = {k: RNG.normal(0, 0.3, s) for k, s in
+         (("wq", (d, d)), ("wk", (d, d)), ("wv", (d, d)), ("w1", (d, f)), ("w2", (f, d)))}
+    n = _layernorm_nodes("x", "h", 17)[0] + [
+        helper.make_node("MatMul", ["h", "wq"], ["q"]),
+        helper.make_node("MatMul", ["h", "wk"], ["k"]),
+        helper.make_node("MatMul", ["h", "wv"], ["v"]),
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["s0"]),
+        helper.make_node("Mul", ["s0", "scale"], ["s"]),
+        helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["a"]),
+        helper.make_node("Add", ["x", "a"], ["r"]),
+        helper.make_node("LayerNormalization", ["r", "ln_g", "ln_b"], ["h2"], axis=-1),
+        helper.make_node("MatMul", ["h2", "w1"], ["m"])]
+    if act == "Relu":
+        n.append(helper.make_node("Relu", ["m"], ["g"]))
+    else:
+        n += [helper.make_node("Div", ["m", "sqrt2"], ["md"]),
+              helper.make_node("Erf", ["md"], ["me"]),
+              helper.make_node("Add", ["me", "one"], ["mp"]),
+              helper.make_node("Mul", ["m", "mp"], ["mm"]),
+              helper.make_node("Mul", ["mm", "half"], ["g"])]
+    n += [helper.make_node("MatMul", ["g", "w2"], ["o"]),
+          helper.make_node("Add", ["r", "o"], ["y"]),
+          helper.make_node("Gather", ["y", "cls"], ["c"], axis=1)]
+    inits = _layernorm_nodes("x", "h", 17)[1] + [_init(k, v) for k, v in w.items()] + [
+        _init("scale", np.float32(d ** -0.5)), _init("sqrt2", np.float32(2 ** 0.5)),
+        _init("one", np.float32(1)), _init("half", np.float32(0.5)),
+        _init("cls", np.array(0, np.int64))]
+    return _save(tmp_path, n, [("x", [1, t, d])], [("c", [1, d])], inits, opset=17, name=name)
+
+
+def _unet_tail(tmp_path, name: str):
+    """Encoder conv -> ConvTranspose x2 upsampling -> concat skip -> PRelu -> ReduceMax over
+    channels -> ReduceMean over width (the U-Net decoder step plus a new reduction; SUM is in
+    the opcases: LiteRT's reference int8 SUM is broken)."""
+    n = [helper.make_node("Conv", ["x", "w0"], ["e"], strides=[2, 2], pads=[1, 1, 1, 1]),
+         helper.make_node("ConvTranspose", ["e", "wt", "bt"], ["u"], strides=[2, 2],
+                          kernel_shape=[2, 2]),
+         helper.make_node("Concat", ["u", "x"], ["cat"], axis=1),
+         helper.make_node("PRelu", ["cat", "sl"], ["pr"]),
+         helper.make_node("ReduceMax", ["pr"], ["mx"], axes=[1], keepdims=1),
+         helper.make_node("ReduceMean", ["mx"], ["y"], axes=[3], keepdims=0)]
+    inits = [_init("w0", RNG.normal(0, 0.3, (8, 3, 3, 3))),
+             _init("wt", RNG.normal(0, 0.3, (8, 3, 2, 2))), _init("bt", RNG.normal(0, .1, 3)),
+             _init("sl", RNG.uniform(0.05, 0.4, (6, 1, 1)))]
+    return _save(tmp_path, n, [("x", [1, 3, 8, 8])], [("y", [1, 1, 8])], inits, name=name)
+
+
+MULTI = {"block_relu": lambda p: _block(p, "Relu", "block_relu"),
+         "block_gelu": lambda p: _block(p, "gelu", "block_gelu"),
+         "unet_tail": lambda p: _unet_tail(p, "unet_tail")}
+NO_TFLM = {"block_gelu": "TFLM has no GELU kernel (the tflm profile runs LiteRT's table)"}
+
+
+@pytest.mark.parametrize("numerics", ["tflm", "litert"])
+@pytest.mark.parametrize("name", sorted(MULTI))
+def test_multi_op_int8_equals_peers_and_c(tmp_path, name, numerics):
+    """Float import matches onnxruntime; compiled int8 (SQNR reported > 20 dB) is byte-equal
+    with TFLM (tflm) or LiteRT BUILTIN_REF (litert) and with the generated C."""
+    require("tflite_micro", "ai_edge_litert", "gcc")
+    from edgeforge.codegen.host import CModel
+    from edgeforge.compiler import compile_model
+    from edgeforge.frontends import load
+    from edgeforge.runtime import peers
+    from edgeforge.runtime.reference import run
+    path = MULTI[name](tmp_path)
+    _check(path, rtol=1e-4)
+    shape = [1, 6, D] if name.startswith("block") else [1, 3, 8, 8]
+    calib = np.random.default_rng(3).normal(0, 1, [32] + shape[1:]).astype(np.float32)
+    res = compile_model(path, tmp_path / "out", calib=calib, numerics=numerics)
+    sqnr = res.report["sqnr"][-1]["sqnr_db"]
+    assert sqnr > 20.0, f"{name}: SQNR {sqnr:.1f} dB"
+    tfl = res.dir / "model.tflite"
+    g = load(tfl)
+    if numerics == "tflm" and name in NO_TFLM:
+        peer = None     # no runtime has both TFLM's rounding and a GELU: C vs reference only
+    else:
+        peer = peers.TflmRunner(tfl) if numerics == "tflm" else peers.LitertRunner(tfl)
+    [spec] = res.manifest.inputs        # calibration-like samples, then one uniform random
+    x8 = calib[:3].transpose(0, 2, 3, 1) if calib.ndim == 4 else calib[:3]
+    xs = [np.clip(np.round(v / spec.scale) + spec.zero_point, -128, 127).astype(np.int8)
+          .reshape(spec.shape) for v in x8]
+    xs.append(np.random.default_rng(5).integers(-128, 128, spec.shape).astype(np.int8))
+    ys = CModel(res.dir).run_batch([np.stack(xs)])[0]
+    for i, x in enumerate(xs):
+        ours = run(g, [x], numerics=numerics)[g.outputs[0]]
+        assert i == len(xs) - 1 or np.unique(ours).size > 1, f"{name}: constant output"
+        if peer is not None:
+            theirs = peer.run([x])[0].reshape(ours.shape)
+            assert np.array_equal(ours, theirs), f"{name} [{numerics}] input {i}"
+        assert np.array_equal(ys[i].reshape(ours.shape), ours), f"{name} C, input {i}"
