@@ -10,7 +10,7 @@ prints with --json, and raises what it reports (EdgeforgeError and its subclasse
 """
 from __future__ import annotations
 
-from edgeforge.api import build, compile, deploy, flash, inspect, load, profile, run
+from edgeforge.api import build, compile, deploy, flash, inspect, load, profile, run, validate
 from edgeforge.errors import (
     BuildError,
     DeviceError,
@@ -23,4 +23,4 @@ from edgeforge.version import __version__
 
 __all__ = ["BuildError", "DeviceError", "EdgeforgeError", "ModelError", "QuantizeError",
            "UnsupportedOpError", "__version__", "build", "compile", "deploy", "flash",
-           "inspect", "load", "profile", "run"]
+           "inspect", "load", "profile", "run", "validate"]

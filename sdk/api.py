@@ -61,6 +61,32 @@ def _top(y: np.ndarray) -> int | None:
     return int(np.argmax(flat)) if flat is not None and flat.size > 1 else None
 
 
+def _summary(g: Graph, xs: list[np.ndarray], y: np.ndarray) -> dict[str, Any]:
+    """What fits the first output: an autoencoder's reconstruction error against its input
+    (output shaped like the input), a classifier's top class and score (a softmax, or a
+    [1, K] output), else the values' min / mean / max. Int8 is dequantized first."""
+    from edgeforge.qmath import dequantize
+
+    def real(a: np.ndarray, name: str) -> np.ndarray:
+        q = g.tensors[name].quant
+        if q is None or a.dtype.kind == "f":
+            return np.asarray(a, np.float64)
+        return dequantize(a, float(q.scale[0]), int(q.zero_point[0])).astype(np.float64)
+
+    yf = real(y, g.outputs[0])
+    last = g.producers().get(g.outputs[0])
+    if len(xs) == 1 and xs[0].size == y.size and y.size > 1 and \
+            (last is None or last.op.value != "SOFTMAX"):
+        err = yf.ravel() - real(xs[0], g.inputs[0]).ravel()
+        return {"kind": "reconstruction", "mse": float(np.mean(err ** 2)),
+                "max_abs_error": float(np.max(np.abs(err)))}
+    top = _top(y)
+    if top is not None and (last is not None and last.op.value == "SOFTMAX" or y.size <= 1000):
+        return {"kind": "classifier", "top": top, "score": float(yf.ravel()[top])}
+    return {"kind": "values", "min": float(yf.min()), "mean": float(yf.mean()),
+            "max": float(yf.max())}
+
+
 def run(model: str | Path, x: np.ndarray | list[np.ndarray], *, backend: str = "reference",
         numerics: str | None = None) -> dict[str, Any]:
     """`edgeforge run MODEL -i IN --json`: {"outputs": [arrays], names, shapes, dtypes, top, ...}.
@@ -72,10 +98,13 @@ def run(model: str | Path, x: np.ndarray | list[np.ndarray], *, backend: str = "
     from edgeforge.runner import run as _run
     numerics = str(resolve_numerics(model, numerics))
     outs = _run(model, x, backend=backend, numerics=numerics)
-    names = list(_load(model_file(Path(model))).outputs)
-    return {"outputs": outs, "names": names, "shapes": [list(o.shape) for o in outs],
-            "dtypes": [o.dtype.name for o in outs], "top": _top(outs[0]) if outs else None,
-            "backend": backend, "numerics": str(numerics)}
+    g = _load(model_file(Path(model)))
+    from edgeforge.runner import check_graph_inputs
+    xs = check_graph_inputs(g, x if isinstance(x, list) else [x], "input")
+    summary = _summary(g, xs, outs[0]) if outs else {}
+    return {"outputs": outs, "names": list(g.outputs), "shapes": [list(o.shape) for o in outs],
+            "dtypes": [o.dtype.name for o in outs], "top": summary.get("top"),
+            "summary": summary, "backend": backend, "numerics": str(numerics)}
 
 
 def build(directory: str | Path, board: str, *, kernels: str | None = None) -> dict[str, Any]:
@@ -92,7 +121,7 @@ def validate(model: str | Path, data: str | Path | dict[str, np.ndarray], *,
     """`edgeforge validate MODEL_OR_DIR --data D.npz [--target URI] --json`: float vs int8 on
     the host (and int8 on the target): SQNR, RMSE, MAE, cosine, top-1 agreement, accuracy
     and confusion matrices vs the labels y, and the samples that disagree."""
-    from edgeforge.validate import validate as _validate
+    from edgeforge.validation import validate as _validate
     return _validate(model, data, target=target, calib=calib, numerics=numerics,
                      **target_options)
 

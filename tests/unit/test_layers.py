@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("codegen", ("edgeforge.codegen",)),
     ("pipeline", ("edgeforge.report", "edgeforge.compiler", "edgeforge.runner")),
     ("targets", ("edgeforge.targets",)),
-    ("validate", ("edgeforge.validate",)),
+    ("validate", ("edgeforge.validation",)),
     ("api", ("edgeforge.api",)),
     ("cli", ("edgeforge.cli",)),
     ("package", ("edgeforge",)),          # edgeforge/__init__.py: the API facade

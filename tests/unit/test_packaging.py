@@ -152,3 +152,20 @@ def test_wheel_installs_and_profiles_on_qemu(dists, tmp_path):
     # the console script from the wheel
     ver = _run([str(venv / "bin" / "edgeforge"), "--version"], work)
     assert ver.startswith("edgeforge ")
+
+
+def test_api_names_are_the_functions_even_after_every_module_loads():
+    """`edgeforge.X` is the API function for every command; no submodule named X exists to
+    replace it on the package when Python imports edgeforge.X (as sdk/validate.py once did)."""
+    import importlib
+    import pkgutil
+
+    import edgeforge
+    for m in pkgutil.walk_packages(edgeforge.__path__, "edgeforge."):
+        if not m.name.startswith(("edgeforge.cli", "edgeforge.runtime.agent")):
+            importlib.import_module(m.name)
+    for name in ("load", "inspect", "compile", "run", "validate", "build", "flash",
+                 "profile", "deploy"):
+        assert callable(getattr(edgeforge, name)), name
+        assert name in edgeforge.__all__
+    assert issubclass(edgeforge.ModelError, edgeforge.EdgeforgeError)

@@ -11,7 +11,7 @@ import pytest
 
 from edgeforge.compiler import compile_model
 from edgeforge.errors import EdgeforgeError
-from edgeforge.validate import metrics, validate
+from edgeforge.validation import metrics, validate
 from tests.conftest import ROOT, require
 
 DIGITS = ROOT / "examples" / "digits"

@@ -31,7 +31,7 @@ import numpy as np
 
 from edgeforge.errors import EdgeforgeError
 
-log = logging.getLogger("edgeforge.validate")
+log = logging.getLogger(__name__)
 MAX_LISTED = 50
 
 
