@@ -793,8 +793,19 @@ def prepare_graph(g: Graph, numerics: Numerics | str = Numerics.TFLM) -> list[An
     """edgeforge.qparams params of every node (a HybridWeight for a float layer with a hybrid
     weight, None for other float nodes), computed once per run."""
     n = Numerics(numerics)
-    return [qp.PREPARE[node.op](node, g, n) if _is_s8_node(node, g) else _hybrid(node, g)
+    return [qp.prepare(node, g, n) if _is_s8_node(node, g) else _hybrid(node, g)
             for node in g.nodes]
+
+
+def _check_host_memory(g: Graph) -> None:
+    """Refuse, before allocating, a graph whose activations pass ir.HOST_MAX_BYTES."""
+    from edgeforge.errors import EdgeforgeError
+    from edgeforge.ir import HOST_MAX_BYTES
+    need = g.activation_bytes()
+    if need > HOST_MAX_BYTES:
+        raise EdgeforgeError(f"{g.meta.get('source') or g.name}: its activations take "
+                             f"{need:,} B, more than the {HOST_MAX_BYTES:,} B the host "
+                             "reference runtime holds")
 
 
 def run(graph: Graph, feeds: dict[str, np.ndarray] | list[np.ndarray] | np.ndarray, *,
@@ -804,6 +815,7 @@ def run(graph: Graph, feeds: dict[str, np.ndarray] | list[np.ndarray] | np.ndarr
 
     `params` (from prepare_graph) may be passed to skip the per-run Prepare."""
     numerics = Numerics(numerics)
+    _check_host_memory(graph)
     qs = params if params is not None else prepare_graph(graph, numerics)
     env: dict[str, np.ndarray] = dict(_feeds(graph, feeds))
     with _one_blas_thread():

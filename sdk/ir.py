@@ -19,6 +19,7 @@ Conventions (fixed here so no later stage re-decides them):
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -384,6 +385,32 @@ class QuantParams:
                 and np.array_equal(self.zero_point, other.zero_point))
 
 
+# the host reference runtime (run, calibration) holds every activation of a batch at once:
+# a graph needing more is refused before anything is allocated
+HOST_MAX_BYTES = 2 << 30
+
+# a tensor holds at most this many elements: the C package's sizes are int32, and no reader
+# or runtime allocates for a shape past it (a crafted pad or dim would ask for TiBs)
+MAX_ELEMENTS = 2**31 - 1
+
+
+def shape_problem(shape: tuple[int, ...]) -> str | None:
+    """Why `shape` is no tensor shape (None if it is): dims are integers >= 0 and their
+    product is at most MAX_ELEMENTS."""
+    try:
+        dims = [int(d) for d in shape]
+    except (TypeError, ValueError, OverflowError):
+        return f"shape {list(shape)} is not a list of integers"
+    if any(d < 0 for d in dims):
+        return f"shape {dims} has a negative dimension"
+    n = 1
+    for d in dims:
+        n *= d
+    if n > MAX_ELEMENTS:
+        return f"shape {dims} has {n:,} elements, more than the {MAX_ELEMENTS:,} a tensor may"
+    return None
+
+
 def quant_problem(q: QuantParams, dtype: str, shape: tuple[int, ...]) -> str | None:
     """Why `q` cannot describe a `dtype` tensor of `shape` (None if it can): every scale a
     finite positive float32 (not subnormal), zero points inside the dtype's range, one zero
@@ -474,6 +501,9 @@ class Graph:
     def add_tensor(self, t: Tensor) -> Tensor:
         if t.name in self.tensors:
             raise IRError(f"tensor {t.name!r} defined twice")
+        why = shape_problem(t.shape)
+        if why:
+            raise IRError(f"tensor {t.name!r}: {why}")
         self.tensors[t.name] = t
         return t
 
@@ -526,6 +556,11 @@ class Graph:
     def weight_bytes(self) -> int:
         used = {i for n in self.nodes for i in n.inputs if i}
         return sum(t.nbytes for name, t in self.tensors.items() if t.is_const and name in used)
+
+    def activation_bytes(self) -> int:
+        """Bytes of every non-constant tensor: what the reference runtime holds at once."""
+        return sum(math.prod(t.shape) * np.dtype(t.dtype).itemsize
+                   for t in self.tensors.values() if not t.is_const)
 
     # -- maintenance
     def toposort(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeforge.errors import QuantizeError
 from edgeforge.ir import ACT_RANGE, Act
 
 INT8_MIN, INT8_MAX = -128, 127
@@ -38,7 +39,12 @@ DEFAULT_NUMERICS = Numerics.TFLM
 
 
 def quantize_multiplier(real: float, numerics: Numerics = DEFAULT_NUMERICS) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier: real -> (Q31 multiplier, shift); shift > 0 = left."""
+    """TFLite QuantizeMultiplier: real -> (Q31 multiplier, shift); shift > 0 = left.
+    A real that is not a finite number >= 0 is a QuantizeError (OverflowError in frexp /
+    floor before); qparams.prepare refuses shifts the kernels cannot do."""
+    if not math.isfinite(real) or real < 0:
+        raise QuantizeError(f"requantization multiplier {real} is not a finite number >= 0 "
+                            "(a quantization scale is 0, negative or out of range)")
     if real == 0.0:
         return 0, 0
     q, shift = math.frexp(real)
@@ -128,8 +134,14 @@ def act_range_q(act: Act, scale: float, zero_point: int,
     """TFLite CalculateActivationRangeQuantized: the fused activation as an int clamp."""
     lo, hi = ACT_RANGE[Act(act)]
 
+    if not (math.isfinite(scale) and scale > 0):
+        raise QuantizeError(f"activation clamp with scale {scale} (must be finite and > 0)")
+
     def q(f: float) -> int:
-        return zero_point + round_half_away_int(float(np.float32(f) / np.float32(scale)))
+        with np.errstate(over="ignore"):
+            v = float(np.float32(f) / np.float32(scale))
+        return zero_point + (round_half_away_int(v) if math.isfinite(v) else
+                             (1 << 40 if v > 0 else -(1 << 40)))     # clamped below
 
     return (max(qmin, q(lo)) if np.isfinite(lo) else qmin,
             min(qmax, q(hi)) if np.isfinite(hi) else qmax)

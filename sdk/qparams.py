@@ -737,6 +737,22 @@ PREPARE: dict[Op, Prepare] = {
 }
 
 
+def _check_shifts(q: object) -> None:
+    """Every *shift field is a left shift of at most 31: the kernels shift int32 values (a
+    shift of 121, from scales 1e38 apart, was C undefined behaviour)."""
+    for name, v in getattr(q, "__dict__", {}).items():
+        if name.endswith("shift") and np.size(v) and int(np.max(v)) > 31:
+            raise QuantizeError(f"{name} {int(np.max(v))} is past 31: the quantization "
+                                "scales are out of range")
+
+
 def prepare(node: Node, g: Graph, numerics: Numerics | str = Numerics.TFLM) -> object:
-    """The params struct for one int8 node (PREPARE[node.op])."""
-    return PREPARE[node.op](node, g, Numerics(numerics))
+    """The params struct for one int8 node (PREPARE[node.op]); a QuantizeError names the node."""
+    try:
+        q = PREPARE[node.op](node, g, Numerics(numerics))
+        _check_shifts(q)
+        return q
+    except QuantizeError as e:
+        where = g.meta.get("source") or g.name
+        raise QuantizeError(f"{where}: node '{node.name or node.outputs[0]}' ({node.op.value}): "
+                            f"{e}") from None

@@ -28,7 +28,11 @@ that cannot be imported -> ONE UnsupportedOpError listing each op and node.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -1257,7 +1261,11 @@ def _fold_constant_of_shape(cx: _Cx, node: Any, ins: list[np.ndarray | None]) ->
         if a.name == "value":
             t = numpy_helper.to_array(a.t)
     fill = t.reshape(-1)[0] if t is not None else np.float32(0)
-    return [np.full(tuple(int(d) for d in ins[0].reshape(-1)), fill, dtype=np.asarray(fill).dtype)]
+    shape = tuple(int(d) for d in ins[0].reshape(-1))
+    if any(d < 0 for d in shape) or math.prod(shape) > FOLD_MAX_ELEMENTS:   # before allocating
+        raise _Unsupported(f"ConstantOfShape {list(shape)}: at most {FOLD_MAX_ELEMENTS:,} "
+                           "elements are folded")
+    return [np.full(shape, fill, dtype=np.asarray(fill).dtype)]
 
 
 # hot paths; anything else with all-constant inputs goes through onnx.reference
@@ -1268,7 +1276,51 @@ FOLDERS: dict[str, Callable[[_Cx, Any, list], list[np.ndarray]]] = {
 }
 
 
+# constant folding runs the file's own subgraphs (Loop, Scan, If) and shape arithmetic: a
+# node gets this long and may make this many elements, else it stays unfolded and is reported
+FOLD_SECONDS = 2.0
+FOLD_MAX_ELEMENTS = 1 << 26
+
+
+class _Deadline(Exception):
+    """Raised inside onnx.reference when a fold runs past FOLD_SECONDS."""
+
+
+@contextmanager
+def _time_budget(seconds: float) -> Iterator[None]:
+    """Raise _Deadline in this thread's Python code once `seconds` have passed (a profile
+    hook on calls: works in any thread; onnx.reference's loops are Python calls)."""
+    end = time.monotonic() + seconds
+    old = sys.getprofile()
+
+    def check(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and time.monotonic() > end:
+            sys.setprofile(old)
+            raise _Deadline
+    sys.setprofile(check)
+    try:
+        yield
+    finally:
+        sys.setprofile(old)
+
+
 def _fold(cx: _Cx, node: Any, opset_imports: list[Any]) -> list[np.ndarray]:
+    try:
+        with _time_budget(FOLD_SECONDS):
+            outs = _fold_node(cx, node, opset_imports)
+    except _Deadline:
+        raise _Unsupported(f"constant folding stopped after {FOLD_SECONDS:g} s (a loop or "
+                           "shape computation this large is not folded)") from None
+    except MemoryError:
+        raise _Unsupported("constant folding would need more memory than the host has") from None
+    n = sum(int(np.asarray(o).size) for o in outs)
+    if n > FOLD_MAX_ELEMENTS:
+        raise _Unsupported(f"constant folding made {n:,} elements (at most "
+                           f"{FOLD_MAX_ELEMENTS:,} are folded)")
+    return outs
+
+
+def _fold_node(cx: _Cx, node: Any, opset_imports: list[Any]) -> list[np.ndarray]:
     ins = [cx.consts[i] if i else None for i in node.input]
     if node.op_type in FOLDERS:
         return FOLDERS[node.op_type](cx, node, ins)
@@ -1325,7 +1377,7 @@ def _topo(nodes: list[Any], path: str, known: set[str]) -> list[int]:
         if len(rest) == len(pending):
             produced = {o for n in nodes for o in n.output}
             undefined = sorted({i for k in rest for i in nodes[k].input if i not in ready
-                                and i not in produced})
+                                and i not in produced}, key=repr)
             names = ", ".join(f"{nodes[k].name or '?'} ({nodes[k].op_type})" for k in rest[:8])
             why = (f"undefined input(s) {undefined}" if undefined
                    else "the graph has a cycle")
@@ -1375,7 +1427,14 @@ def read_onnx(path: str | Path, *, batch: int = 1, passes: bool = True) -> Graph
     if not Path(p).is_file():
         raise ModelError(p, "no such file")
     model = _load_model(p)
-    g = _build(model, p, batch)
+    try:
+        g = _build(model, p, batch)
+    except (ModelError, UnsupportedOpError):
+        raise
+    except IRError as e:
+        raise ModelError(p, str(e)) from None
+    except Exception as e:  # noqa: BLE001 - a corrupt file can break any field access
+        raise ModelError(p, f"malformed model ({type(e).__name__}: {e})") from None
     if passes:
         from edgeforge.passes import run_passes
         try:
@@ -1448,6 +1507,8 @@ def _build(model: Any, path: str, batch: int) -> Graph:
             poisoned.update(node.output)
         except (ModelError, UnsupportedOpError):
             raise
+        except IRError as e:                 # a shape no tensor may have (huge pads, dims)
+            raise ModelError(path, f"node {k} '{label}' ({node.op_type}): {e}") from None
         except Exception as e:  # noqa: BLE001 - a malformed node can break any importer
             problems.append((k, label, node.op_type, f"cannot import ({type(e).__name__}: {e})"))
             poisoned.update(node.output)

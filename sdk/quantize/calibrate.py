@@ -349,7 +349,16 @@ def activation_names(graph: Graph) -> list[str]:
 
 def iterate_float(graph: Graph, data: list[np.ndarray], batch_size: int = 32,
                   verbose: int = 1, what: str = "calibrating") -> Iterable[dict[str, np.ndarray]]:
-    """Yield every float tensor (by name, batch first) for successive batches of `data`."""
+    """Yield every float tensor (by name, batch first) for successive batches of `data`.
+    A batch holds every activation of its samples: it shrinks to fit ir.HOST_MAX_BYTES, and
+    a graph whose one sample does not fit is a QuantizeError before anything is allocated."""
+    from edgeforge.ir import HOST_MAX_BYTES
+    per_sample = graph.activation_bytes()
+    if per_sample > HOST_MAX_BYTES:
+        raise QuantizeError(f"{graph.meta.get('source') or graph.name}: one sample's "
+                            f"activations take {per_sample:,} B, more than the "
+                            f"{HOST_MAX_BYTES:,} B calibration holds")
+    batch_size = max(1, min(batch_size, HOST_MAX_BYTES // max(per_sample, 1)))
     n = data[0].shape[0]
     run = batch_runner(graph)
     with _progress(n, verbose, what) as advance:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgeforge.codegen.tflite import write_tflite
-from edgeforge.ir import BinaryAttrs, Graph, Node, Op, QuantParams, Tensor
+from edgeforge.ir import Act, BinaryAttrs, Graph, Node, Op, QuantParams, Tensor
 from tests.conftest import ROOT
 
 
@@ -53,13 +53,17 @@ def test_arena_past_2_31_does_not_compile(tmp_path):
 
 
 def test_one_tensor_past_2_31_does_not_compile(tmp_path):
+    """2^30 int32 elements are 4 GB: past the C package's int32 byte sizes. 2^32 elements
+    are no tensor at all (ir.MAX_ELEMENTS)."""
+    from edgeforge.ir import IRError
     from edgeforge.plan.memory import PlanError, check_limits, plan_graph
     g = Graph()
-    g.add_tensor(Tensor("x", (1, 1 << 16, 1 << 16, 1), "int8"))
-    g.add_tensor(Tensor("w", (1 << 16, 1 << 16), "int8", data=np.zeros(1, np.int8)))
+    g.add_tensor(Tensor("x", (1, 1 << 15, 1 << 15, 1), "int32"))
     plan = plan_graph(Graph(), inplace_kernels=True)
     with pytest.raises(PlanError, match="tensor 'x' .* past the 2,147,483,647 B"):
         check_limits(plan, g, "m.tflite")
+    with pytest.raises(IRError, match="4,294,967,296 elements, more than the 2,147,483,647"):
+        g.add_tensor(Tensor("w", (1 << 16, 1 << 16), "int8"))
 
 
 def test_arena_past_the_boards_ram_does_not_compile(tmp_path):
@@ -168,3 +172,144 @@ def test_a_model_litert_refuses_does_not_compile(tmp_path):
     with pytest.raises(ModelError, match="LiteRT refuses the model") as e:
         LitertRunner(m)                                  # LiteRT's RuntimeError, wrapped
     assert "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------- 4. hangs and blow-ups in import
+def onnx_model(path: Path, nodes, inits, x_shape=(1, 1, 4, 4), opset: int = 13) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    g = helper.make_graph(nodes, "g", [x], [y], initializer=inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]), path)
+    return path
+
+
+def loop_model(path: Path, trips: int) -> Path:
+    """y = x + Loop(trips){v += 1}(0), the Loop over constants only."""
+    from onnx import TensorProto, helper, numpy_helper
+    vi = helper.make_tensor_value_info
+    body = helper.make_graph(
+        [helper.make_node("Add", ["v_in", "one"], ["v_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])], "body",
+        [vi("i", TensorProto.INT64, []), vi("cond_in", TensorProto.BOOL, []),
+         vi("v_in", TensorProto.FLOAT, [1])],
+        [vi("cond_out", TensorProto.BOOL, []), vi("v_out", TensorProto.FLOAT, [1])],
+        initializer=[numpy_helper.from_array(np.ones(1, np.float32), "one")])
+    inits = [numpy_helper.from_array(np.array(trips, np.int64), "M"),
+             numpy_helper.from_array(np.array(True), "c"),
+             numpy_helper.from_array(np.zeros(1, np.float32), "v0")]
+    return onnx_model(path, [helper.make_node("Loop", ["M", "c", "v0"], ["lv"], body=body),
+                             helper.make_node("Add", ["x", "lv"], ["y"])], inits)
+
+
+def test_a_loop_of_2_62_trips_is_left_unfolded(tmp_path, monkeypatch):
+    """The issue's Loop hung inspect/run/compile forever; folding now has a time budget and
+    the op is reported unsupported. A small Loop still folds."""
+    from edgeforge.errors import UnsupportedOpError
+    from edgeforge.frontends import onnx as fe
+    monkeypatch.setattr(fe, "FOLD_SECONDS", 0.3)
+    with pytest.raises(UnsupportedOpError, match=r"\(Loop\): constant folding stopped after "
+                                                 r"0.3 s"):
+        fe.read_onnx(loop_model(tmp_path / "loop.onnx", 2**62))
+    g = fe.read_onnx(loop_model(tmp_path / "small.onnx", 3))
+    assert [n.op for n in g.nodes] == [Op.ADD]                  # x + 3, the loop folded
+
+
+def test_a_loop_through_the_cli_ends(tmp_path):
+    r = cli("inspect", loop_model(tmp_path / "loop.onnx", 2**62), timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "constant folding stopped after 2 s" in r.stderr
+
+
+def test_folding_has_an_element_budget(tmp_path):
+    from onnx import helper, numpy_helper
+
+    from edgeforge.errors import UnsupportedOpError
+    from edgeforge.frontends.onnx import read_onnx
+    shape = numpy_helper.from_array(np.array([1 << 15, 1 << 15], np.int64), "s")
+    m = onnx_model(tmp_path / "cos.onnx", [helper.make_node("ConstantOfShape", ["s"], ["k"]),
+                                          helper.make_node("Add", ["x", "k"], ["y"])], [shape])
+    with pytest.raises(UnsupportedOpError, match="ConstantOfShape .* at most 67,108,864"):
+        read_onnx(m)
+
+
+@pytest.mark.parametrize("op", ["Pad", "Conv"])
+def test_huge_pads_are_refused_before_allocating(tmp_path, op):
+    """Pads of 2^20: the output asked numpy for 16 TiB (a traceback)."""
+    from onnx import helper, numpy_helper
+    big = 1 << 20
+    if op == "Pad":
+        node = helper.make_node("Pad", ["x", "p"], ["y"])
+        init = numpy_helper.from_array(np.array([0, 0, big, big, 0, 0, big, big], np.int64), "p")
+    else:
+        node = helper.make_node("Conv", ["x", "p"], ["y"], pads=[big] * 4)
+        init = numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "p")
+    m = onnx_model(tmp_path / "m.onnx", [node], [init])
+    np.save(tmp_path / "x.npy", np.zeros((1, 4, 4, 1), np.float32))
+    user_error(cli("run", m, "-i", tmp_path / "x.npy"), "m.onnx", f"({op})",
+               "4,398,0", "more than the 2,147,483,647 a tensor may")
+
+
+def test_a_huge_input_dimension_is_one_error(tmp_path):
+    from onnx import helper
+    m = onnx_model(tmp_path / "m.onnx", [helper.make_node("Relu", ["x"], ["y"])], [],
+                   x_shape=(1, 1 << 40, 4, 4))
+    user_error(cli("inspect", m), "m.onnx", "more than the 2,147,483,647 a tensor may")
+
+
+def test_names_that_are_not_utf8_are_one_error(tmp_path):
+    """A flipped byte in a name makes protobuf hand back bytes; sorting bytes with str names
+    was a TypeError traceback in the topological sort."""
+    import onnx
+    from onnx import helper
+    m = onnx_model(tmp_path / "m.onnx", [helper.make_node("Relu", ["x"], ["a"]),
+                                         helper.make_node("Relu", ["a_undefined"], ["b"]),
+                                         helper.make_node("Add", ["b", "zz"], ["y"])], [])
+    raw = bytearray(m.read_bytes())
+    i = raw.index(b"a_undefined")
+    raw[i] = 0xFF                                  # invalid UTF-8: this name reads as bytes
+    m.write_bytes(bytes(raw))
+    assert any(isinstance(i, bytes) for n in onnx.load(m).graph.node for i in n.input)
+    user_error(cli("inspect", m), "m.onnx", "undefined input(s)")
+
+
+def test_calibration_of_a_graph_too_big_for_the_host(tmp_path):
+    """One flipped byte grew a dim and calibration allocated GiBs; now refused up front."""
+    from onnx import helper, numpy_helper
+
+    from edgeforge.compiler import compile_model
+    from edgeforge.errors import EdgeforgeError
+    p = numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 0, 17000, 17000], np.int64), "p")
+    m = onnx_model(tmp_path / "m.onnx", [helper.make_node("Pad", ["x", "p"], ["a"]),
+                                         helper.make_node("Relu", ["a"], ["y"])], [p])
+    np.save(tmp_path / "c.npy", np.zeros((2, 4, 4, 1), np.float32))
+    with pytest.raises(EdgeforgeError, match=r"m.onnx: one sample's activations take "
+                                             r"2,313,\S+ B, more than the 2,147,483,648 B"):
+        compile_model(m, tmp_path / "out", calib=tmp_path / "c.npy")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("real", [float("inf"), float("nan"), -1.0])
+def test_qmath_multiplier_out_of_range_is_a_quantize_error(real):
+    from edgeforge.errors import QuantizeError
+    from edgeforge.qmath import act_range_q, quantize_multiplier
+    with pytest.raises(QuantizeError, match="requantization multiplier"):
+        quantize_multiplier(real)
+    with pytest.raises(QuantizeError, match="scale 0.0"):
+        act_range_q(Act.RELU, 0.0, 0)
+    assert act_range_q(Act.RELU6, 1e-38, 0) == (0, 127)
+
+
+def test_input_scale_1e38_is_one_error(tmp_path):
+    """Scale 1e38 passes the reader (finite, > 0) but its conv needs a 2^121 multiplier:
+    compile names the file and node instead of an OverflowError or a C shift by 121."""
+    from tests.conftest import fixture
+
+    def big(m):
+        sg = m.subgraphs[0]
+        sg.tensors[sg.inputs[0]].quantization.scale = [1e38]
+    mm = mutate_tflite(fixture("kws_ds_cnn_int8.tflite"), tmp_path / "s.tflite", big)
+    user_error(cli("compile", mm, "-o", tmp_path / "out"), "s.tflite", "node 'conv2d_0' (CONV2D)",
+               "shift 121 is past 31")
+    assert not (tmp_path / "out").exists()
