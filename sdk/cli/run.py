@@ -32,7 +32,7 @@ def main(args: Any) -> int:
     # checked here first so an error names the input file, not the model
     inputs = check_graph_inputs(g, _read_inputs(args.input, list(g.inputs)), args.input)
     r = api.run(model, inputs, backend=args.backend, numerics=args.numerics)
-    outs, top = r["outputs"], r["top"]
+    outs = r["outputs"]
     if args.output:
         _save(Path(args.output), outs[0])
     if getattr(args, "json", False):
@@ -44,9 +44,20 @@ def main(args: Any) -> int:
         with np.printoptions(threshold=64, linewidth=100):
             for name, o in zip(g.outputs, outs):
                 print(f"{name}: {o.dtype}{list(o.shape)}\n{o}")
-    if top is not None:
-        print(f"top: {top}")
+    print(summary_line(r["summary"]))
     return 0
+
+
+def summary_line(s: dict[str, Any]) -> str:
+    """One line that fits the output: top class, reconstruction error, or the value range."""
+    if s.get("kind") == "classifier":
+        return f"top: class {s['top']} (score {s['score']:.4g})"
+    if s.get("kind") == "reconstruction":
+        return (f"reconstruction error vs input: MSE {s['mse']:.4g}, "
+                f"max |error| {s['max_abs_error']:.4g}")
+    if s.get("kind") == "values":
+        return f"output values: min {s['min']:.4g}, mean {s['mean']:.4g}, max {s['max']:.4g}"
+    return ""
 
 
 def _save(path: Path, y: np.ndarray) -> None:

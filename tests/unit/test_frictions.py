@@ -1,12 +1,16 @@
 """First-user frictions of issue 14: what the commands print and accept."""
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
 import sys
 
-from tests.conftest import ROOT, fixture
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, fixture, require
 
 DIGITS = ROOT / "examples" / "digits"
 KWS = "kws_ds_cnn_int8.tflite"
@@ -36,3 +40,55 @@ def test_piped_compile_prints_whole_lines_and_names_the_bound(tmp_path):
     assert "no-overlap bound 16,000 B" in arena and "in-place kernels" in arena
     assert re.search(r"model sha256 [0-9a-f]{16}$", lines[-1])
     assert "\x1b[" not in r.stdout                        # no colour codes in a pipe
+
+
+def _dense_onnx(path, sizes):
+    """A float MLP [1, sizes[0]] -> ... -> [1, sizes[-1]] (Gemm + Relu between)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    nodes, inits, x = [], [], "x"
+    for k, (a, b) in enumerate(itertools.pairwise(sizes)):
+        w = numpy_helper.from_array(rng.standard_normal((a, b)).astype(np.float32) / a, f"w{k}")
+        bias = numpy_helper.from_array(np.zeros(b, np.float32), f"b{k}")
+        inits += [w, bias]
+        y = "y" if k == len(sizes) - 2 else f"h{k}"
+        nodes.append(helper.make_node("Gemm", [x, f"w{k}", f"b{k}"], [y if y == "y" else y + "g"]))
+        if y != "y":
+            nodes.append(helper.make_node("Relu", [y + "g"], [y]))
+        x = y
+    graph = helper.make_graph(
+        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, sizes[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, sizes[-1]])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+def test_run_prints_what_fits_the_output(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).standard_normal((1, 16)).astype(np.float32))
+    _dense_onnx(tmp_path / "ae.onnx", [16, 4, 16])          # an autoencoder
+    r = ef("run", tmp_path / "ae.onnx", "-i", tmp_path / "x.npy")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1].startswith("reconstruction error vs input: MSE ")
+    assert "top" not in r.stdout
+    r = ef("run", tmp_path / "ae.onnx", "-i", tmp_path / "x.npy", "--json")
+    s = json.loads(r.stdout)["summary"]
+    y = np.array(json.loads(r.stdout)["outputs"][0])
+    assert s["kind"] == "reconstruction"
+    assert s["mse"] == pytest.approx(float(np.mean((y - np.load(tmp_path / "x.npy")) ** 2)))
+    _dense_onnx(tmp_path / "reg.onnx", [16, 8, 1])           # one score
+    r = ef("run", tmp_path / "reg.onnx", "-i", tmp_path / "x.npy")
+    assert r.stdout.splitlines()[-1].startswith("output values: min ")
+    np.save(tmp_path / "kws.npy", np.load(fixture("kws_ds_cnn_sample_inputs_int8.npy")))
+    r = ef("run", fixture(KWS), "-i", tmp_path / "kws.npy")
+    assert r.stdout.splitlines()[-1] == "top: class 5 (score 0.9961)"
+
+
+def test_litert_banner_stays_out_of_our_output(tmp_path):
+    """profile --target local times LiteRT's default kernels, whose XNNPACK delegate prints
+    'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.' from C++ on creation."""
+    require("ai_edge_litert")
+    r = ef("compile", fixture(KWS), "-o", tmp_path / "kws")
+    assert r.returncode == 0, r.stderr
+    r = ef("profile", tmp_path / "kws", "--target", "local", "--runs", "1")
+    assert r.returncode == 0, r.stderr
+    assert "XNNPACK" not in r.stdout + r.stderr and "INFO:" not in r.stdout + r.stderr
