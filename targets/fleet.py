@@ -147,6 +147,7 @@ def _summary(name: str, uri: str, res: dict[str, Any], seconds: float) -> dict[s
     board = dev.get("board") or res.get("board")
     return {"name": name, "uri": uri, "ok": True, "seconds": round(seconds, 2),
             "board": board.get("model") if isinstance(board, dict) else board,
+            "machine": board.get("machine") if isinstance(board, dict) else None,
             "arch": dev.get("arch") or res.get("arch"),
             "runtime": res.get("runtime"), "runtime_version": res.get("runtime_version"),
             "latency_us": res["latency_us"],

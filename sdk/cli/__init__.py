@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace-frames", dest="trace", action="store_true",
                    help="log every frame in hex")
     p.add_argument("--kernels", choices=["ref", "dsp"], help="qemu: build with this kernel set")
+    p.add_argument("--clock-mhz", type=float, metavar="MHZ",
+                   help="counting targets (qemu, serial): latency at this clock instead of "
+                        "the board profile's (QEMU mps2-an386: 25 MHz, 1 instruction/cycle)")
     _ssh_opts(p)
     _json(p)
     _verbose(p)
@@ -158,10 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     fsub = p.add_subparsers(dest="fleet_command", required=True)
     fp = fsub.add_parser("profile", help="profile a DIR on every host of an inventory")
     fp.add_argument("dir")
-    fp.add_argument("--inventory", required=True, help="hosts.toml")
+    fp.add_argument("--inventory", required=True,
+                    help="hosts.toml, or an Ansible inventory (INI or YAML file, or directory)")
+    fp.add_argument("--limit", help="Ansible host pattern: a group, a host, 'boards:!pi3'")
+    fp.add_argument("--engine", choices=["threads", "ansible"], default="threads",
+                    help="fan-out: a thread pool here (default), or Ansible via ansible-runner")
     fp.add_argument("--runs", type=int, default=10)
     fp.add_argument("--warmup", type=int, default=1)
-    fp.add_argument("--parallel", type=int, default=4)
+    fp.add_argument("--parallel", type=int, default=4, help="hosts at once (Ansible: forks)")
     _ssh_opts(fp)
     _json(fp)
 

@@ -10,11 +10,14 @@ import numpy as np
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.manifest import Manifest
-from edgeforge.targets.fleet import fleet_profile, load_inventory
+from edgeforge.targets.fleet import fleet_profile
+from edgeforge.targets.inventory import flag_shared_machines, is_toml, load_any, summary_row
 
 
-def print_table(entries: list[dict[str, Any]], title: str) -> None:
-    """One row per host; failed hosts' errors are printed in full under the table."""
+def print_table(entries: list[dict[str, Any]], title: str,
+                summary: dict[str, Any] | None = None) -> None:
+    """One row per host, a summary row; failed hosts' errors are printed in full under the
+    table, and hosts that shared a machine while profiled are marked *."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -29,13 +32,24 @@ def print_table(entries: list[dict[str, Any]], title: str) -> None:
             continue
         lat = e.get("latency_us") or {}
         match = e.get("outputs_match_reference")
-        t.add_row(escape(e["name"]), "[green]ok[/green]", escape(str(e.get("board") or "")),
+        shared = "*" if e.get("shared_machine") else ""
+        t.add_row(escape(e["name"]) + shared, "[green]ok[/green]",
+                  escape(str(e.get("board") or "")),
                   str(e.get("arch") or ""),
                   f"{e.get('runtime') or ''} {e.get('runtime_version') or ''}".strip(),
                   f"{lat.get('mean', 0):.1f}", f"{lat.get('p50', 0):.1f}",
                   f"{lat.get('p99', 0):.1f}", str(e.get("peak_rss_kb") or ""),
                   str(e.get("max_lsb_diff") if e.get("max_lsb_diff") is not None else ""),
                   {True: "[green]match[/green]", False: "[red]MISMATCH[/red]"}.get(match, "?"))
+    if summary is not None:
+        spread = summary.get("mean_us") or {}
+        t.add_section()
+        t.add_row(f"{summary['ok']}/{summary['hosts']} ok",
+                  f"{summary['failed']} failed" if summary["failed"] else "",
+                  f"fastest {escape(summary.get('fastest', '-'))}", "", "median of means",
+                  f"{spread.get('median', 0):.1f}", f"min {spread.get('min', 0):.1f}",
+                  f"max {spread.get('max', 0):.1f}", "", "",
+                  f"{summary['outputs_match']}/{summary['ok']} match")
     from edgeforge.cli import console
     con = console()
     con.print(t)
@@ -43,6 +57,11 @@ def print_table(entries: list[dict[str, Any]], title: str) -> None:
         if not e["ok"]:
             con.print(f"[red]{escape(e['name'])}[/red] ({escape(e['uri'])}): {escape(e['error'])}",
                       soft_wrap=True, highlight=False)
+    shared = [e["name"] for e in entries if e.get("shared_machine")]
+    if shared:
+        con.print(f"* {', '.join(map(escape, shared))}: profiled at the same time on one "
+                  "machine, so they slowed each other (tails inflated); --parallel 1 to "
+                  "measure them alone", soft_wrap=True, highlight=False)
 
 
 def main(args: Any) -> int:
@@ -50,16 +69,29 @@ def main(args: Any) -> int:
         raise EdgeforgeError(f"unknown fleet command {args.fleet_command!r}")
     artifact = Path(args.dir)
     manifest = Manifest.load(artifact)
-    hosts = load_inventory(args.inventory, {
+    limit, engine = getattr(args, "limit", None), getattr(args, "engine", "threads")
+    hosts = load_any(args.inventory, {
         "identity": args.identity, "known_hosts": args.known_hosts,
-        "accept_new_host_key": args.accept_new_host_key})
-    entries = fleet_profile(artifact, hosts, args.runs, args.warmup, args.parallel)
+        "accept_new_host_key": args.accept_new_host_key}, limit)
+    if engine == "ansible":
+        if is_toml(args.inventory):
+            raise EdgeforgeError(f"{args.inventory}: --engine ansible reads an Ansible "
+                                 "inventory (INI or YAML), not hosts.toml")
+        from edgeforge.targets.ansible_fleet import ansible_profile
+        entries = ansible_profile(artifact, args.inventory, hosts, limit=limit, runs=args.runs,
+                                  warmup=args.warmup, parallel=args.parallel,
+                                  known_hosts=args.known_hosts)
+    else:
+        entries = fleet_profile(artifact, hosts, args.runs, args.warmup, args.parallel)
+    flag_shared_machines(entries, hosts, concurrent=args.parallel > 1)
+    summary = summary_row(entries)
     if args.json:
         print(json.dumps({"dir": str(artifact), "model_sha256": manifest.model_sha256,
-                          "hosts": entries}, indent=2, default=_jsonable))
+                          "engine": engine, "hosts": entries, "summary": summary},
+                         indent=2, default=_jsonable))
     else:
         print_table(entries, f"{manifest.name} ({manifest.model_sha256[:16]}) on "
-                             f"{len(hosts)} host(s)")
+                             f"{len(hosts)} host(s)", summary)
     return 0 if all(e["ok"] for e in entries) else 1
 
 
