@@ -134,7 +134,8 @@ def flash(directory: str | Path, board: str, port: str | None = None) -> dict[st
 
 def profile(directory: str | Path, target: str = "qemu://mps2-an386", *, runs: int = 10,
             warmup: int = 1, inputs: str | Path | np.ndarray | None = None,
-            trace: bool = False, verbose: int = 0, **target_options: Any) -> dict[str, Any]:
+            trace: bool = False, verbose: int = 0, clock_mhz: float | None = None,
+            **target_options: Any) -> dict[str, Any]:
     """`edgeforge profile DIR --target URI --json`: outputs checked byte for byte against the
     host reference on every sample, then latency (and counts) over `runs` after `warmup`.
 
@@ -142,7 +143,7 @@ def profile(directory: str | Path, target: str = "qemu://mps2-an386", *, runs: i
     kernels (qemu: "ref" | "dsp")."""
     from edgeforge.targets.profile import profile as _profile
     r = _profile(directory, target, runs=runs, warmup=warmup, inputs=inputs, trace=trace,
-                 verbose=verbose, **target_options)
+                 verbose=verbose, clock_mhz=clock_mhz, **target_options)
     _save_last_profile(Path(directory), r)
     return r
 

@@ -8,6 +8,7 @@ manifest's numerics), then time `runs` invocations after `warmup` and collect pe
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +102,35 @@ def _compare(got: list[np.ndarray], want: list[np.ndarray]) -> list[dict[str, An
     return bad
 
 
+def _kernel_set(t: Any, device: dict[str, Any]) -> str:
+    """Which kernels ran: an MCU image's set (ref | dsp, as built), the C package compiled on
+    a Linux board, or the TFLite runtime a Linux board timed."""
+    board = getattr(t, "board", None)
+    if board is not None:
+        return str(getattr(t, "kernels", None) or board.kernels if board.dsp else "ref")
+    if getattr(t, "native", False):
+        return "ref (C package, compiled on the device)"
+    return str(device.get("runtime") or "tflite runtime")
+
+
+def _at_clock(meas: Measurement, mhz: float) -> None:
+    """--clock-mhz: turn a count-based measurement into time at this clock instead of the
+    board profile's (QEMU's counts are instructions; the real part may run at 80 or 480 MHz)."""
+    if not meas.count_unit:
+        raise EdgeforgeError("--clock-mhz needs a target that counts cycles or instructions "
+                             "(qemu://, serial://); this one measures time")
+    hz = mhz * 1e6
+    meas.latency_us = [c / hz * 1e6 for c in meas.counts]
+    meas.extra["clock_hz"] = hz
+    meas.extra["latency_basis"] = (f"{meas.count_unit} at {mhz:g} MHz (--clock-mhz)"
+                                   + (", 1 instruction per cycle"
+                                      if meas.count_unit == "instructions" else ""))
+
+
 def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
             inputs: str | Path | np.ndarray | None = None, trace: bool = False,
-            verbose: int = 0, keep_outputs: bool = False, **target_options: Any
-            ) -> dict[str, Any]:
+            verbose: int = 0, keep_outputs: bool = False, clock_mhz: float | None = None,
+            **target_options: Any) -> dict[str, Any]:
     """Open `uri` on DIR, verify outputs on every sample, benchmark; return the JSON report.
 
     keep_outputs=True adds "outputs": the device's outputs per sample (arrays, not JSON)."""
@@ -117,25 +143,47 @@ def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
     samples = load_samples(m, inputs)
     mismatches: list[dict[str, Any]] = []
     outputs: list[list[np.ndarray]] = []
+    if clock_mhz is not None and not 0 < clock_mhz <= 100_000:
+        raise EdgeforgeError(f"--clock-mhz {clock_mhz:g}: give the part's clock in MHz (> 0)")
     with open_target(uri, trace=trace, verbose=verbose, **target_options) as t:
+        t0 = time.monotonic()
         device = t.open(directory, m)
+        open_ms = (time.monotonic() - t0) * 1e3
+        cold_us: float | None = None
         # a target that runs the .tflite in LiteRT computes with LiteRT's rounding, whatever
         # profile the C package was compiled for; it says so in `.numerics`
         numerics = getattr(t, "numerics", None) or m.numerics
         for n, x in enumerate(samples):
             got = t.infer([x])
+            if n == 0:             # the first inference after open: nothing warm yet
+                cold_us = getattr(t, "last_latency_us", None)
             if keep_outputs:
                 outputs.append(got)
             want = reference_outputs(directory, m, x, numerics)
             mismatches += [{"sample": n, **b} for b in _compare(got, want)]
         meas: Measurement = t.benchmark(runs, warmup)
+        kernel_set = _kernel_set(t, device)
+    if clock_mhz is not None:
+        board_hz = meas.extra.get("clock_hz")
+        _at_clock(meas, clock_mhz)
+        hz = clock_mhz * 1e6
+        unit = meas.count_unit
+        if cold_us is not None and board_hz:      # the device's count, at the new clock
+            cold_us = cold_us * board_hz / hz
+        for p in meas.per_op:
+            if unit and p.get(unit) is not None:
+                p["latency_us"] = p[unit] / hz * 1e6
     _name_ops(directory, meas.per_op)
     report: dict[str, Any] = {
         "target": uri, "dir": str(directory), "model_sha256": m.model_sha256,
         "numerics": numerics, "samples": len(samples),
         "outputs_match_reference": not mismatches, "mismatches": mismatches[:20],
         "runs": runs, "warmup": warmup, "latency_us": stats(meas.latency_us),
-        "per_op": meas.per_op, "device": device, **meas.extra,
+        "per_op": meas.per_op, "device": device,
+        "kernels": {"set": kernel_set, "symbols": list(m.extra.get("kernels", []))},
+        # benchmark_model's split: opening (boot / load / connect, on the host's clock) and
+        # the cold first inference (before any warm-up), beside the warm runs' statistics
+        "init_ms": open_ms, "cold_first_inference_us": cold_us, **meas.extra,
     }
     if keep_outputs:
         report["outputs"] = outputs

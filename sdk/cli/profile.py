@@ -37,6 +37,11 @@ def print_report(r: dict[str, Any]) -> None:
     con.print(t)
     if r.get("latency_basis"):
         con.print(f"latency from {r['latency_basis']}")
+    cold = r.get("cold_first_inference_us")
+    con.print(f"kernels {r['kernels']['set']}; open (boot/load/connect) "
+              f"{r['init_ms']:,.0f} ms; cold first inference "
+              + (f"{cold:,.1f} us" if cold is not None else "not measured")
+              + " (the table's 'first' is the first run after warm-up)")
     if r["per_op"]:
         key = unit or "latency_us"
         total = sum(p.get(key, 0) for p in r["per_op"]) or 1
@@ -75,7 +80,8 @@ def main(args: Any) -> int:
         if v not in (None, False):
             options[k] = v
     r = api.profile(args.dir, args.target, runs=args.runs, warmup=args.warmup,
-                    inputs=args.inputs, trace=args.trace, verbose=args.verbose, **options)
+                    inputs=args.inputs, trace=args.trace, verbose=args.verbose,
+                    clock_mhz=getattr(args, "clock_mhz", None), **options)
     if getattr(args, "trace_out", None):
         _write_trace(args.trace_out, r)
     if args.json:

@@ -116,3 +116,25 @@ def test_report_without_a_profile_says_how_to_get_one(tmp_path):
     r = subprocess.run([*EF, "report", str(tmp_path / "nope")], capture_output=True, text=True,
                        timeout=120, check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_profile_json_has_kernels_init_and_cold_first_inference(profiled):
+    r = profiled["profile"]
+    build = json.loads((profiled["dir"] / "fw" / "mps2-an386" / "build.json").read_text())
+    man = json.loads((profiled["dir"] / "manifest.json").read_text())
+    assert r["kernels"] == {"set": build["kernels"], "symbols": man["extra"]["kernels"]}
+    assert r["init_ms"] > 0 and r["cold_first_inference_us"] > 0
+    # --clock-mhz: the same instruction counts, as time at another clock
+    out = subprocess.run([*EF, "profile", str(profiled["dir"]), "--runs", "2", "--clock-mhz",
+                          "100", "--json"], capture_output=True, text=True, timeout=600,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    fast = json.loads(out.stdout)
+    assert fast["latency_basis"].startswith("instructions at 100 MHz")
+    assert fast["latency_us"]["mean"] == pytest.approx(fast["instructions"]["mean"] / 100)
+    assert fast["cold_first_inference_us"] == pytest.approx(
+        r["cold_first_inference_us"] * 25 / 100, rel=0.05)
+    bad = subprocess.run([*EF, "profile", str(profiled["dir"]), "--target", "local",
+                          "--clock-mhz", "100"], capture_output=True, text=True, timeout=600,
+                         check=False)
+    assert bad.returncode == 2 and "--clock-mhz needs a target that counts" in bad.stderr
