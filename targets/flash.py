@@ -95,6 +95,6 @@ def flash(directory: str | Path, board_name: str, port: str | None = None) -> di
     except subprocess.TimeoutExpired:
         raise DeviceError(f"{argv[0]} timed out after {FLASH_TIMEOUT_S} s") from None
     if r.returncode != 0:
-        raise DeviceError(f"{' '.join(argv)} failed ({r.returncode}):\n"
+        raise DeviceError(f"{shlex.join(argv)} failed ({r.returncode}):\n"
                           f"{(r.stderr or r.stdout).strip()[-2000:]}")
     return {"board": board_name, "flashed": True, "command": argv}
