@@ -316,3 +316,50 @@ def test_run_dir_uses_the_profile_it_was_compiled_for(tmp_path):
                        capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["numerics"] == "litert"
+
+
+@pytest.mark.parametrize("numerics", ["tflm", "litert"])
+def test_max_min_slice_resize_compile_to_int8_equal_to_peers(tmp_path, numerics):
+    """A float ONNX graph with the first-group ops (Max/Min of activations and a per-channel
+    constant, Slice, Split + Concat, Resize nearest and linear) compiles; its model.tflite in
+    TFLM / LiteRT gives the reference's bytes and the C gives them too."""
+    from onnx import helper, numpy_helper
+
+    from edgeforge.codegen.host import CModel
+    from edgeforge.compiler import compile_model
+    from edgeforge.frontends import load
+    from edgeforge.runtime import peers
+    from tests.conftest import require
+    require("gcc")
+    k = numpy_helper.from_array(np.linspace(-0.5, 0.5, 4).astype(np.float32).reshape(1, 4, 1, 1),
+                                "k")
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Neg", ["x"], ["n"]),
+             helper.make_node("Max", ["r", "n", "k"], ["m"]),
+             helper.make_node("Min", ["m", "x"], ["mn"]),
+             helper.make_node("Split", ["mn", "sp"], ["a", "b"], axis=1),
+             helper.make_node("Concat", ["b", "a"], ["cat"], axis=1),
+             helper.make_node("Slice", ["cat", "s0", "e0", "a0", "st"], ["sl"]),
+             helper.make_node("Resize", ["sl", "", "", "sz1"], ["up"], mode="nearest",
+                              coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+             helper.make_node("Resize", ["up", "", "", "sz2"], ["y"], mode="linear",
+                              coordinate_transformation_mode="half_pixel")]
+    inits = [k, _i64("sp", [1, 3]), _i64("s0", [1]), _i64("e0", [6]), _i64("a0", [2]),
+             _i64("st", [2]), _i64("sz1", [1, 4, 6, 12]), _i64("sz2", [1, 4, 9, 16])]
+    path = _onnx_model(tmp_path, nodes, [_vi("x", (1, 4, 6, 6))], [_vi("y", (1, 4, 9, 16))],
+                       inits)
+    rng = np.random.default_rng(8)
+    np.save(tmp_path / "calib.npy", rng.normal(size=(16, 4, 6, 6)).astype(np.float32))
+    res = compile_model(path, tmp_path / "out", calib=tmp_path / "calib.npy", numerics=numerics)
+    assert {"MAXIMUM", "MINIMUM", "STRIDED_SLICE", "CONCAT", "RESIZE_NEAREST",
+            "RESIZE_BILINEAR"} <= set(res.manifest.ops)
+    assert res.report["sqnr"][-1]["sqnr_db"] > 25
+    tfl = res.dir / "model.tflite"
+    g = load(tfl)
+    peer = (peers.TflmRunner(tfl) if numerics == "tflm"
+            else peers.LitertRunner(tfl, reference_kernels=True))
+    xs = rng.integers(-128, 128, size=(6, 1, 6, 6, 4)).astype(np.int8)
+    [ys] = CModel(res.dir).run_batch([xs])
+    for i, x in enumerate(xs):
+        ours = run(g, [x], numerics=numerics)[g.outputs[0]]
+        np.testing.assert_array_equal(peer.run([x])[0], ours, err_msg=f"sample {i}")
+        np.testing.assert_array_equal(ys[i], ours, err_msg=f"C, sample {i}")
