@@ -182,7 +182,8 @@ def test_onnx_shape_chain_folds_into_one_reshape(tmp_path):
 
 # ---------------------------------------------------------------- .tflite reader
 def _tflite(tensors, ops, inputs, outputs) -> bytes:
-    """A .tflite from schema objects: tensors [(name, shape, dtype, data | None)], operators
+    """A .tflite from schema objects: tensors [(name, shape, dtype, data | None[, (scales,
+    zero points, axis)])], operators
     [(builtin, [input index], [output index], options class name | None, {field: value})]."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
@@ -192,13 +193,19 @@ def _tflite(tensors, ops, inputs, outputs) -> bytes:
     m.version, m.buffers, m.operatorCodes = 3, [schema.BufferT()], []
     sg = schema.SubGraphT()
     sg.tensors, sg.operators, sg.inputs, sg.outputs = [], [], inputs, outputs
-    for name, shape, dt, data in tensors:
+    for name, shape, dt, data, *quant in tensors:
         t = schema.TensorT()
+        if quant:
+            q = schema.QuantizationParametersT()
+            q.scale = np.atleast_1d(np.asarray(quant[0][0], np.float32))
+            q.zeroPoint = np.atleast_1d(np.asarray(quant[0][1], np.int64))
+            q.quantizedDimension = quant[0][2]
+            t.quantization = q
         t.name, t.shape, t.type, t.buffer = name.encode(), np.asarray(shape, np.int32), \
             TYPE_CODES[dt], 0
         if data is not None:
             b = schema.BufferT()
-            b.data = np.frombuffer(np.asarray(data, dt).tobytes(), np.uint8)
+            b.data = np.frombuffer(np.asarray(data, dt).tobytes(), np.uint8).copy()
             m.buffers.append(b)
             t.buffer = len(m.buffers) - 1
         sg.tensors.append(t)
@@ -363,3 +370,66 @@ def test_max_min_slice_resize_compile_to_int8_equal_to_peers(tmp_path, numerics)
         ours = run(g, [x], numerics=numerics)[g.outputs[0]]
         np.testing.assert_array_equal(peer.run([x])[0], ours, err_msg=f"sample {i}")
         np.testing.assert_array_equal(ys[i], ours, err_msg=f"C, sample {i}")
+
+
+def test_keras_style_int8_conv1d_with_clip_and_shape_reshape_byte_equal(tmp_path):
+    """An int8 .tflite as the TFLite converter writes Keras' Conv1D + hard clip + Reshape:
+    EXPAND_DIMS -> CONV_2D -> MAXIMUM/MINIMUM with constants -> SQUEEZE -> SHAPE ->
+    STRIDED_SLICE -> PACK -> RESHAPE -> FULLY_CONNECTED. The file itself runs in TFLM and
+    LiteRT with our reference's bytes (both profiles); compiled, its C gives them too."""
+    from edgeforge.codegen.host import CModel
+    from edgeforge.compiler import compile_model
+    from edgeforge.frontends.tflite import graph_from_bytes
+    from edgeforge.runtime import peers
+    from tests.conftest import require
+    require("gcc")
+    rng = np.random.default_rng(12)
+    i8, i32 = "int8", "int32"
+    qx, qc = (0.05, -3, 0), (0.04, -20, 0)
+    w = rng.integers(-127, 128, (8, 1, 3, 4)).astype(np.int8)
+    ws = rng.uniform(0.002, 0.01, 8).astype(np.float32)
+    b = rng.integers(-300, 300, 8).astype(np.int32)
+    fw = rng.integers(-127, 128, (4, 128)).astype(np.int8)
+    lo = np.int8(np.round(-1.0 / 0.04) - 20)
+    hi = np.int8(np.round(3.0 / 0.04) - 20)
+    tensors = [("x", (1, 16, 4), i8, None, qx), ("ax", (), i32, [1]),
+               ("x4", (1, 1, 16, 4), i8, None, qx),
+               ("w", (8, 1, 3, 4), i8, w, (ws, np.zeros(8), 0)),
+               ("b", (8,), i32, b, (ws * 0.05, np.zeros(8), 0)),
+               ("c", (1, 1, 16, 8), i8, None, qc), ("lo", (), i8, [lo], qc),
+               ("hi", (), i8, [hi], qc), ("mx", (1, 1, 16, 8), i8, None, qc),
+               ("mn", (1, 1, 16, 8), i8, None, qc), ("sq", (1, 16, 8), i8, None, qc),
+               ("shape", (3,), i32, None), ("b0", (1,), i32, [0]), ("e0", (1,), i32, [1]),
+               ("s0", (1,), i32, [1]), ("n", (), i32, None), ("m1", (), i32, [-1]),
+               ("packed", (2,), i32, None), ("flat", (1, 128), i8, None, qc),
+               ("fw", (4, 128), i8, fw, (0.01, 0, 0)),
+               ("y", (1, 4), i8, None, (0.2, 5, 0))]
+    ops = [("EXPAND_DIMS", [0, 1], [2], None, {}),
+           ("CONV_2D", [2, 3, 4], [5], "Conv2DOptions",
+            {"padding": 0, "strideH": 1, "strideW": 1, "dilationHFactor": 1,
+             "dilationWFactor": 1}),
+           ("MAXIMUM", [5, 6], [8], "MaximumMinimumOptions", {}),
+           ("MINIMUM", [8, 7], [9], "MaximumMinimumOptions", {}),
+           ("SQUEEZE", [9], [10], "SqueezeOptions", {"squeezeDims": [1]}),
+           ("SHAPE", [10], [11], "ShapeOptions", {"outType": 2}),
+           ("STRIDED_SLICE", [11, 12, 13, 14], [15], "StridedSliceOptions",
+            {"shrinkAxisMask": 1}),
+           ("PACK", [15, 16], [17], "PackOptions", {"valuesCount": 2, "axis": 0}),
+           ("RESHAPE", [10, 17], [18], None, {}),
+           ("FULLY_CONNECTED", [18, 19, -1], [20], "FullyConnectedOptions", {})]
+    buf = _tflite(tensors, ops, [0], [20])
+    g = graph_from_bytes(buf)
+    assert [n.op for n in g.nodes] == [Op.RESHAPE, Op.CONV2D, Op.MAXIMUM, Op.MINIMUM,
+                                       Op.RESHAPE, Op.RESHAPE, Op.FC]
+    xs = rng.integers(-128, 128, (8, 1, 16, 4)).astype(np.int8)
+    for numerics, peer in (("tflm", peers.TflmRunner(buf)),
+                           ("litert", peers.LitertRunner(buf, reference_kernels=True))):
+        outs = [run(g, [x], numerics=numerics)[g.outputs[0]] for x in xs]
+        for i, x in enumerate(xs):
+            np.testing.assert_array_equal(peer.run([x])[0], outs[i], err_msg=f"{numerics} {i}")
+        assert len({o.tobytes() for o in outs}) > 1
+        (tmp_path / "keras.tflite").write_bytes(buf)
+        res = compile_model(tmp_path / "keras.tflite", tmp_path / numerics, numerics=numerics)
+        [ys] = CModel(res.dir).run_batch([xs])
+        for i in range(len(xs)):
+            np.testing.assert_array_equal(ys[i], outs[i], err_msg=f"C {numerics} {i}")
