@@ -150,5 +150,20 @@ def run(model_path: str | Path, x: np.ndarray | list[np.ndarray], *, backend: st
     model = Path(model_path)
     numerics = resolve_numerics(model, numerics)
     inputs = [np.asarray(a) for a in (x if isinstance(x, (list, tuple)) else [x])]
-    inputs = check_graph_inputs(_load(model), inputs, str(model))
-    return BACKENDS[backend](model, inputs, Numerics(numerics))
+    g = _load(model)
+    inputs = check_graph_inputs(g, inputs, str(model))
+    with np.errstate(all="ignore"):      # overflow shows as non-finite outputs, refused below
+        outs = BACKENDS[backend](model, inputs, Numerics(numerics))
+    return check_outputs(g, outs, str(model))
+
+
+def check_outputs(g: Graph, outs: list[np.ndarray], where: str) -> list[np.ndarray]:
+    """A NaN or Inf output is an error, never a result: the float model overflowed on this
+    input (or holds such a constant)."""
+    for name, y in zip(g.outputs, outs):
+        y = np.asarray(y)
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            at = [int(i) for i in np.unravel_index(np.argmax(~np.isfinite(y)), y.shape)]
+            raise EdgeforgeError(f"{where}: output {name!r} is NaN or Inf at index {at} "
+                                 "(the model overflows float32 on this input)")
+    return outs

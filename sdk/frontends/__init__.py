@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from edgeforge.errors import ModelError
 from edgeforge.ir import Graph
 
@@ -23,8 +25,19 @@ def load(path: str | Path, **kw) -> Graph:
                          "ONNX model: rename it to .onnx")
     if p.suffix == ".tflite" or head[4:8] == b"TFL3":
         from edgeforge.frontends.tflite import read_tflite
-        return read_tflite(p, **kw)
+        return check_finite(read_tflite(p, **kw), str(p))
     if p.suffix == ".onnx":
         from edgeforge.frontends.onnx import read_onnx
-        return read_onnx(p, **kw)
+        return check_finite(read_onnx(p, **kw), str(p))
     raise ModelError(str(p), "unknown model format (expected .tflite or .onnx)")
+
+
+def check_finite(g: Graph, path: str) -> Graph:
+    """Every float constant the graph computes with is finite: a NaN or Inf weight makes
+    every output NaN (and int8 scales NaN), so it is an error naming the tensor."""
+    for name, t in g.tensors.items():
+        d = t.data
+        if d is not None and d.dtype.kind == "f" and not np.isfinite(d).all():
+            at = [int(i) for i in np.unravel_index(np.argmax(~np.isfinite(d)), d.shape)]
+            raise ModelError(path, f"constant tensor {name!r} has NaN or Inf at index {at}")
+    return g

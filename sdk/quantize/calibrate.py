@@ -474,16 +474,29 @@ def calibrate(graph: Graph, data: CalibData, observer: str | None = None,
     for n in graph.nodes:
         if n.op == Op.SOFTMAX and n.inputs[0] not in graph.outputs:
             obs[n.inputs[0]] = SoftmaxInputObserver(n.attrs.beta)
-    for values in iterate_float(graph, arrays, batch_size, verbose):
-        for t, o in obs.items():
-            if t in values:
-                o.update(np.asarray(values[t], dtype=np.float32))
-    ranges = {t: o.range() for t, o in obs.items()}
+    with np.errstate(all="ignore"):      # an overflow is found below, not warned about
+        for values in iterate_float(graph, arrays, batch_size, verbose):
+            for t, o in obs.items():
+                if t in values:
+                    v = np.asarray(values[t], dtype=np.float32)
+                    _check_finite(graph, t, v)
+                    o.update(v)
+        ranges = {t: o.range() for t, o in obs.items()}
+    for t, r in ranges.items():            # scales from these would be NaN / Inf
+        _check_finite(graph, t, np.asarray(r, dtype=np.float64))
     for name, arr in zip(graph.inputs, arrays):
         grid = input_grid(arr)
         if grid is not None:
             ranges[name] = grid
     return ranges
+
+
+def _check_finite(graph: Graph, t: str, v: np.ndarray) -> None:
+    """Calibration statistics must be finite: a NaN / Inf activation makes NaN scales."""
+    if not np.isfinite(v).all():
+        raise QuantizeError(f"{graph.meta.get('source') or graph.name}: tensor {t!r} reaches "
+                            "NaN or Inf on the calibration data (the float model overflows "
+                            "float32 on these inputs)")
 
 
 def input_grid(x: np.ndarray) -> Range | None:

@@ -313,3 +313,65 @@ def test_input_scale_1e38_is_one_error(tmp_path):
     user_error(cli("compile", mm, "-o", tmp_path / "out"), "s.tflite", "node 'conv2d_0' (CONV2D)",
                "shift 121 is past 31")
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- 5. non-finite numbers
+DIGITS = ROOT / "examples" / "digits"
+
+
+def test_nan_weight_in_an_onnx_model_is_named(tmp_path):
+    """The issue: a float model with a NaN constant ran with rc 0 and printed NaN outputs."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(DIGITS / "digits.onnx")
+    t = next(t for t in m.graph.initializer if len(t.dims) == 4)
+    a = numpy_helper.to_array(t).copy()
+    a.flat[3] = np.nan
+    t.CopyFrom(numpy_helper.from_array(a, t.name))
+    onnx.save(m, tmp_path / "nan.onnx")
+    x = np.load(DIGITS / "test.npz")["x"][:1]
+    np.save(tmp_path / "x.npy", x)
+    user_error(cli("run", tmp_path / "nan.onnx", "-i", tmp_path / "x.npy"), "nan.onnx",
+               "constant tensor", "has NaN or Inf at index [0, 1, 0, 0]")
+    user_error(cli("compile", tmp_path / "nan.onnx", "--calib", DIGITS / "calib.npz", "-o",
+                   tmp_path / "out"), "nan.onnx", "has NaN or Inf")
+    assert not (tmp_path / "out").exists()
+
+
+def test_inf_weight_in_a_tflite_model_is_named(tmp_path):
+    from edgeforge.errors import ModelError
+    from edgeforge.frontends import load
+    from tests.conftest import fixture
+
+    def inf(m):
+        sg = m.subgraphs[0]
+        t = next(t for t in sg.tensors if t.type == 0 and m.buffers[t.buffer].data is not None
+                 and len(m.buffers[t.buffer].data) >= 8)
+        d = np.array(m.buffers[t.buffer].data, np.uint8)
+        d[4:8] = np.frombuffer(np.float32(np.inf).tobytes(), np.uint8)
+        m.buffers[t.buffer].data = d
+    mm = mutate_tflite(fixture("kws_ds_cnn_float32.tflite"), tmp_path / "inf.tflite", inf)
+    with pytest.raises(ModelError, match=r"inf.tflite: constant tensor '.*' has NaN or Inf"):
+        load(mm)
+
+
+def test_an_input_that_overflows_float32_is_not_a_result(tmp_path):
+    """3e38 everywhere: the float model's outputs were NaN, printed with rc 0 (and numpy's
+    RuntimeWarnings on stderr)."""
+    x = np.load(DIGITS / "test.npz")["x"][:1]
+    np.save(tmp_path / "big.npy", np.full_like(x, 3e38))
+    user_error(cli("run", DIGITS / "digits.onnx", "-i", tmp_path / "big.npy"), "digits.onnx",
+               "output 'probs' is NaN or Inf", "overflows float32")
+    from edgeforge.errors import EdgeforgeError
+    from edgeforge.runner import run
+    with pytest.raises(EdgeforgeError, match="NaN or Inf"):
+        run(DIGITS / "digits.onnx", np.full_like(x, 3e38))     # the API refuses it too
+
+
+def test_calibration_data_that_overflows_is_named(tmp_path):
+    x = np.load(DIGITS / "test.npz")["x"][:4]
+    np.save(tmp_path / "big.npy", np.full_like(x, 3e38))
+    user_error(cli("compile", DIGITS / "digits.onnx", "--calib", tmp_path / "big.npy", "-o",
+                   tmp_path / "out"), "digits.onnx", "tensor 'conv1_relu' reaches NaN or Inf",
+               "calibration data")
+    assert not (tmp_path / "out").exists()
