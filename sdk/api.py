@@ -18,8 +18,8 @@ from edgeforge.errors import EdgeforgeError
 if TYPE_CHECKING:
     from edgeforge.ir import Graph
 
-__all__ = ["build", "compile", "deploy", "flash", "inspect", "load", "profile", "report",
-           "run", "validate"]
+__all__ = ["boards", "build", "compile", "deploy", "flash", "inspect", "load", "profile",
+           "report", "run", "validate"]
 
 
 def load(path: str | Path, **kw: Any) -> Graph:
@@ -124,6 +124,27 @@ def validate(model: str | Path, data: str | Path | dict[str, np.ndarray], *,
     from edgeforge.validation import validate as _validate
     return _validate(model, data, target=target, calib=calib, numerics=numerics,
                      **target_options)
+
+
+def boards() -> list[dict[str, Any]]:
+    """`edgeforge boards --json`: every board profile (targets/boards/*.toml) with what a
+    user picks by: CPU, DSP kernels, clock, flash / RAM, how it is flashed, and whether QEMU
+    emulates it (then `--target qemu://NAME` needs no hardware)."""
+    import shutil
+    import tomllib
+
+    from edgeforge.targets.board import board_names, load_board
+    out = []
+    for name in board_names():
+        b = load_board(name)
+        raw = tomllib.loads(b.path.read_text())
+        out.append({"name": b.name, "description": b.description, "cpu": b.cpu,
+                    "arch": b.arch, "kernels": b.kernels if b.dsp else "ref",
+                    "clock_mhz": b.clock_hz / 1e6, "flash_bytes": int(b.flash["size"]),
+                    "ram_bytes": int(b.ram["size"]), "flasher": b.flasher.get("tool", ""),
+                    "qemu": "emulator" in raw, "toolchain": b.gcc,
+                    "toolchain_installed": shutil.which(b.gcc) is not None})
+    return out
 
 
 def flash(directory: str | Path, board: str, port: str | None = None) -> dict[str, Any]:

@@ -162,6 +162,8 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     src, out = Path(path), Path(out_dir)
     outdir.recover(out)
     outdir.check_out(out)                          # before any work: -o is ours to replace
+    stage = logging.getLogger("edgeforge.stage").info   # shown on a terminal (cli)
+    stage("compile: reading %s", src)
     g = load(src)
     comp = {k: quant_opts.pop(k) for k in COMPRESS_OPTS if quant_opts.get(k)}
     for k in COMPRESS_OPTS:
@@ -172,14 +174,17 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
                              "models (prune before quantizing); this one is already int8")
     if comp:
         from edgeforge.compress.prune import compress
+        stage("compile: compressing (%s)", ", ".join(comp))
         g, compress_report = compress(g, calib, verbose=verbose, **comp)
     sqnr = None
     if not g.is_int8():
         float_g = g
+        stage("compile: quantizing %d ops to int8 (calibrating the float model)", len(g.nodes))
         g = _quantize(g, str(src), calib, numerics, verbose,
                       {k: v for k, v in quant_opts.items() if v is not None})
         # per-layer SQNR of the int8 outputs vs float: shows the user which layer hurts
         from edgeforge.quantize import sqnr_report
+        stage("compile: per-layer SQNR, float vs int8")
         sqnr = sqnr_report(float_g, g, calib, numerics=str(numerics), max_samples=64)
         from edgeforge.quantize.checks import calibration_warnings
         calib_warnings = calibration_warnings(float_g, calib, sqnr)
@@ -190,11 +195,13 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     if not g.nodes:
         raise EdgeforgeError(f"{src}: the model has no operators to compile")
     check_supported(g, str(src))                   # one clear error before any file exists
+    stage("compile: planning the arena (%d ops)", len(g.nodes))
     plan = _plan(g)
     _check_limits(plan, g, str(src), board)
     sched = plan.schedule(g)                       # nodes in plan order
 
     with outdir.staged(out) as tmp:
+        stage("compile: writing %s (model.tflite, C package, build files)", out)
         model_path = write_tflite(sched, tmp / "model.tflite")
         model_sha = sha256_file(model_path)
         _check_litert(model_path, str(src))       # LiteRT's own Prepare checks (scale_diff, ...)

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import struct
@@ -277,7 +278,11 @@ def build(directory: str | Path, board_name: str, *, kernels: str | None = None,
             lto = [] if s.name in NO_LTO else ["-flto"]
             jobs.append((s, tmp / f"{stem}.o",
                          [*base, *lto, *hooks, *(["-Os"] if cold else [])]))
+        stage = logging.getLogger("edgeforge.stage").info    # shown on a terminal (cli)
+        stage("build: compiling %d files for %s (%s kernels)", len(jobs), board.name,
+              board.kernels if board.dsp else "ref")
         warnings = _compile_all(board, jobs)
+        stage("build: linking %s", out / "firmware.elf")
         objs = [str(j[1]) for j in jobs]
         elf = tmp / "firmware.elf"
 

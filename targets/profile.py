@@ -8,6 +8,7 @@ manifest's numerics), then time `runs` invocations after `warmup` and collect pe
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -145,11 +146,14 @@ def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
     outputs: list[list[np.ndarray]] = []
     if clock_mhz is not None and not 0 < clock_mhz <= 100_000:
         raise EdgeforgeError(f"--clock-mhz {clock_mhz:g}: give the part's clock in MHz (> 0)")
+    stage = logging.getLogger("edgeforge.stage").info    # shown on a terminal (cli)
+    stage("profile: opening %s (builds and boots firmware if needed)", uri)
     with open_target(uri, trace=trace, verbose=verbose, **target_options) as t:
         t0 = time.monotonic()
         device = t.open(directory, m)
         open_ms = (time.monotonic() - t0) * 1e3
         cold_us: float | None = None
+        stage("profile: checking %d sample(s) against the host reference", len(samples))
         # a target that runs the .tflite in LiteRT computes with LiteRT's rounding, whatever
         # profile the C package was compiled for; it says so in `.numerics`
         numerics = getattr(t, "numerics", None) or m.numerics
@@ -161,6 +165,7 @@ def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
                 outputs.append(got)
             want = reference_outputs(directory, m, x, numerics)
             mismatches += [{"sample": n, **b} for b in _compare(got, want)]
+        stage("profile: timing %d run(s) after %d warm-up", runs, warmup)
         meas: Measurement = t.benchmark(runs, warmup)
         kernel_set = _kernel_set(t, device)
     if clock_mhz is not None:

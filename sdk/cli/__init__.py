@@ -34,14 +34,81 @@ def _json(p: argparse.ArgumentParser) -> None:
 
 
 def _verbose(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more detail on stderr: -v stage progress even when not on a terminal "
+                        "and progress bars, -vv per-step detail")
 
 
 # command name -> "module:function"; the function takes the parsed args and returns an exit code
 HANDLERS: dict[str, str] = {
     name: f"edgeforge.cli.{name}:main"
     for name in ("inspect", "run", "compile", "build", "flash", "profile", "deploy", "fleet",
-                 "serve", "bridge", "validate", "report")
+                 "serve", "bridge", "validate", "report", "boards")
+}
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Epilogs (the examples) as written; every option with a real default says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        h = action.help or ""
+        d = action.default
+        if (action.option_strings and "%(default)" not in h and "default" not in h
+                and not any(d is v for v in (None, False, True, argparse.SUPPRESS))
+                and not (isinstance(action, argparse._CountAction) and d == 0)):
+            h += " (default: %(default)s)"
+        return h.strip()
+
+
+# `edgeforge CMD --help` ends with these
+EXAMPLES: dict[str, str] = {
+    "inspect": """examples:
+  edgeforge inspect kws.tflite
+  edgeforge inspect net.onnx --json | jq .totals""",
+    "run": """examples:
+  edgeforge run kws.tflite -i x.npy                    # int8 reference kernels
+  edgeforge run net.onnx -i x_nchw.npy                 # the ONNX model's own layout is fine
+  edgeforge run out/kws -i x.npy --backend c           # the generated C, built on the host""",
+    "compile": """examples:
+  edgeforge compile kws_int8.tflite -o out/kws --name kws
+  edgeforge compile net.onnx --calib calib.npz -o out/net
+  edgeforge compile net.onnx --calib data.npz:images -o out/net --numerics litert
+  then: DIR/c/README.md (CMake, Make, Zephyr, PlatformIO, Arduino), edgeforge profile DIR""",
+    "build": """examples:
+  edgeforge build out/kws --board mps2-an386
+  edgeforge boards                                     # the boards there are""",
+    "flash": """examples:
+  edgeforge flash out/kws --board nucleo-l4r5zi --port /dev/ttyACM0""",
+    "profile": """examples:
+  edgeforge profile out/kws                            # QEMU mps2-an386, no hardware
+  edgeforge profile out/kws --clock-mhz 120 --trace kws.json   # ui.perfetto.dev opens it
+  edgeforge profile out/kws --target 'serial:///dev/ttyACM0?board=nucleo-l4r5zi'
+  edgeforge profile out/kws --target ssh://pi@10.0.0.5 --native
+  then: edgeforge report out/kws""",
+    "deploy": """examples:
+  edgeforge deploy out/kws --target ssh://pi@10.0.0.5""",
+    "fleet": """examples:
+  edgeforge fleet profile out/kws --inventory hosts.toml
+inventory (hosts.toml; Ansible INI/YAML inventories too, see docs/fleet.md):
+  [defaults]                       # optional, for every host
+  identity = "~/.ssh/id_ed25519"
+  timeout = 300                    # seconds for one host's whole profile
+  [[host]]
+  name = "pi4"
+  uri = "ssh://pi@10.0.0.5"        # or local, qemu://mps2-an386, serial:///dev/X?board=B
+  python = "/usr/bin/python3"      # optional, with numpy and a TFLite runtime
+  native = false                   # optional: compile the C package on the board""",
+    "validate": """examples:
+  edgeforge validate out/net --data test.npz           # float vs int8 on the host
+  edgeforge validate out/net --data test.npz --target qemu://mps2-an386 --json""",
+    "report": """examples:
+  edgeforge report out/kws -o kws.html""",
+    "boards": """examples:
+  edgeforge boards --json | jq '.[] | select(.qemu) | .name'""",
+    "serve": """examples:
+  edgeforge serve out/kws --mqtt mqtt://broker --inputs frames/ --labels labels.txt""",
+    "bridge": """examples:
+  edgeforge bridge 'serial:///dev/ttyACM0?board=nucleo-l4r5zi' out/kws --mqtt mqtt://broker""",
 }
 
 
@@ -89,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="model -> int8 .tflite + C package + manifest")
     p.add_argument("model")
     p.add_argument("-o", "--out", required=True, help="output directory")
-    p.add_argument("--calib", help=".npz/.npy calibration data (float models)")
+    p.add_argument("--calib", metavar="DATA.npz[:KEY]",
+                   help="calibration inputs of a float model: .npy, or .npz (arrays named "
+                        "after the inputs, or pick one with :KEY)")
     p.add_argument("--board", help="board profile to tune for (targets/boards/*.toml)")
     p.add_argument("--name", default="model", help="C symbol prefix: ef_<name>_invoke()")
     p.add_argument("--observer", default=None, help="calibration observer: minmax|percentile|entropy|mse")
@@ -188,6 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threshold", type=float,
                        help="anomaly: reconstruction error above which the Anomaly sensor is on")
         _verbose(p)
+
+    p = sub.add_parser("boards", help="the board profiles: CPU, kernels, memory, QEMU")
+    _json(p)
+
+    ap.formatter_class = _HelpFormatter
+    ap.epilog = "`edgeforge COMMAND --help` shows each command's options and examples."
+    cmds = [(name, cmd) for name, cmd in sub.choices.items()]
+    cmds += [(name, child) for name, cmd in cmds for a in cmd._actions
+             if isinstance(a, argparse._SubParsersAction) for child in a.choices.values()]
+    for name, cmd in cmds:                   # `fleet profile` gets fleet's examples too
+        cmd.formatter_class = _HelpFormatter
+        cmd.epilog = EXAMPLES.get(name)
+        for action in cmd._actions:          # argparse prints help only for actions with one
+            if action.help is None and action.option_strings and \
+                    not any(action.default is v for v in (None, False, True)):
+                action.help = "(default: %(default)s)"
     return ap
 
 
@@ -223,19 +308,28 @@ class _Stderr(logging.StreamHandler):
         pass
 
 
-def _log_to_stderr() -> None:
-    """Library progress (edgeforge.* loggers, INFO and up) goes to stderr as plain lines."""
+STAGE_LOGGER = "edgeforge.stage"     # "compile: quantizing ...": the long steps' progress
+
+
+def _log_to_stderr(verbose: int = 0) -> None:
+    """Library progress (edgeforge.* loggers, INFO and up) goes to stderr as plain lines;
+    stage progress (STAGE_LOGGER) only on a terminal, or when -v asks for it anyway."""
     log = logging.getLogger("edgeforge")
-    if not any(isinstance(h, _Stderr) for h in log.handlers):
+    h = next((h for h in log.handlers if isinstance(h, _Stderr)), None)
+    if h is None:
         h = _Stderr()
         h.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(h)
+    show = verbose > 0 or sys.stderr.isatty()
+    for f in list(h.filters):
+        h.removeFilter(f)
+    h.addFilter(lambda r: show or not r.name.startswith(STAGE_LOGGER))
     log.setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    _log_to_stderr()
+    _log_to_stderr(int(getattr(args, "verbose", 0) or 0))
     try:
         return int(_handler(args.command)(args) or 0)
     except EdgeforgeError as e:

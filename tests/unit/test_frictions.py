@@ -92,3 +92,65 @@ def test_litert_banner_stays_out_of_our_output(tmp_path):
     r = ef("profile", tmp_path / "kws", "--target", "local", "--runs", "1")
     assert r.returncode == 0, r.stderr
     assert "XNNPACK" not in r.stdout + r.stderr and "INFO:" not in r.stdout + r.stderr
+
+
+def _stderr_on_a_terminal(*args: object) -> str:
+    """Run the CLI with stderr on a pseudo-terminal (stdout piped); what it wrote there."""
+    import os
+    import pty
+    import select
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "edgeforge.cli", *map(str, args)],
+                         stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:                          # bounded: the child exits, the pty reports EOF/EIO
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(timeout=120)
+    os.close(master)
+    return out.decode(errors="replace")
+
+
+def test_stage_progress_on_a_terminal_or_with_v(tmp_path):
+    r = ef("compile", fixture(KWS), "-o", tmp_path / "a")
+    assert r.returncode == 0 and "compile: " not in r.stderr        # piped: quiet
+    r = ef("compile", fixture(KWS), "-o", tmp_path / "b", "-v")
+    assert "compile: planning the arena (13 ops)" in r.stderr
+    err = _stderr_on_a_terminal("compile", fixture(KWS), "-o", tmp_path / "c")
+    assert "compile: reading" in err and "compile: writing" in err
+
+
+def test_help_shows_defaults_examples_and_v():
+    from edgeforge.cli import EXAMPLES, build_parser
+    ap = build_parser()
+    sub = next(a for a in ap._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert set(sub.choices) == set(EXAMPLES)               # every command has examples
+    r = ef("profile", "--help")
+    assert "--runs RUNS           (default: 10)" in r.stdout and "examples:" in r.stdout
+    assert "(default: qemu://mps2-an386)" in " ".join(r.stdout.split())
+    assert "-v, --verbose         more detail on stderr" in r.stdout
+    r = ef("fleet", "profile", "--help")
+    assert "[[host]]" in r.stdout and 'uri = "ssh://pi@10.0.0.5"' in r.stdout
+    r = ef("compile", "--help")
+    assert "--calib DATA.npz[:KEY]" in r.stdout and "(default: model)" in r.stdout
+
+
+def test_boards_lists_the_board_profiles():
+    from edgeforge.targets.board import board_names
+    r = ef("boards", "--json")
+    rows = {b["name"]: b for b in json.loads(r.stdout)}
+    assert set(rows) == set(board_names())
+    qemu = rows["mps2-an386"]
+    assert qemu["qemu"] is True and qemu["cpu"] == "cortex-m4" and qemu["clock_mhz"] == 25
+    assert not rows["rpi-pico"]["qemu"] and rows["rpi-pico"]["kernels"] == "ref"
+    r = ef("boards")
+    assert r.returncode == 0 and all(name in r.stdout for name in rows)
