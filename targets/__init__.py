@@ -12,6 +12,7 @@ TARGETS: dict[str, str] = {
     "ssh": "edgeforge.targets.ssh:SshTarget",
     "serial": "edgeforge.targets.serial:SerialTarget",
     "qemu": "edgeforge.targets.qemu:QemuTarget",
+    "labgrid": "edgeforge.targets.labgrid:LabgridTarget",
 }
 
 
@@ -21,6 +22,7 @@ def open_target(uri: str, **options):
     if scheme not in TARGETS:
         raise EdgeforgeError(f"unknown target {uri!r}: use one of local[?dir=...], "
                              "ssh://user@host[:port], "
-                             "serial:///dev/ttyACM0?board=NAME, qemu://mps2-an386")
+                             "serial:///dev/ttyACM0?board=NAME, qemu://mps2-an386, "
+                             "labgrid://PLACE?board=NAME")
     module, cls = TARGETS[scheme].split(":")
     return getattr(importlib.import_module(module), cls).from_uri(uri, **options)

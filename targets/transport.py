@@ -70,18 +70,23 @@ class SocketTransport:
 
 
 class SerialTransport:
-    """pyserial port or URL (/dev/ttyACM0, COM3, socket://host:port, loop://)."""
+    """pyserial port or URL (/dev/ttyACM0, COM3, socket://host:port, rfc2217://host:port,
+    loop://)."""
 
     def __init__(self, port: str, baud: int = 115200, connect_timeout: float = 5.0):
         import serial
 
         self.port = port
         # a network serial bridge (socket://) may still be starting: retry for a few seconds
-        deadline = time.monotonic() + (connect_timeout if port.startswith("socket://") else 0)
+        deadline = time.monotonic() + (connect_timeout if port.startswith(("socket://", "rfc2217://"))
+                                       else 0)
         while True:
             try:
-                self.ser = serial.serial_for_url(port, baudrate=baud, timeout=0.1,
-                                                 write_timeout=10)
+                # pyserial's RFC 2217 client has no write timeout (its writes go to a TCP
+                # socket; every reply wait is still bounded by our own timeouts)
+                self.ser = serial.serial_for_url(
+                    port, baudrate=baud, timeout=0.1,
+                    write_timeout=None if port.startswith("rfc2217://") else 10)
                 break
             except (serial.SerialException, ValueError) as e:
                 if time.monotonic() >= deadline:
