@@ -375,3 +375,99 @@ def test_calibration_data_that_overflows_is_named(tmp_path):
                    tmp_path / "out"), "digits.onnx", "tensor 'conv1_relu' reaches NaN or Inf",
                "calibration data")
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- 6. .npy / .npz reader
+def npy_bytes(header: str, data: bytes = b"") -> bytes:
+    """A version 1.0 .npy with this header text (padded as numpy pads it)."""
+    h = header.encode("latin1")
+    pad = 64 - (10 + len(h) + 1) % 64
+    h += b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h + data
+
+
+HOSTILE_NPY = {
+    "huge shape": (npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': "
+                             "(1000000000, 1000000, 1), }"),
+                   "declares float32[1000000000, 1000000, 1], 4,000,000,000,000,000 bytes"),
+    "header not closed": (npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2"),
+                          "malformed .npy header"),
+    "header not a dict": (npy_bytes("[1, 2, 3]"), "malformed .npy header"),
+    "negative dim": (npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 2), }"),
+                     "malformed .npy header"),
+    "object dtype": (npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }",
+                               b"\x00" * 16), "holds Python objects"),
+    "truncated": (npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4), }",
+                            b"\x00" * 10), "truncated: its header declares float32[4, 4]"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_NPY)
+def test_hostile_npy_is_one_error(tmp_path, case):
+    """The issue: 'Unable to allocate 1.91 PiB', tokenize.TokenError; the reader now checks
+    the header before allocating anything."""
+    raw, why = HOSTILE_NPY[case]
+    (tmp_path / "x.npy").write_bytes(raw)
+    from edgeforge.arrays import read_npy
+    from edgeforge.errors import EdgeforgeError
+    with pytest.raises(EdgeforgeError, match="x.npy: ") as e:
+        read_npy(tmp_path / "x.npy")
+    assert why in str(e.value) and "\n" not in str(e.value)
+
+
+def test_hostile_npy_through_the_cli(tmp_path):
+    (tmp_path / "x.npy").write_bytes(HOSTILE_NPY["huge shape"][0])
+    from tests.conftest import fixture
+    user_error(cli("run", fixture("kws_ds_cnn_int8.tflite"), "-i", tmp_path / "x.npy"),
+               "x.npy", "more than the 536,870,912 edgeforge reads")
+
+
+def test_npz_member_that_is_not_npy(tmp_path):
+    """A zip holding a text file: np.load raised AttributeError."""
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "x.npz", "w") as z:
+        z.writestr("x.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }",
+                                      b"\x00" * 4))
+        z.writestr("readme.txt", "hello")
+    user_error(cli("compile", DIGITS / "digits.onnx", "--calib", tmp_path / "x.npz", "-o",
+                   tmp_path / "out"), "x.npz", "member 'readme.txt' is not a .npy array")
+    assert not (tmp_path / "out").exists()
+
+
+def test_compressed_bomb_is_refused_before_inflating(tmp_path, monkeypatch):
+    """64 MiB of zeros in a small .npz (the issue's was 1 GiB, inflated before its shape was
+    checked): the declared shape is refused from the member's header, so memory stays far
+    below what numpy would have inflated (budget lowered to 1 MiB to keep the test fast)."""
+    import tracemalloc
+    import zipfile
+
+    from edgeforge import arrays
+    from edgeforge.errors import EdgeforgeError
+    monkeypatch.setattr(arrays, "MAX_BYTES", 1 << 20)
+    head = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (16777216,), }")
+    with (zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as z,
+          z.open("x.npy", "w", force_zip64=True) as f):
+        f.write(head)
+        for _ in range(4):
+            f.write(bytes(16 << 20))
+    assert (tmp_path / "bomb.npz").stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(EdgeforgeError, match=r"bomb.npz: member 'x.npy': declares "
+                                                 r"float32\[16777216\], 67,108,864 bytes"):
+            arrays.read_npy(tmp_path / "bomb.npz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+
+
+def test_npz_members_share_one_budget(tmp_path, monkeypatch):
+    from edgeforge import arrays
+    from edgeforge.errors import EdgeforgeError
+    monkeypatch.setattr(arrays, "MAX_BYTES", 1000)
+    np.savez(tmp_path / "two.npz", a=np.zeros(200, np.float32), b=np.zeros(200, np.float32))
+    with pytest.raises(EdgeforgeError, match="member 'b.npy': declares float32\\[200\\]"):
+        arrays.read_npy(tmp_path / "two.npz")
+    np.savez(tmp_path / "one.npz", a=np.zeros(200, np.float32))
+    assert arrays.read_npy(tmp_path / "one.npz")["a"].shape == (200,)
