@@ -63,6 +63,8 @@ def _check_types(path: Path, where: str, table: dict[str, Any]) -> None:
             ok = bool(value.strip())
         if not ok:
             shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            if key == "passphrase":              # a secret: never in a message
+                shown = f"<{type(value).__name__}>"
             raise EdgeforgeError(f"{path}: {where}: {key} = {shown} must be {what}")
 
 

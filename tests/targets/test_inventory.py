@@ -49,6 +49,14 @@ def test_wrong_types_are_one_error_naming_host_and_key(tmp_path, text, match):
     assert str(p) in str(e.value) and "\n" not in str(e.value)
 
 
+def test_a_bad_passphrase_is_named_but_never_shown(tmp_path):
+    p = tmp_path / "hosts.toml"
+    p.write_text(HOST + "passphrase = 123456789\n")
+    with pytest.raises(EdgeforgeError, match=r"passphrase = <int> must be a string") as e:
+        load_inventory(p)
+    assert "123456789" not in str(e.value)
+
+
 def test_valid_types_load(tmp_path):
     p = tmp_path / "hosts.toml"
     p.write_text("[defaults]\ntimeout = 30\nnative = false\n" + HOST + "threads = 2\n"
