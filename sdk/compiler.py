@@ -165,6 +165,8 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     stage = logging.getLogger("edgeforge.stage").info   # shown on a terminal (cli)
     stage("compile: reading %s", src)
     g = load(src)
+    # an ONNX model's own input layouts (NCHW), by input position: profile takes them too
+    authored = [g.meta.get("onnx_layout", {}).get(n) for n in g.inputs]
     comp = {k: quant_opts.pop(k) for k in COMPRESS_OPTS if quant_opts.get(k)}
     for k in COMPRESS_OPTS:
         quant_opts.pop(k, None)
@@ -235,7 +237,9 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
             weight_bytes=int(g.weight_bytes()), ops=[n.op.value for n in sched.nodes],
             plan=plan.rows(), board=board,
             extra={"source": str(src), "kernels": pkg.kernels, "io_dropped": dropped,
-                   "macs": int(report["totals"]["macs"])})
+                   "macs": int(report["totals"]["macs"]),
+                   "onnx_layout": {n: list(p) for n, p in zip(g.inputs, authored)
+                                   if p and list(p) != list(range(len(p)))}})
         (tmp / "report.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")
         manifest.files = outdir.hash_tree(tmp)
         manifest.save(tmp)

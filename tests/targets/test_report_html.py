@@ -138,3 +138,23 @@ def test_profile_json_has_kernels_init_and_cold_first_inference(profiled):
                           "--clock-mhz", "100"], capture_output=True, text=True, timeout=600,
                          check=False)
     assert bad.returncode == 2 and "--clock-mhz needs a target that counts" in bad.stderr
+
+
+def test_profile_inputs_in_the_onnx_models_own_layout(profiled, tmp_path):
+    """--inputs as the ONNX model declares them (N x 1 x 8 x 8), not only the IR's NHWC."""
+    import numpy as np
+    man = json.loads((profiled["dir"] / "manifest.json").read_text())
+    assert man["extra"]["onnx_layout"] == {"input": [0, 2, 3, 1]}
+    spec = man["inputs"][0]
+    x = np.load(DIGITS / "test.npz")["x"][:3]
+    q = np.clip(np.round(x / spec["scale"]) + spec["zero_point"], -128, 127).astype(np.int8)
+    np.save(tmp_path / "nchw.npy", q.transpose(0, 3, 1, 2))
+    np.save(tmp_path / "nhwc.npy", q)
+    from edgeforge.targets.profile import profile
+    outs = {}
+    for f in ("nchw", "nhwc"):
+        rep = profile(profiled["dir"], "qemu://mps2-an386", runs=1, warmup=0,
+                      inputs=tmp_path / f"{f}.npy", keep_outputs=True)
+        assert rep["samples"] == 3 and rep["outputs_match_reference"] is True
+        outs[f] = [o[0].tobytes() for o in rep["outputs"]]
+    assert outs["nchw"] == outs["nhwc"]               # the same images, whichever layout
