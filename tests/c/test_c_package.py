@@ -306,13 +306,25 @@ def test_build_files_follow_their_documented_formats(dirs):
     c = dirs["a"] / "c"
     # Zephyr module.yml: build.cmake is the folder (from the module root) with CMakeLists.txt,
     # build.kconfig the Kconfig file; Kconfig: a bool config symbol with a prompt and help
+    # (the fields of Zephyr's module.yml schema, scripts/zephyr_module.py, that we use; Zephyr
+    # looks for <build.cmake>/CMakeLists.txt and <build.kconfig> under the module root)
+    require("jsonschema", "kconfiglib")
+    import jsonschema
+    import kconfiglib
     mod = yaml.safe_load((c / "zephyr" / "module.yml").read_text())
+    jsonschema.validate(mod, {
+        "type": "object", "additionalProperties": False,
+        "properties": {"name": {"type": "string"},
+                       "build": {"type": "object", "additionalProperties": False,
+                                 "properties": {"cmake": {"type": "string"},
+                                                "kconfig": {"type": "string"}}}}})
     assert mod["name"] == "ef_a" and set(mod["build"]) == {"cmake", "kconfig"}
     assert (c / mod["build"]["cmake"] / "CMakeLists.txt").is_file()
     assert (c / mod["build"]["kconfig"]).is_file()
-    kconfig = (c / "zephyr" / "Kconfig").read_text().splitlines()
-    k = kconfig.index("config EF_A")
-    assert kconfig[k + 1] == '\tbool "edgeforge model a"' and "\thelp" in kconfig
+    k = kconfiglib.Kconfig(str(c / mod["build"]["kconfig"]), warn_to_stderr=False)
+    sym = k.syms["EF_A"]
+    assert not k.warnings and sym.type == kconfiglib.BOOL and sym.str_value == "y"
+    assert sym.nodes[0].prompt[0] == "edgeforge model a" and sym.nodes[0].help
     assert "if(CONFIG_EF_A)" in (c / "zephyr" / "CMakeLists.txt").read_text()
     # PlatformIO library.json: name (a-z, digits, dashes; <= 50), SemVer version (<= 20),
     # description (<= 255), build.srcDir/srcFilter/includeDir/flags/libArchive
