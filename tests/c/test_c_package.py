@@ -380,3 +380,46 @@ def test_arduino_library_compiles_as_one_archive_per_model(dirs, tmp_path):
                        capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr
     assert subprocess.run([str(tmp_path / "m")], timeout=60, check=False).returncode == 0
+
+
+ZEPHYR_STANDINS = """# Zephyr's library extension functions as cmake/modules/extensions.cmake documents them
+# (no Zephyr SDK here): a named static library becomes the current one, and the other
+# calls add to it; zephyr_include_directories adds to zephyr_interface, which all link.
+add_library(zephyr_interface INTERFACE)
+macro(zephyr_library_named name)
+  set(ZEPHYR_CURRENT_LIBRARY ${name})
+  add_library(${name} STATIC)
+  target_link_libraries(${name} PUBLIC zephyr_interface)
+  set_property(GLOBAL APPEND PROPERTY ZEPHYR_LIBS ${name})
+endmacro()
+function(zephyr_library_sources)
+  target_sources(${ZEPHYR_CURRENT_LIBRARY} PRIVATE ${ARGN})
+endfunction()
+function(zephyr_library_compile_definitions)
+  target_compile_definitions(${ZEPHYR_CURRENT_LIBRARY} PRIVATE ${ARGN})
+endfunction()
+function(zephyr_include_directories)
+  target_include_directories(zephyr_interface INTERFACE ${ARGN})
+endfunction()
+"""
+
+
+def test_zephyr_module_cmake_builds_three_models(dirs, tmp_path):
+    """The module's CMakeLists under Zephyr's library functions: three modules, one kernel
+    library per profile (the union), linked whole-archive as Zephyr links its libraries."""
+    require("cmake", "gcc")
+    proj = tmp_path / "z"
+    _write_project(dirs, proj, arm=False)
+    adds = "".join(f"set(CONFIG_EF_{n.upper()} y)\nadd_subdirectory({dirs[n] / 'c' / 'zephyr'} "
+                   f"zephyr_{n})\n" for n in MODELS)
+    (proj / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.13)\nproject(z C)\n" + ZEPHYR_STANDINS + adds
+        + "get_property(libs GLOBAL PROPERTY ZEPHYR_LIBS)\nadd_executable(app main.c)\n"
+        "target_link_libraries(app PRIVATE zephyr_interface -Wl,--whole-archive ${libs} "
+        "-Wl,--no-whole-archive)\n")
+    build = _cmake_build(proj, arm=False)
+    _kernel_library_checks(build, dirs)
+    r = subprocess.run([str(build / "app")], capture_output=True, text=True, timeout=60,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    _check_outputs(dirs, _lines(r.stdout))
