@@ -10,7 +10,8 @@ prints with --json, and raises what it reports (EdgeforgeError and its subclasse
 """
 from __future__ import annotations
 
-from edgeforge.api import build, compile, deploy, flash, inspect, load, profile, run, validate
+from typing import Any
+
 from edgeforge.errors import (
     BuildError,
     DeviceError,
@@ -20,6 +21,18 @@ from edgeforge.errors import (
     UnsupportedOpError,
 )
 from edgeforge.version import __version__
+
+# the API functions are loaded on first use: edgeforge.api imports numpy, LiteRT and the
+# compiler, which `import edgeforge.cli` (the command's start-up) must not pay for up front
+_API = ("build", "compile", "deploy", "flash", "inspect", "load", "profile", "run", "validate")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from edgeforge import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'edgeforge' has no attribute {name!r}")
+
 
 __all__ = ["BuildError", "DeviceError", "EdgeforgeError", "ModelError", "QuantizeError",
            "UnsupportedOpError", "__version__", "build", "compile", "deploy", "flash",

@@ -9,16 +9,52 @@ dependency only affects the command that needs it.
 """
 from __future__ import annotations
 
+import os
+import signal
+import sys
+from typing import Any
+
+# Ctrl-C at start-up (importing numpy, LiteRT, the parser, a command's module) is noted, not
+# raised: a KeyboardInterrupt inside a C extension's import surfaces as an ImportError
+# traceback. Once start-up is over, main() says "interrupted" and exits 130; while a command
+# runs, Ctrl-C is a KeyboardInterrupt again, so its clean-up (compile's temp DIR) runs.
+_SIGINTS: list[int] = []
+
+
+def _hold_sigint() -> Any:
+    try:
+        return signal.signal(signal.SIGINT, lambda signum, frame: _SIGINTS.append(signum))
+    except ValueError:                   # not the main thread: signals are not ours to take
+        return None
+
+
+def _release_sigint(previous: Any) -> bool:
+    """Restore Ctrl-C; True if it was pressed while held."""
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+    return bool(_SIGINTS)
+
+
+def _interrupted_hook(kind: type[BaseException], value: BaseException, tb: Any,
+                      _previous: Any = sys.excepthook) -> None:
+    """A KeyboardInterrupt that nothing caught: one line and exit 130, no traceback."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.stderr.write("edgeforge: interrupted\n")
+        sys.stderr.flush()
+        os._exit(130)
+    _previous(kind, value, tb)
+
+
+sys.excepthook = _interrupted_hook
+_held = _hold_sigint()                  # before the imports below, the slow part
+
 import argparse
 import contextlib
 import importlib
 import io
 import json
 import logging
-import os
-import sys
 from collections.abc import Callable
-from typing import Any
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.qmath import DEFAULT_NUMERICS, Numerics
@@ -328,10 +364,18 @@ def _log_to_stderr(verbose: int = 0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+    held = _hold_sigint()                # start-up goes on: parse, import the command
+    try:
+        args = _parse(argv)
+        handler = _handler(args.command)
+    finally:
+        interrupted = _release_sigint(held)
+    if interrupted:
+        print("edgeforge: interrupted", file=sys.stderr)
+        return 130
     _log_to_stderr(int(getattr(args, "verbose", 0) or 0))
     try:
-        return int(_handler(args.command)(args) or 0)
+        return int(handler(args) or 0)
     except EdgeforgeError as e:
         if getattr(args, "json", False):
             print(json.dumps({"error": str(e)}))
@@ -345,3 +389,6 @@ def main(argv: list[str] | None = None) -> int:
         return 141
 
 
+if _release_sigint(_held):                # Ctrl-C while this module was imported
+    sys.stderr.write("edgeforge: interrupted\n")
+    sys.exit(130)

@@ -471,3 +471,75 @@ def test_npz_members_share_one_budget(tmp_path, monkeypatch):
         arrays.read_npy(tmp_path / "two.npz")
     np.savez(tmp_path / "one.npz", a=np.zeros(200, np.float32))
     assert arrays.read_npy(tmp_path / "one.npz")["a"].shape == (200,)
+
+
+# ---------------------------------------------------------------- 7. Ctrl-C
+def run_with(prelude: str, *args: str | Path) -> subprocess.CompletedProcess:
+    """python -m edgeforge.cli ARGS, with `prelude` run first in the same interpreter."""
+    code = (prelude + "\nimport runpy, sys\nsys.argv = ['edgeforge', *sys.argv[1:]]\n"
+            "runpy.run_module('edgeforge.cli', run_name='__main__', alter_sys=True)\n")
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def interrupted(r: subprocess.CompletedProcess) -> None:
+    assert r.returncode == 130, (r.returncode, r.stderr)
+    assert r.stderr.strip() == "edgeforge: interrupted", r.stderr
+
+
+@pytest.mark.parametrize("how", ["signal", "exception"])
+def test_ctrl_c_while_numpy_imports(how):
+    """Ctrl-C during start-up was a KeyboardInterrupt traceback (or, inside a C extension's
+    import, an ImportError one)."""
+    act = ("os.kill(os.getpid(), signal.SIGINT)" if how == "signal"
+           else "raise KeyboardInterrupt")
+    prelude = f"""
+import builtins, os, signal
+real = builtins.__import__
+def imp(name, *a, **k):
+    if name == "numpy" and not getattr(imp, "done", False):
+        imp.done = True
+        {act}
+    return real(name, *a, **k)
+builtins.__import__ = imp
+"""
+    interrupted(run_with(prelude, "inspect", "x.tflite"))
+
+
+def test_ctrl_c_inside_the_swap_keeps_the_dir(tmp_path):
+    """Ctrl-C while compile swaps DIR: one line, exit 130, the old DIR whole, no leftovers."""
+    from edgeforge.outdir import not_ours
+    from tests.conftest import fixture
+    d = tmp_path / "d"
+    assert cli("compile", fixture("kws_ds_cnn_int8.tflite"), "-o", d).returncode == 0
+    before = tree_of(d)
+    prelude = """
+import os, signal
+from edgeforge import outdir
+def exchange(a, b):
+    os.kill(os.getpid(), signal.SIGINT)
+outdir._exchange = exchange
+"""
+    interrupted(run_with(prelude, "compile", fixture("ic_resnet8_int8.tflite"), "-o", d))
+    assert tree_of(d) == before and not_ours(d) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def tree_of(d: Path) -> dict[str, bytes]:
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in d.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.5])
+def test_a_real_ctrl_c_during_a_command(tmp_path, delay):
+    """SIGINT from outside while compile folds a long Loop (2 s budget)."""
+    import signal
+    import time
+    m = loop_model(tmp_path / "loop.onnx", 2**62)
+    p = subprocess.Popen([sys.executable, "-m", "edgeforge.cli", "compile", m, "-o",
+                          tmp_path / "out"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    interrupted(subprocess.CompletedProcess(p.args, p.returncode, "", err))
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["loop.onnx"]
