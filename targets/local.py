@@ -41,6 +41,7 @@ AGENT_SRC = Path(str(files("edgeforge.runtime") / "agent"))
 AGENT_FILES = ("native_main.c", "agent.py")   # agent.py last: its presence means both arrived
 COMPLETE = ".complete"
 DEFAULT_BASE = "~/.edgeforge"
+RUNTIMES = ("auto", "litert", "tensorrt", "native")     # --runtime; agent.py RUNTIME_CHOICES
 Progress = Callable[[str, int, int], None]     # (relative path, bytes sent, total)
 MAX_LINE = 256 << 20    # one agent reply (base64 outputs): more is a broken agent, not data
 
@@ -227,7 +228,8 @@ def artifact_files(artifact: Path) -> list[str]:
     """What a Linux board needs from a compiled DIR: the model, its manifest, the C package."""
     if not (artifact / "model.tflite").exists():
         raise EdgeforgeError(f"{artifact}: no model.tflite; run `edgeforge compile` first")
-    rels = [n for n in ("model.tflite", "manifest.json", "report.json") if (artifact / n).exists()]
+    rels = [n for n in ("model.tflite", "model_qdq.onnx", "manifest.json", "report.json")
+            if (artifact / n).exists()]                     # model_qdq.onnx: for TensorRT
     c = artifact / "c"
     if c.is_dir():
         rels += sorted(p.relative_to(artifact).as_posix() for p in c.rglob("*")
@@ -273,11 +275,13 @@ class AgentTarget(Target):
 
     def __init__(self, shell: Shell, *, uri: str, base: str = DEFAULT_BASE,
                  python: str = "python3", native: bool = False, threads: int = 1,
-                 timeout: float = 120.0, install_runtime: bool = False, verbose: int = 0):
+                 timeout: float = 120.0, install_runtime: bool = False, verbose: int = 0,
+                 runtime: str = "auto"):
         self.shell, self.uri = shell, uri
         self.base_opt, self.python_opt = base, python
         self.native, self.threads, self.timeout, self.verbose = native, threads, timeout, verbose
         self.install_runtime = install_runtime
+        self.runtime = runtime      # auto | litert | tensorrt | native (the agent chooses)
         self._latency_us = 1000.0          # last infer's time: sizes the benchmark's timeout
         self.numerics = "litert"   # outputs come from LiteRT's reference kernels (single rounding)
         self._base: str | None = None
@@ -313,6 +317,11 @@ class AgentTarget(Target):
             out["timeout"] = _number("timeout", timeout, float, 1e-3)
         install = options.get("install_runtime") or q.get("install_runtime", "") in ("1", "true")
         out["install_runtime"] = bool(install)
+        runtime = options.get("runtime") or q.get("runtime")
+        if runtime:
+            if runtime not in RUNTIMES:
+                raise EdgeforgeError(f"runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+            out["runtime"] = runtime
         out["verbose"] = int(options.get("verbose") or 0)
         return out
 
@@ -476,18 +485,24 @@ class AgentTarget(Target):
     def open(self, artifact: Path, manifest: Manifest) -> dict[str, Any]:
         dep = self.deploy(Path(artifact), manifest)
         rdir = dep["dir"]
-        if self.native:
-            if not any(r.startswith("c/") for r in artifact_files(Path(artifact))):
-                raise EdgeforgeError(f"{artifact}: no C package (c/) for --native")
-            harness = _join(os.path.dirname(self.ensure_agent()), "native_main.c")
-            args = ["session", "--require-complete", "--native", rdir, "--harness", harness]
-            self.numerics = manifest.numerics   # the C package computes with the compile's profile
-        else:
-            args = ["session", "--require-complete", "--model", _join(rdir, "model.tflite"),
-                    "--threads", str(self.threads)]
+        runtime = "native" if self.native else self.runtime
+        if runtime == "native" and not any(r.startswith("c/")
+                                           for r in artifact_files(Path(artifact))):
+            raise EdgeforgeError(f"{artifact}: no C package (c/) for --native")
+        harness = _join(os.path.dirname(self.ensure_agent()), "native_main.c")
+        # the agent picks the backend: the asked one, or (auto) the fastest the board has
+        args = ["session", "--require-complete", "--dir", rdir, "--runtime", runtime,
+                "--harness", harness, "--threads", str(self.threads)]
         self._stop_session()
         self._pipe = self.shell.spawn([self.python, self.ensure_agent(), *args])
-        hello = self._reply(timeout=max(self.timeout, 600.0) if self.native else self.timeout)
+        # building the C package or a TensorRT engine on the board takes minutes
+        hello = self._reply(timeout=self.timeout if runtime == "litert"
+                            else max(self.timeout, 600.0))
+        name = (hello.get("runtime") or {}).get("name")
+        # what the outputs are computed with: the compile's profile in C, TensorRT's own
+        # float-rescaled int8 (1 LSB from ours), else LiteRT's reference kernels
+        self.numerics = {"native-c": manifest.numerics, "tensorrt": "tensorrt"}.get(name,
+                                                                                  "litert")
         if hello.get("model_sha256") != manifest.model_sha256:
             raise DeviceError(f"{self.shell.where}: device runs model {hello.get('model_sha256')}"
                               f", host expected {manifest.model_sha256}")
@@ -531,7 +546,10 @@ class AgentTarget(Target):
                  "target_numerics": self.numerics, "board": dev.get("board"),
                  "arch": dev.get("arch"),
                  "python": dev.get("python")}
-        for k in ("skipped_runtimes", "diff_against", "reference_error"):
+        # TensorRT: trtexec's own statistics (throughput, latency percentiles, GPU compute,
+        # H2D / D2H) beside ours, and which cached engine ran
+        for k in ("skipped_runtimes", "diff_against", "reference_error", "trtexec", "engine",
+                  "engine_built"):
             if k in res:
                 extra[k] = res[k]
         return Measurement(latency_us=[float(t) for t in res["samples_us"]], extra=extra)

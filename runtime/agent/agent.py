@@ -30,6 +30,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -125,6 +126,7 @@ def info():
         "python_executable": sys.executable,
         "numpy": getattr(np, "__version__", None),
         "runtimes": runtimes_available(),
+        "tensorrt": tensorrt_info(),
         "cc": shutil.which(os.environ.get("CC", "cc")),
         "cpus": os.cpu_count(),
     }
@@ -460,6 +462,213 @@ class NativeBackend:
         return dict(self.meta, peak_rss_kb=self.peak_rss_kb)
 
 
+# ---------------------------------------------------------------------------- TensorRT
+# JetPack puts trtexec here, not on PATH
+TRTEXEC_PATHS = ("/usr/src/tensorrt/bin/trtexec",)
+# fastest first: the default runtime is the first of these the board has
+RUNTIME_ORDER = ("tensorrt", "litert", "native")
+RUNTIME_CHOICES = ("auto",) + RUNTIME_ORDER
+
+
+def find_trtexec():
+    exe = shutil.which("trtexec")
+    return exe or next((p for p in TRTEXEC_PATHS if os.access(p, os.X_OK)), None)
+
+
+def tensorrt_info():
+    """What TensorRT the board has: trtexec (which we drive) and/or the Python module."""
+    exe = find_trtexec()
+    module = importlib.util.find_spec("tensorrt") is not None
+    if not exe and not module:
+        return None
+    return {"trtexec": exe, "module": _dist_version(("tensorrt",)) if module else None}
+
+
+def choose_runtime(requested, have):
+    """`requested` (auto | litert | tensorrt | native) given what the board and the model
+    directory offer: have = {"tensorrt": bool, "litert": bool, "native": bool}."""
+    if requested not in RUNTIME_CHOICES:
+        raise AgentError(f"runtime {requested!r}: use one of {', '.join(RUNTIME_CHOICES)}")
+    if requested != "auto":
+        if not have.get(requested):
+            raise AgentError(RUNTIME_MISSING[requested])
+        return requested
+    for name in RUNTIME_ORDER:
+        if have.get(name):
+            return name
+    raise AgentError("no runtime on this device: " + "; ".join(RUNTIME_MISSING[n]
+                                                               for n in RUNTIME_ORDER))
+
+
+RUNTIME_MISSING = {
+    "tensorrt": "--runtime tensorrt: no trtexec on this device (on PATH or in "
+                "/usr/src/tensorrt/bin; JetPack's tensorrt package), or the model directory has "
+                "no model_qdq.onnx (compile it again with this edgeforge)",
+    "litert": "--runtime litert: no TFLite runtime (ai-edge-litert or tflite-runtime); "
+              "install one with agent.py --install-runtime",
+    "native": "--runtime native: no C compiler (cc) on this device, or no C package (c/)",
+}
+
+
+def available_runtimes(directory):
+    """What `choose_runtime` may pick for this deployed model directory."""
+    return {"tensorrt": bool(find_trtexec())
+            and os.path.exists(os.path.join(directory, "model_qdq.onnx")),
+            "litert": bool(runtimes_available()),
+            "native": bool(shutil.which(os.environ.get("CC", "cc")))
+            and os.path.isdir(os.path.join(directory, "c"))}
+
+
+_TRT_ROWS = {"Latency": "latency", "End-to-End Host Latency": "end_to_end",
+             "Enqueue Time": "enqueue", "H2D Latency": "h2d", "GPU Compute Time": "gpu_compute",
+             "D2H Latency": "d2h"}
+_TRT_FIELD = re.compile(r"(min|max|mean|median|percentile\((\d+(?:\.\d+)?)%\)) = "
+                        r"([-+0-9.eE]+) (ms|us|s)")
+_SCALE_US = {"s": 1e6, "ms": 1e3, "us": 1.0}
+
+
+def parse_trtexec(text):
+    """trtexec's "=== Performance summary ===" as numbers, every time in microseconds:
+    {"throughput_qps", "latency": {min, max, mean, median, p90, p95, p99}, "gpu_compute",
+     "h2d", "d2h", "enqueue", "end_to_end", "total_host_walltime_s", "total_gpu_compute_s",
+     "tensorrt_version"} -- only the rows this trtexec printed (older ones print p99 only)."""
+    out = {}
+    ver = re.search(r"TensorRT version: ([0-9][0-9.]*)", text)
+    if ver:
+        out["tensorrt_version"] = ver.group(1)
+    at = text.find("=== Performance summary ===")
+    if at < 0:
+        return out
+    for line in text[at:].splitlines()[1:]:
+        body = re.sub(r"^(\[[^]]*\]\s*)+", "", line.strip())   # "[date time] [I] " prefixes
+        if body.startswith("==="):
+            break
+        m = re.match(r"Throughput: ([-+0-9.eE]+) qps", body)
+        if m:
+            out["throughput_qps"] = float(m.group(1))
+            continue
+        m = re.match(r"Total (Host Walltime|GPU Compute Time): ([-+0-9.eE]+) s$", body)
+        if m:
+            key = "total_host_walltime_s" if m.group(1) == "Host Walltime" \
+                else "total_gpu_compute_s"
+            out[key] = float(m.group(2))
+            continue
+        name, sep, rest = body.partition(": ")
+        if sep and name in _TRT_ROWS:
+            row = {}
+            for field, pct, value, unit in _TRT_FIELD.findall(rest):
+                key = f"p{float(pct):g}" if pct else field
+                row[key] = float(value) * _SCALE_US[unit]
+            if row:
+                out[_TRT_ROWS[name]] = row
+    return out
+
+
+class TensorRTBackend:
+    """model_qdq.onnx built into an INT8 engine by trtexec on the device (cached by the
+    ONNX file's hash), run and timed by trtexec. The engine's I/O is float: inputs are
+    dequantized with the manifest's scales, outputs quantized back to the model's int8."""
+
+    def __init__(self, directory, trtexec):
+        self.trtexec, self.dir = trtexec, directory
+        man = _manifest(directory)
+        self.in_specs, self.out_specs = man["inputs"], man["outputs"]
+        onnx = os.path.join(directory, "model_qdq.onnx")
+        key = sha256_file(onnx)[:16]
+        cache = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(directory))),
+                             "tensorrt")
+        os.makedirs(cache, exist_ok=True)
+        self.engine = os.path.join(cache, key + ".engine")
+        self.last = None
+        self.built = False
+        self.stats = {}
+        if not os.path.exists(self.engine):
+            tmp = f"{self.engine}.part-{os.getpid()}"
+            rc, out, err = self._trtexec(["--onnx=" + onnx, "--int8", "--saveEngine=" + tmp])
+            if rc != 0 or not os.path.exists(tmp):
+                raise AgentError("trtexec could not build an INT8 engine from model_qdq.onnx: "
+                                 + (err or out).decode(errors="replace").strip()[-400:])
+            os.replace(tmp, self.engine)
+            self.built = True
+            self.stats = parse_trtexec(out.decode(errors="replace"))
+        self.meta = {"runtime": {"name": "tensorrt",
+                                 "version": self.stats.get("tensorrt_version", "unknown")},
+                     "threads": 1, "reference_kernels": False, "engine": self.engine,
+                     "engine_built": self.built, "model_sha256": man.get("model_sha256")}
+        self.peak_rss_kb = 0
+
+    def _trtexec(self, args):
+        rc, out, err, rss = _run_measured([self.trtexec] + args)
+        self.peak_rss_kb = max(getattr(self, "peak_rss_kb", 0), rss)
+        return rc, out, err
+
+    def infer(self, sample):
+        self.last = [np.asarray(x) for x in sample]
+        work = tempfile.mkdtemp(prefix="ef-trt-")
+        try:
+            loads = []
+            for x, spec in zip(self.last, self.in_specs):
+                f = os.path.join(work, f"in{len(loads)}.bin")
+                deq = (x.astype(np.float32) - (spec.get("zero_point") or 0)) \
+                    * (spec.get("scale") or 1.0)
+                deq.astype(np.float32).tofile(f)
+                loads.append(f"{spec['name']}:{f}")
+            outf = os.path.join(work, "out.json")
+            t0 = time.perf_counter()
+            rc, out, err = self._trtexec(["--loadEngine=" + self.engine,
+                                          "--loadInputs=" + ",".join(loads),
+                                          "--exportOutput=" + outf, "--iterations=1",
+                                          "--warmUp=0", "--duration=0"])
+            dt = (time.perf_counter() - t0) * 1e6
+            if rc != 0:
+                raise AgentError("trtexec inference failed: "
+                                 + (err or out).decode(errors="replace").strip()[-400:])
+            with open(outf) as f:
+                exported = {o["name"]: o for o in json.load(f)}
+            outs = []
+            for spec in self.out_specs:
+                vals = np.asarray(exported[spec["name"]]["values"], np.float64)
+                if np.dtype(spec["dtype"]).kind == "i":
+                    info = np.iinfo(spec["dtype"])
+                    vals = np.clip(np.round(vals / (spec.get("scale") or 1.0)
+                                            + (spec.get("zero_point") or 0)), info.min, info.max)
+                outs.append(vals.astype(spec["dtype"]).reshape(spec["shape"]))
+            return outs, None, dt
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def bench(self, runs, warmup):
+        """trtexec times `runs` iterations; its own summary is kept for report()."""
+        work = tempfile.mkdtemp(prefix="ef-trt-")
+        try:
+            times = os.path.join(work, "times.json")
+            rc, out, err = self._trtexec(["--loadEngine=" + self.engine,
+                                          f"--iterations={runs}", "--duration=0",
+                                          f"--warmUp={200 if warmup else 0}",
+                                          "--avgRuns=1", "--exportTimes=" + times])
+            if rc != 0:
+                raise AgentError("trtexec benchmark failed: "
+                                 + (err or out).decode(errors="replace").strip()[-400:])
+            self.stats = parse_trtexec(out.decode(errors="replace"))
+            with open(times) as f:
+                return [float(t["latencyMs"]) * 1e3 for t in json.load(f)][:runs]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def report(self):
+        return dict(self.meta, peak_rss_kb=self.peak_rss_kb, trtexec=self.stats)
+
+
+def open_backend(runtime, directory, harness, threads=1):
+    """The backend `choose_runtime` picks for a deployed model directory; -> (name, backend)."""
+    name = choose_runtime(runtime, available_runtimes(directory))
+    if name == "tensorrt":
+        return name, TensorRTBackend(directory, find_trtexec())
+    if name == "native":
+        return name, NativeBackend(directory, harness)
+    return name, InterpreterBackend(os.path.join(directory, "model.tflite"), threads)
+
+
 # ---------------------------------------------------------------------------- commands
 
 def run_all(backend, samples, runs, warmup):
@@ -590,6 +799,8 @@ def main(argv=None):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--model")
     g.add_argument("--native", metavar="DIR")
+    g.add_argument("--dir", help="model directory; the backend is --runtime's choice")
+    p.add_argument("--runtime", default="auto", choices=RUNTIME_CHOICES)
     p.add_argument("--harness", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                      "native_main.c"))
     p.add_argument("--threads", type=int, default=1)
@@ -626,8 +837,11 @@ def main(argv=None):
             res = run_all(backend, load_samples(args.inputs), args.runs, args.warmup)
         elif args.cmd == "session":
             if args.require_complete:
-                _check_complete(args.native or os.path.dirname(os.path.abspath(args.model)))
-            if args.native:
+                _check_complete(args.native or args.dir
+                                or os.path.dirname(os.path.abspath(args.model)))
+            if args.dir:
+                _, backend = open_backend(args.runtime, args.dir, args.harness, args.threads)
+            elif args.native:
                 backend = NativeBackend(args.native, args.harness)
             else:
                 backend = InterpreterBackend(args.model, args.threads)

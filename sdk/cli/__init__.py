@@ -242,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--inputs", help=".npy of N inputs stacked on a new leading axis")
     p.add_argument("--native", action="store_true", help="ssh: compile the C package on the device")
+    p.add_argument("--runtime", choices=["auto", "litert", "tensorrt", "native"],
+                   help="Linux boards: LiteRT, a TensorRT INT8 engine built on the device from "
+                        "model_qdq.onnx, or the C package (default auto: the fastest the board has)")
     p.add_argument("--threads", type=int, default=None,
                    help="interpreter threads (default: the URI's ?threads=, else 1)")
     p.add_argument("--trace", dest="trace_out", metavar="OUT.json",

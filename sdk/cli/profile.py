@@ -75,7 +75,8 @@ def _write_trace(path: str, r: dict[str, Any]) -> None:
 
 def main(args: Any) -> int:
     options = {}
-    for k in ("identity", "known_hosts", "accept_new_host_key", "native", "threads", "kernels"):
+    for k in ("identity", "known_hosts", "accept_new_host_key", "native", "runtime", "threads",
+              "kernels"):
         v = getattr(args, k, None)
         if v not in (None, False):
             options[k] = v
