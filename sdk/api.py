@@ -18,8 +18,10 @@ from edgeforge.errors import EdgeforgeError
 if TYPE_CHECKING:
     from edgeforge.ir import Graph
 
-__all__ = ["boards", "build", "compile", "deploy", "flash", "inspect", "load", "profile",
-           "report", "run", "validate"]
+# html_report, not report: edgeforge.report is the inspect module (a package attribute
+# named after a submodule is replaced when that submodule is imported)
+__all__ = ["boards", "build", "compile", "deploy", "flash", "html_report", "inspect", "load",
+           "profile", "run", "validate"]
 
 
 def load(path: str | Path, **kw: Any) -> Graph:
@@ -187,7 +189,7 @@ def _save_last_profile(directory: Path, r: dict[str, Any]) -> None:
         logging.getLogger("edgeforge").warning("%s: not saved (%s)", path, e.strerror or e)
 
 
-def report(directory: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+def html_report(directory: str | Path, out: str | Path | None = None) -> dict[str, Any]:
     """`edgeforge report DIR -o report.html`: one self-contained HTML page (inline SVG) with
     the arena timeline, per-op bars from the last profile, per-layer SQNR bars and the op
     list; returns {path, bytes, sections}."""

@@ -1,4 +1,4 @@
-"""`edgeforge report DIR [-o report.html]`: edgeforge.api.report, then where it wrote."""
+"""`edgeforge report DIR [-o report.html]`: edgeforge.api.html_report, then where it wrote."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from edgeforge import api
 
 
 def main(args: Any) -> int:
-    r = api.report(args.dir, args.out)
+    r = api.html_report(args.dir, args.out)
     if args.json:
         print(json.dumps(r))
     else:
