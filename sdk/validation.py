@@ -32,6 +32,7 @@ import numpy as np
 from edgeforge.errors import EdgeforgeError
 
 log = logging.getLogger(__name__)
+stage = logging.getLogger("edgeforge.stage.validate").info    # progress: shown on a terminal
 MAX_LISTED = 50
 
 
@@ -200,7 +201,7 @@ def validate(model: str | Path, data: str | Path | dict[str, np.ndarray], *,
             raise EdgeforgeError(f"{where}: y has {len(np.asarray(y))} entries for {n} "
                                  "samples in x")
         x8 = _quant_input(x, t_in, where)
-        log.info("validate: %d samples, int8 reference (%s)%s", n, prof,
+        stage("validate: %d samples, int8 reference (%s)%s", n, prof,
                  " and float" if gf is not None else "")
         q8 = np.stack([ref_run(g8, [s], numerics=prof)[g8.outputs[0]] for s in x8])
         outs: dict[str, np.ndarray] = {"int8": _dequant(q8, t_out)}
@@ -218,7 +219,7 @@ def validate(model: str | Path, data: str | Path | dict[str, np.ndarray], *,
                 for k, s in enumerate(x8):
                     got.append(np.asarray(t.infer([s])[0]))
                     if (k + 1) % 50 == 0:
-                        log.info("validate: %d/%d samples on %s", k + 1, n, target)
+                        stage("validate: %d/%d samples on %s", k + 1, n, target)
             qd = np.stack(got)
             outs["device"] = _dequant(qd, t_out)
             if prof_dev != prof:     # a LiteRT target rounds as LiteRT: compare with that
