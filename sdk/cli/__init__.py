@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model file: int8 rounding profile (a DIR keeps its own)")
     _ssh_opts(p)
     _json(p)
+    _verbose(p)
 
     p = sub.add_parser("report", help="one HTML page: arena timeline, per-op and SQNR bars")
     p.add_argument("dir")
