@@ -143,3 +143,43 @@ def test_birth_flood_gets_one_rediscovery_not_hundreds(mosquitto):  # noqa: F811
         lis.close()
     cfg = json.loads(lis.on(f"homeassistant/device/{dev}/config")[-1])
     check_device_discovery(cfg, dev)
+
+
+def test_serve_autoencoder_publishes_score_and_anomaly(mosquitto, tmp_path):  # noqa: F811
+    """The MLPerf AD autoencoder (tests/zoo) served for real: its entities are a score and a
+    problem binary_sensor, never a top class (an autoencoder once published top_class '5')."""
+    import subprocess
+    import sys
+
+    from edgeforge.compiler import compile_model
+    from tests.conftest import ROOT
+    zoo = ROOT / "tests" / "zoo" / "models"
+    res = compile_model(zoo / "ad_autoencoder.onnx", tmp_path / "ad",
+                        calib=zoo / "ad_autoencoder_calib.npz", numerics="litert", verbose=0)
+    spec = res.manifest.inputs[0]
+    x = np.load(zoo / "ad_autoencoder_calib.npz")["input"][:2].astype(np.float32)
+    q = np.clip(np.round(x / spec.scale) + spec.zero_point, -128, 127).astype(np.int8)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    np.save(frames / "normal.npy", q[0].reshape(spec.shape))
+    np.save(frames / "odd.npy", np.full(spec.shape, 127, np.int8))   # far from anything seen
+    dev = "ad_test"
+    topic = f"homeassistant/device/{dev}/config"
+    lis = Listener(mosquitto.port, [topic, f"edgeforge/{dev}/state"])
+    try:
+        r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "serve", str(res.dir),
+                            "--mqtt", mosquitto.uri, "--inputs", str(frames), "--device-id", dev,
+                            "--threshold", "5.0"], capture_output=True, text=True, timeout=120,
+                           check=False)
+        assert r.returncode == 0, r.stderr
+        lis.wait(lambda: len(lis.on(f"edgeforge/{dev}/state")) == 2 and lis.on(topic))
+        cfg = check_device_discovery(json.loads(lis.on(topic)[-1]), dev)
+        assert set(cfg["components"]) == {"anomaly_score", "anomaly", "latency"}
+        states = [json.loads(p) for p in lis.on(f"edgeforge/{dev}/state")]
+        assert all("top_class" not in s and "score" not in s for s in states)
+        normal, odd = states
+        assert normal["anomaly_score"] < odd["anomaly_score"]
+        # measured: a calibration sample scores ~1.0, a saturated input ~12.3
+        assert normal["anomaly"] == "OFF" and odd["anomaly"] == "ON", states
+    finally:
+        lis.close()
