@@ -177,7 +177,6 @@ class LabgridTarget(McuTarget):
         return None
 
     def _flash_openocd(self, artifact: Path) -> str:
-        from labgrid import Environment  # noqa: F401 -- labgrid's driver stack
         from labgrid.driver import OpenOCDDriver
         from labgrid.resource import RemotePlace
         from labgrid.target import Target as LgTarget
@@ -189,7 +188,8 @@ class LabgridTarget(McuTarget):
                                  "openocd_config, needed to flash through labgrid")
         elf = ensure_built(artifact, self.board.name)
         t = LgTarget(self.place_name)
-        os.environ.setdefault("LG_COORDINATOR", self.coordinator)
+        # labgrid's RemotePlaceManager finds the coordinator through the environment
+        os.environ["LG_COORDINATOR"] = self.coordinator
         RemotePlace(t, name=self.place_name)
         drv = OpenOCDDriver(t, name=None, config=cfg)
         t.activate(drv)
