@@ -146,3 +146,19 @@ def test_zoo_c_equals_reference(name, zoo_out):
         ours = run(g, xs, numerics="tflm")
         for k, o in enumerate(g.outputs):
             assert np.array_equal(ys[k][i], ours[o]), f"{name}: C output {o}, sample {i}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_zoo_runs_on_the_emulated_board(name, zoo_out):
+    """Firmware for qemu://mps2-an386 (Cortex-M4) with the compiled model: the device's
+    outputs equal the host reference's on every sample (edgeforge profile checks them)."""
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    from edgeforge.api import profile
+    if name in EXPECTED_FAIL:
+        pytest.skip(f"does not compile yet: {EXPECTED_FAIL[name][1]}")
+    res = _compiled(name, "tflm", zoo_out)
+    x = np.stack([s[0] for s in _int8_inputs(res, name, seed=2)])
+    report = profile(res.dir, "qemu://mps2-an386", runs=1, warmup=0, inputs=x)
+    assert report["outputs_match_reference"] is True, report["mismatches"]
+    assert report["samples"] == len(x)
