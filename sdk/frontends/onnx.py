@@ -17,9 +17,10 @@ graph input and output, so a caller holding NCHW data can use `to_ir_layout` / `
 graph.meta["onnx_values"] = {onnx name: [IR tensor, perm]} does the same for every ONNX value
 that still has its own IR tensor after the passes (for layer-by-layer diffs).
 
-Constants: initializers, Constant, and every node whose inputs are all constant (Shape of a
-static activation included: shape arithmetic, ConstantOfShape weights) are folded to numpy at
-import. A grouped Conv that is not depthwise (group <= MAX_DENSE_GROUPS) is lowered to a dense
+Constants: initializers, Constant, and every node whose inputs are all constant (shape
+arithmetic, ConstantOfShape weights) are folded to numpy at import; Shape and Size of an
+activation are ordinary importers whose output is such a constant (every shape is static), so
+torch's Shape -> Gather -> Unsqueeze -> Concat -> Reshape chains fold away. A grouped Conv that is not depthwise (group <= MAX_DENSE_GROUPS) is lowered to a dense
 CONV2D with a block-diagonal weight (exact; costs `group` times the MACs; recorded in
 meta["onnx_notes"]); more groups -> UnsupportedOpError.
 
