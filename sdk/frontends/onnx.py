@@ -1177,6 +1177,160 @@ def fuse_erf_gelu(nodes: list[Any], consts: dict[str, np.ndarray]) -> list[Any]:
     return [new.get(id(n), n) for n in nodes if id(n) not in drop or id(n) in new]
 
 
+# ---------------------------------------------------------------- recurrent layers, unrolled
+class _Rnn:
+    """One ONNX LSTM / GRU unrolled over its (static) time steps into FC, ADD, SUB, MUL,
+    LOGISTIC, TANH, GATHER, RESHAPE and CONCAT: exact in float, and every op has an int8
+    TFLite builtin that TFLM and LiteRT run (no UNIDIRECTIONAL_SEQUENCE_LSTM kernel here)."""
+
+    def __init__(self, cx: _Cx, node: Any, n_gates: int):
+        self.cx, self.node, self.out = cx, node, node.output[0] or node.name or "rnn"
+        if cx.attr(node, "direction", "forward") == "bidirectional":
+            raise _Unsupported("bidirectional (run two layers: forward and reverse)")
+        if cx.attr(node, "clip", None) is not None or cx.attr(node, "activations", None):
+            raise _Unsupported("clip / custom activations")
+        if int(cx.attr(node, "input_forget", 0)):
+            raise _Unsupported("input_forget")
+        if int(cx.attr(node, "layout", 0)):
+            raise _Unsupported("layout 1 (batch-major; onnxruntime has no kernel for it either)")
+        x = node.input[0]
+        self.t, self.b, i = cx.shape(x)
+        if cx.has(node, 4) and not (cx.const(node.input[4], "sequence_lens") == self.t).all():
+            raise _Unsupported("sequence_lens shorter than the sequence")
+        self.h = int(cx.attr(node, "hidden_size"))
+        g = n_gates
+        self.w = cx.const(node.input[1], "W").astype(np.float32)[0].reshape(g, self.h, i)
+        self.r = cx.const(node.input[2], "R").astype(np.float32)[0].reshape(g, self.h, self.h)
+        bias = (cx.const(node.input[3], "B").astype(np.float32)[0] if cx.has(node, 3)
+                else np.zeros(2 * g * self.h, np.float32))
+        self.wb, self.rb = bias[:g * self.h].reshape(g, -1), bias[g * self.h:].reshape(g, -1)
+        xin = cx.plain(x)                                               # [T, B, I]
+        self.xflat = cx.relayout_reshape(xin, (self.t * self.b, i))
+        self.reverse = cx.attr(node, "direction", "forward") == "reverse"
+        self.k = 0
+
+    def name(self, what: str) -> str:
+        self.k += 1
+        return f"{self.out}__{what}{self.k}"
+
+    def const(self, data: np.ndarray, what: str) -> str:
+        return self.cx.add_const(np.asarray(data, np.float32), f"{self.out}__{what}")
+
+    def op(self, op: Op, ins: list[str], what: str, attrs: Any = None) -> str:
+        shape = (self.b, self.h)
+        return self.cx.temp(op, ins, self.name(what), shape, attrs or
+                            (BinaryAttrs() if op in (Op.ADD, Op.SUB, Op.MUL) else NoAttrs()))
+
+    def state(self, k: int) -> np.ndarray | str | None:
+        """Initial state input k (5: h, 6: c) as an IR activation, a constant, or None (0)."""
+        if not self.cx.has(self.node, k):
+            return None
+        name = self.node.input[k]
+        if self.cx.is_const(name):
+            v = self.cx.consts[name].astype(np.float32).reshape(self.b, self.h)
+            return None if not v.any() else v
+        return self.cx.relayout_reshape(self.cx.plain(name), (self.b, self.h))
+
+    def inputs(self, gate: int, bias: np.ndarray) -> str:
+        """All time steps' input projection of one gate: FC over [T*B, I] -> [T, B, H]."""
+        y = self.cx.temp(Op.FC, [self.xflat, self.const(self.w[gate], "w"),
+                                 self.const(bias, "b")], self.name("xproj"),
+                         (self.t * self.b, self.h), FcAttrs())
+        return self.cx.relayout_reshape(y, (self.t, self.b, self.h))
+
+    def step_input(self, proj: str, t: int) -> str:
+        idx = self.cx.g.unique_name(f"{self.out}__t{t}")
+        self.cx.g.const(idx, np.array(t, np.int32))
+        return self.op(Op.GATHER, [proj, idx], "x", GatherAttrs(0))
+
+    def tensor(self, v: str | np.ndarray, what: str) -> str:
+        return v if isinstance(v, str) else self.const(v, what)
+
+    def rec(self, h: str | np.ndarray, gate: int, bias: np.ndarray | None = None) -> str:
+        """R_gate h (+ bias): an FC of an activation h, a constant for a constant h."""
+        if not isinstance(h, str):
+            v = h @ self.r[gate].T + (0 if bias is None else bias)
+            return self.const(v, "rh0")
+        b = self.const(bias, "rb") if bias is not None else ""
+        return self.op(Op.FC, [h, self.const(self.r[gate], "r"), b], "rec", FcAttrs())
+
+    def pre(self, x: str, h: str | np.ndarray | None, gate: int) -> str:
+        return x if h is None else self.op(Op.ADD, [x, self.rec(h, gate)], "pre")
+
+    def order(self) -> list[int]:
+        return list(range(self.t))[::-1] if self.reverse else list(range(self.t))
+
+    def finish(self, hs: dict[int, str], last: dict[str, str]) -> None:
+        """Y [T, 1, B, H] (time order), Y_h / Y_c [1, B, H] for the outputs in use."""
+        cx, node = self.cx, self.node
+        if node.output[0] and node.output[0] in cx.used:
+            parts = [cx.relayout_reshape(hs[t], (1, 1, self.b, self.h)) for t in range(self.t)]
+            while len(parts) > 10:     # TFLM's CONCATENATION takes at most 10 inputs
+                parts = [self._concat(parts[i:i + 10]) for i in range(0, len(parts), 10)]
+            y = parts[0] if len(parts) == 1 else self._concat(parts)
+            shape = (self.t, 1, self.b, self.h)
+            cx.emit(Op.RESHAPE, [y], node.output[0], shape, ReshapeAttrs(shape))
+        for k, key in ((1, "h"), (2, "c")):
+            if len(node.output) > k and node.output[k] and node.output[k] in cx.used:
+                shape = (1, self.b, self.h)
+                cx.emit(Op.RESHAPE, [last[key]], node.output[k], shape, ReshapeAttrs(shape))
+
+    def _concat(self, parts: list[str]) -> str:
+        n = sum(self.cx.g.tensors[p].shape[0] for p in parts)
+        return self.cx.temp(Op.CONCAT, parts, self.name("y"), (n, 1, self.b, self.h),
+                            ConcatAttrs(axis=0))
+
+
+def import_lstm(cx: _Cx, node: Any) -> None:
+    """ONNX LSTM (gates i, o, f, c): c = f*c + i*tanh(.), h = o*tanh(c), unrolled; a zero
+    initial state drops its terms, a constant one becomes constant operands."""
+    rn = _Rnn(cx, node, 4)
+    if cx.has(node, 7):
+        raise _Unsupported("peepholes")
+    h, c = rn.state(5), rn.state(6)
+    proj = [rn.inputs(g, rn.wb[g] + rn.rb[g]) for g in range(4)]
+    hs: dict[int, str] = {}
+    for t in rn.order():
+        i, o, f, cc = (rn.pre(rn.step_input(proj[g], t), h, g) for g in range(4))
+        i, o, f = (rn.op(Op.LOGISTIC, [v], "sig") for v in (i, o, f))
+        ic = rn.op(Op.MUL, [i, rn.op(Op.TANH, [cc], "tanh")], "ic")
+        c = ic if c is None else rn.op(
+            Op.ADD, [rn.op(Op.MUL, [f, rn.tensor(c, "c0")], "fc"), ic], "c")
+        h = hs[t] = rn.op(Op.MUL, [o, rn.op(Op.TANH, [c], "tanh")], "h")
+    rn.finish(hs, {"h": h, "c": c})
+
+
+def import_gru(cx: _Cx, node: Any) -> None:
+    """ONNX GRU (gates z, r, h), linear_before_reset 1 (torch) or 0, unrolled:
+    n = tanh(x_n + r*(R_n h + Rb_n)) or tanh(x_n + R_n (r*h) + Rb_n); h = n + z*(h - n)."""
+    rn = _Rnn(cx, node, 3)
+    lbr = int(cx.attr(node, "linear_before_reset", 0))
+    h = rn.state(5)
+    proj = [rn.inputs(0, rn.wb[0] + rn.rb[0]), rn.inputs(1, rn.wb[1] + rn.rb[1]),
+            rn.inputs(2, rn.wb[2] if lbr else rn.wb[2] + rn.rb[2])]
+    hs: dict[int, str] = {}
+    for t in rn.order():
+        z = rn.op(Op.LOGISTIC, [rn.pre(rn.step_input(proj[0], t), h, 0)], "z")
+        r = rn.op(Op.LOGISTIC, [rn.pre(rn.step_input(proj[1], t), h, 1)], "r")
+        xn = rn.step_input(proj[2], t)
+        if lbr:
+            rec = rn.const(rn.rb[2], "rbn") if h is None else rn.rec(h, 2, rn.rb[2])
+            gated = rn.op(Op.MUL, [r, rec], "rh")
+        elif h is None:
+            gated = None
+        else:
+            rh = rn.op(Op.MUL, [r, rn.tensor(h, "h0")], "rh")
+            gated = rn.op(Op.FC, [rh, rn.const(rn.r[2], "r"), ""], "rec", FcAttrs())
+        n = rn.op(Op.TANH, [xn if gated is None else rn.op(Op.ADD, [xn, gated], "pre")], "n")
+        if h is None:
+            h = rn.op(Op.SUB, [n, rn.op(Op.MUL, [z, n], "zn")], "h")
+        else:
+            d = rn.op(Op.SUB, [rn.tensor(h, "h0"), n], "d")
+            h = rn.op(Op.ADD, [n, rn.op(Op.MUL, [z, d], "zd")], "h")
+        hs[t] = h
+    rn.finish(hs, {"h": h})
+
+
 def import_identity(cx: _Cx, node: Any) -> None:
     if len(node.output) > 1 and node.output[1] in cx.used:
         raise _Unsupported("the Dropout mask output is not supported")
@@ -1238,6 +1392,8 @@ IMPORTERS: dict[str, Importer] = {
     "LayerNormalization": import_layernorm,
     "Gather": import_gather,
     "ConvTranspose": import_conv_transpose,
+    "LSTM": import_lstm,
+    "GRU": import_gru,
     "Pow": import_pow,
 }
 

@@ -13,6 +13,7 @@ from tests.unit.test_onnx_import import _check, _init, _ops, _save
 
 D = 16
 RNG = np.random.default_rng(11)
+T_STEPS, HID, FEAT = 5, 8, 6          # small recurrent layers
 
 
 def _layernorm_nodes(x: str, out: str, opset: int) -> tuple[list, list]:
@@ -157,7 +158,23 @@ def _unet_tail(tmp_path, name: str):
     return _save(tmp_path, n, [("x", [1, 3, 8, 8])], [("y", [1, 1, 8])], inits, name=name)
 
 
+def _rnn_kws(tmp_path, op: str, name: str):
+    """torch's batch-first export: Transpose [1, T, F] -> [T, 1, F], the RNN, its last h."""
+    gates = 4 if op == "LSTM" else 3
+    inits = [_init("W", RNG.normal(0, 0.4, (1, gates * HID, FEAT))),
+             _init("R", RNG.normal(0, 0.4, (1, gates * HID, HID))),
+             _init("B", RNG.normal(0, 0.2, (1, 2 * gates * HID)))]
+    attrs = {"linear_before_reset": 1} if op == "GRU" else {}
+    outs = ["", "h"] + ([""] if op == "LSTM" else [])
+    n = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+         helper.make_node(op, ["xt", "W", "R", "B"], outs, hidden_size=HID, **attrs)]
+    return _save(tmp_path, n, [("x", [1, T_STEPS, FEAT])], [("h", [1, 1, HID])], inits,
+                 opset=14, name=name)
+
+
 MULTI = {"block_relu": lambda p: _block(p, "Relu", "block_relu"),
+         "lstm_small": lambda p: _rnn_kws(p, "LSTM", "lstm_small"),
+         "gru_small": lambda p: _rnn_kws(p, "GRU", "gru_small"),
          "block_gelu": lambda p: _block(p, "gelu", "block_gelu"),
          "unet_tail": lambda p: _unet_tail(p, "unet_tail")}
 NO_TFLM = {"block_gelu": "TFLM has no GELU kernel (the tflm profile runs LiteRT's table)"}
@@ -176,7 +193,8 @@ def test_multi_op_int8_equals_peers_and_c(tmp_path, name, numerics):
     from edgeforge.runtime.reference import run
     path = MULTI[name](tmp_path)
     _check(path, rtol=1e-4)
-    shape = [1, 6, D] if name.startswith("block") else [1, 3, 8, 8]
+    shape = ([1, 6, D] if name.startswith("block") else [1, 3, 8, 8] if name == "unet_tail"
+             else [1, T_STEPS, FEAT])
     calib = np.random.default_rng(3).normal(0, 1, [32] + shape[1:]).astype(np.float32)
     res = compile_model(path, tmp_path / "out", calib=calib, numerics=numerics)
     sqnr = res.report["sqnr"][-1]["sqnr_db"]
@@ -200,3 +218,55 @@ def test_multi_op_int8_equals_peers_and_c(tmp_path, name, numerics):
             theirs = peer.run([x])[0].reshape(ours.shape)
             assert np.array_equal(ours, theirs), f"{name} [{numerics}] input {i}"
         assert np.array_equal(ys[i].reshape(ours.shape), ours), f"{name} C, input {i}"
+
+
+# ---------------------------------------------------------------- recurrent layers (unrolled)
+def _rnn_model(tmp_path, op: str, *, direction="forward", init="none", layout=0, lbr=1,
+               outputs=("Y", "Y_h"), name="rnn"):
+    g = 4 if op == "LSTM" else 3
+    x_shape = [1, T_STEPS, FEAT] if layout else [T_STEPS, 1, FEAT]
+    inits = [_init("W", RNG.normal(0, 0.4, (1, g * HID, FEAT))),
+             _init("R", RNG.normal(0, 0.4, (1, g * HID, HID))),
+             _init("B", RNG.normal(0, 0.2, (1, 2 * g * HID)))]
+    ins = ["x", "W", "R", "B", ""]
+    inputs = [("x", x_shape)]
+    state = [1, 1, HID]
+    if init == "const":
+        inits += [_init("h0", RNG.normal(0, 0.5, state)), _init("c0", RNG.normal(0, 0.5, state))]
+        ins += ["h0"] + (["c0"] if op == "LSTM" else [])
+    elif init == "input":
+        inputs += [("h0", state)] + ([("c0", state)] if op == "LSTM" else [])
+        ins += ["h0"] + (["c0"] if op == "LSTM" else [])
+    attrs = {"hidden_size": HID, "direction": direction, "layout": layout}
+    if op == "GRU":
+        attrs["linear_before_reset"] = lbr
+    names = ["Y", "Y_h", "Y_c"][:3 if op == "LSTM" else 2]
+    outs = [n if n in outputs else "" for n in names]
+    y_shape = [1, T_STEPS, 1, HID] if layout else [T_STEPS, 1, 1, HID]
+    shapes = {"Y": y_shape, "Y_h": [1, 1, HID], "Y_c": [1, 1, HID]}
+    n = [helper.make_node(op, ins, outs, **attrs)]
+    return _save(tmp_path, n, inputs, [(o, shapes[o]) for o in outputs], inits, opset=14,
+                 name=name)
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU"])
+@pytest.mark.parametrize("variant", ["plain", "reverse", "const_init", "input_init", "lbr0"])
+def test_rnn_unrolled_matches_onnxruntime(tmp_path, op, variant):
+    if variant == "lbr0" and op == "LSTM":
+        variant = "all_outputs"
+    kw = {"reverse": {"direction": "reverse"}, "const_init": {"init": "const"},
+          "input_init": {"init": "input"}, "lbr0": {"lbr": 0},
+          "all_outputs": {"outputs": ("Y", "Y_h", "Y_c")}}.get(variant, {})
+    g = _check(_rnn_model(tmp_path, op, **kw), rtol=1e-5)
+    ops = set(_ops(g))
+    assert {"FC", "LOGISTIC", "TANH", "MUL"} <= ops and not ops - {
+        "FC", "LOGISTIC", "TANH", "MUL", "ADD", "SUB", "GATHER", "RESHAPE", "CONCAT"}
+
+
+@pytest.mark.parametrize("kw,why", [({"direction": "bidirectional"}, "bidirectional"),
+                                    ({"layout": 1}, "layout 1")])
+def test_rnn_unsupported_forms_are_one_clear_error(tmp_path, kw, why):
+    from edgeforge.errors import UnsupportedOpError
+    from edgeforge.frontends.onnx import read_onnx
+    with pytest.raises(UnsupportedOpError, match=why):
+        read_onnx(_rnn_model(tmp_path, "GRU", outputs=("Y_h",), **kw))

@@ -32,8 +32,6 @@ TFLM_LACKS = {"GELU", "EXP", "SQRT"}
 
 # model -> (stage it fails at, a piece of the one-line error it gives). Shrinks as ops land.
 EXPECTED_FAIL: dict[str, tuple[str, str]] = {
-    "gru_kws": ("import", "'/rnn/GRU' (GRU): no IR form"),
-    "lstm_kws": ("import", "'/rnn/LSTM' (LSTM): no IR form"),
 }
 
 
