@@ -7,8 +7,10 @@ compressed bomb is one error, not a MemoryError or gigabytes inflated in vain.
 """
 from __future__ import annotations
 
+import lzma
 import math
 import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,7 +50,9 @@ def read_npy(path: str | Path, error: type[EdgeforgeError] = EdgeforgeError
             return _read_array(f, p.stat().st_size, MAX_BYTES)
     except _Bad as e:
         raise error(f"{p}: {e}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
+    except (OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+            zipfile.LargeZipFile, zlib.error, lzma.LZMAError) as e:
+        # zipfile's own: unsupported version or method, encrypted member, bad CRC / stream
         raise error(f"{p}: unreadable .npy/.npz ({e or type(e).__name__})") from None
 
 

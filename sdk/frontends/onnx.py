@@ -513,6 +513,8 @@ def import_gemm(cx: _Cx, node: Any) -> None:
         raise _Unsupported(f"A rank {len(cx.shape(a))}, expected 2")
     b = cx.const(bname, "B").astype(np.float32, copy=False)
     w = b if int(cx.attr(node, "transB", 0)) else b.T          # FC weight [N, K]
+    if w.ndim != 2 or w.shape[1] != cx.shape(a)[1]:       # later passes rely on K matching
+        raise _Unsupported(f"B {list(b.shape)} does not fit A {list(cx.shape(a))}")
     alpha = float(cx.attr(node, "alpha", 1.0))
     if alpha != 1.0:
         w = w * np.float32(alpha)
