@@ -176,7 +176,9 @@ def flag_shared_machines(entries: list[dict[str, Any]], hosts: list[Host],
     by_name = {h.name: h for h in hosts}
     groups: dict[str, list[str]] = {}
     for e in entries:
-        if e.get("ok"):
+        # only wall-clock timings share a CPU; an MCU's cycle or QEMU's instruction counts
+        # do not depend on what else the host runs
+        if e.get("ok") and str(e.get("uri", "")).startswith(("ssh:", "local")):
             key = machine_key(e, by_name.get(e["name"]))
             if key:
                 groups.setdefault(key, []).append(e["name"])

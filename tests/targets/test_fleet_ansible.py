@@ -162,3 +162,30 @@ def test_ansible_inventories_ini_and_yaml(tmp_path, client_key):  # noqa: F811
     assert [h.name for h in load_any(toml)] == ["x"]          # TOML stays
     with pytest.raises(EdgeforgeError, match="TOML inventory has none"):
         load_any(toml, None, "boards")
+
+
+def test_shared_machine_flags_and_summary():
+    from edgeforge.targets.fleet import Host
+    from edgeforge.targets.inventory import flag_shared_machines, summary_row
+    hosts = [Host("a", "local"), Host("b", "ssh://pi@127.0.0.1:2222"),
+             Host("c", "ssh://pi@192.0.2.7"), Host("q1", "qemu://mps2-an386"),
+             Host("q2", "qemu://mps2-an386"), Host("x", "ssh://pi@192.0.2.8")]
+
+    def entries():
+        lat = {"mean": 10.0}
+        out = [{"name": h.name, "uri": h.uri, "ok": True, "latency_us": dict(lat),
+                "outputs_match_reference": True} for h in hosts[:-1]]
+        out[2]["latency_us"]["mean"] = 5.0
+        return out + [{"name": "x", "uri": hosts[-1].uri, "ok": False, "error": "refused"}]
+    e = entries()
+    flag_shared_machines(e, hosts, concurrent=True)
+    flagged = {x["name"]: x.get("shared_machine") for x in e}
+    assert flagged["a"] == ["b"] and flagged["b"] == ["a"]          # loopback: this machine
+    assert not flagged["c"] and not flagged["q1"] and not flagged["q2"]  # counts, not clocks
+    e2 = entries()
+    flag_shared_machines(e2, hosts, concurrent=False)                # --parallel 1
+    assert not any(x.get("shared_machine") for x in e2)
+    s = summary_row(e)
+    assert (s["hosts"], s["ok"], s["failed"], s["shared_machine"], s["outputs_match"]) == \
+        (6, 5, 1, 2, 5)
+    assert s["fastest"] == "c" and s["mean_us"] == {"min": 5.0, "median": 10.0, "max": 10.0}
