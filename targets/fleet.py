@@ -19,6 +19,7 @@ a host that fails or times out becomes an error entry and the others carry on.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import math
 import time
 import tomllib
@@ -171,6 +172,8 @@ def fleet_profile(artifact: Path, hosts: list[Host], runs: int = 10, warmup: int
         return _summary(h.name, h.uri, res, time.monotonic() - started[h.name])
 
     results: dict[str, dict[str, Any]] = {}
+    stage = logging.getLogger("edgeforge.stage.fleet").info   # shown on a terminal (cli)
+    told: set[str] = set()
     pool = cf.ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="fleet")
     futures = {pool.submit(work, h): h for h in hosts}
     try:
@@ -190,6 +193,10 @@ def fleet_profile(artifact: Path, hosts: list[Host], runs: int = 10, warmup: int
                         and now - started[h.name] > h.timeout:
                     results[h.name] = {"name": h.name, "uri": h.uri, "ok": False,
                                        "error": f"timed out after {h.timeout:.0f} s"}
+            for name in [n for n in results if n not in told]:
+                told.add(name)
+                stage("fleet: %d/%d hosts done (%s: %s)", len(told), len(hosts), name,
+                      "ok" if results[name].get("ok") else "failed")
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return [results[h.name] for h in hosts]

@@ -280,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--parallel", type=int, default=4, help="hosts at once (Ansible: forks)")
     _ssh_opts(fp)
     _json(fp)
+    _verbose(fp)
 
     for name, what in (("serve", "on a Linux board: run a stream of inputs, publish over MQTT"),
                        ("bridge", "relay a microcontroller's results to MQTT")):

@@ -154,3 +154,13 @@ def test_boards_lists_the_board_profiles():
     assert not rows["rpi-pico"]["qemu"] and rows["rpi-pico"]["kernels"] == "ref"
     r = ef("boards")
     assert r.returncode == 0 and all(name in r.stdout for name in rows)
+
+
+def test_fleet_reports_each_host_as_it_finishes(tmp_path):
+    require("ai_edge_litert")
+    assert ef("compile", fixture(KWS), "-o", tmp_path / "kws").returncode == 0
+    (tmp_path / "hosts.toml").write_text('[[host]]\nname = "here"\nuri = "local"\n')
+    r = ef("fleet", "profile", tmp_path / "kws", "--inventory", tmp_path / "hosts.toml",
+           "--runs", "1", "-v")
+    assert r.returncode == 0, r.stderr
+    assert "fleet: 1/1 hosts done (here: ok)" in r.stderr
