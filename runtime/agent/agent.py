@@ -656,6 +656,8 @@ class TensorRTBackend:
             shutil.rmtree(work, ignore_errors=True)
 
     def report(self):
+        if self.stats.get("tensorrt_version"):     # a cached engine: known once trtexec ran
+            self.meta["runtime"]["version"] = self.stats["tensorrt_version"]
         return dict(self.meta, peak_rss_kb=self.peak_rss_kb, trtexec=self.stats)
 
 
