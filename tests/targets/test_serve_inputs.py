@@ -97,5 +97,5 @@ def test_serve_directory_frames_use_the_one_npy_reader(tmp_path):
         list(iter_inputs(str(tmp_path), [1, 3]))
     (tmp_path / "a.npy").unlink()
     np.save(tmp_path / "b.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(EdgeforgeError, match="b.npy: unreadable"):
+    with pytest.raises(EdgeforgeError, match=r"b\.npy: .*(unreadable|object)"):
         list(iter_inputs(str(tmp_path), [1, 3]))
