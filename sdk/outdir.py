@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -121,7 +122,12 @@ def not_ours(d: Path) -> list[str] | None:
 
 
 def check_out(out: Path) -> None:
-    """-o must be new, an empty folder, or a compiled DIR holding only what edgeforge wrote."""
+    """-o must be new, an empty folder, or a compiled DIR holding only what edgeforge wrote;
+    never the current directory or one above it (the swap would pull it from under you)."""
+    here = Path(_abs(Path("."), out))
+    if here == _abs(out, out) or here.is_relative_to(_abs(out, out)):
+        raise EdgeforgeError(f"{out}: is the current directory or contains it; compile "
+                             "replaces DIR as a whole (pick a new folder for -o)")
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise EdgeforgeError(f"{out}: exists and is not a directory (pick another -o)")
     if not out.is_dir() or not any(out.iterdir()):
@@ -134,6 +140,13 @@ def check_out(out: Path) -> None:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise EdgeforgeError(f"{out}: holds files edgeforge did not write ({shown}); "
                              "refusing to replace it (move them out or pick another -o)")
+
+
+def _abs(p: Path, out: Path) -> Path:
+    try:
+        return Path(os.path.abspath(p))
+    except OSError:                      # os.getcwd(): our directory was removed
+        raise EdgeforgeError(f"{out}: the current directory no longer exists") from None
 
 
 def _alive(pid: int) -> bool:
@@ -162,10 +175,11 @@ def recover(out: Path) -> None:
     """Finish or roll back an interrupted swap of out and remove the temporary folders
     compile made beside it. Leaves alone what another running compile is writing and any
     folder whose content is not what edgeforge wrote."""
-    parent = out.parent
-    if not parent.is_dir():
+    out = _abs(out, out)                     # "." and "dir/" have a name to put beside
+    parent, name = out.parent, glob.escape(out.name)
+    if not parent.is_dir() or not out.name:
         return
-    for p in sorted(parent.glob(f".{out.name}.*.old")) + sorted(parent.glob(f".{out.name}.*.tmp")):
+    for p in sorted(parent.glob(f".{name}.*.old")) + sorted(parent.glob(f".{name}.*.tmp")):
         if p.is_symlink() or not p.is_dir():
             continue
         pid = _writer(p)
@@ -185,6 +199,7 @@ def recover(out: Path) -> None:
 @contextmanager
 def staged(out: Path) -> Iterator[Path]:
     """A new .NAME.XXXX.tmp beside out to write the new DIR in; removed if the body fails."""
+    out = _abs(out, out)
     recover(out)
     check_out(out)
     try:
@@ -231,6 +246,7 @@ def _publish(tmp: Path) -> None:
 
 def swap_in(tmp: Path, out: Path) -> None:
     """Put the complete DIR tmp at out; the old out (if any) is deleted afterwards."""
+    out = _abs(out, out)
     check_out(out)                   # again: the user may have added a file meanwhile
     _publish(tmp)
     if not out.exists():

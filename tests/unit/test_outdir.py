@@ -206,3 +206,27 @@ def test_compile_into_an_empty_folder_and_a_new_one(tmp_path):
     intact(tmp_path / "empty")
     intact(tmp_path / "a" / "b")
     shutil.rmtree(tmp_path / "a")
+
+
+def test_output_is_the_current_directory(tmp_path, monkeypatch):
+    """-o . (or a parent of it): the swap would leave the shell in a deleted folder."""
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    for o in (".", "..", str(tmp_path)):
+        with pytest.raises(EdgeforgeError, match="is the current directory or contains it"):
+            compile_model(fixture(KWS), o)
+    assert [p.name for p in tmp_path.iterdir()] == ["sub"] and not any((tmp_path / "sub").iterdir())
+
+
+def test_a_name_with_glob_characters(tmp_path, monkeypatch):
+    d = tmp_path / "x[1]*"
+    compile_model(fixture(KWS), d)
+    (tmp_path / ".x1a.abc.tmp").mkdir()                  # matched by an unescaped glob
+    (tmp_path / ".x1a.abc.tmp" / "keep").write_text("mine")
+    with monkeypatch.context() as mp:
+        fail_at(mp, "rmtree", 1, fallback=False, killed=True)
+        with pytest.raises(Boom):
+            compile_model(fixture(OTHER), d)
+    assert len(leftovers(d)) == 1                        # the old DIR, swapped out
+    compile_model(fixture(OTHER), d)
+    assert leftovers(d) == [] and (tmp_path / ".x1a.abc.tmp" / "keep").read_text() == "mine"
