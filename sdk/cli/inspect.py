@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from edgeforge import api
+from edgeforge.codegen.visual import op_label
 
 
 def _shape(s: list[int]) -> str:
@@ -43,15 +43,6 @@ def _human(n: int) -> str:
     return str(n)
 
 
-def _label(o: dict[str, Any]) -> str:
-    """The op's name in the model file: a .tflite op has none, so its output tensor's (the
-    first of TFLite's ';'-joined fused names) rather than our index name `conv2d_0`."""
-    name, tensor = o["name"], o.get("tensor", "")
-    if tensor and re.fullmatch(rf"{o['op'].lower()}_\d+", name or ""):
-        return tensor.split(";")[0]
-    return name
-
-
 def render(report: dict[str, Any], verbose: int = 0) -> None:
     from rich.table import Table
 
@@ -76,7 +67,7 @@ def render(report: dict[str, Any], verbose: int = 0) -> None:
                       ("act B", "right"), ("attrs", "left")):
         tab.add_column(col, justify=just, no_wrap=col != "attrs")
     for o in report["ops"]:
-        tab.add_row(str(o["index"]), o["op"], _label(o)[:48],
+        tab.add_row(str(o["index"]), o["op"], op_label(o)[:48],
                     ", ".join(_shape(s) for s in o["inputs"]),
                     ", ".join(_shape(s) for s in o["outputs"]),
                     f"{o['macs']:,}", f"{o['weight_bytes']:,}", f"{o['activation_bytes']:,}",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from html import escape
 from typing import Any
 
@@ -24,6 +25,19 @@ PLOT_W = 960          # px of the timeline's step axis
 PLOT_H = 380          # px of the timeline's offset axis
 BAR_H = 16            # px per bar row
 SQNR_WARN_DB = 20.0   # a layer under this is drawn in red (quantize's warning threshold)
+
+
+def op_label(row: dict[str, Any]) -> str:
+    """An op's name as the model file has it: a .tflite op has none, so its output tensor's
+    (the first of TFLite's ';'-joined fused names) rather than our index name `conv2d_0`."""
+    name, tensor = row.get("name") or "", row.get("tensor") or ""
+    if tensor and re.fullmatch(rf"{str(row.get('op', '')).lower()}_\d+", name):
+        return tensor.split(";")[0]
+    return name
+
+
+def _short(tensor: str) -> str:
+    return tensor.split(";")[0]
 
 
 def _colour(name: str) -> str:
@@ -53,9 +67,10 @@ def arena_svg(plan: list[dict[str, Any]], steps: int, arena: int) -> str:
         out.append(f'<rect class="tensor" x="{x:.1f}" y="{y:.1f}" width="{max(w - 1, 1):.1f}" '
                    f'height="{h:.1f}" fill="{_colour(r["tensor"])}"><title>{escape(tip)}'
                    "</title></rect>")
-        if h >= 12 and w >= 7 * len(r["tensor"][:24]):
+        label = _short(r["tensor"])[-24:]
+        if h >= 12 and w >= 7 * len(label):
             out.append(f'<text x="{x + 3:.1f}" y="{y + 11:.1f}" class="label">'
-                       f'{escape(r["tensor"][:24])}</text>')
+                       f"{escape(label)}</text>")
     for k in range(steps + 1):       # step ticks, about ten labels whatever the step count
         if k % max(1, steps // 10) == 0 or k == steps:
             x = left + k * sx
@@ -77,7 +92,8 @@ def arena_svg(plan: list[dict[str, Any]], steps: int, arena: int) -> str:
 def bars_svg(svg_id: str, rows: list[tuple[str, float | None]], unit: str,
              warn_below: float | None = None) -> str:
     """Horizontal bars, one per row (label, value); None draws no bar ("-")."""
-    left, width = 260, 620
+    longest = max((len(label[:56]) for label, _ in rows), default=10)
+    left, width = min(16 + 7 * longest, 420), 620      # ~7 px per 11 px monospace character
     vals = [v for _, v in rows if v is not None and math.isfinite(v)]
     top_v = max(vals, default=1.0) or 1.0
     out = [(f'<svg id="{svg_id}" xmlns="http://www.w3.org/2000/svg" width="{left + width + 110}" '
@@ -85,7 +101,7 @@ def bars_svg(svg_id: str, rows: list[tuple[str, float | None]], unit: str,
     for k, (label, v) in enumerate(rows):
         y = 4 + k * BAR_H
         out.append(f'<text x="{left - 6}" y="{y + 12}" class="tick" text-anchor="end">'
-                   f"{escape(label[:40])}</text>")
+                   f"{escape(label[:56])}</text>")
         if v is None or not math.isfinite(v):
             text = "-" if v is None else ("inf" if v > 0 else "-inf")
             out.append(f'<text x="{left + 4}" y="{y + 12}" class="tick">{text}</text>')
@@ -126,9 +142,10 @@ def arena_wording(arena: int, bound: int) -> str:
     return s + ")"
 
 
-def _per_op_rows(profile: dict[str, Any]) -> tuple[list[tuple[str, float | None]], str]:
+def _per_op_rows(profile: dict[str, Any], labels: dict[int, str]
+                 ) -> tuple[list[tuple[str, float | None]], str]:
     unit = profile.get("count_unit") or "latency_us"
-    rows = [(f'#{p["index"]} {p["op"]} {p.get("name", "")}'.strip(),
+    rows = [(f'#{p["index"]} {p["op"]} {labels.get(p["index"], p.get("name", ""))}'.strip(),
              float(p[unit]) if p.get(unit) is not None else None)
             for p in profile.get("per_op", [])]
     return rows, unit
@@ -139,6 +156,7 @@ def report_html(manifest: dict[str, Any], report: dict[str, Any],
     """The page (see the module docstring) as one HTML string."""
     name = manifest.get("name", "model")
     ops = report.get("ops", [])
+    labels = {r["index"]: op_label(r) for r in ops}
     arena = int(manifest.get("arena_bytes", 0))
     bound = int(manifest.get("arena_lower_bound_bytes", 0) or 0)
     plan = manifest.get("plan", [])
@@ -157,7 +175,7 @@ def report_html(manifest: dict[str, Any], report: dict[str, Any],
         arena_svg(plan, len(ops), arena),
     ]
     if profile and profile.get("per_op"):
-        rows, unit = _per_op_rows(profile)
+        rows, unit = _per_op_rows(profile, labels)
         parts += [f"<h2>Per op: {escape(unit)} (last profile)</h2>",
                   (f'<p class="note">{escape(str(profile.get("target", "")))}, '
                   f'{profile.get("runs", "?")} runs; outputs byte-equal to the reference: '
@@ -169,8 +187,8 @@ def report_html(manifest: dict[str, Any], report: dict[str, Any],
                   "make the report again.</p>")]
     sqnr = report.get("sqnr") or []
     if sqnr:
-        rows = [(f'#{r["index"]} {r["op"]} {r.get("name", "")}'.strip(), r.get("sqnr_db"))
-                for r in sqnr]
+        rows = [(f'#{r["index"]} {r["op"]} {labels.get(r["index"], r.get("name", ""))}'.strip(),
+                 r.get("sqnr_db")) for r in sqnr]
         parts += ["<h2>Per-layer SQNR (dB, float vs int8)</h2>",
                   f'<p class="note">Red: under {SQNR_WARN_DB:g} dB.</p>',
                   bars_svg("sqnr", rows, "dB", warn_below=SQNR_WARN_DB)]
@@ -186,7 +204,7 @@ def report_html(manifest: dict[str, Any], report: dict[str, Any],
         db = r.get("sqnr_db")
         shape = "x".join(map(str, r["outputs"][0])) if r.get("outputs") else ""
         parts.append(f'<tr><td>{r["index"]}</td><td class="l">{escape(str(r["op"]))}</td>'
-                     f'<td class="l">{escape(str(r.get("name") or ""))}</td>'
+                     f'<td class="l">{escape(labels[r["index"]])}</td>'
                      f'<td class="l">{escape(shape)}</td><td>{r.get("macs", 0):,}</td>'
                      f'<td>{r.get("weight_bytes", 0):,}</td><td>{hw:,}</td>'
                      f'<td>{"" if db is None else f"{db:.1f}"}</td></tr>')
