@@ -16,6 +16,7 @@ every op that cannot be imported is collected into ONE UnsupportedOpError.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -364,7 +365,9 @@ def _slice_bounds(x: tuple[int, ...], begin: list[int], end: list[int], strides:
     return StridedSliceAttrs(tuple(b_out), tuple(e_out), tuple(int(s) for s in strides))
 
 
-def import_strided_slice(c: _Ctx) -> StridedSliceAttrs:
+def import_strided_slice(c: _Ctx, shrink_ok: bool = False) -> StridedSliceAttrs:
+    """STRIDED_SLICE -> resolved bounds; a shrunk dim (shrink_ok: the caller reshapes it
+    away) is the one-element slice [b:b+1]."""
     x = c.shape(0)
     begin = [int(v) for v in c.const_input(1, "begin").ravel()]
     end = [int(v) for v in c.const_input(2, "end").ravel()]
@@ -373,14 +376,19 @@ def import_strided_slice(c: _Ctx) -> StridedSliceAttrs:
     if not len(begin) == len(end) == len(strides) == len(x):
         raise _Unsupported(f"begin/end/strides of length {len(begin)}/{len(end)}/"
                            f"{len(strides)} for rank {len(x)}")
-    for mask in ("ellipsisMask", "newAxisMask", "shrinkAxisMask"):
+    for mask in ("ellipsisMask", "newAxisMask") + (() if shrink_ok else ("shrinkAxisMask",)):
         if int(c.opt(mask, 0)):
             raise _Unsupported(f"{mask} on a computed tensor (an IR slice keeps the rank)")
     bm, em = int(c.opt("beginMask", 0)), int(c.opt("endMask", 0))
+    sm = int(c.opt("shrinkAxisMask", 0))
     if c.opt("offset", False):
         end = [b + e for b, e in zip(begin, end)]
-    begin = [0 if bm >> i & 1 else b for i, b in enumerate(begin)]
+    begin = [0 if bm >> i & 1 and not sm >> i & 1 else b for i, b in enumerate(begin)]
     end = [x[i] if em >> i & 1 else e for i, e in enumerate(end)]
+    for i in range(len(x)):
+        if sm >> i & 1:   # one element at begin (TFLite ignores end, stride and masks there)
+            b = begin[i] + x[i] if begin[i] < 0 else begin[i]
+            begin[i], end[i], strides[i] = b, b + 1, 1
     return _slice_bounds(x, begin, end, strides)
 
 
@@ -755,6 +763,20 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
                 if i >= 0 and tensors[i].type not in DTYPES:
                     raise _Unsupported(f"tensor {i} has type {type_name(tensors[i].type)}, "
                                        f"supported: {', '.join(sorted(DTYPES.values()))}")
+            if tname == "STRIDED_SLICE" and int(getattr(o.builtinOptions, "shrinkAxisMask", 0)
+                                                  or 0):
+                # a slice keeping the shrunk dims as 1, then a RESHAPE dropping them (a
+                # tensor of its own, past the file's: Keras' last LSTM step x[:, -1, :])
+                a = import_strided_slice(_Ctx(o, tensors, consts), shrink_ok=True)
+                mid = copy.copy(tensors[outs[0]])
+                mid.shape = np.asarray([-(-(e - b) // s) for b, e, s in
+                                        zip(a.begin, a.end, a.strides)], np.int32)
+                mid.name = (_name(tensors[outs[0]].name, outs[0]) + "/unshrunk").encode()
+                tensors.append(mid)
+                imported += [(k, op, a, [ins[0]], [len(tensors) - 1]),
+                             (k, Op.RESHAPE, ReshapeAttrs(_Ctx(o, tensors, consts).shape(
+                                 0, output=True)), [len(tensors) - 1], [outs[0]])]
+                continue
             if tname in SPLITS:   # one STRIDED_SLICE per output
                 imported += [(k, op, a, [ins[src]], [outs[j]])
                              for j, src, a in split_parts(_Ctx(o, tensors, consts))]
@@ -812,7 +834,7 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
                             f"{op.value.lower()}_{k}"))
     g.meta["source"] = path
     g.meta["format"] = "tflite"
-    g.meta["tflite_index"] = {v: k for k, v in ir_name.items()}
+    g.meta["tflite_index"] = {v: k for k, v in ir_name.items() if k < n_t}
     if folded:
         g.meta["folded_dequantize"] = folded
     if len(model.subgraphs) > 1:

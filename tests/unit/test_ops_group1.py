@@ -433,3 +433,21 @@ def test_keras_style_int8_conv1d_with_clip_and_shape_reshape_byte_equal(tmp_path
         [ys] = CModel(res.dir).run_batch([xs])
         for i in range(len(xs)):
             np.testing.assert_array_equal(ys[i], outs[i], err_msg=f"C {numerics} {i}")
+
+
+def test_tflite_strided_slice_shrinking_an_activation_is_slice_then_reshape():
+    """Keras' last LSTM step: x[:, -1, :] is STRIDED_SLICE with shrink_axis_mask on a
+    computed tensor -> STRIDED_SLICE (the step, rank kept) + RESHAPE (the dim dropped)."""
+    i32 = "int32"
+    w = np.random.default_rng(4).normal(size=(3, 8)).astype(np.float32)
+    tensors = [("x", (1, 5, 8), "float32", None), ("b", (3,), i32, [0, -1, 0]),
+               ("e", (3,), i32, [0, 0, 0]), ("s", (3,), i32, [1, 1, 1]),
+               ("last", (1, 8), "float32", None), ("w", (3, 8), "float32", w),
+               ("y", (1, 3), "float32", None)]
+    ops = [("STRIDED_SLICE", [0, 1, 2, 3], [4], "StridedSliceOptions",
+            {"beginMask": 5, "endMask": 5, "shrinkAxisMask": 2}),
+           ("FULLY_CONNECTED", [4, 5, -1], [6], "FullyConnectedOptions", {})]
+    g = _check_tflite(_tflite(tensors, ops, [0], [6]), (1, 5, 8))
+    assert [n.op for n in g.nodes] == [Op.STRIDED_SLICE, Op.RESHAPE, Op.FC]
+    assert g.nodes[0].attrs.begin == (0, 4, 0) and g.nodes[0].attrs.end == (1, 5, 8)
+    assert set(g.meta["tflite_index"].values()) <= set(range(7))
