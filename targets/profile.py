@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeforge.arrays import read_npy
+from edgeforge.codegen.visual import op_label
 from edgeforge.errors import EdgeforgeError
 from edgeforge.manifest import Manifest
 from edgeforge.runner import check_inputs
@@ -93,7 +94,7 @@ def _name_ops(directory: Path, per_op: list[dict[str, Any]]) -> None:
     for p in per_op:
         i = p.get("index")
         if isinstance(i, int) and i < len(ops) and ops[i].get("op") == p.get("op"):
-            p.setdefault("name", ops[i].get("name"))
+            p.setdefault("name", op_label(ops[i]))     # the model file's name for it
             if ops[i].get("macs") is not None:
                 p.setdefault("macs", ops[i]["macs"])
 
