@@ -423,3 +423,22 @@ def test_zephyr_module_cmake_builds_three_models(dirs, tmp_path):
                        check=False)
     assert r.returncode == 0, r.stderr
     _check_outputs(dirs, _lines(r.stdout))
+
+
+def test_header_and_example_are_warning_free_in_c_and_cpp(dirs, tmp_path):
+    """NAME.h (its inline float helpers included) under strict C99 and C++ warnings."""
+    require("gcc", "g++")
+    c = dirs["a"] / "c"
+    strict = ["-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror", "-O2"]
+    r = subprocess.run(["gcc", "-std=c99", *strict, f"-I{c}", *map(str, sorted(c.glob("*.c"))),
+                        str(c / "examples" / "main.c"), "-o", str(tmp_path / "ex")],
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "m.cpp").write_text(
+        '#include "a.h"\nint main() { float x[EF_A_INPUT0_BYTES] = {0}, y[EF_A_OUTPUT0_BYTES];\n'
+        "  ef_a_input_from_float(0, x, EF_A_INPUT0_BYTES);\n  int rc = ef_a_invoke();\n"
+        "  ef_a_output_to_float(0, y, EF_A_OUTPUT0_BYTES);\n  return rc; }\n")
+    r = subprocess.run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
+                        f"-I{c}", "-c", str(tmp_path / "m.cpp"), "-o", str(tmp_path / "m.o")],
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
