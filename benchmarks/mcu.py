@@ -1,17 +1,23 @@
-"""MCU benchmark: instructions per inference on QEMU mps2-an386 beside the peers.
+"""MCU benchmark: ours and TFLite Micro, both measured in this run on QEMU mps2-an386.
 
-    python benchmarks/mcu.py [--kernels dsp|ref|both] [--runs 3] [--json]
+    python benchmarks/mcu.py [MODEL.tflite ...] [--tflm DIR --cmsis-nn DIR --cmsis DIR
+                              --flatbuffers DIR --gemmlowp DIR] [--runs 3] [--json]
 
-For each MLPerf Tiny int8 fixture: `edgeforge compile`, `edgeforge build --board mps2-an386`
-(with the DSP kernels, the reference kernels, or both), then `edgeforge profile` on
-qemu://mps2-an386 (outputs checked against the host reference). Reported:
-  * instructions per inference (QEMU -icount shift=0: exact instruction counts, 40-instruction
-    granularity) and the firmware's code size without weights;
-  * peer numbers measured on this very emulated board with the same method: TFLM with its
-    reference kernels and TFLM + CMSIS-NN; and Plumerai's published cycles on a real
-    Cortex-M4 (cycles, not instructions: a cycle count is >= the instruction count, so the
-    ratio against it is indicative only);
-  * ratios ours / peer (below 1 = fewer instructions than the peer).
+MODELs default to the MLPerf Tiny fixtures (KWS, ResNet-8) and the anomaly-detection-shaped
+tests/models/fc_autoencoder_int8.tflite; any int8 .tflite works (e.g. MLPerf Tiny's
+vww_96_int8.tflite and ad01_int8.tflite from mlcommons/tiny). For each model:
+  * ours: `edgeforge compile`, the DSP-kernel firmware, `edgeforge profile` on
+    qemu://mps2-an386 (outputs checked against the host reference): instructions per inference
+    (QEMU -icount shift=0: exact instruction counts, 40-instruction granularity), code size
+    without weights, and RAM = arena + .data/.bss + measured peak stack;
+  * the peers, with the five source checkouts given: TFLM with its reference kernels and
+    TFLM + CMSIS-NN, built from those sources by benchmarks/peers/tflm.py with the same
+    compiler and flags and run by the same firmware template (counter, serial protocol,
+    stack paint), on the same inputs; their outputs must equal ours byte for byte;
+  * ratios ours / peer (below 1 = fewer instructions / bytes than the peer), and the
+    checkouts' commits.
+Without the checkouts the peer columns come from PEER_CONSTANTS, each labelled with its
+source (nothing here reproduces those), and the table says so.
 """
 from __future__ import annotations
 
@@ -21,21 +27,30 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
 
+from edgeforge.manifest import Manifest
 from edgeforge.targets import build as build_mod
 from edgeforge.targets.profile import profile
 
 FIXTURES = ROOT / "tests" / "fixtures" / "mlperf_tiny"
-MODELS = {"kws": "kws_ds_cnn_int8.tflite", "resnet8": "ic_resnet8_int8.tflite"}
-# millions of instructions (QEMU mps2-an386, measured here) / cycles (Plumerai, real M4)
-PEERS = {
-    "kws": {"tflm_ref_Minstr": 43.1, "tflm_cmsis_nn_Minstr": 7.70, "plumerai_m4_Mcycles": 5.7},
-    "resnet8": {"tflm_ref_Minstr": 107.5, "tflm_cmsis_nn_Minstr": 29.86,
-                "plumerai_m4_Mcycles": 20.1},
+DEFAULT_MODELS = [FIXTURES / "kws_ds_cnn_int8.tflite", FIXTURES / "ic_resnet8_int8.tflite",
+                  ROOT / "tests" / "models" / "fc_autoencoder_int8.tflite"]
+# millions of instructions on QEMU mps2-an386, used only without source checkouts. Source:
+# issue 12's table (an earlier in-house TFLM run; no build of it is in this repo).
+PEER_CONSTANTS = {
+    "kws_ds_cnn_int8": {"tflm_ref": 43.1, "tflm_cmsis_nn": 7.70},
+    "ic_resnet8_int8": {"tflm_ref": 107.5, "tflm_cmsis_nn": 29.86},
+    "vww_96_int8": {"tflm_cmsis_nn": 24.10},
+    "ad01_int8": {"tflm_cmsis_nn": 0.583},
 }
+CONSTANT_SOURCE = "issue 12 table (constant; not rebuilt here)"
 
 
 def compile_model(src: Path, out: Path) -> Path:
@@ -46,63 +61,107 @@ def compile_model(src: Path, out: Path) -> Path:
     return out
 
 
-def measure(directory: Path, kernels: str, runs: int) -> dict:
-    """Build with `kernels` (dsp|ref) and profile; returns instructions + code size."""
-    b = build_mod.build(directory, "mps2-an386", kernels=kernels)
-    r = profile(directory, "qemu://mps2-an386", runs=runs, warmup=1, kernels=kernels)
-    # the median of `runs` inferences (QEMU icount: runs differ by a few SysTick ticks)
-    return {"kernels": kernels, "instructions": r["instructions"]["p50"],
+def measure_ours(directory: Path, x: np.ndarray, runs: int) -> dict[str, Any]:
+    b = build_mod.build(directory, "mps2-an386", kernels="dsp")
+    r = profile(directory, "qemu://mps2-an386", runs=runs, warmup=1, inputs=x,
+                keep_outputs=True, kernels="dsp")
+    return {"instructions": r["instructions"]["p50"],
             "outputs_match_reference": r["outputs_match_reference"],
-            "code_bytes": b["sizes"]["code"], "weights_bytes": b["sizes"]["weights"],
-            "arena_bytes": b["sizes"]["arena"],
-            "per_op": [{"op": p["op"], "instructions": p["instructions"]} for p in r["per_op"]]}
+            "code_bytes": b["sizes"]["code"], "ram": r.get("ram"), "outputs": r["outputs"]}
 
 
-def run(kernels: list[str], runs: int) -> list[dict]:
+def measure_peer(model: Path, directory: Path, x: np.ndarray, runs: int, src: Any,
+                 kernels: str, out: Path) -> dict[str, Any]:
+    import tflm
+    b = tflm.build(model, directory, src, kernels, out)
+    res = tflm.measure(Path(b["elf"]), directory, list(x), runs)
+    s = b["sizes"]
+    data_bss = s["data"] + s["bss"]
+    ram = {"arena": res["arena"], "data_bss": data_bss, "stack_peak": res["stack_peak"],
+           "total": res["arena"] + data_bss + (res["stack_peak"] or 0)}
+    return {"instructions": res["instructions"], "code_bytes": s["code"], "ram": ram,
+            "per_op": res["per_op"], "outputs": res["outputs"], "commits": b["commits"]}
+
+
+def run(models: list[Path], runs: int, src: Any, build_dir: Path) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, file in MODELS.items():
-            d = compile_model(FIXTURES / file, Path(tmp) / name)
-            for k in kernels:
-                m = measure(d, k, runs)
-                mi = m["instructions"] / 1e6
-                p = PEERS[name]
-                rows.append({"model": name, **m, "Minstr": round(mi, 3), **p,
-                             "vs_tflm_ref": round(mi / p["tflm_ref_Minstr"], 3),
-                             "vs_tflm_cmsis_nn": round(mi / p["tflm_cmsis_nn_Minstr"], 3),
-                             "vs_plumerai_cycles": round(mi / p["plumerai_m4_Mcycles"], 3)})
+        for model in models:
+            d = compile_model(model, Path(tmp) / model.stem)
+            shape = Manifest.load(d).inputs[0].shape
+            x = np.random.default_rng(0).integers(-128, 128, (2, *shape)).astype(np.int8)
+            ours = measure_ours(d, x, runs)
+            row: dict[str, Any] = {"model": model.stem, "ours": ours, "peers": {}}
+            if src is not None:
+                for k in ("ref", "cmsis_nn"):
+                    p = measure_peer(model, d, x, runs, src, k, build_dir)
+                    p["outputs_equal_ours"] = all(
+                        a.tobytes() == b.tobytes() for oa, ob in zip(p["outputs"],
+                                                                     ours["outputs"])
+                        for a, b in zip(oa, ob))
+                    p.pop("outputs")
+                    p["source"] = "built from source in this run"
+                    row["peers"][f"tflm_{k}"] = p
+            else:
+                for k, v in PEER_CONSTANTS.get(model.stem, {}).items():
+                    row["peers"][k] = {"instructions": v * 1e6, "source": CONSTANT_SOURCE}
+            ours.pop("outputs")
+            for k, p in row["peers"].items():
+                row[f"vs_{k}"] = round(ours["instructions"] / p["instructions"], 3)
+                if p.get("ram") and ours.get("ram"):
+                    row[f"ram_vs_{k}"] = round(ours["ram"]["total"] / p["ram"]["total"], 3)
+            rows.append(row)
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kernels", choices=["dsp", "ref", "both"], default="both")
+    ap.add_argument("models", nargs="*", type=Path)
+    for name in ("tflm", "cmsis-nn", "cmsis", "flatbuffers", "gemmlowp"):
+        ap.add_argument(f"--{name}", type=Path, help="source checkout (all five, or none)")
+    ap.add_argument("--build-dir", type=Path,
+                    default=Path.home() / ".cache" / "edgeforge" / "peers")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    rows = run(["dsp", "ref"] if a.kernels == "both" else [a.kernels], a.runs)
+    given = [a.tflm, a.cmsis_nn, a.cmsis, a.flatbuffers, a.gemmlowp]
+    if any(given) and not all(given):
+        ap.error("give all five checkouts (--tflm --cmsis-nn --cmsis --flatbuffers --gemmlowp)"
+                 " or none")
+    src = None
+    if all(given):
+        import tflm
+        src = tflm.Sources(*given)
+    rows = run(a.models or DEFAULT_MODELS, a.runs, src, a.build_dir)
     if a.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, default=str))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title="instructions per inference, QEMU mps2-an386 (Cortex-M4, icount)")
-    for c in ("model", "kernels", "ours (M)", "/TFLM ref", "/CMSIS-NN", "/Plumerai", "code (B)",
-              "exact"):
-        t.add_column(c, justify="left" if c in ("model", "kernels") else "right")
+    t = Table(title="instructions per inference and RAM, QEMU mps2-an386 (Cortex-M4, icount)")
+    for c in ("model", "ours (M)", "TFLM ref (M)", "CMSIS-NN (M)", "/CMSIS-NN", "code ours/peer",
+              "RAM ours/peer (B)", "exact"):
+        t.add_column(c, justify="left" if c == "model" else "right")
     for r in rows:
-        t.add_row(r["model"], r["kernels"], f"{r['Minstr']:.2f}", f"{r['vs_tflm_ref']:.2f}",
-                  f"{r['vs_tflm_cmsis_nn']:.2f}", f"{r['vs_plumerai_cycles']:.2f}",
-                  f"{r['code_bytes']:,}", "yes" if r["outputs_match_reference"] else "NO")
+        o, p = r["ours"], r["peers"]
+        ref, nn = p.get("tflm_ref", {}), p.get("tflm_cmsis_nn", {})
+        fmt = lambda v: f"{v / 1e6:.3f}" if v else "-"
+        t.add_row(r["model"], fmt(o["instructions"]), fmt(ref.get("instructions")),
+                  fmt(nn.get("instructions")), f"{r.get('vs_tflm_cmsis_nn', float('nan')):.2f}",
+                  f"{o['code_bytes']:,} / {nn['code_bytes']:,}" if "code_bytes" in nn else "-",
+                  f"{o['ram']['total']:,} / {nn['ram']['total']:,}" if nn.get("ram") else "-",
+                  "yes" if o["outputs_match_reference"] and nn.get("outputs_equal_ours", True)
+                  else "NO")
     Console().print(t)
-    for name, p in PEERS.items():
-        print(f"{name}: TFLM ref {p['tflm_ref_Minstr']} M instr, TFLM + CMSIS-NN "
-              f"{p['tflm_cmsis_nn_Minstr']} M instr (this board), Plumerai {p['plumerai_m4_Mcycles']}"
-              " M cycles (real M4)")
-    print("/peer = ours / peer (below 1: fewer); Plumerai is cycles, ours instructions (a cycle "
-          "count is >= the instruction count). code = firmware code without weights; exact = "
-          "outputs byte-equal to the host reference.")
+    srcs = {p.get("source") for r in rows for p in r["peers"].values()}
+    print("peer numbers: " + "; ".join(sorted(s for s in srcs if s)))
+    commits = next((p["commits"] for r in rows for p in r["peers"].values() if "commits" in p),
+                   None)
+    if commits:
+        print("checkouts: " + ", ".join(f"{k} {v[:12]}" for k, v in commits.items()))
+    print("RAM = arena + .data/.bss + measured peak stack; code = firmware code without weights;"
+          " exact = our outputs equal the host reference and TFLM's firmware byte for byte.")
     return 0
 
 

@@ -44,7 +44,8 @@ def _kill_all() -> None:
 class QemuTarget(McuTarget):
     kind = "qemu"
 
-    def __init__(self, machine: str, kernels: str | None = None, **kw: Any):
+    def __init__(self, machine: str, kernels: str | None = None, elf: Path | None = None,
+                 **kw: Any):
         board = load_board(machine)
         if "emulator" not in tomllib.loads(board.path.read_text()):
             emulated = [n for n in board_names()
@@ -55,6 +56,7 @@ class QemuTarget(McuTarget):
         super().__init__(board, **kw)
         self.machine = machine
         self.kernels = kernels            # "ref" | "dsp": override the board's kernel set
+        self.elf = elf                    # run this image instead of DIR's (benchmarks/peers)
         self.proc: subprocess.Popen | None = None
         self._log: Any = None
         self.cmdline: list[str] = []
@@ -71,7 +73,7 @@ class QemuTarget(McuTarget):
     def _start(self, artifact: Path) -> tuple[Transport, bool]:
         if shutil.which(QEMU) is None:
             raise EdgeforgeError(f"{QEMU} not found (apt install qemu-system-arm)")
-        elf = ensure_built(artifact, self.board.name, self.kernels)
+        elf = self.elf or ensure_built(artifact, self.board.name, self.kernels)
         self.build_sizes = read_build_sizes(elf.parent)
         _LIVE.add(self)
         last = ""
