@@ -759,6 +759,21 @@ def _resize_bilinear(cx: _Cx, node: Any, x: tuple[int, ...], out: list[int], ctm
             (x[0], out[2], out[3], x[1]), ResizeAttrs((out[2], out[3]), align, half), NHWC)
 
 
+def import_swish(cx: _Cx, node: Any) -> None:
+    """Swish / SiLU (opset 24): x * sigmoid(alpha * x) as LOGISTIC and MUL, the int8 ops the
+    TFLite converter uses for it (torch's SiLU arrives as Sigmoid and Mul already)."""
+    v = cx.vals[node.input[0]]
+    shape = cx.g.tensors[v.ir].shape
+    out = node.output[0]
+    alpha = float(cx.attr(node, "alpha", 1.0))
+    z = v.ir
+    if alpha != 1.0:
+        z = cx.temp(Op.MUL, [z, cx.add_const(np.array(alpha, np.float32), f"{out}__alpha")],
+                    f"{out}__ax", shape, BinaryAttrs())
+    s = cx.temp(Op.LOGISTIC, [z], f"{out}__sigmoid", shape, NoAttrs())
+    cx.emit(Op.MUL, [v.ir, s], out, shape, BinaryAttrs(), v.perm)
+
+
 def import_shape(cx: _Cx, node: Any) -> None:
     """Shape of a tensor with a static shape: a constant (the shape arithmetic after it folds)."""
     shp = np.array(cx.shape(node.input[0]), np.int64)
@@ -1387,6 +1402,7 @@ IMPORTERS: dict[str, Importer] = {
     "Resize": import_resize,
     "Upsample": import_resize,
     "Shape": import_shape,
+    "Swish": import_swish,
     "Size": import_size,
     "Sqrt": _unary(Op.SQRT),
     "Exp": _unary(Op.EXP),

@@ -451,3 +451,23 @@ def test_tflite_strided_slice_shrinking_an_activation_is_slice_then_reshape():
     assert [n.op for n in g.nodes] == [Op.STRIDED_SLICE, Op.RESHAPE, Op.FC]
     assert g.nodes[0].attrs.begin == (0, 4, 0) and g.nodes[0].attrs.end == (1, 5, 8)
     assert set(g.meta["tflite_index"].values()) <= set(range(7))
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.702])
+def test_onnx_swish_is_logistic_and_mul(tmp_path, alpha):
+    """ONNX Swish (opset 24; SiLU at alpha 1) -> LOGISTIC + MUL, both int8 ops."""
+    import onnx
+    from onnx import helper
+
+    from edgeforge.frontends.onnx import from_ir_layout, read_onnx, to_ir_layout
+    g = helper.make_graph([helper.make_node("Swish", ["x"], ["y"], alpha=alpha)], "sw",
+                          [_vi("x", (1, 3, 4, 4))], [_vi("y", (1, 3, 4, 4))])
+    path = tmp_path / "swish.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 24)]), path)
+    ir = read_onnx(path)
+    assert sorted(n.op.value for n in ir.nodes) == sorted(
+        ["LOGISTIC", "MUL"] + (["MUL"] if alpha != 1.0 else []))
+    x = np.random.default_rng(6).normal(0, 3, (1, 3, 4, 4)).astype(np.float32)
+    want = x / (1 + np.exp(-np.float64(alpha) * x))
+    ours = from_ir_layout(ir, "y", run(ir, [to_ir_layout(ir, "x", x)])["y"])
+    np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-6)
