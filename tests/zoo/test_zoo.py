@@ -154,7 +154,7 @@ def test_zoo_runs_on_the_emulated_board(name, zoo_out):
     require("arm-none-eabi-gcc", "qemu-system-arm")
     from edgeforge.api import profile
     if name in EXPECTED_FAIL:
-        pytest.skip(f"does not compile yet: {EXPECTED_FAIL[name][1]}")
+        pytest.xfail(f"does not compile yet: {EXPECTED_FAIL[name][1]}")
     res = _compiled(name, "tflm", zoo_out)
     x = np.stack([s[0] for s in _int8_inputs(res, name, seed=2)])
     report = profile(res.dir, "qemu://mps2-an386", runs=1, warmup=0, inputs=x)
