@@ -220,6 +220,12 @@ def _kernel_library_checks(build: Path, dirs) -> None:
                               text=True, check=True).stdout
         defined = re.findall(r" [TDRB] (\w+)", syms)
         assert defined and all(s.startswith(f"ef_{profile}_") for s in defined), defined
+    for n in MODELS:              # each model's own library: only ef_<name>_* symbols
+        [lib] = build.rglob(f"libef_{n}.a")
+        syms = subprocess.run([tool, "-g", "--defined-only", str(lib)], capture_output=True,
+                              text=True, check=True).stdout
+        defined = re.findall(r" [TDRB] (\w+)", syms)
+        assert f"ef_{n}_invoke" in defined and all(s.startswith(f"ef_{n}_") for s in defined)
 
 
 def test_two_profiles_three_models_cmake_host(dirs, tmp_path):
