@@ -153,9 +153,17 @@ def _resolve(model: Path, data: str | Path | dict, calib: Any, numerics: str | N
         m = Manifest.load(model)
         m.check_model(model)
         src = Path(str(m.extra.get("source", "")))
-        if src.is_file() and src.suffix in (".tflite", ".onnx") and not load(src).is_int8():
-            return model, src
-        return model, None
+        if not (src.is_file() and src.suffix in (".tflite", ".onnx")):
+            log.info("validate: %s's source model %s is not here: no float comparison", model,
+                     src)
+            return model, None
+        from edgeforge.manifest import sha256_file
+        if m.source_sha256 and sha256_file(src) != m.source_sha256:
+            # a float model edited since compile is not the one this DIR was made from
+            log.info("validate: %s changed since %s was compiled: no float comparison", src,
+                     model)
+            return model, None
+        return model, (None if load(src).is_int8() else src)
     if not model.is_file():
         raise EdgeforgeError(f"{model}: no such model file or compiled DIR")
     from edgeforge.compiler import compile_model

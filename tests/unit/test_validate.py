@@ -101,3 +101,15 @@ def test_cli_json_and_plain_lines(digits, tmp_path):
                        timeout=300, check=False)
     assert r.returncode == 2 and "validate wants a .npz with x" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_float_source_edited_since_compile_is_not_compared(digits, tmp_path):
+    import shutil
+    src = tmp_path / "digits.onnx"
+    shutil.copy(DIGITS / "digits.onnx", src)
+    d = compile_model(src, tmp_path / "d", calib=DIGITS / "calib.npz").dir
+    data = {"x": digits["x"][:5], "y": digits["y"][:5]}
+    assert validate(d, data)["float_model"] == str(src)
+    src.write_bytes(src.read_bytes() + b"\0")            # no longer the model DIR came from
+    r = validate(d, data)
+    assert r["float_model"] is None and set(r["vs_labels"]) == {"int8"}
