@@ -134,8 +134,13 @@ def check_out(out: Path) -> None:
         return
     bad = not_ours(out)
     if bad is None:
-        raise EdgeforgeError(f"{out}: exists and is not a compiled DIR (no manifest.json with "
-                             f"format {FORMAT}); refusing to replace it (pick another -o)")
+        older = (out / MANIFEST).is_file() and (out / "model.tflite").is_file()
+        raise EdgeforgeError(
+            f"{out}: " + ("looks like a DIR from an older edgeforge (its manifest lists no "
+                          "files), so compile cannot tell its files from yours; delete it "
+                          "yourself or pick another -o" if older else
+                          f"exists and is not a compiled DIR (no manifest.json with format "
+                          f"{FORMAT}); refusing to replace it (pick another -o)"))
     if bad:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise EdgeforgeError(f"{out}: holds files edgeforge did not write ({shown}); "

@@ -230,3 +230,17 @@ def test_a_name_with_glob_characters(tmp_path, monkeypatch):
     assert len(leftovers(d)) == 1                        # the old DIR, swapped out
     compile_model(fixture(OTHER), d)
     assert leftovers(d) == [] and (tmp_path / ".x1a.abc.tmp" / "keep").read_text() == "mine"
+
+
+def test_a_dir_from_before_the_format_key(tmp_path):
+    """A DIR whose manifest has no format key / file list (compiled before it existed): it
+    cannot be told from a user's folder, so it is refused with a word on why."""
+    d = tmp_path / "d"
+    compile_model(fixture(KWS), d)
+    m = json.loads((d / "manifest.json").read_text())
+    del m["format"], m["files"]
+    (d / "manifest.json").write_text(json.dumps(m))
+    before = tree(d)
+    with pytest.raises(EdgeforgeError, match="from an older edgeforge .* delete it yourself"):
+        compile_model(fixture(OTHER), d)
+    assert tree(d) == before
