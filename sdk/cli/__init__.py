@@ -197,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "after the inputs, or pick one with :KEY)")
     p.add_argument("--board", help="board profile to tune for (targets/boards/*.toml)")
     p.add_argument("--name", default="model", help="C symbol prefix: ef_<name>_invoke()")
-    p.add_argument("--observer", default=None, help="calibration observer: minmax|percentile|entropy|mse")
+    p.add_argument("--observer", default=None,
+                   help="calibration observer: minmax|percentile|entropy|mse (default: mse, "
+                        "the best on the MLPerf models)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weight quantization")
     p.add_argument("--prune", type=float, default=None, help="magnitude-prune to this sparsity")
     p.add_argument("--prune-channels", type=float, default=None,
