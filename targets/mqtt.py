@@ -24,12 +24,15 @@ once per REDISCOVERY_S however many births arrive, then repeat the last state.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
+import os
 import re
 import stat
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -134,11 +137,18 @@ def read_npy_frames(stream: BinaryIO) -> Iterator[np.ndarray]:
         k += 1
 
 
-def iter_inputs(source: str, shape: list[int]) -> Iterator[tuple[str, np.ndarray]]:
+def iter_inputs(source: str, shape: list[int], perm: list[int] | None = None
+                ) -> Iterator[tuple[str, np.ndarray]]:
     """(name, one sample) from a directory of .npy, a FIFO/file of frames, or '-' (stdin).
 
-    A frame may hold one sample (the input shape) or several stacked on a leading axis."""
+    A frame may hold one sample (the input shape) or several stacked on a leading axis;
+    `perm` (manifest extra.onnx_layout) also takes frames in the ONNX model's own layout."""
     def split(name: str, a: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+        if perm and list(a.shape) != list(shape) and a.ndim in (len(perm), len(perm) + 1):
+            lead = a.ndim - len(perm)
+            t = a.transpose(*range(lead), *(lead + p for p in perm))
+            if list(t.shape[lead:]) == list(shape):
+                a = np.ascontiguousarray(t)
         if list(a.shape) == list(shape):
             yield name, a
         elif list(a.shape[1:]) == list(shape):
@@ -425,6 +435,27 @@ class HaPublisher:
 
 # ---------------------------------------------------------------------------- the loops
 
+@contextlib.contextmanager
+def _without_runtime_banner() -> Iterator[None]:
+    """LiteRT's C++ writes 'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.' straight
+    to fd 2 when the interpreter is made: catch fd 2 around that, drop the banner, pass on
+    anything else it said."""
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            rest = [ln for ln in tmp.read().decode(errors="replace").splitlines()
+                    if ln.strip() and "XNNPACK delegate" not in ln]
+            if rest:
+                sys.stderr.write("\n".join(rest) + "\n")
+
+
 def load_agent() -> Any:
     """runtime/agent/agent.py as a module: the board-side interpreter code, loaded by path."""
     from edgeforge.targets.local import AGENT_SRC
@@ -451,7 +482,8 @@ def _stream(pub: HaPublisher, frames: Iterator[tuple[str, np.ndarray]], infer,
     for name, x in frames:
         # the one input check of run/profile: a float frame for an int8 input is refused
         # with the quantization formula, never cast with astype
-        [x] = check_inputs(manifest.inputs, [x], name)
+        [x] = check_inputs(manifest.inputs, [x], name,       # ONNX NCHW frames too
+                           manifest.extra.get("onnx_layout"))
         outs, latency, round_trip = infer(x)
         state = result_state(outs, manifest, feed.labels, latency, n, name, task=feed.task,
                              inputs=[x], threshold=feed.threshold, round_trip_us=round_trip)
@@ -470,7 +502,9 @@ def serve(artifact: Path, mqtt_uri: str, inputs: str = "-", labels: str | None =
     manifest.check_model(artifact)
     agent = load_agent()
     try:
-        name, version, interp, *_ = agent.open_runtime(str(artifact / "model.tflite"), threads)
+        with _without_runtime_banner():
+            name, version, interp, *_ = agent.open_runtime(str(artifact / "model.tflite"),
+                                                           threads)
     except agent.AgentError as e:
         raise EdgeforgeError(str(e)) from None
 
@@ -526,8 +560,9 @@ def _run(manifest: Manifest, mqtt_uri: str, inputs: str, labels: str | None,
     log.info(f"edgeforge: publishing {manifest.name} results ({feed.task}) to {broker} as "
              f"device {pub.device_id} (state topic {pub.state})")
     try:
-        n = _stream(pub, iter_inputs(inputs, manifest.inputs[0].shape), infer, manifest, feed,
-                    verbose)
+        perm = (manifest.extra.get("onnx_layout") or {}).get(manifest.inputs[0].name)
+        n = _stream(pub, iter_inputs(inputs, manifest.inputs[0].shape, perm), infer, manifest,
+                    feed, verbose)
     finally:
         pub.close()
     log.info(f"edgeforge: {n} frame(s) published")
