@@ -305,7 +305,7 @@ def _transformer_specs() -> list[_Spec]:
               extra={"const": np.array([5, 0, 2], np.int32)}, note="token rows, any order"),
         _Spec("gather_scalar", Op.GATHER, GatherAttrs(1), [t], (1, 16),
               extra={"const": np.array(0, np.int32)}, note="class token x[:, 0]"),
-        _Spec("gather_embed", Op.GATHER, GatherAttrs(0), [(10, 8)], (2, 3, 8),
+        _Spec("gather_embed", Op.GATHER, GatherAttrs(1), [(1, 10, 8)], (1, 2, 3, 8),
               extra={"const": np.array([[1, 4, 9], [0, 0, 3]], np.int32)},
               note="embedding table rows by 2-D indices"),
         _Spec("prelu_channel", Op.PRELU, NoAttrs(), [(1, 4, 4, 8)], (1, 4, 4, 8),
