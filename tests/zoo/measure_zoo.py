@@ -78,7 +78,8 @@ def main() -> None:
         "`EXPECTED_FAIL` list.", 96)
     how = textwrap.fill(
         f"{ok} of {len(rows)} compile. Measured by `python3 -m tests.zoo.measure_zoo` "
-        "(--numerics tflm, 2-core host; SQNR of the int8 output vs float on the calibration "
+        "(--numerics tflm, on a 2-core host shared with other jobs, so times are upper bounds; "
+        "SQNR of the int8 output vs float on the calibration "
         "samples, random inputs and weights):", 96)
     (HERE / "README.md").write_text(f"# Model zoo\n\n{intro}\n\n{how}\n\n" + table(rows))
 
