@@ -23,6 +23,10 @@ MLPerf fixtures' layers:
      qparams.prepare_logistic / prepare_tanh (both tabulated into a 256-entry LUT).
   4. RELU / LEAKY_RELU multiplier: LiteRT divides the float scales in float, TFLM in double
      -> qparams._real_div (no byte difference seen yet; kept because the sources differ).
+  5. SUM int8: ai-edge-litert 2.3's BUILTIN_REF kernel writes -1 whatever the input, so the
+     litert profile follows its default kernel, which single-rounds (SINGLE_ROUNDING_OPS).
+  6. SQRT, EXP, GELU int8: TFLM has no kernel; both profiles tabulate LiteRT's (EXP and GELU
+     a float LUTPopulate; SQRT truncates instead of rounding) -> qparams.prepare_sqrt etc.
 Shared by both (so not behind the switch, but easy to get wrong): MEAN folds 1/count into
 the multiplier (n = min(log2(count), 32, 31 + shift); mult = (mult << n) // count) rather
 than dividing the sum; AVERAGE_POOL divides rounding half away from zero; ADD/SUB shift
