@@ -715,6 +715,8 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
         q = _quant(t) if t.type in DTYPES else None
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
         why = quant_problem(q, DTYPES[t.type], shape) if q is not None else None
+        if q is None and DTYPES.get(t.type) == "int8":    # LiteRT aborts on one (SIGABRT)
+            why = "int8 without quantization parameters (scale, zero point)"
         if why:
             raise ModelError(path, f"tensor {i} {_name(t.name, i)!r}: {why}")
 

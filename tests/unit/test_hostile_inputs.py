@@ -127,6 +127,10 @@ QUANT_MUTANTS = {
                             "per-channel quantized dimension 7 of a 4-D tensor"),
     "zero point count": (lambda m: _set(_conv_weight(m).quantization, zeroPoint=[0, 0]),
                          "64 scales but 2 zero points"),
+    # found by tests/unit/test_fuzz.py's kind of mutant: LiteRT's Prepare aborted (SIGABRT)
+    "no quantization": (lambda m: _set(m.subgraphs[0].tensors[_op(m, 9).outputs[0]],
+                                       quantization=None),
+                        "int8 without quantization parameters"),
 }
 
 
@@ -140,6 +144,17 @@ def test_bad_quantization_is_refused_by_the_reader(tmp_path, case):
     with pytest.raises(ModelError, match="m.tflite: tensor [0-9]+ '.*': ") as e:
         load(m)
     assert why in str(e.value)
+
+
+def test_int8_tensor_without_quantization_never_reaches_litert(tmp_path):
+    """An int8 FC output with no scale: LiteRT aborted (SIGABRT) on such a mutant of a small
+    model and raised its own RuntimeError on this one; the reader refuses it first."""
+    from tests.conftest import fixture
+    m = mutate_tflite(fixture("kws_ds_cnn_int8.tflite"), tmp_path / "noq.tflite",
+                      QUANT_MUTANTS["no quantization"][0])
+    user_error(cli("run", m, "-i", fixture("kws_ds_cnn_sample_inputs_int8.npy"), "--backend",
+                   "litert"), "noq.tflite", "int8 without quantization parameters")
+    user_error(cli("compile", m, "-o", tmp_path / "out"), "noq.tflite", "int8 without")
 
 
 def test_negative_output_scale_never_reaches_litert(tmp_path):
