@@ -200,3 +200,45 @@ def test_fuzz_compile_cli(tmp_path):
                 shutil.rmtree(work / "out")
             codes.append(r.returncode)
     assert 2 in codes
+
+
+# ---------------------------------------------------------------- compile, in a worker process
+def compile_worker(work: str, seed: int, n: int) -> None:
+    """Compile n mutants of the small .tflite and n // 2 of the small .onnx in this process,
+    printing each case first: a crash (LiteRT aborts) then names the case that did it."""
+    import traceback
+
+    from edgeforge.compiler import compile_model
+    w = Path(work)
+    calib = {"x": np.random.default_rng(1).normal(size=(32, 4, 4, 1)).astype(np.float32)}
+    srcs = [(small_tflite(w).read_bytes(), ".tflite", seed, n),
+            (small_onnx(w / "s.onnx").read_bytes(), ".onnx", seed + 1, n // 2)]
+    for src, suffix, s, count in srcs:
+        for k, raw in mutants(s, src, count):
+            print(f"case seed {s} case {k}", flush=True)
+            m = w / f"m{suffix}"
+            m.write_bytes(raw)
+            shutil.rmtree(w / "out", ignore_errors=True)
+            try:
+                with deadline(CASE_SECONDS, f"seed {s} case {k}"), np.errstate(all="ignore"):
+                    compile_model(m, w / "out", calib=calib if suffix == ".onnx" else None)
+            except EdgeforgeError:
+                pass
+            except Exception:  # noqa: BLE001 - report it, with where it came from
+                print("FAILED " + traceback.format_exc().replace("\n", " | "), flush=True)
+    print("done", flush=True)
+
+
+def test_fuzz_compile_in_a_worker(tmp_path):
+    """Mutants that pass the readers go on through quantize, plan, codegen and LiteRT's
+    Prepare: one EdgeforgeError or a DIR, never another exception or a crash (an int8
+    tensor without a scale made LiteRT abort the process)."""
+    code = (f"from tests.unit.test_fuzz import compile_worker; "
+            f"compile_worker({str(tmp_path)!r}, 501, 120)")   # 501: case 14 made LiteRT abort
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600, check=False)
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0 and lines[-1:] == ["done"], (
+        f"worker died (rc {r.returncode}) at {lines[-1:]}: {r.stderr[-1500:]}")
+    failed = [ln for ln in lines if ln.startswith("FAILED")]
+    assert not failed, failed[0][:3000]
