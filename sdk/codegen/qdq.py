@@ -352,6 +352,44 @@ def _softmax(b: _Builder, n: Node) -> str:
     return b.node("Softmax", [x], f"{n.outputs[0]}__softmax", axis=b.axis(n.attrs.axis, r))
 
 
+def _resize_bilinear(b: _Builder, n: Node) -> str:
+    """TFLite RESIZE_BILINEAR's coordinate flags as ONNX Resize (linear) modes."""
+    a = n.attrs
+    x = b.g.tensors[n.inputs[0]].shape                     # NHWC
+    sizes = np.array([x[0], x[3], a.size[0], a.size[1]], np.int64)
+    mode = "align_corners" if a.align_corners else \
+        "half_pixel" if a.half_pixel_centers else "asymmetric"
+    return b.node("Resize", [b.value[n.inputs[0]], "", "",
+                             b.init(f"{n.outputs[0]}__sizes", sizes)],
+                  f"{n.outputs[0]}__resize", mode="linear", coordinate_transformation_mode=mode)
+
+
+def _transpose_conv(b: _Builder, n: Node) -> str:
+    """IR weight [C_OUT, KH, KW, C_IN] -> ConvTranspose's [C_IN, C_OUT, KH, KW]; the IR's
+    negative bottom/right crop is ONNX's output_padding."""
+    a = n.attrs
+    w = b.g.tensors[n.inputs[1]]
+    top, left, bottom, right = a.pad
+    y = b.node("ConvTranspose", [b.value[n.inputs[0]], b.weight(n.inputs[1], (3, 0, 1, 2)),
+                                 b.bias(n, w.shape[0])], f"{n.outputs[0]}__deconv",
+               strides=list(a.stride), pads=[top, left, max(bottom, 0), max(right, 0)],
+               output_padding=[max(-bottom, 0), max(-right, 0)])
+    return b.act(y, a.act, n.outputs[0])
+
+
+def _gather(b: _Builder, n: Node) -> str:
+    idx = b.g.tensors[n.inputs[1]].data.astype(np.int64)
+    y = b.node("Gather", [b.to_ir(n.inputs[0]), b.init(f"{n.outputs[0]}__idx", idx)],
+               f"{n.outputs[0]}__gather", axis=int(n.attrs.axis))
+    return b.from_ir(y, n.outputs[0])
+
+
+def _prelu(b: _Builder, n: Node) -> str:
+    r = b.rank(n.inputs[0])
+    return b.node("PRelu", [b.value[n.inputs[0]], b.operand(n.inputs[1], r)],
+                  f"{n.outputs[0]}__prelu")
+
+
 def _identity(b: _Builder, n: Node) -> str:
     return b.node("Identity", [b.value[n.inputs[0]]], f"{n.outputs[0]}__id")
 
@@ -374,7 +412,8 @@ EXPORTERS = {
     "LOGISTIC": _unary, "TANH": _unary, "HARD_SWISH": _unary, "HARD_SIGMOID": _unary,
     "SQRT": _unary, "RSQRT": _unary, "EXP": _unary, "GELU": _unary,
     "RESHAPE": _reshape, "TRANSPOSE": _transpose, "CONCAT": _concat, "PAD": _pad,
-    "STRIDED_SLICE": _slice, "RESIZE_NEAREST": _resize,
+    "STRIDED_SLICE": _slice, "RESIZE_NEAREST": _resize, "RESIZE_BILINEAR": _resize_bilinear,
+    "TRANSPOSE_CONV": _transpose_conv, "GATHER": _gather, "PRELU": _prelu,
     "SOFTMAX": _softmax, "LRN": _lrn,
     "QUANTIZE": _identity, "DEQUANTIZE": _identity,   # the Q/DQ around them do the work
 }

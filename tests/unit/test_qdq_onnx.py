@@ -113,7 +113,7 @@ def _measure(res, name: str) -> dict[str, float]:
 
 # model -> end-to-end bound when below 99% (see the module docstring for why)
 E2E_FLOOR = {"kws_ds_cnn_int8": 0.85, "ic_resnet8_int8": 0.6, "resnet18ish": 0.95,
-             "vit_tiny": 0.75}
+             "vit_tiny": 0.75, "lstm_kws": 0.9}
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +154,9 @@ def _zoo() -> list[str]:
 @pytest.mark.parametrize("name", _zoo())
 def test_qdq_onnx_zoo(name, out):
     """The zoo (tests/zoo) models that compile: measured 100% within 1 LSB end to end on
-    their calibration samples, except ResNet-18-ish at 98.8% (one softmax element of 80) and
-    the ViT at 81% (layer norms and attention softmaxes chained); layerwise 100% on all."""
+    their calibration samples, except ResNet-18-ish at 98.8% (one softmax element of 80), the
+    ViT at 81% (layer norms and attention softmaxes chained) and the LSTM at 96% (49 steps of
+    recurrence); layerwise 100% on all."""
     require("onnxruntime")
     res = _compiled(str(ZOO / f"{name}.onnx"), out)
     m = _measure(res, name)
