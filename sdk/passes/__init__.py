@@ -25,6 +25,7 @@ from edgeforge.passes.fold import (
 from edgeforge.passes.fuse import (
     batchnorm_to_affine,
     canonicalize_clip,
+    div_by_sqrt_to_rsqrt,
     div_sub_to_mul_add,
     fold_affine_into_next,
     fold_batchnorm,
@@ -49,6 +50,7 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("fold_batchnorm", fold_batchnorm),                  # BN into the conv/fc before it
     ("batchnorm_to_affine", batchnorm_to_affine),        # leftover BN -> MUL + ADD
     ("div_sub_to_mul_add", div_sub_to_mul_add),          # x/c -> x*(1/c), x-c -> x+(-c)
+    ("div_by_sqrt_to_rsqrt", div_by_sqrt_to_rsqrt),      # x/SQRT(v) -> x*RSQRT(v)
     ("hard_sigmoid_to_relu6", hard_sigmoid_to_relu6),    # -> RELU6(6a*x + 6b) / 6
     ("merge_const_chains", merge_const_chains),          # (x*a)*b -> x*(ab), (x+a)+b
     ("matmul_add_to_fc", matmul_add_to_fc),              # MATMUL(x, const) -> FC

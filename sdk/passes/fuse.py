@@ -140,6 +140,23 @@ def div_sub_to_mul_add(g: Graph) -> int:
     return apply_rule(g, rule)
 
 
+def div_by_sqrt_to_rsqrt(g: Graph) -> int:
+    """x / SQRT(v) -> x * RSQRT(v): LayerNorm as torch.onnx exports it before opset 17
+    (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div); DIV of two activations has no int8
+    form, MUL and RSQRT do."""
+    def rule(g: Graph, n: Node) -> list[Node] | None:
+        if n.op != Op.DIV or n.attrs.act != Act.NONE or not is_float(g, n.outputs[0]):
+            return None
+        p = producer(g, n.inputs[1])
+        if p is None or p.op != Op.SQRT or const(g, n.inputs[0]) is not None:
+            return None
+        r = g.unique_name(p.outputs[0] + "_rsqrt")
+        g.add_tensor(Tensor(r, g.tensors[p.outputs[0]].shape))
+        return [Node(Op.RSQRT, (p.inputs[0],), (r,), NoAttrs(), p.name),
+                Node(Op.MUL, (n.inputs[0], r), n.outputs, BinaryAttrs(), n.name)]
+    return apply_rule(g, rule)
+
+
 def hard_sigmoid_to_relu6(g: Graph) -> int:
     """HARD_SIGMOID(x) = clip(a*x + b, 0, 1) -> MUL(RELU6(MUL(x, 6a) + 6b), 1/6), the int8 ops
     TFLite's converter gives Keras' hard_sigmoid. The x*6a MUL (absent for PyTorch's a = 1/6)

@@ -29,6 +29,27 @@ def test_layernorm_decomposes_into_int8_ops(tmp_path):
     assert {"MEAN", "SQUARED_DIFFERENCE", "RSQRT"} <= set(ops), ops
 
 
+def _legacy_layernorm(tmp_path, name="legacy_ln"):
+    """LayerNorm as torch.onnx exports it before opset 17."""
+    n = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[-1]),
+         helper.make_node("Sub", ["x", "m"], ["d"]),
+         helper.make_node("Pow", ["d", "two"], ["d2"]),
+         helper.make_node("ReduceMean", ["d2"], ["v"], axes=[-1]),
+         helper.make_node("Add", ["v", "eps"], ["ve"]),
+         helper.make_node("Sqrt", ["ve"], ["s"]),
+         helper.make_node("Div", ["d", "s"], ["nrm"]),
+         helper.make_node("Mul", ["nrm", "ln_g"], ["sc"]),
+         helper.make_node("Add", ["sc", "ln_b"], ["y"])]
+    inits = [_init("two", np.float32(2)), _init("eps", np.float32(1e-5)),
+             _init("ln_g", RNG.normal(1, 0.2, D)), _init("ln_b", RNG.normal(0, 0.2, D))]
+    return _save(tmp_path, n, [("x", [1, 5, D])], [("y", [1, 5, D])], inits, name=name)
+
+
+def test_legacy_layernorm_divides_by_rsqrt(tmp_path):
+    ops = _ops(_check(_legacy_layernorm(tmp_path)))
+    assert "RSQRT" in ops and "DIV" not in ops and "SQRT" not in ops, ops
+
+
 @pytest.mark.parametrize("order", ["x_half_last", "half_first", "mul_by_inv_sqrt2"])
 def test_erf_gelu_pattern_fuses_to_one_gelu(tmp_path, order):
     n = [helper.make_node("Div", ["x", "sqrt2"], ["d"]) if order != "mul_by_inv_sqrt2"
@@ -175,6 +196,7 @@ def _rnn_kws(tmp_path, op: str, name: str):
 MULTI = {"block_relu": lambda p: _block(p, "Relu", "block_relu"),
          "lstm_small": lambda p: _rnn_kws(p, "LSTM", "lstm_small"),
          "gru_small": lambda p: _rnn_kws(p, "GRU", "gru_small"),
+         "legacy_ln": lambda p: _legacy_layernorm(p),
          "block_gelu": lambda p: _block(p, "gelu", "block_gelu"),
          "unet_tail": lambda p: _unet_tail(p, "unet_tail")}
 NO_TFLM = {"block_gelu": "TFLM has no GELU kernel (the tflm profile runs LiteRT's table)"}
@@ -194,7 +216,7 @@ def test_multi_op_int8_equals_peers_and_c(tmp_path, name, numerics):
     path = MULTI[name](tmp_path)
     _check(path, rtol=1e-4)
     shape = ([1, 6, D] if name.startswith("block") else [1, 3, 8, 8] if name == "unet_tail"
-             else [1, T_STEPS, FEAT])
+             else [1, 5, D] if name == "legacy_ln" else [1, T_STEPS, FEAT])
     calib = np.random.default_rng(3).normal(0, 1, [32] + shape[1:]).astype(np.float32)
     res = compile_model(path, tmp_path / "out", calib=calib, numerics=numerics)
     sqnr = res.report["sqnr"][-1]["sqnr_db"]
