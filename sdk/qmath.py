@@ -93,12 +93,13 @@ def srdhm(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     ab = a * b
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    s = ab + nudge
-    # C integer division truncates toward zero; numpy's // floors.
-    high = np.where(s >= 0, s >> 31, -((-s) >> 31))
+    neg = (ab >> 63) & 0x7FFFFFFF          # 2^31 - 1 where ab < 0, else 0 (no np.where)
+    s = ab + ((1 << 30) - neg)             # nudge: 2^30, or 1 - 2^30 when ab < 0
+    # C integer division truncates toward zero (numpy's >> floors): add 2^31 - 1 first
+    # when s < 0 (s < 0 exactly when ab < 0, given the nudge's sign)
+    high = (s + ((s >> 63) & 0x7FFFFFFF)) >> 31
     overflow = (a == INT32_MIN) & (b == INT32_MIN)
-    return np.where(overflow, INT32_MAX, high)
+    return np.where(overflow, INT32_MAX, high) if overflow.any() else high
 
 
 def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:

@@ -177,6 +177,8 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
 
     def solve(g: np.ndarray, c: np.ndarray) -> np.ndarray:
         if dw:
+            if np.all(flat0[:-1] != 0):         # no pruned taps: every channel in one call
+                return _ridge_solve(g, c, flat0.T, ridge, stacked=True).T
             return np.stack([_ridge_solve(g[ch], c[ch], flat0[:, ch], ridge)
                              for ch in range(flat0.shape[1])], axis=1)
         if np.all(flat0[:, :-1] != 0):
@@ -186,9 +188,10 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
 
     def err(g: np.ndarray, c: np.ndarray, sol: np.ndarray) -> float:
         """|X w - y|^2 up to a constant, from the normal equations."""
-        if dw:
-            return float(np.einsum("tc,cts,sc->", sol, g, sol) - 2 * np.einsum("tc,ct->", sol, c))
-        return float(np.einsum("ok,kl,ol->", sol, g, sol) - 2 * np.einsum("ok,ko->", sol, c))
+        if dw:          # matmuls, not a 3-operand einsum (a C loop over t * s * c)
+            st = sol.T
+            return float(np.sum((st[:, None, :] @ g)[:, 0, :] * st) - 2 * np.sum(st * c))
+        return float(np.sum((sol @ g) * sol) - 2 * np.sum(sol * c.T))
 
     # keep the refit only if, fitted on one half of the data, it beats the plainly
     # quantized weights on the other half (a narrow calibration set overfits)
@@ -215,11 +218,20 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     bt.quant = replace(bt.quant, scale=(np.float32(in_scale) * scales).astype(np.float32))
 
 
-def _ridge_solve(g: np.ndarray, c: np.ndarray, w0: np.ndarray, ridge: float) -> np.ndarray:
+def _ridge_solve(g: np.ndarray, c: np.ndarray, w0: np.ndarray, ridge: float,
+                 stacked: bool = False) -> np.ndarray:
     """argmin |X w - y|^2 + lam |w - w0|^2 from the normal equations (g = X^T X, c = X^T y);
     the last row (bias) is not regularized. For one channel (w0 1-D), weights that are 0 in
-    w0 (pruned) stay 0."""
-    d = g.shape[0]
+    w0 (pruned) stay 0. `stacked`: g [C, D, D], c [C, D], w0 [C, D], C independent
+    problems solved in one LAPACK call (the same gesv per problem as one by one)."""
+    d = g.shape[-1]
+    if stacked:
+        lam = ridge * np.maximum(np.trace(g, axis1=1, axis2=2) / d, 1e-12)
+        reg = np.eye(d)
+        reg[-1, -1] = 0.0
+        reg = lam[:, None, None] * reg
+        rhs = c + (reg @ w0[:, :, None])[:, :, 0]
+        return np.linalg.solve(g + reg + 1e-12 * np.eye(d), rhs[:, :, None])[:, :, 0]
     lam = ridge * max(float(np.trace(g)) / d, 1e-12)
     reg = lam * np.eye(d)
     reg[-1, -1] = 0.0

@@ -33,9 +33,11 @@ class NormalEquations:
     def add(self, f: np.ndarray, y: np.ndarray, depthwise: bool) -> None:
         ones = np.ones(f.shape[:1] + (1,) + f.shape[2:], f.dtype)
         fx = np.concatenate([f, ones], axis=1)
-        if depthwise:      # per channel: [C, T+1, T+1] and [C, T+1]
-            g = np.einsum("rtc,rsc->cts", fx, fx)
-            c = np.einsum("rtc,rc->ct", fx, y)
+        if depthwise:      # per channel: [C, T+1, T+1] and [C, T+1], one BLAS GEMM each
+            fc = np.ascontiguousarray(fx.transpose(2, 0, 1))             # [C, R, T+1]
+            ft = fc.transpose(0, 2, 1)
+            g = ft @ fc
+            c = (ft @ np.ascontiguousarray(y.T)[:, :, None])[:, :, 0]
         else:
             g, c = fx.T @ fx, fx.T @ y
         self.g = g if self.g is None else self.g + g
