@@ -7,6 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeforge.compress.distill import distill, output_sqnr
+from edgeforge.compress.prune import (
+    PruneError,
+    apply_channel_keep,
+    channel_groups,
+    channel_prune,
+    compress,
+    compression_stats,
+    magnitude_prune,
+)
 from edgeforge.ir import (
     Act,
     BinaryAttrs,
@@ -20,16 +30,6 @@ from edgeforge.ir import (
     SoftmaxAttrs,
     Tensor,
     verify,
-)
-from edgeforge.compress.distill import distill, output_sqnr
-from edgeforge.compress.prune import (
-    PruneError,
-    apply_channel_keep,
-    channel_groups,
-    channel_prune,
-    compress,
-    compression_stats,
-    magnitude_prune,
 )
 from edgeforge.quantize.calibrate import batch_runner
 from tests.conftest import require
