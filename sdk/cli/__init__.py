@@ -352,6 +352,52 @@ class _Stderr(logging.StreamHandler):
 
 
 STAGE_LOGGER = "edgeforge.stage"     # "compile: quantizing ...": the long steps' progress
+PROGRESS_LOGGER = "edgeforge.progress"   # stage / done / total / detail events (a bar)
+
+
+class _ProgressBar(logging.Handler):
+    """Draws the library's progress events (edgeforge.quantize.calibrate.report_progress)
+    as a transient rich bar per stage on stderr: a stage's bar goes when it completes."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stage = getattr(record, "stage", None)
+        if stage is None:
+            return
+        done, total = int(record.done), max(int(record.total), 1)
+        detail = str(getattr(record, "detail", ""))
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+                                console=Console(file=sys.stderr), transient=True)
+            self.bar.start()
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total, detail=detail)
+        self.bar.update(self.tasks[stage], completed=done, total=total, detail=detail)
+        if done >= total:
+            self.bar.remove_task(self.tasks.pop(stage))
+            if not self.tasks:
+                self.bar.stop()
+                self.bar = None
+
+
+def _progress_bar() -> None:
+    """Progress events become a bar only when stderr is a terminal; piped, nothing."""
+    log = logging.getLogger(PROGRESS_LOGGER)
+    for h in [h for h in log.handlers if isinstance(h, _ProgressBar)]:
+        log.removeHandler(h)
+    log.propagate = False                  # never plain lines on stderr
+    if sys.stderr.isatty():
+        log.addHandler(_ProgressBar())
+        log.setLevel(logging.DEBUG)
+    else:
+        log.setLevel(logging.NOTSET)
 
 
 def _log_to_stderr(verbose: int = 0) -> None:
@@ -368,6 +414,7 @@ def _log_to_stderr(verbose: int = 0) -> None:
         h.removeFilter(f)
     h.addFilter(lambda r: show or not r.name.startswith(STAGE_LOGGER))
     log.setLevel(logging.INFO)
+    _progress_bar()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,13 @@ import numpy as np
 
 from edgeforge.ir import OPS, WEIGHTED, Act, Graph, Node, Op
 from edgeforge.qmath import dequantize, quantize
-from edgeforge.quantize.calibrate import _progress, batch_runner, iterate_float, rebatch
+from edgeforge.quantize.calibrate import (
+    _progress,
+    batch_runner,
+    iterate_float,
+    rebatch,
+    report_progress,
+)
 
 INT32_MAX = (1 << 31) - 1
 
@@ -99,6 +105,8 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
     last_use = {i: k for k, nd in enumerate(gb.nodes) for i in nd.inputs if i}
     done = []
     for k, nd in enumerate(gb.nodes):
+        report_progress("bias correction", k, len(gb.nodes),
+                        f"{nd.op.value} {nd.name or nd.outputs[0]}")
         if nd.outputs[0] in layers:
             if refit:
                 _refit_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
@@ -119,6 +127,7 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
         for i in nd.inputs:
             if i in env and last_use.get(i) == k and i not in gb.outputs:
                 del env[i]
+    report_progress("bias correction", len(gb.nodes), len(gb.nodes))
     return qg, done
 
 
@@ -233,13 +242,20 @@ def _ridge_solve(g: np.ndarray, c: np.ndarray, w0: np.ndarray, ridge: float,
         rhs = c + (reg @ w0[:, :, None])[:, :, 0]
         return np.linalg.solve(g + reg + 1e-12 * np.eye(d), rhs[:, :, None])[:, :, 0]
     lam = ridge * max(float(np.trace(g)) / d, 1e-12)
-    reg = lam * np.eye(d)
-    reg[-1, -1] = 0.0
     if w0.ndim == 1 and not np.all(w0[:-1] != 0):
+        reg = lam * np.eye(d)
+        reg[-1, -1] = 0.0
         idx = np.flatnonzero(np.append(w0[:-1] != 0, True))
         out = np.zeros(d)
         sub = np.ix_(idx, idx)
         out[idx] = np.linalg.solve(g[sub] + reg[sub] + 1e-12 * np.eye(idx.size),
                                    c[idx] + reg[sub] @ w0[idx])
         return out
-    return np.linalg.solve(g + reg + 1e-12 * np.eye(d), c + reg @ w0)
+    # the ridge is diagonal: add it in place of forming and multiplying D x D matrices
+    # (the same sums: g_ii + lam + 1e-12 on the diagonal, lam * w0 on the right)
+    diag = np.full(d, lam)
+    diag[-1] = 0.0
+    a = g.copy()
+    ii = np.arange(d)
+    a[ii, ii] = (g[ii, ii] + diag) + 1e-12
+    return np.linalg.solve(a, c + (diag[:, None] * w0 if w0.ndim == 2 else diag * w0))

@@ -12,7 +12,7 @@ DEFAULT_OBSERVER is chosen by measurement, see the comment at its definition.
 """
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -435,26 +435,36 @@ def _axes(a: Any) -> tuple[int, ...]:
     return (a.axis,) if hasattr(a, "axis") else ()
 
 
+PROGRESS = logging.getLogger("edgeforge.progress")
+
+
+def report_progress(stage: str, done: int, total: int, detail: str = "") -> None:
+    """One progress event of a long step (stage, e.g. "calibrating"; done of total; detail,
+    e.g. the layer): a DEBUG record on the edgeforge.progress logger carrying them as
+    attributes. The library draws nothing: the CLI turns these into a bar on a terminal."""
+    if PROGRESS.isEnabledFor(logging.DEBUG):
+        PROGRESS.debug("%s %d/%d %s", stage, done, total, detail,
+                       extra={"stage": stage, "done": done, "total": total, "detail": detail})
+
+
 class _progress:
-    """rich progress bar on a TTY when verbose > 0; silent otherwise."""
+    """Sample progress of one pass over the data, as report_progress events (`verbose` is
+    kept for the callers' signatures: drawing is the CLI's choice)."""
 
     def __init__(self, total: int, verbose: int, what: str) -> None:
-        self.total, self.what = total, what
-        self.on = verbose > 0 and sys.stderr.isatty()
-        self.bar: Any = None
+        self.total, self.what, self.done = total, what, 0
 
     def __enter__(self) -> Callable[[int], None]:
-        if not self.on:
-            return lambda k: None
-        from rich.progress import Progress
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        task = self.bar.add_task(self.what, total=self.total)
-        return lambda k: self.bar.advance(task, k)
+        report_progress(self.what, 0, self.total, "samples")
+
+        def advance(k: int) -> None:
+            self.done += k
+            report_progress(self.what, self.done, self.total, "samples")
+        return advance
 
     def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        if self.done < self.total:          # an error midway: close the stage anyway
+            report_progress(self.what, self.total, self.total, "samples")
 
 
 def calibrate(graph: Graph, data: CalibData, observer: str | None = None,
