@@ -237,7 +237,7 @@ def deploy(directory: str | Path, target: str, *, identity: str | None = None,
     {name, model_sha256, target, dir, uploaded, removed, unchanged, device}."""
     from edgeforge.manifest import Manifest
     from edgeforge.targets import open_target
-    from edgeforge.targets.local import AgentTarget
+    from edgeforge.targets.agent import AgentTarget
     from edgeforge.targets.ssh import redact
 
     directory = Path(directory)

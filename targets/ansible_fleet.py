@@ -130,8 +130,8 @@ def ansible_profile(artifact: Path, inventory: str | Path, hosts: list[Any], *,
                     timeout: float = 300.0) -> list[dict[str, Any]]:
     """Profile DIR on every host of an Ansible inventory with ansible-runner; one entry per
     host in `hosts` order (targets.inventory.load_ansible_inventory's), errors inline."""
+    from edgeforge.targets.agent import AGENT_SRC
     from edgeforge.targets.fleet import default_inputs
-    from edgeforge.targets.local import AGENT_SRC
     runner = _runner()
     artifact = Path(artifact).resolve()
     m = Manifest.load(artifact)

@@ -458,7 +458,7 @@ def _without_runtime_banner() -> Iterator[None]:
 
 def load_agent() -> Any:
     """runtime/agent/agent.py as a module: the board-side interpreter code, loaded by path."""
-    from edgeforge.targets.local import AGENT_SRC
+    from edgeforge.targets.agent import AGENT_SRC
 
     spec = importlib.util.spec_from_file_location("edgeforge_device_agent",
                                                   AGENT_SRC / "agent.py")

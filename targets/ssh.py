@@ -1,6 +1,6 @@
 """Linux boards over SSH (paramiko): `ssh://user@host[:port]`, and `edgeforge deploy`.
 
-Everything but the transport is `targets.local.AgentTarget`: deploy into
+Everything but the transport is `targets.agent.AgentTarget`: deploy into
 `~/.edgeforge/models/<sha16>/`, run `agent.py session` there, infer/benchmark over its JSON
 lines. This module adds the SSH `Shell`:
   * host keys are checked against known_hosts (default ~/.ssh/known_hosts); an unknown host
@@ -33,7 +33,8 @@ import paramiko
 
 from edgeforge.errors import DeviceError, EdgeforgeError
 from edgeforge.manifest import sha256_file
-from edgeforge.targets.local import AgentTarget, Pipe, Shell
+from edgeforge.targets.agent import AgentTarget
+from edgeforge.targets.shell import Pipe, Shell
 
 CONNECT_TIMEOUT = 15.0
 MAX_OUTPUT = 64 << 20     # what one agent command may print (JSON lines): more is a fault

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
-from edgeforge.targets.local import AGENT_SRC, PYTHON_FLOOR
+from edgeforge.targets.agent import AGENT_SRC, PYTHON_FLOOR
 from tests.conftest import require
 from tests.targets._servers import client_key, make_dir, sshd  # noqa: F401
 

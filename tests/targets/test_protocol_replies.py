@@ -242,9 +242,9 @@ def test_resync_is_bounded_in_bytes_too():
 
 def test_agent_reply_line_is_bounded_in_bytes(monkeypatch):
     """The Linux-board path's wait (an agent session line) has the same two bounds."""
-    from edgeforge.targets import local
+    from edgeforge.targets import shell
 
-    class Chatty(local.Pipe):
+    class Chatty(shell.Pipe):
         def _recv(self, timeout):
             return b"x" * 4096          # never a newline
 
@@ -257,7 +257,7 @@ def test_agent_reply_line_is_bounded_in_bytes(monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(local, "MAX_LINE", 64 * 1024)
+    monkeypatch.setattr(shell, "MAX_LINE", 64 * 1024)
     t0 = time.monotonic()
     with pytest.raises(DeviceError, match="without ending its reply line"):
         Chatty("board").readline(timeout=30)

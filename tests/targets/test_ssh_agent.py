@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from edgeforge.manifest import Manifest
-from edgeforge.targets.local import AGENT_SRC, LocalTarget
+from edgeforge.targets.agent import AGENT_SRC
+from edgeforge.targets.local import LocalTarget
 from edgeforge.targets.mqtt import load_agent
 from tests.targets._servers import (  # noqa: F401
     client_key,
