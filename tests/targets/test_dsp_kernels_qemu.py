@@ -18,7 +18,8 @@ from edgeforge.targets.profile import profile
 from tests.conftest import fixture, require
 from tests.targets.test_qemu import MODELS, compile_fixture, samples
 
-# TFLM + CMSIS-NN on QEMU mps2-an386, instructions per inference (benchmarks/mcu.py PEERS)
+# TFLM + CMSIS-NN on QEMU mps2-an386, instructions per inference (issue 12 constants;
+# benchmarks/mcu.py rebuilds and measures them from source checkouts)
 CMSIS_NN = {"kws": 7.70e6, "rn8": 29.86e6}
 N = 6
 
