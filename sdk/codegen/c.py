@@ -169,10 +169,17 @@ def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     return s[0], s[1], s[2], s[3]
 
 
+_SPELL8 = np.array([str(v) for v in range(-128, 256)], dtype=object)
+
+
 def _c_values(flat: np.ndarray, per_line: int = 24) -> str:
-    vals = [str(int(v)) for v in flat]
+    flat = np.asarray(flat)
+    if flat.dtype in (np.int8, np.uint8):     # weights: look the 256 spellings up (str() of
+        vals = _SPELL8[flat.astype(np.int64) + 128].tolist()   # 11 M values took 9 s)
+    else:
+        vals = list(map(str, flat.astype(np.int64).tolist()))
     if flat.dtype == np.int32 or flat.dtype == np.int64:
-        vals = [v if int(v) != -(1 << 31) else "INT32_MIN" for v in vals]
+        vals = [v if v != "-2147483648" else "INT32_MIN" for v in vals]
     return "\n".join("    " + ", ".join(vals[i:i + per_line]) + ","
                      for i in range(0, len(vals), per_line)) or "    0"
 

@@ -160,18 +160,16 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     input), then quantized again (new per-channel scales). The int8 layer then compensates
     the error its quantized input carries, not only its mean."""
     from edgeforge.quantize.lstsq import NormalEquations, layer_features
-    from edgeforge.quantize.rules import (
-        fit_bias_scales,
-        quantize_bias,
-        quantize_weight,
-        weight_scales,
-    )
     from edgeforge.runtime.reference import REFERENCE
-    wt, bt = gb.tensors[nd.inputs[1]], gb.tensors[nd.inputs[2]]
     w0 = fg.tensors[fn.inputs[1]].data.astype(np.float64)
     b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
     b0 = np.zeros(w0.shape[OPS[nd.op].out_axis]) if b_f is None else b_f
     dw = nd.op == Op.DWCONV2D
+    out_rows = int(np.prod(gb.tensors[nd.outputs[0]].shape[:-1]))   # regression rows / chunk
+    if (not dw and out_rows * (len(xq) // 2) < w0[0].size + 1 and len(xq) > 1
+            and np.all(w0 != 0)):
+        _refit_dual(gb, nd, fn, xq, xf, w0, b_f, b0, ridge)
+        return
     halves = [NormalEquations(), NormalEquations()]    # one per half of the chunks
     for k, (q8, f) in enumerate(zip(xq, xf)):
         y = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs).astype(np.float64)
@@ -204,10 +202,7 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
 
     # keep the refit only if, fitted on one half of the data, it beats the plainly
     # quantized weights on the other half (a narrow calibration set overfits)
-    w_q = deq(gb, nd.inputs[1], wt.data)
-    b_q = deq(gb, nd.inputs[2], bt.data)
-    flat_q = (np.concatenate([w_q.reshape(-1, w_q.shape[3]), b_q[None]], axis=0) if dw else
-              np.concatenate([w_q.reshape(w_q.shape[0], -1), b_q[:, None]], axis=1))
+    flat_q = _flat_q(gb, nd, dw)
     (ga, ca), (gv, cv) = ((h.g, h.c) for h in halves)
     if err(gv, cv, solve(ga, ca)) >= err(gv, cv, flat_q):
         return
@@ -216,6 +211,70 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
         w_new, b_new = sol[:-1].reshape(w0.shape), sol[-1]
     else:
         w_new, b_new = sol[:, :-1].reshape(w0.shape), sol[:, -1]
+    _requantize_layer(gb, nd, w_new, b_new)
+
+
+def _flat_q(gb: Graph, nd: Node, dw: bool) -> np.ndarray:
+    """The int8 layer's dequantized weights and bias as the refit lays them out."""
+    w_q = deq(gb, nd.inputs[1], gb.tensors[nd.inputs[1]].data)
+    b_q = deq(gb, nd.inputs[2], gb.tensors[nd.inputs[2]].data)
+    return (np.concatenate([w_q.reshape(-1, w_q.shape[3]), b_q[None]], axis=0) if dw else
+            np.concatenate([w_q.reshape(w_q.shape[0], -1), b_q[:, None]], axis=1))
+
+
+def _refit_dual(gb: Graph, nd: Node, fn: Node, xq: list[np.ndarray], xf: list[np.ndarray],
+                w0: np.ndarray, b_f: np.ndarray | None, b0: np.ndarray, ridge: float) -> None:
+    """_refit_layer when each half has fewer rows R than unknowns D (ResNet-18's last
+    3x3 convolutions at 64x64: 128 rows, 4609 unknowns): the same ridge problem solved in
+    its dual form, an R x R system instead of D x D (D^3 was 6 s per solve). The bias is
+    fitted unregularized by centring (the primal form gives it a 1e-12 ridge)."""
+    from edgeforge.quantize.lstsq import layer_features
+    from edgeforge.runtime.reference import REFERENCE
+    rows: list[list[np.ndarray]] = [[], []]
+    ys: list[list[np.ndarray]] = [[], []]
+    for k, (q8, f) in enumerate(zip(xq, xf)):
+        y = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs).astype(np.float64)
+        ys[k % 2].append(y.reshape(-1, y.shape[-1]))
+        rows[k % 2].append(layer_features(deq(gb, nd.inputs[0], q8), nd, w0.shape))
+    xa, xv = (np.concatenate(r) for r in rows)
+    ya, yv = (np.concatenate(y) for y in ys)
+    flat0 = np.concatenate([w0.reshape(w0.shape[0], -1), b0[:, None]], axis=1)   # [O, K+1]
+
+    def solve(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return _dual_solve(x, y, flat0, ridge)
+
+    def err(x: np.ndarray, y: np.ndarray, sol: np.ndarray) -> float:
+        return float(np.sum((x @ sol[:, :-1].T + sol[:, -1] - y) ** 2))
+
+    if err(xv, yv, solve(xa, ya)) >= err(xv, yv, _flat_q(gb, nd, False)):
+        return
+    sol = solve(np.concatenate([xa, xv]), np.concatenate([ya, yv]))
+    _requantize_layer(gb, nd, sol[:, :-1].reshape(w0.shape), sol[:, -1])
+
+
+def _dual_solve(x: np.ndarray, y: np.ndarray, flat0: np.ndarray, ridge: float) -> np.ndarray:
+    """_ridge_solve's answer ([O, K+1]: weights, bias) from the rows x [R, K], y [R, O]
+    through an R x R system: w = w0 + Xc^T (Xc Xc^T + lam I)^-1 (yc - Xc w0), centred."""
+    d = x.shape[1] + 1
+    lam = ridge * max((float(np.sum(x * x)) + x.shape[0]) / d, 1e-12) + 1e-12  # trace(g) / d
+    xm, ym = x.mean(axis=0), y.mean(axis=0)
+    xc = x - xm
+    resid = (y - ym) - xc @ flat0[:, :-1].T                       # [R, O]
+    a = xc @ xc.T
+    a[np.diag_indices_from(a)] += lam
+    w = flat0[:, :-1] + (xc.T @ np.linalg.solve(a, resid)).T      # [O, K]
+    return np.concatenate([w, (ym - w @ xm)[:, None]], axis=1)
+
+
+def _requantize_layer(gb: Graph, nd: Node, w_new: np.ndarray, b_new: np.ndarray) -> None:
+    """Put refitted float weights and bias back into the int8 layer (new scales)."""
+    from edgeforge.quantize.rules import (
+        fit_bias_scales,
+        quantize_bias,
+        quantize_weight,
+        weight_scales,
+    )
+    wt, bt = gb.tensors[nd.inputs[1]], gb.tensors[nd.inputs[2]]
     axis = wt.quant.axis
     in_scale = float(gb.tensors[nd.inputs[0]].quant.scale[0])
     scales = weight_scales(w_new, axis, wt.quant.per_channel)

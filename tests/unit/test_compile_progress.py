@@ -58,6 +58,17 @@ def test_stacked_ridge_solve_equals_one_by_one():
                                rtol=1e-10, atol=1e-12)
 
 
+def test_dual_refit_solve_equals_the_normal_equations():
+    """Fewer rows than unknowns: the R x R dual gives the D x D ridge solution."""
+    from edgeforge.quantize.bias_correction import _dual_solve, _ridge_solve
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((60, 200)) + 0.3, rng.standard_normal((60, 5))
+    flat0 = rng.standard_normal((5, 201))
+    xa = np.concatenate([x, np.ones((60, 1))], axis=1)
+    primal = _ridge_solve(xa.T @ xa, xa.T @ y, flat0.T, 1.0).T
+    np.testing.assert_allclose(_dual_solve(x, y, flat0, 1.0), primal, rtol=0, atol=1e-9)
+
+
 class _Events(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
