@@ -108,11 +108,12 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
         report_progress("bias correction", k, len(gb.nodes),
                         f"{nd.op.value} {nd.name or nd.outputs[0]}")
         if nd.outputs[0] in layers:
+            y_f: dict[int, np.ndarray] = {}     # the float layer's output per chunk
             if refit:
                 _refit_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
-                             f_in[nd.inputs[0]], refit)
+                             f_in[nd.inputs[0]], refit, y_f)
             _correct_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
-                           f_in[nd.inputs[0]])
+                           f_in[nd.inputs[0]], y_f)
             for t in nd.inputs[1:3]:
                 qg.tensors[t] = replace(gb.tensors[t])
             done.append(nd.name or nd.outputs[0])
@@ -132,7 +133,7 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
 
 
 def _correct_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
-                   xf: list[np.ndarray]) -> None:
+                   xf: list[np.ndarray], y_f_cache: dict[int, np.ndarray]) -> None:
     """Shift nd's int32 bias (in gb, in place) by the mean pre-activation error."""
     from edgeforge.runtime.reference import REFERENCE
     kernel = REFERENCE[nd.op]
@@ -142,8 +143,10 @@ def _correct_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray
     bt = gb.tensors[nd.inputs[2]]
     b_q = deq(gb, nd.inputs[2], bt.data)
     total, rows = 0.0, 0
-    for q8, f in zip(xq, xf):
-        y_f = kernel(f, w_f, b_f, _no_act(fn).attrs)
+    for k, (q8, f) in enumerate(zip(xq, xf)):
+        y_f = y_f_cache.get(k)            # the refit ran the same float kernel on f
+        if y_f is None:
+            y_f = kernel(f, w_f, b_f, _no_act(fn).attrs)
         y_q = kernel(deq(gb, nd.inputs[0], q8), w_q, b_q, _no_act(nd).attrs)
         e = (y_q.astype(np.float64) - y_f).reshape(-1, y_f.shape[-1])
         total = total + e.sum(axis=0)
@@ -154,7 +157,7 @@ def _correct_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray
 
 
 def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
-                 xf: list[np.ndarray], ridge: float) -> None:
+                 xf: list[np.ndarray], ridge: float, y_f: dict[int, np.ndarray]) -> None:
     """Least-squares weights for the int8 layer: W, b minimizing |deq(x_q) W + b - y_f|^2
     + ridge' |W - W_float|^2 (y_f: the float layer's pre-activation output on the float
     input), then quantized again (new per-channel scales). The int8 layer then compensates
@@ -168,12 +171,12 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     out_rows = int(np.prod(gb.tensors[nd.outputs[0]].shape[:-1]))   # regression rows / chunk
     if (not dw and out_rows * (len(xq) // 2) < w0[0].size + 1 and len(xq) > 1
             and np.all(w0 != 0)):
-        _refit_dual(gb, nd, fn, xq, xf, w0, b_f, b0, ridge)
+        _refit_dual(gb, nd, fn, xq, xf, w0, b_f, b0, ridge, y_f)
         return
     halves = [NormalEquations(), NormalEquations()]    # one per half of the chunks
     for k, (q8, f) in enumerate(zip(xq, xf)):
-        y = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs).astype(np.float64)
-        y = y.reshape(-1, y.shape[-1])
+        y_f[k] = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs)
+        y = y_f[k].astype(np.float64).reshape(-1, y_f[k].shape[-1])
         halves[k % 2].add(layer_features(deq(gb, nd.inputs[0], q8), nd, w0.shape), y, dw)
     if halves[1].g is None:
         return                                   # one chunk: nothing to validate on
@@ -223,7 +226,8 @@ def _flat_q(gb: Graph, nd: Node, dw: bool) -> np.ndarray:
 
 
 def _refit_dual(gb: Graph, nd: Node, fn: Node, xq: list[np.ndarray], xf: list[np.ndarray],
-                w0: np.ndarray, b_f: np.ndarray | None, b0: np.ndarray, ridge: float) -> None:
+                w0: np.ndarray, b_f: np.ndarray | None, b0: np.ndarray, ridge: float,
+                y_f: dict[int, np.ndarray]) -> None:
     """_refit_layer when each half has fewer rows R than unknowns D (ResNet-18's last
     3x3 convolutions at 64x64: 128 rows, 4609 unknowns): the same ridge problem solved in
     its dual form, an R x R system instead of D x D (D^3 was 6 s per solve). The bias is
@@ -233,8 +237,8 @@ def _refit_dual(gb: Graph, nd: Node, fn: Node, xq: list[np.ndarray], xf: list[np
     rows: list[list[np.ndarray]] = [[], []]
     ys: list[list[np.ndarray]] = [[], []]
     for k, (q8, f) in enumerate(zip(xq, xf)):
-        y = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs).astype(np.float64)
-        ys[k % 2].append(y.reshape(-1, y.shape[-1]))
+        y_f[k] = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs)
+        ys[k % 2].append(y_f[k].astype(np.float64).reshape(-1, y_f[k].shape[-1]))
         rows[k % 2].append(layer_features(deq(gb, nd.inputs[0], q8), nd, w0.shape))
     xa, xv = (np.concatenate(r) for r in rows)
     ya, yv = (np.concatenate(y) for y in ys)
