@@ -11,7 +11,7 @@ import pytest
 
 from edgeforge import qparams
 from edgeforge.codegen.tflite import write_tflite
-from edgeforge.errors import QuantizeError
+from edgeforge.errors import ModelError, QuantizeError
 from edgeforge.ir import MeanAttrs, QuantParams, SoftmaxAttrs, Tensor
 from edgeforge.qmath import Numerics
 from edgeforge.runtime import peers
@@ -114,5 +114,5 @@ def test_concat_with_mismatched_quant_is_refused(tmp_path):
     with pytest.raises(QuantizeError, match="CONCAT"):
         qparams.prepare(g.nodes[0], g, "tflm")
     path = write_tflite(g, tmp_path / "concat.tflite")
-    with pytest.raises(RuntimeError):                  # LiteRT refuses to prepare it too
+    with pytest.raises(ModelError, match="LiteRT refuses"):   # LiteRT refuses to prepare it too
         peers.LitertRunner(path)

@@ -227,7 +227,7 @@ def test_opcase_runs_in_litert_and_tflm(case, tmp_path):
     if case.name.endswith("explicit_pad"):   # written as PAD(V2) + VALID op
         assert [n.op for n in g2.nodes] == [Op.PAD, case.op]
         assert g2.nodes[1].attrs.pad == (0, 0, 0, 0)
-    elif case.name.endswith("nobias"):   # conv, dwconv, tconv: written with a zero bias
+    elif case.name.endswith("nobias") and case.op != Op.FC:   # conv, dwconv, tconv: zero bias
         bias = g2.tensors[g2.nodes[0].inputs[2]]
         assert case.node.inputs[2] == "" and not bias.data.any()
         assert bias.dtype == ("int32" if case.dtype == "int8" else "float32")
@@ -324,7 +324,7 @@ def test_cli_bad_file_exit_2(tmp_path):
 
 # ---------------------------------------------------------------- unsupported ops
 def _model_with_unsupported_ops() -> bytes:
-    """input -> SQRT -> CUSTOM 'MyOp' -> RELU -> output, written with the schema API."""
+    """input -> SIN -> CUSTOM 'MyOp' -> RELU -> output, written with the schema API."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as s
     tensors = []
@@ -333,7 +333,7 @@ def _model_with_unsupported_ops() -> bytes:
         t.name, t.shape, t.type, t.buffer = f"t{i}".encode(), np.array([1, 4], np.int32), 0, 0
         tensors.append(t)
     codes = []
-    for builtin, custom in ((s.BuiltinOperator.SQRT, None), (s.BuiltinOperator.CUSTOM, b"MyOp"),
+    for builtin, custom in ((s.BuiltinOperator.SIN, None), (s.BuiltinOperator.CUSTOM, b"MyOp"),
                             (s.BuiltinOperator.RELU, None)):
         oc = s.OperatorCodeT()
         oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), 1
@@ -361,12 +361,12 @@ def test_unsupported_ops_all_listed(tmp_path):
     with pytest.raises(UnsupportedOpError) as e:
         read_tflite(p)
     probs = e.value.problems
-    assert [(i, op) for i, _, op, _ in probs] == [(0, "SQRT"), (1, "CUSTOM:MyOp")]
+    assert [(i, op) for i, _, op, _ in probs] == [(0, "SIN"), (1, "CUSTOM:MyOp")]
     msg = str(e.value)
     assert "node 0" in msg and "node 1" in msg and "CONV_2D" in msg   # supported list
     r = subprocess.run([sys.executable, "-m", "edgeforge.cli", "inspect", str(p)], cwd=ROOT,
                        capture_output=True, text=True, timeout=120, check=False)
-    assert r.returncode == 2 and "Traceback" not in r.stderr and "SQRT" in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "SIN" in r.stderr
 
 
 # ---------------------------------------------------------------- less common forms
