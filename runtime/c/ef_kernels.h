@@ -194,9 +194,11 @@ ef_status ef_resize_bilinear_s8(const ef_resize_params *p,
                                 const ef_dims *in, const int8_t *x,
                                 const ef_dims *out, int8_t *y);
 
-/** @brief Elementwise max / min with 4-D broadcasting of raw int8 (shared quantization). */
+/** @brief Elementwise max with 4-D broadcasting of raw int8 (both inputs and the output
+ *  share one quantization, so no requantization). Returns EF_OK. */
 ef_status ef_maximum_s8(const ef_dims *in1, const int8_t *x1, const ef_dims *in2,
                         const int8_t *x2, const ef_dims *out, int8_t *y);
+/** @brief Elementwise min, as ef_maximum_s8. Returns EF_OK. */
 ef_status ef_minimum_s8(const ef_dims *in1, const int8_t *x1, const ef_dims *in2,
                         const int8_t *x2, const ef_dims *out, int8_t *y);
 
