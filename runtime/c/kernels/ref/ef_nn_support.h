@@ -20,6 +20,27 @@ static inline int32_t ef_nn_numel(const ef_dims *d)
     return d->n * d->h * d->w * d->c;
 }
 
+/* The loop geometry of a reduction (MEAN, SUM, REDUCE_MAX/MIN) over the dims p_reduce marks:
+ * kept extents od, reduced extents rd, input strides st, and the reduced element count.
+ * Returns 0 when out does not hold the kept extents (or nothing is reduced over). */
+static inline int32_t ef_nn_reduce_geometry(const int32_t p_reduce[4], const ef_dims *in,
+                                            const ef_dims *out, int32_t od[4], int32_t rd[4],
+                                            int32_t st[4])
+{
+    const int32_t id[4] = {in->n, in->h, in->w, in->c};
+    int32_t count = 1;
+    st[0] = in->h * in->w * in->c;
+    st[1] = in->w * in->c;
+    st[2] = in->c;
+    st[3] = 1;
+    for (int32_t k = 0; k < 4; ++k) {
+        od[k] = p_reduce[k] ? 1 : id[k];
+        rd[k] = p_reduce[k] ? id[k] : 1;
+        count *= rd[k];
+    }
+    return od[0] * od[1] * od[2] * od[3] == ef_nn_numel(out) ? count : 0;
+}
+
 /** 1 if the two shapes are identical. */
 static inline int ef_nn_same_dims(const ef_dims *a, const ef_dims *b)
 {

@@ -11,15 +11,9 @@ static ef_status ef_nn_reduce(const ef_mean_params *p, int mode,
     if (!p || !in || !x || !out || !y) {
         return EF_ERR_ARG;
     }
-    const int32_t id[4] = {in->n, in->h, in->w, in->c};
-    const int32_t st[4] = {in->h * in->w * in->c, in->w * in->c, in->c, 1};
-    int32_t od[4], rd[4], count = 1;
-    for (int32_t k = 0; k < 4; ++k) {
-        od[k] = p->reduce[k] ? 1 : id[k];
-        rd[k] = p->reduce[k] ? id[k] : 1;
-        count *= rd[k];
-    }
-    if (od[0] * od[1] * od[2] * od[3] != ef_nn_numel(out) || count <= 0) {
+    int32_t od[4], rd[4], st[4];
+    const int32_t count = ef_nn_reduce_geometry(p->reduce, in, out, od, rd, st);
+    if (count <= 0) {
         return EF_ERR_ARG;
     }
     for (int32_t a = 0; a < od[0]; ++a) {
