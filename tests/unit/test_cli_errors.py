@@ -20,9 +20,9 @@ SAMPLE = "kws_ds_cnn_sample_inputs_int8.npy"
 DIGITS = ROOT / "examples" / "digits"
 
 
-def cli(*args: str | Path) -> subprocess.CompletedProcess:
+def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edgeforge.cli", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def user_error(r: subprocess.CompletedProcess, *words: str) -> str:

@@ -13,21 +13,7 @@ import pytest
 from edgeforge.codegen.tflite import write_tflite
 from edgeforge.ir import Act, BinaryAttrs, Graph, Node, Op, QuantParams, Tensor
 from tests.conftest import ROOT
-
-
-def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgeforge.cli", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def user_error(r: subprocess.CompletedProcess, *words: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    return lines[0]
+from tests.unit.test_cli_errors import cli, user_error
 
 
 def int8_adds(path: Path, hw: int) -> Path:
