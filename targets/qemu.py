@@ -45,7 +45,7 @@ class QemuTarget(McuTarget):
     kind = "qemu"
 
     def __init__(self, machine: str, kernels: str | None = None, elf: Path | None = None,
-                 **kw: Any):
+                 extra_args: list[str] | None = None, **kw: Any):
         board = load_board(machine)
         if "emulator" not in tomllib.loads(board.path.read_text()):
             emulated = [n for n in board_names()
@@ -57,6 +57,7 @@ class QemuTarget(McuTarget):
         self.machine = machine
         self.kernels = kernels            # "ref" | "dsp": override the board's kernel set
         self.elf = elf                    # run this image instead of DIR's (benchmarks/peers)
+        self.extra_args = list(extra_args or [])   # e.g. -d exec logging (targets.cycles)
         self.proc: subprocess.Popen | None = None
         self._log: Any = None
         self.cmdline: list[str] = []
@@ -68,7 +69,8 @@ class QemuTarget(McuTarget):
 
     def command_line(self, elf: Path, port: int) -> list[str]:
         return [QEMU, "-M", self.machine, "-nographic", "-monitor", "none", "-icount", "shift=0",
-                "-kernel", str(elf), "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"]
+                "-kernel", str(elf), "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
+                *self.extra_args]
 
     def _start(self, artifact: Path) -> tuple[Transport, bool]:
         if shutil.which(QEMU) is None:

@@ -63,7 +63,8 @@ static uint32_t stack_used(void)
  * memory access may be moved across a counter read (it would be billed to the wrong op). */
 #define EF_BARRIER() __asm__ volatile("" ::: "memory")
 
-void ef_fw_op_begin(int op)
+/* noinline: the cycle estimate (targets/cycles.py) finds op boundaries by these entries */
+__attribute__((noinline)) void ef_fw_op_begin(int op)
 {
     (void)op;
     EF_BARRIER();
@@ -71,7 +72,7 @@ void ef_fw_op_begin(int op)
     EF_BARRIER();
 }
 
-void ef_fw_op_end(int op)
+__attribute__((noinline)) void ef_fw_op_end(int op)
 {
     EF_BARRIER();
     uint64_t d = ef_counter_now() - op_start;
