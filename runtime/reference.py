@@ -44,6 +44,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from edgeforge import fixedpoint as fx
 from edgeforge import qparams as qp
+from edgeforge import qparams16 as qp16
 from edgeforge.ir import (
     ACT_RANGE,
     OPS,
@@ -759,6 +760,143 @@ REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
 }
 
 
+# ---------------------------------------------------------------- 16x8 kernels
+# int16 activations (zero point 0), int8 weights: TFLite's 16x8 reference kernels, params
+# from edgeforge.qparams16 (whose docstring lists what differs from int8).
+def _clamp16(y: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return np.clip(y, lo, hi).astype(np.int16)
+
+
+def _requant16(acc: np.ndarray, q: qp16.ConvQuant16, rounding: Any) -> np.ndarray:
+    y = qp16.requantize64(acc, q.mult, q.shift) if q.acc64 else \
+        requantize(acc, q.mult, q.shift, rounding)
+    return _clamp16(y, q.act_min, q.act_max)
+
+
+def conv2d_s16(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs,
+               q: qp16.ConvQuant16, rounding: Any = None) -> np.ndarray:
+    """reference_integer_ops::ConvPerChannel<int16>: acc = sum(x * w) + bias (|x*w| < 2^22,
+    so float64 sums stay exact for < 2^31 taps)."""
+    win = windows(x.astype(np.int64), w.shape[1:3], a.stride, a.dilation, a.pad)
+    n, oh, ow = win.shape[:3]
+    acc = _gemm(win.reshape(n * oh * ow, -1), w.reshape(w.shape[0], -1).T)
+    if b is not None:
+        acc = acc + b.astype(np.int64)
+    return _requant16(acc, q, rounding).reshape(n, oh, ow, -1)
+
+
+def dwconv2d_s16(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwConv2dAttrs,
+                 q: qp16.ConvQuant16, rounding: Any = None) -> np.ndarray:
+    """reference_integer_ops::DepthwiseConvPerChannel<int16>."""
+    xe = _dw_expand(x.astype(np.int64), w.shape[3] // x.shape[3])
+    acc = _dw_taps(windows(xe, w.shape[1:3], a.stride, a.dilation, a.pad), w[0].astype(np.int64))
+    if b is not None:
+        acc = acc + b.astype(np.int64)
+    return _requant16(acc, q, rounding)
+
+
+def fc_s16(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: FcAttrs,
+           q: qp16.ConvQuant16, rounding: Any = None) -> np.ndarray:
+    """reference_integer_ops::FullyConnected<int16, int8, int16, int64>."""
+    rows = x.reshape(-1, w.shape[1]).astype(np.int64)
+    acc = _gemm(rows, w.T)
+    if b is not None:
+        acc = acc + b.astype(np.int64)
+    shape = x.shape[:-1] + (w.shape[0],) if a.keep_num_dims else (rows.shape[0], w.shape[0])
+    return _requant16(acc, q, rounding).reshape(shape)
+
+
+def avgpool2d_s16(x: np.ndarray, a: Pool2dAttrs, q: qp16.ClampQuant16, rounding: Any = None
+                  ) -> np.ndarray:
+    """AveragePool<int16>: the int8 algorithm (divide rounding half away) on int16."""
+    acc = windows(x.astype(np.int64), a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))
+    cnt = _pool_count(x, a)
+    y = np.where(acc > 0, _cdiv(acc + cnt // 2, cnt), _cdiv(acc - cnt // 2, cnt))
+    return _clamp16(y, q.act_min, q.act_max)
+
+
+def maxpool2d_s16(x: np.ndarray, a: Pool2dAttrs, q: qp16.ClampQuant16, rounding: Any = None
+                  ) -> np.ndarray:
+    win = windows(x.astype(np.int64), a.kernel, a.stride, (1, 1), a.pad, value=-(1 << 16))
+    return _clamp16(win.max(axis=(3, 4)), q.act_min, q.act_max)
+
+
+def mean_s16(x: np.ndarray, a: MeanAttrs, q: qp16.MeanQuant16, rounding: Any = None
+             ) -> np.ndarray:
+    acc = x.astype(np.int64).sum(axis=a.axes, keepdims=a.keepdims)
+    return _clamp16(requantize(acc, q.mult, q.shift, rounding), q.act_min, q.act_max)
+
+
+def _add_sub_s16(x: np.ndarray, y: np.ndarray, q: qp16.AddQuant16, rounding: Any, sign: int
+                 ) -> np.ndarray:
+    s1 = requantize(x.astype(np.int64) << q.left_shift, q.in1_mult, q.in1_shift, rounding)
+    s2 = requantize(y.astype(np.int64) << q.left_shift, q.in2_mult, q.in2_shift, rounding)
+    out = requantize(s1 + sign * s2, q.out_mult, q.out_shift, rounding)
+    return _clamp16(out, q.act_min, q.act_max)
+
+
+def add_s16(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp16.AddQuant16,
+            rounding: Any = None) -> np.ndarray:
+    return _add_sub_s16(x, y, q, rounding, 1)
+
+
+def sub_s16(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp16.AddQuant16,
+            rounding: Any = None) -> np.ndarray:
+    return _add_sub_s16(x, y, q, rounding, -1)
+
+
+def mul_s16(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp16.MulQuant16,
+            rounding: Any = None) -> np.ndarray:
+    prod = x.astype(np.int64) * y.astype(np.int64)
+    return _clamp16(requantize(prod, q.mult, q.shift, rounding), q.act_min, q.act_max)
+
+
+def logistic_s16(x: np.ndarray, a: NoAttrs, q: qp16.SigmoidQuant16, rounding: Any = None
+                 ) -> np.ndarray:
+    return qp16.logistic16(x, q)
+
+
+def tanh_s16(x: np.ndarray, a: NoAttrs, q: qp16.SigmoidQuant16, rounding: Any = None
+             ) -> np.ndarray:
+    return qp16.tanh16(x, q)
+
+
+def softmax_s16(x: np.ndarray, a: SoftmaxAttrs, q: qp16.SoftmaxQuant16, rounding: Any = None
+                ) -> np.ndarray:
+    return qp16.softmax16(x, q, rounding)
+
+
+def reshape_s16(x: np.ndarray, a: ReshapeAttrs, q: qp16.MoveQuant16, rounding: Any = None
+                ) -> np.ndarray:
+    return x.reshape(a.shape)
+
+
+def quantize_s16(x: np.ndarray, a: NoAttrs, q: qp16.QuantizeQuant16, rounding: Any = None
+                 ) -> np.ndarray:
+    """float -> int16 (AffineQuantize), or Requantize int8 <-> int16 (quantize.cc)."""
+    if q.requant is None:
+        r = round_half_away(x.astype(np.float32) / np.float32(q.scale)).astype(np.int64)
+        return _clamp16(r + q.zero_point, -(1 << 15), (1 << 15) - 1)
+    rq = q.requant
+    y = requantize(x.astype(np.int64) + rq.in_offset, rq.mult, rq.shift, rounding) + rq.out_offset
+    dtype = np.int16 if rq.out_max > INT8_MAX else np.int8
+    return np.clip(y, rq.out_min, rq.out_max).astype(dtype)
+
+
+def dequantize_s16(x: np.ndarray, a: NoAttrs, q: qp16.DequantizeQuant16, rounding: Any = None
+                   ) -> np.ndarray:
+    return (np.float64(q.scale) * (x.astype(np.int64) - q.zero_point)).astype(F32)
+
+
+REFERENCE_S16: dict[Op, Callable[..., np.ndarray]] = {
+    Op.CONV2D: conv2d_s16, Op.DWCONV2D: dwconv2d_s16, Op.FC: fc_s16,
+    Op.AVGPOOL2D: avgpool2d_s16, Op.MAXPOOL2D: maxpool2d_s16, Op.MEAN: mean_s16,
+    Op.ADD: add_s16, Op.SUB: sub_s16, Op.MUL: mul_s16, Op.LOGISTIC: logistic_s16,
+    Op.TANH: tanh_s16, Op.SOFTMAX: softmax_s16, Op.RESHAPE: reshape_s16,
+    Op.QUANTIZE: quantize_s16, Op.DEQUANTIZE: dequantize_s16,
+}
+
+
 # ---------------------------------------------------------------- the interpreter
 def _is_s8_node(node: Node, g: Graph) -> bool:
     names = [i for k, i in enumerate(node.inputs) if i and k not in OPS[node.op].weights]
@@ -808,7 +946,8 @@ def prepare_graph(g: Graph, numerics: Numerics | str = Numerics.TFLM) -> list[An
     """edgeforge.qparams params of every node (a HybridWeight for a float layer with a hybrid
     weight, None for other float nodes), computed once per run."""
     n = Numerics(numerics)
-    return [qp.prepare(node, g, n) if _is_s8_node(node, g) else _hybrid(node, g)
+    return [qp16.prepare(node, g, n) if qp16.is_s16_node(node, g) else
+            qp.prepare(node, g, n) if _is_s8_node(node, g) else _hybrid(node, g)
             for node in g.nodes]
 
 
@@ -846,7 +985,7 @@ def _execute(graph: Graph, qs: list[Any], numerics: Numerics, env: dict[str, np.
         args = [None if not i else env[i] if i in env else graph.tensors[i].data
                 for i in node.inputs]
         fn = (REFERENCE if q is None else REFERENCE_HYBRID if isinstance(q, HybridWeight)
-              else REFERENCE_S8).get(node.op)
+              else REFERENCE_S16 if isinstance(q, qp16.Quant16) else REFERENCE_S8).get(node.op)
         if fn is None:
             raise NotImplementedError(f"node {node.name or node.op}: no "
                                       f"{'float' if q is None else 'int8'} reference kernel "

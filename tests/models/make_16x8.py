@@ -40,6 +40,15 @@ def _fc(x):
     return keras.layers.Dense(7)(keras.layers.Flatten()(x))
 
 
+def _fc_bias(x):
+    return keras.layers.Dense(6, activation="relu", bias_initializer="random_normal")(
+        keras.layers.Flatten()(x))
+
+
+def _conv_nobias(x):
+    return keras.layers.Conv2D(4, 3, use_bias=False)(x)
+
+
 def _add(x):
     a = keras.layers.Conv2D(4, 1)(x)
     return keras.layers.Add()([a, x * 0.5])
@@ -92,6 +101,8 @@ MODELS = {
     "conv_s2_valid": (_conv_s2, (1, 9, 9, 3)),
     "dwconv_relu6": (_dw, (1, 8, 8, 4)),
     "fc": (_fc, (1, 4, 4, 3)),
+    "fc_bias_relu": (_fc_bias, (1, 3, 3, 4)),
+    "conv_nobias": (_conv_nobias, (1, 6, 6, 3)),
     "add": (_add, (1, 6, 6, 4)),
     "mul": (_mul, (1, 6, 6, 4)),
     "avgpool": (_avgpool, (1, 8, 8, 4)),
