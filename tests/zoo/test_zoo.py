@@ -107,8 +107,6 @@ def zoo_out(tmp_path_factory) -> str:
 @pytest.mark.parametrize("name", FAST_OR_SLOW)
 def test_zoo_compiles_and_equals_peer_runtime(name, numerics, zoo_out):
     from edgeforge.frontends import load
-    from edgeforge.runtime import peers
-    from edgeforge.runtime.reference import run
     if EXPECTED_FAIL.get(name, ("", ""))[0] == "import":
         pytest.xfail(f"fails at import: {EXPECTED_FAIL[name][1]} (test_zoo_import checks it)")
     if _expect_failure(name, "compile", lambda: _compiled(name, numerics, zoo_out)):
@@ -120,34 +118,48 @@ def test_zoo_compiles_and_equals_peer_runtime(name, numerics, zoo_out):
     lacking = TFLM_LACKS & set(res.manifest.ops)
     if numerics == "tflm" and lacking:
         pytest.xfail(f"TFLM has no int8 kernel for {sorted(lacking)}")
-    g = load(tfl)
+    assert_equals_peer(load(tfl), tfl, _int8_inputs(res, name), numerics, name)
+
+
+def assert_equals_peer(g, tfl: Path, samples: list[list[np.ndarray]], numerics: str,
+                       label: str) -> None:
+    """Our int8 reference on graph g gives, for every sample, the bytes TFLM (tflm) or
+    LiteRT's reference kernels (litert) give running the .tflite file tfl."""
+    from edgeforge.runtime import peers
+    from edgeforge.runtime.reference import run
     peer = (peers.TflmRunner(tfl) if numerics == "tflm"
             else peers.LitertRunner(tfl, reference_kernels=True))
-    for xs in _int8_inputs(res, name):
+    for xs in samples:
         ours = run(g, xs, numerics=numerics)
         theirs = peer.run(xs)
         for k, o in enumerate(g.outputs):
-            assert np.array_equal(ours[o], theirs[k]), f"{name} [{numerics}]: output {o}"
+            assert np.array_equal(ours[o], theirs[k]), f"{label} [{numerics}]: output {o}"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_zoo_c_equals_reference(name, zoo_out):
     require("gcc")
-    from edgeforge.codegen.host import CModel
-    from edgeforge.frontends import load
-    from edgeforge.runtime.reference import run
     if name in EXPECTED_FAIL:
         pytest.xfail(f"does not compile yet: {EXPECTED_FAIL[name][1]}")
     res = _compiled(name, "tflm", zoo_out)
-    g = load(res.dir / "model.tflite")
-    m = CModel(res.dir)
-    samples = _int8_inputs(res, name, seed=1)
+    assert_c_equals_reference(res.dir, _int8_inputs(res, name, seed=1), name)
+
+
+def assert_c_equals_reference(out_dir: Path, samples: list[list[np.ndarray]], label: str
+                              ) -> None:
+    """The compiled DIR's generated C, built with the host compiler, gives the int8
+    reference's bytes (on its model.tflite, --numerics tflm) for every sample."""
+    from edgeforge.codegen.host import CModel
+    from edgeforge.frontends import load
+    from edgeforge.runtime.reference import run
+    g = load(out_dir / "model.tflite")
+    m = CModel(out_dir)
     ys = m.run_batch([np.stack([s[k] for s in samples]) for k in range(len(g.inputs))])
     for i, xs in enumerate(samples):
         ours = run(g, xs, numerics="tflm")
         for k, o in enumerate(g.outputs):
-            assert np.array_equal(ys[k][i], ours[o]), f"{name}: C output {o}, sample {i}"
+            assert np.array_equal(ys[k][i], ours[o]), f"{label}: C output {o}, sample {i}"
 
 
 @pytest.mark.slow
@@ -156,11 +168,17 @@ def test_zoo_runs_on_the_emulated_board(name, zoo_out):
     """Firmware for qemu://mps2-an386 (Cortex-M4) with the compiled model: the device's
     outputs equal the host reference's on every sample (edgeforge profile checks them)."""
     require("arm-none-eabi-gcc", "qemu-system-arm")
-    from edgeforge.api import profile
     if name in EXPECTED_FAIL:
         pytest.xfail(f"does not compile yet: {EXPECTED_FAIL[name][1]}")
     res = _compiled(name, "tflm", zoo_out)
-    x = np.stack([s[0] for s in _int8_inputs(res, name, seed=2)])
-    report = profile(res.dir, "qemu://mps2-an386", runs=1, warmup=0, inputs=x)
+    assert_board_equals_reference(res.dir, np.stack([s[0] for s in _int8_inputs(res, name,
+                                                                                seed=2)]))
+
+
+def assert_board_equals_reference(out_dir: Path, x: np.ndarray) -> None:
+    """The compiled DIR on qemu://mps2-an386: every output byte equals the host reference's
+    (edgeforge profile checks them) for each sample of x (one input)."""
+    from edgeforge.api import profile
+    report = profile(out_dir, "qemu://mps2-an386", runs=1, warmup=0, inputs=x)
     assert report["outputs_match_reference"] is True, report["mismatches"]
     assert report["samples"] == len(x)
