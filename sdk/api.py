@@ -158,15 +158,16 @@ def flash(directory: str | Path, board: str, port: str | None = None) -> dict[st
 def profile(directory: str | Path, target: str = "qemu://mps2-an386", *, runs: int = 10,
             warmup: int = 1, inputs: str | Path | np.ndarray | None = None,
             trace: bool = False, verbose: int = 0, clock_mhz: float | None = None,
-            **target_options: Any) -> dict[str, Any]:
+            cycles: bool = False, **target_options: Any) -> dict[str, Any]:
     """`edgeforge profile DIR --target URI --json`: outputs checked byte for byte against the
-    host reference on every sample, then latency (and counts) over `runs` after `warmup`.
+    host reference on every sample, then latency (and counts) over `runs` after `warmup`;
+    cycles=True (qemu://): also the Cortex-M4 cycle estimate from QEMU's execution log.
 
     target_options: identity, known_hosts, accept_new_host_key (ssh), native, threads,
     kernels (qemu: "ref" | "dsp")."""
     from edgeforge.targets.profile import profile as _profile
     r = _profile(directory, target, runs=runs, warmup=warmup, inputs=inputs, trace=trace,
-                 verbose=verbose, clock_mhz=clock_mhz, **target_options)
+                 verbose=verbose, clock_mhz=clock_mhz, cycles=cycles, **target_options)
     _save_last_profile(Path(directory), r)
     return r
 

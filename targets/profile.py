@@ -142,10 +142,12 @@ def _at_clock(meas: Measurement, mhz: float) -> None:
 def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
             inputs: str | Path | np.ndarray | None = None, trace: bool = False,
             verbose: int = 0, keep_outputs: bool = False, clock_mhz: float | None = None,
-            **target_options: Any) -> dict[str, Any]:
+            cycles: bool = False, **target_options: Any) -> dict[str, Any]:
     """Open `uri` on DIR, verify outputs on every sample, benchmark; return the JSON report.
 
-    keep_outputs=True adds "outputs": the device's outputs per sample (arrays, not JSON)."""
+    keep_outputs=True adds "outputs": the device's outputs per sample (arrays, not JSON).
+    cycles=True (qemu:// only) adds "cycles": a Cortex-M4 cycle estimate of one inference
+    from QEMU's execution log (targets/cycles.py), in total and per op."""
     directory = Path(directory)
     m = Manifest.load(directory)
     m.check_model(directory)      # else the device and the host reference run different models
@@ -157,6 +159,9 @@ def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
     outputs: list[list[np.ndarray]] = []
     if clock_mhz is not None and not 0 < clock_mhz <= 100_000:
         raise EdgeforgeError(f"--clock-mhz {clock_mhz:g}: give the part's clock in MHz (> 0)")
+    if cycles and not uri.startswith("qemu://"):
+        raise EdgeforgeError(f"--cycles estimates from QEMU's execution log: use a qemu:// "
+                             f"target (a board at {uri} counts real cycles with its own counter)")
     stage = logging.getLogger("edgeforge.stage").info    # shown on a terminal (cli)
     stage("profile: opening %s (builds and boots firmware if needed)", uri)
     with open_target(uri, trace=trace, verbose=verbose, **target_options) as t:
@@ -181,6 +186,15 @@ def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
         stage("profile: timing %d run(s) after %d warm-up", runs, warmup)
         meas: Measurement = t.benchmark(runs, warmup)
         kernel_set = _kernel_set(t, device)
+        machine, kernels = getattr(t, "machine", None), getattr(t, "kernels", None)
+    estimate = None
+    if cycles:             # a second QEMU run with the execution log on
+        from edgeforge.targets.cycles import estimate as _estimate
+        stage("profile: estimating Cortex-M4 cycles from QEMU's execution log")
+        estimate = _estimate(directory, samples[0], board=machine or "mps2-an386",
+                             kernels=kernels)
+        for p, e in zip(meas.per_op, estimate["per_op"]):
+            p["cycles_estimated"] = e["cycles"]
     if clock_mhz is not None:
         board_hz = meas.extra.get("clock_hz")
         _at_clock(meas, clock_mhz)
@@ -203,6 +217,8 @@ def profile(directory: str | Path, uri: str, *, runs: int = 10, warmup: int = 1,
         # the cold first inference (before any warm-up), beside the warm runs' statistics
         "init_ms": open_ms, "cold_first_inference_us": cold_us, **meas.extra,
     }
+    if estimate is not None:
+        report["cycles"] = {k: v for k, v in estimate.items() if k != "per_op"}
     if keep_outputs:
         report["outputs"] = outputs
     if meas.count_unit:

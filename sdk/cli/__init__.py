@@ -258,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock-mhz", type=float, metavar="MHZ",
                    help="counting targets (qemu, serial): latency at this clock instead of "
                         "the board profile's (QEMU mps2-an386: 25 MHz, 1 instruction/cycle)")
+    p.add_argument("--cycles", action="store_true",
+                   help="qemu: also estimate Cortex-M4 cycles (TRM timings) from QEMU's "
+                        "execution log, in total and per op")
     _ssh_opts(p)
     _json(p)
     _verbose(p)

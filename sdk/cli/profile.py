@@ -37,6 +37,13 @@ def print_report(r: dict[str, Any]) -> None:
     con.print(t)
     if r.get("latency_basis"):
         con.print(f"latency from {r['latency_basis']}")
+    est = r.get("cycles")
+    if est:
+        n = est["instructions"] or 1
+        con.print(f"Cortex-M4 estimate ({est['source']}): {est['cycles']:,} cycles "
+                  f"(bounds {est['cycles_low']:,}-{est['cycles_high']:,}) for "
+                  f"{est['instructions']:,} instructions, {est['cycles'] / n:.2f} cycles/instr; "
+                  f"{est['cycles'] / 120e3:,.2f} ms at 120 MHz (MLPerf Tiny's M4 clock)")
     cold = r.get("cold_first_inference_us")
     con.print(f"kernels {r['kernels']['set']}; open (boot/load/connect) "
               f"{r['init_ms']:,.0f} ms; cold first inference "
@@ -46,13 +53,16 @@ def print_report(r: dict[str, Any]) -> None:
         key = unit or "latency_us"
         total = sum(p.get(key, 0) for p in r["per_op"]) or 1
         pt = Table(title="per op (last run)")
-        for c in ("#", "op", "name", key, "%", f"{key[:5]}/MAC"):
+        est_col = any("cycles_estimated" in p for p in r["per_op"])
+        for c in ("#", "op", "name", key, "%", f"{key[:5]}/MAC",
+                  *(["est. cycles"] if est_col else [])):
             pt.add_column(c, justify="left" if c in ("op", "name") else "right")
         for p in r["per_op"]:
             v = p.get(key, 0)
             macs = p.get("macs") or 0
             pt.add_row(str(p["index"]), str(p["op"]), str(p.get("name", "")), f"{v:,}",
-                       f"{100 * v / total:.1f}", f"{v / macs:.2f}" if macs else "")
+                       f"{100 * v / total:.1f}", f"{v / macs:.2f}" if macs else "",
+                       *([f"{p.get('cycles_estimated', 0):,}"] if est_col else []))
         con.print(pt)
 
 
@@ -82,7 +92,8 @@ def main(args: Any) -> int:
             options[k] = v
     r = api.profile(args.dir, args.target, runs=args.runs, warmup=args.warmup,
                     inputs=args.inputs, trace=args.trace, verbose=args.verbose,
-                    clock_mhz=getattr(args, "clock_mhz", None), **options)
+                    clock_mhz=getattr(args, "clock_mhz", None),
+                    cycles=bool(getattr(args, "cycles", False)), **options)
     if getattr(args, "trace_out", None):
         _write_trace(args.trace_out, r)
     if args.json:

@@ -155,3 +155,13 @@ def test_firmware_estimate_adds_up(tmp_path):
     assert r["instructions"] < r["cycles_low"] <= r["cycles"] <= r["cycles_high"]
     assert r["cycles"] < 3 * r["instructions"]
     assert Path(str(r["source"])) and "DDI 0439B" in r["source"]
+
+
+def test_cycles_needs_qemu(tmp_path):
+    """--cycles on a board with its own cycle counter is one clear error, before any work."""
+    from edgeforge.compiler import compile_model
+    from tests.unit.test_cli_errors import cli, user_error
+    out = tmp_path / "kws"
+    compile_model(fixture("kws_ds_cnn_int8.tflite"), out)
+    r = cli("profile", out, "--target", "serial:///dev/null?board=nucleo-l4r5zi", "--cycles")
+    user_error(r, "--cycles", "qemu://")
