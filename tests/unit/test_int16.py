@@ -87,3 +87,55 @@ def test_int16_zero_point_is_refused():
     g.inputs, g.outputs = ["x"], ["y"]
     with pytest.raises(QuantizeError, match="zero point 5"):
         R.prepare_graph(g)
+
+
+@pytest.fixture(scope="module")
+def resnet_tiny():
+    """resnet_tiny.onnx quantized to int8, its float graph and minmax ranges (shared)."""
+    from edgeforge.quantize.calibrate import calibrate, load_calib
+    from edgeforge.quantize.quantize import prepare_float, quantize_model
+    g = load(Path(__file__).resolve().parents[1] / "models" / "resnet_tiny.onnx")
+    shape = g.tensors[g.inputs[0]].shape
+    rng = np.random.default_rng(0)
+    calib = rng.normal(0, 1, (48,) + tuple(shape[1:])).astype(np.float32)
+    qg = quantize_model(g, calib)
+    fg = prepare_float(g)
+    ranges = calibrate(fg, load_calib(calib, fg), observer="minmax")
+    ev = rng.normal(0, 1, (12,) + tuple(shape[1:])).astype(np.float32)
+    return fg, qg, ranges, ev
+
+
+def _deq_run(g, x, numerics="tflm"):
+    from edgeforge.qmath import dequantize, quantize
+    t = g.tensors[g.inputs[0]]
+    xq = quantize(x, float(t.quant.scale[0]), int(t.quant.zero_point[0]), t.dtype)
+    y = R.run(g, [xq], numerics=numerics)[g.outputs[0]]
+    o = g.tensors[g.outputs[0]].quant
+    return xq, y, dequantize(y, o.scale[0], o.zero_point[0])
+
+
+@pytest.mark.parametrize("half", [False, True], ids=["all_int16", "mixed"])
+def test_widened_graph_bit_exact_and_better(resnet_tiny, half):
+    """Our own 16x8 / mixed graphs: written .tflite runs byte-equal in TFLM and LiteRT, and
+    int16 everywhere beats int8 by far in output SQNR."""
+    require("tflite_micro", "ai_edge_litert")
+    from edgeforge.codegen.tflite import tflite_bytes
+    from edgeforge.quantize.mixed import widen, widenable
+    from edgeforge.quantize.quantize import sqnr_db
+    fg, qg, ranges, ev = resnet_tiny
+    layers = set(widenable(qg)[::2]) if half else None
+    g16 = widen(fg, qg, ranges, layers)
+    kinds = {g16.tensors[n.outputs[0]].dtype for n in g16.nodes}
+    assert kinds == ({"int8", "int16"} if half else {"int16"})
+    if half:
+        assert any(n.op.value == "QUANTIZE" for n in g16.nodes)
+    data = tflite_bytes(g16)
+    for numerics, peer in (("tflm", peers.TflmRunner(data)), ("litert", peers.LitertRunner(data))):
+        for x in ev[:4]:
+            xq, ours, _ = _deq_run(g16, x[None], numerics)
+            np.testing.assert_array_equal(ours, peer.run([xq])[0].reshape(ours.shape))
+    if not half:
+        f = np.concatenate([R.run(fg, [x[None]])[fg.outputs[0]] for x in ev])
+        q8 = np.concatenate([_deq_run(qg, x[None])[2] for x in ev])
+        q16 = np.concatenate([_deq_run(g16, x[None])[2] for x in ev])
+        assert sqnr_db(f, q16) > sqnr_db(f, q8) + 10.0

@@ -1,0 +1,143 @@
+"""16x8 and mixed precision: turn chosen layers of a quantized int8 graph into 16x8 layers.
+
+    qg16 = widen(fg, qg, ranges16)                 # every layer that has a 16x8 kernel
+    qgm = widen(fg, qg, ranges16, {"conv1", ...})  # only these (by output tensor name)
+
+The int8 graph comes first (calibration, rules, bias correction and the least-squares refit
+as for int8), so a widened layer keeps its refitted int8 weights; what changes is TFLite's
+16x8 spec: its activations become int16, symmetric (zero point 0) over the layer's min/max
+range (`ranges16`: a minmax calibration -- at 16 bits clipping costs more than resolution),
+and its bias int64 at in_scale * w_scale (the same real bias, re-expressed). LOGISTIC /
+TANH / SOFTMAX take the fixed int16 output scale 1/32768; pools, RESHAPE and the other
+shares-input ops keep their input's int16 scale. Where an int8 tensor meets an int16 layer
+(or the reverse) a QUANTIZE node requantizes it (TFLM / LiteRT QUANTIZE int8 <-> int16).
+Graph inputs / outputs take the precision of the layers next to them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from edgeforge.errors import QuantizeError
+from edgeforge.ir import ACT_RANGE, OPS, WEIGHTED, Graph, Node, Op, QuantParams, Tensor, verify
+from edgeforge.qparams16 import PREPARE_S16
+from edgeforge.quantize.rules import SHARES_INPUT_Q, Range
+
+INT16_MAX = (1 << 15) - 1
+FIXED_OUT_S16 = {Op.LOGISTIC: 1.0 / 32768, Op.TANH: 1.0 / 32768, Op.SOFTMAX: 1.0 / 32768}
+# 16x8 layers: a kernel in both runtimes (and ours); QUANTIZE / DEQUANTIZE stay as they are
+WIDENABLE = frozenset(PREPARE_S16) - {Op.QUANTIZE, Op.DEQUANTIZE}
+
+
+def sym16(lo: float, hi: float) -> QuantParams:
+    """Symmetric int16 quantization of [lo, hi]: scale max|.| / 32767, zero point 0."""
+    amax = max(abs(float(lo)), abs(float(hi)), 1e-8)
+    return QuantParams(np.array([amax / INT16_MAX], np.float32), np.zeros(1, np.int64))
+
+
+def widenable(qg: Graph) -> list[str]:
+    """Output names of the layers of `qg` that have a 16x8 form."""
+    return [n.outputs[0] for n in qg.nodes if n.op in WIDENABLE]
+
+
+def widen(fg: Graph, qg: Graph, ranges16: dict[str, Range], layers: set[str] | None = None
+          ) -> Graph:
+    """A copy of int8 graph `qg` whose `layers` (output tensor names; None: every widenable
+    layer) run as 16x8, with requantizing QUANTIZE nodes at the precision boundaries."""
+    wide = set(widenable(qg)) if layers is None else set(layers) & set(widenable(qg))
+    g = Graph(name=qg.name, inputs=list(qg.inputs), outputs=list(qg.outputs),
+              meta=dict(qg.meta))
+    for name, t in qg.tensors.items():
+        if t.is_const:
+            g.tensors[name] = Tensor(name, t.shape, t.dtype, t.quant, t.data)
+    consumers = qg.consumers()
+    for name in qg.inputs:              # an input read only by 16x8 layers becomes int16
+        t = qg.tensors[name]
+        users = consumers.get(name, [])
+        as16 = bool(users) and all(u.outputs[0] in wide for u in users)
+        g.add_tensor(Tensor(name, t.shape, "int16" if as16 else t.dtype,
+                            _range16(name, qg, ranges16) if as16 else t.quant))
+    cast: dict[tuple[str, str], str] = {}
+    nodes: list[Node] = []
+    for n in qg.nodes:
+        dtype = "int16" if n.outputs[0] in wide else "int8"
+        ins = []
+        for k, i in enumerate(n.inputs):
+            if not i or g.tensors[i].is_const or k in OPS[n.op].weights:
+                ins.append(i)
+            elif g.tensors[i].dtype in ("int8", "int16") and g.tensors[i].dtype != dtype:
+                ins.append(_cast(g, qg, ranges16, i, dtype, cast, nodes))
+            else:
+                ins.append(i)
+        n = n.with_(inputs=tuple(ins))
+        out = n.outputs[0]
+        src = qg.tensors[out]
+        if dtype == "int8" or src.dtype != "int8":
+            g.add_tensor(Tensor(out, src.shape, src.dtype, src.quant))
+        else:
+            g.add_tensor(Tensor(out, src.shape, "int16", _out_quant16(n, g, qg, ranges16)))
+            if n.op in WEIGHTED and len(n.inputs) > 2 and n.inputs[2]:
+                n = _bias64(g, qg, n)
+        nodes.append(n)
+    g.nodes = nodes
+    _outputs_keep_names(g)
+    g.meta["precision"] = {n.outputs[0]: g.tensors[n.outputs[0]].dtype for n in g.nodes
+                           if n.op in WIDENABLE}
+    verify(g)
+    return g
+
+
+def _range16(name: str, qg: Graph, ranges16: dict[str, Range]) -> QuantParams:
+    if name in ranges16:
+        return sym16(*ranges16[name])
+    q = qg.tensors[name].quant        # an inserted tensor: the range its int8 quant covers
+    s, z = float(q.scale[0]), int(q.zero_point[0])
+    return sym16(s * (-128 - z), s * (127 - z))
+
+
+def _out_quant16(n: Node, g: Graph, qg: Graph, ranges16: dict[str, Range]) -> QuantParams:
+    if n.op in FIXED_OUT_S16:
+        return QuantParams(np.array([FIXED_OUT_S16[n.op]], np.float32), np.zeros(1, np.int64))
+    if n.op in SHARES_INPUT_Q:
+        q = g.tensors[n.inputs[0]].quant
+        return QuantParams(q.scale.copy(), q.zero_point.copy())
+    out = n.outputs[0]
+    lo, hi = ranges16.get(out, (None, None))
+    if lo is None:
+        return _range16(out, qg, ranges16)
+    a, b = ACT_RANGE[getattr(n.attrs, "act", None) or "NONE"]
+    return sym16(max(lo, a), min(hi, b))
+
+
+def _cast(g: Graph, qg: Graph, ranges16: dict[str, Range], name: str, dtype: str,
+          cache: dict[tuple[str, str], str], nodes: list[Node]) -> str:
+    """The tensor `name` requantized to `dtype` by a QUANTIZE node (one per tensor and type)."""
+    key = (name, dtype)
+    if key not in cache:
+        new = g.unique_name(f"{name}/as_{dtype}")
+        q = _range16(name, qg, ranges16) if dtype == "int16" else qg.tensors[name].quant
+        g.add_tensor(Tensor(new, g.tensors[name].shape, dtype, q))
+        nodes.append(Node(Op.QUANTIZE, (name,), (new,), OPS[Op.QUANTIZE].attrs(),
+                          f"{name}/as_{dtype}"))
+        cache[key] = new
+    return cache[key]
+
+
+def _bias64(g: Graph, qg: Graph, n: Node) -> Node:
+    """The layer's int32 bias as int64 at the int16 input scale (same real values)."""
+    bt, wt = qg.tensors[n.inputs[2]], qg.tensors[n.inputs[1]]
+    real = bt.data.astype(np.float64) * bt.quant.scale.astype(np.float64)
+    in_s = np.float32(g.tensors[n.inputs[0]].quant.scale[0])
+    scales = (in_s * wt.quant.scale).astype(np.float32)
+    full = np.broadcast_to(scales, real.shape).astype(np.float64)
+    data = np.round(real / full).astype(np.int64)
+    name = g.unique_name(f"{n.inputs[2]}/int64")
+    g.add_tensor(Tensor(name, bt.shape, "int64",
+                        QuantParams(scales, np.zeros(scales.size, np.int64), 0), data))
+    return n.with_(inputs=(n.inputs[0], n.inputs[1], name))
+
+
+def _outputs_keep_names(g: Graph) -> None:
+    """Nothing to do: an output keeps its name and the precision of its producer."""
+    for name in g.outputs:
+        if name not in g.tensors:
+            raise QuantizeError(f"graph output {name!r} lost while widening")
