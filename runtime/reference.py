@@ -74,6 +74,7 @@ from edgeforge.ir import (
 )
 from edgeforge.qmath import INT8_MAX, INT8_MIN, Numerics, gelu, requantize, round_half_away
 from edgeforge.qmath import rounding_divide_by_pot as rdpot
+from edgeforge.runtime.lstm import lstm, lstm_s8
 
 F32 = np.float32
 
@@ -407,7 +408,7 @@ REFERENCE: dict[Op, Callable[..., np.ndarray]] = {
     Op.SQRT: sqrt, Op.RSQRT: rsqrt, Op.EXP: exp, Op.GELU: gelu,
     Op.SQUARED_DIFFERENCE: squared_difference, Op.SUM: reduce_sum, Op.REDUCE_MAX: reduce_max,
     Op.REDUCE_MIN: reduce_min, Op.GATHER: gather, Op.PRELU: prelu,
-    Op.TRANSPOSE_CONV: transpose_conv,
+    Op.TRANSPOSE_CONV: transpose_conv, Op.LSTM: lstm,
 }
 
 
@@ -756,7 +757,7 @@ REFERENCE_S8: dict[Op, Callable[..., np.ndarray]] = {
     Op.SQRT: lut_s8, Op.RSQRT: lut_s8, Op.EXP: lut_s8, Op.GELU: lut_s8,
     Op.SQUARED_DIFFERENCE: squared_difference_s8, Op.MATMUL: matmul_s8, Op.SUM: mean_s8,
     Op.REDUCE_MAX: reduce_max_s8, Op.REDUCE_MIN: reduce_min_s8, Op.GATHER: gather_s8,
-    Op.PRELU: prelu_s8, Op.TRANSPOSE_CONV: transpose_conv_s8,
+    Op.PRELU: prelu_s8, Op.TRANSPOSE_CONV: transpose_conv_s8, Op.LSTM: lstm_s8,
 }
 
 

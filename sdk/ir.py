@@ -80,6 +80,7 @@ class Op(enum.StrEnum):
     GATHER = "GATHER"            # x.take(indices, axis); indices are a constant int32 input
     PRELU = "PRELU"              # x >= 0 ? x : alpha * x, alpha a constant broadcast to x
     TRANSPOSE_CONV = "TRANSPOSE_CONV"   # weight [C_OUT, KH, KW, C_IN] like CONV2D; not WEIGHTED
+    LSTM = "LSTM"                # UNIDIRECTIONAL_SEQUENCE_LSTM: 24 inputs in TFLite's order
 
 
 class Act(enum.StrEnum):
@@ -207,6 +208,22 @@ class TransposeConvAttrs:                  # y[o*s + k - pad_top] += x[o] * w[k]
 
 
 @dataclass(frozen=True)
+class LstmAttrs:                           # TFLite UNIDIRECTIONAL_SEQUENCE_LSTM (cell gate tanh)
+    cell_clip: float = 0.0                 # > 0: the cell state is clipped to +-cell_clip
+    time_major: bool = False               # x [T, B, F] (else [B, T, F]); output likewise
+
+
+# UNIDIRECTIONAL_SEQUENCE_LSTM operands (TFLite's lstm_shared.h order); gates i, f, c, o.
+# The states (18, 19) are constants holding their reset value: what TFLite's variable tensors
+# start from on every fresh interpreter (int8: the zero point; int16 / float: 0).
+LSTM_X, LSTM_H, LSTM_C = 0, 18, 19
+LSTM_W = (1, 2, 3, 4)                      # input-to-gate weights  [H, F]
+LSTM_R = (5, 6, 7, 8)                      # recurrent-to-gate weights [H, H]
+LSTM_B = (12, 13, 14, 15)                  # gate biases [H]
+LSTM_UNUSED = (9, 10, 11, 16, 17, 20, 21, 22, 23)   # peephole, projection, layer norm: ""
+
+
+@dataclass(frozen=True)
 class GatherAttrs:                         # TFLite GATHER with batch_dims 0
     axis: int = 0                          # non-negative after import
 
@@ -267,6 +284,12 @@ def _macs_transpose_conv(node: Node, g: Graph) -> int:
     x = g.tensors[node.inputs[0]].shape
     w = g.tensors[node.inputs[1]].shape
     return int(np.prod(x)) * w[0] * w[1] * w[2]
+
+
+def _macs_lstm(node: Node, g: Graph) -> int:
+    y = g.tensors[node.outputs[0]].shape            # [B, T, H] (or [T, B, H])
+    f = g.tensors[node.inputs[0]].shape[-1]
+    return int(np.prod(y)) * 4 * (f + y[-1])
 
 
 def _macs_pool(node: Node, g: Graph) -> int:
@@ -355,6 +378,9 @@ OPS: dict[Op, OpInfo] = {
     # out_axis stays None: passes that assume conv windows (affine folding, distill) skip it
     Op.TRANSPOSE_CONV: OpInfo(TransposeConvAttrs, (2, 3), "TRANSPOSE_CONV", _macs_transpose_conv,
                               weights=(1, 2)),
+    # 12 operands present at least (a file's count); the IR node always lists all 24
+    Op.LSTM: OpInfo(LstmAttrs, (12, 24), "UNIDIRECTIONAL_SEQUENCE_LSTM", _macs_lstm,
+                    weights=tuple(range(1, 24))),
 }
 
 # ops whose input 1 is a weight with output channels on OPS[op].out_axis (conv, dwconv, fc)

@@ -58,6 +58,7 @@ from edgeforge.qmath import (
     srdhm,
     wrap32,
 )
+from edgeforge.qparams_lstm import prepare_lstm
 
 
 # ---------------------------------------------------------------- params structs
@@ -734,6 +735,7 @@ PREPARE: dict[Op, Prepare] = {
     Op.GATHER: prepare_none,
     Op.PRELU: prepare_prelu,
     Op.TRANSPOSE_CONV: prepare_conv,     # PopulateConvolutionQuantizationParams, as CONV_2D
+    Op.LSTM: prepare_lstm,               # edgeforge.qparams_lstm
 }
 
 

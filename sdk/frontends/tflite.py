@@ -40,6 +40,7 @@ from edgeforge.ir import (
     IRError,
     LeakyReluAttrs,
     LrnAttrs,
+    LstmAttrs,
     MeanAttrs,
     NoAttrs,
     Node,
@@ -333,6 +334,55 @@ def import_transpose_conv(c: _Ctx) -> TransposeConvAttrs:
     return TransposeConvAttrs(stride=stride, pad=(top, left, bottom, right), act=c.act())
 
 
+def import_lstm(c: _Ctx) -> LstmAttrs:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM as TFLM runs it: all four gates, no peephole, projection
+    or layer norm, cell gate TANH. The hidden / cell states are variable tensors (no data):
+    they become constants holding the value TFLite resets them to (int8: zero point, else 0)."""
+    ins = list(c.op.inputs if c.op.inputs is not None else [])
+    if len(ins) != 24:
+        raise _Unsupported(f"{len(ins)} inputs, expected 24 (TFLite's fused LSTM)")
+    if int(c.opt("fusedActivationFunction", 4)) != 4:
+        raise _Unsupported("cell gate activation other than TANH")
+    if c.opt("diagonalRecurrentTensors", False):
+        raise _Unsupported("diagonal recurrent weights")
+    kinds = {9: "peephole", 10: "peephole", 11: "peephole", 16: "projection",
+             17: "projection", 20: "layer norm", 21: "layer norm", 22: "layer norm",
+             23: "layer norm"}
+    used = sorted({kinds[k] for k in kinds if ins[k] >= 0})
+    if used:
+        raise _Unsupported(f"LSTM with {' and '.join(used)} (TFLM's kernel has neither)")
+    if ins[1] < 0 or ins[5] < 0:
+        raise _Unsupported("LSTM without an input gate (CIFG): TFLM's kernel needs all four")
+    for k in (*range(1, 9), *range(12, 16)):
+        if ins[k] < 0 or ins[k] not in c.consts:
+            raise _Unsupported(f"LSTM operand {k} must be a constant tensor")
+    x = c.shape(0)
+    if len(x) != 3:
+        raise _Unsupported(f"input rank {len(x)}, expected 3")
+    dtypes = {DTYPES.get(c.tensors[ins[k]].type) for k in (0, 2)}
+    if dtypes not in ({"float32"}, {"int8"}):
+        raise _Unsupported(f"input / weight types {sorted(map(str, dtypes))}: float32 or int8 "
+                           "(hybrid LSTM is not supported)")
+    time_major = bool(c.opt("timeMajor", False))
+    hidden = c.shape(2)[0]
+    batch = x[1] if time_major else x[0]
+    want = (x[0], x[1], hidden)
+    if c.shape(0, output=True) != want:
+        raise _Malformed(f"output shape {list(c.shape(0, output=True))}, expected {list(want)}")
+    for k in (18, 19):
+        t = c.tensors[ins[k]]
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+        if int(np.prod(shape)) != batch * hidden:
+            raise _Malformed(f"state operand {k} has shape {list(shape)}, expected "
+                             f"{batch * hidden} values")
+        if ins[k] not in c.consts:
+            q = _quant(t)
+            dt = np.dtype(DTYPES[t.type])
+            zp = int(q.zero_point[0]) if q is not None and dt == np.int8 else 0
+            c.consts[ins[k]] = np.full(shape, zp, dt)
+    return LstmAttrs(cell_clip=f32(c.opt("cellClip", 0.0)), time_major=time_major)
+
+
 def import_gather(c: _Ctx) -> GatherAttrs:
     rank = len(c.shape(0))
     axis = int(c.opt("axis", 0))
@@ -567,6 +617,7 @@ IMPORTERS: dict[Op, Callable[[_Ctx], Any]] = {
     Op.GATHER: import_gather,
     Op.PRELU: import_noattrs,
     Op.TRANSPOSE_CONV: import_transpose_conv,
+    Op.LSTM: import_lstm,
 }
 
 # builtins that are another spelling of an IR op

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("files", ("edgeforge.arrays", "edgeforge.outdir", "edgeforge.manifest",
                "edgeforge.targets.board")),
     ("numerics", ("edgeforge.qmath", "edgeforge.fixedpoint", "edgeforge.qparams",
-                  "edgeforge.qparams16")),
+                  "edgeforge.qparams16", "edgeforge.qparams_lstm")),
     ("runtime", ("edgeforge.runtime",)),
     ("passes", ("edgeforge.passes",)),
     ("frontends", ("edgeforge.frontends",)),
