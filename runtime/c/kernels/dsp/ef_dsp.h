@@ -191,12 +191,24 @@ static inline int ef_dsp_acc_small(const int32_t *bias, int32_t n, int32_t taps)
     return 1;
 }
 
+/** 1 if every channel has shift <= -2 or mult 0: the no-table passes are exact for it. */
+static inline int ef_dsp_mq_ok(const ef_quant *q, int32_t n)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        if (q->shift[i] > -2 && q->mult[i] != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /** The output stage of a conv-like kernel, hoisted out of its loops. */
 typedef struct {
     const int32_t *mult, *shift;
     int32_t out_offset, amin, amax;
     int small;      /* ef_dsp_acc_small() held: the fast requantization is exact */
-    int tight;      /* small, and every shift < 0: ef_dsp_out_row's five-instruction loop */
+    int tight;      /* small, and every shift < 0 or mult 0 (a dead channel: the output is
+                     * the offset whatever the shift): the table passes (ef_dsp_rq_table) */
     const int32_t *rq;  /* tight: (mult, -shift, rounding) per channel (ef_dsp_rq_table), or 0 */
 } ef_dsp_outq;
 
@@ -208,7 +220,7 @@ static inline ef_dsp_outq ef_dsp_outq_init(const ef_quant *q, int32_t n, int32_t
                      ef_dsp_acc_small(bias, n, taps), 0, 0};
     s.tight = s.small;
     for (int32_t i = 0; i < n && s.tight; ++i) {
-        s.tight = q->shift[i] < 0;
+        s.tight = q->shift[i] < 0 || q->mult[i] == 0;
     }
     return s;
 }
@@ -256,7 +268,7 @@ static inline void ef_dsp_rq_table(const ef_dsp_outq *s, int32_t n, int32_t *rq)
 {
     for (int32_t c = 0; c < n; ++c, rq += 3) {
         rq[0] = s->mult[c];
-        rq[1] = -s->shift[c];
+        rq[1] = s->mult[c] ? -s->shift[c] : 1;  /* mult 0: any shift gives 0 */
         rq[2] = (int32_t)1 << (rq[1] - 1);
     }
 }
@@ -296,6 +308,33 @@ ef_dsp_out_row_rq(const int32_t *acc, const int32_t *rq, int32_t n, int32_t off,
         y[j] = (int8_t)ef_dsp_sat8(ef_dsp_rq(acc[j], rq[0], rq[1], rq[2]) + off);
     }
 #endif
+}
+
+/* one output of the no-table pass (ef_dsp_out_pairs_mq in ef_dsp_conv.c), any int32 acc:
+ * SMULL gives acc * m exactly; doubling the 64-bit product puts floor(P / 2^31) in the high
+ * word and bit 30 of P (the + 2^30 rounding) in the carry out of the low word, so v = SRDHM
+ * in four instructions. Then with r = -shift >= 2 and t = v - (v < 0), the half-away rounding
+ * (t + 2^(r-1)) >> r == ((t >> (r-1)) + 1) >> 1, the output offset riding along as
+ * 2 * off + 1 (|t >> (r-1)| < 2^30: no overflow). `r` holds r - 1 (MVN of the shift). */
+#define EF_DSP_MQ_ONE(a, y)                              \
+    "smull %[t], " a ", " a ", %[m]\n\t"                 \
+    "adds %[t], %[t], %[t]\n\t"                          \
+    "adc " a ", " a ", " a "\n\t"                        \
+    "add " a ", " a ", %[t], lsr #31\n\t"                \
+    "sub " a ", " a ", " a ", lsr #31\n\t"               \
+    "asr " a ", " a ", %[r]\n\t"                         \
+    "add " a ", " a ", %[off]\n\t"                       \
+    "asr " a ", " a ", #1\n\t"                           \
+    "ssat " a ", #8, " a "\n\t"                          \
+    "strb " a ", [" y "], #1\n\t"
+
+/* the C twin of EF_DSP_MQ_ONE (same arithmetic), for the emulated builds */
+static inline int8_t ef_dsp_mq(int32_t acc, int32_t m, int32_t shift, int32_t off)
+{
+    const int32_t v = (int32_t)(((int64_t)acc * m + ((int64_t)1 << 30)) >> 31);
+    const int32_t t = v - (int32_t)((uint32_t)v >> 31);
+    const int32_t rm1 = m ? -shift - 1 : 1;       /* mult 0: v == 0 whatever the shift */
+    return (int8_t)ef_dsp_sat8(((t >> rm1) + 2 * off + 1) >> 1);
 }
 
 /**
