@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from edgeforge.plan.memory import GraphPlan
 
 # float-model compression options, handed to edgeforge.compress.prune.compress before quantizing
-COMPRESS_OPTS = ("prune", "prune_channels", "distill")
+COMPRESS_OPTS = ("prune", "prune_channels", "distill", "val_data", "max_sqnr_drop",
+                 "min_accuracy")
+SQNR_SAMPLES = 64           # the per-layer SQNR report's samples (the first of --calib)
 
 
 @dataclass
@@ -53,7 +55,15 @@ class CompileResult:
                 "arena_lower_bound_bytes": m.arena_lower_bound_bytes,
                 "weight_bytes": m.weight_bytes, "macs": self.report["totals"]["macs"],
                 "inputs": [asdict(t) for t in m.inputs],
-                "outputs": [asdict(t) for t in m.outputs]}
+                "outputs": [asdict(t) for t in m.outputs],
+                **({"compress": _compress_summary(self.report["compress"])}
+                   if "compress" in self.report else {})}
+
+
+def _compress_summary(rep: dict[str, Any]) -> dict[str, Any]:
+    """What --json shows of compression: per-step cost, the search, the warnings."""
+    return {k: rep[k] for k in ("baseline", "steps", "search", "warnings", "before", "after")
+            if k in rep}
 
 
 # ---------------------------------------------------------------- the steps
@@ -63,7 +73,8 @@ def _quantize(g: Graph, path: str, calib: Any, numerics: Numerics, verbose: int,
         raise QuantizeError(f"{path}: a float model; pass --calib DATA.npz (representative "
                             "inputs) so it can be quantized to int8")
     from edgeforge.quantize import quantize_model
-    return quantize_model(g, calib, numerics=str(numerics), verbose=verbose, **opts)
+    return quantize_model(g, calib, numerics=str(numerics), verbose=verbose,
+                          sqnr_samples=SQNR_SAMPLES, **opts)
 
 
 def int8_io(g: Graph) -> list[str]:
@@ -167,9 +178,11 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     g = load(src)
     # an ONNX model's own input layouts (NCHW), by input position: profile takes them too
     authored = [g.meta.get("onnx_layout", {}).get(n) for n in g.inputs]
-    comp = {k: quant_opts.pop(k) for k in COMPRESS_OPTS if quant_opts.get(k)}
+    comp = {k: quant_opts.pop(k) for k in COMPRESS_OPTS if quant_opts.get(k) is not None}
     for k in COMPRESS_OPTS:
         quant_opts.pop(k, None)
+    if not any(comp.get(k) for k in COMPRESS_OPTS if k != "val_data"):
+        comp = {}                                  # e.g. --no-distill alone: nothing to do
     compress_report = None
     if comp and g.is_int8():
         raise EdgeforgeError(f"{src}: --{next(iter(comp)).replace('_', '-')} works on float "
@@ -178,6 +191,8 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         from edgeforge.compress.prune import compress
         stage("compile: compressing (%s)", ", ".join(comp))
         g, compress_report = compress(g, calib, verbose=verbose, **comp)
+        for w in compress_report["warnings"]:     # a DIR is still written, as asked
+            logging.getLogger("edgeforge.compile").warning("warning: %s: %s", src, w)
     sqnr = None
     if not g.is_int8():
         float_g = g
@@ -185,9 +200,13 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         g = _quantize(g, str(src), calib, numerics, verbose,
                       {k: v for k, v in quant_opts.items() if v is not None})
         # per-layer SQNR of the int8 outputs vs float: shows the user which layer hurts
-        from edgeforge.quantize import sqnr_report
-        stage("compile: per-layer SQNR, float vs int8")
-        sqnr = sqnr_report(float_g, g, calib, numerics=str(numerics), max_samples=64)
+        # (measured during bias correction when it ran over those samples)
+        sqnr = g.meta.pop("sqnr", None)
+        if sqnr is None:
+            from edgeforge.quantize import sqnr_report
+            stage("compile: per-layer SQNR, float vs int8")
+            sqnr = sqnr_report(float_g, g, calib, numerics=str(numerics),
+                               max_samples=SQNR_SAMPLES)
         from edgeforge.quantize.checks import calibration_warnings
         calib_warnings = calibration_warnings(float_g, calib, sqnr)
         for w in calib_warnings:        # warnings, not errors: the DIR is still written

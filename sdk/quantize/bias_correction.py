@@ -20,14 +20,49 @@ import numpy as np
 from edgeforge.ir import OPS, WEIGHTED, Act, Graph, Node, Op
 from edgeforge.qmath import dequantize, quantize
 from edgeforge.quantize.calibrate import (
+    FloatRecord,
     _progress,
+    activation_names,
     batch_runner,
     iterate_float,
     rebatch,
     report_progress,
+    with_pre_activations,
 )
 
 INT32_MAX = (1 << 31) - 1
+MAX_SAMPLES = 256           # bias correction's samples (at most)
+
+
+def chunking(n_samples: int, batch_size: int, max_samples: int = MAX_SAMPLES
+             ) -> tuple[int, int]:
+    """(samples, chunk) bias correction uses: equal chunks of at most `batch_size`."""
+    n = min(max_samples, n_samples)
+    b = max(1, min(batch_size, n))
+    return (n // b) * b, b
+
+
+def plan_record(fg: Graph, n_samples: int, batch_size: int, sqnr_samples: int = 0
+                ) -> FloatRecord | None:
+    """What calibration keeps for bias correction (every weighted layer's float input and
+    pre-activation output over its samples) and the SQNR report (every activation over the
+    first `sqnr_samples`); None when that would pass half of ir.HOST_MAX_BYTES (bias
+    correction then runs the float graph itself, chunk by chunk)."""
+    from edgeforge.ir import HOST_MAX_BYTES
+    fnodes = [nd for nd in fg.nodes if nd.op in WEIGHTED]
+    g, pre = with_pre_activations(fg, {nd.outputs[0] for nd in fnodes})
+    per_sample = g.activation_bytes()
+    eff = max(1, min(batch_size, HOST_MAX_BYTES // max(per_sample, 1)))  # iterate_float's
+    n, b = chunking(n_samples, eff)
+    full = {nd.inputs[0] for nd in fnodes} | {pre.get(o, o) for o in
+                                               (nd.outputs[0] for nd in fnodes)}
+    head = set(activation_names(fg)) if sqnr_samples else set()
+    head_n = min(sqnr_samples, n_samples)
+    nbytes = sum(g.tensors[t].nbytes for t in full) * n
+    nbytes += sum(g.tensors[t].nbytes for t in head - full) * -(-head_n // b) * b
+    if nbytes > HOST_MAX_BYTES // 2:
+        return None
+    return FloatRecord(g, pre, full, head, n, b, head_n)
 
 
 def quantize_inputs(qg: Graph, arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -73,32 +108,44 @@ def _no_act(node: Node) -> Node:
 
 
 def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: str = "tflm",
-                 batch_size: int = 32, max_samples: int = 256, verbose: int = 0,
-                 refit: float | None = None) -> tuple[Graph, list[str]]:
+                 batch_size: int = 32, max_samples: int = MAX_SAMPLES, verbose: int = 0,
+                 refit: float | None = None, record: FloatRecord | None = None
+                 ) -> tuple[Graph, list[str]]:
     """A copy of `qg` with every weighted layer's int32 bias corrected; also returns the
     names of the corrected layers.
 
     Sequential in one pass: the int8 graph runs node by node over all samples (in chunks of
     `batch_size`), and each layer's bias is corrected before the layer runs, so its error
     is measured on inputs from already-corrected layers (correcting all layers from one
-    uncorrected run would correct upstream errors twice)."""
+    uncorrected run would correct upstream errors twice).
+
+    `record` (plan_record, filled by calibrate): the float tensors come from calibration's
+    pass instead of a float run here, and since every node here produces its final int8
+    output, the SQNR report's sums accumulate into record.sqnr_acc on the way."""
     from edgeforge import qparams
     from edgeforge.runtime import reference
-    n = min(max_samples, arrays[0].shape[0])
-    b = max(1, min(batch_size, n))
-    n = (n // b) * b                               # equal chunks: one rebatched graph
+    if record is not None:
+        n, b = record.samples, record.chunk
+    else:
+        n, b = chunking(arrays[0].shape[0], batch_size, max_samples)  # one rebatched graph
     arrays = [a[:n] for a in arrays]
     qg = qg.copy()
     gb = rebatch(qg, b)
     if gb is None:
+        if record is not None:         # calibration's chunks do not fit a batch-1 run
+            return correct_bias(fg, qg, arrays, numerics=numerics, batch_size=batch_size,
+                                max_samples=max_samples, verbose=verbose, refit=refit)
         gb, b = qg.copy(), 1
     fnodes = {nd.outputs[0]: nd for nd in fg.nodes}
     layers = {nd.outputs[0] for nd in gb.nodes if nd.op in WEIGHTED and nd.outputs[0] in fnodes
               and len(nd.inputs) > 2 and nd.inputs[2]}
-    f_in: dict[str, list[np.ndarray]] = {fnodes[o].inputs[0]: [] for o in layers}
-    for f in iterate_float(fg, arrays, b, verbose, "bias correction (float)"):
-        for t, chunks_f in f_in.items():
-            chunks_f.append(f[t])
+    if record is not None:
+        f_in = {fnodes[o].inputs[0]: record.chunks[fnodes[o].inputs[0]] for o in layers}
+    else:
+        f_in = {fnodes[o].inputs[0]: [] for o in layers}
+        for f in iterate_float(fg, arrays, b, verbose, "bias correction (float)"):
+            for t, chunks_f in f_in.items():
+                chunks_f.append(f[t])
     chunks = range(0, n, b)
     env = {name: [x[s:s + b] for s in chunks]
            for name, x in zip(gb.inputs, quantize_inputs(gb, arrays))}
@@ -109,6 +156,9 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
                         f"{nd.op.value} {nd.name or nd.outputs[0]}")
         if nd.outputs[0] in layers:
             y_f: dict[int, np.ndarray] = {}     # the float layer's output per chunk
+            if record is not None:              # before its fused activation
+                y_f = dict(enumerate(record.chunks[record.pre_act.get(nd.outputs[0],
+                                                                      nd.outputs[0])]))
             if refit:
                 _refit_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
                              f_in[nd.inputs[0]], refit, y_f)
@@ -122,14 +172,30 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
         for c in range(len(chunks)):
             args = [None if not i else env[i][c] if i in env else gb.tensors[i].data
                     for i in nd.inputs]
-            out = reference.REFERENCE_S8[nd.op](*args, nd.attrs, q, reference.Numerics(numerics))
+            out = reference.REFERENCE_S8[nd.op](*args, nd.attrs, q,
+                                                qparams.rounding(nd.op, numerics))
             outs.append(out[0] if isinstance(out, tuple) else out)
         env[nd.outputs[0]] = outs
+        if record is not None and nd.outputs[0] in record.chunks:
+            _sqnr_sums(record, gb, nd.outputs[0], outs)
         for i in nd.inputs:
             if i in env and last_use.get(i) == k and i not in gb.outputs:
                 del env[i]
     report_progress("bias correction", len(gb.nodes), len(gb.nodes))
     return qg, done
+
+
+def _sqnr_sums(record: FloatRecord, gb: Graph, t: str, outs: list[np.ndarray]) -> None:
+    """Add tensor t's signal and error power over the SQNR samples (quantize.sqnr_report's
+    sums, batch by batch in the same order) to record.sqnr_acc."""
+    acc = record.sqnr_acc.setdefault(t, [0.0, 0.0])
+    for c, f in enumerate(record.chunks[t]):
+        take = min(record.chunk, record.head_samples - c * record.chunk)
+        if take <= 0:
+            break
+        f64 = f[:take].astype(np.float64)
+        acc[0] += float(np.sum(f64 ** 2))
+        acc[1] += float(np.sum((f64 - deq(gb, t, outs[c][:take])) ** 2))
 
 
 def _correct_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
@@ -175,7 +241,8 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
         return
     halves = [NormalEquations(), NormalEquations()]    # one per half of the chunks
     for k, (q8, f) in enumerate(zip(xq, xf)):
-        y_f[k] = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs)
+        if k not in y_f:
+            y_f[k] = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs)
         y = y_f[k].astype(np.float64).reshape(-1, y_f[k].shape[-1])
         halves[k % 2].add(layer_features(deq(gb, nd.inputs[0], q8), nd, w0.shape), y, dw)
     if halves[1].g is None:
@@ -237,7 +304,8 @@ def _refit_dual(gb: Graph, nd: Node, fn: Node, xq: list[np.ndarray], xf: list[np
     rows: list[list[np.ndarray]] = [[], []]
     ys: list[list[np.ndarray]] = [[], []]
     for k, (q8, f) in enumerate(zip(xq, xf)):
-        y_f[k] = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs)
+        if k not in y_f:
+            y_f[k] = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs)
         ys[k % 2].append(y_f[k].astype(np.float64).reshape(-1, y_f[k].shape[-1]))
         rows[k % 2].append(layer_features(deq(gb, nd.inputs[0], q8), nd, w0.shape))
     xa, xv = (np.concatenate(r) for r in rows)

@@ -467,11 +467,69 @@ class _progress:
             report_progress(self.what, self.total, self.total, "samples")
 
 
+class FloatRecord:
+    """Float tensors that bias correction and the SQNR report read, kept from calibration's
+    own pass so the float graph runs once instead of three times: `chunks[t][c]` holds
+    tensor t for samples [c * chunk, (c + 1) * chunk), as calibration batched them.
+
+    `graph`: the float graph calibration runs instead, where each weighted layer in
+    `pre_act` writes its output before the fused activation to tensor pre_act[layer] and a
+    CLIP node applies the activation (the same float32 values: clamping to bounds float32
+    holds exactly commutes with rounding to float32). `full` tensors are kept for the first
+    `samples` samples, `head` tensors for the first `head` (the SQNR report's samples)."""
+
+    def __init__(self, graph: Graph, pre_act: dict[str, str], full: set[str], head: set[str],
+                 samples: int, chunk: int, head_samples: int) -> None:
+        self.graph, self.pre_act = graph, pre_act
+        self.full, self.head = full, head - full
+        self.samples, self.chunk, self.head_samples = samples, chunk, head_samples
+        self.chunks: dict[str, list[np.ndarray]] = {t: [] for t in full | head}
+        self.sqnr_acc: dict[str, list[float]] = {}   # filled by bias correction
+
+    def keep(self, start: int, values: dict[str, np.ndarray]) -> None:
+        """Record the batch of calibration samples that begins at sample `start`."""
+        if start < self.samples:
+            for t in self.full:
+                self.chunks[t].append(values[t])
+        if start < self.head_samples:
+            for t in self.head:
+                self.chunks[t].append(values[t])
+
+
+def with_pre_activations(graph: Graph, layers: set[str]) -> tuple[Graph, dict[str, str]]:
+    """A copy of `graph` where each layer in `layers` (output names) with a fused activation
+    writes its pre-activation output to a new tensor, which a CLIP node then clamps into the
+    layer's own output; returns it and {layer output: pre-activation tensor}."""
+    from dataclasses import replace
+
+    from edgeforge.ir import ACT_RANGE, Act, ClipAttrs, Node, Tensor
+    g = graph.copy()
+    pre: dict[str, str] = {}
+    nodes: list[Node] = []
+    for n in g.nodes:
+        out = n.outputs[0]
+        act = getattr(n.attrs, "act", Act.NONE)
+        name = f"{out}/pre_activation"
+        if out not in layers or act == Act.NONE or name in g.tensors:
+            nodes.append(n)
+            continue
+        g.add_tensor(Tensor(name, tuple(g.tensors[out].shape), "float32"))
+        lo, hi = ACT_RANGE[Act(act)]
+        nodes += [n.with_(attrs=replace(n.attrs, act=Act.NONE), outputs=(name,)),
+                  Node(Op.CLIP, (name,), (out,), ClipAttrs(lo, hi), f"{n.name or out}/act")]
+        pre[out] = name
+    g.nodes = nodes
+    return g, pre
+
+
 def calibrate(graph: Graph, data: CalibData, observer: str | None = None,
-              batch_size: int = 32, verbose: int = 1) -> dict[str, Range]:
+              batch_size: int = 32, verbose: int = 1,
+              record: FloatRecord | None = None) -> dict[str, Range]:
     """Float ranges (min, max) of every activation tensor (graph inputs included) over `data`.
 
     The float reference runs over the data in batches; observers see each batch once.
+    With `record`, it runs record.graph (the same values) in batches of record.chunk and
+    keeps what the record asks for.
     """
     name = observer or DEFAULT_OBSERVER
     if name not in OBSERVERS:
@@ -484,8 +542,11 @@ def calibrate(graph: Graph, data: CalibData, observer: str | None = None,
     for n in graph.nodes:
         if n.op == Op.SOFTMAX and n.inputs[0] not in graph.outputs:
             obs[n.inputs[0]] = SoftmaxInputObserver(n.attrs.beta)
+    run_g, batch = (graph, batch_size) if record is None else (record.graph, record.chunk)
     with np.errstate(all="ignore"):      # an overflow is found below, not warned about
-        for values in iterate_float(graph, arrays, batch_size, verbose):
+        for k, values in enumerate(iterate_float(run_g, arrays, batch, verbose)):
+            if record is not None:
+                record.keep(k * record.chunk, values)
             for t, o in obs.items():
                 if t in values:
                     v = np.asarray(values[t], dtype=np.float32)

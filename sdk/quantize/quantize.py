@@ -33,6 +33,8 @@ def prepare_float(graph: Graph) -> Graph:
                 t.quant = None
     from edgeforge.passes import run_passes
     run_passes(g)                   # in place; logs to g.meta["passes"]
+    from edgeforge.quantize.rules import with_lstm_cells
+    with_lstm_cells(g)              # calibration observes the LSTM cell states
     problems = []
     for i, n in enumerate(g.nodes):
         if not OPS[n.op].int8:
@@ -71,7 +73,8 @@ def build_int8(fg: Graph, ranges: dict[str, Range], per_channel: bool = True) ->
 def quantize_model(graph: Graph, calib: CalibData, *, observer: str | None = None,
                    per_channel: bool = True, bias_correction: bool = True,
                    equalize: bool = True, numerics: str = "tflm", batch_size: int = 32,
-                   refit: float | None = 1.0, verbose: int = 1) -> Graph:
+                   refit: float | None = 1.0, verbose: int = 1, sqnr_samples: int = 0
+                   ) -> Graph:
     """Quantize a float graph to the int8 IR contract (int8 inputs/outputs).
 
     `calib`: .npz/.npy path, ndarray, dict or list (see calibrate.load_calib).
@@ -81,10 +84,12 @@ def quantize_model(graph: Graph, calib: CalibData, *, observer: str | None = Non
     ResNet-8 16.2 -> 17.7 dB, digits 44.3 -> 44.8 dB, KWS 24.2 -> 23.6 dB (its calibration
     set is variants of ONE utterance, too narrow for a refit).
     The result's `meta["quantize"]` records the options and, per tensor, the float range.
+    `sqnr_samples`: also leave in `meta["sqnr"]` what sqnr_report(graph, result, calib,
+    max_samples=sqnr_samples) returns, when bias correction could measure it on the way.
     """
     with one_blas_thread():
         return _quantize_model(graph, calib, observer, per_channel, bias_correction, equalize,
-                               Numerics(numerics), batch_size, refit, verbose)
+                               Numerics(numerics), batch_size, refit, verbose, sqnr_samples)
 
 
 def one_blas_thread() -> Any:
@@ -97,19 +102,28 @@ def one_blas_thread() -> Any:
 
 def _quantize_model(graph: Graph, calib: CalibData, observer: str | None, per_channel: bool,
                     bias_correction: bool, equalize: bool, numerics: Numerics,
-                    batch_size: int, refit: float | None, verbose: int) -> Graph:
+                    batch_size: int, refit: float | None, verbose: int,
+                    sqnr_samples: int) -> Graph:
     fg = prepare_float(graph)
     data = load_calib(calib, fg)
     if equalize:
         from edgeforge.quantize.equalize import equalize_graph
         fg = equalize_graph(fg)
-    ranges = calibrate(fg, data, observer=observer, batch_size=batch_size, verbose=verbose)
+    record = None
+    if bias_correction:         # one float pass: calibration keeps what the later steps read
+        from edgeforge.quantize.bias_correction import plan_record
+        record = plan_record(fg, data[0].shape[0], batch_size, sqnr_samples)
+    ranges = calibrate(fg, data, observer=observer, batch_size=batch_size, verbose=verbose,
+                       record=record)
     qg = build_int8(fg, ranges, per_channel)
     corrected: list[str] = []
     if bias_correction:
         from edgeforge.quantize.bias_correction import correct_bias
         qg, corrected = correct_bias(fg, qg, data, numerics=numerics, batch_size=batch_size,
-                                     verbose=verbose, refit=refit)
+                                     verbose=verbose, refit=refit, record=record)
+    if (record is not None and record.sqnr_acc and record.head_samples > 0
+            and record.head_samples <= record.samples):   # every SQNR sample was corrected
+        qg.meta["sqnr"] = sqnr_rows(qg, record.sqnr_acc)
     qg.meta["quantize"] = {
         "observer": observer or DEFAULT_OBSERVER,
         "per_channel": per_channel,
@@ -166,6 +180,11 @@ def _sqnr_report(float_graph: Graph, int8_graph: Graph, data: CalibData, numeric
         for t in wanted:
             acc[t][0] += float(np.sum(f[t].astype(np.float64) ** 2))
             acc[t][1] += float(np.sum((f[t].astype(np.float64) - q[t]) ** 2))
+    return sqnr_rows(int8_graph, acc)
+
+
+def sqnr_rows(int8_graph: Graph, acc: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """sqnr_report's rows from per-tensor [signal power, error power] sums."""
     rows = []
     for i, n in enumerate(int8_graph.nodes):
         t = n.outputs[0]
