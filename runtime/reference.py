@@ -72,7 +72,15 @@ from edgeforge.ir import (
     TransposeConvAttrs,
     hybrid_int8,
 )
-from edgeforge.qmath import INT8_MAX, INT8_MIN, Numerics, gelu, requantize, round_half_away
+from edgeforge.qmath import (
+    INT8_MAX,
+    INT8_MIN,
+    Numerics,
+    Rounding,
+    gelu,
+    requantize,
+    round_half_away,
+)
 from edgeforge.qmath import rounding_divide_by_pot as rdpot
 from edgeforge.runtime.lstm import lstm, lstm_s8
 
@@ -448,7 +456,7 @@ def _quantize_asymmetric(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def conv2d_hybrid(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs,
-                  h: HybridWeight, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                  h: HybridWeight, rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """conv.cc EvalHybrid (one weight scale: symmetric input, float(acc) * (in_scale *
     w_scale)) or EvalHybridPerChannel (distinct scales: asymmetric input, float(acc) *
     (w_scale[c] * in_scale)); padded taps add 0; then + bias and the activation, float32."""
@@ -468,7 +476,7 @@ def conv2d_hybrid(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dA
 
 
 def dwconv2d_hybrid(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwConv2dAttrs,
-                    h: HybridWeight, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                    h: HybridWeight, rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """depthwise_conv.cc EvalHybridPerChannel (LiteRT has no per-tensor form): asymmetric
     input, float(acc) * (w_scale[c] * in_scale) + bias, padded taps add 0. (That is the
     reference kernel's rounding order; the optimized one is (acc * w_scale[c]) * in_scale,
@@ -484,7 +492,7 @@ def dwconv2d_hybrid(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwCon
 
 
 def fc_hybrid(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: FcAttrs,
-              h: HybridWeight, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+              h: HybridWeight, rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """fully_connected.cc EvalHybridDense with symmetric inputs (asymmetric_quantize_inputs
     is not in the IR): each row quantized on its own; bias + float(acc) * (in_scale *
     w_scale), per channel bias + float(acc) * (in_scale * w_scale[c])."""
@@ -508,13 +516,13 @@ REFERENCE_HYBRID: dict[Op, Callable[..., np.ndarray]] = {
 
 
 # ---------------------------------------------------------------- int8 kernels
-def _requant_out(acc: np.ndarray, q: qp.ConvQuant, numerics: Numerics) -> np.ndarray:
-    y = requantize(acc, q.mult, q.shift, numerics) + q.out_offset
+def _requant_out(acc: np.ndarray, q: qp.ConvQuant, rounding: Rounding) -> np.ndarray:
+    y = requantize(acc, q.mult, q.shift, rounding) + q.out_offset
     return _clamp8(y, q.act_min, q.act_max)
 
 
 def conv2d_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs,
-              q: qp.ConvQuant, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+              q: qp.ConvQuant, rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_integer_ops::ConvPerChannel: acc = sum((x + in_offset) * w) + bias."""
     xo = x.astype(np.int64) + q.in_offset          # padding contributes 0 after the offset
     win = windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad)
@@ -522,33 +530,33 @@ def conv2d_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs
     acc = _gemm(win.reshape(n * oh * ow, -1), w.reshape(w.shape[0], -1).T)
     if b is not None:
         acc = acc + b.astype(np.int64)
-    return _requant_out(acc, q, numerics).reshape(n, oh, ow, -1)
+    return _requant_out(acc, q, rounding).reshape(n, oh, ow, -1)
 
 
 def dwconv2d_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwConv2dAttrs,
-                q: qp.ConvQuant, numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                q: qp.ConvQuant, rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_integer_ops::DepthwiseConvPerChannel (output channel = ic * mult + m)."""
     xo = _dw_expand(x.astype(np.int64) + q.in_offset, w.shape[3] // x.shape[3])
     win = windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad)
     acc = _dw_taps(win, w[0].astype(np.int64))     # exact in int64
     if b is not None:
         acc = acc + b.astype(np.int64)
-    return _requant_out(acc, q, numerics)
+    return _requant_out(acc, q, rounding)
 
 
 def fc_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: FcAttrs, q: qp.ConvQuant,
-          numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+          rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_integer_ops::FullyConnected (per-tensor or per-channel)."""
     rows = x.reshape(-1, w.shape[1]).astype(np.int64) + q.in_offset
     acc = _gemm(rows, w.T)
     if b is not None:
         acc = acc + b.astype(np.int64)
     shape = x.shape[:-1] + (w.shape[0],) if a.keep_num_dims else (rows.shape[0], w.shape[0])
-    return _requant_out(acc, q, numerics).reshape(shape)
+    return _requant_out(acc, q, rounding).reshape(shape)
 
 
 def avgpool2d_s8(x: np.ndarray, a: Pool2dAttrs, q: qp.PoolQuant,
-                 numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                 rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_integer_ops::AveragePool: sum of valid taps, divided rounding half away."""
     acc = windows(x.astype(np.int64), a.kernel, a.stride, (1, 1), a.pad).sum(axis=(3, 4))
     cnt = _pool_count(x, a)
@@ -557,123 +565,123 @@ def avgpool2d_s8(x: np.ndarray, a: Pool2dAttrs, q: qp.PoolQuant,
 
 
 def maxpool2d_s8(x: np.ndarray, a: Pool2dAttrs, q: qp.PoolQuant,
-                 numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                 rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     win = windows(x.astype(np.int64), a.kernel, a.stride, (1, 1), a.pad, value=INT8_MIN - 1)
     return _clamp8(win.max(axis=(3, 4)), q.act_min, q.act_max)
 
 
 def mean_s8(x: np.ndarray, a: MeanAttrs, q: qp.MeanQuant,
-            numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+            rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_ops::QuantizedMeanOrSum: rq(sum(x) - zp * count) with 1/count folded in."""
     acc = x.astype(np.int64).sum(axis=a.axes, keepdims=a.keepdims) + q.in_offset * q.count
-    y = requantize(acc, q.mult, q.shift, numerics) + q.out_offset
+    y = requantize(acc, q.mult, q.shift, rounding) + q.out_offset
     return _clamp8(y, q.act_min, q.act_max)
 
 
 def _add_sub_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.AddQuant,
-                numerics: Numerics, sign: int) -> np.ndarray:
+                rounding: Rounding, sign: int) -> np.ndarray:
     """reference_integer_ops::AddElementwise / SubElementwise."""
     x1 = (x.astype(np.int64) + q.in1_offset) << q.left_shift
     x2 = (y.astype(np.int64) + q.in2_offset) << q.left_shift
-    s1 = requantize(x1, q.in1_mult, q.in1_shift, numerics)
-    s2 = requantize(x2, q.in2_mult, q.in2_shift, numerics)
-    out = requantize(s1 + sign * s2, q.out_mult, q.out_shift, numerics) + q.out_offset
+    s1 = requantize(x1, q.in1_mult, q.in1_shift, rounding)
+    s2 = requantize(x2, q.in2_mult, q.in2_shift, rounding)
+    out = requantize(s1 + sign * s2, q.out_mult, q.out_shift, rounding) + q.out_offset
     return _clamp8(out, q.act_min, q.act_max)
 
 
 def add_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.AddQuant,
-           numerics: Numerics = Numerics.TFLM) -> np.ndarray:
-    return _add_sub_s8(x, y, a, q, numerics, 1)
+           rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
+    return _add_sub_s8(x, y, a, q, rounding, 1)
 
 
 def sub_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.AddQuant,
-           numerics: Numerics = Numerics.TFLM) -> np.ndarray:
-    return _add_sub_s8(x, y, a, q, numerics, -1)
+           rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
+    return _add_sub_s8(x, y, a, q, rounding, -1)
 
 
 def mul_s8(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp.MulQuant,
-           numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+           rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     prod = (x.astype(np.int64) + q.in1_offset) * (y.astype(np.int64) + q.in2_offset)
-    out = requantize(prod, q.mult, q.shift, numerics) + q.out_offset
+    out = requantize(prod, q.out_mult, q.out_shift, rounding) + q.out_offset
     return _clamp8(out, q.act_min, q.act_max)
 
 
 def reduce_max_s8(x: np.ndarray, a: MeanAttrs, q: qp.PoolQuant,
-                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                  rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """REDUCE_MAX / REDUCE_MIN int8: the bytes themselves (input and output share quant)."""
     return reduce_max(x, a)
 
 
 def reduce_min_s8(x: np.ndarray, a: MeanAttrs, q: qp.PoolQuant,
-                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                  rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     return reduce_min(x, a)
 
 
 def transpose_conv_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                       a: TransposeConvAttrs, q: qp.ConvQuant,
-                      numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                      rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_integer_ops::TransposeConv: int32 scatter of (x + in_offset) * w, + bias,
     per-channel requantization (float64 sums are exact: |terms| < 2^15, few taps)."""
     acc = np.rint(_transpose_conv_acc(x.astype(np.int64) + q.in_offset, w, a)).astype(np.int64)
     if b is not None:
         acc = acc + b.astype(np.int64)
-    return _requant_out(acc, q, numerics)
+    return _requant_out(acc, q, rounding)
 
 
 def gather_s8(x: np.ndarray, idx: np.ndarray, a: GatherAttrs, q: qp.NoQuant,
-              numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+              rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """GATHER int8: rows copied (output quant == input quant)."""
     return gather(x, idx, a)
 
 
 def prelu_s8(x: np.ndarray, alpha: np.ndarray, a: NoAttrs, q: qp.PreluQuant,
-             numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+             rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_ops::BroadcastPrelu4DSlow: x + in_offset >= 0 -> rq(v, mult1, shift1),
     else rq(v * (alpha + alpha_offset), mult2, shift2); + out_offset, clamped."""
     v = x.astype(np.int64) + q.in_offset
     al = alpha.astype(np.int64) + q.alpha_offset
-    pos = requantize(v, q.mult1, q.shift1, numerics)
-    neg = requantize(v * al, q.mult2, q.shift2, numerics)
+    pos = requantize(v, q.mult1, q.shift1, rounding)
+    neg = requantize(v * al, q.mult2, q.shift2, rounding)
     return _clamp8(np.where(v >= 0, pos, neg) + q.out_offset)
 
 
 def matmul_s8(x: np.ndarray, y: np.ndarray, a: NoAttrs, q: qp.MulQuant,
-              numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+              rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_ops::BatchMatMul<int8>: acc = sum_k (x + off1) * (y + off2), requantized;
     batch dims broadcast. float64 is exact here: |terms| < 2^16, K < 2^37."""
     xa = x.astype(np.float64) + q.in1_offset
     ya = y.astype(np.float64) + q.in2_offset
     acc = np.rint(np.matmul(xa, ya)).astype(np.int64)
-    out = requantize(acc, q.mult, q.shift, numerics) + q.out_offset
+    out = requantize(acc, q.out_mult, q.out_shift, rounding) + q.out_offset
     return _clamp8(out, q.act_min, q.act_max)
 
 
 def squared_difference_s8(x: np.ndarray, y: np.ndarray, a: NoAttrs, q: qp.AddQuant,
-                          numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                          rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """squared_difference.cc: both inputs << 7 and rescaled to 1/(2 max scale), the int32
     difference squared (fits: |d| < 2^14), then requantized."""
     s1 = requantize((x.astype(np.int64) + q.in1_offset) << q.left_shift, q.in1_mult,
-                    q.in1_shift, numerics)
+                    q.in1_shift, rounding)
     s2 = requantize((y.astype(np.int64) + q.in2_offset) << q.left_shift, q.in2_mult,
-                    q.in2_shift, numerics)
-    out = requantize((s1 - s2) ** 2, q.out_mult, q.out_shift, numerics) + q.out_offset
+                    q.in2_shift, rounding)
+    out = requantize((s1 - s2) ** 2, q.out_mult, q.out_shift, rounding) + q.out_offset
     return _clamp8(out, q.act_min, q.act_max)
 
 
 def requant_s8(x: np.ndarray, a: Any, q: qp.RequantQuant,
-               numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+               rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """RELU / RELU6 (ReluX): clamp(out_offset + rq(x + in_offset))."""
-    out = requantize(x.astype(np.int64) + q.in_offset, q.mult, q.shift, numerics)
+    out = requantize(x.astype(np.int64) + q.in_offset, q.mult, q.shift, rounding)
     return _clamp8(out + q.out_offset, q.act_min, q.act_max)
 
 
-def lut_s8(x: np.ndarray, a: Any, q: qp.LutQuant, numerics: Numerics = Numerics.TFLM
+def lut_s8(x: np.ndarray, a: Any, q: qp.LutQuant, rounding: Rounding = Rounding.DOUBLE
            ) -> np.ndarray:
     """LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU: y = lut[x + 128]."""
     return q.lut[x.astype(np.int64) + 128]
 
 
-def move_s8(x: np.ndarray, a: Any, q: qp.NoQuant, numerics: Numerics = Numerics.TFLM
+def move_s8(x: np.ndarray, a: Any, q: qp.NoQuant, rounding: Rounding = Rounding.DOUBLE
             ) -> np.ndarray:
     """RESHAPE / TRANSPOSE: the float kernel moves int8 bytes unchanged."""
     return REFERENCE[Op.TRANSPOSE](x, a) if isinstance(a, TransposeAttrs) else x.reshape(a.shape)
@@ -681,22 +689,22 @@ def move_s8(x: np.ndarray, a: Any, q: qp.NoQuant, numerics: Numerics = Numerics.
 
 def concat_s8(*args: Any) -> np.ndarray:
     """CONCATENATION: operands share the output's quant (checked by qparams): a byte copy."""
-    *xs, a, _q, _numerics = args
+    *xs, a, _q, _rounding = args
     return np.concatenate(xs, axis=a.axis)
 
 
-def pad_s8(x: np.ndarray, a: PadAttrs, q: qp.PadQuant, numerics: Numerics = Numerics.TFLM
+def pad_s8(x: np.ndarray, a: PadAttrs, q: qp.PadQuant, rounding: Rounding = Rounding.DOUBLE
            ) -> np.ndarray:
     return np.pad(x, a.pads, constant_values=np.int8(q.pad_value))
 
 
 def softmax_s8(x: np.ndarray, a: SoftmaxAttrs, q: qp.SoftmaxQuant,
-               numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+               rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_ops::Softmax<int8,int8> (gemmlowp; last axis)."""
     xi = x.astype(np.int64)
     diff = xi - xi.max(axis=-1, keepdims=True)
     ok = diff >= q.diff_min
-    scaled = requantize(diff, q.input_multiplier, q.input_left_shift, numerics)
+    scaled = requantize(diff, q.in_mult, q.in_left_shift, rounding)
     e = fx.fx_exp_on_negative_values(scaled, 5)                 # Q0.31
     sum_e = np.where(ok, rdpot(e, 12), 0).sum(axis=-1, keepdims=True)   # Q12.19
     recip, bits_over = fx.fx_reciprocal(sum_e, 12)
@@ -706,17 +714,17 @@ def softmax_s8(x: np.ndarray, a: SoftmaxAttrs, q: qp.SoftmaxQuant,
 
 
 def quantize_s8(x: np.ndarray, a: NoAttrs, q: qp.QuantizeQuant,
-                numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """float -> int8: AffineQuantize, round(x / scale) + zp (half away from zero);
     int8 -> int8: Requantize."""
     if q.requant is not None:
-        return requant_s8(x, a, q.requant, numerics)
+        return requant_s8(x, a, q.requant, rounding)
     r = round_half_away(x.astype(np.float32) / np.float32(q.scale)).astype(np.int64)
     return _clamp8(r + q.zero_point)
 
 
 def dequantize_s8(x: np.ndarray, a: NoAttrs, q: qp.DequantizeQuant,
-                  numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                  rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     return (np.float64(q.scale) * (x.astype(np.int64) - q.zero_point)).astype(F32)
 
 
@@ -724,12 +732,12 @@ def move_only_s8(*args: Any) -> np.ndarray:
     """STRIDED_SLICE, RESIZE_NEAREST, MAXIMUM, MINIMUM: the float kernel on the int8 bytes
     (TFLite's kernels do exactly that: operands and output share one quantization, checked
     by qparams)."""
-    *xs, a, _q, _numerics = args
+    *xs, a, _q, _rounding = args
     return REFERENCE[_q.op](*xs, a).astype(np.int8)
 
 
 def resize_bilinear_s8(x: np.ndarray, a: Any, q: qp.SharedQuant,
-                       numerics: Numerics = Numerics.TFLM) -> np.ndarray:
+                       rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_ops::ResizeBilinearInteger: 10-bit fixed-point weights, the 20-bit sum
     divided rounding half away from zero (neither runtime is built with single rounding)."""
     (y0, y1, dy), (x0, x1, dx) = q.rows.T, q.cols.T

@@ -38,7 +38,14 @@ class Numerics(enum.StrEnum):
 DEFAULT_NUMERICS = Numerics.TFLM
 
 
-def quantize_multiplier(real: float, numerics: Numerics = DEFAULT_NUMERICS) -> tuple[int, int]:
+class Rounding(enum.StrEnum):
+    """How a kernel rounds its Q31 requantization: TFLite's TFLITE_SINGLE_ROUNDING switch.
+    Which one each op uses under a Numerics profile is edgeforge.qparams.rounding(op, profile)."""
+    DOUBLE = "double"   # SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT
+    SINGLE = "single"   # one rounding right shift of the 64-bit product
+
+
+def quantize_multiplier(real: float, rounding: Rounding = Rounding.DOUBLE) -> tuple[int, int]:
     """TFLite QuantizeMultiplier: real -> (Q31 multiplier, shift); shift > 0 = left.
     A real that is not a finite number >= 0 is a QuantizeError (OverflowError in frexp /
     floor before); qparams.prepare refuses shifts the kernels cannot do."""
@@ -54,15 +61,15 @@ def quantize_multiplier(real: float, numerics: Numerics = DEFAULT_NUMERICS) -> t
         shift += 1
     if shift < -31:
         return 0, 0
-    if numerics == Numerics.LITERT and shift > 30:
+    if Rounding(rounding) is Rounding.SINGLE and shift > 30:      # single rounding clamps
         return (1 << 31) - 1, 30
     return int(q_fixed), int(shift)
 
 
-def quantize_multipliers(reals: np.ndarray, numerics: Numerics = DEFAULT_NUMERICS
+def quantize_multipliers(reals: np.ndarray, rounding: Rounding = Rounding.DOUBLE
                          ) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel quantize_multiplier; returns int32 arrays (mult, shift)."""
-    pairs = [quantize_multiplier(float(r), numerics) for r in np.ravel(reals)]
+    pairs = [quantize_multiplier(float(r), rounding) for r in np.ravel(reals)]
     mult = np.array([p[0] for p in pairs], dtype=np.int32)
     shift = np.array([p[1] for p in pairs], dtype=np.int32)
     return mult, shift
@@ -113,15 +120,15 @@ def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndar
 
 
 def requantize(acc: np.ndarray, mult: np.ndarray | int, shift: np.ndarray | int,
-               numerics: Numerics = DEFAULT_NUMERICS) -> np.ndarray:
-    """MultiplyByQuantizedMultiplier(acc, mult, shift) for the profile; int64 in and out.
+               rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier(acc, mult, shift) rounded as `rounding`; int64 in and out.
 
     `mult`/`shift` broadcast against `acc` (per-channel arrays go on the last axis).
     """
     acc = np.asarray(acc, dtype=np.int64)
     mult = np.asarray(mult, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
-    if numerics == Numerics.LITERT:
+    if Rounding(rounding) is Rounding.SINGLE:
         total = 31 - shift
         rnd = np.int64(1) << (total - 1)
         return (acc * mult + rnd) >> total

@@ -15,8 +15,8 @@ Sign conventions (one place, as in CMSIS-NN's arm_nn_types.h):
 
 Differences between the profiles live here (or in sdk/qmath.py), each commented with its
 source; runtime/reference.py's docstring lists them. The Q31 rounding an op's kernel must use
-is `rounding(op, numerics)` (a Numerics value for edgeforge.qmath.requantize): it is per OP, not
-per profile, because ai-edge-litert single-rounds only its FULLY_CONNECTED.
+is `rounding(op, numerics)` (a Rounding for edgeforge.qmath.requantize): it is per OP, not per
+profile, because ai-edge-litert single-rounds only its FULLY_CONNECTED.
 
 Elementwise unary ops (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU) are prepared as a
 256-entry lookup table: exact for int8 (one output per input value) and it hides the
@@ -48,6 +48,7 @@ from edgeforge.qmath import (
     INT32_MAX,
     INT32_MIN,
     Numerics,
+    Rounding,
     act_range_q,
     quantize_multiplier,
     quantize_multipliers,
@@ -99,8 +100,8 @@ class MulQuant:                  # MUL: out = out_offset + rq((x1+in1_offset)*(x
     in1_offset: int
     in2_offset: int
     out_offset: int
-    mult: int
-    shift: int
+    out_mult: int
+    out_shift: int
     act_min: int
     act_max: int
 
@@ -133,8 +134,8 @@ class LutQuant:                  # LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU: y = l
 
 @dataclass(frozen=True)
 class SoftmaxQuant:              # SOFTMAX int8 -> int8 (gemmlowp fixed point, both profiles)
-    input_multiplier: int        # beta * in_scale * 2^(31-5) as Q31 mult ...
-    input_left_shift: int        # ... with this left shift (>= 0)
+    in_mult: int                 # beta * in_scale * 2^(31-5) as Q31 mult ...
+    in_left_shift: int           # ... with this left shift (>= 0)
     diff_min: int                # input diffs below this (negative) give exp() = 0
 
 
@@ -181,7 +182,7 @@ class SharedQuant:               # STRIDED_SLICE, RESIZE_NEAREST, MAXIMUM, MINIM
 
 # ---------------------------------------------------------------- rounding per op
 # The Q31 requantization rounding each int8 kernel uses, per profile; this is the value to
-# pass as edgeforge.qmath.requantize's / quantize_multiplier's `numerics` for that op.
+# pass as edgeforge.qmath.requantize's / quantize_multiplier's `rounding` for that op.
 #   tflm: double rounding everywhere (TFLM's common.h without TFLITE_SINGLE_ROUNDING).
 #   litert: ai-edge-litert 2.x is built WITHOUT TFLITE_SINGLE_ROUNDING -- its BUILTIN_REF
 #     conv/depthwise/add/softmax double-round (measured: TFLM-identical bytes on KWS and
@@ -195,10 +196,10 @@ SINGLE_ROUNDING_OPS: dict[Numerics, frozenset[Op]] = {
 }
 
 
-def rounding(op: Op, numerics: Numerics | str) -> Numerics:
-    """The rounding mode (as a Numerics value) op's kernel uses under profile `numerics`."""
+def rounding(op: Op, numerics: Numerics | str) -> Rounding:
+    """The rounding op's kernel uses under profile `numerics`."""
     single = op in SINGLE_ROUNDING_OPS[Numerics(numerics)]
-    return Numerics.LITERT if single else Numerics.TFLM
+    return Rounding.SINGLE if single else Rounding.DOUBLE
 
 
 # ---------------------------------------------------------------- helpers
@@ -684,10 +685,10 @@ def prepare_softmax(node: Node, g: Graph, numerics: Numerics) -> SoftmaxQuant:
     TFLITE_SINGLE_ROUNDING."""
     rnd = rounding(node.op, numerics)
     in_s, _ = _sz(g, node.inputs[0])
-    single = rnd == Numerics.LITERT
+    single = rnd is Rounding.SINGLE
     cap = float((1 << 30) - 1) if single else float((1 << 31) - 1)
     real = min(float(node.attrs.beta) * float(in_s) * (1 << (31 - 5)), cap)
-    mult, left_shift = quantize_multiplier(real, numerics)   # QuantizeMultiplierGreaterThanOne
+    mult, left_shift = quantize_multiplier(real, rnd)   # QuantizeMultiplierGreaterThanOne
     diff_min = -calculate_input_radius(5, left_shift, 31)
     return SoftmaxQuant(mult, left_shift, diff_min)
 

@@ -75,7 +75,8 @@ ef_status ef_conv2d_shallow_s8(const ef_conv_params *p, const ef_quant *q,
 
 /**
  * @brief Depthwise 2-D convolution, int8 per-channel (TFLite DepthwiseConvPerChannel).
- * @param wd filter dims [1, KH, KW, C_IN * ch_mult]; output channel = ic * ch_mult + m
+ * @param wd filter dims [1, KH, KW, C_IN * depth_multiplier];
+ *           output channel = ic * depth_multiplier + m
  * Other arguments as ef_conv2d_s8.
  */
 ef_status ef_dwconv2d_s8(const ef_dw_params *p, const ef_quant *q,
@@ -84,7 +85,8 @@ ef_status ef_dwconv2d_s8(const ef_dw_params *p, const ef_quant *q,
                          const ef_dims *out, int8_t *y);
 
 /**
- * @brief Depthwise 3x3, ch_mult 1, dilation 1: same results as ef_dwconv2d_s8, faster loops.
+ * @brief Depthwise 3x3, depth_multiplier 1, dilation 1: same results as ef_dwconv2d_s8,
+ * faster loops.
  */
 ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
                              const ef_dims *in, const int8_t *x,

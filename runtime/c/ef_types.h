@@ -42,10 +42,10 @@ typedef struct {
     ef_act act;
 } ef_conv_params;
 
-/** DWCONV2D: output channel = in_channel * ch_mult + m. */
+/** DWCONV2D: output channel = in_channel * depth_multiplier + m. */
 typedef struct {
     int32_t in_offset, out_offset;
-    int32_t ch_mult;
+    int32_t depth_multiplier;
     ef_hw stride, pad, dilation;
     ef_act act;
 } ef_dw_params;

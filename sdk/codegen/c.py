@@ -33,7 +33,7 @@ import numpy as np
 
 from edgeforge.errors import UnsupportedOpError
 from edgeforge.ir import Graph, Node, Op
-from edgeforge.qmath import Numerics
+from edgeforge.qmath import Numerics, Rounding
 from edgeforge.qparams import prepare, rounding
 
 # the kernel library ships inside the package (edgeforge.runtime), in a checkout and a wheel alike
@@ -405,7 +405,7 @@ def emit_mul(e: _Emit, tag: str, node: Node) -> list[str]:
     q = prepare(node, e.g, e.numerics)
     p = e.struct("ef_mul_params", f"{tag}_p",
                  f"{{{q.in1_offset}, {q.in2_offset}, {q.out_offset}, "
-                 f"{q.mult}, {q.shift}, {_act(q)}}}")
+                 f"{q.out_mult}, {q.out_shift}, {_act(q)}}}")
     d1, x1, d2, x2, dout, y = _binary(e, tag, node)
     return [f"{e.use('ef_mul_s8')}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
 
@@ -459,7 +459,7 @@ def emit_matmul(e: _Emit, tag: str, node: Node) -> list[str]:
     q = prepare(node, e.g, e.numerics)
     p = e.struct("ef_mul_params", f"{tag}_p",
                  f"{{{q.in1_offset}, {q.in2_offset}, {q.out_offset}, "
-                 f"{q.mult}, {q.shift}, {_act(q)}}}")
+                 f"{q.out_mult}, {q.out_shift}, {_act(q)}}}")
     ptrs = []
     for k, name in enumerate((x1, x2)):
         t = e.g.tensors[name]
@@ -504,7 +504,7 @@ def emit_softmax(e: _Emit, tag: str, node: Node) -> list[str]:
         raise _Refuse(f"softmax over axis {node.attrs.axis}; int8 softmax is last-axis only")
     q = prepare(node, e.g, e.numerics)
     p = e.struct("ef_softmax_params", f"{tag}_p",
-                 f"{{{q.input_multiplier}, {q.input_left_shift}, {q.diff_min}}}")
+                 f"{{{q.in_mult}, {q.in_left_shift}, {q.diff_min}}}")
     din, x, dout, y = _io(e, tag, node)
     return [f"{e.use('ef_softmax_s8')}({p}, {din}, {x}, {dout}, {y})"]
 
@@ -757,7 +757,7 @@ PROFILE_MARKER = ("/* EF_PROFILE: the C generator replaces this line with the co
 
 
 def _single(op: Op, numerics: Numerics) -> int:
-    return int(rounding(op, numerics) == Numerics.LITERT)
+    return int(rounding(op, numerics) is Rounding.SINGLE)
 
 
 def _profile_block(numerics: Numerics) -> str:

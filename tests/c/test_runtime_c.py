@@ -74,8 +74,8 @@ def test_requantize_matches_qmath(requant_lib):
                           rng.integers(-300, 300, n // 2)]).astype(np.int32)
     mult = rng.integers(1 << 30, (1 << 31) - 1, n).astype(np.int32)
     shift = rng.integers(-20, 2, n).astype(np.int32)
-    for single, numerics in (("0", "tflm"), ("1", "litert")):
-        want = requantize(acc, mult, shift, numerics)
+    for single, rounding in (("0", "double"), ("1", "single")):
+        want = requantize(acc, mult, shift, rounding)
         ok = (want >= -(1 << 31)) & (want < (1 << 31))
         for fn, args in (("rq", (int(single),)), ("rq_default", ())):
             got = np.zeros(n, np.int32)
@@ -83,4 +83,4 @@ def test_requantize_matches_qmath(requant_lib):
                 acc.ctypes.data_as(ctypes.c_void_p), mult.ctypes.data_as(ctypes.c_void_p),
                 shift.ctypes.data_as(ctypes.c_void_p), got.ctypes.data_as(ctypes.c_void_p),
                 ctypes.c_int(n), *[ctypes.c_int(a) for a in args])
-            assert np.array_equal(got[ok], want[ok].astype(np.int32)), (fn, numerics)
+            assert np.array_equal(got[ok], want[ok].astype(np.int32)), (fn, rounding)

@@ -16,7 +16,7 @@ from edgeforge.ir import Act
 from edgeforge.qmath import (
     INT32_MAX,
     INT32_MIN,
-    Numerics,
+    Rounding,
     act_range_q,
     quantize,
     quantize_multiplier,
@@ -110,17 +110,17 @@ def test_rdpot_matches_oracle(pairs):
        st.integers(1 << 30, INT32_MAX), st.integers(-20, 3))
 def test_requantize_both_roundings(xs, m, shift):
     x = np.array(xs, dtype=np.int64)
-    assert requantize(x, m, shift, Numerics.TFLM).tolist() == [mbqm_double(v, m, shift)
+    assert requantize(x, m, shift, Rounding.DOUBLE).tolist() == [mbqm_double(v, m, shift)
                                                                for v in xs]
-    assert requantize(x, m, shift, Numerics.LITERT).tolist() == [mbqm_single(v, m, shift)
+    assert requantize(x, m, shift, Rounding.SINGLE).tolist() == [mbqm_single(v, m, shift)
                                                                  for v in xs]
 
 
 def test_double_and_single_rounding_differ_on_a_known_value():
     # A tie after the first rounding: srdhm(5, 2^30) = round(2.5) = 3, then /2 -> 2 (double),
     # while single rounding computes round(5 / 4 = 1.25) = 1.
-    assert int(requantize(np.int64(5), 1 << 30, -1, Numerics.TFLM)) == 2
-    assert int(requantize(np.int64(5), 1 << 30, -1, Numerics.LITERT)) == 1
+    assert int(requantize(np.int64(5), 1 << 30, -1, Rounding.DOUBLE)) == 2
+    assert int(requantize(np.int64(5), 1 << 30, -1, Rounding.SINGLE)) == 1
 
 
 # ---------------------------------------------------------------- quantize_multiplier
@@ -137,9 +137,9 @@ def test_quantize_multiplier_edges(real, want):
 
 
 def test_quantize_multiplier_single_rounding_caps_shift():
-    m, s = quantize_multiplier(2.0 ** 40, Numerics.TFLM)
+    m, s = quantize_multiplier(2.0 ** 40, Rounding.DOUBLE)
     assert (m, s) == (1 << 30, 41)
-    assert quantize_multiplier(2.0 ** 40, Numerics.LITERT) == ((1 << 31) - 1, 30)
+    assert quantize_multiplier(2.0 ** 40, Rounding.SINGLE) == ((1 << 31) - 1, 30)
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,5 +1,5 @@
-/* DEPTHWISE_CONV_2D 3x3, ch_mult 1, dilation 1, Armv7E-M DSP version: same symbol and bytes as
- * ref/dwconv2d_3x3_s8.c. Rows go through the engine of ef_dsp_dw.h (C a multiple of 4, at
+/* DEPTHWISE_CONV_2D 3x3, depth_multiplier 1, dilation 1, Armv7E-M DSP version: same symbol
+ * and bytes as ref/dwconv2d_3x3_s8.c. Rows go through the engine of ef_dsp_dw.h (C a multiple of 4, at
  * most EF_DSP_DW_CH_MAX); other widths take the reference loops. Pixels go in raster order
  * and each writes only its own bytes after reading its window (in-place contract). */
 #include "ef_dsp.h"
@@ -25,7 +25,7 @@ ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
     if (!p || !q || !in || !x || !wd || !w || !out || !y) {
         return EF_ERR_ARG;
     }
-    if (p->ch_mult != 1 || wd->h != 3 || wd->w != 3 || wd->c != in->c || out->c != in->c
+    if (p->depth_multiplier != 1 || wd->h != 3 || wd->w != 3 || wd->c != in->c || out->c != in->c
         || p->dilation.h != 1 || p->dilation.w != 1 || in->n != out->n) {
         return EF_ERR_ARG;
     }

@@ -1,7 +1,7 @@
 /**
  * @file ef_dsp_dw.h
  * @brief The DSP depthwise 3x3 row engine behind ef_dwconv2d_3x3_s8 and
- * ef_dwconv2d_inplace_s8 (this dir): ch_mult 1, dilation 1, C a multiple of 4.
+ * ef_dwconv2d_inplace_s8 (this dir): depth_multiplier 1, dilation 1, C a multiple of 4.
  *
  * The filter is sign-extended once per call into int16 pairs, (w_c0, w_c2) and (w_c1, w_c3)
  * per tap and group of four channels, so each tap of a pixel costs one input load, two

@@ -1,4 +1,4 @@
-/* DEPTHWISE_CONV_2D 3x3, ch_mult 1, dilation 1: channels innermost, in blocks, so the
+/* DEPTHWISE_CONV_2D 3x3, depth_multiplier 1, dilation 1: channels innermost, in blocks, so the
  * inner loops run over contiguous channel vectors (same results as ef_dwconv2d_s8). */
 #include "ef_nn_support.h"
 
@@ -12,7 +12,7 @@ ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
     if (!p || !q || !in || !x || !wd || !w || !out || !y) {
         return EF_ERR_ARG;
     }
-    if (p->ch_mult != 1 || wd->h != 3 || wd->w != 3 || wd->c != in->c || out->c != in->c
+    if (p->depth_multiplier != 1 || wd->h != 3 || wd->w != 3 || wd->c != in->c || out->c != in->c
         || p->dilation.h != 1 || p->dilation.w != 1 || in->n != out->n) {
         return EF_ERR_ARG;
     }

@@ -18,8 +18,8 @@ ef_status ef_dwconv2d_inplace_s8(const ef_ctx *ctx, const ef_dw_params *p, const
     if (!ctx || !ctx->buf || !p || !q || !in || !x || !wd || !w || !out || !y) {
         return EF_ERR_ARG;
     }
-    if (p->ch_mult != 1 || p->stride.h != 1 || p->stride.w != 1 || !ef_nn_same_dims(in, out)
-        || wd->c != in->c || p->pad.h < 0 || p->pad.w < 0
+    if (p->depth_multiplier != 1 || p->stride.h != 1 || p->stride.w != 1
+        || !ef_nn_same_dims(in, out) || wd->c != in->c || p->pad.h < 0 || p->pad.w < 0
         || ctx->size < ef_dwconv2d_inplace_s8_scratch_size(p, in)) {
         return EF_ERR_ARG;
     }

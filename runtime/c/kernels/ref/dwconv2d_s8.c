@@ -9,7 +9,7 @@ ef_status ef_dwconv2d_s8(const ef_dw_params *p, const ef_quant *q,
     if (!p || !q || !in || !x || !wd || !w || !out || !y) {
         return EF_ERR_ARG;
     }
-    const int32_t cm = p->ch_mult;
+    const int32_t cm = p->depth_multiplier;
     if (cm < 1 || wd->c != in->c * cm || out->c != wd->c || in->n != out->n) {
         return EF_ERR_ARG;
     }

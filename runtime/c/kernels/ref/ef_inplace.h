@@ -13,8 +13,8 @@
 #include "ef_kernels.h"
 
 /**
- * @brief Depthwise conv that may overwrite its own input: stride 1, ch_mult 1, output dims ==
- * input dims. Before output pixel p is written, input pixel p is copied into a ring of
+ * @brief Depthwise conv that may overwrite its own input: stride 1, depth_multiplier 1,
+ * output dims == input dims. Before output pixel p is written, input pixel p is copied into a ring of
  * pad.h * W + pad.w + 1 pixels in ctx->buf: every window pixel at or before p (already
  * overwritten, or about to be) is read from the ring, every later one from x (still intact).
  * @param ctx scratch of ef_dwconv2d_inplace_s8_scratch_size() bytes
