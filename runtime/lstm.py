@@ -30,8 +30,10 @@ def _sigmoid_f32(v: np.ndarray) -> np.ndarray:
         return (F32(1) / (F32(1) + np.exp(-v))).astype(F32)
 
 
-def lstm(*args: np.ndarray | None) -> np.ndarray:
-    """Float kernel: inputs in TFLite's order (absent ones None), then LstmAttrs."""
+def lstm(*args: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Float kernel: inputs in TFLite's order (absent ones None), then LstmAttrs. Returns the
+    output and every step's cell state (same layout), which calibration observes when the
+    node lists a second output (edgeforge.quantize.rules.with_lstm_cells)."""
     *ins, a = args
     x = _steps(np.asarray(ins[0], F32), a)
     h = np.array(ins[LSTM_H], F32).reshape(x.shape[1], -1)
@@ -40,6 +42,7 @@ def lstm(*args: np.ndarray | None) -> np.ndarray:
     r = [np.asarray(ins[k], F32) for k in LSTM_R]
     b = [np.asarray(ins[k], F32) for k in LSTM_B]
     out = np.empty((x.shape[0], x.shape[1], h.shape[1]), F32)
+    cells = np.empty_like(out)
     for t in range(x.shape[0]):
         pre = [(x[t] @ w[k].T + b[k] + h @ r[k].T).astype(F32) for k in range(4)]
         i, f, o = _sigmoid_f32(pre[0]), _sigmoid_f32(pre[1]), _sigmoid_f32(pre[3])
@@ -47,8 +50,8 @@ def lstm(*args: np.ndarray | None) -> np.ndarray:
         if a.cell_clip > 0:
             c = np.clip(c, -F32(a.cell_clip), F32(a.cell_clip))
         h = (o * np.tanh(c)).astype(F32)
-        out[t] = h
-    return _unsteps(out, a)
+        out[t], cells[t] = h, c
+    return _unsteps(out, a), _unsteps(cells, a)
 
 
 # ---------------------------------------------------------------- int16 fixed point

@@ -361,6 +361,35 @@ def export_transpose_conv(w: _Writer, n: Node) -> None:
                  strideW=a.stride[1], fusedActivationFunction=_act(a.act)))
 
 
+def export_lstm(w: _Writer, n: Node) -> None:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM: the 24 operands as the IR keeps them; the states become
+    variable tensors with no data (both runtimes reset them: int8 to the zero point, else 0).
+    An int8 LSTM carries the converter's five intermediates (gate scratch, unquantized
+    float32 [0], and the effective hidden scale with the output's quantization), which
+    LiteRT's integer kernel reads."""
+    from edgeforge.ir import LSTM_C, LSTM_H
+    ins, outs = _io(w, n)
+    for k in (LSTM_H, LSTM_C):
+        t = w.tensors[ins[k]]
+        t.isVariable = True
+        if t.buffer == len(w.buffers) - 1:
+            w.buffers.pop()
+        t.buffer = 0
+    o = _opts("UnidirectionalSequenceLSTMOptionsT", fusedActivationFunction=4,
+              cellClip=float(n.attrs.cell_clip), projClip=0.0,
+              timeMajor=bool(n.attrs.time_major), asymmetricQuantizeInputs=False,
+              diagonalRecurrentTensors=False)
+    w.emit("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, outs, "UnidirectionalSequenceLSTMOptions", o)
+    y = w.g.tensors[n.outputs[0]]
+    if y.dtype == "int8":
+        names = ("input_to_input", "input_to_forget", "input_to_cell", "input_to_output")
+        mids = [w._add(Tensor(w.fresh(f"{n.outputs[0]}/{k}_intermediate"), (0,), "float32"))
+                for k in names]
+        mids.append(w._add(Tensor(w.fresh(f"{n.outputs[0]}/effective_hidden_scale"), (0,),
+                                  "int8", y.quant)))
+        w.operators[-1].intermediates = np.asarray(mids, np.int32)
+
+
 def export_gather(w: _Writer, n: Node) -> None:
     ins, outs = _io(w, n)
     w.emit("GATHER", ins, outs, "GatherOptions",
@@ -450,6 +479,7 @@ EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.GATHER: export_gather,
     Op.PRELU: _export_plain("PRELU"),
     Op.TRANSPOSE_CONV: export_transpose_conv,
+    Op.LSTM: export_lstm,
 }
 
 

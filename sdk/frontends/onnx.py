@@ -57,6 +57,7 @@ from edgeforge.ir import (
     IRError,
     LeakyReluAttrs,
     LrnAttrs,
+    LstmAttrs,
     MeanAttrs,
     NoAttrs,
     Node,
@@ -1298,9 +1299,63 @@ class _Rnn:
                             ConcatAttrs(axis=0))
 
 
+def _fused_lstm(cx: _Cx, node: Any) -> bool:
+    """A forward ONNX LSTM as one fused LSTM node (TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM) when
+    that op can say it: default activations, no clip / input_forget / peepholes, full
+    sequence_lens, constant (or absent) initial states, Y_c unused; layout 0 ([T, B, I],
+    time-major) or 1 (batch-first). Returns False to leave the LSTM to the exact unrolling."""
+    if (cx.attr(node, "direction", "forward") != "forward"
+            or cx.attr(node, "clip", None) is not None or int(cx.attr(node, "input_forget", 0))
+            or [a.lower() for a in (cx.attr(node, "activations", None) or
+                                    ["sigmoid", "tanh", "tanh"])] != ["sigmoid", "tanh", "tanh"]
+            or cx.has(node, 7) or any(cx.has(node, k) and not cx.is_const(node.input[k])
+                                      for k in (1, 2, 3, 5, 6))
+            or (len(node.output) > 2 and node.output[2] and node.output[2] in cx.used)):
+        return False
+    layout = int(cx.attr(node, "layout", 0))
+    shp = cx.shape(node.input[0])
+    if len(shp) != 3 or layout not in (0, 1):
+        return False
+    (t, b, i), hsz = ((shp[0], shp[1], shp[2]) if layout == 0 else (shp[1], shp[0], shp[2]),
+                      int(cx.attr(node, "hidden_size")))
+    if cx.has(node, 4) and not (cx.const(node.input[4], "sequence_lens") == t).all():
+        return False
+    out = node.output[0] or node.name or "lstm"
+    w = cx.const(node.input[1], "W").astype(np.float32)[0].reshape(4, hsz, i)
+    r = cx.const(node.input[2], "R").astype(np.float32)[0].reshape(4, hsz, hsz)
+    bias = (cx.const(node.input[3], "B").astype(np.float32)[0] if cx.has(node, 3)
+            else np.zeros(8 * hsz, np.float32)).reshape(2, 4, hsz).sum(axis=0)
+    ins = [""] * 24
+    ins[0] = cx.plain(node.input[0])
+    # TFLite's gate order i, f, c, o; ONNX's is i, o, f, c
+    for k, g in enumerate((0, 2, 3, 1)):
+        ins[1 + k] = cx.add_const(w[g], f"{out}__w{'ifco'[k]}")
+        ins[5 + k] = cx.add_const(r[g], f"{out}__r{'ifco'[k]}")
+        ins[12 + k] = cx.add_const(bias[g], f"{out}__b{'ifco'[k]}")
+    for k, onnx_k in ((18, 5), (19, 6)):
+        v = (cx.consts[node.input[onnx_k]].astype(np.float32).reshape(b, hsz)
+             if cx.has(node, onnx_k) else np.zeros((b, hsz), np.float32))
+        ins[k] = cx.add_const(v, f"{out}__{'hc'[k - 18]}0")
+    y_shape = (t, b, hsz) if layout == 0 else (b, t, hsz)
+    y = cx.temp(Op.LSTM, ins, f"{out}__lstm", y_shape, LstmAttrs(time_major=layout == 0))
+    if node.output[0] and node.output[0] in cx.used:
+        shape = (t, 1, b, hsz) if layout == 0 else (b, t, 1, hsz)
+        cx.emit(Op.RESHAPE, [y], node.output[0], shape, ReshapeAttrs(shape))
+    if len(node.output) > 1 and node.output[1] and node.output[1] in cx.used:
+        begin = (t - 1, 0, 0) if layout == 0 else (0, t - 1, 0)
+        end = (t, b, hsz) if layout == 0 else (b, t, hsz)
+        shape = (1, b, hsz) if layout == 0 else (b, 1, hsz)
+        cx.emit(Op.STRIDED_SLICE, [y], node.output[1], shape,
+                StridedSliceAttrs(begin, end, (1, 1, 1)))
+    return True
+
+
 def import_lstm(cx: _Cx, node: Any) -> None:
-    """ONNX LSTM (gates i, o, f, c): c = f*c + i*tanh(.), h = o*tanh(c), unrolled; a zero
-    initial state drops its terms, a constant one becomes constant operands."""
+    """ONNX LSTM (gates i, o, f, c): c = f*c + i*tanh(.), h = o*tanh(c). As one fused LSTM
+    node where it can be (_fused_lstm), else unrolled: a zero initial state drops its terms,
+    a constant one becomes constant operands."""
+    if _fused_lstm(cx, node):
+        return
     rn = _Rnn(cx, node, 4)
     if cx.has(node, 7):
         raise _Unsupported("peepholes")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgeforge.errors import QuantizeError
-from edgeforge.ir import OPS, Graph, Tensor, verify
+from edgeforge.ir import OPS, Graph, Op, Tensor, verify
 from edgeforge.qmath import Numerics
 from edgeforge.quantize.calibrate import DEFAULT_OBSERVER, CalibData, calibrate, load_calib
 from edgeforge.quantize.rules import RULES, QCtx, Range, act_quant, unify_ranges
@@ -64,7 +64,8 @@ def build_int8(fg: Graph, ranges: dict[str, Range], per_channel: bool = True) ->
         qg.add_tensor(Tensor(name, tuple(t.shape), "int8", act_quant(*ranges[name])))
     for n in fg.nodes:
         for o in n.outputs[1:]:
-            raise QuantizeError(f"node '{n.name or o}' ({n.op}): multi-output op")
+            if n.op != Op.LSTM:     # an LSTM's second output: its cell states (observed)
+                raise QuantizeError(f"node '{n.name or o}' ({n.op}): multi-output op")
         qg.nodes.extend(RULES[n.op](ctx, n))
     verify(qg)
     return qg

@@ -18,6 +18,7 @@ TFLite's int8 spec (tensorflow.org/lite/performance/quantization_spec), as appli
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -136,6 +137,56 @@ def quantize_weighted(ctx: QCtx, node: Node) -> list[Node]:
     return [node.with_(inputs=(x, new_w, new_b))]
 
 
+def with_lstm_cells(g: Graph) -> None:
+    """Give every LSTM node a second output, its cell state at every step, so calibration
+    observes the range quantize_lstm needs (in place; the int8 node has one output again)."""
+    for k, n in enumerate(g.nodes):
+        if n.op == Op.LSTM and len(n.outputs) == 1:
+            y = g.tensors[n.outputs[0]]
+            name = g.unique_name(f"{y.name}/cell_state")
+            g.add_tensor(Tensor(name, tuple(y.shape), "float32"))
+            g.nodes[k] = n.with_(outputs=(y.name, name))
+
+
+def quantize_lstm(ctx: QCtx, node: Node) -> list[Node]:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM as the TFLite converter quantizes it ("8x8_16"): weights
+    int8 symmetric per tensor, gate biases int32 at input_scale * weight_scale, the hidden
+    state int8 with the output's quantization, the cell state int16 with a power-of-two scale
+    covering its calibrated range (both runtimes need 2^n), the output from its range."""
+    from edgeforge.ir import LSTM_B, LSTM_C, LSTM_H, LSTM_R, LSTM_W
+    ins = list(node.inputs)
+    x, y = ins[0], node.outputs[0]
+    in_s = float(ctx.quant(x).scale[0])
+    yq = act_quant(*narrowed(ctx, node, y))
+    h_s = float(yq.scale[0])
+    zero = np.zeros(1, np.int64)
+    for ws, src in ((LSTM_W, in_s), (LSTM_R, h_s)):
+        for k, bk in zip(ws, (*LSTM_B, None, None, None, None)):
+            w = ctx.fg.tensors[ins[k]].data.astype(np.float32)
+            b = ctx.fg.tensors[ins[bk]].data.astype(np.float32) if bk is not None else None
+            s = weight_scales(w, 0, False)
+            if b is not None:
+                s = fit_bias_scales(b, src, s)
+            ins[k] = _add_const(ctx, ins[k], quantize_weight(w, s, 0), QuantParams(s, zero))
+            if b is not None:
+                bs = np.array([np.float32(src) * s[0]], np.float32)
+                ins[bk] = _add_const(ctx, ins[bk], quantize_bias(b, src, np.full(b.size, s[0])),
+                                     QuantParams(bs, zero))
+    h0 = ctx.fg.tensors[ins[LSTM_H]].data.astype(np.float64)
+    hq = np.clip(np.round(h0 / h_s) + int(yq.zero_point[0]), -128, 127).astype(np.int8)
+    ins[LSTM_H] = _add_const(ctx, ins[LSTM_H], hq, yq)
+    cell = node.outputs[1] if len(node.outputs) > 1 else ""
+    lo, hi = ctx.ranges.get(cell, (-1.0, 1.0))
+    amax = max(abs(lo), abs(hi), float(node.attrs.cell_clip) if cell not in ctx.ranges else 0.0)
+    power = min(max(math.ceil(math.log2(amax)) if amax > 0 else 0, -15), 15) - 15
+    c_s = np.float32(2.0 ** power)
+    c0 = ctx.fg.tensors[ins[LSTM_C]].data.astype(np.float64)
+    cq = np.clip(np.round(c0 / c_s), -32768, 32767).astype(np.int16)
+    ins[LSTM_C] = _add_const(ctx, ins[LSTM_C], cq, QuantParams(np.array([c_s]), zero))
+    ctx.out(y, yq)
+    return [node.with_(inputs=tuple(ins), outputs=(y,))]
+
+
 def quantize_from_range(ctx: QCtx, node: Node) -> list[Node]:
     """Output quantization from its own calibrated range (ADD, MUL, RELU, MEAN, ...)."""
     node = _const_operands(ctx, node)
@@ -247,6 +298,7 @@ RULES: dict[Op, RuleFn] = {
     Op.GATHER: quantize_same_as_input,       # rows copied; indices stay int32
     Op.PRELU: quantize_from_range,           # alpha: a per-tensor asymmetric int8 constant
     Op.TRANSPOSE_CONV: quantize_weighted,
+    Op.LSTM: quantize_lstm,
 }
 
 # ops whose int8 output must carry the input's quantization (range unification follows it)

@@ -230,6 +230,22 @@ def gru_kws():
     return keras.Model(inp, out)
 
 
+def lstm_kws():
+    """LSTM keyword spotter (two stacked LSTMs) built with tf_keras (Keras 2, `pip install
+    tf-keras` in the TF venv): its LSTM layer is what the converter fuses into TFLite's
+    UNIDIRECTIONAL_SEQUENCE_LSTM (int8 with an int16 cell state); Keras 3's LSTM becomes a
+    WHILE loop (no int8 TFLite Micro form) and its calibration crashes TF 2.21's converter."""
+    import os
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import tf_keras
+    tf_keras.utils.set_random_seed(_seed("lstm_kws"))
+    x = inp = tf_keras.Input((49, 10), batch_size=1)
+    x = tf_keras.layers.LSTM(32, return_sequences=True)(x)
+    x = tf_keras.layers.LSTM(24)(x)
+    out = tf_keras.layers.Dense(12, activation="softmax")(x)
+    return tf_keras.Model(inp, out)
+
+
 def transformer_tiny():
     """One encoder layer as Keras users write it: Dense embedding + position embedding,
     MultiHeadAttention, LayerNormalization, a GELU MLP, global pooling, classifier."""
@@ -262,6 +278,7 @@ MODELS: dict[str, Callable[[], keras.Model]] = {
     "ad_autoencoder": ad_autoencoder,
     "vibration_1d": vibration_1d,
     "gru_kws": gru_kws,
+    "lstm_kws": lstm_kws,
     "transformer_tiny": transformer_tiny,
 }
 FAMILY = {"conv1d_kws": "1-D CNN KWS", "dscnn_kws": "DS-CNN", "mobilenet_v2": "MobileNetV2",
