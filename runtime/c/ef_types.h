@@ -145,6 +145,23 @@ typedef struct {
     int32_t mult1, shift1, mult2, shift2;
 } ef_prelu_params;
 
+/** UNIDIRECTIONAL_SEQUENCE_LSTM, 8x8_16 (edgeforge.qparams_lstm.LstmQuant): gates i, f, c, o;
+ * x [B, T, F] ([T, B, F] when time_major), y likewise with H = n_cell; gates in Q3.12, their
+ * activations in Q0.15 through `table` (uint16[256]); cell int16 at scale 2^cell_power. */
+typedef struct {
+    int32_t batches, steps, n_input, n_cell, time_major;
+    int32_t in_offset, h_offset, out_zp;
+    int32_t in_mult[4], in_shift[4], rec_mult[4], rec_shift[4];
+    int32_t fc_mult, fc_shift, ig_mult, ig_shift, h_mult, h_shift;
+    int32_t cell_power, cell_clip, tanh_mult, tanh_shift, litert;
+    const uint16_t *table;
+    const int8_t *w[4];         /**< input weights [H, F] per gate */
+    const int8_t *r[4];         /**< recurrent weights [H, H] per gate */
+    const int32_t *b[4];        /**< gate biases [H] */
+    const int8_t *h0;           /**< hidden state reset value [B, H] */
+    const int16_t *c0;          /**< cell state reset value [B, H] */
+} ef_lstm_params;
+
 /** Alignment of generated constant arrays and the static arena (no-op on unknown compilers). */
 #if defined(__GNUC__) || defined(__clang__)
 #define EF_ALIGNED(n) __attribute__((aligned(n)))

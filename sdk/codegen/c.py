@@ -83,6 +83,7 @@ KERNEL_FILES: dict[str, str] = {
     "ef_sum_s8": "reduce_s8.c",
     "ef_gather_s8": "gather_s8.c",
     "ef_transpose_conv_s8": "transpose_conv_s8.c",
+    "ef_lstm_s8": "lstm_s8.c",
     "ef_prelu_s8": "prelu_s8.c",
     "ef_reduce_max_s8": "reduce_s8.c",
     "ef_reduce_min_s8": "reduce_s8.c",
@@ -425,6 +426,40 @@ def emit_transpose_conv(e: _Emit, tag: str, node: Node) -> list[str]:
     return [call]
 
 
+def emit_lstm(e: _Emit, tag: str, node: Node) -> list[str]:
+    """ef_lstm_s8 with its params struct: weights, biases, state reset values and the sigmoid
+    table as weights.c arrays; the plan's scratch holds the states and gate rows."""
+    from edgeforge.ir import LSTM_B, LSTM_C, LSTM_H, LSTM_R, LSTM_W
+    q, a = prepare(node, e.g, e.numerics), node.attrs
+    x = e.shape(node.inputs[0])
+    b, t = (x[1], x[0]) if a.time_major else (x[0], x[1])
+    off, size = e.scratch.get(node.outputs[0], (0, 0))
+    if size < 3 * b * q.n_cell + 8 * q.n_cell:
+        raise _Refuse(f"the plan gave the LSTM {size} scratch bytes")
+
+    def arr(k: int, what: str, ctype: str) -> str:
+        return e.array(f"{tag}_{what}", ctype, e.g.tensors[node.inputs[k]].data)
+
+    w = ", ".join(arr(k, f"w{i}", "int8_t") for i, k in enumerate(LSTM_W))
+    r = ", ".join(arr(k, f"r{i}", "int8_t") for i, k in enumerate(LSTM_R))
+    bs = ", ".join(arr(k, f"b{i}", "int32_t") for i, k in enumerate(LSTM_B))
+    h0, c0 = arr(LSTM_H, "h0", "int8_t"), arr(LSTM_C, "c0", "int16_t")
+    table = e.array(f"{tag}_table", "uint16_t", q.table)
+
+    def four(v: tuple[int, ...]) -> str:
+        return "{" + ", ".join(str(int(i)) for i in v) + "}"
+    p = e.struct("ef_lstm_params", f"{tag}_p",
+                 f"{{{b}, {t}, {q.n_input}, {q.n_cell}, {int(a.time_major)}, {q.in_offset}, "
+                 f"{q.h_offset}, {q.out_zp}, {four(q.in_mult)}, {four(q.in_shift)}, "
+                 f"{four(q.rec_mult)}, {four(q.rec_shift)}, {q.fc_mult}, {q.fc_shift}, "
+                 f"{q.ig_mult}, {q.ig_shift}, {q.h_mult}, {q.h_shift}, {q.cell_power}, "
+                 f"{q.cell_clip}, {q.tanh_mult}, {q.tanh_shift}, {int(q.litert)}, {table}, "
+                 f"{{{w}}}, {{{r}}}, {{{bs}}}, {h0}, {c0}}}")
+    call = (f"{e.use('ef_lstm_s8')}({p}, ef_arena_ + {off}, {e.ptr(node.inputs[0])}, "
+            f"{e.ptr(node.outputs[0], const=False)})")
+    return [call]
+
+
 def emit_gather(e: _Emit, tag: str, node: Node) -> list[str]:
     shape, axis = e.shape(node.inputs[0]), node.attrs.axis
     idx = np.asarray(e.g.tensors[node.inputs[1]].data, np.int32).ravel()
@@ -656,6 +691,7 @@ EMITTERS: dict[Op, Emitter] = {
     Op.SUM: emit_mean,
     Op.GATHER: emit_gather,
     Op.TRANSPOSE_CONV: emit_transpose_conv,
+    Op.LSTM: emit_lstm,
     Op.PRELU: emit_prelu,
     Op.REDUCE_MAX: emit_mean,
     Op.REDUCE_MIN: emit_mean,

@@ -71,6 +71,16 @@ def transpose_conv_scratch(node: Node, g: Graph, isa: str) -> int:
     return 0
 
 
+def lstm_scratch(node: Node, g: Graph, isa: str) -> int:
+    """ef_lstm_s8_scratch_size: the cell (int16) and hidden (int8) states of every batch row,
+    which start from their reset values each call, and four int16 gate rows."""
+    _check_isa(isa)
+    a = node.attrs
+    x, h = g.tensors[node.inputs[0]].shape, g.tensors[node.outputs[0]].shape[-1]
+    b = x[1] if a.time_major else x[0]
+    return 3 * b * h + 8 * h
+
+
 def no_scratch(node: Node, g: Graph, isa: str) -> int:
     """Pools, mean, elementwise, LUT, data movement: no working memory beyond registers."""
     _check_isa(isa)
@@ -118,6 +128,7 @@ SCRATCH: dict[Op, ScratchFn] = {
     Op.GATHER: no_scratch,
     Op.PRELU: no_scratch,
     Op.TRANSPOSE_CONV: transpose_conv_scratch,
+    Op.LSTM: lstm_scratch,
 }
 
 

@@ -160,8 +160,8 @@ def quantize_lstm(ctx: QCtx, node: Node) -> list[Node]:
     yq = act_quant(*narrowed(ctx, node, y))
     h_s = float(yq.scale[0])
     zero = np.zeros(1, np.int64)
-    for ws, src in ((LSTM_W, in_s), (LSTM_R, h_s)):
-        for k, bk in zip(ws, (*LSTM_B, None, None, None, None)):
+    for ws, bks, src in ((LSTM_W, LSTM_B, in_s), (LSTM_R, (None,) * 4, h_s)):
+        for k, bk in zip(ws, bks):
             w = ctx.fg.tensors[ins[k]].data.astype(np.float32)
             b = ctx.fg.tensors[ins[bk]].data.astype(np.float32) if bk is not None else None
             s = weight_scales(w, 0, False)
