@@ -39,6 +39,9 @@ extern "C" {
 
 /**
  * @brief 2-D convolution, int8 per-channel (TFLite ConvPerChannel).
+ * @param ctx  kernel scratch (TFLM's scratch buffer, CMSIS-NN's ctx): ef_conv2d_s8_scratch_size()
+ *             bytes from the planned arena, word aligned; NULL or smaller takes a loop that
+ *             needs none (same bytes, slower). Likewise for every kernel with a ctx below.
  * @param p    offsets, stride, pad (top, left), dilation, clamp
  * @param q    per-output-channel multiplier/shift, length wd->n
  * @param in   input dims [N, H, W, C_IN];     x    input data
@@ -47,19 +50,29 @@ extern "C" {
  * @param out  output dims [N, OH, OW, C_OUT]; y output data
  * @return EF_OK, or EF_ERR_ARG if a pointer is NULL or channel counts disagree
  */
-ef_status ef_conv2d_s8(const ef_conv_params *p, const ef_quant *q,
+ef_status ef_conv2d_s8(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
                        const ef_dims *in, const int8_t *x,
                        const ef_dims *wd, const int8_t *w, const int32_t *bias,
                        const ef_dims *out, int8_t *y);
 
 /**
+ * @brief Scratch bytes ef_conv2d_s8 wants in ctx for these dims (0: none). Each kernel set
+ * (kernels/ref, kernels/dsp) defines its own; sdk/plan/scratch.py mirrors both.
+ */
+int32_t ef_conv2d_s8_scratch_size(const ef_dims *in, const ef_dims *wd, const ef_dims *out);
+
+/**
  * @brief 1x1 convolution (pad 0, dilation 1, any stride): a per-pixel matrix-vector product.
  * Same arguments and results as ef_conv2d_s8 for a [C_OUT, 1, 1, C_IN] filter.
  */
-ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
+ef_status ef_conv2d_1x1_s8(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
                            const ef_dims *in, const int8_t *x,
                            const ef_dims *wd, const int8_t *w, const int32_t *bias,
                            const ef_dims *out, int8_t *y);
+
+/** @brief Scratch bytes of ef_conv2d_1x1_s8 (see ef_conv2d_s8_scratch_size). */
+int32_t ef_conv2d_1x1_s8_scratch_size(const ef_dims *in, const ef_dims *wd,
+                                      const ef_dims *out);
 
 /**
  * @brief 2-D convolution for shallow inputs (few C_IN): same results as ef_conv2d_s8, with
@@ -68,10 +81,15 @@ ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
  * @param w_t filter data in [KH, KW, C_IN, C_OUT] order (the C generator transposes it)
  * Other arguments as ef_conv2d_s8.
  */
-ef_status ef_conv2d_shallow_s8(const ef_conv_params *p, const ef_quant *q,
+ef_status ef_conv2d_shallow_s8(const ef_ctx *ctx, const ef_conv_params *p,
+                               const ef_quant *q,
                                const ef_dims *in, const int8_t *x,
                                const ef_dims *wd, const int8_t *w_t, const int32_t *bias,
                                const ef_dims *out, int8_t *y);
+
+/** @brief Scratch bytes of ef_conv2d_shallow_s8 (see ef_conv2d_s8_scratch_size). */
+int32_t ef_conv2d_shallow_s8_scratch_size(const ef_dims *in, const ef_dims *wd,
+                                          const ef_dims *out);
 
 /**
  * @brief Depthwise 2-D convolution, int8 per-channel (TFLite DepthwiseConvPerChannel).
@@ -88,10 +106,14 @@ ef_status ef_dwconv2d_s8(const ef_dw_params *p, const ef_quant *q,
  * @brief Depthwise 3x3, depth_multiplier 1, dilation 1: same results as ef_dwconv2d_s8,
  * faster loops.
  */
-ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
+ef_status ef_dwconv2d_3x3_s8(const ef_ctx *ctx, const ef_dw_params *p, const ef_quant *q,
                              const ef_dims *in, const int8_t *x,
                              const ef_dims *wd, const int8_t *w, const int32_t *bias,
                              const ef_dims *out, int8_t *y);
+
+/** @brief Scratch bytes of ef_dwconv2d_3x3_s8 (see ef_conv2d_s8_scratch_size). */
+int32_t ef_dwconv2d_3x3_s8_scratch_size(const ef_dw_params *p, const ef_dims *in,
+                                        const ef_dims *out);
 
 /**
  * @brief Fully connected: y[r, o] = requant(sum_i (x[r, i] + in_offset) * w[o, i] + bias[o]).
@@ -141,15 +163,19 @@ ef_status ef_mean_s8(const ef_mean_params *p,
 /**
  * @brief Elementwise add with 4-D broadcasting (a dim of 1 broadcasts), TFLite int8 Add.
  * Inputs and output are [N, H, W, C] (lower ranks padded with leading 1s). Same-shape
- * inputs of >= 1024 elements use two 256-entry int32 tables on the stack (2 KiB).
+ * inputs of >= 1024 elements (DSP set: >= 512) rescale through two 256-entry int32 tables
+ * in ctx (2 KiB).
  */
-ef_status ef_add_s8(const ef_add_params *p,
+ef_status ef_add_s8(const ef_ctx *ctx, const ef_add_params *p,
                     const ef_dims *in1, const int8_t *x1,
                     const ef_dims *in2, const int8_t *x2,
                     const ef_dims *out, int8_t *y);
 
-/** @brief Elementwise x1 - x2, as ef_add_s8. */
-ef_status ef_sub_s8(const ef_add_params *p,
+/** @brief Scratch bytes of ef_add_s8 and ef_sub_s8: the two tables, or 0. */
+int32_t ef_add_s8_scratch_size(const ef_dims *in1, const ef_dims *in2, const ef_dims *out);
+
+/** @brief Elementwise x1 - x2, as ef_add_s8 (same scratch size). */
+ef_status ef_sub_s8(const ef_ctx *ctx, const ef_add_params *p,
                     const ef_dims *in1, const int8_t *x1,
                     const ef_dims *in2, const int8_t *x2,
                     const ef_dims *out, int8_t *y);

@@ -33,6 +33,7 @@ import numpy as np
 
 from edgeforge.errors import UnsupportedOpError
 from edgeforge.ir import Graph, Node, Op
+from edgeforge.plan.scratch import CTX_KERNELS, conv_kernel, dw_kernel
 from edgeforge.qmath import Numerics, Rounding
 from edgeforge.qparams import prepare, rounding
 
@@ -153,13 +154,16 @@ class _Emit:
         return tuple(self.g.tensors[name].shape)
 
     def variant(self, node: Node, default: str) -> tuple[str, str]:
-        """(kernel symbol, leading ctx argument) for node: the plan's in-place variant with
-        its arena scratch as ctx, else `default` and no ctx."""
+        """(kernel symbol, leading ctx argument) for node: the plan's in-place variant, else
+        `default`. A kernel that takes a ctx (plan.scratch.CTX_KERNELS) gets the node's
+        planned arena scratch, or NULL when the plan gave it none (its no-scratch loop)."""
         out = node.outputs[0]
-        if out not in self.inplace:
-            return self.use(default), ""
+        fn = self.inplace.get(out, default)
+        if fn not in CTX_KERNELS:
+            return self.use(fn), ""
         off, size = self.scratch.get(out, (0, 0))
-        return self.use(self.inplace[out]), f"&(ef_ctx){{ef_arena_ + {off}, {size}}}, "
+        ctx = f"&(ef_ctx){{ef_arena_ + {off}, {size}}}, " if size else "NULL, "
+        return self.use(fn), ctx
 
 
 def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -197,7 +201,6 @@ def _quant(e: _Emit, tag: str, mult: np.ndarray, shift: np.ndarray, n: int) -> s
     return e.struct("ef_quant", f"{tag}_q", f"{{{m}, {s}}}")
 
 
-SHALLOW_ROW = 32   # KW * C_IN below this: ef_conv2d_shallow_s8 (transposed filter)
 
 
 def _weights(e: _Emit, tag: str, node: Node, transpose: tuple[int, ...] | None = None
@@ -224,7 +227,6 @@ def _io(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str]:
 def emit_conv2d(e: _Emit, tag: str, node: Node) -> list[str]:
     a, q = node.attrs, prepare(node, e.g, e.numerics)
     w_shape = e.shape(node.inputs[1])
-    one = (w_shape[1:3] == (1, 1) and a.pad == (0, 0, 0, 0) and a.dilation == (1, 1))
     p = e.struct("ef_conv_params", f"{tag}_p",
                  f"{{{q.in_offset}, {q.out_offset}, {{{a.stride[0]}, {a.stride[1]}}}, "
                  f"{{{a.pad[0]}, {a.pad[1]}}}, {{{a.dilation[0]}, {a.dilation[1]}}}, "
@@ -233,10 +235,11 @@ def emit_conv2d(e: _Emit, tag: str, node: Node) -> list[str]:
     din, x, dout, y = _io(e, tag, node)
     wd = e.dims(f"{tag}_wd", w_shape)
     # few input channels (first layers): a filter row is too short for a good dot product,
-    # so ship the filter transposed and vectorize over output channels instead
-    shallow = not one and w_shape[3] * w_shape[2] < SHALLOW_ROW and w_shape[0] >= 8
+    # so ship the filter transposed and vectorize over output channels instead; the choice
+    # is plan.scratch's, which sizes that kernel's scratch
+    default = conv_kernel(node, e.g)
+    shallow = default == "ef_conv2d_shallow_s8"
     w, b = _weights(e, tag, node, transpose=(1, 2, 3, 0) if shallow else None)
-    default = "ef_conv2d_1x1_s8" if one else "ef_conv2d_shallow_s8" if shallow else "ef_conv2d_s8"
     fn, ctx = e.variant(node, default)
     return [f"{fn}({ctx}{p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
 
@@ -244,7 +247,6 @@ def emit_conv2d(e: _Emit, tag: str, node: Node) -> list[str]:
 def emit_dwconv2d(e: _Emit, tag: str, node: Node) -> list[str]:
     a, q = node.attrs, prepare(node, e.g, e.numerics)
     w_shape = e.shape(node.inputs[1])
-    k3 = w_shape[1:3] == (3, 3) and a.depth_multiplier == 1 and a.dilation == (1, 1)
     p = e.struct("ef_dw_params", f"{tag}_p",
                  f"{{{q.in_offset}, {q.out_offset}, {a.depth_multiplier}, "
                  f"{{{a.stride[0]}, {a.stride[1]}}}, {{{a.pad[0]}, {a.pad[1]}}}, "
@@ -253,7 +255,7 @@ def emit_dwconv2d(e: _Emit, tag: str, node: Node) -> list[str]:
     din, x, dout, y = _io(e, tag, node)
     wd = e.dims(f"{tag}_wd", w_shape)
     w, b = _weights(e, tag, node)
-    fn, ctx = e.variant(node, "ef_dwconv2d_3x3_s8" if k3 else "ef_dwconv2d_s8")
+    fn, ctx = e.variant(node, dw_kernel(node, e.g))
     return [f"{fn}({ctx}{p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
 
 
@@ -398,7 +400,8 @@ def _emit_addsub(symbol: str) -> Emitter:
                      f"{q.in1_mult}, {q.in1_shift}, {q.in2_mult}, {q.in2_shift}, "
                      f"{q.out_mult}, {q.out_shift}, {q.left_shift}, {_act(q)}}}")
         d1, x1, d2, x2, dout, y = _binary(e, tag, node)
-        return [f"{e.use(symbol)}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
+        fn, ctx = e.variant(node, symbol)
+        return [f"{fn}({ctx}{p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
     return emit
 
 

@@ -1,14 +1,19 @@
 """Scratch bytes each kernel takes from the arena: the Python mirror of the C
-`ef_<op>_s8_scratch_size()` functions (tests/c/test_inplace_kernels.py compares them).
+`ef_<kernel>_scratch_size()` functions (tests/c/test_scratch_sizes.py compiles both kernel
+sets' functions and compares them on many shapes), as CMSIS-NN's `*_get_buffer_size` and
+TFLM's `RequestScratchBufferInArena`.
 
-The arena is planned once per compiled DIR and `edgeforge build --kernels ref|dsp` links
-either kernel set against that same plan, so every size here holds for both sets. Both keep
-their working set on the stack (e.g. ef_dwconv2d_3x3_s8's 64 int32 accumulators), except the
-two in-place variants, whose ring buffer comes from the arena; the DSP set reuses the
-reference's scratch_size functions unchanged. `isa` names a kernel set whose working set
-differs; there is none yet, so the only value is "generic". A kernel that needs arena
-scratch (an im2col buffer) adds its size function here, next to the C one, and
-plan.memory.plan_graph places that buffer as a one-step BufferReq (first == last).
+A kernel's working set (im2col columns, accumulators, requantization triples, expanded
+filters, rescale tables) lives in the planned arena, not on the stack: plan.memory places it
+as a one-step buffer (first == last) over bytes no live tensor holds at that step, and
+codegen passes it as the kernel's `ctx`. Each kernel set sizes its own: `ref`
+(kernels/ref) and `dsp` (kernels/dsp, Armv7E-M). The arena is planned once per compiled DIR
+and `edgeforge build --kernels ref|dsp` links either set against that plan, so the plan
+asks for `generic` = the larger of the two. A kernel given less (or no ctx) takes a loop
+that needs none, with the same bytes.
+
+The kernel choice codegen makes (1x1 / shallow / general conv, 3x3 depthwise) is decided
+here too (conv_kernel, dw_kernel), so the size always matches the kernel called.
 """
 from __future__ import annotations
 
@@ -18,72 +23,183 @@ from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import Graph, Node, Op
 
 ScratchFn = Callable[[Node, Graph, str], int]
-ISAS = ("generic",)
+ISAS = ("ref", "dsp")          # kernel sets; "generic" = the larger of the two
+
+# the C limits the sizes follow (kernels/dsp/*.h, kernels/ref/add_s8.c)
+DSP_COL_MAX = 1024             # EF_DSP_COL_MAX: longest im2col column of the SMLAD engine
+DSP_TMP_MAX = 256              # EF_DSP_TMP_MAX: ... when C_IN % 4 != 0
+DSP_OC_BLOCK = 64              # EF_DSP_OC_BLOCK: output channels per accumulator block
+DSP_SHALLOW_MAX = 4096         # EF_DSP_SHALLOW_MAX: largest filter un-transposed
+DSP_ADD_MIN = 512              # EF_DSP_ADD_MIN: ADD/SUB elements from which tables pay
+REF_ADD_TABLE_MIN = 1024       # EF_NN_ADD_TABLE_MIN
+DSP_DW_CH_MAX = 256            # EF_DSP_DW_CH_MAX
+DSP_DW_PAD_BYTES = 4096        # EF_DSP_DW_PAD_BYTES: three padded input rows
+DSP_DW_RQ_MAX = 64             # EF_DSP_DW_RQ_MAX
+SHALLOW_ROW = 32               # KW * C_IN below this: ef_conv2d_shallow_s8 (codegen)
 
 
-def _check_isa(isa: str) -> None:
+def _isas(isa: str) -> tuple[str, ...]:
+    if isa == "generic":
+        return ISAS
     if isa not in ISAS:
-        raise EdgeforgeError(f"unknown kernel ISA {isa!r}; available: {', '.join(ISAS)}")
+        raise EdgeforgeError(f"unknown kernel ISA {isa!r}; available: generic, "
+                             f"{', '.join(ISAS)}")
+    return (isa,)
 
 
+def _per_isa(fn: Callable[[Node, Graph, str], int]) -> ScratchFn:
+    """fn sized for one kernel set; "generic" takes the larger over every set."""
+    def sized(node: Node, g: Graph, isa: str) -> int:
+        return max(fn(node, g, i) for i in _isas(isa))
+    sized.__name__, sized.__doc__ = fn.__name__, fn.__doc__
+    return sized
+
+
+def _shape(g: Graph, name: str) -> tuple[int, int, int, int]:
+    s = tuple(int(d) for d in g.tensors[name].shape)
+    s = (1,) * (4 - len(s)) + s
+    return s[-4], s[-3], s[-2], s[-1]
+
+
+# ---------------------------------------------------------------- kernel choice (codegen)
+def conv_kernel(node: Node, g: Graph) -> str:
+    """The CONV2D kernel codegen calls: 1x1 (pad 0, dilation 1), shallow (few input
+    channels: KW * C_IN < SHALLOW_ROW and >= 8 outputs; transposed filter) or general."""
+    a = node.attrs
+    w = _shape(g, node.inputs[1])
+    if w[1:3] == (1, 1) and tuple(a.pad) == (0, 0, 0, 0) and tuple(a.dilation) == (1, 1):
+        return "ef_conv2d_1x1_s8"
+    if w[3] * w[2] < SHALLOW_ROW and w[0] >= 8:
+        return "ef_conv2d_shallow_s8"
+    return "ef_conv2d_s8"
+
+
+def dw_kernel(node: Node, g: Graph) -> str:
+    a = node.attrs
+    w = _shape(g, node.inputs[1])
+    k3 = w[1:3] == (3, 3) and a.depth_multiplier == 1 and tuple(a.dilation) == (1, 1)
+    return "ef_dwconv2d_3x3_s8" if k3 else "ef_dwconv2d_s8"
+
+
+# ---------------------------------------------------------------- the C functions, mirrored
+def dsp_conv_engine(c_in: int, kh: int, kw: int, c_out: int) -> int:
+    """ef_dsp_conv_scratch_size: two interleaved int16 columns (K & ~3 words), the int8
+    natural-order column when C_IN % 4 != 0, 2 nb + 2 accumulators and 3 nb triples."""
+    k = kh * kw * c_in
+    tmp = (k + 3) & ~3 if c_in & 3 else 0
+    if k > DSP_COL_MAX or (c_in & 3 and k > DSP_TMP_MAX):
+        return 0
+    nb = min(c_out, DSP_OC_BLOCK)
+    return 4 * (k & ~3) + tmp + 4 * (2 * nb + 2) + 12 * nb
+
+
+def dsp_shallow(c_in: int, kh: int, kw: int, c_out: int) -> int:
+    """ef_conv2d_shallow_s8_scratch_size (dsp): the un-transposed filter, then the engine."""
+    eng = dsp_conv_engine(c_in, kh, kw, c_out)
+    wb = kh * kw * c_in * c_out
+    return 0 if wb > DSP_SHALLOW_MAX or eng == 0 else ((wb + 3) & ~3) + eng
+
+
+def dsp_dw3x3(p_pad_w: int, stride_w: int, iw: int, ch: int, ow: int) -> int:
+    """ef_dwconv2d_3x3_s8_scratch_size (dsp): expanded filter (18 C bytes), C accumulators,
+    3 C requantization triples (C <= EF_DSP_DW_RQ_MAX), and the three padded input rows
+    when they fit EF_DSP_DW_PAD_BYTES."""
+    if ch & 3 or ch > DSP_DW_CH_MAX:
+        return 0
+    need = (ow - 1) * stride_w - p_pad_w + 3 - iw
+    width = (p_pad_w + iw + max(need, 0)) * ch
+    padded = 3 * width if p_pad_w >= 0 and 3 * width <= DSP_DW_PAD_BYTES else 0
+    rq = 12 * ch if ch <= DSP_DW_RQ_MAX else 0
+    return 18 * ch + 4 * ch + rq + ((padded + 3) & ~3)
+
+
+@_per_isa
 def conv2d_scratch(node: Node, g: Graph, isa: str) -> int:
-    """ef_conv2d_s8 / ef_conv2d_1x1_s8: direct loops, no im2col."""
-    _check_isa(isa)
-    return 0
+    """ef_conv2d_s8 / _1x1_s8 / _shallow_s8: the SMLAD engine's working set (dsp); the
+    reference keeps its few hundred bytes on the stack."""
+    if isa == "ref":
+        return 0
+    _, _, _, cin = _shape(g, node.inputs[0])
+    cout, kh, kw, _ = _shape(g, node.inputs[1])
+    kern = conv_kernel(node, g)
+    if kern == "ef_conv2d_shallow_s8":
+        return dsp_shallow(cin, kh, kw, cout)
+    return dsp_conv_engine(cin, kh, kw, cout)
 
 
+@_per_isa
 def dwconv2d_scratch(node: Node, g: Graph, isa: str) -> int:
-    """ef_dwconv2d_s8 / ef_dwconv2d_3x3_s8: accumulators on the stack."""
-    _check_isa(isa)
-    return 0
+    """ef_dwconv2d_3x3_s8 (dsp): see dsp_dw3x3; ef_dwconv2d_s8 and the reference: none."""
+    if isa == "ref" or dw_kernel(node, g) != "ef_dwconv2d_3x3_s8":
+        return 0
+    _, _, iw, ch = _shape(g, node.inputs[0])
+    _, _, ow, _ = _shape(g, node.outputs[0])
+    return dsp_dw3x3(node.attrs.pad[1], node.attrs.stride[1], iw, ch, ow)
 
 
+@_per_isa
+def addsub_scratch(node: Node, g: Graph, isa: str) -> int:
+    """ef_add_s8 / ef_sub_s8: two 256-entry int32 rescale tables for large same-shape
+    inputs (ref from 1024 elements, dsp from 512)."""
+    a, b = (_shape(g, t) for t in node.inputs[:2])
+    y = _shape(g, node.outputs[0])
+    n = y[0] * y[1] * y[2] * y[3]
+    least = REF_ADD_TABLE_MIN if isa == "ref" else DSP_ADD_MIN
+    return 2 * 256 * 4 if a == y and b == y and n >= least else 0
+
+
+@_per_isa
 def fc_scratch(node: Node, g: Graph, isa: str) -> int:
-    _check_isa(isa)
     return 0
 
 
+@_per_isa
 def softmax_scratch(node: Node, g: Graph, isa: str) -> int:
     """ef_softmax_s8: one row at a time, in registers."""
-    _check_isa(isa)
     return 0
 
 
+@_per_isa
 def dwconv2d_inplace_scratch(node: Node, g: Graph, isa: str) -> int:
     """ef_dwconv2d_inplace_s8_scratch_size: a ring of pad_top * W + pad_left + 1 input pixels
-    (at most H * W): how far back a window reaches, plus the pixel being overwritten."""
-    _check_isa(isa)
-    _, h, w, c = g.tensors[node.inputs[0]].shape
+    (at most H * W): how far back a window reaches, plus the pixel being overwritten; the
+    dsp set adds its 3x3 working set (dsp_dw3x3) after the ring."""
+    _, h, w, c = _shape(g, node.inputs[0])
     pt, pl = node.attrs.pad[0], node.attrs.pad[1]
-    return min(pt * w + pl + 1, h * w) * c
+    ring = min(pt * w + pl + 1, h * w) * c
+    if isa == "ref":
+        return ring
+    return ((ring + 3) & ~3) + dsp_dw3x3(pl, 1, w, c, w)
 
 
+@_per_isa
 def conv2d_1x1_inplace_scratch(node: Node, g: Graph, isa: str) -> int:
-    """ef_conv2d_1x1_inplace_s8_scratch_size: one input pixel (C_IN bytes)."""
-    _check_isa(isa)
-    return g.tensors[node.inputs[0]].shape[-1]
+    """ef_conv2d_1x1_inplace_s8_scratch_size: one input pixel (C_IN bytes); the dsp set
+    gives the engine its working set for C_OUT = C_IN instead, when that is larger."""
+    c = _shape(g, node.inputs[0])[3]
+    return c if isa == "ref" else max(c, dsp_conv_engine(c, 1, 1, c))
 
 
+@_per_isa
 def transpose_conv_scratch(node: Node, g: Graph, isa: str) -> int:
     """ef_transpose_conv_s8 gathers each output pixel's taps (no int32 scatter buffer as
     TFLM's kernel keeps): accumulators in registers."""
-    _check_isa(isa)
     return 0
 
 
+@_per_isa
 def lstm_scratch(node: Node, g: Graph, isa: str) -> int:
     """ef_lstm_s8_scratch_size: the cell (int16) and hidden (int8) states of every batch row,
     which start from their reset values each call, and four int16 gate rows."""
-    _check_isa(isa)
     a = node.attrs
     x, h = g.tensors[node.inputs[0]].shape, g.tensors[node.outputs[0]].shape[-1]
     b = x[1] if a.time_major else x[0]
     return 3 * b * h + 8 * h
 
 
+@_per_isa
 def no_scratch(node: Node, g: Graph, isa: str) -> int:
     """Pools, mean, elementwise, LUT, data movement: no working memory beyond registers."""
-    _check_isa(isa)
     return 0
 
 
@@ -96,8 +212,8 @@ SCRATCH: dict[Op, ScratchFn] = {
     Op.AVGPOOL2D: no_scratch,
     Op.MAXPOOL2D: no_scratch,
     Op.MEAN: no_scratch,
-    Op.ADD: no_scratch,
-    Op.SUB: no_scratch,
+    Op.ADD: addsub_scratch,
+    Op.SUB: addsub_scratch,
     Op.MUL: no_scratch,
     Op.RELU: no_scratch,
     Op.RELU6: no_scratch,
@@ -131,9 +247,14 @@ SCRATCH: dict[Op, ScratchFn] = {
     Op.LSTM: lstm_scratch,
 }
 
+# kernels that take a leading `const ef_ctx *ctx` (ef_kernels.h / ef_inplace.h)
+CTX_KERNELS = frozenset({"ef_conv2d_s8", "ef_conv2d_1x1_s8", "ef_conv2d_shallow_s8",
+                         "ef_dwconv2d_3x3_s8", "ef_add_s8", "ef_sub_s8",
+                         "ef_dwconv2d_inplace_s8", "ef_conv2d_1x1_inplace_s8"})
+
 
 def scratch_bytes(node: Node, g: Graph, isa: str = "generic") -> int:
     """Arena bytes `node`'s kernel needs for the duration of its call (0 if none)."""
-    _check_isa(isa)
+    _isas(isa)
     fn = SCRATCH.get(node.op)
     return fn(node, g, isa) if fn else 0

@@ -18,13 +18,21 @@ from edgeforge.ir import Graph
 
 
 class SeqPlan:
-    """Every activation in its own 16-byte aligned slot: no sharing at all."""
+    """Every activation in its own 16-byte aligned slot, then every kernel's scratch
+    (plan.scratch, as plan_graph sizes it) in its own: no sharing at all."""
 
     def __init__(self, g: Graph):
+        from edgeforge.plan.scratch import scratch_bytes
         self.offsets, off = {}, 0
         for t in g.activations():
             self.offsets[t] = off
             off += (g.tensors[t].nbytes + 15) // 16 * 16
+        self.scratch: dict[str, tuple[int, int]] = {}
+        for nd in g.nodes:
+            n = scratch_bytes(nd, g)
+            if n and nd.outputs:
+                self.scratch[nd.outputs[0]] = (off, n)
+                off += (n + 15) // 16 * 16
         self.size = off
 
 

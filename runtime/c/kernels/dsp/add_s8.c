@@ -10,9 +10,11 @@
 
 #define ef_add_s8 ef_add_ref_s8
 #define ef_sub_s8 ef_sub_ref_s8
+#define ef_add_s8_scratch_size ef_add_ref_s8_scratch_size
 #include "../ref/add_s8.c"
 #undef ef_add_s8
 #undef ef_sub_s8
+#undef ef_add_s8_scratch_size
 
 /* below this many elements the two 256-entry tables cost more than they save */
 #define EF_DSP_ADD_MIN 512
@@ -52,9 +54,9 @@ ef_dsp_add_loop(const ef_add_params *p, int single, int tight, int full, const i
 static ef_status ef_dsp_addsub(const ef_add_params *p, int32_t sign, int single,
                                const ef_dims *in1, const int8_t *x1,
                                const ef_dims *in2, const int8_t *x2,
-                               const ef_dims *out, int8_t *y)
+                               const ef_dims *out, int8_t *y, int32_t *t1)
 {
-    int32_t t1[256], t2[256];
+    int32_t *t2 = t1 + 256;    /* the two tables: ctx scratch, not the stack */
     const int32_t m1 = ef_dsp_add_table(t1, p->in1_offset, p->left_shift, p->in1_mult,
                                         p->in1_shift, 1, single);
     const int32_t m2 = ef_dsp_add_table(t2, p->in2_offset, p->left_shift, p->in2_mult,
@@ -74,34 +76,44 @@ static ef_status ef_dsp_addsub(const ef_add_params *p, int32_t sign, int single,
     return EF_OK;
 }
 
-static inline int ef_dsp_add_fast(const ef_add_params *p, const ef_dims *in1, const int8_t *x1,
+int32_t ef_add_s8_scratch_size(const ef_dims *in1, const ef_dims *in2, const ef_dims *out)
+{
+    return ef_nn_same_dims(in1, out) && ef_nn_same_dims(in2, out)
+           && ef_nn_numel(out) >= EF_DSP_ADD_MIN ? 2 * 256 * 4 : 0;
+}
+
+static inline int ef_dsp_add_fast(const ef_ctx *ctx, const ef_add_params *p,
+                                  const ef_dims *in1, const int8_t *x1,
                                   const ef_dims *in2, const int8_t *x2, const ef_dims *out,
                                   const int8_t *y)
 {
     return p && x1 && x2 && y && in1 && in2 && out && ef_nn_same_dims(in1, out)
-           && ef_nn_same_dims(in2, out) && ef_nn_numel(out) >= EF_DSP_ADD_MIN;
+           && ef_nn_same_dims(in2, out) && ef_nn_numel(out) >= EF_DSP_ADD_MIN
+           && ctx && ctx->buf && ((uintptr_t)ctx->buf & 3) == 0 && ctx->size >= 2 * 256 * 4;
 }
 
-ef_status ef_add_s8(const ef_add_params *p,
+ef_status ef_add_s8(const ef_ctx *ctx, const ef_add_params *p,
                     const ef_dims *in1, const int8_t *x1,
                     const ef_dims *in2, const int8_t *x2,
                     const ef_dims *out, int8_t *y)
 {
-    if (!ef_dsp_add_fast(p, in1, x1, in2, x2, out, y)) {
-        return ef_add_ref_s8(p, in1, x1, in2, x2, out, y);
+    if (!ef_dsp_add_fast(ctx, p, in1, x1, in2, x2, out, y)) {
+        return ef_add_ref_s8(ctx, p, in1, x1, in2, x2, out, y);
     }
-    return ef_dsp_addsub(p, 1, EF_ADD_SINGLE_ROUNDING, in1, x1, in2, x2, out, y);
+    return ef_dsp_addsub(p, 1, EF_ADD_SINGLE_ROUNDING, in1, x1, in2, x2, out, y,
+                         (int32_t *)ctx->buf);
 }
 
-ef_status ef_sub_s8(const ef_add_params *p,
+ef_status ef_sub_s8(const ef_ctx *ctx, const ef_add_params *p,
                     const ef_dims *in1, const int8_t *x1,
                     const ef_dims *in2, const int8_t *x2,
                     const ef_dims *out, int8_t *y)
 {
-    if (!ef_dsp_add_fast(p, in1, x1, in2, x2, out, y)) {
-        return ef_sub_ref_s8(p, in1, x1, in2, x2, out, y);
+    if (!ef_dsp_add_fast(ctx, p, in1, x1, in2, x2, out, y)) {
+        return ef_sub_ref_s8(ctx, p, in1, x1, in2, x2, out, y);
     }
-    return ef_dsp_addsub(p, -1, EF_SUB_SINGLE_ROUNDING, in1, x1, in2, x2, out, y);
+    return ef_dsp_addsub(p, -1, EF_SUB_SINGLE_ROUNDING, in1, x1, in2, x2, out, y,
+                         (int32_t *)ctx->buf);
 }
 
 #endif /* EF_DSP_KERNELS */

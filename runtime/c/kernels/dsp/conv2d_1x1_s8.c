@@ -6,7 +6,12 @@
 #else
 #include "ef_dsp_conv.h"
 
-ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
+int32_t ef_conv2d_1x1_s8_scratch_size(const ef_dims *in, const ef_dims *wd, const ef_dims *out)
+{
+    return ef_dsp_conv_scratch_size(in, wd, out);
+}
+
+ef_status ef_conv2d_1x1_s8(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
                            const ef_dims *in, const int8_t *x,
                            const ef_dims *wd, const int8_t *w, const int32_t *bias,
                            const ef_dims *out, int8_t *y)
@@ -21,7 +26,7 @@ ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
     ef_conv_params p1 = *p;
     p1.pad.h = p1.pad.w = 0;
     p1.dilation.h = p1.dilation.w = 1;
-    return ef_dsp_conv(&p1, q, in, x, wd, w, bias, out, y);
+    return ef_dsp_conv(ctx, &p1, q, in, x, wd, w, bias, out, y);
 }
 
 #endif /* EF_DSP_KERNELS */

@@ -9,15 +9,23 @@
 #include "ef_dsp_dw.h"
 
 /* the reference fallback: rarely run, optimised for size */
-ef_status ef_dwconv2d_3x3_ref_s8(const ef_dw_params *p, const ef_quant *q,
+ef_status ef_dwconv2d_3x3_ref_s8(const ef_ctx *ctx, const ef_dw_params *p, const ef_quant *q,
                                  const ef_dims *in, const int8_t *x,
                                  const ef_dims *wd, const int8_t *w, const int32_t *bias,
                                  const ef_dims *out, int8_t *y) __attribute__((cold));
 #define ef_dwconv2d_3x3_s8 ef_dwconv2d_3x3_ref_s8
+#define ef_dwconv2d_3x3_s8_scratch_size ef_dwconv2d_3x3_ref_s8_scratch_size
 #include "../ref/dwconv2d_3x3_s8.c"
 #undef ef_dwconv2d_3x3_s8
+#undef ef_dwconv2d_3x3_s8_scratch_size
 
-ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
+int32_t ef_dwconv2d_3x3_s8_scratch_size(const ef_dw_params *p, const ef_dims *in,
+                                        const ef_dims *out)
+{
+    return ef_dsp_dw_scratch(p, in->w, in->c, out->w);
+}
+
+ef_status ef_dwconv2d_3x3_s8(const ef_ctx *ctx, const ef_dw_params *p, const ef_quant *q,
                              const ef_dims *in, const int8_t *x,
                              const ef_dims *wd, const int8_t *w, const int32_t *bias,
                              const ef_dims *out, int8_t *y)
@@ -30,13 +38,13 @@ ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
         return EF_ERR_ARG;
     }
     const int32_t ih = in->h, iw = in->w, ch = in->c, oh = out->h, ow = out->w;
-    if ((ch & 3) != 0 || ch > EF_DSP_DW_CH_MAX) {
-        return ef_dwconv2d_3x3_ref_s8(p, q, in, x, wd, w, bias, out, y);
+    const int32_t need = ef_dsp_dw_scratch(p, iw, ch, ow);
+    if (need == 0 || !ctx || !ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 3)) {
+        return ef_dwconv2d_3x3_ref_s8(ctx, p, q, in, x, wd, w, bias, out, y);
     }
-    uint32_t wexp[9 * EF_DSP_DW_CH_MAX / 2];
-    ef_dsp_dw_expand(w, ch, wexp);
-    int32_t rq[3 * EF_DSP_DW_RQ_MAX];
-    const ef_dsp_outq s = ef_dsp_dw_outq(p, q, bias, ch, rq);
+    const ef_dsp_dw_ws ws = ef_dsp_dw_carve(ctx->buf, ch);   /* the arena, not the stack */
+    ef_dsp_dw_expand(w, ch, ws.wexp);
+    const ef_dsp_outq s = ef_dsp_dw_outq(p, q, bias, ch, ws.rq);
     for (int32_t b = 0; b < in->n; ++b) {
         const int8_t *xb = x + b * ih * iw * ch;
         for (int32_t oy = 0; oy < oh; ++oy) {
@@ -46,7 +54,8 @@ ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
                 const int32_t iy = iy0 + ky;
                 rows[ky] = iy < 0 || iy >= ih ? NULL : xb + iy * iw * ch;
             }
-            ef_dsp_dw3x3_row(p, &s, rows, iw, ch, ow, wexp, bias, y + ((b * oh + oy) * ow) * ch);
+            ef_dsp_dw3x3_row(p, &s, rows, iw, ch, ow, ws.wexp, bias,
+                             y + ((b * oh + oy) * ow) * ch, ws.acc, ws.padded);
         }
     }
     return EF_OK;

@@ -372,36 +372,113 @@ ef_dsp_out_pairs_rq(const int32_t *acc, const int32_t *rq, int32_t n, int32_t of
 #endif
 }
 
-ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
+/**
+ * ef_dsp_out_pairs_rq without a table and without the |acc| < 2^30 bound (more than
+ * EF_DSP_OC_BLOCK channels, or large biases): EF_DSP_MQ_ONE per output, each channel's
+ * (mult, shift) loaded once for both pixels. Never inlined.
+ */
+static __attribute__((noinline)) void
+ef_dsp_out_pairs_mq(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n,
+                    int32_t off, int8_t *y0, int8_t *y1)
+{
+#if EF_DSP_ASM
+    int32_t a, b, m, r, t, blocks = n >> 1;
+    const int32_t off21 = 2 * off + 1;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[a], [%[acc]]\n\t"
+        "ldr %[b], [%[acc], #8]\n\t"
+        "ldr %[m], [%[mp]], #4\n\t"
+        "ldr %[r], [%[sp]], #4\n\t"
+        "mvn %[r], %[r]\n\t"
+        EF_DSP_MQ_ONE("%[a]", "%[y0]")
+        EF_DSP_MQ_ONE("%[b]", "%[y1]")
+        "ldr %[a], [%[acc], #4]\n\t"
+        "ldr %[b], [%[acc], #12]\n\t"
+        "ldr %[m], [%[mp]], #4\n\t"
+        "ldr %[r], [%[sp]], #4\n\t"
+        "mvn %[r], %[r]\n\t"
+        EF_DSP_MQ_ONE("%[a]", "%[y0]")
+        EF_DSP_MQ_ONE("%[b]", "%[y1]")
+        "adds %[acc], %[acc], #16\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [a] "=&r"(a), [b] "=&r"(b), [m] "=&r"(m), [r] "=&r"(r), [t] "=&r"(t),
+          [acc] "+r"(acc), [mp] "+r"(mult), [sp] "+r"(shift),
+          [y0] "+r"(y0), [y1] "+r"(y1), [n] "+r"(blocks)
+        : [off] "r"(off21)
+        : "cc", "memory");
+#else
+    for (int32_t j = 0; j < n; ++j) {
+        const int32_t *a = acc + 2 * (j & ~1) + (j & 1);
+        y0[j] = ef_dsp_mq(a[0], mult[j], shift[j], off);
+        y1[j] = ef_dsp_mq(a[2], mult[j], shift[j], off);
+    }
+#endif
+}
+
+/* bytes of the natural-order int8 column (C_IN % 4 != 0 only), word-rounded */
+static inline int32_t ef_dsp_tmp_bytes(int32_t k, int32_t ic)
+{
+    return (ic & 3) ? (k + 3) & ~3 : 0;
+}
+
+int32_t ef_dsp_conv_scratch_size(const ef_dims *in, const ef_dims *wd, const ef_dims *out)
+{
+    const int32_t k = wd->h * wd->w * in->c, k4 = k & ~3;
+    if (k > EF_DSP_COL_MAX || ((in->c & 3) && k > EF_DSP_TMP_MAX)) {
+        return 0;
+    }
+    const int32_t nb = out->c < EF_DSP_OC_BLOCK ? out->c : EF_DSP_OC_BLOCK;
+    /* pair: k4 words; tmp; acc: 2 nb + 2 int32; rq: 3 nb int32 */
+    return 4 * k4 + ef_dsp_tmp_bytes(k, in->c) + 4 * (2 * nb + 2) + 12 * nb;
+}
+
+ef_status ef_dsp_conv(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
                       const ef_dims *in, const int8_t *x,
                       const ef_dims *wd, const int8_t *w, const int32_t *bias,
                       const ef_dims *out, int8_t *y)
 {
     const int32_t kh = wd->h, kw = wd->w, oh = out->h, ow = out->w, oc = out->c;
     const int32_t k = kh * kw * in->c, k4 = k & ~3;
-    if (k > EF_DSP_COL_MAX || ((in->c & 3) && k > EF_DSP_TMP_MAX)) {
+    const int32_t need = ef_dsp_conv_scratch_size(in, wd, out);
+    if (need == 0 || !ctx || !ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 3)) {
         return ef_dsp_conv_plain(p, q, in, x, wd, w, bias, out, y);
     }
-    uint32_t pair[EF_DSP_COL_MAX];           /* two pixels' columns, interleaved by group */
-    int8_t tmp[EF_DSP_TMP_MAX] EF_ALIGNED(4);   /* natural-order column, C_IN % 4 != 0 */
+    /* the working set lives in the planned arena (ctx), not on the stack */
+    const int32_t nb = oc < EF_DSP_OC_BLOCK ? oc : EF_DSP_OC_BLOCK;
+    uint32_t *pair = (uint32_t *)ctx->buf;   /* two pixels' columns, interleaved by group */
+    int8_t *tmp = (int8_t *)(pair + k4);     /* natural-order column, C_IN % 4 != 0 */
+    int32_t *acc = (int32_t *)(tmp + ef_dsp_tmp_bytes(k, in->c));   /* 2 nb + 2 */
+    int32_t *rq = acc + 2 * nb + 2;          /* 3 nb */
     int16_t tail[8] = {0};
-    int32_t acc[2 * EF_DSP_OC_BLOCK + 2];
     static const int32_t zeros[EF_DSP_OC_BLOCK] = {0};
     const ef_dsp_outq s = ef_dsp_outq_init(q, oc, p->out_offset, p->act, bias, k);
     /* the all-asm requantization: tight, full clamp, one channel block, even channels */
-    int32_t rq[3 * EF_DSP_OC_BLOCK];
     const int fast_out = !EF_CONV2D_SINGLE_ROUNDING && s.tight && ef_dsp_full8(&s)
                          && oc <= EF_DSP_OC_BLOCK && (oc & 1) == 0;
+    /* else the no-table pass: wider layers, large biases */
+    const int wide_out = !EF_CONV2D_SINGLE_ROUNDING && !fast_out && ef_dsp_full8(&s)
+                         && (oc & 1) == 0 && ef_dsp_mq_ok(q, oc);
     if (fast_out) {
         ef_dsp_rq_table(&s, oc, rq);
     }
     const int32_t npix = out->n * oh * ow;
+    const int direct = kh == 1 && kw == 1 && (in->c & 3) == 0 && p->stride.h == 1
+                       && p->stride.w == 1 && p->pad.h == 0 && p->pad.w == 0
+                       && in->h == oh && in->w == ow;
+    const uint32_t off2 = ef_dsp_dup16(p->in_offset);
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int two = pix + 1 < npix;
         /* both columns are built before either pixel is written (in-place contract); a
          * lone last pixel runs as its own twin */
-        ef_dsp_im2col(p, in, x, kh, kw, oh, ow, pix, 0, pair, tail, tmp);
-        ef_dsp_im2col(p, in, x, kh, kw, oh, ow, two ? pix + 1 : pix, 1, pair, tail, tmp);
+        if (direct) {        /* pointwise, stride 1, no pad: the column is the pixel */
+            ef_dsp_groups(x + pix * k, k >> 2, off2, pair);
+            ef_dsp_groups(x + (two ? pix + 1 : pix) * k, k >> 2, off2, pair + 2);
+        } else {
+            ef_dsp_im2col(p, in, x, kh, kw, oh, ow, pix, 0, pair, tail, tmp);
+            ef_dsp_im2col(p, in, x, kh, kw, oh, ow, two ? pix + 1 : pix, 1, pair, tail, tmp);
+        }
         int8_t *y0 = y + pix * oc, *y1 = y0 + oc;
         for (int32_t c0 = 0; c0 < oc; c0 += EF_DSP_OC_BLOCK) {
             const int32_t nc = oc - c0 < EF_DSP_OC_BLOCK ? oc - c0 : EF_DSP_OC_BLOCK;
@@ -422,7 +499,7 @@ ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
                     acc[2 * (j & ~1) + (j & 1)] = acc[2 * (j & ~1) + (j & 1) + 2] = bp[j];
                 }
             }
-            for (int32_t j = 0; j < nc; ++j) {       /* the K % 4 tail taps */
+            for (int32_t j = 0; j < nc && k4 < k; ++j) {     /* the K % 4 tail taps */
                 const int8_t *wj = w + (c0 + j) * k;
                 int32_t *a = acc + 2 * (j & ~1) + (j & 1);
                 for (int32_t i = k4; i < k; ++i) {
@@ -433,6 +510,9 @@ ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
             /* then one tight requantization pass */
             if (fast_out && two) {
                 ef_dsp_out_pairs_rq(acc, rq, nc, s.out_offset, y0, y1);
+            } else if (wide_out && two) {      /* nc is even: every block but the last is 64 */
+                ef_dsp_out_pairs_mq(acc, q->mult + c0, q->shift + c0, nc, s.out_offset,
+                                    y0 + c0, y1 + c0);
             } else {
                 ef_dsp_out_pairs(&s, EF_CONV2D_SINGLE_ROUNDING, acc, nc, c0, y0 + c0,
                                  two ? y1 + c0 : NULL);

@@ -16,11 +16,20 @@
 #include "ef_dsp.h"
 
 /**
+ * @brief Scratch bytes the engine takes from ctx for these dims: two im2col columns, the
+ * natural-order column (C_IN % 4 != 0), the accumulators and the requantization table of one
+ * block of output channels. 0: the dims take the plain loop, which needs none.
+ */
+int32_t ef_dsp_conv_scratch_size(const ef_dims *in, const ef_dims *wd, const ef_dims *out);
+
+/**
  * @brief CONV2D int8 per-channel with the ef_conv2d_s8 arguments (already checked by the
  * caller); pad and dilation are honoured, so 1x1 callers pass pad 0 / dilation 1.
+ * @param ctx word-aligned scratch of ef_dsp_conv_scratch_size() bytes; NULL or smaller: the
+ *            plain loop (same bytes, slower)
  * @return EF_OK
  */
-ef_status ef_dsp_conv(const ef_conv_params *p, const ef_quant *q,
+ef_status ef_dsp_conv(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
                       const ef_dims *in, const int8_t *x,
                       const ef_dims *wd, const int8_t *w, const int32_t *bias,
                       const ef_dims *out, int8_t *y);

@@ -21,7 +21,7 @@
 
 /** Bytes of the three zero-point padded input rows a row may use (else the edge loops). */
 #ifndef EF_DSP_DW_PAD_BYTES
-#define EF_DSP_DW_PAD_BYTES 3072
+#define EF_DSP_DW_PAD_BYTES 4096
 #endif
 
 /**
@@ -169,15 +169,15 @@ ef_dsp_dw_pixel(const int8_t *x0, int32_t step, int32_t ch, uint32_t off2,
     }
 }
 
-/** One output row from three padded rows: nine straight-line taps per channel group. */
+/** One output row from three padded rows: nine straight-line taps per channel group;
+ * acc: ch int32 of the call's scratch. */
 static inline void ef_dsp_dw3x3_padded(const ef_dw_params *p, const ef_dsp_outq *s,
                                        const int8_t *padded, int32_t width, int32_t ch,
                                        int32_t ow, const uint32_t *wexp, const int32_t *bias,
-                                       int8_t *yrow)
+                                       int8_t *yrow, int32_t *acc)
 {
     const uint32_t off2 = ef_dsp_dup16(p->in_offset);
     const int32_t sw = p->stride.w;
-    int32_t acc[EF_DSP_DW_CH_MAX];
     for (int32_t ox = 0; ox < ow; ++ox) {
         ef_dsp_dw_pixel(padded + ox * sw * ch, width, ch, off2, wexp, bias, acc);
         ef_dsp_out_row(s, EF_DWCONV2D_SINGLE_ROUNDING, acc, ch, 0, yrow + ox * ch);
@@ -192,16 +192,14 @@ static inline void ef_dsp_dw3x3_padded(const ef_dw_params *p, const ef_dsp_outq 
 static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
                                     const int8_t *const rows[3], int32_t iw, int32_t ch,
                                     int32_t ow, const uint32_t *wexp, const int32_t *bias,
-                                    int8_t *yrow)
+                                    int8_t *yrow, int32_t *acc, int8_t *padded)
 {
     const uint32_t off2 = ef_dsp_dup16(p->in_offset);
     const int32_t sw = p->stride.w, pw = p->pad.w;
-    int32_t acc[EF_DSP_DW_CH_MAX];
     const int32_t width = ef_dsp_dw_width(p, iw, ch, ow);
     if (width > 0) {
-        int8_t padded[EF_DSP_DW_PAD_BYTES];
         ef_dsp_dw_pad_rows(p, rows, iw, ch, width, padded);
-        ef_dsp_dw3x3_padded(p, s, padded, width, ch, ow, wexp, bias, yrow);
+        ef_dsp_dw3x3_padded(p, s, padded, width, ch, ow, wexp, bias, yrow, acc);
         return;
     }
     for (int32_t ox = 0; ox < ow; ++ox) {
@@ -239,7 +237,7 @@ static inline void ef_dsp_dw3x3_row(const ef_dw_params *p, const ef_dsp_outq *s,
 
 /** Channels whose requantization triples (ef_dsp_rq_table) a depthwise call keeps. */
 #ifndef EF_DSP_DW_RQ_MAX
-#define EF_DSP_DW_RQ_MAX 64
+#define EF_DSP_DW_RQ_MAX 256
 #endif
 
 /**
@@ -255,6 +253,38 @@ static inline ef_dsp_outq ef_dsp_dw_outq(const ef_dw_params *p, const ef_quant *
         s.rq = rq;
     }
     return s;
+}
+
+/**
+ * The working set of a 3x3 call for these dims, carved from its ctx (no stack arrays):
+ * wexp (18 C bytes), acc (C int32), rq (3 C int32 when C <= EF_DSP_DW_RQ_MAX) and, when
+ * ef_dsp_dw_width() > 0, the three padded rows. 0: the dims take the reference loops.
+ */
+static inline int32_t ef_dsp_dw_scratch(const ef_dw_params *p, int32_t iw, int32_t ch,
+                                        int32_t ow)
+{
+    if ((ch & 3) != 0 || ch > EF_DSP_DW_CH_MAX) {
+        return 0;
+    }
+    const int32_t width = ef_dsp_dw_width(p, iw, ch, ow);
+    return 18 * ch + 4 * ch + (ch <= EF_DSP_DW_RQ_MAX ? 12 * ch : 0) + ((3 * width + 3) & ~3);
+}
+
+/** Pointers into a word-aligned scratch of ef_dsp_dw_scratch() bytes. */
+typedef struct {
+    uint32_t *wexp;
+    int32_t *acc, *rq;
+    int8_t *padded;
+} ef_dsp_dw_ws;
+
+static inline ef_dsp_dw_ws ef_dsp_dw_carve(void *buf, int32_t ch)
+{
+    ef_dsp_dw_ws ws;
+    ws.wexp = (uint32_t *)buf;
+    ws.acc = (int32_t *)(ws.wexp + 9 * ch / 2);
+    ws.rq = ws.acc + ch;
+    ws.padded = (int8_t *)(ws.rq + (ch <= EF_DSP_DW_RQ_MAX ? 3 * ch : 0));
+    return ws;
 }
 
 #endif /* EF_DSP_DW_H */

@@ -16,17 +16,24 @@ static inline int8_t ef_nn_add_one(const ef_add_params *p, int32_t a, int32_t b,
 }
 
 /* Large same-shape inputs: each input's rescaled value depends on its int8 byte only, so
- * tabulate both (2 x 256 int32 on the stack, 2 KiB) and requantize once per element. The
- * table entries are exactly the values ef_nn_add_one computes. */
+ * tabulate both (2 x 256 int32 in the ctx scratch, 2 KiB) and requantize once per element.
+ * The table entries are exactly the values ef_nn_add_one computes. */
 #define EF_NN_ADD_TABLE_MIN 1024
 
+int32_t ef_add_s8_scratch_size(const ef_dims *in1, const ef_dims *in2, const ef_dims *out)
+{
+    return ef_nn_same_dims(in1, out) && ef_nn_same_dims(in2, out)
+           && ef_nn_numel(out) >= EF_NN_ADD_TABLE_MIN ? 2 * 256 * 4 : 0;
+}
+
 static void ef_nn_addsub_table(const ef_add_params *pp, int32_t sign, int32_t single,
-                               const int8_t *x1, const int8_t *x2, int8_t *y, int32_t n)
+                               const int8_t *x1, const int8_t *x2, int8_t *y, int32_t n,
+                               int32_t *t1)
 {
     /* a local copy: int8 stores to y could alias *pp and force reloads every element */
     const ef_add_params prm = *pp;
     const ef_add_params *p = &prm;
-    int32_t t1[256], t2[256];
+    int32_t *t2 = t1 + 256;
     for (int32_t v = -128; v < 128; ++v) {
         const int32_t a1 = (int32_t)((uint32_t)(v + p->in1_offset) << p->left_shift);
         const int32_t b1 = (int32_t)((uint32_t)(v + p->in2_offset) << p->left_shift);
@@ -41,7 +48,8 @@ static void ef_nn_addsub_table(const ef_add_params *pp, int32_t sign, int32_t si
     }
 }
 
-static inline ef_status ef_nn_addsub(const ef_add_params *pp, int32_t sign, int32_t single,
+static inline ef_status ef_nn_addsub(const ef_ctx *ctx, const ef_add_params *pp,
+                              int32_t sign, int32_t single,
                               const ef_dims *in1, const int8_t *x1,
                               const ef_dims *in2, const int8_t *x2,
                               const ef_dims *out, int8_t *y)
@@ -53,8 +61,9 @@ static inline ef_status ef_nn_addsub(const ef_add_params *pp, int32_t sign, int3
     const ef_add_params *p = &prm;
     if (ef_nn_same_dims(in1, out) && ef_nn_same_dims(in2, out)) {
         const int32_t n = ef_nn_numel(out);
-        if (n >= EF_NN_ADD_TABLE_MIN) {
-            ef_nn_addsub_table(p, sign, single, x1, x2, y, n);
+        if (n >= EF_NN_ADD_TABLE_MIN && ctx && ctx->buf && ((uintptr_t)ctx->buf & 3) == 0
+            && ctx->size >= ef_add_s8_scratch_size(in1, in2, out)) {
+            ef_nn_addsub_table(p, sign, single, x1, x2, y, n, (int32_t *)ctx->buf);
             return EF_OK;
         }
         for (int32_t i = 0; i < n; ++i) {
@@ -81,18 +90,18 @@ static inline ef_status ef_nn_addsub(const ef_add_params *pp, int32_t sign, int3
     return EF_OK;
 }
 
-ef_status ef_add_s8(const ef_add_params *p,
+ef_status ef_add_s8(const ef_ctx *ctx, const ef_add_params *p,
                     const ef_dims *in1, const int8_t *x1,
                     const ef_dims *in2, const int8_t *x2,
                     const ef_dims *out, int8_t *y)
 {
-    return ef_nn_addsub(p, 1, EF_ADD_SINGLE_ROUNDING, in1, x1, in2, x2, out, y);
+    return ef_nn_addsub(ctx, p, 1, EF_ADD_SINGLE_ROUNDING, in1, x1, in2, x2, out, y);
 }
 
-ef_status ef_sub_s8(const ef_add_params *p,
+ef_status ef_sub_s8(const ef_ctx *ctx, const ef_add_params *p,
                     const ef_dims *in1, const int8_t *x1,
                     const ef_dims *in2, const int8_t *x2,
                     const ef_dims *out, int8_t *y)
 {
-    return ef_nn_addsub(p, -1, EF_SUB_SINGLE_ROUNDING, in1, x1, in2, x2, out, y);
+    return ef_nn_addsub(ctx, p, -1, EF_SUB_SINGLE_ROUNDING, in1, x1, in2, x2, out, y);
 }

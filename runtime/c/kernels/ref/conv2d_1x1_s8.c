@@ -1,11 +1,21 @@
 /* CONV2D with a 1x1 filter, no padding, no dilation: a matrix-vector product per pixel. */
 #include "ef_nn_support.h"
 
-ef_status ef_conv2d_1x1_s8(const ef_conv_params *p, const ef_quant *q,
+/* the reference keeps its small working set on the stack: no ctx scratch */
+int32_t ef_conv2d_1x1_s8_scratch_size(const ef_dims *in, const ef_dims *wd, const ef_dims *out)
+{
+    (void)in;
+    (void)wd;
+    (void)out;
+    return 0;
+}
+
+ef_status ef_conv2d_1x1_s8(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
                            const ef_dims *in, const int8_t *x,
                            const ef_dims *wd, const int8_t *w, const int32_t *bias,
                            const ef_dims *out, int8_t *y)
 {
+    (void)ctx;
     if (!p || !q || !in || !x || !wd || !w || !out || !y) {
         return EF_ERR_ARG;
     }

@@ -4,11 +4,23 @@
  * ef_conv2d_s8 in another order (exact int32 arithmetic: the same results). */
 #include "ef_nn_support.h"
 
-ef_status ef_conv2d_shallow_s8(const ef_conv_params *p, const ef_quant *q,
+/* the reference keeps its small working set on the stack: no ctx scratch */
+int32_t ef_conv2d_shallow_s8_scratch_size(const ef_dims *in, const ef_dims *wd,
+                                          const ef_dims *out)
+{
+    (void)in;
+    (void)wd;
+    (void)out;
+    return 0;
+}
+
+ef_status ef_conv2d_shallow_s8(const ef_ctx *ctx, const ef_conv_params *p,
+                               const ef_quant *q,
                                const ef_dims *in, const int8_t *x,
                                const ef_dims *wd, const int8_t *w_t, const int32_t *bias,
                                const ef_dims *out, int8_t *y)
 {
+    (void)ctx;
     if (!p || !q || !in || !x || !wd || !w_t || !out || !y) {
         return EF_ERR_ARG;
     }

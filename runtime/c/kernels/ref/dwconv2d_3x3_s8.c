@@ -4,11 +4,22 @@
 
 #define EF_DW_BLOCK 64  /* int32 accumulators on the stack: 256 bytes */
 
-ef_status ef_dwconv2d_3x3_s8(const ef_dw_params *p, const ef_quant *q,
+/* the reference keeps its 256 bytes of accumulators on the stack: no ctx scratch */
+int32_t ef_dwconv2d_3x3_s8_scratch_size(const ef_dw_params *p, const ef_dims *in,
+                                        const ef_dims *out)
+{
+    (void)p;
+    (void)in;
+    (void)out;
+    return 0;
+}
+
+ef_status ef_dwconv2d_3x3_s8(const ef_ctx *ctx, const ef_dw_params *p, const ef_quant *q,
                              const ef_dims *in, const int8_t *x,
                              const ef_dims *wd, const int8_t *w, const int32_t *bias,
                              const ef_dims *out, int8_t *y)
 {
+    (void)ctx;
     if (!p || !q || !in || !x || !wd || !w || !out || !y) {
         return EF_ERR_ARG;
     }
