@@ -39,6 +39,7 @@ class Board:
     flasher: dict[str, str]        # tool, command, bootloader
     path: Path = field(default=Path())
     variant: str = ""              # set when the kernel set differs from the profile's
+    clock: dict[str, Any] = field(default_factory=dict)   # [clock]: driver + its constants
 
     @property
     def gcc(self) -> str:
@@ -79,7 +80,7 @@ def load_board(name: str) -> Board:
             counter=raw["counter"], count_scale=int(raw["count_scale"]),
             counter_unit=raw["counter_unit"], stack_bytes=int(raw["stack_bytes"]),
             flash=dict(raw["flash"]), ram=dict(raw["ram"]), uart=dict(raw["uart"]),
-            flasher=dict(raw["flasher"]), path=path)
+            flasher=dict(raw["flasher"]), path=path, clock=dict(raw.get("clock", {})))
     except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError, UnicodeDecodeError,
             OSError) as e:
         raise EdgeforgeError(f"{path}: bad board profile ({type(e).__name__}: {e})") from None

@@ -25,6 +25,8 @@ from typing import Any
 from edgeforge.errors import BuildError, EdgeforgeError
 from edgeforge.manifest import Manifest
 from edgeforge.targets.board import BOARDS_DIR, Board, board_names, load_board  # noqa: F401
+from edgeforge.targets.clock import check as check_clock
+from edgeforge.targets.clock import defines as clock_defines
 
 # package data of edgeforge.firmware_templates / edgeforge.runtime (a checkout and a wheel alike)
 TEMPLATES_DIR = Path(str(files("edgeforge.firmware_templates")))
@@ -82,7 +84,13 @@ def _template_sources(board: Board) -> tuple[Path, list[Path]]:
     if counter is None:
         raise BuildError(f"board {board.name}: counter {board.counter!r} not in the template "
                          f"(have: {', '.join(COUNTERS)})")
-    return tdir, [tdir / s for s in TEMPLATE_SOURCES] + [uart]
+    clock = tdir / f"ef_clock_{board.clock.get('driver', 'none')}.c"
+    if not clock.is_file():
+        have = sorted(p.stem.removeprefix("ef_clock_") for p in tdir.glob("ef_clock_*.c"))
+        raise BuildError(f"board {board.name}: no clock driver {clock.name} in {tdir} "
+                         f"(drivers available: {', '.join(have)})")
+    check_clock(board)          # the PLL within the vendor's limits, giving clock_hz
+    return tdir, [tdir / s for s in TEMPLATE_SOURCES] + [uart, clock]
 
 
 def model_sources(directory: Path, board: Board) -> tuple[list[Path], list[Path]]:
@@ -134,7 +142,9 @@ def _info_header(m: Manifest, board: Board) -> str:
             f"#define EF_FW_TENSOR_DESC_LEN {len(desc)}u\n"
             f"#define EF_UART_SETUP {_c_table(u.get('setup', []), 2)}\n"
             f"#define EF_UART_PINS {_c_table(u.get('pins', []), 3)}\n"
-            f"#define EF_UART_BRR_SCALE {int(u.get('brr_scale', 1))}u\n#endif\n")
+            f"#define EF_UART_BRR_SCALE {int(u.get('brr_scale', 1))}u\n"
+            + "".join(f"#define {k} {v}u\n" for k, v in clock_defines(board).items())
+            + "#endif\n")
 
 
 def _linker_script(tdir: Path, board: Board, flash_size: int, ram_size: int) -> str:

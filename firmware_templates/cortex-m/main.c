@@ -4,6 +4,7 @@
  * which targets/build.py writes from the manifest. */
 #include <stdint.h>
 
+#include "ef_clock.h"
 #include "ef_counter.h"
 #include "ef_frame.h"
 #include "ef_fw_info.h"
@@ -32,6 +33,7 @@ static uint64_t op_start;
 static uint8_t have_run;
 static const uint8_t model_hash[8] = EF_MODEL_HASH;
 static const uint8_t tensor_desc[] = EF_FW_TENSOR_DESC;
+static uint32_t cpu_hz = EF_CPU_HZ;    /* read back from the clock tree by ef_clock_init() */
 
 /* Peak stack (PROTOCOL.md, STACK): INVOKE paints the free stack below its own frame, and
  * after the runs the lowest word no longer holding the paint is the deepest the model (its
@@ -143,7 +145,7 @@ static uint32_t do_info(void)
     n += 2;
     put16(tx + n, EF_FRAME_MAX_PAYLOAD);
     n += 2;
-    put32(tx + n, EF_CPU_HZ);
+    put32(tx + n, cpu_hz);
     n += 4;
     tx[n++] = (uint8_t)EF_MODEL_NUM_INPUTS;
     tx[n++] = (uint8_t)EF_MODEL_NUM_OUTPUTS;
@@ -323,8 +325,10 @@ static void dispatch(void)
 
 int main(void)
 {
+    const uint32_t hz = ef_clock_init();
+    cpu_hz = hz != 0u ? hz : EF_CPU_HZ;
     ef_counter_init();
-    ef_uart_init(EF_CPU_HZ, EF_BAUD);
+    ef_uart_init(ef_clock_uart_hz(), EF_BAUD);
     ef_frame_reset(&rx);
     static const char banner[] = "edgeforge";
     uint32_t n = 0;

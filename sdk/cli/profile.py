@@ -20,9 +20,11 @@ def print_report(r: dict[str, Any]) -> None:
               f"numerics {r['numerics']}")
     dev = r.get("device") or {}
     if "firmware" in dev:            # an MCU: what INFO said
+        hz = dev.get("clock_hz") or 0
         con.print(f"device {dev.get('board')} ({dev.get('cpu')}), firmware {dev['firmware']}, "
                   f"arena {dev.get('arena_bytes', 0):,} B, {dev.get('num_ops')} ops, counts "
-                  f"{dev.get('counter_unit')}")
+                  f"{dev.get('counter_unit')}, clock {hz / 1e6:g} MHz (as the firmware "
+                  "measured it)")
     con.print(f"outputs vs host reference on {r['samples']} sample(s): "
               + ("[green]byte-equal[/]" if ok else f"[red]MISMATCH[/] {r['mismatches'][:3]}"))
     unit = r.get("count_unit")

@@ -1,0 +1,267 @@
+"""Each board's clock bring-up (firmware_templates/cortex-m/ef_clock_<driver>.c), compiled on
+the host against a simulated register block, must leave the clock tree at the board's rated
+clock: the final register values are decoded here, independently of the C, with the field
+layouts of the vendor's reference manual; the order of the writes is checked where the
+manual demands one (wait states before the faster clock, Over-drive before 216 MHz); and
+targets/clock.py, which computes the same tree from the profile's constants, refuses
+profiles outside the vendor's limits.
+
+The simulated block stores every register the driver touches; a small model per chip sets
+the status bits the hardware would (ready flags follow enables, switch status follows
+switch), and every change is logged in order.
+"""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgeforge.errors import BuildError
+from edgeforge.targets import clock
+from edgeforge.targets.board import load_board
+from tests.conftest import require
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "firmware_templates" / "cortex-m"
+
+HARNESS = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include "ef_clock.h"
+#define NREG 512
+static uint32_t addr[NREG], val[NREG], snap[NREG];
+static int n;
+static uint32_t *find(uint32_t a);
+static void hw(uint32_t a, uint32_t v);
+MODEL
+static uint32_t *find(uint32_t a)
+{
+    for (int i = 0; i < n; i++) {
+        if (addr[i] == a) {
+            return &val[i];
+        }
+    }
+    addr[n] = a;
+    val[n] = INIT(a);
+    snap[n] = val[n];
+    return &val[n++];
+}
+static void hw(uint32_t a, uint32_t v)   /* a status bit the hardware sets: not a write */
+{
+    uint32_t *p = find(a);
+    *p = v;
+    snap[p - val] = v;
+}
+volatile uint32_t *ef_sim_reg(uint32_t a)
+{
+    for (int i = 0; i < n; i++) {
+        if (val[i] != snap[i]) {
+            printf("W %08x %08x\n", addr[i], val[i]);
+            snap[i] = val[i];
+        }
+    }
+    model();
+    return find(a);
+}
+int main(void)
+{
+    uint32_t core = ef_clock_init();
+    uint32_t uart = ef_clock_uart_hz();
+    (void)ef_sim_reg(0);
+    for (int i = 0; i < n; i++) {
+        printf("R %08x %08x\n", addr[i], val[i]);
+    }
+    printf("HZ %u %u\n", core, uart);
+    return 0;
+}
+"""
+
+# per chip: the reset values that matter and the hardware's answers to the driver
+MODELS = {
+    "stm32l4": """
+/* reset values: RCC_CR MSI on and ready, PWR_CR5.R1MODE = 1 (Range 1 normal) */
+#define INIT(a) ((a) == 0x40021000u ? 0x63u : (a) == 0x40007080u ? 0x100u : 0u)
+static void model(void)
+{
+    uint32_t cr = *find(0x40021000u), cfgr = *find(0x40021008u);
+    hw(0x40021000u, (cr & ~((1u << 10) | (1u << 25))) | ((cr & (1u << 8)) << 2)
+                    | ((cr & (1u << 24)) << 1));
+    hw(0x40021008u, (cfgr & ~0xCu) | ((cfgr & 3u) << 2));
+    hw(0x40007014u, 0u);                             /* PWR_SR2.VOSF: done at once */
+}
+""",
+    "stm32f7": """
+/* reset values: RCC_CR HSI on and ready; DCISW (write-only) reads as all ones here, so a
+ * write of 0 (set 0, way 0) shows as a change */
+#define INIT(a) ((a) == 0x40023800u ? 0x83u : (a) == 0xE000EF60u ? 0xFFFFFFFFu : 0u)
+static void model(void)
+{
+    uint32_t cr = *find(0x40023800u), cfgr = *find(0x40023808u), cr1 = *find(0x40007000u);
+    hw(0x40023800u, (cr & ~((1u << 1) | (1u << 25))) | ((cr & 1u) << 1) | ((cr & (1u << 24)) << 1));
+    hw(0x40023808u, (cfgr & ~0xCu) | ((cfgr & 3u) << 2));
+    hw(0x40007004u, cr1 & (3u << 16));               /* ODRDY / ODSWRDY follow ODEN / ODSWEN */
+    hw(0xE000ED80u, (31u << 13) | (3u << 3) | 1u);   /* CCSIDR: 4 KB, 4 ways, 32 B lines */
+}
+""",
+    "nrf52": """
+#define INIT(a) 0u
+static void model(void)
+{
+    if (*find(0x40000000u) == 1u) {                  /* TASKS_HFCLKSTART */
+        hw(0x40000100u, 1u);
+        hw(0x4000040Cu, 0x10001u);                   /* HFCLKSTAT: Xtal, running */
+    }
+}
+""",
+    "rp2040": """
+#define INIT(a) ((a) == 0x4000C000u ? 0x01FFFFFFu : (a) == 0x40028004u ? 0x2Du : \
+                 (a) == 0x40028000u ? 1u : 0u)
+static void model(void)
+{
+    uint32_t ctrl = *find(0x40024000u), pwr = *find(0x40028004u), cs = *find(0x40028000u);
+    hw(0x40024004u, ((ctrl >> 12) & 0xFFFu) == 0xFABu ? 1u << 31 : 0u);
+    hw(0x40008044u, 1u << (*find(0x4000803Cu) & 1u));        /* CLK_SYS_SELECTED */
+    hw(0x40008038u, 1u << (*find(0x40008030u) & 3u));        /* CLK_REF_SELECTED */
+    hw(0x4000C008u, ~*find(0x4000C000u));                    /* RESET_DONE */
+    hw(0x40028000u, (cs & ~(1u << 31)) | ((pwr & 0x21u) == 0u ? 1u << 31 : 0u));
+}
+""",
+}
+
+BOARDS = {"nucleo-l4r5zi": "stm32l4", "stm32f746g-disco": "stm32f7", "nrf52840-dk": "nrf52",
+          "rpi-pico": "rp2040"}
+
+
+@dataclasses.dataclass
+class Run:
+    writes: list[tuple[int, int]]
+    regs: dict[int, int]
+    core_hz: int
+    uart_hz: int
+
+    def first(self, a: int, pred) -> int:
+        """Index of the first write to register a whose value satisfies pred."""
+        return next(i for i, (w, v) in enumerate(self.writes) if w == a and pred(v))
+
+
+def run_driver(board_name: str, tmp_path: Path) -> Run:
+    require("gcc")
+    b = load_board(board_name)
+    driver = b.clock["driver"]
+    (tmp_path / "ef_fw_info.h").write_text(
+        "".join(f"#define {k} {v}u\n" for k, v in clock.defines(b).items()))
+    (tmp_path / "sim.c").write_text(HARNESS.replace("MODEL", MODELS[driver]))
+    (tmp_path / "decl.h").write_text("volatile uint32_t *ef_sim_reg(uint32_t a);\n")
+    exe = tmp_path / "sim"
+    r = subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror",
+                        "-DEF_REG(a)=(*ef_sim_reg((uint32_t)(a)))", "-DEF_DSB()=", "-DEF_ISB()=",
+                        "-include", "stdint.h", "-include", str(tmp_path / "decl.h"),
+                        f"-I{tmp_path}", f"-I{TEMPLATE}", str(tmp_path / "sim.c"),
+                        str(TEMPLATE / f"ef_clock_{driver}.c"), "-o", str(exe)],
+                       timeout=60, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=10, check=True)
+    writes, regs, hz = [], {}, (0, 0)
+    for line in out.stdout.splitlines():
+        tag, *f = line.split()
+        if tag == "W":
+            writes.append((int(f[0], 16), int(f[1], 16)))
+        elif tag == "R":
+            regs[int(f[0], 16)] = int(f[1], 16)
+        elif tag == "HZ":
+            hz = (int(f[0]), int(f[1]))
+    return Run(writes, regs, *hz)
+
+
+def test_stm32l4r5_runs_at_120_mhz_in_boost_with_5_wait_states(tmp_path):
+    r = run_driver("nucleo-l4r5zi", tmp_path)
+    pll = r.regs[0x4002100C]
+    assert pll & 3 == 2 and pll >> 24 & 1                     # PLLSRC = HSI16, PLLREN
+    m, n, div_r = (pll >> 4 & 0xF) + 1, pll >> 8 & 0x7F, 2 * ((pll >> 25 & 3) + 1)
+    sysclk = 16_000_000 // m * n // div_r
+    cfgr = r.regs[0x40021008]
+    assert cfgr & 3 == 3 and cfgr >> 4 & 0xF < 8                # on the PLL, HCLK undivided
+    assert sysclk == r.core_hz == 120_000_000 == load_board("nucleo-l4r5zi").clock_hz
+    assert r.uart_hz == 120_000_000                            # LPUART1 on PCLK1
+    acr = r.regs[0x40022000]
+    assert acr & 0xF == 5 and acr >> 8 & 7 == 7                # 5 WS, prefetch, I/D cache
+    assert not r.regs[0x40007080] >> 8 & 1                     # R1MODE = 0: Range 1 boost
+    switch = r.first(0x40021008, lambda v: v & 3 == 3)
+    assert r.first(0x40022000, lambda v: v & 0xF == 5) < switch
+    assert r.first(0x40007080, lambda v: not v >> 8 & 1) < switch
+    # HCLK / 2 while switching, / 1 only after (RM0432 5.1.8)
+    assert r.writes[switch][1] >> 4 & 0xF == 8
+    assert r.first(0x40021008, lambda v: v & 3 == 3 and v >> 4 & 0xF == 0) > switch
+
+
+def test_stm32f746_runs_at_216_mhz_with_overdrive_and_caches(tmp_path):
+    r = run_driver("stm32f746g-disco", tmp_path)
+    pll = r.regs[0x40023804]
+    assert not pll >> 22 & 1                                   # PLLSRC = HSI
+    m, n, p = pll & 0x3F, pll >> 6 & 0x1FF, 2 * ((pll >> 16 & 3) + 1)
+    assert 16_000_000 // m * n // p == r.core_hz == 216_000_000
+    assert 16_000_000 // m * n // (pll >> 24 & 0xF) == 48_000_000
+    cfgr = r.regs[0x40023808]
+    assert cfgr & 3 == 2 and cfgr >> 10 & 7 == 5 and cfgr >> 13 & 7 == 4   # APB1 /4, APB2 /2
+    assert r.uart_hz == 108_000_000
+    assert r.regs[0x40023C00] & 0xF == 7
+    switch = r.first(0x40023808, lambda v: v & 3 == 2)
+    assert r.first(0x40023C00, lambda v: v & 0xF == 7) < switch
+    assert r.first(0x40007000, lambda v: v >> 17 & 1) < switch        # ODSWEN before 216 MHz
+    assert r.first(0x40007000, lambda v: v >> 16 & 1) < r.first(0x40007000, lambda v: v >> 17 & 1)
+    assert r.regs[0x40007000] >> 14 & 3 == 3                   # VOS scale 1
+    assert r.regs[0xE000ED14] >> 16 & 3 == 3                   # CCR.DC | CCR.IC
+    dcisw = [v for a, v in r.writes if a == 0xE000EF60]
+    assert len(set(dcisw)) == 32 * 4                           # every set of every way
+    assert r.first(0xE000ED14, lambda v: v >> 16 & 1) > max(
+        i for i, (a, _) in enumerate(r.writes) if a == 0xE000EF60)   # invalidate first
+
+
+def test_nrf52840_runs_from_the_crystal_with_its_icache(tmp_path):
+    r = run_driver("nrf52840-dk", tmp_path)
+    assert r.regs[0x40000000] == 1 and r.regs[0x4001E540] & 1
+    assert r.core_hz == 64_000_000 == load_board("nrf52840-dk").clock_hz
+
+
+def test_rp2040_runs_at_125_mhz_from_pll_sys(tmp_path):
+    r = run_driver("rpi-pico", tmp_path)
+    refdiv, fbdiv, prim = r.regs[0x40028000] & 0x3F, r.regs[0x40028008], r.regs[0x4002800C]
+    pd1, pd2 = prim >> 16 & 7, prim >> 12 & 7
+    vco = 12_000_000 // refdiv * fbdiv
+    assert 750e6 <= vco <= 1600e6 and pd1 >= pd2
+    assert vco // (pd1 * pd2) == r.core_hz == r.uart_hz == 125_000_000
+    assert r.regs[0x40028004] & 0x29 == 0                      # PD, POSTDIVPD, VCOPD off
+    assert r.regs[0x40008030] & 3 == 2                         # clk_ref = XOSC
+    ctrl = r.regs[0x4000803C]
+    assert ctrl & 1 and not ctrl >> 5 & 7                      # clk_sys = aux = pll_sys
+    assert r.regs[0x40008048] >> 11 & 1                        # clk_peri on
+    assert r.first(0x4002800C, lambda v: v) > r.first(0x40028008, lambda v: v)
+    assert r.first(0x4000803C, lambda v: v & 1) > r.first(0x40028004, lambda v: not v & 8)
+
+
+def test_every_profile_clock_tree_is_within_the_vendor_limits():
+    from edgeforge.targets.board import board_names
+    for name in board_names():
+        b = load_board(name)
+        t = clock.check(b)
+        assert round(t["core_hz"]) == b.clock_hz
+    assert load_board("nucleo-l4r5zi").clock_hz == 120_000_000      # not the 4 MHz MSI
+    assert load_board("stm32f746g-disco").clock_hz == 216_000_000
+    assert load_board("esp32-s3").clock_hz == 240_000_000
+
+
+@pytest.mark.parametrize("board,change,words", [
+    ("nucleo-l4r5zi", {"flash_ws": 4}, "needs 5"),
+    ("nucleo-l4r5zi", {"plln": 40}, "core_hz 160 MHz outside 0-120"),
+    ("nucleo-l4r5zi", {"pllm": 8}, "vco_in_hz 2 MHz"),
+    ("stm32f746g-disco", {"apb2_div": 1}, "apb2_hz 216"),
+    ("stm32f746g-disco", {"pllp": 4}, "gives 108 MHz but clock_hz is 216"),
+    ("rpi-pico", {"fbdiv": 50}, "vco_hz 600"),
+    ("esp32-s3", {"cpuperiod_sel": 3}, "reserved"),
+])
+def test_profiles_outside_the_limits_are_refused(board, change, words):
+    b = load_board(board)
+    bad = dataclasses.replace(b, clock={**b.clock, **change})
+    with pytest.raises(BuildError, match=words):
+        clock.check(bad)
