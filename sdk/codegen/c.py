@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeforge import qparams16 as qp16
 from edgeforge.errors import UnsupportedOpError
 from edgeforge.ir import Graph, Node, Op
 from edgeforge.plan.scratch import CTX_KERNELS, conv_kernel, dw_kernel
@@ -701,13 +702,191 @@ EMITTERS: dict[Op, Emitter] = {
 }
 
 
+# ---------------------------------------------------------------- 16x8 emitters
+# int16-activation nodes (qparams16.is_s16_node) call runtime/c/ef_kernels_s16.h's kernels,
+# all in kernels/ref/nn_s16.c; params from edgeforge.qparams16, as the host reference.
+KERNEL_FILES_S16: dict[str, str] = {s: "nn_s16.c" for s in (
+    "ef_conv2d_s16", "ef_dwconv2d_s16", "ef_fc_s16", "ef_avgpool2d_s16", "ef_maxpool2d_s16",
+    "ef_mean_s16", "ef_add_s16", "ef_sub_s16", "ef_mul_s16", "ef_logistic_s16", "ef_tanh_s16",
+    "ef_softmax_s16", "ef_quantize_s8_s16", "ef_quantize_s16_s8", "ef_quantize_s16")}
+
+
+def _ptr16(e: _Emit, name: str, const: bool = True) -> str:
+    ctype = "int16_t" if e.g.tensors[name].dtype == "int16" else "int8_t"
+    if name not in e.offsets:
+        raise _Refuse(f"tensor {name!r} has no arena offset in the plan")
+    return f"({'const ' if const else ''}{ctype} *)(ef_arena_ + {e.offsets[name]})"
+
+
+def _io16(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str]:
+    x, y = node.inputs[0], node.outputs[0]
+    return (e.dims(f"{tag}_in", e.shape(x)), _ptr16(e, x),
+            e.dims(f"{tag}_out", e.shape(y)), _ptr16(e, y, const=False))
+
+
+def _weights16(e: _Emit, tag: str, node: Node) -> tuple[str, str]:
+    w = e.array(f"{tag}_w", "int8_t", np.asarray(e.g.tensors[node.inputs[1]].data, np.int8))
+    b = node.inputs[2] if len(node.inputs) > 2 else ""
+    bv = e.array(f"{tag}_b", "int64_t", np.asarray(e.g.tensors[b].data, np.int64)) if b else "0"
+    return w, bv
+
+
+def emit_conv2d_s16(e: _Emit, tag: str, node: Node) -> list[str]:
+    a, q = node.attrs, qp16.prepare(node, e.g, e.numerics)
+    w_shape = e.shape(node.inputs[1])
+    geo = (f"{{{a.stride[0]}, {a.stride[1]}}}, {{{a.pad[0]}, {a.pad[1]}}}, "
+           f"{{{a.dilation[0]}, {a.dilation[1]}}}, {_act(q)}, {int(not q.acc64)}")
+    n_out = w_shape[3] if node.op == Op.DWCONV2D else w_shape[0]
+    qq = _quant(e, tag, q.mult, q.shift, n_out)
+    if node.op == Op.DWCONV2D:
+        p = e.struct("ef_dw_s16_params", f"{tag}_p", f"{{{a.depth_multiplier}, {geo}}}")
+        symbol = "ef_dwconv2d_s16"
+    else:
+        p = e.struct("ef_conv_s16_params", f"{tag}_p", f"{{{geo}}}")
+        symbol = "ef_conv2d_s16"
+    din, x, dout, y = _io16(e, tag, node)
+    wd = e.dims(f"{tag}_wd", w_shape)
+    w, b = _weights16(e, tag, node)
+    return [f"{e.use(symbol)}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
+
+
+def emit_fc_s16(e: _Emit, tag: str, node: Node) -> list[str]:
+    q = qp16.prepare(node, e.g, e.numerics)
+    w_shape = e.shape(node.inputs[1])
+    p = e.struct("ef_fc_s16_params", f"{tag}_p", f"{{{_act(q)}, {int(not q.acc64)}}}")
+    qq = _quant(e, tag, q.mult, q.shift, w_shape[0])
+    din, x, dout, y = _io16(e, tag, node)
+    wd = e.dims(f"{tag}_wd", (w_shape[0], 1, 1, w_shape[1]))
+    w, b = _weights16(e, tag, node)
+    return [f"{e.use('ef_fc_s16')}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
+
+
+def _emit_pool_s16(symbol: str) -> Emitter:
+    def emit(e: _Emit, tag: str, node: Node) -> list[str]:
+        a, q = node.attrs, qp16.prepare(node, e.g, e.numerics)
+        p = e.struct("ef_pool_params", f"{tag}_p",
+                     f"{{{{{a.stride[0]}, {a.stride[1]}}}, {{{a.pad[0]}, {a.pad[1]}}}, "
+                     f"{{{a.kernel[0]}, {a.kernel[1]}}}, {_act(q)}}}")
+        din, x, dout, y = _io16(e, tag, node)
+        return [f"{e.use(symbol)}({p}, {din}, {x}, {dout}, {y})"]
+    return emit
+
+
+def emit_mean_s16(e: _Emit, tag: str, node: Node) -> list[str]:
+    shape = e.shape(node.inputs[0])
+    reduce = [0] * 4
+    for ax in node.attrs.axes:
+        reduce[ax + 4 - len(shape)] = 1
+    q = qp16.prepare(node, e.g, e.numerics)
+    p = e.struct("ef_mean_params", f"{tag}_p",
+                 f"{{0, 0, {q.mult}, {q.shift}, {{{', '.join(map(str, reduce))}}}, {_act(q)}}}")
+    din, x, dout, y = _io16(e, tag, node)
+    return [f"{e.use('ef_mean_s16')}({p}, {din}, {x}, {dout}, {y})"]
+
+
+def _binary16(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str, str, str]:
+    out = e.shape(node.outputs[0])
+    ptrs, dims = [], []
+    for k, name in enumerate(node.inputs[:2]):
+        t = e.g.tensors[name]
+        if len(t.shape) > len(out):
+            raise _Refuse(f"input {name!r} has a higher rank than the output")
+        if t.is_const:
+            if t.dtype != "int16":
+                raise _Refuse(f"constant operand {name!r} is {t.dtype}, expected int16")
+            ptrs.append(e.array(f"{tag}_c{k + 1}", "int16_t", np.asarray(t.data, np.int16)))
+        else:
+            ptrs.append(_ptr16(e, name))
+        dims.append(e.dims(f"{tag}_in{k + 1}", (1,) * (len(out) - len(t.shape)) + t.shape))
+    return (dims[0], ptrs[0], dims[1], ptrs[1], e.dims(f"{tag}_out", out),
+            _ptr16(e, node.outputs[0], const=False))
+
+
+def emit_add_s16(e: _Emit, tag: str, node: Node) -> list[str]:
+    q = qp16.prepare(node, e.g, e.numerics)
+    p = e.struct("ef_add_params", f"{tag}_p",
+                 f"{{0, 0, 0, {q.in1_mult}, {q.in1_shift}, {q.in2_mult}, {q.in2_shift}, "
+                 f"{q.out_mult}, {q.out_shift}, {q.left_shift}, {_act(q)}}}")
+    d1, x1, d2, x2, dout, y = _binary16(e, tag, node)
+    symbol = "ef_sub_s16" if node.op == Op.SUB else "ef_add_s16"
+    return [f"{e.use(symbol)}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
+
+
+def emit_mul_s16(e: _Emit, tag: str, node: Node) -> list[str]:
+    q = qp16.prepare(node, e.g, e.numerics)
+    p = e.struct("ef_mul_params", f"{tag}_p", f"{{0, 0, 0, {q.mult}, {q.shift}, {_act(q)}}}")
+    d1, x1, d2, x2, dout, y = _binary16(e, tag, node)
+    return [f"{e.use('ef_mul_s16')}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
+
+
+def _emit_sigmoid_s16(symbol: str) -> Emitter:
+    def emit(e: _Emit, tag: str, node: Node) -> list[str]:
+        q = qp16.prepare(node, e.g, e.numerics)
+        p = e.struct("ef_sigmoid_s16_params", f"{tag}_p", f"{{{q.mult}, {q.left_shift}}}")
+        din, x, dout, y = _io16(e, tag, node)
+        return [f"{e.use(symbol)}({p}, {din}, {x}, {dout}, {y})"]
+    return emit
+
+
+def emit_softmax_s16(e: _Emit, tag: str, node: Node) -> list[str]:
+    if node.attrs.axis != len(e.shape(node.inputs[0])) - 1:
+        raise _Refuse(f"softmax over axis {node.attrs.axis}; int16 softmax is last-axis only")
+    q = qp16.prepare(node, e.g, e.numerics)
+    ex = e.array(f"{tag}_exp", "int16_t", q.exp_lut)
+    rc = e.array(f"{tag}_recip", "int16_t", q.recip_lut)
+    p = e.struct("ef_softmax_s16_params", f"{tag}_p",
+                 f"{{{q.in_mult}, {q.in_shift}, {ex}, {rc}}}")
+    din, x, dout, y = _io16(e, tag, node)
+    return [f"{e.use('ef_softmax_s16')}({p}, {din}, {x}, {dout}, {y})"]
+
+
+def emit_reshape_s16(e: _Emit, tag: str, node: Node) -> list[str]:
+    x, y = node.inputs[0], node.outputs[0]
+    if e.offsets.get(x) == e.offsets.get(y):
+        return []        # aliased by the planner
+    n = 2 * int(np.prod(e.shape(x)))                 # bytes: ef_reshape_s8 is a memmove
+    din, dout = e.dims(f"{tag}_in", (n,)), e.dims(f"{tag}_out", (n,))
+    return [f"{e.use('ef_reshape_s8')}({din}, {e.ptr(x)}, {dout}, {e.ptr(y, const=False)})"]
+
+
+def emit_quantize_s16(e: _Emit, tag: str, node: Node) -> list[str]:
+    src, dst = e.g.tensors[node.inputs[0]].dtype, e.g.tensors[node.outputs[0]].dtype
+    symbol = {("int8", "int16"): "ef_quantize_s8_s16", ("int16", "int8"): "ef_quantize_s16_s8",
+              ("int16", "int16"): "ef_quantize_s16"}.get((src, dst))
+    if symbol is None:
+        raise _Refuse(f"{src} -> {dst}; the C package's graph I/O is int8")
+    rq = qp16.prepare(node, e.g, e.numerics).requant
+    p = e.struct("ef_requant_params", f"{tag}_p",
+                 f"{{{rq.in_offset}, {rq.out_offset}, {rq.mult}, {rq.shift}, "
+                 f"{{{rq.out_min}, {rq.out_max}}}}}")
+    din, x, dout, y = _io16(e, tag, node)
+    return [f"{e.use(symbol)}({p}, {din}, {x}, {dout}, {y})"]
+
+
+EMITTERS_S16: dict[Op, Emitter] = {
+    Op.CONV2D: emit_conv2d_s16, Op.DWCONV2D: emit_conv2d_s16, Op.FC: emit_fc_s16,
+    Op.AVGPOOL2D: _emit_pool_s16("ef_avgpool2d_s16"),
+    Op.MAXPOOL2D: _emit_pool_s16("ef_maxpool2d_s16"), Op.MEAN: emit_mean_s16,
+    Op.ADD: emit_add_s16, Op.SUB: emit_add_s16, Op.MUL: emit_mul_s16,
+    Op.LOGISTIC: _emit_sigmoid_s16("ef_logistic_s16"),
+    Op.TANH: _emit_sigmoid_s16("ef_tanh_s16"), Op.SOFTMAX: emit_softmax_s16,
+    Op.RESHAPE: emit_reshape_s16, Op.QUANTIZE: emit_quantize_s16,
+}
+
+
+def _emitter(graph: Graph, n: Node) -> Emitter | None:
+    return (EMITTERS_S16 if qp16.is_s16_node(n, graph) else EMITTERS).get(n.op)
+
+
 # ---------------------------------------------------------------- the package
 def check_supported(graph: Graph, path: str = "") -> None:
     """Raise ONE UnsupportedOpError listing every node the C backend cannot emit."""
     problems = []
     for i, n in enumerate(graph.nodes):
-        if n.op not in EMITTERS:
-            problems.append((i, n.name or n.outputs[0], str(n.op), "no C kernel for this op"))
+        if _emitter(graph, n) is None:
+            kind = "int16 " if qp16.is_s16_node(n, graph) else ""
+            problems.append((i, n.name or n.outputs[0], str(n.op),
+                             f"no {kind}C kernel for this op"))
     if not problems:
         where = {o: i for i, n in enumerate(graph.nodes) for o in n.outputs}
         for name in graph.inputs + graph.outputs:
@@ -747,7 +926,7 @@ def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
     for i, n in enumerate(graph.nodes):
         tag = node_tag(i, n)
         try:
-            calls = EMITTERS[n.op](e, tag, n)
+            calls = _emitter(graph, n)(e, tag, n)
         except _Refuse as why:
             problems.append((i, n.name or n.outputs[0], str(n.op), str(why)))
             continue
@@ -831,7 +1010,10 @@ def _copy_runtime(out: Path, kernels: list[str], numerics: Numerics) -> list[str
     for h in PRIVATE_HEADERS:
         shutil.copyfile(KERNEL_DIR / h, out / h)
         files.append(h)
-    for src in dict.fromkeys(KERNEL_FILES[k] for k in kernels):
+    if any(k in KERNEL_FILES_S16 for k in kernels):
+        shutil.copyfile(RUNTIME_C / "ef_kernels_s16.h", out / "ef_kernels_s16.h")
+        files.append("ef_kernels_s16.h")
+    for src in dict.fromkeys(KERNEL_FILES.get(k) or KERNEL_FILES_S16[k] for k in kernels):
         shutil.copyfile(KERNEL_DIR / src, out / src)
         files.append(src)
     return files
@@ -1024,6 +1206,8 @@ def _model_c(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
         '#include "ef_kernels.h"',
         '#include "ef_inplace.h"',
         '#include "ef_requantize.h"',
+        *(['#include "ef_kernels_s16.h"'] if any(k in KERNEL_FILES_S16 for k in e.kernels)
+          else []),
         "",
         *_rounding_checks(numerics),
         "",

@@ -1,0 +1,83 @@
+"""The 16x8 C kernels (runtime/c/kernels/ref/nn_s16.c) against runtime.reference, bit-exact,
+in both numerics profiles, on the TFLite converter's 16x8 models (tests/models/int16).
+
+The C package's graph I/O is int8, so each model is wrapped in QUANTIZE int8 -> int16 at
+the input and int16 -> int8 at the output; the int16 result itself is read from the arena
+(every tensor has its own slot in SeqPlan), so no int16 LSB hides behind the int8 output."""
+from __future__ import annotations
+
+import ctypes
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeforge.codegen.c import KERNEL_FILES_S16, RUNTIME_C
+from edgeforge.frontends import load
+from edgeforge.ir import OPS, Graph, Node, Op, QuantParams, Tensor, verify
+from edgeforge.qparams16 import SIGMOID_TABLE_U16
+from edgeforge.runtime import reference
+from tests.c.cbuild import MultiLib, SeqPlan
+from tests.conftest import require
+
+MODELS = sorted((Path(__file__).resolve().parents[1] / "models" / "int16").glob("*.tflite"))
+
+
+def int8_io(g: Graph) -> Graph:
+    """g with QUANTIZE int8 -> int16 before its input and int16 -> int8 after its output."""
+    g = g.copy()
+    (i,), (o,) = g.inputs, g.outputs
+    ti, to = g.tensors[i], g.tensors[o]
+    g.add_tensor(Tensor("in8", ti.shape, "int8", QuantParams(ti.quant.scale * 256, 0)))
+    g.add_tensor(Tensor("out8", to.shape, "int8", QuantParams(to.quant.scale * 256, 0)))
+    q = OPS[Op.QUANTIZE].attrs()
+    g.nodes = ([Node(Op.QUANTIZE, ("in8",), (i,), q, "q_in")] + g.nodes
+               + [Node(Op.QUANTIZE, (o,), ("out8",), q, "q_out")])
+    g.inputs, g.outputs = ["in8"], ["out8"]
+    g.meta["int16_out"] = o
+    verify(g)
+    return g
+
+
+GRAPHS = {p.stem: int8_io(load(p)) for p in MODELS}
+
+
+@pytest.fixture(scope="module", params=["tflm", "litert"])
+def lib(request, tmp_path_factory):
+    require("gcc")
+    root = tmp_path_factory.mktemp(f"s16_{request.param}")
+    return request.param, MultiLib(GRAPHS, root, request.param)
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_s16_kernels_match_reference(lib, name):
+    numerics, ml = lib
+    g = GRAPHS[name]
+    o16 = g.meta["int16_out"]
+    arena = getattr(ml.lib, f"ef_{name}_arena")
+    arena.restype = ctypes.c_void_p
+    off, n = SeqPlan(g).offsets[o16], g.tensors[o16].nbytes
+    rng = np.random.default_rng(5)
+    for k in range(4):
+        x = rng.integers(-128, 128, g.tensors["in8"].shape).astype(np.int8)
+        (y8,), = ml.run(name, [[x]])
+        got16 = np.frombuffer(ctypes.string_at(arena() + off, n), np.int16)
+        ref = reference.run(g, [x], numerics=numerics, intermediate=True)
+        np.testing.assert_array_equal(got16, ref[o16].ravel(), err_msg=f"{name} {k}")
+        np.testing.assert_array_equal(y8.ravel(), ref["out8"].ravel())
+
+
+def test_c_sigmoid_table_is_the_python_one():
+    text = (RUNTIME_C / "kernels" / "ref" / "nn_s16.c").read_text()
+    body = text[text.index("sigmoid_u16[256] = {"):]
+    vals = [int(v) for v in re.findall(r"\d+", body[body.index("{"):body.index("}")])]
+    assert vals == SIGMOID_TABLE_U16.tolist()
+
+
+def test_every_s16_symbol_is_declared_documented_and_defined():
+    header = (RUNTIME_C / "ef_kernels_s16.h").read_text()
+    for sym, src in KERNEL_FILES_S16.items():
+        assert re.search(rf"\b{sym}\(", (RUNTIME_C / "kernels" / "ref" / src).read_text()), sym
+        decl = header.index(f"ef_status {sym}(")
+        assert header.rfind("*/", 0, decl) > header.rfind(";", 0, decl), f"{sym}: no doc block"
