@@ -471,6 +471,9 @@ def estimate(directory: str | Path, x: Any, *, board: str = "mps2-an386",
     funcs = functions(elf)
     begin = [a for a, _, n in funcs if n.startswith("ef_fw_op_begin")]
     end = [a for a, _, n in funcs if n.startswith("ef_fw_op_end")]
+    if not begin or not end:
+        raise EdgeforgeError(f"{elf}: no ef_fw_op_begin / ef_fw_op_end functions to find the "
+                             "inference by (an edgeforge firmware from firmware_templates/)")
     log = ExecLog(code, begin, end)
     with tempfile.TemporaryDirectory(prefix="ef-cycles-") as tmp:
         fifo = os.path.join(tmp, "exec.log")

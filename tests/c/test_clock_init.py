@@ -265,3 +265,16 @@ def test_profiles_outside_the_limits_are_refused(board, change, words):
     bad = dataclasses.replace(b, clock={**b.clock, **change})
     with pytest.raises(BuildError, match=words):
         clock.check(bad)
+
+
+def test_build_hands_the_profile_constants_to_the_driver():
+    """ef_fw_info.h carries every [clock] integer as EF_CLOCK_<NAME>; no [clock]: none."""
+    from edgeforge.manifest import Manifest
+    from edgeforge.targets import build
+    m = Manifest.__new__(Manifest)
+    m.inputs, m.outputs = [], []
+    text = build._info_header(m, load_board("nucleo-l4r5zi"))
+    for k, v in load_board("nucleo-l4r5zi").clock.items():
+        if isinstance(v, int):
+            assert f"#define EF_CLOCK_{k.upper()} {v}u" in text
+    assert "EF_CLOCK_" not in build._info_header(m, load_board("mps2-an386"))
