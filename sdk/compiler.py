@@ -115,6 +115,54 @@ def _plan(g: Graph) -> GraphPlan:
     return plan_graph(g, inplace_kernels=True)
 
 
+def _mixed(float_g: Graph, g8: Graph, calib: Any, mode: str, ram_budget: int | None,
+           board: str | None, numerics: Numerics, sqnr8: list[dict]
+           ) -> tuple[Graph, list[dict]]:
+    """--activations int16 / auto: widen layers of the int8 graph to 16x8 (quantize.mixed).
+    auto ranks layers by the SQNR each loses in int8 and keeps each that still fits the RAM
+    budget (planned arena); the chosen graph must beat int8 at the output, else int8 stays.
+    Returns the graph (meta["precision"]: the choice and what it bought) and its SQNR rows."""
+    from edgeforge.quantize import sqnr_report
+    from edgeforge.quantize.calibrate import calibrate, load_calib
+    from edgeforge.quantize.mixed import choose_layers, rank_layers, widen, widenable
+    from edgeforge.quantize.quantize import prepare_float
+    if mode not in ("int16", "auto"):
+        raise EdgeforgeError(f"--activations {mode!r}: choose int8, int16 or auto")
+    fg = prepare_float(float_g)
+    if g8.meta.get("quantize", {}).get("equalize"):
+        from edgeforge.quantize.equalize import equalize_graph
+        fg = equalize_graph(fg)
+    ranges = calibrate(fg, load_calib(calib, fg), observer="minmax")
+    budget = ram_budget
+    if budget is None and board:
+        from edgeforge.targets.board import load_board
+        budget = int(load_board(board).ram["size"])
+    arena8 = int(_plan(g8).size)
+    if mode == "int16":
+        layers = set(widenable(g8))
+    else:
+        def fits(chosen: set[str]) -> bool:
+            return budget is None or \
+                _plan(widen(fg, g8, ranges, chosen, io8=True)).size <= budget
+        layers = choose_layers(rank_layers(g8, sqnr8), fits)
+    g = widen(fg, g8, ranges, layers, io8=True)
+    sqnr = sqnr_report(float_g, g, calib, numerics=str(numerics), max_samples=SQNR_SAMPLES)
+    out8 = {r["tensor"]: r["sqnr_db"] for r in sqnr8}
+    outs = {r["tensor"]: r["sqnr_db"] for r in sqnr}
+    last = g8.outputs[0]
+    if mode == "auto" and layers and (outs.get(last) or 0.0) < (out8.get(last) or 0.0):
+        layers, g, sqnr = set(), g8, sqnr8          # nothing bought: int8 stays
+    rows = [{"tensor": t, "precision": "int16" if t in layers else "int8",
+             "sqnr_int8_db": out8.get(t), "sqnr_db": outs.get(t, outs.get(f"{t}/int16"))}
+            for t in widenable(g8)]
+    g.meta["precision"] = {"mode": mode, "ram_budget": budget, "int16_layers": len(layers),
+                           "layers": rows, "arena_int8_bytes": arena8,
+                           "arena_bytes": int(_plan(g).size),
+                           "output_sqnr_int8_db": out8.get(last),
+                           "output_sqnr_db": outs.get(last)}
+    return g, sqnr
+
+
 def _check_litert(model: Path, src: str) -> None:
     """The int8 model we ship must pass LiteRT's Prepare (allocate_tensors runs every op's
     checks, e.g. kernel_util.cc's bias scale vs input * filter scale): else one error with
@@ -158,8 +206,13 @@ def _spec(g: Graph, name: str, plan: Any) -> TensorSpec:
 
 def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
                   board: str | None = None, numerics: str | Numerics = "tflm",
-                  name: str = "model", verbose: int = 0, **quant_opts: Any) -> CompileResult:
-    """Compile a .tflite / .onnx model into `out_dir` (see the module docstring)."""
+                  name: str = "model", verbose: int = 0, activations: str = "int8",
+                  ram_budget: int | None = None, **quant_opts: Any) -> CompileResult:
+    """Compile a .tflite / .onnx model into `out_dir` (see the module docstring).
+
+    `activations`: int8, int16 (16x8: every layer with a 16x8 kernel) or auto (per layer,
+    the most damaged layers first while the planned arena stays within `ram_budget` bytes,
+    default the board's RAM); graph I/O stays int8. Float models only."""
     from edgeforge.codegen.c import check_supported, emit_c
     from edgeforge.codegen.qdq import try_write_qdq
     from edgeforge.codegen.tflite import write_tflite
@@ -194,7 +247,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         for w in compress_report["warnings"]:     # a DIR is still written, as asked
             logging.getLogger("edgeforge.compile").warning("warning: %s: %s", src, w)
     sqnr = None
-    if not g.is_int8():
+    if not g.is_int8() and not any(g.tensors[t].dtype == "int16" for t in g.activations()):
         float_g = g
         stage("compile: quantizing %d ops to int8 (calibrating the float model)", len(g.nodes))
         g = _quantize(g, str(src), calib, numerics, verbose,
@@ -211,6 +264,13 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         calib_warnings = calibration_warnings(float_g, calib, sqnr)
         for w in calib_warnings:        # warnings, not errors: the DIR is still written
             logging.getLogger("edgeforge.compile").warning("warning: %s: %s", src, w)
+        if activations != "int8":
+            stage("compile: choosing activation precision (%s)", activations)
+            g, sqnr = _mixed(float_g, g, calib, activations, ram_budget, board, numerics,
+                             sqnr)
+    elif activations != "int8":
+        raise EdgeforgeError(f"{src}: --activations {activations} works on float models "
+                             "(it quantizes them); this one is already quantized")
     g = g.copy()
     dropped = int8_io(g)
     if not g.nodes:
@@ -247,6 +307,10 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
             by_tensor = {r["tensor"]: r["sqnr_db"] for r in sqnr}
             for row, node in zip(report["ops"], sched.nodes):
                 row["sqnr_db"] = by_tensor.get(node.outputs[0])
+        if "precision" in g.meta:
+            report["precision"] = g.meta["precision"]
+            for row, node in zip(report["ops"], sched.nodes):
+                row["precision"] = sched.tensors[node.outputs[0]].dtype
         manifest = Manifest(
             name=name, model_sha256=model_sha, source_sha256=sha256_file(src),
             sdk_version=__version__, numerics=str(numerics),

@@ -15,9 +15,10 @@ Graph inputs / outputs take the precision of the layers next to them.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from edgeforge.errors import QuantizeError
 from edgeforge.ir import ACT_RANGE, OPS, WEIGHTED, Graph, Node, Op, QuantParams, Tensor, verify
 from edgeforge.qparams16 import PREPARE_S16
 from edgeforge.quantize.rules import SHARES_INPUT_Q, Range
@@ -39,10 +40,11 @@ def widenable(qg: Graph) -> list[str]:
     return [n.outputs[0] for n in qg.nodes if n.op in WIDENABLE]
 
 
-def widen(fg: Graph, qg: Graph, ranges16: dict[str, Range], layers: set[str] | None = None
-          ) -> Graph:
+def widen(fg: Graph, qg: Graph, ranges16: dict[str, Range], layers: set[str] | None = None,
+          io8: bool = False) -> Graph:
     """A copy of int8 graph `qg` whose `layers` (output tensor names; None: every widenable
-    layer) run as 16x8, with requantizing QUANTIZE nodes at the precision boundaries."""
+    layer) run as 16x8, with requantizing QUANTIZE nodes at the precision boundaries.
+    `io8`: graph inputs and outputs stay int8 (the C package's I/O), converted at the edges."""
     wide = set(widenable(qg)) if layers is None else set(layers) & set(widenable(qg))
     g = Graph(name=qg.name, inputs=list(qg.inputs), outputs=list(qg.outputs),
               meta=dict(qg.meta))
@@ -53,7 +55,7 @@ def widen(fg: Graph, qg: Graph, ranges16: dict[str, Range], layers: set[str] | N
     for name in qg.inputs:              # an input read only by 16x8 layers becomes int16
         t = qg.tensors[name]
         users = consumers.get(name, [])
-        as16 = bool(users) and all(u.outputs[0] in wide for u in users)
+        as16 = not io8 and bool(users) and all(u.outputs[0] in wide for u in users)
         g.add_tensor(Tensor(name, t.shape, "int16" if as16 else t.dtype,
                             _range16(name, qg, ranges16) if as16 else t.quant))
     cast: dict[tuple[str, str], str] = {}
@@ -79,7 +81,8 @@ def widen(fg: Graph, qg: Graph, ranges16: dict[str, Range], layers: set[str] | N
                 n = _bias64(g, qg, n)
         nodes.append(n)
     g.nodes = nodes
-    _outputs_keep_names(g)
+    if io8:
+        _int8_outputs(g, qg)
     g.meta["precision"] = {n.outputs[0]: g.tensors[n.outputs[0]].dtype for n in g.nodes
                            if n.op in WIDENABLE}
     verify(g)
@@ -136,8 +139,42 @@ def _bias64(g: Graph, qg: Graph, n: Node) -> Node:
     return n.with_(inputs=(n.inputs[0], n.inputs[1], name))
 
 
-def _outputs_keep_names(g: Graph) -> None:
-    """Nothing to do: an output keeps its name and the precision of its producer."""
-    for name in g.outputs:
-        if name not in g.tensors:
-            raise QuantizeError(f"graph output {name!r} lost while widening")
+def _int8_outputs(g: Graph, qg: Graph) -> None:
+    """An int16 graph output is renamed `NAME/int16` and a QUANTIZE writes NAME as int8 with
+    the int8 graph's quantization, so the outputs keep their names, types and scales."""
+    for name in list(g.outputs):
+        if g.tensors[name].dtype != "int16":
+            continue
+        inner = g.unique_name(f"{name}/int16")
+        g.rename(name, inner)
+        g.outputs = [name if o == inner else o for o in g.outputs]
+        t = qg.tensors[name]
+        g.add_tensor(Tensor(name, t.shape, t.dtype, t.quant))
+        g.nodes.append(Node(Op.QUANTIZE, (inner,), (name,), OPS[Op.QUANTIZE].attrs(),
+                            f"{name}/as_int8"))
+
+
+def rank_layers(qg: Graph, sqnr8: list[dict]) -> list[str]:
+    """Widenable layers of int8 graph `qg`, the most damaging first: a layer's damage is the
+    output SQNR (dB, from the int8 SQNR report rows) it loses against its input's; a layer
+    whose input has no row (a graph input) is measured against the best row."""
+    by_tensor = {r["tensor"]: r["sqnr_db"] for r in sqnr8 if r.get("sqnr_db") is not None}
+    top = max(by_tensor.values(), default=0.0)
+    damage = {}
+    for n in qg.nodes:
+        out = n.outputs[0]
+        if n.op not in WIDENABLE or out not in by_tensor:
+            continue
+        before = by_tensor.get(n.inputs[0], top)
+        damage[out] = min(before, top) - by_tensor[out]
+    return sorted(damage, key=lambda t: -damage[t])
+
+
+def choose_layers(ranked: list[str], fits: Callable[[set[str]], bool]) -> set[str]:
+    """Greedy: take the ranked layers in order, each kept only if `fits` (e.g. the planned
+    arena within the RAM budget) still holds with it."""
+    chosen: set[str] = set()
+    for t in ranked:
+        if fits(chosen | {t}):
+            chosen.add(t)
+    return chosen
