@@ -17,24 +17,37 @@ here too (conv_kernel, dw_kernel), so the size always matches the kernel called.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import Graph, Node, Op
 
 ScratchFn = Callable[[Node, Graph, str], int]
 ISAS = ("ref", "dsp")          # kernel sets; "generic" = the larger of the two
+KERNELS_C = Path(str(files("edgeforge.runtime") / "c" / "kernels"))
 
-# the C limits the sizes follow (kernels/dsp/*.h, kernels/ref/add_s8.c)
-DSP_COL_MAX = 1024             # EF_DSP_COL_MAX: longest im2col column of the SMLAD engine
-DSP_TMP_MAX = 256              # EF_DSP_TMP_MAX: ... when C_IN % 4 != 0
-DSP_OC_BLOCK = 64              # EF_DSP_OC_BLOCK: output channels per accumulator block
-DSP_SHALLOW_MAX = 4096         # EF_DSP_SHALLOW_MAX: largest filter un-transposed
-DSP_ADD_MIN = 512              # EF_DSP_ADD_MIN: ADD/SUB elements from which tables pay
-REF_ADD_TABLE_MIN = 1024       # EF_NN_ADD_TABLE_MIN
-DSP_DW_CH_MAX = 256            # EF_DSP_DW_CH_MAX
-DSP_DW_PAD_BYTES = 4096        # EF_DSP_DW_PAD_BYTES: three padded input rows
-DSP_DW_RQ_MAX = 64             # EF_DSP_DW_RQ_MAX
+
+def _c_define(rel: str, name: str) -> int:
+    """`#define NAME <int>` from a kernel source: the C limits the sizes follow are read,
+    not copied, so a kernel tuning them cannot leave the mirror behind."""
+    m = re.search(rf"^#define {name} (\d+)\b", (KERNELS_C / rel).read_text(), re.MULTILINE)
+    if m is None:
+        raise EdgeforgeError(f"kernels/{rel}: no #define {name} (sdk/plan/scratch.py reads it)")
+    return int(m.group(1))
+
+
+DSP_COL_MAX = _c_define("dsp/ef_dsp.h", "EF_DSP_COL_MAX")   # longest im2col column (SMLAD)
+DSP_TMP_MAX = _c_define("dsp/ef_dsp_conv.c", "EF_DSP_TMP_MAX")   # ... when C_IN % 4 != 0
+DSP_OC_BLOCK = _c_define("dsp/ef_dsp.h", "EF_DSP_OC_BLOCK")  # output channels per acc block
+DSP_SHALLOW_MAX = _c_define("dsp/conv2d_shallow_s8.c", "EF_DSP_SHALLOW_MAX")   # filter bytes
+DSP_ADD_MIN = _c_define("dsp/add_s8.c", "EF_DSP_ADD_MIN")   # ADD/SUB elements: tables pay
+REF_ADD_TABLE_MIN = _c_define("ref/add_s8.c", "EF_NN_ADD_TABLE_MIN")
+DSP_DW_CH_MAX = _c_define("dsp/ef_dsp_dw.h", "EF_DSP_DW_CH_MAX")
+DSP_DW_PAD_BYTES = _c_define("dsp/ef_dsp_dw.h", "EF_DSP_DW_PAD_BYTES")   # 3 padded rows
+DSP_DW_RQ_MAX = _c_define("dsp/ef_dsp_dw.h", "EF_DSP_DW_RQ_MAX")   # channels with triples
 SHALLOW_ROW = 32               # KW * C_IN below this: ef_conv2d_shallow_s8 (codegen)
 
 
