@@ -40,7 +40,8 @@ def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str
             numerics: str = "tflm", name: str = "model", observer: str | None = None,
             per_channel: bool = True, prune: float | None = None,
             prune_channels: float | None = None, distill: bool = False,
-            verbose: int = 0) -> dict[str, Any]:
+            verbose: int = 0, activations: str = "int8",
+            ram_budget: int | None = None) -> dict[str, Any]:
     """`edgeforge compile MODEL -o OUT --json`: write the compiled DIR, return its summary.
 
     The full per-op report is OUT/report.json; the manifest is OUT/manifest.json."""
@@ -53,7 +54,8 @@ def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str
     if not per_channel:
         opts["per_channel"] = False
     res = compile_model(model, out, calib=calib, board=board, numerics=numerics, name=name,
-                        verbose=verbose, **opts)
+                        verbose=verbose, activations=activations, ram_budget=ram_budget,
+                        **opts)
     return res.summary()
 
 

@@ -201,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibration observer: minmax|percentile|entropy|mse (default: mse, "
                         "the best on the MLPerf models)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weight quantization")
+    p.add_argument("--activations", choices=("int8", "int16", "auto"), default="int8",
+                   help="activation precision of a float model: int8, int16 (16x8: int16 "
+                        "activations, int8 weights) or auto (per layer, the layers int8 hurts "
+                        "most as 16x8 while the arena fits --ram-budget); default int8")
+    p.add_argument("--ram-budget", type=int, metavar="BYTES", default=None,
+                   help="arena budget for --activations auto (default: the --board's RAM)")
     p.add_argument("--prune", type=float, default=None, help="magnitude-prune to this sparsity")
     p.add_argument("--prune-channels", type=float, default=None,
                    help="structured channel pruning: fraction of MACs to remove")

@@ -19,7 +19,9 @@ def main(args: Any) -> int:
                           prune=getattr(args, "prune", None),
                           prune_channels=getattr(args, "prune_channels", None),
                           distill=bool(getattr(args, "distill", False)),
-                          verbose=getattr(args, "verbose", 0))
+                          verbose=getattr(args, "verbose", 0),
+                          activations=getattr(args, "activations", "int8"),
+                          ram_budget=getattr(args, "ram_budget", None))
     if args.json:
         print(json.dumps(summary, indent=1, default=_np_default))
     else:
@@ -37,6 +39,8 @@ def _print_table(directory: Path) -> None:
     cols = ["#", "op", "output", "MACs", "weights", "act bytes", "arena hw"]
     if "sqnr" in rep:
         cols.append("SQNR dB")
+    if "precision" in rep:
+        cols.append("act")
     for col in cols:
         t.add_column(col, justify="right" if col not in ("op", "output") else "left")
     steps = rep["arena"]["per_step"]
@@ -47,6 +51,8 @@ def _print_table(directory: Path) -> None:
         if "sqnr" in rep:
             db = row.get("sqnr_db")       # report.json writes +/-inf as a string
             cells.append("-" if db is None else db if isinstance(db, str) else f"{db:.1f}")
+        if "precision" in rep:
+            cells.append(row.get("precision", "-"))
         t.add_row(*cells)
     from edgeforge.cli import console
     from edgeforge.codegen.visual import arena_wording
