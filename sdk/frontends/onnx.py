@@ -1676,7 +1676,7 @@ def read_onnx(path: str | Path, *, batch: int = 1, passes: bool = True) -> Graph
 
 
 def _build(model: Any, path: str, batch: int) -> Graph:
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import numpy_helper
     opset = max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] or [1])
     cx = _Cx(path, opset)
     cx.g.name = Path(path).stem
@@ -1685,6 +1685,30 @@ def _build(model: Any, path: str, batch: int) -> Graph:
             cx.consts[t.name] = numpy_helper.to_array(t)
         except Exception as e:  # noqa: BLE001
             raise ModelError(path, f"initializer {t.name!r} cannot be read ({e})") from None
+    _read_inputs(cx, model, path, batch)
+    _import_nodes(cx, model, path)
+    layout_meta, renamed = _place_outputs(cx, model, path)
+    cx.g.prune()
+    try:
+        cx.g.toposort()
+        verify(cx.g)
+    except IRError as e:
+        raise ModelError(path, f"imported graph is invalid: {e}") from None
+    values = {}
+    for name, v in cx.vals.items():
+        ir = v.ir
+        while ir in renamed:
+            ir = renamed[ir]
+        values[name] = [ir, list(v.perm)]
+    cx.g.meta.update({"source": path, "format": "onnx", "opset": opset,
+                      "onnx_layout": layout_meta, "onnx_notes": cx.notes,
+                      "onnx_values": _surviving(cx.g, values)})
+    return cx.g
+
+
+def _read_inputs(cx: _Cx, model: Any, path: str, batch: int) -> None:
+    """The graph inputs as IR tensors, each in the layout its consumers want."""
+    from onnx import TensorProto, helper
     layouts = _input_layouts(model, set(cx.consts))
     for i in model.graph.input:
         if i.name in cx.consts:
@@ -1708,6 +1732,10 @@ def _build(model: Any, path: str, batch: int) -> Graph:
         cx.g.inputs.append(i.name)
         cx.vals[i.name] = _Val(i.name, perm)
 
+
+def _import_nodes(cx: _Cx, model: Any, path: str) -> None:
+    """Every node through its importer (or folded when all its inputs are constants); the
+    unsupported ones, and what only they feed, are gathered into one UnsupportedOpError."""
     problems: list[tuple[int, str, str, str]] = []
     poisoned: set[str] = set()
     nodes = fuse_erf_gelu(list(model.graph.node), cx.consts)
@@ -1745,6 +1773,11 @@ def _build(model: Any, path: str, batch: int) -> Graph:
     if problems:
         raise UnsupportedOpError(path, problems, list(IMPORTERS))
 
+
+def _place_outputs(cx: _Cx, model: Any, path: str
+                   ) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """Graph outputs under their ONNX names, 4-D ones in NHWC; returns the layout of every
+    input and output and the IR renames made on the way."""
     layout_meta: dict[str, list[int]] = {n: list(cx.vals[n].perm) for n in cx.g.inputs}
     finals = []   # first every output in its final layout, then the renames (caches stay valid)
     for o in model.graph.output:
@@ -1777,22 +1810,7 @@ def _build(model: Any, path: str, batch: int) -> Graph:
                 renamed[ir] = name
         cx.g.outputs.append(name)
         layout_meta[name] = list(v.perm)
-    cx.g.prune()
-    try:
-        cx.g.toposort()
-        verify(cx.g)
-    except IRError as e:
-        raise ModelError(path, f"imported graph is invalid: {e}") from None
-    values = {}
-    for name, v in cx.vals.items():
-        ir = v.ir
-        while ir in renamed:
-            ir = renamed[ir]
-        values[name] = [ir, list(v.perm)]
-    cx.g.meta.update({"source": path, "format": "onnx", "opset": opset,
-                      "onnx_layout": layout_meta, "onnx_notes": cx.notes,
-                      "onnx_values": _surviving(cx.g, values)})
-    return cx.g
+    return layout_meta, renamed
 
 
 def _surviving(g: Graph, values: dict[str, list]) -> dict[str, list]:
