@@ -39,69 +39,6 @@ static inline void ef_dsp_dw_expand(const int8_t *w, int32_t ch, uint32_t *wexp)
     }
 }
 
-/*
- * The nine taps of one group of four channels at x0/x1/x2 (rows; taps at +0, +ch, +2ch),
- * weights wp[0..17], onto the accumulators a[0..3] (channels c..c+3); x2 - x1 == x1 - x0.
- * On the DSP: three LDR, two SXTAB16 (offset added) and four SMLAxy per tap.
- */
-static inline __attribute__((always_inline)) void
-ef_dsp_dw_group9(const int8_t *x0, const int8_t *x1, const int8_t *x2,
-                                    int32_t ch, uint32_t off2, const uint32_t *wp,
-                                    int32_t a[4])
-{
-#if EF_DSP_ASM
-    /* the accumulators are pinned (equal start values must not be merged into one
-     * register); 12 register operands in all */
-    register int32_t a0 __asm__("r0") = a[0];
-    register int32_t a1 __asm__("r1") = a[1];
-    register int32_t a2 __asm__("r2") = a[2];
-    register int32_t a3 __asm__("r3") = a[3];
-    uint32_t xv, xo, wv;
-#define EF_DSP_DW_ASM_TAP(addr)                          \
-    "ldr %[xv], " addr "\n\t"                             \
-    "sxtab16 %[xo], %[off2], %[xv], ror #8\n\t"            \
-    "sxtab16 %[xv], %[off2], %[xv]\n\t"                    \
-    "ldr %[wv], [%[wp]], #4\n\t"                          \
-    "smlabb %[a0], %[xv], %[wv], %[a0]\n\t"               \
-    "smlatt %[a2], %[xv], %[wv], %[a2]\n\t"               \
-    "ldr %[wv], [%[wp]], #4\n\t"                          \
-    "smlabb %[a1], %[xo], %[wv], %[a1]\n\t"               \
-    "smlatt %[a3], %[xo], %[wv], %[a3]\n\t"
-#define EF_DSP_DW_ASM_ROW                                   \
-    EF_DSP_DW_ASM_TAP("[%[x]]")                             \
-    EF_DSP_DW_ASM_TAP("[%[x], %[ch]]")                      \
-    EF_DSP_DW_ASM_TAP("[%[x], %[ch], lsl #1]")
-    const int8_t *x = x0;
-    const int32_t step = (int32_t)(x1 - x0);
-    (void)x2;                                      /* == x1 + step */
-    __asm__(EF_DSP_DW_ASM_ROW
-            "add %[x], %[x], %[st]\n\t"
-            EF_DSP_DW_ASM_ROW
-            "add %[x], %[x], %[st]\n\t"
-            EF_DSP_DW_ASM_ROW
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [wp] "+r"(wp),
-              [x] "+r"(x), [xv] "=&r"(xv), [xo] "=&r"(xo), [wv] "=&r"(wv)
-            : [ch] "r"(ch), [off2] "r"(off2), [st] "r"(step)
-            : "memory");
-#undef EF_DSP_DW_ASM_ROW
-#undef EF_DSP_DW_ASM_TAP
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-#else
-    const int8_t *rows[3] = {x0, x1, x2};
-    for (int32_t t = 0; t < 9; ++t, wp += 2) {
-        const uint32_t xv = ef_dsp_ld32(rows[t / 3] + (t % 3) * ch);
-        const uint32_t xe = ef_dsp_sxtab16(off2, xv), xo = ef_dsp_sxtab16_ror8(off2, xv);
-        a[0] = ef_dsp_smlabb(xe, wp[0], a[0]);
-        a[2] = ef_dsp_smlatt(xe, wp[0], a[2]);
-        a[1] = ef_dsp_smlabb(xo, wp[1], a[1]);
-        a[3] = ef_dsp_smlatt(xo, wp[1], a[3]);
-    }
-#endif
-}
-
 /* one tap of four channels: input word at xp, weight pairs at wp[0], wp[1] */
 #define EF_DSP_DW_TAP(xp, wp)                                   \
     do {                                                        \
@@ -148,25 +85,76 @@ static inline void ef_dsp_dw_pad_rows(const ef_dw_params *p, const int8_t *const
 
 /**
  * acc[c] = bias[c] + the nine taps of channel c of one pixel whose window starts at x0 in
- * three rows `step` bytes apart. Never inlined: the tap asm needs 12 free registers, which
- * an inlining caller (at some -O levels, or under LTO) may not leave.
+ * three rows `step` bytes apart. On the DSP one asm loop over the groups of four channels:
+ * LDM of the four biases, per tap one LDR, two SXTAB16 (offset added), two weight LDR and
+ * four SMLAxy, then STM of the sums: 90 instructions per 36 MACs. 14 register operands
+ * (the accumulators pinned to r0-r3 for LDM/STM), so never inlined. No bias: acc is zeroed
+ * and read as the bias.
  */
 static __attribute__((noinline)) void
 ef_dsp_dw_pixel(const int8_t *x0, int32_t step, int32_t ch, uint32_t off2,
                 const uint32_t *wexp, const int32_t *bias, int32_t *acc)
 {
-    for (int32_t c = 0; c < ch; c += 4, wexp += 18) {
-        int32_t *a = acc + c;
-        if (bias) {
-            a[0] = bias[c];
-            a[1] = bias[c + 1];
-            a[2] = bias[c + 2];
-            a[3] = bias[c + 3];
-        } else {
-            a[0] = a[1] = a[2] = a[3] = 0;
-        }
-        ef_dsp_dw_group9(x0 + c, x0 + step + c, x0 + 2 * step + c, ch, off2, wexp, a);
+    if (!bias) {
+        memset(acc, 0, (size_t)ch * sizeof(int32_t));
+        bias = acc;
     }
+#if EF_DSP_ASM
+    register int32_t a0 __asm__("r0");
+    register int32_t a1 __asm__("r1");
+    register int32_t a2 __asm__("r2");
+    register int32_t a3 __asm__("r3");
+    const int32_t *end = acc + ch;     /* in memory: every register is taken */
+    uint32_t xv, xo, wv;
+#define EF_DSP_DW_ASM_TAP(addr)                          \
+    "ldr %[xv], " addr "\n\t"                             \
+    "sxtab16 %[xo], %[off2], %[xv], ror #8\n\t"            \
+    "sxtab16 %[xv], %[off2], %[xv]\n\t"                    \
+    "ldr %[wv], [%[wp]], #4\n\t"                          \
+    "smlabb %[a0], %[xv], %[wv], %[a0]\n\t"               \
+    "smlatt %[a2], %[xv], %[wv], %[a2]\n\t"               \
+    "ldr %[wv], [%[wp]], #4\n\t"                          \
+    "smlabb %[a1], %[xo], %[wv], %[a1]\n\t"               \
+    "smlatt %[a3], %[xo], %[wv], %[a3]\n\t"
+#define EF_DSP_DW_ASM_ROW                                   \
+    EF_DSP_DW_ASM_TAP("[%[x]]")                             \
+    EF_DSP_DW_ASM_TAP("[%[x], %[ch]]")                      \
+    EF_DSP_DW_ASM_TAP("[%[x], %[ch], lsl #1]")
+    __asm__ volatile(
+        "1:\n\t"
+        "ldmia %[b]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"
+        EF_DSP_DW_ASM_ROW
+        "add %[x], %[x], %[st]\n\t"
+        EF_DSP_DW_ASM_ROW
+        "add %[x], %[x], %[st]\n\t"
+        EF_DSP_DW_ASM_ROW
+        "stmia %[y]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"
+        "sub %[x], %[x], %[st], lsl #1\n\t"
+        "adds %[x], %[x], #4\n\t"
+        "ldr %[xv], %[end]\n\t"
+        "cmp %[y], %[xv]\n\t"
+        "bne 1b\n\t"
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wp] "+r"(wexp),
+          [x] "+r"(x0), [b] "+r"(bias), [y] "+r"(acc), [xv] "=&r"(xv), [xo] "=&r"(xo),
+          [wv] "=&r"(wv)
+        : [ch] "r"(ch), [off2] "r"(off2), [st] "r"(step), [end] "m"(end)
+        : "cc", "memory");
+#undef EF_DSP_DW_ASM_ROW
+#undef EF_DSP_DW_ASM_TAP
+#else
+    for (int32_t c = 0; c < ch; c += 4, wexp += 18) {
+        int32_t a[4] = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
+        for (int32_t t = 0; t < 9; ++t) {
+            const uint32_t xv = ef_dsp_ld32(x0 + (t / 3) * step + (t % 3) * ch + c);
+            const uint32_t xe = ef_dsp_sxtab16(off2, xv), xo = ef_dsp_sxtab16_ror8(off2, xv);
+            a[0] = ef_dsp_smlabb(xe, wexp[2 * t], a[0]);
+            a[2] = ef_dsp_smlatt(xe, wexp[2 * t], a[2]);
+            a[1] = ef_dsp_smlabb(xo, wexp[2 * t + 1], a[1]);
+            a[3] = ef_dsp_smlatt(xo, wexp[2 * t + 1], a[3]);
+        }
+        memcpy(acc + c, a, sizeof a);
+    }
+#endif
 }
 
 /** One output row from three padded rows: nine straight-line taps per channel group;
