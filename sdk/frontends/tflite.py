@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgeforge.errors import ModelError, UnsupportedOpError
+from edgeforge.frontends import tflite_patterns
 from edgeforge.ir import (
     OP_BY_TFLITE,
     OPS,
@@ -496,6 +497,20 @@ def split_parts(c: _Ctx) -> list[tuple[int, int, StridedSliceAttrs]]:
     return parts
 
 
+def unpack_parts(c: _Ctx) -> list[StridedSliceAttrs]:
+    """UNPACK (x, axis, num): output j is x[..., j:j+1, ...] with that axis dropped."""
+    x = c.shape(0)
+    axis = int(c.opt("axis", 0))
+    if not -len(x) <= axis < len(x):
+        raise _Unsupported(f"axis {axis} out of range for rank {len(x)}")
+    axis %= len(x)
+    if len(c.op.outputs) != x[axis]:
+        raise _Malformed(f"{len(c.op.outputs)} outputs for axis {axis} of {list(x)}")
+    return [StridedSliceAttrs(tuple(j if i == axis else 0 for i in range(len(x))),
+                              tuple(j + 1 if i == axis else d for i, d in enumerate(x)),
+                              (1,) * len(x)) for j in range(x[axis])]
+
+
 # ---------------------------------------------------------------- constant folding at import
 def _fold_strided_slice(o: Any, v: list[np.ndarray]) -> np.ndarray | None:
     opts = o.builtinOptions
@@ -630,6 +645,7 @@ CONSUMED: dict[Op, int] = {Op.RESHAPE: 1, Op.PAD: 1, Op.MEAN: 1, Op.TRANSPOSE: 1
 # first group of issue 11/20: builtins spelled as other IR ops (their own importers below),
 # SPLIT / SPLIT_V as one STRIDED_SLICE per output, and operands consumed into attrs
 ALIASES.update({"SLICE": Op.STRIDED_SLICE, "SPLIT": Op.STRIDED_SLICE,
+                "UNPACK": Op.STRIDED_SLICE,
                 "SPLIT_V": Op.STRIDED_SLICE, "EXPAND_DIMS": Op.RESHAPE, "SQUEEZE": Op.RESHAPE})
 BY_BUILTIN: dict[str, Callable[[_Ctx], Any]] = {
     "SLICE": import_slice, "EXPAND_DIMS": import_as_reshape, "SQUEEZE": import_as_reshape}
@@ -795,6 +811,9 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
             continue
         if fold_constant_op(tname, o, ins, outs, tensors, consts):   # static shape math
             continue
+        if tname in tflite_patterns.PENDING:   # meaningful with its neighbours: rewritten below
+            imported.append((k, None, (tname, o, label), ins, outs))
+            continue
         op = OP_BY_TFLITE.get(tname) or ALIASES.get(tname)
         if op is None or op not in IMPORTERS:
             problems.append((k, label, tname, "no importer for this builtin"))
@@ -830,6 +849,16 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
                              (k, Op.RESHAPE, ReshapeAttrs(_Ctx(o, tensors, consts).shape(
                                  0, output=True)), [len(tensors) - 1], [outs[0]])]
                 continue
+            if tname == "UNPACK":   # per output: a STRIDED_SLICE, a RESHAPE dropping the axis
+                for j, a in enumerate(unpack_parts(_Ctx(o, tensors, consts))):
+                    mid = copy.copy(tensors[outs[j]])
+                    mid.shape = np.asarray([e - b for b, e in zip(a.begin, a.end)], np.int32)
+                    mid.name = (_name(tensors[outs[j]].name, outs[j]) + "/unpacked").encode()
+                    tensors.append(mid)
+                    imported += [(k, op, a, [ins[0]], [len(tensors) - 1]),
+                                 (k, Op.RESHAPE, ReshapeAttrs(_Ctx(o, tensors, consts).shape(
+                                     j, output=True)), [len(tensors) - 1], [outs[j]])]
+                continue
             if tname in SPLITS:   # one STRIDED_SLICE per output
                 imported += [(k, op, a, [ins[src]], [outs[j]])
                              for j, src, a in split_parts(_Ctx(o, tensors, consts))]
@@ -846,6 +875,10 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
         except _Malformed as e:
             raise ModelError(path, f"operator {k} ({tname}): {e}") from None
         imported.append((k, op, attrs, ins, outs))
+    imported, pending = tflite_patterns.rewrite(imported, tensors, consts,
+                                                [int(i) for i in (sg.outputs if sg.outputs
+                                                                  is not None else [])])
+    problems = sorted(problems + pending)
     if problems:
         raise UnsupportedOpError(path, problems, supported_builtins())
 

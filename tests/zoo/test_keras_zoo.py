@@ -34,16 +34,33 @@ ROWS = {r["model"]: r for r in json.loads((KERAS / "manifest.json").read_text())
 MODELS = sorted(ROWS)
 # hundreds of ops each (recurrent layers unrolled by the converter): slow-marked
 HEAVY = {"gru_kws", "lstm_kws"}
-FAST_OR_SLOW = [pytest.param(m, marks=pytest.mark.slow) if m in HEAVY else m for m in MODELS]
+# model -> why its int8 bytes do not equal the peers' yet (xfail, not strict: fixed = XPASS)
+NOT_EXACT_YET = {"lstm_kws": "UNIDIRECTIONAL_SEQUENCE_LSTM int8 is not byte-exact yet (issue 11)"}
+
+
+def _marks(m: str) -> list:
+    marks = [pytest.mark.slow] if m in HEAVY else []
+    if m in NOT_EXACT_YET:
+        marks.append(pytest.mark.xfail(reason=NOT_EXACT_YET[m], strict=False))
+    return marks
+
+
+FAST_OR_SLOW = [pytest.param(m, marks=_marks(m)) for m in MODELS]
+# (model, numerics) -> why the peer's run of the user's ORIGINAL file is not compared (the
+# compiled model.tflite still is)
+ORIGINAL_NOT_COMPARED = {
+    # the converter records SPACE_TO_BATCH_ND's output with batch 1 (it is block * batch);
+    # TFLM allocates by the recorded shapes and computes one phase of the dilated Conv1D,
+    # LiteRT resizes and gets it right -- and equals our dilated CONV_2D
+    ("conv1d_kws", "tflm"): "TFLM mis-runs SPACE_TO_BATCH_ND's recorded batch-1 shape",
+    ("vibration_1d", "tflm"): "TFLM mis-runs SPACE_TO_BATCH_ND's recorded batch-1 shape",
+    # Keras 3 UpSampling2D is TILE v3 (int8), which neither runtime registers
+    ("unet_small", "tflm"): "TFLM has no TILE kernel", ("det_head", "tflm"): "no TILE in TFLM",
+    ("unet_small", "litert"): "LiteRT has no TILE v3", ("det_head", "litert"): "no TILE v3",
+}
 
 # model -> a piece of the one-line compile error it gives. Shrinks as ops land.
 EXPECTED_FAIL: dict[str, str] = {
-    "conv1d_kws": "(SPACE_TO_BATCH_ND): no importer",
-    "vibration_1d": "(SPACE_TO_BATCH_ND): no importer",
-    "unet_small": "(TILE): no importer",
-    "det_head": "(TILE): no importer",
-    "gru_kws": "(UNPACK): no importer",
-    "transformer_tiny": "(NEG): no importer",
 }
 
 
@@ -129,7 +146,8 @@ def test_keras_zoo_compiles_and_equals_peer_runtime(name, numerics, keras_out):
     samples = _samples(res)
     tfl = res.dir / "model.tflite"
     assert_equals_peer(load(tfl), tfl, samples, numerics, name)
-    _original_equals(res, samples, numerics, name)
+    if (name, numerics) not in ORIGINAL_NOT_COMPARED:
+        _original_equals(res, samples, numerics, name)
 
 
 @pytest.mark.slow
