@@ -880,6 +880,17 @@ def reshape_s16(x: np.ndarray, a: ReshapeAttrs, q: qp16.MoveQuant16, rounding: A
     return x.reshape(a.shape)
 
 
+def pad_s16(x: np.ndarray, a: PadAttrs, q: qp16.PadQuant16, rounding: Any = None
+            ) -> np.ndarray:
+    return np.pad(x, a.pads, constant_values=np.int16(q.pad_value))
+
+
+def move_s16(*args: Any) -> np.ndarray:
+    """CONCAT, TRANSPOSE, STRIDED_SLICE: the float kernel moves the int16 values."""
+    *xs, a, _q, _rounding = args
+    return REFERENCE[OP_OF_ATTRS[type(a)]](*xs, a).astype(np.int16)
+
+
 def quantize_s16(x: np.ndarray, a: NoAttrs, q: qp16.QuantizeQuant16, rounding: Any = None
                  ) -> np.ndarray:
     """float -> int16 (AffineQuantize), or Requantize int8 <-> int16 (quantize.cc)."""
@@ -902,8 +913,12 @@ REFERENCE_S16: dict[Op, Callable[..., np.ndarray]] = {
     Op.AVGPOOL2D: avgpool2d_s16, Op.MAXPOOL2D: maxpool2d_s16, Op.MEAN: mean_s16,
     Op.ADD: add_s16, Op.SUB: sub_s16, Op.MUL: mul_s16, Op.LOGISTIC: logistic_s16,
     Op.TANH: tanh_s16, Op.SOFTMAX: softmax_s16, Op.RESHAPE: reshape_s16,
-    Op.QUANTIZE: quantize_s16, Op.DEQUANTIZE: dequantize_s16,
+    Op.QUANTIZE: quantize_s16, Op.DEQUANTIZE: dequantize_s16, Op.PAD: pad_s16,
+    Op.CONCAT: move_s16, Op.TRANSPOSE: move_s16, Op.STRIDED_SLICE: move_s16,
 }
+# the move ops above, found from their attrs (each has its own attrs class)
+OP_OF_ATTRS: dict[type, Op] = {OPS[op].attrs: op for op in (Op.CONCAT, Op.TRANSPOSE,
+                                                           Op.STRIDED_SLICE)}
 
 
 # ---------------------------------------------------------------- the interpreter

@@ -129,6 +129,12 @@ class MoveQuant16(Quant16):
 
 
 @dataclass(frozen=True)
+class PadQuant16(Quant16):
+    """PAD: values are copied, the border gets pad_value"""
+    pad_value: int
+
+
+@dataclass(frozen=True)
 class DequantizeQuant16(Quant16):
     """DEQUANTIZE int16 -> float: scale * (x - zero_point)"""
     scale: float
@@ -438,6 +444,20 @@ def prepare_none(node: Node, g: Graph, numerics: object) -> MoveQuant16:
     return MoveQuant16()
 
 
+def prepare_pad(node: Node, g: Graph, numerics: object) -> PadQuant16:
+    """pad.cc: int16 PAD pads with the quantized pad value (0.0 -> 0)."""
+    s, z = _sz(g, node.outputs[0])
+    v = z + round_half_away_int(float(np.float32(node.attrs.value) / np.float32(s)))
+    return PadQuant16(int(np.clip(v, INT16_MIN, INT16_MAX)))
+
+
+def prepare_shared(node: Node, g: Graph, numerics: object) -> MoveQuant16:
+    """CONCAT / STRIDED_SLICE / TRANSPOSE move int16 values: operands share the output's
+    quantization (as int8, the runtimes refuse otherwise)."""
+    qp.prepare_concat(node, g, Numerics(numerics))
+    return MoveQuant16()
+
+
 def prepare_dequantize(node: Node, g: Graph, numerics: object) -> DequantizeQuant16:
     s, z = _sz(g, node.inputs[0])
     return DequantizeQuant16(s, z)
@@ -457,6 +477,10 @@ PREPARE_S16: dict[Op, Callable[[Node, Graph, object], object]] = {
     Op.TANH: prepare_tanh,
     Op.SOFTMAX: prepare_softmax,
     Op.RESHAPE: prepare_none,
+    Op.PAD: prepare_pad,
+    Op.CONCAT: prepare_shared,
+    Op.TRANSPOSE: prepare_shared,
+    Op.STRIDED_SLICE: prepare_shared,
     Op.QUANTIZE: prepare_quantize,
     Op.DEQUANTIZE: prepare_dequantize,
 }

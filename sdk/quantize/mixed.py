@@ -20,13 +20,14 @@ from collections.abc import Callable
 import numpy as np
 
 from edgeforge.ir import ACT_RANGE, OPS, WEIGHTED, Graph, Node, Op, QuantParams, Tensor, verify
-from edgeforge.qparams16 import PREPARE_S16
 from edgeforge.quantize.rules import SHARES_INPUT_Q, Range
 
 INT16_MAX = (1 << 15) - 1
 FIXED_OUT_S16 = {Op.LOGISTIC: 1.0 / 32768, Op.TANH: 1.0 / 32768, Op.SOFTMAX: 1.0 / 32768}
-# 16x8 layers: a kernel in both runtimes (and ours); QUANTIZE / DEQUANTIZE stay as they are
-WIDENABLE = frozenset(PREPARE_S16) - {Op.QUANTIZE, Op.DEQUANTIZE}
+# 16x8 layers: a kernel in both runtimes, the reference and the C package (codegen.c
+# EMITTERS_S16); QUANTIZE / DEQUANTIZE stay as they are
+WIDENABLE = frozenset({Op.CONV2D, Op.DWCONV2D, Op.FC, Op.AVGPOOL2D, Op.MAXPOOL2D, Op.MEAN,
+                       Op.ADD, Op.SUB, Op.MUL, Op.LOGISTIC, Op.TANH, Op.SOFTMAX, Op.RESHAPE})
 
 
 def sym16(lo: float, hi: float) -> QuantParams:

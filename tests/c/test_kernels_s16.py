@@ -81,3 +81,55 @@ def test_every_s16_symbol_is_declared_documented_and_defined():
         assert re.search(rf"\b{sym}\(", (RUNTIME_C / "kernels" / "ref" / src).read_text()), sym
         decl = header.index(f"ef_status {sym}(")
         assert header.rfind("*/", 0, decl) > header.rfind(";", 0, decl), f"{sym}: no doc block"
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """resnet_tiny.onnx compiled as int8, int16 and auto (at 1.25x the int8 arena)."""
+    from edgeforge.compiler import compile_model
+    root = tmp_path_factory.mktemp("act16")
+    src = Path(__file__).resolve().parents[1] / "models" / "resnet_tiny.onnx"
+    g = load(src)
+    rng = np.random.default_rng(0)
+    calib = rng.normal(0, 1, (64,) + tuple(g.tensors[g.inputs[0]].shape[1:])).astype(np.float32)
+    np.savez(root / "calib.npz", x=calib)
+    out = {"int8": compile_model(src, root / "int8", calib=root / "calib.npz")}
+    budget = int(out["int8"].manifest.arena_bytes * 1.25)
+    for mode in ("int16", "auto"):
+        out[mode] = compile_model(src, root / mode, calib=root / "calib.npz",
+                                  activations=mode, ram_budget=budget)
+    return out, budget
+
+
+def test_compile_activations_report_and_budget(compiled):
+    out, budget = compiled
+    p16, pauto = out["int16"].report["precision"], out["auto"].report["precision"]
+    assert "precision" not in out["int8"].report
+    assert p16["int16_layers"] == len(p16["layers"]) and p16["arena_bytes"] > budget
+    assert 0 < pauto["int16_layers"] < len(pauto["layers"]) + 1
+    assert pauto["arena_bytes"] <= budget == pauto["ram_budget"]
+    for p in (p16, pauto):          # what it bought: the output SQNR over int8's
+        assert p["output_sqnr_db"] > p["output_sqnr_int8_db"] + 2.0
+    ops = out["auto"].report["ops"]
+    assert {o["precision"] for o in ops} == {"int8", "int16"}
+    assert out["auto"].manifest.inputs[0].dtype == "int8"
+
+
+@pytest.mark.parametrize("mode", ["int16", "auto"])
+def test_compiled_16x8_dir_c_equals_reference_and_runtimes(compiled, mode):
+    require("gcc", "tflite_micro", "ai_edge_litert")
+    from edgeforge.codegen.host import CModel
+    from edgeforge.runtime import peers
+    res = compiled[0][mode]
+    path = res.dir / "model.tflite"
+    g = load(path)
+    xs = np.random.default_rng(2).integers(-128, 128, (4,) + g.tensors[g.inputs[0]].shape
+                                           ).astype(np.int8)
+    c = CModel(res.dir).run_batch([xs])[0]
+    tflm, lit = peers.TflmRunner(path), peers.LitertRunner(path)
+    for k, x in enumerate(xs):
+        want = reference.run(g, [x])[g.outputs[0]]
+        np.testing.assert_array_equal(c[k].reshape(want.shape), want)
+        np.testing.assert_array_equal(tflm.run([x])[0].reshape(want.shape), want)
+        lw = reference.run(g, [x], numerics="litert")[g.outputs[0]]
+        np.testing.assert_array_equal(lit.run([x])[0].reshape(want.shape), lw)
