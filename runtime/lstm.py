@@ -25,6 +25,13 @@ def _unsteps(y: np.ndarray, a: LstmAttrs) -> np.ndarray:
     return y if a.time_major else np.swapaxes(y, 0, 1)
 
 
+def _state(v: object, batch: int, dtype: type) -> np.ndarray:
+    """A state [B, H] (a batch-1 state broadcast: calibration runs the graph rebatched)."""
+    s = np.asarray(v).astype(dtype)
+    s = s.reshape(-1, s.shape[-1]) if s.ndim else s.reshape(1, 1)
+    return np.array(np.broadcast_to(s, (batch, s.shape[-1])) if s.shape[0] == 1 else s)
+
+
 def _sigmoid_f32(v: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         return (F32(1) / (F32(1) + np.exp(-v))).astype(F32)
@@ -36,8 +43,7 @@ def lstm(*args: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     node lists a second output (edgeforge.quantize.rules.with_lstm_cells)."""
     *ins, a = args
     x = _steps(np.asarray(ins[0], F32), a)
-    h = np.array(ins[LSTM_H], F32).reshape(x.shape[1], -1)
-    c = np.array(ins[LSTM_C], F32).reshape(x.shape[1], -1)
+    h, c = _state(ins[LSTM_H], x.shape[1], F32), _state(ins[LSTM_C], x.shape[1], F32)
     w = [np.asarray(ins[k], F32) for k in LSTM_W]
     r = [np.asarray(ins[k], F32) for k in LSTM_R]
     b = [np.asarray(ins[k], F32) for k in LSTM_B]
@@ -90,8 +96,8 @@ def lstm_s8(*args: object) -> np.ndarray:
     *ins, a, q, _numerics = args
     assert isinstance(q, LstmQuant)
     x = _steps(np.asarray(ins[0]).astype(np.int64), a)
-    h = np.asarray(ins[LSTM_H]).astype(np.int64).reshape(x.shape[1], -1)
-    c = np.asarray(ins[LSTM_C]).astype(np.int64).reshape(x.shape[1], -1)
+    h = _state(ins[LSTM_H], x.shape[1], np.int64)
+    c = _state(ins[LSTM_C], x.shape[1], np.int64)
     w = [np.asarray(ins[k]).astype(np.int64) for k in LSTM_W]
     r = [np.asarray(ins[k]).astype(np.int64) for k in LSTM_R]
     b = [np.asarray(ins[k]).astype(np.int64) for k in LSTM_B]
@@ -103,10 +109,12 @@ def lstm_s8(*args: object) -> np.ndarray:
         return _sat16(a_ + (r_ if q.litert else _sat16(r_)))
 
     for t in range(x.shape[0]):
-        f = sigmoid16(gate(1, x[t], h), q.table)
-        i = sigmoid16(gate(0, x[t], h), q.table)
-        g = tanh16(gate(2, x[t], h), 3, 0, q.table)
-        o = sigmoid16(gate(3, x[t], h), q.table)
+        if q.litert:        # gemmlowp FixedPoint<int16_t, 3> (tensor_utils::ApplySigmoid/Tanh)
+            f, i, o = (sigmoid16_gemmlowp(gate(k, x[t], h)) for k in (1, 0, 3))
+            g = tanh16_gemmlowp(gate(2, x[t], h), 3)
+        else:               # the interpolated table (reference_integer_ops::Logistic/Tanh)
+            f, i, o = (sigmoid16(gate(k, x[t], h), q.table) for k in (1, 0, 3))
+            g = tanh16(gate(2, x[t], h), 3, 0, q.table)
         if q.litert:
             fc = rounding_divide_by_pot(f * c, 15)
             ig = rounding_divide_by_pot(i * g, 30 + q.cell_power)
@@ -116,7 +124,101 @@ def lstm_s8(*args: object) -> np.ndarray:
         c = _sat16(_sat16(fc) + _sat16(ig))
         if q.cell_clip > 0:
             c = np.clip(c, -q.cell_clip, q.cell_clip)
-        th = tanh16(c, q.tanh_mult, q.tanh_shift, q.table)
+        if not q.litert:
+            th = tanh16(c, q.tanh_mult, q.tanh_shift, q.table)
+        elif q.cell_power >= -15:     # ApplyTanh(15 + cell_power, ...): Q(int bits) in
+            th = tanh16_gemmlowp(c, 15 + q.cell_power)
+        else:   # no FixedPoint<int16, < 0> case: LiteRT leaves the buffer, the input gate
+            th = i
         h = np.clip(requantize(o * th, q.h_mult, q.h_shift) + q.out_zp, -128, 127)
         out[t] = h
     return _unsteps(out, a)
+
+
+# ---------------------------------------------------------------- gemmlowp on int16 (LiteRT)
+# LiteRT's integer LSTM runs its gate sigmoids / tanhs in gemmlowp FixedPoint<int16_t, 3>
+# (tensor_utils::ApplySigmoid / ApplyTanh(3, ...)): the int32 algorithms of
+# edgeforge.fixedpoint with int16 raw values, wrapping adds and constants rescaled by
+# RoundingDivideByPOT(c, 16).
+def _w16(x: np.ndarray) -> np.ndarray:
+    return ((np.asarray(x, np.int64) + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def _rdbp(x: np.ndarray, e: int) -> np.ndarray:
+    return rounding_divide_by_pot(np.asarray(x, np.int64), e)
+
+
+def _c16(v: int) -> int:
+    return int(_w16(_rdbp(np.int64(v), 16)))
+
+
+def _mul16(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """SaturatingRoundingDoublingHighMul<int16_t> (C division truncates)."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    ab = a * b
+    s = ab + np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    r = np.where(s >= 0, s >> 15, -((-s) >> 15))
+    return np.where((a == -32768) & (b == -32768), 32767, _w16(r))
+
+
+def _pot16(x: np.ndarray, e: int) -> np.ndarray:
+    """SaturatingRoundingMultiplyByPOT<e> on int16."""
+    if e > 0:
+        thr = (1 << (15 - e)) - 1
+        return np.where(x > thr, 32767, np.where(x < -thr, -32768, _w16(x << e)))
+    return _rdbp(x, -e) if e < 0 else x
+
+
+def _half_sum16(a: np.ndarray, b: int) -> np.ndarray:
+    s = np.asarray(a, np.int64) + b
+    t = s + np.where(s >= 0, 1, -1)
+    return _w16(np.where(t >= 0, t // 2, -((-t) // 2)))
+
+
+def _exp_neg16(a: np.ndarray, int_bits: int) -> np.ndarray:
+    """exp_on_negative_values: Q(int_bits) int16 <= 0 -> Q0.15."""
+    frac = 15 - int_bits
+    quarter = 1 << (frac - 2)
+    a_mod = _w16((a & (quarter - 1)) - quarter)
+    x = _w16(_pot16(a_mod, int_bits) + (1 << 12))            # Rescale<0>, + 1/8
+    x2 = _mul16(x, x)
+    x3 = _mul16(x2, x)
+    x4 = _mul16(x2, x2)
+    t = _pot16(_w16(_mul16(_w16(_pot16(x4, -2) + x3), _c16(715827883)) + x2), -1)
+    c = _c16(1895147668)
+    r = np.clip(c + _mul16(c, _w16(x + t)), -32768, 32767)   # AddSaturatingIf16Bit
+    rem = _w16(a_mod - a)
+    for e, m in ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+                 (2, 39332535), (3, 720401), (4, 242)):
+        if int_bits > e:
+            r = np.where((rem & (1 << (frac + e))) != 0, _mul16(r, _c16(m)), r)
+    return np.where(a == 0, 32767, r)
+
+
+def _newton16(half_den: np.ndarray) -> np.ndarray:
+    x = _w16(_c16(1515870810) + _mul16(half_den, _c16(-1010580540)))
+    for _ in range(3):
+        one_minus = _w16((1 << 13) - _mul16(half_den, x))
+        x = _w16(x + _pot16(_mul16(x, one_minus), 2))
+    return x
+
+
+def sigmoid16_gemmlowp(v: np.ndarray) -> np.ndarray:
+    """gemmlowp::logistic(FixedPoint<int16_t, 3>) -> Q0.15."""
+    a = np.asarray(v, np.int64)
+    pos = a > 0
+    abs_a = np.where(pos, a, _w16(-a))
+    e = _exp_neg16(_w16(-abs_a), 3)
+    r_pos = _pot16(_newton16(_half_sum16(e, 32767)), 1)   # ExactMulByPot<-1>, Rescale<0>
+    r_neg = _w16(32767 - r_pos)
+    return np.where(a == 0, _c16(1 << 30), np.where(pos, r_pos, r_neg))
+
+
+def tanh16_gemmlowp(v: np.ndarray, int_bits: int = 3) -> np.ndarray:
+    """gemmlowp::tanh(FixedPoint<int16_t, int_bits>) -> Q0.15."""
+    a = np.asarray(v, np.int64)
+    neg = a < 0
+    n = np.where(neg, a, _w16(-a))
+    e = _exp_neg16(n, int_bits + 1)                 # ExactMulByPot<1>: same raw, Q4
+    t = _pot16(_w16(_newton16(_half_sum16(e, 32767)) - (1 << 13)), 2)
+    return np.where(a == 0, 0, np.where(neg, _w16(-t), t))

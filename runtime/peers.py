@@ -65,10 +65,13 @@ class LitertRunner:
             raise litert_error(e, self.where) from None
         self.inputs = self.interp.get_input_details()
         self.outputs = self.interp.get_output_details()
+        self.stateful = _has_variables(data)
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         checked = _check_inputs(inputs, self.inputs, "litert")
         try:
+            if self.stateful:     # LSTM states: every run starts fresh, as ours and the C do
+                self.interp.reset_all_variables()
             for d, x in zip(self.inputs, checked):
                 self.interp.set_tensor(d["index"], x)
             self.interp.invoke()
@@ -100,8 +103,11 @@ class TflmRunner:
         self.n_tensors = len(sg.tensors)
         self.inputs = [self.interp.get_input_details(i) for i in range(len(sg.inputs))]
         self.outputs = [self.interp.get_output_details(i) for i in range(len(sg.outputs))]
+        self.stateful = any(t.isVariable for t in sg.tensors or [])
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if self.stateful:         # LSTM states: every run starts fresh (variables reset)
+            self.interp.reset()
         for i, x in enumerate(_check_inputs(inputs, self.inputs, "tflm")):
             self.interp.set_input(x, i)
         self.interp.invoke()
@@ -111,6 +117,15 @@ class TflmRunner:
 def _subgraph0(data: bytes) -> Any:
     from ai_edge_litert import schema_py_generated as schema
     return schema.SubGraphT.InitFromObj(schema.Model.GetRootAsModel(data, 0).Subgraphs(0))
+
+
+def _has_variables(data: bytes) -> bool:
+    """Whether subgraph 0 has variable tensors (LSTM states), which TFLite keeps across
+    invokes until reset."""
+    try:
+        return any(t.isVariable for t in _subgraph0(data).tensors or [])
+    except Exception:  # noqa: BLE001 - a file the interpreter accepted but the schema cannot read
+        return False
 
 
 def run_tflm(src: ModelSrc, inputs: list[np.ndarray], arena_size: int | None = None

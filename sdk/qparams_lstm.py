@@ -2,14 +2,18 @@
 and weights, int16 gates and cell state, int32 biases), for the reference and the C kernel.
 
 Both runtimes compute every gate pre-activation in Q3.12 (scale 2^-12), its sigmoid / tanh in
-Q0.15 (2^-15) with the same 256-entry interpolated sigmoid table, and keep the cell state in
-int16 with a power-of-two scale 2^cell_power. Where they differ (TFLM lstm_eval.cc vs LiteRT
-lstm_eval.cc EvalInteger8x8_16 + lstm.cc PopulateQuantizedLstmParams8x8_16), LstmQuant says:
+Q0.15 (2^-15), and keep the cell state in int16 with a power-of-two scale 2^cell_power. Where
+they differ (TFLM lstm_eval.cc vs LiteRT's EvalInteger8x8_16, measured op by op against
+ai-edge-litert on converter-made and random LSTMs), LstmQuant.litert picks the side:
+  * activations: TFLM interpolates a 256-entry sigmoid table (reference_integer_ops::Logistic
+    / Tanh); LiteRT runs gemmlowp FixedPoint<int16_t, 3> logistic / tanh for the gates and
+    FixedPoint<int16_t, 15 + cell_power> tanh for the cell (none for cell scales below 2^-15:
+    its output buffer keeps the input gate, which runtime/lstm.py reproduces);
   * gate multipliers: TFLM double(x_s) * double(w_s) / 2^-12, LiteRT the same in float;
   * gate sum: TFLM saturates the input and the recurrent FC outputs to int16 each, then their
-    sum; LiteRT accumulates the recurrent product (unsaturated) onto the saturated first one;
+    sum; LiteRT adds the recurrent product (unsaturated) to the saturated first one;
   * forget * cell and input * cell-gate: TFLM MultiplyByQuantizedMultiplier (Q31 double
-    rounding), LiteRT one rounding shift by 15 and 30 + cell_power (`pot_muls`);
+    rounding), LiteRT one rounding shift by 15 and 30 + cell_power;
   * hidden multiplier 2^-30 / h_scale: TFLM in double, LiteRT in float; cell clip likewise.
 
 The sigmoid table (sigmoid(i / 24) in Q0.16, tuned for interpolation) is not a formula: it is
@@ -139,6 +143,9 @@ def prepare_lstm(node: Node, g: Graph, numerics: Numerics) -> LstmQuant:
         raise QuantizeError(f"cell state scale {c_s} (zero point {c_z}): both runtimes need a "
                             "power of two <= 1 and zero point 0")
     power = int(power)
+    if litert and power > -9:
+        raise QuantizeError(f"cell state scale 2^{power}: LiteRT's integer LSTM has tanh for "
+                            "cell scales 2^-15 .. 2^-9 only (or below 2^-15)")
     for k in (*LSTM_W, *LSTM_R):
         t = g.tensors[node.inputs[k]]
         if t.dtype != "int8" or t.quant is None or t.quant.per_channel or t.quant.zero_point.any():

@@ -447,6 +447,47 @@ def _int8_graph(sp: _Spec, fg: Graph, rng: np.random.Generator) -> Graph:
     return g
 
 
+def lstm_case(name: str, dtype: str, batch: int = 1, steps: int = 5, features: int = 6,
+              hidden: int = 8, time_major: bool = False, cell_clip: float = 0.0,
+              seed: int = 0) -> OpCase:
+    """One LSTM (UNIDIRECTIONAL_SEQUENCE_LSTM) of random weights; int8 through the quantizer
+    itself (calibrated on 16 random sequences), as a converted model would be."""
+    from edgeforge.ir import LstmAttrs
+    from edgeforge.quantize.quantize import quantize_model
+    rng = np.random.default_rng(zlib.crc32(f"{name}/{seed}".encode()))
+    g = Graph(name=name)
+    xs = (steps, batch, features) if time_major else (batch, steps, features)
+    ys = (steps, batch, hidden) if time_major else (batch, steps, hidden)
+    g.add_tensor(Tensor("x", xs))
+    ins = ["x"] + [""] * 23
+    scale = 1.0 / np.sqrt(features + hidden)
+    for k in range(1, 9):
+        cols = features if k < 5 else hidden
+        ins[k] = g.const(f"w{k}", (rng.normal(0, 1.5 * scale, (hidden, cols))
+                                   ).astype(np.float32)).name
+    for k in range(12, 16):
+        ins[k] = g.const(f"b{k}", rng.normal(1.0 if k == 13 else 0.0, 0.3, hidden
+                                             ).astype(np.float32)).name
+    ins[18] = g.const("h0", np.zeros((batch, hidden), np.float32)).name
+    ins[19] = g.const("c0", np.zeros((batch, hidden), np.float32)).name
+    g.add_tensor(Tensor("y", ys))
+    g.nodes.append(Node(Op.LSTM, tuple(ins), ("y",), LstmAttrs(cell_clip, time_major), name))
+    g.inputs, g.outputs = ["x"], ["y"]
+    verify(g)
+    if dtype == "int8":
+        calib = rng.normal(0, 1.0, (16,) + xs).astype(np.float32)
+        g = quantize_model(g, calib, bias_correction=False, equalize=False, verbose=0)
+    g.meta["opcase"] = name
+    return OpCase(name, g, Op.LSTM, dtype, f"LSTM B={batch} T={steps} F={features} H={hidden}")
+
+
+def _lstm_cases(dtype: str) -> list[OpCase]:
+    return [
+        lstm_case("lstm_b1_t5", dtype),
+        lstm_case("lstm_time_major_b2", dtype, batch=2, steps=4, features=3, hidden=5,
+                  time_major=True, cell_clip=3.0)]
+
+
 def _build(sp: _Spec, dtype: str) -> OpCase:
     rng = _rng(sp.name, dtype)
     g = _float_graph(sp, rng)
@@ -466,7 +507,7 @@ def cases(dtype: str = "int8") -> list[OpCase]:
         raise ValueError(f"dtype {dtype!r}, expected one of {DTYPES}")
     if dtype not in _CACHE:
         _CACHE[dtype] = [_build(sp, dtype) for sp in _specs()
-                         if not (dtype == "float32" and sp.op in INT8_ONLY)]
+                         if not (dtype == "float32" and sp.op in INT8_ONLY)] + _lstm_cases(dtype)
     return [OpCase(c.name, c.graph.copy(), c.op, c.dtype, c.note) for c in _CACHE[dtype]]
 
 

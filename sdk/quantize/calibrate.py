@@ -58,7 +58,7 @@ class HistogramObserver(MinMaxObserver):
         if not x.size:
             return
         lo, hi = float(x.min()), float(x.max())
-        super().update(x)
+        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)   # MinMaxObserver's, one pass
         if self.edges is None:
             a, b = _with_zero(lo, hi)
             self.edges = (a, b if b > a else a + 1e-8)
@@ -423,6 +423,8 @@ def rebatch(graph: Graph, batch: int) -> Graph | None:
                 return None
             g.nodes[k] = node.with_(attrs=type(a)(a.begin, (batch,) + tuple(a.end[1:]),
                                                   a.strides))
+        elif node.op == Op.LSTM and a.time_major:
+            return None                          # dim 0 is time (states broadcast a batch)
         elif 0 in _axes(a) or node.op == Op.TRANSPOSE and a.perm and a.perm[0] != 0:
             return None                          # works across, or moves, the batch axis
     return g

@@ -178,7 +178,9 @@ def quantize_lstm(ctx: QCtx, node: Node) -> list[Node]:
     cell = node.outputs[1] if len(node.outputs) > 1 else ""
     lo, hi = ctx.ranges.get(cell, (-1.0, 1.0))
     amax = max(abs(lo), abs(hi), float(node.attrs.cell_clip) if cell not in ctx.ranges else 0.0)
-    power = min(max(math.ceil(math.log2(amax)) if amax > 0 else 0, -15), 15) - 15
+    # 2^-15 .. 2^-9 (|c| < 1 .. 64): LiteRT's cell tanh takes Q0 .. Q6 int16 (finer scales,
+    # which the converter writes for small cells, make LiteRT skip the tanh)
+    power = min(max(math.ceil(math.log2(amax)) if amax > 0 else 0, 0), 6) - 15
     c_s = np.float32(2.0 ** power)
     c0 = ctx.fg.tensors[ins[LSTM_C]].data.astype(np.float64)
     cq = np.clip(np.round(c0 / c_s), -32768, 32767).astype(np.int16)

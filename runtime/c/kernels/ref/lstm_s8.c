@@ -1,7 +1,8 @@
 /* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 gates and cell state
  * ("8x8_16"), step for step as TFLM's lstm_eval (p->litert: LiteRT's EvalInteger8x8_16 where
- * it differs). Gates in Q3.12, sigmoid / tanh through the interpolated table p->table into
- * Q0.15, the cell state int16 at scale 2^p->cell_power. The states start from their reset
+ * it differs, see edgeforge/qparams_lstm.py). Gates in Q3.12, sigmoid / tanh into Q0.15
+ * through the interpolated table p->table (TFLM) or gemmlowp int16 fixed point (LiteRT), the
+ * cell state int16 at scale 2^p->cell_power. The states start from their reset
  * values p->h0 / p->c0 on every call; scratch holds them and the four gate rows. */
 #include "ef_nn_support.h"
 
@@ -43,6 +44,93 @@ static int16_t lstm_tanh(int32_t v, int32_t mult, int32_t shift, const uint16_t 
     }
     res = x >= 0 ? res - (1 << 23) + (1 << 7) : -res + (1 << 23) + (1 << 7) - 1;
     return (int16_t)(res >> 8);
+}
+
+/* LiteRT's gates: gemmlowp FixedPoint<int16_t, n> logistic / tanh (int16 raw values,
+ * wrapping adds, int32 constants rescaled by RoundingDivideByPOT(c, 16)) */
+static int32_t g_w16(int32_t x)
+{
+    return ((x + 32768) & 0xFFFF) - 32768;
+}
+
+static int32_t g_c16(int32_t v)
+{
+    return g_w16(ef_rdbp(v, 16));
+}
+
+static int32_t g_mul(int32_t a, int32_t b)
+{
+    if (a == -32768 && b == -32768) {
+        return 32767;
+    }
+    const int32_t ab = a * b;
+    return g_w16((ab + (ab >= 0 ? (1 << 14) : 1 - (1 << 14))) / (1 << 15));
+}
+
+static int32_t g_pot(int32_t x, int32_t e)
+{
+    if (e > 0) {
+        const int32_t thr = (1 << (15 - e)) - 1;
+        return x > thr ? 32767 : (x < -thr ? -32768 : g_w16(x * (1 << e)));
+    }
+    return e < 0 ? ef_rdbp(x, -e) : x;
+}
+
+static int32_t g_half_sum(int32_t a, int32_t b)
+{
+    const int32_t s = a + b;
+    return g_w16((s + (s >= 0 ? 1 : -1)) / 2);
+}
+
+static int32_t g_exp_neg(int32_t a, int32_t int_bits)
+{
+    static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308,
+                                      39332535, 720401, 242};
+    const int32_t frac = 15 - int_bits, quarter = 1 << (frac - 2);
+    const int32_t a_mod = g_w16((a & (quarter - 1)) - quarter);
+    const int32_t x = g_w16(g_pot(a_mod, int_bits) + (1 << 12));
+    const int32_t x2 = g_mul(x, x), x3 = g_mul(x2, x), x4 = g_mul(x2, x2);
+    const int32_t t = g_pot(g_w16(g_mul(g_w16(g_pot(x4, -2) + x3), g_c16(715827883)) + x2), -1);
+    const int32_t c = g_c16(1895147668);
+    int32_t r = ef_nn_clamp(c + g_mul(c, g_w16(x + t)), -32768, 32767);
+    const int32_t rem = g_w16(a_mod - a);
+    for (int32_t e = -2; e <= 4; ++e) {
+        if (int_bits > e && (rem & (1 << (frac + e)))) {
+            r = g_mul(r, g_c16(barrel[e + 2]));
+        }
+    }
+    return a == 0 ? 32767 : r;
+}
+
+static int32_t g_newton(int32_t half_den)
+{
+    int32_t x = g_w16(g_c16(1515870810) + g_mul(half_den, g_c16(-1010580540)));
+    for (int i = 0; i < 3; ++i) {
+        const int32_t one_minus = g_w16((1 << 13) - g_mul(half_den, x));
+        x = g_w16(x + g_pot(g_mul(x, one_minus), 2));
+    }
+    return x;
+}
+
+static int16_t g_sigmoid(int32_t a)
+{
+    if (a == 0) {
+        return (int16_t)g_c16(1 << 30);
+    }
+    const int32_t abs_a = a > 0 ? a : g_w16(-a);
+    const int32_t r = g_pot(g_newton(g_half_sum(g_exp_neg(g_w16(-abs_a), 3), 32767)), 1);
+    return (int16_t)(a > 0 ? r : g_w16(32767 - r));
+}
+
+static int16_t g_tanh(int32_t a, int32_t int_bits)
+{
+    if (a == 0) {
+        return 0;
+    }
+    const int32_t n = a < 0 ? a : g_w16(-a);
+    const int32_t e = g_exp_neg(n, int_bits + 1);
+    const int32_t t = g_pot(g_w16(g_newton(g_half_sum(e, 32767)) - (1 << 13)), 2);
+    return (int16_t)(a < 0 ? g_w16(-t) : t);
 }
 
 /* one gate's pre-activation for cell j: input FC (with bias) + recurrent FC, in Q3.12 */
@@ -89,10 +177,19 @@ ef_status ef_lstm_s8(const ef_lstm_params *p, void *scratch, const int8_t *x, in
             int8_t *h = hid + b * nh;
             int16_t *c = cell + b * nh;
             for (int32_t j = 0; j < nh; ++j) {      /* every gate reads the old h */
-                gi[j] = lstm_sigmoid(lstm_gate(p, 0, j, xt, h), p->table);
-                gf[j] = lstm_sigmoid(lstm_gate(p, 1, j, xt, h), p->table);
-                gg[j] = lstm_tanh(lstm_gate(p, 2, j, xt, h), 3, 0, p->table);
-                go[j] = lstm_sigmoid(lstm_gate(p, 3, j, xt, h), p->table);
+                const int16_t pi = lstm_gate(p, 0, j, xt, h), pf = lstm_gate(p, 1, j, xt, h);
+                const int16_t pg = lstm_gate(p, 2, j, xt, h), po = lstm_gate(p, 3, j, xt, h);
+                if (p->litert) {
+                    gi[j] = g_sigmoid(pi);
+                    gf[j] = g_sigmoid(pf);
+                    gg[j] = g_tanh(pg, 3);
+                    go[j] = g_sigmoid(po);
+                } else {
+                    gi[j] = lstm_sigmoid(pi, p->table);
+                    gf[j] = lstm_sigmoid(pf, p->table);
+                    gg[j] = lstm_tanh(pg, 3, 0, p->table);
+                    go[j] = lstm_sigmoid(po, p->table);
+                }
             }
             int8_t *yt = y + row * nh;
             for (int32_t j = 0; j < nh; ++j) {
@@ -106,7 +203,10 @@ ef_status ef_lstm_s8(const ef_lstm_params *p, void *scratch, const int8_t *x, in
                     cj = (int16_t)ef_nn_clamp(cj, -p->cell_clip, p->cell_clip);
                 }
                 c[j] = cj;
-                const int16_t th = lstm_tanh(cj, p->tanh_mult, p->tanh_shift, p->table);
+                /* LiteRT: tanh in Q(15 + cell_power); below Q0 it has none and its buffer
+                 * keeps the input gate */
+                const int16_t th = !p->litert ? lstm_tanh(cj, p->tanh_mult, p->tanh_shift, p->table)
+                                   : p->cell_power >= -15 ? g_tanh(cj, 15 + p->cell_power) : gi[j];
                 const int32_t hv = ef_requantize_double((int32_t)go[j] * th, p->h_mult,
                                                         p->h_shift) + p->out_zp;
                 yt[j] = (int8_t)ef_nn_clamp(hv, -128, 127);
