@@ -42,20 +42,21 @@ def chunking(n_samples: int, batch_size: int, max_samples: int = MAX_SAMPLES
     return (n // b) * b, b
 
 
-def plan_record(fg: Graph, n_samples: int, batch_size: int, sqnr_samples: int = 0
-                ) -> FloatRecord | None:
-    """What calibration keeps for bias correction (every weighted layer's float input and
-    pre-activation output over its samples) and the SQNR report (every activation over the
-    first `sqnr_samples`); None when that would pass half of ir.HOST_MAX_BYTES (bias
-    correction then runs the float graph itself, chunk by chunk)."""
+def plan_record(fg: Graph, n_samples: int, batch_size: int, sqnr_samples: int = 0,
+                refit: bool = True) -> FloatRecord | None:
+    """What calibration keeps for bias correction (every weighted layer's float input, and
+    with `refit` its pre-activation output, over its samples) and the SQNR report (every
+    activation over the first `sqnr_samples`); None when that would pass half of
+    ir.HOST_MAX_BYTES (bias correction then runs the float graph itself, chunk by chunk)."""
     from edgeforge.ir import HOST_MAX_BYTES
     fnodes = [nd for nd in fg.nodes if nd.op in WEIGHTED]
-    g, pre = with_pre_activations(fg, {nd.outputs[0] for nd in fnodes})
+    g, pre = with_pre_activations(fg, {nd.outputs[0] for nd in fnodes} if refit else set())
     per_sample = g.activation_bytes()
     eff = max(1, min(batch_size, HOST_MAX_BYTES // max(per_sample, 1)))  # iterate_float's
     n, b = chunking(n_samples, eff)
-    full = {nd.inputs[0] for nd in fnodes} | {pre.get(o, o) for o in
-                                               (nd.outputs[0] for nd in fnodes)}
+    full = {nd.inputs[0] for nd in fnodes}
+    if refit:
+        full |= {pre.get(nd.outputs[0], nd.outputs[0]) for nd in fnodes}
     head = set(activation_names(fg)) if sqnr_samples else set()
     head_n = min(sqnr_samples, n_samples)
     nbytes = sum(g.tensors[t].nbytes for t in full) * n
@@ -155,15 +156,15 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
         report_progress("bias correction", k, len(gb.nodes),
                         f"{nd.op.value} {nd.name or nd.outputs[0]}")
         if nd.outputs[0] in layers:
-            y_f: dict[int, np.ndarray] = {}     # the float layer's output per chunk
-            if record is not None:              # before its fused activation
-                y_f = dict(enumerate(record.chunks[record.pre_act.get(nd.outputs[0],
-                                                                      nd.outputs[0])]))
             if refit:
+                y_f: dict[int, np.ndarray] = {}     # the float layer's output per chunk,
+                if record is not None:              # before its fused activation
+                    y_f = dict(enumerate(record.chunks[record.pre_act.get(nd.outputs[0],
+                                                                          nd.outputs[0])]))
                 _refit_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
                              f_in[nd.inputs[0]], refit, y_f)
             _correct_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
-                           f_in[nd.inputs[0]], y_f)
+                           f_in[nd.inputs[0]])
             for t in nd.inputs[1:3]:
                 qg.tensors[t] = replace(gb.tensors[t])
             done.append(nd.name or nd.outputs[0])
@@ -199,27 +200,48 @@ def _sqnr_sums(record: FloatRecord, gb: Graph, t: str, outs: list[np.ndarray]) -
 
 
 def _correct_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
-                   xf: list[np.ndarray], y_f_cache: dict[int, np.ndarray]) -> None:
-    """Shift nd's int32 bias (in gb, in place) by the mean pre-activation error."""
-    from edgeforge.runtime.reference import REFERENCE
-    kernel = REFERENCE[nd.op]
+                   xf: list[np.ndarray]) -> None:
+    """Shift nd's int32 bias (in gb, in place) by the mean pre-activation error. The layers
+    are linear, so the mean output over all rows is the layer applied to the mean input
+    window (row_sums): no float layer runs here."""
     w_f = fg.tensors[fn.inputs[1]].data
     b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
     w_q = deq(gb, nd.inputs[1], gb.tensors[nd.inputs[1]].data)
     bt = gb.tensors[nd.inputs[2]]
     b_q = deq(gb, nd.inputs[2], bt.data)
     total, rows = 0.0, 0
-    for k, (q8, f) in enumerate(zip(xq, xf)):
-        y_f = y_f_cache.get(k)            # the refit ran the same float kernel on f
-        if y_f is None:
-            y_f = kernel(f, w_f, b_f, _no_act(fn).attrs)
-        y_q = kernel(deq(gb, nd.inputs[0], q8), w_q, b_q, _no_act(nd).attrs)
-        e = (y_q.astype(np.float64) - y_f).reshape(-1, y_f.shape[-1])
-        total = total + e.sum(axis=0)
-        rows += e.shape[0]
+    for q8, f in zip(xq, xf):
+        s_q, r = row_sums(nd, deq(gb, nd.inputs[0], q8), w_q, b_q)
+        s_f, _ = row_sums(fn, f, w_f, b_f)
+        total = total + (s_q - s_f)
+        rows += r
     shift = total / max(rows, 1)
     delta = np.round(shift / bt.quant.scale.astype(np.float64)).astype(np.int64)
     bt.data = np.clip(bt.data.astype(np.int64) - delta, -INT32_MAX, INT32_MAX).astype(np.int32)
+
+
+def row_sums(n: Node, x: np.ndarray, w: np.ndarray, b: np.ndarray | None
+             ) -> tuple[np.ndarray, int]:
+    """(sum over output rows of layer n's pre-activation output [C_out], rows) in float64,
+    from the summed input windows: O(rows x taps) instead of a layer's rows x taps x C_out."""
+    from edgeforge.runtime.reference import windows
+    x = np.asarray(x, np.float64)
+    if n.op == Op.FC:
+        flat = x.reshape(-1, w.shape[1])
+        total, rows = flat.sum(axis=0) @ w.T.astype(np.float64), flat.shape[0]
+    else:
+        if n.op == Op.DWCONV2D and w.shape[3] != x.shape[3]:       # depth multiplier > 1
+            x = np.repeat(x, w.shape[3] // x.shape[3], axis=3)
+        win = windows(x, w.shape[1:3], n.attrs.stride, n.attrs.dilation, n.attrs.pad)
+        rows = int(np.prod(win.shape[:3]))
+        tap_sums = win.sum(axis=(0, 1, 2))                           # [KH, KW, C]
+        if n.op == Op.CONV2D:
+            total = tap_sums.reshape(-1) @ w.reshape(w.shape[0], -1).T.astype(np.float64)
+        else:
+            total = np.sum(tap_sums * w[0].astype(np.float64), axis=(0, 1))
+    if b is not None:
+        total = total + rows * np.asarray(b, np.float64)
+    return total, rows
 
 
 def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
@@ -228,7 +250,7 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     + ridge' |W - W_float|^2 (y_f: the float layer's pre-activation output on the float
     input), then quantized again (new per-channel scales). The int8 layer then compensates
     the error its quantized input carries, not only its mean."""
-    from edgeforge.quantize.lstsq import NormalEquations, layer_features
+    from edgeforge.quantize.lstsq import NormalEquations, depthwise_rows, layer_features
     from edgeforge.runtime.reference import REFERENCE
     w0 = fg.tensors[fn.inputs[1]].data.astype(np.float64)
     b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
@@ -244,7 +266,11 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
         if k not in y_f:
             y_f[k] = REFERENCE[fn.op](f, w0, b_f, _no_act(fn).attrs)
         y = y_f[k].astype(np.float64).reshape(-1, y_f[k].shape[-1])
-        halves[k % 2].add(layer_features(deq(gb, nd.inputs[0], q8), nd, w0.shape), y, dw)
+        x = deq(gb, nd.inputs[0], q8)
+        if dw:
+            halves[k % 2].add_channels(depthwise_rows(x, nd, w0.shape), y)
+        else:
+            halves[k % 2].add(layer_features(x, nd, w0.shape), y, dw)
     if halves[1].g is None:
         return                                   # one chunk: nothing to validate on
     if dw:

@@ -113,7 +113,7 @@ def _quantize_model(graph: Graph, calib: CalibData, observer: str | None, per_ch
     record = None
     if bias_correction:         # one float pass: calibration keeps what the later steps read
         from edgeforge.quantize.bias_correction import plan_record
-        record = plan_record(fg, data[0].shape[0], batch_size, sqnr_samples)
+        record = plan_record(fg, data[0].shape[0], batch_size, sqnr_samples, bool(refit))
     ranges = calibrate(fg, data, observer=observer, batch_size=batch_size, verbose=verbose,
                        record=record)
     qg = build_int8(fg, ranges, per_channel)

@@ -109,3 +109,85 @@ def test_cli_draws_progress_on_a_terminal_only(tmp_path):
     assert "bias correction" in err and "compile: writing" in err
     assert (tmp_path / "b" / "model.tflite").read_bytes() == \
         (tmp_path / "a" / "model.tflite").read_bytes()
+
+
+def test_depthwise_rows_equal_the_features_the_normal_equations_built():
+    """One copy into [C, rows, taps + 1] holds what layer_features + add's concatenate and
+    transpose built (so the normal equations are the same floats)."""
+    from edgeforge.ir import DwConv2dAttrs, Node, Op
+    from edgeforge.quantize.lstsq import NormalEquations, depthwise_rows, layer_features
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 9, 8, 4)).astype(np.float32)
+    for mult, stride, dil, pad in [(1, (1, 1), (1, 1), (1, 1, 1, 1)),
+                                   (2, (2, 1), (2, 1), (0, 2, 1, 0))]:
+        nd = Node(Op.DWCONV2D, ("x", "w", "b"), ("y",),
+                  DwConv2dAttrs(stride=stride, pad=pad, dilation=dil))
+        shape = (1, 3, 3, 4 * mult)
+        f = layer_features(x, nd, shape)
+        fx = np.concatenate([f, np.ones(f.shape[:1] + (1,) + f.shape[2:])], axis=1)
+        rows = depthwise_rows(x, nd, shape)
+        assert rows.dtype == np.float64
+        assert np.array_equal(rows, np.ascontiguousarray(fx.transpose(2, 0, 1)))
+        y = rng.standard_normal((f.shape[0], 4 * mult))
+        a, b = NormalEquations(), NormalEquations()
+        a.add(f, y, depthwise=True)
+        b.add_channels(rows, y)
+        assert np.array_equal(a.g, b.g) and np.array_equal(a.c, b.c)
+
+
+def test_row_sums_equal_the_summed_layer_output():
+    """Bias correction's mean error comes from summed input windows (the layers are linear)."""
+    from edgeforge.ir import Conv2dAttrs, DwConv2dAttrs, FcAttrs, Node, Op
+    from edgeforge.quantize.bias_correction import row_sums
+    from edgeforge.runtime.reference import REFERENCE
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 7, 6, 4)).astype(np.float32)
+    cases = [(Op.CONV2D, Conv2dAttrs(stride=(2, 1), pad=(1, 0, 1, 2), dilation=(1, 2)),
+              (5, 3, 3, 4), x),
+             (Op.DWCONV2D, DwConv2dAttrs(stride=(1, 2), pad=(1, 1, 1, 1)), (1, 3, 3, 8), x),
+             (Op.FC, FcAttrs(), (6, 24), x.reshape(14, 24))]
+    for op, attrs, wshape, xin in cases:
+        nd = Node(op, ("x", "w", "b"), ("y",), attrs)
+        w = rng.standard_normal(wshape).astype(np.float32)
+        b = rng.standard_normal(wshape[3] if op == Op.DWCONV2D else wshape[0])
+        y = REFERENCE[op](xin, w, b.astype(np.float32), attrs).astype(np.float64)
+        total, rows = row_sums(nd, xin, w, b.astype(np.float32))
+        assert rows == y.size // y.shape[-1]
+        np.testing.assert_allclose(total, y.reshape(-1, y.shape[-1]).sum(axis=0), rtol=1e-6)
+
+
+def test_compile_runs_each_float_layer_once_per_calibration_batch(tmp_path, monkeypatch):
+    """Calibration, bias correction with refit and the SQNR report share one float pass:
+    a compile with 64 samples (two chunks, so the refit runs) evaluates every float layer
+    kernel once per calibration batch, and no int8 graph runs outside bias correction."""
+    from edgeforge.compiler import compile_model
+    from edgeforge.frontends import load
+    from edgeforge.ir import WEIGHTED
+    from edgeforge.runtime import reference
+    calls: dict[str, int] = {}
+
+    def counted(op, fn):
+        def wrapper(*args, **kw):
+            calls[op] = calls.get(op, 0) + 1
+            return fn(*args, **kw)
+        return wrapper
+    for op in WEIGHTED:
+        monkeypatch.setitem(reference.REFERENCE, op, counted(op, reference.REFERENCE[op]))
+    runs: list[bool] = []
+    real_run = reference.run
+
+    def run(graph, *args, **kw):
+        runs.append(graph.is_int8())
+        return real_run(graph, *args, **kw)
+    monkeypatch.setattr(reference, "run", run)
+    calib = np.load(DIGITS / "calib.npz")["input"][:64]
+    np.save(tmp_path / "calib.npy", calib)
+    res = compile_model(DIGITS / "digits.onnx", tmp_path / "out", calib=str(tmp_path / "calib.npy"))
+    g = load(DIGITS / "digits.onnx")
+    layers = sum(n.op in WEIGHTED for n in g.nodes)
+    batches = 2                                     # 64 samples in batches of 32
+    # + 1: checks.py's input-scale warning runs the first layer on 8 samples
+    assert layers >= 4 and sum(calls.values()) == layers * batches + 1, calls
+    assert runs == [False] * batches                # the float graph, once per batch
+    assert res.report["sqnr"] and res.report["sqnr"][-1]["sqnr_db"] > 20
+    assert all(r["sqnr_db"] is not None for r in res.report["sqnr"] if r["op"] != "RESHAPE")
