@@ -217,6 +217,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     from edgeforge.codegen.qdq import try_write_qdq
     from edgeforge.codegen.tflite import write_tflite
     from edgeforge.frontends import load
+    from edgeforge.plan.memory import tflm_offline_plan
     from edgeforge.report import inspect_graph
     from edgeforge.version import __version__
 
@@ -283,7 +284,9 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
 
     with outdir.staged(out) as tmp:
         stage("compile: writing %s (model.tflite, C package, build files)", out)
-        model_path = write_tflite(sched, tmp / "model.tflite")
+        # our non-overlapping plan as TFLM's OfflineMemoryAllocation, for TFLM users
+        offline = tflm_offline_plan(sched).offsets
+        model_path = write_tflite(sched, tmp / "model.tflite", offline=offline)
         model_sha = sha256_file(model_path)
         _check_litert(model_path, str(src))       # LiteRT's own Prepare checks (scale_diff, ...)
         header = "model.h" if name == "model" else f"{name}.h"

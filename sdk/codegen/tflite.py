@@ -499,8 +499,18 @@ def _signature(graph: Graph, w: _Writer) -> Any:
 
 
 # ---------------------------------------------------------------- entry points
-def tflite_bytes(graph: Graph, description: str = "edgeforge") -> bytes:
-    """Serialize a float or int8 IR graph to .tflite bytes (raises UnsupportedOpError)."""
+OFFLINE_METADATA = "OfflineMemoryAllocation"   # TFLM's micro_allocation_info.cc
+OFFLINE_VERSION = 1
+
+
+def tflite_bytes(graph: Graph, description: str = "edgeforge",
+                 offline: dict[str, int] | None = None) -> bytes:
+    """Serialize a float or int8 IR graph to .tflite bytes (raises UnsupportedOpError).
+
+    `offline` (tensor name -> arena byte offset, e.g. plan.memory.tflm_offline_plan) is
+    written as TFLM's "OfflineMemoryAllocation" metadata: int32 [version 1, subgraphs 1,
+    n = tensors in the file, one offset per tensor in file order], -1 where TFLM plans the
+    tensor itself (constants, tensors the plan lacks). LiteRT ignores it."""
     if schema is None:  # pragma: no cover
         raise RuntimeError("ai-edge-litert (TFLite schema) is not installed")
     verify(graph)
@@ -541,15 +551,31 @@ def tflite_bytes(graph: Graph, description: str = "edgeforge") -> bytes:
     m.subgraphs = [sg]
     m.buffers = w.buffers
     m.signatureDefs = [_signature(graph, w)]
+    if offline is not None:
+        names = {i: n for n, i in w.index.items()}
+        offs = [-1 if _is_const(t) else offline.get(names.get(i, ""), -1)
+                for i, t in enumerate(w.tensors)]
+        words = np.asarray([OFFLINE_VERSION, 1, len(offs), *offs], "<i4")
+        meta = schema.MetadataT()
+        meta.name, meta.buffer = OFFLINE_METADATA.encode(), len(w.buffers)
+        w.buffers.append(_AlignedBuffer(words.tobytes()))
+        m.metadata = [meta]
     size = sum(len(b.data or b"") for b in w.buffers) + 64 * len(w.tensors) + 1024
     builder = flatbuffers.Builder(size)
     builder.Finish(m.Pack(builder), file_identifier=FILE_IDENTIFIER)
     return bytes(builder.Output())
 
 
-def write_tflite(graph: Graph, path: str | Path) -> Path:
-    """Write `graph` to `path` atomically (temp file in the same folder, then rename)."""
-    data = tflite_bytes(graph)
+def _is_const(t: Any) -> bool:
+    """A schema TensorT whose buffer holds data (a weight): never arena-planned."""
+    return t.buffer != 0
+
+
+def write_tflite(graph: Graph, path: str | Path, offline: dict[str, int] | None = None
+                 ) -> Path:
+    """Write `graph` to `path` atomically (temp file in the same folder, then rename); see
+    tflite_bytes for `offline`."""
+    data = tflite_bytes(graph, offline=offline)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)

@@ -345,7 +345,7 @@ class GraphPlan:
 
 
 def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_kernels: bool,
-             preserve_inputs: bool
+             preserve_inputs: bool, kernel_scratch: bool = True
              ) -> tuple[list[BufferReq], dict[str, str], dict[str, tuple[int, int]],
                         list[tuple[int, str, str, int, str]], dict[str, str], dict[str, str]]:
     """Buffer requests of `g` scheduled in `order`; returns (reqs, tensor -> buffer,
@@ -417,7 +417,7 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
     scratch_of: dict[str, str] = {}
     for s, (i, nd) in enumerate(zip(order, nodes)):
         v = variants.get(nd.outputs[0]) if nd.outputs else None
-        n = v.scratch if v else scratch_bytes(nd, g, isa)
+        n = v.scratch if v else scratch_bytes(nd, g, isa) if kernel_scratch else 0
         if n:
             name = f"scratch#{nd.outputs[0]}"
             reqs.append(BufferReq(name, n, s, s))
@@ -429,7 +429,8 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
 
 def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True,
                inplace_kernels: bool = False, preserve_inputs: bool = False, align: int = 16,
-               reorder: bool = True, max_orders: int = 24) -> GraphPlan:
+               reorder: bool = True, max_orders: int = 24,
+               kernel_scratch: bool = True) -> GraphPlan:
     """Plan the arena of an int8 IR graph (see GraphPlan for what codegen gets).
 
     With `reorder`, tries every valid node order when there are at most `max_orders` (else
@@ -445,14 +446,18 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
 
     Like TFLM, the plan reuses the input tensors' bytes once they are consumed: write the
     inputs before EVERY invoke. `preserve_inputs` keeps them intact to the end instead
-    (costs RAM: ResNet-8 +3 KB)."""
+    (costs RAM: ResNet-8 +3 KB).
+
+    `kernel_scratch=False` leaves the kernels' working sets out (a plan for another
+    runtime, which sizes its own: tflm_offline_plan)."""
     from edgeforge.plan.schedule import candidate_orders
 
     best: GraphPlan | None = None
     orders = candidate_orders(graph, max_orders) if reorder else [list(range(len(graph.nodes)))]
     for order in orders:
         reqs, buf_of, tlife, shares, scratch_of, kernels = _buffers(
-            graph, order, isa, allow_inplace, inplace_kernels, preserve_inputs)
+            graph, order, isa, allow_inplace, inplace_kernels, preserve_inputs,
+            kernel_scratch)
         arena = plan_best(reqs, align)
         if best is not None and arena.size >= best.arena_size:
             continue
@@ -473,6 +478,17 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
     if best is None:                              # no nodes at all
         return GraphPlan([], {}, {}, 0, 0, [], ArenaPlan({}, 0), isa)
     return best
+
+
+def tflm_offline_plan(graph: Graph) -> GraphPlan:
+    """Our plan of `graph` for TFLM's offline planner (the .tflite's "OfflineMemoryAllocation"
+    metadata, micro_allocation_info.cc): `graph`'s own node order (the file's operator
+    order, which TFLM's lifetimes follow), no in-place overlaps (TFLM's kernels do not keep
+    our raster-order contract; RESHAPE views stay: TFLM's reshape skips the copy when input
+    and output share bytes) and no kernel scratch (TFLM requests its own and fits it around
+    these offsets). Tensors live at the same steps as TFLM marks them, so two tensors TFLM
+    holds at once never share bytes."""
+    return plan_graph(graph, allow_inplace=False, reorder=False, kernel_scratch=False)
 
 
 # ---------------------------------------------------------------- limits
