@@ -83,6 +83,38 @@ def measure_peer(model: Path, directory: Path, x: np.ndarray, runs: int, src: An
             "per_op": res["per_op"], "outputs": res["outputs"], "commits": b["commits"]}
 
 
+def _without_offline_plan(data: bytes) -> bytes:
+    """The same flatbuffer with its OfflineMemoryAllocation entry renamed (same length, so
+    every other byte and alignment stays): TFLM then plans every tensor itself."""
+    from edgeforge.codegen.tflite import OFFLINE_METADATA
+    name = OFFLINE_METADATA.encode()
+    if data.count(name) != 1:
+        raise SystemExit(f"model.tflite holds {data.count(name)} {OFFLINE_METADATA} entries")
+    return data.replace(name, name[:-1] + b"_")
+
+
+def tflm_offline_arena(directory: Path, x: np.ndarray, runs: int, src: Any, out: Path
+                       ) -> dict[str, Any]:
+    """TFLM + CMSIS-NN on our DIR/model.tflite, on QEMU: the arena it needs with the
+    OfflineMemoryAllocation plan `edgeforge compile` writes, and without it (TFLM's own
+    planner); their outputs must be equal."""
+    import tflm
+    data = (directory / "model.tflite").read_bytes()
+    res: dict[str, Any] = {}
+    outs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, blob in (("with", data), ("without", _without_offline_plan(data))):
+            path = Path(tmp) / f"{directory.name}_{key}_offline_plan.tflite"
+            path.write_bytes(blob)
+            b = tflm.build(path, directory, src, "cmsis_nn", out)
+            m = tflm.measure(Path(b["elf"]), directory, list(x), runs)
+            res[key], outs[key] = m["arena"], m["outputs"]
+    res["outputs_equal"] = all(a.tobytes() == b.tobytes()
+                               for oa, ob in zip(outs["with"], outs["without"])
+                               for a, b in zip(oa, ob))
+    return res
+
+
 def run(models: list[Path], runs: int, src: Any, build_dir: Path) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,6 +134,7 @@ def run(models: list[Path], runs: int, src: Any, build_dir: Path) -> list[dict[s
                     p.pop("outputs")
                     p["source"] = "built from source in this run"
                     row["peers"][f"tflm_{k}"] = p
+                row["tflm_offline_plan_arena"] = tflm_offline_arena(d, x, runs, src, build_dir)
             else:
                 for k, v in PEER_CONSTANTS.get(model.stem, {}).items():
                     row["peers"][k] = {"instructions": v * 1e6, "source": CONSTANT_SOURCE}
@@ -154,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
                   "yes" if o["outputs_match_reference"] and nn.get("outputs_equal_ours", True)
                   else "NO")
     Console().print(t)
+    for r in rows:
+        if "tflm_offline_plan_arena" in r:
+            a = r["tflm_offline_plan_arena"]
+            print(f"{r['model']}: TFLM + CMSIS-NN arena for our model.tflite {a['with']:,} B "
+                  f"with its OfflineMemoryAllocation plan, {a['without']:,} B without "
+                  f"(outputs {'equal' if a['outputs_equal'] else 'DIFFER'})")
     srcs = {p.get("source") for r in rows for p in r["peers"].values()}
     print("peer numbers: " + "; ".join(sorted(s for s in srcs if s)))
     commits = next((p["commits"] for r in rows for p in r["peers"].values() if "commits" in p),
