@@ -29,9 +29,10 @@ MIN_SQNR_DB = 20.0     # random weights, random calibration data: far above this
 # int8 ops TFLM has no kernel for (tests/unit/test_reference_opcases.py TFLM_LACKS_INT8): a
 # model using one is compared with LiteRT only (and its C with the reference)
 TFLM_LACKS = {"GELU", "EXP", "SQRT"}
-# compiling these takes minutes on 2 cores (recurrent layers unrolled over 49 time steps into
-# ~1000 ops): their compile tests run in CI only (slow); import is checked everywhere
-HEAVY = {"gru_kws", "lstm_kws"}
+# compiling these takes minutes on 2 cores (a GRU unrolled over 49 time steps into ~1000
+# ops; lstm_kws is one fused LSTM now, 8 s): their compile tests run in CI only (slow);
+# import is checked everywhere
+HEAVY = {"gru_kws"}
 FAST_OR_SLOW = [pytest.param(m, marks=pytest.mark.slow) if m in HEAVY else m for m in MODELS]
 
 # model -> (stage it fails at, a piece of the one-line error it gives). Shrinks as ops land.
