@@ -32,10 +32,11 @@ from tests.zoo.test_zoo import (
 KERAS = Path(__file__).resolve().parent / "keras"
 ROWS = {r["model"]: r for r in json.loads((KERAS / "manifest.json").read_text())}
 MODELS = sorted(ROWS)
-# hundreds of ops each (recurrent layers unrolled by the converter): slow-marked
-HEAVY = {"gru_kws", "lstm_kws"}
+# hundreds of ops (the GRU unrolled by the converter): slow-marked. lstm_kws is two fused
+# UNIDIRECTIONAL_SEQUENCE_LSTM ops (issue 11), byte-exact and fast
+HEAVY = {"gru_kws"}
 # model -> why its int8 bytes do not equal the peers' yet (xfail, not strict: fixed = XPASS)
-NOT_EXACT_YET = {"lstm_kws": "UNIDIRECTIONAL_SEQUENCE_LSTM int8 is not byte-exact yet (issue 11)"}
+NOT_EXACT_YET: dict[str, str] = {}
 
 
 def _marks(m: str) -> list:
