@@ -96,21 +96,22 @@ def dw_kernel(node: Node, g: Graph) -> str:
 
 # ---------------------------------------------------------------- the C functions, mirrored
 def dsp_conv_engine(c_in: int, kh: int, kw: int, c_out: int) -> int:
-    """ef_dsp_conv_scratch_size: two interleaved int16 columns (K & ~3 words), the int8
-    natural-order column when C_IN % 4 != 0, 2 nb + 2 accumulators and 3 nb triples."""
+    """ef_dsp_conv_scratch_size: two interleaved int16 columns (K rounded up to 4 words), the
+    int8 natural-order column when C_IN % 4 != 0, 2 nb + 2 accumulators and 3 nb triples."""
     k = kh * kw * c_in
     tmp = (k + 3) & ~3 if c_in & 3 else 0
     if k > DSP_COL_MAX or (c_in & 3 and k > DSP_TMP_MAX):
         return 0
     nb = min(c_out, DSP_OC_BLOCK)
-    return 4 * (k & ~3) + tmp + 4 * (2 * nb + 2) + 12 * nb
+    return 4 * ((k + 3) & ~3) + tmp + 4 * (2 * nb + 2) + 12 * nb
 
 
 def dsp_shallow(c_in: int, kh: int, kw: int, c_out: int) -> int:
-    """ef_conv2d_shallow_s8_scratch_size (dsp): the un-transposed filter, then the engine."""
+    """ef_conv2d_shallow_s8_scratch_size (dsp): the un-transposed filter (rows of K rounded
+    up to 4), then the engine."""
     eng = dsp_conv_engine(c_in, kh, kw, c_out)
-    wb = kh * kw * c_in * c_out
-    return 0 if wb > DSP_SHALLOW_MAX or eng == 0 else ((wb + 3) & ~3) + eng
+    k = kh * kw * c_in
+    return 0 if k * c_out > DSP_SHALLOW_MAX or eng == 0 else ((k + 3) & ~3) * c_out + eng
 
 
 def dsp_dw3x3(p_pad_w: int, stride_w: int, iw: int, ch: int, ow: int) -> int:

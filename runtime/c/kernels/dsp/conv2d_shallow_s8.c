@@ -32,7 +32,7 @@ int32_t ef_conv2d_shallow_s8_scratch_size(const ef_dims *in, const ef_dims *wd,
 {
     const int32_t k = wd->h * wd->w * wd->c, oc = wd->n;
     const int32_t eng = ef_dsp_conv_scratch_size(in, wd, out);
-    return k * oc > EF_DSP_SHALLOW_MAX || eng == 0 ? 0 : ((k * oc + 3) & ~3) + eng;
+    return k * oc > EF_DSP_SHALLOW_MAX || eng == 0 ? 0 : ((k + 3) & ~3) * oc + eng;
 }
 
 ef_status ef_conv2d_shallow_s8(const ef_ctx *ctx, const ef_conv_params *p,
@@ -52,16 +52,16 @@ ef_status ef_conv2d_shallow_s8(const ef_ctx *ctx, const ef_conv_params *p,
     if (need == 0 || !ctx || !ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 3)) {
         return ef_conv2d_shallow_ref_s8(ctx, p, q, in, x, wd, w_t, bias, out, y);
     }
+    /* rows of K rounded up to 4, zero-padded: the engine's K % 4 tail is one more group */
     int8_t *w = (int8_t *)ctx->buf;
-    const int32_t wbytes = (k * oc + 3) & ~3;
+    const int32_t kp = (k + 3) & ~3, wbytes = kp * oc;
     const ef_ctx rest = {w + wbytes, ctx->size - wbytes};   /* the engine's part */
-    for (int32_t t = 0; t < k; ++t) {
-        const int8_t *src = w_t + t * oc;
-        for (int32_t o = 0; o < oc; ++o) {
-            w[o * k + t] = src[o];
+    for (int32_t o = 0; o < oc; ++o) {
+        for (int32_t t = 0; t < kp; ++t) {
+            w[o * kp + t] = t < k ? w_t[t * oc + o] : 0;
         }
     }
-    return ef_dsp_conv(&rest, p, q, in, x, wd, w, bias, out, y);
+    return ef_dsp_conv_w4(&rest, p, q, in, x, wd, w, bias, out, y);
 }
 
 #endif /* EF_DSP_KERNELS */

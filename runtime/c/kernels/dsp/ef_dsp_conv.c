@@ -77,7 +77,8 @@ static inline void ef_dsp_zero_groups(int32_t n, uint32_t *d)
  */
 static void ef_dsp_im2col(const ef_conv_params *p, const ef_dims *in, const int8_t *x,
                           int32_t kh, int32_t kw, int32_t oh, int32_t ow, int32_t pix,
-                          int32_t slot, uint32_t *pair, int16_t *tail, int8_t *tmp)
+                          int32_t slot, uint32_t *pair, int16_t *tail, int8_t *tmp,
+                          int padded)
 {
     const int32_t ih = in->h, iw = in->w, ic = in->c;
     const int32_t b = pix / (oh * ow), r = pix % (oh * ow);
@@ -150,6 +151,13 @@ static void ef_dsp_im2col(const ef_conv_params *p, const ef_dims *in, const int8
         }
     }
     const int32_t k = kh * kw * ic, k4 = k & ~3;
+    if (padded) {            /* the tail as one more group, its missing taps adding 0 */
+        for (int32_t i = k; i < ((k + 3) & ~3); ++i) {
+            tmp[i] = zp;
+        }
+        ef_dsp_groups(tmp, (k + 3) >> 2, off2, d);
+        return;
+    }
     ef_dsp_groups(tmp, k4 >> 2, off2, d);
     for (int32_t i = k4; i < k; ++i) {
         tail[4 * slot + i - k4] = (int16_t)(tmp[i] + in_off);
@@ -430,17 +438,20 @@ int32_t ef_dsp_conv_scratch_size(const ef_dims *in, const ef_dims *wd, const ef_
         return 0;
     }
     const int32_t nb = out->c < EF_DSP_OC_BLOCK ? out->c : EF_DSP_OC_BLOCK;
-    /* pair: k4 words; tmp; acc: 2 nb + 2 int32; rq: 3 nb int32 */
-    return 4 * k4 + ef_dsp_tmp_bytes(k, in->c) + 4 * (2 * nb + 2) + 12 * nb;
+    /* pair: K rounded up to 4 words (ef_dsp_conv_w4's extra group); tmp; acc: 2 nb + 2
+     * int32; rq: 3 nb int32 */
+    (void)k4;
+    return 4 * ((k + 3) & ~3) + ef_dsp_tmp_bytes(k, in->c) + 4 * (2 * nb + 2) + 12 * nb;
 }
 
-ef_status ef_dsp_conv(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
-                      const ef_dims *in, const int8_t *x,
-                      const ef_dims *wd, const int8_t *w, const int32_t *bias,
-                      const ef_dims *out, int8_t *y)
+/* ws: the filter's row stride, k, or (ef_dsp_conv_w4) k rounded up to 4 with zero taps */
+static ef_status ef_dsp_conv_ws(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
+                                const ef_dims *in, const int8_t *x,
+                                const ef_dims *wd, const int8_t *w, int32_t ws,
+                                const int32_t *bias, const ef_dims *out, int8_t *y)
 {
     const int32_t kh = wd->h, kw = wd->w, oh = out->h, ow = out->w, oc = out->c;
-    const int32_t k = kh * kw * in->c, k4 = k & ~3;
+    const int32_t k = kh * kw * in->c, padded = ws != k, k4 = padded ? ws : k & ~3;
     const int32_t need = ef_dsp_conv_scratch_size(in, wd, out);
     if (need == 0 || !ctx || !ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 3)) {
         return ef_dsp_conv_plain(p, q, in, x, wd, w, bias, out, y);
@@ -448,7 +459,7 @@ ef_status ef_dsp_conv(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant
     /* the working set lives in the planned arena (ctx), not on the stack */
     const int32_t nb = oc < EF_DSP_OC_BLOCK ? oc : EF_DSP_OC_BLOCK;
     uint32_t *pair = (uint32_t *)ctx->buf;   /* two pixels' columns, interleaved by group */
-    int8_t *tmp = (int8_t *)(pair + k4);     /* natural-order column, C_IN % 4 != 0 */
+    int8_t *tmp = (int8_t *)(pair + ((k + 3) & ~3));   /* natural-order column, C_IN % 4 */
     int32_t *acc = (int32_t *)(tmp + ef_dsp_tmp_bytes(k, in->c));   /* 2 nb + 2 */
     int32_t *rq = acc + 2 * nb + 2;          /* 3 nb */
     int16_t tail[8] = {0};
@@ -476,8 +487,9 @@ ef_status ef_dsp_conv(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant
             ef_dsp_groups(x + pix * k, k >> 2, off2, pair);
             ef_dsp_groups(x + (two ? pix + 1 : pix) * k, k >> 2, off2, pair + 2);
         } else {
-            ef_dsp_im2col(p, in, x, kh, kw, oh, ow, pix, 0, pair, tail, tmp);
-            ef_dsp_im2col(p, in, x, kh, kw, oh, ow, two ? pix + 1 : pix, 1, pair, tail, tmp);
+            ef_dsp_im2col(p, in, x, kh, kw, oh, ow, pix, 0, pair, tail, tmp, padded);
+            ef_dsp_im2col(p, in, x, kh, kw, oh, ow, two ? pix + 1 : pix, 1, pair, tail, tmp,
+                          padded);
         }
         int8_t *y0 = y + pix * oc, *y1 = y0 + oc;
         for (int32_t c0 = 0; c0 < oc; c0 += EF_DSP_OC_BLOCK) {
@@ -485,14 +497,14 @@ ef_status ef_dsp_conv(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant
             const int32_t *bp = bias ? bias + c0 : zeros;
             /* MACs first, two channels x two pixels per block, into acc[4 * block + i] */
             if (k4 > 0) {
-                ef_dsp_mm_ctx cx = {pair, k4 >> 2, bp, acc, 2 * k - k4, nc >> 1};
+                ef_dsp_mm_ctx cx = {pair, k4 >> 2, bp, acc, 2 * ws - k4, nc >> 1};
                 if (cx.blocks > 0) {
-                    ef_dsp_mm_blocks(&cx, w + c0 * k, k);
+                    ef_dsp_mm_blocks(&cx, w + c0 * ws, ws);
                 }
                 if (nc & 1) {               /* the last row alone (its own twin) */
                     const int32_t bl[2] = {bp[nc - 1], bp[nc - 1]};
                     ef_dsp_mm_ctx c1 = {pair, k4 >> 2, bl, acc + 2 * (nc - 1), 0, 1};
-                    ef_dsp_mm_blocks(&c1, w + (c0 + nc - 1) * k, 0);
+                    ef_dsp_mm_blocks(&c1, w + (c0 + nc - 1) * ws, 0);
                 }
             } else {
                 for (int32_t j = 0; j < nc; ++j) {
@@ -500,7 +512,7 @@ ef_status ef_dsp_conv(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant
                 }
             }
             for (int32_t j = 0; j < nc && k4 < k; ++j) {     /* the K % 4 tail taps */
-                const int8_t *wj = w + (c0 + j) * k;
+                const int8_t *wj = w + (c0 + j) * ws;
                 int32_t *a = acc + 2 * (j & ~1) + (j & 1);
                 for (int32_t i = k4; i < k; ++i) {
                     a[0] += tail[i - k4] * wj[i];
@@ -520,6 +532,23 @@ ef_status ef_dsp_conv(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant
         }
     }
     return EF_OK;
+}
+
+ef_status ef_dsp_conv(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
+                      const ef_dims *in, const int8_t *x,
+                      const ef_dims *wd, const int8_t *w, const int32_t *bias,
+                      const ef_dims *out, int8_t *y)
+{
+    return ef_dsp_conv_ws(ctx, p, q, in, x, wd, w, wd->h * wd->w * in->c, bias, out, y);
+}
+
+ef_status ef_dsp_conv_w4(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
+                         const ef_dims *in, const int8_t *x,
+                         const ef_dims *wd, const int8_t *w4, const int32_t *bias,
+                         const ef_dims *out, int8_t *y)
+{
+    return ef_dsp_conv_ws(ctx, p, q, in, x, wd, w4, (wd->h * wd->w * in->c + 3) & ~3, bias,
+                          out, y);
 }
 
 #else

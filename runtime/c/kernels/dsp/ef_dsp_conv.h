@@ -34,4 +34,15 @@ ef_status ef_dsp_conv(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant
                       const ef_dims *wd, const int8_t *w, const int32_t *bias,
                       const ef_dims *out, int8_t *y);
 
+/**
+ * @brief ef_dsp_conv with each filter row padded to K rounded up to 4 (zeros after the K
+ * taps): the K % 4 tail runs as one more SMLAD group instead of a per-channel C loop. The
+ * scratch is the same ef_dsp_conv_scratch_size(); a too-small ctx is the caller's to refuse
+ * (the plain fallback reads rows K apart).
+ */
+ef_status ef_dsp_conv_w4(const ef_ctx *ctx, const ef_conv_params *p, const ef_quant *q,
+                         const ef_dims *in, const int8_t *x,
+                         const ef_dims *wd, const int8_t *w4, const int32_t *bias,
+                         const ef_dims *out, int8_t *y);
+
 #endif /* EF_DSP_CONV_H */
