@@ -1522,6 +1522,9 @@ def _time_budget(seconds: float) -> Iterator[None]:
     hook on calls: works in any thread; onnx.reference's loops are Python calls)."""
     end = time.monotonic() + seconds
     old = sys.getprofile()
+    if old is not None:     # a profiler (cProfile) owns the hook: setprofile(old) cannot
+        yield               # put a C profiler back, so fold without the budget
+        return
 
     def check(frame: Any, event: str, arg: Any) -> None:
         if event == "call" and time.monotonic() > end:

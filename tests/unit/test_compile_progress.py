@@ -191,3 +191,52 @@ def test_compile_runs_each_float_layer_once_per_calibration_batch(tmp_path, monk
     assert runs == [False] * batches                # the float graph, once per batch
     assert res.report["sqnr"] and res.report["sqnr"][-1]["sqnr_db"] > 20
     assert all(r["sqnr_db"] is not None for r in res.report["sqnr"] if r["op"] != "RESHAPE")
+
+
+def test_mse_observer_search_equals_the_matrix_definition():
+    """The mse observer's prefix-sum error (O(bins)) picks what the [candidates, bins]
+    matrix form picked, with the same values to 1e-8."""
+    import importlib
+    cal = importlib.import_module("edgeforge.quantize.calibrate")
+
+    def matrix(x, c, lo, hi):
+        lo, hi = lo[:, None], hi[:, None]
+        s = np.maximum(hi - lo, 1e-12) / 255.0
+        below, above = np.clip(lo - x, 0, None), np.clip(x - hi, 0, None)
+        inside = (x >= lo) & (x <= hi)
+        return ((below ** 2 + above ** 2) @ c[:, None])[:, 0] + (inside @ c) * s[:, 0] ** 2 / 12
+    rng = np.random.default_rng(6)
+    grid = cal.MseObserver.GRID
+    for t in range(60):
+        a, b = sorted(rng.standard_normal(2) * 5)
+        a = 0.0 if t % 3 == 0 else a
+        x = a + (np.arange(256) + 0.5) * (b - a) / 256
+        c = rng.poisson(rng.random() * 50, 256) * (rng.random(256) < 0.6).astype(float)
+        lo0, hi0 = min(x[0], 0.0), max(x[-1], 0.0)
+        for lo, hi in [(np.full(grid.size, lo0), hi0 * grid), (lo0 * grid, np.full(grid.size, hi0))]:
+            want, got = matrix(x, c, lo, hi), cal._mse(x, c, lo, hi)
+            np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-12)
+            assert np.argmin(got) == np.argmin(want)
+
+
+def test_onnx_constant_folding_under_a_profiler():
+    """Folding's time budget borrows the profile hook: with cProfile attached (as
+    benchmarks/compile_time.py --profile does) a model with folded constants still loads."""
+    import cProfile
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgeforge.frontends import load
+    w = numpy_helper.from_array(np.ones((1, 4), np.float32), "w")
+    nodes = [helper.make_node("Identity", ["w"], ["wi"]), helper.make_node("Add", ["x", "wi"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w])
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "m.onnx"
+        p.write_bytes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+                      .SerializeToString())
+        prof = cProfile.Profile()
+        graph = prof.runcall(load, p)
+    assert [n.op.value for n in graph.nodes] == ["ADD"]
