@@ -199,7 +199,25 @@ def _pool(b: _Builder, n: Node) -> str:
         kw["count_include_pad"] = int(a.count_include_pad)
     y = b.node("AveragePool" if n.op == Op.AVGPOOL2D else "MaxPool", [b.value[n.inputs[0]]],
                f"{n.outputs[0]}__pool", **kw)
+    if n.op == Op.AVGPOOL2D:
+        y = _ties_away(b, y, n.outputs[0], a.kernel[0] * a.kernel[1])
     return b.act(y, a.act, n.outputs[0])
+
+
+def _ties_away(b: _Builder, y: str, out: str, taps: int) -> str:
+    """TFLite's int8 AVERAGE_POOL_2D rounds the mean of the raw int8 values half away from
+    zero; QuantizeLinear rounds half to even (and the float mean lands a hair either side of
+    the tie). Move y by 1/(4 * taps) LSB away from zero in the raw domain: a mean of at most
+    `taps` integers is a tie or at least 1/(2 * taps) LSB from one, so only ties move."""
+    q = b.g.tensors[out].quant
+    if q is None:
+        return y
+    s, zp = float(q.scale[0]), int(q.zero_point[0])
+    raw = b.node("Add", [y, b.init(f"{out}__zp_f", np.float32(s * zp))], f"{out}__raw")
+    sign = b.node("Sign", [raw], f"{out}__sign")
+    step = b.node("Mul", [sign, b.init(f"{out}__tie", np.float32(s / (4 * taps)))],
+                  f"{out}__tie_step")
+    return b.node("Add", [y, step], f"{out}__ties_away")
 
 
 REDUCE = {"MEAN": "ReduceMean", "SUM": "ReduceSum", "REDUCE_MAX": "ReduceMax",
@@ -402,6 +420,50 @@ def _lrn(b: _Builder, n: Node) -> str:
 
 
 # keyed by op name: an op another stage adds later simply has no QDQ form until listed here
+def _lstm(b: _Builder, n: Node) -> str:
+    """The fused LSTM as ONNX's LSTM (float, layout 0) on dequantized weights: gates reordered
+    from TFLite's i, f, c, o to ONNX's i, o, f, c; int32 biases at s_in * s_w per gate; the
+    states' reset values as float initial states. A cell clip has no ONNX form (ONNX's clip
+    bounds the gate inputs)."""
+    from edgeforge.ir import LSTM_B, LSTM_C, LSTM_H, LSTM_R, LSTM_W
+    a, y = n.attrs, n.outputs[0]
+    if a.cell_clip > 0:
+        raise QdqExportError(f"model_qdq.onnx: node {n.name or y!r}: an LSTM cell clip has no "
+                             "ONNX LSTM form")
+    x = b.value[n.inputs[0]]
+    if not a.time_major:
+        x = b.node("Transpose", [x], f"{y}__tbf", perm=[1, 0, 2])
+    order = (0, 3, 1, 2)                           # ONNX gate k is TFLite gate order[k]
+    hidden = b.g.tensors[n.inputs[LSTM_W[0]]].shape[0]
+    t, batch = (b.g.tensors[y].shape[i] for i in ((0, 1) if a.time_major else (1, 0)))
+
+    def stack(ks: tuple[int, ...], base: str) -> str:
+        parts = [b.weight(n.inputs[ks[k]]) for k in order]
+        w = b.node("Concat", parts, f"{y}__{base}", axis=0)
+        return b.node("Unsqueeze", [w, b.init(f"{y}__{base}_ax", np.array([0], np.int64))],
+                      f"{y}__{base}3")
+    x_s = float(b.g.tensors[n.inputs[0]].quant.scale[0])
+    bias = []
+    for k in order:
+        bt, wt = b.g.tensors[n.inputs[LSTM_B[k]]], b.g.tensors[n.inputs[LSTM_W[k]]]
+        scale = np.float32(x_s) * np.float32(wt.quant.scale[0]) if wt.quant is not None else 1
+        bias.append(bt.data.astype(np.float64) * float(scale))
+    bvec = np.concatenate(bias + [np.zeros(4 * hidden)]).astype(np.float32)[None]
+
+    def state(k: int) -> np.ndarray:
+        st = b.g.tensors[n.inputs[k]]
+        v = st.data.astype(np.float64)
+        if st.quant is not None:
+            v = (v - int(st.quant.zero_point[0])) * float(st.quant.scale[0])
+        return np.broadcast_to(v.reshape(-1, hidden), (batch, hidden))[None].astype(np.float32)
+    ins = [x, stack(LSTM_W, "W"), stack(LSTM_R, "R"), b.init(f"{y}__B", bvec), "",
+           b.init(f"{y}__h0", state(LSTM_H)), b.init(f"{y}__c0", state(LSTM_C))]
+    out = b.node("LSTM", ins, f"{y}__lstm", hidden_size=hidden)        # [T, 1, B, H]
+    out = b.node("Reshape", [out, b.init(f"{y}__tbh", np.array([t, batch, hidden], np.int64))],
+                 f"{y}__seq")
+    return out if a.time_major else b.node("Transpose", [out], f"{y}__bth", perm=[1, 0, 2])
+
+
 EXPORTERS = {
     "CONV2D": _conv, "DWCONV2D": _conv, "FC": _fc, "MATMUL": _matmul,
     "AVGPOOL2D": _pool, "MAXPOOL2D": _pool,
@@ -414,7 +476,7 @@ EXPORTERS = {
     "RESHAPE": _reshape, "TRANSPOSE": _transpose, "CONCAT": _concat, "PAD": _pad,
     "STRIDED_SLICE": _slice, "RESIZE_NEAREST": _resize, "RESIZE_BILINEAR": _resize_bilinear,
     "TRANSPOSE_CONV": _transpose_conv, "GATHER": _gather, "PRELU": _prelu,
-    "SOFTMAX": _softmax, "LRN": _lrn,
+    "SOFTMAX": _softmax, "LRN": _lrn, "LSTM": _lstm,
     "QUANTIZE": _identity, "DEQUANTIZE": _identity,   # the Q/DQ around them do the work
 }
 
