@@ -37,6 +37,22 @@ def _sigmoid_f32(v: np.ndarray) -> np.ndarray:
         return (F32(1) / (F32(1) + np.exp(-v))).astype(F32)
 
 
+def _per_sample(kernel):
+    """Calibration and bias correction stack samples on a leading axis of a batch-B graph's
+    input ([S, B, T, F]): run each sample's sequence batch on its own."""
+    def run(*args):
+        x = args[0]
+        if x is None or np.ndim(x) <= 3:
+            return kernel(*args)
+        outs = [kernel(xs, *args[1:]) for xs in x]
+        if isinstance(outs[0], tuple):
+            return tuple(np.stack(o) for o in zip(*outs))
+        return np.stack(outs)
+    run.__name__, run.__doc__ = kernel.__name__, kernel.__doc__
+    return run
+
+
+@_per_sample
 def lstm(*args: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Float kernel: inputs in TFLite's order (absent ones None), then LstmAttrs. Returns the
     output and every step's cell state (same layout), which calibration observes when the
@@ -90,6 +106,7 @@ def tanh16(v: np.ndarray, mult: int, shift: int, table: np.ndarray) -> np.ndarra
     return res >> 8
 
 
+@_per_sample
 def lstm_s8(*args: object) -> np.ndarray:
     """int8 kernel: inputs in TFLite's order (int8 x, weights and hidden state, int16 cell,
     int32 biases), LstmAttrs, LstmQuant, numerics (unused: LstmQuant carries the profile)."""
