@@ -35,10 +35,12 @@ def test_profile_reports_ram_with_the_measured_stack(reports):
 
 
 def test_stack_peak_sees_the_kernels_locals(reports):
-    """KWS's DSP convolutions keep an im2col column pair on the stack (kilobytes); the
-    autoencoder's packed FC keeps a few registers' worth: the mark must tell them apart."""
+    """The kernels' working sets (im2col columns, expanded filters, tables) are planned in
+    the arena (plan.scratch), so the stack holds call frames only: KWS's convolution frames
+    still show above the autoencoder's packed FC, and both stay far below the ~10 KB the DSP
+    depthwise kernels kept on the stack before."""
     ad, kws = reports["ad"]["ram"]["stack_peak"], reports["kws"]["ram"]["stack_peak"]
-    assert ad < 1024 and kws > 4096, (ad, kws)
+    assert ad < kws < 2048, (ad, kws)
 
 
 class _Dev:
