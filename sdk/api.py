@@ -39,8 +39,9 @@ def inspect(path: str | Path) -> dict[str, Any]:
 def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str | None = None,
             numerics: str = "tflm", name: str = "model", observer: str | None = None,
             per_channel: bool = True, prune: float | None = None,
-            prune_channels: float | None = None, distill: bool = False,
-            verbose: int = 0, activations: str = "int8",
+            prune_channels: float | None = None, distill: bool | None = None,
+            val_data: Any = None, max_sqnr_drop: float | None = None,
+            min_accuracy: float | None = None, verbose: int = 0, activations: str = "int8",
             ram_budget: int | None = None) -> dict[str, Any]:
     """`edgeforge compile MODEL -o OUT --json`: write the compiled DIR, return its summary.
 
@@ -50,7 +51,9 @@ def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str
         from edgeforge.targets.board import load_board
         load_board(board)
     opts: dict[str, Any] = {"observer": observer, "prune": prune,
-                            "prune_channels": prune_channels, "distill": distill}
+                            "prune_channels": prune_channels, "distill": distill,
+                            "val_data": val_data, "max_sqnr_drop": max_sqnr_drop,
+                            "min_accuracy": min_accuracy}
     if not per_channel:
         opts["per_channel"] = False
     res = compile_model(model, out, calib=calib, board=board, numerics=numerics, name=name,

@@ -62,7 +62,8 @@ from edgeforge.qmath import DEFAULT_NUMERICS, Numerics
 
 def _numerics(p: argparse.ArgumentParser) -> None:
     p.add_argument("--numerics", choices=[n.value for n in Numerics], default=DEFAULT_NUMERICS.value,
-                   help="int8 rounding profile: tflm (TFLM, default) or litert (LiteRT)")
+                   help="int8 rounding profile: tflm (TFLM, default), litert (LiteRT) or single "
+                        "(TFLITE_SINGLE_ROUNDING; closest to onnxruntime/TensorRT)")
 
 
 def _json(p: argparse.ArgumentParser) -> None:
@@ -210,7 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", type=float, default=None, help="magnitude-prune to this sparsity")
     p.add_argument("--prune-channels", type=float, default=None,
                    help="structured channel pruning: fraction of MACs to remove")
-    p.add_argument("--distill", action="store_true", help="refit pruned layers (least squares)")
+    p.add_argument("--distill", action=argparse.BooleanOptionalAction, default=None,
+                   help="refit pruned layers to the float model's layer outputs (least "
+                        "squares; on by default when pruning)")
+    p.add_argument("--val-data", metavar="DATA.npz",
+                   help="x (and labels y) to measure what compression costs (default: the "
+                        "held-out 20%% of --calib)")
+    p.add_argument("--max-sqnr-drop", type=float, metavar="DB", default=None,
+                   help="search the strongest pruning (up to the --prune / --prune-channels "
+                        "given) whose int8 output SQNR falls by at most DB")
+    p.add_argument("--min-accuracy", type=float, metavar="A", default=None,
+                   help="as --max-sqnr-drop, keeping top-1 accuracy on --val-data >= A "
+                        "(0.97 or 97)")
     _numerics(p)
     _json(p)
     _verbose(p)

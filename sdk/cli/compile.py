@@ -18,7 +18,10 @@ def main(args: Any) -> int:
                           per_channel=not getattr(args, "per_tensor", False),
                           prune=getattr(args, "prune", None),
                           prune_channels=getattr(args, "prune_channels", None),
-                          distill=bool(getattr(args, "distill", False)),
+                          distill=getattr(args, "distill", None),
+                          val_data=getattr(args, "val_data", None),
+                          max_sqnr_drop=getattr(args, "max_sqnr_drop", None),
+                          min_accuracy=getattr(args, "min_accuracy", None),
                           verbose=getattr(args, "verbose", 0),
                           activations=getattr(args, "activations", "int8"),
                           ram_budget=getattr(args, "ram_budget", None))

@@ -105,70 +105,160 @@ def magnitude_prune(g: Graph, *, tau: float | None = None, sparsity: float | Non
 # ---------------------------------------------------------------- channel pruning
 @dataclass
 class ChannelGroup:
-    """One prunable producer and everything its output channels flow into."""
-    producer: Node
+    """Channels that must be pruned together (Torch-Pruning's dependency-graph idea): every
+    activation whose last axis is the same channel space -- a conv / FC output, what flows
+    through channel-wise ops (activations, pools, depthwise), and the operands and output
+    of an elementwise ADD / MUL / ... (a residual joins its branches' spaces into one)."""
+    producers: list[Node]                                   # CONV2D / FC: weight axis 0
     channels: int
     tensors: list[str] = field(default_factory=list)        # last dim shrinks
     channelwise: list[Node] = field(default_factory=list)   # DW convs, pools, activations
     sinks: list[Node] = field(default_factory=list)         # CONV2D / FC input channels
     flattens: list[tuple[Node, int]] = field(default_factory=list)  # (RESHAPE, H*W)
     flat_fcs: list[tuple[Node, int]] = field(default_factory=list)  # (FC, H*W) behind one
+    consts: list[str] = field(default_factory=list)         # per-channel operands of ADD/MUL
+
+    @property
+    def producer(self) -> Node:
+        """The first producer: its output names the group (keys of apply_channel_keep)."""
+        return self.producers[0]
+
+
+class _Spaces:
+    """Union-find over activation tensors that share one channel space."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+        self.fixed: dict[str, str] = {}                      # root -> why not prunable
+
+    def find(self, t: str) -> str:
+        self.parent.setdefault(t, t)
+        while self.parent[t] != t:
+            self.parent[t] = self.parent[self.parent[t]]
+            t = self.parent[t]
+        return t
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+            if rb in self.fixed:
+                self.fixed.setdefault(ra, self.fixed.pop(rb))
+
+    def fix(self, t: str, why: str) -> None:
+        self.fixed.setdefault(self.find(t), why)
 
 
 def channel_groups(g: Graph) -> tuple[list[ChannelGroup], list[str]]:
-    """Prunable groups, and why each other CONV2D/FC is not prunable."""
+    """Prunable channel groups, and why each other CONV2D/FC output is not prunable."""
     cons = g.consumers()
-    groups, skipped = [], []
+    sp = _Spaces()
+    act = {t for t, ten in g.tensors.items() if not ten.is_const}
+    members: dict[str, list[tuple[str, Any]]] = {}          # tensor -> roles it plays
+
+    def role(t: str, kind: str, item: Any) -> None:
+        members.setdefault(t, []).append((kind, item))
+
+    for t in g.inputs:
+        sp.fix(t, "a graph input")
+    for t in g.outputs:
+        sp.fix(t, "its output is a graph output")
     for n in g.nodes:
-        if n.op not in (Op.CONV2D, Op.FC):
-            continue
-        if len(g.tensors[n.outputs[0]].shape) < 2:
-            continue
-        grp = ChannelGroup(n, g.tensors[n.outputs[0]].shape[-1])
-        why = _trace(g, cons, n.outputs[0], grp)
-        if why is None and grp.channels > 1:
-            groups.append(grp)
-        else:
-            skipped.append(f"{n.name or n.outputs[0]}: {why or 'a single channel'}")
-    return groups, skipped
-
-
-def _trace(g: Graph, cons: dict[str, list[Node]], t: str, grp: ChannelGroup) -> str | None:
-    """Follow tensor t's channels; None if every path ends in a prunable sink."""
-    if t in g.outputs:
-        return "its output is a graph output"
-    grp.tensors.append(t)
-    shape = g.tensors[t].shape
-    for c in cons.get(t, []):
-        if c.inputs[0] != t or any(i == t for i in c.inputs[1:]):
-            return f"output feeds {c.op} '{c.name or c.outputs[0]}' as a non-data input"
-        if c.op == Op.CONV2D or c.op == Op.FC and len(shape) == 2:
-            grp.sinks.append(c)
-        elif c.op == Op.RESHAPE and len(shape) == 4 and tuple(c.attrs.shape) == (
-                shape[0], int(np.prod(shape[1:]))):
-            users = cons.get(c.outputs[0], [])
-            if c.outputs[0] in g.outputs or not users or any(
-                    u.op != Op.FC or u.inputs[0] != c.outputs[0] for u in users):
-                return f"flatten '{c.name}' feeds something other than FC"
+        label = f"{n.op} '{n.name or n.outputs[0]}'"
+        x = n.inputs[0] if n.inputs else ""
+        shape = g.tensors[x].shape if x in g.tensors else ()
+        out = n.outputs[0]
+        ins = [i for i in n.inputs if i in act]
+        if n.op in (Op.CONV2D, Op.FC) and len(g.tensors[out].shape) >= 2 \
+                and not any(i in act for i in n.inputs[1:]):
+            role(out, "producer", n)
+            if n.op == Op.CONV2D or len(shape) == 2:
+                role(x, "sink", n)
+            else:
+                sp.fix(x, f"feeds {label} with rank {len(shape)}")
+        elif n.op == Op.RESHAPE and len(shape) == 4 and x in act and tuple(n.attrs.shape) == (
+                shape[0], int(np.prod(shape[1:]))) and out not in g.outputs and all(
+                u.op == Op.FC and u.inputs[0] == out and u.inputs[1] not in act
+                for u in cons.get(out, [])) and cons.get(out):
             hw = shape[1] * shape[2]
-            grp.flattens.append((c, hw))
-            grp.flat_fcs.extend((u, hw) for u in users)
-            grp.tensors.append(c.outputs[0])
-        elif c.op in CHANNELWISE and _channelwise_ok(c, len(shape)):
-            grp.channelwise.append(c)
-            why = _trace(g, cons, c.outputs[0], grp)
-            if why:
-                return why
+            role(x, "flatten", (n, hw))
+            for u in cons[out]:
+                role(x, "flat_fc", (u, hw))
+        elif n.op in CHANNELWISE and x in act and _channelwise_ok(n, len(shape)) \
+                and not any(i in act for i in n.inputs[1:]):
+            sp.union(x, out)
+            role(out, "channelwise", n)
+        elif OPS[n.op].elementwise and OPS[n.op].n_inputs == (2, 2) and len(
+                g.tensors[out].shape) >= 2:
+            c = g.tensors[out].shape[-1]
+            for i in n.inputs:
+                ti = g.tensors[i]
+                if i in act and ti.shape and ti.shape[-1] == c and c > 1:
+                    sp.union(out, i)
+                elif i not in act and ti.data is not None and ti.data.ndim and \
+                        ti.data.shape[-1] == c and c > 1:
+                    role(out, "const", i)
+                elif i in act and ti.shape and ti.shape[-1] != 1:
+                    sp.fix(out, f"{label} broadcasts a {ti.shape[-1]}-channel operand")
+                    sp.fix(i, f"broadcast by {label}")
         else:
-            return f"output feeds {c.op} '{c.name or c.outputs[0]}' (channels must match)"
-    return None
+            for i in ins:
+                sp.fix(i, f"feeds {label} (channels must match)")
+            for o in n.outputs:
+                sp.fix(o, f"produced by {label}")
+    for t in act:
+        sp.find(t)
+    # a tensor produced by nothing we understand (not conv / FC / channel-wise / binary)
+    made = {o for n in g.nodes for o in n.outputs}
+    for t in act - made:
+        sp.fix(t, "not produced by an op")
+    groups: dict[str, ChannelGroup] = {}
+    for t in sorted(act, key=lambda t: _order(g).get(t, -1)):
+        r = sp.find(t)
+        grp = groups.get(r)
+        if grp is None:
+            shape = g.tensors[t].shape
+            grp = groups[r] = ChannelGroup([], shape[-1] if shape else 0)
+        grp.tensors.append(t)
+        for kind, item in members.get(t, []):
+            if kind == "producer":
+                grp.producers.append(item)
+            elif kind == "channelwise":
+                grp.channelwise.append(item)
+            elif kind == "sink":
+                grp.sinks.append(item)
+            elif kind == "flatten":
+                grp.flattens.append(item)
+                grp.tensors.append(item[0].outputs[0])
+            elif kind == "flat_fc":
+                grp.flat_fcs.append(item)
+            else:
+                grp.consts.append(item)
+    out_groups, skipped = [], []
+    for r, grp in groups.items():
+        why = sp.fixed.get(r) or (None if grp.channels > 1 else "a single channel")
+        if not grp.producers:
+            continue
+        if why is None and any(g.producers().get(t) is None for t in grp.tensors
+                               if g.tensors[t].shape and t not in g.inputs):
+            why = "a tensor of it has no producer"
+        if why is None:
+            out_groups.append(grp)
+        else:
+            skipped.extend(f"{p.name or p.outputs[0]}: {why}" for p in grp.producers)
+    return out_groups, skipped
+
+
+def _order(g: Graph) -> dict[str, int]:
+    """Tensor -> index of the node that makes it (graph inputs -1)."""
+    return {o: k for k, n in enumerate(g.nodes) for o in n.outputs}
 
 
 def _channelwise_ok(n: Node, rank: int) -> bool:
     if n.op == Op.DWCONV2D:
         return n.attrs.depth_multiplier == 1
-    if n.op == Op.MEAN:
-        return (rank - 1) not in n.attrs.axes and n.attrs.keepdims
+    if n.op == Op.MEAN:                 # spatial only: the channel axis stays last
+        return (rank - 1) not in n.attrs.axes
     if n.op == Op.PAD:
         return tuple(n.attrs.pads[-1]) == (0, 0) if n.attrs.pads else True
     return True
@@ -179,10 +269,79 @@ def _l1(g: Graph, n: Node) -> np.ndarray:
     return np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
 
 
+def group_importance(g: Graph, grp: ChannelGroup) -> np.ndarray:
+    """Per channel of a group: the squared L2 norm of every weight slice tied to it (the
+    producers' filters, depthwise taps, the consumers' input columns), each layer's share
+    divided by its mean so a wide layer does not outvote a narrow one."""
+    score = np.zeros(grp.channels)
+
+    def add(v: np.ndarray) -> None:
+        nonlocal score
+        score = score + v / max(float(v.mean()), 1e-12)
+    for p in grp.producers:
+        w = g.tensors[p.inputs[1]].data
+        add((w.reshape(w.shape[0], -1).astype(np.float64) ** 2).sum(axis=1))
+    for n in grp.channelwise:
+        if n.op == Op.DWCONV2D:
+            w = g.tensors[n.inputs[1]].data
+            add((w.reshape(-1, w.shape[-1]).astype(np.float64) ** 2).sum(axis=0))
+    for n in grp.sinks:
+        w = g.tensors[n.inputs[1]].data
+        add((w.reshape(-1, w.shape[-1]).astype(np.float64) ** 2).sum(axis=0))
+    for n, hw in grp.flat_fcs:
+        w = g.tensors[n.inputs[1]].data
+        add((w.reshape(w.shape[0], hw, -1).astype(np.float64) ** 2).sum(axis=(0, 1)))
+    return score
+
+
+def reconstruction_order(g: Graph, groups: list[ChannelGroup], data: Any,
+                         max_elems: int = 20_000_000) -> dict[str, np.ndarray]:
+    """Per group, channels in keep-first order chosen by what their removal does to the
+    consumers' outputs on calibration data (ThiNet / He et al. 2017): channel c's share of
+    a consumer's output is Y_c = X[..., c] W[..., c]; removing a set S leaves the error
+    |sum_{c in S} Y_c|^2 = 1' G_SS 1 with G the Gram matrix of the Y_c (each consumer's G
+    divided by its output power). Channels are removed greedily, cheapest error first."""
+    from edgeforge.quantize.calibrate import batch_runner, load_calib
+    arrays = [a[:64] for a in load_calib(data, g)]
+    env = batch_runner(g)(arrays)
+    rng = np.random.default_rng(0)
+    orders = {}
+    for grp in groups:
+        c = grp.channels
+        gram = np.zeros((c, c))
+        uses = [(n, 1) for n in grp.sinks] + list(grp.flat_fcs)
+        for n, hw in uses:
+            w = g.tensors[n.inputs[1]].data.astype(np.float64)
+            x = env[n.inputs[0]]
+            if n.op == Op.CONV2D:
+                from edgeforge.quantize.lstsq import layer_features
+                f = layer_features(x, n, w.shape)
+            else:
+                f = x.reshape(-1, w.shape[1]).astype(np.float64)
+            f = f.reshape(f.shape[0], -1, c)                    # [rows, taps, C]
+            wt = w.reshape(w.shape[0], -1, c)                   # [O, taps, C]
+            rows = max(16, min(f.shape[0], max_elems // max(c * w.shape[0], 1)))
+            if rows < f.shape[0]:
+                f = f[rng.choice(f.shape[0], rows, replace=False)]
+            y = np.einsum("rtc,otc->cro", f, wt).reshape(c, -1)
+            gs = y @ y.T
+            gram += gs / max(float(gs.sum()), 1e-30)
+        removed: list[int] = []
+        cost = np.diag(gram).copy()                     # error added by removing c next
+        left = np.ones(c, bool)
+        for _ in range(c):
+            i = int(np.argmin(np.where(left, cost, np.inf)))
+            removed.append(i)
+            left[i] = False
+            cost += 2 * gram[i]
+        orders[grp.producer.outputs[0]] = np.array(removed[::-1])
+    return orders
+
+
 def apply_channel_keep(g: Graph, groups: list[ChannelGroup],
                        keep: dict[str, np.ndarray]) -> Graph:
-    """A copy of g with only the `keep[producer output]` channels of each group (sorted
-    indices); records the kept indices per tensor in meta["kept_channels"]."""
+    """A copy of g with only the `keep[group.producer output]` channels of each group
+    (indices); records the kept indices per tensor in meta["kept_channels"]."""
     out = _copy(g)
     kept = dict(out.meta.get("kept_channels", {}))
     nodes = {n.outputs[0]: i for i, n in enumerate(out.nodes)}
@@ -190,16 +349,18 @@ def apply_channel_keep(g: Graph, groups: list[ChannelGroup],
         k = np.sort(np.asarray(keep[grp.producer.outputs[0]]))
         if len(k) == grp.channels:
             continue
-        p = grp.producer
-        _take(out, p.inputs[1], k, 0)
-        if len(p.inputs) > 2 and p.inputs[2]:
-            _take(out, p.inputs[2], k, 0)
+        for p in grp.producers:
+            _take(out, p.inputs[1], k, 0)
+            if len(p.inputs) > 2 and p.inputs[2]:
+                _take(out, p.inputs[2], k, 0)
         for n in grp.channelwise:
             if n.op == Op.DWCONV2D:
                 _take(out, n.inputs[1], k, 3)
                 if len(n.inputs) > 2 and n.inputs[2]:
                     _take(out, n.inputs[2], k, 0)
-        for n in grp.sinks:
+        for name in dict.fromkeys(grp.consts):
+            _take(out, name, k, -1)
+        for n in dict.fromkeys(grp.sinks):
             _take(out, n.inputs[1], k, -1)      # input channels: OHWI and [C_OUT, C_IN]
         for n, hw in grp.flat_fcs:
             w = out.tensors[n.inputs[1]]
@@ -230,81 +391,213 @@ def _take(g: Graph, name: str, idx: np.ndarray, axis: int) -> None:
     t.shape = tuple(t.data.shape)
 
 
-def channel_prune(g: Graph, remove: float, *, min_channels: int = 1) -> Graph:
-    """Remove filters (lowest L1 norm first, the same fraction in every prunable layer)
-    until the graph's MACs fall by `remove` (0 < remove < 1)."""
+def channel_prune(g: Graph, remove: float, *, min_channels: int = 1, data: Any = None,
+                  metric: str = "macs", levels: int = 8,
+                  importance: str = "reconstruction") -> Graph:
+    """Remove channels of every prunable group (lowest group importance first) until the
+    graph's MACs (`metric="macs"`) or weight bytes (`"weight_bytes"`) fall by `remove`.
+
+    Without `data`, one keep ratio for every group (found by bisection). With `data`
+    (calibration inputs), per-group ratios: each group's output loss when it alone keeps
+    k channels (k in steps of 1/`levels`) is measured, and the group whose next step
+    costs the least loss per unit of metric saved is cut, until the target is met."""
     if not 0.0 < remove < 1.0:
         raise PruneError(f"--prune-channels {remove}: the fraction of MACs to remove must be "
                          f"in (0, 1)")
+    if metric not in ("macs", "weight_bytes"):
+        raise PruneError(f"metric {metric!r}: 'macs' or 'weight_bytes'")
     groups, skipped = channel_groups(g)
     if not groups:
         raise PruneError(f"{g.name}: no prunable CONV2D/FC layer ({'; '.join(skipped)})")
-    base = g.macs()
+
+    def cost(gg: Graph) -> int:
+        return int(gg.macs() if metric == "macs" else gg.weight_bytes())
+    base = cost(g)
     target = base * (1.0 - remove)
-    order = {grp.producer.outputs[0]: np.argsort(-_l1(g, grp.producer), kind="stable")
+    order = {grp.producer.outputs[0]: np.argsort(-group_importance(g, grp), kind="stable")
              for grp in groups}
+    if data is not None and importance == "reconstruction":
+        order = reconstruction_order(g, groups, data)
 
-    def pruned(ratio: float) -> Graph:
-        keep = {o: idx[:max(min_channels, round(ratio * len(idx)))]
-                for o, idx in order.items()}
-        return apply_channel_keep(g, groups, keep)
+    def pruned(counts: dict[str, int]) -> Graph:
+        return apply_channel_keep(g, groups, {o: order[o][:counts[o]] for o in order})
 
-    floor = pruned(0.0).macs()
+    def uniform(ratio: float) -> dict[str, int]:
+        return {o: max(min_channels, round(ratio * len(idx))) for o, idx in order.items()}
+
+    floor = cost(pruned(uniform(0.0)))
+    what = "MACs" if metric == "macs" else "weight bytes"
     if floor > target:
         raise PruneError(f"{g.name}: channel pruning can remove at most "
-                         f"{1 - floor / base:.0%} of the MACs (asked {remove:.0%}); not "
+                         f"{1 - floor / base:.0%} of the {what} (asked {remove:.0%}); not "
                          f"prunable: {'; '.join(skipped) or 'none'}")
-    lo, hi = 0.0, 1.0                  # invariant: pruned(lo) meets the target
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        if pruned(mid).macs() <= target:
-            lo = mid
-        else:
-            hi = mid
-    out = pruned(lo)
+    if data is None:
+        lo, hi = 0.0, 1.0                  # invariant: uniform(lo) meets the target
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            if cost(pruned(uniform(mid))) <= target:
+                lo = mid
+            else:
+                hi = mid
+        counts, how = uniform(lo), f"uniform keep ratio {lo:.3f}"
+    else:
+        counts = _allocate(g, order, pruned, cost, target, data, min_channels, levels)
+        how = "per-group ratios by output loss"
+    out = pruned(counts)
     out.meta["channel_prune"] = {
-        "remove": remove, "keep_ratio": lo, "macs_before": base, "macs_after": out.macs(),
-        "layers": {grp.producer.name or grp.producer.outputs[0]:
-                   [grp.channels, out.tensors[grp.producer.outputs[0]].shape[-1]]
-                   for grp in groups},
+        "remove": remove, "metric": metric, "allocation": how,
+        "macs_before": g.macs(), "macs_after": out.macs(),
+        "weight_bytes_before": g.weight_bytes(), "weight_bytes_after": out.weight_bytes(),
+        "groups": [{"producers": [p.name or p.outputs[0] for p in grp.producers],
+                    "channels": [grp.channels, counts[grp.producer.outputs[0]]]}
+                   for grp in groups],
         "not_prunable": skipped}
     return out
 
 
+def _allocate(g: Graph, order: dict[str, np.ndarray], pruned: Any, cost: Any, target: float,
+              data: Any, min_channels: int, levels: int) -> dict[str, int]:
+    """Greedy per-group channel counts: cut the group whose next step down loses the least
+    output fidelity (relative MSE vs the unpruned graph, that group pruned alone) per unit
+    of cost saved, until cost <= target."""
+    from edgeforge.compress.guard import run_output
+    from edgeforge.quantize.calibrate import load_calib
+    arrays = [a[:128] for a in load_calib(data, g)]
+    last = g.producers().get(g.outputs[0])       # a classifier: compare logits, not softmax
+    tensor = last.inputs[0] if last is not None and last.op == Op.SOFTMAX else None
+    ref = run_output(g, arrays, tensor=tensor)
+    power = max(float(np.mean(ref ** 2)), 1e-30)
+    full = {o: len(idx) for o, idx in order.items()}
+    step = {o: max(1, -(-n // levels)) for o, n in full.items()}
+    loss: dict[tuple[str, int], float] = {}
+
+    def sens(o: str, k: int) -> float:
+        if (o, k) not in loss:
+            out = run_output(pruned({**full, o: k}), arrays, tensor=tensor)
+            loss[(o, k)] = float(np.mean((out - ref) ** 2)) / power
+        return loss[(o, k)]
+    counts = dict(full)
+    now = cost(g)
+    while now > target:
+        best = None
+        for o in order:
+            k = max(min_channels, counts[o] - step[o])
+            if k >= counts[o]:
+                continue
+            c = cost(pruned({**counts, o: k}))
+            saved = now - c
+            if saved <= 0:
+                continue
+            score = (sens(o, k) - (sens(o, counts[o]) if counts[o] < full[o] else 0.0)) / saved
+            if best is None or score < best[0]:
+                best = (score, o, k, c)
+        if best is None:
+            break
+        _, o, k, now = best
+        counts[o] = k
+    return counts
+
+
 # ---------------------------------------------------------------- one call for compile
 def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
-             prune_channels: float | None = None, distill: bool = False,
-             prune_scope: str = "layer", verbose: int = 0) -> tuple[Graph, dict[str, Any]]:
+             prune_channels: float | None = None, distill: bool | None = None,
+             prune_scope: str = "layer", val_data: Any = None,
+             max_sqnr_drop: float | None = None, min_accuracy: float | None = None,
+             verbose: int = 0) -> tuple[Graph, dict[str, Any]]:
     """The compile pipeline's compression step on a float graph: channel pruning, then
-    magnitude pruning, then (with calibration data) layer-wise distillation on 80% of it.
-    Returns the graph and a report: stats before and after, and the output SQNR vs the
-    original on the held-out 20% of the calibration data."""
+    magnitude pruning, then (with calibration data, by default) layer-wise distillation on
+    80% of it. Each step's fidelity cost is measured (compress.guard) on the held-out 20%, or
+    on `val_data` (x and optional labels y: then accuracy too); `warnings` in the report
+    name the steps that cost too much. With `max_sqnr_drop` (dB) and / or `min_accuracy`,
+    the given pruning amounts are the strongest tried: the strongest scale of them that
+    stays within the bounds is kept (compress.guard.search).
+    Returns the graph and a report: stats before and after, per-step fidelity, warnings."""
+    from edgeforge.compress import guard
     from edgeforge.quantize.calibrate import load_calib
     from edgeforge.quantize.quantize import prepare_float
+    bounded = max_sqnr_drop is not None or min_accuracy is not None
+    if min_accuracy is not None and min_accuracy > 1:
+        min_accuracy /= 100.0                       # given in percent
+    if bounded and calib is None:
+        raise PruneError("--max-sqnr-drop / --min-accuracy need --calib data (to measure)")
+    if bounded and not (prune or prune_channels):
+        raise PruneError("--max-sqnr-drop / --min-accuracy bound a search over --prune or "
+                         "--prune-channels: give one (the strongest setting to try)")
+    if distill is None:
+        distill = calib is not None                 # refit by default when it can
     teacher = prepare_float(g)
-    fit = held = None
-    if calib is not None:           # refit on 80%, report on the held-out 20%
+    fit = ev = None
+    report: dict[str, Any] = {"before": compression_stats(teacher)}
+    if calib is not None:           # refit on 80%, measure on the held-out 20% (or val_data)
         arrays = load_calib(calib, teacher)
         n = arrays[0].shape[0]
         cut = n - max(1, n // 5) if n >= 10 else n
         fit, held = [a[:cut] for a in arrays], [a[cut:] if cut < n else a for a in arrays]
-    out = teacher
-    report: dict[str, Any] = {"before": compression_stats(teacher)}
-    if prune_channels:
-        out = channel_prune(out, prune_channels)
+        ev = guard.eval_set(teacher, val_data if val_data is not None else held)
+        if min_accuracy is not None and ev.labels is None:
+            raise PruneError("--min-accuracy needs labels: pass --val-data DATA.npz with x "
+                             "and y")
+        report["baseline"] = {"int8_sqnr_db": guard.int8_baseline(teacher, fit, ev),
+                              "accuracy": ev.teacher_accuracy, "eval": ev.source,
+                              "samples": int(ev.arrays[0].shape[0])}
+    elif distill:
+        raise PruneError("--distill needs --calib data (the teacher's activations)")
+    int8_db = report["baseline"]["int8_sqnr_db"] if ev is not None else None
+
+    def build(t: float) -> tuple[Graph, list[dict[str, Any]]]:
+        """The pipeline with every pruning amount scaled by t; rows: each step's cost."""
+        out, rows = teacher, []
+
+        def step(name: str, setting: str, gg: Graph) -> Graph:
+            row: dict[str, Any] = {"step": name, "setting": setting}
+            if ev is not None:
+                row.update(guard.fidelity(ev, gg))
+                row["sqnr_drop_db"] = guard.sqnr_drop(int8_db, row["sqnr_db"])
+            row.update({k: compression_stats(gg)[k] for k in ("macs", "weight_bytes",
+                                                                "sparsity")})
+            rows.append(row)
+            return gg
+        if prune_channels:
+            out = step("prune_channels", f"--prune-channels {prune_channels * t:.3g}",
+                       channel_prune(out, prune_channels * t, data=fit))
+        if prune:
+            out = step("prune", f"--prune {prune * t:.3g}",
+                       magnitude_prune(out, sparsity=prune * t, scope=prune_scope))
+        if distill:
+            from edgeforge.compress.distill import distill as refit
+            out = step("distill", "--distill", refit(out, teacher, fit, verbose=verbose))
+        return out, rows
+
+    def ok(res: tuple[Graph, list[dict[str, Any]]]) -> bool:
+        return guard.within(res[1][-1], int8_db, max_sqnr_drop, min_accuracy)
+
+    scale = 1.0
+    if bounded:
+        scale, res = guard.search(build, ok)
+        out, rows = res if res is not None else (teacher, [])
+        report["search"] = {"max_sqnr_drop_db": max_sqnr_drop, "min_accuracy": min_accuracy,
+                            "scale": scale, "prune": prune and prune * scale or None,
+                            "prune_channels": prune_channels and prune_channels * scale
+                            or None}
+    else:
+        out, rows = build(1.0)
+    report["steps"] = rows
+    if "channel_prune" in out.meta:
         report["channel_prune"] = out.meta["channel_prune"]
-    if prune:
-        out = magnitude_prune(out, sparsity=prune, scope=prune_scope)
-    if distill:
-        if calib is None:
-            raise PruneError("--distill needs --calib data (the teacher's activations)")
-        from edgeforge.compress.distill import distill as refit
-        out = refit(out, teacher, fit, verbose=verbose)
+    if distill and rows:
         report["distilled"] = out.meta.get("distilled", [])
     report["after"] = compression_stats(out)
-    if held is not None:
-        from edgeforge.compress.distill import output_sqnr
-        report["output_sqnr_db"] = output_sqnr(teacher, out, held)
-        report["output_sqnr_samples"] = int(held[0].shape[0])   # not used for the refit
+    warnings: list[str] = []
+    if bounded and scale == 0.0:
+        warnings.append("no pruning setting tried stays within the bound (the weakest was "
+                        f"{1 / 32:.0%} of the one given); compiled without pruning")
+    elif ev is not None and rows and not bounded:     # a bounded search already fits
+        warnings = guard.warnings_for(" ".join(r["setting"] for r in rows), rows[-1], ev,
+                                      int8_db, guard.WARN_SQNR_DROP_DB,
+                                      guard.WARN_ACCURACY_DROP)
+    report["warnings"] = warnings
+    if ev is not None and rows:
+        report["output_sqnr_db"] = rows[-1]["sqnr_db"]
+        report["output_sqnr_samples"] = int(ev.arrays[0].shape[0])   # not used for the refit
     out.meta["compress"] = report
     return out, report
