@@ -368,11 +368,11 @@ ef_status ef_gelu_s8(const ef_lut_params *p,
 /**
  * @brief LSTM (UNIDIRECTIONAL_SEQUENCE_LSTM), int8 with int16 gates and cell state, as TFLM's
  * integer lstm_eval (p->litert: LiteRT's). The states start from p->h0 / p->c0 each call.
- * @param scratch ef_lstm_s8_scratch_size(p) bytes, 2-byte aligned: cell, gate rows, hidden
+ * @param scratch ef_lstm_s8_scratch_size(p) bytes, 4-byte aligned: accumulators, cell, gates, hidden
  */
 ef_status ef_lstm_s8(const ef_lstm_params *p, void *scratch, const int8_t *x, int8_t *y);
 
-/** @brief Scratch bytes ef_lstm_s8 needs: 3 * batches * n_cell + 8 * n_cell. */
+/** @brief Scratch bytes ef_lstm_s8 needs: 3 * batches * n_cell + 16 * n_cell. */
 int32_t ef_lstm_s8_scratch_size(const ef_lstm_params *p);
 
 #ifdef __cplusplus

@@ -438,7 +438,7 @@ def emit_lstm(e: _Emit, tag: str, node: Node) -> list[str]:
     x = e.shape(node.inputs[0])
     b, t = (x[1], x[0]) if a.time_major else (x[0], x[1])
     off, size = e.scratch.get(node.outputs[0], (0, 0))
-    if size < 3 * b * q.n_cell + 8 * q.n_cell:
+    if size < 3 * b * q.n_cell + 16 * q.n_cell:
         raise _Refuse(f"the plan gave the LSTM {size} scratch bytes")
 
     def arr(k: int, what: str, ctype: str) -> str:

@@ -203,12 +203,13 @@ def transpose_conv_scratch(node: Node, g: Graph, isa: str) -> int:
 
 @_per_isa
 def lstm_scratch(node: Node, g: Graph, isa: str) -> int:
-    """ef_lstm_s8_scratch_size: the cell (int16) and hidden (int8) states of every batch row,
-    which start from their reset values each call, and four int16 gate rows."""
+    """ef_lstm_s8_scratch_size: two int32 accumulator rows, the cell (int16) and hidden (int8)
+    states of every batch row, which start from their reset values each call, and four
+    int16 gate rows."""
     a = node.attrs
     x, h = g.tensors[node.inputs[0]].shape, g.tensors[node.outputs[0]].shape[-1]
     b = x[1] if a.time_major else x[0]
-    return 3 * b * h + 8 * h
+    return 3 * b * h + 16 * h
 
 
 @_per_isa

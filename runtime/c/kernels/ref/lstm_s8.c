@@ -133,28 +133,27 @@ static int16_t g_tanh(int32_t a, int32_t int_bits)
     return (int16_t)(a < 0 ? g_w16(-t) : t);
 }
 
-/* one gate's pre-activation for cell j: input FC (with bias) + recurrent FC, in Q3.12 */
-static int16_t lstm_gate(const ef_lstm_params *p, int k, int32_t j, const int8_t *x,
-                         const int8_t *h)
+/* one gate's pre-activation for every cell, in Q3.12: input FC (with bias) + recurrent FC */
+static void lstm_gate(const ef_lstm_params *p, int k, const int8_t *x, const int8_t *h,
+                      int32_t *acc_x, int32_t *acc_h, int16_t *pre)
 {
     const int32_t nf = p->n_input, nh = p->n_cell;
-    const int8_t *w = p->w[k] + j * nf, *r = p->r[k] + j * nh;
-    int32_t acc = p->b[k][j];
-    for (int32_t f = 0; f < nf; ++f) {
-        acc += (x[f] + p->in_offset) * w[f];
+    for (int32_t j = 0; j < nh; ++j) {
+        acc_x[j] = p->b[k][j];
+        acc_h[j] = 0;
     }
-    int32_t racc = 0;
-    for (int32_t i = 0; i < nh; ++i) {
-        racc += (h[i] + p->h_offset) * r[i];
+    ef_nn_matvec_s8(x, p->w[k], nf, nh, nf, p->in_offset, acc_x);
+    ef_nn_matvec_s8(h, p->r[k], nh, nh, nh, p->h_offset, acc_h);
+    for (int32_t j = 0; j < nh; ++j) {
+        const int16_t a = lstm_sat16(ef_requantize_double(acc_x[j], p->in_mult[k], p->in_shift[k]));
+        const int32_t rq = ef_requantize_double(acc_h[j], p->rec_mult[k], p->rec_shift[k]);
+        pre[j] = lstm_sat16((int64_t)a + (p->litert ? rq : lstm_sat16(rq)));
     }
-    const int16_t a = lstm_sat16(ef_requantize_double(acc, p->in_mult[k], p->in_shift[k]));
-    const int32_t rq = ef_requantize_double(racc, p->rec_mult[k], p->rec_shift[k]);
-    return lstm_sat16((int64_t)a + (p->litert ? rq : lstm_sat16(rq)));
 }
 
 int32_t ef_lstm_s8_scratch_size(const ef_lstm_params *p)
 {
-    return p ? 3 * p->batches * p->n_cell + 8 * p->n_cell : 0;
+    return p ? 3 * p->batches * p->n_cell + 16 * p->n_cell : 0;
 }
 
 ef_status ef_lstm_s8(const ef_lstm_params *p, void *scratch, const int8_t *x, int8_t *y)
@@ -163,7 +162,8 @@ ef_status ef_lstm_s8(const ef_lstm_params *p, void *scratch, const int8_t *x, in
         return EF_ERR_ARG;
     }
     const int32_t nb = p->batches, nt = p->steps, nf = p->n_input, nh = p->n_cell;
-    int16_t *cell = (int16_t *)scratch;              /* [B, H] */
+    int32_t *acc_x = (int32_t *)scratch, *acc_h = acc_x + nh;   /* [H] each */
+    int16_t *cell = (int16_t *)(acc_h + nh);         /* [B, H] */
     int16_t *gi = cell + nb * nh, *gf = gi + nh, *gg = gf + nh, *go = gg + nh;
     int8_t *hid = (int8_t *)(go + nh);               /* [B, H], after the 4 gate rows */
     for (int32_t i = 0; i < nb * nh; ++i) {
@@ -176,19 +176,21 @@ ef_status ef_lstm_s8(const ef_lstm_params *p, void *scratch, const int8_t *x, in
             const int8_t *xt = x + row * nf;
             int8_t *h = hid + b * nh;
             int16_t *c = cell + b * nh;
-            for (int32_t j = 0; j < nh; ++j) {      /* every gate reads the old h */
-                const int16_t pi = lstm_gate(p, 0, j, xt, h), pf = lstm_gate(p, 1, j, xt, h);
-                const int16_t pg = lstm_gate(p, 2, j, xt, h), po = lstm_gate(p, 3, j, xt, h);
+            lstm_gate(p, 0, xt, h, acc_x, acc_h, gi);     /* every gate reads the old h */
+            lstm_gate(p, 1, xt, h, acc_x, acc_h, gf);
+            lstm_gate(p, 2, xt, h, acc_x, acc_h, gg);
+            lstm_gate(p, 3, xt, h, acc_x, acc_h, go);
+            for (int32_t j = 0; j < nh; ++j) {
                 if (p->litert) {
-                    gi[j] = g_sigmoid(pi);
-                    gf[j] = g_sigmoid(pf);
-                    gg[j] = g_tanh(pg, 3);
-                    go[j] = g_sigmoid(po);
+                    gi[j] = g_sigmoid(gi[j]);
+                    gf[j] = g_sigmoid(gf[j]);
+                    gg[j] = g_tanh(gg[j], 3);
+                    go[j] = g_sigmoid(go[j]);
                 } else {
-                    gi[j] = lstm_sigmoid(pi, p->table);
-                    gf[j] = lstm_sigmoid(pf, p->table);
-                    gg[j] = lstm_tanh(pg, 3, 0, p->table);
-                    go[j] = lstm_sigmoid(po, p->table);
+                    gi[j] = lstm_sigmoid(gi[j], p->table);
+                    gf[j] = lstm_sigmoid(gf[j], p->table);
+                    gg[j] = lstm_tanh(gg[j], 3, 0, p->table);
+                    go[j] = lstm_sigmoid(go[j], p->table);
                 }
             }
             int8_t *yt = y + row * nh;
