@@ -240,3 +240,20 @@ def test_onnx_constant_folding_under_a_profiler():
         prof = cProfile.Profile()
         graph = prof.runcall(load, p)
     assert [n.op.value for n in graph.nodes] == ["ADD"]
+
+
+def test_int8_gemm_in_float32_blocks_is_exact_at_the_bounds():
+    """The reference's float32-block GEMM equals the integer product, with every operand at
+    its extreme (int8 activations + offset = -255, weights -128: the largest partial sums),
+    across block edges (514 taps), and for int16 operands (float64 path)."""
+    from edgeforge.runtime.reference import _gemm
+    rng = np.random.default_rng(7)
+    for m, k, n, (lo, hi) in [(40, 4608, 16, (-255, 256)), (9, 514, 3, (-255, 256)),
+                              (9, 515, 3, (-255, 256)), (7, 3, 5, (-255, 256)),
+                              (6, 700, 4, (-32768, 32768))]:
+        a = rng.integers(lo, hi, (m, k))
+        b = rng.integers(-128, 128, (k, n))
+        a[0], b[:, 0] = lo, -128
+        want = np.array(a.astype(object).dot(b.astype(object)), dtype=np.int64)
+        got = _gemm(a, b)
+        assert got.dtype == np.int64 and np.array_equal(got, want), (m, k, n)
