@@ -15,7 +15,9 @@ vww_96_int8.tflite and ad01_int8.tflite from mlcommons/tiny). For each model:
     compiler and flags and run by the same firmware template (counter, serial protocol,
     stack paint), on the same inputs; their outputs must equal ours byte for byte;
   * ratios ours / peer (below 1 = fewer instructions / bytes than the peer), and the
-    checkouts' commits.
+    checkouts' commits;
+  * with --cycles, both sides' estimated Cortex-M4 cycles per inference (targets/cycles.py:
+    QEMU's execution log costed with the Cortex-M4 TRM timings) and their ratio.
 Without the checkouts the peer columns come from PEER_CONSTANTS, each labelled with its
 source (nothing here reproduces those), and the table says so.
 """
@@ -61,26 +63,33 @@ def compile_model(src: Path, out: Path) -> Path:
     return out
 
 
-def measure_ours(directory: Path, x: np.ndarray, runs: int) -> dict[str, Any]:
+def measure_ours(directory: Path, x: np.ndarray, runs: int, cycles: bool = False
+                 ) -> dict[str, Any]:
     b = build_mod.build(directory, "mps2-an386", kernels="dsp")
     r = profile(directory, "qemu://mps2-an386", runs=runs, warmup=1, inputs=x,
-                keep_outputs=True, kernels="dsp")
+                keep_outputs=True, kernels="dsp", cycles=cycles)
     return {"instructions": r["instructions"]["p50"],
             "outputs_match_reference": r["outputs_match_reference"],
-            "code_bytes": b["sizes"]["code"], "ram": r.get("ram"), "outputs": r["outputs"]}
+            "code_bytes": b["sizes"]["code"], "ram": r.get("ram"), "outputs": r["outputs"],
+            **({"cycles": r["cycles"]["cycles"]} if cycles else {})}
 
 
 def measure_peer(model: Path, directory: Path, x: np.ndarray, runs: int, src: Any,
-                 kernels: str, out: Path) -> dict[str, Any]:
+                 kernels: str, out: Path, cycles: bool = False) -> dict[str, Any]:
     import tflm
     b = tflm.build(model, directory, src, kernels, out)
     res = tflm.measure(Path(b["elf"]), directory, list(x), runs)
+    if cycles:      # TFLM's per-op events are compiled out: the glue's invoke is the region
+        from edgeforge.targets.cycles import estimate
+        res["cycles"] = estimate(directory, x[0], elf=b["elf"],
+                                 region=("ef_peer_invoke", "ef_counter_now"))["cycles"]
     s = b["sizes"]
     data_bss = s["data"] + s["bss"]
     ram = {"arena": res["arena"], "data_bss": data_bss, "stack_peak": res["stack_peak"],
            "total": res["arena"] + data_bss + (res["stack_peak"] or 0)}
     return {"instructions": res["instructions"], "code_bytes": s["code"], "ram": ram,
-            "per_op": res["per_op"], "outputs": res["outputs"], "commits": b["commits"]}
+            "per_op": res["per_op"], "outputs": res["outputs"], "commits": b["commits"],
+            **({"cycles": res["cycles"]} if cycles else {})}
 
 
 def _without_offline_plan(data: bytes) -> bytes:
@@ -115,18 +124,19 @@ def tflm_offline_arena(directory: Path, x: np.ndarray, runs: int, src: Any, out:
     return res
 
 
-def run(models: list[Path], runs: int, src: Any, build_dir: Path) -> list[dict[str, Any]]:
+def run(models: list[Path], runs: int, src: Any, build_dir: Path, cycles: bool = False
+        ) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
             d = compile_model(model, Path(tmp) / model.stem)
             shape = Manifest.load(d).inputs[0].shape
             x = np.random.default_rng(0).integers(-128, 128, (2, *shape)).astype(np.int8)
-            ours = measure_ours(d, x, runs)
+            ours = measure_ours(d, x, runs, cycles)
             row: dict[str, Any] = {"model": model.stem, "ours": ours, "peers": {}}
             if src is not None:
                 for k in ("ref", "cmsis_nn"):
-                    p = measure_peer(model, d, x, runs, src, k, build_dir)
+                    p = measure_peer(model, d, x, runs, src, k, build_dir, cycles)
                     p["outputs_equal_ours"] = all(
                         a.tobytes() == b.tobytes() for oa, ob in zip(p["outputs"],
                                                                      ours["outputs"])
@@ -141,6 +151,8 @@ def run(models: list[Path], runs: int, src: Any, build_dir: Path) -> list[dict[s
             ours.pop("outputs")
             for k, p in row["peers"].items():
                 row[f"vs_{k}"] = round(ours["instructions"] / p["instructions"], 3)
+                if p.get("cycles") and ours.get("cycles"):
+                    row[f"cycles_vs_{k}"] = round(ours["cycles"] / p["cycles"], 3)
                 if p.get("ram") and ours.get("ram"):
                     row[f"ram_vs_{k}"] = round(ours["ram"]["total"] / p["ram"]["total"], 3)
             rows.append(row)
@@ -156,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                     default=Path.home() / ".cache" / "edgeforge" / "peers")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--cycles", action="store_true",
+                    help="also estimate Cortex-M4 cycles on both sides (QEMU execution log)")
     a = ap.parse_args(argv)
     given = [a.tflm, a.cmsis_nn, a.cmsis, a.flatbuffers, a.gemmlowp]
     if any(given) and not all(given):
@@ -165,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     if all(given):
         import tflm
         src = tflm.Sources(*given)
-    rows = run(a.models or DEFAULT_MODELS, a.runs, src, a.build_dir)
+    rows = run(a.models or DEFAULT_MODELS, a.runs, src, a.build_dir, a.cycles)
     if a.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
@@ -193,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['model']}: TFLM + CMSIS-NN arena for our model.tflite {a['with']:,} B "
                   f"with its OfflineMemoryAllocation plan, {a['without']:,} B without "
                   f"(outputs {'equal' if a['outputs_equal'] else 'DIFFER'})")
+    for r in rows:
+        if "cycles" in r["ours"]:
+            peer = {k: p["cycles"] for k, p in r["peers"].items() if p.get("cycles")}
+            print(f"{r['model']}: estimated Cortex-M4 cycles ours {r['ours']['cycles'] / 1e6:.3f} M"
+                  + "".join(f", {k} {v / 1e6:.3f} M ({r['cycles_vs_' + k]:.2f}x)"
+                            for k, v in peer.items()))
     srcs = {p.get("source") for r in rows for p in r["peers"].values()}
     print("peer numbers: " + "; ".join(sorted(s for s in srcs if s)))
     commits = next((p["commits"] for r in rows for p in r["peers"].values() if "commits" in p),

@@ -452,19 +452,28 @@ def _dfilter(funcs: list[tuple[int, int, str]]) -> str:
 
 def estimate(directory: str | Path, x: Any, *, board: str = "mps2-an386",
              kernels: str | None = None, elf: str | Path | None = None,
-             timeout_s: float = 600.0, filter_protocol: bool = True) -> dict[str, Any]:
+             timeout_s: float = 600.0, filter_protocol: bool = True,
+             region: tuple[str, str] | None = None) -> dict[str, Any]:
     """One inference of DIR's firmware on QEMU with the execution log streamed through a
     FIFO: estimated Cortex-M4 cycles in total and per op (the firmware's op markers), the
     log's own instruction count beside them, and the hottest functions.
 
-    filter_protocol=False logs the protocol loop too (slower; what a run falls back to when
-    the filtered log's count disagrees with the firmware's)."""
+    elf: another image speaking the same protocol (benchmarks/peers: TFLM in our harness).
+    region=(begin, end): function names whose entries open and close the inference instead
+    of the op markers, e.g. ("ef_peer_invoke", "ef_counter_now") for an image whose per-op
+    events are compiled out. filter_protocol=False logs the protocol loop too (slower; what
+    a run falls back to when the filtered log's count disagrees with the firmware's)."""
     import os
     import tempfile
     import threading
 
+    import numpy as np
+
     from edgeforge.manifest import Manifest
+    from edgeforge.runner import check_inputs
+    from edgeforge.targets import commands
     from edgeforge.targets.build import ensure_built
+    from edgeforge.targets.protocol import Device
     from edgeforge.targets.qemu import QemuTarget
 
     directory = Path(directory)
@@ -472,11 +481,12 @@ def estimate(directory: str | Path, x: Any, *, board: str = "mps2-an386",
     elf = Path(elf) if elf else ensure_built(directory, board, kernels)
     code = disassemble(elf)
     funcs = functions(elf)
-    begin = [a for a, _, n in funcs if n.startswith("ef_fw_op_begin")]
-    end = [a for a, _, n in funcs if n.startswith("ef_fw_op_end")]
+    first, last = region or ("ef_fw_op_begin", "ef_fw_op_end")
+    begin = [a for a, _, n in funcs if n.startswith(first)]
+    end = [a for a, _, n in funcs if n.startswith(last)]
     if not begin or not end:
-        raise EdgeforgeError(f"{elf}: no ef_fw_op_begin / ef_fw_op_end functions to find the "
-                             "inference by (an edgeforge firmware from firmware_templates/)")
+        raise EdgeforgeError(f"{elf}: no {first} / {last} functions to find the inference by "
+                             "(an edgeforge firmware from firmware_templates/)")
 
     def session(dfilter: list[str]) -> tuple[ExecLog, int | None]:
         log = ExecLog(code, begin, end)
@@ -497,11 +507,16 @@ def estimate(directory: str | Path, x: Any, *, board: str = "mps2-an386",
             t = QemuTarget(board, kernels=kernels, elf=elf, timeout=30.0,
                            extra_args=["-d", "in_asm,exec,nochain", "-D", fifo, *dfilter])
             try:
-                info = t.open(directory, m)
-                t.infer([x])
-                hz = info.get("clock_hz") or 25_000_000
-                counted = (round(t.last_latency_us * hz / 1e6) if t.last_latency_us is not None
-                           else None)
+                # the bare protocol: a peer's image carries no model hash of ours to check
+                transport, expect_boot = t._start(directory)
+                dev = Device(transport, timeout=30.0)
+                if expect_boot:
+                    dev.wait_boot()
+                commands.info(dev)
+                for i, a in enumerate(check_inputs(m.inputs, [x], "cycles")):
+                    commands.write_input(dev, i, np.ascontiguousarray(a).tobytes())
+                counted = commands.invoke(dev, 1, 0)[0]
+                dev.close()
             finally:
                 if t.proc is not None and t.proc.poll() is None:
                     t.proc.terminate()           # a clean exit flushes QEMU's log buffer
