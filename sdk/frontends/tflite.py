@@ -207,7 +207,12 @@ def import_fc(c: _Ctx) -> FcAttrs:
         raise _Malformed(f"input {list(x)} does not match weights [{cout}, {cin}]")
     want = x[:-1] + (cout,) if keep else (n // cin, cout)
     if int(np.prod(y, dtype=np.int64)) != int(np.prod(want, dtype=np.int64)):
-        raise _Malformed(f"output shape {list(y)}, expected {list(want)}")
+        out = c.op.outputs[0]
+        sig = c.tensors[out].shapeSignature
+        if sig is None or -1 not in list(sig):
+            raise _Malformed(f"output shape {list(y)}, expected {list(want)}")
+        c.tensors[out] = copy.copy(c.tensors[out])   # a dynamic dim the file records as 1
+        c.tensors[out].shape = np.asarray(want, np.int32)
     return FcAttrs(act=c.act(), keep_num_dims=keep)
 
 
@@ -551,6 +556,7 @@ FOLDERS: dict[str, Callable[[Any, list[np.ndarray]], np.ndarray | None]] = {
     "SUB": lambda o, v: v[0] - v[1],
     "MUL": lambda o, v: v[0] * v[1],
     "FLOOR_DIV": lambda o, v: v[0] // v[1],
+    "FILL": lambda o, v: np.full(tuple(int(d) for d in v[0].ravel()), v[1].reshape(())),
     "REDUCE_PROD": lambda o, v: np.prod(v[0], axis=tuple(int(a) for a in v[1].ravel()),
                                         keepdims=bool(_opt(o, "keepDims", False))),
 }
@@ -572,7 +578,8 @@ def fold_constant_op(tname: str, o: Any, ins: list[int], outs: list[int], tensor
     elif tname in FOLDERS and ins and all(i < 0 or i in consts for i in ins):
         v = [consts[i] for i in ins if i >= 0]
         arith = tname in ("ADD", "SUB", "MUL", "FLOOR_DIV", "REDUCE_PROD")
-        if any(a.dtype.kind not in "iub" for a in v) and (arith or dt.kind == "f"):
+        if tname != "FILL" and any(a.dtype.kind not in "iub" for a in v) and \
+                (arith or dt.kind == "f"):   # FILL copies its value: exact in any type
             return False   # float arithmetic stays in the graph, where the runtime rounds it
         if arith and int(_opt(o, "fusedActivationFunction", 0)):
             return False
@@ -645,7 +652,7 @@ CONSUMED: dict[Op, int] = {Op.RESHAPE: 1, Op.PAD: 1, Op.MEAN: 1, Op.TRANSPOSE: 1
 # first group of issue 11/20: builtins spelled as other IR ops (their own importers below),
 # SPLIT / SPLIT_V as one STRIDED_SLICE per output, and operands consumed into attrs
 ALIASES.update({"SLICE": Op.STRIDED_SLICE, "SPLIT": Op.STRIDED_SLICE,
-                "UNPACK": Op.STRIDED_SLICE,
+                "UNPACK": Op.STRIDED_SLICE, "PACK": Op.CONCAT,
                 "SPLIT_V": Op.STRIDED_SLICE, "EXPAND_DIMS": Op.RESHAPE, "SQUEEZE": Op.RESHAPE})
 BY_BUILTIN: dict[str, Callable[[_Ctx], Any]] = {
     "SLICE": import_slice, "EXPAND_DIMS": import_as_reshape, "SQUEEZE": import_as_reshape}
@@ -859,11 +866,30 @@ def _to_graph(model: Any, buf: bytes, path: str, sg_index: int) -> Graph:
                                  (k, Op.RESHAPE, ReshapeAttrs(_Ctx(o, tensors, consts).shape(
                                      j, output=True)), [len(tensors) - 1], [outs[j]])]
                 continue
+            if tname == "PACK":   # a RESHAPE inserting the axis per input, one CONCAT
+                y = _Ctx(o, tensors, consts).shape(0, output=True)
+                axis = int(_opt(o, "axis", 0)) % max(len(y), 1)
+                mids = []
+                for i in ins:
+                    mid = copy.copy(tensors[i])
+                    mid.shape = np.asarray(y[:axis] + (1,) + y[axis + 1:], np.int32)
+                    mid.name = (_name(tensors[i].name, i) + f"/packed{k}").encode()
+                    mid.buffer = 0
+                    tensors.append(mid)
+                    mids.append(len(tensors) - 1)
+                    imported.append((k, Op.RESHAPE, ReshapeAttrs(tuple(int(d) for d in mid.shape)),
+                                     [i], [mids[-1]]))
+                imported.append((k, op, ConcatAttrs(axis=axis), mids, outs[:1]))
+                continue
             if tname in SPLITS:   # one STRIDED_SLICE per output
                 imported += [(k, op, a, [ins[src]], [outs[j]])
                              for j, src, a in split_parts(_Ctx(o, tensors, consts))]
                 continue
             attrs = BY_BUILTIN.get(tname, IMPORTERS[op])(_Ctx(o, tensors, consts))
+            if op == Op.RESHAPE and tuple(_Ctx(o, tensors, consts).shape(0, output=True)) \
+                    != attrs.shape:   # a dynamic dim recorded as 1: the operand decides
+                tensors[outs[0]] = copy.copy(tensors[outs[0]])
+                tensors[outs[0]].shape = np.asarray(attrs.shape, np.int32)
             w = _hybrid_weight(op, ins, tensors, consts)
             if w is not None:
                 hybrid.add(w)

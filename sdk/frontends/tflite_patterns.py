@@ -209,28 +209,51 @@ def _repeat_exact(size_in: int, size_out: int) -> bool:
 
 
 def _repeat(entries, tensors, consts, g: _Graph, t: int) -> None:
+    """TILE as RESIZE_NEAREST: (a) a broadcast of size-1 H / W axes of an NHWC tensor
+    (tf.tile of a pooled [N,1,1,C], UpSampling1D's [N,T,1,C]); (b) Keras 3 UpSampling2D's
+    repeat, a size-1 axis right after H or W tiled m times in a 5-D view of the 4-D tensor,
+    read and written through RESHAPEs (the element order is the resize's)."""
     k, _, _, ins, outs = entries[t]
     mult = _const(consts, ins[1], "multiples")
+    xs, y = _shape(tensors, ins[0]), outs[0]
+    tiled = [a for a, m in enumerate(mult) if m != 1]
+    if len(mult) != len(xs) or any(xs[a] != 1 for a in tiled):
+        raise _Fail(f"multiples {mult} on {list(xs)}: only a broadcast of size-1 axes")
+    if len(xs) == 4 and set(tiled) <= {1, 2}:                       # (a)
+        ys = tuple(d * m for d, m in zip(xs, mult))
+        entries[t] = (k, Op.RESIZE_NEAREST, ResizeAttrs(size=(ys[1], ys[2])), [ins[0]], [y])
+        return
+    if len(xs) != 5 or len(tiled) != 1 or tiled[0] - 1 not in (1, 2):
+        raise _Fail(f"multiples {mult} on {list(xs)}: not a repeat of H or W")
+    a, m = tiled[0] - 1, mult[tiled[0]]                             # (b)
+    x4 = xs[:a + 1] + xs[a + 2:]
+    y4 = x4[:a] + (x4[a] * m,) + x4[a + 1:]
+    if not _repeat_exact(x4[a], y4[a]):
+        raise _Fail(f"repeat {m} of {x4[a]} is not TFLite's nearest resize")
     p = g.producer.get(ins[0])
     if p is None or entries[p][1] != Op.RESHAPE or g.only_consumer(ins[0]) != t:
-        raise _Fail("input is not an EXPAND_DIMS")
-    x4 = entries[p][3][0]
-    xs, x5 = _shape(tensors, x4), _shape(tensors, ins[0])
-    c = g.only_consumer(outs[0])
-    if entries[c][1] != Op.RESHAPE:
+        raise _Fail("input is not a reshape of a 4-D tensor")
+    if any(entries[j][1] != Op.RESHAPE for j in g.consumers.get(y, [])) or y in g.outputs:
         raise _Fail("output is not reshaped back")
-    y4 = entries[c][4][0]
-    ys = tuple(entries[c][2].shape)   # the reshape's operand: the file may record 1 for -1
-    reps = [(a, m) for a, m in enumerate(mult) if m != 1]
-    if len(xs) != 4 or len(reps) != 1 or len(x5) != 5:
-        raise _Fail(f"multiples {mult} on {list(x5)}: only a repeat over H or W of NHWC")
-    a, m = reps[0][0] - 1, reps[0][1]      # the axis repeated, how often
-    if a not in (1, 2) or x5 != xs[:a + 1] + (1,) + xs[a + 1:] or \
-            ys != xs[:a] + (xs[a] * m,) + xs[a + 1:] or not _repeat_exact(xs[a], ys[a]):
-        raise _Fail(f"multiples {mult} on {list(x5)} -> {list(ys)}: not a repeat of H or W")
-    _set_shape(tensors, y4, ys)
-    entries[t] = (k, Op.RESIZE_NEAREST, ResizeAttrs(size=(ys[1], ys[2])), [x4], [y4])
-    entries[p] = entries[c] = None
+    pk, pop, _, pins, pouts = entries[p]
+    _set_shape(tensors, pouts[0], x4)
+    entries[p] = (pk, pop, ReshapeAttrs(x4), pins, pouts)
+    _set_shape(tensors, y, y4)
+    entries[t] = (k, Op.RESIZE_NEAREST, ResizeAttrs(size=(y4[1], y4[2])), [pouts[0]], [y])
+
+
+def _drop_identity_reshapes(entries, tensors, outputs: set[int]) -> None:
+    """A RESHAPE to its input's own shape (left by the rewrites) goes; its users read the
+    input."""
+    for j, en in enumerate(entries):
+        if en is None or en[1] != Op.RESHAPE or en[4][0] in outputs or \
+                _shape(tensors, en[3][0]) != tuple(en[2].shape):
+            continue
+        src, dst = en[3][0], en[4][0]
+        entries[j] = None
+        for i, o in enumerate(entries):
+            if o is not None and dst in o[3]:
+                entries[i] = (o[0], o[1], o[2], [src if v == dst else v for v in o[3]], o[4])
 
 
 def _merge_resizes(entries, tensors, outputs: set[int]) -> None:
@@ -253,6 +276,29 @@ def _merge_resizes(entries, tensors, outputs: set[int]) -> None:
         g = _Graph(entries, outputs)
 
 
+def _float_neg_table(sx: float, zx: int, sy: float, zy: int) -> np.ndarray:
+    """int8 -> int8 of DEQUANTIZE, NEG, QUANTIZE as TFLM / LiteRT's reference kernels do
+    it: float(double scale * (x - zp)), negated, round-half-away(v / float scale) + zp."""
+    x = np.arange(-128, 128)
+    v = -(np.float64(np.float32(sx)) * (x - zx)).astype(np.float32)
+    q = (v / np.float32(sy)).astype(np.float32).astype(np.float64)
+    q = np.sign(q) * np.floor(np.abs(q) + 0.5) + zy
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def _sub_table(sx: float, zx: int, sy: float, zy: int, numerics: str) -> np.ndarray:
+    """int8 SUB(zero point, x) over all 256 inputs, by the int8 reference."""
+    from edgeforge.ir import Graph, Node, QuantParams, Tensor
+    from edgeforge.runtime.reference import run
+    g = Graph(name="neg")
+    g.add_tensor(Tensor("zero", (1,), "int8", QuantParams([sx], [zx]), np.array([zx], np.int8)))
+    g.add_tensor(Tensor("x", (256,), "int8", QuantParams([sx], [zx])))
+    g.add_tensor(Tensor("y", (256,), "int8", QuantParams([sy], [zy])))
+    g.nodes.append(Node(Op.SUB, ("zero", "x"), ("y",), BinaryAttrs(), "neg"))
+    g.inputs, g.outputs = ["x"], ["y"]
+    return run(g, {"x": np.arange(-128, 128).astype(np.int8)}, numerics=numerics)["y"]
+
+
 def _neg(entries, tensors, consts, g: _Graph, n: int) -> None:
     k, _, _, ins, outs = entries[n]
     d = g.producer.get(ins[0])
@@ -264,14 +310,22 @@ def _neg(entries, tensors, consts, g: _Graph, n: int) -> None:
     x, y = entries[d][3][0], entries[q][4][0]
     qx, qy = tensors[x].quantization, tensors[y].quantization
     if tensors[x].type != INT8 or tensors[y].type != INT8 or qx is None or qy is None or \
-            len(qx.scale) != 1 or list(qx.scale) != list(qy.scale):
-        raise _Fail("the DEQUANTIZE and QUANTIZE around it differ in scale")
+            len(qx.scale) != 1 or len(qy.scale) != 1:
+        raise _Fail("the DEQUANTIZE and QUANTIZE around it are not per-tensor int8")
+    sx, zx = float(qx.scale[0]), int(qx.zeroPoint[0]) if qx.zeroPoint is not None else 0
+    sy, zy = float(qy.scale[0]), int(qy.zeroPoint[0]) if qy.zeroPoint is not None else 0
+    want = _float_neg_table(sx, zx, sy, zy)
+    for numerics in ("tflm", "litert"):    # the one int8 op that spells it must be exact
+        bad = int(np.sum(_sub_table(sx, zx, sy, zy, numerics) != want))
+        if bad:
+            raise _Fail(f"int8 SUB(zero point, x) differs from the float NEG on {bad} of "
+                        f"256 inputs ({numerics})")
     zero = copy.copy(tensors[x])
     zero.shape = np.asarray([1], np.int32)
     zero.name = (tensors[x].name or b"neg") + b"/zero_point"
     zero.buffer = 0
     tensors.append(zero)
-    consts[len(tensors) - 1] = np.asarray([int(qx.zeroPoint[0])], np.int8)
+    consts[len(tensors) - 1] = np.asarray([zx], np.int8)
     entries[n] = (k, Op.SUB, BinaryAttrs(), [len(tensors) - 1, x], [y])
     entries[d] = entries[q] = None
 
@@ -343,6 +397,7 @@ def rewrite(entries: list[Entry], tensors: list[Any], consts: dict[int, np.ndarr
                 fn(work, tensors, consts, _Graph(work, out), j)
             except _Fail as e:
                 reasons[j] = str(e)
+    _drop_identity_reshapes(work, tensors, out)
     _merge_resizes(work, tensors, out)
     _float_islands(work, tensors, consts, out)
     problems = []

@@ -8,6 +8,7 @@ TensorFlow is a development tool here, never a dependency of edgeforge or of its
 
     /path/to/a/tf-venv/bin/python -m tests.zoo.export_keras_zoo          # all models
     /path/to/a/tf-venv/bin/python -m tests.zoo.export_keras_zoo gru_kws  # some
+    /path/to/a/tf-venv/bin/python -m tests.zoo.export_keras_zoo --variants  # tests/models/keras
 
 `MODELS` is the registry: name -> builder returning a built keras.Model. A model named in
 `FLOAT_IO` keeps the converter's default float32 input/output (QUANTIZE / DEQUANTIZE at the
@@ -291,6 +292,59 @@ FAMILY = {"conv1d_kws": "1-D CNN KWS", "dscnn_kws": "DS-CNN", "mobilenet_v2": "M
 FLOAT_IO = {"mobilenet_v2", "vibration_1d"}
 
 
+# ---------------------------------------------------------------- pattern variants
+# tiny models, one Keras spelling each, written to tests/models/keras/ for
+# tests/unit/test_keras_patterns.py (how the converter spells them, not model families)
+def _one(shape, *layers_, batch: int | None = None):
+    """Batch None as users write it: the converter then spells a dilated Conv1D with
+    SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND (with batch 1 it uses the conv's dilation)."""
+    x = inp = keras.Input(shape, batch_size=batch)
+    for layer in layers_:
+        x = layer(x)
+    return keras.Model(inp, x)
+
+
+VARIANTS: dict[str, Callable[[], keras.Model]] = {
+    "conv1d_dil3_valid": lambda: _one((40, 4), L.Conv1D(8, 3, dilation_rate=3)),
+    "conv1d_dil2_causal": lambda: _one((30, 4), L.Conv1D(8, 3, padding="causal",
+                                                         dilation_rate=2, activation="relu")),
+    "conv1d_dil4_same_odd": lambda: _one((33, 3), L.Conv1D(6, 5, padding="same",
+                                                           dilation_rate=4)),
+    "sepconv1d_dil2": lambda: _one((24, 6), L.SeparableConv1D(8, 3, padding="same",
+                                                              dilation_rate=2)),
+    "conv1d_dil2_b1": lambda: _one((30, 4), L.Conv1D(8, 3, padding="same", dilation_rate=2),
+                                   batch=1),
+    "conv2d_dil2": lambda: _one((17, 13, 3), L.Conv2D(8, 3, padding="same", dilation_rate=2)),
+    "conv2d_dil_1x3": lambda: _one((12, 16, 3), L.Conv2D(4, 3, padding="same",
+                                                         dilation_rate=(1, 3))),
+    "dwconv2d_dil2": lambda: _one((15, 15, 4), L.DepthwiseConv2D(3, padding="same",
+                                                                 dilation_rate=2)),
+    "upsample_3x2": lambda: _one((5, 7, 4), L.UpSampling2D((3, 2))),
+    "upsample_h_only": lambda: _one((6, 5, 3), L.UpSampling2D((2, 1))),
+    "upsample1d_3": lambda: _one((10, 4), L.UpSampling1D(3)),
+    "tile_broadcast": lambda: _one((8, 8, 6), L.GlobalAveragePooling2D(keepdims=True),
+                                   L.Lambda(lambda t: keras.ops.tile(t, [1, 8, 8, 1]))),
+    "layernorm_plain": lambda: _one((6, 16), L.Dense(16), L.LayerNormalization(
+        center=False, scale=False)),
+    "layernorm_last2": lambda: _one((4, 5, 8), L.LayerNormalization(axis=(-2, -1))),
+    "gru_reset_before": lambda: _one((12, 5), L.GRU(8, reset_after=False, unroll=True)),
+    "simple_rnn": lambda: _one((10, 4), L.SimpleRNN(8, unroll=True)),
+    "gru_sequences": lambda: _one((8, 5), L.GRU(6, return_sequences=True, unroll=True)),
+}
+VARIANTS_OUT = OUT.parents[1] / "models" / "keras"
+
+
+def export_variants(names: list[str]) -> None:
+    VARIANTS_OUT.mkdir(parents=True, exist_ok=True)
+    for name in names or list(VARIANTS):
+        keras.utils.set_random_seed(_seed(name))
+        model = VARIANTS[name]()
+        _randomize_bn(model, np.random.default_rng(_seed(name) + 1))
+        data = convert(model, name)
+        (VARIANTS_OUT / f"{name}.tflite").write_bytes(data)
+        print(f"{name:24s} {len(data):9d} B", flush=True)
+
+
 def _seed(name: str) -> int:
     return zlib.crc32(name.encode())
 
@@ -350,4 +404,7 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--variants"]:
+        export_variants(sys.argv[2:])
+    else:
+        main(sys.argv[1:])
