@@ -46,6 +46,10 @@ def print_report(r: dict[str, Any]) -> None:
                   f"(bounds {est['cycles_low']:,}-{est['cycles_high']:,}) for "
                   f"{est['instructions']:,} instructions, {est['cycles'] / n:.2f} cycles/instr; "
                   f"{est['cycles'] / 120e3:,.2f} ms at 120 MHz (MLPerf Tiny's M4 clock)")
+        hot = est.get("hot_functions") or []
+        if hot and est["cycles"]:
+            con.print("estimated cycles by function: " + ", ".join(
+                f"{h['function']} {100 * h['cycles'] / est['cycles']:.0f}%" for h in hot[:6]))
     cold = r.get("cold_first_inference_us")
     con.print(f"kernels {r['kernels']['set']}; open (boot/load/connect) "
               f"{r['init_ms']:,.0f} ms; cold first inference "
