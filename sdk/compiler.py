@@ -124,7 +124,13 @@ def _mixed(float_g: Graph, g8: Graph, calib: Any, mode: str, ram_budget: int | N
     Returns the graph (meta["precision"]: the choice and what it bought) and its SQNR rows."""
     from edgeforge.quantize import sqnr_report
     from edgeforge.quantize.calibrate import calibrate, load_calib
-    from edgeforge.quantize.mixed import choose_layers, rank_layers, widen, widenable
+    from edgeforge.quantize.mixed import (
+        choose_layers,
+        correct_bias16,
+        rank_layers,
+        widen,
+        widenable,
+    )
     from edgeforge.quantize.quantize import prepare_float
     if mode not in ("int16", "auto"):
         raise EdgeforgeError(f"--activations {mode!r}: choose int8, int16 or auto")
@@ -132,7 +138,8 @@ def _mixed(float_g: Graph, g8: Graph, calib: Any, mode: str, ram_budget: int | N
     if g8.meta.get("quantize", {}).get("equalize"):
         from edgeforge.quantize.equalize import equalize_graph
         fg = equalize_graph(fg)
-    ranges = calibrate(fg, load_calib(calib, fg), observer="minmax")
+    arrays = load_calib(calib, fg)
+    ranges = calibrate(fg, arrays, observer="minmax")
     budget = ram_budget
     if budget is None and board:
         from edgeforge.targets.board import load_board
@@ -146,6 +153,7 @@ def _mixed(float_g: Graph, g8: Graph, calib: Any, mode: str, ram_budget: int | N
                 _plan(widen(fg, g8, ranges, chosen, io8=True)).size <= budget
         layers = choose_layers(rank_layers(g8, sqnr8), fits)
     g = widen(fg, g8, ranges, layers, io8=True)
+    correct_bias16(fg, g, arrays, numerics=str(numerics))
     sqnr = sqnr_report(float_g, g, calib, numerics=str(numerics), max_samples=SQNR_SAMPLES)
     out8 = {r["tensor"]: r["sqnr_db"] for r in sqnr8}
     outs = {r["tensor"]: r["sqnr_db"] for r in sqnr}

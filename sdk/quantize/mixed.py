@@ -179,3 +179,59 @@ def choose_layers(ranked: list[str], fits: Callable[[set[str]], bool]) -> set[st
         if fits(chosen | {t}):
             chosen.add(t)
     return chosen
+
+
+def correct_bias16(fg: Graph, g: Graph, arrays: list[np.ndarray], numerics: str = "tflm",
+                   max_samples: int = 64) -> list[str]:
+    """Re-do bias correction for the 16x8 layers of `g` (in place): the int8 graph's
+    correction offset the mean error int8 inputs caused, which int16 inputs no longer cause.
+    Node by node over `max_samples` calibration samples, each 16x8 weighted layer's int64
+    bias is shifted by the mean pre-activation error of the layer on its actual (int16)
+    input against the float layer on the float input, before the layer runs (so later layers
+    see corrected inputs). Returns the corrected layers' output names."""
+    from dataclasses import replace
+
+    from edgeforge.ir import Act
+    from edgeforge.quantize.bias_correction import deq
+    from edgeforge.quantize.calibrate import iterate_float, rebatch
+    from edgeforge.runtime import reference
+    n = min(arrays[0].shape[0], max_samples)
+    arrays = [a[:n] for a in arrays]
+    gb = rebatch(g, n)
+    if gb is None:
+        return []
+    f = next(iter(iterate_float(fg, arrays, batch_size=n, verbose=0)))
+    fnodes = {nd.outputs[0]: nd for nd in fg.nodes}
+    env = dict(zip(gb.inputs, quantize_inputs16(gb, arrays)))
+    done = []
+    for nd in gb.nodes:
+        out = nd.outputs[0]
+        fn = fnodes.get(out)
+        if (fn is not None and nd.op in WEIGHTED and len(nd.inputs) > 2 and nd.inputs[2]
+                and gb.tensors[out].dtype == "int16" and fn.inputs[0] in f):
+            kernel = reference.REFERENCE[nd.op]
+            no_act = replace(nd.attrs, act=Act.NONE)
+            b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
+            y_f = kernel(f[fn.inputs[0]], fg.tensors[fn.inputs[1]].data, b_f, no_act)
+            bt = gb.tensors[nd.inputs[2]]
+            w_q = deq(gb, nd.inputs[1], gb.tensors[nd.inputs[1]].data)
+            y_q = kernel(deq(gb, nd.inputs[0], env[nd.inputs[0]]), w_q,
+                         deq(gb, nd.inputs[2], bt.data), no_act)
+            e = (y_q.astype(np.float64) - y_f).reshape(-1, y_f.shape[-1]).mean(axis=0)
+            bt.data = bt.data - np.round(e / bt.quant.scale.astype(np.float64)).astype(np.int64)
+            g.tensors[nd.inputs[2]].data = bt.data
+            done.append(out)
+        sub = Graph(tensors=gb.tensors, nodes=[nd], outputs=list(nd.outputs),
+                    inputs=[i for i in dict.fromkeys(nd.inputs) if i in env])
+        env.update(reference.run(sub, {i: env[i] for i in sub.inputs}, numerics=numerics))
+    return done
+
+
+def quantize_inputs16(g: Graph, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Float feeds -> g's input types (int8 or int16) with its input quantization."""
+    from edgeforge.qmath import quantize
+    out = []
+    for name, x in zip(g.inputs, arrays):
+        t = g.tensors[name]
+        out.append(quantize(x, float(t.quant.scale[0]), int(t.quant.zero_point[0]), t.dtype))
+    return out

@@ -139,3 +139,23 @@ def test_widened_graph_bit_exact_and_better(resnet_tiny, half):
         q8 = np.concatenate([_deq_run(qg, x[None])[2] for x in ev])
         q16 = np.concatenate([_deq_run(g16, x[None])[2] for x in ev])
         assert sqnr_db(f, q16) > sqnr_db(f, q8) + 10.0
+
+
+def test_int16_bias_correction_improves_the_16x8_graph(resnet_tiny):
+    """The int8 graph's bias correction offsets int8 input error; re-corrected at int16 the
+    16x8 graph's output gets closer to float (VWW MobileNet: 42.6 -> 46.5 dB)."""
+    from edgeforge.quantize.mixed import correct_bias16, widen
+    from edgeforge.quantize.quantize import sqnr_db
+    fg, qg, ranges, ev = resnet_tiny
+    g16 = widen(fg, qg, ranges)
+    f = np.concatenate([R.run(fg, [x[None]])[fg.outputs[0]] for x in ev])
+    before = sqnr_db(f, np.concatenate([_deq_run(g16, x[None])[2] for x in ev]))
+    biases = {n.inputs[2]: g16.tensors[n.inputs[2]].data.copy() for n in g16.nodes
+              if n.op.value == "CONV2D"}
+    rng = np.random.default_rng(9)
+    calib = rng.normal(0, 1, (32,) + tuple(fg.tensors[fg.inputs[0]].shape[1:])).astype(np.float32)
+    done = correct_bias16(fg, g16, [calib])
+    assert done and all(g16.tensors[b].data.dtype == np.int64 for b in biases)
+    assert any(not np.array_equal(g16.tensors[b].data, v) for b, v in biases.items())
+    after = sqnr_db(f, np.concatenate([_deq_run(g16, x[None])[2] for x in ev]))
+    assert after > before
