@@ -127,7 +127,7 @@ EXTRA = [
     # row sums too big for the packed pair trick (|sum| >= 2^23): ef_fc_s8 runs it
     _fc("dsp_fc_plain_deep", (1, 3000), 5, note="no packing: the plain DSP kernel"),
 ]
-OPS = {"CONV2D", "DWCONV2D", "FC", "AVGPOOL2D"}
+OPS = {"CONV2D", "DWCONV2D", "FC", "AVGPOOL2D", "LSTM"}
 
 
 def test_pack_fc_layout_decodes_to_the_weights():
@@ -162,7 +162,7 @@ def test_pack_fc_layout_decodes_to_the_weights():
     assert codegen_c.pack_fc(w[:3], b[:3], 0) is None                 # no block of 4
 
 
-@pytest.fixture(scope="module", params=["tflm", "litert"])
+@pytest.fixture(scope="module", params=["tflm", "litert", "single"])
 def dsp_lib(request, tmp_path_factory):
     require("gcc")
     chosen = [c for c in cases("int8") if c.op.name in OPS]

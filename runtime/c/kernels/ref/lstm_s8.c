@@ -6,6 +6,11 @@
  * values p->h0 / p->c0 on every call; scratch holds them and the four gate rows. */
 #include "ef_nn_support.h"
 
+/* the gates' dot products (kernels/dsp/lstm_s8.c supplies an SMLAD one) */
+#ifndef EF_LSTM_MATVEC
+#define EF_LSTM_MATVEC ef_nn_matvec_s8
+#endif
+
 static int16_t lstm_sat16(int64_t v)
 {
     return (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
@@ -142,8 +147,8 @@ static void lstm_gate(const ef_lstm_params *p, int k, const int8_t *x, const int
         acc_x[j] = p->b[k][j];
         acc_h[j] = 0;
     }
-    ef_nn_matvec_s8(x, p->w[k], nf, nh, nf, p->in_offset, acc_x);
-    ef_nn_matvec_s8(h, p->r[k], nh, nh, nh, p->h_offset, acc_h);
+    EF_LSTM_MATVEC(x, p->w[k], nf, nh, nf, p->in_offset, acc_x);
+    EF_LSTM_MATVEC(h, p->r[k], nh, nh, nh, p->h_offset, acc_h);
     for (int32_t j = 0; j < nh; ++j) {
         const int16_t a = lstm_sat16(ef_requantize_double(acc_x[j], p->in_mult[k], p->in_shift[k]));
         const int32_t rq = ef_requantize_double(acc_h[j], p->rec_mult[k], p->rec_shift[k]);
