@@ -41,7 +41,8 @@ def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str
             per_channel: bool = True, prune: float | None = None,
             prune_channels: float | None = None, distill: bool | None = None,
             val_data: Any = None, max_sqnr_drop: float | None = None,
-            min_accuracy: float | None = None, verbose: int = 0, activations: str = "int8",
+            min_accuracy: float | None = None, target_macs: int | None = None,
+            target_flash: int | None = None, verbose: int = 0, activations: str = "int8",
             ram_budget: int | None = None) -> dict[str, Any]:
     """`edgeforge compile MODEL -o OUT --json`: write the compiled DIR, return its summary.
 
@@ -53,7 +54,8 @@ def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str
     opts: dict[str, Any] = {"observer": observer, "prune": prune,
                             "prune_channels": prune_channels, "distill": distill,
                             "val_data": val_data, "max_sqnr_drop": max_sqnr_drop,
-                            "min_accuracy": min_accuracy}
+                            "min_accuracy": min_accuracy, "target_macs": target_macs,
+                            "target_flash": target_flash}
     if not per_channel:
         opts["per_channel"] = False
     res = compile_model(model, out, calib=calib, board=board, numerics=numerics, name=name,

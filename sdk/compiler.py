@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 # float-model compression options, handed to edgeforge.compress.prune.compress before quantizing
 COMPRESS_OPTS = ("prune", "prune_channels", "distill", "val_data", "max_sqnr_drop",
-                 "min_accuracy")
+                 "min_accuracy", "target_macs", "target_flash")
 SQNR_SAMPLES = 64           # the per-layer SQNR report's samples (the first of --calib)
 
 

@@ -214,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill", action=argparse.BooleanOptionalAction, default=None,
                    help="refit pruned layers to the float model's layer outputs (least "
                         "squares; on by default when pruning)")
+    p.add_argument("--target-macs", type=int, metavar="N", default=None,
+                   help="structured channel pruning down to N MACs")
+    p.add_argument("--target-flash", type=int, metavar="BYTES", default=None,
+                   help="structured channel pruning down to BYTES of int8 weights")
     p.add_argument("--val-data", metavar="DATA.npz",
                    help="x (and labels y) to measure what compression costs (default: the "
                         "held-out 20%% of --calib)")

@@ -22,6 +22,8 @@ def main(args: Any) -> int:
                           val_data=getattr(args, "val_data", None),
                           max_sqnr_drop=getattr(args, "max_sqnr_drop", None),
                           min_accuracy=getattr(args, "min_accuracy", None),
+                          target_macs=getattr(args, "target_macs", None),
+                          target_flash=getattr(args, "target_flash", None),
                           verbose=getattr(args, "verbose", 0),
                           activations=getattr(args, "activations", "int8"),
                           ram_budget=getattr(args, "ram_budget", None))
