@@ -178,10 +178,23 @@ def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 _SPELL8 = np.array([str(v) for v in range(-128, 256)], dtype=object)
 
 
+# each int8 / uint8 spelling with the separator that follows it inside a line / at its end
+_SPELL8_SEP = np.array([v + ", " for v in _SPELL8], dtype=object)
+_SPELL8_EOL = np.array([v + ",\n    " for v in _SPELL8], dtype=object)
+
+
 def _c_values(flat: np.ndarray, per_line: int = 24) -> str:
     flat = np.asarray(flat)
-    if flat.dtype in (np.int8, np.uint8):     # weights: look the 256 spellings up (str() of
-        vals = _SPELL8[flat.astype(np.int64) + 128].tolist()   # 11 M values took 9 s)
+    if flat.dtype in (np.int8, np.uint8) and flat.size:
+        # weights: the 256 spellings looked up with their separators and joined once (a
+        # str() per value took 9 s for 11 M values, a join per line 2.7 s; this 1.2 s)
+        idx = flat.reshape(-1).astype(np.int64) + 128
+        vals = _SPELL8_SEP[idx]
+        vals[per_line - 1::per_line] = _SPELL8_EOL[idx[per_line - 1::per_line]]
+        vals[-1] = _SPELL8[idx[-1]] + ","
+        return "    " + "".join(vals.tolist())
+    if flat.dtype in (np.int8, np.uint8):
+        vals = []
     else:
         vals = list(map(str, flat.astype(np.int64).tolist()))
     if flat.dtype == np.int32 or flat.dtype == np.int64:
