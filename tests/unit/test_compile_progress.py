@@ -257,3 +257,18 @@ def test_int8_gemm_in_float32_blocks_is_exact_at_the_bounds():
         want = np.array(a.astype(object).dot(b.astype(object)), dtype=np.int64)
         got = _gemm(a, b)
         assert got.dtype == np.int64 and np.array_equal(got, want), (m, k, n)
+
+
+def test_c_weight_text_is_the_per_line_form():
+    """weights.c spells int8 / uint8 arrays with one join; the text is the per-line form
+    (24 values a line, each line ending in a comma) at every length around the line edges."""
+    from edgeforge.codegen.c import _c_values
+    rng = np.random.default_rng(8)
+    for dtype in (np.int8, np.uint8):
+        info = np.iinfo(dtype)
+        for n in (0, 1, 23, 24, 25, 48, 49, 100):
+            a = rng.integers(info.min, info.max + 1, n).astype(dtype)
+            vals = [str(int(v)) for v in a]
+            want = "\n".join("    " + ", ".join(vals[i:i + 24]) + ","
+                             for i in range(0, n, 24)) or "    0"
+            assert _c_values(a) == want, (dtype, n)
