@@ -105,6 +105,16 @@ def check(board: Any) -> dict[str, float]:
         within("core_hz", 0, 133e6)
         if not (16 <= t["fbdiv"] <= 320 and 1 <= t["postdiv1"] <= 7 and 1 <= t["postdiv2"] <= 7):
             bad.append("FBDIV 16-320 and post dividers 1-7")
+    uart = getattr(board, "uart", {}) or {}
+    if uart.get("driver") == "stm32-usart" and uart.get("baud"):
+        # the baud divider must fit its register at this bus clock (RM0432 / RM0385: LPUART
+        # BRR 0x300-0xFFFFF at 256 * f / baud, USART BRR 16-0xFFFF at f / baud)
+        scale = int(uart.get("brr_scale", 1))
+        brr = round(t["uart_hz"] * scale / uart["baud"])
+        lo, hi = (0x300, 0xFFFFF) if scale == 256 else (16, 0xFFFF)
+        if not lo <= brr <= hi:
+            bad.append(f"UART divider {brr} at {t['uart_hz'] / 1e6:g} MHz and {uart['baud']} "
+                       f"baud outside {lo}-{hi}")
     if "flash_ws" in t and t["flash_ws"] < t["flash_ws_min"]:
         bad.append(f"{t['flash_ws']:g} flash wait states at {t['core_hz'] / 1e6:g} MHz "
                    f"(needs {t['flash_ws_min']:g})")

@@ -259,10 +259,15 @@ def test_every_profile_clock_tree_is_within_the_vendor_limits():
     ("stm32f746g-disco", {"pllp": 4}, "gives 108 MHz but clock_hz is 216"),
     ("rpi-pico", {"fbdiv": 50}, "vco_hz 600"),
     ("esp32-s3", {"cpuperiod_sel": 3}, "reserved"),
+    ("nucleo-l4r5zi", {"baud": 1200}, "UART divider 25600000"),       # LPUART BRR > 20 bits
+    ("stm32f746g-disco", {"baud": 921600 * 8}, "UART divider 15 "),    # USART BRR < 16
 ])
 def test_profiles_outside_the_limits_are_refused(board, change, words):
     b = load_board(board)
-    bad = dataclasses.replace(b, clock={**b.clock, **change})
+    if "baud" in change:
+        bad = dataclasses.replace(b, uart={**b.uart, **change})
+    else:
+        bad = dataclasses.replace(b, clock={**b.clock, **change})
     with pytest.raises(BuildError, match=words):
         clock.check(bad)
 
