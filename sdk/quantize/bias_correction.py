@@ -148,7 +148,10 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
             for t, chunks_f in f_in.items():
                 chunks_f.append(f[t])
     chunks = range(0, n, b)
-    env = {name: [x[s:s + b] for s in chunks]
+    # a graph that could not be rebatched runs one sample at a time in its own shape (a
+    # leading sample axis would shift every axis-wise op: a time-major LSTM's GATHER)
+    env = {name: [x[s:s + b] if b > 1 or gb.tensors[name].shape[:1] == (1,)
+                  else x[s].reshape(gb.tensors[name].shape) for s in chunks]
            for name, x in zip(gb.inputs, quantize_inputs(gb, arrays))}
     last_use = {i: k for k, nd in enumerate(gb.nodes) for i in nd.inputs if i}
     done = []
@@ -250,7 +253,7 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
     + ridge' |W - W_float|^2 (y_f: the float layer's pre-activation output on the float
     input), then quantized again (new per-channel scales). The int8 layer then compensates
     the error its quantized input carries, not only its mean."""
-    from edgeforge.quantize.lstsq import NormalEquations, depthwise_rows, layer_features
+    from edgeforge.quantize.lstsq import NormalEquations, depthwise_rows, rows_with_ones
     from edgeforge.runtime.reference import REFERENCE
     w0 = fg.tensors[fn.inputs[1]].data.astype(np.float64)
     b_f = fg.tensors[fn.inputs[2]].data if len(fn.inputs) > 2 and fn.inputs[2] else None
@@ -270,7 +273,7 @@ def _refit_layer(fg: Graph, fn: Node, gb: Graph, nd: Node, xq: list[np.ndarray],
         if dw:
             halves[k % 2].add_channels(depthwise_rows(x, nd, w0.shape), y)
         else:
-            halves[k % 2].add(layer_features(x, nd, w0.shape), y, dw)
+            halves[k % 2].add_rows(rows_with_ones(x, nd, w0.shape), y)
     if halves[1].g is None:
         return                                   # one chunk: nothing to validate on
     if dw:

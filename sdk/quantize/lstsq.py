@@ -41,6 +41,26 @@ def depthwise_rows(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarr
     return fc
 
 
+def rows_with_ones(x: np.ndarray, n: Node, w_shape: tuple[int, ...]) -> np.ndarray:
+    """CONV2D / FC regression rows with the bias column of ones: [rows, K + 1] float64,
+    what NormalEquations.add(layer_features(...)) builds from two copies, written in one
+    (NormalEquations.add_rows takes it)."""
+    from edgeforge.runtime.reference import windows
+    if n.op == Op.FC:
+        src = x.reshape(-1, w_shape[1])
+        out = np.empty((src.shape[0], w_shape[1] + 1))
+        out[:, :-1] = src
+    else:
+        win = windows(x, w_shape[1:3], n.attrs.stride, n.attrs.dilation, n.attrs.pad)
+        rows, k = int(np.prod(win.shape[:3])), int(np.prod(win.shape[3:]))
+        out = np.empty((rows, k + 1))
+        view = out[:, :k].reshape(win.shape)                    # a view: no axis is merged
+        assert np.shares_memory(view, out)
+        np.copyto(view, win)
+    out[:, -1] = 1.0
+    return out
+
+
 class NormalEquations:
     """Accumulated normal equations [X 1]^T [X 1] and [X 1]^T Y over batches."""
 
@@ -54,6 +74,10 @@ class NormalEquations:
         if depthwise:
             self.add_channels(np.ascontiguousarray(fx.transpose(2, 0, 1)), y)
             return
+        self.add_rows(fx, y)
+
+    def add_rows(self, fx: np.ndarray, y: np.ndarray) -> None:
+        """Rows [R, K+1] with the ones column (rows_with_ones)."""
         self._sum(fx.T @ fx, fx.T @ y)
 
     def add_channels(self, fc: np.ndarray, y: np.ndarray) -> None:

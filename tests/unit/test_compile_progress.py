@@ -272,3 +272,22 @@ def test_c_weight_text_is_the_per_line_form():
             want = "\n".join("    " + ", ".join(vals[i:i + 24]) + ","
                              for i in range(0, n, 24)) or "    0"
             assert _c_values(a) == want, (dtype, n)
+
+
+def test_conv_and_fc_rows_with_ones_equal_the_features_the_normal_equations_built():
+    from edgeforge.ir import Conv2dAttrs, FcAttrs, Node, Op
+    from edgeforge.quantize.lstsq import NormalEquations, layer_features, rows_with_ones
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 9, 8, 5)).astype(np.float32)
+    conv = Conv2dAttrs(stride=(2, 1), pad=(1, 0, 1, 2), dilation=(1, 2))
+    for nd, shape, xin in [(Node(Op.CONV2D, ("x", "w", "b"), ("y",), conv), (4, 3, 3, 5), x),
+                           (Node(Op.FC, ("x", "w", "b"), ("y",), FcAttrs()), (6, 40),
+                            x.reshape(-1, 40))]:
+        f = layer_features(xin, nd, shape)
+        rows = rows_with_ones(xin, nd, shape)
+        assert np.array_equal(rows, np.concatenate([f, np.ones((f.shape[0], 1))], axis=1))
+        y = rng.standard_normal((f.shape[0], 4))
+        a, b = NormalEquations(), NormalEquations()
+        a.add(f, y, depthwise=False)
+        b.add_rows(rows, y)
+        assert np.array_equal(a.g, b.g) and np.array_equal(a.c, b.c)
