@@ -31,8 +31,12 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 class Numerics(enum.StrEnum):
-    TFLM = "tflm"
-    LITERT = "litert"
+    """Whose integer arithmetic the int8 model reproduces byte for byte."""
+    TFLM = "tflm"        # TFLite Micro (and CMSIS-NN) as built by default: double rounding
+    LITERT = "litert"    # ai-edge-litert's kernels (double rounding, but FC and SUM single)
+    SINGLE = "single"    # TFLM semantics built with TFLITE_SINGLE_ROUNDING=1: every
+    #                      requantization rounds once, the rounding float-scale runtimes
+    #                      (onnxruntime, TensorRT) nearly match, so model_qdq.onnx agrees best
 
 
 DEFAULT_NUMERICS = Numerics.TFLM

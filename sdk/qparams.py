@@ -193,6 +193,9 @@ SINGLE_ROUNDING_OPS: dict[Numerics, frozenset[Op]] = {
     # SUM: ai-edge-litert 2.3's BUILTIN_REF int8 SUM writes -1 everywhere (measured); its
     # default (XNNPACK) kernel single-rounds, so the litert profile follows that one
     Numerics.LITERT: frozenset({Op.FC, Op.SUM}),
+    # TFLite's common.h with TFLITE_SINGLE_ROUNDING: MultiplyByQuantizedMultiplier is one
+    # rounding shift of the 64-bit product for every op (and QuantizeMultiplier clamps)
+    Numerics.SINGLE: frozenset(Op),
 }
 
 

@@ -162,7 +162,7 @@ def test_pack_fc_layout_decodes_to_the_weights():
     assert codegen_c.pack_fc(w[:3], b[:3], 0) is None                 # no block of 4
 
 
-@pytest.fixture(scope="module", params=["tflm", "litert"])
+@pytest.fixture(scope="module", params=["tflm", "litert", "single"])
 def dsp_lib(request, tmp_path_factory):
     require("gcc")
     chosen = [c for c in cases("int8") if c.op.name in OPS]

@@ -1,5 +1,5 @@
 """Every C kernel against runtime.reference on the single-op cases (tests/opcases.py),
-bit-exact, in both numerics profiles; ops without a C kernel get one clear error."""
+bit-exact, in every numerics profile; ops without a C kernel get one clear error."""
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +22,7 @@ SUPPORTED = [c for c in INT8 if c.name not in NO_C]
 N_SAMPLES = 6
 
 
-@pytest.fixture(scope="module", params=["tflm", "litert"])
+@pytest.fixture(scope="module", params=["tflm", "litert", "single"])
 def lib(request, tmp_path_factory):
     require("gcc")
     root = tmp_path_factory.mktemp(f"opcases_{request.param}")

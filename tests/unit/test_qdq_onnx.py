@@ -5,13 +5,14 @@ Two measures, on the MLPerf Tiny fixtures and the ONNX test models:
     at least 99% of each model's output elements within 1 LSB (measured: 100%; >= 99.7%
     bit-exact, the rest float-vs-fixed-point rounding ties). This proves every scale, zero
     point, per-channel axis, layout and op of the export.
-  * end to end: the whole QDQ graph from the input. On the ONNX test models >= 99% within
-    1 LSB. On the MLPerf models a float QDQ chain cannot stay within 1 LSB of an integer one:
-    a 1-LSB rounding difference in one layer reaches many elements of the next, residual
-    ADDs double it (input scale 2x the output's on ResNet-8), and the last FC's 1-LSB step
-    (0.17 in logits) moves a softmax probability by many 1/256 steps. Measured on real
-    inputs: KWS 92%, ResNet-8 70% within 1 LSB, top-1 class identical on every sample;
-    those bounds and top-1 agreement are asserted instead.
+  * end to end: the whole QDQ graph from the input, compiled with `--numerics single`
+    (every requantization rounds once, as float-scale runtimes do): measured 100% within
+    1 LSB on every model here and in the zoo except the ViT (96-97.5%: TFLite's SQUARED_DIFFERENCE
+    rescales its inputs with an intermediate rounding a float graph does not have).
+    Under the double-rounding profiles (tflm, litert) one layer in a thousand rounds a tie
+    the other way; a 1-LSB difference reaches many elements of the next layer and the last
+    FC's 1-LSB step (0.17 in logits on ResNet-8) moves a softmax probability by many 1/256
+    steps: KWS 92%, ResNet-8 75% within 1 LSB, top-1 identical (asserted as floors).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ N = 8
 
 
 @cache
-def _compiled(src: str, root: str):
+def _compiled(src: str, root: str, numerics: str = "single"):
     from edgeforge.compiler import compile_model
     calib = None
     if Path(src).parent == ZOO:
@@ -39,7 +40,7 @@ def _compiled(src: str, root: str):
         dims = onnx.load(src).graph.input[0].type.tensor_type.shape.dim
         shape = [d.dim_value or 1 for d in dims]
         calib = np.random.default_rng(0).normal(0, 1, [32, *shape[1:]]).astype(np.float32)
-    return compile_model(src, Path(root) / Path(src).stem, calib=calib, numerics="litert")
+    return compile_model(src, Path(root) / Path(src).stem, calib=calib, numerics=numerics)
 
 
 def _inputs(res, g, name: str) -> list[np.ndarray]:
@@ -112,8 +113,8 @@ def _measure(res, name: str) -> dict[str, float]:
 
 
 # model -> end-to-end bound when below 99% (see the module docstring for why)
-E2E_FLOOR = {"kws_ds_cnn_int8": 0.85, "ic_resnet8_int8": 0.6, "resnet18ish": 0.95,
-             "vit_tiny": 0.75, "lstm_kws": 0.9}
+E2E_FLOOR = {"vit_tiny": 0.95}                      # --numerics single (see the docstring)
+DOUBLE_ROUNDING_FLOOR = {"kws_ds_cnn_int8": 0.85, "ic_resnet8_int8": 0.6}
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +135,19 @@ def test_qdq_onnx_in_onnxruntime_matches_int8_reference(src, out):
     assert "model_qdq.onnx" in res.manifest.files            # hashed like every DIR file
     m = _measure(res, path.stem)
     assert m["layerwise"] >= 0.99 and m["exact"] >= 0.98, m
-    floor = E2E_FLOOR.get(path.stem)
-    if floor is None:
-        assert m["e2e"] >= 0.99, m
-    else:
-        assert m["e2e"] >= floor and m["top1"] == 1.0, m
+    assert m["e2e"] >= E2E_FLOOR.get(path.stem, 0.99) and m["top1"] == 1.0, m
+
+
+@pytest.mark.parametrize("name", sorted(DOUBLE_ROUNDING_FLOOR))
+def test_qdq_onnx_under_double_rounding_keeps_top1(name, out):
+    """--numerics litert (as TFLM, double rounding): layerwise still within 1 LSB, end to end
+    only the floors of the docstring, the top-1 class the same."""
+    require("onnxruntime")
+    res = _compiled(str(ROOT / "tests" / "fixtures" / "mlperf_tiny" / f"{name}.tflite"), out,
+                    "litert")
+    m = _measure(res, name)
+    assert m["layerwise"] >= 0.99, m
+    assert m["e2e"] >= DOUBLE_ROUNDING_FLOOR[name] and m["top1"] == 1.0, m
 
 
 def _zoo() -> list[str]:
@@ -153,10 +162,8 @@ def _zoo() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", _zoo())
 def test_qdq_onnx_zoo(name, out):
-    """The zoo (tests/zoo) models that compile: measured 100% within 1 LSB end to end on
-    their calibration samples, except ResNet-18-ish at 98.8% (one softmax element of 80), the
-    ViT at 81% (layer norms and attention softmaxes chained) and the LSTM at 96% (49 steps of
-    recurrence); layerwise 100% on all."""
+    """The zoo (tests/zoo) models that compile, --numerics single: measured 100% within 1 LSB
+    end to end on their calibration samples except the ViT (96-97.5%); layerwise 100% on all."""
     require("onnxruntime")
     res = _compiled(str(ZOO / f"{name}.onnx"), out)
     m = _measure(res, name)
