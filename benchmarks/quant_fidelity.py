@@ -2,6 +2,7 @@
 the TFLite converter, on the same calibration and evaluation data.
 
     python benchmarks/quant_fidelity.py [--json] [--observers] [--timing] [--prune]
+    python benchmarks/quant_fidelity.py --int16 --tf-python TF_PY --keras-dir H5_DIR [--json]
 
 Per model, output SQNR (dB) of each int8 model vs the float model (the float reference on
 the same inputs), agreement of its top-1 class with the float model's, and top-1 accuracy
@@ -319,6 +320,111 @@ def calib_timing() -> dict[str, float]:
     return out
 
 
+# ---------------------------------------------------------------- 16x8 and mixed precision
+# --int16 --tf-python PY: the same float model, calibration and evaluation set in one run.
+# The TFLite converter's float .tflite and its own 16x8 come from benchmarks/peers/tflite16.py
+# run under PY (TensorFlow); edgeforge quantizes that float .tflite.
+INT16_MODELS = [
+    # name, Keras source (peers/tflite16.py MODEL; a bare file name is looked up in
+    # --keras-dir, MLPerf Tiny's benchmark/training/*/trained_models), input side, pixel scale
+    ("resnet8", "pretrainedResnet.h5", 32, 1.0),
+    ("vww_mobilenet", "vww_96.h5", 96, 1.0 / 255),
+    ("mobilenet_0.25_64", "mobilenet:0.25:64", 64, 1.0 / 255),
+]
+
+
+def _run_graph(g: Graph, x: np.ndarray) -> np.ndarray:
+    """Float inputs -> the graph's dequantized output, quantized at its input's type."""
+    from edgeforge.qmath import quantize
+    t = g.tensors[g.inputs[0]]
+    run = batch_runner(g)
+    outs = []
+    for i in range(0, len(x), 50):
+        xq = quantize(x[i:i + 50], float(t.quant.scale[0]), int(t.quant.zero_point[0]),
+                      t.dtype)
+        outs.append(deq(g, g.outputs[0], run([xq])[g.outputs[0]]))
+    return np.concatenate(outs)
+
+
+def measure16(name: str, spec: str, side: int, pixel: float, tf_python: str, tmp: Path
+              ) -> dict[str, Any]:
+    import subprocess
+
+    from edgeforge.compiler import compile_model
+    from edgeforge.errors import ModelError
+    from edgeforge.frontends import load
+    from edgeforge.quantize.calibrate import calibrate, load_calib
+    from edgeforge.quantize.equalize import equalize_graph
+    from edgeforge.quantize.mixed import correct_bias16, widen
+    from edgeforge.runtime.peers import LitertRunner
+    x = photo_crops(400, size=side, seed=4) * np.float32(pixel)
+    calib, ev = x[:200], x[200:]
+    d = tmp / name
+    d.mkdir()
+    np.save(d / "calib.npy", calib)
+    np.savez(d / "calib.npz", x=calib)
+    subprocess.run([tf_python, str(ROOT / "benchmarks" / "peers" / "tflite16.py"),
+                    spec, str(d / "calib.npy"), str(d)], check=True, capture_output=True)
+    g = read_tflite(d / "float.tflite")
+    fg = prepare_float(g)
+    f_out = float_outputs(fg, ev)[0]
+    row: dict[str, Any] = {"model": name, "calib": len(calib), "eval": len(ev)}
+    try:
+        peer = LitertRunner(d / "tflite_16x8.tflite")
+        row["tflite_16x8_db"] = sqnr_db(f_out, np.concatenate([peer.run([s[None]])[0]
+                                                               for s in ev]))
+    except ModelError as e:          # the converter's model may not even pass Prepare
+        row["tflite_16x8_db"], row["note"] = None, str(e)
+    qg = quantize_model(g, calib)
+    row["edgeforge_int8_db"] = sqnr_db(f_out, _run_graph(qg, ev))
+    fq = equalize_graph(fg) if qg.meta["quantize"]["equalize"] else fg
+    ranges = calibrate(fq, load_calib(calib, fq), observer="minmax")
+    g16 = widen(fq, qg, ranges)
+    correct_bias16(fq, g16, [calib])
+    row["edgeforge_16x8_db"] = sqnr_db(f_out, _run_graph(g16, ev))
+    c8 = compile_model(d / "float.tflite", d / "c8", calib=d / "calib.npz")
+    budget = int(c8.manifest.arena_bytes * 1.25)
+    ca = compile_model(d / "float.tflite", d / "cauto", calib=d / "calib.npz",
+                       activations="auto", ram_budget=budget)
+    for tag, res in (("compiled_int8", c8), ("compiled_auto", ca)):
+        row[f"{tag}_db"] = sqnr_db(f_out, _run_graph(load(res.dir / "model.tflite"), ev))
+        row[f"{tag}_arena"] = res.manifest.arena_bytes
+    p = ca.report.get("precision", {})
+    row["auto_int16_layers"] = f"{p.get('int16_layers', 0)}/{len(p.get('layers', []))}"
+    return row
+
+
+def int16_table(tf_python: str, keras_dir: str | None) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, spec, side, pixel in INT16_MODELS:
+            if not spec.startswith("mobilenet:"):
+                if not keras_dir or not (Path(keras_dir) / spec).is_file():
+                    rows.append({"model": name, "note": f"skipped: no {spec} in --keras-dir"})
+                    continue
+                spec = str(Path(keras_dir) / spec)
+            rows.append(measure16(name, spec, side, pixel, tf_python, Path(tmp)))
+            print(json.dumps(rows[-1]), file=sys.stderr)      # progress: a row at a time
+    return rows
+
+
+def print_int16(rows: list[dict[str, Any]]) -> None:
+    print(f"{'model':18s} {'tflite 16x8':>11s} {'ef 16x8':>8s} {'ef int8':>8s} "
+          f"{'int8 DIR':>9s} {'auto DIR':>9s} {'arena int8':>10s} {'arena auto':>10s} "
+          f"{'int16':>6s}  (output SQNR dB vs float)")
+    for r in rows:
+        if "edgeforge_int8_db" not in r:
+            print(f"{r['model']:18s} {r['note']}")
+            continue
+        peer = "-" if r["tflite_16x8_db"] is None else f"{r['tflite_16x8_db']:.2f}"
+        print(f"{r['model']:18s} {peer:>11s} {r['edgeforge_16x8_db']:8.2f} "
+              f"{r['edgeforge_int8_db']:8.2f} {r['compiled_int8_db']:9.2f} "
+              f"{r['compiled_auto_db']:9.2f} {r['compiled_int8_arena']:10,d} "
+              f"{r['compiled_auto_arena']:10,d} {r['auto_int16_layers']:>6s}")
+        if r.get("note"):
+            print(f"{'':18s} tflite 16x8: {r['note']}")
+
+
 def _ratio(ours: float | None, peer: float | None) -> str:
     if ours is None or peer is None:
         return "-"
@@ -333,7 +439,19 @@ def main() -> int:
                     help="also prune the digits model (channels) and distill, with accuracy")
     ap.add_argument("--timing", action="store_true",
                     help="also time calibration of 1,000 ResNet-8 samples")
+    ap.add_argument("--int16", action="store_true",
+                    help="only the 16x8 / mixed-precision table (needs --tf-python)")
+    ap.add_argument("--tf-python", metavar="PY",
+                    help="a Python with TensorFlow, for the TFLite converter's 16x8")
+    ap.add_argument("--keras-dir", metavar="DIR",
+                    help="MLPerf Tiny's trained .h5 models (pretrainedResnet.h5, vww_96.h5)")
     args = ap.parse_args()
+    if args.int16:
+        if not args.tf_python:
+            ap.error("--int16 needs --tf-python PY (a Python with TensorFlow)")
+        rows = int16_table(args.tf_python, args.keras_dir)
+        print(json.dumps(rows, indent=1)) if args.json else print_int16(rows)
+        return 0
     _ = reference  # the float and int8 numbers all come from the reference runtime
     ds = datasets()
     result: dict[str, Any] = {}
