@@ -1300,14 +1300,17 @@ class _Rnn:
 
 
 def _fused_lstm(cx: _Cx, node: Any) -> bool:
-    """A forward ONNX LSTM as one fused LSTM node (TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM) when
-    that op can say it: default activations, no clip / input_forget / peepholes, full
-    sequence_lens, constant (or absent) initial states, Y_c unused; layout 0 ([T, B, I],
-    time-major) or 1 (batch-first). Returns False to leave the LSTM to the exact unrolling."""
-    if (cx.attr(node, "direction", "forward") != "forward"
+    """An ONNX LSTM as fused LSTM nodes (TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM) when that op
+    can say it: default activations, no clip / input_forget / peepholes, full sequence_lens,
+    constant (or absent) initial states, Y_c unused; layout 0 ([T, B, I], time-major) or 1
+    (batch-first). A reverse direction runs on the time-reversed sequence (constant GATHERs
+    before and after); bidirectional is both, concatenated as ONNX's Y / Y_h lay them out.
+    Returns False to leave the LSTM to the exact unrolling."""
+    direction = cx.attr(node, "direction", "forward")
+    if (direction not in ("forward", "reverse", "bidirectional")
             or cx.attr(node, "clip", None) is not None or int(cx.attr(node, "input_forget", 0))
-            or [a.lower() for a in (cx.attr(node, "activations", None) or
-                                    ["sigmoid", "tanh", "tanh"])] != ["sigmoid", "tanh", "tanh"]
+            or [a.lower() for a in (cx.attr(node, "activations", None) or [])] not in (
+                [], ["sigmoid", "tanh", "tanh"] * (2 if direction == "bidirectional" else 1))
             or cx.has(node, 7) or any(cx.has(node, k) and not cx.is_const(node.input[k])
                                       for k in (1, 2, 3, 5, 6))
             or (len(node.output) > 2 and node.output[2] and node.output[2] in cx.used)):
@@ -1321,32 +1324,51 @@ def _fused_lstm(cx: _Cx, node: Any) -> bool:
     if cx.has(node, 4) and not (cx.const(node.input[4], "sequence_lens") == t).all():
         return False
     out = node.output[0] or node.name or "lstm"
-    w = cx.const(node.input[1], "W").astype(np.float32)[0].reshape(4, hsz, i)
-    r = cx.const(node.input[2], "R").astype(np.float32)[0].reshape(4, hsz, hsz)
-    bias = (cx.const(node.input[3], "B").astype(np.float32)[0] if cx.has(node, 3)
-            else np.zeros(8 * hsz, np.float32)).reshape(2, 4, hsz).sum(axis=0)
-    ins = [""] * 24
-    ins[0] = cx.plain(node.input[0])
-    # TFLite's gate order i, f, c, o; ONNX's is i, o, f, c
-    for k, g in enumerate((0, 2, 3, 1)):
-        ins[1 + k] = cx.add_const(w[g], f"{out}__w{'ifco'[k]}")
-        ins[5 + k] = cx.add_const(r[g], f"{out}__r{'ifco'[k]}")
-        ins[12 + k] = cx.add_const(bias[g], f"{out}__b{'ifco'[k]}")
-    for k, onnx_k in ((18, 5), (19, 6)):
-        v = (cx.consts[node.input[onnx_k]].astype(np.float32).reshape(b, hsz)
-             if cx.has(node, onnx_k) else np.zeros((b, hsz), np.float32))
-        ins[k] = cx.add_const(v, f"{out}__{'hc'[k - 18]}0")
+    dirs = 2 if direction == "bidirectional" else 1
+    w = cx.const(node.input[1], "W").astype(np.float32).reshape(dirs, 4, hsz, i)
+    r = cx.const(node.input[2], "R").astype(np.float32).reshape(dirs, 4, hsz, hsz)
+    bias = (cx.const(node.input[3], "B").astype(np.float32) if cx.has(node, 3)
+            else np.zeros((dirs, 8 * hsz), np.float32)).reshape(dirs, 2, 4, hsz).sum(axis=1)
+    taxis = 0 if layout == 0 else 1
     y_shape = (t, b, hsz) if layout == 0 else (b, t, hsz)
-    y = cx.temp(Op.LSTM, ins, f"{out}__lstm", y_shape, LstmAttrs(time_major=layout == 0))
-    if node.output[0] and node.output[0] in cx.used:
-        shape = (t, 1, b, hsz) if layout == 0 else (b, t, 1, hsz)
-        cx.emit(Op.RESHAPE, [y], node.output[0], shape, ReshapeAttrs(shape))
+    x = cx.plain(node.input[0])
+    rev = cx.add_const(np.arange(t - 1, -1, -1, dtype=np.int32), f"{out}__rev")
+    raw, seqs = [], []
+    for d in range(dirs):
+        backward = direction == "reverse" or d == 1
+        ins = [""] * 24
+        ins[0] = (cx.temp(Op.GATHER, [x, rev], f"{out}__xrev", cx.g.tensors[x].shape,
+                          GatherAttrs(taxis)) if backward else x)
+        # TFLite's gate order i, f, c, o; ONNX's is i, o, f, c
+        for k, g in enumerate((0, 2, 3, 1)):
+            ins[1 + k] = cx.add_const(w[d, g], f"{out}__w{'ifco'[k]}{d}")
+            ins[5 + k] = cx.add_const(r[d, g], f"{out}__r{'ifco'[k]}{d}")
+            ins[12 + k] = cx.add_const(bias[d, g], f"{out}__b{'ifco'[k]}{d}")
+        for k, onnx_k in ((18, 5), (19, 6)):
+            v = (cx.consts[node.input[onnx_k]].astype(np.float32).reshape(dirs, b, hsz)[d]
+                 if cx.has(node, onnx_k) else np.zeros((b, hsz), np.float32))
+            ins[k] = cx.add_const(v, f"{out}__{'hc'[k - 18]}0{d}")
+        y = cx.temp(Op.LSTM, ins, f"{out}__lstm", y_shape, LstmAttrs(time_major=layout == 0))
+        raw.append(y)
+        seqs.append(cx.temp(Op.GATHER, [y, rev], f"{out}__yrev", y_shape, GatherAttrs(taxis))
+                    if backward else y)
+
+    def joined(parts: list[str], shape: tuple[int, ...], axis: int, value: str) -> None:
+        if len(parts) == 1:
+            cx.emit(Op.RESHAPE, parts, value, shape, ReshapeAttrs(shape))
+            return
+        cx.emit(Op.CONCAT, parts, value, shape, ConcatAttrs(axis=axis))
+    if node.output[0] and node.output[0] in cx.used:      # Y: [T, D, B, H] / [B, T, D, H]
+        one = (t, 1, b, hsz) if layout == 0 else (b, t, 1, hsz)
+        parts = [cx.temp(Op.RESHAPE, [s_], f"{out}__y1", one, ReshapeAttrs(one)) for s_ in seqs]
+        joined(parts, (t, dirs, b, hsz) if layout == 0 else (b, t, dirs, hsz), 1 + layout,
+               node.output[0])
     if len(node.output) > 1 and node.output[1] and node.output[1] in cx.used:
-        begin = (t - 1, 0, 0) if layout == 0 else (0, t - 1, 0)
-        end = (t, b, hsz) if layout == 0 else (b, t, hsz)
-        shape = (1, b, hsz) if layout == 0 else (b, 1, hsz)
-        cx.emit(Op.STRIDED_SLICE, [y], node.output[1], shape,
-                StridedSliceAttrs(begin, end, (1, 1, 1)))
+        begin = (t - 1, 0, 0) if layout == 0 else (0, t - 1, 0)   # each direction's last step
+        last = (1, b, hsz) if layout == 0 else (b, 1, hsz)
+        parts = [cx.temp(Op.STRIDED_SLICE, [y], f"{out}__h", last,
+                         StridedSliceAttrs(begin, y_shape, (1, 1, 1))) for y in raw]
+        joined(parts, (dirs, b, hsz) if layout == 0 else (b, dirs, hsz), layout, node.output[1])
     return True
 
 

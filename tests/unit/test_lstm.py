@@ -133,22 +133,25 @@ def test_cell_scale_is_a_power_of_two_covering_the_cell(tmp_path):
     assert scales[1] > scales[0]
 
 
-def _onnx_lstm(tmp_path, layout: int, outputs: tuple[str, ...], t=6, f=4, h=5, b=1):
+def _onnx_lstm(tmp_path, layout: int, outputs: tuple[str, ...], t=6, f=4, h=5, b=1,
+               direction: str = "forward"):
     from onnx import TensorProto, helper, numpy_helper, save
     rng = np.random.default_rng(7)
+    d = 2 if direction == "bidirectional" else 1
     inits = [numpy_helper.from_array(rng.normal(0, 0.5, s).astype(np.float32), n)
-             for n, s in (("W", (1, 4 * h, f)), ("R", (1, 4 * h, h)), ("B", (1, 8 * h)))]
+             for n, s in (("W", (d, 4 * h, f)), ("R", (d, 4 * h, h)), ("B", (d, 8 * h)))]
     names = [o if o in outputs else "" for o in ("Y", "Y_h", "Y_c")]
     x_shape = [b, t, f] if layout else [t, b, f]
-    shapes = {"Y": [b, t, 1, h] if layout else [t, 1, b, h],
-              "Y_h": [b, 1, h] if layout else [1, b, h], "Y_c": [b, 1, h] if layout else [1, b, h]}
-    node = helper.make_node("LSTM", ["x", "W", "R", "B"], names, hidden_size=h, layout=layout)
+    shapes = {"Y": [b, t, d, h] if layout else [t, d, b, h],
+              "Y_h": [b, d, h] if layout else [d, b, h], "Y_c": [b, d, h] if layout else [d, b, h]}
+    node = helper.make_node("LSTM", ["x", "W", "R", "B"], names, hidden_size=h, layout=layout,
+                            direction=direction)
     graph = helper.make_graph(
         [node], "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
         [helper.make_tensor_value_info(o, TensorProto.FLOAT, shapes[o]) for o in outputs],
         inits)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    p = tmp_path / f"lstm_l{layout}_{'_'.join(outputs)}.onnx"
+    p = tmp_path / f"lstm_l{layout}_{direction}_{'_'.join(outputs)}.onnx"
     save(m, p)
     return p
 
@@ -212,3 +215,34 @@ def test_float_lstm_file_compiles_with_default_passes(tmp_path):
     for i, s in enumerate(xs):
         ours = run(q, s, numerics="tflm")[q.outputs[0]]
         assert np.array_equal(ours, peer.run(s)[0]) and np.array_equal(ys[i], ours)
+
+
+@pytest.mark.parametrize("direction", ["reverse", "bidirectional"])
+def test_onnx_reverse_and_bidirectional_lstm_fuse(direction, tmp_path):
+    """A reverse LSTM runs the fused op on the time-reversed sequence (constant GATHERs);
+    bidirectional is both directions concatenated as ONNX lays out Y and Y_h. Float vs
+    onnxruntime, then compiled int8 byte-equal to TFLM."""
+    require("onnxruntime", "tflite_micro")
+    import onnxruntime as ort
+
+    from edgeforge.compiler import compile_model
+    from edgeforge.frontends import load
+    from edgeforge.runtime import peers
+    from edgeforge.runtime.reference import run
+    p = _onnx_lstm(tmp_path, 0, ("Y", "Y_h"), b=1, direction=direction)
+    g = load(p)
+    assert [n.op for n in g.nodes].count(Op.LSTM) == (2 if direction == "bidirectional" else 1)
+    x = np.random.default_rng(3).normal(0, 1, (6, 1, 4)).astype(np.float32)
+    want = ort.InferenceSession(str(p)).run(None, {"x": x})
+    got = run(g, [x])
+    for o, w in zip(g.outputs, want):
+        np.testing.assert_allclose(got[o].reshape(w.shape), w, rtol=1e-5, atol=1e-6)
+    calib = np.random.default_rng(4).normal(0, 1, (16, 6, 1, 4)).astype(np.float32)
+    res = compile_model(p, tmp_path / "out", calib=calib, numerics="tflm")
+    q = load(res.dir / "model.tflite")
+    peer = peers.TflmRunner(res.dir / "model.tflite")
+    for s in random_inputs(q, n=3, seed=6):
+        ours = run(q, s, numerics="tflm")
+        theirs = peer.run(s)
+        for k, o in enumerate(q.outputs):
+            assert np.array_equal(ours[o], theirs[k].reshape(ours[o].shape)), o
