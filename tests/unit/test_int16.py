@@ -159,3 +159,21 @@ def test_int16_bias_correction_improves_the_16x8_graph(resnet_tiny):
     assert any(not np.array_equal(g16.tensors[b].data, v) for b, v in biases.items())
     after = sqnr_db(f, np.concatenate([_deq_run(g16, x[None])[2] for x in ev]))
     assert after > before
+
+
+def test_compile_activations_on_a_quantized_model_is_one_clear_error(tmp_path):
+    from tests.unit.test_cli_errors import cli, user_error
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "mlperf_tiny" / "kws_ds_cnn_int8.tflite"
+    r = cli("compile", src, "-o", tmp_path / "d", "--activations", "auto")
+    user_error(r, "kws_ds_cnn_int8.tflite", "--activations auto", "float models")
+    assert not (tmp_path / "d").exists()
+
+
+def test_compile_converter_16x8_model_names_the_int16_io(tmp_path):
+    """A converter-made 16x8 .tflite has int16 I/O, which the C package does not take yet:
+    one error naming the I/O, nothing written."""
+    from edgeforge.compiler import compile_model
+    from edgeforge.errors import UnsupportedOpError
+    with pytest.raises(UnsupportedOpError, match="int16 graph input/output"):
+        compile_model(MODELS[0], tmp_path / "d")
+    assert not (tmp_path / "d").exists()
