@@ -270,11 +270,32 @@ def _binary(b: _Builder, n: Node) -> str:
     r = b.rank(n.outputs[0])
     xs = [b.operand(i, r) for i in n.inputs]
     if n.op == Op.SQUARED_DIFFERENCE:
-        d = b.node("Sub", xs, f"{n.outputs[0]}__diff")
-        return b.node("Mul", [d, d], f"{n.outputs[0]}__sq")
+        return _squared_difference(b, n, xs)
     op = BINARY[n.op.value]
     y = b.node(op, xs, f"{n.outputs[0]}__{op.lower()}")
     return b.act(y, getattr(n.attrs, "act", Act.NONE), n.outputs[0])
+
+
+def _squared_difference(b: _Builder, n: Node, xs: list[str]) -> str:
+    """TFLite's int8 SQUARED_DIFFERENCE squares the difference of its inputs rescaled to
+    2 max(s1, s2) / 2^7 steps and rounded; a float (a - b)^2 misses that rounding by up to a
+    few LSB of the square. Spelled out (Round on the rescaled integers) when both inputs are
+    int8; float products of integers below 2^24 are exact."""
+    ts = [b.g.tensors[i] for i in n.inputs]
+    if any(t.quant is None or t.dtype != "int8" for t in ts):
+        d = b.node("Sub", xs, f"{n.outputs[0]}__diff")
+        return b.node("Mul", [d, d], f"{n.outputs[0]}__sq")
+    scales = [float(t.quant.scale[0]) for t in ts]
+    step = 2.0 * max(scales) / 128                    # one unit of the rescaled inputs
+    scaled = []
+    for k, (x, s) in enumerate(zip(xs, scales)):
+        r = b.node("Mul", [x, b.init(f"{n.outputs[0]}__in{k}_rescale", np.float32(1 / step))],
+                   f"{n.outputs[0]}__in{k}_units")
+        scaled.append(b.node("Round", [r], f"{n.outputs[0]}__in{k}_round"))
+    d = b.node("Sub", scaled, f"{n.outputs[0]}__diff")
+    sq = b.node("Mul", [d, d], f"{n.outputs[0]}__sq_units")
+    return b.node("Mul", [sq, b.init(f"{n.outputs[0]}__sq_step", np.float32(step * step))],
+                  f"{n.outputs[0]}__sq")
 
 
 def _unary(b: _Builder, n: Node) -> str:

@@ -7,8 +7,9 @@ Two measures, on the MLPerf Tiny fixtures and the ONNX test models:
     point, per-channel axis, layout and op of the export.
   * end to end: the whole QDQ graph from the input, compiled with `--numerics single`
     (every requantization rounds once, as float-scale runtimes do): measured 100% within
-    1 LSB on every model here and in the zoo except the ViT (96-97.5%: TFLite's SQUARED_DIFFERENCE
-    rescales its inputs with an intermediate rounding a float graph does not have).
+    1 LSB on every model here and in the zoo except the ViT (98.75%: one element in 80; its
+    attention scale MUL by 0.25 lands within float error of ties, which onnxruntime's float
+    multiplier and our Q31 one break differently).
     Under the double-rounding profiles (tflm, litert) one layer in a thousand rounds a tie
     the other way; a 1-LSB difference reaches many elements of the next layer and the last
     FC's 1-LSB step (0.17 in logits on ResNet-8) moves a softmax probability by many 1/256
@@ -113,7 +114,7 @@ def _measure(res, name: str) -> dict[str, float]:
 
 
 # model -> end-to-end bound when below 99% (see the module docstring for why)
-E2E_FLOOR = {"vit_tiny": 0.95}                      # --numerics single (see the docstring)
+E2E_FLOOR = {"vit_tiny": 0.97}                      # --numerics single (see the docstring)
 DOUBLE_ROUNDING_FLOOR = {"kws_ds_cnn_int8": 0.85, "ic_resnet8_int8": 0.6}
 
 
@@ -163,7 +164,7 @@ def _zoo() -> list[str]:
 @pytest.mark.parametrize("name", _zoo())
 def test_qdq_onnx_zoo(name, out):
     """The zoo (tests/zoo) models that compile, --numerics single: measured 100% within 1 LSB
-    end to end on their calibration samples except the ViT (96-97.5%); layerwise 100% on all."""
+    end to end on their calibration samples except the ViT (98.75%); layerwise 100% on all."""
     require("onnxruntime")
     res = _compiled(str(ZOO / f"{name}.onnx"), out)
     m = _measure(res, name)
