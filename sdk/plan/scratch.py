@@ -24,6 +24,7 @@ from pathlib import Path
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import Graph, Node, Op
+from edgeforge.qparams16 import is_s16_node
 
 ScratchFn = Callable[[Node, Graph, str], int]
 ISAS = ("ref", "dsp")          # kernel sets; "generic" = the larger of the two
@@ -64,6 +65,14 @@ def _per_isa(fn: Callable[[Node, Graph, str], int]) -> ScratchFn:
     """fn sized for one kernel set; "generic" takes the larger over every set."""
     def sized(node: Node, g: Graph, isa: str) -> int:
         return max(fn(node, g, i) for i in _isas(isa))
+    sized.__name__, sized.__doc__ = fn.__name__, fn.__doc__
+    return sized
+
+
+def _int8_kernel(fn: Callable[[Node, Graph, str], int]) -> Callable[[Node, Graph, str], int]:
+    """fn sizes an int8 kernel's ctx; a 16x8 node runs an ef_*_s16 kernel without one."""
+    def sized(node: Node, g: Graph, isa: str) -> int:
+        return 0 if is_s16_node(node, g) else fn(node, g, isa)
     sized.__name__, sized.__doc__ = fn.__name__, fn.__doc__
     return sized
 
@@ -128,6 +137,7 @@ def dsp_dw3x3(p_pad_w: int, stride_w: int, iw: int, ch: int, ow: int) -> int:
 
 
 @_per_isa
+@_int8_kernel
 def conv2d_scratch(node: Node, g: Graph, isa: str) -> int:
     """ef_conv2d_s8 / _1x1_s8 / _shallow_s8: the SMLAD engine's working set (dsp); the
     reference keeps its few hundred bytes on the stack."""
@@ -142,6 +152,7 @@ def conv2d_scratch(node: Node, g: Graph, isa: str) -> int:
 
 
 @_per_isa
+@_int8_kernel
 def dwconv2d_scratch(node: Node, g: Graph, isa: str) -> int:
     """ef_dwconv2d_3x3_s8 (dsp): see dsp_dw3x3; ef_dwconv2d_s8 and the reference: none."""
     if isa == "ref" or dw_kernel(node, g) != "ef_dwconv2d_3x3_s8":
@@ -152,6 +163,7 @@ def dwconv2d_scratch(node: Node, g: Graph, isa: str) -> int:
 
 
 @_per_isa
+@_int8_kernel
 def addsub_scratch(node: Node, g: Graph, isa: str) -> int:
     """ef_add_s8 / ef_sub_s8: two 256-entry int32 rescale tables for large same-shape
     inputs (ref from 1024 elements, dsp from 512)."""

@@ -197,3 +197,14 @@ def test_inplace_scratch_sizes_match_the_mirror(c_sizes, isa):
         g1 = _graph((1, h, w, c), (1, h, w, c), (c, 1, 1, c))
         node1 = Node(Op.CONV2D, ("x", "w"), ("y",), Conv2dAttrs())
         assert scratch.conv2d_1x1_inplace_scratch(node1, g1, isa) == pw, CASES[3][k]
+
+
+def test_16x8_nodes_take_no_int8_kernel_scratch():
+    """A node with int16 activations runs an ef_*_s16 kernel (no ctx): no arena scratch."""
+    for dtype, want_some in (("int8", True), ("int16", False)):
+        g = Graph()
+        g.add_tensor(Tensor("x", (1, 8, 8, 16), dtype))
+        g.add_tensor(Tensor("y", (1, 8, 8, 16), dtype))
+        g.const("w", np.zeros((16, 3, 3, 16), np.int8))
+        node = Node(Op.CONV2D, ("x", "w"), ("y",), Conv2dAttrs(pad=(1, 1, 1, 1)))
+        assert (scratch.scratch_bytes(node, g) > 0) is want_some, dtype
