@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeforge.ir import LSTM_B, LSTM_C, LSTM_H, LSTM_R, LSTM_W, LstmAttrs
-from edgeforge.qmath import requantize, rounding_divide_by_pot
+from edgeforge.qmath import Rounding, requantize, rounding_divide_by_pot
 from edgeforge.qparams_lstm import LstmQuant
 
 F32 = np.float32
@@ -119,10 +119,12 @@ def lstm_s8(*args: object) -> np.ndarray:
     r = [np.asarray(ins[k]).astype(np.int64) for k in LSTM_R]
     b = [np.asarray(ins[k]).astype(np.int64) for k in LSTM_B]
     out = np.empty((x.shape[0], x.shape[1], h.shape[1]), np.int8)
+    rnd = Rounding.SINGLE if q.single else Rounding.DOUBLE
 
     def gate(k: int, xt: np.ndarray, h: np.ndarray) -> np.ndarray:
-        a_ = _sat16(requantize((xt + q.in_offset) @ w[k].T + b[k], q.in_mult[k], q.in_shift[k]))
-        r_ = requantize((h + q.h_offset) @ r[k].T, q.rec_mult[k], q.rec_shift[k])
+        a_ = _sat16(requantize((xt + q.in_offset) @ w[k].T + b[k], q.in_mult[k], q.in_shift[k],
+                               rnd))
+        r_ = requantize((h + q.h_offset) @ r[k].T, q.rec_mult[k], q.rec_shift[k], rnd)
         return _sat16(a_ + (r_ if q.litert else _sat16(r_)))
 
     for t in range(x.shape[0]):
@@ -136,8 +138,8 @@ def lstm_s8(*args: object) -> np.ndarray:
             fc = rounding_divide_by_pot(f * c, 15)
             ig = rounding_divide_by_pot(i * g, 30 + q.cell_power)
         else:
-            fc = requantize(f * c, q.fc_mult, q.fc_shift)
-            ig = requantize(i * g, q.ig_mult, q.ig_shift)
+            fc = requantize(f * c, q.fc_mult, q.fc_shift, rnd)
+            ig = requantize(i * g, q.ig_mult, q.ig_shift, rnd)
         c = _sat16(_sat16(fc) + _sat16(ig))
         if q.cell_clip > 0:
             c = np.clip(c, -q.cell_clip, q.cell_clip)
@@ -147,7 +149,7 @@ def lstm_s8(*args: object) -> np.ndarray:
             th = tanh16_gemmlowp(c, 15 + q.cell_power)
         else:   # no FixedPoint<int16, < 0> case: LiteRT leaves the buffer, the input gate
             th = i
-        h = np.clip(requantize(o * th, q.h_mult, q.h_shift) + q.out_zp, -128, 127)
+        h = np.clip(requantize(o * th, q.h_mult, q.h_shift, rnd) + q.out_zp, -128, 127)
         out[t] = h
     return _unsteps(out, a)
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from edgeforge.errors import QuantizeError
 from edgeforge.ir import LSTM_B, LSTM_C, LSTM_H, LSTM_R, LSTM_W, LSTM_X, Graph, Node
-from edgeforge.qmath import Numerics, quantize_multiplier
+from edgeforge.qmath import Numerics, Rounding, quantize_multiplier
 
 GATE_SCALE = 2.0 ** -12        # gate pre-activations, Q3.12
 ACT_SCALE = 2.0 ** -15         # sigmoid / tanh outputs, Q0.15
@@ -56,6 +56,7 @@ class LstmQuant:
     tanh_mult: int               # tanh(cell) input rescale: (c * tanh_mult + rnd) >> tanh_shift
     tanh_shift: int
     litert: bool                 # LiteRT's gate sum and power-of-two cell products
+    single: bool                 # every requantization rounds once (TFLITE_SINGLE_ROUNDING)
     n_cell: int
     n_input: int
     table: np.ndarray            # uint16[256]
@@ -132,6 +133,8 @@ def _f32(x: float) -> float:
 
 def prepare_lstm(node: Node, g: Graph, numerics: Numerics) -> LstmQuant:
     litert = Numerics(numerics) is Numerics.LITERT
+    single = Numerics(numerics) is Numerics.SINGLE       # TFLM built with single rounding
+    rnd = Rounding.SINGLE if single else Rounding.DOUBLE
     x_s, x_z = _sz(g, node.inputs[LSTM_X])
     h_s, h_z = _sz(g, node.inputs[LSTM_H])
     y_s, y_z = _sz(g, node.outputs[0])
@@ -157,15 +160,15 @@ def prepare_lstm(node: Node, g: Graph, numerics: Numerics) -> LstmQuant:
     def gate_mult(in_s: float, w_name: str) -> tuple[int, int]:
         w_s = float(g.tensors[w_name].quant.scale[0])
         real = _f32(_f32(w_s * in_s) / GATE_SCALE) if litert else in_s * w_s / GATE_SCALE
-        return quantize_multiplier(real)     # the default: Q31 double rounding, both
+        return quantize_multiplier(real, rnd)
 
     ins = [gate_mult(x_s, node.inputs[k]) for k in LSTM_W]
     recs = [gate_mult(h_s, node.inputs[k]) for k in LSTM_R]
-    fc = quantize_multiplier(ACT_SCALE * c_s / c_s)
-    ig = quantize_multiplier(ACT_SCALE * ACT_SCALE / c_s)
+    fc = quantize_multiplier(ACT_SCALE * c_s / c_s, rnd)
+    ig = quantize_multiplier(ACT_SCALE * ACT_SCALE / c_s, rnd)
     h_real = (_f32(_f32(ACT_SCALE / h_s) * ACT_SCALE) if litert
               else ACT_SCALE * ACT_SCALE / h_s)
-    hm = quantize_multiplier(h_real)
+    hm = quantize_multiplier(h_real, rnd)
     clip = float(node.attrs.cell_clip)
     qclip = 0
     if clip > 0:
@@ -176,5 +179,5 @@ def prepare_lstm(node: Node, g: Graph, numerics: Numerics) -> LstmQuant:
     n_cell = g.tensors[node.inputs[LSTM_W[0]]].shape[0]
     return LstmQuant(-x_z, -h_z, y_z, tuple(m for m, _ in ins), tuple(s for _, s in ins),
                      tuple(m for m, _ in recs), tuple(s for _, s in recs), *fc, *ig, *hm,
-                     power, qclip, tmult, tshift, litert, n_cell,
+                     power, qclip, tmult, tshift, litert, single, n_cell,
                      g.tensors[node.inputs[LSTM_X]].shape[-1], sigmoid_table())

@@ -153,7 +153,7 @@ typedef struct {
     int32_t in_offset, h_offset, out_zp;
     int32_t in_mult[4], in_shift[4], rec_mult[4], rec_shift[4];
     int32_t fc_mult, fc_shift, ig_mult, ig_shift, h_mult, h_shift;
-    int32_t cell_power, cell_clip, tanh_mult, tanh_shift, litert;
+    int32_t cell_power, cell_clip, tanh_mult, tanh_shift, litert, single;
     const uint16_t *table;
     const int8_t *w[4];         /**< input weights [H, F] per gate */
     const int8_t *r[4];         /**< recurrent weights [H, H] per gate */

@@ -470,7 +470,8 @@ def emit_lstm(e: _Emit, tag: str, node: Node) -> list[str]:
                  f"{q.h_offset}, {q.out_zp}, {four(q.in_mult)}, {four(q.in_shift)}, "
                  f"{four(q.rec_mult)}, {four(q.rec_shift)}, {q.fc_mult}, {q.fc_shift}, "
                  f"{q.ig_mult}, {q.ig_shift}, {q.h_mult}, {q.h_shift}, {q.cell_power}, "
-                 f"{q.cell_clip}, {q.tanh_mult}, {q.tanh_shift}, {int(q.litert)}, {table}, "
+                 f"{q.cell_clip}, {q.tanh_mult}, {q.tanh_shift}, {int(q.litert)}, {int(q.single)}, "
+                 f"{table}, "
                  f"{{{w}}}, {{{r}}}, {{{bs}}}, {h0}, {c0}}}")
     call = (f"{e.use('ef_lstm_s8')}({p}, ef_arena_ + {off}, {e.ptr(node.inputs[0])}, "
             f"{e.ptr(node.outputs[0], const=False)})")

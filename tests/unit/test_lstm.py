@@ -60,10 +60,11 @@ def test_profiles_differ_where_the_runtimes_do(tmp_path):
     assert diff > 0
 
 
-@pytest.mark.parametrize("numerics", ["tflm", "litert"])
+@pytest.mark.parametrize("numerics", ["tflm", "litert", "single"])
 def test_c_equals_reference(numerics, tmp_path):
     """The compiled package (plan scratch for the states and gate rows, the params struct,
-    weights.c arrays) built with the host compiler gives the reference's bytes."""
+    weights.c arrays) built with the host compiler gives the reference's bytes (single:
+    TFLM's algorithm with every requantization rounding once, TFLITE_SINGLE_ROUNDING)."""
     require("gcc")
     from edgeforge.codegen.host import CModel
     from edgeforge.compiler import compile_model

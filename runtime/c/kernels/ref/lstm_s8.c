@@ -11,6 +11,13 @@
 #define EF_LSTM_MATVEC ef_nn_matvec_s8
 #endif
 
+/* MultiplyByQuantizedMultiplier as the runtime was built (p->single: TFLITE_SINGLE_ROUNDING) */
+static int32_t lstm_rq(const ef_lstm_params *p, int32_t acc, int32_t mult, int32_t shift)
+{
+    return p->single ? ef_requantize_single(acc, mult, shift)
+                     : ef_requantize_double(acc, mult, shift);
+}
+
 static int16_t lstm_sat16(int64_t v)
 {
     return (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
@@ -150,8 +157,8 @@ static void lstm_gate(const ef_lstm_params *p, int k, const int8_t *x, const int
     EF_LSTM_MATVEC(x, p->w[k], nf, nh, nf, p->in_offset, acc_x);
     EF_LSTM_MATVEC(h, p->r[k], nh, nh, nh, p->h_offset, acc_h);
     for (int32_t j = 0; j < nh; ++j) {
-        const int16_t a = lstm_sat16(ef_requantize_double(acc_x[j], p->in_mult[k], p->in_shift[k]));
-        const int32_t rq = ef_requantize_double(acc_h[j], p->rec_mult[k], p->rec_shift[k]);
+        const int16_t a = lstm_sat16(lstm_rq(p, acc_x[j], p->in_mult[k], p->in_shift[k]));
+        const int32_t rq = lstm_rq(p, acc_h[j], p->rec_mult[k], p->rec_shift[k]);
         pre[j] = lstm_sat16((int64_t)a + (p->litert ? rq : lstm_sat16(rq)));
     }
 }
@@ -202,9 +209,9 @@ ef_status ef_lstm_s8(const ef_lstm_params *p, void *scratch, const int8_t *x, in
             for (int32_t j = 0; j < nh; ++j) {
                 const int32_t fc = (int32_t)gf[j] * c[j], ig = (int32_t)gi[j] * gg[j];
                 const int32_t a = p->litert ? ef_rdbp(fc, 15)
-                                            : ef_requantize_double(fc, p->fc_mult, p->fc_shift);
+                                            : lstm_rq(p, fc, p->fc_mult, p->fc_shift);
                 const int32_t d = p->litert ? ef_rdbp(ig, 30 + p->cell_power)
-                                            : ef_requantize_double(ig, p->ig_mult, p->ig_shift);
+                                            : lstm_rq(p, ig, p->ig_mult, p->ig_shift);
                 int16_t cj = lstm_sat16((int64_t)lstm_sat16(a) + lstm_sat16(d));
                 if (p->cell_clip > 0) {
                     cj = (int16_t)ef_nn_clamp(cj, -p->cell_clip, p->cell_clip);
@@ -214,8 +221,7 @@ ef_status ef_lstm_s8(const ef_lstm_params *p, void *scratch, const int8_t *x, in
                  * keeps the input gate */
                 const int16_t th = !p->litert ? lstm_tanh(cj, p->tanh_mult, p->tanh_shift, p->table)
                                    : p->cell_power >= -15 ? g_tanh(cj, 15 + p->cell_power) : gi[j];
-                const int32_t hv = ef_requantize_double((int32_t)go[j] * th, p->h_mult,
-                                                        p->h_shift) + p->out_zp;
+                const int32_t hv = lstm_rq(p, (int32_t)go[j] * th, p->h_mult, p->h_shift) + p->out_zp;
                 yt[j] = (int8_t)ef_nn_clamp(hv, -128, 127);
             }
             for (int32_t j = 0; j < nh; ++j) {
