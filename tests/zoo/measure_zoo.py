@@ -81,7 +81,9 @@ def main() -> None:
         "(--numerics tflm, on a 2-core host shared with other jobs, so times are upper bounds; "
         "SQNR of the int8 output vs float on the calibration "
         "samples, random inputs and weights):", 96)
-    (HERE / "README.md").write_text(f"# Model zoo\n\n{intro}\n\n{how}\n\n" + table(rows))
+    readme = HERE / "README.md"
+    _, keras, tail = readme.read_text().partition("\n## Keras zoo\n")   # measure_keras_zoo's
+    readme.write_text(f"# Model zoo\n\n{intro}\n\n{how}\n\n" + table(rows) + keras + tail)
 
 
 if __name__ == "__main__":
