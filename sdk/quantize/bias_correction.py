@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from edgeforge.ir import OPS, WEIGHTED, Act, Graph, Node, Op
+from edgeforge.ir import HOST_MAX_BYTES, OPS, WEIGHTED, Act, Graph, Node, Op
 from edgeforge.qmath import dequantize, quantize
 from edgeforge.quantize.calibrate import (
     FloatRecord,
@@ -32,6 +32,7 @@ from edgeforge.quantize.calibrate import (
 
 INT32_MAX = (1 << 31) - 1
 MAX_SAMPLES = 256           # bias correction's samples (at most)
+RECORD_MAX_BYTES = HOST_MAX_BYTES // 2      # plan_record keeps more than layer inputs below
 
 
 def chunking(n_samples: int, batch_size: int, max_samples: int = MAX_SAMPLES
@@ -43,27 +44,28 @@ def chunking(n_samples: int, batch_size: int, max_samples: int = MAX_SAMPLES
 
 
 def plan_record(fg: Graph, n_samples: int, batch_size: int, sqnr_samples: int = 0,
-                refit: bool = True) -> FloatRecord | None:
+                refit: bool = True) -> FloatRecord:
     """What calibration keeps for bias correction (every weighted layer's float input, and
     with `refit` its pre-activation output, over its samples) and the SQNR report (every
-    activation over the first `sqnr_samples`); None when that would pass half of
-    ir.HOST_MAX_BYTES (bias correction then runs the float graph itself, chunk by chunk)."""
-    from edgeforge.ir import HOST_MAX_BYTES
+    activation over the first `sqnr_samples`). Past RECORD_MAX_BYTES only the layer
+    inputs are kept (what bias correction's own float pass held): the refit then
+    runs its float layers and compile its SQNR report."""
     fnodes = [nd for nd in fg.nodes if nd.op in WEIGHTED]
+    inputs = {nd.inputs[0] for nd in fnodes}
     g, pre = with_pre_activations(fg, {nd.outputs[0] for nd in fnodes} if refit else set())
-    per_sample = g.activation_bytes()
-    eff = max(1, min(batch_size, HOST_MAX_BYTES // max(per_sample, 1)))  # iterate_float's
-    n, b = chunking(n_samples, eff)
-    full = {nd.inputs[0] for nd in fnodes}
-    if refit:
-        full |= {pre.get(nd.outputs[0], nd.outputs[0]) for nd in fnodes}
+    eff = max(1, min(batch_size, HOST_MAX_BYTES // max(g.activation_bytes(), 1)))
+    n, b = chunking(n_samples, eff)                    # iterate_float's batch, above
+    y_f = {o: pre.get(o, o) for o in (nd.outputs[0] for nd in fnodes)} if refit else {}
+    full = inputs | set(y_f.values())
     head = set(activation_names(fg)) if sqnr_samples else set()
     head_n = min(sqnr_samples, n_samples)
     nbytes = sum(g.tensors[t].nbytes for t in full) * n
     nbytes += sum(g.tensors[t].nbytes for t in head - full) * -(-head_n // b) * b
-    if nbytes > HOST_MAX_BYTES // 2:
-        return None
-    return FloatRecord(g, pre, full, head, n, b, head_n)
+    if nbytes > RECORD_MAX_BYTES:
+        eff = max(1, min(batch_size, HOST_MAX_BYTES // max(fg.activation_bytes(), 1)))
+        n, b = chunking(n_samples, eff)
+        return FloatRecord(fg, {}, inputs, set(), n, b, 0)
+    return FloatRecord(g, y_f, full, head, n, b, head_n)
 
 
 def quantize_inputs(qg: Graph, arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -161,9 +163,8 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
         if nd.outputs[0] in layers:
             if refit:
                 y_f: dict[int, np.ndarray] = {}     # the float layer's output per chunk,
-                if record is not None:              # before its fused activation
-                    y_f = dict(enumerate(record.chunks[record.pre_act.get(nd.outputs[0],
-                                                                          nd.outputs[0])]))
+                if record is not None and nd.outputs[0] in record.pre_act:
+                    y_f = dict(enumerate(record.chunks[record.pre_act[nd.outputs[0]]]))
                 _refit_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
                              f_in[nd.inputs[0]], refit, y_f)
             _correct_layer(fg, fnodes[nd.outputs[0]], gb, nd, env[nd.inputs[0]],
@@ -180,7 +181,7 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
                                                 qparams.rounding(nd.op, numerics))
             outs.append(out[0] if isinstance(out, tuple) else out)
         env[nd.outputs[0]] = outs
-        if record is not None and nd.outputs[0] in record.chunks:
+        if record is not None and record.head_samples and nd.outputs[0] in record.chunks:
             _sqnr_sums(record, gb, nd.outputs[0], outs)
         for i in nd.inputs:
             if i in env and last_use.get(i) == k and i not in gb.outputs:

@@ -479,11 +479,13 @@ class FloatRecord:
     own pass so the float graph runs once instead of three times: `chunks[t][c]` holds
     tensor t for samples [c * chunk, (c + 1) * chunk), as calibration batched them.
 
-    `graph`: the float graph calibration runs instead, where each weighted layer in
-    `pre_act` writes its output before the fused activation to tensor pre_act[layer] and a
-    CLIP node applies the activation (the same float32 values: clamping to bounds float32
-    holds exactly commutes with rounding to float32). `full` tensors are kept for the first
-    `samples` samples, `head` tensors for the first `head` (the SQNR report's samples)."""
+    `graph`: the float graph calibration runs instead, where a weighted layer with a fused
+    activation writes its output before the activation to a tensor of its own and a CLIP
+    node applies the activation (the same float32 values: clamping to bounds float32 holds
+    exactly commutes with rounding to float32; with_pre_activations). `pre_act`: layer
+    output -> the recorded tensor holding its pre-activation output. `full` tensors are
+    kept for the first `samples` samples, `head` tensors for the first `head_samples` (the
+    SQNR report's samples)."""
 
     def __init__(self, graph: Graph, pre_act: dict[str, str], full: set[str], head: set[str],
                  samples: int, chunk: int, head_samples: int) -> None:

@@ -291,3 +291,19 @@ def test_conv_and_fc_rows_with_ones_equal_the_features_the_normal_equations_buil
         a.add(f, y, depthwise=False)
         b.add_rows(rows, y)
         assert np.array_equal(a.g, b.g) and np.array_equal(a.c, b.c)
+
+
+def test_a_record_past_its_budget_keeps_layer_inputs_and_the_same_bytes(tmp_path, monkeypatch):
+    """When the float tensors to keep pass RECORD_MAX_BYTES, calibration keeps only the
+    layer inputs (the refit runs its layers, compile runs sqnr_report): same model bytes
+    and the same per-layer SQNR."""
+    from edgeforge.compiler import compile_model
+    from edgeforge.quantize import bias_correction
+    calib = np.load(DIGITS / "calib.npz")["input"][:64]
+    np.save(tmp_path / "calib.npy", calib)
+    a = compile_model(DIGITS / "digits.onnx", tmp_path / "a", calib=str(tmp_path / "calib.npy"))
+    monkeypatch.setattr(bias_correction, "RECORD_MAX_BYTES", 0)
+    b = compile_model(DIGITS / "digits.onnx", tmp_path / "b", calib=str(tmp_path / "calib.npy"))
+    assert (tmp_path / "a" / "model.tflite").read_bytes() == \
+        (tmp_path / "b" / "model.tflite").read_bytes()
+    assert [r["sqnr_db"] for r in a.report["sqnr"]] == [r["sqnr_db"] for r in b.report["sqnr"]]
