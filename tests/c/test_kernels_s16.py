@@ -43,7 +43,7 @@ def int8_io(g: Graph) -> Graph:
 GRAPHS = {p.stem: int8_io(load(p)) for p in MODELS}
 
 
-@pytest.fixture(scope="module", params=["tflm", "litert"])
+@pytest.fixture(scope="module", params=["tflm", "litert", "single"])
 def lib(request, tmp_path_factory):
     require("gcc")
     root = tmp_path_factory.mktemp(f"s16_{request.param}")
@@ -133,3 +133,25 @@ def test_compiled_16x8_dir_c_equals_reference_and_runtimes(compiled, mode):
         np.testing.assert_array_equal(tflm.run([x])[0].reshape(want.shape), want)
         lw = reference.run(g, [x], numerics="litert")[g.outputs[0]]
         np.testing.assert_array_equal(lit.run([x])[0].reshape(want.shape), lw)
+
+
+@pytest.mark.parametrize("numerics", ["tflm", "litert", "single"])
+def test_cli_compiled_int16_digits_c_equals_reference(numerics, tmp_path):
+    """The integrator's check: `edgeforge compile digits.onnx --activations int16`, then the
+    C package and the reference on the first 64 test digits, byte for byte."""
+    require("gcc")
+    from edgeforge.codegen.host import CModel
+    from tests.unit.test_cli_errors import cli
+    digits = Path(__file__).resolve().parents[2] / "examples" / "digits"
+    r = cli("compile", digits / "digits.onnx", "--calib", digits / "calib.npz", "-o",
+            tmp_path / "d", "--activations", "int16", "--numerics", numerics)
+    assert r.returncode == 0, r.stderr
+    g = load(tmp_path / "d" / "model.tflite")
+    assert any(g.tensors[n.outputs[0]].dtype == "int16" for n in g.nodes)
+    t = np.load(digits / "test.npz")["x"][:64]
+    x = np.clip(np.round(t / 0.0625) - 128, -128, 127).astype(np.int8)
+    x = x.reshape((64,) + g.tensors[g.inputs[0]].shape)
+    c = CModel(tmp_path / "d").run_batch([x])[0]
+    for k in range(64):
+        want = reference.run(g, [x[k]], numerics=numerics)[g.outputs[0]]
+        np.testing.assert_array_equal(c[k].reshape(want.shape), want, err_msg=f"digit {k}")
