@@ -77,6 +77,30 @@ def _quantize(g: Graph, path: str, calib: Any, numerics: Numerics, verbose: int,
                           sqnr_samples=SQNR_SAMPLES, **opts)
 
 
+def fold_int8_constants(g: Graph, numerics: Numerics) -> int:
+    """Run once, by the int8 reference under `numerics`, every node whose inputs are all
+    constants (a batch-None Keras RNN's zero initial state through its first steps), and make
+    its outputs constants: the same bytes a runtime computes, without an arena tensor."""
+    import dataclasses
+
+    from edgeforge.runtime.reference import run
+    folded = 0
+    for node in list(g.nodes):
+        names = [n for n in node.inputs if n]
+        if not names or any(g.tensors[n].data is None for n in names) or \
+                any(o in g.outputs for o in node.outputs) or \
+                any(g.tensors[o].dtype != "int8" for o in node.outputs):
+            continue
+        sub = Graph(tensors={n: g.tensors[n] for n in names + list(node.outputs)},
+                    nodes=[node], inputs=[], outputs=list(node.outputs), name="fold")
+        values = run(sub, {}, numerics=numerics)
+        for o in node.outputs:
+            g.tensors[o] = dataclasses.replace(g.tensors[o], data=values[o])
+        g.nodes.remove(node)
+        folded += 1
+    return folded
+
+
 def int8_io(g: Graph) -> list[str]:
     """Make a float-I/O int8 model int8 end to end: drop a leading QUANTIZE (float32 -> int8)
     whose output becomes the graph input, and a trailing DEQUANTIZE (int8 -> float32) whose
@@ -282,6 +306,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
                              "(it quantizes them); this one is already quantized")
     g = g.copy()
     dropped = int8_io(g)
+    fold_int8_constants(g, numerics)
     if not g.nodes:
         raise EdgeforgeError(f"{src}: the model has no operators to compile")
     check_supported(g, str(src))                   # one clear error before any file exists
