@@ -18,9 +18,10 @@ process CPU seconds of each are printed beside it (onnxruntime's count all its t
 
 Measured (2 shared cores; onnxruntime's own time swings 0.6-9 s with the machine's load,
 so a ratio from one run is only as good as that run; the CPU seconds below are steadier):
-                     session 2, quiet machine     session 3, one run at load average 13-14
-  ResNet-18          7.98 s / 0.61 s = 13.1x      23.74 s / 6.50 s = 3.7x  (CPU 6.61 / 1.59 s)
-  MobileNetV2-0.35   4.35 s / 0.47 s =  9.2x      10.28 s / 3.98 s = 2.6x  (CPU 4.18 / 1.05 s)
+                     session 2, quiet machine     session 3, one run at load average 6
+  ResNet-18          7.98 s / 0.61 s = 13.1x      12.30 s / 2.51 s = 4.9x  (CPU 6.07 / 1.24 s)
+  MobileNetV2-0.35   4.35 s / 0.47 s =  9.2x       5.00 s / 1.62 s = 3.1x  (CPU 3.22 / 0.87 s)
+  (at load 13: 23.74 s / 6.50 s = 3.7x and 10.28 s / 3.98 s = 2.6x)
 Process CPU seconds of the session-start tree and this one in one sitting (load ~14),
 edgeforge / onnxruntime: ResNet-18 10.3 -> 7.4 s / 2.1 s (5.0x -> 3.5x), MobileNetV2-0.35
 7.5 -> 4.4 s / 1.0 s (7.8x -> 4.5x). On a quiet machine onnxruntime's two threads overlap,
