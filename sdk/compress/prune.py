@@ -533,7 +533,7 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
     from edgeforge.compress import guard
     from edgeforge.quantize.calibrate import load_calib
     from edgeforge.quantize.quantize import prepare_float
-    metric = "macs"
+    metric, target_flag = "macs", ""
     if target_macs is not None or target_flash is not None:    # absolute -> a fraction
         if prune_channels or (target_macs is not None and target_flash is not None):
             raise PruneError("give one of --prune-channels, --target-macs, --target-flash")
@@ -544,6 +544,7 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
             raise PruneError(f"--target-{'macs' if metric == 'macs' else 'flash'} {want}: "
                              f"must be between 0 and the model's {base:,}")
         prune_channels = 1.0 - want / base
+        target_flag = f"--target-{'macs' if metric == 'macs' else 'flash'} {want}"
     bounded = max_sqnr_drop is not None or min_accuracy is not None
     if min_accuracy is not None and min_accuracy > 1:
         min_accuracy /= 100.0                       # given in percent
@@ -587,7 +588,8 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
             rows.append(row)
             return gg
         if prune_channels:
-            out = step("prune_channels", f"--prune-channels {prune_channels * t:.3g}",
+            out = step("prune_channels", target_flag if target_flag and t == 1.0
+                       else f"--prune-channels {prune_channels * t:.3g}",
                        channel_prune(out, prune_channels * t, data=fit, metric=metric))
         if prune:
             out = step("prune", f"--prune {prune * t:.3g}",
