@@ -2,9 +2,9 @@
 tool only: the committed .onnx is what the tests and the README use), and write:
 
     digits_residual.onnx  float model, NCHW input "input" [1, 1, 8, 8], output "probs" [1, 10]
-    val.npz               "x": 300 labelled images of the training split that the model was
-                          not trained on [300, 8, 8, 1], "y" labels (compile --val-data;
-                          test.npz stays unseen by training and by the search)
+    val.npz               "x": 300 labelled images of the training split [300, 8, 8, 1],
+                          "y" labels, for compile --val-data. The model has seen them, so
+                          they show the guard's mechanics; test.npz (unseen) is the measure
 
 Run from the repository root:  python examples/digits/train_residual.py   (~1 minute, seeded)
 
@@ -89,10 +89,8 @@ def main() -> None:
     y = d.target.astype(np.int64)
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=SEED, stratify=y)
     rng = np.random.default_rng(SEED + 1)
-    val = rng.choice(len(xtr), 300, replace=False)      # held out of training, for --val-data
+    val = rng.choice(len(xtr), 300, replace=False)      # labelled inputs for --val-data
     np.savez_compressed(Path(args.out) / "val.npz", x=xtr[val], y=ytr[val])
-    keep = np.setdiff1d(np.arange(len(xtr)), val)
-    xtr, ytr = xtr[keep], ytr[keep]
     torch.manual_seed(SEED)
     net = build()
     opt = torch.optim.Adam(net.parameters(), 3e-3, weight_decay=1e-4)
