@@ -181,7 +181,10 @@ def correct_bias(fg: Graph, qg: Graph, arrays: list[np.ndarray], *, numerics: st
                                                 qparams.rounding(nd.op, numerics))
             outs.append(out[0] if isinstance(out, tuple) else out)
         env[nd.outputs[0]] = outs
-        if record is not None and record.head_samples and nd.outputs[0] in record.chunks:
+        # the sums stand in for the SQNR report only when these samples cover its samples
+        # (quantize_model checks the same); else they would index past this run's chunks
+        if (record is not None and 0 < record.head_samples <= record.samples
+                and nd.outputs[0] in record.chunks):
             _sqnr_sums(record, gb, nd.outputs[0], outs)
         for i in nd.inputs:
             if i in env and last_use.get(i) == k and i not in gb.outputs:

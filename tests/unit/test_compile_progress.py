@@ -307,3 +307,18 @@ def test_a_record_past_its_budget_keeps_layer_inputs_and_the_same_bytes(tmp_path
     assert (tmp_path / "a" / "model.tflite").read_bytes() == \
         (tmp_path / "b" / "model.tflite").read_bytes()
     assert [r["sqnr_db"] for r in a.report["sqnr"]] == [r["sqnr_db"] for r in b.report["sqnr"]]
+
+
+def test_calibration_counts_that_leave_a_partial_batch_compile(tmp_path):
+    """48 samples on a 32-sample batch: bias correction runs one batch while the SQNR record
+    holds 48 samples; the one-pass SQNR sums must then stand aside (this was an IndexError)."""
+    import onnx
+
+    from edgeforge.compiler import compile_model
+    src = ROOT / "tests" / "models" / "resnet_tiny.onnx"
+    dims = onnx.load(str(src)).graph.input[0].type.tensor_type.shape.dim
+    shape = [d.dim_value or 1 for d in dims][1:]
+    for n in (48, 33):
+        calib = np.random.default_rng(n).normal(0, 1, [n, *shape]).astype(np.float32)
+        res = compile_model(str(src), tmp_path / f"n{n}", calib=calib)
+        assert (res.dir / "model.tflite").is_file() and res.report["sqnr"], n
