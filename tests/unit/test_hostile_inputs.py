@@ -32,9 +32,9 @@ def int8_adds(path: Path, hw: int) -> Path:
 def test_arena_past_2_31_does_not_compile(tmp_path):
     """The issue's model: its C held int32_t offsets that wrapped, and run --backend c
     segfaulted. Now: one error at compile, nothing written."""
-    m = int8_adds(tmp_path / "big.tflite", 24000)            # 1.15 GB per tensor
+    m = int8_adds(tmp_path / "big.tflite", 24000)   # 1.15 GB per tensor, + ADD's 2 KiB tables
     user_error(cli("compile", m, "-o", tmp_path / "out"), "big.tflite",
-               "arena of 2,304,000,000 B", "2,147,483,647 B the C package can address")
+               "arena of 2,304,002,048 B", "2,147,483,647 B the C package can address")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tflite"]
 
 
@@ -53,9 +53,9 @@ def test_one_tensor_past_2_31_does_not_compile(tmp_path):
 
 
 def test_arena_past_the_boards_ram_does_not_compile(tmp_path):
-    m = int8_adds(tmp_path / "big.tflite", 400)               # 320 KB per tensor
+    m = int8_adds(tmp_path / "big.tflite", 400)      # 320 KB per tensor, + ADD's 2 KiB tables
     user_error(cli("compile", m, "-o", tmp_path / "out", "--board", "rpi-pico"),
-               "big.tflite", "arena of 640,000 B", "board rpi-pico has 270,336 B of RAM")
+               "big.tflite", "arena of 642,048 B", "board rpi-pico has 270,336 B of RAM")
     assert not (tmp_path / "out").exists()
     r = cli("compile", m, "-o", tmp_path / "out")             # no board: the host can run it
     assert r.returncode == 0, r.stderr
