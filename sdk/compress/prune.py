@@ -600,12 +600,19 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
                                                      verbose=verbose))
         return out, rows
 
-    def ok(res: tuple[Graph, list[dict[str, Any]]]) -> bool:
-        return guard.within(res[1][-1], int8_db, max_sqnr_drop, min_accuracy)
+    def attempt(t: float) -> tuple[Graph, list[dict[str, Any]]] | None:
+        try:                        # a setting past what the model allows just fails
+            return build(t)
+        except PruneError:
+            return None
+
+    def ok(res: tuple[Graph, list[dict[str, Any]]] | None) -> bool:
+        return res is not None and guard.within(res[1][-1], int8_db, max_sqnr_drop,
+                                                min_accuracy)
 
     scale = 1.0
     if bounded:
-        scale, res = guard.search(build, ok)
+        scale, res = guard.search(attempt, ok)
         out, rows = res if res is not None else (teacher, [])
         report["search"] = {"max_sqnr_drop_db": max_sqnr_drop, "min_accuracy": min_accuracy,
                             "scale": scale, "prune": prune and prune * scale or None,

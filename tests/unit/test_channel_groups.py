@@ -139,3 +139,11 @@ def test_compress_targets() -> None:
         compress(g, _x(64), prune_channels=0.5, target_macs=10)
     with pytest.raises(PruneError, match="between 0"):
         compress(g, _x(64), target_macs=g.macs() * 2)
+
+
+def test_bounded_search_steps_back_from_an_impossible_amount() -> None:
+    g = _residual()
+    with pytest.raises(PruneError, match="at most"):
+        channel_prune(g, 0.99)
+    out, rep = compress(g, _x(64), prune_channels=0.99, distill=False, max_sqnr_drop=100.0)
+    assert 0 < rep["search"]["scale"] < 1 and out.macs() < g.macs()
