@@ -374,6 +374,13 @@ def _float_islands(entries, tensors, consts, outputs: set[int]) -> None:
         for j in g.consumers[f]:
             o = entries[j]
             entries[j] = (o[0], o[1], o[2], [x if i == f else i for i in o[3]], o[4])
+        for j in quants:   # an identity now: its producer writes its output instead
+            t, y = entries[j][3][0], entries[j][4][0]
+            p = g.producer.get(t)
+            if p in island and g.consumers.get(t) == [j] and t not in outputs:
+                o = entries[p]
+                entries[p] = (o[0], o[1], o[2], o[3], [y if i == t else i for i in o[4]])
+                entries[j] = None
         entries[d] = None
         g = _Graph(entries, outputs)
 
