@@ -62,8 +62,8 @@ class CompileResult:
 
 def _compress_summary(rep: dict[str, Any]) -> dict[str, Any]:
     """What --json shows of compression: per-step cost, the search, the warnings."""
-    return {k: rep[k] for k in ("baseline", "steps", "search", "warnings", "before", "after")
-            if k in rep}
+    return _jsonable({k: rep[k] for k in ("baseline", "steps", "search", "warnings", "before",
+                                          "after") if k in rep})     # inf dB -> "inf"
 
 
 # ---------------------------------------------------------------- the steps
