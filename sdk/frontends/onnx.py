@@ -1529,7 +1529,8 @@ FOLDERS: dict[str, Callable[[_Cx, Any, list], list[np.ndarray]]] = {
 
 
 # constant folding runs the file's own subgraphs (Loop, Scan, If) and shape arithmetic: a
-# node gets this long and may make this many elements, else it stays unfolded and is reported
+# node gets this much CPU time (ours, so a busy machine fails no import) and may make this
+# many elements, else it stays unfolded and is reported
 FOLD_SECONDS = 2.0
 FOLD_MAX_ELEMENTS = 1 << 26
 
@@ -1540,16 +1541,16 @@ class _Deadline(Exception):
 
 @contextmanager
 def _time_budget(seconds: float) -> Iterator[None]:
-    """Raise _Deadline in this thread's Python code once `seconds` have passed (a profile
-    hook on calls: works in any thread; onnx.reference's loops are Python calls)."""
-    end = time.monotonic() + seconds
+    """Raise _Deadline in this thread's Python code once it has used `seconds` of CPU time (a
+    profile hook on calls: works in any thread; onnx.reference's loops are Python calls)."""
+    end = time.thread_time() + seconds
     old = sys.getprofile()
     if old is not None:     # a profiler (cProfile) owns the hook: setprofile(old) cannot
         yield               # put a C profiler back, so fold without the budget
         return
 
     def check(frame: Any, event: str, arg: Any) -> None:
-        if event == "call" and time.monotonic() > end:
+        if event == "call" and time.thread_time() > end:
             sys.setprofile(old)
             raise _Deadline
     sys.setprofile(check)
@@ -1561,8 +1562,7 @@ def _time_budget(seconds: float) -> Iterator[None]:
 
 def _fold(cx: _Cx, node: Any, opset_imports: list[Any]) -> list[np.ndarray]:
     try:
-        with _time_budget(FOLD_SECONDS):
-            outs = _fold_node(cx, node, opset_imports)
+        outs = _fold_node(cx, node, opset_imports)
     except _Deadline:
         raise _Unsupported(f"constant folding stopped after {FOLD_SECONDS:g} s (a loop or "
                            "shape computation this large is not folded)") from None
@@ -1590,7 +1590,9 @@ def _fold_node(cx: _Cx, node: Any, opset_imports: list[Any]) -> list[np.ndarray]
                                          for k in feeds], [helper.make_tensor_value_info(
                                              f"o{k}", 1, None) for k in range(len(node.output))])
     m = helper.make_model(g, opset_imports=opset_imports)
-    return [np.asarray(o) for o in ReferenceEvaluator(m).run(None, feeds)]
+    ev = ReferenceEvaluator(m)           # loads its op modules: not the node's time
+    with _time_budget(FOLD_SECONDS):
+        return [np.asarray(o) for o in ev.run(None, feeds)]
 
 
 # ---------------------------------------------------------------- file -> IR
