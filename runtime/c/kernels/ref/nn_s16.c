@@ -431,38 +431,32 @@ static int32_t requant1(const ef_requant_params *p, int32_t v)
     return ef_nn_clamp(r, p->act.min, p->act.max);
 }
 
+/* the three QUANTIZE directions differ only in their element types */
+#define EF_QUANTIZE_BODY(TOUT)                                                          \
+    if (!p || !in || !x || !out || !y || ef_nn_numel(in) != ef_nn_numel(out)) {          \
+        return EF_ERR_ARG;                                                              \
+    }                                                                                   \
+    for (int32_t i = 0; i < ef_nn_numel(in); ++i) {                                     \
+        y[i] = (TOUT)requant1(p, x[i]);                                                 \
+    }                                                                                   \
+    return EF_OK;
+
 ef_status ef_quantize_s8_s16(const ef_requant_params *p, const ef_dims *in, const int8_t *x,
                              const ef_dims *out, int16_t *y)
 {
-    if (!p || !in || !x || !out || !y || ef_nn_numel(in) != ef_nn_numel(out)) {
-        return EF_ERR_ARG;
-    }
-    for (int32_t i = 0; i < ef_nn_numel(in); ++i) {
-        y[i] = (int16_t)requant1(p, x[i]);
-    }
-    return EF_OK;
+    EF_QUANTIZE_BODY(int16_t)
 }
 
 ef_status ef_quantize_s16_s8(const ef_requant_params *p, const ef_dims *in, const int16_t *x,
                              const ef_dims *out, int8_t *y)
 {
-    if (!p || !in || !x || !out || !y || ef_nn_numel(in) != ef_nn_numel(out)) {
-        return EF_ERR_ARG;
-    }
-    for (int32_t i = 0; i < ef_nn_numel(in); ++i) {
-        y[i] = (int8_t)requant1(p, x[i]);
-    }
-    return EF_OK;
+    EF_QUANTIZE_BODY(int8_t)
 }
 
 ef_status ef_quantize_s16(const ef_requant_params *p, const ef_dims *in, const int16_t *x,
                           const ef_dims *out, int16_t *y)
 {
-    if (!p || !in || !x || !out || !y || ef_nn_numel(in) != ef_nn_numel(out)) {
-        return EF_ERR_ARG;
-    }
-    for (int32_t i = 0; i < ef_nn_numel(in); ++i) {
-        y[i] = (int16_t)requant1(p, x[i]);
-    }
-    return EF_OK;
+    EF_QUANTIZE_BODY(int16_t)
 }
+
+#undef EF_QUANTIZE_BODY
