@@ -174,9 +174,9 @@ def _mixed(float_g: Graph, g8: Graph, calib: Any, mode: str, ram_budget: int | N
     else:
         def fits(chosen: set[str]) -> bool:
             return budget is None or \
-                _plan(widen(fg, g8, ranges, chosen, io8=True)).size <= budget
+                _plan(widen(fg, g8, ranges, chosen)).size <= budget
         layers = choose_layers(rank_layers(g8, sqnr8), fits)
-    g = widen(fg, g8, ranges, layers, io8=True)
+    g = widen(fg, g8, ranges, layers)       # int16 graph I/O where its layers are int16
     correct_bias16(fg, g, arrays, numerics=str(numerics))
     sqnr = sqnr_report(float_g, g, calib, numerics=str(numerics), max_samples=SQNR_SAMPLES)
     out8 = {r["tensor"]: r["sqnr_db"] for r in sqnr8}
@@ -244,7 +244,8 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
 
     `activations`: int8, int16 (16x8: every layer with a 16x8 kernel) or auto (per layer,
     the most damaged layers first while the planned arena stays within `ram_budget` bytes,
-    default the board's RAM); graph I/O stays int8. Float models only."""
+    default the board's RAM); a graph input / output is int16 where the layer next to it
+    is (model.h, the manifest and model.tflite say so). Float models only."""
     from edgeforge.codegen.c import check_supported, emit_c
     from edgeforge.codegen.qdq import try_write_qdq
     from edgeforge.codegen.tflite import write_tflite

@@ -148,6 +148,18 @@ def _io_bytes(header: str) -> tuple[str, list[tuple[int, ...]], list[tuple[int, 
     return name, shapes("INPUT"), shapes("OUTPUT")
 
 
+def io_dtypes(header: str, kind: str, count: int) -> list[np.dtype]:
+    """Element types of the model's inputs / outputs (kind INPUT / OUTPUT): int8 unless
+    model.h declares EF_<NAME>_<KIND>k_TYPE (int16 graph I/O)."""
+    m = re.search(r"int ef_(\w+)_invoke\(void\);", header)
+    N = m.group(1).upper() if m else ""
+    out = []
+    for k in range(count):
+        t = re.search(rf"#define EF_{N}_{kind}{k}_TYPE (\w+)", header)
+        out.append(np.dtype(t.group(1).removesuffix("_t") if t else "int8"))
+    return out
+
+
 _HOOKS = """void ef_host_op_begin(int i);
 void ef_host_op_end(int i);
 #define EF_OP_BEGIN(i) ef_host_op_begin(i)
@@ -162,9 +174,12 @@ def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS,
     c_dir = c_dir_of(c_dir)
     header = header_text(c_dir)
     _, ins, outs = _io_bytes(header)
+    tin, tout = io_dtypes(header, "INPUT", len(ins)), io_dtypes(header, "OUTPUT", len(outs))
     shim = _SHIM % {
-        "in_bytes": ", ".join(str(int(np.prod(s))) for s in ins) or "0",
-        "out_bytes": ", ".join(str(int(np.prod(s))) for s in outs) or "0",
+        "in_bytes": ", ".join(str(int(np.prod(s)) * t.itemsize) for s, t in zip(ins, tin))
+        or "0",
+        "out_bytes": ", ".join(str(int(np.prod(s)) * t.itemsize) for s, t in zip(outs, tout))
+        or "0",
     }
     sources = sorted(c_dir.glob("*.c")) + sorted(c_dir.glob("*.h"))
     h = hashlib.sha256()
@@ -208,13 +223,15 @@ def build_shared(c_dir: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS,
 
 
 class CModel:
-    """A generated C package loaded in this process. int8 in, int8 out."""
+    """A generated C package loaded in this process: int8 (or its int16 graph I/O) in and out."""
 
     def __init__(self, path: str | Path, flags: tuple[str, ...] = DEFAULT_FLAGS,
                  per_op: bool = False):
         self.c_dir = c_dir_of(path)
         header = header_text(self.c_dir)
         self.name, self.input_shapes, self.output_shapes = _io_bytes(header)
+        self.input_dtypes = io_dtypes(header, "INPUT", len(self.input_shapes))
+        self.output_dtypes = io_dtypes(header, "OUTPUT", len(self.output_shapes))
         m = re.search(r"#define EF_MODEL_NUM_OPS (\d+)", header)
         self.num_ops = int(m.group(1)) if m else 0
         self.per_op = per_op
@@ -226,25 +243,29 @@ class CModel:
         self.lib.ef_host_time.restype = ctypes.c_int
 
     def run_batch(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        """inputs[i]: [N, *input_shape_i] int8 -> outputs[j]: [N, *output_shape_j] int8."""
+        """inputs[i]: [N, *input_shape_i] of input i's type (int8 or int16) ->
+        outputs[j]: [N, *output_shape_j] of output j's type."""
         if len(inputs) != len(self.input_shapes):
             raise EdgeforgeError(f"{len(inputs)} inputs given, model has "
                                  f"{len(self.input_shapes)}")
         xs = [np.asarray(x) for x in inputs]
         n = xs[0].shape[0] if xs and xs[0].ndim else 0
-        for i, (x, s) in enumerate(zip(xs, self.input_shapes)):
-            if x.dtype != np.int8 or x.shape[1:] != s or x.shape[0] != n:
+        for i, (x, s, t) in enumerate(zip(xs, self.input_shapes, self.input_dtypes)):
+            if x.dtype != t or x.shape[1:] != s or x.shape[0] != n:
                 raise EdgeforgeError(f"input {i}: got {x.dtype}{list(x.shape)}, expected "
-                                     f"int8[N, {', '.join(map(str, s))}]")
-        packed = np.ascontiguousarray(np.concatenate([x.reshape(n, -1) for x in xs], axis=1))
-        out_sizes = [int(np.prod(s)) for s in self.output_shapes]
-        out = np.zeros((n, sum(out_sizes)), dtype=np.int8)
+                                     f"{t}[N, {', '.join(map(str, s))}]")
+        # samples back to back as bytes, each input's native-endian elements in a row
+        packed = np.ascontiguousarray(np.concatenate(
+            [np.ascontiguousarray(x).reshape(n, -1).view(np.uint8) for x in xs], axis=1))
+        out_sizes = [int(np.prod(s)) * t.itemsize
+                     for s, t in zip(self.output_shapes, self.output_dtypes)]
+        out = np.zeros((n, sum(out_sizes)), dtype=np.uint8)
         rc = self.lib.ef_host_run_batch(packed.ctypes.data, out.ctypes.data, n)
         if rc != 0:
             raise EdgeforgeError(f"ef_{self.name}_invoke() returned {rc}")
         res, k = [], 0
-        for size, s in zip(out_sizes, self.output_shapes):
-            res.append(out[:, k:k + size].reshape((n,) + s).copy())
+        for size, s, t in zip(out_sizes, self.output_shapes, self.output_dtypes):
+            res.append(np.ascontiguousarray(out[:, k:k + size]).view(t).reshape((n,) + s))
             k += size
         return res
 

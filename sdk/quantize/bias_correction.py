@@ -69,11 +69,14 @@ def plan_record(fg: Graph, n_samples: int, batch_size: int, sqnr_samples: int = 
 
 
 def quantize_inputs(qg: Graph, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """float feeds -> int8 feeds with the int8 graph's input quantization."""
+    """float feeds -> int8 feeds with the int8 graph's input quantization (int16 for a
+    16x8 graph's int16 input)."""
     out = []
     for name, x in zip(qg.inputs, arrays):
-        q = qg.tensors[name].quant
-        out.append(quantize(x, float(q.scale[0]), int(q.zero_point[0])))
+        t = qg.tensors[name]
+        q = t.quant
+        out.append(quantize(x, float(q.scale[0]), int(q.zero_point[0]),
+                            "int16" if t.dtype == "int16" else "int8"))
     return out
 
 

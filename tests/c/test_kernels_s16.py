@@ -1,8 +1,8 @@
 """The 16x8 C kernels (runtime/c/kernels/ref/nn_s16.c) against runtime.reference, bit-exact,
 in both numerics profiles, on the TFLite converter's 16x8 models (tests/models/int16).
 
-The C package's graph I/O is int8, so each model is wrapped in QUANTIZE int8 -> int16 at
-the input and int16 -> int8 at the output; the int16 result itself is read from the arena
+Each model is wrapped in QUANTIZE int8 -> int16 at the input and int16 -> int8 at the
+output (the requantize ops of a mixed graph); the int16 result itself is read from the arena
 (every tensor has its own slot in SeqPlan), so no int16 LSB hides behind the int8 output."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from edgeforge.codegen.c import KERNEL_FILES_S16, RUNTIME_C
 from edgeforge.frontends import load
 from edgeforge.ir import OPS, Graph, Node, Op, QuantParams, Tensor, verify
+from edgeforge.qmath import quantize
 from edgeforge.qparams16 import SIGMOID_TABLE_U16
 from edgeforge.runtime import reference
 from tests.c.cbuild import MultiLib, SeqPlan
@@ -112,7 +113,12 @@ def test_compile_activations_report_and_budget(compiled):
         assert p["output_sqnr_db"] > p["output_sqnr_int8_db"] + 2.0
     ops = out["auto"].report["ops"]
     assert {o["precision"] for o in ops} == {"int8", "int16"}
-    assert out["auto"].manifest.inputs[0].dtype == "int8"
+    # graph I/O takes the precision of its layers: int16 end to end for --activations int16
+    assert [t.dtype for t in out["int16"].manifest.inputs + out["int16"].manifest.outputs] \
+        == ["int16", "int16"]
+    g = load(out["auto"].dir / "model.tflite")
+    assert [t.dtype for t in out["auto"].manifest.outputs] == \
+        [g.tensors[n].dtype for n in g.outputs]
 
 
 @pytest.mark.parametrize("mode", ["int16", "auto"])
@@ -123,8 +129,9 @@ def test_compiled_16x8_dir_c_equals_reference_and_runtimes(compiled, mode):
     res = compiled[0][mode]
     path = res.dir / "model.tflite"
     g = load(path)
-    xs = np.random.default_rng(2).integers(-128, 128, (4,) + g.tensors[g.inputs[0]].shape
-                                           ).astype(np.int8)
+    t = g.tensors[g.inputs[0]]
+    lim = np.iinfo(t.dtype)                        # int16 graph input under int16
+    xs = np.random.default_rng(2).integers(lim.min, lim.max + 1, (4,) + t.shape).astype(t.dtype)
     c = CModel(res.dir).run_batch([xs])[0]
     tflm, lit = peers.TflmRunner(path), peers.LitertRunner(path)
     for k, x in enumerate(xs):
@@ -149,8 +156,9 @@ def test_cli_compiled_int16_digits_c_equals_reference(numerics, tmp_path):
     g = load(tmp_path / "d" / "model.tflite")
     assert any(g.tensors[n.outputs[0]].dtype == "int16" for n in g.nodes)
     t = np.load(digits / "test.npz")["x"][:64]
-    x = np.clip(np.round(t / 0.0625) - 128, -128, 127).astype(np.int8)
-    x = x.reshape((64,) + g.tensors[g.inputs[0]].shape)
+    ti = g.tensors[g.inputs[0]]
+    assert ti.dtype == "int16"                  # the first layer is 16x8: so is the input
+    x = quantize(t, float(ti.quant.scale[0]), 0, "int16").reshape((64,) + ti.shape)
     c = CModel(tmp_path / "d").run_batch([x])[0]
     for k in range(64):
         want = reference.run(g, [x[k]], numerics=numerics)[g.outputs[0]]

@@ -169,11 +169,17 @@ def test_compile_activations_on_a_quantized_model_is_one_clear_error(tmp_path):
     assert not (tmp_path / "d").exists()
 
 
-def test_compile_converter_16x8_model_names_the_int16_io(tmp_path):
-    """A converter-made 16x8 .tflite has int16 I/O, which the C package does not take yet:
-    one error naming the I/O, nothing written."""
+def test_compile_converter_16x8_model_keeps_its_int16_io(tmp_path):
+    """A converter-made 16x8 .tflite (int16 graph I/O) compiles: the manifest, model.h and
+    model.tflite keep int16 inputs / outputs with the converter's scales."""
     from edgeforge.compiler import compile_model
-    from edgeforge.errors import UnsupportedOpError
-    with pytest.raises(UnsupportedOpError, match="int16 graph input/output"):
-        compile_model(MODELS[0], tmp_path / "d")
-    assert not (tmp_path / "d").exists()
+    src = next(p for p in MODELS if p.stem == "small_cnn")
+    g = load(src)
+    res = compile_model(src, tmp_path / "d")
+    assert [t.dtype for t in res.manifest.inputs + res.manifest.outputs] == ["int16", "int16"]
+    assert res.manifest.outputs[0].scale == pytest.approx(float(g.tensors[g.outputs[0]].quant.scale[0]))
+    h = (tmp_path / "d" / "c" / "model.h").read_text()
+    assert "int16_t *ef_model_input(int i);" in h and "int16_t *ef_model_output(int i);" in h
+    assert "#define EF_MODEL_OUTPUT0_TYPE int16_t" in h
+    d = load(tmp_path / "d" / "model.tflite")
+    assert [d.tensors[n].dtype for n in d.inputs + d.outputs] == ["int16", "int16"]
