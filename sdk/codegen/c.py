@@ -1064,6 +1064,18 @@ def _io_specs(graph: Graph) -> list[tuple[str, str, Any, int]]:
 
 
 GLUE_MARKER = "/* EF_MODEL_GLUE */"
+# graph I/O element types; an int8-only model's header keeps its int8 spelling unchanged
+IO_CTYPES = {"int8": "int8_t", "int16": "int16_t"}
+
+
+def io_ctype(graph: Graph, names: list[str]) -> str:
+    """The C type ef_<name>_input / _output return: the I/O's type, `void` when mixed."""
+    types = {graph.tensors[n].dtype for n in names} or {"int8"}
+    return IO_CTYPES[types.pop()] if len(types) == 1 else "void"
+
+
+def _wide_io(graph: Graph) -> bool:
+    return any(graph.tensors[n].dtype != "int8" for n in graph.inputs + graph.outputs)
 
 
 def _model_h(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
@@ -1100,6 +1112,9 @@ def _model_h(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
             f"#define {pre}_ZERO_POINT {zp}",
             f"#define {pre}_OFFSET {e.offsets[tname]}",
         ]
+        if _wide_io(graph):            # element type and size, for int16 graph I/O
+            lines += [f"#define {pre}_TYPE {IO_CTYPES[t.dtype]}",
+                      f"#define {pre}_ELEM_BYTES {np.dtype(t.dtype).itemsize}"]
     ib = _ternary("i", [graph.tensors[n].nbytes for n in graph.inputs])
     ob = _ternary("i", [graph.tensors[n].nbytes for n in graph.outputs])
     lines += [
@@ -1113,18 +1128,6 @@ def _model_h(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
         *_io_decls(graph, name),
         "/** The arena in use (EF_" + N + "_ARENA_SIZE bytes). */",
         f"uint8_t *ef_{name}_arena(void);",
-# graph I/O element types; an int8-only model's header keeps its int8 spelling unchanged
-IO_CTYPES = {"int8": "int8_t", "int16": "int16_t"}
-
-
-def io_ctype(graph: Graph, names: list[str]) -> str:
-    """The C type ef_<name>_input / _output return: the I/O's type, `void` when mixed."""
-    types = {graph.tensors[n].dtype for n in names} or {"int8"}
-    return IO_CTYPES[types.pop()] if len(types) == 1 else "void"
-
-
-def _wide_io(graph: Graph) -> bool:
-    return any(graph.tensors[n].dtype != "int8" for n in graph.inputs + graph.outputs)
         f"#ifdef EF_{N}_USER_ARENA",
         "/** Hand in the arena (>= ARENA_SIZE bytes, 16-byte aligned) before the first call. */",
         f"void ef_{name}_set_arena(uint8_t *arena);",
@@ -1158,12 +1161,26 @@ def _wide_io(graph: Graph) -> bool:
     return "\n".join(lines), "\n".join(glue)
 
 
+def _io_decls(graph: Graph, name: str) -> list[str]:
+    N = name.upper()
+    if not _wide_io(graph):
+        return ["/** Input i, as int8 in the arena (EF_" + N + "_INPUTi_BYTES bytes); NULL if no such. */",
+                f"int8_t *ef_{name}_input(int i);",
+                "/** Output i, as int8 in the arena; NULL if no such output. */",
+                f"int8_t *ef_{name}_output(int i);"]
+    out = []
+    for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
+        ct = io_ctype(graph, names)
+        what = ct if ct != "void" else "EF_" + N + f"_{kind.upper()}i_TYPE"
+        doc = (f"/** {kind.capitalize()} i, as {what} in the arena "
+               f"(EF_{N}_{kind.upper()}i_BYTES bytes); NULL if no such. */")
+        out += [doc, f"{ct} *ef_{name}_{kind}(int i);"]
+    return out
+
+
 def _float_helpers(graph: Graph, name: str) -> list[str]:
     """Inline float <-> int8 conversions with the model's I/O scales and zero points:
     TFLite's quantization (x / scale rounded half away from zero, + zero point, saturated;
-        if _wide_io(graph):            # element type and size, for int16 graph I/O
-            lines += [f"#define {pre}_TYPE {IO_CTYPES[t.dtype]}",
-                      f"#define {pre}_ELEM_BYTES {np.dtype(t.dtype).itemsize}"]
     edgeforge.qmath.quantize) and (q - zero point) * scale."""
     N = name.upper()
     out = []
@@ -1177,7 +1194,10 @@ def _float_helpers(graph: Graph, name: str) -> list[str]:
             out += [f"static inline {ctype} ef_{name}_{kind}_{what}(int i) {{ return {expr}; }}"]
         expr = _ternary("i", [graph.tensors[n].nbytes for n in names])
         out += [f"static inline int32_t ef_{name}_{kind}_bytes(int i) {{ return {expr}; }}"]
+    if _wide_io(graph):
+        return out + _float_helpers_wide(graph, name)
     return out + [
+
         "",
         "/** Quantize n floats into input i with its scale and zero point (TFLite rounding:",
         "    half away from zero, saturated to int8). 0, or -1 if no input i or n too large. */",
@@ -1213,21 +1233,59 @@ def _float_helpers(graph: Graph, name: str) -> list[str]:
         "",
     ]
 
-def _io_decls(graph: Graph, name: str) -> list[str]:
-    N = name.upper()
-    if not _wide_io(graph):
-        return ["/** Input i, as int8 in the arena (EF_" + N + "_INPUTi_BYTES bytes); NULL if "
-                "no such. */", f"int8_t *ef_{name}_input(int i);",
-                "/** Output i, as int8 in the arena; NULL if no such output. */",
-                f"int8_t *ef_{name}_output(int i);"]
+
+def _float_helpers_wide(graph: Graph, name: str) -> list[str]:
+    """The float helpers of a model with int16 graph I/O: per I/O element size (1: int8,
+    2: int16), the same rounding, saturated to the element's range; n counts elements."""
     out = []
     for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
-        ct = io_ctype(graph, names)
-        what = ct if ct != "void" else "EF_" + N + f"_{kind.upper()}i_TYPE"
-        out += [f"/** {kind.capitalize()} i, as {what} in the arena (EF_{N}_{kind.upper()}i_BYTES "
-                "bytes); NULL if no such. */", f"{ct} *ef_{name}_{kind}(int i);"]
-    return out
-
+        expr = _ternary("i", [np.dtype(graph.tensors[n].dtype).itemsize for n in names])
+        out += [f"static inline int32_t ef_{name}_{kind}_elem_bytes(int i) {{ return {expr}; }}"]
+    return out + [
+        "",
+        "/** Quantize n floats into input i with its scale and zero point (TFLite rounding:",
+        "    half away from zero, saturated to the input's int8 / int16 range). 0, or -1 if no",
+        "    input i or n too large. */",
+        f"static inline int ef_{name}_input_from_float(int i, const float *x, int32_t n)",
+        "{",
+        f"    void *q = ef_{name}_input(i);",
+        f"    const int32_t w = ef_{name}_input_elem_bytes(i);",
+        f"    const float s = ef_{name}_input_scale(i);",
+        f"    const int32_t zp = ef_{name}_input_zero_point(i);",
+        "    const float lim = w == 2 ? 131072.0f : 512.0f;",
+        "    const int32_t lo = w == 2 ? -32768 : -128, hi = w == 2 ? 32767 : 127;",
+        "    int32_t k;",
+        f"    if (!q || n < 0 || (int64_t)n * w > ef_{name}_input_bytes(i) || s == 0.0f)",
+        "        return -1;",
+        "    for (k = 0; k < n; ++k) {",
+        "        float v = x[k] / s;                  /* float32, as the reference divides */",
+        "        int32_t r;",
+        "        if (!(v > -lim)) v = -lim;           /* also NaN: saturate, never overflow */",
+        "        if (v > lim) v = lim;",
+        "        r = (int32_t)(v >= 0.0f ? (double)v + 0.5 : (double)v - 0.5) + zp;",
+        "        r = r < lo ? lo : r > hi ? hi : r;",
+        "        if (w == 2) ((int16_t *)q)[k] = (int16_t)r; else ((int8_t *)q)[k] = (int8_t)r;",
+        "    }",
+        "    return 0;",
+        "}",
+        "",
+        "/** Dequantize n values of output i to float: (q - zero_point) * scale. 0, or -1. */",
+        f"static inline int ef_{name}_output_to_float(int i, float *y, int32_t n)",
+        "{",
+        f"    const void *q = ef_{name}_output(i);",
+        f"    const int32_t w = ef_{name}_output_elem_bytes(i);",
+        f"    const double s = (double)ef_{name}_output_scale(i);",
+        f"    const int32_t zp = ef_{name}_output_zero_point(i);",
+        "    int32_t k;",
+        f"    if (!q || n < 0 || (int64_t)n * w > ef_{name}_output_bytes(i)) return -1;",
+        "    for (k = 0; k < n; ++k) {",
+        "        const int32_t v = w == 2 ? ((const int16_t *)q)[k] : ((const int8_t *)q)[k];",
+        "        y[k] = (float)((double)(v - zp) * s);",
+        "    }",
+        "    return 0;",
+        "}",
+        "",
+    ]
 
 
 def _ternary(var: str, values: list[int]) -> str:
@@ -1242,11 +1300,10 @@ def _model_c(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
     N = name.upper()
     ins = ", ".join(str(e.offsets[n]) for n in graph.inputs)
     outs = ", ".join(str(e.offsets[n]) for n in graph.outputs)
+    cin, cout = io_ctype(graph, graph.inputs), io_ctype(graph, graph.outputs)
     return "\n".join([
         (f"/* Generated by edgeforge: model '{graph.name}', numerics {numerics}, "
          f"{len(graph.nodes)} ops, arena {arena} bytes. */"),
-    if _wide_io(graph):
-        return out + _float_helpers_wide(graph, name)
         f'#include "{header}"',
         '#include "ef_kernels.h"',
         '#include "ef_inplace.h"',
@@ -1284,60 +1341,6 @@ def _model_c(graph: Graph, e: _Emit, name: str, arena: int, numerics: Numerics,
         "",
         f"{cout} *ef_{name}_output(int i)",
         "{",
-def _float_helpers_wide(graph: Graph, name: str) -> list[str]:
-    """The float helpers of a model with int16 graph I/O: per I/O element size (1: int8,
-    2: int16), the same rounding, saturated to the element's range; n counts elements."""
-    out = []
-    for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
-        expr = _ternary("i", [np.dtype(graph.tensors[n].dtype).itemsize for n in names])
-        out += [f"static inline int32_t ef_{name}_{kind}_elem_bytes(int i) {{ return {expr}; }}"]
-    return out + [
-        "",
-        "/** Quantize n floats into input i with its scale and zero point (TFLite rounding:",
-        "    half away from zero, saturated to the input's int8 / int16 range). 0, or -1 if no",
-        "    input i or n too large. */",
-        f"static inline int ef_{name}_input_from_float(int i, const float *x, int32_t n)",
-        "{",
-        f"    void *q = ef_{name}_input(i);",
-        f"    const int32_t w = ef_{name}_input_elem_bytes(i);",
-        f"    const float s = ef_{name}_input_scale(i);",
-        f"    const int32_t zp = ef_{name}_input_zero_point(i);",
-        "    const float lim = w == 2 ? 131072.0f : 512.0f;",
-        "    const int32_t lo = w == 2 ? -32768 : -128, hi = w == 2 ? 32767 : 127;",
-        "    int32_t k;",
-        f"    if (!q || n < 0 || (int64_t)n * w > ef_{name}_input_bytes(i) || s == 0.0f) "
-        "return -1;",
-        "    for (k = 0; k < n; ++k) {",
-        "        float v = x[k] / s;                  /* float32, as the reference divides */",
-        "        int32_t r;",
-        "        if (!(v > -lim)) v = -lim;           /* also NaN: saturate, never overflow */",
-        "        if (v > lim) v = lim;",
-        "        r = (int32_t)(v >= 0.0f ? (double)v + 0.5 : (double)v - 0.5) + zp;",
-        "        r = r < lo ? lo : r > hi ? hi : r;",
-        "        if (w == 2) ((int16_t *)q)[k] = (int16_t)r; else ((int8_t *)q)[k] = (int8_t)r;",
-        "    }",
-        "    return 0;",
-        "}",
-        "",
-        "/** Dequantize n values of output i to float: (q - zero_point) * scale. 0, or -1. */",
-        f"static inline int ef_{name}_output_to_float(int i, float *y, int32_t n)",
-        "{",
-        f"    const void *q = ef_{name}_output(i);",
-        f"    const int32_t w = ef_{name}_output_elem_bytes(i);",
-        f"    const double s = (double)ef_{name}_output_scale(i);",
-        f"    const int32_t zp = ef_{name}_output_zero_point(i);",
-        "    int32_t k;",
-        f"    if (!q || n < 0 || (int64_t)n * w > ef_{name}_output_bytes(i)) return -1;",
-        "    for (k = 0; k < n; ++k) {",
-        "        const int32_t v = w == 2 ? ((const int16_t *)q)[k] : ((const int8_t *)q)[k];",
-        "        y[k] = (float)((double)(v - zp) * s);",
-        "    }",
-        "    return 0;",
-        "}",
-        "",
-    ]
-
-
         f"    if (i < 0 || i >= {len(graph.outputs)} || !ef_arena_) return 0;",
         f"    return ({cout} *)(ef_arena_ + ef_out_off_[i]);",
         "}",
@@ -1350,7 +1353,6 @@ def _float_helpers_wide(graph: Graph, name: str) -> list[str]:
         "",
         f"int ef_{name}_invoke(void)",
         "{",
-    cin, cout = io_ctype(graph, graph.inputs), io_ctype(graph, graph.outputs)
         "    if (!ef_arena_) return (int)EF_ERR_ARG;",
         *body,
         "    return 0;",
