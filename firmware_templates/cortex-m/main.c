@@ -184,9 +184,10 @@ static uint32_t do_write_input(const uint8_t *p, uint32_t len)
     if (offset > size || n > size - offset) {
         return status_only(EF_ST_BAD_ARG);
     }
-    int8_t *dst = EF_MODEL_INPUT((int)index) + offset;
+    /* bytes: an input may be int8 or int16 (EF_MODEL_INPUT_BYTES counts bytes) */
+    uint8_t *dst = (uint8_t *)EF_MODEL_INPUT((int)index) + offset;
     for (uint32_t i = 0; i < n; i++) {
-        dst[i] = (int8_t)p[5u + i];
+        dst[i] = p[5u + i];
     }
     return status_only(EF_ST_OK);
 }
@@ -241,10 +242,10 @@ static uint32_t do_read_output(const uint8_t *p, uint32_t len)
     if (offset > size || n > size - offset) {
         return status_only(EF_ST_BAD_ARG);
     }
-    const int8_t *src = EF_MODEL_OUTPUT((int)index) + offset;
+    const uint8_t *src = (const uint8_t *)EF_MODEL_OUTPUT((int)index) + offset;
     tx[0] = EF_ST_OK;
     for (uint32_t i = 0; i < n; i++) {
-        tx[1u + i] = (uint8_t)src[i];
+        tx[1u + i] = src[i];
     }
     return 1u + n;
 }

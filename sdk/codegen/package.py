@@ -245,6 +245,23 @@ int main(void)
 """
 
 
+def _wide(text: str, header_path: Path, name: str) -> str:
+    """An example for a model with int16 graph I/O (model.h has _ELEM_BYTES): the float
+    helpers count elements, not bytes, and the outputs print as floats (int8 text as is)."""
+    if not header_path.is_file() or "_ELEM_BYTES " not in header_path.read_text():
+        return text
+    n = name.upper()
+    for kind in ("input", "output"):
+        K = kind.upper()
+        text = text.replace(f"ef_{name}_{kind}_bytes(i);",
+                            f"ef_{name}_{kind}_bytes(i) / ef_{name}_{kind}_elem_bytes(i);")
+        text = text.replace(f"k < EF_{n}_{K}0_BYTES", f"k < EF_{n}_{K}0_BYTES / EF_{n}_{K}0_ELEM_BYTES")
+        text = text.replace(f"buf, EF_{n}_{K}0_BYTES)",
+                            f"buf, EF_{n}_{K}0_BYTES / EF_{n}_{K}0_ELEM_BYTES)")
+    text = text.replace(f"        const int8_t *q = ef_{name}_output(i);\n", "")
+    return text.replace('printf(" %d(%g)", q[k], (double)buf[k])', 'printf(" %g", (double)buf[k])')
+
+
 def _sketch(name: str, header: str) -> str:
     n = name.upper()
     return f"""\
@@ -337,7 +354,7 @@ def write_build_files(c_dir: str | Path, name: str, header: str, numerics: str |
         "edgeforge.mk": _make(name, profile, kernel_files, kid),
         "library.json": _platformio(name, header, profile),
         "README.md": _readme(name, header, profile, kernel_files),
-        "examples/main.c": _example_main(name, header, max_io_bytes),
+        "examples/main.c": _wide(_example_main(name, header, max_io_bytes), c / header, name),
         **{f"zephyr/{k}": v for k, v in _zephyr(name, profile, kernel_files, kid).items()},
     }
     for rel, text in files.items():
@@ -360,7 +377,7 @@ def write_arduino(c_dir: str | Path, dest: str | Path, name: str, header: str,
             (src / p.name).write_text(text)
     ex = lib / "examples" / f"ef_{name}"
     ex.mkdir(parents=True, exist_ok=True)
-    (ex / f"ef_{name}.ino").write_text(_sketch(name, header))
+    (ex / f"ef_{name}.ino").write_text(_wide(_sketch(name, header), c / header, name))
     props = {
         "name": f"ef_{name}",
         "version": _version(),
