@@ -43,7 +43,7 @@ def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str
             val_data: Any = None, max_sqnr_drop: float | None = None,
             min_accuracy: float | None = None, target_macs: int | None = None,
             target_flash: int | None = None, verbose: int = 0, activations: str = "int8",
-            ram_budget: int | None = None) -> dict[str, Any]:
+            ram_budget: int | None = None, cluster: int | None = None) -> dict[str, Any]:
     """`edgeforge compile MODEL -o OUT --json`: write the compiled DIR, return its summary.
 
     The full per-op report is OUT/report.json; the manifest is OUT/manifest.json."""
@@ -60,7 +60,7 @@ def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str
         opts["per_channel"] = False
     res = compile_model(model, out, calib=calib, board=board, numerics=numerics, name=name,
                         verbose=verbose, activations=activations, ram_budget=ram_budget,
-                        **opts)
+                        cluster=cluster, **opts)
     return res.summary()
 
 

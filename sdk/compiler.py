@@ -57,7 +57,10 @@ class CompileResult:
                 "inputs": [asdict(t) for t in m.inputs],
                 "outputs": [asdict(t) for t in m.outputs],
                 **({"compress": _compress_summary(self.report["compress"])}
-                   if "compress" in self.report else {})}
+                   if "compress" in self.report else {}),
+                **({"cluster": _jsonable({k: v for k, v in self.report["cluster"].items()
+                                          if k != "layers"})}
+                   if "cluster" in self.report else {})}
 
 
 def _compress_summary(rep: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +198,40 @@ def _mixed(float_g: Graph, g8: Graph, calib: Any, mode: str, ram_budget: int | N
     return g, sqnr
 
 
+def _cluster(g: Graph, k: int, float_g: Graph | None, calib: Any, numerics: Numerics,
+             sqnr: list[dict] | None) -> dict[str, Any]:
+    """--cluster K on the int8 graph (in place), with the output SQNR it costs vs float
+    when the model was quantized here."""
+    from edgeforge.compress.cluster import cluster_weights
+    rows = cluster_weights(g, k)
+    rep: dict[str, Any] = {"k": k, "layers": rows}
+    if float_g is not None and sqnr:
+        from edgeforge.quantize import sqnr_report
+        after = sqnr_report(float_g, g, calib, numerics=str(numerics),
+                            max_samples=SQNR_SAMPLES)
+        out = g.outputs[0]
+        rep["output_sqnr_db"] = {"before": next((r["sqnr_db"] for r in sqnr
+                                                 if r["tensor"] == out), None),
+                                 "after": next((r["sqnr_db"] for r in after
+                                                if r["tensor"] == out), None)}
+    return rep
+
+
+def _cluster_bytes(rep: dict[str, Any], packed: list[dict]) -> dict[str, Any]:
+    """The cluster report with each layer's flash: dense int8 vs stored (table + indices)."""
+    by_tensor: dict[str, dict] = {}
+    for p in packed:                      # a tensor two nodes share is stored twice
+        d = by_tensor.setdefault(p["tensor"], {"bits": p["bits"], "dense_bytes": 0,
+                                               "stored_bytes": 0, "saved_bytes": 0})
+        for key in ("dense_bytes", "stored_bytes", "saved_bytes"):
+            d[key] += p[key]
+    layers = [{**r, **by_tensor.get(r["tensor"], {"bits": 0})} for r in rep["layers"]]
+    dense = sum(p["dense_bytes"] for p in packed)
+    stored = sum(p["stored_bytes"] for p in packed)
+    return {**rep, "layers": layers, "dense_bytes": dense, "stored_bytes": stored,
+            "saved_bytes": dense - stored}
+
+
 def _check_litert(model: Path, src: str) -> None:
     """The int8 model we ship must pass LiteRT's Prepare (allocate_tensors runs every op's
     checks, e.g. kernel_util.cc's bias scale vs input * filter scale): else one error with
@@ -239,13 +276,17 @@ def _spec(g: Graph, name: str, plan: Any) -> TensorSpec:
 def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
                   board: str | None = None, numerics: str | Numerics = "tflm",
                   name: str = "model", verbose: int = 0, activations: str = "int8",
-                  ram_budget: int | None = None, **quant_opts: Any) -> CompileResult:
+                  ram_budget: int | None = None, cluster: int | None = None,
+                  **quant_opts: Any) -> CompileResult:
     """Compile a .tflite / .onnx model into `out_dir` (see the module docstring).
 
     `activations`: int8, int16 (16x8: every layer with a 16x8 kernel) or auto (per layer,
     the most damaged layers first while the planned arena stays within `ram_budget` bytes,
     default the board's RAM); a graph input / output is int16 where the layer next to it
-    is (model.h, the manifest and model.tflite say so). Float models only."""
+    is (model.h, the manifest and model.tflite say so). Float models only.
+    `cluster` (16 or 4): each CONV2D / DWCONV2D / FC's int8 weights take at most that many
+    values per tensor (compress.cluster), stored in the C package as a value table + 4- or
+    2-bit indices; the .tflite holds the same int8 values."""
     from edgeforge.codegen.c import check_supported, emit_c
     from edgeforge.codegen.qdq import try_write_qdq
     from edgeforge.codegen.tflite import write_tflite
@@ -281,6 +322,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         for w in compress_report["warnings"]:     # a DIR is still written, as asked
             logging.getLogger("edgeforge.compile").warning("warning: %s: %s", src, w)
     sqnr = None
+    float_g: Graph | None = None
     if not g.is_int8() and not any(g.tensors[t].dtype == "int16" for t in g.activations()):
         float_g = g
         stage("compile: quantizing %d ops to int8 (calibrating the float model)", len(g.nodes))
@@ -306,6 +348,10 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         raise EdgeforgeError(f"{src}: --activations {activations} works on float models "
                              "(it quantizes them); this one is already quantized")
     g = g.copy()
+    cluster_rep = None
+    if cluster:
+        cluster_rep = _cluster(g, cluster, float_g, calib,
+                               numerics, sqnr)
     dropped = int8_io(g)
     fold_int8_constants(g, numerics)
     if not g.nodes:
@@ -336,6 +382,10 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
                            "per_step": _arena_use(sched, plan)}
         report["c"] = {"kernels": pkg.kernels, "files": pkg.files,
                        "const_bytes": pkg.weight_bytes}
+        if cluster_rep is not None:
+            report["cluster"] = _cluster_bytes(cluster_rep, pkg.packed)
+            stage("compile: --cluster %d: int8 weights %d -> %d bytes in the C package",
+                  cluster, report["cluster"]["dense_bytes"], report["cluster"]["stored_bytes"])
         if compress_report is not None:
             report["compress"] = compress_report
         if sqnr is not None:

@@ -233,6 +233,11 @@ ef_status ef_minimum_s8(const ef_dims *in1, const int8_t *x1, const ef_dims *in2
 /** @brief Reshape: the same bytes; a memmove when input and output live apart. */
 ef_status ef_reshape_s8(const ef_dims *in, const int8_t *x, const ef_dims *out, int8_t *y);
 
+/** @brief Packed weights (compile --cluster): n int8 weights w[i] = table[index i], the
+ *  indices `bits` (4 or 2) wide, packed from each byte's low bits up. Returns EF_OK. */
+ef_status ef_unpack_s8(const int8_t *table, const uint8_t *idx, int32_t n, int32_t bits,
+                       int8_t *w);
+
 /**
  * @brief Softmax over C of [N, H, W, C], int8 -> int8 (output scale 1/256, zero point -128),
  * with TFLite's reference integer algorithm (gemmlowp exp, reciprocal).

@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="structured channel pruning down to N MACs")
     p.add_argument("--target-flash", type=int, metavar="BYTES", default=None,
                    help="structured channel pruning down to BYTES of int8 weights")
+    p.add_argument("--cluster", type=int, choices=(16, 4), default=None,
+                   help="weight clustering: at most K int8 values per conv/FC weight tensor, "
+                        "stored in the C package as a value table + 4-/2-bit indices")
     p.add_argument("--val-data", metavar="DATA.npz",
                    help="x (and labels y) to measure what compression costs (default: the "
                         "held-out 20%% of --calib)")

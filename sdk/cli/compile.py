@@ -26,7 +26,8 @@ def main(args: Any) -> int:
                           target_flash=getattr(args, "target_flash", None),
                           verbose=getattr(args, "verbose", 0),
                           activations=getattr(args, "activations", "int8"),
-                          ram_budget=getattr(args, "ram_budget", None))
+                          ram_budget=getattr(args, "ram_budget", None),
+                          cluster=getattr(args, "cluster", None))
     if args.json:
         print(json.dumps(summary, indent=1, default=_np_default))
     else:

@@ -34,7 +34,13 @@ import numpy as np
 from edgeforge import qparams16 as qp16
 from edgeforge.errors import UnsupportedOpError
 from edgeforge.ir import Graph, Node, Op
-from edgeforge.plan.scratch import CTX_KERNELS, conv_kernel, dw_kernel
+from edgeforge.plan.scratch import (
+    CTX_KERNELS,
+    conv_kernel,
+    dw_kernel,
+    packed_bits,
+    unpacked_bytes,
+)
 from edgeforge.qmath import Numerics, Rounding
 from edgeforge.qparams import prepare, rounding
 
@@ -53,6 +59,7 @@ KERNEL_FILES: dict[str, str] = {
     "ef_dwconv2d_3x3_s8": "dwconv2d_3x3_s8.c",
     "ef_fc_s8": "fc_s8.c",
     "ef_fc_packed_s8": "fc_packed_s8.c",
+    "ef_unpack_s8": "unpack_s8.c",
     "ef_avgpool2d_s8": "avgpool2d_s8.c",
     "ef_maxpool2d_s8": "maxpool2d_s8.c",
     "ef_mean_s8": "mean_s8.c",
@@ -106,6 +113,7 @@ class CPackage:
     kernels: list[str]              # C symbols called, schedule order, unique
     weight_bytes: int               # bytes of const data in weights.c
     arena_bytes: int
+    packed: list[dict] = field(default_factory=list)   # packed weight tensors: bytes saved
 
 
 @dataclass
@@ -121,6 +129,8 @@ class _Emit:
     weights: list[str] = field(default_factory=list)   # weights.c definitions
     kernels: list[str] = field(default_factory=list)
     weight_bytes: int = 0
+    pre: list[str] = field(default_factory=list)       # calls before the node's kernel
+    packed: list[dict] = field(default_factory=list)   # per packed weight tensor: bytes
 
     def ptr(self, name: str, const: bool = True) -> str:
         if name not in self.offsets:
@@ -163,6 +173,8 @@ class _Emit:
         if fn not in CTX_KERNELS:
             return self.use(fn), ""
         off, size = self.scratch.get(out, (0, 0))
+        skip = unpacked_bytes(node, self.g)     # packed weights unpack in front of it
+        off, size = off + skip, max(size - skip, 0)
         ctx = f"&(ef_ctx){{ef_arena_ + {off}, {size}}}, " if size else "NULL, "
         return self.use(fn), ctx
 
@@ -222,10 +234,48 @@ def _weights(e: _Emit, tag: str, node: Node, transpose: tuple[int, ...] | None =
     w = np.asarray(e.g.tensors[node.inputs[1]].data, np.int8)
     if transpose is not None:
         w = np.ascontiguousarray(w.transpose(transpose))
-    wv = e.array(f"{tag}_w", "int8_t", w)
+    bits = packed_bits(node, e.g)
+    wv = _packed(e, tag, node, w, bits) if bits else e.array(f"{tag}_w", "int8_t", w)
     b = node.inputs[2] if len(node.inputs) > 2 else ""
     bv = e.array(f"{tag}_b", "int32_t", np.asarray(e.g.tensors[b].data, np.int32)) if b else "0"
     return wv, bv
+
+
+def pack_indices(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(value table [2^bits] int8, packed indices uint8) of int8 `w` (at most 2^bits
+    values): index i in bits [bits*i % 8, ...) of byte bits*i // 8 (ef_unpack_s8)."""
+    flat = np.asarray(w, np.int8).ravel()
+    vals = np.unique(flat)
+    if vals.size > 1 << bits:
+        raise ValueError(f"{vals.size} values do not fit {bits}-bit indices")
+    table = np.zeros(1 << bits, np.int8)
+    table[:vals.size] = vals
+    idx = np.searchsorted(vals, flat).astype(np.uint8)
+    per = 8 // bits
+    idx = np.concatenate([idx, np.zeros(-idx.size % per, np.uint8)]).reshape(-1, per)
+    packed = np.zeros(idx.shape[0], np.uint8)
+    for k in range(per):
+        packed |= idx[:, k] << (bits * k)
+    return table, packed
+
+
+def _packed(e: _Emit, tag: str, node: Node, w: np.ndarray, bits: int) -> str:
+    """Store `w` (the kernel's layout) as a value table + bit-packed indices, and unpack it
+    into the front of the node's arena scratch before its kernel runs (plan.scratch)."""
+    off, size = e.scratch.get(node.outputs[0], (0, 0))
+    if size < w.size:
+        raise _Refuse(f"the plan gave {size} scratch bytes to unpack {w.size} weights")
+    table, idx = pack_indices(w, bits)
+    before = e.weight_bytes
+    tv = e.array(f"{tag}_wt", "int8_t", table)
+    iv = e.array(f"{tag}_wi", "uint8_t", idx)
+    e.packed.append({"node": node.name or node.outputs[0], "tensor": node.inputs[1],
+                     "bits": bits, "dense_bytes": int(w.size),
+                     "stored_bytes": int(e.weight_bytes - before),
+                     "saved_bytes": int(w.size - (e.weight_bytes - before))})
+    e.pre.append(f"{e.use('ef_unpack_s8')}({tv}, {iv}, {w.size}, {bits}, "
+                 f"(int8_t *)(ef_arena_ + {off}))")
+    return f"(const int8_t *)(ef_arena_ + {off})"
 
 
 # ---------------------------------------------------------------- emitters, one per Op
@@ -342,7 +392,8 @@ def _fc_packed(e: _Emit, tag: str, node: Node, w2d: np.ndarray, q: Any) -> list[
 def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
     q = prepare(node, e.g, e.numerics)
     cout, cin = e.shape(node.inputs[1])
-    packed = _fc_packed(e, tag, node, np.asarray(e.g.tensors[node.inputs[1]].data), q)
+    packed = None if packed_bits(node, e.g) else \
+        _fc_packed(e, tag, node, np.asarray(e.g.tensors[node.inputs[1]].data), q)
     if packed is not None:
         return packed
     p = e.struct("ef_fc_params", f"{tag}_p",
@@ -942,6 +993,7 @@ def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
         tag = node_tag(i, n)
         try:
             calls = _emitter(graph, n)(e, tag, n)
+            calls, e.pre = e.pre + calls, []
         except _Refuse as why:
             problems.append((i, n.name or n.outputs[0], str(n.op), str(why)))
             continue
@@ -971,7 +1023,7 @@ def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
         "/* Generated by edgeforge: constant tensors of the model. */\n"
         '#include "ef_types.h"\n\n' + "\n\n".join(e.weights) + "\n")
     files += ["model.h", "model.c", "weights.c"]
-    return CPackage(out, sorted(files), list(e.kernels), e.weight_bytes, arena)
+    return CPackage(out, sorted(files), list(e.kernels), e.weight_bytes, arena, e.packed)
 
 
 def _comment(s: str) -> str:

@@ -352,7 +352,7 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
     tensor -> (first, last), share candidates, scratch buffer -> node's first output,
     node's first output -> in-place kernel symbol)."""
     from edgeforge.plan.inplace import KernelVariant, inplace_candidates, kernel_variant
-    from edgeforge.plan.scratch import scratch_bytes
+    from edgeforge.plan.scratch import scratch_bytes, unpacked_bytes
 
     nodes = [g.nodes[i] for i in order]
     last_step = max(len(nodes) - 1, 0)
@@ -418,6 +418,8 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
     for s, (i, nd) in enumerate(zip(order, nodes)):
         v = variants.get(nd.outputs[0]) if nd.outputs else None
         n = v.scratch if v else scratch_bytes(nd, g, isa) if kernel_scratch else 0
+        if kernel_scratch:       # packed weights unpack in front of the kernel's own scratch
+            n += unpacked_bytes(nd, g)
         if n:
             name = f"scratch#{nd.outputs[0]}"
             reqs.append(BufferReq(name, n, s, s))

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
+import numpy as np
+
 from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import Graph, Node, Op
 from edgeforge.qparams16 import is_s16_node
@@ -285,3 +287,29 @@ def scratch_bytes(node: Node, g: Graph, isa: str = "generic") -> int:
     _isas(isa)
     fn = SCRATCH.get(node.op)
     return fn(node, g, isa) if fn else 0
+
+
+def packed_bits(node: Node, g: Graph) -> int:
+    """Index bits (4 or 2) with which the C package stores `node`'s weights packed (a value
+    table + indices, unpacked into the node's arena scratch before its kernel runs), or 0
+    for plain int8. Only a graph clustered by compress.cluster (g.meta["cluster"] = K) packs,
+    and only a weight tensor holding at most K values."""
+    from edgeforge.compress.cluster import CLUSTER_OPS
+    k = g.meta.get("cluster")
+    if not k or node.op not in CLUSTER_OPS or len(node.inputs) < 2 or is_s16_node(node, g):
+        return 0
+    t = g.tensors[node.inputs[1]]
+    if t.data is None or t.dtype != "int8" or g.tensors[node.inputs[0]].dtype != "int8":
+        return 0
+    bits = 4 if k > 4 else 2
+    if np.unique(t.data).size > 1 << bits:
+        return 0
+    return bits
+
+
+def unpacked_bytes(node: Node, g: Graph) -> int:
+    """Arena bytes before `node`'s kernel scratch that hold its unpacked weights (16-aligned,
+    so the kernel's own scratch keeps the arena's alignment); 0 if not packed."""
+    if not packed_bits(node, g):
+        return 0
+    return (int(g.tensors[node.inputs[1]].data.size) + 15) & ~15
