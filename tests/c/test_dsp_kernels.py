@@ -20,7 +20,7 @@ from edgeforge.runtime import reference
 from tests.c import cbuild
 from tests.c import test_inplace_poison as poison
 from tests.conftest import ROOT, fixture, require
-from tests.opcases import _build, _conv, _dw, _pool, _Spec, cases, random_inputs
+from tests.opcases import _build, _conv, _dw, _pool, _Spec, cases, lstm_case, random_inputs
 
 DSP = ROOT / "runtime" / "c" / "kernels" / "dsp"
 DSP_SOURCES = sorted(p.name for p in DSP.glob("*.c"))
@@ -167,6 +167,11 @@ def dsp_lib(request, tmp_path_factory):
     require("gcc")
     chosen = [c for c in cases("int8") if c.op.name in OPS]
     chosen += [_build(sp, "int8") for sp in EXTRA]
+    # the DSP LSTM's paths: an odd cell count (a lone last row), input tails of 1..3, a clip
+    chosen += [lstm_case("dsp_lstm_f13_h7", "int8", steps=6, features=13, hidden=7,
+                         cell_clip=2.0),
+               lstm_case("dsp_lstm_f32_h24_b2", "int8", batch=2, steps=3, features=32,
+                         hidden=24, time_major=True)]
     root = tmp_path_factory.mktemp(f"dsp_{request.param}")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cbuild, "emit_c", emit_c_dsp)

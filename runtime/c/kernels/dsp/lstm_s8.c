@@ -4,38 +4,85 @@
 #include "ef_dsp.h"
 #if EF_DSP_KERNELS
 
-/* acc[o] += sum_i (x[i] + off) * w[o * w_stride + i], o < rows, i < n (products < 2^15) */
-static inline void lstm_dsp_matvec(const int8_t *x, const int8_t *w, int32_t w_stride,
-                                   int32_t rows, int32_t n, int32_t off, int32_t *acc)
+/* sum_i (x[i] + off) * w0[i] and * w1[i], i < n (off2 = off in both halves) */
+static inline void lstm_dsp_dot2(const int8_t *x, uint32_t off2, int32_t off, const int8_t *w0,
+                                 const int8_t *w1, int32_t n, int32_t *a0, int32_t *a1)
 {
-    const uint32_t off2 = ef_dsp_dup16(off);
-    const int32_t n4 = n & ~3;
-    for (int32_t o = 0; o < rows; o += 2) {
-        const int pair = o + 1 < rows;
-        const int8_t *w0 = w + o * w_stride, *w1 = pair ? w0 + w_stride : w0;
-        int32_t s0 = 0, s1 = 0, i = 0;
-        for (; i < n4; i += 4) {
-            const uint32_t xv = ef_dsp_ld32(x + i);
-            const uint32_t xe = ef_dsp_sxtab16(off2, xv);
-            const uint32_t xo = ef_dsp_sxtab16_ror8(off2, xv);
-            const uint32_t v0 = ef_dsp_ld32(w0 + i), v1 = ef_dsp_ld32(w1 + i);
-            s0 = ef_dsp_smlad(xe, ef_dsp_sxtb16(v0), s0);
-            s0 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v0), s0);
-            s1 = ef_dsp_smlad(xe, ef_dsp_sxtb16(v1), s1);
-            s1 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v1), s1);
-        }
-        for (; i < n; ++i) {
-            const int32_t xv = (int32_t)x[i] + off;
-            s0 += xv * (int32_t)w0[i];
-            s1 += xv * (int32_t)w1[i];
-        }
-        acc[o] += s0;
+    int32_t s0 = *a0, s1 = *a1, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t xv = ef_dsp_ld32(x + i);
+        const uint32_t xe = ef_dsp_sxtab16(off2, xv);
+        const uint32_t xo = ef_dsp_sxtab16_ror8(off2, xv);
+        const uint32_t v0 = ef_dsp_ld32(w0 + i), v1 = ef_dsp_ld32(w1 + i);
+        s0 = ef_dsp_smlad(xe, ef_dsp_sxtb16(v0), s0);
+        s0 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v0), s0);
+        s1 = ef_dsp_smlad(xe, ef_dsp_sxtb16(v1), s1);
+        s1 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v1), s1);
+    }
+    for (; i < n; ++i) {
+        const int32_t xv = (int32_t)x[i] + off;
+        s0 += xv * (int32_t)w0[i];
+        s1 += xv * (int32_t)w1[i];
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+
+/* ef_dsp_requantize for shift < 0 and double rounding in fewer instructions: v = SRDHM, then
+ * with t = v - (v < 0), the half-away rounding (t + 2^(r-1)) >> r == ((t >> (r-1)) + 1) >> 1
+ * (as EF_DSP_MQ_ONE; |v| < 2^31 - 1 so nothing overflows). Same bytes as ef_requantize_double. */
+static inline int32_t lstm_dsp_rq(int32_t single, int32_t acc, int32_t mult, int32_t shift)
+{
+    if (single || shift >= 0) {
+        return ef_dsp_requantize(single, acc, mult, shift);
+    }
+    const int32_t v = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << 30)) >> 31);
+    const int32_t t = v - (int32_t)((uint32_t)v >> 31);
+    return ((t >> (-shift - 1)) + 1) >> 1;
+}
+
+#if defined(__ARM_FEATURE_DSP) && !defined(EF_DSP_EMULATE)
+#define LSTM_SAT16(v) __ssat((v), 16)
+#define LSTM_SAT18(v) __ssat((v), 18)
+#else
+#define LSTM_SAT16(v) ef_nn_clamp((v), -32768, 32767)
+#define LSTM_SAT18(v) ef_nn_clamp((v), -131072, 131071)
+#endif
+
+/* one gate's Q3.12 pre-activation as ref lstm_gate, two cells per pass with no accumulator
+ * rows: both dot products, requantize, saturate, add. LiteRT adds the recurrent term
+ * unsaturated; saturating it to 18 bits first gives the same int16 sum. */
+static void lstm_dsp_gate(const ef_lstm_params *p, int k, const int8_t *x, const int8_t *h,
+                          int32_t *acc_x, int32_t *acc_h, int16_t *pre)
+{
+    (void)acc_x;
+    (void)acc_h;
+    const int32_t nf = p->n_input, nh = p->n_cell, litert = p->litert;
+    const int32_t in_off = p->in_offset, h_off = p->h_offset;
+    const uint32_t in2 = ef_dsp_dup16(in_off), h2 = ef_dsp_dup16(h_off);
+    const int32_t im = p->in_mult[k], is = p->in_shift[k], rm = p->rec_mult[k];
+    const int32_t rs = p->rec_shift[k], single = p->single;
+    const int8_t *w = p->w[k], *r = p->r[k];
+    const int32_t *b = p->b[k];
+    for (int32_t j = 0; j < nh; j += 2) {
+        const int pair = j + 1 < nh;
+        const int8_t *w0 = w + j * nf, *w1 = pair ? w0 + nf : w0;
+        const int8_t *r0 = r + j * nh, *r1 = pair ? r0 + nh : r0;
+        int32_t x0 = b[j], x1 = pair ? b[j + 1] : 0, h0 = 0, h1 = 0;
+        lstm_dsp_dot2(x, in2, in_off, w0, w1, nf, &x0, &x1);
+        lstm_dsp_dot2(h, h2, h_off, r0, r1, nh, &h0, &h1);
+        const int32_t a0 = LSTM_SAT16(lstm_dsp_rq(single, x0, im, is));
+        const int32_t q0 = lstm_dsp_rq(single, h0, rm, rs);
+        pre[j] = (int16_t)LSTM_SAT16(a0 + (litert ? LSTM_SAT18(q0) : LSTM_SAT16(q0)));
         if (pair) {
-            acc[o + 1] += s1;
+            const int32_t a1 = LSTM_SAT16(lstm_dsp_rq(single, x1, im, is));
+            const int32_t q1 = lstm_dsp_rq(single, h1, rm, rs);
+            pre[j + 1] = (int16_t)LSTM_SAT16(a1 + (litert ? LSTM_SAT18(q1) : LSTM_SAT16(q1)));
         }
     }
 }
 
-#define EF_LSTM_MATVEC lstm_dsp_matvec
+#define EF_LSTM_GATE lstm_dsp_gate
+#define EF_LSTM_RQ lstm_dsp_rq
 #endif /* EF_DSP_KERNELS */
 #include "../ref/lstm_s8.c"   /* the step itself (no DSP extension: exactly the reference) */

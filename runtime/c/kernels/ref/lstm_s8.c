@@ -11,12 +11,16 @@
 #define EF_LSTM_MATVEC ef_nn_matvec_s8
 #endif
 
-/* MultiplyByQuantizedMultiplier as the runtime was built (p->single: TFLITE_SINGLE_ROUNDING) */
-static int32_t lstm_rq(const ef_lstm_params *p, int32_t acc, int32_t mult, int32_t shift)
+/* MultiplyByQuantizedMultiplier as the runtime was built (p->single: TFLITE_SINGLE_ROUNDING);
+ * kernels/dsp/lstm_s8.c supplies an inline one */
+#ifndef EF_LSTM_RQ
+static int32_t lstm_rq(int32_t single, int32_t acc, int32_t mult, int32_t shift)
 {
-    return p->single ? ef_requantize_single(acc, mult, shift)
+    return single ? ef_requantize_single(acc, mult, shift)
                      : ef_requantize_double(acc, mult, shift);
 }
+#define EF_LSTM_RQ lstm_rq
+#endif
 
 static int16_t lstm_sat16(int64_t v)
 {
@@ -145,6 +149,9 @@ static int16_t g_tanh(int32_t a, int32_t int_bits)
     return (int16_t)(a < 0 ? g_w16(-t) : t);
 }
 
+#ifndef EF_LSTM_GATE
+#define EF_LSTM_GATE lstm_gate
+
 /* one gate's pre-activation for every cell, in Q3.12: input FC (with bias) + recurrent FC */
 static void lstm_gate(const ef_lstm_params *p, int k, const int8_t *x, const int8_t *h,
                       int32_t *acc_x, int32_t *acc_h, int16_t *pre)
@@ -157,11 +164,12 @@ static void lstm_gate(const ef_lstm_params *p, int k, const int8_t *x, const int
     EF_LSTM_MATVEC(x, p->w[k], nf, nh, nf, p->in_offset, acc_x);
     EF_LSTM_MATVEC(h, p->r[k], nh, nh, nh, p->h_offset, acc_h);
     for (int32_t j = 0; j < nh; ++j) {
-        const int16_t a = lstm_sat16(lstm_rq(p, acc_x[j], p->in_mult[k], p->in_shift[k]));
-        const int32_t rq = lstm_rq(p, acc_h[j], p->rec_mult[k], p->rec_shift[k]);
+        const int16_t a = lstm_sat16(EF_LSTM_RQ(p->single, acc_x[j], p->in_mult[k], p->in_shift[k]));
+        const int32_t rq = EF_LSTM_RQ(p->single, acc_h[j], p->rec_mult[k], p->rec_shift[k]);
         pre[j] = lstm_sat16((int64_t)a + (p->litert ? rq : lstm_sat16(rq)));
     }
 }
+#endif /* EF_LSTM_GATE (kernels/dsp/lstm_s8.c supplies a fused one) */
 
 int32_t ef_lstm_s8_scratch_size(const ef_lstm_params *p)
 {
@@ -178,6 +186,13 @@ ef_status ef_lstm_s8(const ef_lstm_params *p, void *scratch, const int8_t *x, in
     int16_t *cell = (int16_t *)(acc_h + nh);         /* [B, H] */
     int16_t *gi = cell + nb * nh, *gf = gi + nh, *gg = gf + nh, *go = gg + nh;
     int8_t *hid = (int8_t *)(go + nh);               /* [B, H], after the 4 gate rows */
+    /* the cell update's constants in locals: the int8 stores below may alias *p */
+    const int32_t litert = p->litert, single = p->single, cell_power = p->cell_power;
+    const int32_t fc_mult = p->fc_mult, fc_shift = p->fc_shift, ig_mult = p->ig_mult;
+    const int32_t ig_shift = p->ig_shift, h_mult = p->h_mult, h_shift = p->h_shift;
+    const int32_t tanh_mult = p->tanh_mult, tanh_shift = p->tanh_shift, out_zp = p->out_zp;
+    const int32_t clip = p->cell_clip;
+    const uint16_t *table = p->table;
     for (int32_t i = 0; i < nb * nh; ++i) {
         cell[i] = p->c0[i];
         hid[i] = p->h0[i];
@@ -188,40 +203,38 @@ ef_status ef_lstm_s8(const ef_lstm_params *p, void *scratch, const int8_t *x, in
             const int8_t *xt = x + row * nf;
             int8_t *h = hid + b * nh;
             int16_t *c = cell + b * nh;
-            lstm_gate(p, 0, xt, h, acc_x, acc_h, gi);     /* every gate reads the old h */
-            lstm_gate(p, 1, xt, h, acc_x, acc_h, gf);
-            lstm_gate(p, 2, xt, h, acc_x, acc_h, gg);
-            lstm_gate(p, 3, xt, h, acc_x, acc_h, go);
-            for (int32_t j = 0; j < nh; ++j) {
-                if (p->litert) {
-                    gi[j] = g_sigmoid(gi[j]);
-                    gf[j] = g_sigmoid(gf[j]);
-                    gg[j] = g_tanh(gg[j], 3);
-                    go[j] = g_sigmoid(go[j]);
-                } else {
-                    gi[j] = lstm_sigmoid(gi[j], p->table);
-                    gf[j] = lstm_sigmoid(gf[j], p->table);
-                    gg[j] = lstm_tanh(gg[j], 3, 0, p->table);
-                    go[j] = lstm_sigmoid(go[j], p->table);
-                }
-            }
+            EF_LSTM_GATE(p, 0, xt, h, acc_x, acc_h, gi);     /* every gate reads the old h */
+            EF_LSTM_GATE(p, 1, xt, h, acc_x, acc_h, gf);
+            EF_LSTM_GATE(p, 2, xt, h, acc_x, acc_h, gg);
+            EF_LSTM_GATE(p, 3, xt, h, acc_x, acc_h, go);
             int8_t *yt = y + row * nh;
-            for (int32_t j = 0; j < nh; ++j) {
-                const int32_t fc = (int32_t)gf[j] * c[j], ig = (int32_t)gi[j] * gg[j];
-                const int32_t a = p->litert ? ef_rdbp(fc, 15)
-                                            : lstm_rq(p, fc, p->fc_mult, p->fc_shift);
-                const int32_t d = p->litert ? ef_rdbp(ig, 30 + p->cell_power)
-                                            : lstm_rq(p, ig, p->ig_mult, p->ig_shift);
+            for (int32_t j = 0; j < nh; ++j) {       /* activations, then the cell update */
+                int32_t ai, af, ag, ao;
+                if (litert) {
+                    ai = g_sigmoid(gi[j]);
+                    af = g_sigmoid(gf[j]);
+                    ag = g_tanh(gg[j], 3);
+                    ao = g_sigmoid(go[j]);
+                } else {
+                    ai = lstm_sigmoid(gi[j], table);
+                    af = lstm_sigmoid(gf[j], table);
+                    ag = lstm_tanh(gg[j], 3, 0, table);
+                    ao = lstm_sigmoid(go[j], table);
+                }
+                const int32_t fc = af * c[j], ig = ai * ag;
+                const int32_t a = litert ? ef_rdbp(fc, 15) : EF_LSTM_RQ(single, fc, fc_mult, fc_shift);
+                const int32_t d = litert ? ef_rdbp(ig, 30 + cell_power)
+                                         : EF_LSTM_RQ(single, ig, ig_mult, ig_shift);
                 int16_t cj = lstm_sat16((int64_t)lstm_sat16(a) + lstm_sat16(d));
-                if (p->cell_clip > 0) {
-                    cj = (int16_t)ef_nn_clamp(cj, -p->cell_clip, p->cell_clip);
+                if (clip > 0) {
+                    cj = (int16_t)ef_nn_clamp(cj, -clip, clip);
                 }
                 c[j] = cj;
                 /* LiteRT: tanh in Q(15 + cell_power); below Q0 it has none and its buffer
                  * keeps the input gate */
-                const int16_t th = !p->litert ? lstm_tanh(cj, p->tanh_mult, p->tanh_shift, p->table)
-                                   : p->cell_power >= -15 ? g_tanh(cj, 15 + p->cell_power) : gi[j];
-                const int32_t hv = lstm_rq(p, (int32_t)go[j] * th, p->h_mult, p->h_shift) + p->out_zp;
+                const int32_t th = !litert ? lstm_tanh(cj, tanh_mult, tanh_shift, table)
+                                   : cell_power >= -15 ? g_tanh(cj, 15 + cell_power) : ai;
+                const int32_t hv = EF_LSTM_RQ(single, ao * th, h_mult, h_shift) + out_zp;
                 yt[j] = (int8_t)ef_nn_clamp(hv, -128, 127);
             }
             for (int32_t j = 0; j < nh; ++j) {
