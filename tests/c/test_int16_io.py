@@ -1,0 +1,140 @@
+"""int16 graph I/O in compiled DIRs: the TFLite converter's 16x8 models (int16 inputs and
+outputs, tests/models/int16) compile, and the C package, TFLM and LiteRT on DIR/model.tflite
+equal the reference byte for byte; model.h's float helpers quantize and dequantize int16 as
+edgeforge.qmath does; `edgeforge run` takes and writes int16 .npy; int8 headers are unchanged."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeforge.compiler import compile_model
+from edgeforge.frontends import load
+from edgeforge.qmath import dequantize, quantize
+from edgeforge.runtime import reference
+from tests.conftest import require
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+CASES = ["small_cnn", "softmax", "add", "fc_bias_relu", "logistic"]
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("io16")
+    return {n: compile_model(MODELS / "int16" / f"{n}.tflite", root / n) for n in CASES}
+
+
+def _samples(g, n, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in g.inputs:
+        t = g.tensors[name]
+        lim = np.iinfo(t.dtype)
+        out.append(rng.integers(lim.min, lim.max + 1, (n, *t.shape)).astype(t.dtype))
+    return out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_converter_16x8_dir_c_tflm_litert_equal_reference(dirs, name):
+    require("gcc", "tflite_micro", "ai_edge_litert")
+    from edgeforge.codegen.host import CModel
+    from edgeforge.runtime import peers
+    res = dirs[name]
+    path = res.dir / "model.tflite"
+    g = load(path)
+    assert {g.tensors[n].dtype for n in g.inputs + g.outputs} == {"int16"}
+    assert {t.dtype for t in res.manifest.inputs + res.manifest.outputs} == {"int16"}
+    xs = _samples(g, 3, 7)
+    c = CModel(res.dir).run_batch(xs)[0]
+    assert c.dtype == np.int16
+    tflm, lit = peers.TflmRunner(path), peers.LitertRunner(path)
+    for k in range(3):
+        x = [a[k] for a in xs]
+        want = reference.run(g, x)[g.outputs[0]]
+        np.testing.assert_array_equal(c[k].reshape(want.shape), want)
+        np.testing.assert_array_equal(tflm.run(x)[0].reshape(want.shape), want)
+        lw = reference.run(g, x, numerics="litert")[g.outputs[0]]
+        np.testing.assert_array_equal(lit.run(x)[0].reshape(want.shape), lw)
+
+
+HELPER_MAIN = r"""
+#include <stdio.h>
+#include <math.h>
+#include "model.h"
+int main(void)
+{
+    static float x[EF_MODEL_INPUT0_BYTES / 2], y[EF_MODEL_OUTPUT0_BYTES / 2];
+    const int32_t n = EF_MODEL_INPUT0_BYTES / EF_MODEL_INPUT0_ELEM_BYTES;
+    const int32_t m = EF_MODEL_OUTPUT0_BYTES / EF_MODEL_OUTPUT0_ELEM_BYTES;
+    int32_t k;
+    for (k = 0; k < n; ++k) if (scanf("%f", &x[k]) != 1) return 3;
+    if (ef_model_input_from_float(0, x, n + 1) != -1) return 4;   /* one past: refused */
+    if (ef_model_input_from_float(0, x, n) != 0) return 5;
+    for (k = 0; k < n; ++k) printf("%d\n", ef_model_input(0)[k]);
+    for (k = 0; k < m; ++k) ef_model_output(0)[k] = (int16_t)(k * 4099 - 32768);
+    if (ef_model_output_to_float(0, y, m) != 0) return 6;
+    for (k = 0; k < m; ++k) printf("%.9g\n", (double)y[k]);
+    return 0;
+}
+"""
+
+
+def test_float_helpers_quantize_int16_as_qmath(dirs, tmp_path):
+    """Halves, saturation far past int16 and the largest floats: the C helper's int16
+    equals qmath.quantize (TFLite rounding), and output_to_float equals dequantize."""
+    require("gcc")
+    res = dirs["small_cnn"]
+    spec, ospec = res.manifest.inputs[0], res.manifest.outputs[0]
+    n, m = int(np.prod(spec.shape)), int(np.prod(ospec.shape))
+    s = np.float32(spec.scale)
+    rng = np.random.default_rng(1)
+    special = np.array([0.5, -0.5, 1.5, -2.5, 32767.5, -32768.5, 40000, -1e6, 3e38, -3e38],
+                       np.float32) * s
+    x = np.concatenate([special, rng.normal(0, 20000, n) * s]).astype(np.float32)[:n]
+    src = tmp_path / "main.c"
+    src.write_text(HELPER_MAIN)
+    exe = tmp_path / "helpers"
+    c = res.dir / "c"
+    subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Werror", "-I", str(c),
+                    *map(str, sorted(c.glob("*.c"))), str(src), "-o", str(exe), "-lm"],
+                   check=True, capture_output=True, text=True)
+    r = subprocess.run([str(exe)], input="\n".join(f"{v:.9g}" for v in x), capture_output=True,
+                       text=True, check=False, timeout=30)
+    assert r.returncode == 0, r.stderr
+    vals = r.stdout.split()
+    got = np.array([int(v) for v in vals[:n]], np.int64)
+    np.testing.assert_array_equal(got, quantize(x, float(spec.scale), 0, "int16"))
+    q = (np.arange(m) * 4099 - 32768).astype(np.int16)
+    np.testing.assert_allclose(np.array(vals[n:n + m], np.float64),
+                               dequantize(q, ospec.scale, 0), rtol=1e-6)
+
+
+def test_cli_run_takes_and_writes_int16_npy(dirs, tmp_path):
+    require("gcc")
+    from tests.unit.test_cli_errors import cli, user_error
+    res = dirs["small_cnn"]
+    g = load(res.dir / "model.tflite")
+    x = _samples(g, 1, 3)[0][0]
+    np.save(tmp_path / "x.npy", x)
+    want = reference.run(g, [x])[g.outputs[0]]
+    for backend in ("reference", "c"):
+        out = tmp_path / f"y_{backend}.npy"
+        r = cli("run", res.dir, "-i", tmp_path / "x.npy", "--backend", backend, "-o", out)
+        assert r.returncode == 0, r.stderr
+        y = np.load(out)
+        assert y.dtype == np.int16
+        np.testing.assert_array_equal(y.reshape(want.shape), want)
+    np.save(tmp_path / "xf.npy", x.astype(np.float32))
+    r = cli("run", res.dir, "-i", tmp_path / "xf.npy")
+    user_error(r, "int16", "quantize it")
+
+
+def test_int8_header_keeps_its_int8_api(tmp_path):
+    """An int8 model's model.h says nothing of element types (its bytes are unchanged)."""
+    src = MODELS / "fc_autoencoder_int8.tflite"
+    res = compile_model(src, tmp_path / "d")
+    h = (res.dir / "c" / "model.h").read_text()
+    assert "int8_t *ef_model_input(int i);" in h and "int8_t *ef_model_output(int i);" in h
+    assert "_ELEM_BYTES" not in h and "_TYPE " not in h and "int16_t" not in h
