@@ -214,6 +214,13 @@ def _cluster(g: Graph, k: int, float_g: Graph | None, calib: Any, numerics: Nume
                                                  if r["tensor"] == out), None),
                                  "after": next((r["sqnr_db"] for r in after
                                                 if r["tensor"] == out), None)}
+        from edgeforge.compress.guard import WARN_SQNR_DROP_DB
+        b, a = rep["output_sqnr_db"]["before"], rep["output_sqnr_db"]["after"]
+        if b is not None and a is not None and b - a > WARN_SQNR_DROP_DB:
+            rep["warnings"] = [(f"--cluster {k} costs {b - a:.1f} dB of output SQNR ({b:.1f} "
+                                f"-> {a:.1f} dB vs the float model), more than "
+                                f"{WARN_SQNR_DROP_DB:g} dB; check accuracy with edgeforge "
+                                "validate, or cluster to 16 values rather than 4")]
     return rep
 
 
@@ -352,6 +359,8 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     if cluster:
         cluster_rep = _cluster(g, cluster, float_g, calib,
                                numerics, sqnr)
+        for w in cluster_rep.get("warnings", []):
+            logging.getLogger("edgeforge.compile").warning("warning: %s: %s", src, w)
     dropped = int8_io(g)
     fold_int8_constants(g, numerics)
     if not g.nodes:

@@ -128,6 +128,8 @@ def test_cluster_compile_packs_weights_c_equals_reference(tmp_path):
     assert rep["stored_bytes"] <= 0.55 * rep["dense_bytes"]
     assert rep["output_sqnr_db"]["after"] > 20          # measured 32.8 dB (46.6 before)
     assert res.summary()["cluster"]["saved_bytes"] == rep["saved_bytes"]
+    drop = rep["output_sqnr_db"]["before"] - rep["output_sqnr_db"]["after"]
+    assert ("warnings" in res.summary()["cluster"]) == (drop > 6.0)
     model_c = (tmp_path / "c16" / "c" / "model.c").read_text()
     assert model_c.count("ef_unpack_s8(") == len(rep["layers"])
     assert "ef_fc_packed_s8(" not in model_c       # packed FC weights take ef_fc_s8
