@@ -131,6 +131,7 @@ class _Emit:
     weight_bytes: int = 0
     pre: list[str] = field(default_factory=list)       # calls before the node's kernel
     packed: list[dict] = field(default_factory=list)   # per packed weight tensor: bytes
+    consts: dict[tuple[str, str], str] = field(default_factory=dict)  # (type, init) -> var
 
     def ptr(self, name: str, const: bool = True) -> str:
         if name not in self.offsets:
@@ -140,12 +141,15 @@ class _Emit:
 
     def dims(self, var: str, shape: tuple[int, ...]) -> str:
         n, h, w, c = dims4(shape)
-        self.decls.append(f"static const ef_dims {var} = {{{n}, {h}, {w}, {c}}};")
-        return f"&{var}"
+        return self.struct("ef_dims", var, f"{{{n}, {h}, {w}, {c}}}")
 
     def struct(self, ctype: str, var: str, init: str) -> str:
-        self.decls.append(f"static const {ctype} {var} = {init};")
-        return f"&{var}"
+        # one const per distinct value (a node's output dims are the next one's input
+        # dims): each is ~16-44 bytes of flash, and the firmware's code budget counts them
+        seen = self.consts.setdefault((ctype, init), var)
+        if seen == var:
+            self.decls.append(f"static const {ctype} {var} = {init};")
+        return f"&{seen}"
 
     def array(self, var: str, ctype: str, data: np.ndarray) -> str:
         var = self.prefix + var
