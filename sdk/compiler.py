@@ -4,6 +4,9 @@
     res = compile_model("net.onnx", "out/net", calib="calib.npz")  # float model: quantize first
 
 DIR/model.tflite   the int8 model as LiteRT / TFLM run it (edgeforge.codegen.tflite.write_tflite)
+DIR/model_tflm_lut.tflite  (--cluster only) model.tflite with the clustered weights in TFLM's
+                   LUT compression (COMPRESSION_METADATA), for TFLM built with
+                   USE_TFLM_COMPRESSION; LiteRT cannot read it
 DIR/model_qdq.onnx the same graph as float ONNX with our scales as QuantizeLinear /
                    DequantizeLinear pairs, for TensorRT / onnxruntime / OpenVINO (codegen.qdq)
 DIR/c/             model.h model.c weights.c + the kernels and headers they use (NAME.h with
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 # float-model compression options, handed to edgeforge.compress.prune.compress before quantizing
 COMPRESS_OPTS = ("prune", "prune_channels", "distill", "val_data", "max_sqnr_drop",
                  "min_accuracy", "target_macs", "target_flash")
+TFLM_LUT_FILE = "model_tflm_lut.tflite"   # --cluster: for a TFLM built with compression
 SQNR_SAMPLES = 64           # the per-layer SQNR report's samples (the first of --calib)
 
 
@@ -378,6 +382,13 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         model_path = write_tflite(sched, tmp / "model.tflite", offline=offline)
         model_sha = sha256_file(model_path)
         _check_litert(model_path, str(src))       # LiteRT's own Prepare checks (scale_diff, ...)
+        if cluster_rep is not None:         # the same weights in TFLM's LUT compression
+            from edgeforge.plan.scratch import packed_bits
+            lut = {n.inputs[1]: packed_bits(n, sched) for n in sched.nodes
+                   if packed_bits(n, sched)}
+            lut_path = write_tflite(sched, tmp / TFLM_LUT_FILE, lut=lut)
+            cluster_rep["tflm_lut_tflite_bytes"] = lut_path.stat().st_size
+            cluster_rep["tflite_bytes"] = model_path.stat().st_size
         header = "model.h" if name == "model" else f"{name}.h"
         pkg = emit_c(g, plan, tmp / "c", name=name, numerics=numerics, model_hash=model_sha,
                      header=header)

@@ -501,16 +501,86 @@ def _signature(graph: Graph, w: _Writer) -> Any:
 # ---------------------------------------------------------------- entry points
 OFFLINE_METADATA = "OfflineMemoryAllocation"   # TFLM's micro_allocation_info.cc
 OFFLINE_VERSION = 1
+COMPRESSION_METADATA = "COMPRESSION_METADATA"   # TFLM's compression.h (LUT tensors)
+
+
+def _pack_msb(idx: np.ndarray, bits: int) -> bytes:
+    """`bits`-wide indices packed from each byte's high bits down (TFLM's LUT order)."""
+    idx = np.asarray(idx, np.uint8).ravel()
+    return np.packbits(((idx[:, None] >> np.arange(bits - 1, -1, -1)) & 1).astype(np.uint8)
+                       .ravel()).tobytes()
+
+
+def tflm_lut(w: np.ndarray, bits: int, axis: int | None) -> tuple[bytes, bytes, int] | None:
+    """(packed indices, value tables, index bits) of int8 `w` in TFLM's LUT compression
+    (compression/metadata.fbs), or None when it would not be smaller than `w`. Per-tensor
+    (`axis` None): one table. Per-channel: TFLM reads one table per channel along `axis`;
+    the smaller of the tensor's table repeated (stride 2^bits) and each channel's own
+    values (stride = the most any channel holds, maybe fewer index bits)."""
+    flat = np.asarray(w, np.int8)
+    vals, idx = np.unique(flat, return_inverse=True)
+    table = np.zeros(1 << bits, np.int8)
+    table[:vals.size] = vals
+    channels = 1 if axis is None else flat.shape[axis]
+    best = (_pack_msb(idx, bits), np.tile(table, channels).tobytes(), bits)
+    if axis is not None:
+        slices = np.moveaxis(flat, axis, 0)
+        per = [np.unique(sl, return_inverse=True) for sl in slices]
+        stride = max(v.size for v, _ in per)
+        b2 = max(1, int(stride - 1).bit_length())
+        if b2 <= 7:
+            tables = np.zeros((channels, stride), np.int8)
+            for c, (v, _) in enumerate(per):
+                tables[c, :v.size] = v
+            idx2 = np.moveaxis(np.stack([i.reshape(slices.shape[1:]) for _, i in per]), 0, axis)
+            alt = (_pack_msb(idx2, b2), tables.tobytes(), b2)
+            if len(alt[0]) + len(alt[1]) < len(best[0]) + len(best[1]):
+                best = alt
+    return best if len(best[0]) + len(best[1]) < flat.size else None
+
+
+def _lut_metadata(tensors: list[tuple[int, int, int]]) -> bytes:
+    """A COMPRESSION_METADATA flatbuffer: schema_version 1, subgraph 0's LutTensor rows
+    (tensor index, value buffer index, index bit width)."""
+    b = flatbuffers.Builder(256)
+    rows = []
+    for t, vb, bits in tensors:
+        b.StartObject(3)
+        b.PrependInt32Slot(0, t, 0)
+        b.PrependUint32Slot(1, vb, 0)
+        b.PrependUint8Slot(2, bits, 0)
+        rows.append(b.EndObject())
+    b.StartVector(4, len(rows), 4)
+    for r in reversed(rows):
+        b.PrependUOffsetTRelative(r)
+    luts = b.EndVector()
+    b.StartObject(1)
+    b.PrependUOffsetTRelativeSlot(0, luts, 0)
+    sub = b.EndObject()
+    b.StartVector(4, 1, 4)
+    b.PrependUOffsetTRelative(sub)
+    subs = b.EndVector()
+    b.StartObject(2)
+    b.ForceDefaults(True)
+    b.PrependUint32Slot(0, 1, 1)
+    b.PrependUOffsetTRelativeSlot(1, subs, 0)
+    b.Finish(b.EndObject())
+    return bytes(b.Output())
 
 
 def tflite_bytes(graph: Graph, description: str = "edgeforge",
-                 offline: dict[str, int] | None = None) -> bytes:
+                 offline: dict[str, int] | None = None,
+                 lut: dict[str, int] | None = None) -> bytes:
     """Serialize a float or int8 IR graph to .tflite bytes (raises UnsupportedOpError).
 
     `offline` (tensor name -> arena byte offset, e.g. plan.memory.tflm_offline_plan) is
     written as TFLM's "OfflineMemoryAllocation" metadata: int32 [version 1, subgraphs 1,
     n = tensors in the file, one offset per tensor in file order], -1 where TFLM plans the
-    tensor itself (constants, tensors the plan lacks). LiteRT ignores it."""
+    tensor itself (constants, tensors the plan lacks). LiteRT ignores it.
+
+    `lut` (weight tensor name -> index bits) stores those int8 weights in TFLM's LUT
+    compression (COMPRESSION_METADATA): only a TFLM built with USE_TFLM_COMPRESSION reads
+    such a file (LiteRT does not)."""
     if schema is None:  # pragma: no cover
         raise RuntimeError("ai-edge-litert (TFLite schema) is not installed")
     verify(graph)
@@ -560,6 +630,22 @@ def tflite_bytes(graph: Graph, description: str = "edgeforge",
         meta.name, meta.buffer = OFFLINE_METADATA.encode(), len(w.buffers)
         w.buffers.append(_AlignedBuffer(words.tobytes()))
         m.metadata = [meta]
+    if lut:
+        rows: list[tuple[int, int, int]] = []
+        for name, bits in lut.items():
+            i = w.index[name]
+            t, q = graph.tensors[name], graph.tensors[name].quant
+            axis = int(q.axis) if q is not None and q.per_channel else None
+            packed = tflm_lut(t.data, bits, axis)
+            if packed is None:
+                continue
+            w.buffers[w.tensors[i].buffer] = _AlignedBuffer(packed[0])
+            w.buffers.append(_AlignedBuffer(packed[1]))
+            rows.append((i, len(w.buffers) - 1, packed[2]))
+        meta = schema.MetadataT()
+        meta.name, meta.buffer = COMPRESSION_METADATA.encode(), len(w.buffers)
+        w.buffers.append(_AlignedBuffer(_lut_metadata(rows)))
+        m.metadata = [*(m.metadata or []), meta]
     size = sum(len(b.data or b"") for b in w.buffers) + 64 * len(w.tensors) + 1024
     builder = flatbuffers.Builder(size)
     builder.Finish(m.Pack(builder), file_identifier=FILE_IDENTIFIER)
@@ -571,11 +657,11 @@ def _is_const(t: Any) -> bool:
     return t.buffer != 0
 
 
-def write_tflite(graph: Graph, path: str | Path, offline: dict[str, int] | None = None
-                 ) -> Path:
+def write_tflite(graph: Graph, path: str | Path, offline: dict[str, int] | None = None,
+                 lut: dict[str, int] | None = None) -> Path:
     """Write `graph` to `path` atomically (temp file in the same folder, then rename); see
     tflite_bytes for `offline`."""
-    data = tflite_bytes(graph, offline=offline)
+    data = tflite_bytes(graph, offline=offline, lut=lut)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)

@@ -158,3 +158,74 @@ def test_cluster_refuses_other_k(tmp_path):
     with pytest.raises(EdgeforgeError, match="--cluster 8"):
         compile_model(fixture("kws_ds_cnn_int8.tflite"), tmp_path / "x", cluster=8)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("k", [16, 4])
+def test_tflm_reads_the_lut_compressed_tflite(k, tmp_path):
+    """--cluster also writes DIR/model_tflm_lut.tflite: the clustered weights in TFLM's LUT
+    compression (COMPRESSION_METADATA, index bits packed high to low, a value table per
+    quantization channel). tflite-micro's interpreter (built with compression) decodes it to
+    the reference's bytes; it is smaller than model.tflite; a corrupted value table changes
+    the outputs (so TFLM really reads the tables, not raw weights)."""
+    require("tflite_micro")
+    import edgeforge.codegen.tflite as T
+    from edgeforge.compiler import TFLM_LUT_FILE, compile_model
+    from edgeforge.frontends import load
+    from edgeforge.plan.scratch import packed_bits
+    from edgeforge.runtime.peers import TflmRunner
+    from edgeforge.runtime.reference import run
+    res = compile_model(fixture("kws_ds_cnn_int8.tflite"), tmp_path / "d", cluster=k)
+    path = res.dir / TFLM_LUT_FILE
+    rep = res.report["cluster"]
+    assert rep["tflm_lut_tflite_bytes"] == path.stat().st_size < rep["tflite_bytes"]
+    g = load(res.dir / "model.tflite")
+    x = np.random.default_rng(k).integers(-128, 128, (3, *g.tensors[g.inputs[0]].shape),
+                                           dtype=np.int8)
+    tflm = TflmRunner(path)
+    for i in range(len(x)):
+        assert np.array_equal(tflm.run([x[i]])[0].ravel(),
+                              run(g, [x[i]], numerics="tflm")[g.outputs[0]].ravel()), i
+    g.meta["cluster"] = k
+    lut = {n.inputs[1]: packed_bits(n, g) for n in g.nodes if packed_bits(n, g)}
+    good = T.tflite_bytes(g, lut=lut)
+    assert len(good) < len(T.tflite_bytes(g))
+    real = T.tflm_lut
+
+    def corrupt(w, bits, axis):
+        p = real(w, bits, axis)
+        return None if p is None else (p[0], bytes((256 - b) % 256 for b in p[1]), p[2])
+    T.tflm_lut = corrupt
+    try:
+        bad = T.tflite_bytes(g, lut=lut)
+    finally:
+        T.tflm_lut = real
+    ys = [TflmRunner(bad).run([x[i]])[0] for i in range(len(x))]
+    assert any(not np.array_equal(y.ravel(), run(g, [x[i]], numerics="tflm")[g.outputs[0]]
+                                  .ravel()) for i, y in enumerate(ys))
+
+
+@pytest.mark.parametrize("axis,shape,few", [(0, (8, 5, 5, 16), False), (3, (1, 7, 7, 8), False),
+                                            (0, (4, 1, 1, 64), True), (3, (1, 4, 4, 8), True)])
+def test_tflm_lut_layouts(axis, shape, few):
+    """tflm_lut's two per-channel layouts (the tensor's table repeated, 4 bits; each
+    channel's own 2 values, 1 bit) decode back to the weights (the inverse of TFLM's
+    decoder: channel c's index i -> table[c * stride + i])."""
+    from edgeforge.codegen.tflite import tflm_lut
+    rng = np.random.default_rng(axis)
+    w = cluster_values(rng.integers(-127, 128, shape).astype(np.int8), 16).reshape(shape)
+    if few:             # each channel holds 2 of the tensor's 16 values
+        w = np.moveaxis(w, axis, 0).copy()
+        for c in range(w.shape[0]):
+            w[c] = np.where(rng.random(w[c].shape) < 0.5, w[c].flat[0], w[c].flat[1])
+        w = np.moveaxis(w, 0, axis)
+    packed, tables, bits = tflm_lut(w, 4, axis)
+    assert bits == (1 if few else 4)
+    ch = w.shape[axis]
+    stride = len(tables) // ch
+    bitsarr = np.unpackbits(np.frombuffer(packed, np.uint8))
+    n = w.size
+    idx = (bitsarr[:n * bits].reshape(n, bits) * (1 << np.arange(bits - 1, -1, -1))).sum(1)
+    tab = np.frombuffer(tables, np.int8).reshape(ch, stride)
+    chan = np.moveaxis(np.broadcast_to(np.arange(ch).reshape(
+        [-1 if d == axis else 1 for d in range(4)]), shape), 0, 0).ravel()
+    assert np.array_equal(tab[chan, idx], w.ravel())
