@@ -43,6 +43,7 @@ COMPRESS_OPTS = ("prune", "prune_channels", "distill", "val_data", "max_sqnr_dro
                  "min_accuracy", "target_macs", "target_flash")
 TFLM_LUT_FILE = "model_tflm_lut.tflite"   # --cluster: for a TFLM built with compression
 SQNR_SAMPLES = 64           # the per-layer SQNR report's samples (the first of --calib)
+TAIL_FRACTION = 16          # auto: output-path tensors up to arena / 16 widen first
 
 
 @dataclass
@@ -182,7 +183,9 @@ def _mixed(float_g: Graph, g8: Graph, calib: Any, mode: str, ram_budget: int | N
         def fits(chosen: set[str]) -> bool:
             return budget is None or \
                 _plan(widen(fg, g8, ranges, chosen)).size <= budget
-        layers = choose_layers(rank_layers(g8, sqnr8), fits)
+        # the output's own path first (its int8 grid caps the output), then by damage
+        layers = choose_layers(rank_layers(g8, sqnr8, tail_bytes=arena8 // TAIL_FRACTION),
+                               fits)
     g = widen(fg, g8, ranges, layers)       # int16 graph I/O where its layers are int16
     correct_bias16(fg, g, arrays, numerics=str(numerics))
     sqnr = sqnr_report(float_g, g, calib, numerics=str(numerics), max_samples=SQNR_SAMPLES)

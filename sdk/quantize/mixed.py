@@ -155,10 +155,33 @@ def _int8_outputs(g: Graph, qg: Graph) -> None:
                             f"{name}/as_int8"))
 
 
-def rank_layers(qg: Graph, sqnr8: list[dict]) -> list[str]:
+def output_tail(qg: Graph, max_bytes: int) -> list[str]:
+    """The widenable layers that write the graph outputs, and back from them every widenable
+    producer whose int8 output is at most `max_bytes` (a classifier's pool, FC, softmax):
+    an int8 tensor on that path is the output's grid, which caps its SQNR whatever the layers
+    before it do, while the per-layer damage ranks such layers last (a softmax compresses
+    its input's error). Outputs first, then backwards."""
+    producers = qg.producers()
+    tail: list[str] = []
+    todo = [o for o in qg.outputs]
+    while todo:
+        name = todo.pop(0)
+        n = producers.get(name)
+        if n is None or n.op not in WIDENABLE or name in tail:
+            continue
+        if name not in qg.outputs and qg.tensors[name].nbytes > max_bytes:
+            continue
+        tail.append(name)
+        todo += [i for k, i in enumerate(n.inputs)
+                 if i and not qg.tensors[i].is_const and k not in OPS[n.op].weights]
+    return tail
+
+
+def rank_layers(qg: Graph, sqnr8: list[dict], tail_bytes: int = 0) -> list[str]:
     """Widenable layers of int8 graph `qg`, the most damaging first: a layer's damage is the
     output SQNR (dB, from the int8 SQNR report rows) it loses against its input's; a layer
-    whose input has no row (a graph input) is measured against the best row."""
+    whose input has no row (a graph input) is measured against the best row. `tail_bytes`:
+    the output_tail(qg, tail_bytes) layers come first."""
     by_tensor = {r["tensor"]: r["sqnr_db"] for r in sqnr8 if r.get("sqnr_db") is not None}
     top = max(by_tensor.values(), default=0.0)
     damage = {}
@@ -168,7 +191,8 @@ def rank_layers(qg: Graph, sqnr8: list[dict]) -> list[str]:
             continue
         before = by_tensor.get(n.inputs[0], top)
         damage[out] = min(before, top) - by_tensor[out]
-    return sorted(damage, key=lambda t: -damage[t])
+    tail = output_tail(qg, tail_bytes) if tail_bytes else []
+    return tail + [t for t in sorted(damage, key=lambda t: -damage[t]) if t not in tail]
 
 
 def choose_layers(ranked: list[str], fits: Callable[[set[str]], bool]) -> set[str]:

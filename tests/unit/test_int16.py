@@ -183,3 +183,19 @@ def test_compile_converter_16x8_model_keeps_its_int16_io(tmp_path):
     assert "#define EF_MODEL_OUTPUT0_TYPE int16_t" in h
     d = load(tmp_path / "d" / "model.tflite")
     assert [d.tensors[n].dtype for n in d.inputs + d.outputs] == ["int16", "int16"]
+
+
+def test_rank_layers_puts_the_small_output_path_first(resnet_tiny):
+    """auto widens the output's own path first: the output layer, then back through every
+    small (<= tail_bytes) widenable producer; big activations keep their damage rank."""
+    from edgeforge.quantize.mixed import output_tail, rank_layers
+    qg = resnet_tiny[1]
+    rows = [{"tensor": n.outputs[0], "sqnr_db": 40.0 - k} for k, n in enumerate(qg.nodes)]
+    small = 16 * max(qg.tensors[o].nbytes for o in qg.outputs)      # 160 B: pool, reshape
+    tail = output_tail(qg, small)
+    assert tail[0] == qg.outputs[0] and len(tail) >= 2
+    assert all(qg.tensors[t].nbytes <= small for t in tail)
+    big = [n.outputs[0] for n in qg.nodes if qg.tensors[n.outputs[0]].nbytes > small]
+    assert big and not set(big) & set(tail)
+    ranked = rank_layers(qg, rows, tail_bytes=small)
+    assert ranked[:len(tail)] == tail and sorted(ranked) == sorted(rank_layers(qg, rows))
