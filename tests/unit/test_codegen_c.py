@@ -53,3 +53,18 @@ def test_emitters_cover_the_int8_ops():
     missing = {op for op, info in OPS.items() if info.int8} - set(EMITTERS)
     # int8 -> float32 lives only at the graph boundary, where compile drops it
     assert missing <= {Op.DEQUANTIZE}, missing
+
+
+def test_each_constant_value_is_declared_once(kws, tmp_path):
+    """A node's output dims are the next node's input dims and layers repeat their params:
+    model.c declares each distinct (type, value) once and every call names that one."""
+    emit_c(kws, SeqPlan(kws), tmp_path, name="kws")
+    c = (tmp_path / "model.c").read_text()
+    decls = re.findall(r"^static const (\w+) (\w+) = (.*);$", c, re.MULTILINE)
+    values = [(t, v) for t, _, v in decls]
+    assert len(values) == len(set(values)), "a constant value is declared twice"
+    dims = [v for t, _, v in decls if t == "ef_dims"]
+    assert len(dims) < 3 * len(kws.nodes) - 5, "dims are not shared between nodes"
+    names = {n for _, n, _ in decls}
+    used = set(re.findall(r"&(\w+)", c.split("int ef_kws_invoke(void)")[1]))
+    assert used & names and not {u for u in used if u.endswith(("_in", "_out", "_p"))} - names
