@@ -202,7 +202,8 @@ def task_of(manifest: Manifest, given: str | None = None, labels: list[str] | No
     """classifier | anomaly | regressor: as given, else from the model's outputs.
 
     An output shaped like the input is an autoencoder (anomaly); a softmax (last op, or the
-    int8 softmax encoding scale 1/256, zero point -128) or a label file is a classifier."""
+    int8 softmax encoding scale 1/256, zero point -128, or the int16 one 1/32768, 0) or a
+    label file is a classifier."""
     if given:
         if given not in TASKS:
             raise EdgeforgeError(f"--task {given!r}: use one of {', '.join(TASKS)}")
@@ -211,7 +212,8 @@ def task_of(manifest: Manifest, given: str | None = None, labels: list[str] | No
     if list(out.shape) == list(inp.shape) and int(np.prod(out.shape)) > 1:
         return "anomaly"
     softmax = (manifest.ops[-1:] and "SOFTMAX" in manifest.ops[-1].upper()) or (
-        out.dtype == "int8" and out.zero_point == -128 and abs((out.scale or 0) - 1 / 256) < 1e-9)
+        out.dtype == "int8" and out.zero_point == -128 and abs((out.scale or 0) - 1 / 256) < 1e-9
+    ) or (out.dtype == "int16" and out.zero_point == 0 and abs((out.scale or 0) - 1 / 32768) < 1e-12)
     if labels or (softmax and int(np.prod(out.shape)) > 1):
         return "classifier"
     return "regressor"

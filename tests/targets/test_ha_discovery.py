@@ -51,6 +51,11 @@ def test_tasks_are_guessed_from_the_outputs():
     assert task_of(REGRESSOR) == "regressor"
     assert task_of(REGRESSOR, labels=["a", "b", "c"]) == "classifier"
     assert task_of(CLASSIFIER, "regressor") == "regressor"
+    c16 = manifest([1, 8], [1, 4])                      # int16 softmax encoding (16x8 DIR)
+    c16.outputs[0] = TensorSpec("y", [1, 4], "int16", 1 / 32768, 0)
+    assert task_of(c16) == "classifier"
+    c16.outputs[0] = TensorSpec("y", [1, 4], "int16", 1 / 256, 0)
+    assert task_of(c16) == "regressor"
 
 
 @pytest.mark.parametrize("m, task, keys", [
