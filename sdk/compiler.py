@@ -240,10 +240,47 @@ def _cluster_bytes(rep: dict[str, Any], packed: list[dict]) -> dict[str, Any]:
         for key in ("dense_bytes", "stored_bytes", "saved_bytes"):
             d[key] += p[key]
     layers = [{**r, **by_tensor.get(r["tensor"], {"bits": 0})} for r in rep["layers"]]
+    for r in layers:
+        if not r["bits"]:          # kept plain by _fit_packed, or more values than K
+            r["stored"] = "plain int8 (its unpacked bytes do not fit the RAM budget)"
     dense = sum(p["dense_bytes"] for p in packed)
     stored = sum(p["stored_bytes"] for p in packed)
     return {**rep, "layers": layers, "dense_bytes": dense, "stored_bytes": stored,
             "saved_bytes": dense - stored}
+
+
+def _fit_packed(g: Graph, budget: int | None) -> GraphPlan:
+    """The arena plan of clustered `g`. Packed weights unpack into the arena before their
+    layer, so the arena grows by the largest one: with a RAM `budget` (bytes of arena; the
+    board's RAM by default) a tensor stays packed only where its unpacked bytes fit beside
+    the tensors live at its step within max(budget, the all-plain arena), confirmed by
+    planning (the largest dropped until it holds); the rest stay plain int8
+    (g.meta["cluster_dense"]). No budget: every clustered tensor is packed."""
+    from edgeforge.plan.scratch import packed_bits, unpacked_bytes
+    g.meta.pop("cluster_dense", None)
+    if budget is None:
+        return _plan(g)
+    need: dict[str, int] = {}
+    for n in g.nodes:
+        if packed_bits(n, g):
+            need[n.inputs[1]] = unpacked_bytes(n, g)
+    g.meta["cluster_dense"] = sorted(need)
+    dense = _plan(g)
+    limit = max(int(budget), int(dense.size))
+    sched = dense.schedule(g)
+    keep = set(need)
+    for row, n in zip(_arena_use(sched, dense), sched.nodes):
+        t = n.inputs[1] if len(n.inputs) > 1 else ""
+        if t in keep and row["live_bytes"] + need[t] > limit:
+            keep.discard(t)
+    while keep:
+        g.meta["cluster_dense"] = sorted(set(need) - keep)
+        plan = _plan(g)
+        if plan.size <= limit:
+            return plan
+        keep.discard(max(keep, key=lambda t: need[t]))
+    g.meta["cluster_dense"] = sorted(need)
+    return dense
 
 
 def _check_litert(model: Path, src: str) -> None:
@@ -300,7 +337,9 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     is (model.h, the manifest and model.tflite say so). Float models only.
     `cluster` (16 or 4): each CONV2D / DWCONV2D / FC's int8 weights take at most that many
     values per tensor (compress.cluster), stored in the C package as a value table + 4- or
-    2-bit indices; the .tflite holds the same int8 values."""
+    2-bit indices; the .tflite holds the same int8 values. A layer's packed weights unpack into
+    the arena before it runs: with `ram_budget` (or a board) only those that keep the arena
+    within it stay packed."""
     from edgeforge.codegen.c import check_supported, emit_c
     from edgeforge.codegen.qdq import try_write_qdq
     from edgeforge.codegen.tflite import write_tflite
@@ -374,7 +413,14 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         raise EdgeforgeError(f"{src}: the model has no operators to compile")
     check_supported(g, str(src))                   # one clear error before any file exists
     stage("compile: planning the arena (%d ops)", len(g.nodes))
-    plan = _plan(g)
+    if cluster:
+        budget = ram_budget
+        if budget is None and board:
+            from edgeforge.targets.board import load_board
+            budget = int(load_board(board).ram["size"])
+        plan = _fit_packed(g, budget)
+    else:
+        plan = _plan(g)
     _check_limits(plan, g, str(src), board)
     sched = plan.schedule(g)                       # nodes in plan order
 

@@ -207,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "activations, int8 weights) or auto (per layer, the layers int8 hurts "
                         "most as 16x8 while the arena fits --ram-budget); default int8")
     p.add_argument("--ram-budget", type=int, metavar="BYTES", default=None,
-                   help="arena budget for --activations auto (default: the --board's RAM)")
+                   help="arena budget for --activations auto and for --cluster's unpacked "
+                        "weights (default: the --board's RAM)")
     p.add_argument("--prune", type=float, default=None, help="magnitude-prune to this sparsity")
     p.add_argument("--prune-channels", type=float, default=None,
                    help="structured channel pruning: fraction of MACs to remove")

@@ -642,10 +642,11 @@ def tflite_bytes(graph: Graph, description: str = "edgeforge",
             w.buffers[w.tensors[i].buffer] = _AlignedBuffer(packed[0])
             w.buffers.append(_AlignedBuffer(packed[1]))
             rows.append((i, len(w.buffers) - 1, packed[2]))
-        meta = schema.MetadataT()
-        meta.name, meta.buffer = COMPRESSION_METADATA.encode(), len(w.buffers)
-        w.buffers.append(_AlignedBuffer(_lut_metadata(rows)))
-        m.metadata = [*(m.metadata or []), meta]
+        if rows:        # (TFLM refuses a COMPRESSION_METADATA with no tensor)
+            meta = schema.MetadataT()
+            meta.name, meta.buffer = COMPRESSION_METADATA.encode(), len(w.buffers)
+            w.buffers.append(_AlignedBuffer(_lut_metadata(rows)))
+            m.metadata = [*(m.metadata or []), meta]
     size = sum(len(b.data or b"") for b in w.buffers) + 64 * len(w.tensors) + 1024
     builder = flatbuffers.Builder(size)
     builder.Finish(m.Pack(builder), file_identifier=FILE_IDENTIFIER)

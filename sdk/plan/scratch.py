@@ -293,13 +293,16 @@ def packed_bits(node: Node, g: Graph) -> int:
     """Index bits (4 or 2) with which the C package stores `node`'s weights packed (a value
     table + indices, unpacked into the node's arena scratch before its kernel runs), or 0
     for plain int8. Only a graph clustered by compress.cluster (g.meta["cluster"] = K) packs,
-    and only a weight tensor holding at most K values."""
+    and only a weight tensor holding at most K values and not listed in
+    g.meta["cluster_dense"] (the compiler keeps those plain: unpacking them would grow the
+    arena)."""
     from edgeforge.compress.cluster import CLUSTER_OPS
     k = g.meta.get("cluster")
     if not k or node.op not in CLUSTER_OPS or len(node.inputs) < 2 or is_s16_node(node, g):
         return 0
     t = g.tensors[node.inputs[1]]
-    if t.data is None or t.dtype != "int8" or g.tensors[node.inputs[0]].dtype != "int8":
+    if t.data is None or t.dtype != "int8" or g.tensors[node.inputs[0]].dtype != "int8" or \
+            node.inputs[1] in g.meta.get("cluster_dense", ()):
         return 0
     bits = 4 if k > 4 else 2
     if np.unique(t.data).size > 1 << bits:

@@ -229,3 +229,22 @@ def test_tflm_lut_layouts(axis, shape, few):
     chan = np.moveaxis(np.broadcast_to(np.arange(ch).reshape(
         [-1 if d == axis else 1 for d in range(4)]), shape), 0, 0).ravel()
     assert np.array_equal(tab[chan, idx], w.ravel())
+
+
+def test_cluster_ram_budget_keeps_the_arena(tmp_path):
+    """Packed weights unpack into the arena; with a RAM budget (here 0: no growth at all)
+    only the layers whose unpacked bytes fit beside the live tensors stay packed, the arena
+    is the plain compile's, and the C package still equals the reference."""
+    require("gcc")
+    from edgeforge.compiler import compile_model
+    src = fixture("kws_ds_cnn_int8.tflite")
+    plain = compile_model(src, tmp_path / "plain")
+    free = compile_model(src, tmp_path / "free", cluster=16)
+    tight = compile_model(src, tmp_path / "tight", cluster=16, ram_budget=0)
+    assert free.report["arena"]["bytes"] > plain.report["arena"]["bytes"]
+    assert tight.report["arena"]["bytes"] == plain.report["arena"]["bytes"]
+    layers = tight.report["cluster"]["layers"]
+    assert any(r["bits"] for r in layers) and any(not r["bits"] for r in layers)
+    assert all("stored" in r for r in layers if not r["bits"])
+    assert 0 < tight.report["cluster"]["saved_bytes"] < free.report["cluster"]["saved_bytes"]
+    _c_equals_reference(tight.dir, n=2)
