@@ -28,7 +28,7 @@ static int16_t lstm_sat16(int64_t v)
 }
 
 /* reference_integer_ops::Logistic(0, 0, ...) on a Q3.12 value */
-static int16_t lstm_sigmoid(int32_t v, const uint16_t *t)
+static inline int16_t lstm_sigmoid(int32_t v, const uint16_t *t)
 {
     const int32_t x = v * 3;
     const uint32_t ax = (uint32_t)(x < 0 ? -x : x);
@@ -45,7 +45,7 @@ static int16_t lstm_sigmoid(int32_t v, const uint16_t *t)
 }
 
 /* reference_integer_ops::Tanh(mult, shift, ...), mult already 3 << left shift */
-static int16_t lstm_tanh(int32_t v, int32_t mult, int32_t shift, const uint16_t *t)
+static inline int16_t lstm_tanh(int32_t v, int32_t mult, int32_t shift, const uint16_t *t)
 {
     const int32_t rnd = shift > 0 ? (1 << (shift - 1)) : 0;
     const int32_t x = (v * mult + rnd) >> shift;
