@@ -237,6 +237,14 @@ ef_status ef_reshape_s8(const ef_dims *in, const int8_t *x, const ef_dims *out, 
  *  indices `bits` (4 or 2) wide, packed from each byte's low bits up. Returns EF_OK. */
 ef_status ef_unpack_s8(const int8_t *table, const uint8_t *idx, int32_t n, int32_t bits,
                        int8_t *w);
+/** @brief FULLY_CONNECTED on packed weights (table + `bits`-wide indices, as
+ *  ef_unpack_s8): rows of the weight matrix are unpacked ctx->size / C_IN at a time into
+ *  ctx->buf and run by ef_fc_s8; the same bytes as ef_fc_s8 on the unpacked matrix.
+ *  EF_ERR_ARG if ctx holds less than one row. */
+ef_status ef_fc_lut_s8(const ef_ctx *ctx, const ef_fc_params *p, const ef_quant *q,
+                       const ef_dims *in, const int8_t *x, const ef_dims *wd,
+                       const int8_t *table, const uint8_t *idx, int32_t bits,
+                       const int32_t *bias, const ef_dims *out, int8_t *y);
 
 /**
  * @brief Softmax over C of [N, H, W, C], int8 -> int8 (output scale 1/256, zero point -128),

@@ -60,6 +60,7 @@ KERNEL_FILES: dict[str, str] = {
     "ef_fc_s8": "fc_s8.c",
     "ef_fc_packed_s8": "fc_packed_s8.c",
     "ef_unpack_s8": "unpack_s8.c",
+    "ef_fc_lut_s8": "fc_lut_s8.c",
     "ef_avgpool2d_s8": "avgpool2d_s8.c",
     "ef_maxpool2d_s8": "maxpool2d_s8.c",
     "ef_mean_s8": "mean_s8.c",
@@ -263,12 +264,9 @@ def pack_indices(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return table, packed
 
 
-def _packed(e: _Emit, tag: str, node: Node, w: np.ndarray, bits: int) -> str:
-    """Store `w` (the kernel's layout) as a value table + bit-packed indices, and unpack it
-    into the front of the node's arena scratch before its kernel runs (plan.scratch)."""
-    off, size = e.scratch.get(node.outputs[0], (0, 0))
-    if size < w.size:
-        raise _Refuse(f"the plan gave {size} scratch bytes to unpack {w.size} weights")
+def _store_packed(e: _Emit, tag: str, node: Node, w: np.ndarray, bits: int
+                  ) -> tuple[str, str]:
+    """weights.c arrays (value table, packed indices) of `w`; records the bytes saved."""
     table, idx = pack_indices(w, bits)
     before = e.weight_bytes
     tv = e.array(f"{tag}_wt", "int8_t", table)
@@ -277,6 +275,16 @@ def _packed(e: _Emit, tag: str, node: Node, w: np.ndarray, bits: int) -> str:
                      "bits": bits, "dense_bytes": int(w.size),
                      "stored_bytes": int(e.weight_bytes - before),
                      "saved_bytes": int(w.size - (e.weight_bytes - before))})
+    return tv, iv
+
+
+def _packed(e: _Emit, tag: str, node: Node, w: np.ndarray, bits: int) -> str:
+    """Store `w` (the kernel's layout) as a value table + bit-packed indices, and unpack it
+    into the front of the node's arena scratch before its kernel runs (plan.scratch)."""
+    off, size = e.scratch.get(node.outputs[0], (0, 0))
+    if size < w.size:
+        raise _Refuse(f"the plan gave {size} scratch bytes to unpack {w.size} weights")
+    tv, iv = _store_packed(e, tag, node, w, bits)
     e.pre.append(f"{e.use('ef_unpack_s8')}({tv}, {iv}, {w.size}, {bits}, "
                  f"(int8_t *)(ef_arena_ + {off}))")
     return f"(const int8_t *)(ef_arena_ + {off})"
@@ -396,7 +404,8 @@ def _fc_packed(e: _Emit, tag: str, node: Node, w2d: np.ndarray, q: Any) -> list[
 def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
     q = prepare(node, e.g, e.numerics)
     cout, cin = e.shape(node.inputs[1])
-    packed = None if packed_bits(node, e.g) else \
+    bits = packed_bits(node, e.g)
+    packed = None if bits else \
         _fc_packed(e, tag, node, np.asarray(e.g.tensors[node.inputs[1]].data), q)
     if packed is not None:
         return packed
@@ -405,6 +414,20 @@ def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
     qq = _quant(e, tag, q.mult, q.shift, cout)
     din, x, dout, y = _io(e, tag, node)
     wd = e.dims(f"{tag}_wd", (cout, 1, 1, cin))
+    if bits:        # rows unpacked a chunk at a time into the node's scratch (plan.scratch)
+        off, size = e.scratch.get(node.outputs[0], (0, 0))
+        if size < unpacked_bytes(node, e.g):
+            raise _Refuse(f"the plan gave {size} scratch bytes to unpack FC weight rows")
+        tv, iv = _store_packed(e, tag, node, np.asarray(e.g.tensors[node.inputs[1]].data,
+                                                        np.int8), bits)
+        b = node.inputs[2] if len(node.inputs) > 2 else ""
+        bv = e.array(f"{tag}_b", "int32_t", np.asarray(e.g.tensors[b].data, np.int32)) \
+            if b else "0"
+        e.use("ef_fc_s8")
+        e.use("ef_unpack_s8")
+        ctx = f"&(ef_ctx){{ef_arena_ + {off}, {unpacked_bytes(node, e.g)}}}"
+        return [(f"{e.use('ef_fc_lut_s8')}({ctx}, {p}, {qq}, {din}, {x}, {wd}, {tv}, {iv}, "
+                 f"{bits}, {bv}, {dout}, {y})")]
     w, b = _weights(e, tag, node)
     return [f"{e.use('ef_fc_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
 

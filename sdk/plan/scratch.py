@@ -310,9 +310,18 @@ def packed_bits(node: Node, g: Graph) -> int:
     return bits
 
 
+FC_LUT_CHUNK_BYTES = 2048    # ef_fc_lut_s8 unpacks about this many weight bytes at a time
+
+
 def unpacked_bytes(node: Node, g: Graph) -> int:
     """Arena bytes before `node`'s kernel scratch that hold its unpacked weights (16-aligned,
-    so the kernel's own scratch keeps the arena's alignment); 0 if not packed."""
+    so the kernel's own scratch keeps the arena's alignment); 0 if not packed. A packed FC
+    (ef_fc_lut_s8) unpacks whole rows, FC_LUT_CHUNK_BYTES' worth (at least one) at a time."""
     if not packed_bits(node, g):
         return 0
-    return (int(g.tensors[node.inputs[1]].data.size) + 15) & ~15
+    w = g.tensors[node.inputs[1]].data
+    n = int(w.size)
+    if node.op is Op.FC:
+        cin = int(w.shape[-1])
+        n = min(n, max(1, FC_LUT_CHUNK_BYTES // cin) * cin)
+    return (n + 15) & ~15

@@ -131,8 +131,10 @@ def test_cluster_compile_packs_weights_c_equals_reference(tmp_path):
     drop = rep["output_sqnr_db"]["before"] - rep["output_sqnr_db"]["after"]
     assert ("warnings" in res.summary()["cluster"]) == (drop > 6.0)
     model_c = (tmp_path / "c16" / "c" / "model.c").read_text()
-    assert model_c.count("ef_unpack_s8(") == len(rep["layers"])
-    assert "ef_fc_packed_s8(" not in model_c       # packed FC weights take ef_fc_s8
+    # conv / depthwise unpack before their kernel; the FC unpacks its rows in chunks
+    assert model_c.count("ef_unpack_s8(") + model_c.count("ef_fc_lut_s8(") == \
+        len(rep["layers"])
+    assert model_c.count("ef_fc_lut_s8(") == 1 and "ef_fc_packed_s8(" not in model_c
     _c_equals_reference(res.dir)
 
 
@@ -248,3 +250,32 @@ def test_cluster_ram_budget_keeps_the_arena(tmp_path):
     assert all("stored" in r for r in layers if not r["bits"])
     assert 0 < tight.report["cluster"]["saved_bytes"] < free.report["cluster"]["saved_bytes"]
     _c_equals_reference(tight.dir, n=2)
+
+
+@pytest.mark.parametrize("k", [16, 4])
+def test_packed_fc_unpacks_rows_in_chunks(k, tmp_path):
+    """A packed FC (ef_fc_lut_s8) unpacks FC_LUT_CHUNK_BYTES of weight rows at a time, so a
+    big FC layer does not need its whole matrix in the arena; chunks that start mid-byte
+    (odd C_IN at 4 bits) take the per-index path. C equals the reference."""
+    require("gcc")
+    from edgeforge.codegen.tflite import write_tflite
+    from edgeforge.compiler import compile_model
+    from edgeforge.ir import FcAttrs, Graph, Node, Op, QuantParams, Tensor
+    from edgeforge.plan.scratch import FC_LUT_CHUNK_BYTES
+    rng = np.random.default_rng(k)
+    cin, cout = 409, 23          # 5 rows a chunk: chunks 2, 4 start mid-byte
+    t = {"x": Tensor("x", (3, cin), "int8", QuantParams([0.05], [-3])),
+         "w": Tensor("w", (cout, cin), "int8", QuantParams([0.01], [0]),
+                     rng.integers(-127, 128, (cout, cin)).astype(np.int8)),
+         "b": Tensor("b", (cout,), "int32", QuantParams([0.0005], [0]),
+                     rng.integers(-2000, 2000, cout).astype(np.int32)),
+         "y": Tensor("y", (3, cout), "int8", QuantParams([0.4], [5]))}
+    g = Graph(t, [Node(Op.FC, ("x", "w", "b"), ("y",), FcAttrs())], ["x"], ["y"], "fc")
+    src = write_tflite(g, tmp_path / "fc.tflite")
+    res = compile_model(src, tmp_path / "d", cluster=k)
+    model_c = (tmp_path / "d" / "c" / "model.c").read_text()
+    assert "ef_fc_lut_s8(" in model_c
+    assert res.report["arena"]["bytes"] < cin * cout
+    assert res.report["cluster"]["stored_bytes"] < 0.55 * cin * cout
+    assert (FC_LUT_CHUNK_BYTES // cin) * cin * 4 % 8 != 0
+    _c_equals_reference(res.dir, n=3)
