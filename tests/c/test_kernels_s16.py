@@ -109,6 +109,9 @@ def test_compile_activations_report_and_budget(compiled):
     assert p16["int16_layers"] == len(p16["layers"]) and p16["arena_bytes"] > budget
     assert 0 < pauto["int16_layers"] < len(pauto["layers"]) + 1
     assert pauto["arena_bytes"] <= budget == pauto["ram_budget"]
+    # auto measured its layer orders (by damage, by arena) and kept one; int16 takes all
+    assert p16["order"] == "all" and pauto["order"] in ("damage", "arena")
+    assert 1 <= pauto["orders_tried"] <= 2
     for p in (p16, pauto):          # what it bought: the output SQNR over int8's
         assert p["output_sqnr_db"] > p["output_sqnr_int8_db"] + 2.0
     ops = out["auto"].report["ops"]
