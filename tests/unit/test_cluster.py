@@ -279,3 +279,36 @@ def test_packed_fc_unpacks_rows_in_chunks(k, tmp_path):
     assert res.report["cluster"]["stored_bytes"] < 0.55 * cin * cout
     assert (FC_LUT_CHUNK_BYTES // cin) * cin * 4 % 8 != 0
     _c_equals_reference(res.dir, n=3)
+
+
+def test_cluster_cli(tmp_path):
+    """`edgeforge compile --cluster 4 --json` as a user runs it: the summary's cluster bytes,
+    the LUT .tflite beside model.tflite, `run --backend c` equal to the reference on the
+    sample input; an unknown K is refused (exit 2) with nothing written."""
+    import json
+    import sys
+    require("gcc")
+    ef = [sys.executable, "-m", "edgeforge.cli"]
+    out = tmp_path / "kws"
+    r = subprocess.run([*ef, "compile", str(fixture("kws_ds_cnn_int8.tflite")), "-o", str(out),
+                        "--cluster", "4", "--json"], capture_output=True, text=True,
+                       check=False, timeout=300)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["cluster"]
+    assert s["k"] == 4 and 0 < s["stored_bytes"] < s["dense_bytes"]
+    assert (out / "model_tflm_lut.tflite").stat().st_size == s["tflm_lut_tflite_bytes"]
+    x = np.load(fixture("kws_ds_cnn_sample_inputs_int8.npy")).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    ys = []
+    for backend in ("c", "reference"):
+        r = subprocess.run([*ef, "run", str(out), "-i", str(tmp_path / "x.npy"), "--backend",
+                            backend, "-o", str(tmp_path / f"{backend}.npy")],
+                           capture_output=True, text=True, check=False, timeout=300)
+        assert r.returncode == 0, r.stderr
+        ys.append(np.load(tmp_path / f"{backend}.npy"))
+    assert np.array_equal(ys[0], ys[1])
+    r = subprocess.run([*ef, "compile", str(fixture("kws_ds_cnn_int8.tflite")), "-o",
+                        str(tmp_path / "bad"), "--cluster", "8"], capture_output=True,
+                       text=True, check=False, timeout=300)
+    assert r.returncode == 2 and "--cluster" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "bad").exists()
