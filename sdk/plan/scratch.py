@@ -296,9 +296,11 @@ def packed_bits(node: Node, g: Graph) -> int:
     and only a weight tensor holding at most K values and not listed in
     g.meta["cluster_dense"] (the compiler keeps those plain: unpacking them would grow the
     arena)."""
-    from edgeforge.compress.cluster import CLUSTER_OPS
     k = g.meta.get("cluster")
-    if not k or node.op not in CLUSTER_OPS or len(node.inputs) < 2 or is_s16_node(node, g):
+    if not k:
+        return 0
+    from edgeforge.compress.cluster import CLUSTER_OPS
+    if node.op not in CLUSTER_OPS or len(node.inputs) < 2 or is_s16_node(node, g):
         return 0
     t = g.tensors[node.inputs[1]]
     if t.data is None or t.dtype != "int8" or g.tensors[node.inputs[0]].dtype != "int8" or \
