@@ -576,6 +576,10 @@ class Graph:
     def is_int8(self) -> bool:
         return any(self.tensors[n].dtype == "int8" for n in self.activations())
 
+    def is_quantized(self) -> bool:
+        """int8 or 16x8 (int16 activations): already quantized, nothing to calibrate."""
+        return any(self.tensors[n].dtype in ("int8", "int16") for n in self.activations())
+
     def macs(self) -> int:
         return sum(OPS[n.op].macs(n, self) for n in self.nodes)
 

@@ -61,7 +61,7 @@ def _litert(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[n
 def _c(model: Path, inputs: list[np.ndarray], numerics: Numerics) -> list[np.ndarray]:
     from edgeforge.codegen.host import CModel
     if not model.is_dir():             # a model file: compile it to a temporary DIR first
-        if not _load(model).is_int8():
+        if not _load(model).is_quantized():
             raise EdgeforgeError(f"{model}: a float model; backend c runs int8: compile it "
                                  f"with calibration data (edgeforge compile {model} --calib "
                                  "DATA.npz -o DIR), then run DIR")

@@ -163,13 +163,13 @@ def _resolve(model: Path, data: str | Path | dict, calib: Any, numerics: str | N
             log.info("validate: %s changed since %s was compiled: no float comparison", src,
                      model)
             return model, None
-        return model, (None if load(src).is_int8() else src)
+        return model, (None if load(src).is_quantized() else src)
     if not model.is_file():
         raise EdgeforgeError(f"{model}: no such model file or compiled DIR")
     from edgeforge.compiler import compile_model
     g = load(model)
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edgeforge-validate-")))
-    if g.is_int8():
+    if g.is_quantized():
         res = compile_model(model, tmp / "dir", numerics=numerics or "tflm")
         return res.dir, None
     if calib is None:                # calibrate on the validation inputs themselves

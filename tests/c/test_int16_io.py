@@ -138,3 +138,22 @@ def test_int8_header_keeps_its_int8_api(tmp_path):
     h = (res.dir / "c" / "model.h").read_text()
     assert "int8_t *ef_model_input(int i);" in h and "int8_t *ef_model_output(int i);" in h
     assert "_ELEM_BYTES" not in h and "_TYPE " not in h and "int16_t" not in h
+
+
+def test_validate_and_run_c_take_a_16x8_model_file(dirs, tmp_path):
+    """A converter 16x8 .tflite is quantized (not float): validate compiles it without
+    calibration and quantizes float x to its int16 input; run --backend c compiles it first."""
+    require("gcc")
+    import edgeforge
+    src = MODELS / "int16" / "small_cnn.tflite"
+    g = load(src)
+    t = g.tensors[g.inputs[0]]
+    x = np.random.default_rng(5).normal(0, 1, (4, *t.shape[1:])).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x)
+    for model in (src, dirs["small_cnn"].dir):
+        v = edgeforge.validate(model, tmp_path / "d.npz")
+        assert v["samples"] == 4 and v["float_model"] is None
+    xq = quantize(x[:1], float(t.quant.scale[0]), 0, "int16")
+    from edgeforge.runner import run
+    y = run(src, xq, backend="c")[0]
+    np.testing.assert_array_equal(y, reference.run(g, [xq])[g.outputs[0]])
