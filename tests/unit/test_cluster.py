@@ -152,6 +152,8 @@ def test_cluster_4_on_an_int8_tflite_c_equals_reference(tmp_path):
     plain = compile_model(src, tmp_path / "plain")
     assert "cluster" not in plain.report
     assert "ef_unpack_s8" not in (tmp_path / "plain" / "c" / "model.c").read_text()
+    assert not (tmp_path / "plain" / "model_tflm_lut.tflite").exists()
+    assert "cluster" not in plain.summary()
     assert plain.report["c"]["const_bytes"] > res.report["c"]["const_bytes"]
 
 
