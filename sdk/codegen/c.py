@@ -1276,7 +1276,6 @@ def _float_helpers(graph: Graph, name: str) -> list[str]:
     if _wide_io(graph):
         return out + _float_helpers_wide(graph, name)
     return out + [
-
         "",
         "/** Quantize n floats into input i with its scale and zero point (TFLite rounding:",
         "    half away from zero, saturated to int8). 0, or -1 if no input i or n too large. */",
