@@ -1,0 +1,76 @@
+"""Block-sparse FULLY_CONNECTED (ef_fc_bsr_s8): codegen stores only the nonzero 4x4 weight
+blocks where at most half are nonzero, and the C kernels (reference and DSP, the latter on
+plain-C intrinsics here) give the reference's bytes. QEMU instruction counts:
+tests/targets/test_fc_block_sparse_qemu.py."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeforge.codegen import c as codegen_c
+from edgeforge.ir import Act, Op
+from edgeforge.runtime import reference
+from tests.c import cbuild
+from tests.c.test_dsp_kernels import _fc, emit_c_dsp
+from tests.conftest import require
+from tests.opcases import _build, random_inputs
+
+
+def block_prune(w: np.ndarray, keep: float, seed: int, empty_row: bool = False) -> np.ndarray:
+    """w with all but a `keep` fraction of its 4x4 blocks zeroed (random blocks)."""
+    w = np.array(w, np.int8)
+    cout, cin = w.shape
+    rng = np.random.default_rng(seed)
+    nz = rng.random((cout // 4, cin // 4)) < keep
+    if empty_row:
+        nz[0] = False            # a block row with no stored block: bias only
+    w *= np.kron(nz, np.ones((4, 4), bool)).astype(np.int8)
+    return w
+
+
+def sparse_case(name, x, cout, keep, seed, act=Act.NONE, empty_row=False):
+    case = _build(_fc(name, x, cout, act), "int8")
+    node = next(n for n in case.graph.nodes if n.op == Op.FC)
+    t = case.graph.tensors[node.inputs[1]]
+    t.data = block_prune(t.data, keep, seed, empty_row)
+    return case
+
+
+def test_block_sparse_fc_layout_and_choice():
+    rng = np.random.default_rng(3)
+    w = block_prune(rng.integers(-127, 128, (12, 20)).astype(np.int8), 0.3, 1, empty_row=True)
+    bptr, bcol, bval = codegen_c.block_sparse_fc(w)
+    assert bptr[0] == 0 and bptr[1] == 0 and bptr[-1] == bcol.size == bval.size // 16
+    got = np.zeros_like(w)
+    for br in range(3):
+        for k in range(bptr[br], bptr[br + 1]):
+            got[4 * br:4 * br + 4, bcol[k]:bcol[k] + 4] = bval[16 * k:16 * k + 16].reshape(4, 4)
+    assert np.array_equal(got, w)
+    dense = rng.integers(1, 128, (8, 16)).astype(np.int8)
+    assert codegen_c.block_sparse_fc(dense) is None                      # nothing to skip
+    assert codegen_c.block_sparse_fc(block_prune(dense, 0.6, 0)[:, :14]) is None  # C_IN % 4
+    half = dense.copy()
+    half[:, 8:] = 0
+    assert codegen_c.block_sparse_fc(half) is not None                   # exactly half
+    half[0, 8] = 1
+    assert codegen_c.block_sparse_fc(half) is None                       # past half
+
+
+@pytest.mark.parametrize("numerics", ["tflm", "single"])
+@pytest.mark.parametrize("kernels", ["ref", "dsp"])
+def test_block_sparse_fc_c_equals_reference(kernels, numerics, tmp_path, monkeypatch):
+    require("gcc")
+    chosen = [sparse_case("bsr_fc_64x32", (1, 64), 32, 0.25, 1),
+              sparse_case("bsr_fc_rows3_relu", (3, 40), 12, 0.4, 2, Act.RELU, empty_row=True),
+              sparse_case("bsr_fc_empty", (2, 16), 8, 0.0, 3),
+              sparse_case("bsr_fc_dense_kept", (1, 16), 8, 1.0, 4)]
+    if kernels == "dsp":
+        monkeypatch.setattr(cbuild, "emit_c", emit_c_dsp)
+    ml = cbuild.MultiLib({c.name: c.graph for c in chosen}, tmp_path, numerics)
+    for c in chosen:
+        text = (tmp_path / c.name / "model.c").read_text()
+        assert ("ef_fc_bsr_s8(" in text) == (c.name != "bsr_fc_dense_kept"), c.name
+        samples = random_inputs(c.graph, n=3, seed=5)
+        for s, ys in zip(samples, ml.run(c.name, samples)):
+            want = reference.run(c.graph, s, numerics=numerics)[c.graph.outputs[0]]
+            assert np.array_equal(ys[0], np.asarray(want).reshape(ys[0].shape)), c.name
