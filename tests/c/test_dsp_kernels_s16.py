@@ -1,0 +1,110 @@
+"""The 16x8 DSP kernels (runtime/c/kernels/dsp/nn_s16.c: CONV_2D and FULLY_CONNECTED with
+SXTB16 + SMLALD) give the reference bytes, host-emulated (EF_DSP_EMULATE), in tflm, litert
+and single: on the converter's 16x8 models (tests/models/int16) and on our own layers that
+reach every branch (odd C_OUT, C_IN % 4 tails, strides, dilation, padding, and
+sums past 2^31 that only the int64 accumulator holds)."""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+from edgeforge.ir import Act, Conv2dAttrs, FcAttrs, Graph, Node, Op, QuantParams, Tensor, verify
+from edgeforge.runtime import reference
+from tests.c import cbuild
+from tests.c.test_dsp_kernels import DSP, emit_c_dsp
+from tests.c.test_kernels_s16 import GRAPHS, int8_io
+from tests.conftest import require
+
+
+def layer16(name: str, op: Op, x: tuple[int, ...], w: tuple[int, ...], y: tuple[int, ...],
+            attrs: object, bias: bool = True, extreme: bool = False) -> Graph:
+    """One 16x8 CONV2D/FC (int16 in/out, int8 per-channel weights, int64 bias) between
+    int8 <-> int16 QUANTIZEs. extreme: every weight -128 (with an all -32768 input the sum
+    leaves int32)."""
+    rng = np.random.default_rng(list(name.encode()))
+    cout, k = w[0], int(np.prod(w[1:]))
+    g = Graph(name=name)
+    sx = 1.0 / 4096
+    sw = rng.uniform(0.001, 0.004, cout).astype(np.float32)
+    wv = (np.full(w, -128) if extreme else rng.integers(-128, 128, w)).astype(np.int8)
+    g.add_tensor(Tensor("x", x, "int16", QuantParams(sx, 0)))
+    g.add_tensor(Tensor("w", w, "int8", QuantParams(sw, np.zeros(cout, np.int64), 0), data=wv))
+    ins = ["x", "w"]
+    if bias:
+        bv = rng.integers(-2**24, 2**24, cout).astype(np.int64)
+        g.add_tensor(Tensor("b", (cout,), "int64",
+                            QuantParams(sx * sw, np.zeros(cout, np.int64), 0), data=bv))
+        ins.append("b")
+    acc = np.sqrt(k) * 2**15 / np.sqrt(3) * 74 * (30 if extreme else 1)
+    g.add_tensor(Tensor("y", y, "int16", QuantParams(acc * sx * float(sw.mean()) / 12000, 0)))
+    g.nodes = [Node(op, tuple(ins), ("y",), attrs, "layer")]
+    g.inputs, g.outputs = ["x"], ["y"]
+    verify(g)
+    return int8_io(g)
+
+
+def conv(name, x, cout, k, s=(1, 1), d=(1, 1), pad=(0, 0, 0, 0), act=Act.NONE, bias=True):
+    oh = (x[1] + pad[0] + pad[2] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (x[2] + pad[1] + pad[3] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    return layer16(name, Op.CONV2D, x, (cout, *k, x[3]), (x[0], oh, ow, cout),
+                   Conv2dAttrs(s, pad, d, act), bias)
+
+
+def fc(name, rows, cin, cout, act=Act.NONE, bias=True, extreme=False):
+    return layer16(name, Op.FC, (rows, cin), (cout, cin), (rows, cout), FcAttrs(act),
+                   bias, extreme)
+
+
+OWN = {
+    "pw_odd": conv("pw_odd", (1, 5, 7, 13), 9, (1, 1)),
+    "pw_wide": conv("pw_wide", (2, 3, 3, 64), 32, (1, 1), act=Act.RELU),
+    "conv3_pad": conv("conv3_pad", (1, 9, 8, 6), 7, (3, 3), pad=(1, 1, 1, 1)),
+    "conv_s2_dil": conv("conv_s2_dil", (1, 11, 10, 5), 4, (3, 2), s=(2, 2), d=(2, 1),
+                        pad=(2, 0, 1, 1)),
+    "conv_c1": conv("conv_c1", (1, 6, 6, 1), 3, (3, 3), pad=(1, 1, 1, 1), act=Act.RELU6),
+    "fc_tail": fc("fc_tail", 3, 37, 11),
+    "fc_one": fc("fc_one", 1, 3, 1),
+    "fc_extreme": fc("fc_extreme", 2, 700, 3, extreme=True),
+}
+ALL = {**GRAPHS, **OWN}
+
+
+@pytest.fixture(scope="module", params=["tflm", "litert", "single"])
+def dsp16(request, tmp_path_factory):
+    require("gcc")
+    root = tmp_path_factory.mktemp(f"dsp16_{request.param}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cbuild, "emit_c", emit_c_dsp)
+        ml = cbuild.MultiLib(ALL, root, request.param)
+    # the package's nn_s16.c is the DSP file (emulated), not the reference
+    assert any(str(DSP / "nn_s16.c") in p.read_text() for p in root.glob("*/nn_s16.c"))
+    return request.param, ml
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_dsp_s16_kernels_match_reference(dsp16, name):
+    numerics, ml = dsp16
+    if numerics == "litert" and name == "fc_extreme":
+        # LiteRT's int16 FC sums in int32: past 2^31 the C reference kernel (and so this DSP
+        # one) wraps while runtime.reference does not -- a reference gap, not a DSP one
+        pytest.xfail("litert int32 FC accumulator overflow: C ref != runtime.reference")
+    g = ALL[name]
+    o16 = g.meta["int16_out"]
+    arena = getattr(ml.lib, f"ef_{name}_arena")
+    arena.restype = ctypes.c_void_p
+    off, n = cbuild.SeqPlan(g).offsets[o16], g.tensors[o16].nbytes
+    rng = np.random.default_rng(11)
+    shape = g.tensors["in8"].shape
+    xs = [np.full(shape, -128, np.int8), np.full(shape, 127, np.int8)]
+    xs += [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(3)]
+    seen: set[int] = set()
+    for k, x in enumerate(xs):
+        (y8,), = ml.run(name, [[x]])
+        got16 = np.frombuffer(ctypes.string_at(arena() + off, n), np.int16)
+        ref = reference.run(g, [x], numerics=numerics, intermediate=True)
+        np.testing.assert_array_equal(got16, ref[o16].ravel(), err_msg=f"{name} {k}")
+        np.testing.assert_array_equal(y8.ravel(), ref["out8"].ravel())
+        seen.update(got16.tolist())
+    assert len(seen) > 2             # not a constant (all-clamped) output
