@@ -43,7 +43,8 @@ def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str
             val_data: Any = None, max_sqnr_drop: float | None = None,
             min_accuracy: float | None = None, target_macs: int | None = None,
             target_flash: int | None = None, verbose: int = 0, activations: str = "int8",
-            ram_budget: int | None = None, cluster: int | None = None) -> dict[str, Any]:
+            ram_budget: int | None = None, cluster: int | None = None,
+            prune_blocks: bool = False) -> dict[str, Any]:
     """`edgeforge compile MODEL -o OUT --json`: write the compiled DIR, return its summary.
 
     The full per-op report is OUT/report.json; the manifest is OUT/manifest.json."""
@@ -55,7 +56,7 @@ def compile(model: str | Path, out: str | Path, *, calib: Any = None, board: str
                             "prune_channels": prune_channels, "distill": distill,
                             "val_data": val_data, "max_sqnr_drop": max_sqnr_drop,
                             "min_accuracy": min_accuracy, "target_macs": target_macs,
-                            "target_flash": target_flash}
+                            "target_flash": target_flash, "prune_blocks": prune_blocks}
     if not per_channel:
         opts["per_channel"] = False
     res = compile_model(model, out, calib=calib, board=board, numerics=numerics, name=name,

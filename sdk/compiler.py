@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 # float-model compression options, handed to edgeforge.compress.prune.compress before quantizing
 COMPRESS_OPTS = ("prune", "prune_channels", "distill", "val_data", "max_sqnr_drop",
-                 "min_accuracy", "target_macs", "target_flash")
+                 "min_accuracy", "target_macs", "target_flash", "prune_blocks")
 TFLM_LUT_FILE = "model_tflm_lut.tflite"   # --cluster: for a TFLM built with compression
 SQNR_SAMPLES = 64           # the per-layer SQNR report's samples (the first of --calib)
 TAIL_FRACTION = 16          # auto: output-path tensors up to arena / 16 widen first

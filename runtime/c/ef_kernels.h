@@ -143,8 +143,9 @@ ef_status ef_fc_packed_s8(const ef_fc_packed_params *p, const ef_quant *q,
  * @brief Fully connected on block-sparse weights (edgeforge.codegen.c.block_sparse_fc): the
  * [C_OUT, C_IN] matrix in 4x4 blocks, only nonzero ones stored. Block row b (outputs 4b..4b+3)
  * holds blocks bptr[b] .. bptr[b + 1] - 1; block k starts at input column bcol[k] and its 16
- * weights bval[16k ..] are its four rows of four. Same bytes as ef_fc_s8 on the dense matrix.
- * @return EF_ERR_ARG unless C_IN and C_OUT are multiples of 4
+ * weights bval[16k ..] are its four rows of four (rows past C_OUT are zero padding).
+ * Same bytes as ef_fc_s8 on the dense matrix.
+ * @return EF_ERR_ARG unless C_IN is a multiple of 4
  */
 ef_status ef_fc_bsr_s8(const ef_fc_params *p, const ef_quant *q,
                        const ef_dims *in, const int8_t *x, const ef_dims *wd,

@@ -210,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="arena budget for --activations auto and for --cluster's unpacked "
                         "weights (default: the --board's RAM)")
     p.add_argument("--prune", type=float, default=None, help="magnitude-prune to this sparsity")
+    p.add_argument("--prune-blocks", action="store_true",
+                   help="with --prune: zero whole 4x4 FC weight blocks (smallest L2 norm) so "
+                        "the C package stores and multiplies only the rest (block-sparse "
+                        "kernel, when at most half the blocks are left)")
     p.add_argument("--prune-channels", type=float, default=None,
                    help="structured channel pruning: fraction of MACs to remove")
     p.add_argument("--distill", action=argparse.BooleanOptionalAction, default=None,

@@ -27,7 +27,8 @@ def main(args: Any) -> int:
                           verbose=getattr(args, "verbose", 0),
                           activations=getattr(args, "activations", "int8"),
                           ram_budget=getattr(args, "ram_budget", None),
-                          cluster=getattr(args, "cluster", None))
+                          cluster=getattr(args, "cluster", None),
+                          prune_blocks=getattr(args, "prune_blocks", False))
     if args.json:
         print(json.dumps(summary, indent=1, default=_np_default))
     else:

@@ -86,11 +86,24 @@ def _copy(g: Graph) -> Graph:
 
 # ---------------------------------------------------------------- magnitude pruning
 def magnitude_prune(g: Graph, *, tau: float | None = None, sparsity: float | None = None,
-                    scope: str = "layer") -> Graph:
+                    scope: str = "layer", blocks: bool = False) -> Graph:
     """Zero small weights of every CONV2D/DWCONV2D/FC: W' = W where |W| > tau, else 0.
 
     Give `tau` directly, or `sparsity` (fraction of zeros): per layer (`scope="layer"`, each
-    layer its own tau) or one tau for all layers (`scope="global"`)."""
+    layer its own tau) or one tau for all layers (`scope="global"`). With `blocks`, an FC
+    whose C_IN is a multiple of BLOCK instead loses its `sparsity` fraction of
+    BLOCK x BLOCK weight blocks, smallest L2 norm first, so the zeros line up for the
+    block-sparse kernel (ef_fc_bsr_s8); its other layers are pruned as without it."""
+    if blocks:
+        if sparsity is None:
+            raise PruneError("--prune-blocks needs --prune SPARSITY (the fraction of blocks)")
+        out = magnitude_prune(g, sparsity=sparsity, scope=scope)
+        for n in out.nodes:
+            t = out.tensors[n.inputs[1]] if n.op == Op.FC else None
+            if t is not None and t.data is not None and _block_shape(t.data.shape):
+                t.data = block_prune(g.tensors[n.inputs[1]].data, sparsity)
+        out.meta["magnitude_prune"]["blocks"] = BLOCK
+        return out
     if (tau is None) == (sparsity is None):
         raise PruneError("magnitude_prune: give exactly one of tau= or sparsity=")
     if sparsity is not None and not 0.0 <= sparsity < 1.0:
@@ -112,6 +125,29 @@ def magnitude_prune(g: Graph, *, tau: float | None = None, sparsity: float | Non
         taus[w] = th
     out.meta["magnitude_prune"] = {"scope": scope, "tau": taus}
     return out
+
+
+BLOCK = 4        # the block-sparse FC kernel's block side (codegen.c.block_sparse_fc)
+
+
+def _block_shape(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 2 and shape[1] % BLOCK == 0
+
+
+def block_prune(w: np.ndarray, sparsity: float) -> np.ndarray:
+    """w [C_OUT, C_IN] with the floor(sparsity * blocks) BLOCK x BLOCK blocks of smallest L2
+    norm set to 0 (ties: the first in row-major block order); the last block row takes
+    C_OUT % BLOCK rows when C_OUT is not a multiple of BLOCK."""
+    w = np.asarray(w)
+    rows = w.shape[0]
+    co, ci = -(-rows // BLOCK), w.shape[1] // BLOCK
+    blk = np.pad(w, ((0, -rows % BLOCK), (0, 0))).reshape(co, BLOCK, ci, BLOCK)
+    norms = np.sqrt((blk.astype(np.float64) ** 2).sum(axis=(1, 3))).ravel()
+    drop = np.argsort(norms, kind="stable")[:int(sparsity * norms.size)]
+    keep = np.ones(norms.size, bool)
+    keep[drop] = False
+    mask = np.repeat(np.repeat(keep.reshape(co, ci), BLOCK, axis=0), BLOCK, axis=1)[:rows]
+    return np.where(mask, w, 0).astype(w.dtype)
 
 
 # ---------------------------------------------------------------- channel pruning
@@ -521,7 +557,7 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
              prune_scope: str = "layer", val_data: Any = None,
              max_sqnr_drop: float | None = None, min_accuracy: float | None = None,
              target_macs: int | None = None, target_flash: int | None = None,
-             verbose: int = 0) -> tuple[Graph, dict[str, Any]]:
+             prune_blocks: bool = False, verbose: int = 0) -> tuple[Graph, dict[str, Any]]:
     """The compile pipeline's compression step on a float graph: channel pruning, then
     magnitude pruning, then (with calibration data, by default) layer-wise distillation on
     80% of it. Each step's fidelity cost is measured (compress.guard) on the held-out 20%, or
@@ -545,6 +581,8 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
                              f"must be between 0 and the model's {base:,}")
         prune_channels = 1.0 - want / base
         target_flag = f"--target-{'macs' if metric == 'macs' else 'flash'} {want}"
+    if prune_blocks and not prune:
+        raise PruneError("--prune-blocks shapes --prune: give --prune SPARSITY too")
     bounded = max_sqnr_drop is not None or min_accuracy is not None
     if min_accuracy is not None and min_accuracy > 1:
         min_accuracy /= 100.0                       # given in percent
@@ -592,8 +630,9 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
                        else f"--prune-channels {prune_channels * t:.3g}",
                        channel_prune(out, prune_channels * t, data=fit, metric=metric))
         if prune:
-            out = step("prune", f"--prune {prune * t:.3g}",
-                       magnitude_prune(out, sparsity=prune * t, scope=prune_scope))
+            out = step("prune", f"--prune {prune * t:.3g}" + " --prune-blocks" * prune_blocks,
+                       magnitude_prune(out, sparsity=prune * t, scope=prune_scope,
+                                       blocks=prune_blocks))
         if distill:
             from edgeforge.compress.distill import distill as refit
             out = step("distill", "--distill", refit(out, teacher, fit, ridge=DISTILL_RIDGE,

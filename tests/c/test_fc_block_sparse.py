@@ -21,15 +21,15 @@ def block_prune(w: np.ndarray, keep: float, seed: int, empty_row: bool = False) 
     w = np.array(w, np.int8)
     cout, cin = w.shape
     rng = np.random.default_rng(seed)
-    nz = rng.random((cout // 4, cin // 4)) < keep
+    nz = rng.random((-(-cout // 4), cin // 4)) < keep
     if empty_row:
         nz[0] = False            # a block row with no stored block: bias only
-    w *= np.kron(nz, np.ones((4, 4), bool)).astype(np.int8)
+    w *= np.kron(nz, np.ones((4, 4), bool)).astype(np.int8)[:cout]
     return w
 
 
-def sparse_case(name, x, cout, keep, seed, act=Act.NONE, empty_row=False):
-    case = _build(_fc(name, x, cout, act), "int8")
+def sparse_case(name, x, cout, keep, seed, act=Act.NONE, empty_row=False, note=""):
+    case = _build(_fc(name, x, cout, act, note), "int8")
     node = next(n for n in case.graph.nodes if n.op == Op.FC)
     t = case.graph.tensors[node.inputs[1]]
     t.data = block_prune(t.data, keep, seed, empty_row)
@@ -38,14 +38,16 @@ def sparse_case(name, x, cout, keep, seed, act=Act.NONE, empty_row=False):
 
 def test_block_sparse_fc_layout_and_choice():
     rng = np.random.default_rng(3)
-    w = block_prune(rng.integers(-127, 128, (12, 20)).astype(np.int8), 0.3, 1, empty_row=True)
-    bptr, bcol, bval = codegen_c.block_sparse_fc(w)
-    assert bptr[0] == 0 and bptr[1] == 0 and bptr[-1] == bcol.size == bval.size // 16
-    got = np.zeros_like(w)
-    for br in range(3):
-        for k in range(bptr[br], bptr[br + 1]):
-            got[4 * br:4 * br + 4, bcol[k]:bcol[k] + 4] = bval[16 * k:16 * k + 16].reshape(4, 4)
-    assert np.array_equal(got, w)
+    full = block_prune(rng.integers(-127, 128, (12, 20)).astype(np.int8), 0.3, 1, empty_row=True)
+    for w in (full, full[:10]):                      # C_OUT % 4: a zero-padded last block row
+        bptr, bcol, bval = codegen_c.block_sparse_fc(w)
+        assert bptr[0] == 0 and bptr[1] == 0 and bptr[-1] == bcol.size == bval.size // 16
+        got = np.zeros((12, 20), np.int8)
+        for br in range(3):
+            for k in range(bptr[br], bptr[br + 1]):
+                got[4 * br:4 * br + 4, bcol[k]:bcol[k] + 4] = \
+                    bval[16 * k:16 * k + 16].reshape(4, 4)
+        assert np.array_equal(got[:w.shape[0]], w) and not got[w.shape[0]:].any()
     dense = rng.integers(1, 128, (8, 16)).astype(np.int8)
     assert codegen_c.block_sparse_fc(dense) is None                      # nothing to skip
     assert codegen_c.block_sparse_fc(block_prune(dense, 0.6, 0)[:, :14]) is None  # C_IN % 4
@@ -63,6 +65,8 @@ def test_block_sparse_fc_c_equals_reference(kernels, numerics, tmp_path, monkeyp
     chosen = [sparse_case("bsr_fc_64x32", (1, 64), 32, 0.25, 1),
               sparse_case("bsr_fc_rows3_relu", (3, 40), 12, 0.4, 2, Act.RELU, empty_row=True),
               sparse_case("bsr_fc_empty", (2, 16), 8, 0.0, 3),
+              sparse_case("bsr_fc_head10", (2, 64), 10, 0.25, 5, note="C_OUT % 4 = 2"),
+              sparse_case("bsr_fc_head7", (1, 32), 7, 0.3, 6, Act.RELU),
               sparse_case("bsr_fc_dense_kept", (1, 16), 8, 1.0, 4)]
     if kernels == "dsp":
         monkeypatch.setattr(cbuild, "emit_c", emit_c_dsp)

@@ -16,7 +16,7 @@ ef_status ef_fc_bsr_s8(const ef_fc_params *p, const ef_quant *q,
     }
     const int32_t depth = wd->c, oc = wd->n;
     const int32_t rows = depth > 0 ? ef_nn_numel(in) / depth : 0;
-    if ((depth & 3) || (oc & 3) || ef_nn_numel(in) != rows * depth ||
+    if ((depth & 3) || ef_nn_numel(in) != rows * depth ||
         ef_nn_numel(out) != rows * oc) {
         return EF_ERR_ARG;
     }
@@ -26,11 +26,11 @@ ef_status ef_fc_bsr_s8(const ef_fc_params *p, const ef_quant *q,
         int8_t *yr = y + r * oc;
         const int8_t *v = bval;
         const uint16_t *c = bcol;
-        for (int32_t ob = 0; ob < oc / 4; ++ob) {
-            const int32_t o = 4 * ob;
-            /* products < 2^15: exact for C_IN < 2^16 */
-            int32_t s0 = bias ? bias[o] : 0, s1 = bias ? bias[o + 1] : 0;
-            int32_t s2 = bias ? bias[o + 2] : 0, s3 = bias ? bias[o + 3] : 0;
+        for (int32_t ob = 0; 4 * ob < oc; ++ob) {
+            const int32_t o = 4 * ob, n_o = oc - o < 4 ? oc - o : 4;
+            /* products < 2^15: exact for C_IN < 2^16; rows past C_OUT are zero padding */
+            int32_t s0 = bias ? bias[o] : 0, s1 = bias && n_o > 1 ? bias[o + 1] : 0;
+            int32_t s2 = bias && n_o > 2 ? bias[o + 2] : 0, s3 = bias && n_o > 3 ? bias[o + 3] : 0;
             for (int32_t n = bptr[ob + 1] - bptr[ob]; n > 0; --n, v += 16) {
                 const uint32_t xv = ef_dsp_ld32(xr + *c++);
                 const uint32_t xe = ef_dsp_sxtab16(off2, xv);
@@ -47,7 +47,7 @@ ef_status ef_fc_bsr_s8(const ef_fc_params *p, const ef_quant *q,
                 s3 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v3), s3);
             }
             const int32_t acc[4] = {s0, s1, s2, s3};
-            for (int32_t j = 0; j < 4; ++j) {
+            for (int32_t j = 0; j < n_o; ++j) {
                 const int32_t t = ef_dsp_requantize(EF_FC_SINGLE_ROUNDING, acc[j],
                                                     q->mult[o + j], q->shift[o + j]);
                 yr[o + j] = (int8_t)ef_nn_clamp(t + p->out_offset, p->act.min, p->act.max);
