@@ -96,10 +96,11 @@ def pointwise_conv_inplace(node: Node, g: Graph, k: int) -> int | None:
     if wshape[1:3] != (1, 1) or a.stride != (1, 1) or any(a.pad):
         return None
     x, y = g.tensors[node.inputs[0]], g.tensors[node.outputs[0]]
-    if x.shape[:3] != y.shape[:3]:
+    if x.shape[:3] != y.shape[:3] or x.dtype != y.dtype:
         return None
     cin, cout, npix = x.shape[3], y.shape[3], int(np.prod(y.shape[:3]))
-    return -cout if cin >= cout else (npix - 1) * cin - npix * cout
+    s = np.dtype(x.dtype).itemsize                         # d is in bytes (int16: 2 per value)
+    return s * (-cout if cin >= cout else (npix - 1) * cin - npix * cout)
 
 
 def window_overlap(node: Node, g: Graph, k: int) -> int | None:

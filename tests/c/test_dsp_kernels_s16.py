@@ -60,6 +60,7 @@ def fc(name, rows, cin, cout, act=Act.NONE, bias=True, extreme=False):
 OWN = {
     "pw_odd": conv("pw_odd", (1, 5, 7, 13), 9, (1, 1)),
     "pw_wide": conv("pw_wide", (2, 3, 3, 64), 32, (1, 1), act=Act.RELU),
+    "pw_same": conv("pw_same", (1, 4, 5, 16), 16, (1, 1)),
     "conv3_pad": conv("conv3_pad", (1, 9, 8, 6), 7, (3, 3), pad=(1, 1, 1, 1)),
     "conv_s2_dil": conv("conv_s2_dil", (1, 11, 10, 5), 4, (3, 2), s=(2, 2), d=(2, 1),
                         pad=(2, 0, 1, 1)),
@@ -108,3 +109,32 @@ def test_dsp_s16_kernels_match_reference(dsp16, name):
         np.testing.assert_array_equal(y8.ravel(), ref["out8"].ravel())
         seen.update(got16.tolist())
     assert len(seen) > 2             # not a constant (all-clamped) output
+
+
+@pytest.mark.parametrize("kernels", ["ref", "dsp"])
+def test_int16_pointwise_in_place_plan_keeps_bytes(kernels, tmp_path):
+    """1x1 16x8 convs under the real arena plan (output overlapping its input): the in-place
+    lag is in bytes, 2 per int16 value (it was counted in values, so an int16 pointwise
+    output overwrote input pixels not yet read: VWW --activations auto C != reference)."""
+    require("gcc")
+    from edgeforge.plan.inplace import pointwise_conv_inplace
+    from edgeforge.plan.memory import plan_graph
+    graphs = {n: OWN[n] for n in ("pw_same",)}
+    plans = {n: plan_graph(g) for n, g in graphs.items()}
+    for n, g in graphs.items():
+        nd = next(x for x in g.nodes if x.op == Op.CONV2D)
+        cout = g.tensors[nd.outputs[0]].shape[3]
+        assert pointwise_conv_inplace(nd, g, 0) == -2 * cout
+        x, y = (plans[n].offsets[t] for t in (nd.inputs[0], nd.outputs[0]))
+        assert abs(x - y) < g.tensors[nd.inputs[0]].nbytes      # the plan does overlap them
+    with pytest.MonkeyPatch.context() as mp:
+        if kernels == "dsp":
+            mp.setattr(cbuild, "emit_c", emit_c_dsp)
+        ml = cbuild.MultiLib(graphs, tmp_path, "tflm", plans=plans)
+    rng = np.random.default_rng(2)
+    for n, g in graphs.items():
+        for _ in range(3):
+            x = rng.integers(-128, 128, g.tensors["in8"].shape).astype(np.int8)
+            (y8,), = ml.run(n, [[x]])
+            want = reference.run(g, [x], numerics="tflm")["out8"]
+            np.testing.assert_array_equal(y8.ravel(), want.ravel(), err_msg=n)
