@@ -71,6 +71,28 @@ static inline int16_t s16_out(int64_t acc, int32_t acc32, int32_t single, const 
     return (int16_t)ef_nn_clamp(v, act->min, act->max);
 }
 
+/* y[r][o] = requant(bias[o] + x[r] . w[o]): FC, and 1x1 stride-1 unpadded conv by pixel */
+static void s16_gemm(const int16_t *x, const int8_t *w, const int64_t *bias, int32_t rows,
+                     int32_t cin, int32_t cout, int32_t acc32, int32_t single,
+                     const ef_quant *q, const ef_act *act, int16_t *y)
+{
+    for (int32_t r = 0; r < rows; ++r) {
+        const int16_t *xr = x + r * cin;
+        int16_t *yr = y + r * cout;
+        for (int32_t o = 0; o < cout; o += 2) {
+            const int pair = o + 1 < cout;
+            const int8_t *w0 = w + o * cin;
+            int64_t s0 = bias ? bias[o] : 0;
+            int64_t s1 = bias && pair ? bias[o + 1] : 0;
+            s16_dot2(xr, w0, pair ? w0 + cin : w0, cin, &s0, &s1);
+            yr[o] = s16_out(s0, acc32, single, q, o, act);
+            if (pair) {
+                yr[o + 1] = s16_out(s1, acc32, single, q, o + 1, act);
+            }
+        }
+    }
+}
+
 ef_status ef_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
                         const ef_dims *in, const int16_t *x,
                         const ef_dims *wd, const int8_t *w, const int64_t *bias,
@@ -85,6 +107,11 @@ ef_status ef_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
     const int32_t ih = in->h, iw = in->w, ic = in->c, kh = wd->h, kw = wd->w;
     const int32_t oh = out->h, ow = out->w, oc = out->c;
     const int32_t single = EF_CONV2D_SINGLE_ROUNDING;
+    if (kh == 1 && kw == 1 && p->stride.h == 1 && p->stride.w == 1 && p->pad.h == 0
+        && p->pad.w == 0 && oh == ih && ow == iw) {
+        s16_gemm(x, w, bias, in->n * ih * iw, ic, oc, p->acc32, single, q, &p->act, y);
+        return EF_OK;
+    }
     for (int32_t b = 0; b < in->n; ++b) {
         for (int32_t oy = 0; oy < oh; ++oy) {
             for (int32_t ox = 0; ox < ow; ++ox) {
@@ -134,21 +161,8 @@ ef_status ef_fc_s16(const ef_fc_s16_params *p, const ef_quant *q,
         || ef_nn_numel(in) / cin * cout != ef_nn_numel(out)) {
         return EF_ERR_ARG;
     }
-    const int32_t rows = ef_nn_numel(in) / cin;
-    for (int32_t r = 0; r < rows; ++r) {
-        for (int32_t o = 0; o < cout; o += 2) {
-            const int pair = o + 1 < cout;
-            const int8_t *w0 = w + o * cin;
-            int64_t s0 = bias ? bias[o] : 0;
-            int64_t s1 = bias && pair ? bias[o + 1] : 0;
-            s16_dot2(x + r * cin, w0, pair ? w0 + cin : w0, cin, &s0, &s1);
-            y[r * cout + o] = s16_out(s0, p->acc32, EF_FC_SINGLE_ROUNDING, q, o, &p->act);
-            if (pair) {
-                y[r * cout + o + 1] = s16_out(s1, p->acc32, EF_FC_SINGLE_ROUNDING, q, o + 1,
-                                              &p->act);
-            }
-        }
-    }
+    s16_gemm(x, w, bias, ef_nn_numel(in) / cin, cin, cout, p->acc32, EF_FC_SINGLE_ROUNDING,
+             q, &p->act, y);
     return EF_OK;
 }
 
