@@ -30,7 +30,22 @@ static inline int64_t s16_smlald(uint32_t a, uint32_t b, int64_t acc)
 {
     return __smlald((int16x2_t)a, (int16x2_t)b, acc);
 }
+/* (lo(a), lo(b)) and (hi(a), hi(b)): one PKHBT / PKHTB each (plain C takes two ops) */
+static inline uint32_t s16_lo2(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t s16_hi2(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
 #else
+static inline uint32_t s16_lo2(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b << 16); }
+static inline uint32_t s16_hi2(uint32_t a, uint32_t b) { return (a >> 16) | (b & 0xFFFF0000u); }
 static inline int64_t s16_smlald(uint32_t a, uint32_t b, int64_t acc)
 {
     return acc + (int32_t)(int16_t)(uint16_t)(a & 0xFFFFu) * (int16_t)(uint16_t)(b & 0xFFFFu)
@@ -48,8 +63,7 @@ static inline void s16_dot2(const int16_t *x, const int8_t *w0, const int8_t *w1
     for (; i < n4; i += 4) {
         const uint32_t x01 = ef_dsp_ld32(x + i), x23 = ef_dsp_ld32(x + i + 2);
         /* (x0, x2) and (x1, x3): the lanes SXTB16 / SXTB16 ROR 8 give the weights */
-        const uint32_t xe = (x01 & 0xFFFFu) | (x23 << 16);
-        const uint32_t xo = (x01 >> 16) | (x23 & 0xFFFF0000u);
+        const uint32_t xe = s16_lo2(x01, x23), xo = s16_hi2(x01, x23);
         const uint32_t v0 = ef_dsp_ld32(w0 + i), v1 = ef_dsp_ld32(w1 + i);
         s0 = s16_smlald(xe, ef_dsp_sxtb16(v0), s0);
         s0 = s16_smlald(xo, ef_dsp_sxtb16_ror8(v0), s0);
