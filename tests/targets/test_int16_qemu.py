@@ -1,7 +1,8 @@
 """16x8 and mixed precision on the emulated Cortex-M4: resnet_tiny.onnx compiled with
 --activations int16 and auto (int16 C kernels, QUANTIZE int8 <-> int16 between layers), built
-for QEMU mps2-an386 (both kernel sets: int16 layers have reference kernels only); the
-firmware's outputs equal the host reference byte for byte on every sample."""
+for QEMU mps2-an386 (both kernel sets; the dsp set has its own 16x8 CONV_2D and FC,
+tests/targets/test_dsp_s16_qemu.py); the firmware's outputs equal the host reference byte for
+byte on every sample."""
 from __future__ import annotations
 
 from pathlib import Path
