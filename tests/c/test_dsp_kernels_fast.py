@@ -181,7 +181,9 @@ def test_dsp_sources_build_at_every_opt_level_and_with_lto(tmp_path):
     g = _build(CASES[0], "int8").graph
     emit_c(g, SeqPlan(g), tmp_path / "c")
     m4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
-    base = ["-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{tmp_path / 'c'}"]
+    # the package's headers first; runtime/c for the 16x8 header an int8 package leaves out
+    base = ["-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{tmp_path / 'c'}",
+            f"-I{ROOT / 'runtime' / 'c'}"]
 
     def cc(args: list[str]) -> None:
         r = subprocess.run(["arm-none-eabi-gcc", *args], capture_output=True, text=True,
@@ -246,7 +248,8 @@ def test_without_dsp_extension_each_file_is_its_reference_kernel(tmp_path):
     def symbols(src: Path) -> list[str]:
         obj = tmp_path / "x.o"
         r = subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
-                            f"-I{tmp_path / 'c'}", "-c", str(src), "-o", str(obj)],
+                            f"-I{tmp_path / 'c'}", f"-I{ROOT / 'runtime' / 'c'}", "-c",
+                            str(src), "-o", str(obj)],
                            capture_output=True, text=True, timeout=60, check=False)
         assert r.returncode == 0, r.stderr[-2000:]
         out = subprocess.run(["nm", str(obj)], capture_output=True, text=True, timeout=30,
