@@ -411,22 +411,15 @@ def export_strided_slice(w: _Writer, n: Node) -> None:
            _opts("StridedSliceOptionsT"))
 
 
-def export_resize_nearest(w: _Writer, n: Node) -> None:
-    a = n.attrs
-    size = w.const(f"{n.outputs[0]}/size", np.asarray(a.size, np.int32))
-    ins, outs = _io(w, n)
-    w.emit("RESIZE_NEAREST_NEIGHBOR", [ins[0], size], outs, "ResizeNearestNeighborOptions",
-           _opts("ResizeNearestNeighborOptionsT", alignCorners=bool(a.align_corners),
-                 halfPixelCenters=bool(a.half_pixel_centers)))
-
-
-def export_resize_bilinear(w: _Writer, n: Node) -> None:
-    a = n.attrs
-    size = w.const(f"{n.outputs[0]}/size", np.asarray(a.size, np.int32))
-    ins, outs = _io(w, n)
-    w.emit("RESIZE_BILINEAR", [ins[0], size], outs, "ResizeBilinearOptions",
-           _opts("ResizeBilinearOptionsT", alignCorners=bool(a.align_corners),
-                 halfPixelCenters=bool(a.half_pixel_centers)))
+def _export_resize(builtin: str, options: str) -> Callable[[_Writer, Node], None]:
+    def export(w: _Writer, n: Node) -> None:
+        a = n.attrs
+        size = w.const(f"{n.outputs[0]}/size", np.asarray(a.size, np.int32))
+        ins, outs = _io(w, n)
+        w.emit(builtin, [ins[0], size], outs, options,
+               _opts(options + "T", alignCorners=bool(a.align_corners),
+                     halfPixelCenters=bool(a.half_pixel_centers)))
+    return export
 
 
 def _export_minmax(builtin: str) -> Callable[[_Writer, Node], None]:
@@ -464,8 +457,8 @@ EXPORTERS: dict[Op, Callable[[_Writer, Node], None]] = {
     Op.MATMUL: export_matmul,
     Op.LRN: export_lrn,
     Op.STRIDED_SLICE: export_strided_slice,
-    Op.RESIZE_NEAREST: export_resize_nearest,
-    Op.RESIZE_BILINEAR: export_resize_bilinear,
+    Op.RESIZE_NEAREST: _export_resize("RESIZE_NEAREST_NEIGHBOR", "ResizeNearestNeighborOptions"),
+    Op.RESIZE_BILINEAR: _export_resize("RESIZE_BILINEAR", "ResizeBilinearOptions"),
     Op.MAXIMUM: _export_minmax("MAXIMUM"),
     Op.MINIMUM: _export_minmax("MINIMUM"),
     Op.SQRT: _export_plain("SQRT"),
