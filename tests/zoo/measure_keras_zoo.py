@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from edgeforge.compiler import compile_model
-from edgeforge.errors import EdgeforgeError
-from tests.zoo.measure_zoo import _ops
+from tests.zoo.measure_zoo import _ops, md_table, measure_compile
 
 HERE = Path(__file__).resolve().parent
 KERAS = HERE / "keras"
@@ -43,21 +40,11 @@ def _equal(res, numerics: str) -> bool | None:
 
 
 def measure(name: str, out: Path) -> dict:
-    t = time.perf_counter()
-    try:
-        res = compile_model(KERAS / f"{name}.tflite", out / name, numerics="tflm")
-    except EdgeforgeError as e:
-        lines = str(e).splitlines()
-        return {"compiles": False, "error": (lines[1].strip() if len(lines) > 1 else lines[0])}
-    seconds = time.perf_counter() - t
+    res, row = measure_compile(KERAS / f"{name}.tflite", out / name, numerics="tflm")
+    if res is None:
+        return row
     lit = compile_model(KERAS / f"{name}.tflite", out / f"{name}_litert", numerics="litert")
-    m = res.manifest
-    ops = Counter(m.ops)
-    return {"compiles": True, "compile_s": round(seconds, 2),
-            "macs": int(res.report["totals"]["macs"]), "arena_bytes": int(m.arena_bytes),
-            "weight_bytes": int(m.weight_bytes),
-            "int8_ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "equal_tflm": _equal(res, "tflm"), "equal_litert": _equal(lit, "litert")}
+    return row | {"equal_tflm": _equal(res, "tflm"), "equal_litert": _equal(lit, "litert")}
 
 
 def _yes(v: bool | None) -> str:
@@ -65,18 +52,14 @@ def _yes(v: bool | None) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = "| model | family | input | io | int8 ops | MACs | compile | arena | = TFLM | = LiteRT |"
-    lines = [head, "|---|---|---|---|---|---:|---:|---:|---|---|"]
-    for r in rows:
-        shape = ", ".join("x".join(str(d) for d in s[1:]) for s in r["input_shapes"])
-        if r["compiles"]:
-            lines.append(f"| {r['model']} | {r['family']} | {shape} | {r['io']} | {_ops(r)} | "
-                         f"{r['macs']:,} | {r['compile_s']:.1f} s | {r['arena_bytes']:,} B | "
-                         f"{_yes(r['equal_tflm'])} | {_yes(r['equal_litert'])} |")
-        else:
-            lines.append(f"| {r['model']} | {r['family']} | {shape} | {r['io']} | does not "
-                         f"compile: `{r['error']}` | | | | | |")
-    return "\n".join(lines) + "\n"
+    return md_table(
+        "| model | family | input | io | int8 ops | MACs | compile | arena | = TFLM | = LiteRT |\n"
+        "|---|---|---|---|---|---:|---:|---:|---|---|", rows,
+        lambda r: [r["model"], r["family"],
+                   ", ".join("x".join(str(d) for d in s[1:]) for s in r["input_shapes"]),
+                   r["io"]],
+        lambda r: [_ops(r), f"{r['macs']:,}", f"{r['compile_s']:.1f} s",
+                   f"{r['arena_bytes']:,} B", _yes(r["equal_tflm"]), _yes(r["equal_litert"])])
 
 
 def main() -> None:

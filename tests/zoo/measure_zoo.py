@@ -12,49 +12,70 @@ import tempfile
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from edgeforge.compiler import compile_model
+from edgeforge.compiler import CompileResult, compile_model
 from edgeforge.errors import EdgeforgeError
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models"
 
 
-def measure(name: str, out: Path, numerics: str = "tflm") -> dict:
+def measure_compile(src: Path, out: Path, *, sqnr: bool = False,
+                    **kw: Any) -> tuple[CompileResult | None, dict]:
+    """compile_model(src, out, **kw) and its manifest columns (keys in manifest.json order;
+    `sqnr`: the output SQNR vs float too), or (None, the error's one line)."""
     t = time.perf_counter()
     try:
-        res = compile_model(MODELS / f"{name}.onnx", out / name, calib=MODELS / f"{name}_calib.npz",
-                            numerics=numerics)
+        res = compile_model(src, out, **kw)
     except EdgeforgeError as e:
         lines = str(e).splitlines()
-        return {"compiles": False, "error": (lines[1].strip() if len(lines) > 1 else lines[0])}
+        return None, {"compiles": False,
+                      "error": (lines[1].strip() if len(lines) > 1 else lines[0])}
     seconds = time.perf_counter() - t
     m = res.manifest
     ops = Counter(m.ops)
-    return {"compiles": True, "compile_s": round(seconds, 2), "macs": int(res.report["totals"]["macs"]),
-            "sqnr_db": round(float(res.report["sqnr"][-1]["sqnr_db"]), 1),
-            "arena_bytes": int(m.arena_bytes), "weight_bytes": int(m.weight_bytes),
-            "int8_ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0])))}
+    row = {"compiles": True, "compile_s": round(seconds, 2),
+           "macs": int(res.report["totals"]["macs"])}
+    if sqnr:
+        row["sqnr_db"] = round(float(res.report["sqnr"][-1]["sqnr_db"]), 1)
+    return res, row | {"arena_bytes": int(m.arena_bytes), "weight_bytes": int(m.weight_bytes),
+                       "int8_ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+
+def measure(name: str, out: Path, numerics: str = "tflm") -> dict:
+    return measure_compile(MODELS / f"{name}.onnx", out / name, sqnr=True,
+                           calib=MODELS / f"{name}_calib.npz", numerics=numerics)[1]
 
 
 def _ops(row: dict) -> str:
     return ", ".join(f"{op} {n}" for op, n in row["int8_ops"].items())
 
 
-def table(rows: list[dict]) -> str:
-    lines = ["| model | family | input | int8 ops | MACs | compile | SQNR | arena |",
-             "|---|---|---|---|---:|---:|---:|---:|"]
+def md_table(head: str, rows: list[dict], lead: Callable[[dict], list[str]],
+             cells: Callable[[dict], list[str]]) -> str:
+    """`head` (header and rule lines), then a line a row: its `lead` cells, then its measured
+    `cells` or one "does not compile" cell padded to as many."""
+    n = head.splitlines()[0].count("|") - 1 - len(lead(rows[0]))
+    lines = [head]
     for r in rows:
-        shape = "x".join(str(d) for d in r["input_shape"][1:])
         if r["compiles"]:
-            lines.append(f"| {r['model']} | {r['family']} | {shape} | {_ops(r)} | "
-                         f"{r['macs']:,} | {r['compile_s']:.1f} s | {r['sqnr_db']:.1f} dB | "
-                         f"{r['arena_bytes']:,} B |")
+            lines.append("| " + " | ".join(lead(r) + cells(r)) + " |")
         else:
-            lines.append(f"| {r['model']} | {r['family']} | {shape} | does not compile: "
-                         f"`{r['error']}` | | | | |")
+            lines.append("| " + " | ".join(lead(r) + [f"does not compile: `{r['error']}`"])
+                         + " |" + " |" * (n - 1))
     return "\n".join(lines) + "\n"
+
+
+def table(rows: list[dict]) -> str:
+    return md_table(
+        "| model | family | input | int8 ops | MACs | compile | SQNR | arena |\n"
+        "|---|---|---|---|---:|---:|---:|---:|", rows,
+        lambda r: [r["model"], r["family"], "x".join(str(d) for d in r["input_shape"][1:])],
+        lambda r: [_ops(r), f"{r['macs']:,}", f"{r['compile_s']:.1f} s",
+                   f"{r['sqnr_db']:.1f} dB", f"{r['arena_bytes']:,} B"])
 
 
 def main() -> None:
