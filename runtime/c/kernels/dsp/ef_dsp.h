@@ -393,6 +393,34 @@ static inline uint32_t ef_dsp_dup16(int32_t off)
 }
 
 /**
+ * Two int8 weight rows against one int8 input row: *a0 += sum_i (x[i] + off) * w0[i] and
+ * *a1 likewise with w1, i < n (off2 = ef_dsp_dup16(off)). Each input word feeds both rows:
+ * SXTAB16 adds the offset, SMLAD does 2 MACs; products < 2^15, exact for n < 2^16.
+ */
+static inline void ef_dsp_dot2_s8(const int8_t *x, uint32_t off2, int32_t off, const int8_t *w0,
+                                  const int8_t *w1, int32_t n, int32_t *a0, int32_t *a1)
+{
+    int32_t s0 = *a0, s1 = *a1, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t xv = ef_dsp_ld32(x + i);
+        const uint32_t xe = ef_dsp_sxtab16(off2, xv);
+        const uint32_t xo = ef_dsp_sxtab16_ror8(off2, xv);
+        const uint32_t v0 = ef_dsp_ld32(w0 + i), v1 = ef_dsp_ld32(w1 + i);
+        s0 = ef_dsp_smlad(xe, ef_dsp_sxtb16(v0), s0);
+        s0 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v0), s0);
+        s1 = ef_dsp_smlad(xe, ef_dsp_sxtb16(v1), s1);
+        s1 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v1), s1);
+    }
+    for (; i < n; ++i) {
+        const int32_t xv = (int32_t)x[i] + off;
+        s0 += xv * (int32_t)w0[i];
+        s1 += xv * (int32_t)w1[i];
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+
+/**
  * dst[0..n) = src + off as int16, n a multiple of 4, in the reordered layout
  * (x0, x2, x1, x3) per group of four.
  */

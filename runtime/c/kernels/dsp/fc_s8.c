@@ -1,5 +1,5 @@
 /* FULLY_CONNECTED int8, Armv7E-M DSP version: same symbol and bytes as ref/fc_s8.c.
- * Two output channels share each input word: SXTAB16 adds the offset, SMLAD does 2 MACs. */
+ * Two output channels share each input word (ef_dsp_dot2_s8: SXTAB16, SMLAD). */
 #include "ef_dsp.h"
 #if !EF_DSP_KERNELS
 #include "../ref/fc_s8.c"   /* no DSP extension: exactly the reference kernel */
@@ -24,7 +24,7 @@ ef_status ef_fc_s8(const ef_fc_params *p, const ef_quant *q,
     if (ef_nn_numel(in) != rows * depth || ef_nn_numel(out) != rows * oc) {
         return EF_ERR_ARG;
     }
-    const int32_t in_off = p->in_offset, d4 = depth & ~3;
+    const int32_t in_off = p->in_offset;
     const uint32_t off2 = ef_dsp_dup16(in_off);
     for (int32_t r = 0; r < rows; ++r) {
         const int8_t *xp = x + r * depth;
@@ -33,23 +33,8 @@ ef_status ef_fc_s8(const ef_fc_params *p, const ef_quant *q,
         for (; o < oc; o += 2) {
             const int pair = o + 1 < oc;
             const int8_t *w0 = w + o * depth, *w1 = pair ? w0 + depth : w0;
-            /* products < 2^15: exact for C_IN < 2^16 */
-            int32_t s0 = 0, s1 = 0, i = 0;
-            for (; i < d4; i += 4) {
-                const uint32_t xv = ef_dsp_ld32(xp + i);
-                const uint32_t xe = ef_dsp_sxtab16(off2, xv);
-                const uint32_t xo = ef_dsp_sxtab16_ror8(off2, xv);
-                const uint32_t v0 = ef_dsp_ld32(w0 + i), v1 = ef_dsp_ld32(w1 + i);
-                s0 = ef_dsp_smlad(xe, ef_dsp_sxtb16(v0), s0);
-                s0 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v0), s0);
-                s1 = ef_dsp_smlad(xe, ef_dsp_sxtb16(v1), s1);
-                s1 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v1), s1);
-            }
-            for (; i < depth; ++i) {
-                const int32_t xv = (int32_t)xp[i] + in_off;
-                s0 += xv * (int32_t)w0[i];
-                s1 += xv * (int32_t)w1[i];
-            }
+            int32_t s0 = 0, s1 = 0;   /* exact for C_IN < 2^16 */
+            ef_dsp_dot2_s8(xp, off2, in_off, w0, w1, depth, &s0, &s1);
             yp[o] = fc_out(p, q, o, s0 + (bias ? bias[o] : 0));
             if (pair) {
                 yp[o + 1] = fc_out(p, q, o + 1, s1 + (bias ? bias[o + 1] : 0));

@@ -1,32 +1,8 @@
 /* UNIDIRECTIONAL_SEQUENCE_LSTM int8, Armv7E-M DSP version: same symbol and bytes as
  * ref/lstm_s8.c, whose step it reuses; only the gates' dot products change. Two weight rows
- * share each input word: SXTAB16 adds the offset, SMLAD does 2 MACs (as dsp/fc_s8.c). */
+ * share each input word (ef_dsp_dot2_s8, as dsp/fc_s8.c). */
 #include "ef_dsp.h"
 #if EF_DSP_KERNELS
-
-/* sum_i (x[i] + off) * w0[i] and * w1[i], i < n (off2 = off in both halves) */
-static inline void lstm_dsp_dot2(const int8_t *x, uint32_t off2, int32_t off, const int8_t *w0,
-                                 const int8_t *w1, int32_t n, int32_t *a0, int32_t *a1)
-{
-    int32_t s0 = *a0, s1 = *a1, i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t xv = ef_dsp_ld32(x + i);
-        const uint32_t xe = ef_dsp_sxtab16(off2, xv);
-        const uint32_t xo = ef_dsp_sxtab16_ror8(off2, xv);
-        const uint32_t v0 = ef_dsp_ld32(w0 + i), v1 = ef_dsp_ld32(w1 + i);
-        s0 = ef_dsp_smlad(xe, ef_dsp_sxtb16(v0), s0);
-        s0 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v0), s0);
-        s1 = ef_dsp_smlad(xe, ef_dsp_sxtb16(v1), s1);
-        s1 = ef_dsp_smlad(xo, ef_dsp_sxtb16_ror8(v1), s1);
-    }
-    for (; i < n; ++i) {
-        const int32_t xv = (int32_t)x[i] + off;
-        s0 += xv * (int32_t)w0[i];
-        s1 += xv * (int32_t)w1[i];
-    }
-    *a0 = s0;
-    *a1 = s1;
-}
 
 /* ef_dsp_requantize for shift < 0 and double rounding in fewer instructions: v = SRDHM, then
  * with t = v - (v < 0), the half-away rounding (t + 2^(r-1)) >> r == ((t >> (r-1)) + 1) >> 1
@@ -69,8 +45,8 @@ static void lstm_dsp_gate(const ef_lstm_params *p, int k, const int8_t *x, const
         const int8_t *w0 = w + j * nf, *w1 = pair ? w0 + nf : w0;
         const int8_t *r0 = r + j * nh, *r1 = pair ? r0 + nh : r0;
         int32_t x0 = b[j], x1 = pair ? b[j + 1] : 0, h0 = 0, h1 = 0;
-        lstm_dsp_dot2(x, in2, in_off, w0, w1, nf, &x0, &x1);
-        lstm_dsp_dot2(h, h2, h_off, r0, r1, nh, &h0, &h1);
+        ef_dsp_dot2_s8(x, in2, in_off, w0, w1, nf, &x0, &x1);
+        ef_dsp_dot2_s8(h, h2, h_off, r0, r1, nh, &h0, &h1);
         const int32_t a0 = LSTM_SAT16(lstm_dsp_rq(single, x0, im, is));
         const int32_t q0 = lstm_dsp_rq(single, h0, rm, rs);
         pre[j] = (int16_t)LSTM_SAT16(a0 + (litert ? LSTM_SAT18(q0) : LSTM_SAT16(q0)));
