@@ -75,18 +75,8 @@ static inline ef_status ef_nn_addsub(const ef_ctx *ctx, const ef_add_params *pp,
     if (!ef_nn_bcast_strides(in1, out, s1) || !ef_nn_bcast_strides(in2, out, s2)) {
         return EF_ERR_ARG;
     }
-    for (int32_t b = 0; b < out->n; ++b) {
-        for (int32_t h = 0; h < out->h; ++h) {
-            for (int32_t w = 0; w < out->w; ++w) {
-                const int32_t i1 = b * s1[0] + h * s1[1] + w * s1[2];
-                const int32_t i2 = b * s2[0] + h * s2[1] + w * s2[2];
-                for (int32_t c = 0; c < out->c; ++c) {
-                    *y++ = ef_nn_add_one(p, x1[i1 + c * s1[3]], x2[i2 + c * s2[3]], sign,
-                                         single);
-                }
-            }
-        }
-    }
+    EF_NN_BCAST_FOR(out, s1, s2, i1, i2,
+                    *y++ = ef_nn_add_one(p, x1[i1], x2[i2], sign, single));
     return EF_OK;
 }
 

@@ -67,6 +67,25 @@ static inline int ef_nn_bcast_strides(const ef_dims *d, const ef_dims *out, int3
 }
 
 /**
+ * Run STMT for each element of `out` in NHWC order, with I1 / I2 (declared here) its offsets
+ * in two operands broadcast to `out` by the strides s1 / s2 of ef_nn_bcast_strides: the one
+ * loop nest of the broadcasting binary kernels.
+ */
+#define EF_NN_BCAST_FOR(out, s1, s2, I1, I2, STMT)                                            \
+    for (int32_t b_ = 0; b_ < (out)->n; ++b_) {                                               \
+        for (int32_t h_ = 0; h_ < (out)->h; ++h_) {                                           \
+            for (int32_t w_ = 0; w_ < (out)->w; ++w_) {                                       \
+                const int32_t r1_ = b_ * (s1)[0] + h_ * (s1)[1] + w_ * (s1)[2];               \
+                const int32_t r2_ = b_ * (s2)[0] + h_ * (s2)[1] + w_ * (s2)[2];               \
+                for (int32_t c_ = 0; c_ < (out)->c; ++c_) {                                   \
+                    const int32_t I1 = r1_ + c_ * (s1)[3], I2 = r2_ + c_ * (s2)[3];           \
+                    STMT;                                                                     \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+/**
  * The taps of a k-tap window starting at input index i0 (negative: it starts in the padding)
  * that fall inside an input of n: [ef_nn_tap_lo(i0), ef_nn_tap_hi(i0, k, n)).
  */

@@ -2,6 +2,11 @@
  * (operands and output share one quantization), so no arithmetic beyond the comparison. */
 #include "ef_nn_support.h"
 
+static inline int8_t ef_nn_pick(int32_t want_max, int8_t u, int8_t v)
+{
+    return want_max ? (u > v ? u : v) : (u < v ? u : v);
+}
+
 static ef_status ef_nn_minmax(int32_t want_max, const ef_dims *in1, const int8_t *x1,
                               const ef_dims *in2, const int8_t *x2,
                               const ef_dims *out, int8_t *y)
@@ -13,18 +18,7 @@ static ef_status ef_nn_minmax(int32_t want_max, const ef_dims *in1, const int8_t
     if (!ef_nn_bcast_strides(in1, out, s1) || !ef_nn_bcast_strides(in2, out, s2)) {
         return EF_ERR_ARG;
     }
-    for (int32_t b = 0; b < out->n; ++b) {
-        for (int32_t h = 0; h < out->h; ++h) {
-            for (int32_t w = 0; w < out->w; ++w) {
-                const int8_t *a = x1 + b * s1[0] + h * s1[1] + w * s1[2];
-                const int8_t *e = x2 + b * s2[0] + h * s2[1] + w * s2[2];
-                for (int32_t c = 0; c < out->c; ++c) {
-                    const int8_t u = a[c * s1[3]], v = e[c * s2[3]];
-                    *y++ = want_max ? (u > v ? u : v) : (u < v ? u : v);
-                }
-            }
-        }
-    }
+    EF_NN_BCAST_FOR(out, s1, s2, i1, i2, *y++ = ef_nn_pick(want_max, x1[i1], x2[i2]));
     return EF_OK;
 }
 
