@@ -79,6 +79,10 @@ def _template_sources(board: Board) -> tuple[Path, list[Path]]:
     if not tdir.is_dir():
         raise BuildError(f"board {board.name}: no firmware template {tdir} "
                          f"(needs the {board.toolchain}gcc toolchain and a {board.template} port)")
+    missing = [s for s in TEMPLATE_SOURCES if not (tdir / s).is_file()]
+    if missing:     # e.g. esp32-s3/ holds only its clock driver so far: no Xtensa port
+        raise BuildError(f"board {board.name}: firmware template {tdir} has no "
+                         f"{', '.join(missing)} (no {board.template} port yet)")
     uart = tdir / f"ef_uart_{board.uart['driver'].replace('-', '_')}.c"
     if not uart.is_file():
         have = sorted(p.stem.removeprefix("ef_uart_") for p in tdir.glob("ef_uart_*.c"))

@@ -12,7 +12,9 @@ Limits, per reference manual (the section numbers are cited in each C driver):
 - rp2040 (RP2040 datasheet 2.18): reference / REFDIV >= 5 MHz, FBDIV 16-320, VCO 750-1600 MHz,
   post dividers 1-7; clk_sys <= 133 MHz.
 - nrf52 (nRF52840 PS): the core runs at a fixed 64 MHz.
-- esp32s3 (ESP32-S3 TRM 7.2): CPU = PLL (480 MHz) / 2, 3 or 6 -> 240, 160, 80 MHz.
+- esp32s3 (ESP32-S3 TRM 7.2): CPU = PLL (480 MHz) / 2, 3 or 6 -> 240, 160, 80 MHz; at 240
+  MHz the digital/RTC LDO DBIAS at least ESP-IDF's 28 (rtc_init.c; 5-bit field); SPI0's MSPI
+  core clock 80/120/160/240 MHz, divided by an integer down to the flash clock (<= 120 MHz).
 """
 from __future__ import annotations
 
@@ -74,7 +76,10 @@ def tree(board: Any) -> dict[str, float]:
         if not div:
             raise BuildError(f"[clock] esp32s3: CPUPERIOD_SEL {sel} with a {pll / 1e6:g} MHz "
                              "PLL is reserved (ESP32-S3 TRM 7.2)")
-        return {"core_hz": pll / div, "uart_hz": 80e6}
+        dig, rtc, core, flash = _need(c, "dig_dbias", "rtc_dbias", "mspi_core_mhz",
+                                      "flash_mhz")
+        return {"core_hz": pll / div, "uart_hz": 80e6, "dig_dbias": dig, "rtc_dbias": rtc,
+                "mspi_core_hz": core * 1e6, "flash_hz": flash * 1e6}
     raise BuildError(f"[clock] driver {driver!r} unknown; one of {', '.join(DRIVERS)}")
 
 
@@ -105,6 +110,16 @@ def check(board: Any) -> dict[str, float]:
         within("core_hz", 0, 133e6)
         if not (16 <= t["fbdiv"] <= 320 and 1 <= t["postdiv1"] <= 7 and 1 <= t["postdiv2"] <= 7):
             bad.append("FBDIV 16-320 and post dividers 1-7")
+    elif driver == "esp32s3":
+        if t["core_hz"] == 240e6 and not (28 <= min(t["dig_dbias"], t["rtc_dbias"])
+                                          and max(t["dig_dbias"], t["rtc_dbias"]) <= 31):
+            bad.append("240 MHz needs dig_dbias and rtc_dbias 28-31 (ESP-IDF's 240 MHz "
+                       "core voltage)")
+        core, flash = t["mspi_core_hz"], t["flash_hz"]
+        if core not in (80e6, 120e6, 160e6, 240e6) or not 0 < flash <= 120e6 \
+                or core % flash:
+            bad.append(f"MSPI core {core / 1e6:g} MHz / flash {flash / 1e6:g} MHz: core one "
+                       "of 80/120/160/240, flash <= 120 and an integer divisor of it")
     uart = getattr(board, "uart", {}) or {}
     if uart.get("driver") == "stm32-usart" and uart.get("baud"):
         # the baud divider must fit its register at this bus clock (RM0432 / RM0385: LPUART

@@ -23,7 +23,10 @@ from edgeforge.targets import clock
 from edgeforge.targets.board import load_board
 from tests.conftest import require
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "firmware_templates" / "cortex-m"
+TEMPLATES = Path(__file__).resolve().parents[2] / "firmware_templates"
+TEMPLATE = TEMPLATES / "cortex-m"
+# the template a driver belongs to (the one its board's build would compile it from)
+DRIVER_TEMPLATE = {"esp32s3": TEMPLATES / "esp32-s3"}
 
 HARNESS = r"""
 #include <stdint.h>
@@ -127,6 +130,32 @@ static void model(void)
     hw(0x40028000u, (cs & ~(1u << 31)) | ((pwr & 0x21u) == 0u ? 1u << 31 : 0u));
 }
 """,
+    # as ESP-IDF's second-stage bootloader leaves it: CPU at 80 MHz on the calibrated 480 MHz
+    # BBPLL (EF_SIM_XTAL: still on the 40 MHz crystal), 3 LDO slaves off, flash at 20 MHz.
+    # The REGI2C analog writes and ROM delays are logged in order with the register writes.
+    "esp32s3": """
+#ifdef EF_SIM_XTAL
+#define SYSCLK 0x28000u
+#else
+#define SYSCLK 0x28400u
+#endif
+#define INIT(a) ((a) == 0x600C0010u ? 0x4u : (a) == 0x600C0060u ? SYSCLK : \\
+                 (a) == 0x600081FCu ? (3u << 13) : (a) == 0x60003014u ? 0x00030103u : 0u)
+static void model(void)   /* no ready flags to model: the CPU clock mux switches at once */
+{
+    (void)hw;
+}
+void sim_regi2c(uint8_t block, uint8_t host, uint8_t reg, uint8_t msb, uint8_t lsb, uint8_t v)
+{
+    (void)ef_sim_reg(0);
+    printf("I %x %u %u %u %u %u\\n", block, host, reg, msb, lsb, v);
+}
+void sim_delay_us(uint32_t us)
+{
+    (void)ef_sim_reg(0);
+    printf("D %u\\n", us);
+}
+""",
 }
 
 BOARDS = {"nucleo-l4r5zi": "stm32l4", "stm32f746g-disco": "stm32f7", "nrf52840-dk": "nrf52",
@@ -139,30 +168,37 @@ class Run:
     regs: dict[int, int]
     core_hz: int
     uart_hz: int
+    # REGI2C writes and delays, each with the number of register writes logged before it
+    analog: list[tuple[int, str, tuple[int, ...]]] = dataclasses.field(default_factory=list)
 
     def first(self, a: int, pred) -> int:
         """Index of the first write to register a whose value satisfies pred."""
         return next(i for i, (w, v) in enumerate(self.writes) if w == a and pred(v))
 
 
-def run_driver(board_name: str, tmp_path: Path) -> Run:
+def run_driver(board_name: str, tmp_path: Path, cflags: tuple[str, ...] = ()) -> Run:
     require("gcc")
     b = load_board(board_name)
     driver = b.clock["driver"]
+    template = DRIVER_TEMPLATE.get(driver, TEMPLATE)
     (tmp_path / "ef_fw_info.h").write_text(
         "".join(f"#define {k} {v}u\n" for k, v in clock.defines(b).items()))
     (tmp_path / "sim.c").write_text(HARNESS.replace("MODEL", MODELS[driver]))
-    (tmp_path / "decl.h").write_text("volatile uint32_t *ef_sim_reg(uint32_t a);\n")
+    (tmp_path / "decl.h").write_text(
+        "volatile uint32_t *ef_sim_reg(uint32_t a);\n"
+        "void sim_regi2c(uint8_t, uint8_t, uint8_t, uint8_t, uint8_t, uint8_t);\n"
+        "void sim_delay_us(uint32_t us);\n")
     exe = tmp_path / "sim"
     r = subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror",
                         "-DEF_REG(a)=(*ef_sim_reg((uint32_t)(a)))", "-DEF_DSB()=", "-DEF_ISB()=",
+                        "-DEF_REGI2C_WRITE_MASK=sim_regi2c", "-DEF_DELAY_US=sim_delay_us", *cflags,
                         "-include", "stdint.h", "-include", str(tmp_path / "decl.h"),
-                        f"-I{tmp_path}", f"-I{TEMPLATE}", str(tmp_path / "sim.c"),
-                        str(TEMPLATE / f"ef_clock_{driver}.c"), "-o", str(exe)],
+                        f"-I{tmp_path}", f"-I{template}", str(tmp_path / "sim.c"),
+                        str(template / f"ef_clock_{driver}.c"), "-o", str(exe)],
                        timeout=60, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=10, check=True)
-    writes, regs, hz = [], {}, (0, 0)
+    writes, regs, hz, analog = [], {}, (0, 0), []
     for line in out.stdout.splitlines():
         tag, *f = line.split()
         if tag == "W":
@@ -171,7 +207,10 @@ def run_driver(board_name: str, tmp_path: Path) -> Run:
             regs[int(f[0], 16)] = int(f[1], 16)
         elif tag == "HZ":
             hz = (int(f[0]), int(f[1]))
-    return Run(writes, regs, *hz)
+        elif tag in ("I", "D"):    # block in hex, the rest decimal
+            analog.append((len(writes), tag, tuple(int(x, 16 if (tag, i) == ("I", 0) else 10)
+                                                    for i, x in enumerate(f))))
+    return Run(writes, regs, *hz, analog)
 
 
 def test_stm32l4r5_runs_at_120_mhz_in_boost_with_5_wait_states(tmp_path):
@@ -240,6 +279,43 @@ def test_rp2040_runs_at_125_mhz_from_pll_sys(tmp_path):
     assert r.first(0x4000803C, lambda v: v & 1) > r.first(0x40028004, lambda v: not v & 8)
 
 
+def test_esp32s3_runs_at_240_mhz_with_its_core_voltage_raised_first(tmp_path):
+    r = run_driver("esp32-s3", tmp_path)
+    per, sysclk = r.regs[0x600C0010], r.regs[0x600C0060]
+    assert sysclk >> 10 & 3 == 1 and sysclk & 0x3FF == 0        # SOC_CLK_SEL = PLL, PRE_DIV 1
+    assert per >> 2 & 1 and per & 3 == 2                        # 480 MHz PLL, CPUPERIOD_SEL 2
+    assert 480_000_000 // {0: 6, 1: 3, 2: 2}[per & 3] == r.core_hz == 240_000_000
+    assert r.core_hz == load_board("esp32-s3").clock_hz and r.uart_hz == 80_000_000
+    assert r.regs[0x600081FC] >> 13 & 0x3F == 0                 # all six LDO slaves on
+    # the 240 MHz core voltage (REGI2C I2C_DIG_REG 0x6D host 1: EXT_RTC_DREG 4, EXT_DIG_DREG
+    # 6, bits 4:0) and its 40 us settling come before the CPU goes to 240 MHz
+    switch = r.first(0x600C0010, lambda v: v & 3 == 2)
+    i2c = {e[2]: (at, e[3:]) for at, tag, e in r.analog if tag == "I" and e[:2] == (0x6D, 1)}
+    assert {reg: args for reg, (_, args) in i2c.items()} == {4: (4, 0, 28), 6: (4, 0, 28)}
+    delay = [(at, e) for at, tag, e in r.analog if tag == "D"]
+    assert delay and delay[0][1][0] >= 40
+    assert max(at for at, _ in i2c.values()) <= delay[0][0] <= switch
+    assert r.first(0x600081FC, lambda v: not v >> 13 & 0x3F) <= switch
+    # flash: MSPI core clock 80 MHz (SPI_MEM_CORE_CLK_SEL 0), SPI0 clock = core (80 MHz STR)
+    assert r.regs.get(0x600030EC, 0) & 3 == 0 and r.regs[0x60003014] == 1 << 31
+
+
+def test_esp32s3_left_on_the_crystal_is_not_touched(tmp_path):
+    """No calibrated BBPLL (CPU still on XTAL): nothing is written, the 40 MHz read back."""
+    r = run_driver("esp32-s3", tmp_path, ("-DEF_SIM_XTAL",))
+    assert r.writes == [] and r.analog == [] and r.core_hz == 40_000_000
+
+
+def test_esp32s3_clock_driver_lives_in_its_own_template():
+    """The Xtensa build would compile firmware_templates/esp32-s3/ (the board's template);
+    without the toolchain, build stops first with the one toolchain error (test_qemu)."""
+    from edgeforge.targets import build
+    b = load_board("esp32-s3")
+    assert (TEMPLATES / b.template / f"ef_clock_{b.clock['driver']}.c").is_file()
+    with pytest.raises(BuildError, match="has no startup.c, main.c.*no esp32-s3 port yet"):
+        build._template_sources(b)          # what a build with the toolchain would say
+
+
 def test_every_profile_clock_tree_is_within_the_vendor_limits():
     from edgeforge.targets.board import board_names
     for name in board_names():
@@ -259,6 +335,8 @@ def test_every_profile_clock_tree_is_within_the_vendor_limits():
     ("stm32f746g-disco", {"pllp": 4}, "gives 108 MHz but clock_hz is 216"),
     ("rpi-pico", {"fbdiv": 50}, "vco_hz 600"),
     ("esp32-s3", {"cpuperiod_sel": 3}, "reserved"),
+    ("esp32-s3", {"dig_dbias": 27}, "needs dig_dbias and rtc_dbias 28-31"),
+    ("esp32-s3", {"flash_mhz": 60}, "integer divisor"),
     ("nucleo-l4r5zi", {"baud": 1200}, "UART divider 25600000"),       # LPUART BRR > 20 bits
     ("stm32f746g-disco", {"baud": 921600 * 8}, "UART divider 15 "),    # USART BRR < 16
 ])
