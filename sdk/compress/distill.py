@@ -22,34 +22,65 @@ import numpy as np
 from edgeforge.ir import OPS, WEIGHTED, Act, Graph, Node, Op
 from edgeforge.quantize.lstsq import NormalEquations, layer_features
 
+# Ridge candidates (relative to the mean diagonal of the normal equations); each layer keeps
+# the one with the least error on the calibration batches it was not fitted on.
+RIDGES = (1e-4, 1e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
+
 
 def _solve(g: np.ndarray, c: np.ndarray, mask: np.ndarray, ridge: float) -> np.ndarray:
     """Solve (G + lambda I) w = c restricted to mask (the last entry, the bias, is always
-    free); returns the full-length w with zeros where masked out."""
+    free); returns the full-length w with zeros where masked out. c may be [K+1, O] (one
+    column per output sharing the mask)."""
     idx = np.flatnonzero(np.append(mask, True))
     sub = g[np.ix_(idx, idx)]
     lam = ridge * max(float(np.trace(sub)) / len(idx), 1e-12)
     sub = sub + lam * np.eye(len(idx))
     sub[-1, -1] -= lam                      # do not shrink the bias
-    w = np.zeros(g.shape[0])
+    w = np.zeros((g.shape[0],) + c.shape[1:])
     w[idx] = np.linalg.lstsq(sub, c[idx], rcond=None)[0]
     return w
 
 
-def _refit(student: Graph, n: Node, normal: NormalEquations, ridge: float) -> None:
-    """Write the least-squares weights and bias of node n into student (in place)."""
+def _solve_layer(n: Node, w: np.ndarray, normal: NormalEquations, ridge: float) -> np.ndarray:
+    """Weights + bias of layer n from its normal equations: DWCONV2D [T+1, C], else
+    [C_OUT, K+1]. Pruned weights (zeros of w) stay zero."""
+    if n.op == Op.DWCONV2D:
+        flat = w.reshape(w.shape[1] * w.shape[2], -1)
+        return np.stack([_solve(normal.g[ch], normal.c[ch], flat[:, ch] != 0, ridge)
+                         for ch in range(flat.shape[1])], axis=1)
+    flat = w.reshape(w.shape[0], -1)
+    if np.all(flat != 0):                   # no magnitude zeros: one solve for all outputs
+        return _solve(normal.g, normal.c, np.ones(flat.shape[1], bool), ridge).T
+    return np.stack([_solve(normal.g, normal.c[:, o], flat[o] != 0, ridge)
+                     for o in range(flat.shape[0])])
+
+
+def _held_out_error(n: Node, sol: np.ndarray, check: NormalEquations) -> float:
+    """|X W - Y|^2 on the check half, less the constant |Y|^2: W'GW - 2 W'c."""
+    if n.op == Op.DWCONV2D:
+        return float(np.einsum("kc,ckl,lc->", sol, check.g, sol) - 2 * np.sum(sol.T * check.c))
+    return float(np.einsum("ok,kl,ol->", sol, check.g, sol) - 2 * np.sum(sol.T * check.c))
+
+
+def _refit(student: Graph, n: Node, fit: NormalEquations, check: NormalEquations | None,
+           ridge: float | tuple[float, ...]) -> float:
+    """Write the least-squares weights and bias of node n into student (in place). With a
+    tuple of ridges and a `check` half, the ridge whose fit on `fit` errs least on `check`
+    is kept, then solved on both halves. Returns the ridge used."""
     wt = student.tensors[n.inputs[1]]
     w = wt.data
+    if isinstance(ridge, tuple):
+        if check is None or check.g is None:
+            ridge = ridge[len(ridge) // 2]
+        else:
+            ridge = min(ridge, key=lambda r: _held_out_error(n, _solve_layer(n, w, fit, r),
+                                                             check))
+    if check is not None and check.g is not None:
+        fit._sum(check.g, check.c)
+    sol = _solve_layer(n, w, fit, ridge)
     if n.op == Op.DWCONV2D:
-        taps = w.shape[1] * w.shape[2]
-        flat = w.reshape(taps, -1)
-        sol = np.stack([_solve(normal.g[ch], normal.c[ch], flat[:, ch] != 0, ridge)
-                        for ch in range(flat.shape[1])], axis=1)     # [T+1, C]
         new_w, bias = sol[:-1].reshape(w.shape), sol[-1]
     else:
-        flat = w.reshape(w.shape[0], -1)
-        sol = np.stack([_solve(normal.g, normal.c[:, o], flat[o] != 0, ridge)
-                        for o in range(flat.shape[0])])                # [C_OUT, K+1]
         new_w, bias = sol[:, :-1].reshape(w.shape), sol[:, -1]
     wt.data = new_w.astype(np.float32)
     if len(n.inputs) > 2 and n.inputs[2]:
@@ -59,17 +90,38 @@ def _refit(student: Graph, n: Node, normal: NormalEquations, ridge: float) -> No
         student.const(name, bias.astype(np.float32))
         i = student.nodes.index(n)
         student.nodes[i] = n.with_(inputs=(n.inputs[0], n.inputs[1], name))
+    return ridge
 
 
-def distill(student: Graph, teacher: Graph, data: Any, *, ridge: float = 1e-3,
-            batch_size: int = 32, max_samples: int = 512, verbose: int = 0) -> Graph:
+def _skip_partner(g: Graph, n: Node) -> str | None:
+    """The other operand of the residual ADD that alone consumes n's output (n without a
+    fused activation), or None: refitting n to (teacher ADD input) + (teacher skip -
+    student skip) makes the ADD, not just n, reproduce the teacher."""
+    if getattr(n.attrs, "act", None) != Act.NONE or n.outputs[0] in g.outputs:
+        return None
+    users = g.consumers().get(n.outputs[0], [])
+    if len(users) != 1 or users[0].op != Op.ADD:
+        return None
+    other = [i for i in users[0].inputs if i != n.outputs[0]]
+    if len(other) != 1 or g.tensors[other[0]].is_const or \
+            g.tensors[other[0]].shape != g.tensors[n.outputs[0]].shape:
+        return None
+    return other[0]
+
+
+def distill(student: Graph, teacher: Graph, data: Any, *,
+            ridge: float | tuple[float, ...] = RIDGES, batch_size: int = 32,
+            max_samples: int = 1024, verbose: int = 0) -> Graph:
     """A copy of `student` (a pruned version of `teacher`, same tensor names) whose weighted
-    layers are refitted to reproduce the teacher's pre-activation outputs."""
+    layers are refitted, in graph order on the student's own activations, to reproduce the
+    teacher's pre-activation outputs (a layer feeding a residual ADD: the teacher's ADD).
+    `ridge`: one value, or candidates each layer chooses from by its error on the half of
+    the batches it was not fitted on (meta["distill_ridge"])."""
     from edgeforge.quantize.calibrate import iterate_float, load_calib, rebatch
     from edgeforge.runtime.reference import REFERENCE
     arrays = load_calib(data, teacher)
     n = min(max_samples, arrays[0].shape[0])
-    b = max(1, min(batch_size, n))
+    b = max(1, min(batch_size, n // 2 if isinstance(ridge, tuple) else n))
     n = (n // b) * b
     arrays = [a[:n] for a in arrays]
     out = student.copy()
@@ -79,8 +131,10 @@ def distill(student: Graph, teacher: Graph, data: Any, *, ridge: float = 1e-3,
     kept = out.meta.get("kept_channels", {})
     tnodes = {nd.outputs[0]: nd for nd in teacher.nodes}
     layers = [nd.outputs[0] for nd in out.nodes if nd.op in WEIGHTED and nd.outputs[0] in tnodes]
-    # teacher side: the inputs of every weighted layer, per chunk
+    partner = {o: _skip_partner(teacher, tnodes[o]) for o in layers}
+    # teacher side: the inputs of every weighted layer (and residual partners), per chunk
     t_in: dict[str, list[np.ndarray]] = {tnodes[o].inputs[0]: [] for o in layers}
+    t_in.update({p: [] for p in partner.values() if p})
     for f in iterate_float(teacher, arrays, b, verbose, "distillation (teacher)"):
         for name, chunks in t_in.items():
             chunks.append(f[name])
@@ -88,25 +142,32 @@ def distill(student: Graph, teacher: Graph, data: Any, *, ridge: float = 1e-3,
     if sb is None:
         raise ValueError(f"{student.name}: distillation needs a graph with batch dimension 1")
     env = {name: [a[s:s + b] for s in range(0, n, b)] for name, a in zip(sb.inputs, arrays)}
-    refitted = []
+    refitted, ridges = [], {}
     for k, nd in enumerate(sb.nodes):
         o = nd.outputs[0]
-        if o in layers and _needs_refit(out, teacher, nd, kept, env, t_in):
+        skip = partner.get(o)
+        skip = skip if skip in env else None        # the other operand is not computed yet
+        if o in layers and (_needs_refit(out, teacher, nd, kept, env, t_in) or (
+                skip and _differs(env[skip], t_in[skip], kept.get(skip)))):
             tn = tnodes[o]
-            normal = NormalEquations()
+            halves = (NormalEquations(), NormalEquations())
             t_attrs = replace(tn.attrs, act=Act.NONE)
             tw = teacher.tensors[tn.inputs[1]].data
             tb = teacher.tensors[tn.inputs[2]].data if len(tn.inputs) > 2 and tn.inputs[2] \
                 else None
             sel = kept.get(o)
-            for xs, xt in zip(env[nd.inputs[0]], t_in[tn.inputs[0]]):
+            for c, (xs, xt) in enumerate(zip(env[nd.inputs[0]], t_in[tn.inputs[0]])):
                 y = REFERENCE[tn.op](xt, tw, tb, t_attrs).astype(np.float64)
-                y = y.reshape(-1, y.shape[-1])
                 if sel is not None:
-                    y = y[:, sel]
-                normal.add(layer_features(xs, nd, out.tensors[nd.inputs[1]].shape), y,
-                           nd.op == Op.DWCONV2D)
-            _refit(out, out.nodes[k], normal, ridge)
+                    y = y[..., sel]
+                if skip:
+                    ts = t_in[skip][c]
+                    ts = ts[..., kept[skip]] if skip in kept else ts
+                    y = y + (ts - env[skip][c])
+                halves[c % 2].add(layer_features(xs, nd, out.tensors[nd.inputs[1]].shape),
+                                  y.reshape(-1, y.shape[-1]), nd.op == Op.DWCONV2D)
+            fit, check = halves if isinstance(ridge, tuple) else (halves[0], halves[1])
+            ridges[nd.name or o] = _refit(out, out.nodes[k], fit, check, ridge)
             sb.nodes[k] = out.nodes[k] if len(out.nodes[k].inputs) != len(nd.inputs) else nd
             for name in out.nodes[k].inputs[1:]:
                 if name:
@@ -118,7 +179,13 @@ def distill(student: Graph, teacher: Graph, data: Any, *, ridge: float = 1e-3,
                                      else env[i][c] for i in nd.inputs], nd.attrs)
                   for c in range(n // b)]
     out.meta["distilled"] = refitted
+    out.meta["distill_ridge"] = ridges
     return out
+
+
+def _differs(xs: list[np.ndarray], xt: list[np.ndarray], sel: list[int] | None) -> bool:
+    return any((t[..., sel] if sel is not None else t).shape != s.shape or not np.array_equal(
+        s, t[..., sel] if sel is not None else t) for s, t in zip(xs, xt))
 
 
 def _needs_refit(student: Graph, teacher: Graph, n: Node, kept: dict, env: dict,
