@@ -1021,6 +1021,9 @@ def _execute(graph: Graph, qs: list[Any], numerics: Numerics, env: dict[str, np.
     for node, q in zip(graph.nodes, qs):
         args = [None if not i else env[i] if i in env else graph.tensors[i].data
                 for i in node.inputs]
+        # TFLite may leave an optional trailing parameter (a CONV_2D / FC bias) out entirely
+        while len(args) < OPS[node.op].n_inputs[1] and len(args) in OPS[node.op].weights:
+            args.append(None)
         fn = (REFERENCE if q is None else REFERENCE_HYBRID if isinstance(q, HybridWeight)
               else REFERENCE_S16 if isinstance(q, qp16.Quant16) else REFERENCE_S8).get(node.op)
         if fn is None:

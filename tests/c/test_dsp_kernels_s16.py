@@ -1,8 +1,9 @@
 """The 16x8 DSP kernels (runtime/c/kernels/dsp/nn_s16.c: CONV_2D and FULLY_CONNECTED with
-SXTB16 + SMLALD) give the reference bytes, host-emulated (EF_DSP_EMULATE), in tflm, litert
-and single: on the converter's 16x8 models (tests/models/int16) and on our own layers that
-reach every branch (odd C_OUT, C_IN % 4 tails, strides, dilation, padding, and
-sums past 2^31 that only the int64 accumulator holds)."""
+SXTB16 + SMLALD, DEPTHWISE_CONV_2D with SMLAxy) give the reference bytes, host-emulated
+(EF_DSP_EMULATE), in tflm, litert and single: on the converter's 16x8 models
+(tests/models/int16) and on our own layers that reach every branch (odd C_OUT, C_IN % 4 and
+C % 4 tails, strides, dilation, padding, no bias, sums past 2^31 that only the int64
+accumulator holds)."""
 from __future__ import annotations
 
 import ctypes
@@ -10,7 +11,18 @@ import ctypes
 import numpy as np
 import pytest
 
-from edgeforge.ir import Act, Conv2dAttrs, FcAttrs, Graph, Node, Op, QuantParams, Tensor, verify
+from edgeforge.ir import (
+    Act,
+    Conv2dAttrs,
+    DwConv2dAttrs,
+    FcAttrs,
+    Graph,
+    Node,
+    Op,
+    QuantParams,
+    Tensor,
+    verify,
+)
 from edgeforge.runtime import reference
 from tests.c import cbuild
 from tests.c.test_dsp_kernels import DSP, emit_c_dsp
@@ -19,25 +31,29 @@ from tests.conftest import require
 
 
 def layer16(name: str, op: Op, x: tuple[int, ...], w: tuple[int, ...], y: tuple[int, ...],
-            attrs: object, bias: bool = True, extreme: bool = False) -> Graph:
-    """One 16x8 CONV2D/FC (int16 in/out, int8 per-channel weights, int64 bias) between
-    int8 <-> int16 QUANTIZEs. extreme: every weight -128 (with an all -32768 input the sum
-    leaves int32)."""
+            attrs: object, bias: bool = True, extreme: bool = False,
+            bias_max: int = 2**24) -> Graph:
+    """One 16x8 CONV2D/DWCONV2D/FC (int16 in/out, int8 per-channel weights, int64 bias)
+    between int8 <-> int16 QUANTIZEs. extreme: every weight -128 (with an all -32768 input
+    the sum leaves int32)."""
     rng = np.random.default_rng(list(name.encode()))
-    cout, k = w[0], int(np.prod(w[1:]))
+    axis = 3 if op == Op.DWCONV2D else 0                     # depthwise weights [1,KH,KW,C]
+    cout = w[axis]
+    k = int(np.prod(w[1:3])) if axis else int(np.prod(w[1:]))
     g = Graph(name=name)
     sx = 1.0 / 4096
     sw = rng.uniform(0.001, 0.004, cout).astype(np.float32)
     wv = (np.full(w, -128) if extreme else rng.integers(-128, 128, w)).astype(np.int8)
     g.add_tensor(Tensor("x", x, "int16", QuantParams(sx, 0)))
-    g.add_tensor(Tensor("w", w, "int8", QuantParams(sw, np.zeros(cout, np.int64), 0), data=wv))
+    g.add_tensor(Tensor("w", w, "int8", QuantParams(sw, np.zeros(cout, np.int64), axis),
+                        data=wv))
     ins = ["x", "w"]
     if bias:
-        bv = rng.integers(-2**24, 2**24, cout).astype(np.int64)
+        bv = rng.integers(-bias_max, bias_max, cout).astype(np.int64)
         g.add_tensor(Tensor("b", (cout,), "int64",
                             QuantParams(sx * sw, np.zeros(cout, np.int64), 0), data=bv))
         ins.append("b")
-    acc = np.sqrt(k) * 2**15 / np.sqrt(3) * 74 * (30 if extreme else 1)
+    acc = max(np.sqrt(k) * 2**15 / np.sqrt(3) * 74 * (30 if extreme else 1), bias_max / 4)
     g.add_tensor(Tensor("y", y, "int16", QuantParams(acc * sx * float(sw.mean()) / 12000, 0)))
     g.nodes = [Node(op, tuple(ins), ("y",), attrs, "layer")]
     g.inputs, g.outputs = ["x"], ["y"]
@@ -50,6 +66,15 @@ def conv(name, x, cout, k, s=(1, 1), d=(1, 1), pad=(0, 0, 0, 0), act=Act.NONE, b
     ow = (x[2] + pad[1] + pad[3] - d[1] * (k[1] - 1) - 1) // s[1] + 1
     return layer16(name, Op.CONV2D, x, (cout, *k, x[3]), (x[0], oh, ow, cout),
                    Conv2dAttrs(s, pad, d, act), bias)
+
+
+def dw(name, x, k, s=(1, 1), d=(1, 1), pad=(0, 0, 0, 0), mult=1, act=Act.NONE, bias=True,
+       extreme=False, bias_max=2**24):
+    oh = (x[1] + pad[0] + pad[2] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (x[2] + pad[1] + pad[3] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    c = x[3] * mult
+    return layer16(name, Op.DWCONV2D, x, (1, *k, c), (x[0], oh, ow, c),
+                   DwConv2dAttrs(s, pad, d, mult, act), bias, extreme, bias_max)
 
 
 def fc(name, rows, cin, cout, act=Act.NONE, bias=True, extreme=False):
@@ -68,6 +93,20 @@ OWN = {
     "fc_tail": fc("fc_tail", 3, 37, 11),
     "fc_one": fc("fc_one", 1, 3, 1),
     "fc_extreme": fc("fc_extreme", 2, 700, 3, extreme=True),
+    # depthwise: VWW's 3x3 (stride 1 and 2), C % 4 tails, dilation, asymmetric padding,
+    # multiplier 2 and > 511 taps (both the reference's loop), biases past int32 (the int64
+    # requantization)
+    "dw3_pad": dw("dw3_pad", (1, 9, 8, 16), (3, 3), pad=(1, 1, 1, 1), act=Act.RELU6),
+    "dw3_s2": dw("dw3_s2", (2, 11, 10, 8), (3, 3), s=(2, 2), pad=(0, 0, 1, 1)),
+    "dw_tail_dil": dw("dw_tail_dil", (1, 7, 6, 7), (3, 2), d=(2, 1), pad=(2, 1, 1, 0)),
+    "dw_c2": dw("dw_c2", (1, 5, 5, 2), (5, 5), pad=(2, 2, 2, 2)),
+    "dw_mult2": dw("dw_mult2", (1, 5, 5, 3), (3, 3), pad=(1, 1, 1, 1), mult=2),
+    "dw_big_extreme": dw("dw_big_extreme", (1, 24, 24, 4), (23, 23), extreme=True),
+    "dw_bias_2e32": dw("dw_bias_2e32", (1, 5, 6, 8), (3, 3), pad=(1, 1, 1, 1), bias_max=2**32),
+    # two operands (TFLite's omitted bias): the reference ran the attrs as the bias
+    "conv_nobias": conv("conv_nobias", (1, 6, 5, 8), 6, (3, 3), pad=(1, 1, 1, 1), bias=False),
+    "dw_nobias": dw("dw_nobias", (1, 6, 5, 8), (3, 3), pad=(1, 1, 1, 1), bias=False),
+    "fc_nobias": fc("fc_nobias", 2, 24, 5, bias=False),
 }
 ALL = {**GRAPHS, **OWN}
 

@@ -3,7 +3,9 @@
  * channels per pass: SXTB16 widens four int8 weights into two int16 pairs, the int16
  * activations are regrouped (even, odd) to match, and SMLALD adds two products into an
  * int64 accumulator, exactly the reference's int64 sum (acc32 layers truncate it the same
- * way). Every other 16x8 kernel is the reference, compiled from ref/nn_s16.c. */
+ * way). DEPTHWISE_CONV_2D (multiplier 1) runs four channels per pass with SMLAxy into int32
+ * sums, exact below 512 taps, then adds the int64 bias. Every other 16x8 kernel is the
+ * reference, compiled from ref/nn_s16.c. */
 #include "ef_dsp.h"
 #if !EF_DSP_KERNELS
 #include "../ref/nn_s16.c"   /* no DSP extension: exactly the reference kernels */
@@ -12,17 +14,23 @@
 
 /* the reference's conv/FC stay as fallbacks under their own (internal) names */
 #define ef_conv2d_s16 ef_ref_conv2d_s16
+#define ef_dwconv2d_s16 ef_ref_dwconv2d_s16
 #define ef_fc_s16 ef_ref_fc_s16
 ef_status ef_ref_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
                             const ef_dims *in, const int16_t *x,
                             const ef_dims *wd, const int8_t *w, const int64_t *bias,
                             const ef_dims *out, int16_t *y);
+ef_status ef_ref_dwconv2d_s16(const ef_dw_s16_params *p, const ef_quant *q,
+                              const ef_dims *in, const int16_t *x,
+                              const ef_dims *wd, const int8_t *w, const int64_t *bias,
+                              const ef_dims *out, int16_t *y);
 ef_status ef_ref_fc_s16(const ef_fc_s16_params *p, const ef_quant *q,
                         const ef_dims *in, const int16_t *x,
                         const ef_dims *wd, const int8_t *w, const int64_t *bias,
                         const ef_dims *out, int16_t *y);
 #include "../ref/nn_s16.c"
 #undef ef_conv2d_s16
+#undef ef_dwconv2d_s16
 #undef ef_fc_s16
 
 #if defined(__ARM_FEATURE_DSP) && !defined(EF_DSP_EMULATE)
@@ -43,7 +51,24 @@ static inline uint32_t s16_hi2(uint32_t a, uint32_t b)
     __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
+/* bottom(a) * top(b) and top(a) * bottom(b) */
+static inline int32_t s16_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlabt((int32_t)a, (int32_t)b, acc);
+}
+static inline int32_t s16_smlatb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlatb((int32_t)a, (int32_t)b, acc);
+}
 #else
+static inline int32_t s16_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return acc + (int16_t)(uint16_t)(a & 0xFFFFu) * (int16_t)(uint16_t)(b >> 16);
+}
+static inline int32_t s16_smlatb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return acc + (int16_t)(uint16_t)(a >> 16) * (int16_t)(uint16_t)(b & 0xFFFFu);
+}
 static inline uint32_t s16_lo2(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b << 16); }
 static inline uint32_t s16_hi2(uint32_t a, uint32_t b) { return (a >> 16) | (b & 0xFFFF0000u); }
 static inline int64_t s16_smlald(uint32_t a, uint32_t b, int64_t acc)
@@ -154,6 +179,137 @@ ef_status ef_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
                     yp[o] = s16_out(s0, p->acc32, single, q, o, &p->act);
                     if (pair) {
                         yp[o + 1] = s16_out(s1, p->acc32, single, q, o + 1, &p->act);
+                    }
+                }
+            }
+        }
+    }
+    return EF_OK;
+}
+
+/* taps [*lo, *hi) of k whose input index i0 + d * tap lies in [0, n) */
+static inline void s16_taps(int32_t i0, int32_t d, int32_t k, int32_t n, int32_t *lo,
+                            int32_t *hi)
+{
+    int32_t a = 0, b = k;
+    while (a < b && i0 + d * a < 0) {
+        ++a;
+    }
+    while (b > a && i0 + d * (b - 1) >= n) {
+        --b;
+    }
+    *lo = a;
+    *hi = b;
+}
+
+/* |x * w| <= 2^22: the int32 sum of one channel's taps is exact below 2^9 taps */
+#define S16_DW_MAX_TAPS 511
+
+/* ef_requantize64 of an int32 acc with 1 <= 15 - shift <= 31: one SMULL and a 32-bit
+ * shift pair give the same low 32 bits as the int64 multiply and variable shift */
+static inline int16_t s16_out32(int32_t acc, int32_t mult, int32_t shift, const ef_act *act)
+{
+    const int32_t reduced = mult < 0x7FFF0000 ? (mult + (1 << 15)) >> 16 : 0x7FFF;
+    const int32_t total = 15 - shift;
+    const uint64_t prod = (uint64_t)((int64_t)acc * reduced) + (1u << (total - 1));
+    const int32_t v = (int32_t)(((uint32_t)prod >> total)
+                                | ((uint32_t)(prod >> 32) << (32 - total)));
+    return (int16_t)ef_nn_clamp(v, act->min, act->max);
+}
+
+/* 1 when every output of the layer can take s16_out32: int64 semantics, shifts in range,
+ * and |bias| small enough that bias + (taps sum, |.| < taps * 2^22) stays in int32 */
+static int s16_dw_out32_ok(const ef_dw_s16_params *p, const ef_quant *q, const int64_t *bias,
+                           int32_t ch, int32_t taps)
+{
+    const int64_t room = INT32_MAX - ((int64_t)taps << 22);
+    for (int32_t o = 0; o < ch && !p->acc32; ++o) {
+        const int64_t b = bias ? bias[o] : 0;
+        if (q->shift[o] < -16 || q->shift[o] > 14 || b > room || b < -room) {
+            return 0;
+        }
+    }
+    return !p->acc32;
+}
+
+/* one output pixel's taps inside the input, [ky0, ky1) x [kx0, kx1), and the steps
+ * between taps: a filter row in x (ystep) and w (wstep), a tap in x (xstep) and w (ch) */
+typedef struct {
+    int32_t ky0, ky1, kx0, kx1, ystep, wstep, xstep, ch;
+} s16_window;
+
+/* the sums of channels c..c+n-1 (n <= 4; 4 takes the SMLAxy path) over the window */
+static inline void s16_dw_sums(const s16_window *s, const int16_t *x, const int8_t *w,
+                               int32_t n, int32_t a[4])
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    const int32_t nx = s->kx1 - s->kx0;
+    for (int32_t ky = s->ky0; ky < s->ky1; ++ky, x += s->ystep, w += s->wstep) {
+        const int16_t *xp = x;
+        const int8_t *wp = w;
+        if (n == 4) {
+            for (int32_t k = 0; k < nx; ++k, xp += s->xstep, wp += s->ch) {
+                /* (w0, w2) and (w1, w3) against (x0, x1) and (x2, x3) */
+                const uint32_t x01 = ef_dsp_ld32(xp), x23 = ef_dsp_ld32(xp + 2);
+                const uint32_t v = ef_dsp_ld32(wp);
+                const uint32_t we = ef_dsp_sxtb16(v), wo = ef_dsp_sxtb16_ror8(v);
+                a0 = ef_dsp_smlabb(x01, we, a0);
+                a1 = s16_smlatb(x01, wo, a1);
+                a2 = s16_smlabt(x23, we, a2);
+                a3 = ef_dsp_smlatt(x23, wo, a3);
+            }
+        } else {
+            for (int32_t k = 0; k < nx; ++k, xp += s->xstep, wp += s->ch) {
+                a0 += (int32_t)xp[0] * wp[0];
+                a1 += n > 1 ? (int32_t)xp[1] * wp[1] : 0;
+                a2 += n > 2 ? (int32_t)xp[2] * wp[2] : 0;
+            }
+        }
+    }
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
+}
+
+ef_status ef_dwconv2d_s16(const ef_dw_s16_params *p, const ef_quant *q,
+                          const ef_dims *in, const int16_t *x,
+                          const ef_dims *wd, const int8_t *w, const int64_t *bias,
+                          const ef_dims *out, int16_t *y)
+{
+    if (!p || !wd || p->depth_multiplier != 1 || wd->h * wd->w > S16_DW_MAX_TAPS) {
+        return ef_ref_dwconv2d_s16(p, q, in, x, wd, w, bias, out, y);
+    }
+    if (!q || !in || !x || !w || !out || !y || wd->c != out->c || in->c != out->c
+        || in->n != out->n) {
+        return EF_ERR_ARG;
+    }
+    const int32_t ih = in->h, iw = in->w, ch = in->c, kw = wd->w, oh = out->h, ow = out->w;
+    const int32_t single = EF_DWCONV2D_SINGLE_ROUNDING;
+    const int out32 = s16_dw_out32_ok(p, q, bias, ch, wd->h * kw);
+    s16_window s = {0, 0, 0, 0, p->dilation.h * iw * ch, kw * ch, p->dilation.w * ch, ch};
+    for (int32_t b = 0; b < in->n; ++b) {
+        for (int32_t oy = 0; oy < oh; ++oy) {
+            const int32_t iy0 = oy * p->stride.h - p->pad.h;
+            s16_taps(iy0, p->dilation.h, wd->h, ih, &s.ky0, &s.ky1);
+            for (int32_t ox = 0; ox < ow; ++ox) {
+                const int32_t ix0 = ox * p->stride.w - p->pad.w;
+                s16_taps(ix0, p->dilation.w, kw, iw, &s.kx0, &s.kx1);
+                const int32_t xoff = ((b * ih + iy0 + p->dilation.h * s.ky0) * iw + ix0
+                                      + p->dilation.w * s.kx0) * ch;
+                const int32_t woff = (s.ky0 * kw + s.kx0) * ch;
+                int16_t *yp = y + ((b * oh + oy) * ow + ox) * ch;
+                for (int32_t c = 0; c < ch; c += 4) {
+                    const int32_t n = ch - c < 4 ? ch - c : 4;
+                    int32_t a[4];
+                    s16_dw_sums(&s, x + xoff + c, w + woff + c, n, a);
+                    for (int32_t k = 0; k < n && out32; ++k) {
+                        const int32_t acc = (bias ? (int32_t)bias[c + k] : 0) + a[k];
+                        yp[c + k] = s16_out32(acc, q->mult[c + k], q->shift[c + k], &p->act);
+                    }
+                    for (int32_t k = 0; k < n && !out32; ++k) {
+                        const int64_t acc = bias ? bias[c + k] + a[k] : a[k];
+                        yp[c + k] = s16_out(acc, p->acc32, single, q, c + k, &p->act);
                     }
                 }
             }
