@@ -70,6 +70,26 @@ def _inverted_residual(cin: int, cout: int, k: int, s: int, expand: int, act: st
     return IR()
 
 
+def _separable(c: int, cfg) -> tuple[list, int]:
+    """MobileNetV1 / DS-CNN blocks: a depthwise 3x3 then a pointwise conv_bn per (out, stride)
+    of cfg. Returns the layers and their output channels."""
+    layers = []
+    for cout, s in cfg:
+        layers += [conv_bn(c, c, 3, s, groups=c), conv_bn(c, cout, 1)]
+        c = cout
+    return layers, c
+
+
+def _inverted_residuals(c: int, cfg) -> tuple[list, int]:
+    """One _inverted_residual per (kernel, expand, out, stride, act, se gate) of cfg. Returns
+    the layers and their output channels."""
+    layers = []
+    for k, e, cout, s, act, se in cfg:
+        layers.append(_inverted_residual(c, cout, k, s, e, act, se))
+        c = cout
+    return layers, c
+
+
 def _classifier(body, c: int, classes: int):
     return nn.Sequential(body, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes))
 
@@ -78,35 +98,25 @@ def _classifier(body, c: int, classes: int):
 def mobilenet_v1(alpha: float = 0.25, classes: int = 2):
     cfg = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + \
         [(1024, 2), (1024, 1)]
-    c = int(32 * alpha)
-    layers = [conv_bn(3, c, 3, 2)]
-    for cout, s in cfg:
-        cout = int(cout * alpha)
-        layers += [conv_bn(c, c, 3, s, groups=c), conv_bn(c, cout, 1)]
-        c = cout
-    return _classifier(nn.Sequential(*layers), c, classes)
+    stem = conv_bn(3, int(32 * alpha), 3, 2)     # built first: seeded weights in that order
+    layers, c = _separable(int(32 * alpha), [(int(cout * alpha), s) for cout, s in cfg])
+    return _classifier(nn.Sequential(stem, *layers), c, classes)
 
 
 def mobilenet_v1_tiny():
-    cfg = [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1)]
-    c, layers = 8, [conv_bn(3, 8, 3, 2)]
-    for cout, s in cfg:
-        layers += [conv_bn(c, c, 3, s, groups=c), conv_bn(c, cout, 1)]
-        c = cout
-    return _classifier(nn.Sequential(*layers), c, 10)
+    stem = conv_bn(3, 8, 3, 2)
+    layers, c = _separable(8, [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1)])
+    return _classifier(nn.Sequential(stem, *layers), c, 10)
 
 
 def mobilenet_v2(width: float = 0.35):
     cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 2, 2), (6, 96, 1, 1)]
     c = max(int(32 * width), 8)
-    layers = [conv_bn(3, c, 3, 2, act="relu6")]
-    for t, cout, n, s in cfg:
-        cout = max(int(cout * width) // 4 * 4, 8)
-        for i in range(n):
-            layers.append(_inverted_residual(c, cout, 3, s if i == 0 else 1, t))
-            c = cout
-    layers.append(conv_bn(c, 128, 1, act="relu6"))
-    return _classifier(nn.Sequential(*layers), 128, 10)
+    stem = conv_bn(3, c, 3, 2, act="relu6")
+    layers, c = _inverted_residuals(c, [(3, t, max(int(cout * width) // 4 * 4, 8),
+                                         s if i == 0 else 1, "relu6", None)
+                                        for t, cout, n, s in cfg for i in range(n)])
+    return _classifier(nn.Sequential(stem, *layers, conv_bn(c, 128, 1, act="relu6")), 128, 10)
 
 
 def mobilenet_v3_small():
@@ -114,26 +124,20 @@ def mobilenet_v3_small():
     cfg = [(3, 1, 8, True, "relu", 2), (3, 4, 12, False, "relu", 2), (3, 4, 12, False, "relu", 1),
            (5, 4, 20, True, "hswish", 2), (5, 4, 20, True, "hswish", 1),
            (5, 3, 24, True, "hswish", 1), (5, 3, 48, True, "hswish", 2)]
-    c = 8
-    layers = [conv_bn(3, c, 3, 2, act="hswish")]
-    for k, e, cout, se, act, s in cfg:
-        layers.append(_inverted_residual(c, cout, k, s, e, act, "hsigmoid" if se else None))
-        c = cout
-    layers.append(conv_bn(c, 96, 1, act="hswish"))
+    stem = conv_bn(3, 8, 3, 2, act="hswish")
+    layers, c = _inverted_residuals(8, [(k, e, cout, s, act, "hsigmoid" if se else None)
+                                        for k, e, cout, se, act, s in cfg])
+    layers = [stem, *layers, conv_bn(c, 96, 1, act="hswish")]
     head = nn.Sequential(nn.Linear(96, 128), nn.Hardswish(), nn.Dropout(0.2), nn.Linear(128, 10))
     return nn.Sequential(nn.Sequential(*layers), nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
 
 
 def efficientnet_b0ish():
     cfg = [(1, 8, 3, 1, 1), (6, 12, 3, 2, 2), (6, 20, 5, 2, 2), (6, 40, 3, 2, 1), (6, 56, 5, 1, 1)]
-    c = 16
-    layers = [conv_bn(3, c, 3, 2, act="silu")]
-    for t, cout, k, s, n in cfg:
-        for i in range(n):
-            layers.append(_inverted_residual(c, cout, k, s if i == 0 else 1, t, "silu", "sigmoid"))
-            c = cout
-    layers.append(conv_bn(c, 160, 1, act="silu"))
-    return _classifier(nn.Sequential(*layers), 160, 10)
+    stem = conv_bn(3, 16, 3, 2, act="silu")
+    layers, c = _inverted_residuals(16, [(k, t, cout, s if i == 0 else 1, "silu", "sigmoid")
+                                         for t, cout, k, s, n in cfg for i in range(n)])
+    return _classifier(nn.Sequential(stem, *layers, conv_bn(c, 160, 1, act="silu")), 160, 10)
 
 
 def shufflenet_v2():
@@ -228,12 +232,9 @@ def mcunet_like():
     """MCUNet-style: MobileNetV2 blocks with searched kernel sizes (3/5/7) and expansions."""
     cfg = [(3, 1, 8, 1), (7, 3, 16, 2), (3, 4, 16, 1), (5, 3, 24, 2), (7, 5, 24, 1),
            (5, 4, 40, 2), (3, 5, 48, 1)]
-    c = 16
-    layers = [conv_bn(3, c, 3, 2, act="relu6")]
-    for k, e, cout, s in cfg:
-        layers.append(_inverted_residual(c, cout, k, s, e))
-        c = cout
-    return _classifier(nn.Sequential(*layers), c, 2)
+    stem = conv_bn(3, 16, 3, 2, act="relu6")
+    layers, c = _inverted_residuals(16, [(k, e, cout, s, "relu6", None) for k, e, cout, s in cfg])
+    return _classifier(nn.Sequential(stem, *layers), c, 2)
 
 
 def lenet5():
@@ -246,8 +247,7 @@ def lenet5():
 def dscnn_kws():
     """MLPerf Tiny keyword spotting DS-CNN (49x10 MFCC, 64 channels, 12 classes)."""
     layers = [nn.Conv2d(1, 64, (10, 4), (2, 2), (5, 1)), nn.BatchNorm2d(64), nn.ReLU()]
-    for _ in range(4):
-        layers += [conv_bn(64, 64, 3, groups=64), conv_bn(64, 64, 1)]
+    layers += _separable(64, [(64, 1)] * 4)[0]
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 12))
 
 
