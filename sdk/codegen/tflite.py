@@ -191,7 +191,9 @@ def _io(w: _Writer, n: Node) -> tuple[list[int], list[int]]:
 
 def _with_bias(w: _Writer, n: Node, ins: list[int]) -> list[int]:
     """LiteRT's conv kernels require a bias (int8: `has_bias`), so an absent one is written
-    as zeros: int32 with scale in_scale * w_scale for int8 graphs, float32 otherwise."""
+    as zeros: int32 with scale in_scale * w_scale for int8 graphs (int64 for 16x8, whose
+    accumulator follows the bias type: TFLM sums a bias-less 16x8 layer in int64), float32
+    otherwise."""
     if len(ins) > 2 and ins[2] >= 0:
         return ins
     x, wt = w.g.tensors[n.inputs[0]], w.g.tensors[n.inputs[1]]
@@ -199,7 +201,8 @@ def _with_bias(w: _Writer, n: Node, ins: list[int]) -> list[int]:
     if wt.quant is not None and x.quant is not None:
         scale = (x.quant.scale[0] * np.broadcast_to(wt.quant.scale, (cout,))).astype(np.float32)
         q = QuantParams(scale, np.zeros(cout, np.int64), 0)
-        b = w.const(f"{n.outputs[0]}/zero_bias", np.zeros(cout, np.int32), q)
+        dtype = np.int64 if x.dtype == "int16" else np.int32
+        b = w.const(f"{n.outputs[0]}/zero_bias", np.zeros(cout, dtype), q)
     else:
         b = w.const(f"{n.outputs[0]}/zero_bias", np.zeros(cout, np.float32))
     return ins[:2] + [b]

@@ -177,3 +177,29 @@ def test_int16_pointwise_in_place_plan_keeps_bytes(kernels, tmp_path):
             (y8,), = ml.run(n, [[x]])
             want = reference.run(g, [x], numerics="tflm")["out8"]
             np.testing.assert_array_equal(y8.ravel(), want.ravel(), err_msg=n)
+
+
+@pytest.mark.parametrize("name", ["conv_nobias", "dw_nobias", "fc_nobias"])
+def test_two_operand_16x8_layer_runs_as_tflm(name, tmp_path):
+    """TFLite allows a CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED with its bias left out
+    (two operands): TFLM then sums in int64, as for an int64 bias. The reference runs our
+    2-operand graph so; the .tflite we write keeps FC's two operands and gives a conv an
+    int64 zero bias (an int32 one switched TFLM to int32 sums and Q31 requantization)."""
+    require("tflite_micro")
+    from edgeforge.codegen.tflite import write_tflite
+    from edgeforge.frontends import load
+    from edgeforge.runtime import peers
+    g = OWN[name]
+    layer = next(n for n in g.nodes if n.op in (Op.CONV2D, Op.DWCONV2D, Op.FC))
+    assert len(layer.inputs) == 2
+    path = write_tflite(g, tmp_path / f"{name}.tflite")
+    back = next(n for n in load(path).nodes if n.op == layer.op)
+    bias = back.inputs[2] if len(back.inputs) > 2 else ""      # FC stays two operands
+    assert not bias or load(path).tensors[bias].dtype == "int64"
+    tflm = peers.TflmRunner(path)
+    rng = np.random.default_rng(6)
+    for _ in range(3):
+        x = rng.integers(-128, 128, g.tensors["in8"].shape).astype(np.int8)
+        want = reference.run(g, [x], numerics="tflm")["out8"]
+        np.testing.assert_array_equal(tflm.run([x])[0].reshape(want.shape), want)
+        assert len(np.unique(want)) > 1
