@@ -10,7 +10,8 @@ The float model is the DIR's source (manifest `source`) when it is a float model
 model file is compiled to a temporary DIR first (calibrated on --calib, else on x). Every
 comparison is on the first output, dequantized with its scale and zero point:
   * int8 (host reference, the compiled profile) vs float: SQNR, RMSE, MAE, cosine, and for
-    classifiers top-1 agreement;
+    classifiers top-1 agreement; a 16x8 DIR's run is named "int16", a mixed one "int8+int16"
+    (report["quantized"]);
   * int8 on the device vs int8 on the host: byte-equal samples (the C package promises equal
     bytes), plus the same metrics vs float;
   * vs the labels, when y is given: accuracy (classifiers) or RMSE/MAE, and the confusion
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from edgeforge.errors import EdgeforgeError
+from edgeforge.ir import Graph
 
 log = logging.getLogger(__name__)
 stage = logging.getLogger("edgeforge.stage.validate").info    # progress: shown on a terminal
@@ -139,7 +141,8 @@ def _quant_input(x: np.ndarray, t: Any, where: str) -> np.ndarray:
     if x.dtype == np.dtype(t.dtype):
         return x
     if x.dtype.kind != "f" or t.quant is None:
-        raise EdgeforgeError(f"{where}: x is {x.dtype}, the int8 model's input is {t.dtype}")
+        raise EdgeforgeError(f"{where}: x is {x.dtype}, the quantized model's input is "
+                             f"{t.dtype}")
     from edgeforge.qmath import quantize
     return quantize(x, float(t.quant.scale[0]), int(t.quant.zero_point[0]), t.dtype)
 
@@ -181,6 +184,13 @@ def _resolve(model: Path, data: str | Path | dict, calib: Any, numerics: str | N
     return res.dir, model
 
 
+def precision(g: Graph) -> str:
+    """The activation types of a quantized graph: "int8", "int16" (16x8) or "int8+int16"
+    (--activations auto): the name validate gives the quantized run."""
+    kinds = {g.tensors[n].dtype for n in g.activations()}
+    return "+".join(k for k in ("int8", "int16") if k in kinds) or "int8"
+
+
 def validate(model: str | Path, data: str | Path | dict[str, np.ndarray], *,
              target: str | None = None, calib: Any = None, numerics: str | None = None,
              **target_options: Any) -> dict[str, Any]:
@@ -209,10 +219,11 @@ def validate(model: str | Path, data: str | Path | dict[str, np.ndarray], *,
             raise EdgeforgeError(f"{where}: y has {len(np.asarray(y))} entries for {n} "
                                  "samples in x")
         x8 = _quant_input(x, t_in, where)
-        stage("validate: %d samples, int8 reference (%s)%s", n, prof,
+        qname = precision(g8)
+        stage("validate: %d samples, %s reference (%s)%s", n, qname, prof,
                  " and float" if gf is not None else "")
         q8 = np.stack([ref_run(g8, [s], numerics=prof)[g8.outputs[0]] for s in x8])
-        outs: dict[str, np.ndarray] = {"int8": _dequant(q8, t_out)}
+        outs: dict[str, np.ndarray] = {qname: _dequant(q8, t_out)}
         if gf is not None:
             xf = x.astype(np.float32) if x.dtype.kind == "f" else _dequant(x, t_in)
             outs["float"] = np.stack([np.asarray(ref_run(gf, [s])[gf.outputs[0]], np.float32)
@@ -244,9 +255,10 @@ def validate(model: str | Path, data: str | Path | dict[str, np.ndarray], *,
         "model": str(model), "dir": str(directory) if Path(model).is_dir() else None,
         "float_model": str(float_path) if float_path else None, "numerics": prof,
         "samples": n, "output": g8.outputs[0], "task": "classifier" if classes else "other",
+        "quantized": qname,
         "labels": y is not None, "comparisons": {}, "device": device,
     }
-    ref_name = "float" if "float" in outs else "int8"
+    ref_name = "float" if "float" in outs else qname
     preds = {k: v.reshape(n, -1).argmax(axis=1) for k, v in outs.items()} if classes else {}
     for k, v in outs.items():
         if k == ref_name:

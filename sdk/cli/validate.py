@@ -25,7 +25,7 @@ def render(r: dict[str, Any]) -> list[str]:
     """The report as plain lines (no wrapping, no colour: safe to pipe)."""
     src = f" (float model {r['float_model']})" if r["float_model"] else " (no float model)"
     out = [(f"{r['model']}: {r['samples']} samples, output {r['output']} ({r['task']}), "
-            f"int8 numerics {r['numerics']}{src}")]
+            f"{r.get('quantized', 'int8')} numerics {r['numerics']}{src}")]
     for name, c in r["comparisons"].items():
         line = (f"{name} vs {c['vs']}: SQNR {_num(c['sqnr_db'])} dB, RMSE {_num(c['rmse'])}, "
                 f"MAE {_num(c['mae'])}, cosine {c['cosine']:.6f}")
@@ -35,7 +35,8 @@ def render(r: dict[str, Any]) -> list[str]:
     d = r.get("device")
     if d:
         out.append(f"device {d['target']}: {d['byte_equal_samples']}/{r['samples']} samples "
-                   f"byte-equal to the host int8 reference ({d['numerics']})")
+                   f"byte-equal to the host {r.get('quantized', 'int8')} reference "
+                   f"({d['numerics']})")
     for name, v in (r.get("vs_labels") or {}).items():
         if "accuracy" in v:
             out.append(f"{name} accuracy vs labels: {v['accuracy']:.2%}")

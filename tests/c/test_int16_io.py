@@ -145,6 +145,7 @@ def test_validate_and_run_c_take_a_16x8_model_file(dirs, tmp_path):
     calibration and quantizes float x to its int16 input; run --backend c compiles it first."""
     require("gcc")
     import edgeforge
+    from edgeforge.cli.validate import render
     src = MODELS / "int16" / "small_cnn.tflite"
     g = load(src)
     t = g.tensors[g.inputs[0]]
@@ -153,7 +154,30 @@ def test_validate_and_run_c_take_a_16x8_model_file(dirs, tmp_path):
     for model in (src, dirs["small_cnn"].dir):
         v = edgeforge.validate(model, tmp_path / "d.npz")
         assert v["samples"] == 4 and v["float_model"] is None
+        assert v["quantized"] == "int16"          # was labelled int8
+        assert "int16 numerics" in render(v)[0] and "int8" not in "\n".join(render(v))
     xq = quantize(x[:1], float(t.quant.scale[0]), 0, "int16")
     from edgeforge.runner import run
     y = run(src, xq, backend="c")[0]
     np.testing.assert_array_equal(y, reference.run(g, [xq])[g.outputs[0]])
+
+
+def test_validate_names_a_16x8_dir_by_its_precision(tmp_path):
+    """validate on a DIR compiled with --activations int16 (float source present): the
+    quantized run is compared with float as "int16", not "int8"; a mixed graph's name is
+    "int8+int16"."""
+    from edgeforge.cli.validate import render
+    from edgeforge.validation import precision, validate
+    from tests.c.test_kernels_s16 import int8_io
+    digits = Path(__file__).resolve().parents[2] / "examples" / "digits"
+    res = compile_model(digits / "digits.onnx", tmp_path / "d", calib=digits / "calib.npz",
+                        activations="int16")
+    d = np.load(digits / "test.npz")
+    np.savez(tmp_path / "t.npz", x=d["x"][:20], y=d["y"][:20])
+    r = validate(res.dir, tmp_path / "t.npz")
+    assert r["quantized"] == "int16" and set(r["comparisons"]) == {"int16"}
+    assert r["comparisons"]["int16"]["vs"] == "float"
+    assert set(r["vs_labels"]) == {"float", "int16"}
+    assert "int16 numerics" in render(r)[0]
+    g = load(MODELS / "int16" / "small_cnn.tflite")
+    assert (precision(g), precision(int8_io(g))) == ("int16", "int8+int16")
