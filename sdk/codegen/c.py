@@ -34,6 +34,8 @@ import numpy as np
 from edgeforge import qparams16 as qp16
 from edgeforge.errors import UnsupportedOpError
 from edgeforge.ir import Graph, Node, Op
+from edgeforge.plan.fuse import ADD_KERNELS, PairAdd
+from edgeforge.plan.fuse import KERNEL as PAIR_KERNEL
 from edgeforge.plan.scratch import (
     CTX_KERNELS,
     conv_kernel,
@@ -101,6 +103,7 @@ KERNEL_FILES: dict[str, str] = {
     # true in-place variants, called where the plan asks (GraphPlan.kernels; ef_inplace.h)
     "ef_dwconv2d_inplace_s8": "dwconv2d_inplace_s8.c",
     "ef_conv2d_1x1_inplace_s8": "conv2d_1x1_inplace_s8.c",
+    PAIR_KERNEL: "conv_pair_add_s8.c",      # residual block row by row (GraphPlan.fused)
 }
 
 
@@ -301,9 +304,11 @@ def _io(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str]:
             e.dims(f"{tag}_out", e.shape(y)), e.ptr(y, const=False))
 
 
-def emit_conv2d(e: _Emit, tag: str, node: Node) -> list[str]:
+def _conv_parts(e: _Emit, tag: str, node: Node) -> tuple[str, list[str]]:
+    """(default kernel, [params, quant, in dims, x, filter dims, w, bias, out dims, y])."""
     a, q = node.attrs, prepare(node, e.g, e.numerics)
     w_shape = e.shape(node.inputs[1])
+    default = conv_kernel(node, e.g)
     p = e.struct("ef_conv_params", f"{tag}_p",
                  f"{{{q.in_offset}, {q.out_offset}, {{{a.stride[0]}, {a.stride[1]}}}, "
                  f"{{{a.pad[0]}, {a.pad[1]}}}, {{{a.dilation[0]}, {a.dilation[1]}}}, "
@@ -314,11 +319,31 @@ def emit_conv2d(e: _Emit, tag: str, node: Node) -> list[str]:
     # few input channels (first layers): a filter row is too short for a good dot product,
     # so ship the filter transposed and vectorize over output channels instead; the choice
     # is plan.scratch's, which sizes that kernel's scratch
-    default = conv_kernel(node, e.g)
     shallow = default == "ef_conv2d_shallow_s8"
     w, b = _weights(e, tag, node, transpose=(1, 2, 3, 0) if shallow else None)
+    return default, [p, qq, din, x, wd, w, b, dout, y]
+
+
+def emit_conv2d(e: _Emit, tag: str, node: Node) -> list[str]:
+    default, args = _conv_parts(e, tag, node)
     fn, ctx = e.variant(node, default)
-    return [f"{fn}({ctx}{p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
+    return [f"{fn}({ctx}{', '.join(args)})"]
+
+
+def emit_pair_add(e: _Emit, tag: str, f: PairAdd) -> list[str]:
+    """conv1 -> conv2 -> add row by row (plan.fuse): one ef_conv_pair_add_s8 call at the
+    add's step, with the add's planned scratch (band, row, the convs' scratch)."""
+    calls = []
+    for k, conv in enumerate((f.conv1, f.conv2)):
+        fn, (p, qq, din, _, wd, w, b, dout, _) = _conv_parts(e, f"{tag}_c{k + 1}", conv)
+        calls.append(f"&(ef_conv_call){{{e.use(fn)}, {p}, {qq}, {din}, {wd}, {w}, {b}, "
+                     f"{dout}}}")
+    off, size = e.scratch[f.add.outputs[0]]
+    add = e.use(ADD_KERNELS[f.add.op])
+    call = (f"{e.use(PAIR_KERNEL)}(&(ef_ctx){{ef_arena_ + {off}, {size}}}, {calls[0]}, "
+            f"{calls[1]}, {add}, {_add_params(e, tag, f.add)}, {int(f.conv_first)}, "
+            f"{e.ptr(f.x)}, {e.ptr(f.skip)}, {e.ptr(f.add.outputs[0], const=False)})")
+    return [call]
 
 
 def emit_dwconv2d(e: _Emit, tag: str, node: Node) -> list[str]:
@@ -534,13 +559,17 @@ def _binary(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str, str, st
             ptrs[1], e.dims(f"{tag}_out", out), e.ptr(y, const=False))
 
 
+def _add_params(e: _Emit, tag: str, node: Node) -> str:
+    q = prepare(node, e.g, e.numerics)
+    return e.struct("ef_add_params", f"{tag}_p",
+                    f"{{{q.in1_offset}, {q.in2_offset}, {q.out_offset}, "
+                    f"{q.in1_mult}, {q.in1_shift}, {q.in2_mult}, {q.in2_shift}, "
+                    f"{q.out_mult}, {q.out_shift}, {q.left_shift}, {_act(q)}}}")
+
+
 def _emit_addsub(symbol: str) -> Emitter:
     def emit(e: _Emit, tag: str, node: Node) -> list[str]:
-        q = prepare(node, e.g, e.numerics)
-        p = e.struct("ef_add_params", f"{tag}_p",
-                     f"{{{q.in1_offset}, {q.in2_offset}, {q.out_offset}, "
-                     f"{q.in1_mult}, {q.in1_shift}, {q.in2_mult}, {q.in2_shift}, "
-                     f"{q.out_mult}, {q.out_shift}, {q.left_shift}, {_act(q)}}}")
+        p = _add_params(e, tag, node)
         d1, x1, d2, x2, dout, y = _binary(e, tag, node)
         fn, ctx = e.variant(node, symbol)
         return [f"{fn}({ctx}{p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
@@ -1066,10 +1095,17 @@ def emit_c(graph: Graph, plan: Any, out_dir: str | Path, name: str = "model",
               scratch=dict(getattr(plan, "scratch", None) or {}))
     body: list[str] = []
     problems = []
+    fused = dict(getattr(plan, "fused", None) or {})
+    hidden = {t for f in fused.values() for t in f.hidden}
     for i, n in enumerate(graph.nodes):
         tag = node_tag(i, n)
         try:
-            calls = _emitter(graph, n)(e, tag, n)
+            if n.outputs[0] in hidden:              # runs inside its block's add
+                calls = []
+            elif n.outputs[0] in fused:
+                calls = emit_pair_add(e, tag, fused[n.outputs[0]])
+            else:
+                calls = _emitter(graph, n)(e, tag, n)
             calls, e.pre = e.pre + calls, []
         except _Refuse as why:
             problems.append((i, n.name or n.outputs[0], str(n.op), str(why)))

@@ -29,11 +29,15 @@ import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import OPS, Graph
+
+if TYPE_CHECKING:
+    from edgeforge.plan.fuse import PairAdd
 
 
 class PlanError(EdgeforgeError):
@@ -289,6 +293,9 @@ class GraphPlan:
     kernels: dict[str, str] = field(default_factory=dict)  # node's first output -> in-place
     #                                 kernel symbol to call instead (only with inplace_kernels)
     steps: list[str] = field(default_factory=list)  # first output of each node, plan order
+    fused: dict[str, PairAdd] = field(default_factory=dict)  # add output -> its row-fused
+    #                                 conv pair (plan.fuse): run at the add's step, the two
+    #                                 conv steps run nothing and their outputs have 0 bytes
 
     def offset(self, tensor: str) -> int:
         return self.tensors[tensor].offset
@@ -345,17 +352,21 @@ class GraphPlan:
 
 
 def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_kernels: bool,
-             preserve_inputs: bool, kernel_scratch: bool = True
+             preserve_inputs: bool, kernel_scratch: bool = True, fuse: bool = False
              ) -> tuple[list[BufferReq], dict[str, str], dict[str, tuple[int, int]],
-                        list[tuple[int, str, str, int, str]], dict[str, str], dict[str, str]]:
+                        list[tuple[int, str, str, int, str]], dict[str, str], dict[str, str],
+                        dict[str, PairAdd]]:
     """Buffer requests of `g` scheduled in `order`; returns (reqs, tensor -> buffer,
     tensor -> (first, last), share candidates, scratch buffer -> node's first output,
-    node's first output -> in-place kernel symbol)."""
+    node's first output -> in-place kernel symbol, add output -> row-fused block)."""
+    from edgeforge.plan import fuse as fusion
     from edgeforge.plan.inplace import KernelVariant, inplace_candidates, kernel_variant
     from edgeforge.plan.scratch import scratch_bytes, unpacked_bytes
 
     nodes = [g.nodes[i] for i in order]
     last_step = max(len(nodes) - 1, 0)
+    fused = fusion.candidates(g, nodes) if fuse else {}
+    hidden = {t for f in fused.values() for t in f.hidden}
     life: dict[str, list[int]] = {}
     for t in g.inputs:
         life[t] = [0, 0]
@@ -368,6 +379,8 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
     for t in g.outputs + (g.inputs if preserve_inputs else []):
         if t in life:
             life[t][1] = last_step
+    for s, f in fused.items():           # conv1 runs inside the add's step
+        life[f.x][1] = max(life[f.x][1], s)
     # RESHAPE (OPS[op].alias) outputs are views of their input: one buffer per alias group
     root = {t: t for t in life}
 
@@ -385,7 +398,8 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
     outs = set(g.outputs) | (set(g.inputs) if preserve_inputs else set())
     span = {b: (min(life[t][0] for t in ts), max(life[t][1] for t in ts))
             for b, ts in groups.items()}
-    size = {b: max(g.tensors[t].nbytes for t in ts) for b, ts in groups.items()}
+    size = {b: max(0 if t in hidden else g.tensors[t].nbytes for t in ts)
+            for b, ts in groups.items()}
     buf_of = {t: find(t) for t in life}
 
     def overwritable(xb: str, yb: str, s: int) -> bool:
@@ -396,6 +410,8 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
     variants: dict[str, KernelVariant] = {}
     for s, nd in enumerate(nodes) if allow_inplace else ():
         if not nd.outputs or nd.outputs[0] not in buf_of or OPS[nd.op].alias:
+            continue
+        if nd.outputs[0] in hidden:
             continue
         yb = buf_of[nd.outputs[0]]
         kv = kernel_variant(nd, g) if inplace_kernels else None
@@ -418,6 +434,10 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
     for s, (i, nd) in enumerate(zip(order, nodes)):
         v = variants.get(nd.outputs[0]) if nd.outputs else None
         n = v.scratch if v else scratch_bytes(nd, g, isa) if kernel_scratch else 0
+        if s in fused:
+            n = fusion.scratch_bytes(fused[s], g, isa)
+        elif nd.outputs and nd.outputs[0] in hidden:
+            n = 0
         if kernel_scratch:       # packed weights unpack in front of the kernel's own scratch
             n += unpacked_bytes(nd, g)
         if n:
@@ -426,7 +446,8 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
             scratch_of[name] = nd.outputs[0]
     tlife = {t: (v[0], v[1]) for t, v in life.items()}
     kernels = {o: v.kernel for o, v in variants.items()}
-    return reqs, buf_of, tlife, shares, scratch_of, kernels
+    return (reqs, buf_of, tlife, shares, scratch_of, kernels,
+            {f.add.outputs[0]: f for f in fused.values()})
 
 
 def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True,
@@ -444,7 +465,9 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
     derive (sdk/plan/inplace.py; any kernel keeping the ef_kernels.h raster contract works).
     `inplace_kernels` additionally plans the true in-place variants (ef_dwconv2d_inplace_s8,
     ef_conv2d_1x1_inplace_s8: no lag, a small scratch); codegen must then call
-    plan.kernels[out] for those nodes, with ctx = arena + plan.scratch[out].
+    plan.kernels[out] for those nodes, with ctx = arena + plan.scratch[out]. It also tries
+    running residual blocks row by row (plan.fuse: plan.fused, ef_conv_pair_add_s8) and
+    keeps that where the arena is strictly smaller.
 
     Like TFLM, the plan reuses the input tensors' bytes once they are consumed: write the
     inputs before EVERY invoke. `preserve_inputs` keeps them intact to the end instead
@@ -456,17 +479,21 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
 
     best: GraphPlan | None = None
     orders = candidate_orders(graph, max_orders) if reorder else [list(range(len(graph.nodes)))]
-    for order in orders:
-        reqs, buf_of, tlife, shares, scratch_of, kernels = _buffers(
+    tries = [(o, f) for o in orders for f in ((False, True) if inplace_kernels else (False,))]
+    for order, fuse in tries:
+        reqs, buf_of, tlife, shares, scratch_of, kernels, fused = _buffers(
             graph, order, isa, allow_inplace, inplace_kernels, preserve_inputs,
-            kernel_scratch)
+            kernel_scratch, fuse)
+        if fuse and not fused:
+            continue
         arena = plan_best(reqs, align)
         if best is not None and arena.size >= best.arena_size:
             continue
         off = arena.offsets
         byname = {r.name: r for r in reqs}
-        tensors = {t: TensorPlan(t, off[b], graph.tensors[t].nbytes, *tlife[t], b)
-                   for t, b in buf_of.items()}
+        hidden = {t for f in fused.values() for t in f.hidden}
+        tensors = {t: TensorPlan(t, off[b], 0 if t in hidden else graph.tensors[t].nbytes,
+                                 *tlife[t], b) for t, b in buf_of.items()}
         used = []
         for s, y, x, d, rule in shares:
             oy, ox = off[y], off[x]
@@ -476,7 +503,7 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
         best = GraphPlan(order, tensors,
                          {o: (off[n], byname[n].size) for n, o in scratch_of.items()},
                          arena.size, lower_bound(tensor_reqs), used, arena, isa, kernels,
-                         [graph.nodes[i].outputs[0] for i in order])
+                         [graph.nodes[i].outputs[0] for i in order], fused)
     if best is None:                              # no nodes at all
         return GraphPlan([], {}, {}, 0, 0, [], ArenaPlan({}, 0), isa)
     return best
