@@ -38,6 +38,7 @@ from edgeforge.plan.fuse import ADD_KERNELS, PairAdd
 from edgeforge.plan.fuse import KERNEL as PAIR_KERNEL
 from edgeforge.plan.scratch import (
     CTX_KERNELS,
+    bsr_blocks,
     conv_kernel,
     dw_kernel,
     packed_bits,
@@ -325,6 +326,13 @@ def _conv_parts(e: _Emit, tag: str, node: Node) -> tuple[str, list[str]]:
 
 
 def emit_conv2d(e: _Emit, tag: str, node: Node) -> list[str]:
+    if conv_kernel(node, e.g) == "ef_fc_bsr_s8":   # a pointwise conv is an FC over its pixels
+        q, w_shape = prepare(node, e.g, e.numerics), e.shape(node.inputs[1])
+        bsr = _fc_bsr(e, tag, node, np.asarray(e.g.tensors[node.inputs[1]].data)
+                      .reshape(w_shape[0], w_shape[3]), q)
+        if bsr is None:
+            raise _Refuse("plan.scratch.block_sparse and block_sparse_fc disagree")
+        return bsr
     default, args = _conv_parts(e, tag, node)
     fn, ctx = e.variant(node, default)
     return [f"{fn}({ctx}{', '.join(args)})"]
@@ -403,28 +411,21 @@ def pack_fc(w: np.ndarray, bias: np.ndarray | None, in_offset: int
     return packed, b.astype(np.int32), int(bound < 1 << 30)
 
 
-BSR_MAX_DENSITY = 0.5   # stored blocks / all blocks at or under which the sparse kernel wins
-
-
 def block_sparse_fc(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(bptr uint16 [C_OUT/4 + 1], bcol uint16 [nnzb], bval int8 [16 nnzb]) for ef_fc_bsr_s8:
     the nonzero 4x4 blocks of int8 weights [C_OUT, C_IN] by block row, each block's four rows
     of four (C_OUT padded with zero rows to a multiple of 4); or None where the dense kernels
-    are smaller and faster (C_IN not a multiple of 4, more than BSR_MAX_DENSITY of the blocks
-    nonzero, indices past uint16).
+    are smaller and faster (plan.scratch.bsr_blocks says which).
     On the M4 a stored block costs ~2x a dense packed one (512 -> 256 at 25% of the blocks:
     0.49x the instructions), so half empty is the break-even in instructions, where flash
     (18 B per stored block vs 16 B per dense one) is already 0.56x dense."""
     w = np.asarray(w, np.int8)
-    cout, cin = w.shape
-    if cin % 4 or cin >= 1 << 16 or not w.size:
+    nz = bsr_blocks(w)
+    if nz is None:
         return None
+    cout, cin = w.shape
     w = np.pad(w, ((0, -cout % 4), (0, 0)))
     blocks = w.reshape(-(-cout // 4), 4, cin // 4, 4).transpose(0, 2, 1, 3)   # br, bc, row, in
-    nz = blocks.any(axis=(2, 3))
-    nnzb = int(nz.sum())
-    if nnzb > BSR_MAX_DENSITY * nz.size or nnzb >= 1 << 16:
-        return None
     bptr = np.concatenate([[0], np.cumsum(nz.sum(axis=1))]).astype(np.uint16)
     bcol = (4 * np.nonzero(nz)[1]).astype(np.uint16)
     return bptr, bcol, blocks[nz].reshape(-1).astype(np.int8)

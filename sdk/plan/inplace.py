@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeforge.ir import OPS, Graph, Node, Op
-from edgeforge.plan.scratch import conv2d_1x1_inplace_scratch, dwconv2d_inplace_scratch
+from edgeforge.plan.scratch import conv2d_1x1_inplace_scratch, conv_kernel, dwconv2d_inplace_scratch
 
 Rule = Callable[[Node, Graph, int], "int | None"]
 
@@ -172,7 +172,8 @@ def pointwise_conv_pixelbuffer_inplace(node: Node, g: Graph, k: int) -> KernelVa
     x, y = g.tensors[node.inputs[0]], g.tensors[node.outputs[0]]
     wshape = g.tensors[node.inputs[1]].shape
     if wshape[1:3] != (1, 1) or a.stride != (1, 1) or any(a.pad) or len(x.shape) != 4 \
-            or x.shape[:3] != y.shape[:3] or y.shape[3] > x.shape[3] or x.dtype != "int8":
+            or x.shape[:3] != y.shape[:3] or y.shape[3] > x.shape[3] or x.dtype != "int8" \
+            or conv_kernel(node, g) == "ef_fc_bsr_s8":        # block-sparse: lagged only
         return None
     return KernelVariant("ef_conv2d_1x1_inplace_s8", 0,
                          conv2d_1x1_inplace_scratch(node, g, "generic"))

@@ -86,13 +86,48 @@ def _shape(g: Graph, name: str) -> tuple[int, int, int, int]:
 
 
 # ---------------------------------------------------------------- kernel choice (codegen)
+BSR_MAX_DENSITY = 0.5   # stored blocks / all blocks at or under which ef_fc_bsr_s8 wins
+
+
+def bsr_blocks(w: np.ndarray) -> np.ndarray | None:
+    """Which 4x4 blocks of int8 weights [C_OUT, C_IN] are nonzero ([ceil(C_OUT / 4), C_IN / 4],
+    C_OUT padded with zero rows), if ef_fc_bsr_s8 takes the matrix: C_IN % 4 == 0, at most
+    BSR_MAX_DENSITY of the blocks nonzero, indices within uint16; else None (dense kernels)."""
+    w = np.asarray(w)
+    cout, cin = w.shape
+    if cin % 4 or cin >= 1 << 16 or not w.size:
+        return None
+    w = np.pad(w, ((0, -cout % 4), (0, 0)))
+    nz = w.reshape(-(-cout // 4), 4, cin // 4, 4).any(axis=(1, 3))
+    nnzb = int(nz.sum())
+    return None if nnzb > BSR_MAX_DENSITY * nz.size or nnzb >= 1 << 16 else nz
+
+
+def block_sparse(node: Node, g: Graph) -> bool:
+    """True where codegen runs `node` on its stored nonzero weight blocks (ef_fc_bsr_s8): an
+    int8 FC, or a 1x1 stride-1 unpadded CONV2D (an FC over pixels), whose weights
+    bsr_blocks takes and are not clustered (packed_bits)."""
+    if node.op not in (Op.FC, Op.CONV2D) or len(node.inputs) < 2 or is_s16_node(node, g):
+        return False
+    t = g.tensors[node.inputs[1]]
+    if t.data is None or t.dtype != "int8" or packed_bits(node, g):
+        return False
+    if node.op is Op.CONV2D:
+        a, w = node.attrs, _shape(g, node.inputs[1])
+        if w[1:3] != (1, 1) or tuple(a.stride) != (1, 1) or any(a.pad) or \
+                tuple(a.dilation) != (1, 1):
+            return False
+    return bsr_blocks(np.asarray(t.data).reshape(t.shape[0], -1)) is not None
+
+
 def conv_kernel(node: Node, g: Graph) -> str:
-    """The CONV2D kernel codegen calls: 1x1 (pad 0, dilation 1), shallow (few input
-    channels: KW * C_IN < SHALLOW_ROW and >= 8 outputs; transposed filter) or general."""
+    """The CONV2D kernel codegen calls: block-sparse (block_sparse), 1x1 (pad 0, dilation 1),
+    shallow (few input channels: KW * C_IN < SHALLOW_ROW and >= 8 outputs; transposed
+    filter) or general."""
     a = node.attrs
     w = _shape(g, node.inputs[1])
     if w[1:3] == (1, 1) and tuple(a.pad) == (0, 0, 0, 0) and tuple(a.dilation) == (1, 1):
-        return "ef_conv2d_1x1_s8"
+        return "ef_fc_bsr_s8" if block_sparse(node, g) else "ef_conv2d_1x1_s8"
     if w[3] * w[2] < SHALLOW_ROW and w[0] >= 8:
         return "ef_conv2d_shallow_s8"
     return "ef_conv2d_s8"
@@ -148,6 +183,8 @@ def conv2d_scratch(node: Node, g: Graph, isa: str) -> int:
     _, _, _, cin = _shape(g, node.inputs[0])
     cout, kh, kw, _ = _shape(g, node.inputs[1])
     kern = conv_kernel(node, g)
+    if kern == "ef_fc_bsr_s8":
+        return 0
     if kern == "ef_conv2d_shallow_s8":
         return dsp_shallow(cin, kh, kw, cout)
     return dsp_conv_engine(cin, kh, kw, cout)

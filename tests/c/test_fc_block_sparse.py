@@ -1,4 +1,4 @@
-"""Block-sparse FULLY_CONNECTED (ef_fc_bsr_s8): codegen stores only the nonzero 4x4 weight
+"""Block-sparse FULLY_CONNECTED and 1x1 stride-1 CONV2D (ef_fc_bsr_s8): codegen stores only the nonzero 4x4 weight
 blocks where at most half are nonzero, and the C kernels (reference and DSP, the latter on
 plain-C intrinsics here) give the reference's bytes. QEMU instruction counts:
 tests/targets/test_fc_block_sparse_qemu.py."""
@@ -13,7 +13,7 @@ from edgeforge.runtime import reference
 from tests.c import cbuild
 from tests.c.test_dsp_kernels import _fc, emit_c_dsp
 from tests.conftest import require
-from tests.opcases import _build, random_inputs
+from tests.opcases import _build, _conv, random_inputs
 
 
 def block_prune(w: np.ndarray, keep: float, seed: int, empty_row: bool = False) -> np.ndarray:
@@ -29,10 +29,14 @@ def block_prune(w: np.ndarray, keep: float, seed: int, empty_row: bool = False) 
 
 
 def sparse_case(name, x, cout, keep, seed, act=Act.NONE, empty_row=False, note=""):
-    case = _build(_fc(name, x, cout, act, note), "int8")
-    node = next(n for n in case.graph.nodes if n.op == Op.FC)
+    """An FC on x = (rows, C_IN), or a 1x1 stride-1 CONV2D on x = (1, H, W, C_IN), with all
+    but a `keep` fraction of its 4x4 weight blocks zero."""
+    spec = _fc(name, x, cout, act, note) if len(x) == 2 else \
+        _conv(name, x, cout, (1, 1), padding="VALID", act=act, note=note)
+    case = _build(spec, "int8")
+    node = next(n for n in case.graph.nodes if n.op in (Op.FC, Op.CONV2D))
     t = case.graph.tensors[node.inputs[1]]
-    t.data = block_prune(t.data, keep, seed, empty_row)
+    t.data = block_prune(t.data.reshape(cout, -1), keep, seed, empty_row).reshape(t.shape)
     return case
 
 
@@ -67,13 +71,17 @@ def test_block_sparse_fc_c_equals_reference(kernels, numerics, tmp_path, monkeyp
               sparse_case("bsr_fc_empty", (2, 16), 8, 0.0, 3),
               sparse_case("bsr_fc_head10", (2, 64), 10, 0.25, 5, note="C_OUT % 4 = 2"),
               sparse_case("bsr_fc_head7", (1, 32), 7, 0.3, 6, Act.RELU),
-              sparse_case("bsr_fc_dense_kept", (1, 16), 8, 1.0, 4)]
+              sparse_case("bsr_fc_dense_kept", (1, 16), 8, 1.0, 4),
+              sparse_case("bsr_pw_6x5x32", (1, 6, 5, 32), 24, 0.25, 7, Act.RELU6),
+              sparse_case("bsr_pw_head6", (1, 3, 3, 16), 6, 0.3, 8, empty_row=True,
+                          note="C_OUT % 4 = 2"),
+              sparse_case("bsr_pw_dense_kept", (1, 4, 4, 16), 8, 1.0, 9)]
     if kernels == "dsp":
         monkeypatch.setattr(cbuild, "emit_c", emit_c_dsp)
     ml = cbuild.MultiLib({c.name: c.graph for c in chosen}, tmp_path, numerics)
     for c in chosen:
         text = (tmp_path / c.name / "model.c").read_text()
-        assert ("ef_fc_bsr_s8(" in text) == (c.name != "bsr_fc_dense_kept"), c.name
+        assert ("ef_fc_bsr_s8(" in text) == (not c.name.endswith("_dense_kept")), c.name
         samples = random_inputs(c.graph, n=3, seed=5)
         for s, ys in zip(samples, ml.run(c.name, samples)):
             want = reference.run(c.graph, s, numerics=numerics)[c.graph.outputs[0]]

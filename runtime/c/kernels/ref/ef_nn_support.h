@@ -20,6 +20,15 @@ static inline int32_t ef_nn_numel(const ef_dims *d)
     return d->n * d->h * d->w * d->c;
 }
 
+/* Rows of a FULLY_CONNECTED-shaped call (a 1x1 stride-1 conv's pixels): in holds rows x C_IN
+ * (wd->c) values and out rows x C_OUT (wd->n); -1 when the dims disagree. */
+static inline int32_t ef_nn_fc_rows(const ef_dims *in, const ef_dims *wd, const ef_dims *out)
+{
+    const int32_t depth = wd->c, rows = depth > 0 ? ef_nn_numel(in) / depth : 0;
+    return depth > 0 && ef_nn_numel(in) == rows * depth && ef_nn_numel(out) == rows * wd->n
+               ? rows : -1;
+}
+
 /* The loop geometry of a reduction (MEAN, SUM, REDUCE_MAX/MIN) over the dims p_reduce marks:
  * kept extents od, reduced extents rd, input strides st, and the reduced element count.
  * Returns 0 when out does not hold the kept extents (or nothing is reduced over). */

@@ -15,10 +15,9 @@ ef_status ef_fc_lut_s8(const ef_ctx *ctx, const ef_fc_params *p, const ef_quant 
         (bits != 4 && bits != 2)) {
         return EF_ERR_ARG;
     }
-    const int32_t depth = wd->c, oc = wd->n;
-    const int32_t rows = depth > 0 ? ef_nn_numel(in) / depth : 0;
+    const int32_t depth = wd->c, oc = wd->n, rows = ef_nn_fc_rows(in, wd, out);
     const int32_t chunk = depth > 0 ? ctx->size / depth : 0;
-    if (chunk < 1 || ef_nn_numel(in) != rows * depth || ef_nn_numel(out) != rows * oc) {
+    if (rows < 0 || chunk < 1) {
         return EF_ERR_ARG;
     }
     int8_t *w = (int8_t *)ctx->buf;

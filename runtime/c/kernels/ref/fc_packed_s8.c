@@ -17,9 +17,8 @@ ef_status ef_fc_packed_s8(const ef_fc_packed_params *p, const ef_quant *q,
     if (!p || !q || !in || !x || !wd || !w || !bias || !out || !y) {
         return EF_ERR_ARG;
     }
-    const int32_t depth = wd->c, oc = wd->n;
-    const int32_t rows = ef_nn_numel(in) / depth;
-    if (ef_nn_numel(in) != rows * depth || ef_nn_numel(out) != rows * oc) {
+    const int32_t depth = wd->c, oc = wd->n, rows = ef_nn_fc_rows(in, wd, out);
+    if (rows < 0) {
         return EF_ERR_ARG;
     }
     const int32_t d4 = depth & ~3, tail = depth - d4, oc4 = oc & ~3;
