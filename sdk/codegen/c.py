@@ -1192,7 +1192,9 @@ def _copy_runtime(out: Path, kernels: list[str], numerics: Numerics) -> list[str
         shutil.copyfile(KERNEL_DIR / h, out / h)
         files.append(h)
     if any(k in KERNEL_FILES_S16 for k in kernels):
-        shutil.copyfile(RUNTIME_C / "ef_kernels_s16.h", out / "ef_kernels_s16.h")
+        text = (RUNTIME_C / "ef_kernels_s16.h").read_text()
+        (out / "ef_kernels_s16.h").write_text(text.replace(
+            S16_INCLUDE, S16_INCLUDE + namespace_block(numerics, s16=True), 1))
         files.append("ef_kernels_s16.h")
     for src in dict.fromkeys(KERNEL_FILES.get(k) or KERNEL_FILES_S16[k] for k in kernels):
         shutil.copyfile(KERNEL_DIR / src, out / src)
@@ -1200,24 +1202,31 @@ def _copy_runtime(out: Path, kernels: list[str], numerics: Numerics) -> list[str
     return files
 
 
-def kernel_symbols() -> list[str]:
+# the line of ef_kernels_s16.h after which a 16x8 package's copy gets its namespace block
+S16_INCLUDE = '#include "ef_requantize.h"\n'
+
+
+def kernel_symbols(s16: bool = False) -> list[str]:
     """Every external symbol of the kernel library: the functions ef_kernels.h and
-    ef_inplace.h declare (static inline helpers are not external)."""
-    text = (RUNTIME_C / "ef_kernels.h").read_text() + (KERNEL_DIR / "ef_inplace.h").read_text()
+    ef_inplace.h declare (static inline helpers are not external); s16: those of
+    ef_kernels_s16.h (16x8), which only 16x8 packages carry."""
+    text = ((RUNTIME_C / "ef_kernels_s16.h").read_text() if s16 else
+            (RUNTIME_C / "ef_kernels.h").read_text() + (KERNEL_DIR / "ef_inplace.h").read_text())
     names = re.findall(r"^(?:ef_status|int32_t|int|void)\s+(ef_\w+)\s*\(", text, re.MULTILINE)
     return sorted(set(names))
 
 
-def namespace_block(numerics: Numerics | str) -> str:
+def namespace_block(numerics: Numerics | str, s16: bool = False) -> str:
     """#defines giving every kernel symbol the profile's name (ef_fc_s8 -> ef_tflm_fc_s8)
     when the build defines EF_NAMESPACE_KERNELS: two models compiled for different numerics
-    profiles then link side by side, while one profile's kernels are shared."""
+    profiles then link side by side, while one profile's kernels are shared. s16: the 16x8
+    kernels' block (in ef_kernels_s16.h, so int8 packages keep their exact text)."""
     p = str(Numerics(numerics))
     lines = ["", "/* EF_NAMESPACE_KERNELS (set by CMakeLists.txt, library.json, edgeforge.mk):",
              f"   kernel symbols carry the numerics profile ({p}), so packages compiled for",
              "   different profiles link into one program without clashing. */",
              "#ifdef EF_NAMESPACE_KERNELS"]
-    lines += [f"#define {s} ef_{p}_{s[3:]}" for s in kernel_symbols()]
+    lines += [f"#define {s} ef_{p}_{s[3:]}" for s in kernel_symbols(s16)]
     return "\n".join(lines + ["#endif", ""]) + "\n"
 
 

@@ -181,3 +181,67 @@ def test_validate_names_a_16x8_dir_by_its_precision(tmp_path):
     assert "int16 numerics" in render(r)[0]
     g = load(MODELS / "int16" / "small_cnn.tflite")
     assert (precision(g), precision(int8_io(g))) == ("int16", "int8+int16")
+
+
+# The Arduino core's Arduino.h, reduced to the calls the generated sketch makes (no Arduino
+# toolchain here); Serial.print(float) prints two decimals, as the core's does.
+ARDUINO_H = """#include <stdint.h>
+#include <stdio.h>
+struct EfSerial {
+  void begin(long) {}
+  void print(const char *s) { printf("%s", s); }
+  void print(char c) { putchar(c); }
+  void print(int v) { printf("%d", v); }
+  void print(double v) { printf("%.2f", v); }
+  void println() { putchar('\\n'); }
+  void println(int v) { printf("%d\\n", v); }
+};
+static EfSerial Serial __attribute__((unused));
+static inline void delay(unsigned long) {}
+"""
+
+
+@pytest.mark.parametrize("kind", ["int8", "int16"])
+def test_arduino_sketch_builds_runs_and_namespaces_kernels(kind, dirs, tmp_path):
+    """DIR/arduino/ef_model as the Arduino IDE builds it: src/*.c (EF_NAMESPACE_KERNELS is
+    baked into ef_kernels.h) and examples/ef_model/ef_model.ino as C++ on Arduino.h. Every
+    kernel symbol carries the profile (the 16x8 ones did not), and one loop() prints the
+    reference's output 0 for a zero input."""
+    require("gcc", "g++", "nm")
+    if kind == "int8":
+        digits = Path(__file__).resolve().parents[2] / "examples" / "digits"
+        d = compile_model(digits / "digits.onnx", tmp_path / "d8",
+                          calib=digits / "calib.npz").dir
+    else:
+        d = dirs["small_cnn"].dir
+    lib = d / "arduino" / "ef_model"
+    src, obj = lib / "src", tmp_path / "obj"
+    obj.mkdir()
+    strict = ["-Wall", "-Wextra", "-Werror", "-O1"]
+    cs = sorted(src.glob("*.c"))
+    subprocess.run(["gcc", "-std=c99", *strict, "-c", f"-I{src}", *map(str, cs)], cwd=obj,
+                   check=True, timeout=300)
+    for o in sorted(obj.glob("*.o")):
+        syms = subprocess.run(["nm", "-g", "--defined-only", str(o)], capture_output=True,
+                              text=True, check=True).stdout.split()[2::3]
+        prefix = "ef_model_" if o.stem in ("model", "weights") else "ef_tflm_"
+        assert syms and all(s.startswith(prefix) for s in syms), (o.name, syms)
+    assert kind == "int8" or (obj / "nn_s16.o").is_file()
+    (tmp_path / "Arduino.h").write_text(ARDUINO_H)
+    (tmp_path / "main.cpp").write_text("void setup();\nvoid loop();\n"
+                                       "int main() { setup(); loop(); return 0; }\n")
+    exe = tmp_path / "sketch"
+    subprocess.run(["g++", "-std=c++11", *strict, f"-I{tmp_path}", f"-I{src}", "-include",
+                    "Arduino.h", "-x", "c++", str(lib / "examples" / "ef_model" / "ef_model.ino"),
+                    "-x", "none", str(tmp_path / "main.cpp"), *map(str, obj.glob("*.o")),
+                    "-o", str(exe)], check=True, timeout=300)
+    printed = np.array(subprocess.run([str(exe)], capture_output=True, text=True, check=True,
+                                      timeout=60).stdout.split(), np.float64)
+    g = load(d / "model.tflite")
+    t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+    x = quantize(np.zeros(t_in.shape, np.float32), float(t_in.quant.scale[0]),
+                 int(t_in.quant.zero_point[0]), t_in.dtype)
+    y = reference.run(g, [x])[g.outputs[0]]
+    want = dequantize(y, float(t_out.quant.scale[0]), int(t_out.quant.zero_point[0]))
+    assert kind == t_out.dtype and printed.size == y.size
+    np.testing.assert_allclose(printed, want.ravel(), atol=0.0051)

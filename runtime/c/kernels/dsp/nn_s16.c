@@ -12,26 +12,37 @@
 #else
 #include "ef_kernels_s16.h"
 
-/* the reference's conv/FC stay as fallbacks under their own (internal) names */
+/* ref/nn_s16.c's conv, depthwise and FC compile here under file-local names (the depthwise
+ * one is the fallback for shapes the DSP loop does not take); the public names, which
+ * EF_NAMESPACE_KERNELS maps to ef_<profile>_*, come back for the DSP versions below */
+#pragma push_macro("ef_conv2d_s16")
+#pragma push_macro("ef_dwconv2d_s16")
+#pragma push_macro("ef_fc_s16")
+#undef ef_conv2d_s16
+#undef ef_dwconv2d_s16
+#undef ef_fc_s16
 #define ef_conv2d_s16 ef_ref_conv2d_s16
 #define ef_dwconv2d_s16 ef_ref_dwconv2d_s16
 #define ef_fc_s16 ef_ref_fc_s16
-ef_status ef_ref_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
-                            const ef_dims *in, const int16_t *x,
-                            const ef_dims *wd, const int8_t *w, const int64_t *bias,
-                            const ef_dims *out, int16_t *y);
-ef_status ef_ref_dwconv2d_s16(const ef_dw_s16_params *p, const ef_quant *q,
-                              const ef_dims *in, const int16_t *x,
-                              const ef_dims *wd, const int8_t *w, const int64_t *bias,
-                              const ef_dims *out, int16_t *y);
-ef_status ef_ref_fc_s16(const ef_fc_s16_params *p, const ef_quant *q,
-                        const ef_dims *in, const int16_t *x,
-                        const ef_dims *wd, const int8_t *w, const int64_t *bias,
-                        const ef_dims *out, int16_t *y);
+static ef_status ef_ref_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
+                                   const ef_dims *in, const int16_t *x,
+                                   const ef_dims *wd, const int8_t *w, const int64_t *bias,
+                                   const ef_dims *out, int16_t *y) __attribute__((unused));
+static ef_status ef_ref_dwconv2d_s16(const ef_dw_s16_params *p, const ef_quant *q,
+                                     const ef_dims *in, const int16_t *x,
+                                     const ef_dims *wd, const int8_t *w, const int64_t *bias,
+                                     const ef_dims *out, int16_t *y);
+static ef_status ef_ref_fc_s16(const ef_fc_s16_params *p, const ef_quant *q,
+                               const ef_dims *in, const int16_t *x,
+                               const ef_dims *wd, const int8_t *w, const int64_t *bias,
+                               const ef_dims *out, int16_t *y) __attribute__((unused));
 #include "../ref/nn_s16.c"
 #undef ef_conv2d_s16
 #undef ef_dwconv2d_s16
 #undef ef_fc_s16
+#pragma pop_macro("ef_conv2d_s16")
+#pragma pop_macro("ef_dwconv2d_s16")
+#pragma pop_macro("ef_fc_s16")
 
 #if defined(__ARM_FEATURE_DSP) && !defined(EF_DSP_EMULATE)
 static inline int64_t s16_smlald(uint32_t a, uint32_t b, int64_t acc)
