@@ -141,7 +141,7 @@ def _graph(x: tuple[int, ...], y: tuple[int, ...], w: tuple[int, ...] | None = N
     g.add_tensor(Tensor("x", x, "int8"))
     g.add_tensor(Tensor("y", y, "int8"))
     if w is not None:
-        g.const("w", np.zeros(w, np.int8))
+        g.const("w", np.ones(w, np.int8))    # all-zero 1x1 weights would run block-sparse
     if x2 is not None:
         g.add_tensor(Tensor("x2", x2, "int8"))
     return g
