@@ -1195,7 +1195,8 @@ def _copy_runtime(out: Path, kernels: list[str], numerics: Numerics) -> list[str
         text = (RUNTIME_C / "ef_kernels_s16.h").read_text()
         (out / "ef_kernels_s16.h").write_text(text.replace(
             S16_INCLUDE, S16_INCLUDE + namespace_block(numerics, s16=True), 1))
-        files.append("ef_kernels_s16.h")
+        shutil.copyfile(KERNEL_DIR / "ef_nn_s16.h", out / "ef_nn_s16.h")   # nn_s16.c's helpers
+        files += ["ef_kernels_s16.h", "ef_nn_s16.h"]
     for src in dict.fromkeys(KERNEL_FILES.get(k) or KERNEL_FILES_S16[k] for k in kernels):
         shutil.copyfile(KERNEL_DIR / src, out / src)
         files.append(src)

@@ -114,13 +114,6 @@ static inline void s16_dot2(const int16_t *x, const int8_t *w0, const int8_t *w1
     *a1 = s1;
 }
 
-static inline int16_t s16_out(int64_t acc, int32_t acc32, int32_t single, const ef_quant *q,
-                              int32_t o, const ef_act *act)
-{
-    const int32_t v = rq_acc(acc, acc32, single, q->mult[o], q->shift[o]);
-    return (int16_t)ef_nn_clamp(v, act->min, act->max);
-}
-
 /* y[r][o] = requant(bias[o] + x[r] . w[o]): FC, and 1x1 stride-1 unpadded conv by pixel */
 static void s16_gemm(const int16_t *x, const int8_t *w, const int64_t *bias, int32_t rows,
                      int32_t cin, int32_t cout, int32_t acc32, int32_t single,
@@ -135,9 +128,9 @@ static void s16_gemm(const int16_t *x, const int8_t *w, const int64_t *bias, int
             int64_t s0 = bias ? bias[o] : 0;
             int64_t s1 = bias && pair ? bias[o + 1] : 0;
             s16_dot2(xr, w0, pair ? w0 + cin : w0, cin, &s0, &s1);
-            yr[o] = s16_out(s0, acc32, single, q, o, act);
+            yr[o] = ef_nn_s16_store(s0, o, acc32, single, q, act);
             if (pair) {
-                yr[o + 1] = s16_out(s1, acc32, single, q, o + 1, act);
+                yr[o + 1] = ef_nn_s16_store(s1, o + 1, acc32, single, q, act);
             }
         }
     }
@@ -148,10 +141,7 @@ ef_status ef_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
                         const ef_dims *wd, const int8_t *w, const int64_t *bias,
                         const ef_dims *out, int16_t *y)
 {
-    if (!p || !q || !in || !x || !wd || !w || !out || !y) {
-        return EF_ERR_ARG;
-    }
-    if (wd->c != in->c || wd->n != out->c || in->n != out->n) {
+    if (!ef_nn_s16_conv_ok(p, q, in, x, wd, w, out, y)) {
         return EF_ERR_ARG;
     }
     const int32_t ih = in->h, iw = in->w, ic = in->c, kh = wd->h, kw = wd->w;
@@ -187,9 +177,9 @@ ef_status ef_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
                                      pair ? w0 + kh * kw * ic : w0, ic, &s0, &s1);
                         }
                     }
-                    yp[o] = s16_out(s0, p->acc32, single, q, o, &p->act);
+                    yp[o] = ef_nn_s16_store(s0, o, p->acc32, single, q, &p->act);
                     if (pair) {
-                        yp[o + 1] = s16_out(s1, p->acc32, single, q, o + 1, &p->act);
+                        yp[o + 1] = ef_nn_s16_store(s1, o + 1, p->acc32, single, q, &p->act);
                     }
                 }
             }
@@ -288,12 +278,11 @@ ef_status ef_dwconv2d_s16(const ef_dw_s16_params *p, const ef_quant *q,
                           const ef_dims *wd, const int8_t *w, const int64_t *bias,
                           const ef_dims *out, int16_t *y)
 {
-    if (!p || !wd || p->depth_multiplier != 1 || wd->h * wd->w > S16_DW_MAX_TAPS) {
-        return ef_ref_dwconv2d_s16(p, q, in, x, wd, w, bias, out, y);
-    }
-    if (!q || !in || !x || !w || !out || !y || wd->c != out->c || in->c != out->c
-        || in->n != out->n) {
+    if (!ef_nn_s16_dw_ok(p, q, in, x, wd, w, out, y)) {
         return EF_ERR_ARG;
+    }
+    if (p->depth_multiplier != 1 || wd->h * wd->w > S16_DW_MAX_TAPS) {
+        return ef_ref_dwconv2d_s16(p, q, in, x, wd, w, bias, out, y);
     }
     const int32_t ih = in->h, iw = in->w, ch = in->c, kw = wd->w, oh = out->h, ow = out->w;
     const int32_t single = EF_DWCONV2D_SINGLE_ROUNDING;
@@ -319,8 +308,8 @@ ef_status ef_dwconv2d_s16(const ef_dw_s16_params *p, const ef_quant *q,
                         yp[c + k] = s16_out32(acc, q->mult[c + k], q->shift[c + k], &p->act);
                     }
                     for (int32_t k = 0; k < n && !out32; ++k) {
-                        const int64_t acc = bias ? bias[c + k] + a[k] : a[k];
-                        yp[c + k] = s16_out(acc, p->acc32, single, q, c + k, &p->act);
+                        yp[c + k] = ef_nn_s16_out(a[k], bias, c + k, p->acc32, single, q,
+                                                  &p->act);
                     }
                 }
             }
@@ -334,15 +323,11 @@ ef_status ef_fc_s16(const ef_fc_s16_params *p, const ef_quant *q,
                     const ef_dims *wd, const int8_t *w, const int64_t *bias,
                     const ef_dims *out, int16_t *y)
 {
-    if (!p || !q || !in || !x || !wd || !w || !out || !y) {
+    const int32_t rows = ef_nn_s16_fc_rows(p, q, in, x, wd, w, out, y);
+    if (rows < 0) {
         return EF_ERR_ARG;
     }
-    const int32_t cin = wd->c, cout = wd->n;
-    if (cin <= 0 || out->c != cout || ef_nn_numel(in) % cin != 0
-        || ef_nn_numel(in) / cin * cout != ef_nn_numel(out)) {
-        return EF_ERR_ARG;
-    }
-    s16_gemm(x, w, bias, ef_nn_numel(in) / cin, cin, cout, p->acc32, EF_FC_SINGLE_ROUNDING,
+    s16_gemm(x, w, bias, rows, wd->c, wd->n, p->acc32, EF_FC_SINGLE_ROUNDING,
              q, &p->act, y);
     return EF_OK;
 }

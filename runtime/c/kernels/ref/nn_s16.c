@@ -1,27 +1,14 @@
 /* 16x8 reference kernels (int16 activations, zero point 0; int8 weights; int64 bias):
  * TFLite's reference_integer_ops int16 paths, bit-exact with TFLM and LiteRT and with
  * edgeforge.runtime.reference's REFERENCE_S16 (params from sdk/qparams16.py). */
-#include "ef_kernels_s16.h"
-#include "ef_nn_support.h"
-
-/* requantize a 16x8 accumulator: int64 form, or the op's Q31 form for int32 semantics */
-static int32_t rq_acc(int64_t acc, int32_t acc32, int32_t single, int32_t mult, int32_t shift)
-{
-    if (acc32) {
-        return EF_REQUANTIZE_AS(single, (int32_t)acc, mult, shift);
-    }
-    return ef_requantize64(acc, mult, shift);
-}
+#include "ef_nn_s16.h"
 
 ef_status ef_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
                         const ef_dims *in, const int16_t *x,
                         const ef_dims *wd, const int8_t *w, const int64_t *bias,
                         const ef_dims *out, int16_t *y)
 {
-    if (!p || !q || !in || !x || !wd || !w || !out || !y) {
-        return EF_ERR_ARG;
-    }
-    if (wd->c != in->c || wd->n != out->c || in->n != out->n) {
+    if (!ef_nn_s16_conv_ok(p, q, in, x, wd, w, out, y)) {
         return EF_ERR_ARG;
     }
     const int32_t ih = in->h, iw = in->w, ic = in->c, kh = wd->h, kw = wd->w;
@@ -51,13 +38,8 @@ ef_status ef_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
                             }
                         }
                     }
-                    if (bias) {
-                        acc += bias[o];
-                    }
-                    const int32_t v = rq_acc(acc, p->acc32, EF_CONV2D_SINGLE_ROUNDING,
-                                             q->mult[o], q->shift[o]);
-                    y[((b * oh + oy) * ow + ox) * oc + o] =
-                        (int16_t)ef_nn_clamp(v, p->act.min, p->act.max);
+                    y[((b * oh + oy) * ow + ox) * oc + o] = ef_nn_s16_out(
+                        acc, bias, o, p->acc32, EF_CONV2D_SINGLE_ROUNDING, q, &p->act);
                 }
             }
         }
@@ -70,13 +52,10 @@ ef_status ef_dwconv2d_s16(const ef_dw_s16_params *p, const ef_quant *q,
                           const ef_dims *wd, const int8_t *w, const int64_t *bias,
                           const ef_dims *out, int16_t *y)
 {
-    if (!p || !q || !in || !x || !wd || !w || !out || !y) {
+    if (!ef_nn_s16_dw_ok(p, q, in, x, wd, w, out, y)) {
         return EF_ERR_ARG;
     }
     const int32_t mult = p->depth_multiplier;
-    if (mult < 1 || wd->c != out->c || in->c * mult != out->c || in->n != out->n) {
-        return EF_ERR_ARG;
-    }
     const int32_t ih = in->h, iw = in->w, ic = in->c, kh = wd->h, kw = wd->w;
     const int32_t oh = out->h, ow = out->w, oc = out->c;
     for (int32_t b = 0; b < in->n; ++b) {
@@ -98,13 +77,8 @@ ef_status ef_dwconv2d_s16(const ef_dw_s16_params *p, const ef_quant *q,
                                    * w[(ky * kw + kx) * oc + o];
                         }
                     }
-                    if (bias) {
-                        acc += bias[o];
-                    }
-                    const int32_t v = rq_acc(acc, p->acc32, EF_DWCONV2D_SINGLE_ROUNDING,
-                                             q->mult[o], q->shift[o]);
-                    y[((b * oh + oy) * ow + ox) * oc + o] =
-                        (int16_t)ef_nn_clamp(v, p->act.min, p->act.max);
+                    y[((b * oh + oy) * ow + ox) * oc + o] = ef_nn_s16_out(
+                        acc, bias, o, p->acc32, EF_DWCONV2D_SINGLE_ROUNDING, q, &p->act);
                 }
             }
         }
@@ -117,27 +91,19 @@ ef_status ef_fc_s16(const ef_fc_s16_params *p, const ef_quant *q,
                     const ef_dims *wd, const int8_t *w, const int64_t *bias,
                     const ef_dims *out, int16_t *y)
 {
-    if (!p || !q || !in || !x || !wd || !w || !out || !y) {
+    const int32_t rows = ef_nn_s16_fc_rows(p, q, in, x, wd, w, out, y);
+    if (rows < 0) {
         return EF_ERR_ARG;
     }
     const int32_t cin = wd->c, cout = wd->n;
-    if (cin <= 0 || out->c != cout || ef_nn_numel(in) % cin != 0
-        || ef_nn_numel(in) / cin * cout != ef_nn_numel(out)) {
-        return EF_ERR_ARG;
-    }
-    const int32_t rows = ef_nn_numel(in) / cin;
     for (int32_t r = 0; r < rows; ++r) {
         for (int32_t o = 0; o < cout; ++o) {
             int64_t acc = 0;
             for (int32_t c = 0; c < cin; ++c) {
                 acc += (int32_t)x[r * cin + c] * w[o * cin + c];
             }
-            if (bias) {
-                acc += bias[o];
-            }
-            const int32_t v = rq_acc(acc, p->acc32, EF_FC_SINGLE_ROUNDING, q->mult[o],
-                                     q->shift[o]);
-            y[r * cout + o] = (int16_t)ef_nn_clamp(v, p->act.min, p->act.max);
+            y[r * cout + o] = ef_nn_s16_out(acc, bias, o, p->acc32, EF_FC_SINGLE_ROUNDING, q,
+                                            &p->act);
         }
     }
     return EF_OK;
