@@ -462,7 +462,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
         write_all(tmp / "c", tmp, name, header, numerics, pkg.files,
                   max(g.tensors[t].nbytes for t in [*g.inputs, *g.outputs]))
         report = inspect_graph(sched, str(src))
-        report["qdq_onnx"] = try_write_qdq(sched, tmp / "model_qdq.onnx", name)
+        report["qdq_onnx"] = try_write_qdq(sched, tmp / "model_qdq.onnx", name, numerics)
         report["arena"] = {"bytes": int(plan.size),
                            "lower_bound_bytes": int(plan.lower_bound),
                            "per_step": _arena_use(sched, plan)}

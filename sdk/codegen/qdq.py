@@ -6,6 +6,16 @@ output channel, as TensorRT requires), biases int32 behind one with scale s_in *
 the explicit-quantization form TensorRT, onnxruntime and OpenVINO build int8 engines from, so
 they use our scales instead of calibrating again.
 
+Rounding: a float-scale runtime rounds `x = acc * scale` once, half to even. Our kernels round
+the Q31 product: single rounding is floor(x + 1/2) (ties up); TFLM's double rounding (rounding
+high multiply, then rounding right shift by e >= 1) is exactly floor(x + sign(x) 2^-(e+1) + 1/2),
+so a tflm/litert graph differs on up to a quarter of the elements of a layer with e = 1. The
+export therefore adds, before each requantizing op's activation and QuantizeLinear, the shift
+that makes QuantizeLinear's rounding ours: sign(y) * 2^-(e+1) output steps where the op double
+rounds, and a fraction of one product step where ties can occur (power-of-two multipliers).
+Under --numerics single only the latter remains, rarely: the graph stays Conv/MatMul/Q groups
+that runtimes fuse into QLinear kernels.
+
 Layout: the IR is NHWC, ONNX convolutions are NCHW. Every 4-D activation is kept NCHW inside
 the ONNX graph; graph inputs and outputs keep the manifest's shapes (NHWC), with a Transpose
 at each end, so the same arrays feed both. Graph I/O is float32: a user feeds
@@ -19,8 +29,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeforge import qparams as qp
 from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import Act, Graph, Node, Op
+from edgeforge.qmath import Numerics, Rounding, requantize
 
 OPSET = 13                       # per-channel DequantizeLinear (axis) needs 13
 TO_ONNX = (0, 3, 1, 2)           # NHWC -> NCHW
@@ -32,8 +44,10 @@ class QdqExportError(EdgeforgeError):
 
 
 class _Builder:
-    def __init__(self, g: Graph):
+    def __init__(self, g: Graph, numerics: Numerics | None = None):
         self.g = g
+        self.numerics = numerics
+        self.fix = _rounding_fixes(g, numerics) if numerics is not None else {}
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.names: set[str] = set()
@@ -138,7 +152,26 @@ class _Builder:
         return self.node("Transpose", [x], f"{name}__nchw", perm=list(TO_ONNX)) \
             if self.rank(name) == 4 else x
 
+    def rounded(self, x: str, out: str, rank: int | None = None) -> str:
+        """x plus out's rounding fix (see the module docstring), once per output."""
+        fix = self.fix.pop(out, None)
+        if fix is None:
+            return x
+        away, up = fix
+        rank = self.rank(out) if rank is None else rank
+        ch = (-1, 1, 1) if rank == 4 else (-1,)             # NCHW channel or last axis
+        if np.any(away):
+            step = self.init(f"{out}__away", away.reshape(ch if away.size > 1 else ()))
+            sign = self.node("Sign", [x], f"{out}__sign")
+            x = self.node("Add", [x, self.node("Mul", [sign, step], f"{out}__away_step")],
+                          f"{out}__away_x")
+        if np.any(up):
+            x = self.node("Add", [x, self.init(f"{out}__up", up.reshape(
+                ch if up.size > 1 else ()))], f"{out}__tie_up")
+        return x
+
     def act(self, x: str, act: Act, base: str) -> str:
+        x = self.rounded(x, base)
         if act == Act.RELU:
             return self.node("Relu", [x], f"{base}__relu")
         if act in (Act.RELU6, Act.RELU_N1_TO_1):
@@ -149,6 +182,104 @@ class _Builder:
 
     def axis(self, axis: int, rank: int) -> int:
         return TO_ONNX.index(axis) if rank == 4 else axis
+
+
+# (mult, shift) field names of the requantization that produces an op's output
+_REQUANT = {qp.ConvQuant: ("mult", "shift"), qp.MulQuant: ("out_mult", "out_shift"),
+            qp.AddQuant: ("out_mult", "out_shift"), qp.MeanQuant: ("mult", "shift"),
+            qp.RequantQuant: ("mult", "shift")}
+TIE_STEP_MIN = 2.0 ** -20    # a finer product grid makes ties rarer than 1 in 2^20: no fix
+TIE_MARGIN = 2.0 ** -12      # steps; float32 ORT/TensorRT math on |x| <= 256 errs far less
+
+
+def _rounding_fix(mult: np.ndarray, shift: np.ndarray, rounding: Rounding
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(away, up) in output steps per channel: QuantizeLinear(x + sign(x) away + up) rounds
+    as the kernel's Q31 requantization of the integer accumulator does."""
+    mult, shift = np.asarray(mult, np.int64), np.asarray(shift, np.int64)
+    tz = np.array([(int(m) & -int(m)).bit_length() - 1 if m else 0 for m in mult.ravel()])
+    right = np.maximum(-shift, 0)
+    if rounding is Rounding.SINGLE:          # floor(acc * M / 2^t + 1/2), t = 31 - shift
+        away, grid = np.zeros(mult.shape), tz - (31 - shift)
+    else:                                    # SRDHM (+2^30) after the left shift, then RDBP
+        away = np.where(right > 0, 2.0 ** -(right + 1.0), 0.0)
+        grid = np.minimum(tz + np.maximum(shift, 0), 30) - 31 - right
+    # values lie on a grid of 2^grid steps (ties exist below 1): half of one moves exact ties
+    # up and nothing else
+    up = 2.0 ** (grid - 1.0)
+    return away, np.where((grid < 0) & (up >= TIE_STEP_MIN), up, 0.0)
+
+
+def _fitted_fix(acc: np.ndarray, mult: int, shift: int, rounding: Rounding
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(away, up) fitted to every accumulator value an elementwise op can see, when the
+    analytic fix leaves one within float32 error of a tie (the ViT's attention-scale MUL:
+    49.5000028 steps): the middle of the shifts under which QuantizeLinear gives the
+    kernel's result for each. None: the analytic fix has margin (or no one shift fits)."""
+    acc = np.unique(acc)
+    z = (acc * np.int64(mult)).astype(np.float64) * 2.0 ** (int(shift) - 31)
+    r = requantize(acc, mult, shift, rounding).astype(np.float64)
+    away, up = _rounding_fix(np.atleast_1d(mult), np.atleast_1d(shift), rounding)
+    moved = z + np.sign(z) * away[0] + up[0] - r
+    if np.abs(moved).max() <= 0.5 - TIE_MARGIN:
+        return None
+    mid = {}
+    for side, sel in ((1, z > 0), (-1, z < 0)):
+        if sel.any():
+            lo, hi = (r[sel] - 0.5 - z[sel]).max(), (r[sel] + 0.5 - z[sel]).min()
+            if lo >= hi:
+                return None
+            mid[side] = (lo + hi) / 2
+    pos, neg = mid.get(1, mid.get(-1, 0.0)), mid.get(-1, mid.get(1, 0.0))
+    if abs(pos + neg) / 2 >= 0.5:
+        return None
+    return np.array([(pos - neg) / 2]), np.array([(pos + neg) / 2])
+
+
+def _int8_values(g: Graph, name: str, offset: int) -> np.ndarray:
+    """Every value (+ offset) an int8 operand can hold: a constant's own, else all 256."""
+    data = g.tensors[name].data
+    vals = np.unique(data) if data is not None else np.arange(-128, 128)
+    return vals.astype(np.int64) + offset
+
+
+def _elementwise_accs(n: Node, g: Graph, q: object, rounding: Rounding) -> np.ndarray | None:
+    """The accumulators an elementwise requantizing op can reach (None: not such an op)."""
+    if isinstance(q, qp.RequantQuant):
+        return np.arange(-128, 128) + q.in_offset
+    if isinstance(q, qp.MulQuant) and n.op == Op.MUL:
+        a, c = _int8_values(g, n.inputs[0], q.in1_offset), _int8_values(g, n.inputs[1],
+                                                                        q.in2_offset)
+        return (a[:, None] * c[None, :]).ravel()
+    if isinstance(q, qp.AddQuant) and n.op in (Op.ADD, Op.SUB):
+        a, c = (requantize(_int8_values(g, i, off) << q.left_shift, m, sh, rounding)
+                for i, off, m, sh in ((n.inputs[0], q.in1_offset, q.in1_mult, q.in1_shift),
+                                      (n.inputs[1], q.in2_offset, q.in2_mult, q.in2_shift)))
+        return (a[:, None] + (1 if n.op == Op.ADD else -1) * c[None, :]).ravel()
+    return None
+
+
+def _rounding_fixes(g: Graph, numerics: Numerics) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """output tensor -> (away, up) in real units, for every int8 node that requantizes."""
+    fixes = {}
+    for n in g.nodes:
+        out = g.tensors[n.outputs[0]]
+        if out.dtype != "int8" or out.quant is None or \
+                any(g.tensors[i].dtype not in ("int8", "int32") for i in n.inputs if i):
+            continue
+        q = qp.prepare(n, g, numerics)
+        q = q.requant if isinstance(q, qp.QuantizeQuant) else q
+        if type(q) not in _REQUANT:
+            continue
+        m, sh = (getattr(q, f) for f in _REQUANT[type(q)])
+        rnd = qp.rounding(n.op, numerics)
+        accs = _elementwise_accs(n, g, q, rnd)
+        fitted = None if accs is None else _fitted_fix(accs, int(m), int(sh), rnd)
+        away, up = fitted or _rounding_fix(np.atleast_1d(m), np.atleast_1d(sh), rnd)
+        if np.any(away) or np.any(up):
+            s = float(out.quant.scale[0])
+            fixes[n.outputs[0]] = ((away * s).astype(np.float32), (up * s).astype(np.float32))
+    return fixes
 
 
 # ---------------------------------------------------------------- one function per op
@@ -291,6 +422,12 @@ def _squared_difference(b: _Builder, n: Node, xs: list[str]) -> str:
     for k, (x, s) in enumerate(zip(xs, scales)):
         r = b.node("Mul", [x, b.init(f"{n.outputs[0]}__in{k}_rescale", np.float32(1 / step))],
                    f"{n.outputs[0]}__in{k}_units")
+        if b.numerics is not None:                    # the rescale rounds as requantize does
+            q = qp.prepare(n, b.g, b.numerics)
+            mult, shift = (q.in1_mult, q.in1_shift) if k == 0 else (q.in2_mult, q.in2_shift)
+            b.fix[f"{r}__rescale"] = tuple(v.astype(np.float32) for v in _rounding_fix(
+                np.atleast_1d(mult), np.atleast_1d(shift), qp.rounding(n.op, b.numerics)))
+            r = b.rounded(r, f"{r}__rescale", rank=0)
         scaled.append(b.node("Round", [r], f"{n.outputs[0]}__in{k}_round"))
     d = b.node("Sub", scaled, f"{n.outputs[0]}__diff")
     sq = b.node("Mul", [d, d], f"{n.outputs[0]}__sq_units")
@@ -502,13 +639,17 @@ EXPORTERS = {
 }
 
 
-def to_qdq(g: Graph, name: str = "edgeforge", *, layerwise: bool = False) -> onnx.ModelProto:
+def to_qdq(g: Graph, name: str = "edgeforge", *, layerwise: bool = False,
+           numerics: Numerics | str | None = None) -> onnx.ModelProto:
     """The QDQ ONNX model of an int8 IR graph (float32 I/O in the IR's shapes).
+
+    numerics: the profile the graph was compiled for; its rounding is carried into the graph
+    (module docstring). None: plain QDQ, QuantizeLinear's rounding only.
 
     layerwise=True (for checking an export): every activation is a graph input and every
     node's output a graph output, so each layer runs on given inputs rather than on the
     previous layer's result -- one layer's rounding is then not amplified by the next."""
-    b = _Builder(g)
+    b = _Builder(g, None if numerics is None else Numerics(numerics))
     graph_inputs = []
     feeds = list(g.inputs)
     if layerwise:
@@ -526,7 +667,7 @@ def to_qdq(g: Graph, name: str = "edgeforge", *, layerwise: bool = False) -> onn
         if fn is None or len(n.outputs) != 1:
             raise QdqExportError(f"model_qdq.onnx: node {n.name or n.outputs[0]!r}: no "
                                      f"QDQ export for {n.op}")
-        y = b.qdq(fn(b, n), n.outputs[0])
+        y = b.qdq(b.rounded(fn(b, n), n.outputs[0]), n.outputs[0])
         if layerwise and n.outputs[0] not in g.outputs:
             b.layer_out[n.outputs[0]] = y     # the next layers read the fed value instead
         else:
@@ -553,17 +694,19 @@ def to_qdq(g: Graph, name: str = "edgeforge", *, layerwise: bool = False) -> onn
     return model
 
 
-def write_qdq(g: Graph, path: str | Path, name: str = "edgeforge") -> Path:
+def write_qdq(g: Graph, path: str | Path, name: str = "edgeforge",
+              numerics: Numerics | str | None = None) -> Path:
     path = Path(path)
-    onnx.save(to_qdq(g, name), str(path))
+    onnx.save(to_qdq(g, name, numerics=numerics), str(path))
     return path
 
 
-def try_write_qdq(g: Graph, path: str | Path, name: str = "edgeforge") -> dict[str, str]:
+def try_write_qdq(g: Graph, path: str | Path, name: str = "edgeforge",
+                  numerics: Numerics | str | None = None) -> dict[str, str]:
     """write_qdq for `compile`: an op with no QDQ form leaves the file out, with the reason
     (the .tflite and C package do not depend on it)."""
     try:
-        write_qdq(g, path, name)
+        write_qdq(g, path, name, numerics)
     except QdqExportError as e:
         return {"error": str(e)}
     return {"file": Path(path).name, "opset": str(OPSET)}

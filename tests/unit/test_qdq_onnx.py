@@ -1,22 +1,24 @@
 """model_qdq.onnx (edgeforge.codegen.qdq) in onnxruntime against our int8 reference.
 
-Two measures, on the MLPerf Tiny fixtures and the ONNX test models:
+Every model is compiled under each numerics profile (tflm, litert, single); its model_qdq.onnx
+carries that profile's requantization rounding (codegen/qdq.py's docstring: TFLM's double
+rounding is floor(x + sign(x) 2^-(e+1) + 1/2), so a shift before each QuantizeLinear makes
+onnxruntime's half-to-even rounding ours). Two measures, on enough inputs for at least
+MIN_ELEMENTS output elements per model:
   * layerwise: every node of the QDQ graph fed the reference's own int8 inputs (dequantized);
-    at least 99% of each model's output elements within 1 LSB (measured: 100%; >= 99.7%
-    bit-exact, the rest float-vs-fixed-point rounding ties). This proves every scale, zero
-    point, per-channel axis, layout and op of the export.
-  * end to end: the whole QDQ graph from the input, compiled with `--numerics single`
-    (every requantization rounds once, as float-scale runtimes do): measured 100% within
-    1 LSB on every model here and in the zoo except the ViT (98.75%: one element in 80; its
-    attention scale MUL by 0.25 lands within float error of ties, which onnxruntime's float
-    multiplier and our Q31 one break differently).
-    Under the double-rounding profiles (tflm, litert) one layer in a thousand rounds a tie
-    the other way; a 1-LSB difference reaches many elements of the next layer and the last
-    FC's 1-LSB step (0.17 in logits on ResNet-8) moves a softmax probability by many 1/256
-    steps: KWS 92%, ResNet-8 75% within 1 LSB, top-1 identical (asserted as floors).
+    >= 99% within 1 LSB and >= 99% bit-exact. This proves every scale, zero point, channel
+    axis, layout, op and rounding of the export.
+  * end to end: the whole QDQ graph from the input: >= 99% of output elements within 1 LSB of
+    our int8 reference, the top-1 class the same. Measured (10:30 UTC, 32 inputs): 100% on
+    every zoo model under every profile; MLPerf KWS 99.5% and ResNet-8 99.1% under tflm and
+    litert (their convolutions no longer fuse into QLinearConv, so onnxruntime's float
+    convolution meets a rounding edge about once in 10^5 elements and the last FC's large
+    step carries it to the logits), 100% under single. Before the rounding was exported:
+    KWS 91%, ResNet-8 75%, ViT 82-90% under tflm/litert (MEANs with e = 1 differed on 25%).
 """
 from __future__ import annotations
 
+import math
 from functools import cache
 from pathlib import Path
 
@@ -27,7 +29,10 @@ from tests.conftest import ROOT, fixture, require
 
 MODELS = ROOT / "tests" / "models"
 ZOO = ROOT / "tests" / "zoo" / "models"
-N = 8
+KERAS = ROOT / "tests" / "zoo" / "keras"
+NUMERICS = ("tflm", "litert", "single")
+MIN_ELEMENTS = 320      # output elements measured per model (10 classes: 32 inputs)
+MAX_INPUTS = 40
 
 
 @cache
@@ -41,33 +46,39 @@ def _compiled(src: str, root: str, numerics: str = "single"):
         dims = onnx.load(src).graph.input[0].type.tensor_type.shape.dim
         shape = [d.dim_value or 1 for d in dims]
         calib = np.random.default_rng(0).normal(0, 1, [32, *shape[1:]]).astype(np.float32)
-    return compile_model(src, Path(root) / Path(src).stem, calib=calib, numerics=numerics)
+    return compile_model(src, Path(root) / f"{Path(src).stem}_{numerics}", calib=calib,
+                         numerics=numerics)
 
 
-def _inputs(res, g, name: str) -> list[np.ndarray]:
-    """Real or real-like int8 inputs: photo crops for ResNet-8, variants of the one real KWS
-    sample, else seeded random."""
+def _inputs(res, g, path: Path) -> list[np.ndarray]:
+    """Real or real-like int8 inputs, enough for MIN_ELEMENTS output elements: photo crops
+    for ResNet-8, variants of the one real KWS sample, the zoo's calibration samples then
+    noisy copies of them, else seeded random."""
     from edgeforge.quantize.samples import kws_variants, photo_crops
-    spec = res.manifest.inputs[0]
+    name, spec = path.stem, res.manifest.inputs[0]
+    out = sum(int(np.prod(g.tensors[o].shape)) for o in g.outputs)
+    n = min(MAX_INPUTS, max(4, math.ceil(MIN_ELEMENTS / out)))
 
     def q(x: np.ndarray) -> np.ndarray:
         return np.clip(np.round(x / spec.scale) + spec.zero_point, -128, 127).astype(np.int8)
     if name.startswith("ic_resnet8"):
-        return [q(photo_crops(1, 32, seed=k)) for k in range(N)]
+        return [q(photo_crops(1, 32, seed=k)) for k in range(n)]
     if name.startswith("kws"):
         real = np.load(fixture("kws_ds_cnn_sample_inputs_int8.npy")).astype(np.float32)
         f = (real - spec.zero_point) * spec.scale
-        return [q(v[None]) for v in kws_variants(f, N)]
-    if (ZOO / f"{name}_calib.npz").exists():          # the zoo's calibration samples
+        return [q(v[None]) for v in kws_variants(f, n)]
+    rng = np.random.default_rng(1)
+    if path.parent == ZOO:
         x = np.load(ZOO / f"{name}_calib.npz")["input"].astype(np.float32)
         if x.ndim == 4 and len(spec.shape) == 4:
             x = x.transpose(0, 2, 3, 1)
-        return [q(s).reshape(spec.shape) for s in x[:N]]
-    rng = np.random.default_rng(1)
-    return [rng.integers(-128, 128, spec.shape).astype(np.int8) for _ in range(N)]
+        noisy = [x[k % len(x)] + rng.normal(0, 0.1 * x.std(), x[0].shape)
+                 for k in range(max(0, n - len(x)))]
+        return [q(s).reshape(spec.shape) for s in [*x[:n], *noisy]]
+    return [rng.integers(-128, 128, spec.shape).astype(np.int8) for _ in range(n)]
 
 
-def _measure(res, name: str) -> dict[str, float]:
+def _measure(res, path: Path) -> dict[str, float]:
     import onnxruntime as ort
 
     from edgeforge.codegen.qdq import to_qdq
@@ -80,8 +91,8 @@ def _measure(res, name: str) -> dict[str, float]:
     so.log_severity_level = 3
     e2e = ort.InferenceSession(str(res.dir / "model_qdq.onnx"), so,
                                providers=["CPUExecutionProvider"])
-    lw = ort.InferenceSession(to_qdq(g, layerwise=True).SerializeToString(), so,
-                              providers=["CPUExecutionProvider"])
+    lw = ort.InferenceSession(to_qdq(g, layerwise=True, numerics=res.manifest.numerics)
+                              .SerializeToString(), so, providers=["CPUExecutionProvider"])
     params = prepare_graph(g, res.manifest.numerics)
 
     def deq(n: str, x: np.ndarray) -> np.ndarray:
@@ -93,7 +104,7 @@ def _measure(res, name: str) -> dict[str, float]:
         return np.clip(np.round(f / t.scale[0] + t.zero_point[0]), -128, 127).astype(np.int64)
 
     e2e_ok = e2e_n = lw_ok = lw_n = lw_exact = top = picks = 0
-    for x in _inputs(res, g, name):
+    for x in _inputs(res, g, path):
         env = run(g, {g.inputs[0]: x}, numerics=res.manifest.numerics, params=params,
                   intermediate=True)
         for n, y in zip(g.outputs, e2e.run(None, {g.inputs[0]: deq(g.inputs[0], x)})):
@@ -113,63 +124,116 @@ def _measure(res, name: str) -> dict[str, float]:
             "top1": top / picks}
 
 
-# model -> end-to-end bound when below 99% (see the module docstring for why)
-E2E_FLOOR = {"vit_tiny": 0.97}                      # --numerics single (see the docstring)
-DOUBLE_ROUNDING_FLOOR = {"kws_ds_cnn_int8": 0.85, "ic_resnet8_int8": 0.6}
-
-
 @pytest.fixture(scope="module")
 def out(tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp("qdq"))
 
 
-@pytest.mark.parametrize("src", [
-    "fixtures/mlperf_tiny/kws_ds_cnn_int8.tflite", "fixtures/mlperf_tiny/ic_resnet8_int8.tflite",
-    "models/mobilenet_tiny.onnx", "models/resnet_tiny.onnx", "models/tf2onnx_nhwc.onnx"])
-def test_qdq_onnx_in_onnxruntime_matches_int8_reference(src, out):
+def _check(path: Path, numerics: str, out: str) -> None:
     require("onnxruntime")
-    path = ROOT / "tests" / src
     if not path.exists():
         require(str(path))
-    res = _compiled(str(path), out)
-    assert res.report["qdq_onnx"] == {"file": "model_qdq.onnx", "opset": "13"}
+    res = _compiled(str(path), out, numerics)
+    assert res.report["qdq_onnx"] == {"file": "model_qdq.onnx", "opset": "13"}, \
+        res.report["qdq_onnx"]
     assert "model_qdq.onnx" in res.manifest.files            # hashed like every DIR file
-    m = _measure(res, path.stem)
-    assert m["layerwise"] >= 0.99 and m["exact"] >= 0.98, m
-    assert m["e2e"] >= E2E_FLOOR.get(path.stem, 0.99) and m["top1"] == 1.0, m
+    m = _measure(res, path)
+    assert m["layerwise"] >= 0.99 and m["exact"] >= 0.99, m
+    assert m["e2e"] >= 0.99 and m["top1"] >= 0.95, m
 
 
-@pytest.mark.parametrize("name", sorted(DOUBLE_ROUNDING_FLOOR))
-def test_qdq_onnx_under_double_rounding_keeps_top1(name, out):
-    """--numerics litert (as TFLM, double rounding): layerwise still within 1 LSB, end to end
-    only the floors of the docstring, the top-1 class the same."""
-    require("onnxruntime")
-    res = _compiled(str(ROOT / "tests" / "fixtures" / "mlperf_tiny" / f"{name}.tflite"), out,
-                    "litert")
-    m = _measure(res, name)
-    assert m["layerwise"] >= 0.99, m
-    assert m["e2e"] >= DOUBLE_ROUNDING_FLOOR[name] and m["top1"] == 1.0, m
+def _cases() -> list:
+    """MLPerf Tiny under every profile; tests/models under tflm (the default), the other
+    profiles in the slow tier (about a minute more)."""
+    mlperf = ["fixtures/mlperf_tiny/kws_ds_cnn_int8.tflite",
+              "fixtures/mlperf_tiny/ic_resnet8_int8.tflite"]
+    models = ["models/mobilenet_tiny.onnx", "models/resnet_tiny.onnx",
+              "models/tf2onnx_nhwc.onnx"]
+    return [pytest.param(src, n, marks=[pytest.mark.slow] if src in models and n != "tflm"
+                         else []) for src in mlperf + models for n in NUMERICS]
 
 
-def _zoo() -> list[str]:
+@pytest.mark.parametrize(("src", "numerics"), _cases())
+def test_qdq_onnx_in_onnxruntime_matches_int8_reference(src, numerics, out):
+    _check(ROOT / "tests" / src, numerics, out)
+
+
+def _zoo(folder: Path, ext: str) -> list:
+    """Every model of a zoo manifest; HEAVY ones (minutes to compile) marked as test_zoo does.
+    Keras lstm_kws is expected to fail: its LSTM has a cell clip, which ONNX's LSTM lacks."""
     import json
-    if not (ZOO / "manifest.json").exists():
+    if not (folder / "manifest.json").exists():
         return []
-    from tests.zoo.test_zoo import EXPECTED_FAIL
-    return [r["model"] for r in json.loads((ZOO / "manifest.json").read_text())
-            if r["model"] not in EXPECTED_FAIL]
+    from tests.zoo.test_zoo import HEAVY
+    rows = []
+    for r in json.loads((folder / "manifest.json").read_text()):
+        marks = [pytest.mark.slow]
+        if folder == KERAS and r["model"] == "lstm_kws":
+            marks.append(pytest.mark.xfail(reason="LSTM cell clip: no ONNX LSTM form",
+                                           strict=True))
+        rows += [pytest.param(folder / f"{r['model']}.{ext}", n, marks=marks,
+                              id=f"{folder.name}-{r['model']}-{n}") for n in NUMERICS
+                 if r["model"] not in HEAVY or n == "single"]
+    return rows
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", _zoo())
-def test_qdq_onnx_zoo(name, out):
-    """The zoo (tests/zoo) models that compile, --numerics single: measured 100% within 1 LSB
-    end to end on their calibration samples except the ViT (98.75%); layerwise 100% on all."""
+@pytest.mark.parametrize(("path", "numerics"), _zoo(ZOO, "onnx") + _zoo(KERAS, "tflite"))
+def test_qdq_onnx_zoo(path, numerics, out):
+    """The ONNX zoo (tests/zoo/models) and the Keras zoo (tests/zoo/keras), every profile
+    (a HEAVY model, minutes to compile, under single only)."""
+    _check(path, numerics, out)
+
+
+def test_exported_rounding_is_the_kernels():
+    """QuantizeLinear's half-to-even rounding of x + sign(x) away + up equals our Q31
+    requantization on every accumulator of a range, for both roundings, right and left
+    shifts and power-of-two multipliers (where exact ties occur)."""
+    from edgeforge.codegen.qdq import _rounding_fix
+    from edgeforge.qmath import Rounding, requantize
+    acc = np.arange(-300_000, 300_000, dtype=np.int64)
+    for mult, shift in [(1510374536, -1), (1 << 30, -2), (1 << 30, -9), (1 << 30, 2),
+                        (2134346220, -8), (1717986918, -12), (1 << 30, 0), (1288490189, 3)]:
+        for rnd in Rounding:
+            away, up = _rounding_fix(np.array([mult]), np.array([shift]), rnd)
+            z = acc * float(mult) * 2.0 ** (shift - 31)
+            ours = np.round(z + np.sign(z) * away[0] + up[0])           # half to even
+            assert np.array_equal(ours, requantize(acc, mult, shift, rnd)), (mult, shift, rnd)
+            if rnd is Rounding.DOUBLE and shift < -1:   # without the fix they differ
+                assert not np.array_equal(np.round(z), requantize(acc, mult, shift, rnd))
+
+
+def test_fitted_shift_keeps_a_near_tie_the_kernels_way():
+    """The ViT's attention-scale MUL: 50 * 255 * M / 2^39 = 49.5000028 steps, closer to the
+    tie than float32 resolves; the fitted shift leaves every reachable product >= 2^-12
+    steps inside its kernel-rounded interval, also in float32."""
+    from edgeforge.codegen.qdq import TIE_MARGIN, _fitted_fix, _rounding_fix
+    from edgeforge.qmath import Rounding, requantize
+    acc = (np.arange(-128, 128) + 5) * 255
+    assert _fitted_fix(acc, 2134346220, -8, Rounding.SINGLE) is not None
+    for rnd in Rounding:               # double rounding: the analytic fix has the margin
+        away, up = _fitted_fix(acc, 2134346220, -8, rnd) or \
+            _rounding_fix(np.array([2134346220]), np.array([-8]), rnd)
+        z = acc * 2134346220 * 2.0 ** -39
+        moved = z + np.sign(z) * away[0] + up[0] - requantize(acc, 2134346220, -8, rnd)
+        assert np.abs(moved).max() <= 0.5 - TIE_MARGIN
+        z32 = (np.float32(z) + np.float32(np.sign(z) * away[0] + up[0])).astype(np.float32)
+        assert np.array_equal(np.round(z32), requantize(acc, 2134346220, -8, rnd))
+
+
+def test_single_profile_graph_keeps_fusable_groups(out):
+    """--numerics single adds no rounding ops to KWS (convolutions stay DQ -> Conv -> Q for
+    QLinearConv / TensorRT fusion); tflm adds them after every convolution and the FC."""
     require("onnxruntime")
-    res = _compiled(str(ZOO / f"{name}.onnx"), out)
-    m = _measure(res, name)
-    assert m["layerwise"] >= 0.99, m
-    assert m["e2e"] >= E2E_FLOOR.get(name, 0.99) and m["top1"] == 1.0, m
+    import onnx
+    nodes = {}
+    for n in ("single", "tflm"):
+        res = _compiled(str(fixture("kws_ds_cnn_int8.tflite")), out, n)
+        nodes[n] = onnx.load(str(res.dir / "model_qdq.onnx")).graph.node
+    fixes = {n: [x.name for x in nodes[n] if x.name.endswith(("__away_x", "__tie_up"))]
+             for n in nodes}
+    assert fixes["single"] == []
+    ops = [x.op_type for x in nodes["tflm"]]
+    assert len(fixes["tflm"]) == ops.count("Conv") + ops.count("Gemm") == 10
 
 
 def test_qdq_graph_is_explicit_quantization(out):
