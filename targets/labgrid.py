@@ -151,8 +151,10 @@ def gdb_flash_driver() -> type:
     @attr.s(eq=False)
     class GdbFlashDriver(Driver, BootstrapProtocol):
         """Loads an ELF through the GDB remote server a NetworkService names, then starts it
-        as a Cortex-M reset does: SP = vector_table[0], PC = vector_table[1]. (A reset
-        through the server would not do: QEMU's restores the image it was started with.)"""
+        as a Cortex-M reset does: SP = vector_table[0], PC = vector_table[1]. A reset
+        through the server would not do (QEMU's restores the image it was started with);
+        on a real chip the peripherals therefore keep their state across the load, which
+        a server's `monitor reset halt` first would clear (not issued: untested here)."""
         bindings: ClassVar[dict[str, str]] = {"server": "NetworkService"}
         vector_table = attr.ib(default=0, validator=attr.validators.instance_of(int))
 
