@@ -870,7 +870,8 @@ def sub_s16(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp16.AddQuant16,
 def mul_s16(x: np.ndarray, y: np.ndarray, a: BinaryAttrs, q: qp16.MulQuant16,
             rounding: Any = None) -> np.ndarray:
     prod = x.astype(np.int64) * y.astype(np.int64)
-    return _clamp16(requantize(prod, q.mult, q.shift, rounding), q.act_min, q.act_max)
+    return _clamp16(requantize(prod, q.out_mult, q.out_shift, rounding), q.act_min,
+                    q.act_max)
 
 
 def logistic_s16(x: np.ndarray, a: NoAttrs, q: qp16.SigmoidQuant16, rounding: Any = None

@@ -47,6 +47,12 @@ class Quant16:
     """Base of every 16x8 params struct: the reference runs such a node's REFERENCE_S16."""
 
 
+class _ZeroOffsets:
+    """16x8 activations are symmetric: the zero-point offsets of the int8 structs are 0
+    (codegen.c's mean / add / mul emitters serve both kinds and read them)."""
+    in_offset = out_offset = in1_offset = in2_offset = 0
+
+
 @dataclass(frozen=True)
 class ConvQuant16(Quant16):
     """CONV2D, DWCONV2D, FC with int16 activations"""
@@ -65,7 +71,7 @@ class ClampQuant16(Quant16):
 
 
 @dataclass(frozen=True)
-class MeanQuant16(Quant16):
+class MeanQuant16(_ZeroOffsets, Quant16):
     """MEAN: rq(sum(x)) with 1/count folded in, as int8"""
     mult: int
     shift: int
@@ -75,7 +81,7 @@ class MeanQuant16(Quant16):
 
 
 @dataclass(frozen=True)
-class AddQuant16(Quant16):
+class AddQuant16(_ZeroOffsets, Quant16):
     """ADD, SUB: (x << 15) rescaled per input, summed, rescaled"""
     left_shift: int
     in1_mult: int
@@ -89,10 +95,10 @@ class AddQuant16(Quant16):
 
 
 @dataclass(frozen=True)
-class MulQuant16(Quant16):
-    """MUL: rq(x1 * x2)"""
-    mult: int
-    shift: int
+class MulQuant16(_ZeroOffsets, Quant16):
+    """MUL: rq(x1 * x2); fields named as ef_mul_params'"""
+    out_mult: int
+    out_shift: int
     act_min: int
     act_max: int
 

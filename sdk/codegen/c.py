@@ -508,13 +508,24 @@ def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
     return [f"{e.use('ef_fc_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
 
 
+# The pool, mean, add/sub and mul emitters serve the 16x8 twins too (EMITTERS_S16): such a
+# node's params come from qparams16 (whose zero-point offsets are 0) and its pointers are
+# int16_t; _binary16 orders its declarations as before, so the C text is unchanged.
+def _prepare_any(e: _Emit, node: Node) -> Any:
+    return (qp16.prepare if qp16.is_s16_node(node, e.g) else prepare)(node, e.g, e.numerics)
+
+
+def _io_any(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str]:
+    return (_io16 if qp16.is_s16_node(node, e.g) else _io)(e, tag, node)
+
+
 def _emit_pool(symbol: str) -> Emitter:
     def emit(e: _Emit, tag: str, node: Node) -> list[str]:
-        a, q = node.attrs, prepare(node, e.g, e.numerics)
+        a, q = node.attrs, _prepare_any(e, node)
         p = e.struct("ef_pool_params", f"{tag}_p",
                      f"{{{{{a.stride[0]}, {a.stride[1]}}}, {{{a.pad[0]}, {a.pad[1]}}}, "
                      f"{{{a.kernel[0]}, {a.kernel[1]}}}, {_act(q)}}}")
-        din, x, dout, y = _io(e, tag, node)
+        din, x, dout, y = _io_any(e, tag, node)
         return [f"{e.use(symbol)}({p}, {din}, {x}, {dout}, {y})"]
     return emit
 
@@ -525,16 +536,18 @@ def emit_mean(e: _Emit, tag: str, node: Node) -> list[str]:
     reduce = [0] * 4
     for ax in node.attrs.axes:
         reduce[ax + pad] = 1
-    q = prepare(node, e.g, e.numerics)
+    q = _prepare_any(e, node)
     # REDUCE_MAX / MIN: PoolQuant (bytes only); the struct's offsets and multiplier unused
     in_off, out_off, mult, shift = ((q.in_offset, q.out_offset, q.mult, q.shift)
                                     if hasattr(q, "mult") else (0, 0, 0, 0))
     p = e.struct("ef_mean_params", f"{tag}_p",
                  f"{{{in_off}, {out_off}, {mult}, {shift}, "
                  f"{{{', '.join(map(str, reduce))}}}, {_act(q)}}}")
-    din, x, dout, y = _io(e, tag, node)
+    din, x, dout, y = _io_any(e, tag, node)
     symbol = {Op.SUM: "ef_sum_s8", Op.REDUCE_MAX: "ef_reduce_max_s8",
               Op.REDUCE_MIN: "ef_reduce_min_s8"}.get(node.op, "ef_mean_s8")
+    if isinstance(q, qp16.Quant16):              # EMITTERS_S16 sends MEAN only
+        symbol = "ef_mean_s16"
     return [f"{e.use(symbol)}({p}, {din}, {x}, {dout}, {y})"]
 
 
@@ -561,7 +574,7 @@ def _binary(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str, str, st
 
 
 def _add_params(e: _Emit, tag: str, node: Node) -> str:
-    q = prepare(node, e.g, e.numerics)
+    q = _prepare_any(e, node)
     return e.struct("ef_add_params", f"{tag}_p",
                     f"{{{q.in1_offset}, {q.in2_offset}, {q.out_offset}, "
                     f"{q.in1_mult}, {q.in1_shift}, {q.in2_mult}, {q.in2_shift}, "
@@ -571,19 +584,22 @@ def _add_params(e: _Emit, tag: str, node: Node) -> str:
 def _emit_addsub(symbol: str) -> Emitter:
     def emit(e: _Emit, tag: str, node: Node) -> list[str]:
         p = _add_params(e, tag, node)
-        d1, x1, d2, x2, dout, y = _binary(e, tag, node)
+        d1, x1, d2, x2, dout, y = (_binary16 if qp16.is_s16_node(node, e.g) else _binary)(
+            e, tag, node)
         fn, ctx = e.variant(node, symbol)
         return [f"{fn}({ctx}{p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
     return emit
 
 
-def emit_mul(e: _Emit, tag: str, node: Node) -> list[str]:
-    q = prepare(node, e.g, e.numerics)
-    p = e.struct("ef_mul_params", f"{tag}_p",
-                 f"{{{q.in1_offset}, {q.in2_offset}, {q.out_offset}, "
-                 f"{q.out_mult}, {q.out_shift}, {_act(q)}}}")
-    d1, x1, d2, x2, dout, y = _binary(e, tag, node)
-    return [f"{e.use('ef_mul_s8')}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
+def _emit_mul(symbol: str) -> Emitter:
+    def emit(e: _Emit, tag: str, node: Node) -> list[str]:
+        q, s16 = _prepare_any(e, node), qp16.is_s16_node(node, e.g)
+        p = e.struct("ef_mul_params", f"{tag}_p",
+                     f"{{{q.in1_offset}, {q.in2_offset}, {q.out_offset}, "
+                     f"{q.out_mult}, {q.out_shift}, {_act(q)}}}")
+        d1, x1, d2, x2, dout, y = (_binary16 if s16 else _binary)(e, tag, node)
+        return [f"{e.use(symbol)}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
+    return emit
 
 
 def emit_transpose_conv(e: _Emit, tag: str, node: Node) -> list[str]:
@@ -840,7 +856,7 @@ EMITTERS: dict[Op, Emitter] = {
     Op.MEAN: emit_mean,
     Op.ADD: _emit_addsub("ef_add_s8"),
     Op.SUB: _emit_addsub("ef_sub_s8"),
-    Op.MUL: emit_mul,
+    Op.MUL: _emit_mul("ef_mul_s8"),
     Op.RELU: _emit_requant("ef_relu_s8"),
     Op.RELU6: _emit_requant("ef_relu6_s8"),
     Op.QUANTIZE: _emit_requant("ef_quantize_s8"),
@@ -933,29 +949,6 @@ def emit_fc_s16(e: _Emit, tag: str, node: Node) -> list[str]:
     return [f"{e.use('ef_fc_s16')}({p}, {qq}, {din}, {x}, {wd}, {w}, {b}, {dout}, {y})"]
 
 
-def _emit_pool_s16(symbol: str) -> Emitter:
-    def emit(e: _Emit, tag: str, node: Node) -> list[str]:
-        a, q = node.attrs, qp16.prepare(node, e.g, e.numerics)
-        p = e.struct("ef_pool_params", f"{tag}_p",
-                     f"{{{{{a.stride[0]}, {a.stride[1]}}}, {{{a.pad[0]}, {a.pad[1]}}}, "
-                     f"{{{a.kernel[0]}, {a.kernel[1]}}}, {_act(q)}}}")
-        din, x, dout, y = _io16(e, tag, node)
-        return [f"{e.use(symbol)}({p}, {din}, {x}, {dout}, {y})"]
-    return emit
-
-
-def emit_mean_s16(e: _Emit, tag: str, node: Node) -> list[str]:
-    shape = e.shape(node.inputs[0])
-    reduce = [0] * 4
-    for ax in node.attrs.axes:
-        reduce[ax + 4 - len(shape)] = 1
-    q = qp16.prepare(node, e.g, e.numerics)
-    p = e.struct("ef_mean_params", f"{tag}_p",
-                 f"{{0, 0, {q.mult}, {q.shift}, {{{', '.join(map(str, reduce))}}}, {_act(q)}}}")
-    din, x, dout, y = _io16(e, tag, node)
-    return [f"{e.use('ef_mean_s16')}({p}, {din}, {x}, {dout}, {y})"]
-
-
 def _binary16(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str, str, str]:
     out = e.shape(node.outputs[0])
     ptrs, dims = [], []
@@ -972,23 +965,6 @@ def _binary16(e: _Emit, tag: str, node: Node) -> tuple[str, str, str, str, str, 
         dims.append(e.dims(f"{tag}_in{k + 1}", (1,) * (len(out) - len(t.shape)) + t.shape))
     return (dims[0], ptrs[0], dims[1], ptrs[1], e.dims(f"{tag}_out", out),
             _ptr16(e, node.outputs[0], const=False))
-
-
-def emit_add_s16(e: _Emit, tag: str, node: Node) -> list[str]:
-    q = qp16.prepare(node, e.g, e.numerics)
-    p = e.struct("ef_add_params", f"{tag}_p",
-                 f"{{0, 0, 0, {q.in1_mult}, {q.in1_shift}, {q.in2_mult}, {q.in2_shift}, "
-                 f"{q.out_mult}, {q.out_shift}, {q.left_shift}, {_act(q)}}}")
-    d1, x1, d2, x2, dout, y = _binary16(e, tag, node)
-    symbol = "ef_sub_s16" if node.op == Op.SUB else "ef_add_s16"
-    return [f"{e.use(symbol)}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
-
-
-def emit_mul_s16(e: _Emit, tag: str, node: Node) -> list[str]:
-    q = qp16.prepare(node, e.g, e.numerics)
-    p = e.struct("ef_mul_params", f"{tag}_p", f"{{0, 0, 0, {q.mult}, {q.shift}, {_act(q)}}}")
-    d1, x1, d2, x2, dout, y = _binary16(e, tag, node)
-    return [f"{e.use('ef_mul_s16')}({p}, {d1}, {x1}, {d2}, {x2}, {dout}, {y})"]
 
 
 def _emit_sigmoid_s16(symbol: str) -> Emitter:
@@ -1037,9 +1013,10 @@ def emit_quantize_s16(e: _Emit, tag: str, node: Node) -> list[str]:
 
 EMITTERS_S16: dict[Op, Emitter] = {
     Op.CONV2D: emit_conv2d_s16, Op.DWCONV2D: emit_conv2d_s16, Op.FC: emit_fc_s16,
-    Op.AVGPOOL2D: _emit_pool_s16("ef_avgpool2d_s16"),
-    Op.MAXPOOL2D: _emit_pool_s16("ef_maxpool2d_s16"), Op.MEAN: emit_mean_s16,
-    Op.ADD: emit_add_s16, Op.SUB: emit_add_s16, Op.MUL: emit_mul_s16,
+    Op.AVGPOOL2D: _emit_pool("ef_avgpool2d_s16"),
+    Op.MAXPOOL2D: _emit_pool("ef_maxpool2d_s16"), Op.MEAN: emit_mean,
+    Op.ADD: _emit_addsub("ef_add_s16"), Op.SUB: _emit_addsub("ef_sub_s16"),
+    Op.MUL: _emit_mul("ef_mul_s16"),
     Op.LOGISTIC: _emit_sigmoid_s16("ef_logistic_s16"),
     Op.TANH: _emit_sigmoid_s16("ef_tanh_s16"), Op.SOFTMAX: emit_softmax_s16,
     Op.RESHAPE: emit_reshape_s16, Op.QUANTIZE: emit_quantize_s16,
