@@ -7,7 +7,6 @@ path itself runs end to end on the emulated Cortex-M4 in tests/targets/test_qemu
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -78,20 +77,34 @@ int main(void) {
 """
 
 
-def test_requantize_rewrite_matches_ef_requantize(tmp_path):
+def harness_checked(tmp_path: Path, source: str, *flags: str) -> tuple[str, int]:
+    """Build a C harness that includes ef_dsp.h (gcc -Werror, host), run it: its stdout and
+    the count it printed after "checked " (it prints "mismatches N" and exits nonzero on one)."""
     require("gcc")
-    (tmp_path / "t.c").write_text(REQUANT_HARNESS)
-    shutil.copyfile(ROOT / "runtime" / "c" / "kernels" / "ref" / "ef_nn_support.h",
-                    tmp_path / "ef_nn_support.h")
+    (tmp_path / "t.c").write_text(source)
     exe = tmp_path / "t"
-    r = subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
-                        f"-I{tmp_path}", f"-I{DSP}", f"-I{ROOT / 'runtime' / 'c'}",
-                        str(tmp_path / "t.c"), "-o", str(exe)],
-                       capture_output=True, text=True, timeout=120, check=False)
+    r = subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *flags,
+                        f"-I{DSP}", f"-I{ROOT / 'runtime' / 'c'}", str(tmp_path / "t.c"),
+                        "-o", str(exe)], capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0 and "mismatches 0" in r.stdout, r.stdout
-    assert int(r.stdout.split("checked ")[1].split()[0]) > 4_000_000
+    return r.stdout, int(r.stdout.split("checked ")[1].split()[0])
+
+
+def assert_matches_reference(case, ml: cbuild.MultiLib, numerics: str, seed: int) -> None:
+    """The C build's outputs for 4 random inputs are the reference's bytes."""
+    samples = random_inputs(case.graph, n=4, seed=seed)
+    for s, ys in zip(samples, ml.run(case.name, samples)):
+        ref = reference.run(case.graph, s, numerics=numerics)
+        for name, y in zip(case.graph.outputs, ys):
+            want = np.asarray(ref[name]).reshape(y.shape)
+            assert np.array_equal(y, want), (
+                f"{case.name} [{numerics}]: {int((y != want).sum())} of {y.size} bytes differ")
+
+
+def test_requantize_rewrite_matches_ef_requantize(tmp_path):
+    assert harness_checked(tmp_path, REQUANT_HARNESS)[1] > 4_000_000
 
 
 def _fc(name: str, x: tuple[int, int], cout: int, act: Act = Act.NONE, note: str = "") -> _Spec:
@@ -185,13 +198,7 @@ def test_dsp_kernels_match_reference_bit_exact(dsp_lib):
     numerics, ml, chosen = dsp_lib
     assert len(chosen) >= 20
     for case in chosen:
-        samples = random_inputs(case.graph, n=4, seed=3)
-        for s, ys in zip(samples, ml.run(case.name, samples)):
-            ref = reference.run(case.graph, s, numerics=numerics)
-            for name, y in zip(case.graph.outputs, ys):
-                want = np.asarray(ref[name]).reshape(y.shape)
-                assert np.array_equal(y, want), (
-                    f"{case.name} [{numerics}]: {int((y != want).sum())} of {y.size} differ")
+        assert_matches_reference(case, ml, numerics, seed=3)
 
 
 @pytest.mark.parametrize("model", sorted(poison.MODELS))

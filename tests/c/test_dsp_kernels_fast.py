@@ -26,7 +26,13 @@ import pytest
 from edgeforge.ir import Act, BinaryAttrs, Op
 from edgeforge.runtime import reference
 from tests.c import cbuild
-from tests.c.test_dsp_kernels import DSP, emit_c_dsp, use_dsp_kernels
+from tests.c.test_dsp_kernels import (
+    DSP,
+    assert_matches_reference,
+    emit_c_dsp,
+    harness_checked,
+    use_dsp_kernels,
+)
 from tests.conftest import ROOT, fixture, require
 from tests.opcases import _build, _conv, _dw, _Spec, random_inputs
 
@@ -75,16 +81,8 @@ int main(void) {
 
 
 def test_fast_requantize_matches_ef_requantize_on_its_domain(tmp_path):
-    require("gcc")
-    (tmp_path / "t.c").write_text(SMALL_HARNESS)
-    exe = tmp_path / "t"
-    r = subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{DSP}",
-                        f"-I{ROOT / 'runtime' / 'c'}", str(tmp_path / "t.c"), "-o", str(exe)],
-                       capture_output=True, text=True, timeout=120, check=False)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=False)
-    assert r.returncode == 0 and "mismatches 0 guard 1" in r.stdout, r.stdout
-    assert int(r.stdout.split("checked ")[1].split()[0]) > 3_000_000
+    out, checked = harness_checked(tmp_path, SMALL_HARNESS)
+    assert "mismatches 0 guard 1" in out and checked > 3_000_000, out
 
 
 def _binary(name: str, op: Op, shape: tuple[int, ...], act: Act = Act.NONE) -> _Spec:
@@ -135,14 +133,7 @@ def fast_lib(request, tmp_path_factory):
 @pytest.mark.parametrize("idx", range(len(CASES)), ids=[sp.name for sp in CASES])
 def test_fast_paths_match_reference(fast_lib, idx):
     numerics, ml, chosen = fast_lib
-    case = chosen[idx]
-    samples = random_inputs(case.graph, n=4, seed=11)
-    for s, ys in zip(samples, ml.run(case.name, samples)):
-        ref = reference.run(case.graph, s, numerics=numerics)
-        for name, y in zip(case.graph.outputs, ys):
-            want = np.asarray(ref[name]).reshape(y.shape)
-            assert np.array_equal(y, want), (
-                f"{case.name} [{numerics}]: {int((y != want).sum())} of {y.size} bytes differ")
+    assert_matches_reference(chosen[idx], ml, numerics, seed=11)
 
 
 MODELS = {"kws": "kws_ds_cnn_int8.tflite", "resnet8": "ic_resnet8_int8.tflite"}

@@ -10,17 +10,14 @@ The asm itself runs on QEMU in tests/targets/test_dsp_wide_qemu.py, on these sam
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
 
 from edgeforge.ir import Act
 from edgeforge.runtime import reference
 from tests.c import cbuild
-from tests.c.test_dsp_kernels import DSP, emit_c_dsp
-from tests.conftest import ROOT, require
+from tests.c.test_dsp_kernels import emit_c_dsp, harness_checked
+from tests.conftest import require
 from tests.opcases import _build, _conv, _dw, random_inputs
 
 MQ_HARNESS = r"""
@@ -65,19 +62,8 @@ int main(void) {
 
 
 def test_mq_requantization_matches_ef_requantize_double(tmp_path):
-    require("gcc")
-    (tmp_path / "t.c").write_text(MQ_HARNESS)
-    shutil.copyfile(ROOT / "runtime" / "c" / "kernels" / "ref" / "ef_nn_support.h",
-                    tmp_path / "ef_nn_support.h")
-    exe = tmp_path / "t"
-    r = subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
-                        "-DEF_DSP_EMULATE=1", f"-I{tmp_path}", f"-I{DSP}",
-                        f"-I{ROOT / 'runtime' / 'c'}", str(tmp_path / "t.c"), "-o", str(exe)],
-                       capture_output=True, text=True, timeout=120, check=False)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=False)
-    assert r.returncode == 0 and "mismatches 0 guard 1" in r.stdout, r.stdout
-    assert int(r.stdout.split("checked ")[1].split()[0]) > 1_000_000
+    out, checked = harness_checked(tmp_path, MQ_HARNESS, "-DEF_DSP_EMULATE=1")
+    assert "mismatches 0 guard 1" in out and checked > 1_000_000, out
 
 
 def big_bias(case, every: int = 2, seed: int = 5):
