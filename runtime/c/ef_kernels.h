@@ -258,6 +258,18 @@ ef_status ef_fc_lut_s8(const ef_ctx *ctx, const ef_fc_params *p, const ef_quant 
                        const ef_dims *in, const int8_t *x, const ef_dims *wd,
                        const int8_t *table, const uint8_t *idx, int32_t bits,
                        const int32_t *bias, const ef_dims *out, int8_t *y);
+/** @brief FULLY_CONNECTED on packed weights in ef_fc_packed_s8's layout
+ *  (edgeforge.codegen.c.pack_fc_lut): one 2 * bits wide index per int16 lane (two weights),
+ *  expanded through a lane table built from `table` (ef_fc_packed_lut_s8_table_bytes at the
+ *  start of ctx->buf), then blocks of four weight rows at a time into the rest of ctx and run
+ *  by ef_fc_packed_s8 with `bias` (the folded one). The same bytes as ef_fc_packed_s8 on the
+ *  unpacked matrix. EF_ERR_ARG unless C_IN, C_OUT % 4 == 0 and ctx holds four rows. */
+ef_status ef_fc_packed_lut_s8(const ef_ctx *ctx, const ef_fc_packed_params *p,
+                              const ef_quant *q, const ef_dims *in, const int8_t *x,
+                              const ef_dims *wd, const int8_t *table, const uint8_t *idx,
+                              int32_t bits, const int32_t *bias, const ef_dims *out, int8_t *y);
+/** @brief Bytes of ef_fc_packed_lut_s8's lane table for `bits` (4: 512, 2: 32; else 0). */
+int32_t ef_fc_packed_lut_s8_table_bytes(int32_t bits);
 
 /**
  * @brief Softmax over C of [N, H, W, C], int8 -> int8 (output scale 1/256, zero point -128),

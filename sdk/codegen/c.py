@@ -65,6 +65,7 @@ KERNEL_FILES: dict[str, str] = {
     "ef_fc_bsr_s8": "fc_bsr_s8.c",
     "ef_unpack_s8": "unpack_s8.c",
     "ef_fc_lut_s8": "fc_lut_s8.c",
+    "ef_fc_packed_lut_s8": "fc_packed_lut_s8.c",
     "ef_avgpool2d_s8": "avgpool2d_s8.c",
     "ef_maxpool2d_s8": "maxpool2d_s8.c",
     "ef_mean_s8": "mean_s8.c",
@@ -269,10 +270,11 @@ def pack_indices(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return table, packed
 
 
-def _store_packed(e: _Emit, tag: str, node: Node, w: np.ndarray, bits: int
-                  ) -> tuple[str, str]:
-    """weights.c arrays (value table, packed indices) of `w`; records the bytes saved."""
-    table, idx = pack_indices(w, bits)
+def _store_packed(e: _Emit, tag: str, node: Node, w: np.ndarray, bits: int,
+                  packed: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[str, str]:
+    """weights.c arrays (value table, packed indices) of `w` (pack_indices, or `packed`
+    given in another kernel's layout); records the bytes saved."""
+    table, idx = packed if packed is not None else pack_indices(w, bits)
     before = e.weight_bytes
     tv = e.array(f"{tag}_wt", "int8_t", table)
     iv = e.array(f"{tag}_wi", "uint8_t", idx)
@@ -452,18 +454,46 @@ def _fc_bsr(e: _Emit, tag: str, node: Node, w2d: np.ndarray, q: Any) -> list[str
              f"{dout}, {y})")]
 
 
-def _fc_packed(e: _Emit, tag: str, node: Node, w2d: np.ndarray, q: Any) -> list[str] | None:
+def pack_fc_lut(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(value table [2^bits] int8, lane indices uint8) of clustered int8 weights [C_OUT, C_IN]
+    for ef_fc_packed_lut_s8, or None unless C_IN and C_OUT are multiples of 4. pack_fc's
+    layout with no tails: per block of four rows, per group of four inputs, words (rows 0, 1)
+    on inputs (0, 2), then (1, 3), then rows (2, 3) alike; each word's two int16 lanes pair
+    a weight of row ra with one of row rb, and lane index = idx(ra's) | idx(rb's) << bits
+    (4 bits: one a byte; 2 bits: two a byte, low nibble first), so an index per lane costs
+    the flash pack_indices would."""
+    w = np.asarray(w, np.int8)
+    cout, cin = w.shape
+    if cout % 4 or cin % 4 or not w.size:
+        return None
+    vals = np.unique(w)
+    table = np.zeros(1 << bits, np.int8)
+    table[:vals.size] = vals
+    g = np.searchsorted(vals, w).astype(np.uint8).reshape(cout // 4, 4, cin // 4, 4)
+    words = [g[:, ra][:, :, ks] | g[:, rb][:, :, ks] << bits     # [block, group, lane]
+             for ra, rb in ((0, 1), (2, 3)) for ks in ((0, 2), (1, 3))]
+    lanes = np.stack(words, axis=2).ravel()                      # block, group, word, lane
+    if bits == 2:
+        lanes = lanes[0::2] | lanes[1::2] << 4
+    return table, lanes.astype(np.uint8)
+
+
+def _fc_packed(e: _Emit, tag: str, node: Node, w2d: np.ndarray, q: Any, bits: int = 0
+               ) -> list[str] | None:
     """ef_fc_packed_s8 on weights [C_OUT, C_IN] over the node's rows (FC rows or 1x1 conv
-    pixels), or None where pack_fc refuses the layer."""
+    pixels), or for clustered weights (`bits`) ef_fc_packed_lut_s8 on their lane indices;
+    None where pack_fc (pack_fc_lut) refuses the layer."""
     cout, cin = w2d.shape
     b = node.inputs[2] if len(node.inputs) > 2 else ""
     packed = pack_fc(w2d, e.g.tensors[b].data if b else None, q.in_offset)
-    if packed is None:
+    lut = pack_fc_lut(w2d, bits) if bits else None
+    if packed is None or (bits and lut is None):
         return None
     pw, pb, small = packed
     shift = np.broadcast_to(np.asarray(q.shift, np.int64), (cout,))
-    rq = "0"       # the DSP output pass's (mult, right shift, rounding) per channel
-    if small and not _single(node.op, e.numerics) and (shift < 0).all():
+    rq = "0"       # the DSP output pass's (mult, right shift, rounding) per channel; not
+    # for clustered weights: 12 B a channel undoes a tenth of AD01's flash saving for 5%
+    if small and not bits and not _single(node.op, e.numerics) and (shift < 0).all():
         mult = np.broadcast_to(np.asarray(q.mult, np.int64), (cout,))
         rq = e.array(f"{tag}_rq", "int32_t",
                      np.stack([mult, -shift, 1 << (-shift - 1)], axis=1).astype(np.int32))
@@ -472,8 +502,19 @@ def _fc_packed(e: _Emit, tag: str, node: Node, w2d: np.ndarray, q: Any) -> list[
     qq = _quant(e, tag, q.mult, q.shift, cout)
     din, x, dout, y = _io(e, tag, node)
     wd = e.dims(f"{tag}_wd", (cout, 1, 1, cin))
-    w, bv = e.array(f"{tag}_w", "int8_t", pw), e.array(f"{tag}_b", "int32_t", pb)
-    return [f"{e.use('ef_fc_packed_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {bv}, {dout}, {y})"]
+    bv = e.array(f"{tag}_b", "int32_t", pb)
+    if not bits:
+        w = e.array(f"{tag}_w", "int8_t", pw)
+        return [(f"{e.use('ef_fc_packed_s8')}({p}, {qq}, {din}, {x}, {wd}, {w}, {bv}, "
+                 f"{dout}, {y})")]
+    off, size = e.scratch.get(node.outputs[0], (0, 0))
+    need = unpacked_bytes(node, e.g)      # lane table + four or more rows (plan.scratch)
+    if size < need:
+        raise _Refuse(f"the plan gave {size} scratch bytes to unpack FC weight rows")
+    tv, iv = _store_packed(e, tag, node, w2d, bits, lut)
+    e.use("ef_fc_packed_s8")
+    return [(f"{e.use('ef_fc_packed_lut_s8')}(&(ef_ctx){{ef_arena_ + {off}, {need}}}, {p}, "
+             f"{qq}, {din}, {x}, {wd}, {tv}, {iv}, {bits}, {bv}, {dout}, {y})")]
 
 
 def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
@@ -481,8 +522,8 @@ def emit_fc(e: _Emit, tag: str, node: Node) -> list[str]:
     cout, cin = e.shape(node.inputs[1])
     bits = packed_bits(node, e.g)
     w2d = np.asarray(e.g.tensors[node.inputs[1]].data)
-    packed = None if bits else (_fc_bsr(e, tag, node, w2d, q)
-                                or _fc_packed(e, tag, node, w2d, q))
+    packed = _fc_packed(e, tag, node, w2d, q, bits) if bits else (
+        _fc_bsr(e, tag, node, w2d, q) or _fc_packed(e, tag, node, w2d, q))
     if packed is not None:
         return packed
     p = e.struct("ef_fc_params", f"{tag}_p",

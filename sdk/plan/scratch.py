@@ -349,18 +349,26 @@ def packed_bits(node: Node, g: Graph) -> int:
     return bits
 
 
-FC_LUT_CHUNK_BYTES = 2048    # ef_fc_lut_s8 unpacks about this many weight bytes at a time
+FC_LUT_CHUNK_BYTES = 2048    # a packed FC unpacks about this many weight bytes at a time
+
+
+def fc_lut_table_bytes(bits: int) -> int:
+    """ef_fc_packed_lut_s8_table_bytes: its lane table, an int16 per pair of values."""
+    return 2 << (2 * bits) if bits in (2, 4) else 0
 
 
 def unpacked_bytes(node: Node, g: Graph) -> int:
     """Arena bytes before `node`'s kernel scratch that hold its unpacked weights (16-aligned,
     so the kernel's own scratch keeps the arena's alignment); 0 if not packed. A packed FC
-    (ef_fc_lut_s8) unpacks whole rows, FC_LUT_CHUNK_BYTES' worth (at least one) at a time."""
-    if not packed_bits(node, g):
+    (ef_fc_packed_lut_s8, else ef_fc_lut_s8) takes the lane table, then unpacks blocks of
+    four rows, FC_LUT_CHUNK_BYTES' worth (at least four) at a time."""
+    bits = packed_bits(node, g)
+    if not bits:
         return 0
     w = g.tensors[node.inputs[1]].data
     n = int(w.size)
     if node.op is Op.FC:
-        cin = int(w.shape[-1])
-        n = min(n, max(1, FC_LUT_CHUNK_BYTES // cin) * cin)
+        cout, cin = int(w.shape[0]), int(w.shape[-1])
+        rows = min(cout, max(4, (FC_LUT_CHUNK_BYTES // cin) & ~3))
+        n = fc_lut_table_bytes(bits) + rows * cin
     return (n + 15) & ~15

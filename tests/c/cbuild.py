@@ -22,14 +22,14 @@ class SeqPlan:
     (plan.scratch, as plan_graph sizes it) in its own: no sharing at all."""
 
     def __init__(self, g: Graph):
-        from edgeforge.plan.scratch import scratch_bytes
+        from edgeforge.plan.scratch import scratch_bytes, unpacked_bytes
         self.offsets, off = {}, 0
         for t in g.activations():
             self.offsets[t] = off
             off += (g.tensors[t].nbytes + 15) // 16 * 16
         self.scratch: dict[str, tuple[int, int]] = {}
-        for nd in g.nodes:
-            n = scratch_bytes(nd, g)
+        for nd in g.nodes:       # packed (--cluster) weights unpack in front, as plan.memory
+            n = unpacked_bytes(nd, g) + scratch_bytes(nd, g)
             if n and nd.outputs:
                 self.scratch[nd.outputs[0]] = (off, n)
                 off += (n + 15) // 16 * 16
