@@ -74,6 +74,16 @@ def fw_dir(directory: str | Path, board: Board) -> Path:
 # ---------------------------------------------------------------------------- sources
 
 
+def _driver(board: Board, tdir: Path, kind: str, name: str, label: str) -> Path:
+    """tdir/ef_<kind>_<name>.c, or a BuildError naming the drivers the template has."""
+    src = tdir / f"ef_{kind}_{name}.c"
+    if not src.is_file():
+        have = sorted(p.stem.removeprefix(f"ef_{kind}_") for p in tdir.glob(f"ef_{kind}_*.c"))
+        raise BuildError(f"board {board.name}: no {label} driver {src.name} in {tdir} "
+                         f"(drivers available: {', '.join(have)})")
+    return src
+
+
 def _template_sources(board: Board) -> tuple[Path, list[Path]]:
     tdir = TEMPLATES_DIR / board.template
     if not tdir.is_dir():
@@ -83,20 +93,12 @@ def _template_sources(board: Board) -> tuple[Path, list[Path]]:
     if missing:     # e.g. esp32-s3/ holds only its clock driver so far: no Xtensa port
         raise BuildError(f"board {board.name}: firmware template {tdir} has no "
                          f"{', '.join(missing)} (no {board.template} port yet)")
-    uart = tdir / f"ef_uart_{board.uart['driver'].replace('-', '_')}.c"
-    if not uart.is_file():
-        have = sorted(p.stem.removeprefix("ef_uart_") for p in tdir.glob("ef_uart_*.c"))
-        raise BuildError(f"board {board.name}: no UART driver {uart.name} in {tdir} "
-                         f"(drivers available: {', '.join(have)})")
+    uart = _driver(board, tdir, "uart", board.uart["driver"].replace("-", "_"), "UART")
     counter = COUNTERS.get(board.counter)
     if counter is None:
         raise BuildError(f"board {board.name}: counter {board.counter!r} not in the template "
                          f"(have: {', '.join(COUNTERS)})")
-    clock = tdir / f"ef_clock_{board.clock.get('driver', 'none')}.c"
-    if not clock.is_file():
-        have = sorted(p.stem.removeprefix("ef_clock_") for p in tdir.glob("ef_clock_*.c"))
-        raise BuildError(f"board {board.name}: no clock driver {clock.name} in {tdir} "
-                         f"(drivers available: {', '.join(have)})")
+    clock = _driver(board, tdir, "clock", board.clock.get("driver", "none"), "clock")
     check_clock(board)          # the PLL within the vendor's limits, giving clock_hz
     return tdir, [tdir / s for s in TEMPLATE_SOURCES] + [uart, clock]
 
