@@ -1038,6 +1038,28 @@ def emit_reshape_s16(e: _Emit, tag: str, node: Node) -> list[str]:
     return [f"{e.use('ef_reshape_s8')}({din}, {e.ptr(x)}, {dout}, {e.ptr(y, const=False)})"]
 
 
+def emit_pad_s16(e: _Emit, tag: str, node: Node) -> list[str]:
+    """int16 PAD as ef_pad_s8 on bytes: the last axis holds 2 bytes a value, so its pads
+    double; the pad value's two bytes must agree (0, the zero point, always does)."""
+    shape = e.shape(node.inputs[0])
+    if len(shape) > 4:
+        raise _Refuse(f"rank {len(shape)}")
+    value = qp16.prepare(node, e.g, e.numerics).pad_value
+    lo, hi = value & 0xFF, (value >> 8) & 0xFF
+    if lo != hi:
+        raise _Refuse(f"int16 pad value {value} is not one byte repeated")
+    pads = [(0, 0)] * (4 - len(shape)) + [tuple(int(v) for v in q) for q in node.attrs.pads]
+    pads[3] = (2 * pads[3][0], 2 * pads[3][1])
+    bshape = (1,) * (4 - len(shape)) + shape[:-1] + (2 * shape[-1],)
+    oshape = tuple(d + b + a for d, (b, a) in zip(bshape, pads))
+    p = e.struct("ef_pad_params", f"{tag}_p",
+                 "{{" + ", ".join(str(b) for b, _ in pads) + "}, {"
+                 + ", ".join(str(a) for _, a in pads) + f"}}, {lo - 256 if lo > 127 else lo}}}")
+    din, dout = e.dims(f"{tag}_in", bshape), e.dims(f"{tag}_out", oshape)
+    x, y = node.inputs[0], node.outputs[0]
+    return [f"{e.use('ef_pad_s8')}({p}, {din}, {e.ptr(x)}, {dout}, {e.ptr(y, const=False)})"]
+
+
 def emit_quantize_s16(e: _Emit, tag: str, node: Node) -> list[str]:
     src, dst = e.g.tensors[node.inputs[0]].dtype, e.g.tensors[node.outputs[0]].dtype
     symbol = {("int8", "int16"): "ef_quantize_s8_s16", ("int16", "int8"): "ef_quantize_s16_s8",
@@ -1060,7 +1082,7 @@ EMITTERS_S16: dict[Op, Emitter] = {
     Op.MUL: _emit_mul("ef_mul_s16"),
     Op.LOGISTIC: _emit_sigmoid_s16("ef_logistic_s16"),
     Op.TANH: _emit_sigmoid_s16("ef_tanh_s16"), Op.SOFTMAX: emit_softmax_s16,
-    Op.RESHAPE: emit_reshape_s16, Op.QUANTIZE: emit_quantize_s16,
+    Op.RESHAPE: emit_reshape_s16, Op.QUANTIZE: emit_quantize_s16, Op.PAD: emit_pad_s16,
 }
 
 

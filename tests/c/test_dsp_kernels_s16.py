@@ -203,3 +203,28 @@ def test_two_operand_16x8_layer_runs_as_tflm(name, tmp_path):
         want = reference.run(g, [x], numerics="tflm")["out8"]
         np.testing.assert_array_equal(tflm.run([x])[0].reshape(want.shape), want)
         assert len(np.unique(want)) > 1
+
+
+def test_int16_pad_runs_in_c(tmp_path):
+    """The .tflite we write for a 16x8 conv whose padding TFLite's SAME cannot say carries an
+    int16 PAD (so does a converter model with ZeroPadding2D); its C (ef_pad_s8 over bytes,
+    channel pads doubled) gives the reference's int16 tensor."""
+    require("gcc")
+    from edgeforge.codegen.tflite import write_tflite
+    from edgeforge.frontends import load
+    g = load(write_tflite(OWN["dw_tail_dil"], tmp_path / "p.tflite"))
+    pad = next(n for n in g.nodes if n.op == Op.PAD)
+    t = g.tensors[pad.outputs[0]]
+    assert t.dtype == "int16" and any(b or a for b, a in pad.attrs.pads)
+    ml = cbuild.MultiLib({"padded": g}, tmp_path / "lib", "tflm")
+    arena = ml.lib.ef_padded_arena
+    arena.restype = ctypes.c_void_p
+    off = cbuild.SeqPlan(g).offsets[pad.outputs[0]]
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        x = rng.integers(-128, 128, g.tensors[g.inputs[0]].shape).astype(np.int8)
+        (y,), = ml.run("padded", [[x]])
+        ref = reference.run(g, [x], intermediate=True)
+        got = np.frombuffer(ctypes.string_at(arena() + off, t.nbytes), np.int16)
+        np.testing.assert_array_equal(got, ref[pad.outputs[0]].ravel())
+        np.testing.assert_array_equal(y.ravel(), ref[g.outputs[0]].ravel())
