@@ -69,10 +69,12 @@ class ArenaPlan:
         """Pairs live at the same step whose bytes overlap and no `share` permits it."""
         bad = []
         reqs = [r for r in self.reqs if r.size > 0]
+        steps = _StepIndex(max((r.last for r in reqs), default=-1) + 1)
+        for i, r in enumerate(reqs):
+            steps.add(i, r)
         for i, a in enumerate(reqs):
-            for b in reqs[i + 1:]:
-                if not a.live_with(b):
-                    continue
+            for j in sorted(j for j in steps.live(a) if j > i):
+                b = reqs[j]
                 oa, ob = self.offsets[a.name], self.offsets[b.name]
                 if oa + a.size <= ob or ob + b.size <= oa:
                     continue
@@ -106,6 +108,38 @@ class ArenaPlan:
         return "\n".join(lines)
 
 
+class _StepIndex:
+    """Which added buffers are live with a given one, without testing every pair: `cover[s]`
+    holds those live at step s, `starts[s]` those born at s. The buffers live with r are
+    cover[r.first] plus those born in (r.first, r.last], two disjoint sets, so a query costs
+    the answer plus r's span, and the plan of a 1000-op chain stays near-linear."""
+
+    def __init__(self, steps: int) -> None:
+        self.cover: list[list] = [[] for _ in range(steps)]
+        self.starts: list[list] = [[] for _ in range(steps)]
+
+    def add(self, key, r: BufferReq) -> None:
+        for s in range(r.first, r.last + 1):
+            self.cover[s].append(key)
+        self.starts[r.first].append(key)
+
+    def live(self, r: BufferReq) -> list:
+        out = list(self.cover[r.first])
+        for s in range(r.first + 1, r.last + 1):
+            out += self.starts[s]
+        return out
+
+
+def live_pairs(reqs: Sequence[BufferReq]) -> dict[str, list[BufferReq]]:
+    """For each buffer with bytes, the other buffers with bytes live at some same step (the
+    only ones first-fit must keep clear of); every strategy's place() reuses one table."""
+    sized = [r for r in reqs if r.size]
+    steps = _StepIndex(max((r.last for r in sized), default=-1) + 1)
+    for i, r in enumerate(sized):
+        steps.add(i, r)
+    return {r.name: [sized[j] for j in steps.live(r) if j != i] for i, r in enumerate(sized)}
+
+
 def _shares_ok(a: BufferReq, oa: int, b: BufferReq, ob: int) -> bool:
     return any(other == b.name and oa - ob <= d for other, d in a.share)
 
@@ -115,12 +149,20 @@ def lower_bound(reqs: Iterable[BufferReq]) -> int:
     reqs = list(reqs)
     if not reqs:
         return 0
-    steps = max(r.last for r in reqs) + 1
-    live = [0] * steps
+    return max(_breadth(reqs))
+
+
+def _breadth(reqs: Sequence[BufferReq]) -> list[int]:
+    """Bytes live at each step (a difference array: linear in buffers + steps)."""
+    delta = [0] * (max(r.last for r in reqs) + 2)
     for r in reqs:
-        for s in range(r.first, r.last + 1):
-            live[s] += r.size
-    return max(live)
+        delta[r.first] += r.size
+        delta[r.last + 1] -= r.size
+    live, total = [], 0
+    for d in delta[:-1]:
+        total += d
+        live.append(total)
+    return live
 
 
 def _align_up(x: int, a: int) -> int:
@@ -139,25 +181,37 @@ def _forbidden(x: BufferReq, b: BufferReq, ob: int) -> tuple[int, int]:
     return lo, hi
 
 
-def place(order: Sequence[BufferReq], align: int = 16, strategy: str = "") -> ArenaPlan:
-    """First-fit placement in the given order; pinned buffers (offset set) are placed first."""
-    offsets: dict[str, int] = {}
-    placed: list[BufferReq] = []
-    for r in order:
-        if r.size < 0 or r.first > r.last:
+def _check(reqs: Iterable[BufferReq]) -> None:
+    for r in reqs:
+        if r.size < 0 or r.first > r.last or r.first < 0:
             raise PlanError(f"buffer {r.name!r}: size {r.size}, steps [{r.first},{r.last}]")
+
+
+def place(order: Sequence[BufferReq], align: int = 16, strategy: str = "",
+          live: dict[str, list[BufferReq]] | None = None) -> ArenaPlan:
+    """First-fit placement in the given order; pinned buffers (offset set) are placed first.
+    `live` is live_pairs(order), if the caller has it already."""
+    offsets: dict[str, int] = {}
+    _check(order)
+    for r in order:
         if r.offset is not None:
             if r.offset % align:
                 raise PlanError(f"buffer {r.name!r} pinned at {r.offset}, not {align}-aligned")
             offsets[r.name] = r.offset
-            placed.append(r)
+    pinned = bool(offsets)
+    live = live_pairs(order) if live is None else live
     for r in order:
         if r.offset is not None:
             continue
         if r.size == 0:
             offsets[r.name] = 0
             continue
-        walls = [_forbidden(r, b, offsets[b.name]) for b in placed if b.size and r.live_with(b)]
+        walls = []
+        for b in live[r.name]:
+            ob = offsets.get(b.name)
+            if ob is not None:
+                walls.append(_forbidden(r, b, ob) if r.share or b.share
+                             else (ob - r.size, ob + b.size))
         cand = 0                                # lowest aligned offset in no open wall
         for lo, hi in sorted(w for w in walls if w[0] < w[1]):
             if lo >= cand:
@@ -165,10 +219,9 @@ def place(order: Sequence[BufferReq], align: int = 16, strategy: str = "") -> Ar
             if hi > cand:
                 cand = _align_up(hi, align)
         offsets[r.name] = cand
-        placed.append(r)
     end = max((offsets[r.name] + r.size for r in order), default=0)
     plan = ArenaPlan(offsets, _align_up(end, align), tuple(order), strategy, align)
-    clash = plan.overlaps()
+    clash = plan.overlaps() if pinned else []     # first fit alone never overlaps
     if clash:
         raise PlanError(f"pinned buffers overlap: {clash[:4]}")
     return plan
@@ -185,12 +238,14 @@ def order_by_breadth(reqs: Sequence[BufferReq]) -> list[BufferReq]:
     """Steps in decreasing live bytes; at each step its unplaced buffers, largest first."""
     if not reqs:
         return []
-    steps = max(r.last for r in reqs) + 1
-    breadth = [sum(r.size for r in reqs if r.first <= s <= r.last) for s in range(steps)]
+    breadth = _breadth(reqs)
+    at = _StepIndex(len(breadth))
+    for r in reqs:
+        at.add(r, r)
     out: list[BufferReq] = []
     seen: set[str] = set()
-    for s in sorted(range(steps), key=lambda s: (-breadth[s], s)):
-        for r in sorted((r for r in reqs if r.first <= s <= r.last), key=lambda r: -r.size):
+    for s in sorted(range(len(breadth)), key=lambda s: (-breadth[s], s)):
+        for r in sorted(at.cover[s], key=lambda r: -r.size):
             if r.name not in seen:
                 seen.add(r.name)
                 out.append(r)
@@ -227,8 +282,10 @@ def plan_best(reqs: Sequence[BufferReq], align: int = 16, restarts: int = 48,
     if len(names) != len(reqs):
         raise PlanError("duplicate buffer names")
     best: ArenaPlan | None = None
+    _check(reqs)
+    live = live_pairs(reqs)
     for name, fn in STRATEGIES.items():
-        p = place(fn(reqs), align, name)
+        p = place(fn(reqs), align, name, live)
         if best is None or p.size < best.size:
             best = p
     rng = random.Random(seed)
@@ -236,7 +293,7 @@ def plan_best(reqs: Sequence[BufferReq], align: int = 16, restarts: int = 48,
     for k in range(restarts if len(reqs) > 1 else 0):
         # perturb greedy-by-size: random keys weighted towards size keep the good structure
         order = sorted(base, key=lambda r: -r.size * (0.5 + rng.random()))
-        p = place(order, align, f"random{k}")
+        p = place(order, align, f"random{k}", live)
         if p.size < best.size:
             best = p
     assert best is not None or not reqs
