@@ -534,38 +534,46 @@ def _requant_out(acc: np.ndarray, q: qp.ConvQuant, rounding: Rounding) -> np.nda
     return _clamp8(y, q.act_min, q.act_max)
 
 
-def conv2d_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs,
-              q: qp.ConvQuant, rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
-    """reference_integer_ops::ConvPerChannel: acc = sum((x + in_offset) * w) + bias."""
-    xo = x.astype(np.int64) + q.in_offset          # padding contributes 0 after the offset
+# The int8 and 16x8 forms of CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED share these sums
+# (exact in int64, bias added); they differ in the input offset and the requantization.
+def _conv_acc(xo: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs) -> np.ndarray:
     win = windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad)
     n, oh, ow = win.shape[:3]
     acc = _gemm(win.reshape(n * oh * ow, -1), w.reshape(w.shape[0], -1).T)
-    if b is not None:
-        acc = acc + b.astype(np.int64)
-    return _requant_out(acc, q, rounding).reshape(n, oh, ow, -1)
+    return (acc if b is None else acc + b.astype(np.int64)).reshape(n, oh, ow, -1)
+
+
+def _dw_acc(xo: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+            a: DwConv2dAttrs) -> np.ndarray:
+    xo = _dw_expand(xo, w.shape[3] // xo.shape[3])   # output channel = ic * mult + m
+    acc = _dw_taps(windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad), w[0].astype(np.int64))
+    return acc if b is None else acc + b.astype(np.int64)
+
+
+def _fc_acc(xo: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: FcAttrs) -> np.ndarray:
+    rows = xo.reshape(-1, w.shape[1])
+    acc = _gemm(rows, w.T)
+    acc = acc if b is None else acc + b.astype(np.int64)
+    return acc.reshape(xo.shape[:-1] + (w.shape[0],) if a.keep_num_dims else acc.shape)
+
+
+def conv2d_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttrs,
+              q: qp.ConvQuant, rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
+    """reference_integer_ops::ConvPerChannel: acc = sum((x + in_offset) * w) + bias."""
+    # padding contributes 0 after the offset
+    return _requant_out(_conv_acc(x.astype(np.int64) + q.in_offset, w, b, a), q, rounding)
 
 
 def dwconv2d_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwConv2dAttrs,
                 q: qp.ConvQuant, rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_integer_ops::DepthwiseConvPerChannel (output channel = ic * mult + m)."""
-    xo = _dw_expand(x.astype(np.int64) + q.in_offset, w.shape[3] // x.shape[3])
-    win = windows(xo, w.shape[1:3], a.stride, a.dilation, a.pad)
-    acc = _dw_taps(win, w[0].astype(np.int64))     # exact in int64
-    if b is not None:
-        acc = acc + b.astype(np.int64)
-    return _requant_out(acc, q, rounding)
+    return _requant_out(_dw_acc(x.astype(np.int64) + q.in_offset, w, b, a), q, rounding)
 
 
 def fc_s8(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: FcAttrs, q: qp.ConvQuant,
           rounding: Rounding = Rounding.DOUBLE) -> np.ndarray:
     """reference_integer_ops::FullyConnected (per-tensor or per-channel)."""
-    rows = x.reshape(-1, w.shape[1]).astype(np.int64) + q.in_offset
-    acc = _gemm(rows, w.T)
-    if b is not None:
-        acc = acc + b.astype(np.int64)
-    shape = x.shape[:-1] + (w.shape[0],) if a.keep_num_dims else (rows.shape[0], w.shape[0])
-    return _requant_out(acc, q, rounding).reshape(shape)
+    return _requant_out(_fc_acc(x.astype(np.int64) + q.in_offset, w, b, a), q, rounding)
 
 
 def avgpool2d_s8(x: np.ndarray, a: Pool2dAttrs, q: qp.PoolQuant,
@@ -799,33 +807,19 @@ def conv2d_s16(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Conv2dAttr
                q: qp16.ConvQuant16, rounding: Any = None) -> np.ndarray:
     """reference_integer_ops::ConvPerChannel<int16>: acc = sum(x * w) + bias (|x*w| < 2^22,
     so float64 sums stay exact for < 2^31 taps)."""
-    win = windows(x.astype(np.int64), w.shape[1:3], a.stride, a.dilation, a.pad)
-    n, oh, ow = win.shape[:3]
-    acc = _gemm(win.reshape(n * oh * ow, -1), w.reshape(w.shape[0], -1).T)
-    if b is not None:
-        acc = acc + b.astype(np.int64)
-    return _requant16(acc, q, rounding).reshape(n, oh, ow, -1)
+    return _requant16(_conv_acc(x.astype(np.int64), w, b, a), q, rounding)
 
 
 def dwconv2d_s16(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DwConv2dAttrs,
                  q: qp16.ConvQuant16, rounding: Any = None) -> np.ndarray:
     """reference_integer_ops::DepthwiseConvPerChannel<int16>."""
-    xe = _dw_expand(x.astype(np.int64), w.shape[3] // x.shape[3])
-    acc = _dw_taps(windows(xe, w.shape[1:3], a.stride, a.dilation, a.pad), w[0].astype(np.int64))
-    if b is not None:
-        acc = acc + b.astype(np.int64)
-    return _requant16(acc, q, rounding)
+    return _requant16(_dw_acc(x.astype(np.int64), w, b, a), q, rounding)
 
 
 def fc_s16(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: FcAttrs,
            q: qp16.ConvQuant16, rounding: Any = None) -> np.ndarray:
     """reference_integer_ops::FullyConnected<int16, int8, int16, int64>."""
-    rows = x.reshape(-1, w.shape[1]).astype(np.int64)
-    acc = _gemm(rows, w.T)
-    if b is not None:
-        acc = acc + b.astype(np.int64)
-    shape = x.shape[:-1] + (w.shape[0],) if a.keep_num_dims else (rows.shape[0], w.shape[0])
-    return _requant16(acc, q, rounding).reshape(shape)
+    return _requant16(_fc_acc(x.astype(np.int64), w, b, a), q, rounding)
 
 
 def avgpool2d_s16(x: np.ndarray, a: Pool2dAttrs, q: qp16.ClampQuant16, rounding: Any = None
