@@ -268,7 +268,7 @@ ef_status ef_fc_packed_lut_s8(const ef_ctx *ctx, const ef_fc_packed_params *p,
                               const ef_quant *q, const ef_dims *in, const int8_t *x,
                               const ef_dims *wd, const int8_t *table, const uint8_t *idx,
                               int32_t bits, const int32_t *bias, const ef_dims *out, int8_t *y);
-/** @brief Bytes of ef_fc_packed_lut_s8's lane table for `bits` (4: 512, 2: 32; else 0). */
+/** @brief Bytes of ef_fc_packed_lut_s8's lane table for `bits` (4: 512, 2: 1024; else 0). */
 int32_t ef_fc_packed_lut_s8_table_bytes(int32_t bits);
 
 /**

@@ -353,8 +353,9 @@ FC_LUT_CHUNK_BYTES = 2048    # a packed FC unpacks about this many weight bytes 
 
 
 def fc_lut_table_bytes(bits: int) -> int:
-    """ef_fc_packed_lut_s8_table_bytes: its lane table, an int16 per pair of values."""
-    return 2 << (2 * bits) if bits in (2, 4) else 0
+    """ef_fc_packed_lut_s8_table_bytes: its lane table (4 bits: 256 int16 lanes; 2 bits: 256
+    pairs of lanes, one per index byte)."""
+    return {4: 512, 2: 1024}.get(bits, 0)
 
 
 def unpacked_bytes(node: Node, g: Graph) -> int:

@@ -12,7 +12,7 @@
 
 int32_t ef_fc_packed_lut_s8_table_bytes(int32_t bits)
 {
-    return (bits == 4 || bits == 2) ? 2 * (1 << (2 * bits)) : 0;
+    return bits == 4 ? 512 : (bits == 2 ? 1024 : 0);   /* 256 lanes; 256 pairs of lanes */
 }
 
 ef_status ef_fc_packed_lut_s8(const ef_ctx *ctx, const ef_fc_packed_params *p,
@@ -30,8 +30,10 @@ ef_status ef_fc_packed_lut_s8(const ef_ctx *ctx, const ef_fc_packed_params *p,
     if (rows < 0 || chunk < 4 || (depth & 3) || (oc & 3)) {
         return EF_ERR_ARG;
     }
-    /* lane (a, b) = 256 * w_b + w_a with w_b - (w_a < 0) in the high byte (pack_fc) */
-    uint16_t *lanes = (uint16_t *)ctx->buf;
+    /* lane (a, b) = 256 * w_b + w_a with w_b - (w_a < 0) in the high byte (pack_fc); at
+     * 2 bits a byte holds two lane indices, so the table maps a byte to both lanes */
+    uint16_t l16[16], *lanes = bits == 4 ? (uint16_t *)ctx->buf : l16;
+    uint32_t *pairs = (uint32_t *)ctx->buf;
     const int32_t n_vals = 1 << bits;
     for (int32_t b = 0; b < n_vals; ++b) {
         for (int32_t a = 0; a < n_vals; ++a) {
@@ -39,7 +41,10 @@ ef_status ef_fc_packed_lut_s8(const ef_ctx *ctx, const ef_fc_packed_params *p,
             lanes[a | (b << bits)] = (uint16_t)((lo & 0xFF) | ((hi & 0xFF) << 8));
         }
     }
-    uint16_t *w = lanes + tb / 2;
+    for (int32_t b = 0; bits == 2 && b < 256; ++b) {
+        pairs[b] = l16[b & 0xF] | (uint32_t)l16[b >> 4] << 16;
+    }
+    uint16_t *w = (uint16_t *)ctx->buf + tb / 2;
     for (int32_t o0 = 0; o0 < oc; o0 += chunk) {
         const int32_t n_oc = oc - o0 < chunk ? oc - o0 : chunk, n = n_oc * depth / 2;   /* lanes */
         /* four lanes a step (n % 8 == 0), from one index word (4 bits) or halfword (2 bits);
@@ -59,11 +64,8 @@ ef_status ef_fc_packed_lut_s8(const ef_ctx *ctx, const ef_fc_packed_params *p,
             for (int32_t i = 0; i < n; i += 4) {
                 uint16_t h;
                 memcpy(&h, s + i / 2, 2);
-                const uint32_t b = h;
-                const uint32_t v0 = lanes[b & 0xFu] | (uint32_t)lanes[(b >> 4) & 0xFu] << 16;
-                const uint32_t v1 = lanes[(b >> 8) & 0xFu] | (uint32_t)lanes[b >> 12] << 16;
-                memcpy(w + i, &v0, 4);
-                memcpy(w + i + 2, &v1, 4);
+                memcpy(w + i, &pairs[h & 0xFFu], 4);
+                memcpy(w + i + 2, &pairs[h >> 8], 4);
             }
         }
         ef_fc_packed_params pp = *p;
