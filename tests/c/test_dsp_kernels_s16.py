@@ -90,6 +90,9 @@ OWN = {
     "conv_s2_dil": conv("conv_s2_dil", (1, 11, 10, 5), 4, (3, 2), s=(2, 2), d=(2, 1),
                         pad=(2, 0, 1, 1)),
     "conv_c1": conv("conv_c1", (1, 6, 6, 1), 3, (3, 3), pad=(1, 1, 1, 1), act=Act.RELU6),
+    # a first layer (3 channels: each filter row one run of 9 values) and a dilated row
+    "conv_rgb_s2": conv("conv_rgb_s2", (1, 9, 10, 3), 8, (3, 3), s=(2, 2), pad=(0, 0, 1, 1)),
+    "conv_dil_w": conv("conv_dil_w", (1, 7, 9, 5), 3, (2, 3), d=(1, 2), pad=(1, 2, 0, 1)),
     "fc_tail": fc("fc_tail", 3, 37, 11),
     "fc_one": fc("fc_one", 1, 3, 1),
     "fc_extreme": fc("fc_extreme", 2, 700, 3, extreme=True),

@@ -114,6 +114,21 @@ static inline void s16_dot2(const int16_t *x, const int8_t *w0, const int8_t *w1
     *a1 = s1;
 }
 
+/* taps [*lo, *hi) of k whose input index i0 + d * tap lies in [0, n) */
+static inline void s16_taps(int32_t i0, int32_t d, int32_t k, int32_t n, int32_t *lo,
+                            int32_t *hi)
+{
+    int32_t a = 0, b = k;
+    while (a < b && i0 + d * a < 0) {
+        ++a;
+    }
+    while (b > a && i0 + d * (b - 1) >= n) {
+        --b;
+    }
+    *lo = a;
+    *hi = b;
+}
+
 /* y[r][o] = requant(bias[o] + x[r] . w[o]): FC, and 1x1 stride-1 unpadded conv by pixel */
 static void s16_gemm(const int16_t *x, const int8_t *w, const int64_t *bias, int32_t rows,
                      int32_t cin, int32_t cout, int32_t acc32, int32_t single,
@@ -157,6 +172,8 @@ ef_status ef_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
             for (int32_t ox = 0; ox < ow; ++ox) {
                 const int32_t iy0 = oy * p->stride.h - p->pad.h;
                 const int32_t ix0 = ox * p->stride.w - p->pad.w;
+                int32_t kx0, kx1;
+                s16_taps(ix0, p->dilation.w, kw, iw, &kx0, &kx1);
                 int16_t *yp = y + ((b * oh + oy) * ow + ox) * oc;
                 for (int32_t o = 0; o < oc; o += 2) {
                     const int pair = o + 1 < oc;
@@ -167,14 +184,15 @@ ef_status ef_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
                         if (iy < 0 || iy >= ih) {
                             continue;
                         }
-                        for (int32_t kx = 0; kx < kw; ++kx) {
+                        /* undilated: the row's taps inside the input are one run of
+                         * (kx1 - kx0) * ic values in x and in w (one dot, SMLALD quads
+                         * even for 3-channel first layers) */
+                        const int32_t run = p->dilation.w == 1 ? kx1 - kx0 : 1;
+                        for (int32_t kx = kx0; kx < kx1; kx += run) {
                             const int32_t ix = ix0 + p->dilation.w * kx;
-                            if (ix < 0 || ix >= iw) {
-                                continue;
-                            }
                             const int8_t *w0 = w + ((o * kh + ky) * kw + kx) * ic;
                             s16_dot2(x + ((b * ih + iy) * iw + ix) * ic, w0,
-                                     pair ? w0 + kh * kw * ic : w0, ic, &s0, &s1);
+                                     pair ? w0 + kh * kw * ic : w0, run * ic, &s0, &s1);
                         }
                     }
                     yp[o] = ef_nn_s16_store(s0, o, p->acc32, single, q, &p->act);
@@ -186,21 +204,6 @@ ef_status ef_conv2d_s16(const ef_conv_s16_params *p, const ef_quant *q,
         }
     }
     return EF_OK;
-}
-
-/* taps [*lo, *hi) of k whose input index i0 + d * tap lies in [0, n) */
-static inline void s16_taps(int32_t i0, int32_t d, int32_t k, int32_t n, int32_t *lo,
-                            int32_t *hi)
-{
-    int32_t a = 0, b = k;
-    while (a < b && i0 + d * a < 0) {
-        ++a;
-    }
-    while (b > a && i0 + d * (b - 1) >= n) {
-        --b;
-    }
-    *lo = a;
-    *hi = b;
 }
 
 /* |x * w| <= 2^22: the int32 sum of one channel's taps is exact below 2^9 taps */
