@@ -7,6 +7,7 @@ output (the requantize ops of a mixed graph); the int16 result itself is read fr
 from __future__ import annotations
 
 import ctypes
+import subprocess
 import re
 from pathlib import Path
 
@@ -166,3 +167,38 @@ def test_cli_compiled_int16_digits_c_equals_reference(numerics, tmp_path):
     for k in range(64):
         want = reference.run(g, [x[k]], numerics=numerics)[g.outputs[0]]
         np.testing.assert_array_equal(c[k].reshape(want.shape), want, err_msg=f"digit {k}")
+
+
+def test_c_requantize64_over_its_whole_range(tmp_path):
+    """ef_requantize64 against the integer formula, wrapped to int32 as the C result is, over
+    its documented range: |acc| < 2^47, every shift in [-31, 7] (total shifts 8..46),
+    multipliers past 0x7FFF0000 (reduced to 0x7FFF) and the extremes."""
+    require("gcc")
+    from edgeforge.codegen.c import _copy_runtime
+    rng = np.random.default_rng(12)
+    n = 4000
+    acc = rng.integers(-(1 << 47) + 1, 1 << 47, n)
+    acc[:8] = [0, -1, 1, (1 << 47) - 1, -(1 << 47) + 1, 1 << 31, -(1 << 31), 12345]
+    acc[8:n // 2] >>= rng.integers(0, 40, n // 2 - 8)          # small sums too
+    mult = rng.integers(0, 1 << 31, n)
+    mult[:40] = 0x7FFF0000 + rng.integers(0, 0xFFFF, 40)
+    shift = np.resize(np.arange(-31, 8), n)
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    _copy_runtime(pkg, ["ef_conv2d_s16"], "tflm")
+    rows = ",\n".join(f"{{{a}LL, {m}, {s}}}" for a, m, s in zip(acc, mult, shift))
+    (tmp_path / "t.c").write_text(
+        '#include <stdio.h>\n#include "ef_kernels_s16.h"\n'
+        f"static const struct {{ long long a; int m, s; }} c[{n}] = {{\n{rows}}};\n"
+        f'int main(void) {{ for (int i = 0; i < {n}; ++i) '
+        'printf("%ld\\n", (long)ef_requantize64(c[i].a, c[i].m, c[i].s)); return 0; }\n')
+    exe = tmp_path / "t"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Werror", f"-I{pkg}",
+                    str(tmp_path / "t.c"), "-o", str(exe)], check=True, timeout=120)
+    got = subprocess.run([str(exe)], capture_output=True, text=True, check=True,
+                         timeout=60).stdout.split()
+    for a, m, s, y in zip(acc, mult, shift, got):
+        red = (int(m) + (1 << 15)) >> 16 if m < 0x7FFF0000 else 0x7FFF
+        total = 15 - int(s)
+        want = (int(a) * red + (1 << (total - 1))) >> total
+        assert int(y) == (want + (1 << 31)) % (1 << 32) - (1 << 31), (a, m, s)
