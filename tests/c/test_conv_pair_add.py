@@ -10,6 +10,7 @@ import pytest
 from edgeforge.ir import Act, BinaryAttrs, Conv2dAttrs, Graph, Node, Op, Tensor, verify
 from edgeforge.plan import fuse
 from edgeforge.plan.memory import plan_graph
+from tests.c.test_dsp_kernels import use_dsp_kernels
 from tests.c.test_inplace_poison import (
     assert_same,
     build,
@@ -46,6 +47,8 @@ BLOCKS = {
     "dilated_sub": ((11, 8, 4), (4, 3, 1, 2, 2), (3, 2, 2), None, True, Op.SUB),
     "k5_then_1x1": ((10, 7, 3), (8, 5, 1, 2, 1), (1, 0, 1), (1, 1), False, Op.ADD),
     "valid_pads": ((12, 12, 4), (8, 3, 1, 0, 1), (3, 0, 1), (5, 1), False, Op.SUB),
+    # rows of 1,024 bytes: both kernel sets' ADD takes its rescale tables for each row
+    "wide_rows": ((12, 64, 16), (16, 3, 1, 1, 1), (3, 1, 1), None, False, Op.ADD),
 }
 
 
@@ -67,14 +70,18 @@ def block_graph(seed: int, spec) -> Graph:
     return g
 
 
+@pytest.mark.parametrize("kernels", ["ref", "dsp"])
 @pytest.mark.parametrize("name", sorted(BLOCKS))
-def test_fused_block_equals_reference_with_a_poisoned_arena(tools, name, tmp_path):  # noqa: F811
+def test_fused_block_equals_reference_with_a_poisoned_arena(tools, name, kernels,  # noqa: F811
+                                                            tmp_path):
+    """Both kernel sets (dsp: the Armv7E-M files on plain-C intrinsics, EF_DSP_EMULATE)."""
     g = block_graph(sum(map(ord, name)), BLOCKS[name])
     plan = plan_graph(g, inplace_kernels=True, reorder=False)
     assert list(plan.fused) == ["y"], "the block should run row by row"
     assert plan.arena_size < plan_graph(g, reorder=False).arena_size
     samples = inputs_for(g, 3, seed=2)
-    exe = build(g, plan, tmp_path / name, free_table(plan, g))
+    exe = build(g, plan, tmp_path / name, free_table(plan, g),
+                patch=use_dsp_kernels if kernels == "dsp" else None)
     assert_same(run_exe(exe, g, samples), reference(g, samples), f"{name} fused")
 
 
