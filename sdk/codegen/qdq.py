@@ -586,8 +586,7 @@ def _lstm(b: _Builder, n: Node) -> str:
     from edgeforge.ir import LSTM_B, LSTM_C, LSTM_H, LSTM_R, LSTM_W
     a, y = n.attrs, n.outputs[0]
     if a.cell_clip > 0:
-        raise QdqExportError(f"model_qdq.onnx: node {n.name or y!r}: an LSTM cell clip has no "
-                             "ONNX LSTM form")
+        return _lstm_unrolled(b, n)
     x = b.value[n.inputs[0]]
     if not a.time_major:
         x = b.node("Transpose", [x], f"{y}__tbf", perm=[1, 0, 2])
@@ -620,6 +619,66 @@ def _lstm(b: _Builder, n: Node) -> str:
     out = b.node("Reshape", [out, b.init(f"{y}__tbh", np.array([t, batch, hidden], np.int64))],
                  f"{y}__seq")
     return out if a.time_major else b.node("Transpose", [out], f"{y}__bth", perm=[1, 0, 2])
+
+
+def _lstm_float_parts(b: _Builder, n: Node, order: tuple[int, ...]
+                      ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Per gate (in `order`) float biases at s_in * s_w, and the float initial h and c
+    [batch, hidden] from the states' reset values."""
+    from edgeforge.ir import LSTM_B, LSTM_C, LSTM_H, LSTM_W
+    a, y = n.attrs, n.outputs[0]
+    hidden = b.g.tensors[n.inputs[LSTM_W[0]]].shape[0]
+    batch = b.g.tensors[y].shape[1 if a.time_major else 0]
+    x_s = float(b.g.tensors[n.inputs[0]].quant.scale[0])
+    bias = []
+    for k in order:
+        bt, wt = b.g.tensors[n.inputs[LSTM_B[k]]], b.g.tensors[n.inputs[LSTM_W[k]]]
+        scale = np.float32(x_s) * np.float32(wt.quant.scale[0]) if wt.quant is not None else 1
+        bias.append(bt.data.astype(np.float64) * float(scale))
+
+    def state(k: int) -> np.ndarray:
+        st = b.g.tensors[n.inputs[k]]
+        v = st.data.astype(np.float64)
+        if st.quant is not None:
+            v = (v - int(st.quant.zero_point[0])) * float(st.quant.scale[0])
+        return np.broadcast_to(v.reshape(-1, hidden), (batch, hidden)).astype(np.float32)
+    return bias, state(LSTM_H), state(LSTM_C)
+
+
+def _lstm_unrolled(b: _Builder, n: Node) -> str:
+    """An LSTM with a cell clip (ONNX's LSTM clip bounds the gate inputs instead), unrolled
+    over time: gates = x_t W^T + h R^T + b (TFLite order i, f, c, o), c = clip(f c + i g),
+    h = o tanh(c) quantized to the output's scale each step, as the int8 kernel's h is."""
+    from edgeforge.ir import LSTM_R, LSTM_W
+    a, y = n.attrs, n.outputs[0]
+    order = (0, 1, 2, 3)
+    steps = b.g.tensors[y].shape[0 if a.time_major else 1]
+    t_axis = 0 if a.time_major else 1
+    w4 = b.node("Concat", [b.weight(n.inputs[k]) for k in LSTM_W], f"{y}__W", axis=0)
+    r4 = b.node("Concat", [b.weight(n.inputs[k]) for k in LSTM_R], f"{y}__R", axis=0)
+    bias, h0, c0 = _lstm_float_parts(b, n, order)
+    b4 = b.init(f"{y}__B", np.concatenate(bias).astype(np.float32))
+    h, c = b.init(f"{y}__h_init", h0), b.init(f"{y}__c_init", c0)
+    clip = [b.init(f"{y}__clip_lo", np.float32(-a.cell_clip)),
+            b.init(f"{y}__clip_hi", np.float32(a.cell_clip))]
+    hs = []
+    for t in range(steps):
+        xt = b.node("Gather", [b.value[n.inputs[0]], b.init(f"{y}__t{t}", np.int64(t))],
+                    f"{y}__x{t}", axis=t_axis)
+        z = b.node("Add", [b.node("Gemm", [xt, w4, b4], f"{y}__xw{t}", transB=1),
+                           b.node("Gemm", [h, r4], f"{y}__hr{t}", transB=1)], f"{y}__z{t}")
+        gi, gf, gc, go = (f"{y}__gate_{g}{t}" for g in "ifco")
+        b.nodes.append(helper.make_node("Split", [z], [gi, gf, gc, go], name=f"{y}__split{t}",
+                                        axis=1))
+        i, f, o = (b.node("Sigmoid", [g], f"{g}_act") for g in (gi, gf, go))
+        cell = b.node("Add", [b.node("Mul", [f, c], f"{y}__fc{t}"),
+                              b.node("Mul", [i, b.node("Tanh", [gc], f"{gc}_act")],
+                                     f"{y}__ig{t}")], f"{y}__cell{t}")
+        c = b.node("Clip", [cell, *clip], f"{y}__cclip{t}")
+        h = b.qdq(b.node("Mul", [o, b.node("Tanh", [c], f"{y}__tc{t}")], f"{y}__h{t}"), y)
+        hs.append(b.node("Unsqueeze", [h, b.init(f"{y}__ax{t}", np.array([t_axis], np.int64))],
+                         f"{y}__h{t}_seq"))
+    return b.node("Concat", hs, f"{y}__seq", axis=t_axis)
 
 
 EXPORTERS = {
