@@ -7,8 +7,8 @@ output (the requantize ops of a mixed graph); the int16 result itself is read fr
 from __future__ import annotations
 
 import ctypes
-import subprocess
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
