@@ -571,8 +571,12 @@ def _allocate(g: Graph, groups: list[ChannelGroup], order: dict[str, np.ndarray]
     consumers refitted) per unit of cost saved, until cost <= target."""
     from edgeforge.compress.guard import run_output
     from edgeforge.quantize.calibrate import batch_runner, load_calib
-    arrays = [a[:128] for a in load_calib(data, g)]
-    env = batch_runner(g)(arrays)
+    # consumers refitted on one half, loss measured on the other: a refit judged on its own
+    # samples looks better than it is, most for an FC (one row per sample)
+    arrays = [a[:256] for a in load_calib(data, g)]
+    half = max(1, arrays[0].shape[0] // 2) if arrays[0].shape[0] > 1 else 0
+    env = batch_runner(g)([a[:half] if half else a for a in arrays])
+    arrays = [a[half:] for a in arrays]
     by_out = {grp.producer.outputs[0]: grp for grp in groups}
     systems = {o: _sink_systems(g, grp, env) for o, grp in by_out.items()}
     last = g.producers().get(g.outputs[0])       # a classifier: compare logits, not softmax
@@ -621,9 +625,9 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
              prune_blocks: bool = False, verbose: int = 0) -> tuple[Graph, dict[str, Any]]:
     """The compile pipeline's compression step on a float graph: channel pruning, then
     magnitude pruning, then (with calibration data, by default) layer-wise distillation on
-    80% of it. Each step's fidelity cost is measured (compress.guard) on the held-out 20%, or
-    on `val_data` (x and optional labels y: then accuracy too); `warnings` in the report
-    name the steps that cost too much. With `max_sqnr_drop` (dB) and / or `min_accuracy`,
+    80% of it (all of it with `val_data`). Each step's fidelity cost is measured
+    (compress.guard) on the held-out 20%, or on `val_data` (x and optional labels y: then
+    accuracy too); `warnings` in the report name the steps that cost too much. With `max_sqnr_drop` (dB) and / or `min_accuracy`,
     the given pruning amounts are the strongest tried: the strongest scale of them that
     stays within the bounds is kept (compress.guard.search).
     Returns the graph and a report: stats before and after, per-step fidelity, warnings."""
@@ -660,7 +664,8 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
     if calib is not None:           # refit on 80%, measure on the held-out 20% (or val_data)
         arrays = load_calib(calib, teacher)
         n = arrays[0].shape[0]
-        cut = n - max(1, n // 5) if n >= 10 else n
+        # with --val-data the refit takes every calibration sample (val data measures)
+        cut = n - max(1, n // 5) if n >= 10 and val_data is None else n
         fit, held = [a[:cut] for a in arrays], [a[cut:] if cut < n else a for a in arrays]
         ev = guard.eval_set(teacher, val_data if val_data is not None else held)
         if min_accuracy is not None and ev.labels is None:
