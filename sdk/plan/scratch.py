@@ -89,10 +89,18 @@ def _shape(g: Graph, name: str) -> tuple[int, int, int, int]:
 BSR_MAX_DENSITY = 0.5   # stored blocks / all blocks at or under which ef_fc_bsr_s8 wins
 
 
-def bsr_blocks(w: np.ndarray) -> np.ndarray | None:
+def bsr_conv_density(cin: int) -> float:
+    """The block density under which ef_fc_bsr_s8 beats the dense 1x1 conv engine on the M4:
+    per output pixel and channel the engine costs ~17 + C_IN instructions, the block-sparse
+    kernel ~52 + 6.75 per stored block of its block row (QEMU, benchmarks/sparse_mcu.py), so
+    small C_IN never pays (64: 0.27; 128: 0.43; from 256 BSR_MAX_DENSITY)."""
+    return min(BSR_MAX_DENSITY, max(0.0, (cin - 35) / (1.6875 * cin)))
+
+
+def bsr_blocks(w: np.ndarray, max_density: float = BSR_MAX_DENSITY) -> np.ndarray | None:
     """Which 4x4 blocks of int8 weights [C_OUT, C_IN] are nonzero ([ceil(C_OUT / 4), C_IN / 4],
     C_OUT padded with zero rows), if ef_fc_bsr_s8 takes the matrix: C_IN % 4 == 0, at most
-    BSR_MAX_DENSITY of the blocks nonzero, indices within uint16; else None (dense kernels)."""
+    max_density of the blocks nonzero, indices within uint16; else None (dense kernels)."""
     w = np.asarray(w)
     cout, cin = w.shape
     if cin % 4 or cin >= 1 << 16 or not w.size:
@@ -100,24 +108,26 @@ def bsr_blocks(w: np.ndarray) -> np.ndarray | None:
     w = np.pad(w, ((0, -cout % 4), (0, 0)))
     nz = w.reshape(-(-cout // 4), 4, cin // 4, 4).any(axis=(1, 3))
     nnzb = int(nz.sum())
-    return None if nnzb > BSR_MAX_DENSITY * nz.size or nnzb >= 1 << 16 else nz
+    return None if nnzb > max_density * nz.size or nnzb >= 1 << 16 else nz
 
 
 def block_sparse(node: Node, g: Graph) -> bool:
     """True where codegen runs `node` on its stored nonzero weight blocks (ef_fc_bsr_s8): an
-    int8 FC, or a 1x1 stride-1 unpadded CONV2D (an FC over pixels), whose weights
-    bsr_blocks takes and are not clustered (packed_bits)."""
+    int8 FC, or a 1x1 stride-1 unpadded CONV2D (an FC over pixels; at most bsr_conv_density
+    of its blocks nonzero), whose weights bsr_blocks takes and are not clustered."""
     if node.op not in (Op.FC, Op.CONV2D) or len(node.inputs) < 2 or is_s16_node(node, g):
         return False
     t = g.tensors[node.inputs[1]]
     if t.data is None or t.dtype != "int8" or packed_bits(node, g):
         return False
+    density = BSR_MAX_DENSITY
     if node.op is Op.CONV2D:
         a, w = node.attrs, _shape(g, node.inputs[1])
         if w[1:3] != (1, 1) or tuple(a.stride) != (1, 1) or any(a.pad) or \
                 tuple(a.dilation) != (1, 1):
             return False
-    return bsr_blocks(np.asarray(t.data).reshape(t.shape[0], -1)) is not None
+        density = bsr_conv_density(w[3])
+    return bsr_blocks(np.asarray(t.data).reshape(t.shape[0], -1), density) is not None
 
 
 def conv_kernel(node: Node, g: Graph) -> str:

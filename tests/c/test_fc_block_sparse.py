@@ -9,6 +9,7 @@ import pytest
 
 from edgeforge.codegen import c as codegen_c
 from edgeforge.ir import Act, Op
+from edgeforge.plan import scratch
 from edgeforge.runtime import reference
 from tests.c import cbuild
 from tests.c.test_dsp_kernels import _fc, emit_c_dsp
@@ -60,6 +61,10 @@ def test_block_sparse_fc_layout_and_choice():
     assert codegen_c.block_sparse_fc(half) is not None                   # exactly half
     half[0, 8] = 1
     assert codegen_c.block_sparse_fc(half) is None                       # past half
+    # a 1x1 conv: only where the sparse kernel beats the engine (sizes from QEMU counts)
+    assert scratch.bsr_conv_density(32) == 0.0
+    assert 0.25 < scratch.bsr_conv_density(64) < 0.3 < scratch.bsr_conv_density(128) < 0.5
+    assert scratch.bsr_conv_density(512) == scratch.BSR_MAX_DENSITY
 
 
 @pytest.mark.parametrize("numerics", ["tflm", "single"])
@@ -72,10 +77,12 @@ def test_block_sparse_fc_c_equals_reference(kernels, numerics, tmp_path, monkeyp
               sparse_case("bsr_fc_head10", (2, 64), 10, 0.25, 5, note="C_OUT % 4 = 2"),
               sparse_case("bsr_fc_head7", (1, 32), 7, 0.3, 6, Act.RELU),
               sparse_case("bsr_fc_dense_kept", (1, 16), 8, 1.0, 4),
-              sparse_case("bsr_pw_6x5x32", (1, 6, 5, 32), 24, 0.25, 7, Act.RELU6),
-              sparse_case("bsr_pw_head6", (1, 3, 3, 16), 6, 0.3, 8, empty_row=True,
+              sparse_case("bsr_pw_6x5x128", (1, 6, 5, 128), 24, 0.25, 7, Act.RELU6),
+              sparse_case("bsr_pw_head6", (1, 3, 3, 96), 6, 0.2, 8, empty_row=True,
                           note="C_OUT % 4 = 2"),
-              sparse_case("bsr_pw_dense_kept", (1, 4, 4, 16), 8, 1.0, 9)]
+              sparse_case("bsr_pw_dense_kept", (1, 4, 4, 16), 8, 1.0, 9),
+              sparse_case("bsr_pw_c32_dense_kept", (1, 4, 4, 32), 8, 0.25, 9,
+                          note="C_IN 32: the engine is faster at any density")]
     if kernels == "dsp":
         monkeypatch.setattr(cbuild, "emit_c", emit_c_dsp)
     ml = cbuild.MultiLib({c.name: c.graph for c in chosen}, tmp_path, numerics)
