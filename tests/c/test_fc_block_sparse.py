@@ -93,3 +93,31 @@ def test_block_sparse_fc_c_equals_reference(kernels, numerics, tmp_path, monkeyp
         for s, ys in zip(samples, ml.run(c.name, samples)):
             want = reference.run(c.graph, s, numerics=numerics)[c.graph.outputs[0]]
             assert np.array_equal(ys[0], np.asarray(want).reshape(ys[0].shape)), c.name
+
+
+def test_block_sparse_pointwise_convs_in_place_poisoned_arena(tmp_path):
+    """KWS with its 1x1 convs (64 -> 64) at 20% of their blocks: every one runs ef_fc_bsr_s8
+    over its pixels, the plan overlaps their outputs with their inputs (the lagged rule: a
+    pixel is read before it is written), and with every free arena byte poisoned after each
+    op the C output still equals the reference."""
+    require("gcc")
+    from edgeforge.frontends import load
+    from edgeforge.plan.memory import plan_graph
+    from tests.c import test_inplace_poison as poison
+    from tests.conftest import fixture
+    g = load(fixture("kws_ds_cnn_int8.tflite"))
+    pw = [n for n in g.nodes if n.op == Op.CONV2D and scratch.conv_kernel(n, g) ==
+          "ef_conv2d_1x1_s8"]
+    for k, n in enumerate(pw):
+        t = g.tensors[n.inputs[1]]
+        t.data = block_prune(t.data.reshape(t.shape[0], -1), 0.2, k).reshape(t.shape)
+    assert pw and all(scratch.conv_kernel(n, g) == "ef_fc_bsr_s8" for n in pw)
+    plan = plan_graph(g, inplace_kernels=True)
+    g = plan.schedule(g)
+    pw_out = {n.outputs[0] for n in pw}
+    assert any(s.used and s.output in pw_out for s in plan.shares), plan.shares
+    samples = poison.inputs_for(g, 2, seed=3)
+    exe = poison.build(g, plan, tmp_path / "poison", poison.free_table(plan, g))
+    assert "ef_fc_bsr_s8(" in (tmp_path / "poison" / "model.c").read_text()
+    poison.assert_same(poison.run_exe(exe, g, samples), poison.reference(g, samples),
+                       "block-sparse KWS poisoned")
