@@ -352,7 +352,8 @@ def emit_pair_add(e: _Emit, tag: str, f: PairAdd) -> list[str]:
     add = e.use(ADD_KERNELS[f.add.op])
     call = (f"{e.use(PAIR_KERNEL)}(&(ef_ctx){{ef_arena_ + {off}, {size}}}, {calls[0]}, "
             f"{calls[1]}, {add}, {_add_params(e, tag, f.add)}, {int(f.conv_first)}, "
-            f"{e.ptr(f.x)}, {e.ptr(f.skip)}, {e.ptr(f.add.outputs[0], const=False)})")
+            f"{f.group}, {e.ptr(f.x)}, {e.ptr(f.skip)}, "
+            f"{e.ptr(f.add.outputs[0], const=False)})")
     return [call]
 
 

@@ -13,7 +13,7 @@ The planner (plan.memory, with inplace_kernels) keeps a fusion only when the are
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from edgeforge.ir import Graph, Node, Op
 from edgeforge.plan.scratch import (
@@ -39,6 +39,10 @@ class PairAdd:
     conv2: Node
     add: Node
     conv_first: bool
+    group: int = 1                  # conv2 rows summed per ADD call
+
+    def out_rows(self, g: Graph) -> int:
+        return _hw(g, self.add.outputs[0])[1]
 
     @property
     def x(self) -> str:
@@ -76,16 +80,17 @@ def band_rows(conv2: Node, g: Graph) -> int:
 
 
 def scratch_bytes(f: PairAdd, g: Graph, isa: str) -> int:
-    """The band, one conv2 output row (each rounded up to 4, as the C), then what the
-    three kernels take in turn: the convs' scratch, the add's two rescale tables for a row
-    as long as its kernel set builds them for (addsub_scratch; without them the row's add
-    costs ~3x the instructions)."""
+    """The band, `group` conv2 output rows (each rounded up to 4, as the C), then what the
+    three kernels take in turn: the convs' scratch, the add's two rescale tables for a
+    group as long as its kernel set builds them for (addsub_scratch; without them the
+    add costs ~3x the instructions)."""
     _, _, w1, c1 = _hw(g, f.conv1.outputs[0])
     _, _, w2, c2 = _hw(g, f.conv2.outputs[0])
     band = (band_rows(f.conv2, g) * w1 * c1 + 3) & ~3
-    tables = max(2 * 256 * 4 if w2 * c2 >= (REF_ADD_TABLE_MIN if i == "ref" else DSP_ADD_MIN)
+    n = f.group * w2 * c2
+    tables = max(2 * 256 * 4 if n >= (REF_ADD_TABLE_MIN if i == "ref" else DSP_ADD_MIN)
                  else 0 for i in _isas(isa))
-    return band + ((w2 * c2 + 3) & ~3) + max(conv2d_scratch(f.conv1, g, isa),
+    return band + ((n + 3) & ~3) + max(conv2d_scratch(f.conv1, g, isa),
                                              conv2d_scratch(f.conv2, g, isa), tables)
 
 
@@ -110,8 +115,10 @@ def _safe(f: PairAdd, g: Graph) -> bool:
     return all(hi + 1 >= len(r1) or r1[hi + 1][0] > r for r, (_, hi) in enumerate(r2))
 
 
-def candidates(g: Graph, nodes: list[Node]) -> dict[int, PairAdd]:
-    """Fusable triples at consecutive steps of this schedule, keyed by the add's step."""
+def candidates(g: Graph, nodes: list[Node], groups: dict[str, int] | None = None
+               ) -> dict[int, PairAdd]:
+    """Fusable triples at consecutive steps of this schedule, keyed by the add's step;
+    `groups`: add output -> rows per ADD call (default 1)."""
     readers: dict[str, int] = {}
     for nd in nodes:
         for t in nd.inputs:
@@ -135,5 +142,5 @@ def candidates(g: Graph, nodes: list[Node]) -> dict[int, PairAdd]:
             continue
         f = PairAdd(c1, c2, add, add.inputs[0] == y2)
         if not g.tensors[f.skip].is_const and not g.tensors[f.x].is_const and _safe(f, g):
-            out[s] = f
+            out[s] = replace(f, group=(groups or {}).get(add.outputs[0], 1))
     return out

@@ -409,8 +409,8 @@ class GraphPlan:
 
 
 def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_kernels: bool,
-             preserve_inputs: bool, kernel_scratch: bool = True, fuse: bool = False
-             ) -> tuple[list[BufferReq], dict[str, str], dict[str, tuple[int, int]],
+             preserve_inputs: bool, kernel_scratch: bool = True, fuse: bool = False,
+             groups: dict[str, int] | None = None) -> tuple[list[BufferReq], dict[str, str], dict[str, tuple[int, int]],
                         list[tuple[int, str, str, int, str]], dict[str, str], dict[str, str],
                         dict[str, PairAdd]]:
     """Buffer requests of `g` scheduled in `order`; returns (reqs, tensor -> buffer,
@@ -422,7 +422,7 @@ def _buffers(g: Graph, order: list[int], isa: str, allow_inplace: bool, inplace_
 
     nodes = [g.nodes[i] for i in order]
     last_step = max(len(nodes) - 1, 0)
-    fused = fusion.candidates(g, nodes) if fuse else {}
+    fused = fusion.candidates(g, nodes, groups or {}) if fuse else {}
     hidden = {t for f in fused.values() for t in f.hidden}
     life: dict[str, list[int]] = {}
     for t in g.inputs:
@@ -534,18 +534,17 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
     runtime, which sizes its own: tflm_offline_plan)."""
     from edgeforge.plan.schedule import candidate_orders
 
-    best: GraphPlan | None = None
-    orders = candidate_orders(graph, max_orders) if reorder else [list(range(len(graph.nodes)))]
-    tries = [(o, f) for o in orders for f in ((False, True) if inplace_kernels else (False,))]
-    for order, fuse in tries:
+    def build(order: list[int], fuse: bool, groups: dict[str, int], worse: int
+              ) -> GraphPlan | None:
+        """The plan of this order, or None if it has no arena under `worse` bytes."""
         reqs, buf_of, tlife, shares, scratch_of, kernels, fused = _buffers(
             graph, order, isa, allow_inplace, inplace_kernels, preserve_inputs,
-            kernel_scratch, fuse)
+            kernel_scratch, fuse, groups)
         if fuse and not fused:
-            continue
+            return None
         arena = plan_best(reqs, align)
-        if best is not None and arena.size >= best.arena_size:
-            continue
+        if arena.size >= worse:
+            return None
         off = arena.offsets
         byname = {r.name: r for r in reqs}
         hidden = {t for f in fused.values() for t in f.hidden}
@@ -557,10 +556,27 @@ def plan_graph(graph: Graph, *, isa: str = "generic", allow_inplace: bool = True
             hit = oy < ox + byname[x].size and ox < oy + byname[y].size
             used.append(Share(s, y, x, d, rule, hit))
         tensor_reqs = [r for r in reqs if r.name not in scratch_of]
-        best = GraphPlan(order, tensors,
+        return GraphPlan(order, tensors,
                          {o: (off[n], byname[n].size) for n, o in scratch_of.items()},
                          arena.size, lower_bound(tensor_reqs), used, arena, isa, kernels,
                          [graph.nodes[i].outputs[0] for i in order], fused)
+
+    best: GraphPlan | None = None
+    orders = candidate_orders(graph, max_orders) if reorder else [list(range(len(graph.nodes)))]
+    for order in orders:
+        for fuse in (False, True) if inplace_kernels else (False,):
+            p = build(order, fuse, {}, best.arena_size if best else 1 << 62)
+            best = p or best
+    # a fused block sums `group` conv rows per ADD call (each call rebuilds the ADD's
+    # tables): the most rows, up to 16, that leave the arena as small
+    groups: dict[str, int] = {}
+    for out, f in (best.fused if best else {}).items():
+        for group in (16, 8, 4, 2):
+            if group < f.out_rows(graph):
+                p = build(best.order, True, {**groups, out: group}, best.arena_size + 1)
+                if p is not None:
+                    best, groups[out] = p, group
+                    break
     if best is None:                              # no nodes at all
         return GraphPlan([], {}, {}, 0, 0, [], ArenaPlan({}, 0), isa)
     return best

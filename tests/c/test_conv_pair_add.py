@@ -85,6 +85,25 @@ def test_fused_block_equals_reference_with_a_poisoned_arena(tools, name, kernels
     assert_same(run_exe(exe, g, samples), reference(g, samples), f"{name} fused")
 
 
+@pytest.mark.parametrize("kernels", ["ref", "dsp"])
+def test_rows_grouped_per_add_where_the_arena_allows(tools, kernels, tmp_path):  # noqa: F811
+    """Where the block stops being the arena's peak once fused (a wider conv after it
+    becomes it), several conv rows are summed per ADD call (fewer calls and table builds):
+    11 rows in groups of 4, so a short last group too."""
+    g = block_graph(7, ((11, 10, 8), (8, 3, 1, 1, 1), (3, 1, 1), None, False, Op.ADD))
+    rng = np.random.default_rng(3)
+    _conv(g, rng, "z", "y", 14, 3, 1, 1)
+    g.outputs = ["z"]
+    verify(g)
+    plan = plan_graph(g, inplace_kernels=True, reorder=False)
+    assert plan.fused["y"].group == 4
+    assert plan.arena_size < plan_graph(g, reorder=False).arena_size
+    samples = inputs_for(g, 3, seed=4)
+    exe = build(g, plan, tmp_path / "grouped", free_table(plan, g),
+                patch=use_dsp_kernels if kernels == "dsp" else None)
+    assert_same(run_exe(exe, g, samples), reference(g, samples), "grouped rows")
+
+
 def test_skip_rows_still_read_block_the_fusion():
     """skip == x and conv1's window reaching above its output row (pad top 2, bottom 0): x
     row r is still read after the sum's row r is written over it, so no fusion."""

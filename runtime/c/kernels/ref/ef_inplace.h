@@ -71,10 +71,11 @@ typedef struct {
  * row reads), conv2's output in one row, and each output row is added to skip's row as soon
  * as it exists. Every call is the linked kernel on a window of rows with the pad it has
  * there, so the bytes equal the three ops run whole (sdk/plan/fuse.py).
- * @param ctx  band (rounded up to 4 bytes), one conv2 output row (rounded up to 4), then
- *             what is left for each kernel call in turn (the convs' scratch, the add's
+ * @param ctx  band (rounded up to 4 bytes), `group` conv2 output rows (rounded up to 4),
+ *             then what is left for each kernel call in turn (the convs' scratch, the add's
  *             tables; too little takes their no-scratch path)
  * @param conv_first 1 if conv2's output is the add's first input, 0 if its second
+ * @param group conv2 rows summed per add call (>= 1: fewer calls, fewer table builds)
  * @param x    conv1's input; skip the other add input, [1, OH2, OW2, C_OUT2] like y
  * @param y    may equal skip (or start below it), and skip may equal x when every conv1 row
  *             computed after output row r reads only x rows > r (the planner checks)
@@ -82,7 +83,7 @@ typedef struct {
  */
 ef_status ef_conv_pair_add_s8(const ef_ctx *ctx, const ef_conv_call *c1,
                               const ef_conv_call *c2, ef_add_fn add, const ef_add_params *ap,
-                              int32_t conv_first, const int8_t *x, const int8_t *skip,
-                              int8_t *y);
+                              int32_t conv_first, int32_t group, const int8_t *x,
+                              const int8_t *skip, int8_t *y);
 
 #endif /* EF_INPLACE_H */
