@@ -177,3 +177,7 @@ def test_agent_chooses_over_ssh(sshd, client_key, tmp_path):  # noqa: F811
     assert "Traceback" not in r.stderr
     r = cli_profile(d, sshd, client_key, "--runtime", "litert")
     assert r.returncode == 0 and json.loads(r.stdout)["runtime"] == "ai_edge_litert", r.stderr
+    r = cli_profile(d, sshd, client_key, "--runtime", "native")   # the C package, built there
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["runtime"] == "native-c" and res["outputs_match_reference"] is True, res
