@@ -68,6 +68,22 @@ def test_step_index_places_exactly_as_every_pair(seed):
             {b.name for b in sized if b is not a and a.live_with(b)}
 
 
+@pytest.mark.parametrize("model", ["dscnn_kws", "mobilenet_v2", "resnet_small",
+                                   "transformer_tiny", "unet_small"])
+def test_zoo_plans_are_those_of_every_pair(model):
+    """Keras zoo graphs as compile plans them (in-place kernels, row-fused blocks): every
+    strategy's order places exactly as the pairwise first fit, so no arena grows."""
+    from edgeforge.frontends import load
+    from tests.conftest import ROOT
+    g = load(ROOT / "tests" / "zoo" / "keras" / f"{model}.tflite")
+    for fuse in (False, True):
+        reqs = memory._buffers(g, list(range(len(g.nodes))), "generic", True, True, False,
+                               True, fuse)[0]
+        for fn in memory.STRATEGIES.values():
+            order = fn(reqs)
+            assert place(order, 16).offsets == _pairwise_place(order, 16)
+
+
 def test_pinned_clash_is_still_reported():
     a = BufferReq("a", 32, 0, 3, offset=0)
     b = BufferReq("b", 32, 2, 4, offset=16)
