@@ -57,7 +57,7 @@ def main() -> int:
     for r in rows:
         print(f"| {r['model']} | {r['macs']:,} | {r['float']:.1%} | {r['int8']:.1%} | "
               f"{r['pruned_macs']:,} ({r['pruned_macs'] / r['macs']:.2f}x) | "
-              f"{r['pruned_int8']:.1%} | {-r['drop_points']:+.1f} points |")
+              f"{r['pruned_int8']:.1%} | {0.0 - round(r['drop_points'], 1):+.1f} points |")
     worst = max(r["drop_points"] for r in rows)
     mean = sum(r["drop_points"] for r in rows) / len(rows)
     print(f"\nworst drop {worst:.1f} points, mean {mean:.1f} over {len(rows)} models")
