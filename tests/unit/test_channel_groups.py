@@ -147,3 +147,28 @@ def test_bounded_search_steps_back_from_an_impossible_amount() -> None:
         channel_prune(g, 0.99)
     out, rep = compress(g, _x(64), prune_channels=0.99, distill=False, max_sqnr_drop=100.0)
     assert 0 < rep["search"]["scale"] < 1 and out.macs() < g.macs()
+
+
+def test_a_duplicated_channel_is_free_to_remove_once_consumers_are_refitted() -> None:
+    """Channel 7 of the expansion copies channel 3: with the projection refitted on the kept
+    channels (as the ratio search and the distillation do), removing it changes nothing,
+    however large its weights, and the refit-aware ranking removes one of the pair early."""
+    from edgeforge.compress.prune import _refit_sinks, _sink_systems
+    g = _residual()
+    t = g.tensors
+    for name, axis in (("ex/w", 0), ("ex/b", 0), ("dw/w", 3), ("dw/b", 0)):
+        np.moveaxis(t[name].data, axis, 0)[7] = np.moveaxis(t[name].data, axis, 0)[3]
+    t["pr/w"].data[..., [3, 7]] *= 5.0
+    groups, _ = channel_groups(g)
+    grp = next(gr for gr in groups if gr.producer.outputs[0] == "ex")
+    keep = np.array([c for c in range(16) if c != 7])
+    x = _x()
+    p = apply_channel_keep(g, groups, {gr.producer.outputs[0]: np.arange(gr.channels)
+                                       if gr is not grp else keep for gr in groups})
+    _refit_sinks(p, grp, _sink_systems(g, grp, batch_runner(g)([x])), keep, ridge=1e-9)
+    np.testing.assert_allclose(_run(p, x), _run(g, x), rtol=1e-3, atol=1e-4)
+    # with a vanishing ridge (the default 1e-3 of the mean diagonal also shrinks this
+    # low-energy pair) the copy goes in the first half, the other stays among the last four
+    removal = list(reconstruction_order(g, groups, x, ridge=1e-9)["ex"])[::-1]
+    early, late = sorted((removal.index(3), removal.index(7)))
+    assert early < 8 and late >= 12
