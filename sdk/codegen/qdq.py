@@ -12,7 +12,8 @@ high multiply, then rounding right shift by e >= 1) is exactly floor(x + sign(x)
 so a tflm/litert graph differs on up to a quarter of the elements of a layer with e = 1. The
 export therefore adds, before each requantizing op's activation and QuantizeLinear, the shift
 that makes QuantizeLinear's rounding ours: sign(y) * 2^-(e+1) output steps where the op double
-rounds, and a fraction of one product step where ties can occur (power-of-two multipliers).
+rounds (a constant before a ReLU), and a fraction of one product step where ties can occur
+(power-of-two multipliers).
 Under --numerics single only the latter remains, rarely: the graph stays Conv/MatMul/Q groups
 that runtimes fuse into QLinear kernels.
 
@@ -152,8 +153,11 @@ class _Builder:
         return self.node("Transpose", [x], f"{name}__nchw", perm=list(TO_ONNX)) \
             if self.rank(name) == 4 else x
 
-    def rounded(self, x: str, out: str, rank: int | None = None) -> str:
-        """x plus out's rounding fix (see the module docstring), once per output."""
+    def rounded(self, x: str, out: str, rank: int | None = None, clamps_negative: bool = False
+                ) -> str:
+        """x plus out's rounding fix (see the module docstring), once per output. Before a
+        ReLU the sign is known to be +, so the shift is a constant Add (which TensorRT folds
+        into the convolution's bias, keeping Conv -> ReLU -> Q one int8 kernel)."""
         fix = self.fix.pop(out, None)
         if fix is None:
             return x
@@ -162,16 +166,17 @@ class _Builder:
         ch = (-1, 1, 1) if rank == 4 else (-1,)             # NCHW channel or last axis
         if np.any(away):
             step = self.init(f"{out}__away", away.reshape(ch if away.size > 1 else ()))
-            sign = self.node("Sign", [x], f"{out}__sign")
-            x = self.node("Add", [x, self.node("Mul", [sign, step], f"{out}__away_step")],
-                          f"{out}__away_x")
+            if not clamps_negative:
+                sign = self.node("Sign", [x], f"{out}__sign")
+                step = self.node("Mul", [sign, step], f"{out}__away_step")
+            x = self.node("Add", [x, step], f"{out}__away_x")
         if np.any(up):
             x = self.node("Add", [x, self.init(f"{out}__up", up.reshape(
                 ch if up.size > 1 else ()))], f"{out}__tie_up")
         return x
 
     def act(self, x: str, act: Act, base: str) -> str:
-        x = self.rounded(x, base)
+        x = self.rounded(x, base, clamps_negative=act in (Act.RELU, Act.RELU6))
         if act == Act.RELU:
             return self.node("Relu", [x], f"{base}__relu")
         if act in (Act.RELU6, Act.RELU_N1_TO_1):

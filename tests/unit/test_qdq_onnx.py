@@ -228,7 +228,8 @@ def test_fitted_shift_keeps_a_near_tie_the_kernels_way():
 
 def test_single_profile_graph_keeps_fusable_groups(out):
     """--numerics single adds no rounding ops to KWS (convolutions stay DQ -> Conv -> Q for
-    QLinearConv / TensorRT fusion); tflm adds them after every convolution and the FC."""
+    QLinearConv / TensorRT fusion); tflm adds them after every convolution and the FC, a Sign
+    only where no ReLU follows."""
     require("onnxruntime")
     import onnx
     nodes = {}
@@ -240,6 +241,8 @@ def test_single_profile_graph_keeps_fusable_groups(out):
     assert fixes["single"] == []
     ops = [x.op_type for x in nodes["tflm"]]
     assert len(fixes["tflm"]) == ops.count("Conv") + ops.count("Gemm") == 10
+    # the 9 ReLU convolutions get a constant Add (foldable into the bias), only the FC a Sign
+    assert len([x for x in nodes["tflm"] if x.name.endswith("__away_step")]) == 1
 
 
 def test_qdq_graph_is_explicit_quantization(out):
