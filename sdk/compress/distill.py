@@ -93,28 +93,12 @@ def _refit(student: Graph, n: Node, fit: NormalEquations, check: NormalEquations
     return ridge
 
 
-def _skip_partner(g: Graph, n: Node) -> str | None:
-    """The other operand of the residual ADD that alone consumes n's output (n without a
-    fused activation), or None: refitting n to (teacher ADD input) + (teacher skip -
-    student skip) makes the ADD, not just n, reproduce the teacher."""
-    if getattr(n.attrs, "act", None) != Act.NONE or n.outputs[0] in g.outputs:
-        return None
-    users = g.consumers().get(n.outputs[0], [])
-    if len(users) != 1 or users[0].op != Op.ADD:
-        return None
-    other = [i for i in users[0].inputs if i != n.outputs[0]]
-    if len(other) != 1 or g.tensors[other[0]].is_const or \
-            g.tensors[other[0]].shape != g.tensors[n.outputs[0]].shape:
-        return None
-    return other[0]
-
-
 def distill(student: Graph, teacher: Graph, data: Any, *,
             ridge: float | tuple[float, ...] = RIDGES, batch_size: int = 32,
             max_samples: int = 1024, verbose: int = 0) -> Graph:
     """A copy of `student` (a pruned version of `teacher`, same tensor names) whose weighted
     layers are refitted, in graph order on the student's own activations, to reproduce the
-    teacher's pre-activation outputs (a layer feeding a residual ADD: the teacher's ADD).
+    teacher's pre-activation outputs.
     `ridge`: one value, or candidates each layer chooses from by its error on the half of
     the batches it was not fitted on (meta["distill_ridge"])."""
     from edgeforge.quantize.calibrate import iterate_float, load_calib, rebatch
@@ -131,10 +115,8 @@ def distill(student: Graph, teacher: Graph, data: Any, *,
     kept = out.meta.get("kept_channels", {})
     tnodes = {nd.outputs[0]: nd for nd in teacher.nodes}
     layers = [nd.outputs[0] for nd in out.nodes if nd.op in WEIGHTED and nd.outputs[0] in tnodes]
-    partner = {o: _skip_partner(teacher, tnodes[o]) for o in layers}
-    # teacher side: the inputs of every weighted layer (and residual partners), per chunk
+    # teacher side: the inputs of every weighted layer, per chunk
     t_in: dict[str, list[np.ndarray]] = {tnodes[o].inputs[0]: [] for o in layers}
-    t_in.update({p: [] for p in partner.values() if p})
     for f in iterate_float(teacher, arrays, b, verbose, "distillation (teacher)"):
         for name, chunks in t_in.items():
             chunks.append(f[name])
@@ -145,10 +127,7 @@ def distill(student: Graph, teacher: Graph, data: Any, *,
     refitted, ridges = [], {}
     for k, nd in enumerate(sb.nodes):
         o = nd.outputs[0]
-        skip = partner.get(o)
-        skip = skip if skip in env else None        # the other operand is not computed yet
-        if o in layers and (_needs_refit(out, teacher, nd, kept, env, t_in) or (
-                skip and _differs(env[skip], t_in[skip], kept.get(skip)))):
+        if o in layers and _needs_refit(out, teacher, nd, kept, env, t_in):
             tn = tnodes[o]
             halves = (NormalEquations(), NormalEquations())
             t_attrs = replace(tn.attrs, act=Act.NONE)
@@ -160,10 +139,6 @@ def distill(student: Graph, teacher: Graph, data: Any, *,
                 y = REFERENCE[tn.op](xt, tw, tb, t_attrs).astype(np.float64)
                 if sel is not None:
                     y = y[..., sel]
-                if skip:
-                    ts = t_in[skip][c]
-                    ts = ts[..., kept[skip]] if skip in kept else ts
-                    y = y + (ts - env[skip][c])
                 halves[c % 2].add(layer_features(xs, nd, out.tensors[nd.inputs[1]].shape),
                                   y.reshape(-1, y.shape[-1]), nd.op == Op.DWCONV2D)
             fit, check = halves if isinstance(ridge, tuple) else (halves[0], halves[1])
@@ -181,11 +156,6 @@ def distill(student: Graph, teacher: Graph, data: Any, *,
     out.meta["distilled"] = refitted
     out.meta["distill_ridge"] = ridges
     return out
-
-
-def _differs(xs: list[np.ndarray], xt: list[np.ndarray], sel: list[int] | None) -> bool:
-    return any((t[..., sel] if sel is not None else t).shape != s.shape or not np.array_equal(
-        s, t[..., sel] if sel is not None else t) for s, t in zip(xs, xt))
 
 
 def _needs_refit(student: Graph, teacher: Graph, n: Node, kept: dict, env: dict,
