@@ -10,8 +10,10 @@ Magnitude pruning keeps shapes (dense int8 storage stays the same size; the zero
 and a sparse kernel could skip them). Channel pruning really removes filters: the producer's
 output channels, every channel-wise op after it (activations, pools, a depthwise conv), and
 the matching input channels of the consumers (CONV2D, FC, or FC behind a flatten RESHAPE),
-so RAM, flash and MACs all fall. Filters are ranked by L1 norm; one keep ratio is applied to
-every prunable layer and found by bisection so that the MACs fall by the requested fraction.
+so RAM, flash and MACs all fall. Without data, channels are ranked by weight norm and one
+keep ratio (found by bisection) applies to every group; with calibration data, channels are
+ranked by what removing them costs the consumers once refitted, and each group's ratio by
+the output loss per MAC saved (reconstruction_order, _allocate).
 """
 from __future__ import annotations
 
