@@ -222,13 +222,37 @@ def _mixed(float_g: Graph, g8: Graph, calib: Any, mode: str, ram_budget: int | N
     return g, sqnr
 
 
+def _int8_accuracy(float_g: Graph, g: Graph, ev: Any, numerics: Numerics) -> float | None:
+    """Top-1 accuracy of int8 `g` on the labelled eval set (inputs quantized as compiled)."""
+    import numpy as np
+
+    from edgeforge.compress.guard import accuracy
+    from edgeforge.quantize.bias_correction import run_int8_float_pairs
+    out = g.outputs[0]
+    outs = [q[out] for _, q in run_int8_float_pairs(float_g, g, ev.arrays, [out],
+                                                   numerics=str(numerics), batch_size=64)]
+    return accuracy(np.concatenate(outs), ev.labels)
+
+
 def _cluster(g: Graph, k: int, float_g: Graph | None, calib: Any, numerics: Numerics,
-             sqnr: list[dict] | None) -> dict[str, Any]:
+             sqnr: list[dict] | None, val_data: Any = None) -> dict[str, Any]:
     """--cluster K on the int8 graph (in place), with the output SQNR it costs vs float
-    when the model was quantized here."""
+    when the model was quantized here, and the accuracy on --val-data when it has labels."""
     from edgeforge.compress.cluster import cluster_weights
+    from edgeforge.compress.guard import WARN_ACCURACY_DROP, eval_set
+    ev = eval_set(float_g, val_data) if float_g is not None and val_data is not None else None
+    acc_before = _int8_accuracy(float_g, g, ev, numerics) if ev and ev.labels is not None \
+        else None
     rows = cluster_weights(g, k)
     rep: dict[str, Any] = {"k": k, "layers": rows}
+    if acc_before is not None:
+        acc = _int8_accuracy(float_g, g, ev, numerics)
+        rep["accuracy"] = {"before": acc_before, "after": acc, "data": ev.source}
+        if acc is not None and acc_before - acc > WARN_ACCURACY_DROP:
+            rep["warnings"] = [(f"--cluster {k} costs {100 * (acc_before - acc):.1f} points "
+                                f"of int8 accuracy on {ev.source} ({100 * acc_before:.1f}% -> "
+                                f"{100 * acc:.1f}%), more than {100 * WARN_ACCURACY_DROP:g}; "
+                                "cluster to 16 values rather than 4, or drop --cluster")]
     if float_g is not None and sqnr:
         from edgeforge.quantize import sqnr_report
         after = sqnr_report(float_g, g, calib, numerics=str(numerics),
@@ -240,11 +264,12 @@ def _cluster(g: Graph, k: int, float_g: Graph | None, calib: Any, numerics: Nume
                                                 if r["tensor"] == out), None)}
         from edgeforge.compress.guard import WARN_SQNR_DROP_DB
         b, a = rep["output_sqnr_db"]["before"], rep["output_sqnr_db"]["after"]
-        if b is not None and a is not None and b - a > WARN_SQNR_DROP_DB:
-            rep["warnings"] = [(f"--cluster {k} costs {b - a:.1f} dB of output SQNR ({b:.1f} "
-                                f"-> {a:.1f} dB vs the float model), more than "
-                                f"{WARN_SQNR_DROP_DB:g} dB; check accuracy with edgeforge "
-                                "validate, or cluster to 16 values rather than 4")]
+        if b is not None and a is not None and b - a > WARN_SQNR_DROP_DB and \
+                "accuracy" not in rep:                 # labels measured it: they decide
+            rep.setdefault("warnings", []).append(
+                f"--cluster {k} costs {b - a:.1f} dB of output SQNR ({b:.1f} -> {a:.1f} dB vs "
+                f"the float model), more than {WARN_SQNR_DROP_DB:g} dB; check accuracy with "
+                "edgeforge validate, or cluster to 16 values rather than 4")
     return rep
 
 
@@ -377,6 +402,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     # an ONNX model's own input layouts (NCHW), by input position: profile takes them too
     authored = [g.meta.get("onnx_layout", {}).get(n) for n in g.inputs]
     comp = {k: quant_opts.pop(k) for k in COMPRESS_OPTS if quant_opts.get(k) is not None}
+    val_data = comp.get("val_data")               # the --cluster step reports on it too
     for k in COMPRESS_OPTS:
         quant_opts.pop(k, None)
     if not any(comp.get(k) for k in COMPRESS_OPTS if k != "val_data"):
@@ -420,8 +446,7 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
     g = g.copy()
     cluster_rep = None
     if cluster:
-        cluster_rep = _cluster(g, cluster, float_g, calib,
-                               numerics, sqnr)
+        cluster_rep = _cluster(g, cluster, float_g, calib, numerics, sqnr, val_data)
         for w in cluster_rep.get("warnings", []):
             logging.getLogger("edgeforge.compile").warning("warning: %s: %s", src, w)
     dropped = int8_io(g)

@@ -314,3 +314,24 @@ def test_cluster_cli(tmp_path):
                        text=True, check=False, timeout=300)
     assert r.returncode == 2 and "--cluster" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+def test_cluster_reports_accuracy_on_labelled_val_data(tmp_path, caplog):
+    """compile --cluster K --val-data V (labels): the cluster step reports int8 accuracy
+    before and after on V, and warns (in report.json and the log) past one point; with
+    labels the accuracy decides, so --cluster 16 (no loss) does not warn on SQNR alone."""
+    from edgeforge.compiler import compile_model
+    got = {}
+    for k in (16, 4):
+        res = compile_model(DIGITS / "digits_residual.onnx", tmp_path / f"k{k}",
+                            calib=DIGITS / "calib.npz", cluster=k,
+                            val_data=DIGITS / "val.npz")
+        got[k] = res.report["cluster"]
+        assert set(got[k]["accuracy"]) == {"before", "after", "data"}
+    assert got[16]["accuracy"]["before"] - got[16]["accuracy"]["after"] <= 0.01
+    assert not got[16].get("warnings")
+    acc = got[4]["accuracy"]
+    assert acc["after"] < acc["before"] - 0.5                  # 100% -> 15% measured
+    assert any("points of int8 accuracy" in w for w in got[4]["warnings"])
+    assert "points of int8 accuracy" in caplog.text
