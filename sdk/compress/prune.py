@@ -100,10 +100,19 @@ def magnitude_prune(g: Graph, *, tau: float | None = None, sparsity: float | Non
         if sparsity is None:
             raise PruneError("--prune-blocks needs --prune SPARSITY (the fraction of blocks)")
         out = magnitude_prune(g, sparsity=sparsity, scope=scope)
+        last = _output_layers(g)
         for n in out.nodes:
-            t = out.tensors[n.inputs[1]] if n.op == Op.FC else None
-            if t is not None and t.data is not None and _block_shape(t.data.shape):
-                t.data = block_prune(g.tensors[n.inputs[1]].data, sparsity)
+            t = out.tensors[n.inputs[1]] if _block_layer(n, g) else None
+            if t is None or t.data is None:
+                continue
+            w = g.tensors[n.inputs[1]].data
+            if n.outputs[0] in last:    # the classifier: whole blocks of it cost the model
+                t.data = w.copy()       # most (digits 99% -> 72-86%), as usual left dense
+            elif _block_shape(w.reshape(w.shape[0], -1).shape) and 1 - sparsity <= (
+                    bsr_conv_density(w.shape[-1]) if n.op == Op.CONV2D else BSR_MAX_DENSITY):
+                # only where the kernel will skip the blocks: elsewhere whole blocks cost
+                # accuracy (digits mbv2 1x1 convs: 86% -> 70%) and buy nothing
+                t.data = block_prune(w.reshape(w.shape[0], -1), sparsity).reshape(w.shape)
         out.meta["magnitude_prune"]["blocks"] = BLOCK
         return out
     if (tau is None) == (sparsity is None):
@@ -130,6 +139,42 @@ def magnitude_prune(g: Graph, *, tau: float | None = None, sparsity: float | Non
 
 
 BLOCK = 4        # the block-sparse FC kernel's block side (codegen.c.block_sparse_fc)
+BSR_MAX_DENSITY = 0.5   # stored / all blocks at or under which ef_fc_bsr_s8 wins (plan.scratch)
+
+
+def bsr_conv_density(cin: int) -> float:
+    """The block density under which ef_fc_bsr_s8 beats the dense 1x1 conv engine on the M4:
+    per output pixel and channel the engine costs ~17 + C_IN instructions, the block-sparse
+    kernel ~52 + 6.75 per stored block of its block row (QEMU, benchmarks/sparse_mcu.py), so
+    small C_IN never pays (64: 0.27; 128: 0.43; from 256 BSR_MAX_DENSITY)."""
+    return min(BSR_MAX_DENSITY, max(0.0, (cin - 35) / (1.6875 * cin)))
+
+
+def _block_layer(n: Node, g: Graph) -> bool:
+    """An FC, or a 1x1 stride-1 unpadded CONV2D (an FC over pixels): what ef_fc_bsr_s8 runs."""
+    if n.op == Op.FC:
+        return True
+    if n.op != Op.CONV2D:
+        return False
+    a = n.attrs
+    return tuple(g.tensors[n.inputs[1]].shape[1:3]) == (1, 1) and tuple(a.stride) == (1, 1) \
+        and not any(a.pad) and tuple(a.dilation) == (1, 1)
+
+
+def _output_layers(g: Graph) -> set[str]:
+    """Outputs of the weighted nodes nearest the graph outputs (no weighted node between)."""
+    producer = {o: n for n in g.nodes for o in n.outputs}
+    found, seen, todo = set(), set(), list(g.outputs)
+    while todo:
+        n = producer.get(todo.pop())
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.op in WEIGHTED:
+            found.add(n.outputs[0])
+        else:
+            todo += [t for t in n.inputs if t]
+    return found
 
 
 def _block_shape(shape: tuple[int, ...]) -> bool:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeforge.compress.prune import BSR_MAX_DENSITY, bsr_conv_density
 from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import Graph, Node, Op
 from edgeforge.qparams16 import is_s16_node
@@ -86,17 +87,6 @@ def _shape(g: Graph, name: str) -> tuple[int, int, int, int]:
 
 
 # ---------------------------------------------------------------- kernel choice (codegen)
-BSR_MAX_DENSITY = 0.5   # stored blocks / all blocks at or under which ef_fc_bsr_s8 wins
-
-
-def bsr_conv_density(cin: int) -> float:
-    """The block density under which ef_fc_bsr_s8 beats the dense 1x1 conv engine on the M4:
-    per output pixel and channel the engine costs ~17 + C_IN instructions, the block-sparse
-    kernel ~52 + 6.75 per stored block of its block row (QEMU, benchmarks/sparse_mcu.py), so
-    small C_IN never pays (64: 0.27; 128: 0.43; from 256 BSR_MAX_DENSITY)."""
-    return min(BSR_MAX_DENSITY, max(0.0, (cin - 35) / (1.6875 * cin)))
-
-
 def bsr_blocks(w: np.ndarray, max_density: float = BSR_MAX_DENSITY) -> np.ndarray | None:
     """Which 4x4 blocks of int8 weights [C_OUT, C_IN] are nonzero ([ceil(C_OUT / 4), C_IN / 4],
     C_OUT padded with zero rows), if ef_fc_bsr_s8 takes the matrix: C_IN % 4 == 0, at most
