@@ -92,10 +92,11 @@ def magnitude_prune(g: Graph, *, tau: float | None = None, sparsity: float | Non
     """Zero small weights of every CONV2D/DWCONV2D/FC: W' = W where |W| > tau, else 0.
 
     Give `tau` directly, or `sparsity` (fraction of zeros): per layer (`scope="layer"`, each
-    layer its own tau) or one tau for all layers (`scope="global"`). With `blocks`, an FC
-    whose C_IN is a multiple of BLOCK instead loses its `sparsity` fraction of
-    BLOCK x BLOCK weight blocks, smallest L2 norm first, so the zeros line up for the
-    block-sparse kernel (ef_fc_bsr_s8); its other layers are pruned as without it."""
+    layer its own tau) or one tau for all layers (`scope="global"`). With `blocks`, an FC or
+    1x1 stride-1 unpadded CONV2D whose C_IN is a multiple of BLOCK, and that ef_fc_bsr_s8
+    will run at the resulting density, instead loses its `sparsity` fraction of BLOCK x BLOCK
+    weight blocks, smallest L2 norm first, so the zeros line up for that kernel; the output
+    layer keeps every weight, and the other layers are pruned as without it."""
     if blocks:
         if sparsity is None:
             raise PruneError("--prune-blocks needs --prune SPARSITY (the fraction of blocks)")
