@@ -17,6 +17,7 @@ the output loss per MAC saved (reconstruction_order, _allocate).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,6 +25,8 @@ import numpy as np
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import OPS, WEIGHTED, Graph, Node, Op
+
+log = logging.getLogger(__name__)
 
 # Ops whose output channel c comes from input channel c alone, so a channel pruned before
 # them is pruned after them too: every one-input elementwise op of the op table (a new one
@@ -665,18 +668,34 @@ def _allocate(g: Graph, groups: list[ChannelGroup], order: dict[str, np.ndarray]
 
 
 # ---------------------------------------------------------------- one call for compile
+def _finetune(student: Graph, teacher: Graph, fit: Any, skipped: list[str], verbose: int
+              ) -> Graph:
+    """compress.finetune on `student`, or `student` itself (and a warning in `skipped`)
+    when the graph has an op with no gradient."""
+    from edgeforge.compress.finetune import FinetuneError, finetune
+    try:
+        return finetune(student, teacher, fit, verbose=verbose)
+    except FinetuneError as e:
+        skipped.append(f"{e}: kept the layer-wise refit")
+        log.warning("%s", skipped[-1])
+        return student
+
+
 def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
              prune_channels: float | None = None, distill: bool | None = None,
              prune_scope: str = "layer", val_data: Any = None,
              max_sqnr_drop: float | None = None, min_accuracy: float | None = None,
              target_macs: int | None = None, target_flash: int | None = None,
-             prune_blocks: bool = False, verbose: int = 0) -> tuple[Graph, dict[str, Any]]:
+             prune_blocks: bool = False, finetune: bool | None = None, verbose: int = 0
+             ) -> tuple[Graph, dict[str, Any]]:
     """The compile pipeline's compression step on a float graph: channel pruning, then
     magnitude pruning, then (with calibration data, by default) layer-wise distillation on
-    80% of it (all of it with `val_data`). Each step's fidelity cost is measured
-    (compress.guard) on the held-out 20%, or on `val_data` (x and optional labels y: then
-    accuracy too); `warnings` in the report name the steps that cost too much. With `max_sqnr_drop` (dB) and / or `min_accuracy`,
-    the given pruning amounts are the strongest tried: the strongest scale of them that
+    80% of it (all of it with `val_data`), followed after channel pruning (`finetune`
+    None) by end-to-end distillation on the same inputs (compress.finetune; a graph with
+    an op it has no gradient for keeps the layer-wise refit, with a warning). Each step's
+    fidelity cost is measured (compress.guard) on the held-out 20%, or on `val_data` (x and
+    optional labels y: then accuracy too); `warnings` in the report name the steps that cost
+    too much. With `max_sqnr_drop` (dB) and / or `min_accuracy`, the given pruning amounts are the strongest tried: the strongest scale of them that
     stays within the bounds is kept (compress.guard.search).
     Returns the graph and a report: stats before and after, per-step fidelity, warnings."""
     from edgeforge.compress import guard
@@ -706,6 +725,10 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
                          "--prune-channels: give one (the strongest setting to try)")
     if distill is None:
         distill = calib is not None                 # refit by default when it can
+    if finetune is None:            # not inside a bounded search: it would train each try
+        finetune = bool(distill and (prune_channels or target_macs or target_flash)
+                        and not bounded)
+    skipped: list[str] = []
     teacher = prepare_float(g)
     fit = ev = None
     report: dict[str, Any] = {"before": compression_stats(teacher)}
@@ -749,7 +772,10 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
                                        blocks=prune_blocks))
         if distill:
             from edgeforge.compress.distill import distill as refit
-            out = step("distill", "--distill", refit(out, teacher, fit, verbose=verbose))
+            out = refit(out, teacher, fit, verbose=verbose)
+            if finetune:
+                out = _finetune(out, teacher, fit, skipped, verbose)
+            out = step("distill", "--distill", out)
         return out, rows
 
     def attempt(t: float) -> tuple[Graph, list[dict[str, Any]]] | None:
@@ -786,7 +812,9 @@ def compress(g: Graph, calib: Any = None, *, prune: float | None = None,
         warnings = guard.warnings_for(" ".join(r["setting"] for r in rows), rows[-1], ev,
                                       int8_db, guard.WARN_SQNR_DROP_DB,
                                       guard.WARN_ACCURACY_DROP)
-    report["warnings"] = warnings
+    report["warnings"] = warnings + skipped[:1]
+    if "finetune" in out.meta:
+        report["finetune"] = out.meta["finetune"]
     if ev is not None and rows:
         report["output_sqnr_db"] = rows[-1]["sqnr_db"]
         report["output_sqnr_samples"] = int(ev.arrays[0].shape[0])   # not used for the refit
