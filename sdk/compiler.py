@@ -505,6 +505,10 @@ def compile_model(path: str | Path, out_dir: str | Path, *, calib: Any = None,
             by_tensor = {r["tensor"]: r["sqnr_db"] for r in sqnr}
             for row, node in zip(report["ops"], sched.nodes):
                 row["sqnr_db"] = by_tensor.get(node.outputs[0])
+        step = {n.outputs[0]: i for i, n in enumerate(sched.nodes)}
+        for pair in (getattr(plan, "fused", None) or {}).values():
+            for conv in (pair.conv1, pair.conv2):   # plan.fuse: they run inside the add's step
+                report["ops"][step[conv.outputs[0]]]["runs_in"] = step[pair.add.outputs[0]]
         if "precision" in g.meta:
             report["precision"] = g.meta["precision"]
             for row, node in zip(report["ops"], sched.nodes):

@@ -97,6 +97,8 @@ def _name_ops(directory: Path, per_op: list[dict[str, Any]]) -> None:
             p.setdefault("name", op_label(ops[i]))     # the model file's name for it
             if ops[i].get("macs") is not None:
                 p.setdefault("macs", ops[i]["macs"])
+            if ops[i].get("runs_in") is not None:
+                p.setdefault("runs_in", ops[i]["runs_in"])  # a fused step: its work is there
 
 
 def _compare(got: list[np.ndarray], want: list[np.ndarray], tolerance: int = 0
