@@ -162,6 +162,15 @@ def avgpool2d_grad(inputs: list, y: np.ndarray, gy: np.ndarray, a: Any) -> list:
     return [_unwindow(g, x.shape, a.stride, (1, 1), a.pad)]
 
 
+def maxpool2d_grad(inputs: list, y: np.ndarray, gy: np.ndarray, a: Any) -> list:
+    x = inputs[0]
+    gy = _act_mask(y, gy, a.act).astype(np.float32)
+    win = windows(x, a.kernel, a.stride, (1, 1), a.pad, value=-np.inf)
+    top = win == win.max(axis=(3, 4), keepdims=True)      # ties share the gradient
+    g = top * (gy / top.sum(axis=(3, 4)))[:, :, :, None, None, :]
+    return [_unwindow(g, x.shape, a.stride, (1, 1), a.pad)]
+
+
 def _clamp_grad(lo: float, hi: float) -> Callable[..., list]:
     def grad(inputs: list, y: np.ndarray, gy: np.ndarray, a: Any) -> list:
         return [gy * ((inputs[0] > lo) & (inputs[0] < hi))]
@@ -179,6 +188,7 @@ def reshape_grad(inputs: list, y: np.ndarray, gy: np.ndarray, a: Any) -> list:
 GRAD: dict[Op, Callable[..., list]] = {
     Op.CONV2D: conv2d_grad, Op.DWCONV2D: dwconv2d_grad, Op.FC: fc_grad,
     Op.ADD: add_grad, Op.SUB: sub_grad, Op.MEAN: mean_grad, Op.AVGPOOL2D: avgpool2d_grad,
+    Op.MAXPOOL2D: maxpool2d_grad,
     Op.RELU: _clamp_grad(0.0, np.inf), Op.RELU6: _clamp_grad(0.0, 6.0), Op.CLIP: clip_grad,
     Op.RESHAPE: reshape_grad,
 }

@@ -17,7 +17,6 @@ the output loss per MAC saved (reconstruction_order, _allocate).
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,8 +24,6 @@ import numpy as np
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.ir import OPS, WEIGHTED, Graph, Node, Op
-
-log = logging.getLogger(__name__)
 
 # Ops whose output channel c comes from input channel c alone, so a channel pruned before
 # them is pruned after them too: every one-input elementwise op of the op table (a new one
@@ -677,7 +674,6 @@ def _finetune(student: Graph, teacher: Graph, fit: Any, skipped: list[str], verb
         return finetune(student, teacher, fit, verbose=verbose)
     except FinetuneError as e:
         skipped.append(f"{e}: kept the layer-wise refit")
-        log.warning("%s", skipped[-1])
         return student
 
 
