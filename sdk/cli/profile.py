@@ -66,8 +66,10 @@ def print_report(r: dict[str, Any]) -> None:
         for p in r["per_op"]:
             v = p.get(key, 0)
             macs = p.get("macs") or 0
-            pt.add_row(str(p["index"]), str(p["op"]), str(p.get("name", "")), f"{v:,}",
-                       f"{100 * v / total:.1f}", f"{v / macs:.2f}" if macs else "",
+            fused = "runs_in" in p              # plan.fuse: counted on its ADD's row
+            pt.add_row(str(p["index"]), str(p["op"]), str(p.get("name", "")),
+                       f"in #{p['runs_in']}" if fused else f"{v:,}",
+                       f"{100 * v / total:.1f}", f"{v / macs:.2f}" if macs and not fused else "",
                        *([f"{p.get('cycles_estimated', 0):,}"] if est_col else []))
         con.print(pt)
 
