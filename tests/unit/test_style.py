@@ -8,7 +8,7 @@ from tests.conftest import ROOT, require
 
 # Code lines (no blanks, no comment-only lines) of the host SDK plus the reference runtime.
 # Raise it deliberately, in its own commit, when a capability is worth the lines.
-LINE_BUDGET = 16600
+LINE_BUDGET = 16900
 
 
 def _code_lines() -> int:
