@@ -67,8 +67,9 @@ def _print_table(directory: Path) -> None:
     con.print(t)
     con.print(f"{arena_wording(m.arena_bytes, m.arena_lower_bound_bytes)}, "
               f"weights {m.weight_bytes:,} B, MACs {rep['totals']['macs']:,}")
-    con.print(f"wrote {directory}/ (model.tflite, c/, manifest.json, report.json); "
-              f"model sha256 {m.model_sha256[:16]}")
+    from pathlib import Path
+    names = sorted(p.name + "/" * p.is_dir() for p in Path(directory).iterdir())
+    con.print(f"wrote {directory}/ ({', '.join(names)}); model sha256 {m.model_sha256[:16]}")
 
 
 def _np_default(x: Any) -> Any:

@@ -39,6 +39,8 @@ def test_piped_compile_prints_whole_lines_and_names_the_bound(tmp_path):
     [arena] = [ln for ln in lines if ln.startswith("arena ")]
     assert "no-overlap bound 16,000 B" in arena and "in-place kernels" in arena
     assert re.search(r"model sha256 [0-9a-f]{16}$", lines[-1])
+    wrote = sorted(p.name + "/" * p.is_dir() for p in (tmp_path / "kws").iterdir())
+    assert f"({', '.join(wrote)})" in lines[-1] and "model_qdq.onnx" in wrote   # what is there
     assert "\x1b[" not in r.stdout                        # no colour codes in a pipe
 
 
