@@ -588,7 +588,7 @@ def _lstm(b: _Builder, n: Node) -> str:
     from TFLite's i, f, c, o to ONNX's i, o, f, c; int32 biases at s_in * s_w per gate; the
     states' reset values as float initial states. A cell clip has no ONNX form (ONNX's clip
     bounds the gate inputs)."""
-    from edgeforge.ir import LSTM_B, LSTM_C, LSTM_H, LSTM_R, LSTM_W
+    from edgeforge.ir import LSTM_R, LSTM_W
     a, y = n.attrs, n.outputs[0]
     if a.cell_clip > 0:
         return _lstm_unrolled(b, n)
@@ -604,22 +604,10 @@ def _lstm(b: _Builder, n: Node) -> str:
         w = b.node("Concat", parts, f"{y}__{base}", axis=0)
         return b.node("Unsqueeze", [w, b.init(f"{y}__{base}_ax", np.array([0], np.int64))],
                       f"{y}__{base}3")
-    x_s = float(b.g.tensors[n.inputs[0]].quant.scale[0])
-    bias = []
-    for k in order:
-        bt, wt = b.g.tensors[n.inputs[LSTM_B[k]]], b.g.tensors[n.inputs[LSTM_W[k]]]
-        scale = np.float32(x_s) * np.float32(wt.quant.scale[0]) if wt.quant is not None else 1
-        bias.append(bt.data.astype(np.float64) * float(scale))
+    bias, h0, c0 = _lstm_float_parts(b, n, order)
     bvec = np.concatenate(bias + [np.zeros(4 * hidden)]).astype(np.float32)[None]
-
-    def state(k: int) -> np.ndarray:
-        st = b.g.tensors[n.inputs[k]]
-        v = st.data.astype(np.float64)
-        if st.quant is not None:
-            v = (v - int(st.quant.zero_point[0])) * float(st.quant.scale[0])
-        return np.broadcast_to(v.reshape(-1, hidden), (batch, hidden))[None].astype(np.float32)
     ins = [x, stack(LSTM_W, "W"), stack(LSTM_R, "R"), b.init(f"{y}__B", bvec), "",
-           b.init(f"{y}__h0", state(LSTM_H)), b.init(f"{y}__c0", state(LSTM_C))]
+           b.init(f"{y}__h0", h0[None]), b.init(f"{y}__c0", c0[None])]
     out = b.node("LSTM", ins, f"{y}__lstm", hidden_size=hidden)        # [T, 1, B, H]
     out = b.node("Reshape", [out, b.init(f"{y}__tbh", np.array([t, batch, hidden], np.int64))],
                  f"{y}__seq")
