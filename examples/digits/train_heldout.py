@@ -17,8 +17,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from train_residual import accuracy, export, fit
 from train_residual import build as build_mbv2
-from train_residual import constants_to_initializers
 
 HERE = Path(__file__).resolve().parent
 
@@ -69,27 +69,9 @@ def train(arch: str, seed: int, epochs: int, out: Path) -> float:
     import torch
     xtr, ytr, xte, yte = split()
     torch.manual_seed(seed)
-    net = build_mbv2() if arch == "mbv2" else build_resnet()
-    opt = torch.optim.Adam(net.parameters(), 3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    xt, yt = torch.tensor(xtr.transpose(0, 3, 1, 2)), torch.tensor(ytr)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        net.train()
-        for idx in torch.randperm(len(xt), generator=gen).split(64):
-            loss = torch.nn.functional.nll_loss(torch.log(net(xt[idx]) + 1e-9), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sched.step()
-    net.eval()
-    with torch.no_grad():
-        pred = net(torch.tensor(xte.transpose(0, 3, 1, 2))).argmax(1).numpy()
-    path = out / f"{arch}_s{seed}.onnx"
-    torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(path), input_names=["input"],
-                      output_names=["probs"], opset_version=13, dynamo=False)
-    constants_to_initializers(path)
-    return float((pred == yte).mean())
+    net = fit(build_mbv2() if arch == "mbv2" else build_resnet(), xtr, ytr, epochs, seed)
+    export(net, out / f"{arch}_s{seed}.onnx")
+    return accuracy(net, xte, yte)
 
 
 def main() -> None:

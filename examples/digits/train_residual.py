@@ -76,6 +76,39 @@ def constants_to_initializers(path: Path) -> None:
     onnx.save(m, str(path))
 
 
+def fit(net, xtr: np.ndarray, ytr: np.ndarray, epochs: int, seed: int):
+    """Adam with a cosine schedule on NLL of the softmax output, batches of 64 in a seeded
+    order; returns the net in eval mode."""
+    import torch
+    opt = torch.optim.Adam(net.parameters(), 3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    xt, yt = torch.tensor(xtr.transpose(0, 3, 1, 2)), torch.tensor(ytr)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        net.train()
+        for idx in torch.randperm(len(xt), generator=gen).split(64):
+            loss = torch.nn.functional.nll_loss(torch.log(net(xt[idx]) + 1e-9), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+    return net.eval()
+
+
+def accuracy(net, x: np.ndarray, y: np.ndarray) -> float:
+    import torch
+    with torch.no_grad():
+        return float((net(torch.tensor(x.transpose(0, 3, 1, 2))).argmax(1).numpy() == y).mean())
+
+
+def export(net, path: Path) -> None:
+    """ONNX opset 13 (input 'input' [1, 1, 8, 8], output 'probs'), constants as initializers."""
+    import torch
+    torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(path), input_names=["input"],
+                      output_names=["probs"], opset_version=13, dynamo=False)
+    constants_to_initializers(path)
+
+
 def main() -> None:
     import torch
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -92,28 +125,10 @@ def main() -> None:
     val = rng.choice(len(xtr), 300, replace=False)      # labelled inputs for --val-data
     np.savez_compressed(Path(args.out) / "val.npz", x=xtr[val], y=ytr[val])
     torch.manual_seed(SEED)
-    net = build()
-    opt = torch.optim.Adam(net.parameters(), 3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
-    xt, yt = torch.tensor(xtr.transpose(0, 3, 1, 2)), torch.tensor(ytr)
-    gen = torch.Generator().manual_seed(SEED)
-    for _ in range(args.epochs):
-        net.train()
-        for idx in torch.randperm(len(xt), generator=gen).split(64):
-            p = net(xt[idx])
-            loss = torch.nn.functional.nll_loss(torch.log(p + 1e-9), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sched.step()
-    net.eval()
-    with torch.no_grad():
-        acc = float((net(torch.tensor(xte.transpose(0, 3, 1, 2))).argmax(1).numpy() == yte).mean())
+    net = fit(build(), xtr, ytr, args.epochs, SEED)
+    acc = accuracy(net, xte, yte)
     out = Path(args.out)
-    torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(out / "digits_residual.onnx"),
-                      input_names=["input"], output_names=["probs"], opset_version=13,
-                      dynamo=False)
-    constants_to_initializers(out / "digits_residual.onnx")
+    export(net, out / "digits_residual.onnx")
     print(f"digits_residual: float test accuracy {acc:.4f} on {len(yte)} images; wrote {out}")
 
 
